@@ -1,0 +1,79 @@
+// The vocabulary every part of Airlock shares. Protocol- and cloud-agnostic by design:
+// nothing here knows about wire formats, AWS, files or sockets.
+
+/** Who is acting: derived from a verified access token, never from anything the client asserts. */
+export interface Principal {
+  /** Stable principal id (the configured claim, `sub` by default). */
+  id: string;
+  /** Groups from the configured groups claim (empty when the claim is absent). */
+  groups: string[];
+  /** Issuer that vouched for this principal. */
+  issuer: string;
+  /** `jti` of the token when present: lets audit tie a session to one token. */
+  tokenId?: string;
+  /** OAuth client id when present (`client_id` or `azp`). */
+  clientId?: string;
+  /** Token expiry, seconds since epoch. */
+  expiresAt?: number;
+}
+
+export type TargetKind = 'postgres' | 'ssh' | 'kube' | 'http';
+
+/** What policy may know about a target: its name and descriptive attributes, never its address or credential. */
+export interface TargetInfo {
+  name: string;
+  kind: TargetKind;
+  /** e.g. `production`, `staging`, `demo`. */
+  environment: string;
+  /** Free-form string attributes from configuration (team, data classification, …). */
+  tags: Record<string, string>;
+}
+
+/**
+ * Statement classes, from least to most dangerous. Each maps to one Cedar action.
+ * The class of a statement is the most dangerous class of anything inside it.
+ */
+export const STATEMENT_CLASSES = ['read', 'write', 'ddl', 'destructive', 'privileged', 'opaque'] as const;
+export type StatementClass = (typeof STATEMENT_CLASSES)[number];
+
+export function moreDangerous(a: StatementClass, b: StatementClass): StatementClass {
+  return STATEMENT_CLASSES.indexOf(a) >= STATEMENT_CLASSES.indexOf(b) ? a : b;
+}
+
+/** What inspection found in one statement (one element of a multi-statement string). */
+export interface StatementInspection {
+  class: StatementClass;
+  /** Parser node types, e.g. `SelectStmt`, `DeleteStmt`, `CreateRoleStmt` (every one found, nested included). */
+  statementTypes: string[];
+  /** Relations touched, lower-cased, schema-qualified where the statement qualified them (`public.users` or `users`). */
+  tables: string[];
+  /** Functions called, lower-cased, schema-qualified where qualified. */
+  functions: string[];
+  /** True when an UPDATE or DELETE anywhere inside has no WHERE clause. */
+  dmlWithoutWhere: boolean;
+  /** Human-readable reasons for the class, e.g. `calls pg_read_file()`, `COPY ... PROGRAM`. */
+  reasons: string[];
+  /** The statement's own text (as sent; masking of literals is the audit layer's job). */
+  text: string;
+  /** Set on `PREPARE name AS body`: the session should remember `body` under `name` once the server accepts it. */
+  prepare?: { name: string; body: StatementInspection };
+  /** Set on `DEALLOCATE name` (`'*'` for `DEALLOCATE ALL`): the session should forget it. */
+  deallocate?: string | '*';
+}
+
+export type Inspection =
+  | { ok: true; statements: StatementInspection[]; class: StatementClass }
+  | { ok: false; error: string };
+
+export type Effect = 'allow' | 'deny' | 'approve';
+
+/** A policy decision, with enough to explain it to the agent and to the auditor. */
+export interface Decision {
+  effect: Effect;
+  /** Ids of the policies that decided (the permit/forbid that matched; empty for default deny). */
+  policyIds: string[];
+  /** Version of the policy set that decided; audit records it with every decision. */
+  policyVersion: string;
+  /** Human-readable explanation for the agent (no secrets, no data values). */
+  reason: string;
+}
