@@ -1,0 +1,388 @@
+// One rule per parse-tree node type that decides something. Nodes without a rule are walked
+// through; statement nodes (`…Stmt`) without a rule are unknown to us and classed `opaque`.
+import type { StatementClass } from '../model.js';
+import { judgeFunction, judgeOperator } from './functions.js';
+import { judgeSet } from './settings.js';
+import {
+  asArray, constText, defElems, isRecord, lowerName, nameParts, optionOn, rangeVarName,
+  type NodeBody, type NodeRule, type WalkContext,
+} from './findings.js';
+
+const fixed = (cls: StatementClass, reason?: string | ((b: NodeBody) => string)): NodeRule =>
+  (body, ctx) => ctx.findings.raise(cls, typeof reason === 'function' ? reason(body) : reason);
+
+function relation(body: NodeBody, key = 'relation'): string {
+  const rv = body[key];
+  return isRecord(rv) ? rangeVarName(rv) : '?';
+}
+
+function objectName(obj: unknown): string {
+  if (isRecord(obj) && isRecord(obj.List)) return lowerName(nameParts(obj.List.items));
+  if (isRecord(obj) && isRecord(obj.String)) return String(obj.String.sval ?? '').toLowerCase();
+  if (isRecord(obj) && isRecord(obj.RangeVar)) return rangeVarName(obj.RangeVar);
+  if (isRecord(obj) && isRecord(obj.TypeName)) return lowerName(nameParts(obj.TypeName.names));
+  if (isRecord(obj) && isRecord(obj.ObjectWithArgs)) return lowerName(nameParts(obj.ObjectWithArgs.objname));
+  return '?';
+}
+
+const objectWord = (objtype: unknown): string =>
+  typeof objtype === 'string' ? objtype.replace(/^OBJECT_/, '').replace(/_/g, ' ') : 'OBJECT';
+
+/** Objects whose removal changes who may do what, or what code the server may run. */
+const PRIVILEGED_OBJECT_TYPES = new Set([
+  'OBJECT_EXTENSION', 'OBJECT_EVENT_TRIGGER', 'OBJECT_POLICY', 'OBJECT_LANGUAGE', 'OBJECT_FDW',
+  'OBJECT_FOREIGN_SERVER', 'OBJECT_ACCESS_METHOD', 'OBJECT_PUBLICATION', 'OBJECT_TRANSFORM', 'OBJECT_ROLE',
+  'OBJECT_DATABASE', 'OBJECT_TABLESPACE', 'OBJECT_SUBSCRIPTION',
+]);
+const RELATION_OBJECT_TYPES = new Set([
+  'OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE', 'OBJECT_SEQUENCE', 'OBJECT_INDEX',
+]);
+
+/** Procedural languages that can reach the operating system; only superusers may use them. */
+const UNTRUSTED_LANGUAGES = new Set([
+  'c', 'internal', 'plpythonu', 'plpython2u', 'plpython3u', 'plperlu', 'pltclu', 'pljavau', 'plsh', 'plr',
+]);
+
+/** True when a subtree mentions a column (or is `WHERE CURRENT OF`, which names one row). */
+function mentionsRow(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(mentionsRow);
+  if (!isRecord(value)) return false;
+  if ('ColumnRef' in value || 'CurrentOfExpr' in value) return true;
+  return Object.values(value).some(mentionsRow);
+}
+
+function dml(verb: 'UPDATE' | 'DELETE'): NodeRule {
+  return (body, ctx) => {
+    const table = relation(body);
+    if (body.whereClause === undefined) {
+      ctx.findings.dmlWithoutWhere = true;
+      ctx.findings.raise('destructive', `${verb} without WHERE on ${table}`);
+    } else if (!mentionsRow(body.whereClause)) {
+      // `WHERE true`, `WHERE 1 = 1`: a condition that names no column keeps all rows or none.
+      ctx.findings.dmlWithoutWhere = true;
+      ctx.findings.raise('destructive', `${verb} on ${table} with a WHERE that names no column`);
+    } else {
+      ctx.findings.raise('write', `${verb} on ${table}`);
+    }
+  };
+}
+
+function explain(body: NodeBody, ctx: WalkContext): 'handled' {
+  ctx.findings.raise('read');
+  const analyze = optionOn(defElems(body.options), 'analyze');
+  const { inspection, executes } = ctx.inspectNested(body.query, '');
+  ctx.findings.executes ||= executes;
+  if (analyze) {
+    ctx.findings.absorb(inspection, 'EXPLAIN ANALYZE runs it: ');
+    return 'handled';
+  }
+  // Plain EXPLAIN only plans: the statement does not run, but planning can still evaluate
+  // functions (constant folding), so what is called still counts.
+  for (const t of inspection.statementTypes) ctx.findings.types.add(t);
+  for (const t of inspection.tables) ctx.findings.tables.add(t);
+  for (const f of inspection.functions) {
+    ctx.findings.functions.add(f);
+    const verdict = judgeFunction(f.split('.'));
+    ctx.findings.raise(verdict.class, verdict.reason);
+  }
+  return 'handled';
+}
+
+function prepare(body: NodeBody, ctx: WalkContext): 'handled' {
+  const name = String(body.name ?? '');
+  const { inspection, executes } = ctx.inspectNested(body.query, '');
+  ctx.findings.executes ||= executes;
+  ctx.findings.absorb(inspection, `PREPARE ${name}: `);
+  ctx.findings.prepare = { name, body: inspection };
+  ctx.walk(body.argtypes);
+  return 'handled';
+}
+
+function execute(body: NodeBody, ctx: WalkContext): 'handled' {
+  const name = String(body.name ?? '');
+  ctx.findings.executes = true;
+  const prepared = ctx.prepared?.(name);
+  if (prepared) ctx.findings.absorb(prepared, `EXECUTE ${name}: `);
+  else ctx.findings.raise('opaque', `EXECUTE of unknown prepared statement ${name}`);
+  ctx.walk(body.params);
+  return 'handled';
+}
+
+function createFunction(body: NodeBody, ctx: WalkContext): 'handled' | void {
+  const what = body.is_procedure ? 'PROCEDURE' : 'FUNCTION';
+  const name = lowerName(nameParts(body.funcname));
+  const options = defElems(body.options);
+  const language = (constText(options.get('language')) ?? (body.sql_body ? 'sql' : '')).toLowerCase();
+  ctx.findings.raise('ddl', `CREATE ${what} ${name}`);
+  if (optionOn(options, 'security')) ctx.findings.raise('privileged', `${what} ${name} is SECURITY DEFINER`);
+  if (UNTRUSTED_LANGUAGES.has(language)) {
+    ctx.findings.raise('privileged', `${what} ${name} in untrusted language ${language}`);
+    return 'handled';
+  }
+  if (language === 'sql') {
+    if (body.sql_body !== undefined) return; // SQL-standard body: parsed already, walked as children
+    const source = options.get('as');
+    const text = isRecord(source) && isRecord(source.List) ? constText(asArray(source.List.items)[0]) : undefined;
+    const inner = text === undefined ? undefined : ctx.inspectSqlText(text);
+    if (inner) {
+      for (const s of inner) ctx.findings.absorb(s, `${what} ${name} body: `);
+      return 'handled';
+    }
+  }
+  ctx.findings.raise('opaque', `${what} ${name} body in ${language || 'an unknown language'} cannot be inspected`);
+  return 'handled';
+}
+
+function alterFunction(body: NodeBody, ctx: WalkContext): void {
+  ctx.findings.raise('ddl', 'ALTER FUNCTION');
+  if (optionOn(defElems(body.actions), 'security')) ctx.findings.raise('privileged', 'ALTER FUNCTION … SECURITY DEFINER');
+}
+
+function alterTable(body: NodeBody, ctx: WalkContext): void {
+  const table = relation(body);
+  const kind = objectWord(body.objtype ?? 'OBJECT_TABLE');
+  ctx.findings.raise('ddl', `ALTER ${kind} ${table}`);
+  for (const cmd of asArray(body.cmds)) {
+    const c = isRecord(cmd) && isRecord(cmd.AlterTableCmd) ? cmd.AlterTableCmd : undefined;
+    switch (c?.subtype) {
+      case 'AT_DropColumn':
+        ctx.findings.raise('destructive', `ALTER ${kind} ${table} DROP COLUMN ${String(c.name ?? '?').toLowerCase()}`);
+        break;
+      case 'AT_ChangeOwner':
+        ctx.findings.raise('privileged', `ALTER ${kind} ${table} OWNER TO`);
+        break;
+      case 'AT_EnableRowSecurity':
+      case 'AT_DisableRowSecurity':
+      case 'AT_ForceRowSecurity':
+      case 'AT_NoForceRowSecurity':
+        ctx.findings.raise('privileged', `ALTER ${kind} ${table} changes row-level security`);
+        break;
+    }
+  }
+}
+
+function dropObjects(body: NodeBody, ctx: WalkContext): void {
+  const type = String(body.removeType ?? '');
+  const names = asArray(body.objects).map(objectName);
+  if (RELATION_OBJECT_TYPES.has(type)) for (const n of names) ctx.findings.tables.add(n);
+  const cls = PRIVILEGED_OBJECT_TYPES.has(type) ? 'privileged' : 'destructive';
+  ctx.findings.raise(cls, `DROP ${objectWord(type)} ${names.join(', ')}`);
+}
+
+function copy(body: NodeBody, ctx: WalkContext): void {
+  const target = isRecord(body.relation) ? rangeVarName(body.relation) : 'a query';
+  const dir = body.is_from ? 'FROM' : 'TO';
+  if (body.is_program) ctx.findings.raise('privileged', `COPY ${target} ${dir} PROGRAM`);
+  else if (body.filename !== undefined) ctx.findings.raise('privileged', `COPY ${target} ${dir} a server file`);
+  else if (body.is_from) ctx.findings.raise('write', `COPY ${target} FROM STDIN`);
+}
+
+function select(body: NodeBody, ctx: WalkContext): void {
+  if (isRecord(body.intoClause)) {
+    ctx.findings.raise('ddl', `SELECT INTO creates ${relation(body.intoClause, 'rel')}`);
+  }
+  if (asArray(body.lockingClause).length > 0) ctx.findings.raise('write', 'SELECT … FOR UPDATE/SHARE locks rows');
+}
+
+function variableSet(body: NodeBody, ctx: WalkContext): void {
+  const name = typeof body.name === 'string' ? body.name : undefined;
+  const verdict = judgeSet(String(body.kind ?? ''), name, constText(asArray(body.args)[0]));
+  ctx.findings.raise(verdict.class, verdict.reason);
+}
+
+function functionCall(body: NodeBody, ctx: WalkContext): void {
+  const parts = nameParts(body.funcname).map((p) => p.toLowerCase());
+  ctx.findings.functions.add(parts.join('.'));
+  const verdict = judgeFunction(parts);
+  ctx.findings.raise(verdict.class, verdict.reason);
+}
+
+function operator(names: unknown, ctx: WalkContext): void {
+  const parts = nameParts(names).map((p) => p.toLowerCase());
+  if (parts.length === 0) return;
+  const verdict = judgeOperator(parts);
+  ctx.findings.raise(verdict.class, verdict.reason);
+}
+
+const read = fixed('read');
+const ddl = (what: string) => fixed('ddl', what);
+const privileged = (what: string) => fixed('privileged', what);
+
+export const NODE_RULES: Record<string, NodeRule> = {
+  // ---- expressions: anything that runs code ----
+  FuncCall: functionCall,
+  A_Expr: (body, ctx) => operator(body.name, ctx),
+  SubLink: (body, ctx) => operator(body.operName, ctx),
+  CommonTableExpr: (body, ctx) => {
+    if (typeof body.ctename === 'string') ctx.findings.cteNames.add(body.ctename.toLowerCase());
+  },
+  RangeVar: (body, ctx) => {
+    ctx.findings.tables.add(rangeVarName(body));
+  },
+
+  // ---- read ----
+  SelectStmt: select,
+  VariableShowStmt: read,
+  ExplainStmt: explain,
+  TransactionStmt: (body, ctx) => {
+    const kind = String(body.kind ?? '');
+    if (/PREPARE|PREPARED/.test(kind)) ctx.findings.raise('write', 'two-phase commit command');
+    else ctx.findings.raise('read');
+  },
+  ListenStmt: read,
+  UnlistenStmt: read,
+  DeclareCursorStmt: read,
+  FetchStmt: read,
+  ClosePortalStmt: read,
+  ConstraintsSetStmt: read,
+  ReturnStmt: read,
+  SetOperationStmt: read,
+  DiscardStmt: (body, ctx) => {
+    if (body.target === 'DISCARD_ALL') ctx.findings.raise('privileged', 'DISCARD ALL also resets the role');
+  },
+  VariableSetStmt: variableSet,
+  PrepareStmt: prepare,
+  ExecuteStmt: execute,
+  DeallocateStmt: (body, ctx) => {
+    ctx.findings.deallocate = body.isall ? '*' : String(body.name ?? '');
+  },
+
+  // ---- write ----
+  InsertStmt: (body, ctx) => ctx.findings.raise('write', `INSERT into ${relation(body)}`),
+  UpdateStmt: dml('UPDATE'),
+  DeleteStmt: dml('DELETE'),
+  MergeStmt: (body, ctx) => ctx.findings.raise('write', `MERGE into ${relation(body)}`),
+  CopyStmt: copy,
+  NotifyStmt: fixed('write', 'NOTIFY'),
+  LockStmt: fixed('write', 'LOCK TABLE'),
+  RefreshMatViewStmt: (body, ctx) => ctx.findings.raise('write', `REFRESH MATERIALIZED VIEW ${relation(body)}`),
+  VacuumStmt: (body, ctx) => {
+    const options = defElems(body.options);
+    if (optionOn(options, 'full')) {
+      ctx.findings.raise('destructive', 'VACUUM FULL rewrites tables under an exclusive lock');
+    } else {
+      ctx.findings.raise('write', body.is_vacuumcmd ? 'VACUUM' : 'ANALYZE');
+    }
+  },
+
+  // ---- ddl ----
+  CreateStmt: (body, ctx) => ctx.findings.raise('ddl', `CREATE TABLE ${relation(body)}`),
+  CreateForeignTableStmt: ddl('CREATE FOREIGN TABLE'),
+  CreateTableAsStmt: (body, ctx) => {
+    const into = body.into;
+    ctx.findings.raise('ddl', `CREATE ${objectWord(body.objtype)} AS ${isRecord(into) ? relation(into, 'rel') : ''}`.trim());
+  },
+  IndexStmt: (body, ctx) => ctx.findings.raise('ddl', `CREATE INDEX on ${relation(body)}`),
+  ViewStmt: (body, ctx) => ctx.findings.raise('ddl', `CREATE VIEW ${relation(body, 'view')}`),
+  CreateSeqStmt: ddl('CREATE SEQUENCE'),
+  AlterSeqStmt: ddl('ALTER SEQUENCE'),
+  CompositeTypeStmt: ddl('CREATE TYPE'),
+  CreateEnumStmt: ddl('CREATE TYPE … AS ENUM'),
+  CreateRangeStmt: ddl('CREATE TYPE … AS RANGE'),
+  AlterEnumStmt: ddl('ALTER TYPE'),
+  CreateDomainStmt: ddl('CREATE DOMAIN'),
+  AlterDomainStmt: ddl('ALTER DOMAIN'),
+  CreateSchemaStmt: (body, ctx) => ctx.findings.raise('ddl', `CREATE SCHEMA ${String(body.schemaname ?? '')}`.trim()),
+  CommentStmt: ddl('COMMENT'),
+  CreateTrigStmt: ddl('CREATE TRIGGER'),
+  RuleStmt: ddl('CREATE RULE'),
+  DefineStmt: (body, ctx) => ctx.findings.raise('ddl', `CREATE ${objectWord(body.kind)}`),
+  CreateConversionStmt: ddl('CREATE CONVERSION'),
+  CreateCastStmt: ddl('CREATE CAST'),
+  CreateOpClassStmt: ddl('CREATE OPERATOR CLASS'),
+  CreateOpFamilyStmt: ddl('CREATE OPERATOR FAMILY'),
+  AlterOpFamilyStmt: ddl('ALTER OPERATOR FAMILY'),
+  AlterOperatorStmt: ddl('ALTER OPERATOR'),
+  AlterTypeStmt: ddl('ALTER TYPE'),
+  AlterCollationStmt: ddl('ALTER COLLATION'),
+  AlterTSDictionaryStmt: ddl('ALTER TEXT SEARCH DICTIONARY'),
+  AlterTSConfigurationStmt: ddl('ALTER TEXT SEARCH CONFIGURATION'),
+  CreateStatsStmt: ddl('CREATE STATISTICS'),
+  AlterStatsStmt: ddl('ALTER STATISTICS'),
+  ImportForeignSchemaStmt: ddl('IMPORT FOREIGN SCHEMA'),
+  AlterObjectDependsStmt: ddl('ALTER … DEPENDS ON EXTENSION'),
+  AlterObjectSchemaStmt: (body, ctx) => ctx.findings.raise('ddl', `ALTER ${objectWord(body.objectType)} SET SCHEMA`),
+  ReplicaIdentityStmt: ddl('REPLICA IDENTITY'),
+  ReindexStmt: ddl('REINDEX'),
+  AlterTableStmt: alterTable,
+  RenameStmt: (body, ctx) => {
+    const type = String(body.renameType ?? '');
+    if (PRIVILEGED_OBJECT_TYPES.has(type)) ctx.findings.raise('privileged', `ALTER ${objectWord(type)} RENAME`);
+    else ctx.findings.raise('ddl', `ALTER ${objectWord(type)} RENAME`);
+  },
+  CreateFunctionStmt: createFunction,
+  AlterFunctionStmt: alterFunction,
+
+  // ---- destructive ----
+  DropStmt: dropObjects,
+  TruncateStmt: (body, ctx) =>
+    ctx.findings.raise('destructive', `TRUNCATE ${asArray(body.relations).map((r) => (isRecord(r) && isRecord(r.RangeVar) ? rangeVarName(r.RangeVar) : '?')).join(', ')}`),
+  DropdbStmt: (body, ctx) => ctx.findings.raise('destructive', `DROP DATABASE ${String(body.dbname ?? '')}`),
+  ClusterStmt: fixed('destructive', 'CLUSTER rewrites tables under an exclusive lock'),
+
+  // ---- privileged ----
+  CreateRoleStmt: privileged('CREATE ROLE'),
+  AlterRoleStmt: privileged('ALTER ROLE'),
+  AlterRoleSetStmt: privileged('ALTER ROLE … SET'),
+  DropRoleStmt: privileged('DROP ROLE'),
+  GrantStmt: (body, ctx) => ctx.findings.raise('privileged', body.is_grant ? 'GRANT' : 'REVOKE'),
+  GrantRoleStmt: (body, ctx) => ctx.findings.raise('privileged', body.is_grant ? 'GRANT role' : 'REVOKE role'),
+  AlterDefaultPrivilegesStmt: privileged('ALTER DEFAULT PRIVILEGES'),
+  AlterOwnerStmt: privileged('ALTER … OWNER TO'),
+  ReassignOwnedStmt: privileged('REASSIGN OWNED'),
+  DropOwnedStmt: privileged('DROP OWNED'),
+  AlterSystemStmt: privileged('ALTER SYSTEM'),
+  AlterDatabaseStmt: privileged('ALTER DATABASE'),
+  AlterDatabaseSetStmt: privileged('ALTER DATABASE … SET'),
+  AlterDatabaseRefreshCollStmt: privileged('ALTER DATABASE … REFRESH COLLATION VERSION'),
+  CreatedbStmt: privileged('CREATE DATABASE'),
+  CreateExtensionStmt: (body, ctx) => ctx.findings.raise('privileged', `CREATE EXTENSION ${String(body.extname ?? '')}`.trim()),
+  AlterExtensionStmt: privileged('ALTER EXTENSION'),
+  AlterExtensionContentsStmt: privileged('ALTER EXTENSION … ADD/DROP'),
+  CreateFdwStmt: privileged('CREATE FOREIGN DATA WRAPPER'),
+  AlterFdwStmt: privileged('ALTER FOREIGN DATA WRAPPER'),
+  CreateForeignServerStmt: privileged('CREATE SERVER'),
+  AlterForeignServerStmt: privileged('ALTER SERVER'),
+  CreateUserMappingStmt: privileged('CREATE USER MAPPING'),
+  AlterUserMappingStmt: privileged('ALTER USER MAPPING'),
+  DropUserMappingStmt: privileged('DROP USER MAPPING'),
+  CreateTableSpaceStmt: privileged('CREATE TABLESPACE'),
+  DropTableSpaceStmt: privileged('DROP TABLESPACE'),
+  AlterTableSpaceOptionsStmt: privileged('ALTER TABLESPACE'),
+  AlterTableMoveAllStmt: privileged('ALTER … SET TABLESPACE (ALL)'),
+  CreateSubscriptionStmt: privileged('CREATE SUBSCRIPTION'),
+  AlterSubscriptionStmt: privileged('ALTER SUBSCRIPTION'),
+  DropSubscriptionStmt: privileged('DROP SUBSCRIPTION'),
+  CreatePublicationStmt: privileged('CREATE PUBLICATION'),
+  AlterPublicationStmt: privileged('ALTER PUBLICATION'),
+  CreatePolicyStmt: privileged('CREATE POLICY'),
+  AlterPolicyStmt: privileged('ALTER POLICY'),
+  CreateEventTrigStmt: privileged('CREATE EVENT TRIGGER'),
+  AlterEventTrigStmt: privileged('ALTER EVENT TRIGGER'),
+  SecLabelStmt: privileged('SECURITY LABEL'),
+  CreatePLangStmt: privileged('CREATE LANGUAGE'),
+  CreateTransformStmt: privileged('CREATE TRANSFORM'),
+  CreateAmStmt: privileged('CREATE ACCESS METHOD'),
+  CheckPointStmt: privileged('CHECKPOINT'),
+  LoadStmt: (body, ctx) => ctx.findings.raise('privileged', 'LOAD of a server library'),
+
+  // ---- opaque: code we cannot see ----
+  DoStmt: fixed('opaque', 'DO block runs code that cannot be inspected'),
+  CallStmt: (body, ctx) => {
+    const call = isRecord(body.funccall) ? body.funccall : {};
+    const name = lowerName(nameParts(call.funcname));
+    ctx.findings.functions.add(name);
+    ctx.findings.raise('opaque', `CALL ${name}() runs a procedure that cannot be inspected`);
+  },
+  PLAssignStmt: fixed('opaque', 'PL/pgSQL assignment'),
+};
+
+/**
+ * Fields whose value is a node body *without* its `{ Type: … }` wrapper (the parser's JSON omits
+ * it where the field's type is fixed). The walker needs the type to apply the right rule.
+ */
+export const UNWRAPPED_FIELDS: Record<string, string> = {
+  larg: 'SelectStmt',
+  rarg: 'SelectStmt',
+  setstmt: 'VariableSetStmt',
+};
