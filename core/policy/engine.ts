@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import type { Decision, Principal, StatementInspection, TargetInfo } from '../model.js';
+import { STATEMENT_CLASSES } from '../model.js';
+import { analysePolicySet, type PolicyInfo } from './compile.js';
+import { toDecision } from './decide.js';
+import { PolicyError } from './errors.js';
+import { cedarRequest, statementContext, type ActionId, type CedarRequest } from './request.js';
+import { AIRLOCK_SCHEMA } from './schema.js';
+
+export interface PolicyEngine {
+  /** Content hash of the policy set and schema; recorded with every decision. */
+  readonly version: string;
+  /** Validator warnings and ignored annotations found when the set was compiled. */
+  readonly warnings: readonly string[];
+  authorizeConnect(principal: Principal, target: TargetInfo): Decision;
+  authorizeStatement(principal: Principal, target: TargetInfo, statement: StatementInspection): Decision;
+  authorizeFunctionCall(principal: Principal, target: TargetInfo, functionOid: number): Decision;
+}
+
+/**
+ * Parses, validates and preparses a policy set once; authorizations then reuse the parsed form.
+ * Throws PolicyError listing every problem when the set does not validate against the schema.
+ * Without `schemaText` the published Airlock schema is used.
+ */
+export function compilePolicySet(policyText: string, schemaText: string = AIRLOCK_SCHEMA): PolicyEngine {
+  const analysis = analysePolicySet(policyText, schemaText);
+  if (!analysis.ok) throw new PolicyError(analysis.errors);
+
+  const version = `sha256:${createHash('sha256').update(JSON.stringify([policyText, schemaText])).digest('hex')}`;
+  const schemaName = `schema:${createHash('sha256').update(schemaText).digest('hex')}`;
+  // The wasm module caches preparsed sets by name for the life of the process (there is no
+  // eviction), so names are content hashes: reloading identical text reuses the cached entry.
+  const preparsed = [cedar.preparseSchema(schemaName, schemaText), cedar.preparsePolicySet(version, { staticPolicies: analysis.policies })];
+  const preparseErrors = preparsed.flatMap((r) => (r.type === 'failure' ? r.errors.map((e) => e.message) : []));
+  if (preparseErrors.length > 0) throw new PolicyError(preparseErrors);
+
+  const engine = new CedarPolicyEngine(version, schemaName, analysis.info, analysis.warnings);
+  engine.selfTest();
+  return engine;
+}
+
+/** For `airlock policy check`: every error and warning, without throwing. */
+export function checkPolicy(policyText: string, schemaText: string = AIRLOCK_SCHEMA): { ok: boolean; errors: string[]; warnings: string[] } {
+  const analysis = analysePolicySet(policyText, schemaText);
+  if (!analysis.ok) return { ok: false, errors: analysis.errors, warnings: analysis.warnings };
+  try {
+    const engine = compilePolicySet(policyText, schemaText);
+    return { ok: true, errors: [], warnings: [...engine.warnings] };
+  } catch (err) {
+    const errors = err instanceof PolicyError ? err.errors : [String(err)];
+    return { ok: false, errors, warnings: analysis.warnings };
+  }
+}
+
+/** Decisions remembered per engine; a few hundred bytes each. */
+const RECENT_DECISIONS = 2000;
+
+class CedarPolicyEngine implements PolicyEngine {
+  private readonly recent = new Map<string, Decision>();
+
+  constructor(
+    readonly version: string,
+    private readonly schemaName: string,
+    private readonly info: ReadonlyMap<string, PolicyInfo>,
+    readonly warnings: readonly string[],
+  ) {}
+
+  authorizeConnect(principal: Principal, target: TargetInfo): Decision {
+    return this.decide(cedarRequest(principal, target, 'connect', {}), `connect to target "${target.name}"`);
+  }
+
+  authorizeStatement(principal: Principal, target: TargetInfo, statement: StatementInspection): Decision {
+    return this.decide(
+      cedarRequest(principal, target, statement.class, statementContext(statement)),
+      `${statement.class} on target "${target.name}"`,
+    );
+  }
+
+  authorizeFunctionCall(principal: Principal, target: TargetInfo, functionOid: number): Decision {
+    return this.decide(
+      cedarRequest(principal, target, 'function_call', { functionOid }),
+      `function call (oid ${functionOid}) on target "${target.name}"`,
+    );
+  }
+
+  /**
+   * A schema that parses and validates the policies may still not describe the requests Airlock
+   * sends (a missing action, a different context); find that at load time, not on the first query.
+   */
+  selfTest(): void {
+    const principal: Principal = { id: 'self-test', groups: ['self-test'], issuer: 'self-test', clientId: 'self-test' };
+    const target: TargetInfo = { name: 'self-test', kind: 'postgres', environment: 'self-test', tags: { team: 'self-test' } };
+    const statement = (cls: (typeof STATEMENT_CLASSES)[number]): StatementInspection => ({
+      class: cls, statementTypes: ['SelectStmt'], tables: ['t'], functions: ['f'], dmlWithoutWhere: false, reasons: [], text: '',
+    });
+    const requests: [ActionId, CedarRequest][] = [
+      ['connect', cedarRequest(principal, target, 'connect', {})],
+      ['function_call', cedarRequest(principal, target, 'function_call', { functionOid: 1 })],
+      ...STATEMENT_CLASSES.map((c): [ActionId, CedarRequest] => [c, cedarRequest(principal, target, c, statementContext(statement(c)))]),
+    ];
+    const errors = requests.flatMap(([action, request]) => {
+      const answer = this.evaluate(request);
+      return answer.type === 'failure'
+        ? answer.errors.map((e) => `schema does not describe Airlock's "${action}" requests: ${e.message}`)
+        : [];
+    });
+    if (errors.length > 0) throw new PolicyError(errors);
+  }
+
+  private decide(request: CedarRequest, what: string): Decision {
+    // Cedar evaluation is a pure function of the request for a given policy set, and agents repeat
+    // the same statement shapes; remembering recent answers skips the wasm round trip.
+    const key = JSON.stringify(request);
+    const cached = this.recent.get(key);
+    if (cached) {
+      this.recent.delete(key);
+      this.recent.set(key, cached);
+      return { ...cached, policyIds: [...cached.policyIds] };
+    }
+    const decision = toDecision(this.evaluate(request), this.info, this.version, what);
+    this.recent.set(key, decision);
+    if (this.recent.size > RECENT_DECISIONS) this.recent.delete(this.recent.keys().next().value as string);
+    return { ...decision, policyIds: [...decision.policyIds] };
+  }
+
+  private evaluate(request: CedarRequest): cedar.AuthorizationAnswer {
+    return cedar.statefulIsAuthorized({
+      ...request,
+      preparsedSchemaName: this.schemaName,
+      preparsedPolicySetId: this.version,
+      // Checks our own request construction against the schema; cheap (~20%) and catches drift.
+      validateRequest: true,
+    });
+  }
+}
