@@ -1,0 +1,495 @@
+// The audit sink over local files: one append-only JSON-lines log per session, an index, signed
+// digests and, when a remote store is configured, a spool shipped to it in batches.
+//
+// Writes are synchronous `write(2)` calls on O_APPEND descriptors: when `append` resolves the
+// bytes belong to the kernel, so killing the gateway loses nothing acknowledged. fsync is batched
+// on a short interval; ack level `store` waits for it (no remote store) or for the remote store.
+import { closeSync, fstatSync, fsync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync, constants } from 'node:fs';
+import { hostname } from 'node:os';
+import { randomBytes, type KeyObject } from 'node:crypto';
+import { isValidSessionId, type AuditEventInput, type AuditRecord, type CapturedResponse } from '../../../../core/audit/events.js';
+import { SessionChains } from '../../../../core/audit/chain.js';
+import { digestGenesis, digestHash, signDigest, toPrivateKey, type DigestEntry, type SignedDigest } from '../../../../core/audit/digest.js';
+import { AuditUnavailableError, type AuditHealth, type AuditSink, type AuditStoreWriter, type ShippedItem } from '../../../../core/audit/ports.js';
+import { ResponseCapture } from '../../../../core/audit/response-capture.js';
+import { maskSqlLiterals, prepareSqlLiteralMasking } from '../../../../core/audit/sql-literals.js';
+import { loadOrCreateSigningKey } from './audit-signing-key.js';
+import { auditPaths, type IndexLine } from './audit-layout.js';
+
+export interface LocalAuditSinkOptions {
+  dir: string;
+  /** `local`: handed to the OS; `store`: fsynced (no remote store) or acknowledged by the remote store. */
+  ack: 'local' | 'store';
+  /** Ed25519 private key (KeyObject or PEM). Default: `<dir>/keys/audit-signing.key`, created on first run. */
+  signingKey?: KeyObject | string;
+  /** Bytes of each statement's response kept; the rest is hashed and counted. */
+  responseCapBytes: number;
+  /** Remote store the spool ships to (e.g. DynamoDB + S3). */
+  store?: AuditStoreWriter;
+  fsyncIntervalMs?: number;
+  digestIntervalMs?: number;
+  shipIntervalMs?: number;
+  shipBatchSize?: number;
+  /** How long ack `store` waits for the remote store before refusing. */
+  storeTimeoutMs?: number;
+  /** Unshipped spool bytes beyond which the sink refuses events (the store has been down too long). */
+  maxSpoolBytes?: number;
+  probeIntervalMs?: number;
+  /** Names this writer's digest chain; default: host, start time and random bits. */
+  writer?: string;
+}
+
+export interface LocalAuditSink extends AuditSink {
+  /** A capture bounded by the configured cap, for the response of one statement. */
+  newResponseCapture(): ResponseCapture;
+  /** Events written to the spool and not yet acknowledged by the remote store. */
+  unshippedCount(): number;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+interface SpoolEntry {
+  item: ShippedItem;
+  end: number;
+}
+
+const errText = (e: unknown): string => ((e as NodeJS.ErrnoException).code ?? (e as Error).message ?? String(e));
+
+export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<LocalAuditSink> {
+  await prepareSqlLiteralMasking();
+  const paths = auditPaths(o.dir);
+  mkdirSync(paths.sessions, { recursive: true, mode: 0o750 });
+  const privateKey = toPrivateKey(o.signingKey ?? loadOrCreateSigningKey(o.dir));
+  const dirIdentity = statSync(o.dir).ino;
+  const fsyncIntervalMs = o.fsyncIntervalMs ?? 20;
+  const shipIntervalMs = o.shipIntervalMs ?? 200;
+  const shipBatchSize = o.shipBatchSize ?? 100;
+  const storeTimeoutMs = o.storeTimeoutMs ?? 5000;
+  const maxSpoolBytes = o.maxSpoolBytes ?? 256 * 1024 * 1024;
+  const writer = o.writer ?? `${hostname()}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+
+  const appendFlags = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT;
+  const openAppend = (path: string): number => openSync(path, appendFlags, 0o640);
+
+  const chains = new SessionChains();
+  const sessionFds = new Map<string, number>();
+  const postgresSessions = new Set<string>();
+  const dirty = new Set<number>();
+  let fsyncWaiters: Waiter[] = [];
+  let fsyncRunning = false;
+  let failure: string | undefined;
+  let stickyFailure: string | undefined;
+  let closed = false;
+
+  const indexFd = openAppend(paths.index);
+  const digestsFd = openAppend(paths.digests);
+
+  // Digest chain state for this writer.
+  let dseq = 0;
+  let prevDigest = digestGenesis(writer);
+  const undigested = new Map<string, DigestEntry>();
+
+  // Spool (only with a remote store).
+  const spoolFd = o.store ? openAppend(paths.spool) : undefined;
+  let spoolSize = spoolFd === undefined ? 0 : fstatSync(spoolFd).size;
+  let cursor = 0;
+  const queue: SpoolEntry[] = [];
+  let shipWaiters: Array<Waiter & { end: number; timer: NodeJS.Timeout }> = [];
+  let shipping = false;
+  let shipError: string | undefined;
+  let shipBackoffMs = shipIntervalMs;
+  let shipTimer: NodeJS.Timeout | undefined;
+
+  if (spoolFd !== undefined) recoverSpool();
+
+  function recoverSpool(): void {
+    try {
+      cursor = Number(readFileSync(paths.spoolCursor, 'utf8').trim()) || 0;
+    } catch {
+      cursor = 0;
+    }
+    // A crash between truncating the spool and saving the cursor leaves the cursor past the end.
+    if (cursor > spoolSize) cursor = 0;
+    const text = readFileSync(paths.spool).subarray(cursor);
+    let offset = cursor;
+    for (const line of text.toString('utf8').split('\n')) {
+      const lineBytes = Buffer.byteLength(line);
+      offset += lineBytes + 1;
+      if (!line) continue;
+      try {
+        const item = JSON.parse(line) as ShippedItem;
+        queue.push({ item, end: Math.min(offset, spoolSize) });
+      } catch {
+        // A torn line is a write that was never acknowledged: nothing to ship.
+      }
+    }
+    if (spoolSize > 0 && !readFileSync(paths.spool).subarray(spoolSize - 1).equals(Buffer.from('\n'))) {
+      writeSync(spoolFd!, '\n');
+      spoolSize += 1;
+    }
+  }
+
+  function fail(reason: string): never {
+    failure ??= reason;
+    throw new AuditUnavailableError(reason);
+  }
+
+  function health(): AuditHealth {
+    const reason = stickyFailure ?? failure ?? (o.ack === 'store' && o.store ? shipError : undefined) ?? spoolOverflow();
+    return reason ? { ok: false, reason } : { ok: true };
+  }
+
+  function spoolOverflow(): string | undefined {
+    const unshipped = spoolSize - cursor;
+    return unshipped > maxSpoolBytes ? `audit spool holds ${unshipped} unshipped bytes (store unreachable: ${shipError ?? 'unknown'})` : undefined;
+  }
+
+  function checkDirectory(): void {
+    let ino: number;
+    try {
+      ino = statSync(o.dir).ino;
+    } catch (e) {
+      stickyFailure ??= `audit directory ${o.dir} is gone (${errText(e)})`;
+      return;
+    }
+    if (ino !== dirIdentity) stickyFailure ??= `audit directory ${o.dir} was replaced`;
+  }
+
+  function probe(): void {
+    checkDirectory();
+    if (stickyFailure) return;
+    try {
+      writeFileSync(paths.probe, new Date().toISOString());
+      if (failure) {
+        // The disk accepts writes again: reopen session logs lazily rather than trust old descriptors.
+        for (const fd of sessionFds.values()) closeQuietly(fd);
+        sessionFds.clear();
+        failure = undefined;
+      }
+    } catch (e) {
+      failure ??= `audit directory ${o.dir} is not writable (${errText(e)})`;
+    }
+  }
+
+  function closeQuietly(fd: number): void {
+    try {
+      closeSync(fd);
+    } catch {
+      /* already gone */
+    }
+    dirty.delete(fd);
+  }
+
+  function sessionFd(sessionId: string): number {
+    let fd = sessionFds.get(sessionId);
+    if (fd !== undefined) return fd;
+    const path = paths.session(sessionId);
+    if (!chains.head(sessionId)) resumeChain(sessionId, path);
+    fd = openAppend(path);
+    sessionFds.set(sessionId, fd);
+    return fd;
+  }
+
+  /** After a restart a session may continue: its chain resumes from the last line on disk. */
+  function resumeChain(sessionId: string, path: string): void {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      return;
+    }
+    const last = text.trimEnd().split('\n').pop();
+    if (!last) return;
+    const rec = JSON.parse(last) as AuditRecord;
+    chains.resume(sessionId, { seq: rec.seq, hash: rec.hash });
+  }
+
+  function capResponse(r: CapturedResponse): CapturedResponse {
+    if (!r.chunks) return r;
+    const kept = r.chunks.reduce((n, c) => n + Buffer.byteLength(c, r.encoding === 'base64' ? 'base64' : 'utf8'), 0);
+    if (kept <= o.responseCapBytes) return r;
+    // The gateway kept more than configured: re-cut, keeping its hash and counts over everything sent.
+    const capture = new ResponseCapture(o.responseCapBytes);
+    for (const c of r.chunks) capture.add(r.encoding === 'base64' ? Buffer.from(c, 'base64') : c);
+    const cut = capture.finish();
+    return { ...r, chunks: cut.chunks, truncated: true };
+  }
+
+  function prepare(input: AuditEventInput): AuditEventInput {
+    if (input.type === 'session.start' && input.targetKind === 'postgres') postgresSessions.add(input.sessionId);
+    if (input.type === 'statement' && postgresSessions.has(input.sessionId)) return { ...input, text: maskSqlLiterals(input.text) };
+    if (input.type === 'statement.outcome' && input.response) return { ...input, response: capResponse(input.response) };
+    return input;
+  }
+
+  function indexLineFor(r: AuditRecord): IndexLine | undefined {
+    switch (r.type) {
+      case 'session.start':
+        return {
+          sessionId: r.sessionId,
+          kind: 'start',
+          at: r.at,
+          principal: r.principal.id,
+          groups: r.principal.groups,
+          target: r.target,
+          targetKind: r.targetKind,
+          client: `${r.client.address}:${r.client.port}`,
+        };
+      case 'auth.refused':
+        return { sessionId: r.sessionId, kind: 'refused', at: r.at, target: r.target, client: `${r.client.address}:${r.client.port}`, reason: r.reason };
+      case 'session.end':
+        return { sessionId: r.sessionId, kind: 'end', at: r.at, statements: r.statements, reason: r.reason };
+      case 'statement':
+        return r.decision.effect === 'deny' ? { sessionId: r.sessionId, kind: 'denied', at: r.at } : undefined;
+      case 'approval':
+        return r.state === 'denied' || r.state === 'expired' ? { sessionId: r.sessionId, kind: 'denied', at: r.at } : undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  function writeLine(fd: number, line: string): void {
+    const buf = Buffer.from(line, 'utf8');
+    const n = writeSync(fd, buf);
+    if (n !== buf.length) throw Object.assign(new Error(`short write (${n} of ${buf.length} bytes)`), { code: 'ESHORT' });
+    dirty.add(fd);
+  }
+
+  function toSpool(item: ShippedItem): number {
+    const line = `${JSON.stringify(item)}\n`;
+    writeLine(spoolFd!, line);
+    spoolSize += Buffer.byteLength(line);
+    queue.push({ item, end: spoolSize });
+    return spoolSize;
+  }
+
+  function writeDigest(): void {
+    if (undigested.size === 0) return;
+    const unsigned = { v: 1 as const, writer, dseq: dseq + 1, at: new Date().toISOString(), prev: prevDigest, sessions: [...undigested.values()] };
+    const digest: SignedDigest = signDigest(unsigned, privateKey);
+    writeLine(digestsFd, `${JSON.stringify(digest)}\n`);
+    if (spoolFd !== undefined) toSpool({ kind: 'digest', digest });
+    dseq = digest.dseq;
+    prevDigest = digestHash(digest);
+    undigested.clear();
+    scheduleFsync();
+  }
+
+  function writeDigestGuarded(): void {
+    try {
+      writeDigest();
+    } catch (e) {
+      failure ??= `cannot write audit digest (${errText(e)})`;
+    }
+  }
+
+  // fsync: batched, so many events share one disk flush.
+  let fsyncTimer: NodeJS.Timeout | undefined;
+  function scheduleFsync(): void {
+    fsyncTimer ??= setTimeout(runFsync, fsyncIntervalMs);
+  }
+  function runFsync(): void {
+    fsyncTimer = undefined;
+    if (fsyncRunning) return scheduleFsync();
+    const fds = [...dirty];
+    dirty.clear();
+    const waiters = fsyncWaiters;
+    fsyncWaiters = [];
+    fsyncRunning = true;
+    let pending = fds.length;
+    let error: string | undefined;
+    const done = (): void => {
+      fsyncRunning = false;
+      if (error) {
+        failure ??= `audit fsync failed (${error})`;
+        for (const w of waiters) w.reject(new AuditUnavailableError(failure));
+      } else for (const w of waiters) w.resolve();
+    };
+    if (pending === 0) return done();
+    for (const fd of fds)
+      fsync(fd, (err) => {
+        // EBADF: the descriptor was closed at session end after its own flush.
+        if (err && err.code !== 'EBADF') error ??= errText(err);
+        if (--pending === 0) done();
+      });
+  }
+  function flushed(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      fsyncWaiters.push({ resolve, reject });
+      scheduleFsync();
+    });
+  }
+
+  // Shipping: whatever is queued goes in one batch, so concurrent sessions share a store write.
+  function scheduleShip(delayMs: number): void {
+    if (!o.store || shipping || closed) return;
+    if (shipTimer) {
+      if (delayMs > 0) return;
+      clearTimeout(shipTimer);
+    }
+    shipTimer = setTimeout(() => {
+      shipTimer = undefined;
+      void ship();
+    }, delayMs);
+  }
+
+  async function ship(): Promise<void> {
+    if (!o.store || shipping) return;
+    shipping = true;
+    try {
+      while (queue.length > 0) {
+        const batch = queue.slice(0, shipBatchSize);
+        try {
+          await o.store.write(batch.map((e) => e.item));
+        } catch (e) {
+          shipError = `audit store write failed (${errText(e)})`;
+          shipBackoffMs = Math.min(shipBackoffMs * 2, 5000);
+          return;
+        }
+        shipError = undefined;
+        shipBackoffMs = shipIntervalMs;
+        queue.splice(0, batch.length);
+        const end = batch[batch.length - 1]!.end;
+        cursor = end;
+        try {
+          saveCursor();
+        } catch (e) {
+          // Shipped but not remembered: a restart ships these again, which stores accept (idempotent writes).
+          failure ??= `cannot save audit spool cursor (${errText(e)})`;
+        }
+        const ready = shipWaiters.filter((w) => w.end <= cursor);
+        shipWaiters = shipWaiters.filter((w) => w.end > cursor);
+        for (const w of ready) {
+          clearTimeout(w.timer);
+          w.resolve();
+        }
+      }
+      compactSpool();
+    } finally {
+      shipping = false;
+      if (queue.length > 0) scheduleShip(shipError ? shipBackoffMs : 0);
+    }
+  }
+
+  function saveCursor(): void {
+    writeFileSync(paths.spoolCursorTmp, String(cursor));
+    renameSync(paths.spoolCursorTmp, paths.spoolCursor);
+  }
+
+  function compactSpool(): void {
+    // Everything queued was acknowledged; bytes past the cursor can only be a torn, unacknowledged line.
+    if (spoolFd === undefined || queue.length > 0 || shipWaiters.length > 0 || spoolSize < 1024 * 1024) return;
+    try {
+      ftruncateSync(spoolFd, 0);
+    } catch {
+      return; // an ever-growing spool is harmless; the cursor still says what was shipped
+    }
+    spoolSize = 0;
+    cursor = 0;
+    saveCursor();
+  }
+
+  function shipped(end: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        shipWaiters = shipWaiters.filter((w) => w.timer !== timer);
+        reject(new AuditUnavailableError(`audit store did not acknowledge within ${storeTimeoutMs} ms${shipError ? `: ${shipError}` : ''}`));
+      }, storeTimeoutMs);
+      shipWaiters.push({ resolve, reject, end, timer });
+      scheduleShip(0);
+    });
+  }
+
+  const fsyncKeepalive = setInterval(() => dirty.size > 0 && scheduleFsync(), Math.max(fsyncIntervalMs, 100));
+  const digestTimer = setInterval(writeDigestGuarded, o.digestIntervalMs ?? 5000);
+  const probeTimer = setInterval(probe, o.probeIntervalMs ?? 1000);
+  const shipTicker = o.store ? setInterval(() => queue.length > 0 && scheduleShip(shipError ? shipBackoffMs : 0), shipIntervalMs) : undefined;
+  for (const t of [fsyncKeepalive, digestTimer, probeTimer, shipTicker]) t?.unref();
+  if (queue.length > 0) scheduleShip(0);
+
+  async function append(input: AuditEventInput): Promise<AuditRecord> {
+    if (closed) throw new AuditUnavailableError('audit sink is closed');
+    if (!isValidSessionId(input.sessionId)) throw new AuditUnavailableError(`invalid session id for audit`);
+    checkDirectory();
+    const h = health();
+    if (!h.ok) throw new AuditUnavailableError(h.reason);
+
+    const record = chains.next(prepare(input));
+    let spoolEnd = 0;
+    try {
+      writeLine(sessionFd(record.sessionId), `${JSON.stringify(record)}\n`);
+    } catch (e) {
+      fail(`cannot write audit log for session ${record.sessionId} (${errText(e)})`);
+    }
+    chains.commit(record);
+    undigested.set(record.sessionId, { sessionId: record.sessionId, seq: record.seq, hash: record.hash });
+    try {
+      const idx = indexLineFor(record);
+      if (idx) writeLine(indexFd, `${JSON.stringify(idx)}\n`);
+      if (spoolFd !== undefined) spoolEnd = toSpool({ kind: 'event', record });
+      if (record.type === 'session.end' || record.type === 'auth.refused') endSession(record.sessionId);
+    } catch (e) {
+      fail(`cannot write audit index or spool (${errText(e)})`);
+    }
+    scheduleFsync();
+
+    if (o.ack === 'store') {
+      if (o.store) await shipped(spoolEnd);
+      else await flushed();
+    } else if (o.store) scheduleShip(shipIntervalMs);
+    return record;
+  }
+
+  /** A finished session gets its digest now rather than at the next tick, and releases its descriptor. */
+  function endSession(sessionId: string): void {
+    writeDigest();
+    const fd = sessionFds.get(sessionId);
+    sessionFds.delete(sessionId);
+    postgresSessions.delete(sessionId);
+    chains.forget(sessionId);
+    if (fd !== undefined) {
+      // Flush before closing so the session's last events share the batched fsync guarantee.
+      dirty.delete(fd);
+      fsync(fd, () => closeQuietly(fd));
+    }
+  }
+
+  async function close(): Promise<void> {
+    if (closed) return;
+    for (const t of [fsyncKeepalive, digestTimer, probeTimer, shipTicker]) if (t) clearInterval(t);
+    try {
+      writeDigest();
+    } catch {
+      /* reported by health already or nothing more we can do */
+    }
+    await flushed().catch(() => undefined);
+    if (o.store) {
+      if (shipTimer) clearTimeout(shipTimer);
+      shipTimer = undefined;
+      while (shipping) await new Promise((r) => setTimeout(r, 5));
+      await ship().catch(() => undefined);
+    }
+    closed = true;
+    if (fsyncTimer) clearTimeout(fsyncTimer);
+    if (shipTimer) clearTimeout(shipTimer);
+    for (const w of shipWaiters) {
+      clearTimeout(w.timer);
+      w.reject(new AuditUnavailableError('audit sink closed before the store acknowledged'));
+    }
+    shipWaiters = [];
+    for (const fd of sessionFds.values()) closeQuietly(fd);
+    sessionFds.clear();
+    for (const fd of [indexFd, digestsFd, spoolFd]) if (fd !== undefined) closeQuietly(fd);
+  }
+
+  return {
+    append,
+    health,
+    close,
+    newResponseCapture: () => new ResponseCapture(o.responseCapBytes),
+    unshippedCount: () => queue.length,
+  };
+}

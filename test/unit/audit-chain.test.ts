@@ -1,0 +1,94 @@
+// Properties of the hash chain and digests, over generated sessions: any single edit, removal,
+// swap or tail cut is reported; an untouched session never is. Plus SQL literal masking.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { generateKeyPairSync } from 'node:crypto';
+import { SessionChains } from '../../core/audit/chain.js';
+import { digestGenesis, signDigest } from '../../core/audit/digest.js';
+import { verifyAudit } from '../../core/audit/verify.js';
+import type { AuditRecord } from '../../core/audit/events.js';
+import { maskSqlLiterals, prepareSqlLiteralMasking } from '../../core/audit/sql-literals.js';
+
+const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+
+function session(texts: string[]): AuditRecord[] {
+  const chains = new SessionChains();
+  return texts.map((text, i) => {
+    const r = chains.next({
+      type: 'statement',
+      sessionId: 'prop',
+      statementId: `q${i}`,
+      text,
+      class: 'read',
+      statementTypes: ['SelectStmt'],
+      tables: [],
+      functions: [],
+      decision: { effect: 'allow', policyIds: [], policyVersion: 'v1', reason: 'ok' },
+    });
+    chains.commit(r);
+    return r;
+  });
+}
+
+function verifyWithDigest(records: AuditRecord[], pinned: AuditRecord) {
+  const digest = signDigest(
+    { v: 1, writer: 'w', dseq: 1, at: new Date().toISOString(), prev: digestGenesis('w'), sessions: [{ sessionId: 'prop', seq: pinned.seq, hash: pinned.hash }] },
+    privateKey,
+  );
+  return verifyAudit({ sessions: [{ sessionId: 'prop', entries: records }], digests: [digest], publicKey });
+}
+
+const texts = fc.array(fc.string({ maxLength: 20 }), { minLength: 2, maxLength: 12 });
+
+test('an untouched chain verifies', () => {
+  fc.assert(
+    fc.property(texts, (ts) => {
+      const recs = session(ts);
+      assert.equal(verifyWithDigest(recs, recs[recs.length - 1]!).ok, true);
+    }),
+  );
+});
+
+test('any single edit, removal, swap or tail cut is detected', () => {
+  const mutation = fc.oneof(
+    fc.record({ kind: fc.constant('edit' as const), at: fc.nat(), text: fc.string({ minLength: 1, maxLength: 5 }) }),
+    fc.record({ kind: fc.constant('remove' as const), at: fc.nat() }),
+    fc.record({ kind: fc.constant('swap' as const), at: fc.nat() }),
+    fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
+  );
+  fc.assert(
+    fc.property(texts, mutation, (ts, m) => {
+      const recs = session(ts);
+      const head = recs[recs.length - 1]!;
+      const i = m.at % recs.length;
+      const damaged = [...recs];
+      if (m.kind === 'edit') {
+        const r = damaged[i] as Extract<AuditRecord, { type: 'statement' }>;
+        damaged[i] = { ...r, text: `${r.text}${m.text}` };
+      } else if (m.kind === 'remove') damaged.splice(i, 1);
+      else if (m.kind === 'swap') {
+        const j = (i + 1) % recs.length;
+        [damaged[i], damaged[j]] = [damaged[j]!, damaged[i]!];
+      } else damaged.splice(Math.max(1, i));
+      if (m.kind === 'cut' && damaged.length === recs.length) return; // nothing was cut
+      assert.equal(verifyWithDigest(damaged, head).ok, false, `${m.kind} at ${i} went unnoticed`);
+    }),
+  );
+});
+
+test('SQL literals are masked with the PostgreSQL scanner; structure and short numbers stay', async () => {
+  await prepareSqlLiteralMasking();
+  const cases: Array<[string, string]> = [
+    ["select * from users where email = 'a@b.c'", "select * from users where email = '***'"],
+    ["alter role app password 'hunter2'", "alter role app password '***'"],
+    ['select $$secret$$, $t$x$t$', "select '***', '***'"],
+    ["select E'it\\'s', U&'d\\0061t', B'101', X'1F'", "select '***', '***', '***', '***'"],
+    ['select * from cards where pan = 4111111111111111 limit 10', 'select * from cards where pan = 0 limit 10'],
+    ["select 'é' /* note: pw=1 */ -- trailing", "select '***' /* *** */ -- ***"],
+    ['select "it\'s a column" from t where n = $1', 'select "it\'s a column" from t where n = $1'],
+    ['select 1', 'select 1'],
+  ];
+  for (const [input, masked] of cases) assert.equal(maskSqlLiterals(input), masked);
+  assert.match(maskSqlLiterals("select 'unterminated"), /^\/\* unscannable statement: 20 bytes, sha256 [0-9a-f]{16} \*\/$/);
+});

@@ -1,0 +1,217 @@
+// The local audit sink end to end on a real temporary directory: what lands on disk, how the index
+// answers listing filters, masking and response caps, failing closed, and shipping the spool.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rename, rm, writeFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { createLocalAuditSink } from '../../fargate-proxy/src/adapters/local/audit-file-sink.js';
+import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
+import { AuditUnavailableError, type ShippedItem } from '../../core/audit/ports.js';
+import { ResponseCapture, capturedBytes } from '../../core/audit/response-capture.js';
+import type { AuditEventInput, AuditRecord } from '../../core/audit/events.js';
+
+const cleanups = new Map<object, Array<() => Promise<unknown>>>();
+
+/** A temporary directory removed after the test, once everything deferred (sinks) has closed. */
+async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'airlock-audit-sink-'));
+  const list: Array<() => Promise<unknown>> = [];
+  cleanups.set(t, list);
+  t.after(async () => {
+    for (const fn of list.reverse()) await fn();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+function defer(t: object, fn: () => Promise<unknown>): void {
+  cleanups.get(t)!.push(fn);
+}
+
+const start = (sessionId: string, principal: string, target: string): AuditEventInput => ({
+  type: 'session.start',
+  sessionId,
+  principal: { id: principal, groups: ['agents'], issuer: 'https://idp.test', tokenId: 'jti-1' },
+  target,
+  targetKind: 'postgres',
+  client: { address: '127.0.0.1', port: 40000 },
+  protocol: 'postgres',
+});
+
+const statement = (sessionId: string, statementId: string, text: string, effect: 'allow' | 'deny' = 'allow'): AuditEventInput => ({
+  type: 'statement',
+  sessionId,
+  statementId,
+  text,
+  class: 'read',
+  statementTypes: ['SelectStmt'],
+  tables: ['users'],
+  functions: [],
+  decision: { effect, policyIds: ['p1'], policyVersion: 'v7', reason: effect === 'deny' ? 'forbidden' : 'ok' },
+});
+
+const readLog = async (dir: string, id: string): Promise<AuditRecord[]> =>
+  (await readFile(join(dir, 'sessions', `${id}.jsonl`), 'utf8'))
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as AuditRecord);
+
+test('events land in a per-session JSON-lines log with seq, time and chain links; SQL literals are masked', async (t) => {
+  const dir = await tempDir(t);
+  const sink = await createLocalAuditSink({ dir, ack: 'store', responseCapBytes: 64 });
+  defer(t, () => sink.close());
+  await sink.append(start('s1', 'alice', 'orders'));
+  const rec = await sink.append(statement('s1', 'q1', "select * from users where email = 'alice@example.com' and card = 4111111111111111 limit 10"));
+  assert.equal(rec.seq, 2);
+  const log = await readLog(dir, 's1');
+  assert.deepEqual(log.map((r) => [r.seq, r.type]), [[1, 'session.start'], [2, 'statement']]);
+  assert.equal(log[1]!.prev, log[0]!.hash);
+  assert.equal(log[0]!.v, 1);
+  assert.match(log[0]!.at, /^\d{4}-\d\d-\d\dT/);
+  const text = (log[1] as Extract<AuditRecord, { type: 'statement' }>).text;
+  assert.equal(text, "select * from users where email = '***' and card = 0 limit 10");
+  assert.doesNotMatch(await readFile(join(dir, 'sessions', 's1.jsonl'), 'utf8'), /alice@example\.com|4111111111111111/);
+  const keyMode = (await stat(join(dir, 'keys', 'audit-signing.key'))).mode & 0o777;
+  assert.equal(keyMode, 0o600);
+});
+
+test('responses are kept up to the cap, hashed and counted in full', async (t) => {
+  const dir = await tempDir(t);
+  const sink = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 10 });
+  defer(t, () => sink.close());
+  const capture = sink.newResponseCapture();
+  const sent = ['row one\n', 'row two\n', 'row three\n'];
+  for (const piece of sent) capture.add(piece);
+  await sink.append(start('s2', 'bob', 'orders'));
+  await sink.append({ type: 'statement.outcome', sessionId: 's2', statementId: 'q1', status: 'ok', rows: 3, bytes: 26, durationMs: 3, response: capture.finish() });
+
+  // A gateway that kept more than the cap is cut back to it, keeping its hash over everything.
+  const loose = new ResponseCapture(1000);
+  loose.add(Buffer.from('0123456789abcdefghij'));
+  await sink.append({ type: 'statement.outcome', sessionId: 's2', statementId: 'q2', status: 'ok', bytes: 20, durationMs: 1, response: loose.finish() });
+
+  const [, first, second] = (await readLog(dir, 's2')) as Array<Extract<AuditRecord, { type: 'statement.outcome' }>>;
+  const all = sent.join('');
+  assert.equal(capturedBytes(first!.response!).toString(), all.slice(0, 10));
+  assert.equal(first!.response!.truncated, true);
+  assert.equal(first!.response!.totalBytes, Buffer.byteLength(all));
+  assert.equal(first!.response!.totalChunks, 3);
+  assert.equal(first!.response!.sha256, createHash('sha256').update(all).digest('hex'));
+  assert.equal(capturedBytes(second!.response!).toString(), '0123456789');
+  assert.equal(second!.response!.encoding, 'base64');
+  assert.equal(second!.response!.truncated, true);
+  assert.equal(second!.response!.sha256, createHash('sha256').update('0123456789abcdefghij').digest('hex'));
+});
+
+test('the index lists sessions by principal, target, time and refusals', async (t) => {
+  const dir = await tempDir(t);
+  const sink = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0 });
+  defer(t, () => sink.close());
+  await sink.append({ ...start('a1', 'alice', 'orders'), at: '2026-01-01T10:00:00.000Z' });
+  await sink.append(statement('a1', 'q1', 'drop table users', 'deny'));
+  await sink.append({ type: 'session.end', sessionId: 'a1', reason: 'client closed', statements: 1, bytesIn: 1, bytesOut: 2, durationMs: 3 });
+  await sink.append({ ...start('b1', 'bob', 'billing'), at: '2026-01-02T10:00:00.000Z' });
+  await sink.append({ type: 'auth.refused', sessionId: 'c1', code: 'token_expired', reason: 'token expired', target: 'orders', client: { address: '10.0.0.9', port: 1 }, at: '2026-01-03T10:00:00.000Z' });
+  const reader = createLocalAuditReader(dir);
+  const ids = async (f?: Parameters<typeof reader.listSessions>[0]) => (await reader.listSessions(f)).map((s) => s.sessionId);
+  assert.deepEqual(await ids(), ['c1', 'b1', 'a1']);
+  assert.deepEqual(await ids({ principal: 'alice' }), ['a1']);
+  assert.deepEqual(await ids({ target: 'orders' }), ['c1', 'a1']);
+  assert.deepEqual(await ids({ from: '2026-01-02T00:00:00.000Z', to: '2026-01-02T23:59:59.999Z' }), ['b1']);
+  assert.deepEqual(await ids({ refusedOnly: true }), ['c1', 'a1']);
+  const [a1] = await reader.listSessions({ principal: 'alice' });
+  assert.equal(a1!.endedAt !== undefined && a1!.statements === 1 && a1!.denied === 1, true);
+});
+
+test('fails closed when the audit directory is replaced: health says why and appends reject', async (t) => {
+  const dir = await tempDir(t);
+  const sink = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0, probeIntervalMs: 20 });
+  defer(t, () => sink.close());
+  await sink.append(start('f1', 'alice', 'orders'));
+  assert.deepEqual(sink.health(), { ok: true });
+
+  await rename(dir, `${dir}.moved`);
+  t.after(() => rm(`${dir}.moved`, { recursive: true, force: true }));
+  await writeFile(dir, 'not a directory');
+  await assert.rejects(sink.append(statement('f1', 'q1', 'select 1')), AuditUnavailableError);
+  await assert.rejects(sink.append(start('f2', 'bob', 'orders')), (e: Error) => e instanceof AuditUnavailableError && /replaced|gone/.test(e.message));
+  const h = sink.health();
+  assert.equal(h.ok, false);
+  assert.match((h as { reason: string }).reason, /audit directory .* (was replaced|is gone)/);
+  await rm(dir);
+});
+
+test('fails closed when a session log cannot be created', async (t) => {
+  const dir = await tempDir(t);
+  const sink = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0, probeIntervalMs: 60_000 });
+  defer(t, () => sink.close());
+  // A directory squatting on the log's name makes open(2) fail even for root.
+  await import('node:fs/promises').then((fs) => fs.mkdir(join(dir, 'sessions', 'g1.jsonl')));
+  await assert.rejects(sink.append(start('g1', 'alice', 'orders')), /cannot write audit log for session g1 \(EISDIR\)/);
+  assert.equal(sink.health().ok, false);
+});
+
+/** A store that is down until told otherwise; it keeps what it accepted so the test can look. */
+function flakyStore() {
+  const accepted: ShippedItem[] = [];
+  let up = false;
+  let writes = 0;
+  return {
+    accepted,
+    setUp: (v: boolean) => void (up = v),
+    get writes() {
+      return writes;
+    },
+    async write(items: ShippedItem[]) {
+      writes++;
+      if (!up) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+      accepted.push(...items);
+    },
+  };
+}
+
+test('ack local keeps events in the spool while the store is down; a restarted gateway ships them', async (t) => {
+  const dir = await tempDir(t);
+  const store = flakyStore();
+  const first = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0, store, shipIntervalMs: 10 });
+  await first.append(start('r1', 'alice', 'orders'));
+  await first.append(statement('r1', 'q1', 'select 1'));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(store.writes > 0, 'the sink tried to ship');
+  assert.equal(first.unshippedCount(), 2);
+  await first.close(); // the final digest joins the spool
+  assert.equal(store.accepted.length, 0);
+
+  store.setUp(true);
+  const second = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0, store, shipIntervalMs: 10 });
+  defer(t, () => second.close());
+  for (let i = 0; i < 100 && second.unshippedCount() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  const events = store.accepted.filter((i) => i.kind === 'event').map((i) => (i as { record: AuditRecord }).record);
+  assert.deepEqual(events.map((r) => [r.sessionId, r.seq]), [['r1', 1], ['r1', 2]]);
+  assert.ok(store.accepted.some((i) => i.kind === 'digest'));
+  assert.equal(Number(await readFile(join(dir, 'spool.cursor'), 'utf8')), (await stat(join(dir, 'spool.jsonl'))).size);
+});
+
+test('ack store waits for the store; when it stays down the append is refused and health says why', async (t) => {
+  const dir = await tempDir(t);
+  const store = flakyStore();
+  store.setUp(true);
+  const sink = await createLocalAuditSink({ dir, ack: 'store', responseCapBytes: 0, store, storeTimeoutMs: 200, shipIntervalMs: 10 });
+  defer(t, () => sink.close());
+  // Concurrent sessions share one store write (group commit).
+  await Promise.all([sink.append(start('k1', 'alice', 'orders')), sink.append(start('k2', 'bob', 'orders')), sink.append(start('k3', 'carol', 'orders'))]);
+  assert.equal(store.accepted.length, 3);
+  assert.equal(store.writes, 1);
+
+  store.setUp(false);
+  await assert.rejects(sink.append(statement('k1', 'q1', 'select 1')), /audit store did not acknowledge within 200 ms: audit store write failed \(ECONNREFUSED\)/);
+  assert.deepEqual(sink.health(), { ok: false, reason: 'audit store write failed (ECONNREFUSED)' });
+  await assert.rejects(sink.append(statement('k1', 'q2', 'select 2')), AuditUnavailableError);
+
+  store.setUp(true);
+  for (let i = 0; i < 200 && !sink.health().ok; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(sink.health(), { ok: true });
+  await sink.append(statement('k1', 'q3', 'select 3'));
+});
