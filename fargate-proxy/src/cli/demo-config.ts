@@ -1,0 +1,62 @@
+// The configuration `npm start` runs with: everything local, nothing to install.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface DemoPorts {
+  postgres: number;
+  console: number;
+  issuer: number;
+}
+
+export const DEMO_PORTS: DemoPorts = { postgres: 6432, console: 8080, issuer: 8444 };
+const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
+
+/** Client secrets for the local issuer, generated once and kept (0600) so tokens and scripts keep working. */
+function localClients(dataDir: string): { agent: string; reviewer: string } {
+  const path = join(dataDir, 'local-clients.json');
+  if (existsSync(path)) return JSON.parse(readFileSync(path, 'utf8')) as { agent: string; reviewer: string };
+  const secrets = { agent: randomBytes(24).toString('base64url'), reviewer: randomBytes(24).toString('base64url') };
+  writeFileSync(path, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  return secrets;
+}
+
+export function demoConfig(dataDir: string, ports: DemoPorts, demoDb: { host: string; port: number; database: string; user: string }): Record<string, unknown> {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const secrets = localClients(dataDir);
+  return {
+    dataDir,
+    logLevel: 'info',
+    listeners: {
+      postgres: { host: '127.0.0.1', port: ports.postgres, allowPlaintext: true },
+      console: { host: '127.0.0.1', port: ports.console },
+    },
+    identity: {
+      issuer: `http://127.0.0.1:${ports.issuer}`,
+      audience: 'urn:airlock',
+      localIssuer: {
+        port: ports.issuer,
+        clients: [
+          { clientId: 'agent', clientSecret: secrets.agent, groups: ['agents'] },
+          { clientId: 'reviewer', clientSecret: secrets.reviewer, groups: ['reviewers'] },
+        ],
+      },
+    },
+    targets: [
+      {
+        name: 'demo',
+        kind: 'postgres',
+        environment: 'demo',
+        host: demoDb.host,
+        port: demoDb.port,
+        database: demoDb.database,
+        user: demoDb.user,
+        credential: 'memory:demo',
+        tls: { mode: 'disable' },
+      },
+    ],
+    policy: { file: join(REPO_ROOT, 'policies', 'demo.cedar') },
+    approvals: { reviewerGroups: ['reviewers'], timeoutSeconds: 900 },
+  };
+}

@@ -1,0 +1,221 @@
+#!/usr/bin/env node
+// The `airlock` command line.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { stringify as toYaml } from 'yaml';
+import { checkPolicy } from '../../../core/policy/index.js';
+import { loadConfigFile, parseConfig, ConfigError } from '../config/load.js';
+import { startGateway, type RunningGateway } from '../gateway.js';
+import { requestClientCredentialsToken } from '../adapters/local/oidc-issuer.js';
+import { approvalsApprove, approvalsDeny, approvalsList } from './approval-commands.js';
+import { auditExportCommand, auditVerifyCommand, replayCommand, sessionsCommand } from './audit-commands.js';
+import { DEMO_PORTS, demoConfig } from './demo-config.js';
+
+const DEFAULT_DATA_DIR = '.airlock';
+const DEFAULT_CONFIG = join(DEFAULT_DATA_DIR, 'config.yaml');
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`airlock: ${message}\n`);
+  process.exit(code);
+}
+
+function onSignals(gw: RunningGateway): void {
+  let closing = false;
+  const stop = () => {
+    if (closing) process.exit(1);
+    closing = true;
+    void gw.close().then(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+function announce(gw: RunningGateway): void {
+  // Machine-readable readiness lines on stdout (scripts and the benchmark wait for them).
+  if (gw.postgres) process.stdout.write(`airlock: postgres listening on ${gw.postgres.host}:${gw.postgres.port}\n`);
+  if (gw.consoleUrl) process.stdout.write(`airlock: console at ${gw.consoleUrl}\n`);
+  if (gw.tokenEndpoint) process.stdout.write(`airlock: local issuer at ${gw.issuer}\n`);
+}
+
+const program = new Command('airlock').description('Airlock: the gateway between AI agents and production systems').showHelpAfterError();
+
+program
+  .command('serve')
+  .description('run the gateway with a configuration file')
+  .requiredOption('-c, --config <file>', 'configuration file (YAML or JSON)')
+  .action(async (o: { config: string }) => {
+    const gw = await startGateway(loadConfigFile(o.config));
+    onSignals(gw);
+    announce(gw);
+  });
+
+program
+  .command('start')
+  .description('run the gateway with embedded local defaults: a local token issuer, a demo database and a demo policy')
+  .option('--data-dir <dir>', 'where local state is kept', DEFAULT_DATA_DIR)
+  .addOption(new Option('--pg-port <port>', 'PostgreSQL listener port').default(DEMO_PORTS.postgres).argParser(Number))
+  .addOption(new Option('--console-port <port>', 'web console port').default(DEMO_PORTS.console).argParser(Number))
+  .addOption(new Option('--issuer-port <port>', 'local token issuer port').default(DEMO_PORTS.issuer).argParser(Number))
+  .action(async (o: { dataDir: string; pgPort: number; consolePort: number; issuerPort: number }) => {
+    const { startDemoDatabase } = await import('../demo/demo-database.js');
+    const dataDir = resolve(o.dataDir);
+    const demo = await startDemoDatabase({ host: '127.0.0.1', port: 0 });
+    const raw = demoConfig(dataDir, { postgres: o.pgPort, console: o.consolePort, issuer: o.issuerPort }, demo);
+    const configPath = join(dataDir, 'config.yaml');
+    writeFileSync(configPath, `# Written by \`npm start\`; \`airlock token\` and \`airlock approvals\` read it.\n${toYaml(raw)}`, { mode: 0o600 });
+    let gw: RunningGateway;
+    try {
+      gw = await startGateway(parseConfig(raw), { memorySecrets: { demo: demo.password } });
+    } catch (err) {
+      await demo.close();
+      throw err;
+    }
+    const closeGateway = gw.close;
+    gw.close = async () => {
+      await closeGateway();
+      await demo.close();
+    };
+    onSignals(gw);
+    announce(gw);
+    const pg = gw.postgres!;
+    process.stdout.write(`
+Airlock is running with a demo database (customers, orders, support tickets, API keys) and policies/demo.cedar.
+
+  1. Get an access token for the demo agent (client credentials at the local issuer):
+       export PGPASSWORD="$(npm run -s airlock -- token --client agent)"
+  2. Connect with psql through the gateway:
+       psql "host=${pg.host} port=${pg.port} dbname=demo user=agent sslmode=disable"
+  3. Try:
+       SELECT id, full_name, email FROM customers LIMIT 5; -- allowed
+       DELETE FROM orders;                                  -- refused by policy (DELETE without WHERE)
+       DROP TABLE customers;                                -- refused by policy
+
+  Reviewer console: ${gw.consoleUrl ?? '(disabled)'}  (sign in with: npm run -s airlock -- token --client reviewer)
+  Audit trail:      ${join(dataDir, 'audit')}
+  Stop with Ctrl-C.
+`);
+  });
+
+program
+  .command('token')
+  .description("print an access token from the gateway's local issuer (client credentials)")
+  .requiredOption('--client <id>', 'local client id, e.g. agent or reviewer')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+  .action(async (o: { client: string; config: string }) => {
+    const cfg = loadConfigFile(o.config);
+    const local = cfg.identity.localIssuer;
+    if (!local) fail(`${o.config} configures no local issuer: get tokens from ${cfg.identity.issuer}`);
+    const client = local.clients.find((c) => c.clientId === o.client);
+    if (!client) fail(`no local client "${o.client}" (configured: ${local.clients.map((c) => c.clientId).join(', ')})`);
+    const discovery = await fetch(new URL('/.well-known/openid-configuration', cfg.identity.issuer)).catch(() => fail(`the local issuer at ${cfg.identity.issuer} is not reachable: is the gateway running?`));
+    const tokenEndpoint = ((await discovery.json()) as { token_endpoint: string }).token_endpoint;
+    const audience = Array.isArray(cfg.identity.audience) ? cfg.identity.audience[0]! : cfg.identity.audience;
+    const token = await requestClientCredentialsToken({ tokenEndpoint, clientId: client.clientId, clientSecret: client.clientSecret, audience });
+    process.stdout.write(`${token}\n`);
+  });
+
+const policy = program.command('policy').description('policy tools');
+policy
+  .command('check')
+  .description('validate a Cedar policy set against the Airlock schema')
+  .argument('<file>', 'policy file (.cedar)')
+  .option('--schema <file>', 'schema file (default: the published Airlock schema)')
+  .action((file: string, o: { schema?: string }) => {
+    const result = checkPolicy(readFileSync(file, 'utf8'), o.schema ? readFileSync(o.schema, 'utf8') : undefined);
+    for (const w of result.warnings) process.stdout.write(`warning: ${w}\n`);
+    for (const e of result.errors) process.stdout.write(`error: ${e}\n`);
+    process.stdout.write(result.ok ? `${file}: valid\n` : `${file}: ${result.errors.length} error(s)\n`);
+    process.exitCode = result.ok ? 0 : 1;
+  });
+
+function consoleUrlFrom(configPath: string): string | undefined {
+  try {
+    const cfg = loadConfigFile(configPath);
+    const c = cfg.listeners.console;
+    return c ? `http://${c.host}:${c.port}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const approvals = program.command('approvals').description('review statements held for approval (talks to the running gateway)');
+const approvalOpts = (cmd: Command) =>
+  cmd
+    .option('--url <url>', 'console URL (default: from the config, or $AIRLOCK_CONSOLE_URL)')
+    .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+    .option('--token <token>', "reviewer's access token (default: $AIRLOCK_TOKEN)");
+approvalOpts(approvals.command('list').description('list pending requests').option('--json', 'JSON output')).action(async (o: { url?: string; config: string; token?: string; json?: boolean }) => {
+  process.exitCode = await approvalsList({ url: o.url ?? process.env.AIRLOCK_CONSOLE_URL ?? consoleUrlFrom(o.config), token: o.token, json: o.json });
+});
+approvalOpts(
+  approvals
+    .command('approve')
+    .argument('<id>', 'request id')
+    .option('--scope <scope>', 'once | shape | session', 'once')
+    .option('--minutes <n>', 'for shape/session scope: how long the grant lasts', Number)
+    .option('--reason <text>', 'why'),
+).action(async (id: string, o: { url?: string; config: string; token?: string; scope: string; minutes?: number; reason?: string }) => {
+  process.exitCode = await approvalsApprove({
+    url: o.url ?? process.env.AIRLOCK_CONSOLE_URL ?? consoleUrlFrom(o.config),
+    token: o.token,
+    id,
+    scope: o.scope as 'once',
+    minutes: o.minutes,
+    reason: o.reason,
+  } as Parameters<typeof approvalsApprove>[0]);
+});
+approvalOpts(approvals.command('deny').argument('<id>', 'request id').requiredOption('--reason <text>', 'why (shown to the agent)')).action(
+  async (id: string, o: { url?: string; config: string; token?: string; reason: string }) => {
+    process.exitCode = await approvalsDeny({ url: o.url ?? process.env.AIRLOCK_CONSOLE_URL ?? consoleUrlFrom(o.config), token: o.token, id, reason: o.reason });
+  },
+);
+
+/** The audit directory: --dir, or `<dataDir>/audit` of the configuration. */
+function auditDir(o: { dir?: string; config: string }): string {
+  if (o.dir) return o.dir;
+  try {
+    return join(loadConfigFile(o.config).dataDir, 'audit');
+  } catch {
+    return join(DEFAULT_DATA_DIR, 'audit');
+  }
+}
+const auditSource = (cmd: Command) =>
+  cmd.option('--dir <dir>', 'audit directory (default: <dataDir>/audit of the configuration)').option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG);
+const sessionFilters = (cmd: Command) =>
+  cmd
+    .option('--principal <id>', 'only this principal')
+    .option('--target <name>', 'only this target')
+    .option('--from <time>', 'started at or after (ISO date or time)')
+    .option('--to <time>', 'started before')
+    .option('--refused-only', 'only sessions with a refusal')
+    .option('--limit <n>', 'at most n sessions', Number);
+type FilterOpts = { dir?: string; config: string; principal?: string; target?: string; from?: string; to?: string; refusedOnly?: boolean; limit?: number };
+
+sessionFilters(auditSource(program.command('sessions').description('list recorded sessions')))
+  .option('--format <format>', 'table | json', 'table')
+  .action(async (o: FilterOpts & { format: 'table' | 'json' }) => {
+    process.exitCode = await sessionsCommand({ ...o, dir: auditDir(o) }, process.stdout);
+  });
+auditSource(program.command('replay').description('show a session as it happened: statements, decisions, approvals, responses').argument('<session>', 'session id'))
+  .option('--format <format>', 'text | json', 'text')
+  .option('--response-bytes <n>', 'bytes of each response to show (text format)', Number)
+  .action(async (sessionId: string, o: { dir?: string; config: string; format: 'text' | 'json'; responseBytes?: number }) => {
+    process.exitCode = await replayCommand({ dir: auditDir(o), sessionId, format: o.format, responseBytes: o.responseBytes }, process.stdout);
+  });
+const audit = program.command('audit').description('audit trail tools');
+auditSource(audit.command('verify').description('check hash chains and signed digests: detects edited, removed or reordered events'))
+  .option('--public-key <file...>', 'Ed25519 public key(s) the digests must verify with (default: the local key)')
+  .option('--session <id...>', 'only these sessions')
+  .option('--format <format>', 'text | json', 'text')
+  .action(async (o: { dir?: string; config: string; publicKey?: string[]; session?: string[]; format: 'text' | 'json' }) => {
+    process.exitCode = await auditVerifyCommand({ dir: auditDir(o), publicKeyFiles: o.publicKey, sessionIds: o.session, format: o.format }, process.stdout);
+  });
+sessionFilters(auditSource(audit.command('export').description('every event as JSON lines, for SIEM ingestion'))).action(async (o: FilterOpts) => {
+  process.exitCode = await auditExportCommand({ ...o, dir: auditDir(o) }, process.stdout);
+});
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ConfigError) fail(err.message);
+  fail((err as Error)?.message ?? String(err), 1);
+});

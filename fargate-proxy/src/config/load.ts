@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { configSchema, type AirlockConfig } from './schema.js';
+
+export class ConfigError extends Error {}
+
+/** Parses and validates a config document; every problem is reported with the path of its key. */
+export function parseConfig(raw: unknown, baseDir = process.cwd()): AirlockConfig {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return resolvePaths(result.data, baseDir);
+}
+
+export function loadConfigFile(path: string): AirlockConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read configuration file ${path}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text); // YAML is a superset of JSON: one parser for both
+  } catch (err) {
+    throw new ConfigError(`configuration file ${path} is not valid YAML/JSON: ${(err as Error).message}`);
+  }
+  return parseConfig(raw, dirname(resolve(path)));
+}
+
+/** Relative file paths in the config are relative to the config file, as users expect. */
+function resolvePaths(cfg: AirlockConfig, baseDir: string): AirlockConfig {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const pg = cfg.listeners.postgres;
+  return {
+    ...cfg,
+    dataDir: abs(cfg.dataDir),
+    policy: { file: abs(cfg.policy.file), schemaFile: cfg.policy.schemaFile && abs(cfg.policy.schemaFile) },
+    listeners: {
+      ...cfg.listeners,
+      postgres: pg && { ...pg, tls: pg.tls && { certFile: abs(pg.tls.certFile), keyFile: abs(pg.tls.keyFile) } },
+    },
+    targets: cfg.targets.map((t) => ({
+      ...t,
+      credential: t.credential.startsWith('file:') ? `file:${abs(t.credential.slice(5))}` : t.credential,
+      tls: { ...t.tls, caFile: t.tls.caFile && abs(t.tls.caFile) },
+    })),
+  };
+}

@@ -1,0 +1,117 @@
+// The one configuration file (YAML or JSON). Every key is validated here so a typo fails at start-up
+// with the key's path, never later in the data path. docs/configuration.md is the human version.
+import { z } from 'zod';
+
+const hostPort = {
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535),
+};
+
+/** `env:NAME`, `file:/path`, `aws-secretsmanager:<arn-or-name>[#jsonKey]` or `memory:NAME` (set by the process itself, e.g. the demo). */
+export const credentialRef = z
+  .string()
+  .regex(/^(env|file|aws-secretsmanager|memory):.+$/, 'a credential reference: env:NAME, file:/path, aws-secretsmanager:ARN[#key] or memory:NAME');
+
+const postgresTarget = z.object({
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/, 'letters, digits, _ . - (at most 63)'),
+  kind: z.literal('postgres'),
+  environment: z.string().min(1).default('production'),
+  tags: z.record(z.string(), z.string()).default({}),
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(5432),
+  database: z.string().min(1),
+  user: z.string().min(1),
+  credential: credentialRef,
+  tls: z
+    .object({
+      mode: z.enum(['disable', 'require', 'verify-full']).default('verify-full'),
+      caFile: z.string().optional(),
+      serverName: z.string().optional(),
+    })
+    .default({ mode: 'disable' }),
+  /** Upper bound on opening the upstream connection (TCP + TLS + auth). */
+  connectTimeoutMs: z.number().int().positive().default(10_000),
+});
+
+export const targetSchema = z.discriminatedUnion('kind', [postgresTarget]);
+
+const localClient = z.object({
+  clientId: z.string().min(1),
+  clientSecret: z.string().min(16, 'local client secrets must be at least 16 characters'),
+  groups: z.array(z.string()).default([]),
+});
+
+export const configSchema = z
+  .object({
+    /** Where the gateway keeps its local state: audit spool, issuer keys, approvals. */
+    dataDir: z.string().default('.airlock'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    listeners: z
+      .object({
+        postgres: z
+          .object({
+            ...hostPort,
+            port: hostPort.port.default(6432),
+            tls: z.object({ certFile: z.string(), keyFile: z.string() }).optional(),
+            /** Accept connections without TLS. Tokens then cross the network in clear: local use only. */
+            allowPlaintext: z.boolean().default(false),
+            /** Largest frontend message accepted; larger ones are refused with SQLSTATE 54000 and the session is closed. */
+            maxMessageBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
+            /** How long a client may take from connecting to being authenticated. */
+            authTimeoutMs: z.number().int().positive().default(30_000),
+          })
+          .optional(),
+        console: z
+          .object({ ...hostPort, port: hostPort.port.default(8080) })
+          .optional(),
+      })
+      .default({}),
+    identity: z.object({
+      issuer: z.string().url(),
+      audience: z.union([z.string(), z.array(z.string()).min(1)]),
+      jwksUri: z.string().url().optional(),
+      algorithms: z.array(z.enum(['RS256', 'ES256', 'EdDSA'])).min(1).default(['RS256', 'ES256', 'EdDSA']),
+      clockSkewSeconds: z.number().int().min(0).max(300).default(30),
+      principalClaim: z.string().default('sub'),
+      groupsClaim: z.string().default('groups'),
+      maxTokenBytes: z.number().int().min(256).max(65536).default(8192),
+      /** Runs the embedded development issuer (oidc-provider) at `issuer`. */
+      localIssuer: z
+        .object({
+          port: z.number().int().min(0).max(65535),
+          accessTokenTtlSeconds: z.number().int().positive().default(3600),
+          clients: z.array(localClient).min(1),
+        })
+        .optional(),
+    }),
+    targets: z.array(targetSchema).min(1),
+    policy: z.object({
+      file: z.string(),
+      schemaFile: z.string().optional(),
+    }),
+    audit: z
+      .object({
+        /** `local`: acknowledged once handed to the OS in the spool; `store`: once the store acknowledged it. */
+        ack: z.enum(['local', 'store']).default('local'),
+        responseCapBytes: z.number().int().min(0).default(64 * 1024),
+      })
+      .default({ ack: 'local', responseCapBytes: 64 * 1024 }),
+    masking: z.unknown().optional(),
+    approvals: z
+      .object({
+        reviewerGroups: z.array(z.string()).default(['reviewers']),
+        timeoutSeconds: z.number().int().positive().default(900),
+      })
+      .default({ reviewerGroups: ['reviewers'], timeoutSeconds: 900 }),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.targets.forEach((t, i) => {
+      if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: ['targets', i, 'name'], message: `duplicate target name "${t.name}"` });
+      seen.add(t.name);
+    });
+  });
+
+export type AirlockConfig = z.infer<typeof configSchema>;
+export type TargetConfig = z.infer<typeof targetSchema>;
+export type PostgresTargetConfig = z.infer<typeof postgresTarget>;

@@ -1,0 +1,185 @@
+// Assembles a running gateway from a validated configuration: picks adapters, starts listeners.
+import net from 'node:net';
+import tls from 'node:tls';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { loadSqlInspector, inspectSql } from '../../core/classify/index.js';
+import { createTokenVerifier } from '../../core/identity/index.js';
+import type { PolicyEngine } from '../../core/policy/index.js';
+import type { AirlockConfig } from './config/schema.js';
+import type { GatewayContext, PostgresTarget } from './context.js';
+import { createLogger } from './log.js';
+import { SecretRouter } from './ports/secrets.js';
+import { EnvSecretStore, FileSecretStore, MemorySecretStore } from './adapters/local/secrets.js';
+import { SecretsManagerStore } from './adapters/aws/secrets-manager.js';
+import { startLocalIssuer, type LocalIssuer } from './adapters/local/oidc-issuer.js';
+import { watchPolicyFile } from './adapters/local/policy-file.js';
+import { createLocalAuditSink } from './adapters/local/audit-file-sink.js';
+import { createLocalApprovalService } from './adapters/local/approval-service.js';
+import { startConsole, type RunningConsole } from './console/server.js';
+import { PostgresSessionHandler } from './protocols/postgres/session.js';
+
+export interface RunningGateway {
+  config: AirlockConfig;
+  log: Logger;
+  issuer: string;
+  tokenEndpoint?: string;
+  postgres?: { host: string; port: number };
+  consoleUrl?: string;
+  /** `memory:` credentials (the demo's generated password) are set here. */
+  memorySecrets: MemorySecretStore;
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  log?: Logger;
+  /** Values for `memory:NAME` credential references. */
+  memorySecrets?: Record<string, string>;
+}
+
+export const LOCAL_ISSUER_KEY_FILE = 'issuer-keys.json';
+
+export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
+  const log = opts.log ?? createLogger(cfg.logLevel);
+  mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
+  const closers: (() => Promise<void> | void)[] = [];
+  const close = async () => {
+    for (const c of closers.reverse()) await Promise.resolve(c()).catch((err) => log.warn({ err: (err as Error).message }, 'error while closing'));
+  };
+  try {
+    // Identity: a configured issuer, or the embedded development one.
+    let issuer = cfg.identity.issuer;
+    let jwksUri = cfg.identity.jwksUri;
+    let tokenEndpoint: string | undefined;
+    let local: LocalIssuer | undefined;
+    const audience = Array.isArray(cfg.identity.audience) ? cfg.identity.audience[0]! : cfg.identity.audience;
+    if (cfg.identity.localIssuer) {
+      local = await startLocalIssuer({
+        host: new URL(cfg.identity.issuer).hostname,
+        port: cfg.identity.localIssuer.port,
+        audience,
+        clients: cfg.identity.localIssuer.clients,
+        keyFile: join(cfg.dataDir, LOCAL_ISSUER_KEY_FILE),
+        accessTokenTtlSeconds: cfg.identity.localIssuer.accessTokenTtlSeconds,
+      });
+      closers.push(() => local!.close());
+      issuer = local.issuer;
+      jwksUri = local.jwksUri;
+      tokenEndpoint = local.tokenEndpoint;
+    }
+    const verifier = createTokenVerifier({
+      issuer,
+      audience: cfg.identity.audience,
+      jwksUri,
+      algorithms: cfg.identity.algorithms,
+      clockSkewSeconds: cfg.identity.clockSkewSeconds,
+      principalClaim: cfg.identity.principalClaim,
+      groupsClaim: cfg.identity.groupsClaim,
+      maxTokenBytes: cfg.identity.maxTokenBytes,
+    });
+
+    await loadSqlInspector();
+
+    let policy: PolicyEngine;
+    const watch = watchPolicyFile(
+      cfg.policy.file,
+      cfg.policy.schemaFile,
+      (engine) => {
+        policy = engine;
+        log.info({ policyVersion: engine.version }, 'policy reloaded');
+      },
+      (message) => log.error({ error: message }, 'policy edit rejected; the previous policy set stays in force'),
+    );
+    policy = watch.current;
+    closers.push(() => watch.close());
+
+    const audit = await createLocalAuditSink({ dir: join(cfg.dataDir, 'audit'), ack: cfg.audit.ack, responseCapBytes: cfg.audit.responseCapBytes });
+    closers.push(() => audit.close());
+
+    let consoleRef: RunningConsole | undefined;
+    const approvals = createLocalApprovalService({
+      reviewerGroups: cfg.approvals.reviewerGroups,
+      timeoutMs: cfg.approvals.timeoutSeconds * 1000,
+      reviewBaseUrl: () => consoleRef?.url,
+    });
+
+    const memorySecrets = new MemorySecretStore();
+    for (const [k, v] of Object.entries(opts.memorySecrets ?? {})) memorySecrets.set(k, v);
+    let secretsManager: SecretsManagerStore | undefined;
+    const secrets = new SecretRouter({
+      env: new EnvSecretStore(),
+      file: new FileSecretStore(),
+      memory: memorySecrets,
+      'aws-secretsmanager': {
+        get: (ref, o) => (secretsManager ??= new SecretsManagerStore(new SecretsManagerClient({}))).get(ref, o),
+      },
+    });
+
+    const postgresTargets = new Map<string, PostgresTarget>();
+    for (const t of cfg.targets) {
+      if (t.kind !== 'postgres') continue;
+      postgresTargets.set(t.name, {
+        info: { name: t.name, kind: 'postgres', environment: t.environment, tags: t.tags },
+        upstream: { host: t.host, port: t.port, database: t.database, user: t.user, tls: t.tls, connectTimeoutMs: t.connectTimeoutMs },
+        credentialRef: t.credential,
+      });
+    }
+
+    const ctx: GatewayContext = {
+      log,
+      verifier,
+      policy: () => policy,
+      sql: { inspect: inspectSql },
+      secrets,
+      audit,
+      responseCapture: cfg.audit.responseCapBytes > 0 ? () => audit.newResponseCapture() : undefined,
+      approvals,
+      postgresTargets,
+    };
+
+    const running: RunningGateway = { config: cfg, log, issuer, tokenEndpoint, memorySecrets, close };
+
+    const pgCfg = cfg.listeners.postgres;
+    if (pgCfg) {
+      const handler = new PostgresSessionHandler(ctx, {
+        tls: pgCfg.tls ? tls.createSecureContext({ cert: readFileSync(pgCfg.tls.certFile), key: readFileSync(pgCfg.tls.keyFile) }) : undefined,
+        allowPlaintext: pgCfg.allowPlaintext,
+        maxMessageBytes: pgCfg.maxMessageBytes,
+        authTimeoutMs: pgCfg.authTimeoutMs,
+      });
+      const server = net.createServer({ pauseOnConnect: false }, (socket) => handler.handle(socket));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(pgCfg.port, pgCfg.host, () => resolve());
+      });
+      const addr = server.address() as net.AddressInfo;
+      running.postgres = { host: pgCfg.host, port: addr.port };
+      closers.push(
+        () =>
+          new Promise<void>((resolve) => {
+            handler.closeAll('the gateway is shutting down');
+            server.close(() => resolve());
+          }),
+      );
+      log.info({ host: pgCfg.host, port: addr.port, tls: Boolean(pgCfg.tls) }, 'postgres listener ready');
+    }
+
+    if (cfg.listeners.console) {
+      consoleRef = await startConsole({
+        host: cfg.listeners.console.host,
+        port: cfg.listeners.console.port,
+        approvals,
+        verifyReviewer: (token) => verifier.verify(token),
+        onError: (err) => log.error({ err: (err as Error)?.message }, 'console error'),
+      });
+      running.consoleUrl = consoleRef.url;
+      closers.push(() => consoleRef!.close());
+    }
+    return running;
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

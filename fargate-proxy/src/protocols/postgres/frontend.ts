@@ -1,0 +1,103 @@
+// Decoders for what a client sends (PostgreSQL protocol 3.0, "Message Formats").
+import { BodyReader, MalformedMessageError } from './framer.js';
+
+export const SSL_REQUEST_CODE = 80877103;
+export const GSSENC_REQUEST_CODE = 80877104;
+export const CANCEL_REQUEST_CODE = 80877102;
+export const PROTOCOL_3_0 = 196608;
+
+/** Frontend message type bytes. */
+export const F = {
+  Bind: 0x42, // B
+  Close: 0x43, // C
+  CopyData: 0x64, // d
+  CopyDone: 0x63, // c
+  CopyFail: 0x66, // f
+  Describe: 0x44, // D
+  Execute: 0x45, // E
+  Flush: 0x48, // H
+  FunctionCall: 0x46, // F
+  Parse: 0x50, // P
+  Password: 0x70, // p (also SASL responses)
+  Query: 0x51, // Q
+  Sync: 0x53, // S
+  Terminate: 0x58, // X
+} as const;
+
+export type StartupPacket =
+  | { kind: 'ssl' }
+  | { kind: 'gssenc' }
+  | { kind: 'cancel'; processId: number; secretKey: Buffer }
+  | { kind: 'startup'; major: number; minor: number; params: Map<string, string> }
+  | { kind: 'unknown'; code: number };
+
+export function decodeStartup(body: Buffer): StartupPacket {
+  const r = new BodyReader(body);
+  const code = r.int32();
+  if (code === SSL_REQUEST_CODE) return { kind: 'ssl' };
+  if (code === GSSENC_REQUEST_CODE) return { kind: 'gssenc' };
+  if (code === CANCEL_REQUEST_CODE) {
+    const processId = r.int32();
+    // Protocol 3.2 allows longer keys; keep whatever length the client sent.
+    return { kind: 'cancel', processId, secretKey: Buffer.from(r.bytes(r.remaining)) };
+  }
+  const major = code >>> 16;
+  const minor = code & 0xffff;
+  if (major !== 3) return { kind: 'unknown', code };
+  const params = new Map<string, string>();
+  for (;;) {
+    const name = r.cstring();
+    if (name === '') break;
+    if (params.has(name)) throw new MalformedMessageError(`duplicate startup parameter "${name}"`);
+    params.set(name, r.cstring());
+  }
+  return { kind: 'startup', major, minor, params };
+}
+
+export function decodeQuery(body: Buffer): string {
+  return new BodyReader(body).cstring();
+}
+
+export interface ParseMessage {
+  statement: string;
+  query: string;
+}
+export function decodeParse(body: Buffer): ParseMessage {
+  const r = new BodyReader(body);
+  const statement = r.cstring();
+  const query = r.cstring();
+  const n = r.int16();
+  if (n < 0) throw new MalformedMessageError('negative parameter type count');
+  r.bytes(n * 4);
+  return { statement, query };
+}
+
+/** Only the names: parameter values are forwarded untouched and never inspected. */
+export function decodeBindNames(body: Buffer): { portal: string; statement: string } {
+  const r = new BodyReader(body);
+  const portal = r.cstring();
+  const statement = r.cstring();
+  return { portal, statement };
+}
+
+export function decodeExecute(body: Buffer): { portal: string; maxRows: number } {
+  const r = new BodyReader(body);
+  return { portal: r.cstring(), maxRows: r.int32() };
+}
+
+/** Describe and Close share a layout: 'S' (statement) or 'P' (portal), then the name. */
+export function decodeTarget(body: Buffer): { kind: 'S' | 'P'; name: string } {
+  const r = new BodyReader(body);
+  const k = r.byte();
+  if (k !== 0x53 && k !== 0x50) throw new MalformedMessageError(`invalid Describe/Close target '${String.fromCharCode(k)}'`);
+  return { kind: k === 0x53 ? 'S' : 'P', name: r.cstring() };
+}
+
+export function decodeFunctionCall(body: Buffer): { functionOid: number } {
+  return { functionOid: new BodyReader(body).int32() >>> 0 };
+}
+
+/** A PasswordMessage's payload as text (the token, in Airlock's case). */
+export function decodePassword(body: Buffer): string {
+  return new BodyReader(body).cstring();
+}

@@ -1,0 +1,693 @@
+// The steady state of a session: every client message is framed, statements are inspected and
+// decided before they are forwarded, and the upstream's answers are relayed by header with the
+// gateway's own answers (refusals, notices) slipped in at message boundaries, in protocol order.
+import type net from 'node:net';
+import { serialize } from 'pg-protocol';
+import type { Logger } from 'pino';
+import type { Decision, Inspection, Principal, StatementInspection } from '../../../../core/model.js';
+import type { AuditEventInput } from '../../../../core/audit/events.js';
+import type { PendingApproval } from '../../../../core/approval/types.js';
+import type { GatewayContext, PostgresTarget } from '../../context.js';
+import { B, decodeCommandTag, decodeFields, errorResponse, noticeResponse, readyForQuery, type TransactionStatus } from './backend.js';
+import { BackendScanner, type ScanAction, type ScanHandler } from './backend-scanner.js';
+import { SQLSTATE } from './errors.js';
+import { FrameReader, MalformedMessageError, MessageTooLargeError, type Frame } from './framer.js';
+import { F, decodeBindNames, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget } from './frontend.js';
+import { ResponseUnit, statementShape } from './statement-units.js';
+import type { UpstreamConnection } from './upstream.js';
+
+export interface RelayOptions {
+  ctx: GatewayContext;
+  log: Logger;
+  sessionId: string;
+  principal: Principal;
+  target: PostgresTarget;
+  client: net.Socket;
+  upstream: UpstreamConnection;
+  maxMessageBytes: number;
+  /** The handshake's reader: it may already hold messages the client pipelined after its password. */
+  pending: FrameReader;
+}
+
+/** A statement as prepared on the upstream (extended protocol), with what inspection made of it. */
+interface Prepared {
+  text: string;
+  inspection: Extract<Inspection, { ok: true }>;
+}
+
+/** The gateway's answer to a refused message: the ErrorResponse to send and what to audit. */
+class Refused {
+  constructor(readonly error: Buffer) {}
+}
+
+// Batches of extended-protocol messages are decided as a whole at Sync/Flush; beyond these sizes
+// they are decided early so a client that never syncs cannot make the gateway buffer without bound.
+const MAX_BATCH_BYTES = 1024 * 1024;
+const MAX_BATCH_MESSAGES = 1000;
+const CLIENT_READ_HIGH_WATER = 1024 * 1024;
+const POISON_PORTAL = 'airlock: refused';
+
+export class Relay implements ScanHandler {
+  readonly #o: RelayOptions;
+  readonly #client: net.Socket;
+  readonly #upstream: net.Socket;
+  readonly #reader: FrameReader;
+  readonly #scanner = new BackendScanner();
+  #txStatus: TransactionStatus;
+
+  // Ordering: every Query/Sync/FunctionCall forwarded earns exactly one ReadyForQuery.
+  #zForwarded = 0;
+  #zReceived = 0;
+  #forwardedSinceSync = false;
+  #discarding = false;
+  #output: { zTarget: number; buf: Buffer | undefined; z: boolean }[] = [];
+  #substitutions: { epoch: number; error: Buffer }[] = [];
+  #slices: Buffer[] | undefined; // set while a chunk from upstream is being scanned
+
+  #batch: Frame[] = [];
+  #batchBytes = 0;
+  #statements = new Map<string, Prepared>();
+  #portals = new Map<string, Prepared | undefined>();
+  #sqlPrepared = new Map<string, StatementInspection>();
+  #decisions = new WeakMap<StatementInspection, { version: string; decision: Decision }>();
+
+  #units: ResponseUnit[] = [];
+  #openUnit: ResponseUnit | undefined;
+  #statementSeq = 0;
+
+  #pumping = false;
+  #closed = false;
+  #holding: PendingApproval | undefined;
+  #closeHandlers: (() => void)[] = [];
+  #stats = { statements: 0, bytesIn: 0, bytesOut: 0, startedAt: Date.now() };
+
+  constructor(o: RelayOptions) {
+    this.#o = o;
+    this.#client = o.client;
+    this.#upstream = o.upstream.socket;
+    this.#reader = o.pending;
+    this.#txStatus = o.upstream.status;
+  }
+
+  onClose(fn: () => void): void {
+    this.#closeHandlers.push(fn);
+  }
+
+  start(): void {
+    this.#client.on('data', (chunk: Buffer) => {
+      this.#stats.bytesIn += chunk.length;
+      this.#reader.push(chunk);
+      if (this.#reader.bufferedBytes > CLIENT_READ_HIGH_WATER) this.#client.pause();
+      void this.#pump();
+    });
+    this.#client.on('end', () => this.#shutdown('client disconnected'));
+    this.#client.on('close', () => this.#shutdown('client disconnected'));
+    this.#client.on('error', (err) => this.#shutdown(`client error: ${err.message}`));
+    this.#client.on('drain', () => this.#upstream.resume());
+    this.#upstream.on('data', (chunk: Buffer) => this.#fromUpstream(chunk));
+    this.#upstream.on('end', () => this.#shutdown('upstream closed the connection'));
+    this.#upstream.on('close', () => this.#shutdown('upstream closed the connection'));
+    this.#upstream.on('error', (err) => this.#shutdown(`upstream error: ${err.message}`));
+    for (const early of this.#o.upstream.leftover) this.#fromUpstream(early);
+    this.#upstream.resume();
+    this.#client.resume();
+    void this.#pump();
+  }
+
+  /** A CancelRequest for this session: withdraw a held statement, or pass the cancel upstream. */
+  cancel(upstreamCancel: () => Promise<void>): void {
+    if (this.#holding) void this.#holding.cancel('cancelled by the client');
+    else void upstreamCancel();
+  }
+
+  terminate(reason: string): void {
+    if (this.#closed) return;
+    this.#writeClient(errorResponse({ severity: 'FATAL', code: '57P01', message: `Airlock is closing this session: ${reason}` }));
+    this.#shutdown(reason);
+  }
+
+  // ---------------------------------------------------------------- client → upstream
+
+  async #pump(): Promise<void> {
+    if (this.#pumping || this.#closed) return;
+    this.#pumping = true;
+    try {
+      for (;;) {
+        let frame: Frame | undefined;
+        try {
+          frame = this.#reader.next();
+        } catch (err) {
+          return this.#protocolFatal(err as Error);
+        }
+        if (!frame) break;
+        await this.#handle(frame);
+        if (this.#closed) return;
+        if (this.#upstream.writableNeedDrain) await new Promise((r) => this.#upstream.once('drain', r));
+      }
+      if (this.#client.isPaused()) this.#client.resume();
+    } catch (err) {
+      this.#o.log.error({ err: (err as Error).message }, 'session failed');
+      this.terminate('internal error');
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  async #handle(frame: Frame): Promise<void> {
+    if (this.#discarding) {
+      // After a refusal in the extended protocol, everything up to Sync is skipped, as a server does.
+      if (frame.type === F.Sync) this.#endDiscard();
+      else if (frame.type === F.Terminate) this.#shutdown('client terminated');
+      return;
+    }
+    switch (frame.type) {
+      case F.Parse:
+      case F.Bind:
+      case F.Describe:
+      case F.Execute:
+      case F.Close:
+        this.#batch.push(frame);
+        this.#batchBytes += frame.raw.length;
+        if (this.#batchBytes > MAX_BATCH_BYTES || this.#batch.length > MAX_BATCH_MESSAGES) await this.#decideBatch(undefined);
+        return;
+      case F.Sync:
+      case F.Flush:
+        return this.#decideBatch(frame);
+      case F.Query:
+        if (this.#batch.length) await this.#decideBatch(undefined);
+        return this.#query(frame);
+      case F.FunctionCall:
+        if (this.#batch.length) await this.#decideBatch(undefined);
+        return this.#functionCall(frame);
+      case F.CopyData:
+      case F.CopyDone:
+      case F.CopyFail:
+        // COPY FROM STDIN payload: the COPY statement itself was decided; its data flows through.
+        this.#upstream.write(frame.raw);
+        return;
+      case F.Terminate:
+        this.#upstream.write(frame.raw);
+        this.#shutdown('client terminated');
+        return;
+      default:
+        return this.#protocolFatal(new MalformedMessageError(`invalid frontend message type ${frame.type} ('${String.fromCharCode(frame.type)}')`));
+    }
+  }
+
+  async #query(frame: Frame): Promise<void> {
+    let sql: string;
+    try {
+      sql = decodeQuery(frame.body);
+    } catch (err) {
+      return this.#protocolFatal(err as Error);
+    }
+    const inspection = this.#o.ctx.sql.inspect(sql, (name) => this.#sqlPrepared.get(name));
+    if (!inspection.ok) {
+      await this.#auditUnparsable(sql, inspection.error);
+      return this.#refuse(this.#parseError(inspection.error), true);
+    }
+    const unit = new ResponseUnit();
+    const verdict = await this.#decideStatements(inspection.statements, unit);
+    if (verdict instanceof Refused) return this.#refuse(verdict.error, true);
+    this.#forward([frame.raw], true, unit);
+    this.#rememberSqlPrepared(inspection.statements);
+  }
+
+  async #functionCall(frame: Frame): Promise<void> {
+    let oid: number;
+    try {
+      oid = decodeFunctionCall(frame.body).functionOid;
+    } catch (err) {
+      return this.#protocolFatal(err as Error);
+    }
+    const policy = this.#o.ctx.policy();
+    const decision = policy.authorizeFunctionCall(this.#o.principal, this.#o.target.info, oid);
+    const statementId = this.#nextStatementId();
+    const fake: StatementInspection = {
+      class: 'opaque',
+      statementTypes: ['FunctionCall'],
+      tables: [],
+      functions: [`oid:${oid}`],
+      dmlWithoutWhere: false,
+      reasons: ['protocol-level FunctionCall'],
+      text: `<FunctionCall oid ${oid}>`,
+    };
+    const audited = await this.#auditStatement(statementId, fake, decision);
+    if (decision.effect !== 'allow') return this.#refuse(this.#policyError(fake, decision), true);
+    if (audited instanceof Refused) return this.#refuse(audited.error, true);
+    const unit = new ResponseUnit();
+    unit.add(statementId);
+    this.#forward([frame.raw], true, unit);
+  }
+
+  /** Decides a run of extended-protocol messages, ending with Sync, Flush, or nothing (size cap). */
+  async #decideBatch(terminator: Frame | undefined): Promise<void> {
+    const frames = this.#batch;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    const endsWithSync = terminator?.type === F.Sync;
+    // Changes to named statements and portals take effect only if the batch is forwarded.
+    const statements = new Map<string, Prepared | null>();
+    const portals = new Map<string, Prepared | undefined | null>();
+    const lookupStatement = (name: string) => (statements.has(name) ? statements.get(name) ?? undefined : this.#statements.get(name));
+    const lookupPortal = (name: string) => (portals.has(name) ? portals.get(name) ?? undefined : this.#portals.get(name));
+    const executes: StatementInspection[] = [];
+    try {
+      for (const frame of frames) {
+        if (frame.type === F.Parse) {
+          const { statement, query } = decodeParse(frame.body);
+          const inspection = this.#o.ctx.sql.inspect(query, (name) => this.#sqlPrepared.get(name));
+          if (!inspection.ok) {
+            await this.#auditUnparsable(query, inspection.error);
+            return this.#refuse(this.#parseError(inspection.error), endsWithSync);
+          }
+          // A statement that policy would never allow is refused when prepared, not at its first execution.
+          for (const s of inspection.statements) {
+            const d = this.#decide(s);
+            if (d.effect === 'deny') {
+              await this.#auditStatement(this.#nextStatementId(), s, d);
+              return this.#refuse(this.#policyError(s, d), endsWithSync);
+            }
+          }
+          statements.set(statement, { text: query, inspection });
+        } else if (frame.type === F.Bind) {
+          const { portal, statement } = decodeBindNames(frame.body);
+          portals.set(portal, lookupStatement(statement));
+        } else if (frame.type === F.Execute) {
+          const { portal } = decodeExecute(frame.body);
+          const prepared = lookupPortal(portal);
+          if (prepared) executes.push(...prepared.inspection.statements);
+          // An unknown portal is a SQL-level cursor (decided at DECLARE) or an error the server reports.
+        } else if (frame.type === F.Close) {
+          const { kind, name } = decodeTarget(frame.body);
+          (kind === 'S' ? statements : portals).set(name, null);
+        } else if (frame.type === F.Describe) {
+          decodeTarget(frame.body);
+        }
+      }
+    } catch (err) {
+      return this.#protocolFatal(err as Error);
+    }
+    const unit = this.#openUnit ?? new ResponseUnit();
+    const verdict = await this.#decideStatements(executes, unit);
+    if (verdict instanceof Refused) return this.#refuse(verdict.error, endsWithSync);
+    for (const [name, p] of statements) {
+      if (p) this.#statements.set(name, p);
+      else this.#statements.delete(name);
+    }
+    for (const [name, p] of portals) {
+      if (p === null) this.#portals.delete(name);
+      else this.#portals.set(name, p);
+    }
+    if (terminator) frames.push(terminator);
+    this.#forward(
+      frames.map((f) => f.raw),
+      endsWithSync,
+      unit,
+    );
+    if (!endsWithSync) this.#openUnit = unit;
+  }
+
+  /**
+   * Policy for statements about to run: all allowed → audit each (before forwarding) and return;
+   * any denied → refuse all; approval needed → hold until a reviewer decides.
+   */
+  async #decideStatements(list: StatementInspection[], unit: ResponseUnit): Promise<Refused | undefined> {
+    const decided = list.map((s) => ({ s, d: this.#decide(s), id: this.#nextStatementId() }));
+    const denied = decided.find((x) => x.d.effect === 'deny');
+    if (denied) {
+      await this.#auditStatement(denied.id, denied.s, denied.d);
+      return new Refused(this.#policyError(denied.s, denied.d));
+    }
+    const approvals = new Map<string, string>();
+    for (const x of decided) {
+      if (x.d.effect !== 'approve') continue;
+      const outcome = await this.#holdForApproval(x.id, x.s, x.d);
+      if (outcome instanceof Refused) return outcome;
+      approvals.set(x.id, outcome);
+    }
+    const health = this.#o.ctx.audit.health();
+    if (!health.ok) return new Refused(this.#auditError(health.reason));
+    try {
+      await Promise.all(decided.map((x) => this.#appendStatement(x.id, x.s, x.d, approvals.get(x.id))));
+    } catch (err) {
+      return new Refused(this.#auditError((err as Error).message));
+    }
+    for (const x of decided) unit.add(x.id);
+    this.#stats.statements += decided.length;
+    return undefined;
+  }
+
+  #decide(s: StatementInspection): Decision {
+    const policy = this.#o.ctx.policy();
+    const cached = this.#decisions.get(s);
+    if (cached && cached.version === policy.version) return cached.decision;
+    const decision = policy.authorizeStatement(this.#o.principal, this.#o.target.info, s);
+    this.#decisions.set(s, { version: policy.version, decision });
+    return decision;
+  }
+
+  async #holdForApproval(statementId: string, s: StatementInspection, d: Decision): Promise<string | Refused> {
+    const approvals = this.#o.ctx.approvals;
+    if (!approvals) {
+      await this.#auditStatement(statementId, s, d);
+      return new Refused(this.#policyError(s, d, 'approval is required and no approval service is configured'));
+    }
+    let pending: PendingApproval;
+    try {
+      pending = await approvals.request(
+        {
+          requester: this.#o.principal,
+          target: this.#o.target.info,
+          sessionId: this.#o.sessionId,
+          statementId,
+          statementText: s.text,
+          statementClass: s.class,
+          policyIds: d.policyIds,
+          shape: statementShape(s.text),
+        },
+        (e) => void this.#audit({ type: 'approval', sessionId: this.#o.sessionId, statementId, approvalId: e.approvalId, state: e.state as 'pending', reviewer: e.reviewer, reason: e.reason }),
+      );
+    } catch (err) {
+      await this.#auditStatement(statementId, s, d);
+      return new Refused(this.#policyError(s, d, `approval is required but the approval service is unavailable (${(err as Error).message})`));
+    }
+    this.#enqueue(
+      noticeResponse({
+        severity: 'NOTICE',
+        code: '01000',
+        message: `Airlock: this ${s.class} statement needs approval (${d.policyIds.join(', ') || 'policy'}); request ${pending.id} is waiting for a reviewer`,
+        detail: `Review at ${pending.reviewUrl}`,
+        hint: 'The statement runs as soon as it is approved. Cancel (Ctrl-C) withdraws the request.',
+      }),
+      false,
+    );
+    this.#holding = pending;
+    const outcome = await pending.outcome.finally(() => (this.#holding = undefined));
+    if (outcome.state === 'approved') return pending.id;
+    await this.#auditStatement(statementId, s, { ...d, effect: 'deny', reason: `approval ${outcome.state}: ${outcome.reason}` }, pending.id);
+    if (outcome.state === 'cancelled') {
+      return new Refused(errorResponse({ severity: 'ERROR', code: SQLSTATE.queryCanceled, message: 'canceling statement due to user request', detail: `approval request ${pending.id} was withdrawn` }));
+    }
+    const by = outcome.reviewer ? ` by ${outcome.reviewer}` : '';
+    return new Refused(
+      errorResponse({
+        severity: 'ERROR',
+        code: SQLSTATE.insufficientPrivilege,
+        message: `Airlock refused this ${s.class} statement: approval ${outcome.state}${by}: ${outcome.reason}`,
+        detail: `approval request ${pending.id}; policy ${d.policyIds.join(', ') || '(default)'}`,
+      }),
+    );
+  }
+
+  #rememberSqlPrepared(statements: StatementInspection[]): void {
+    for (const s of statements) {
+      const ext = s as StatementInspection & { prepare?: { name: string; body: StatementInspection }; deallocate?: string };
+      if (ext.prepare) this.#sqlPrepared.set(ext.prepare.name.toLowerCase(), ext.prepare.body);
+      if (ext.deallocate === '*') this.#sqlPrepared.clear();
+      else if (ext.deallocate) this.#sqlPrepared.delete(ext.deallocate.toLowerCase());
+      if (s.statementTypes[0] === 'DiscardStmt') {
+        this.#sqlPrepared.clear();
+        this.#statements.clear();
+        this.#portals.clear();
+      }
+    }
+  }
+
+  /** Sends frames upstream in one write; a Sync or Query earns a ReadyForQuery, whose unit is queued. */
+  #forward(raws: Buffer[], earnsReady: boolean, unit: ResponseUnit): void {
+    if (raws.length === 1) this.#upstream.write(raws[0]!);
+    else {
+      this.#upstream.cork();
+      for (const r of raws) this.#upstream.write(r);
+      this.#upstream.uncork();
+    }
+    if (earnsReady) {
+      this.#zForwarded++;
+      this.#forwardedSinceSync = false;
+      this.#units.push(unit);
+      this.#openUnit = undefined;
+    } else {
+      this.#forwardedSinceSync = true;
+    }
+  }
+
+  /**
+   * Answers a refused message. When earlier messages of the same extended-protocol run already went
+   * upstream, the server must skip to Sync too: an Execute of a portal that cannot exist makes it
+   * fail at exactly this point, and its error is swapped for the gateway's.
+   */
+  #refuse(error: Buffer, endsWithSync: boolean): void {
+    if (this.#forwardedSinceSync) {
+      this.#substitutions.push({ epoch: this.#zForwarded, error });
+      this.#upstream.write(Buffer.concat([serialize.execute({ portal: POISON_PORTAL }), endsWithSync ? serialize.sync() : serialize.flush()]));
+      if (endsWithSync) {
+        this.#zForwarded++;
+        this.#forwardedSinceSync = false;
+        this.#units.push(this.#openUnit ?? new ResponseUnit());
+        this.#openUnit = undefined;
+      } else {
+        this.#discarding = true;
+      }
+      return;
+    }
+    this.#enqueue(error, endsWithSync);
+    if (!endsWithSync) this.#discarding = true;
+  }
+
+  #endDiscard(): void {
+    this.#discarding = false;
+    if (this.#forwardedSinceSync) this.#forward([serialize.sync()], true, this.#openUnit ?? new ResponseUnit());
+    else this.#enqueue(undefined, true);
+  }
+
+  // ---------------------------------------------------------------- upstream → client
+
+  #fromUpstream(chunk: Buffer): void {
+    const slices: Buffer[] = [];
+    this.#slices = slices;
+    try {
+      this.#scanner.scan(chunk, this, (b) => {
+        slices.push(b);
+        this.#record(b);
+      });
+    } catch (err) {
+      this.#o.log.error({ err: (err as Error).message }, 'upstream stream is corrupt');
+      this.#slices = undefined;
+      return this.terminate('the upstream sent an invalid message');
+    }
+    this.#slices = undefined;
+    if (slices.length === 1) this.#writeClient(slices[0]!);
+    else if (slices.length > 1) {
+      this.#client.cork();
+      for (const s of slices) this.#writeClient(s);
+      this.#client.uncork();
+    }
+    if (this.#client.writableNeedDrain) this.#upstream.pause(); // backpressure: resumed on the client's 'drain'
+  }
+
+  action(type: number, length: number): ScanAction {
+    switch (type) {
+      case B.DataRow: {
+        const s = (this.#units[0] ?? this.#openUnit)?.current;
+        if (s) s.bytes += length + 1;
+        return 'pass';
+      }
+      case B.ErrorResponse:
+        return this.#substitutions.length ? 'hold' : 'peek';
+      case B.ReadyForQuery:
+      case B.CommandComplete:
+      case B.EmptyQueryResponse:
+      case B.PortalSuspended:
+        return 'peek';
+      default:
+        return 'pass';
+    }
+  }
+
+  message(type: number, body: Buffer, raw: Buffer | undefined): Buffer | undefined {
+    const unit = this.#units[0] ?? this.#openUnit;
+    switch (type) {
+      case B.ReadyForQuery: {
+        this.#txStatus = String.fromCharCode(body[0]!) as TransactionStatus;
+        this.#zReceived++;
+        const done = this.#units.shift();
+        if (done) this.#auditOutcomes(done);
+        // A swap that never happened (the server was already skipping to Sync) is void now.
+        while (this.#substitutions[0] && this.#substitutions[0].epoch < this.#zReceived) this.#substitutions.shift();
+        return undefined;
+      }
+      case B.CommandComplete:
+        unit?.complete(decodeCommandTag(body).rows);
+        return undefined;
+      case B.EmptyQueryResponse:
+      case B.PortalSuspended:
+        unit?.complete();
+        return undefined;
+      case B.ErrorResponse: {
+        const fields = decodeFields(body);
+        const sub = this.#substitutions[0];
+        if (raw && sub && sub.epoch === this.#zReceived && (fields.get('M') ?? '').includes(POISON_PORTAL)) {
+          this.#substitutions.shift();
+          return sub.error;
+        }
+        unit?.fail(fields.get('C') ?? 'XX000', fields.get('M') ?? '');
+        return raw;
+      }
+      default:
+        return raw;
+    }
+  }
+
+  /** Attributes bytes relayed to the client to the statement being answered, for the audit record. */
+  #record(b: Buffer): void {
+    const newCapture = this.#o.ctx.responseCapture;
+    if (!newCapture) return;
+    const s = (this.#units[0] ?? this.#openUnit)?.current;
+    if (s) (s.capture ??= newCapture()).add(b);
+  }
+
+  get wantsBoundary(): boolean {
+    const head = this.#output[0];
+    return head !== undefined && head.zTarget <= this.#zReceived;
+  }
+
+  boundary(): void {
+    this.#flushOutput();
+  }
+
+  /** Queues the gateway's own output to follow every answer already due from the upstream. */
+  #enqueue(buf: Buffer | undefined, z: boolean): void {
+    this.#output.push({ zTarget: this.#zForwarded, buf, z });
+    if (this.#scanner.atBoundary) this.#flushOutput();
+  }
+
+  #flushOutput(): void {
+    while (this.#output[0] && this.#output[0].zTarget <= this.#zReceived) {
+      const item = this.#output.shift()!;
+      if (item.buf) this.#emit(item.buf);
+      if (item.z) this.#emit(readyForQuery(this.#txStatus));
+    }
+  }
+
+  #emit(buf: Buffer): void {
+    if (this.#slices) this.#slices.push(buf);
+    else this.#writeClient(buf);
+  }
+
+  #writeClient(buf: Buffer): void {
+    if (this.#client.destroyed) return;
+    this.#stats.bytesOut += buf.length;
+    this.#client.write(buf);
+  }
+
+  // ---------------------------------------------------------------- errors, audit, shutdown
+
+  #policyError(s: StatementInspection, d: Decision, why?: string): Buffer {
+    const policies = d.policyIds.length ? d.policyIds.join(', ') : '(default deny)';
+    return errorResponse({
+      severity: 'ERROR',
+      code: SQLSTATE.insufficientPrivilege,
+      message: `Airlock refused this ${s.class} statement: ${why ?? d.reason}`,
+      detail: `policy: ${policies}; class: ${s.class}; policy version: ${d.policyVersion}${s.reasons.length ? `; found: ${s.reasons.join('; ')}` : ''}`,
+      hint: d.effect === 'approve' ? 'This statement needs a reviewer’s approval.' : undefined,
+    });
+  }
+
+  #parseError(error: string): Buffer {
+    return errorResponse({ severity: 'ERROR', code: SQLSTATE.syntaxError, message: `Airlock refused a statement it cannot parse: ${error}` });
+  }
+
+  #auditError(reason: string): Buffer {
+    return errorResponse({ severity: 'ERROR', code: SQLSTATE.systemError, message: `Airlock refused the statement: the audit trail cannot accept events (${reason})` });
+  }
+
+  #protocolFatal(err: Error): void {
+    const tooLarge = err instanceof MessageTooLargeError;
+    this.#o.log.info({ err: err.message }, 'protocol error from client');
+    void this.#audit({
+      type: 'auth.refused',
+      sessionId: this.#o.sessionId,
+      code: tooLarge ? 'message_too_large' : 'protocol',
+      reason: err.message,
+      target: this.#o.target.info.name,
+      client: { address: this.#client.remoteAddress ?? 'unknown', port: this.#client.remotePort ?? 0 },
+    });
+    // A server cannot resynchronise after a framing error either: the session ends with a FATAL.
+    this.#writeClient(
+      errorResponse({ severity: 'FATAL', code: tooLarge ? SQLSTATE.programLimitExceeded : SQLSTATE.protocolViolation, message: tooLarge ? err.message : `invalid frontend message: ${err.message}` }),
+    );
+    this.#shutdown(`protocol error: ${err.message}`);
+  }
+
+  #nextStatementId(): string {
+    return `${this.#o.sessionId}/${++this.#statementSeq}`;
+  }
+
+  #appendStatement(statementId: string, s: StatementInspection, d: Decision, approvalId?: string): Promise<unknown> {
+    return this.#o.ctx.audit.append({
+      type: 'statement',
+      sessionId: this.#o.sessionId,
+      statementId,
+      text: s.text,
+      class: s.class,
+      statementTypes: s.statementTypes,
+      tables: s.tables,
+      functions: s.functions,
+      decision: { effect: d.effect, policyIds: d.policyIds, policyVersion: d.policyVersion, reason: d.reason },
+      approvalId,
+    });
+  }
+
+  /** Audits a refusal; failures are logged, the refusal stands either way. */
+  async #auditStatement(statementId: string, s: StatementInspection, d: Decision, approvalId?: string): Promise<Refused | undefined> {
+    try {
+      await this.#appendStatement(statementId, s, d, approvalId);
+      return undefined;
+    } catch (err) {
+      this.#o.log.error({ err: (err as Error).message }, 'audit append failed');
+      return new Refused(this.#auditError((err as Error).message));
+    }
+  }
+
+  async #auditUnparsable(sql: string, error: string): Promise<void> {
+    const s: StatementInspection = { class: 'opaque', statementTypes: [], tables: [], functions: [], dmlWithoutWhere: false, reasons: [`does not parse: ${error}`], text: sql };
+    const policy = this.#o.ctx.policy();
+    await this.#auditStatement(this.#nextStatementId(), s, { effect: 'deny', policyIds: [], policyVersion: policy.version, reason: 'statement does not parse (fail closed)' });
+  }
+
+  #auditOutcomes(unit: ResponseUnit): void {
+    for (const o of unit.outcomes()) void this.#audit({ type: 'statement.outcome', sessionId: this.#o.sessionId, ...o });
+  }
+
+  async #audit(e: AuditEventInput): Promise<void> {
+    try {
+      await this.#o.ctx.audit.append(e);
+    } catch (err) {
+      this.#o.log.error({ err: (err as Error).message, type: e.type }, 'audit append failed');
+    }
+  }
+
+  #shutdown(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#holding) void this.#holding.cancel('client disconnected');
+    if (!this.#upstream.destroyed) this.#upstream.end(serialize.end());
+    if (!this.#client.destroyed) this.#client.end();
+    setTimeout(() => {
+      this.#upstream.destroy();
+      this.#client.destroy();
+    }, 1000).unref();
+    void this.#audit({
+      type: 'session.end',
+      sessionId: this.#o.sessionId,
+      reason,
+      statements: this.#stats.statements,
+      bytesIn: this.#stats.bytesIn,
+      bytesOut: this.#stats.bytesOut,
+      durationMs: Date.now() - this.#stats.startedAt,
+    });
+    this.#o.log.info({ reason, statements: this.#stats.statements }, 'session ended');
+    for (const fn of this.#closeHandlers) fn();
+  }
+}

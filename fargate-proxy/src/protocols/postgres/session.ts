@@ -1,0 +1,293 @@
+// One client connection, from its first byte to its last: the start-up handshake (TLS, token login,
+// connect authorisation, upstream login), then the relay.
+import net from 'node:net';
+import tls from 'node:tls';
+import { randomUUID } from 'node:crypto';
+import type { Principal } from '../../../../core/model.js';
+import { TokenRejectedError } from '../../../../core/identity/index.js';
+import { newAuditSessionId } from '../../../../core/audit/events.js';
+import type { GatewayContext, PostgresTarget } from '../../context.js';
+import type { Secret } from '../../ports/secrets.js';
+import {
+  authenticationCleartextPassword,
+  authenticationOk,
+  backendKeyData,
+  errorResponse,
+  negotiateProtocolVersion,
+  parameterStatus,
+  readyForQuery,
+} from './backend.js';
+import { CancelRegistry } from './cancel-registry.js';
+import { SQLSTATE } from './errors.js';
+import { FrameReader, MalformedMessageError, MessageTooLargeError, type Frame } from './framer.js';
+import { F, decodePassword, decodeStartup, type StartupPacket } from './frontend.js';
+import { connectUpstream, sendUpstreamCancel, UpstreamAuthError, type UpstreamConnection } from './upstream.js';
+import { Relay } from './relay.js';
+
+export interface PostgresListenerOptions {
+  tls?: tls.SecureContext;
+  allowPlaintext: boolean;
+  maxMessageBytes: number;
+  authTimeoutMs: number;
+}
+
+/** Startup parameters passed on to the upstream. Anything else (options, replication, …) is refused. */
+const FORWARDED_PARAMETERS = new Set(['application_name', 'client_encoding', 'DateStyle', 'TimeZone', 'extra_float_digits', 'IntervalStyle']);
+const IDENTITY_PARAMETERS = new Set(['user', 'database']);
+
+class Refusal extends Error {
+  constructor(
+    readonly sqlstate: string,
+    message: string,
+    readonly auditCode: string,
+    readonly detail?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Reads startup-phase and authentication messages one at a time, with a deadline. */
+class HandshakeReader {
+  readonly frames: FrameReader;
+  #waiter: (() => void) | undefined;
+  #ended: Error | undefined;
+
+  constructor(
+    public socket: net.Socket,
+    maxMessageBytes: number,
+  ) {
+    this.frames = new FrameReader(maxMessageBytes);
+    this.attach(socket);
+  }
+
+  attach(socket: net.Socket): void {
+    this.socket = socket;
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('close', this.#onEnd);
+    socket.on('error', this.#onError);
+  }
+
+  detach(): void {
+    this.socket.off('data', this.#onData);
+    this.socket.off('end', this.#onEnd);
+    this.socket.off('close', this.#onEnd);
+    this.socket.off('error', this.#onError);
+  }
+
+  #onData = (chunk: Buffer) => {
+    this.frames.push(chunk);
+    this.#wake();
+  };
+  #onEnd = () => {
+    this.#ended ??= new Error('client closed the connection');
+    this.#wake();
+  };
+  #onError = (err: Error) => {
+    this.#ended ??= err;
+    this.#wake();
+  };
+  #wake() {
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.();
+  }
+
+  async next(): Promise<Frame> {
+    for (;;) {
+      const frame = this.frames.next();
+      if (frame) return frame;
+      if (this.#ended) throw this.#ended;
+      await new Promise<void>((resolve) => (this.#waiter = resolve));
+    }
+  }
+}
+
+export class PostgresSessionHandler {
+  readonly cancels = new CancelRegistry();
+  readonly #live = new Set<Relay>();
+
+  constructor(
+    private readonly ctx: GatewayContext,
+    private readonly opts: PostgresListenerOptions,
+  ) {}
+
+  get liveSessions(): number {
+    return this.#live.size;
+  }
+
+  /** Ends every live session (gateway shutdown). */
+  closeAll(reason: string): void {
+    for (const relay of this.#live) relay.terminate(reason);
+  }
+
+  handle(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 30_000); // held statements wait on idle connections: keep NATs and NLBs from dropping them
+    const sessionId = newAuditSessionId();
+    const client = { address: socket.remoteAddress ?? 'unknown', port: socket.remotePort ?? 0 };
+    const log = this.ctx.log.child({ sessionId, client: `${client.address}:${client.port}` });
+    const reader = new HandshakeReader(socket, this.opts.maxMessageBytes);
+    const deadline = setTimeout(() => reader.socket.destroy(), this.opts.authTimeoutMs);
+    let target: string | undefined;
+
+    const refuse = async (r: Refusal) => {
+      log.info({ code: r.auditCode, sqlstate: r.sqlstate }, 'connection refused');
+      await this.ctx.audit
+        .append({ type: 'auth.refused', sessionId, code: r.auditCode, reason: r.message, target, client })
+        .catch((err) => log.error({ err: (err as Error).message }, 'audit of a refused connection failed'));
+      if (!reader.socket.destroyed) {
+        reader.socket.end(errorResponse({ severity: 'FATAL', code: r.sqlstate, message: r.message, detail: r.detail }));
+      }
+    };
+
+    const run = async (): Promise<void> => {
+      // --- start-up packets: SSLRequest / GSSENCRequest / CancelRequest / StartupMessage
+      let secured = false;
+      let startup: Extract<StartupPacket, { kind: 'startup' }> | undefined;
+      while (!startup) {
+        const packet = decodeStartup((await reader.next()).body);
+        if (packet.kind === 'ssl') {
+          if (secured) throw new Refusal(SQLSTATE.protocolViolation, 'SSLRequest after TLS is established', 'protocol');
+          if (!this.opts.tls) {
+            socket.write('N');
+            continue;
+          }
+          if (reader.frames.bufferedBytes > 0) throw new Refusal(SQLSTATE.protocolViolation, 'unexpected data after SSLRequest', 'protocol');
+          reader.detach();
+          socket.write('S');
+          const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: this.opts.tls });
+          reader.attach(secure);
+          secured = true;
+        } else if (packet.kind === 'gssenc') {
+          socket.write('N'); // GSSAPI encryption is not offered; the client falls back to TLS or plain
+        } else if (packet.kind === 'cancel') {
+          clearTimeout(deadline);
+          this.cancels.cancel(packet.processId, packet.secretKey);
+          reader.socket.end(); // the protocol says nothing is sent back for a cancel
+          return;
+        } else if (packet.kind === 'startup') {
+          startup = packet;
+        } else {
+          throw new Refusal(SQLSTATE.protocolViolation, `unsupported frontend protocol ${packet.code >>> 16}.${packet.code & 0xffff}: Airlock speaks 3.0`, 'protocol');
+        }
+      }
+      reader.frames.startup = false;
+      if (!secured && !this.opts.allowPlaintext) {
+        throw new Refusal(SQLSTATE.invalidAuthorization, 'Airlock requires TLS: connect with sslmode=require', 'tls_required');
+      }
+
+      const unrecognised = [...startup.params.keys()].filter((k) => k.startsWith('_pq_.'));
+      if (startup.minor > 0 || unrecognised.length) reader.socket.write(negotiateProtocolVersion(0, unrecognised));
+      const user = startup.params.get('user');
+      if (!user) throw new Refusal(SQLSTATE.invalidAuthorization, 'no user name given in the startup packet', 'protocol');
+      target = startup.params.get('database') || user;
+      const forwarded = new Map<string, string>();
+      for (const [name, value] of startup.params) {
+        if (IDENTITY_PARAMETERS.has(name) || name.startsWith('_pq_.')) continue;
+        if (!FORWARDED_PARAMETERS.has(name)) {
+          throw new Refusal(SQLSTATE.connectionRejected, `startup parameter "${name}" is not allowed through Airlock`, 'startup_parameter', 'Allowed: ' + [...FORWARDED_PARAMETERS].join(', '));
+        }
+        forwarded.set(name, value);
+      }
+
+      // --- token login: the password is the agent's access token
+      reader.socket.write(authenticationCleartextPassword());
+      const passwordFrame = await reader.next();
+      if (passwordFrame.type !== F.Password) throw new Refusal(SQLSTATE.protocolViolation, 'expected a password message', 'protocol');
+      const token = decodePassword(passwordFrame.body);
+      let principal: Principal;
+      try {
+        principal = await this.ctx.verifier.verify(token);
+      } catch (err) {
+        if (err instanceof TokenRejectedError) {
+          const sqlstate = err.code === 'jwks_unavailable' ? SQLSTATE.cannotConnectNow : SQLSTATE.invalidPassword;
+          throw new Refusal(sqlstate, `access token rejected: ${err.message}`, `token_${err.code}`);
+        }
+        throw err;
+      }
+
+      const found = this.ctx.postgresTargets.get(target);
+      if (!found) throw new Refusal(SQLSTATE.unknownDatabase, `target "${target}" does not exist`, 'unknown_target');
+      const policy = this.ctx.policy();
+      const grant = policy.authorizeConnect(principal, found.info);
+      if (grant.effect !== 'allow') {
+        throw new Refusal(SQLSTATE.invalidAuthorization, `${principal.id} may not connect to target "${target}": ${grant.reason}`, 'connect_denied', `policy version ${policy.version}`);
+      }
+      const health = this.ctx.audit.health();
+      if (!health.ok) throw new Refusal(SQLSTATE.cannotConnectNow, `the audit trail is unavailable (${health.reason}): Airlock refuses new sessions`, 'audit_unavailable');
+
+      // --- upstream: the real credential, in memory only
+      const upstream = await this.#openUpstream(found, forwarded, log);
+      clearTimeout(deadline);
+      try {
+        await this.ctx.audit.append({
+          type: 'session.start',
+          sessionId,
+          principal: { id: principal.id, groups: principal.groups, issuer: principal.issuer, tokenId: principal.tokenId, clientId: principal.clientId },
+          target: found.info.name,
+          targetKind: 'postgres',
+          client,
+          protocol: 'postgres',
+        });
+      } catch (err) {
+        upstream.socket.destroy();
+        throw new Refusal(SQLSTATE.cannotConnectNow, `the audit trail is unavailable: ${(err as Error).message}`, 'audit_unavailable');
+      }
+
+      reader.detach();
+      const relay = new Relay({
+        ctx: this.ctx,
+        log,
+        sessionId,
+        principal,
+        target: found,
+        client: reader.socket,
+        upstream,
+        maxMessageBytes: this.opts.maxMessageBytes,
+        pending: reader.frames,
+      });
+      const key = this.cancels.register(() => relay.cancel(() => sendUpstreamCancel(found.upstream, upstream.processId, upstream.secretKey)));
+      this.#live.add(relay);
+      relay.onClose(() => {
+        key.release();
+        this.#live.delete(relay);
+      });
+      const hello = [authenticationOk()];
+      for (const [k, v] of upstream.parameters) hello.push(parameterStatus(k, v));
+      hello.push(backendKeyData(key.processId, key.secretKey), readyForQuery(upstream.status));
+      reader.socket.write(Buffer.concat(hello));
+      log.info({ principal: principal.id, target: found.info.name }, 'session started');
+      relay.start();
+    };
+
+    run().catch(async (err: unknown) => {
+      clearTimeout(deadline);
+      if (err instanceof Refusal) return refuse(err);
+      if (err instanceof MessageTooLargeError) return refuse(new Refusal(SQLSTATE.programLimitExceeded, err.message, 'message_too_large'));
+      if (err instanceof MalformedMessageError) return refuse(new Refusal(SQLSTATE.protocolViolation, `invalid startup packet: ${err.message}`, 'protocol'));
+      const message = (err as Error)?.message ?? String(err);
+      if (reader.socket.destroyed || /client closed/.test(message)) {
+        log.debug({ err: message }, 'client left during start-up');
+        return;
+      }
+      log.warn({ err: message }, 'session start-up failed');
+      return refuse(new Refusal(SQLSTATE.cannotConnect, `cannot open a session on target "${target}": ${message}`, 'upstream_unavailable'));
+    });
+  }
+
+  /** Logs in upstream; an authentication failure gets one retry with a freshly fetched credential (rotation). */
+  async #openUpstream(target: PostgresTarget, params: Map<string, string>, log: GatewayContext['log']): Promise<UpstreamConnection> {
+    let credential: Secret = await this.ctx.secrets.get(target.credentialRef);
+    try {
+      return await connectUpstream(target.upstream, credential, params);
+    } catch (err) {
+      if (!(err instanceof UpstreamAuthError)) throw err;
+      log.info({ target: target.info.name }, 'upstream rejected the cached credential; fetching it again once');
+      credential = await this.ctx.secrets.get(target.credentialRef, { refresh: true });
+      return connectUpstream(target.upstream, credential, params);
+    }
+  }
+}
+
+export const newStatementId = (): string => randomUUID();

@@ -1,0 +1,186 @@
+// The audit trail as the PostgreSQL gateway writes it: every statement and decision, its outcome
+// and response, hash-chained; and a gateway killed mid-workload loses no event of a statement that
+// reached the database.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { stringify } from 'yaml';
+import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
+import { AGENT, AUDIENCE, TEST_POLICY, pgTarget, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
+import { auditVerifyCommand, replayCommand } from '../../fargate-proxy/src/cli/audit-commands.js';
+import { capturedBytes } from '../../core/audit/response-capture.js';
+import { requestClientCredentialsToken } from '../../fargate-proxy/src/adapters/local/oidc-issuer.js';
+
+let server: RunningPostgres;
+
+before(async () => {
+  server = await startPostgres({ logStatements: true });
+});
+after(async () => {
+  await server?.stop();
+});
+
+function sink(): { text: string; write(t: string): void } {
+  return {
+    text: '',
+    write(t: string) {
+      this.text += t;
+    },
+  };
+}
+
+describe('what the gateway records', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway(server);
+  });
+  after(async () => gw?.stop());
+
+  test('statements, decisions, outcomes and responses are recorded, chained and verifiable', async () => {
+    const c = new pg.Client(gw.pgOptions(await gw.token()));
+    await c.connect();
+    await c.query("SELECT 'visible-marker' AS label, 7 AS n");
+    await c.query('DROP TABLE IF EXISTS nothing_here').catch(() => undefined);
+    await c.query('SELECT * FROM missing_table').catch(() => undefined);
+    await c.end();
+    await new Promise((r) => setTimeout(r, 300)); // session.end is appended as the connection closes
+
+    const reader = createLocalAuditReader(join(gw.dir, 'data', 'audit'));
+    const [session] = await reader.listSessions({ principal: AGENT.clientId });
+    assert.ok(session, 'no session listed for the agent');
+    const entries = (await reader.readSession(session.sessionId))!;
+    const events = entries.map((e) => ('record' in e ? (e as { record: unknown }).record : e)) as Record<string, any>[];
+    const types = events.map((e) => e.type);
+    assert.equal(types[0], 'session.start');
+    assert.equal(types.at(-1), 'session.end');
+
+    const statements = events.filter((e) => e.type === 'statement');
+    const select = statements.find((e) => e.text.startsWith('SELECT') && e.text.includes('AS label'));
+    assert.ok(select);
+    assert.equal(select.decision.effect, 'allow');
+    assert.doesNotMatch(select.text, /visible-marker/, 'literals are masked in the recorded statement text');
+    const drop = statements.find((e) => e.text.startsWith('DROP'));
+    assert.equal(drop.decision.effect, 'deny');
+    assert.deepEqual(drop.decision.policyIds, ['no-destructive']);
+
+    const outcome = events.find((e) => e.type === 'statement.outcome' && e.statementId === select.statementId);
+    assert.equal(outcome.status, 'ok');
+    assert.equal(outcome.rows, 1);
+    assert.ok(capturedBytes(outcome.response).includes('visible-marker'), 'the response the agent got is recorded');
+    const failed = events.find((e) => e.type === 'statement.outcome' && e.status === 'error');
+    assert.equal(failed.error.code, '42P01');
+    // The refused DROP has no outcome: it never ran.
+    assert.equal(events.filter((e) => e.type === 'statement.outcome' && e.statementId === drop.statementId).length, 0);
+
+    const out = sink();
+    assert.equal(await auditVerifyCommand({ dir: join(gw.dir, 'data', 'audit') }, out), 0, out.text);
+    const replay = sink();
+    assert.equal(await replayCommand({ dir: join(gw.dir, 'data', 'audit'), sessionId: session.sessionId }, replay), 0);
+    assert.match(replay.text, /DROP TABLE/);
+    assert.match(replay.text, /no-destructive/);
+
+    // Tampering is detected.
+    const file = join(gw.dir, 'data', 'audit', 'sessions', `${session.sessionId}.jsonl`);
+    const original = readFileSync(file, 'utf8');
+    const forged = original.replace('"effect":"deny"', '"effect":"allow"');
+    assert.notEqual(forged, original);
+    writeFileSync(file, forged);
+    assert.equal(await auditVerifyCommand({ dir: join(gw.dir, 'data', 'audit') }, sink()), 1);
+  });
+
+  test('refused logins are recorded', async () => {
+    const c = new pg.Client(gw.pgOptions('not-a-token'));
+    await assert.rejects(c.connect(), { code: '28P01' });
+    const reader = createLocalAuditReader(join(gw.dir, 'data', 'audit'));
+    const refused = await reader.listSessions({ refusedOnly: true });
+    assert.ok(refused.length >= 1);
+  });
+});
+
+describe('crash safety', () => {
+  test('kill -9 mid-workload: every statement in the server log has its audit event after restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'airlock-crash-'));
+    const policyFile = join(dir, 'policy.cedar');
+    writeFileSync(policyFile, TEST_POLICY);
+    const issuerPort = 20000 + Math.floor(Math.random() * 20000);
+    const cfgFile = join(dir, 'config.yaml');
+    writeFileSync(
+      cfgFile,
+      stringify({
+        dataDir: join(dir, 'data'),
+        logLevel: 'error',
+        listeners: { postgres: { host: '127.0.0.1', port: 0, allowPlaintext: true } },
+        identity: { issuer: `http://127.0.0.1:${issuerPort}`, audience: AUDIENCE, localIssuer: { port: issuerPort, clients: [AGENT] } },
+        targets: [pgTarget(server)],
+        policy: { file: policyFile },
+      }),
+    );
+    const startServe = async (): Promise<{ child: ChildProcess; port: number }> => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', 'serve', '--config', cfgFile], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (d) => {
+          out += d;
+          const m = /postgres listening on [\d.]+:(\d+)/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        child.on('exit', (code) => reject(new Error(`gateway exited early (${code})`)));
+      });
+      return { child, port };
+    };
+    try {
+      const first = await startServe();
+      const token = await requestClientCredentialsToken({ tokenEndpoint: `http://127.0.0.1:${issuerPort}/token`, clientId: AGENT.clientId, clientSecret: AGENT.clientSecret, audience: AUDIENCE });
+      const clients = await Promise.all(
+        [0, 1, 2].map(async () => {
+          const c = new pg.Client({ host: '127.0.0.1', port: first.port, database: 'app', user: 'agent', password: token });
+          c.on('error', () => undefined);
+          await c.connect();
+          return c;
+        }),
+      );
+      let n = 0;
+      let stop = false;
+      const workers = clients.map(async (c) => {
+        while (!stop) {
+          const i = n++;
+          try {
+            await c.query(`SELECT ${i} AS crash_marker_${i}`);
+          } catch {
+            return;
+          }
+        }
+      });
+      await new Promise((r) => setTimeout(r, 1500));
+      first.child.kill('SIGKILL');
+      stop = true;
+      await Promise.all(workers);
+      await new Promise((r) => first.child.once('exit', r));
+      // The restarted gateway opens the same spool and ships (and keeps) what it holds.
+      const second = await startServe();
+      second.child.kill('SIGTERM');
+      await new Promise((r) => second.child.once('exit', r));
+
+      const logged = new Set([...readFileSync(server.logFile, 'utf8').matchAll(/statement: SELECT \d+ AS crash_marker_(\d+)/g)].map((m) => m[1]));
+      assert.ok(logged.size > 10, `only ${logged.size} statements ran before the kill`);
+      const reader = createLocalAuditReader(join(dir, 'data', 'audit'));
+      const audited = new Set<string>();
+      for (const s of await reader.listSessions({})) {
+        for (const e of (await reader.readSession(s.sessionId)) ?? []) {
+          const rec = ('record' in e ? (e as { record: Record<string, any> }).record : e) as Record<string, any>;
+          const m = rec.type === 'statement' ? /crash_marker_(\d+)/.exec(rec.text) : null;
+          if (m) audited.add(m[1]!);
+        }
+      }
+      const missing = [...logged].filter((i) => !audited.has(i));
+      assert.deepEqual(missing, [], `${missing.length} of ${logged.size} statements that reached the database have no audit event`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
