@@ -16,6 +16,8 @@ export interface PolicyEngine {
   authorizeConnect(principal: Principal, target: TargetInfo): Decision;
   authorizeStatement(principal: Principal, target: TargetInfo, statement: StatementInspection): Decision;
   authorizeFunctionCall(principal: Principal, target: TargetInfo, functionOid: number): Decision;
+  /** May this principal see the target's responses unmasked (action `view_unmasked`)? */
+  authorizeUnmasked(principal: Principal, target: TargetInfo): Decision;
 }
 
 /**
@@ -70,6 +72,10 @@ class CedarPolicyEngine implements PolicyEngine {
     return this.decide(cedarRequest(principal, target, 'connect', {}), `connect to target "${target.name}"`);
   }
 
+  authorizeUnmasked(principal: Principal, target: TargetInfo): Decision {
+    return this.decide(cedarRequest(principal, target, 'view_unmasked', {}), `view unmasked data on target "${target.name}"`);
+  }
+
   authorizeStatement(principal: Principal, target: TargetInfo, statement: StatementInspection): Decision {
     return this.decide(
       cedarRequest(principal, target, statement.class, statementContext(statement)),
@@ -97,6 +103,7 @@ class CedarPolicyEngine implements PolicyEngine {
     const requests: [ActionId, CedarRequest][] = [
       ['connect', cedarRequest(principal, target, 'connect', {})],
       ['function_call', cedarRequest(principal, target, 'function_call', { functionOid: 1 })],
+      ['view_unmasked', cedarRequest(principal, target, 'view_unmasked', {})],
       ...STATEMENT_CLASSES.map((c): [ActionId, CedarRequest] => [c, cedarRequest(principal, target, c, statementContext(statement(c)))]),
     ];
     const errors = requests.flatMap(([action, request]) => {

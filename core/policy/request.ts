@@ -7,7 +7,7 @@ export const GROUP = 'Airlock::Group';
 export const TARGET = 'Airlock::Target';
 export const ACTION = 'Airlock::Action';
 
-export type ActionId = 'connect' | 'function_call' | StatementInspection['class'];
+export type ActionId = 'connect' | 'function_call' | 'view_unmasked' | StatementInspection['class'];
 
 export interface CedarRequest {
   principal: EntityUidJson;

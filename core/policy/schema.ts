@@ -47,6 +47,13 @@ namespace Airlock {
     context: Statement,
   };
 
+  // Session start: may this agent see this target's responses without masking? Default: masked.
+  action view_unmasked appliesTo {
+    principal: [Agent],
+    resource: [Target],
+    context: {},
+  };
+
   // The PostgreSQL FunctionCall protocol message: a function invoked by oid, with no SQL to inspect.
   action function_call appliesTo {
     principal: [Agent],

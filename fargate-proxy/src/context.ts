@@ -5,6 +5,7 @@ import type { Decision, Inspection, Principal, StatementInspection, TargetInfo }
 import type { AuditSink } from '../../core/audit/ports.js';
 import type { ApprovalService } from '../../core/approval/types.js';
 import type { ResponseCapture } from '../../core/audit/response-capture.js';
+import type { MaskingConfig } from '../../core/mask/index.js';
 import type { SecretStore } from './ports/secrets.js';
 import type { UpstreamSpec } from './protocols/postgres/upstream.js';
 
@@ -17,6 +18,7 @@ export interface PolicyPort {
   authorizeConnect(principal: Principal, target: TargetInfo): Decision;
   authorizeStatement(principal: Principal, target: TargetInfo, statement: StatementInspection): Decision;
   authorizeFunctionCall(principal: Principal, target: TargetInfo, functionOid: number): Decision;
+  authorizeUnmasked(principal: Principal, target: TargetInfo): Decision;
 }
 
 export interface SqlInspectorPort {
@@ -39,6 +41,8 @@ export interface GatewayContext {
   audit: AuditSink;
   /** A bounded recorder of one statement's response; absent when responses are not recorded. */
   responseCapture?: () => ResponseCapture;
+  /** Masking settings; sessions whose principal may `view_unmasked` the target get none. */
+  masking: MaskingConfig;
   /** Absent: statements that need approval are refused, saying so. */
   approvals?: ApprovalService;
   postgresTargets: Map<string, PostgresTarget>;

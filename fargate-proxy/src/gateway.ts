@@ -134,6 +134,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       sql: { inspect: inspectSql },
       secrets,
       audit,
+      masking: cfg.masking,
       responseCapture: cfg.audit.responseCapBytes > 0 ? () => audit.newResponseCapture() : undefined,
       approvals,
       postgresTargets,

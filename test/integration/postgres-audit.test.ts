@@ -54,7 +54,7 @@ describe('what the gateway records', () => {
     const [session] = await reader.listSessions({ principal: AGENT.clientId });
     assert.ok(session, 'no session listed for the agent');
     const entries = (await reader.readSession(session.sessionId))!;
-    const events = entries.map((e) => ('record' in e ? (e as { record: unknown }).record : e)) as Record<string, any>[];
+    const events = entries.map((e) => ('record' in e ? (e as { record: unknown }).record : e)) as any[];
     const types = events.map((e) => e.type);
     assert.equal(types[0], 'session.start');
     assert.equal(types.at(-1), 'session.end');
@@ -166,7 +166,7 @@ describe('crash safety', () => {
       second.child.kill('SIGTERM');
       await new Promise((r) => second.child.once('exit', r));
 
-      const logged = new Set([...readFileSync(server.logFile, 'utf8').matchAll(/statement: SELECT \d+ AS crash_marker_(\d+)/g)].map((m) => m[1]));
+      const logged = new Set([...readFileSync(server.logFile, 'utf8').matchAll(/statement: SELECT \d+ AS crash_marker_(\d+)/g)].map((m) => m[1] as string));
       assert.ok(logged.size > 10, `only ${logged.size} statements ran before the kill`);
       const reader = createLocalAuditReader(join(dir, 'data', 'audit'));
       const audited = new Set<string>();
@@ -174,7 +174,7 @@ describe('crash safety', () => {
         for (const e of (await reader.readSession(s.sessionId)) ?? []) {
           const rec = ('record' in e ? (e as { record: Record<string, any> }).record : e) as Record<string, any>;
           const m = rec.type === 'statement' ? /crash_marker_(\d+)/.exec(rec.text) : null;
-          if (m) audited.add(m[1]!);
+          if (m) audited.add(m[1] as string);
         }
       }
       const missing = [...logged].filter((i) => !audited.has(i));

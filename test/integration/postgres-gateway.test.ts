@@ -36,7 +36,8 @@ before(async () => {
     INSERT INTO accounts SELECT i, 'owner ' || i, 'user' || i || '@example.com', i * 10.5, date '2024-01-01' + i, ARRAY['a','b'], jsonb_build_object('n', i) FROM generate_series(1, 500) i;
     CREATE TABLE audit_log (id serial PRIMARY KEY, note text);
   `);
-  gw = await startTestGateway(server);
+  // This suite checks the relay is transparent, so masking (tested in postgres-masking.test.ts) is off.
+  gw = await startTestGateway(server, { config: (raw) => (raw.masking = { enabled: false }) });
   token = await gw.token();
 });
 

@@ -1,6 +1,7 @@
 // The one configuration file (YAML or JSON). Every key is validated here so a typo fails at start-up
 // with the key's path, never later in the data path. docs/configuration.md is the human version.
 import { z } from 'zod';
+import { maskingConfigSchema } from '../../../core/mask/index.js';
 
 const hostPort = {
   host: z.string().min(1).default('127.0.0.1'),
@@ -96,7 +97,8 @@ export const configSchema = z
         responseCapBytes: z.number().int().min(0).default(64 * 1024),
       })
       .default({ ack: 'local', responseCapBytes: 64 * 1024 }),
-    masking: z.unknown().optional(),
+    /** Masking of every response stream (docs/masking.md); on by default with every detector. */
+    masking: maskingConfigSchema.default({ enabled: true, detectors: {}, columnRules: [] }),
     approvals: z
       .object({
         reviewerGroups: z.array(z.string()).default(['reviewers']),

@@ -22,6 +22,8 @@ export class BackendScanner {
   #action: ScanAction = 'pass';
   #body: Buffer[] = [];
   #bodyLength = 0;
+  /** Where the current message's header starts in the chunk being scanned; -1 when it began in an earlier chunk. */
+  #start = -1;
 
   get atBoundary(): boolean {
     return this.#headerFill === 0 && this.#remaining === 0;
@@ -54,6 +56,7 @@ export class BackendScanner {
         this.#remaining = length - 4;
         this.#action = h.action(this.#type, length);
         const headerInChunk = take === 5; // whole header came from this chunk
+        this.#start = headerInChunk ? headerStart : -1;
         if (this.#action === 'hold') {
           if (headerStart > passFrom) out(chunk.subarray(passFrom, headerStart));
           passFrom = -1; // nothing passes until the held message is complete
@@ -92,9 +95,13 @@ export class BackendScanner {
       // Views into socket chunks are safe to keep: every read is a buffer of its own.
       const body = this.#body.length === 1 ? this.#body[0]! : Buffer.concat(this.#body, this.#bodyLength);
       if (action === 'hold') {
-        const raw = Buffer.allocUnsafe(5 + body.length);
-        this.#header.copy(raw, 0, 0, 5);
-        body.copy(raw, 5);
+        let raw: Buffer;
+        if (this.#start >= 0) raw = chunk.subarray(this.#start, pos); // the whole message is in this chunk: a view, no copy
+        else {
+          raw = Buffer.allocUnsafe(5 + body.length);
+          this.#header.copy(raw, 0, 0, 5);
+          body.copy(raw, 5);
+        }
         const replacement = h.message(type, body, raw);
         if (replacement) out(replacement);
         passFrom = pos;

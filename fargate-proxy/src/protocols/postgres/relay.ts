@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Decision, Inspection, Principal, StatementInspection } from '../../../../core/model.js';
 import type { AuditEventInput } from '../../../../core/audit/events.js';
 import type { PendingApproval } from '../../../../core/approval/types.js';
+import type { Masker } from '../../../../core/mask/index.js';
 import type { GatewayContext, PostgresTarget } from '../../context.js';
 import { B, decodeCommandTag, decodeFields, errorResponse, noticeResponse, readyForQuery, type TransactionStatus } from './backend.js';
 import { BackendScanner, type ScanAction, type ScanHandler } from './backend-scanner.js';
@@ -14,6 +15,7 @@ import { SQLSTATE } from './errors.js';
 import { FrameReader, MalformedMessageError, MessageTooLargeError, type Frame } from './framer.js';
 import { F, decodeBindNames, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget } from './frontend.js';
 import { ResponseUnit, statementShape } from './statement-units.js';
+import { ResultMasker } from './result-masking.js';
 import type { UpstreamConnection } from './upstream.js';
 
 export interface RelayOptions {
@@ -27,6 +29,8 @@ export interface RelayOptions {
   maxMessageBytes: number;
   /** The handshake's reader: it may already hold messages the client pipelined after its password. */
   pending: FrameReader;
+  /** This session's masker; absent when its responses go unmasked. */
+  masker?: Masker;
 }
 
 /** A statement as prepared on the upstream (extended protocol), with what inspection made of it. */
@@ -80,6 +84,8 @@ export class Relay implements ScanHandler {
   #holding: PendingApproval | undefined;
   #closeHandlers: (() => void)[] = [];
   #stats = { statements: 0, bytesIn: 0, bytesOut: 0, startedAt: Date.now() };
+  /** Undefined when masking is off or policy lets this principal see the target unmasked. */
+  readonly #mask: ResultMasker | undefined;
 
   constructor(o: RelayOptions) {
     this.#o = o;
@@ -87,6 +93,7 @@ export class Relay implements ScanHandler {
     this.#upstream = o.upstream.socket;
     this.#reader = o.pending;
     this.#txStatus = o.upstream.status;
+    this.#mask = o.masker && new ResultMasker(o.masker);
   }
 
   onClose(fn: () => void): void {
@@ -487,6 +494,22 @@ export class Relay implements ScanHandler {
   }
 
   action(type: number, length: number): ScanAction {
+    if (this.#mask) {
+      switch (type) {
+        case B.RowDescription:
+          return 'peek';
+        case B.DataRow: {
+          const s = (this.#units[0] ?? this.#openUnit)?.current;
+          if (s) s.bytes += length + 1;
+          return 'hold';
+        }
+        case B.CopyData:
+        case B.NoticeResponse:
+        case B.ErrorResponse:
+        case B.NotificationResponse:
+          return 'hold';
+      }
+    }
     switch (type) {
       case B.DataRow: {
         const s = (this.#units[0] ?? this.#openUnit)?.current;
@@ -507,6 +530,27 @@ export class Relay implements ScanHandler {
 
   message(type: number, body: Buffer, raw: Buffer | undefined): Buffer | undefined {
     const unit = this.#units[0] ?? this.#openUnit;
+    const mask = this.#mask;
+    if (mask) {
+      switch (type) {
+        case B.RowDescription:
+          mask.rowDescription(body);
+          return undefined;
+        case B.DataRow:
+          return this.#withNotices(mask, mask.dataRow(body, raw!));
+        case B.CopyData:
+          return mask.copyData(body, raw!);
+        case B.NoticeResponse:
+          return mask.fields(type, body, raw!);
+        case B.NotificationResponse:
+          return mask.notification(body, raw!);
+        case B.CommandComplete: {
+          const s = unit?.current;
+          if (s) s.masking = mask.takeSummary();
+          break;
+        }
+      }
+    }
     switch (type) {
       case B.ReadyForQuery: {
         this.#txStatus = String.fromCharCode(body[0]!) as TransactionStatus;
@@ -532,11 +576,18 @@ export class Relay implements ScanHandler {
           return sub.error;
         }
         unit?.fail(fields.get('C') ?? 'XX000', fields.get('M') ?? '');
-        return raw;
+        return raw && mask ? mask.fields(type, body, raw) : raw;
       }
       default:
         return raw;
     }
+  }
+
+  #withNotices(mask: ResultMasker, buf: Buffer): Buffer {
+    if (mask.pendingNotices.length === 0) return buf;
+    const out = Buffer.concat([buf, ...mask.pendingNotices]);
+    mask.pendingNotices.length = 0;
+    return out;
   }
 
   /** Attributes bytes relayed to the client to the statement being answered, for the audit record. */

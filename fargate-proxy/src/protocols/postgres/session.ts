@@ -5,6 +5,7 @@ import tls from 'node:tls';
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '../../../../core/model.js';
 import { TokenRejectedError } from '../../../../core/identity/index.js';
+import { createMasker, type Masker } from '../../../../core/mask/index.js';
 import { newAuditSessionId } from '../../../../core/audit/events.js';
 import type { GatewayContext, PostgresTarget } from '../../context.js';
 import type { Secret } from '../../ports/secrets.js';
@@ -235,8 +236,13 @@ export class PostgresSessionHandler {
         throw new Refusal(SQLSTATE.cannotConnectNow, `the audit trail is unavailable: ${(err as Error).message}`, 'audit_unavailable');
       }
 
+      // Masked unless policy explicitly lets this principal see this target's data as stored.
+      let masker: Masker | undefined;
+      if (this.ctx.masking.enabled && policy.authorizeUnmasked(principal, found.info).effect !== 'allow') masker = createMasker(this.ctx.masking);
+
       reader.detach();
       const relay = new Relay({
+        masker,
         ctx: this.ctx,
         log,
         sessionId,

@@ -1,6 +1,6 @@
 // Tracks which statements the upstream is answering, so each one's outcome (rows, bytes, error,
 // duration) can be audited when its ReadyForQuery arrives.
-import type { StatementOutcomeBody } from '../../../../core/audit/events.js';
+import type { MaskingSummary, StatementOutcomeBody } from '../../../../core/audit/events.js';
 import type { ResponseCapture } from '../../../../core/audit/response-capture.js';
 
 export interface TrackedStatement {
@@ -13,6 +13,7 @@ export interface TrackedStatement {
   done: boolean;
   /** What the agent received for this statement, bounded by the configured cap. */
   capture?: ResponseCapture;
+  masking?: MaskingSummary;
 }
 
 /** The statements answered before one ReadyForQuery (a simple Query, or extended messages up to Sync). */
@@ -62,6 +63,7 @@ export class ResponseUnit {
       bytes: s.bytes,
       durationMs: Math.round((now - s.startedAt) * 1000) / 1000,
       error: s.error,
+      masking: s.masking,
       response: s.capture?.finish(),
     }));
   }

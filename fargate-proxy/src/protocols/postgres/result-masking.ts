@@ -1,0 +1,178 @@
+// Masks values in the upstream's answers as they stream to the client: DataRow cells (text format,
+// and binary format for textual types), COPY … TO STDOUT data, ErrorResponse/NoticeResponse fields
+// (a unique violation's DETAIL carries the duplicate value) and NOTIFY payloads. Lengths are
+// rewritten with the values; messages with nothing to mask are sent as they arrived.
+import type { Masker, ColumnPlan, MaskSummary } from '../../../../core/mask/index.js';
+import type { MaskingSummary } from '../../../../core/audit/events.js';
+import { B, errorResponse } from './backend.js';
+import { BodyReader } from './framer.js';
+
+// Binary wire formats that are plain UTF-8 text (jsonb adds a version byte before the text).
+const TEXTUAL_TYPES = new Set([25 /* text */, 1043 /* varchar */, 1042 /* bpchar */, 19 /* name */, 114 /* json */, 142 /* xml */, 705 /* unknown */, 3802 /* jsonb */]);
+const JSONB = 3802;
+// Error/notice fields that can carry data values: message, detail, hint, context, internal query.
+const VALUE_FIELDS = new Set(['M', 'D', 'H', 'W', 'q']);
+
+interface ResultShape {
+  plan: ColumnPlan;
+  formats: number[];
+  types: number[];
+}
+
+function frame(type: number, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(5 + body.length);
+  out[0] = type;
+  out.writeInt32BE(4 + body.length, 1);
+  body.copy(out, 5);
+  return out;
+}
+
+export class ResultMasker {
+  #shape: ResultShape | undefined;
+  #warnedBinary = false;
+  /** Notices the caller sends after the current message (e.g. a binary column nulled). */
+  readonly pendingNotices: Buffer[] = [];
+
+  constructor(private readonly masker: Masker) {}
+
+  rowDescription(body: Buffer): void {
+    const r = new BodyReader(body);
+    const n = r.int16();
+    const names: string[] = [];
+    const formats: number[] = [];
+    const types: number[] = [];
+    for (let i = 0; i < n; i++) {
+      names.push(r.cstring());
+      r.int32(); // table oid
+      r.int16(); // attribute number
+      types.push(r.int32());
+      r.int16(); // type length
+      r.int32(); // type modifier
+      formats.push(r.int16());
+    }
+    this.#shape = { plan: this.masker.planColumns(names), formats, types };
+    this.#warnedBinary = false;
+  }
+
+  /** Without a RowDescription (e.g. Execute of a portal described earlier), detectors still apply per cell. */
+  dataRow(body: Buffer, raw: Buffer): Buffer {
+    const shape = this.#shape ?? (this.#shape = { plan: this.masker.planColumns([]), formats: [], types: [] });
+    const r = new BodyReader(body);
+    const n = r.int16();
+    let cells: (Buffer | null)[] | undefined;
+    for (let i = 0; i < n; i++) {
+      const len = r.int32();
+      const value = len < 0 ? null : r.bytes(len);
+      const replaced = value === null ? undefined : this.#maskCell(value, shape, i);
+      if (replaced !== undefined && !cells) {
+        cells = [];
+        // Re-read the cells before this one unchanged.
+        const again = new BodyReader(body);
+        again.int16();
+        for (let j = 0; j < i; j++) {
+          const l = again.int32();
+          cells.push(l < 0 ? null : again.bytes(l));
+        }
+      }
+      if (cells) cells.push(replaced === undefined ? value : replaced);
+    }
+    if (!cells) return raw;
+    let size = 2;
+    for (const c of cells) size += 4 + (c ? c.length : 0);
+    const out = Buffer.allocUnsafe(size);
+    out.writeInt16BE(cells.length, 0);
+    let off = 2;
+    for (const c of cells) {
+      if (c === null) {
+        out.writeInt32BE(-1, off);
+        off += 4;
+      } else {
+        out.writeInt32BE(c.length, off);
+        c.copy(out, off + 4);
+        off += 4 + c.length;
+      }
+    }
+    return frame(B.DataRow, out);
+  }
+
+  /** The replacement cell, null for SQL NULL, or undefined when unchanged. */
+  #maskCell(value: Buffer, shape: ResultShape, i: number): Buffer | null | undefined {
+    const binary = shape.formats.length === 1 ? shape.formats[0] === 1 : shape.formats[i] === 1;
+    if (!binary) {
+      const masked = this.masker.maskCell(value.toString('utf8'), shape.plan, i);
+      return masked === undefined ? undefined : Buffer.from(masked, 'utf8');
+    }
+    const type = shape.types[i] ?? 0;
+    if (TEXTUAL_TYPES.has(type)) {
+      const prefix = type === JSONB ? 1 : 0;
+      const masked = this.masker.maskCell(value.toString('utf8', prefix), shape.plan, i);
+      if (masked === undefined) return undefined;
+      return Buffer.concat([value.subarray(0, prefix), Buffer.from(masked, 'utf8')]);
+    }
+    // A binary value of another type cannot carry a masked string: when a column rule names it,
+    // it is nulled (never passed through raw) and the client is told once per result set.
+    if (shape.plan.styles[i] === undefined) return undefined;
+    if (!this.#warnedBinary) {
+      this.#warnedBinary = true;
+      const column = shape.plan.names[i] ?? `#${i + 1}`;
+      this.pendingNotices.push(
+        errorResponse({ severity: 'NOTICE', code: '01000', message: `Airlock: column "${column}" is masked and was requested in binary format; its values are sent as NULL` }).fill(B.NoticeResponse, 0, 1),
+      );
+    }
+    return null;
+  }
+
+  copyData(body: Buffer, raw: Buffer): Buffer {
+    const masked = this.masker.maskText(body.toString('utf8'));
+    return masked === undefined ? raw : frame(B.CopyData, Buffer.from(masked, 'utf8'));
+  }
+
+  /** ErrorResponse and NoticeResponse: fields rebuilt only when one of them changed. */
+  fields(type: number, body: Buffer, raw: Buffer): Buffer {
+    const r = new BodyReader(body);
+    const parts: [number, string][] = [];
+    let changed = false;
+    for (let code = r.byte(); code !== 0; code = r.byte()) {
+      let value = r.cstring();
+      if (VALUE_FIELDS.has(String.fromCharCode(code))) {
+        const masked = this.masker.maskText(value);
+        if (masked !== undefined) {
+          value = masked;
+          changed = true;
+        }
+      }
+      parts.push([code, value]);
+    }
+    if (!changed) return raw;
+    const bufs: Buffer[] = [];
+    for (const [code, value] of parts) bufs.push(Buffer.from([code]), Buffer.from(value + '\0', 'utf8'));
+    bufs.push(Buffer.from([0]));
+    return frame(type, Buffer.concat(bufs));
+  }
+
+  notification(body: Buffer, raw: Buffer): Buffer {
+    const r = new BodyReader(body);
+    const pid = r.int32();
+    const channel = r.cstring();
+    const payload = r.cstring();
+    const masked = this.masker.maskText(payload);
+    if (masked === undefined) return raw;
+    const head = Buffer.allocUnsafe(4);
+    head.writeInt32BE(pid);
+    return frame(B.NotificationResponse, Buffer.concat([head, Buffer.from(channel + '\0', 'utf8'), Buffer.from(masked + '\0', 'utf8')]));
+  }
+
+  /** Counts since the last call, in the audit's shape; undefined when nothing was masked. */
+  takeSummary(): MaskingSummary | undefined {
+    const s: MaskSummary = this.masker.takeSummary();
+    const counts: Record<string, number> = {};
+    let total = s.texts;
+    for (const [d, n] of Object.entries(s.detectors)) if (n) counts[`detector:${d}`] = n;
+    for (const [c, n] of Object.entries(s.columns)) {
+      counts[`column:${c}`] = n;
+      total += n;
+    }
+    if (s.texts) counts.texts = s.texts;
+    return total > 0 || Object.keys(counts).length > 0 ? { counts, total } : undefined;
+  }
+}
