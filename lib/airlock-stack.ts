@@ -1,0 +1,192 @@
+import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { ApprovalWorkflow } from './approval-workflow.js';
+import { AuditStore } from './audit-store.js';
+import { acknowledgeNagFindings } from './nag-acknowledgements.js';
+import { AirlockNetwork, type ExistingVpcAttributes } from './network.js';
+import { Observability } from './observability.js';
+import { PolicyService } from './policy-service.js';
+import { renderProxyConfig } from './proxy-config.js';
+import { ProxyFleet } from './proxy-fleet.js';
+import { TargetRegistry, type TargetRegistration } from './target-registry.js';
+
+export interface AirlockSettings {
+  /** OIDC issuer whose access tokens agents and reviewers present. */
+  oidcIssuer: string;
+  oidcAudience: string;
+  reviewerGroups?: string[];
+  reviewerEmails?: string[];
+  alarmEmails?: string[];
+  targets?: TargetRegistration[];
+  existingVpc?: ExistingVpcAttributes;
+  natGateways?: number;
+  createVpcEndpoints?: boolean;
+  internetFacing?: boolean;
+  allowedClientCidrs?: string[];
+  /** Secret `{ "cert", "key" }` (PEM) for the agent-facing listeners; without it they accept plaintext inside the VPC. */
+  listenerTlsSecretArn?: string;
+  approvalTimeoutMinutes?: number;
+  /** Secret with the Slack app's settings; see docs/deploy.md. */
+  slackSecretArn?: string;
+  /** Object Lock (compliance) retention for recordings, days. */
+  objectLockDays?: number;
+  /** Policy set baked into the image, used until a bundle is published. */
+  policyFile?: string;
+  minTasks?: number;
+  maxTasks?: number;
+  logRetentionDays?: logs.RetentionDays;
+  /** Approval handler sources, when not the repository's `lambdas/approval-*` folders. */
+  approvalHandlerEntries?: { notifier?: string; decision?: string; expire?: string };
+}
+
+export interface AirlockStackProps extends StackProps {
+  settings: AirlockSettings;
+}
+
+/** The whole gateway in one stack: network, audit, policy, approvals, targets, fleet, observability. */
+export class AirlockStack extends Stack {
+  readonly key: kms.Key;
+  readonly network: AirlockNetwork;
+  readonly audit: AuditStore;
+  readonly policy: PolicyService;
+  readonly approvals: ApprovalWorkflow;
+  readonly registry: TargetRegistry;
+  readonly fleet: ProxyFleet;
+  readonly observability: Observability;
+
+  constructor(scope: Construct, id: string, props: AirlockStackProps) {
+    super(scope, id, props);
+    const s = props.settings;
+    const logRetention = s.logRetentionDays ?? logs.RetentionDays.ONE_YEAR;
+
+    this.key = new kms.Key(this, 'Key', {
+      description: 'Airlock: audit trail, approvals, policy bundles, credentials, logs',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // Encrypted log groups and alarm notifications need the services themselves to use the key.
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`)],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+        conditions: {
+          ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${this.partition}:logs:${this.region}:${this.account}:*` },
+        },
+      }),
+    );
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+
+    const accessLogs = new s3.Bucket(this, 'AccessLogs', {
+      encryption: s3.BucketEncryption.S3_MANAGED, // the only encryption S3 server access logging accepts
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      versioned: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+      lifecycleRules: [{ expiration: Duration.days(365), noncurrentVersionExpiration: Duration.days(30) }],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.network = new AirlockNetwork(this, 'Network', {
+      existingVpc: s.existingVpc,
+      natGateways: s.natGateways,
+      createEndpoints: s.createVpcEndpoints,
+      key: this.key,
+      logRetention,
+    });
+    this.audit = new AuditStore(this, 'Audit', {
+      key: this.key,
+      accessLogsBucket: accessLogs,
+      objectLockDays: s.objectLockDays,
+    });
+    this.policy = new PolicyService(this, 'Policy', { key: this.key, accessLogsBucket: accessLogs, logRetention });
+    const reviewerGroups = s.reviewerGroups ?? ['reviewers'];
+    this.approvals = new ApprovalWorkflow(this, 'Approvals', {
+      key: this.key,
+      logRetention,
+      approvalTimeout: s.approvalTimeoutMinutes ? Duration.minutes(s.approvalTimeoutMinutes) : undefined,
+      reviewerEmails: s.reviewerEmails,
+      oidcIssuer: s.oidcIssuer,
+      oidcAudience: s.oidcAudience,
+      reviewerGroups,
+      entries: s.approvalHandlerEntries,
+      slackSecretArn: s.slackSecretArn,
+    });
+    this.registry = new TargetRegistry(this, 'Targets', { targets: s.targets ?? [], key: this.key });
+
+    const listenerTlsSecret = s.listenerTlsSecretArn
+      ? secretsmanager.Secret.fromSecretCompleteArn(this, 'ListenerTls', s.listenerTlsSecretArn)
+      : undefined;
+    if (!listenerTlsSecret) {
+      Annotations.of(this).addWarningV2(
+        'airlock:plaintext-listeners',
+        'No airlock:listenerTlsSecretArn: agents\' tokens cross the VPC in clear. Set it for production (docs/deploy.md).',
+      );
+    }
+    this.fleet = new ProxyFleet(this, 'Fleet', {
+      vpc: this.network.vpc,
+      taskSubnets: this.network.taskSubnets,
+      key: this.key,
+      logRetention,
+      listenerTlsSecret,
+      internetFacing: s.internetFacing,
+      allowedClientCidrs: s.allowedClientCidrs,
+      minTasks: s.minTasks,
+      maxTasks: s.maxTasks,
+      config: renderProxyConfig({
+        oidcIssuer: s.oidcIssuer,
+        oidcAudience: s.oidcAudience,
+        reviewerGroups,
+        approvalTimeout: this.approvals.approvalTimeout,
+        targets: this.registry.targets,
+        policyFile: s.policyFile ?? '/app/policies/production-example.cedar',
+        tls: listenerTlsSecret !== undefined,
+      }),
+      environment: {
+        ...this.audit.environment(),
+        ...this.policy.environment(),
+        ...this.approvals.environment(),
+      },
+    });
+    const taskRole = this.fleet.taskRole;
+    this.audit.grantWriter(taskRole);
+    this.policy.grantFleetRead(taskRole);
+    this.approvals.grantProxy(taskRole);
+    this.registry.grantReadCredentials(taskRole);
+
+    this.observability = new Observability(this, 'Observability', {
+      fleet: this.fleet,
+      approvals: this.approvals,
+      functions: [this.policy.handler, this.approvals.notifier, this.approvals.decision, this.approvals.expire],
+      key: this.key,
+      alarmEmails: s.alarmEmails,
+    });
+
+    new CfnOutput(this, 'GatewayDns', { value: this.fleet.loadBalancer.loadBalancerDnsName });
+    new CfnOutput(this, 'ProxySecurityGroup', {
+      value: this.fleet.securityGroup.securityGroupId,
+      description: 'Allow this group on your targets (PostgreSQL 5432, SSH 22, …)',
+    });
+    new CfnOutput(this, 'PolicyFunction', { value: this.policy.handler.function.functionName });
+    new CfnOutput(this, 'PolicyBucket', { value: this.policy.bucket.bucketName });
+    new CfnOutput(this, 'ReviewerTopic', { value: this.approvals.topic.topicArn });
+    new CfnOutput(this, 'Dashboard', { value: this.observability.dashboard.dashboardName });
+    for (const { registration, secret } of this.registry.targets) {
+      new CfnOutput(this, `TargetSecret-${registration.name}`, { value: secret.secretArn });
+    }
+
+    acknowledgeNagFindings(this);
+  }
+}

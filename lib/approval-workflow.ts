@@ -1,0 +1,216 @@
+import { CfnOutput, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { WORKFLOW_ERRORS } from '../lambdas/shared/workflow.js';
+import { AirlockFunction, lambdasEntry } from './airlock-function.js';
+import { acknowledge, nagArn } from './nag-acknowledgements.js';
+
+export const APPROVAL_ENV = {
+  table: 'AIRLOCK_APPROVALS_TABLE',
+  stateMachineArn: 'AIRLOCK_APPROVAL_STATE_MACHINE_ARN',
+} as const;
+
+/** Errors the approval handlers pass to SendTaskFailure; the workflow ends normally on each. */
+export { WORKFLOW_ERRORS };
+
+export interface ApprovalWorkflowProps {
+  key: kms.IKey;
+  logRetention: logs.RetentionDays;
+  /** How long a held statement waits for a reviewer before it expires. Default 15 minutes. */
+  approvalTimeout?: Duration;
+  /** Reviewer e-mail addresses subscribed to the topic (they confirm by e-mail). */
+  reviewerEmails?: string[];
+  /** OIDC issuer and audience the review page checks reviewers' tokens against. */
+  oidcIssuer: string;
+  oidcAudience: string;
+  /** Groups allowed to decide. */
+  reviewerGroups: string[];
+  /** Base URL of the review page; defaults to the decision endpoint's own URL. */
+  reviewBaseUrl?: string;
+  /**
+   * Complete ARN of a secret holding the Slack app's settings (JSON `signingSecret`, `botToken`,
+   * `channel`, optional `reviewers`). Without it, reviewers are told by e-mail only.
+   */
+  slackSecretArn?: string;
+  /** Handler sources, when not the repository's `lambdas/approval-*` folders. */
+  entries?: { notifier?: string; decision?: string; expire?: string };
+}
+
+/**
+ * Human approval of held statements: a Standard state machine waits on a task token while the
+ * notifier tells reviewers (SNS e-mail, Slack); the decision endpoint returns the token; the
+ * timeout path records the expiry. The proxy polls the approval record, never the workflow.
+ */
+export class ApprovalWorkflow extends Construct {
+  readonly table: dynamodb.Table;
+  readonly topic: sns.Topic;
+  readonly slackSecret?: secretsmanager.ISecret;
+  readonly stateMachine: sfn.StateMachine;
+  readonly notifier: AirlockFunction;
+  readonly decision: AirlockFunction;
+  readonly expire: AirlockFunction;
+  readonly decisionUrl: lambda.FunctionUrl;
+  readonly approvalTimeout: Duration;
+
+  constructor(scope: Construct, id: string, props: ApprovalWorkflowProps) {
+    super(scope, id);
+    this.approvalTimeout = props.approvalTimeout ?? Duration.minutes(15);
+
+    this.table = new dynamodb.Table(this, 'Approvals', {
+      partitionKey: { name: 'requestId', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: props.key,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: 'ttl',
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.topic = new sns.Topic(this, 'Reviewers', {
+      displayName: 'Airlock approvals',
+      masterKey: props.key,
+      enforceSSL: true,
+    });
+    for (const email of props.reviewerEmails ?? []) {
+      this.topic.addSubscription(new subscriptions.EmailSubscription(email));
+    }
+
+    // Imported, not created: the operator stores Slack's values first, so the handlers never read a placeholder.
+    this.slackSecret = props.slackSecretArn
+      ? secretsmanager.Secret.fromSecretCompleteArn(this, 'SlackSecret', props.slackSecretArn)
+      : undefined;
+    const slackEnv: Record<string, string> = this.slackSecret ? { SLACK_SECRET_ARN: this.slackSecret.secretArn } : {};
+
+    const common = { key: props.key, logRetention: props.logRetention };
+    this.decision = new AirlockFunction(this, 'Decision', {
+      ...common,
+      entry: props.entries?.decision ?? lambdasEntry('approval-decision'),
+      serviceName: 'approval-decision',
+      description: 'Airlock approvals: Slack actions and the review page; returns the task token',
+      environment: {
+        APPROVALS_TABLE: this.table.tableName,
+        ...slackEnv,
+        OIDC_ISSUER: props.oidcIssuer,
+        OIDC_AUDIENCE: props.oidcAudience,
+        REVIEWER_GROUPS: props.reviewerGroups.join(','),
+      },
+    });
+    // Authentication is in the handler (Slack request signature, reviewer's OIDC token): Slack cannot sign SigV4.
+    this.decisionUrl = this.decision.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
+
+    this.notifier = new AirlockFunction(this, 'Notifier', {
+      ...common,
+      entry: props.entries?.notifier ?? lambdasEntry('approval-notifier'),
+      serviceName: 'approval-notifier',
+      description: 'Airlock approvals: stores the task token and tells reviewers (SNS, Slack)',
+      environment: {
+        APPROVALS_TABLE: this.table.tableName,
+        TOPIC_ARN: this.topic.topicArn,
+        REVIEW_BASE_URL: props.reviewBaseUrl ?? this.decisionUrl.url,
+        ...slackEnv,
+      },
+    });
+    this.expire = new AirlockFunction(this, 'Expire', {
+      ...common,
+      entry: props.entries?.expire ?? lambdasEntry('approval-expire'),
+      serviceName: 'approval-expire',
+      description: 'Airlock approvals: marks a request expired when no reviewer answered in time',
+      environment: { APPROVALS_TABLE: this.table.tableName },
+    });
+
+    this.table.grantReadWriteData(this.notifier.role);
+    this.table.grantReadWriteData(this.decision.role);
+    this.table.grantReadWriteData(this.expire.role);
+    this.topic.grantPublish(this.notifier.role);
+    this.slackSecret?.grantRead(this.notifier.role);
+    this.slackSecret?.grantRead(this.decision.role);
+
+    this.stateMachine = this.buildStateMachine(props);
+    // A separate policy, not the roles' default ones: the functions must not depend on the state
+    // machine, which invokes the notifier whose review URL is the decision function's.
+    const taskResponse = new iam.Policy(this, 'TaskResponse', { roles: [this.decision.role, this.notifier.role] });
+    this.stateMachine.grantTaskResponse(taskResponse);
+
+    new CfnOutput(this, 'DecisionEndpoint', {
+      value: this.decisionUrl.url,
+      description: 'Slack interactivity URL = <this>slack/actions; review page = <this>review/{id}',
+    });
+  }
+
+  private buildStateMachine(props: ApprovalWorkflowProps): sfn.StateMachine {
+    const notify = new tasks.LambdaInvoke(this, 'NotifyReviewers', {
+      lambdaFunction: this.notifier.function,
+      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: sfn.TaskInput.fromObject({
+        requestId: sfn.JsonPath.stringAt('$.requestId'),
+        taskToken: sfn.JsonPath.taskToken,
+      }),
+      taskTimeout: sfn.Timeout.duration(this.approvalTimeout),
+      resultPath: '$.decision',
+      comment: 'Holds until the decision endpoint returns the task token, or the approval window closes',
+    });
+    const expire = new tasks.LambdaInvoke(this, 'ExpireRequest', {
+      lambdaFunction: this.expire.function,
+      payload: sfn.TaskInput.fromObject({ requestId: sfn.JsonPath.stringAt('$.requestId') }),
+      resultPath: sfn.JsonPath.DISCARD,
+      retryOnServiceExceptions: true,
+    });
+    expire.next(new sfn.Succeed(this, 'Expired'));
+
+    notify.addCatch(expire, { errors: [sfn.Errors.TIMEOUT, 'States.HeartbeatTimeout'], resultPath: '$.error' });
+    notify.addCatch(new sfn.Succeed(this, 'Denied'), { errors: [WORKFLOW_ERRORS.denied], resultPath: '$.error' });
+    notify.addCatch(new sfn.Succeed(this, 'Cancelled'), { errors: [WORKFLOW_ERRORS.cancelled], resultPath: '$.error' });
+    // The record already says expired (a reviewer answered too late): nothing left to write.
+    notify.addCatch(new sfn.Succeed(this, 'ExpiredBeforeDecision'), { errors: [WORKFLOW_ERRORS.expired], resultPath: '$.error' });
+
+    const logGroup = new logs.LogGroup(this, 'WorkflowLogs', {
+      retention: props.logRetention,
+      encryptionKey: props.key,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const machine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromChainable(notify.next(new sfn.Succeed(this, 'Approved'))),
+      // The overall cap leaves the expiry path time to run after the wait times out.
+      timeout: this.approvalTimeout.plus(Duration.minutes(5)),
+      tracingEnabled: true,
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+      comment: 'Airlock approval of one held statement; input {"requestId": "..."}',
+    });
+    for (const fn of [this.notifier, this.expire]) {
+      acknowledge(
+        machine.role,
+        `AwsSolutions-IAM5[Resource::${nagArn(fn.function)}:*]`,
+        'Invoking a Lambda task may target its versions and aliases (ARN suffix); the function itself is named',
+      );
+    }
+    acknowledge(
+      machine.role,
+      'AwsSolutions-IAM5[Resource::*]',
+      'X-Ray segment writes and CloudWatch Logs delivery management have no resource-level permissions',
+    );
+    return machine;
+  }
+
+  /** What the proxy does: start a workflow per held statement and read/write the approval record. */
+  grantProxy(grantee: iam.IGrantable): void {
+    this.stateMachine.grantStartExecution(grantee);
+    this.table.grantReadWriteData(grantee);
+  }
+
+  environment(): Record<string, string> {
+    return {
+      [APPROVAL_ENV.table]: this.table.tableName,
+      [APPROVAL_ENV.stateMachineArn]: this.stateMachine.stateMachineArn,
+    };
+  }
+}

@@ -1,0 +1,51 @@
+import type { Node } from 'constructs';
+import type { AirlockSettings } from './airlock-stack.js';
+
+const PREFIX = 'airlock:';
+
+/**
+ * Reads the deployment's settings from CDK context (`cdk.json` or `-c airlock:key=value`).
+ * Values given on the command line arrive as strings: JSON ones (lists, objects, numbers) are parsed.
+ */
+export function settingsFromContext(node: Node): AirlockSettings {
+  const get = <T>(key: string): T | undefined => {
+    const raw: unknown = node.tryGetContext(PREFIX + key);
+    if (typeof raw === 'string' && /^[[{0-9]|^(true|false)$/.test(raw.trim())) {
+      try {
+        return JSON.parse(raw) as T;
+      } catch {
+        throw new Error(`context ${PREFIX}${key} is not valid JSON`);
+      }
+    }
+    return raw as T | undefined;
+  };
+  const list = (key: string): string[] | undefined => {
+    const v = get<string | string[]>(key);
+    return typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v;
+  };
+  const oidcIssuer = get<string>('oidcIssuer');
+  const oidcAudience = get<string>('oidcAudience');
+  if (!oidcIssuer || !oidcAudience) {
+    throw new Error(`set context ${PREFIX}oidcIssuer and ${PREFIX}oidcAudience (cdk.json or -c); see docs/deploy.md`);
+  }
+  return {
+    oidcIssuer,
+    oidcAudience,
+    reviewerGroups: list('reviewerGroups'),
+    reviewerEmails: list('reviewerEmails'),
+    alarmEmails: list('alarmEmails'),
+    targets: get('targets'),
+    existingVpc: get('existingVpc'),
+    natGateways: get('natGateways'),
+    createVpcEndpoints: get('createVpcEndpoints'),
+    internetFacing: get('internetFacing'),
+    allowedClientCidrs: list('allowedClientCidrs'),
+    listenerTlsSecretArn: get('listenerTlsSecretArn'),
+    approvalTimeoutMinutes: get('approvalTimeoutMinutes'),
+    slackSecretArn: get('slackSecretArn'),
+    objectLockDays: get('objectLockDays'),
+    policyFile: get('policyFile'),
+    minTasks: get('minTasks'),
+    maxTasks: get('maxTasks'),
+  };
+}

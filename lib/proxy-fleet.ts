@@ -1,0 +1,284 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { acknowledge } from './nag-acknowledgements.js';
+import { REPO_ROOT } from './airlock-function.js';
+import { CONTAINER_PATHS, CONTAINER_PORTS } from './proxy-config.js';
+
+/** Proxy metrics (CloudWatch EMF, namespace `Airlock`, dimension `Service=proxy`); see docs/deploy.md. */
+export const PROXY_METRICS = {
+  namespace: 'Airlock',
+  dimensions: { Service: 'proxy' },
+  activeSessions: 'ActiveSessions',
+  sessionsOpened: 'SessionsOpened',
+  statements: 'Statements',
+  refusals: 'Refusals',
+  approvalsPending: 'ApprovalsPending',
+  auditLagMs: 'AuditLagMs',
+} as const;
+
+/** What is left out of the image build context: keeps synth hashing fast and the image lean. */
+export const IMAGE_EXCLUDES = [
+  'node_modules', '**/node_modules', 'cdk.out', '.git', 'test', 'dist', 'bench', 'docs', '.airlock', '*.log',
+  // Infrastructure and Lambda sources are not in the image; changing them must not rebuild it.
+  'bin', 'lib', 'lambdas', 'cdk.json', '.ci',
+];
+
+export interface ProxyFleetProps {
+  vpc: ec2.IVpc;
+  taskSubnets: ec2.SubnetSelection;
+  key: kms.IKey;
+  logRetention: logs.RetentionDays;
+  /** The rendered proxy configuration (references only, no secret values). */
+  config: Record<string, unknown>;
+  /** Plain environment for the adapters: table, bucket and state machine names. */
+  environment: Record<string, string>;
+  /** Secret holding the listeners' certificate: JSON `{ "cert": PEM, "key": PEM }`. */
+  listenerTlsSecret?: secretsmanager.ISecret;
+  /** Agents reach the NLB from the Internet. Default false: internal. */
+  internetFacing?: boolean;
+  /** Who may connect to the listeners. Default: the VPC CIDR. */
+  allowedClientCidrs?: string[];
+  /** Idle time before the NLB drops a quiet connection (a statement held for approval is quiet). Default 1 hour. */
+  idleTimeout?: Duration;
+  /** How long a stopping task keeps serving its open sessions before it is replaced. Default 15 minutes. */
+  drainTime?: Duration;
+  minTasks?: number;
+  maxTasks?: number;
+  cpu?: number;
+  memoryLimitMiB?: number;
+  /** Scale out above this many sessions per task. Default 200. */
+  sessionsPerTask?: number;
+}
+
+/**
+ * The data plane: an NLB with TCP listeners (PostgreSQL, SSH, HTTPS) in front of a Fargate service
+ * built from fargate-proxy/Dockerfile. TCP pass-through keeps the protocols end to end; the proxy
+ * itself terminates them.
+ */
+export class ProxyFleet extends Construct {
+  readonly cluster: ecs.Cluster;
+  readonly service: ecs.FargateService;
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly loadBalancer: elbv2.NetworkLoadBalancer;
+  readonly securityGroup: ec2.SecurityGroup;
+  readonly targetGroups: elbv2.NetworkTargetGroup[] = [];
+  readonly logGroup: logs.LogGroup;
+  readonly taskRole: iam.IRole;
+
+  constructor(scope: Construct, id: string, props: ProxyFleetProps) {
+    super(scope, id);
+    const idleTimeout = props.idleTimeout ?? Duration.hours(1);
+    const drainTime = props.drainTime ?? Duration.minutes(15);
+
+    this.cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc: props.vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      encryptionKey: props.key,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
+      cpu: props.cpu ?? 1024,
+      memoryLimitMiB: props.memoryLimitMiB ?? 2048,
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.ARM64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+      volumes: [{ name: 'config' }, { name: 'tmp' }],
+    });
+    this.taskRole = this.taskDefinition.taskRole;
+
+    const container = this.taskDefinition.addContainer('proxy', {
+      image: ecs.ContainerImage.fromAsset(REPO_ROOT, {
+        file: 'fargate-proxy/Dockerfile',
+        exclude: IMAGE_EXCLUDES,
+      }),
+      readonlyRootFilesystem: true,
+      user: '10001:10001',
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'proxy', logGroup: this.logGroup }),
+      environment: {
+        ...props.environment,
+        AIRLOCK_CONFIG: Stack.of(this).toJsonString(props.config),
+        AIRLOCK_METRICS_NAMESPACE: PROXY_METRICS.namespace,
+        NODE_ENV: 'production',
+      },
+      secrets: props.listenerTlsSecret
+        ? {
+            AIRLOCK_TLS_CERT: ecs.Secret.fromSecretsManager(props.listenerTlsSecret, 'cert'),
+            AIRLOCK_TLS_KEY: ecs.Secret.fromSecretsManager(props.listenerTlsSecret, 'key'),
+          }
+        : undefined,
+      // The root filesystem is read-only: the rendered config and certificate go to a task-scoped
+      // volume, and leave the environment before the gateway starts.
+      entryPoint: ['sh', '-c'],
+      command: [
+        [
+          `mkdir -p ${CONTAINER_PATHS.configDir}/tls ${CONTAINER_PATHS.dataDir}`,
+          `printf '%s' "$AIRLOCK_CONFIG" > ${CONTAINER_PATHS.config}`,
+          ...(props.listenerTlsSecret
+            ? [
+                `printf '%s' "$AIRLOCK_TLS_CERT" > ${CONTAINER_PATHS.tlsCert}`,
+                `(umask 077 && printf '%s' "$AIRLOCK_TLS_KEY" > ${CONTAINER_PATHS.tlsKey})`,
+              ]
+            : []),
+          `exec env -u AIRLOCK_CONFIG -u AIRLOCK_TLS_CERT -u AIRLOCK_TLS_KEY node dist/fargate-proxy/src/cli/main.js serve --config ${CONTAINER_PATHS.config}`,
+        ].join(' && '),
+      ],
+      healthCheck: {
+        command: [
+          'CMD',
+          'node',
+          '-e',
+          `fetch('http://127.0.0.1:${CONTAINER_PORTS.health}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`,
+        ],
+        interval: Duration.seconds(15),
+        timeout: Duration.seconds(5),
+        retries: 3,
+        startPeriod: Duration.seconds(30),
+      },
+      // Fargate's ceiling: SIGTERM starts the gateway's own drain, SIGKILL follows after this.
+      stopTimeout: Duration.seconds(120),
+      portMappings: Object.values(CONTAINER_PORTS).map((containerPort) => ({ containerPort })),
+    });
+    acknowledge(
+      this.taskDefinition,
+      'AwsSolutions-ECS2',
+      'The environment holds resource names and a configuration of references only; credentials and the TLS key arrive as ECS secrets',
+    );
+    if (this.taskDefinition.executionRole) {
+      acknowledge(
+        this.taskDefinition.executionRole,
+        'AwsSolutions-IAM5[Resource::*]',
+        'ecr:GetAuthorizationToken has no resource-level permission; image pulls are scoped to the asset repository',
+      );
+    }
+    container.addMountPoints(
+      { sourceVolume: 'config', containerPath: CONTAINER_PATHS.configDir, readOnly: false },
+      { sourceVolume: 'tmp', containerPath: '/tmp', readOnly: false },
+    );
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'TaskSecurityGroup', {
+      vpc: props.vpc,
+      description: 'Airlock proxy tasks: listeners from clients via the NLB, health checks from the VPC',
+      allowAllOutbound: true,
+    });
+    acknowledge(
+      this.securityGroup,
+      'AwsSolutions-EC23',
+      'Ingress is limited to the VPC CIDR (an intrinsic cdk-nag cannot evaluate) and the explicitly configured client CIDRs',
+    );
+    const clientPeers = (props.allowedClientCidrs ?? [props.vpc.vpcCidrBlock]).map((c) => ec2.Peer.ipv4(c));
+    for (const peer of clientPeers) {
+      for (const port of [CONTAINER_PORTS.postgres, CONTAINER_PORTS.ssh, CONTAINER_PORTS.https]) {
+        this.securityGroup.addIngressRule(peer, ec2.Port.tcp(port), 'agents (client IPs are preserved by the NLB)');
+      }
+    }
+    this.securityGroup.addIngressRule(
+      ec2.Peer.ipv4(props.vpc.vpcCidrBlock),
+      ec2.Port.tcp(CONTAINER_PORTS.health),
+      'NLB health checks',
+    );
+
+    this.service = new ecs.FargateService(this, 'Service', {
+      cluster: this.cluster,
+      taskDefinition: this.taskDefinition,
+      desiredCount: props.minTasks ?? 2,
+      assignPublicIp: false,
+      vpcSubnets: props.taskSubnets,
+      securityGroups: [this.securityGroup],
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+      circuitBreaker: { enable: true, rollback: true },
+      healthCheckGracePeriod: Duration.seconds(60),
+      enableExecuteCommand: false,
+    });
+
+    this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'Nlb', {
+      vpc: props.vpc,
+      internetFacing: props.internetFacing ?? false,
+      vpcSubnets: props.internetFacing ? { subnetType: ec2.SubnetType.PUBLIC } : props.taskSubnets,
+      crossZoneEnabled: true,
+      deletionProtection: false,
+    });
+    acknowledge(
+      this.loadBalancer,
+      'AwsSolutions-ELB2',
+      'TCP pass-through listeners only: NLB access logs record TLS listeners only; connections are in VPC flow logs and every session in the audit trail',
+    );
+
+    const listeners: Array<[string, number]> = [
+      ['Postgres', CONTAINER_PORTS.postgres],
+      ['Ssh', 22],
+      ['Https', 443],
+    ];
+    const containerPortFor: Record<number, number> = {
+      [CONTAINER_PORTS.postgres]: CONTAINER_PORTS.postgres,
+      22: CONTAINER_PORTS.ssh,
+      443: CONTAINER_PORTS.https,
+    };
+    for (const [name, port] of listeners) {
+      const listener = this.loadBalancer.addListener(name, {
+        port,
+        protocol: elbv2.Protocol.TCP,
+        tcpIdleTimeout: idleTimeout,
+      });
+      const targetGroup = listener.addTargets(name, {
+        port: containerPortFor[port]!,
+        protocol: elbv2.Protocol.TCP,
+        targets: [
+          this.service.loadBalancerTarget({ containerName: container.containerName, containerPort: containerPortFor[port]! }),
+        ],
+        // Deregistration stops new connections while open sessions run on until the drain time
+        // (connection termination at deregistration stays off, the NLB default).
+        deregistrationDelay: drainTime,
+        preserveClientIp: true,
+        healthCheck: {
+          protocol: elbv2.Protocol.HTTP,
+          port: String(CONTAINER_PORTS.health),
+          path: '/healthz',
+          interval: Duration.seconds(10),
+          healthyThresholdCount: 2,
+          unhealthyThresholdCount: 2,
+        },
+      });
+      this.targetGroups.push(targetGroup);
+    }
+
+    const scaling = this.service.autoScaleTaskCount({
+      minCapacity: props.minTasks ?? 2,
+      maxCapacity: props.maxTasks ?? 10,
+    });
+    scaling.scaleOnCpuUtilization('Cpu', {
+      targetUtilizationPercent: 60,
+      scaleInCooldown: Duration.minutes(10),
+      scaleOutCooldown: Duration.minutes(1),
+    });
+    scaling.scaleToTrackCustomMetric('Sessions', {
+      metric: this.metric(PROXY_METRICS.activeSessions, 'Average'),
+      targetValue: props.sessionsPerTask ?? 200,
+      scaleInCooldown: Duration.minutes(10),
+      scaleOutCooldown: Duration.minutes(1),
+    });
+  }
+
+  metric(name: string, statistic: string, period = Duration.minutes(1)): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: PROXY_METRICS.namespace,
+      metricName: name,
+      dimensionsMap: PROXY_METRICS.dimensions,
+      statistic,
+      period,
+    });
+  }
+}

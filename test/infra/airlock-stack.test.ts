@@ -1,0 +1,264 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { configSchema } from '../../fargate-proxy/src/config/schema.js';
+import { AUDIT_ENV } from '../../lib/audit-store.js';
+import { WORKFLOW_ERRORS } from '../../lib/approval-workflow.js';
+import { flattenIntrinsics, missingHandlers, resourcesOfType, synthAirlock, type SynthResult } from './synth-airlock.js';
+
+const require = createRequire(import.meta.url);
+const aslValidator = require('asl-validator') as (def: unknown) => { isValid: boolean; errorsText: (sep?: string) => string };
+
+const stub = fileURLToPath(new URL('./fixtures/stub-handler.ts', import.meta.url));
+const useStubs = process.env.AIRLOCK_INFRA_STUBS === '1';
+const missing = missingHandlers().filter((p) => !(useStubs && p.includes('approval-')));
+const skip = missing.length > 0 ? `handler(s) not written yet: ${missing.join(', ')}` : false;
+
+let r: SynthResult;
+const resources = (type: string) => resourcesOfType(r.template, type);
+const one = (type: string) => {
+  const found = resources(type);
+  assert.equal(found.length, 1, `exactly one ${type}`);
+  return found[0]![1];
+};
+
+before(() => {
+  if (skip) return;
+  r = synthAirlock({
+    oidcIssuer: 'https://idp.example.com/',
+    oidcAudience: 'airlock',
+    reviewerGroups: ['dba'],
+    reviewerEmails: ['oncall@example.com'],
+    slackSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:airlock-slack-AbCdEf',
+    listenerTlsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:airlock-tls-AbCdEf',
+    targets: [
+      { name: 'orders', kind: 'postgres', host: 'orders.internal', settings: { database: 'orders', user: 'airlock' } },
+      {
+        name: 'billing',
+        kind: 'postgres',
+        host: 'billing.internal',
+        settings: { database: 'billing', user: 'airlock' },
+        secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:billing-db-AbCdEf',
+      },
+    ],
+    approvalHandlerEntries: useStubs ? { notifier: stub, decision: stub, expire: stub } : undefined,
+  });
+});
+after(() => {
+  if (r) rmSync(r.outdir, { recursive: true, force: true });
+});
+
+test('cdk-nag AwsSolutions leaves no unacknowledged finding', { skip }, () => {
+  const listed = r.violations.map((v) => `${v.ruleName} (${v.severity}) ${v.paths.join(', ')}: ${v.description}`);
+  assert.deepEqual(listed, [], `unacknowledged findings:\n${listed.join('\n')}`);
+  assert.equal(r.synthError, undefined);
+});
+
+test('NLB: TCP listeners for PostgreSQL, SSH and HTTPS with a long idle timeout', { skip }, () => {
+  const listeners = resources('AWS::ElasticLoadBalancingV2::Listener').map(([, l]) => l.Properties);
+  assert.deepEqual(listeners.map((l) => l.Port).sort((a, b) => a - b), [22, 443, 5432]);
+  for (const l of listeners) {
+    assert.equal(l.Protocol, 'TCP');
+    const idle = l.ListenerAttributes.find((a: any) => a.Key === 'tcp.idle_timeout.seconds');
+    assert.equal(idle?.Value, '3600', 'a statement held for approval must survive a quiet hour');
+  }
+  const lb = one('AWS::ElasticLoadBalancingV2::LoadBalancer').Properties;
+  assert.equal(lb.Scheme, 'internal');
+});
+
+test('target groups drain for 15 minutes and health-check GET /healthz on 8080', { skip }, () => {
+  const groups = resources('AWS::ElasticLoadBalancingV2::TargetGroup').map(([, g]) => g.Properties);
+  assert.deepEqual(groups.map((g) => g.Port).sort((a, b) => a - b), [2222, 5432, 8443]);
+  for (const g of groups) {
+    assert.equal(g.HealthCheckProtocol, 'HTTP');
+    assert.equal(g.HealthCheckPort, '8080');
+    assert.equal(g.HealthCheckPath, '/healthz');
+    const attrs = Object.fromEntries(g.TargetGroupAttributes.map((a: any) => [a.Key, a.Value]));
+    assert.equal(attrs['deregistration_delay.timeout_seconds'], '900');
+  }
+});
+
+test('Fargate task: read-only root, non-root user, no public IP, graceful stop', { skip }, () => {
+  const task = one('AWS::ECS::TaskDefinition').Properties;
+  const [container] = task.ContainerDefinitions;
+  assert.equal(container.ReadonlyRootFilesystem, true);
+  assert.equal(container.User, '10001:10001');
+  assert.equal(container.StopTimeout, 120);
+  assert.deepEqual(container.PortMappings.map((p: any) => p.ContainerPort).sort((a: number, b: number) => a - b), [2222, 5432, 8080, 8443]);
+  assert.match(container.HealthCheck.Command.join(' '), /\/healthz/);
+  assert.ok(container.LogConfiguration.LogDriver === 'awslogs');
+  const service = one('AWS::ECS::Service').Properties;
+  assert.equal(service.NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp, 'DISABLED');
+  assert.equal(service.DeploymentConfiguration.MinimumHealthyPercent, 100);
+});
+
+test('the rendered proxy configuration is accepted by the proxy config schema', { skip }, () => {
+  const task = one('AWS::ECS::TaskDefinition').Properties;
+  const env = Object.fromEntries(task.ContainerDefinitions[0].Environment.map((e: any) => [e.Name, flattenIntrinsics(e.Value)]));
+  for (const name of Object.values(AUDIT_ENV)) assert.ok(env[name], `${name} is set`);
+  assert.ok(env.AIRLOCK_POLICY_BUCKET && env.AIRLOCK_APPROVALS_TABLE && env.AIRLOCK_APPROVAL_STATE_MACHINE_ARN);
+  const parsed = configSchema.safeParse(JSON.parse(env.AIRLOCK_CONFIG as string));
+  assert.ok(parsed.success, parsed.success ? '' : JSON.stringify(parsed.error.issues));
+  assert.deepEqual(parsed.data!.targets.map((t) => t.name), ['orders', 'billing']);
+  assert.match(parsed.data!.targets[1]!.credential, /^aws-secretsmanager:arn:aws:secretsmanager:.*billing-db/);
+  assert.ok(!/password|BEGIN [A-Z ]*PRIVATE KEY/i.test(env.AIRLOCK_CONFIG as string), 'references only, no secret values');
+  assert.deepEqual(parsed.data!.listeners.postgres!.tls, { certFile: '/etc/airlock/tls/tls.crt', keyFile: '/etc/airlock/tls/tls.key' });
+  assert.equal(parsed.data!.listeners.postgres!.allowPlaintext, false);
+  const secrets = task.ContainerDefinitions[0].Secrets.map((x: any) => [x.Name, flattenIntrinsics(x.ValueFrom)]);
+  assert.deepEqual(secrets.map(([n]: string[]) => n).sort(), ['AIRLOCK_TLS_CERT', 'AIRLOCK_TLS_KEY']);
+  assert.ok(secrets.every(([, v]: string[]) => v!.includes('airlock-tls-AbCdEf')), 'the TLS key arrives as an ECS secret, not in the environment');
+});
+
+test('autoscaling tracks CPU and active sessions per task', { skip }, () => {
+  const policies = resources('AWS::ApplicationAutoScaling::ScalingPolicy').map(([, p]) => p.Properties.TargetTrackingScalingPolicyConfiguration);
+  assert.equal(policies.length, 2);
+  assert.ok(policies.some((p) => p.PredefinedMetricSpecification?.PredefinedMetricType === 'ECSServiceAverageCPUUtilization'));
+  assert.ok(policies.some((p) => p.CustomizedMetricSpecification?.MetricName === 'ActiveSessions' && p.TargetValue === 200));
+});
+
+test('the fleet may read exactly the registered targets\' secrets', { skip }, () => {
+  const taskRoleId = Object.entries(r.template.Resources).find(
+    ([id, res]: [string, any]) => res.Type === 'AWS::IAM::Role' && id.startsWith('FleetTaskTaskRole'),
+  )![0];
+  const statements = resources('AWS::IAM::Policy')
+    .filter(([, p]) => p.Properties.Roles.some((role: any) => role.Ref === taskRoleId))
+    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
+  const secretResources = statements
+    .filter((s: any) => [s.Action].flat().includes('secretsmanager:GetSecretValue'))
+    .flatMap((s: any) => [s.Resource].flat());
+  assert.equal(secretResources.length, 2);
+  const created = resources('AWS::SecretsManager::Secret').find(([, s]) => s.Properties.Name === 'airlock/targets/orders')!;
+  assert.ok(secretResources.some((res: any) => res.Ref === created[0]));
+  assert.ok(secretResources.includes('arn:aws:secretsmanager:eu-west-1:123456789012:secret:billing-db-AbCdEf'));
+  const auditIds = Object.keys(r.template.Resources).filter((id) => /^Audit(Sessions|Events|Recordings)[0-9A-F]{8}$/.test(id));
+  assert.equal(auditIds.length, 3);
+  for (const s of statements) {
+    const actions = [s.Action].flat() as string[];
+    assert.ok(!actions.some((a) => a === '*' || a.endsWith(':*')), `no service-wide action: ${actions}`);
+    if (actions.some((a) => a.startsWith('secretsmanager:'))) assert.notEqual(s.Resource, '*');
+    const onAudit = auditIds.some((id) => JSON.stringify(s.Resource).includes(`"${id}"`));
+    if (onAudit) {
+      assert.ok(!actions.some((a) => /Delete/.test(a)), `the proxy cannot erase audit: ${actions}`);
+    }
+  }
+});
+
+test('audit store: CMK encryption, PITR, TTL and indexes; buckets TLS-only, versioned, logged', { skip }, () => {
+  const keys = resources('AWS::KMS::Key');
+  assert.equal(keys.length, 1);
+  assert.equal(keys[0]![1].Properties.EnableKeyRotation, true);
+  const tables = resources('AWS::DynamoDB::Table').map(([, t]) => t.Properties);
+  assert.equal(tables.length, 3);
+  for (const t of tables) {
+    assert.equal(t.SSESpecification.SSEType, 'KMS');
+    assert.ok(t.SSESpecification.KMSMasterKeyId);
+    assert.equal(t.PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled, true);
+    assert.deepEqual(t.TimeToLiveSpecification, { AttributeName: 'ttl', Enabled: true });
+  }
+  const keysOf = (t: any) => t.KeySchema.map((k: any) => `${k.AttributeName}:${k.KeyType}`).join(',');
+  const events = tables.find((t) => keysOf(t) === 'sessionId:HASH,seq:RANGE');
+  assert.ok(events, 'events: PK sessionId, SK seq');
+  assert.deepEqual(events.GlobalSecondaryIndexes.map((g: any) => g.IndexName).sort(), ['byPrincipal', 'byTarget']);
+  assert.ok(tables.some((t) => keysOf(t) === 'requestId:HASH'), 'approvals: PK requestId');
+
+  const buckets = resources('AWS::S3::Bucket');
+  const policies = resources('AWS::S3::BucketPolicy');
+  for (const [id, b] of buckets) {
+    const p = b.Properties;
+    assert.equal(p.VersioningConfiguration.Status, 'Enabled', id);
+    assert.ok(p.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm, id);
+    assert.ok(p.LoggingConfiguration || id.startsWith('AccessLogs'), `${id} has access logs`);
+    const policy = policies.find(([, bp]) => bp.Properties.Bucket.Ref === id);
+    const tlsOnly = policy?.[1].Properties.PolicyDocument.Statement.some(
+      (s: any) => s.Effect === 'Deny' && s.Condition?.Bool?.['aws:SecureTransport'] === 'false',
+    );
+    assert.ok(tlsOnly, `${id} refuses plain HTTP`);
+  }
+  const kmsBuckets = buckets.filter(([, b]) => b.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm === 'aws:kms');
+  assert.equal(kmsBuckets.length, 2, 'recordings and policy bundles use the customer-managed key');
+});
+
+test('approval workflow: Standard, wait-for-task-token with a timeout, expiry and denial paths, valid ASL', { skip }, () => {
+  const machine = one('AWS::StepFunctions::StateMachine').Properties;
+  assert.equal(machine.StateMachineType, 'STANDARD');
+  assert.equal(machine.TracingConfiguration.Enabled, true);
+  const definition = JSON.parse(flattenIntrinsics(machine.DefinitionString) as string);
+  const notify = definition.States.NotifyReviewers;
+  assert.match(notify.Resource, /^arn:aws:states:::lambda:invoke\.waitForTaskToken$/);
+  assert.equal(notify.TimeoutSeconds, 900);
+  assert.equal(notify.Parameters.Payload['taskToken.$'], '$$.Task.Token');
+  assert.equal(notify.Parameters.Payload['requestId.$'], '$.requestId');
+  const catchFor = (error: string) => notify.Catch.find((c: any) => c.ErrorEquals.includes(error))?.Next;
+  assert.equal(catchFor('States.Timeout'), 'ExpireRequest');
+  assert.equal(catchFor('States.HeartbeatTimeout'), 'ExpireRequest');
+  for (const error of Object.values(WORKFLOW_ERRORS)) assert.equal(definition.States[catchFor(error)].Type, 'Succeed', error);
+  assert.equal(definition.States.ExpireRequest.Parameters.Payload['requestId.$'], '$.requestId');
+  assert.ok(definition.TimeoutSeconds > notify.TimeoutSeconds, 'the expiry path has time to run');
+
+  const result = aslValidator(definition);
+  assert.ok(result.isValid, result.errorsText('\n'));
+
+  const taskResponse = resources('AWS::IAM::Policy').find(([, p]) =>
+    p.Properties.PolicyDocument.Statement.some((s: any) => [s.Action].flat().includes('states:SendTaskSuccess')),
+  )!;
+  assert.equal(taskResponse[1].Properties.Roles.length, 2, 'decision and notifier may return task tokens');
+  const machineId = resources('AWS::StepFunctions::StateMachine')[0]![0];
+  assert.deepEqual(taskResponse[1].Properties.PolicyDocument.Statement[0].Resource, { Ref: machineId }, 'on this state machine only');
+  assert.ok(one('AWS::Lambda::Url').Properties.AuthType === 'NONE');
+  for (const [id, topic] of resources('AWS::SNS::Topic')) assert.ok(topic.Properties.KmsMasterKeyId, id);
+  const slackReaders = resources('AWS::IAM::Policy').filter(([, p]) =>
+    p.Properties.PolicyDocument.Statement.some((s: any) => JSON.stringify(s.Resource).includes('airlock-slack-AbCdEf')),
+  );
+  assert.equal(slackReaders.length, 2, 'only the notifier and the decision function read the Slack secret');
+});
+
+test('Lambdas: bundled locally, latest Node runtime, arm64, own encrypted log groups', { skip }, () => {
+  const fns = resources('AWS::Lambda::Function').map(([, f]) => f.Properties);
+  assert.equal(fns.length, 4);
+  for (const f of fns) {
+    assert.equal(f.Runtime, 'nodejs24.x');
+    assert.deepEqual(f.Architectures, ['arm64']);
+    assert.ok(f.LoggingConfig.LogGroup);
+    assert.ok(f.KmsKeyArn, 'environment encrypted with the stack key');
+  }
+  const roles = resources('AWS::IAM::Role').map(([, role]) => role.Properties);
+  assert.ok(roles.every((role) => !role.ManagedPolicyArns), 'no managed policies (AWSLambdaBasicExecutionRole grants every log group)');
+});
+
+test('the bundled policy Lambda loads Cedar and validates a policy set', { skip }, async () => {
+  const fn = resources('AWS::Lambda::Function').find(([id]) => id.startsWith('PolicyHandler'))![1];
+  const assetDir = join(r.outdir, `asset.${String(fn.Properties.Code.S3Key).replace(/\.zip$/, '')}`);
+  assert.ok(existsSync(join(assetDir, 'cedar_wasm_bg.wasm')), readdirSync(assetDir).join(','));
+  // The Lambda runtime provides the AWS SDK (kept out of the bundle); give the bundle just that.
+  mkdirSync(join(assetDir, 'node_modules'));
+  symlinkSync(fileURLToPath(new URL('../../node_modules/@aws-sdk', import.meta.url)), join(assetDir, 'node_modules/@aws-sdk'));
+  process.env.AIRLOCK_POLICY_BUCKET = 'unused-for-check';
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+  const bundle = await import(join(assetDir, 'index.mjs'));
+  const policies = readFileSync(new URL('../../policies/demo.cedar', import.meta.url), 'utf8');
+  const ok = await bundle.handler({ action: 'check', policies });
+  assert.equal(ok.ok, true, JSON.stringify(ok));
+  const bad = await bundle.handler({ action: 'check', policies: 'permit(principal, action == Airlock::Action::"nope", resource);' });
+  assert.equal(bad.ok, false);
+});
+
+test('observability: dashboard, alarms on audit lag, pending approvals and health, sent to a topic', { skip }, () => {
+  one('AWS::CloudWatch::Dashboard');
+  const alarms = resources('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+  for (const metric of ['AuditLagMs', 'ApprovalsPending']) {
+    assert.ok(alarms.some((a) => a.MetricName === metric && a.Namespace === 'Airlock'), metric);
+  }
+  assert.ok(alarms.every((a) => a.AlarmActions?.length === 1));
+});
+
+test('network: new VPC with flow logs, endpoints for the services the fleet uses', { skip }, () => {
+  one('AWS::EC2::VPC');
+  one('AWS::EC2::FlowLog');
+  const endpoints = resources('AWS::EC2::VPCEndpoint').map(([, e]) => JSON.stringify(flattenIntrinsics(e.Properties.ServiceName)));
+  for (const svc of ['secretsmanager', 'states', 'dynamodb', 's3', 'ecr.api', 'ecr.dkr', 'logs']) {
+    assert.ok(endpoints.some((e) => e.endsWith(`.${svc}"`)), `${svc} endpoint in ${endpoints}`);
+  }
+});

@@ -1,0 +1,76 @@
+// The fleet in an imported VPC: described by attributes (no lookups, so synth needs no account).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Template, Match } from 'aws-cdk-lib/assertions';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { AirlockNetwork } from '../../lib/network.js';
+import { ProxyFleet } from '../../lib/proxy-fleet.js';
+
+const existingVpc = {
+  vpcId: 'vpc-0a1b2c3d4e5f60718',
+  vpcCidrBlock: '10.20.0.0/16',
+  availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+  privateSubnetIds: ['subnet-0a1b2c3d4e5f60711', 'subnet-0a1b2c3d4e5f60722'],
+  privateSubnetRouteTableIds: ['rtb-0a1b2c3d4e5f60711', 'rtb-0a1b2c3d4e5f60722'],
+};
+
+function synth(createEndpoints: boolean): Template {
+  const stack = new Stack(new App(), 'Imported');
+  const key = new kms.Key(stack, 'Key');
+  const network = new AirlockNetwork(stack, 'Network', {
+    existingVpc,
+    createEndpoints,
+    key,
+    logRetention: logs.RetentionDays.ONE_WEEK,
+  });
+  new ProxyFleet(stack, 'Fleet', {
+    vpc: network.vpc,
+    taskSubnets: network.taskSubnets,
+    key,
+    logRetention: logs.RetentionDays.ONE_WEEK,
+    config: {},
+    environment: {},
+    idleTimeout: Duration.minutes(30),
+    drainTime: Duration.minutes(5),
+    allowedClientCidrs: ['10.99.0.0/16'],
+  });
+  return Template.fromStack(stack);
+}
+
+test('an imported VPC is used as given: no new VPC, tasks and NLB in its private subnets', () => {
+  const t = synth(true);
+  t.resourceCountIs('AWS::EC2::VPC', 0);
+  t.resourceCountIs('AWS::EC2::NatGateway', 0);
+  t.hasResourceProperties('AWS::ECS::Service', {
+    NetworkConfiguration: {
+      AwsvpcConfiguration: { AssignPublicIp: 'DISABLED', Subnets: ['subnet-0a1b2c3d4e5f60711', 'subnet-0a1b2c3d4e5f60722'] },
+    },
+  });
+  t.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+    Scheme: 'internal',
+    Subnets: ['subnet-0a1b2c3d4e5f60711', 'subnet-0a1b2c3d4e5f60722'],
+  });
+  t.resourceCountIs('AWS::EC2::VPCEndpoint', 7);
+  t.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcId: 'vpc-0a1b2c3d4e5f60718', VpcEndpointType: 'Interface', SubnetIds: ['subnet-0a1b2c3d4e5f60711', 'subnet-0a1b2c3d4e5f60722'] });
+  t.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcId: 'vpc-0a1b2c3d4e5f60718', VpcEndpointType: 'Gateway', RouteTableIds: ['rtb-0a1b2c3d4e5f60711', 'rtb-0a1b2c3d4e5f60722'] });
+});
+
+test('timeouts and client CIDRs are props', () => {
+  const t = synth(false);
+  t.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+  t.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+    ListenerAttributes: Match.arrayWith([{ Key: 'tcp.idle_timeout.seconds', Value: '1800' }]),
+  });
+  t.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+    TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '300' }]),
+  });
+  const sg = Object.values(t.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp('Airlock proxy') } }))[0];
+  const ingress = (sg as any).Properties.SecurityGroupIngress as Array<{ CidrIp: string; FromPort: number }>;
+  assert.deepEqual(
+    ingress.filter((i) => i.CidrIp === '10.99.0.0/16').map((i) => i.FromPort).sort((a, b) => a - b),
+    [2222, 5432, 8443],
+  );
+  assert.deepEqual(ingress.filter((i) => i.CidrIp === '10.20.0.0/16').map((i) => i.FromPort), [8080], 'only health checks from the VPC');
+});
