@@ -1,0 +1,101 @@
+// Just-in-time approval end to end: psql sends DDL through the gateway, the statement is held,
+// a reviewer clicks approve (or deny) in the console in headless Chromium, and psql finishes.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
+import { REVIEWER, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { approvalsDeny, approvalsList } from '../../fargate-proxy/src/cli/approval-commands.js';
+
+let server: RunningPostgres;
+let gw: TestGateway;
+let browser: BrowserContext;
+let profile: string;
+
+before(async () => {
+  server = await startPostgres();
+  gw = await startTestGateway(server, {
+    config: (raw) => {
+      (raw.listeners as Record<string, unknown>).console = { host: '127.0.0.1', port: 0 };
+      raw.approvals = { reviewerGroups: ['reviewers'], timeoutSeconds: 120 };
+    },
+  });
+  profile = await mkdtemp(join(tmpdir(), 'airlock-approval-e2e-'));
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await gw?.stop();
+  await server?.stop();
+  if (profile) await rm(profile, { recursive: true, force: true });
+});
+
+/** Starts psql on one statement; resolves the request id from the NOTICE, and later psql's result. */
+function heldPsql(sql: string, token: string): { requestId: Promise<string>; done: Promise<{ code: number; stdout: string; stderr: string }> } {
+  const child = spawn('psql', [gw.conninfo(), '-X', '-c', sql], { env: { ...process.env, PGPASSWORD: token } });
+  let stdout = '';
+  let stderr = '';
+  let found: (id: string) => void;
+  const requestId = new Promise<string>((resolve) => (found = resolve));
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    const m = /request (\S+) is waiting for a reviewer/.exec(stderr);
+    if (m) found(m[1]!);
+  });
+  const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+  return { requestId, done };
+}
+
+async function tableExists(name: string): Promise<boolean> {
+  return (await server.psqlDirect(`SELECT to_regclass('public.${name}') IS NOT NULL`, server.database)).trim() === 't';
+}
+
+async function signedInPage(token: string): Promise<Page> {
+  const page = await browser.newPage();
+  await page.goto(gw.gw.consoleUrl + '/');
+  await page.fill('#token', token);
+  await page.click('#sign-in-button');
+  await page.waitForSelector('#main:not([hidden])');
+  return page;
+}
+
+test('a held CREATE TABLE runs after a reviewer clicks approve', async () => {
+  const held = heldPsql('CREATE TABLE approved_by_click (id int)', await gw.token());
+  const id = await held.requestId;
+  assert.equal(await tableExists('approved_by_click'), false, 'the statement ran before approval');
+  const page = await signedInPage(await gw.token(REVIEWER));
+  const row = page.locator(`#approvals tbody tr[data-id="${id}"]`);
+  await row.waitFor();
+  assert.match((await row.locator('pre').textContent()) ?? '', /CREATE TABLE approved_by_click/);
+  await row.locator('button.approve').click();
+  const result = await held.done;
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /CREATE TABLE/);
+  assert.equal(await tableExists('approved_by_click'), true);
+  await page.close();
+});
+
+test('a denial reaches psql as 42501 with the reviewer’s reason, and nothing runs', async () => {
+  const held = heldPsql('CREATE TABLE denied_table (id int)', await gw.token());
+  const id = await held.requestId;
+  const reviewerToken = await gw.token(REVIEWER);
+  const lines: string[] = [];
+  const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
+  assert.equal(await approvalsList({ url: gw.gw.consoleUrl, token: reviewerToken }, io), 0);
+  assert.ok(lines.join('\n').includes(id), 'the CLI lists the pending request');
+  assert.equal(await approvalsDeny({ url: gw.gw.consoleUrl, token: reviewerToken, id, reason: 'use a migration' }, io), 0);
+  const result = await held.done;
+  assert.notEqual(result.code, 0);
+  assert.match(result.stderr, /approval denied by reviewer: use a migration/);
+  assert.equal(await tableExists('denied_table'), false);
+});
