@@ -5,6 +5,10 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import type { ApprovalService } from '../../core/approval/types.js';
 import { loadSqlInspector, inspectSql } from '../../core/classify/index.js';
 import { createTokenVerifier } from '../../core/identity/index.js';
 import type { PolicyEngine } from '../../core/policy/index.js';
@@ -18,7 +22,10 @@ import { startLocalIssuer, type LocalIssuer } from './adapters/local/oidc-issuer
 import { watchPolicyFile } from './adapters/local/policy-file.js';
 import { createLocalAuditSink } from './adapters/local/audit-file-sink.js';
 import { createLocalApprovalService } from './adapters/local/approval-service.js';
+import { createAwsAuditStore } from './adapters/aws/audit-dynamodb-store.js';
+import { createAwsApprovalService } from './adapters/aws/approval-service.js';
 import { startConsole, type RunningConsole } from './console/server.js';
+import { sendJson } from './console/http.js';
 import { PostgresSessionHandler } from './protocols/postgres/session.js';
 
 export interface RunningGateway {
@@ -95,15 +102,31 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
     policy = watch.current;
     closers.push(() => watch.close());
 
-    const audit = await createLocalAuditSink({ dir: join(cfg.dataDir, 'audit'), ack: cfg.audit.ack, responseCapBytes: cfg.audit.responseCapBytes });
+    // The local spool always comes first (a crash loses nothing); a configured store is shipped to.
+    const auditStore = cfg.audit.store && createAwsAuditStore({ dynamodb: new DynamoDBClient({}), s3: new S3Client({}), ...cfg.audit.store });
+    const audit = await createLocalAuditSink({ dir: join(cfg.dataDir, 'audit'), ack: cfg.audit.ack, responseCapBytes: cfg.audit.responseCapBytes, store: auditStore });
     closers.push(() => audit.close());
 
     let consoleRef: RunningConsole | undefined;
-    const approvals = createLocalApprovalService({
+    const localApprovals = createLocalApprovalService({
       reviewerGroups: cfg.approvals.reviewerGroups,
       timeoutMs: cfg.approvals.timeoutSeconds * 1000,
       reviewBaseUrl: () => consoleRef?.url,
     });
+    closers.push(() => localApprovals.close());
+    let approvals: ApprovalService = localApprovals;
+    const sfnCfg = cfg.approvals.stepFunctions;
+    if (cfg.approvals.backend === 'stepfunctions' && sfnCfg) {
+      const aws = createAwsApprovalService({
+        tableName: sfnCfg.tableName,
+        stateMachineArn: sfnCfg.stateMachineArn,
+        reviewBaseUrl: sfnCfg.reviewBaseUrl,
+        clients: { dynamodb: new DynamoDBClient({}), sfn: new SFNClient({}) },
+        timeoutMs: cfg.approvals.timeoutSeconds * 1000,
+      });
+      closers.push(() => aws.close());
+      approvals = aws;
+    }
 
     const memorySecrets = new MemorySecretStore();
     for (const [k, v] of Object.entries(opts.memorySecrets ?? {})) memorySecrets.set(k, v);
@@ -143,13 +166,14 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
     const running: RunningGateway = { config: cfg, log, issuer, tokenEndpoint, memorySecrets, close };
 
     const pgCfg = cfg.listeners.postgres;
+    let pgHandler: PostgresSessionHandler | undefined;
     if (pgCfg) {
-      const handler = new PostgresSessionHandler(ctx, {
+      const handler = (pgHandler = new PostgresSessionHandler(ctx, {
         tls: pgCfg.tls ? tls.createSecureContext({ cert: readFileSync(pgCfg.tls.certFile), key: readFileSync(pgCfg.tls.keyFile) }) : undefined,
         allowPlaintext: pgCfg.allowPlaintext,
         maxMessageBytes: pgCfg.maxMessageBytes,
         authTimeoutMs: pgCfg.authTimeoutMs,
-      });
+      }));
       const server = net.createServer({ pauseOnConnect: false }, (socket) => handler.handle(socket));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -171,8 +195,20 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       consoleRef = await startConsole({
         host: cfg.listeners.console.host,
         port: cfg.listeners.console.port,
-        approvals,
+        approvals: localApprovals,
         verifyReviewer: (token) => verifier.verify(token),
+        routes: [
+          {
+            // Load balancer health check: unhealthy (503) while the audit trail refuses events,
+            // so a task that would refuse every statement is taken out of service.
+            method: 'GET',
+            path: '/healthz',
+            handler: ({ res }) => {
+              const health = audit.health();
+              sendJson(res, health.ok ? 200 : 503, health.ok ? { ok: true, policyVersion: policy.version, sessions: pgHandler?.liveSessions ?? 0 } : { ok: false, reason: health.reason });
+            },
+          },
+        ],
         onError: (err) => log.error({ err: (err as Error)?.message }, 'console error'),
       });
       running.consoleUrl = consoleRef.url;

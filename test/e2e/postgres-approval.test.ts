@@ -99,3 +99,11 @@ test('a denial reaches psql as 42501 with the reviewer’s reason, and nothing r
   assert.match(result.stderr, /approval denied by reviewer: use a migration/);
   assert.equal(await tableExists('denied_table'), false);
 });
+
+test('the console answers the load balancer health check', async () => {
+  const r = await fetch(`${gw.gw.consoleUrl}/healthz`);
+  assert.equal(r.status, 200);
+  const body = (await r.json()) as { ok: boolean; policyVersion: string };
+  assert.equal(body.ok, true);
+  assert.match(body.policyVersion, /^sha256:/);
+});

@@ -5,9 +5,27 @@ import { configSchema, type AirlockConfig } from './schema.js';
 
 export class ConfigError extends Error {}
 
+/**
+ * `${env:NAME}` inside any string value is replaced by that environment variable, so a deployment
+ * can inject resource names (tables, buckets) without templating the file. A missing variable is an
+ * error naming the key; values are never echoed.
+ */
+export function expandEnv(raw: unknown, path: string[] = [], env: NodeJS.ProcessEnv = process.env): unknown {
+  if (typeof raw === 'string') {
+    return raw.replace(/\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
+      const value = env[name];
+      if (value === undefined) throw new ConfigError(`invalid configuration:\n  ${path.join('.') || '(root)'}: environment variable ${name} is not set`);
+      return value;
+    });
+  }
+  if (Array.isArray(raw)) return raw.map((v, i) => expandEnv(v, [...path, String(i)], env));
+  if (raw && typeof raw === 'object') return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, expandEnv(v, [...path, k], env)]));
+  return raw;
+}
+
 /** Parses and validates a config document; every problem is reported with the path of its key. */
 export function parseConfig(raw: unknown, baseDir = process.cwd()): AirlockConfig {
-  const result = configSchema.safeParse(raw);
+  const result = configSchema.safeParse(expandEnv(raw));
   if (!result.success) {
     const lines = result.error.issues.map((i) => `  ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);

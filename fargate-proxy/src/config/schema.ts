@@ -95,6 +95,17 @@ export const configSchema = z
         /** `local`: acknowledged once handed to the OS in the spool; `store`: once the store acknowledged it. */
         ack: z.enum(['local', 'store']).default('local'),
         responseCapBytes: z.number().int().min(0).default(64 * 1024),
+        /** A remote store the local spool ships to (DynamoDB + S3). Without it the local files are the store. */
+        store: z
+          .object({
+            kind: z.literal('aws'),
+            table: z.string().min(1),
+            bucket: z.string().min(1),
+            kmsKeyId: z.string().optional(),
+            objectLockDays: z.number().int().positive().optional(),
+            retentionDays: z.number().int().positive().optional(),
+          })
+          .optional(),
       })
       .default({ ack: 'local', responseCapBytes: 64 * 1024 }),
     /** Masking of every response stream (docs/masking.md); on by default with every detector. */
@@ -103,10 +114,18 @@ export const configSchema = z
       .object({
         reviewerGroups: z.array(z.string()).default(['reviewers']),
         timeoutSeconds: z.number().int().positive().default(900),
+        /** `local`: decided in this process (console, CLI); `stepfunctions`: the AWS approval workflow. */
+        backend: z.enum(['local', 'stepfunctions']).default('local'),
+        stepFunctions: z
+          .object({ tableName: z.string().min(1), stateMachineArn: z.string().min(1), reviewBaseUrl: z.string().url().optional() })
+          .optional(),
       })
-      .default({ reviewerGroups: ['reviewers'], timeoutSeconds: 900 }),
+      .default({ reviewerGroups: ['reviewers'], timeoutSeconds: 900, backend: 'local' }),
   })
   .superRefine((cfg, ctx) => {
+    if (cfg.approvals.backend === 'stepfunctions' && !cfg.approvals.stepFunctions) {
+      ctx.addIssue({ code: 'custom', path: ['approvals', 'stepFunctions'], message: 'required when approvals.backend is "stepfunctions"' });
+    }
     const seen = new Set<string>();
     cfg.targets.forEach((t, i) => {
       if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: ['targets', i, 'name'], message: `duplicate target name "${t.name}"` });

@@ -1,0 +1,70 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfigFile, parseConfig } from '../../fargate-proxy/src/config/load.js';
+
+const minimal = () => ({
+  identity: { issuer: 'https://idp.example.com', audience: 'urn:airlock' },
+  targets: [{ name: 'orders', kind: 'postgres', host: 'db.internal', database: 'orders', user: 'agent', credential: 'env:ORDERS_PW' }],
+  policy: { file: 'policy.cedar' },
+});
+
+test('defaults fill in what a minimal file leaves out', () => {
+  const cfg = parseConfig(minimal(), '/etc/airlock');
+  assert.equal(cfg.targets[0]!.port, 5432);
+  assert.equal(cfg.targets[0]!.environment, 'production');
+  assert.equal(cfg.policy.file, '/etc/airlock/policy.cedar', 'relative paths are relative to the config file');
+  assert.equal(cfg.masking.enabled, true, 'masking is on unless turned off');
+  assert.equal(cfg.approvals.backend, 'local');
+  assert.deepEqual(cfg.identity.algorithms, ['RS256', 'ES256', 'EdDSA']);
+});
+
+test('every mistake is reported with the path of its key', () => {
+  const raw = minimal() as any;
+  raw.targets[0].port = 70000;
+  raw.targets[0].credential = 'hunter2';
+  raw.identity.algorithms = ['HS256'];
+  raw.masking = { detectors: { emial: {} } };
+  assert.throws(
+    () => parseConfig(raw),
+    (err: Error) => {
+      assert.ok(err instanceof ConfigError);
+      for (const key of ['targets.0.port', 'targets.0.credential', 'identity.algorithms.0', 'masking.detectors']) assert.match(err.message, new RegExp(key.replace(/\./g, '\\.')), key);
+      assert.doesNotMatch(err.message, /hunter2/, 'a mistaken secret is not echoed');
+      return true;
+    },
+  );
+});
+
+test('duplicate target names and an incomplete Step Functions backend are refused', () => {
+  const raw = minimal() as any;
+  raw.targets.push({ ...raw.targets[0] });
+  raw.approvals = { backend: 'stepfunctions' };
+  assert.throws(() => parseConfig(raw), (err: Error) => {
+    assert.match(err.message, /targets\.1\.name: duplicate target name "orders"/);
+    assert.match(err.message, /approvals\.stepFunctions: required/);
+    return true;
+  });
+});
+
+test('${env:NAME} is expanded in string values, and a missing variable names the key', () => {
+  process.env.AIRLOCK_TEST_TABLE = 'airlock-audit';
+  const raw = minimal() as any;
+  raw.audit = { store: { kind: 'aws', table: '${env:AIRLOCK_TEST_TABLE}', bucket: 'b-${env:AIRLOCK_TEST_TABLE}' } };
+  const cfg = parseConfig(raw);
+  assert.equal(cfg.audit.store?.table, 'airlock-audit');
+  assert.equal(cfg.audit.store?.bucket, 'b-airlock-audit');
+  raw.audit.store.table = '${env:AIRLOCK_TEST_UNSET_VARIABLE}';
+  assert.throws(() => parseConfig(raw), /audit\.store\.table: environment variable AIRLOCK_TEST_UNSET_VARIABLE is not set/);
+});
+
+test('YAML and JSON files load; a broken file says which', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-config-'));
+  writeFileSync(join(dir, 'a.json'), JSON.stringify(minimal()));
+  assert.equal(loadConfigFile(join(dir, 'a.json')).targets[0]!.name, 'orders');
+  writeFileSync(join(dir, 'b.yaml'), 'identity: [unclosed');
+  assert.throws(() => loadConfigFile(join(dir, 'b.yaml')), /b\.yaml is not valid YAML/);
+  assert.throws(() => loadConfigFile(join(dir, 'missing.yaml')), /cannot read configuration file/);
+});
