@@ -174,7 +174,8 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
         maxMessageBytes: pgCfg.maxMessageBytes,
         authTimeoutMs: pgCfg.authTimeoutMs,
       }));
-      const server = net.createServer({ pauseOnConnect: false }, (socket) => handler.handle(socket));
+      // Half-open: a client may send its last messages and FIN, and still read the answers.
+      const server = net.createServer({ allowHalfOpen: true }, (socket) => handler.handle(socket));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(pgCfg.port, pgCfg.host, () => resolve());

@@ -179,3 +179,22 @@ test('an unknown message type gets 08P01, as from a server', async () => {
     ['08P01'],
   );
 });
+
+test('a FunctionCall message is refused (42501) unless policy permits it, and the session stays usable', async () => {
+  const s = await loggedIn();
+  // FunctionCall: oid of pg_catalog.lo_unlink (964), no format codes, one int4 argument, result in text.
+  const body = Buffer.alloc(4 + 2 + 2 + 4 + 4 + 2);
+  let o = body.writeInt32BE(964, 0);
+  o = body.writeInt16BE(0, o);
+  o = body.writeInt16BE(1, o);
+  o = body.writeInt32BE(4, o);
+  o = body.writeInt32BE(12345, o);
+  body.writeInt16BE(0, o);
+  const fn = Buffer.concat([Buffer.from([0x46]), Buffer.alloc(4), body]);
+  fn.writeInt32BE(4 + body.length, 1);
+  const r = await exchange(s, Buffer.concat([fn, serialize.query('SELECT 1')]));
+  assert.ok(r.closed);
+  const names = r.messages.map((m) => (m.name === 'error' ? `error:${m.code}` : m.name));
+  assert.deepEqual(names.slice(0, 2), ['error:42501', 'readyForQuery']);
+  assert.ok(names.includes('dataRow'), 'the next query still ran');
+});

@@ -178,7 +178,8 @@ test('ack local keeps events in the spool while the store is down; a restarted g
   const first = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0, store, shipIntervalMs: 10 });
   await first.append(start('r1', 'alice', 'orders'));
   await first.append(statement('r1', 'q1', 'select 1'));
-  await new Promise((r) => setTimeout(r, 50));
+  // Shipping runs on a timer: wait for the first attempt (bounded), not a fixed sleep, so load cannot flake it.
+  for (let i = 0; i < 500 && store.writes === 0; i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(store.writes > 0, 'the sink tried to ship');
   assert.equal(first.unshippedCount(), 2);
   await first.close(); // the final digest joins the spool
@@ -187,7 +188,7 @@ test('ack local keeps events in the spool while the store is down; a restarted g
   store.setUp(true);
   const second = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0, store, shipIntervalMs: 10 });
   defer(t, () => second.close());
-  for (let i = 0; i < 100 && second.unshippedCount() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 1000 && second.unshippedCount() > 0; i++) await new Promise((r) => setTimeout(r, 10));
   const events = store.accepted.filter((i) => i.kind === 'event').map((i) => (i as { record: AuditRecord }).record);
   assert.deepEqual(events.map((r) => [r.sessionId, r.seq]), [['r1', 1], ['r1', 2]]);
   assert.ok(store.accepted.some((i) => i.kind === 'digest'));
@@ -211,7 +212,7 @@ test('ack store waits for the store; when it stays down the append is refused an
   await assert.rejects(sink.append(statement('k1', 'q2', 'select 2')), AuditUnavailableError);
 
   store.setUp(true);
-  for (let i = 0; i < 200 && !sink.health().ok; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 1000 && !sink.health().ok; i++) await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(sink.health(), { ok: true });
   await sink.append(statement('k1', 'q3', 'select 3'));
 });

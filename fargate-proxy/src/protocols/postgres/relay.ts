@@ -81,6 +81,8 @@ export class Relay implements ScanHandler {
 
   #pumping = false;
   #closed = false;
+  /** The client half-closed: answer what it sent, then close (as a server does on EOF). */
+  #clientEnded = false;
   #holding: PendingApproval | undefined;
   #closeHandlers: (() => void)[] = [];
   #stats = { statements: 0, bytesIn: 0, bytesOut: 0, startedAt: Date.now() };
@@ -107,7 +109,10 @@ export class Relay implements ScanHandler {
       if (this.#reader.bufferedBytes > CLIENT_READ_HIGH_WATER) this.#client.pause();
       void this.#pump();
     });
-    this.#client.on('end', () => this.#shutdown('client disconnected'));
+    this.#client.on('end', () => {
+      this.#clientEnded = true;
+      this.#maybeFinish();
+    });
     this.#client.on('close', () => this.#shutdown('client disconnected'));
     this.#client.on('error', (err) => this.#shutdown(`client error: ${err.message}`));
     this.#client.on('drain', () => this.#upstream.resume());
@@ -158,6 +163,18 @@ export class Relay implements ScanHandler {
     } finally {
       this.#pumping = false;
     }
+    this.#maybeFinish();
+  }
+
+  /**
+   * After a half-close, the session ends once every message the client sent has been decided and
+   * the upstream has answered each Query/Sync that went to it. Extended-protocol messages the client
+   * never synced are dropped, as a server drops them at end of input.
+   */
+  #maybeFinish(): void {
+    if (!this.#clientEnded || this.#closed || this.#pumping) return;
+    if (this.#zReceived < this.#zForwarded) return;
+    this.#shutdown('client disconnected');
   }
 
   async #handle(frame: Frame): Promise<void> {
@@ -557,6 +574,7 @@ export class Relay implements ScanHandler {
         this.#zReceived++;
         const done = this.#units.shift();
         if (done) this.#auditOutcomes(done);
+        if (this.#clientEnded) queueMicrotask(() => this.#maybeFinish()); // after this message is written
         // A swap that never happened (the server was already skipping to Sync) is void now.
         while (this.#substitutions[0] && this.#substitutions[0].epoch < this.#zReceived) this.#substitutions.shift();
         return undefined;

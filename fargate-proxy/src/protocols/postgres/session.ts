@@ -275,6 +275,7 @@ export class PostgresSessionHandler {
       const message = (err as Error)?.message ?? String(err);
       if (reader.socket.destroyed || /client closed/.test(message)) {
         log.debug({ err: message }, 'client left during start-up');
+        reader.socket.destroy(); // half-open sockets are allowed: close our side too
         return;
       }
       log.warn({ err: message }, 'session start-up failed');

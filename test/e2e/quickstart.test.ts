@@ -1,0 +1,64 @@
+// The README's quickstart, as a new user runs it: `airlock start` (what `npm start` runs), a token
+// from `airlock token --client agent`, then psql through the gateway.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const dir = mkdtempSync(join(tmpdir(), 'airlock-quickstart-'));
+let child: ChildProcess | undefined;
+
+after(() => {
+  child?.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 60_000 });
+
+test('start, get a token, query the demo database, see a refusal', async () => {
+  const [pgPort, consolePort, issuerPort] = [await freePort(), await freePort(), await freePort()];
+  child = spawn(process.execPath, ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', 'start', '--data-dir', dir, '--pg-port', String(pgPort), '--console-port', String(consolePort), '--issuer-port', String(issuerPort)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  await new Promise<void>((resolve, reject) => {
+    child!.stdout!.on('data', (d) => {
+      stdout += d;
+      if (stdout.includes('Stop with Ctrl-C')) resolve();
+    });
+    child!.on('exit', (code) => reject(new Error(`airlock start exited (${code})`)));
+  });
+  assert.match(stdout, new RegExp(`psql "host=127\\.0\\.0\\.1 port=${pgPort} dbname=demo`));
+
+  const token = cli(['token', '--client', 'agent', '-c', join(dir, 'config.yaml')]);
+  assert.equal(token.status, 0, token.stderr);
+  const pgpassword = token.stdout.trim();
+  assert.match(pgpassword, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+
+  const psql = spawnSync(
+    'psql',
+    [`host=127.0.0.1 port=${pgPort} dbname=demo user=agent sslmode=disable`, '-X', '-At', '-c', 'SELECT count(*) FROM customers', '-c', 'SELECT email FROM customers ORDER BY id LIMIT 1', '-c', 'DELETE FROM orders'],
+    { encoding: 'utf8', env: { ...process.env, PGPASSWORD: pgpassword }, timeout: 60_000 },
+  );
+  const lines = psql.stdout.trim().split('\n');
+  assert.equal(lines[0], '200');
+  assert.match(lines[1]!, /REDACTED/, 'customer e-mails are masked for the demo agent');
+  assert.match(psql.stderr, /ERROR: {2}Airlock refused this destructive statement/);
+
+  child.kill('SIGTERM');
+  const code = await new Promise((r) => child!.once('exit', r));
+  assert.equal(code, 0);
+  child = undefined;
+});
