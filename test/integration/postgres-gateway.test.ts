@@ -4,10 +4,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import net from 'node:net';
 import pg from 'pg';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
-import { psql, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { psql, sendCancel, startTap, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 let server: RunningPostgres;
 let gw: TestGateway;
@@ -240,18 +239,7 @@ describe('refused statements never reach the database', () => {
       const settled = held.then(() => undefined, (e: unknown) => e);
       const text = await notice;
       assert.match(text, /needs approval/);
-      const key = (c as unknown as { processID: number; secretKey: number });
-      await new Promise<void>((resolve) => {
-        const s = net.connect(gw.port, '127.0.0.1', () => {
-          const b = Buffer.alloc(16);
-          b.writeInt32BE(16, 0);
-          b.writeInt32BE(80877102, 4);
-          b.writeInt32BE(key.processID, 8);
-          b.writeInt32BE(key.secretKey, 12);
-          s.end(b);
-        });
-        s.on('close', () => resolve());
-      });
+      await sendCancel(gw.port, c as unknown as { processID: number; secretKey: number });
       assert.equal(((await settled) as pg.DatabaseError)?.code, '57014');
       assert.equal((await c.query('SELECT 3 AS ok')).rows[0].ok, 3);
     } finally {
@@ -272,34 +260,14 @@ describe('sessions are isolated', () => {
       const slowB = b.query('SELECT pg_sleep(1), 42 AS n');
       await new Promise((r) => setTimeout(r, 300));
       const key = a as unknown as { processID: number; secretKey: number };
-      assert.ok(key.processID > 0);
-      await new Promise<void>((resolve) => {
-        const s = net.connect(gw.port, '127.0.0.1', () => {
-          const buf = Buffer.alloc(16);
-          buf.writeInt32BE(16, 0);
-          buf.writeInt32BE(80877102, 4);
-          buf.writeInt32BE(key.processID, 8);
-          buf.writeInt32BE(key.secretKey, 12);
-          s.end(buf);
-        });
-        s.on('close', () => resolve());
-      });
+      assert.ok(key.processID > 0, 'the gateway issued a cancel key');
+      await sendCancel(gw.port, key);
       await assert.rejects(slowA, { code: '57014' });
       assert.equal((await slowB).rows[0].n, 42);
       // A cancel with a wrong secret reaches nobody.
       const slowB2 = b.query('SELECT pg_sleep(0.5), 43 AS n');
       const kb = b as unknown as { processID: number; secretKey: number };
-      await new Promise<void>((resolve) => {
-        const s = net.connect(gw.port, '127.0.0.1', () => {
-          const buf = Buffer.alloc(16);
-          buf.writeInt32BE(16, 0);
-          buf.writeInt32BE(80877102, 4);
-          buf.writeInt32BE(kb.processID, 8);
-          buf.writeInt32BE(kb.secretKey ^ 1, 12);
-          s.end(buf);
-        });
-        s.on('close', () => resolve());
-      });
+      await sendCancel(gw.port, { processID: kb.processID, secretKey: kb.secretKey ^ 1 });
       assert.equal((await slowB2).rows[0].n, 43);
     } finally {
       await a.end();
@@ -312,25 +280,15 @@ describe('the backend credential never reaches the agent', () => {
   test('no byte the client received and no file the gateway wrote contains the upstream password', async () => {
     const password = server.roles.app.password;
     // A transparent tap between the client and the gateway records every byte the agent received.
-    const received: Buffer[] = [];
-    const tap = net.createServer((client) => {
-      const upstream = net.connect(gw.port, '127.0.0.1');
-      client.pipe(upstream);
-      upstream.on('data', (d: Buffer) => received.push(d));
-      upstream.pipe(client);
-      client.on('error', () => upstream.destroy());
-      upstream.on('error', () => client.destroy());
-    });
-    await new Promise<void>((r) => tap.listen(0, '127.0.0.1', () => r()));
-    const tapPort = (tap.address() as net.AddressInfo).port;
-    const c = new pg.Client({ ...gw.pgOptions(token), port: tapPort });
+    const tap = await startTap(gw.port);
+    const c = new pg.Client({ ...gw.pgOptions(token), port: tap.port });
     await c.connect();
     await c.query("SELECT current_user, setting FROM pg_settings WHERE name = 'port'");
     await c.query('SHOW ALL').catch(() => undefined);
     await assert.rejects(c.query("SELECT passwd FROM pg_shadow"), () => true);
     await c.end();
     tap.close();
-    const all = Buffer.concat(received);
+    const all = tap.received();
     assert.ok(all.length > 0);
     assert.equal(all.indexOf(password), -1, 'password found in bytes sent to the client');
     const files: string[] = [];

@@ -2,11 +2,10 @@
 // byte-identical, and results still stream.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
-import { OTHER_AGENT, TEST_POLICY, psql, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { OTHER_AGENT, TEST_POLICY, psql, startTap, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
 
 let server: RunningPostgres;
@@ -32,19 +31,10 @@ async function direct(sql: string, params: unknown[] = []): Promise<pg.QueryResu
 
 /** A pg client whose every received byte is kept, to search for leaks. */
 async function tappedClient(t: string): Promise<{ client: pg.Client; received: () => Buffer; close: () => void }> {
-  const chunks: Buffer[] = [];
-  const tap = net.createServer((sock) => {
-    const up = net.connect(gw.port, '127.0.0.1');
-    sock.pipe(up);
-    up.on('data', (d: Buffer) => chunks.push(d));
-    up.pipe(sock);
-    sock.on('error', () => up.destroy());
-    up.on('error', () => sock.destroy());
-  });
-  await new Promise<void>((r) => tap.listen(0, '127.0.0.1', () => r()));
-  const client = new pg.Client({ ...gw.pgOptions(t), port: (tap.address() as net.AddressInfo).port });
+  const tap = await startTap(gw.port);
+  const client = new pg.Client({ ...gw.pgOptions(t), port: tap.port });
   await client.connect();
-  return { client, received: () => Buffer.concat(chunks), close: () => tap.close() };
+  return { client, received: tap.received, close: tap.close };
 }
 
 before(async () => {

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import pino from 'pino';
 import { parseConfig } from '../../fargate-proxy/src/config/load.js';
 import { startGateway, type RunningGateway } from '../../fargate-proxy/src/gateway.js';
@@ -132,4 +133,35 @@ export function psql(conninfo: string, args: string[], o: { token?: string; inpu
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
     child.stdin.end(input ?? '');
   });
+}
+
+/** Sends a CancelRequest for the session holding this key, as libpq does: on a new connection. */
+export function sendCancel(port: number, key: { processID: number; secretKey: number }): Promise<void> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => {
+      const b = Buffer.alloc(16);
+      b.writeInt32BE(16, 0);
+      b.writeInt32BE(80877102, 4);
+      b.writeInt32BE(key.processID, 8);
+      b.writeInt32BE(key.secretKey, 12);
+      s.end(b);
+    });
+    s.on('close', () => resolve());
+    s.on('error', () => resolve());
+  });
+}
+
+/** A transparent TCP tap in front of the gateway that keeps every byte sent to the client. */
+export async function startTap(gatewayPort: number): Promise<{ port: number; received(): Buffer; close(): void }> {
+  const chunks: Buffer[] = [];
+  const tap = net.createServer((client) => {
+    const upstream = net.connect(gatewayPort, '127.0.0.1');
+    client.pipe(upstream);
+    upstream.on('data', (d: Buffer) => chunks.push(d));
+    upstream.pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise<void>((r) => tap.listen(0, '127.0.0.1', () => r()));
+  return { port: (tap.address() as net.AddressInfo).port, received: () => Buffer.concat(chunks), close: () => tap.close() };
 }

@@ -30,7 +30,8 @@ export const B = {
 
 export type TransactionStatus = 'I' | 'T' | 'E';
 
-function message(type: number, body: Buffer): Buffer {
+/** Frames a backend message: type byte, length, body. */
+export function backendMessage(type: number, body: Buffer): Buffer {
   const out = Buffer.allocUnsafe(5 + body.length);
   out[0] = type;
   out.writeInt32BE(4 + body.length, 1);
@@ -48,28 +49,28 @@ function cstr(s: string): Buffer {
   return Buffer.from(s + '\0', 'utf8');
 }
 
-export const authenticationOk = (): Buffer => message(B.Authentication, int32(0));
-export const authenticationCleartextPassword = (): Buffer => message(B.Authentication, int32(3));
+export const authenticationOk = (): Buffer => backendMessage(B.Authentication, int32(0));
+export const authenticationCleartextPassword = (): Buffer => backendMessage(B.Authentication, int32(3));
 
 export const parameterStatus = (name: string, value: string): Buffer =>
-  message(B.ParameterStatus, Buffer.concat([cstr(name), cstr(value)]));
+  backendMessage(B.ParameterStatus, Buffer.concat([cstr(name), cstr(value)]));
 
 export function backendKeyData(processId: number, secretKey: number): Buffer {
   const body = Buffer.allocUnsafe(8);
   body.writeInt32BE(processId);
   body.writeInt32BE(secretKey, 4);
-  return message(B.BackendKeyData, body);
+  return backendMessage(B.BackendKeyData, body);
 }
 
 const readyCache = new Map<TransactionStatus, Buffer>();
 export function readyForQuery(status: TransactionStatus): Buffer {
   let b = readyCache.get(status);
-  if (!b) readyCache.set(status, (b = message(B.ReadyForQuery, Buffer.from(status, 'latin1'))));
+  if (!b) readyCache.set(status, (b = backendMessage(B.ReadyForQuery, Buffer.from(status, 'latin1'))));
   return b;
 }
 
 export function negotiateProtocolVersion(newestMinor: number, unrecognised: string[]): Buffer {
-  return message(B.NegotiateProtocolVersion, Buffer.concat([int32(newestMinor), int32(unrecognised.length), ...unrecognised.map(cstr)]));
+  return backendMessage(B.NegotiateProtocolVersion, Buffer.concat([int32(newestMinor), int32(unrecognised.length), ...unrecognised.map(cstr)]));
 }
 
 /** Fields of an ErrorResponse / NoticeResponse, by their protocol field codes. */
@@ -96,8 +97,8 @@ function fieldsBody(f: ErrorFields): Buffer {
   return Buffer.concat(parts);
 }
 
-export const errorResponse = (f: ErrorFields): Buffer => message(B.ErrorResponse, fieldsBody(f));
-export const noticeResponse = (f: ErrorFields): Buffer => message(B.NoticeResponse, fieldsBody(f));
+export const errorResponse = (f: ErrorFields): Buffer => backendMessage(B.ErrorResponse, fieldsBody(f));
+export const noticeResponse = (f: ErrorFields): Buffer => backendMessage(B.NoticeResponse, fieldsBody(f));
 
 /** Decodes an ErrorResponse or NoticeResponse body into its fields keyed by code letter. */
 export function decodeFields(body: Buffer): Map<string, string> {

@@ -4,7 +4,7 @@
 // rewritten with the values; messages with nothing to mask are sent as they arrived.
 import type { Masker, ColumnPlan, MaskSummary } from '../../../../core/mask/index.js';
 import type { MaskingSummary } from '../../../../core/audit/events.js';
-import { B, errorResponse } from './backend.js';
+import { B, backendMessage as frame, errorResponse } from './backend.js';
 import { BodyReader } from './framer.js';
 
 // Binary wire formats that are plain UTF-8 text (jsonb adds a version byte before the text).
@@ -17,14 +17,6 @@ interface ResultShape {
   plan: ColumnPlan;
   formats: number[];
   types: number[];
-}
-
-function frame(type: number, body: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out[0] = type;
-  out.writeInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
 }
 
 export class ResultMasker {
