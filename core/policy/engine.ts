@@ -5,7 +5,8 @@ import { STATEMENT_CLASSES } from '../model.js';
 import { analysePolicySet, type PolicyInfo } from './compile.js';
 import { toDecision } from './decide.js';
 import { PolicyError } from './errors.js';
-import { cedarRequest, statementContext, type ActionId, type CedarRequest } from './request.js';
+import { cedarRequest, commandAction, commandContext, statementContext, type ActionId, type CedarRequest } from './request.js';
+import type { CommandInspection } from '../shell/index.js';
 import { AIRLOCK_SCHEMA } from './schema.js';
 
 export interface PolicyEngine {
@@ -18,6 +19,21 @@ export interface PolicyEngine {
   authorizeFunctionCall(principal: Principal, target: TargetInfo, functionOid: number): Decision;
   /** May this principal see the target's responses unmasked (action `view_unmasked`)? */
   authorizeUnmasked(principal: Principal, target: TargetInfo): Decision;
+  /** A shell command line (SSH exec, or a line submitted in an interactive shell). */
+  authorizeCommand(principal: Principal, target: TargetInfo, command: CommandInspection): Decision;
+  /** Opening an interactive shell (`interactive_shell`). */
+  authorizeShell(principal: Principal, target: TargetInfo, pty: boolean): Decision;
+  /** One SFTP operation: reads (open for reading, stat, list) are `file_read`, anything else `file_write`. */
+  authorizeFileOperation(principal: Principal, target: TargetInfo, op: FileOperation): Decision;
+  authorizePortForward(principal: Principal, target: TargetInfo, host: string, port: number): Decision;
+  authorizeForwarding(principal: Principal, target: TargetInfo, kind: 'agent_forward' | 'x11_forward'): Decision;
+}
+
+export interface FileOperation {
+  access: 'read' | 'write';
+  /** The SFTP request, e.g. `open`, `remove`, `rename`, `mkdir`, `readdir`, `stat`. */
+  operation: string;
+  path: string;
 }
 
 /**
@@ -90,6 +106,29 @@ class CedarPolicyEngine implements PolicyEngine {
     );
   }
 
+  authorizeCommand(principal: Principal, target: TargetInfo, command: CommandInspection): Decision {
+    return this.decide(cedarRequest(principal, target, commandAction(command), commandContext(command)), `${command.class} command on target "${target.name}"`);
+  }
+
+  authorizeShell(principal: Principal, target: TargetInfo, pty: boolean): Decision {
+    return this.decide(cedarRequest(principal, target, 'interactive_shell', { pty }), `interactive shell on target "${target.name}"`);
+  }
+
+  authorizeFileOperation(principal: Principal, target: TargetInfo, op: FileOperation): Decision {
+    return this.decide(
+      cedarRequest(principal, target, op.access === 'read' ? 'file_read' : 'file_write', { operation: op.operation, path: op.path }),
+      `file ${op.operation} of ${op.path} on target "${target.name}"`,
+    );
+  }
+
+  authorizePortForward(principal: Principal, target: TargetInfo, host: string, port: number): Decision {
+    return this.decide(cedarRequest(principal, target, 'port_forward', { host, port }), `port forwarding to ${host}:${port} from target "${target.name}"`);
+  }
+
+  authorizeForwarding(principal: Principal, target: TargetInfo, kind: 'agent_forward' | 'x11_forward'): Decision {
+    return this.decide(cedarRequest(principal, target, kind, {}), `${kind.replace('_', ' ')}ing on target "${target.name}"`);
+  }
+
   /**
    * A schema that parses and validates the policies may still not describe the requests Airlock
    * sends (a missing action, a different context); find that at load time, not on the first query.
@@ -105,6 +144,16 @@ class CedarPolicyEngine implements PolicyEngine {
       ['function_call', cedarRequest(principal, target, 'function_call', { functionOid: 1 })],
       ['view_unmasked', cedarRequest(principal, target, 'view_unmasked', {})],
       ...STATEMENT_CLASSES.map((c): [ActionId, CedarRequest] => [c, cedarRequest(principal, target, c, statementContext(statement(c)))]),
+      ...STATEMENT_CLASSES.filter((c) => c !== 'ddl').map((c): [ActionId, CedarRequest] => {
+        const command: CommandInspection = { class: c, binaries: ['ls'], argv: ['ls'], categories: [], sudo: false, paths: [], reasons: [], text: '' };
+        return [commandAction(command), cedarRequest(principal, target, commandAction(command), commandContext(command))];
+      }),
+      ['interactive_shell', cedarRequest(principal, target, 'interactive_shell', { pty: true })],
+      ['file_read', cedarRequest(principal, target, 'file_read', { operation: 'open', path: '/' })],
+      ['file_write', cedarRequest(principal, target, 'file_write', { operation: 'open', path: '/' })],
+      ['port_forward', cedarRequest(principal, target, 'port_forward', { host: 'localhost', port: 1 })],
+      ['agent_forward', cedarRequest(principal, target, 'agent_forward', {})],
+      ['x11_forward', cedarRequest(principal, target, 'x11_forward', {})],
     ];
     const errors = requests.flatMap(([action, request]) => {
       const answer = this.evaluate(request);

@@ -1,13 +1,24 @@
 // Translates Airlock's vocabulary into Cedar's entity model (see policies/airlock.cedarschema).
 import type { Context, EntityJson, EntityUidJson } from '@cedar-policy/cedar-wasm/nodejs';
 import type { Principal, StatementInspection, TargetInfo } from '../model.js';
+import type { CommandInspection } from '../shell/index.js';
 
 export const AGENT = 'Airlock::Agent';
 export const GROUP = 'Airlock::Group';
 export const TARGET = 'Airlock::Target';
 export const ACTION = 'Airlock::Action';
 
-export type ActionId = 'connect' | 'function_call' | 'view_unmasked' | StatementInspection['class'];
+export type ActionId = 'connect' | 'function_call' | 'view_unmasked' | StatementInspection['class'] | SshActionId;
+
+/** Shell commands, file transfers and channel requests of SSH sessions. */
+export type SshActionId =
+  | `command_${Exclude<CommandInspection['class'], 'ddl'>}`
+  | 'interactive_shell'
+  | 'file_read'
+  | 'file_write'
+  | 'port_forward'
+  | 'agent_forward'
+  | 'x11_forward';
 
 export interface CedarRequest {
   principal: EntityUidJson;
@@ -52,4 +63,21 @@ export function statementContext(statement: StatementInspection): Context {
     functions: [...new Set(statement.functions)],
     dmlWithoutWhere: statement.dmlWithoutWhere,
   };
+}
+
+/** The command facts policy may see; the text stays out, as for statements. */
+export function commandContext(command: CommandInspection): Context {
+  return {
+    class: command.class,
+    binaries: [...new Set(command.binaries)],
+    argv: [...new Set(command.argv)],
+    categories: [...new Set(command.categories)],
+    sudo: command.sudo,
+    paths: [...new Set(command.paths)],
+  };
+}
+
+/** A command's action; no shell command is DDL, but a caller's class is never widened silently. */
+export function commandAction(command: CommandInspection): SshActionId {
+  return command.class === 'ddl' ? 'command_write' : `command_${command.class}`;
 }

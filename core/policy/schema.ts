@@ -60,5 +60,57 @@ namespace Airlock {
     resource: [Target],
     context: { functionOid: Long },
   };
+
+  // What inspection found in one shell command line (SSH exec, or a line typed in a shell).
+  // The text is absent for the same reason as a statement's: decide on the parsed facts.
+  type Command = {
+    class: String,               // read | write | destructive | privileged | opaque (the action is "command_" + class)
+    binaries: Set<String>,       // programs run, base names, wrappers included: "sudo", "rm", "systemctl"
+    argv: Set<String>,           // every word of every command in the line
+    categories: Set<String>,     // e.g. "privilege_escalation", "destructive_file", "service_control", "process_control",
+                                 // "package_install", "disk_tool", "network_exfiltration", "download_execute",
+                                 // "system_path_write", "user_management", "file_write", "inline_script"
+    sudo: Bool,                  // something runs as another user (sudo, su, doas, pkexec, runuser, chroot)
+    paths: Set<String>,          // files written, as written on the command line
+  };
+
+  // Every shell command: a policy naming action in Airlock::Action::"command" matches any command.
+  action command;
+
+  // One action per command class (SSH exec requests and lines submitted in interactive shells).
+  action command_read, command_write, command_destructive, command_privileged, command_opaque in [command] appliesTo {
+    principal: [Agent],
+    resource: [Target],
+    context: Command,
+  };
+
+  // SSH: open an interactive shell (each submitted line is still decided as a command).
+  action interactive_shell appliesTo {
+    principal: [Agent],
+    resource: [Target],
+    context: { pty: Bool },
+  };
+
+  // SSH file transfer (SFTP, and scp over SFTP): one request per file operation.
+  action file_transfer;
+  action file_read, file_write in [file_transfer] appliesTo {
+    principal: [Agent],
+    resource: [Target],
+    context: { operation: String, path: String },
+  };
+
+  // SSH local port forwarding (direct-tcpip) to host:port as seen from the target.
+  action port_forward appliesTo {
+    principal: [Agent],
+    resource: [Target],
+    context: { host: String, port: Long },
+  };
+
+  // SSH agent forwarding and X11 forwarding requests.
+  action agent_forward, x11_forward appliesTo {
+    principal: [Agent],
+    resource: [Target],
+    context: {},
+  };
 }
 `;

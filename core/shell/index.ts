@@ -1,0 +1,3 @@
+export { inspectCommand, isSystemPath, type CommandInspection } from './inspect.js';
+export { parseShell, type ParsedShell, type SimpleCommand, type Redirect } from './parse.js';
+export type { CommandCategory } from './programs.js';

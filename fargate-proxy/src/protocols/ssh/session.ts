@@ -1,0 +1,336 @@
+// One agent connection: token login (password or keyboard-interactive), connect authorisation,
+// the upstream login, then every channel request decided by policy before it reaches the target.
+import type { Client as UpstreamClient, ClientChannel, Connection, AuthContext, Session, ServerChannel } from 'ssh2';
+import type { Principal } from '../../../../core/model.js';
+import { TokenRejectedError } from '../../../../core/identity/index.js';
+import { newAuditSessionId } from '../../../../core/audit/events.js';
+import type { SshGatewayContext, SshTarget } from './context.js';
+import { audit, decideCommand, type CommandScope } from './decide.js';
+import { connectUpstream, UpstreamAuthError } from './upstream.js';
+import { LineMasker } from './mask-stream.js';
+
+/** Exit status of a refused command: 126 is the shell's "found but cannot be executed". */
+export const REFUSED_EXIT_STATUS = 126;
+
+interface Authed {
+  principal: Principal;
+  target: SshTarget;
+}
+
+export class SshSession {
+  readonly sessionId = newAuditSessionId();
+  #authed: Authed | undefined;
+  #upstream: Promise<UpstreamClient> | undefined;
+  #seq = 0;
+  #aborts: ((reason: string) => void)[] = [];
+  #stats = { statements: 0, bytesIn: 0, bytesOut: 0, startedAt: Date.now() };
+  #started = false;
+  #ended = false;
+  readonly #log;
+  readonly #clientAddr;
+
+  constructor(
+    private readonly ctx: SshGatewayContext,
+    private readonly conn: Connection,
+    info: { ip: string; port: number },
+    authTimeoutMs: number,
+  ) {
+    this.#clientAddr = { address: info.ip, port: info.port };
+    this.#log = ctx.log.child({ sessionId: this.sessionId, client: `${info.ip}:${info.port}`, protocol: 'ssh' });
+    const deadline = setTimeout(() => conn.end(), authTimeoutMs);
+    conn.on('authentication', (a) => void this.#authenticate(a));
+    conn.on('ready', () => {
+      clearTimeout(deadline);
+      this.#ready();
+    });
+    conn.on('error', (err) => this.#log.debug({ err: err.message }, 'client connection error'));
+    conn.on('close', () => {
+      clearTimeout(deadline);
+      this.#end('client disconnected');
+    });
+  }
+
+  close(reason: string): void {
+    this.#end(reason);
+    this.conn.end();
+  }
+
+  // ------------------------------------------------------------------ authentication
+
+  async #authenticate(a: AuthContext): Promise<void> {
+    if (a.method === 'password') return this.#login(a, a.username, a.password);
+    if (a.method === 'keyboard-interactive') {
+      return a.prompt([{ prompt: 'Password (Airlock access token): ', echo: false }], 'Airlock', 'Paste your access token', (answers) => void this.#login(a, a.username, answers[0] ?? ''));
+    }
+    a.reject(['password', 'keyboard-interactive']);
+  }
+
+  async #login(a: AuthContext, targetName: string, token: string): Promise<void> {
+    const refuse = (code: string, reason: string) => {
+      this.#log.info({ code }, 'login refused');
+      void audit(this.ctx, { type: 'auth.refused', sessionId: this.sessionId, code, reason, target: targetName, client: this.#clientAddr });
+      a.reject(['password', 'keyboard-interactive']);
+    };
+    let principal: Principal;
+    try {
+      principal = await this.ctx.verifier.verify(token);
+    } catch (err) {
+      if (err instanceof TokenRejectedError) return refuse(`token_${err.code}`, `access token rejected: ${err.message}`);
+      return refuse('token_error', 'access token could not be verified');
+    }
+    const target = this.ctx.sshTargets.get(targetName);
+    if (!target) return refuse('unknown_target', `target "${targetName}" does not exist`);
+    const grant = this.ctx.policy().authorizeConnect(principal, target.info);
+    if (grant.effect !== 'allow') return refuse('connect_denied', `${principal.id} may not connect to target "${targetName}": ${grant.reason}`);
+    const health = this.ctx.audit.health();
+    if (!health.ok) return refuse('audit_unavailable', `the audit trail is unavailable (${health.reason})`);
+    this.#authed = { principal, target };
+    a.accept();
+  }
+
+  #ready(): void {
+    const { principal, target } = this.#authed!;
+    this.#upstream = this.#openUpstream(target);
+    this.#upstream.catch((err: Error) => this.#log.warn({ err: err.message }, 'upstream login failed'));
+    this.#started = true;
+    void audit(this.ctx, {
+      type: 'session.start',
+      sessionId: this.sessionId,
+      principal: { id: principal.id, groups: principal.groups, issuer: principal.issuer, tokenId: principal.tokenId, clientId: principal.clientId },
+      target: target.info.name,
+      targetKind: 'ssh',
+      client: this.#clientAddr,
+      protocol: 'ssh',
+    });
+    this.#log.info({ principal: principal.id, target: target.info.name }, 'session started');
+    this.conn.on('session', (accept) => this.#session(accept()));
+    this.conn.on('tcpip', (accept, reject, info) => void this.#directTcpip(accept, reject, info));
+    // Remote forwarding (tcpip-forward) and anything else global is refused.
+    this.conn.on('request', (accept, reject, name) => {
+      void this.#auditChannel(`global request ${name}`, 'refused: remote forwarding is not supported through Airlock');
+      reject?.();
+    });
+  }
+
+  async #openUpstream(target: SshTarget): Promise<UpstreamClient> {
+    const credential = await this.ctx.secrets.get(target.credentialRef);
+    try {
+      return await connectUpstream(target.upstream, credential);
+    } catch (err) {
+      if (!(err instanceof UpstreamAuthError)) throw err;
+      // Rotation: one fresh fetch after the target rejected the cached credential.
+      return connectUpstream(target.upstream, await this.ctx.secrets.get(target.credentialRef, { refresh: true }));
+    }
+  }
+
+  // ------------------------------------------------------------------ channels
+
+  #scope(notify: (line: string) => void): CommandScope {
+    const { principal, target } = this.#authed!;
+    return {
+      ctx: this.ctx,
+      sessionId: this.sessionId,
+      principal,
+      target,
+      nextStatementId: () => `${this.sessionId}/${++this.#seq}`,
+      notify,
+      onAbort: (cancel) => this.#aborts.push(cancel),
+    };
+  }
+
+  #session(session: Session): void {
+    const { principal, target } = this.#authed!;
+    let pty: { term: string; cols: number; rows: number; width: number; height: number } | undefined;
+    let live: ClientChannel | undefined;
+    const env: Record<string, string> = {};
+    session.on('pty', (accept, _reject, info) => {
+      pty = { term: info.term, cols: info.cols, rows: info.rows, width: info.width, height: info.height };
+      accept?.();
+    });
+    session.on('window-change', (accept, _reject, info) => {
+      if (pty) Object.assign(pty, { cols: info.cols, rows: info.rows, width: info.width, height: info.height });
+      live?.setWindow(info.rows, info.cols, info.height, info.width);
+      accept?.();
+    });
+    session.on('env', (accept, reject, info) => {
+      // Only locale variables pass: LD_PRELOAD, PATH and friends would change what a decided command runs.
+      if (/^(LANG|LC_[A-Z]+|TERM|TZ)$/.test(info.key)) {
+        env[info.key] = info.val;
+        accept?.();
+      } else reject?.();
+    });
+    session.on('signal', (accept, _reject, info) => {
+      live?.signal(info.name);
+      accept?.();
+    });
+    session.on('auth-agent', (accept, reject) => {
+      const d = this.ctx.policy().authorizeForwarding(principal, target.info, 'agent_forward');
+      void this.#auditChannel('agent forwarding', d.effect === 'allow' ? 'refused: agent forwarding is not supported through Airlock' : `refused: ${d.reason}`);
+      reject?.();
+      void accept;
+    });
+    session.on('x11', (accept, reject) => {
+      const d = this.ctx.policy().authorizeForwarding(principal, target.info, 'x11_forward');
+      void this.#auditChannel('X11 forwarding', d.effect === 'allow' ? 'refused: X11 forwarding is not supported through Airlock' : `refused: ${d.reason}`);
+      reject?.();
+      void accept;
+    });
+    session.on('exec', (accept, _reject, info) => {
+      const channel = accept();
+      void this.#exec(channel, info.command, pty, env, (c) => (live = c));
+    });
+    session.on('shell', (accept) => {
+      const channel = accept();
+      const d = this.ctx.policy().authorizeShell(principal, target.info, Boolean(pty));
+      void this.#auditChannel('interactive shell', `refused: ${d.effect === 'allow' ? 'interactive shells are not supported through Airlock yet' : d.reason}`);
+      this.#refuseChannel(channel, 'airlock: refused: interactive shells are not available through Airlock; run commands with `ssh target@gateway COMMAND`');
+    });
+    session.on('subsystem', (accept, _reject, info) => {
+      const channel = accept();
+      void this.#auditChannel(`subsystem ${info.name}`, 'refused: file transfer is not available through Airlock yet');
+      this.#refuseChannel(channel, `airlock: refused: the ${info.name} subsystem is not available through Airlock`);
+    });
+  }
+
+  async #exec(
+    channel: ServerChannel,
+    text: string,
+    pty: { term: string; cols: number; rows: number; width: number; height: number } | undefined,
+    env: Record<string, string>,
+    setLive: (c: ClientChannel) => void,
+  ): Promise<void> {
+    const verdict = await decideCommand(
+      this.#scope((line) => channel.stderr.write(`${line}\n`)),
+      text,
+      'exec',
+    );
+    this.#stats.statements++;
+    if (!verdict.allowed) return this.#refuseChannel(channel, verdict.message ?? 'airlock: refused');
+    let upstream: UpstreamClient;
+    try {
+      upstream = await this.#upstream!;
+    } catch (err) {
+      return this.#refuseChannel(channel, `airlock: cannot open a session on target "${this.#authed!.target.info.name}": ${(err as Error).message}`, 255);
+    }
+    const started = Date.now();
+    upstream.exec(text, { pty: pty ? { term: pty.term, cols: pty.cols, rows: pty.rows, width: pty.width, height: pty.height } : undefined, env }, (err, up) => {
+      if (err) return this.#refuseChannel(channel, `airlock: the target refused the command: ${err.message}`, 255);
+      setLive(up);
+      this.#pipe(channel, up, verdict.statementId, started);
+    });
+  }
+
+  /** Relays one exec channel both ways with backpressure; output is masked when a masker is configured. */
+  #pipe(channel: ServerChannel, up: ClientChannel, statementId: string, started: number): void {
+    const masker = this.ctx.masker && this.ctx.policy().authorizeUnmasked(this.#authed!.principal, this.#authed!.target.info).effect !== 'allow' ? this.ctx.masker : undefined;
+    let bytes = 0;
+    const out = masker ? new LineMasker(masker) : undefined;
+    const err = masker ? new LineMasker(masker) : undefined;
+    const relay = (from: NodeJS.ReadableStream, to: NodeJS.WritableStream, m: LineMasker | undefined) => {
+      from.on('data', (chunk: Buffer) => {
+        const data = m ? m.push(chunk) : chunk;
+        bytes += chunk.length;
+        this.#stats.bytesOut += chunk.length;
+        if (data.length && !to.write(data)) {
+          (from as NodeJS.ReadableStream & { pause(): void }).pause();
+          to.once('drain', () => (from as NodeJS.ReadableStream & { resume(): void }).resume());
+        }
+      });
+    };
+    relay(up, channel, out);
+    relay(up.stderr, channel.stderr, err);
+    channel.on('data', (chunk: Buffer) => {
+      this.#stats.bytesIn += chunk.length;
+      if (!up.write(chunk)) {
+        channel.pause();
+        up.once('drain', () => channel.resume());
+      }
+    });
+    channel.on('end', () => up.end());
+    channel.on('close', () => up.close());
+    let exit: { code: number | null; signal?: string; core?: boolean; desc?: string } | undefined;
+    up.on('exit', (code: number | null, signal?: string, core?: boolean, desc?: string) => (exit = { code, signal, core, desc }));
+    up.on('close', () => {
+      const tailOut = out?.flush();
+      const tailErr = err?.flush();
+      if (tailOut?.length) channel.write(tailOut);
+      if (tailErr?.length) channel.stderr.write(tailErr);
+      if (exit?.signal) channel.exit(exit.signal, exit.core ?? false, exit.desc ?? '');
+      else if (exit && exit.code !== null) channel.exit(exit.code);
+      channel.end();
+      const ok = exit?.code === 0;
+      void audit(this.ctx, {
+        type: 'statement.outcome',
+        sessionId: this.sessionId,
+        statementId,
+        status: ok ? 'ok' : 'error',
+        bytes,
+        durationMs: Date.now() - started,
+        error: ok ? undefined : { code: exit?.signal ? `signal ${exit.signal}` : `exit ${exit?.code ?? 'unknown'}`, message: 'the command did not exit with status 0' },
+        masking: masker ? { counts: {}, total: (out?.masked ?? 0) + (err?.masked ?? 0) } : undefined,
+      });
+    });
+  }
+
+  #refuseChannel(channel: ServerChannel, message: string, status = REFUSED_EXIT_STATUS): void {
+    channel.stderr.write(`${message}\n`);
+    channel.exit(status);
+    channel.end();
+  }
+
+  async #directTcpip(accept: () => ServerChannel, reject: () => void, info: { destIP: string; destPort: number; srcIP: string; srcPort: number }): Promise<void> {
+    const { principal, target } = this.#authed!;
+    const d = this.ctx.policy().authorizePortForward(principal, target.info, info.destIP, info.destPort);
+    const what = `port forwarding to ${info.destIP}:${info.destPort}`;
+    if (d.effect !== 'allow') {
+      await this.#auditChannel(what, `refused: ${d.reason}`, d);
+      return reject();
+    }
+    try {
+      await this.#auditChannel(what, 'allowed', d);
+      const upstream = await this.#upstream!;
+      upstream.forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, up) => {
+        if (err) return reject();
+        const channel = accept();
+        channel.pipe(up).pipe(channel);
+      });
+    } catch {
+      reject();
+    }
+  }
+
+  /** Channel-level requests (forwarding, shells, subsystems) are audited as statements of their own. */
+  async #auditChannel(what: string, outcome: string, d?: { effect: 'allow' | 'deny' | 'approve'; policyIds: string[]; policyVersion: string; reason: string }): Promise<void> {
+    const policy = this.ctx.policy();
+    const decision = d ?? { effect: outcome === 'allowed' ? ('allow' as const) : ('deny' as const), policyIds: [], policyVersion: policy.version, reason: outcome };
+    await audit(this.ctx, {
+      type: 'statement',
+      sessionId: this.sessionId,
+      statementId: `${this.sessionId}/${++this.#seq}`,
+      text: what,
+      class: 'privileged',
+      statementTypes: ['ssh.channel'],
+      tables: [],
+      functions: [],
+      decision: { effect: decision.effect === 'allow' && outcome !== 'allowed' ? 'deny' : decision.effect, policyIds: decision.policyIds, policyVersion: decision.policyVersion, reason: outcome },
+    });
+  }
+
+  #end(reason: string): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    for (const abort of this.#aborts) abort('client disconnected');
+    this.#upstream?.then((c) => c.end()).catch(() => undefined);
+    if (!this.#started) return;
+    void audit(this.ctx, {
+      type: 'session.end',
+      sessionId: this.sessionId,
+      reason,
+      statements: this.#stats.statements,
+      bytesIn: this.#stats.bytesIn,
+      bytesOut: this.#stats.bytesOut,
+      durationMs: Date.now() - this.#stats.startedAt,
+    });
+    this.#log.info({ reason }, 'session ended');
+  }
+}
