@@ -61,6 +61,10 @@ const SAFE_FUNCTIONS = new Set<string>([
   'pg_char_to_encoding', 'pg_relation_filenode', 'pg_input_is_valid', 'pg_input_error_info',
   'pg_column_compression', 'pg_relation_is_publishable', 'pg_tablespace_location', 'pg_my_temp_schema',
   'pg_is_other_temp_schema', 'pg_conf_load_time', 'pg_jit_available',
+  'pg_opclass_is_visible',
+  'pg_operator_is_visible',
+  'pg_opfamily_is_visible',
+  'pg_partition_ancestors',
   // waiting only holds this session's own connection (bounded by statement_timeout)
   'pg_sleep', 'pg_sleep_for', 'pg_sleep_until',
 ]);

@@ -27,6 +27,8 @@ import { createAwsApprovalService } from './adapters/aws/approval-service.js';
 import { startConsole, type RunningConsole } from './console/server.js';
 import { sendJson } from './console/http.js';
 import { PostgresSessionHandler } from './protocols/postgres/session.js';
+import { startSshListener, type SshTarget } from './protocols/ssh/index.js';
+import { createMasker } from '../../core/mask/index.js';
 
 export interface RunningGateway {
   config: AirlockConfig;
@@ -34,6 +36,7 @@ export interface RunningGateway {
   issuer: string;
   tokenEndpoint?: string;
   postgres?: { host: string; port: number };
+  ssh?: { host: string; port: number };
   consoleUrl?: string;
   /** `memory:` credentials (the demo's generated password) are set here. */
   memorySecrets: MemorySecretStore;
@@ -190,6 +193,26 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
           }),
       );
       log.info({ host: pgCfg.host, port: addr.port, tls: Boolean(pgCfg.tls) }, 'postgres listener ready');
+    }
+
+    const sshCfg = cfg.listeners.ssh;
+    if (sshCfg) {
+      const sshTargets = new Map<string, SshTarget>();
+      for (const t of cfg.targets) {
+        if (t.kind !== 'ssh') continue;
+        sshTargets.set(t.name, {
+          info: { name: t.name, kind: 'ssh', environment: t.environment, tags: t.tags },
+          upstream: { host: t.host, port: t.port, user: t.user, credentialType: t.credentialType, hostKeys: t.hostKeys, connectTimeoutMs: t.connectTimeoutMs },
+          credentialRef: t.credential,
+        });
+      }
+      const ssh = await startSshListener(
+        { log, verifier, policy: () => policy, secrets, audit, approvals, sshTargets, masker: cfg.masking.enabled ? createMasker(cfg.masking) : undefined },
+        { host: sshCfg.host, port: sshCfg.port, hostKeys: sshCfg.hostKeyFiles.map((f) => readFileSync(f)), authTimeoutMs: sshCfg.authTimeoutMs },
+      );
+      running.ssh = { host: sshCfg.host, port: ssh.port };
+      closers.push(() => ssh.close());
+      log.info({ host: sshCfg.host, port: ssh.port }, 'ssh listener ready');
     }
 
     if (cfg.listeners.console) {

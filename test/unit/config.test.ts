@@ -68,3 +68,16 @@ test('YAML and JSON files load; a broken file says which', () => {
   assert.throws(() => loadConfigFile(join(dir, 'b.yaml')), /b\.yaml is not valid YAML/);
   assert.throws(() => loadConfigFile(join(dir, 'missing.yaml')), /cannot read configuration file/);
 });
+
+test('SSH targets and the SSH listener are part of the same file', () => {
+  const raw = minimal() as any;
+  raw.listeners = { ssh: { port: 0, hostKeyFiles: ['keys/host_ed25519'] } };
+  raw.targets.push({ name: 'web-1', kind: 'ssh', host: 'web-1.internal', user: 'deploy', credential: 'file:keys/deploy', hostKeys: ['SHA256:abc'] });
+  const cfg = parseConfig(raw, '/etc/airlock');
+  assert.deepEqual(cfg.listeners.ssh?.hostKeyFiles, ['/etc/airlock/keys/host_ed25519']);
+  const ssh = cfg.targets[1]!;
+  assert.equal(ssh.kind, 'ssh');
+  assert.equal(ssh.credential, 'file:/etc/airlock/keys/deploy');
+  raw.targets[1].hostKeys = [];
+  assert.throws(() => parseConfig(raw), /targets\.1\.hostKeys/, 'an SSH target must pin its host key');
+});

@@ -34,6 +34,7 @@ function onSignals(gw: RunningGateway): void {
 function announce(gw: RunningGateway): void {
   // Machine-readable readiness lines on stdout (scripts and the benchmark wait for them).
   if (gw.postgres) process.stdout.write(`airlock: postgres listening on ${gw.postgres.host}:${gw.postgres.port}\n`);
+  if (gw.ssh) process.stdout.write(`airlock: ssh listening on ${gw.ssh.host}:${gw.ssh.port}\n`);
   if (gw.consoleUrl) process.stdout.write(`airlock: console at ${gw.consoleUrl}\n`);
   if (gw.tokenEndpoint) process.stdout.write(`airlock: local issuer at ${gw.issuer}\n`);
 }

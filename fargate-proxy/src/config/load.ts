@@ -53,6 +53,7 @@ export function loadConfigFile(path: string): AirlockConfig {
 function resolvePaths(cfg: AirlockConfig, baseDir: string): AirlockConfig {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   const pg = cfg.listeners.postgres;
+  const ssh = cfg.listeners.ssh;
   return {
     ...cfg,
     dataDir: abs(cfg.dataDir),
@@ -60,11 +61,11 @@ function resolvePaths(cfg: AirlockConfig, baseDir: string): AirlockConfig {
     listeners: {
       ...cfg.listeners,
       postgres: pg && { ...pg, tls: pg.tls && { certFile: abs(pg.tls.certFile), keyFile: abs(pg.tls.keyFile) } },
+      ssh: ssh && { ...ssh, hostKeyFiles: ssh.hostKeyFiles.map(abs) },
     },
-    targets: cfg.targets.map((t) => ({
-      ...t,
-      credential: t.credential.startsWith('file:') ? `file:${abs(t.credential.slice(5))}` : t.credential,
-      tls: { ...t.tls, caFile: t.tls.caFile && abs(t.tls.caFile) },
-    })),
+    targets: cfg.targets.map((t) => {
+      const credential = t.credential.startsWith('file:') ? `file:${abs(t.credential.slice(5))}` : t.credential;
+      return t.kind === 'postgres' ? { ...t, credential, tls: { ...t.tls, caFile: t.tls.caFile && abs(t.tls.caFile) } } : { ...t, credential };
+    }),
   };
 }

@@ -2,6 +2,7 @@
 // with the key's path, never later in the data path. docs/configuration.md is the human version.
 import { z } from 'zod';
 import { maskingConfigSchema } from '../../../core/mask/index.js';
+import { sshListenerSchema, sshTargetSchema } from '../protocols/ssh/config.js';
 
 const hostPort = {
   host: z.string().min(1).default('127.0.0.1'),
@@ -34,7 +35,7 @@ const postgresTarget = z.object({
   connectTimeoutMs: z.number().int().positive().default(10_000),
 });
 
-export const targetSchema = z.discriminatedUnion('kind', [postgresTarget]);
+export const targetSchema = z.discriminatedUnion('kind', [postgresTarget, sshTargetSchema]);
 
 const localClient = z.object({
   clientId: z.string().min(1),
@@ -65,6 +66,7 @@ export const configSchema = z
         console: z
           .object({ ...hostPort, port: hostPort.port.default(8080) })
           .optional(),
+        ssh: sshListenerSchema.optional(),
       })
       .default({}),
     identity: z.object({
