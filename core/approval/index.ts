@@ -7,3 +7,4 @@ export type { DecideResult } from './decide.js';
 export { escapeHtml, toApprovalView } from './view.js';
 export type { ApprovalView } from './view.js';
 export { MemoryApprovalStore } from './memory-store.js';
+export { agentReasonFrom } from './agent-reason.js';

@@ -40,7 +40,7 @@ after(async () => {
 });
 
 /** Starts psql on one statement; resolves the request id from the NOTICE, and later psql's result. */
-function heldPsql(sql: string, token: string): { requestId: Promise<string>; done: Promise<{ code: number; stdout: string; stderr: string }> } {
+function heldPsql(sql: string, token: string): { requestId: Promise<string>; done: Promise<{ code: number; stdout: string; stderr: string }>; kill(): void } {
   const child = spawn('psql', [gw.conninfo(), '-X', '-c', sql], { env: { ...process.env, PGPASSWORD: token } });
   let stdout = '';
   let stderr = '';
@@ -53,7 +53,7 @@ function heldPsql(sql: string, token: string): { requestId: Promise<string>; don
     if (m) found(m[1]!);
   });
   const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
-  return { requestId, done };
+  return { requestId, done, kill: () => child.kill('SIGKILL') };
 }
 
 async function tableExists(name: string): Promise<boolean> {
@@ -70,13 +70,14 @@ async function signedInPage(token: string): Promise<Page> {
 }
 
 test('a held CREATE TABLE runs after a reviewer clicks approve', async () => {
-  const held = heldPsql('CREATE TABLE approved_by_click (id int)', await gw.token());
+  const held = heldPsql('-- airlock-reason: table for the OPS-42 report\nCREATE TABLE approved_by_click (id int)', await gw.token());
   const id = await held.requestId;
   assert.equal(await tableExists('approved_by_click'), false, 'the statement ran before approval');
   const page = await signedInPage(await gw.token(REVIEWER));
   const row = page.locator(`#approvals tbody tr[data-id="${id}"]`);
   await row.waitFor();
   assert.match((await row.locator('pre').textContent()) ?? '', /CREATE TABLE approved_by_click/);
+  assert.match((await row.textContent()) ?? '', /table for the OPS-42 report/, 'the agent’s reason is shown to the reviewer');
   await row.locator('button.approve').click();
   const result = await held.done;
   assert.equal(result.code, 0, result.stderr);
@@ -106,4 +107,21 @@ test('the console answers the load balancer health check', async () => {
   const body = (await r.json()) as { ok: boolean; policyVersion: string };
   assert.equal(body.ok, true);
   assert.match(body.policyVersion, /^sha256:/);
+});
+
+test('an agent that disconnects while held withdraws its request', async () => {
+  const held = heldPsql('CREATE TABLE abandoned_table (id int)', await gw.token());
+  const id = await held.requestId;
+  const reviewerToken = await gw.token(REVIEWER);
+  const pendingIds = async () => {
+    const lines: string[] = [];
+    await approvalsList({ url: gw.gw.consoleUrl, token: reviewerToken, json: true }, { out: (l) => lines.push(l), err: () => undefined });
+    return lines.join('\n');
+  };
+  assert.ok((await pendingIds()).includes(id));
+  held.kill();
+  await held.done;
+  for (let i = 0; i < 100 && (await pendingIds()).includes(id); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(!(await pendingIds()).includes(id), 'the request is still pending after the agent left');
+  assert.equal(await tableExists('abandoned_table'), false);
 });

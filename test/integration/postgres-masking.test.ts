@@ -40,10 +40,10 @@ async function tappedClient(t: string): Promise<{ client: pg.Client; received: (
 before(async () => {
   server = await startPostgres();
   await direct(`
-    CREATE TABLE people (id int PRIMARY KEY, name text, email text UNIQUE, card text, ssn text, note text, order_no text, api_token text, amount numeric(10,2));
+    CREATE TABLE people (id int PRIMARY KEY, name text, email text UNIQUE, card text, ssn text, note text, order_no text, api_token text, amount numeric(10,2), secret_pin int);
     INSERT INTO people VALUES
-      (1, 'Jane Doe', '${EMAIL}', '${CARD}', '${SSN}', 'call me at ${EMAIL} or pay with ${CARD}', '${ORDER_ID}', '${GH_TOKEN}', 12.50),
-      (2, 'Plain Row', 'nobody-at-all', 'n/a', 'n/a', 'nothing sensitive here', '2024-05-01', 'v1.2.3', 99.99);
+      (1, 'Jane Doe', '${EMAIL}', '${CARD}', '${SSN}', 'call me at ${EMAIL} or pay with ${CARD}', '${ORDER_ID}', '${GH_TOKEN}', 12.50, 4321),
+      (2, 'Plain Row', 'nobody-at-all', 'n/a', 'n/a', 'nothing sensitive here', '2024-05-01', 'v1.2.3', 99.99, 8765);
     CREATE TABLE bulk AS SELECT i AS id, 'row ' || i || ' user' || i || '@example.org' AS contact, md5(i::text) AS hash FROM generate_series(1, 30000) i;
   `);
   // The second agent may see unmasked data (action view_unmasked); everyone else sees masked values.
@@ -53,7 +53,7 @@ permit (principal == Airlock::Agent::"${OTHER_AGENT.clientId}", action == Airloc
 `;
   gw = await startTestGateway(server, {
     policy,
-    config: (raw) => (raw.masking = { columnRules: [{ pattern: 'ssn', style: 'partial' }] }),
+    config: (raw) => (raw.masking = { columnRules: [{ pattern: 'ssn', style: 'partial' }, { pattern: '*_pin', style: 'redact' }] }),
   });
   token = await gw.token();
 });
@@ -83,8 +83,8 @@ test('sensitive values never reach the client; clean values arrive unchanged; ro
     assert.match(row.api_token, /REDACTED/);
     assert.equal(row.amount, '12.50');
     // The column rule masks `ssn` whatever it holds; every other cell of the clean row is as stored.
-    const { ssn: ruled, ...clean } = r.rows[1];
-    const { ssn: stored, ...expected } = d.rows[1];
+    const { ssn: ruled, secret_pin: _pin, ...clean } = r.rows[1];
+    const { ssn: stored, secret_pin: _stored, ...expected } = d.rows[1];
     assert.notEqual(ruled, stored);
     assert.deepEqual(clean, expected, 'cells with nothing sensitive arrive unchanged');
     // Extended protocol with binary-format-free parameters too.
@@ -108,6 +108,30 @@ test('sensitive values never reach the client; clean values arrive unchanged; ro
   const bytes = received();
   for (const secret of [EMAIL, CARD, SSN, GH_TOKEN, CARD.replace(/ /g, '')]) assert.equal(bytes.indexOf(secret), -1, `${secret} reached the client`);
   assert.notEqual(bytes.indexOf(ORDER_ID), -1);
+});
+
+test('binary-format results: textual columns are masked, a ruled non-text column is nulled with a notice', async () => {
+  const c = new pg.Client(gw.pgOptions(token));
+  await c.connect();
+  const notices: string[] = [];
+  c.on('notice', (n) => notices.push(n.message ?? ''));
+  try {
+    // Parameters make pg use the extended protocol, where results can be requested in binary.
+    const r = await c.query({ text: 'SELECT id, email, secret_pin, amount FROM people WHERE name <> $1 ORDER BY id', values: ['nobody'], binary: true } as pg.QueryConfig);
+    assert.equal(r.rowCount, 2);
+    assert.match(String(r.rows[0].email), /REDACTED/);
+    assert.equal(r.rows[0].secret_pin, null, 'a masked int column must not pass through raw in binary');
+    assert.equal(r.rows[1].secret_pin, null);
+    assert.ok(notices.some((n) => /secret_pin.*binary format/.test(n)), `no notice: ${notices.join(' | ')}`);
+    // In text format too: a placeholder would not parse as an int, so the value is NULL, never raw.
+    notices.length = 0;
+    const t = await c.query('SELECT secret_pin, email FROM people ORDER BY id');
+    assert.equal(t.rows[0].secret_pin, null);
+    assert.match(t.rows[0].email, /REDACTED/);
+    assert.ok(notices.some((n) => /secret_pin.*cannot hold a masked value/.test(n)), `no notice: ${notices.join(' | ')}`);
+  } finally {
+    await c.end();
+  }
 });
 
 test('COPY TO STDOUT through psql is masked', async () => {

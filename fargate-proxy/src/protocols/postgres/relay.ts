@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Decision, Inspection, Principal, StatementInspection } from '../../../../core/model.js';
 import type { AuditEventInput } from '../../../../core/audit/events.js';
 import type { PendingApproval } from '../../../../core/approval/types.js';
+import { agentReasonFrom } from '../../../../core/approval/agent-reason.js';
 import type { Masker } from '../../../../core/mask/index.js';
 import type { GatewayContext, PostgresTarget } from '../../context.js';
 import { B, decodeCommandTag, decodeFields, errorResponse, noticeResponse, readyForQuery, type TransactionStatus } from './backend.js';
@@ -78,6 +79,8 @@ export class Relay implements ScanHandler {
   #units: ResponseUnit[] = [];
   #openUnit: ResponseUnit | undefined;
   #statementSeq = 0;
+  /** The SQL the client sent for what is being decided: where the agent's `airlock-reason` comment is. */
+  #source = '';
 
   #pumping = false;
   #closed = false;
@@ -111,6 +114,8 @@ export class Relay implements ScanHandler {
     });
     this.#client.on('end', () => {
       this.#clientEnded = true;
+      // Nobody is left to run a held statement for: withdraw its request.
+      if (this.#holding) void this.#holding.cancel('client disconnected');
       this.#maybeFinish();
     });
     this.#client.on('close', () => this.#shutdown('client disconnected'));
@@ -230,6 +235,7 @@ export class Relay implements ScanHandler {
       await this.#auditUnparsable(sql, inspection.error);
       return this.#refuse(this.#parseError(inspection.error), true);
     }
+    this.#source = sql;
     const unit = new ResponseUnit();
     const verdict = await this.#decideStatements(inspection.statements, unit);
     if (verdict instanceof Refused) return this.#refuse(verdict.error, true);
@@ -300,7 +306,10 @@ export class Relay implements ScanHandler {
         } else if (frame.type === F.Execute) {
           const { portal } = decodeExecute(frame.body);
           const prepared = lookupPortal(portal);
-          if (prepared) executes.push(...prepared.inspection.statements);
+          if (prepared) {
+            executes.push(...prepared.inspection.statements);
+            this.#source = prepared.text;
+          }
           // An unknown portal is a SQL-level cursor (decided at DECLARE) or an error the server reports.
         } else if (frame.type === F.Close) {
           const { kind, name } = decodeTarget(frame.body);
@@ -389,6 +398,7 @@ export class Relay implements ScanHandler {
           statementClass: s.class,
           policyIds: d.policyIds,
           shape: statementShape(s.text),
+          agentReason: agentReasonFrom(s.text) ?? agentReasonFrom(this.#source),
         },
         (e) => void this.#audit({ type: 'approval', sessionId: this.#o.sessionId, statementId, approvalId: e.approvalId, state: e.state as 'pending', reviewer: e.reviewer, reason: e.reason }),
       );

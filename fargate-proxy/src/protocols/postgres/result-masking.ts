@@ -4,12 +4,15 @@
 // rewritten with the values; messages with nothing to mask are sent as they arrived.
 import type { Masker, ColumnPlan, MaskSummary } from '../../../../core/mask/index.js';
 import type { MaskingSummary } from '../../../../core/audit/events.js';
-import { B, backendMessage as frame, errorResponse } from './backend.js';
+import { B, backendMessage as frame, noticeResponse } from './backend.js';
 import { BodyReader } from './framer.js';
 
 // Binary wire formats that are plain UTF-8 text (jsonb adds a version byte before the text).
 const TEXTUAL_TYPES = new Set([25 /* text */, 1043 /* varchar */, 1042 /* bpchar */, 19 /* name */, 114 /* json */, 142 /* xml */, 705 /* unknown */, 3802 /* jsonb */]);
 const JSONB = 3802;
+// In text format these also take any masked string and stay valid input for their type (arrays of
+// text: the placeholders contain no array syntax). Type 0: not described, treated as text.
+const TEXT_FORMAT_SAFE = new Set([...TEXTUAL_TYPES, 18 /* char */, 1009 /* text[] */, 1015 /* varchar[] */, 1014 /* bpchar[] */, 199 /* json[] */, 3807 /* jsonb[] */, 0]);
 // Error/notice fields that can carry data values: message, detail, hint, context, internal query.
 const VALUE_FIELDS = new Set(['M', 'D', 'H', 'W', 'q']);
 
@@ -92,7 +95,10 @@ export class ResultMasker {
     const binary = shape.formats.length === 1 ? shape.formats[0] === 1 : shape.formats[i] === 1;
     if (!binary) {
       const masked = this.masker.maskCell(value.toString('utf8'), shape.plan, i);
-      return masked === undefined ? undefined : Buffer.from(masked, 'utf8');
+      if (masked === undefined) return undefined;
+      // A placeholder in an int, date or uuid column would break the client's parsing of the row.
+      if (!TEXT_FORMAT_SAFE.has(shape.types[i] ?? 0)) return this.#nulled(shape, i, 'its type cannot hold a masked value');
+      return Buffer.from(masked, 'utf8');
     }
     const type = shape.types[i] ?? 0;
     if (TEXTUAL_TYPES.has(type)) {
@@ -104,12 +110,15 @@ export class ResultMasker {
     // A binary value of another type cannot carry a masked string: when a column rule names it,
     // it is nulled (never passed through raw) and the client is told once per result set.
     if (shape.plan.styles[i] === undefined) return undefined;
+    return this.#nulled(shape, i, 'it was requested in binary format');
+  }
+
+  /** Sends NULL for a value that must be masked but cannot carry a placeholder; tells the client once per result set. */
+  #nulled(shape: ResultShape, i: number, why: string): null {
     if (!this.#warnedBinary) {
       this.#warnedBinary = true;
       const column = shape.plan.names[i] ?? `#${i + 1}`;
-      this.pendingNotices.push(
-        errorResponse({ severity: 'NOTICE', code: '01000', message: `Airlock: column "${column}" is masked and was requested in binary format; its values are sent as NULL` }).fill(B.NoticeResponse, 0, 1),
-      );
+      this.pendingNotices.push(noticeResponse({ severity: 'NOTICE', code: '01000', message: `Airlock: column "${column}" holds masked values and ${why}; they are sent as NULL` }));
     }
     return null;
   }
