@@ -70,7 +70,7 @@ async function signedInPage(token: string): Promise<Page> {
 }
 
 test('a held CREATE TABLE runs after a reviewer clicks approve', async () => {
-  const held = heldPsql('-- airlock-reason: table for the OPS-42 report\nCREATE TABLE approved_by_click (id int)', await gw.token());
+  const held = heldPsql("-- airlock-reason: table for the OPS-42 report\nCREATE TABLE approved_by_click (id int, contact text DEFAULT 'ops.lead@example.com')", await gw.token());
   const id = await held.requestId;
   assert.equal(await tableExists('approved_by_click'), false, 'the statement ran before approval');
   const page = await signedInPage(await gw.token(REVIEWER));
@@ -78,6 +78,7 @@ test('a held CREATE TABLE runs after a reviewer clicks approve', async () => {
   await row.waitFor();
   assert.match((await row.locator('pre').textContent()) ?? '', /CREATE TABLE approved_by_click/);
   assert.match((await row.textContent()) ?? '', /table for the OPS-42 report/, 'the agent’s reason is shown to the reviewer');
+  assert.doesNotMatch((await row.textContent()) ?? '', /ops\.lead@example\.com/, 'the reviewer sees sensitive values masked');
   await row.locator('button.approve').click();
   const result = await held.done;
   assert.equal(result.code, 0, result.stderr);

@@ -394,7 +394,8 @@ export class Relay implements ScanHandler {
           target: this.#o.target.info,
           sessionId: this.#o.sessionId,
           statementId,
-          statementText: s.text,
+          // Reviewers see the statement with sensitive values (cards, e-mails, keys) masked.
+          statementText: this.#o.masker?.maskText(s.text) ?? s.text,
           statementClass: s.class,
           policyIds: d.policyIds,
           shape: statementShape(s.text),
