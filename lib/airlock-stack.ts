@@ -33,8 +33,10 @@ export interface AirlockSettings {
   approvalTimeoutMinutes?: number;
   /** Secret with the Slack app's settings; see docs/deploy.md. */
   slackSecretArn?: string;
-  /** Object Lock (compliance) retention for recordings, days. */
+  /** Object Lock (compliance) retention for audit objects, days. Only at first deploy. */
   objectLockDays?: number;
+  /** Audit items expire (DynamoDB TTL) this many days after their event. Kept forever when absent. */
+  auditRetentionDays?: number;
   /** Policy set baked into the image, used until a bundle is published. */
   policyFile?: string;
   minTasks?: number;
@@ -110,6 +112,7 @@ export class AirlockStack extends Stack {
       key: this.key,
       accessLogsBucket: accessLogs,
       objectLockDays: s.objectLockDays,
+      retentionDays: s.auditRetentionDays,
     });
     this.policy = new PolicyService(this, 'Policy', { key: this.key, accessLogsBucket: accessLogs, logRetention });
     const reviewerGroups = s.reviewerGroups ?? ['reviewers'];
@@ -126,6 +129,12 @@ export class AirlockStack extends Stack {
     });
     this.registry = new TargetRegistry(this, 'Targets', { targets: s.targets ?? [], key: this.key });
 
+    if (this.registry.targets.length === 0) {
+      Annotations.of(this).addWarningV2(
+        'airlock:no-targets',
+        'No airlock:targets: the proxy refuses to start without at least one target (docs/deploy.md, "Register a target").',
+      );
+    }
     const listenerTlsSecret = s.listenerTlsSecretArn
       ? secretsmanager.Secret.fromSecretCompleteArn(this, 'ListenerTls', s.listenerTlsSecretArn)
       : undefined;
@@ -153,6 +162,7 @@ export class AirlockStack extends Stack {
         targets: this.registry.targets,
         policyFile: s.policyFile ?? '/app/policies/production-example.cedar',
         tls: listenerTlsSecret !== undefined,
+        audit: { objectLockDays: this.audit.objectLockDays, retentionDays: this.audit.retentionDays },
       }),
       environment: {
         ...this.audit.environment(),

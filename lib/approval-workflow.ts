@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -12,11 +12,12 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { WORKFLOW_ERRORS } from '../lambdas/shared/workflow.js';
 import { AirlockFunction, lambdasEntry } from './airlock-function.js';
-import { acknowledge, nagArn } from './nag-acknowledgements.js';
+import { acknowledge, acknowledgeOnGrantee, nagArn } from './nag-acknowledgements.js';
 
 export const APPROVAL_ENV = {
   table: 'AIRLOCK_APPROVALS_TABLE',
   stateMachineArn: 'AIRLOCK_APPROVAL_STATE_MACHINE_ARN',
+  reviewBaseUrl: 'AIRLOCK_REVIEW_BASE_URL',
 } as const;
 
 /** Errors the approval handlers pass to SendTaskFailure; the workflow ends normally on each. */
@@ -60,6 +61,8 @@ export class ApprovalWorkflow extends Construct {
   readonly expire: AirlockFunction;
   readonly decisionUrl: lambda.FunctionUrl;
   readonly approvalTimeout: Duration;
+  /** Where reviewers open a request (`<this>review/<id>`): the given URL or the decision endpoint. */
+  readonly reviewBaseUrl: string;
 
   constructor(scope: Construct, id: string, props: ApprovalWorkflowProps) {
     super(scope, id);
@@ -107,6 +110,7 @@ export class ApprovalWorkflow extends Construct {
     // Authentication is in the handler (Slack request signature, reviewer's OIDC token): Slack cannot sign SigV4.
     this.decisionUrl = this.decision.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
 
+    this.reviewBaseUrl = props.reviewBaseUrl ?? this.decisionUrl.url;
     this.notifier = new AirlockFunction(this, 'Notifier', {
       ...common,
       entry: props.entries?.notifier ?? lambdasEntry('approval-notifier'),
@@ -115,7 +119,7 @@ export class ApprovalWorkflow extends Construct {
       environment: {
         APPROVALS_TABLE: this.table.tableName,
         TOPIC_ARN: this.topic.topicArn,
-        REVIEW_BASE_URL: props.reviewBaseUrl ?? this.decisionUrl.url,
+        REVIEW_BASE_URL: this.reviewBaseUrl,
         ...slackEnv,
       },
     });
@@ -201,9 +205,21 @@ export class ApprovalWorkflow extends Construct {
     return machine;
   }
 
-  /** What the proxy does: start a workflow per held statement and read/write the approval record. */
+  /**
+   * What the proxy does: start a workflow per held statement, stop it when the agent cancels, and
+   * read/write the approval record.
+   */
   grantProxy(grantee: iam.IGrantable): void {
     this.stateMachine.grantStartExecution(grantee);
+    this.stateMachine.grantExecution(grantee, 'states:StopExecution');
+    // How grantExecution names the machine inside an execution ARN, as cdk-nag prints it.
+    const machineName = Stack.of(this).resolve(Fn.select(6, Fn.split(':', this.stateMachine.stateMachineArn)));
+    const executions = `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${JSON.stringify(machineName)}:*`;
+    acknowledgeOnGrantee(
+      grantee,
+      `AwsSolutions-IAM5[Resource::${executions}]`,
+      'Executions are named per request at run time; the grant is StopExecution on this state machine\'s executions only',
+    );
     this.table.grantReadWriteData(grantee);
   }
 
@@ -211,6 +227,7 @@ export class ApprovalWorkflow extends Construct {
     return {
       [APPROVAL_ENV.table]: this.table.tableName,
       [APPROVAL_ENV.stateMachineArn]: this.stateMachine.stateMachineArn,
+      [APPROVAL_ENV.reviewBaseUrl]: this.reviewBaseUrl,
     };
   }
 }

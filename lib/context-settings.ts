@@ -44,6 +44,7 @@ export function settingsFromContext(node: Node): AirlockSettings {
     approvalTimeoutMinutes: get('approvalTimeoutMinutes'),
     slackSecretArn: get('slackSecretArn'),
     objectLockDays: get('objectLockDays'),
+    auditRetentionDays: get('auditRetentionDays'),
     policyFile: get('policyFile'),
     minTasks: get('minTasks'),
     maxTasks: get('maxTasks'),

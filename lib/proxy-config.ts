@@ -1,4 +1,6 @@
 import type { Duration } from 'aws-cdk-lib';
+import { APPROVAL_ENV } from './approval-workflow.js';
+import { AUDIT_ENV } from './audit-store.js';
 import type { RegisteredTarget } from './target-registry.js';
 
 /** Paths inside the container; the entrypoint writes the rendered files there at start. */
@@ -22,7 +24,15 @@ export interface ProxyConfigInput {
   policyFile: string;
   /** TLS on the agent-facing listeners (false only for a closed network, tokens then cross it in clear). */
   tls: boolean;
+  /** Must match the audit bucket's Object Lock and the table's TTL (AuditStore). */
+  audit?: { objectLockDays?: number; retentionDays?: number };
 }
+
+/**
+ * A value the proxy expands from its environment at start-up (fargate-proxy/src/config/load.ts):
+ * CloudFormation tokens travel as plain container environment, the document stays static.
+ */
+export const fromEnv = (name: string): string => `\${env:${name}}`;
 
 /**
  * The proxy's configuration document (fargate-proxy/src/config/schema.ts) for this deployment.
@@ -54,10 +64,27 @@ export function renderProxyConfig(input: ProxyConfigInput): Record<string, unkno
       credential: `aws-secretsmanager:${secret.secretArn}${r.secretJsonKey ? `#${r.secretJsonKey}` : ''}`,
     })),
     policy: { file: input.policyFile },
-    audit: { ack: 'store' },
+    audit: {
+      // A statement is forwarded only once DynamoDB holds its event: a task that loses the store refuses.
+      ack: 'store',
+      store: {
+        kind: 'aws',
+        table: fromEnv(AUDIT_ENV.table),
+        bucket: fromEnv(AUDIT_ENV.bucket),
+        kmsKeyId: fromEnv(AUDIT_ENV.kmsKey),
+        ...(input.audit?.objectLockDays !== undefined ? { objectLockDays: input.audit.objectLockDays } : {}),
+        ...(input.audit?.retentionDays !== undefined ? { retentionDays: input.audit.retentionDays } : {}),
+      },
+    },
     approvals: {
       reviewerGroups: input.reviewerGroups,
       timeoutSeconds: input.approvalTimeout.toSeconds(),
+      backend: 'stepfunctions',
+      stepFunctions: {
+        tableName: fromEnv(APPROVAL_ENV.table),
+        stateMachineArn: fromEnv(APPROVAL_ENV.stateMachineArn),
+        reviewBaseUrl: fromEnv(APPROVAL_ENV.reviewBaseUrl),
+      },
     },
   };
 }

@@ -156,6 +156,11 @@ export class ProxyFleet extends Construct {
       'AwsSolutions-ECS2',
       'The environment holds resource names and a configuration of references only; credentials and the TLS key arrive as ECS secrets',
     );
+    acknowledge(
+      this.taskDefinition,
+      'CloudFormation-Validate::E1029',
+      'The `${env:NAME}` strings in AIRLOCK_CONFIG are expanded by the proxy from its own environment at start-up, not by CloudFormation',
+    );
     if (this.taskDefinition.executionRole) {
       acknowledge(
         this.taskDefinition.executionRole,

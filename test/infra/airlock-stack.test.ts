@@ -5,8 +5,9 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync }
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configSchema } from '../../fargate-proxy/src/config/schema.js';
-import { AUDIT_ENV } from '../../lib/audit-store.js';
-import { WORKFLOW_ERRORS } from '../../lib/approval-workflow.js';
+import { expandEnv } from '../../fargate-proxy/src/config/load.js';
+import { AUDIT_ENV, AUDIT_WRITER_KEY_ACTIONS, AUDIT_WRITER_OBJECT_ACTIONS, AUDIT_WRITER_TABLE_ACTIONS } from '../../lib/audit-store.js';
+import { APPROVAL_ENV, WORKFLOW_ERRORS } from '../../lib/approval-workflow.js';
 import { flattenIntrinsics, missingHandlers, resourcesOfType, synthAirlock, type SynthResult } from './synth-airlock.js';
 
 const require = createRequire(import.meta.url);
@@ -95,18 +96,40 @@ test('Fargate task: read-only root, non-root user, no public IP, graceful stop',
   assert.equal(service.DeploymentConfiguration.MinimumHealthyPercent, 100);
 });
 
-test('the rendered proxy configuration is accepted by the proxy config schema', { skip }, () => {
+test('the rendered proxy configuration, expanded from the container environment, is accepted by the proxy', { skip }, () => {
   const task = one('AWS::ECS::TaskDefinition').Properties;
-  const env = Object.fromEntries(task.ContainerDefinitions[0].Environment.map((e: any) => [e.Name, flattenIntrinsics(e.Value)]));
-  for (const name of Object.values(AUDIT_ENV)) assert.ok(env[name], `${name} is set`);
-  assert.ok(env.AIRLOCK_POLICY_BUCKET && env.AIRLOCK_APPROVALS_TABLE && env.AIRLOCK_APPROVAL_STATE_MACHINE_ARN);
-  const parsed = configSchema.safeParse(JSON.parse(env.AIRLOCK_CONFIG as string));
+  const env = Object.fromEntries(task.ContainerDefinitions[0].Environment.map((e: any) => [e.Name, flattenIntrinsics(e.Value)])) as Record<string, string>;
+  for (const name of [...Object.values(AUDIT_ENV), ...Object.values(APPROVAL_ENV)]) assert.ok(env[name], `${name} is set`);
+  assert.ok(env.AIRLOCK_POLICY_BUCKET);
+  const raw = JSON.parse(env.AIRLOCK_CONFIG!);
+  // What the proxy does at start-up: every ${env:NAME} must be set on the container.
+  const parsed = configSchema.safeParse(expandEnv(raw, [], env));
   assert.ok(parsed.success, parsed.success ? '' : JSON.stringify(parsed.error.issues));
-  assert.deepEqual(parsed.data!.targets.map((t) => t.name), ['orders', 'billing']);
-  assert.match(parsed.data!.targets[1]!.credential, /^aws-secretsmanager:arn:aws:secretsmanager:.*billing-db/);
-  assert.ok(!/password|BEGIN [A-Z ]*PRIVATE KEY/i.test(env.AIRLOCK_CONFIG as string), 'references only, no secret values');
-  assert.deepEqual(parsed.data!.listeners.postgres!.tls, { certFile: '/etc/airlock/tls/tls.crt', keyFile: '/etc/airlock/tls/tls.key' });
-  assert.equal(parsed.data!.listeners.postgres!.allowPlaintext, false);
+  const cfg = parsed.data!;
+  assert.deepEqual(cfg.targets.map((t) => t.name), ['orders', 'billing']);
+  assert.match(cfg.targets[1]!.credential, /^aws-secretsmanager:arn:aws:secretsmanager:.*billing-db/);
+  assert.ok(!/password|BEGIN [A-Z ]*PRIVATE KEY/i.test(env.AIRLOCK_CONFIG!), 'references only, no secret values');
+  assert.deepEqual(cfg.listeners.postgres!.tls, { certFile: '/etc/airlock/tls/tls.crt', keyFile: '/etc/airlock/tls/tls.key' });
+  assert.equal(cfg.listeners.postgres!.allowPlaintext, false);
+  assert.deepEqual(cfg.listeners.console, { host: '0.0.0.0', port: 8080 }, 'the health endpoint the NLB checks');
+
+  const logicalId = (prefix: string, type: string) => resources(type).find(([id]) => id.startsWith(prefix))![0];
+  assert.equal(cfg.audit.ack, 'store');
+  const { kmsKeyId, ...store } = cfg.audit.store!;
+  assert.deepEqual(store, {
+    kind: 'aws',
+    table: `ref-${logicalId('AuditTrail', 'AWS::DynamoDB::Table')}`,
+    bucket: `ref-${logicalId('AuditRecordings', 'AWS::S3::Bucket')}`,
+  });
+  assert.ok(kmsKeyId?.startsWith('arn:') && kmsKeyId.includes(logicalId('Key', 'AWS::KMS::Key')), 'objects are encrypted with the stack key (its ARN)');
+  assert.equal(cfg.approvals.backend, 'stepfunctions');
+  assert.deepEqual(cfg.approvals.stepFunctions, {
+    tableName: `ref-${logicalId('Approvals', 'AWS::DynamoDB::Table')}`,
+    stateMachineArn: `ref-${logicalId('ApprovalsStateMachine', 'AWS::StepFunctions::StateMachine')}`,
+    reviewBaseUrl: `https://${logicalId('', 'AWS::Lambda::Url')}.lambda-url.eu-west-1.on.aws/`,
+  });
+  assert.equal(cfg.approvals.timeoutSeconds, 900);
+  assert.deepEqual(cfg.approvals.reviewerGroups, ['dba']);
   const secrets = task.ContainerDefinitions[0].Secrets.map((x: any) => [x.Name, flattenIntrinsics(x.ValueFrom)]);
   assert.deepEqual(secrets.map(([n]: string[]) => n).sort(), ['AIRLOCK_TLS_CERT', 'AIRLOCK_TLS_KEY']);
   assert.ok(secrets.every(([, v]: string[]) => v!.includes('airlock-tls-AbCdEf')), 'the TLS key arrives as an ECS secret, not in the environment');
@@ -133,8 +156,8 @@ test('the fleet may read exactly the registered targets\' secrets', { skip }, ()
   const created = resources('AWS::SecretsManager::Secret').find(([, s]) => s.Properties.Name === 'airlock/targets/orders')!;
   assert.ok(secretResources.some((res: any) => res.Ref === created[0]));
   assert.ok(secretResources.includes('arn:aws:secretsmanager:eu-west-1:123456789012:secret:billing-db-AbCdEf'));
-  const auditIds = Object.keys(r.template.Resources).filter((id) => /^Audit(Sessions|Events|Recordings)[0-9A-F]{8}$/.test(id));
-  assert.equal(auditIds.length, 3);
+  const auditIds = Object.keys(r.template.Resources).filter((id) => /^Audit(Trail|Recordings)[0-9A-F]{8}$/.test(id));
+  assert.equal(auditIds.length, 2);
   for (const s of statements) {
     const actions = [s.Action].flat() as string[];
     assert.ok(!actions.some((a) => a === '*' || a.endsWith(':*')), `no service-wide action: ${actions}`);
@@ -151,18 +174,21 @@ test('audit store: CMK encryption, PITR, TTL and indexes; buckets TLS-only, vers
   assert.equal(keys.length, 1);
   assert.equal(keys[0]![1].Properties.EnableKeyRotation, true);
   const tables = resources('AWS::DynamoDB::Table').map(([, t]) => t.Properties);
-  assert.equal(tables.length, 3);
+  assert.equal(tables.length, 2, 'one audit table (single-table design) and the approvals table');
   for (const t of tables) {
     assert.equal(t.SSESpecification.SSEType, 'KMS');
     assert.ok(t.SSESpecification.KMSMasterKeyId);
     assert.equal(t.PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled, true);
-    assert.deepEqual(t.TimeToLiveSpecification, { AttributeName: 'ttl', Enabled: true });
   }
   const keysOf = (t: any) => t.KeySchema.map((k: any) => `${k.AttributeName}:${k.KeyType}`).join(',');
-  const events = tables.find((t) => keysOf(t) === 'sessionId:HASH,seq:RANGE');
-  assert.ok(events, 'events: PK sessionId, SK seq');
-  assert.deepEqual(events.GlobalSecondaryIndexes.map((g: any) => g.IndexName).sort(), ['byPrincipal', 'byTarget']);
-  assert.ok(tables.some((t) => keysOf(t) === 'requestId:HASH'), 'approvals: PK requestId');
+  const trail = tables.find((t) => keysOf(t) === 'pk:HASH,sk:RANGE');
+  assert.ok(trail, 'audit: pk/sk');
+  assert.deepEqual(trail.TimeToLiveSpecification, { AttributeName: 'expiresAt', Enabled: true });
+  assert.equal(trail.DeletionProtectionEnabled, true);
+  assert.deepEqual(trail.GlobalSecondaryIndexes.map((g: any) => g.IndexName).sort(), ['byDay', 'byPrincipal', 'byTarget']);
+  const approvals = tables.find((t) => keysOf(t) === 'requestId:HASH');
+  assert.ok(approvals, 'approvals: PK requestId');
+  assert.deepEqual(approvals.TimeToLiveSpecification, { AttributeName: 'ttl', Enabled: true });
 
   const buckets = resources('AWS::S3::Bucket');
   const policies = resources('AWS::S3::BucketPolicy');
@@ -179,6 +205,28 @@ test('audit store: CMK encryption, PITR, TTL and indexes; buckets TLS-only, vers
   }
   const kmsBuckets = buckets.filter(([, b]) => b.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm === 'aws:kms');
   assert.equal(kmsBuckets.length, 2, 'recordings and policy bundles use the customer-managed key');
+});
+
+test('the task role gets exactly the audit adapter\'s calls: no delete, update, scan or index access', { skip }, () => {
+  const taskRoleId = Object.entries(r.template.Resources).find(
+    ([id, res]: [string, any]) => res.Type === 'AWS::IAM::Role' && id.startsWith('FleetTaskTaskRole'),
+  )![0];
+  const statements = resources('AWS::IAM::Policy')
+    .filter(([, p]) => p.Properties.Roles.some((role: any) => role.Ref === taskRoleId))
+    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
+  const idOf = (type: string, prefix: string) => resources(type).find(([id]) => id.startsWith(prefix))![0];
+  const tableId = idOf('AWS::DynamoDB::Table', 'AuditTrail');
+  const bucketId = idOf('AWS::S3::Bucket', 'AuditRecordings');
+  const keyId = idOf('AWS::KMS::Key', 'Key');
+  const actionsOn = (id: string) =>
+    statements.filter((st: any) => JSON.stringify(st.Resource).includes(`"${id}"`)).flatMap((st: any) => [st.Action].flat()).sort();
+  assert.deepEqual(actionsOn(tableId), [...AUDIT_WRITER_TABLE_ACTIONS].sort());
+  const tableStatements = statements.filter((st: any) => JSON.stringify(st.Resource).includes(`"${tableId}"`));
+  assert.deepEqual(tableStatements.map((st: any) => st.Resource), [{ 'Fn::GetAtt': [tableId, 'Arn'] }], 'the base table only: the write path never queries an index');
+  assert.deepEqual(actionsOn(bucketId), [...AUDIT_WRITER_OBJECT_ACTIONS].sort(), 'no Object Lock configured, so no PutObjectRetention');
+  const keyActions = actionsOn(keyId);
+  for (const a of AUDIT_WRITER_KEY_ACTIONS) assert.ok(keyActions.includes(a), `${a} on the stack key`);
+  assert.ok(statements.some((st: any) => [st.Action].flat().includes('states:StopExecution')), 'a cancelled approval stops its workflow');
 });
 
 test('approval workflow: Standard, wait-for-task-token with a timeout, expiry and denial paths, valid ASL', { skip }, () => {

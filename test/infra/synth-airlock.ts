@@ -80,6 +80,7 @@ export function flattenIntrinsics(value: unknown): unknown {
     if ('Ref' in o) return PSEUDO[o.Ref as string] ?? `ref-${String(o.Ref)}`;
     if ('Fn::GetAtt' in o) {
       const [id, attr] = o['Fn::GetAtt'] as [string, string];
+      if (attr === 'FunctionUrl') return `https://${id}.lambda-url.eu-west-1.on.aws/`;
       return attr === 'Arn' ? `arn:aws:lambda:eu-west-1:123456789012:function:${id}` : `${id}-${attr}`;
     }
     return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, flattenIntrinsics(v)]));

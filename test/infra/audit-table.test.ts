@@ -1,0 +1,169 @@
+// The audit table the stack deploys is the one the proxy's adapter expects: the synthesized
+// AWS::DynamoDB::Table equals auditTableDefinition(), and the real adapter, shipping through the
+// real local spool, works against a table created from the synthesized properties (dynalite, s3rver)
+// and stamps every item with the attribute the table's TTL names.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { generateKeyPairSync } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { auditTableDefinition, createAwsAuditStore } from '../../fargate-proxy/src/adapters/aws/audit-dynamodb-store.js';
+import { createLocalAuditSink } from '../../fargate-proxy/src/adapters/local/audit-file-sink.js';
+import { AuditStore } from '../../lib/audit-store.js';
+
+const require = createRequire(import.meta.url);
+const dynalite = require('dynalite') as (o: { createTableMs: number; deleteTableMs: number; updateTableMs: number }) => Server;
+const S3rver = require('s3rver') as new (o: object) => { run(): Promise<AddressInfo>; close(): Promise<void> };
+
+const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+/** A stack holding only the audit store (no Lambdas to bundle), with a role granted as the fleet's is. */
+function synthAuditStore(props: { objectLockDays?: number; retentionDays?: number }) {
+  const stack = new Stack(new App(), 'AuditOnly', { env: { account: '123456789012', region: 'eu-west-1' } });
+  const key = new kms.Key(stack, 'Key');
+  const accessLogsBucket = new s3.Bucket(stack, 'AccessLogs');
+  const audit = new AuditStore(stack, 'Audit', { key, accessLogsBucket, ...props });
+  const role = new iam.Role(stack, 'TaskRole', { assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com') });
+  audit.grantWriter(role);
+  const template = Template.fromStack(stack).toJSON() as { Resources: Record<string, { Type: string; Properties: any }> };
+  const of = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
+  const table = of('AWS::DynamoDB::Table')[0]![1];
+  const statements = of('AWS::IAM::Policy').flatMap(([, p]) => p.Properties.PolicyDocument.Statement as any[]);
+  return { table: table.Properties, statements, tables: of('AWS::DynamoDB::Table').length };
+}
+
+const byName = <T extends { AttributeName?: string; IndexName?: string }>(xs: T[] | undefined) =>
+  [...(xs ?? [])].sort((a, b) => String(a.AttributeName ?? a.IndexName).localeCompare(String(b.AttributeName ?? b.IndexName)));
+
+test('the synthesized audit table has exactly the adapter\'s keys, attributes, indexes and TTL', () => {
+  const { table, tables } = synthAuditStore({ retentionDays: 30 });
+  const def = auditTableDefinition('x');
+  assert.equal(tables, 1, 'one table: the single-table design');
+  assert.deepEqual(table.KeySchema, def.KeySchema);
+  assert.deepEqual(byName(table.AttributeDefinitions), byName(def.AttributeDefinitions));
+  assert.deepEqual(byName(table.GlobalSecondaryIndexes), byName(def.GlobalSecondaryIndexes));
+  assert.equal(table.BillingMode, def.BillingMode);
+  assert.deepEqual(table.TimeToLiveSpecification, { AttributeName: 'expiresAt', Enabled: true });
+  // Kept from the earlier design: audit outlives mistakes.
+  assert.equal(table.SSESpecification.SSEEnabled, true);
+  assert.equal(table.SSESpecification.SSEType, 'KMS');
+  assert.equal(table.PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled, true);
+  assert.equal(table.DeletionProtectionEnabled, true);
+});
+
+test('with Object Lock the writer may also set object retention, which the adapter does on every put', () => {
+  const objectActions = (objectLockDays?: number) =>
+    synthAuditStore({ objectLockDays })
+      .statements.filter((s) => JSON.stringify(s.Resource).includes('AuditRecordings'))
+      .flatMap((s) => [s.Action].flat())
+      .sort();
+  assert.deepEqual(objectActions(), ['s3:GetObject', 's3:PutObject']);
+  assert.deepEqual(objectActions(7), ['s3:GetObject', 's3:PutObject', 's3:PutObjectRetention']);
+});
+
+let workDir: string;
+let dynamoServer: Server;
+let s3Server: { close(): Promise<void> };
+let dynamodb: DynamoDBClient;
+let s3client: S3Client;
+
+before(async () => {
+  workDir = await mkdtemp(join(tmpdir(), 'airlock-audit-table-'));
+  dynamoServer = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((r) => dynamoServer.listen(0, '127.0.0.1', r));
+  const s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: join(workDir, 's3') });
+  const s3Address = await s3rver.run();
+  s3Server = s3rver;
+  dynamodb = new DynamoDBClient({ endpoint: `http://127.0.0.1:${(dynamoServer.address() as AddressInfo).port}`, region: 'us-east-1', credentials });
+  s3client = new S3Client({ endpoint: `http://127.0.0.1:${s3Address.port}`, region: 'us-east-1', forcePathStyle: true, credentials });
+});
+
+after(async () => {
+  dynamodb?.destroy();
+  s3client?.destroy();
+  await s3Server?.close();
+  dynamoServer?.closeAllConnections();
+  await new Promise((r) => dynamoServer?.close(r));
+  await rm(workDir, { recursive: true, force: true });
+});
+
+test('the real adapter works against a table created from the synthesized template', async () => {
+  const { table: cfn } = synthAuditStore({ retentionDays: 30 });
+  const TableName = 'airlock-audit-from-template';
+  const Bucket = 'airlock-audit-objects';
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName,
+      BillingMode: cfn.BillingMode,
+      KeySchema: cfn.KeySchema,
+      AttributeDefinitions: cfn.AttributeDefinitions,
+      GlobalSecondaryIndexes: cfn.GlobalSecondaryIndexes,
+    }),
+  );
+  for (let i = 0; i < 50; i++) {
+    const d = await dynamodb.send(new DescribeTableCommand({ TableName }));
+    if (d.Table?.TableStatus === 'ACTIVE') break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await s3client.send(new CreateBucketCommand({ Bucket }));
+
+  const store = createAwsAuditStore({ dynamodb, s3: s3client, table: TableName, bucket: Bucket, retentionDays: 30 });
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const sink = await createLocalAuditSink({ dir: join(workDir, 'spool'), ack: 'store', responseCapBytes: 0, signingKey: privateKey, store, storeTimeoutMs: 10_000 });
+  const at = new Date().toISOString();
+  await sink.append({
+    type: 'session.start',
+    sessionId: 'tpl-1',
+    at,
+    principal: { id: 'alice', groups: ['agents'], issuer: 'https://idp.test' },
+    target: 'orders',
+    targetKind: 'postgres',
+    client: { address: '127.0.0.1', port: 5000 },
+    protocol: 'postgres',
+  });
+  await sink.append({
+    type: 'statement',
+    sessionId: 'tpl-1',
+    statementId: 'q1',
+    text: 'delete from users',
+    class: 'destructive',
+    statementTypes: ['DeleteStmt'],
+    tables: ['users'],
+    functions: [],
+    decision: { effect: 'deny', policyIds: ['no-deletes'], policyVersion: 'v1', reason: 'deny' },
+  });
+  await sink.append({ type: 'session.end', sessionId: 'tpl-1', reason: 'client closed', statements: 1, bytesIn: 10, bytesOut: 0, durationMs: 3 });
+  await sink.close();
+
+  // Every index the adapter queries exists with the keys it uses.
+  const ids = async (f: Parameters<typeof store.listSessions>[0]) => (await store.listSessions(f)).map((s) => s.sessionId);
+  assert.deepEqual(await ids({ principal: 'alice' }), ['tpl-1']);
+  assert.deepEqual(await ids({ target: 'orders' }), ['tpl-1']);
+  assert.deepEqual(await ids({ refusedOnly: true }), ['tpl-1']);
+  const [summary] = await store.listSessions({ principal: 'alice' });
+  assert.equal(summary!.denied, 1);
+  assert.equal(summary!.endReason, 'client closed');
+  assert.deepEqual((await store.readSession('tpl-1'))!.map((e) => ('type' in e ? e.type : 'unparsable')), ['session.start', 'statement', 'session.end']);
+  const objects = await s3client.send(new ListObjectsV2Command({ Bucket }));
+  assert.deepEqual(objects.Contents?.map((c) => c.Key), ['recordings/tpl-1.jsonl.gz']);
+
+  // The attribute the synthesized TTL names is the one the adapter writes, on every item.
+  const ttlAttribute = cfn.TimeToLiveSpecification.AttributeName as string;
+  const items = (await dynamodb.send(new ScanCommand({ TableName }))).Items ?? [];
+  assert.ok(items.length >= 6, `events, META, DENIED, END and digests: ${items.length}`);
+  for (const item of items) {
+    const expires = Number(item[ttlAttribute]?.N);
+    assert.ok(expires > Date.now() / 1000 + 29 * 86400, `${item.pk?.S} ${item.sk?.S} expires in ~30 days via ${ttlAttribute}`);
+  }
+});
