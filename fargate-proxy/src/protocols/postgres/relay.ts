@@ -68,6 +68,7 @@ export class Relay implements ScanHandler {
   #output: { zTarget: number; buf: Buffer | undefined; z: boolean }[] = [];
   #substitutions: { epoch: number; error: Buffer }[] = [];
   #slices: Buffer[] | undefined; // set while a chunk from upstream is being scanned
+  #finished: ResponseUnit[] = []; // answered units whose outcomes are audited once the chunk is written
 
   #batch: Frame[] = [];
   #batchBytes = 0;
@@ -519,6 +520,11 @@ export class Relay implements ScanHandler {
       this.#client.uncork();
     }
     if (this.#client.writableNeedDrain) this.#upstream.pause(); // backpressure: resumed on the client's 'drain'
+    if (this.#finished.length) {
+      const finished = this.#finished;
+      this.#finished = [];
+      setImmediate(() => finished.forEach((u) => this.#auditOutcomes(u)));
+    }
   }
 
   action(type: number, length: number): ScanAction {
@@ -584,7 +590,8 @@ export class Relay implements ScanHandler {
         this.#txStatus = String.fromCharCode(body[0]!) as TransactionStatus;
         this.#zReceived++;
         const done = this.#units.shift();
-        if (done) this.#auditOutcomes(done);
+        // Outcomes are audited after this chunk reaches the client: off the response's critical path.
+        if (done) this.#finished.push(done);
         if (this.#clientEnded) queueMicrotask(() => this.#maybeFinish()); // after this message is written
         // A swap that never happened (the server was already skipping to Sync) is void now.
         while (this.#substitutions[0] && this.#substitutions[0].epoch < this.#zReceived) this.#substitutions.shift();
