@@ -175,3 +175,20 @@ test('large masked results still stream, row count intact, and the audit counts 
   }
   assert.ok(masked >= 30000, `masking summary too small: ${masked}`);
 });
+
+test('rows larger than a socket read are neither lost nor altered when masking is on', async () => {
+  const c = new pg.Client(gw.pgOptions(token));
+  await c.connect();
+  try {
+    const sql = "SELECT repeat('x', 1024) || g AS pad, g FROM generate_series(1, 2000) g";
+    const r = await c.query(sql);
+    assert.equal(r.rowCount, 2000);
+    assert.equal(r.rows.length, 2000);
+    assert.deepEqual(r.rows, (await direct(sql)).rows);
+    const big = await c.query("SELECT repeat('y', 300000) AS big, 'mail me: " + EMAIL + "' AS note");
+    assert.equal(big.rows[0].big.length, 300000);
+    assert.match(big.rows[0].note, /REDACTED/);
+  } finally {
+    await c.end();
+  }
+});

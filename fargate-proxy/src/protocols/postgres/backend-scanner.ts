@@ -35,7 +35,9 @@ export class BackendScanner {
    */
   scan(chunk: Buffer, h: ScanHandler, out: (b: Buffer) => void): void {
     let pos = 0;
-    let passFrom = 0; // start of the current run of bytes to pass through untouched
+    // Start of the current run of bytes to pass through untouched; -1 while inside a held message
+    // (which may have begun in an earlier chunk).
+    let passFrom = this.#remaining > 0 && this.#action === 'hold' ? -1 : 0;
     const n = chunk.length;
     while (pos < n) {
       if (this.#remaining === 0 && this.#headerFill < 5) {
@@ -84,6 +86,8 @@ export class BackendScanner {
     }
     // passFrom < 0: mid-way through a held message, whose bytes are in #body already.
     if (passFrom >= 0 && passFrom < n) out(chunk.subarray(passFrom, n));
+    // A message still incomplete continues in the next chunk: its start is not an offset there.
+    this.#start = -1;
   }
 
   /** Finishes the current message; returns where passing-through resumes in the chunk. */

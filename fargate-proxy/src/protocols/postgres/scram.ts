@@ -6,20 +6,18 @@ export class ScramError extends Error {}
 
 const hmac = (key: Buffer, data: string) => createHmac('sha256', key).update(data).digest();
 
-// PBKDF2 with thousands of iterations dominates connection set-up; the derived keys depend only on
-// (password, salt, iterations), so they are kept in memory next to the session's credential.
-const derivedKeys = new WeakMap<object, Map<string, { clientKey: Buffer; serverKey: Buffer }>>();
+// PBKDF2 with thousands of iterations dominates connection set-up (milliseconds, on the event loop);
+// the derived keys depend only on (password, salt, iterations), so they are kept in memory, keyed by
+// a hash of the three — never the password itself. A rotated password or salt simply misses.
+const MAX_DERIVED_KEYS = 256;
+const derivedKeys = new Map<string, { clientKey: Buffer; serverKey: Buffer }>();
 
 export class ScramClient {
   readonly #nonce = randomBytes(18).toString('base64');
   #clientFirstBare = '';
   #expectedServerSignature: Buffer | undefined;
 
-  constructor(
-    private readonly password: string,
-    /** Any object whose lifetime bounds the key cache (the session's Secret). */
-    private readonly cacheOwner: object,
-  ) {}
+  constructor(private readonly password: string) {}
 
   clientFirst(): string {
     this.#clientFirstBare = `n=*,r=${this.#nonce}`;
@@ -57,14 +55,13 @@ export class ScramClient {
   }
 
   #keys(salt: string, iterations: number): { clientKey: Buffer; serverKey: Buffer } {
-    let perOwner = derivedKeys.get(this.cacheOwner);
-    if (!perOwner) derivedKeys.set(this.cacheOwner, (perOwner = new Map()));
-    const id = `${salt}:${iterations}`;
-    let keys = perOwner.get(id);
+    const id = createHash('sha256').update(this.password).update('\0').update(salt).update('\0').update(String(iterations)).digest('base64');
+    let keys = derivedKeys.get(id);
     if (!keys) {
       const salted = pbkdf2Sync(this.password.normalize('NFKC'), Buffer.from(salt, 'base64'), iterations, 32, 'sha256');
       keys = { clientKey: hmac(salted, 'Client Key'), serverKey: hmac(salted, 'Server Key') };
-      perOwner.set(id, keys);
+      if (derivedKeys.size >= MAX_DERIVED_KEYS) derivedKeys.delete(derivedKeys.keys().next().value!);
+      derivedKeys.set(id, keys);
     }
     return keys;
   }

@@ -150,7 +150,7 @@ function authenticate(socket: net.Socket, spec: UpstreamSpec, credential: Secret
             const mechanisms: string[] = [];
             for (let m = r.cstring(); m !== ''; m = r.cstring()) mechanisms.push(m);
             if (!mechanisms.includes('SCRAM-SHA-256')) throw new UpstreamAuthError(`upstream offers no supported SASL mechanism (${mechanisms.join(', ')})`);
-            scram = new ScramClient(password, credential);
+            scram = new ScramClient(password);
             socket.write(serialize.sendSASLInitialResponseMessage('SCRAM-SHA-256', scram.clientFirst()));
           } else if (code === 11) {
             if (!scram) throw new UpstreamError('unexpected SASL continue');
