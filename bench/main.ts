@@ -1,0 +1,128 @@
+// `npm run bench [-- --quick] [-- --peers postgres,pgbouncer,...] [-- --report-only]`: PostgreSQL direct, PgBouncer, a bare
+// Node.js relay and Airlock (full and pass-through) under the same pgbench load, in interleaved
+// rounds; writes bench/results/latest.json and docs/benchmarks.md. Never run as a test.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startPostgres } from '../test/support/pg-server.js';
+import { holdIdleSessions } from './idle-sessions.js';
+import { airlock, direct, pgbouncer, relay, type Peer } from './peers.js';
+import { runPgbench } from './pgbench.js';
+import { cpuSeconds, peakRssMiB } from './proc-stats.js';
+import { loadAverage, machine, markdown, type BenchReport, type Measurement } from './report.js';
+import { scenarios } from './scenarios.js';
+import type { ProfileReport } from './profile-summary.js';
+import { measureConnects } from './connect-latency.js';
+import { streamLargeResult } from './large-result.js';
+
+const execFileAsync = promisify(execFile);
+const ROOT = new URL('..', import.meta.url).pathname;
+const quick = process.argv.includes('--quick');
+const peerFilter = process.argv.includes('--peers') ? process.argv[process.argv.indexOf('--peers') + 1]?.split(',') : undefined;
+const rounds = quick ? 1 : 3;
+const ALL_PEERS = ['postgres', 'pgbouncer', 'node-relay', 'airlock-full', 'airlock-pass-through'];
+
+// Statements per pgbench transaction, to turn CPU per transaction into CPU per statement.
+const statementsPerTx = (name: string): number => (name.startsWith('tpc-b') ? 7 : 1);
+
+const log = (msg: string): void => console.error(`bench: ${msg}`);
+
+function describe(m: Measurement): string {
+  if (m.error) return `error ${m.error.split('\n')[0]}`;
+  if (m.pgbench) return `${m.pgbench.tps.toFixed(0)} tps p50 ${m.pgbench.p50Ms.toFixed(3)} ms p99 ${m.pgbench.p99Ms.toFixed(2)} ms`;
+  if (m.connect) return `login p50 ${m.connect.p50Ms.toFixed(2)} ms p99 ${m.connect.p99Ms.toFixed(2)} ms`;
+  if (m.largeResult) return `${(m.largeResult.bytes / 2 ** 20).toFixed(0)} MiB in ${m.largeResult.seconds.toFixed(2)} s, peak RSS ${m.largeResult.peakRssMiB?.toFixed(1) ?? '–'} MiB`;
+  return `${m.idle?.opened} idle sessions, ${m.idle?.rssKiBPerSession?.toFixed(1) ?? '–'} KiB each`;
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date().toISOString();
+  const list = scenarios(quick);
+  const maxIdle = Math.max(...list.map((s) => s.idleSessions ?? 0));
+  log(`starting PostgreSQL (max_connections ${maxIdle + 200})`);
+  const pg = await startPostgres({ maxConnections: maxIdle + 200, settings: { shared_buffers: '256MB' } });
+  const work = mkdtempSync(join(tmpdir(), 'airlock-bench-'));
+  const peers: Peer[] = [];
+  const report: BenchReport = { startedAt, quick, machine: machine(), peers: [], measurements: [] };
+  try {
+    log('pgbench -i');
+    await execFileAsync('pgbench', ['-i', '-q', '-s', '1', '-h', pg.host, '-p', String(pg.port), '-U', pg.roles.app.user, pg.database], {
+      env: { ...process.env, PGPASSWORD: pg.roles.app.password },
+    });
+
+    const wanted = (name: string): boolean => !peerFilter || peerFilter.includes(name);
+    const starters: [string, () => Promise<Peer>][] = [
+      ['postgres', async () => direct(pg)],
+      ['pgbouncer', () => pgbouncer(pg, maxIdle)],
+      ['node-relay', () => relay(pg)],
+      ['airlock-full', () => airlock(pg, 'full')],
+      ['airlock-pass-through', () => airlock(pg, 'pass-through')],
+    ];
+    // Started together: Airlock's start-up (WASM parser, Cedar, issuer keys) dominates otherwise.
+    const started = await Promise.allSettled(starters.filter(([n]) => wanted(n)).map(async ([name, start]) => ({ name, peer: await start() })));
+    started.forEach((r, i) => {
+      const name = starters.filter(([n]) => wanted(n))[i]![0];
+      if (r.status === 'fulfilled') {
+        peers.push(r.value.peer);
+        log(`peer ${name} up${r.value.peer.note ? ` (${r.value.peer.note})` : ''}`);
+      } else {
+        const error = (r.reason as Error).message;
+        report.peers.push({ name, error });
+        log(`peer ${name} unavailable: ${error.split('\n')[0]}`);
+      }
+    });
+
+    for (const scenario of list) {
+      for (let round = 0; round < rounds; round++) {
+        // Interleave: each round starts with a different peer so drift (caches, thermal) spreads evenly.
+        const order = peers.map((_, i) => peers[(i + round) % peers.length]!);
+        for (const peer of order) {
+          const m: Measurement = { scenario: scenario.name, peer: peer.name, round };
+          const cpu0 = peer.pid ? cpuSeconds(peer.pid) : 0;
+          try {
+            if (scenario.idleSessions) {
+              m.idle = await holdIdleSessions(peer.endpoint, scenario.idleSessions, peer.pid);
+            } else if (scenario.connects) {
+              m.connect = await measureConnects(peer.endpoint, scenario.connects);
+            } else if (scenario.resultBytes) {
+              m.largeResult = await streamLargeResult(peer.endpoint, scenario.resultBytes, peer.pid);
+            } else {
+              m.pgbench = await runPgbench(peer.endpoint, scenario.pgbench!);
+              if (peer.pid && m.pgbench.transactions > 0) {
+                m.cpuUsPerStatement = ((cpuSeconds(peer.pid) - cpu0) * 1e6) / (m.pgbench.transactions * statementsPerTx(scenario.name));
+              }
+            }
+          } catch (err) {
+            m.error = (err as Error).message;
+          }
+          report.measurements.push(m);
+          log(`${scenario.name} / ${peer.name}: ${describe(m)}`);
+        }
+      }
+    }
+    for (const p of peers) report.peers.push({ name: p.name, peakRssMiB: p.pid ? peakRssMiB(p.pid) : undefined, note: p.note });
+    report.peers.sort((a, b) => ALL_PEERS.indexOf(a.name) - ALL_PEERS.indexOf(b.name));
+    report.machine['load average at end (1/5/15 min)'] = loadAverage();
+  } finally {
+    for (const p of peers) await p.stop().catch(() => undefined);
+    await pg.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+  writeFileSync(join(ROOT, 'bench/results/latest.json'), JSON.stringify(report, null, 2) + '\n');
+  render(report);
+  log('wrote bench/results/latest.json and docs/benchmarks.md');
+}
+
+/** Re-renders docs/benchmarks.md from the last results, the profile and the findings (no measuring). */
+function render(report: BenchReport): void {
+  const optional = (path: string): string | undefined => (existsSync(join(ROOT, path)) ? readFileSync(join(ROOT, path), 'utf8') : undefined);
+  const profile = optional('bench/results/profile.json');
+  const profiles = profile ? (JSON.parse(profile) as ProfileReport[] | ProfileReport) : [];
+  writeFileSync(join(ROOT, 'docs/benchmarks.md'), markdown(report, Array.isArray(profiles) ? profiles : [profiles], optional('bench/findings.md')));
+}
+
+if (process.argv.includes('--report-only')) render(JSON.parse(readFileSync(join(ROOT, 'bench/results/latest.json'), 'utf8')) as BenchReport);
+else await main();

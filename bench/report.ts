@@ -1,0 +1,209 @@
+// Turns measurements into the JSON record and the Markdown page docs/benchmarks.md.
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { checkBudgets } from './budgets.js';
+import type { ConnectOutcome } from './connect-latency.js';
+import type { IdleResult } from './idle-sessions.js';
+import type { LargeResultOutcome } from './large-result.js';
+import type { PgbenchResult } from './pgbench.js';
+import type { ProfileReport } from './profile-summary.js';
+
+export interface Measurement {
+  scenario: string;
+  peer: string;
+  round: number;
+  pgbench?: PgbenchResult;
+  idle?: IdleResult;
+  connect?: ConnectOutcome;
+  largeResult?: LargeResultOutcome;
+  /** Peer CPU time per statement, microseconds (absent for PostgreSQL itself). */
+  cpuUsPerStatement?: number;
+  error?: string;
+}
+
+export interface BenchReport {
+  startedAt: string;
+  quick: boolean;
+  machine: Record<string, string | number>;
+  peers: { name: string; peakRssMiB?: number; error?: string; note?: string }[];
+  measurements: Measurement[];
+}
+
+function version(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args).toString().split('\n')[0]!.trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+export const loadAverage = (): string => loadavg().map((l) => l.toFixed(2)).join(' / ');
+
+export function machine(): Record<string, string | number> {
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.version,
+    postgres: version('/usr/lib/postgresql/15/bin/postgres', ['--version']),
+    pgbouncer: version('pgbouncer', ['--version']),
+    pgbench: version('pgbench', ['--version']),
+    // The machine may be shared: a load average above the core count means every peer got less CPU.
+    'load average at start (1/5/15 min)': loadAverage(),
+  };
+}
+
+const median = (xs: number[]): number => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN;
+};
+const fmt = (n: number | undefined, digits = 1): string => (n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits));
+
+export interface PeerSummary {
+  tps: number;
+  p50: number;
+  p99: number;
+  cpu: number;
+  idle?: IdleResult;
+  connect?: ConnectOutcome;
+  largeResult?: LargeResultOutcome;
+  error?: string;
+}
+
+/** Medians over rounds, per scenario and peer (probes keep their last successful round). */
+export function summarise(measurements: Measurement[]): Map<string, Map<string, PeerSummary>> {
+  const out = new Map<string, Map<string, PeerSummary>>();
+  for (const m of measurements) {
+    const byPeer = out.get(m.scenario) ?? new Map<string, PeerSummary>();
+    out.set(m.scenario, byPeer);
+    const runs = measurements.filter((x) => x.scenario === m.scenario && x.peer === m.peer);
+    const ok = runs.filter((r) => !r.error);
+    byPeer.set(m.peer, {
+      tps: median(ok.map((r) => r.pgbench?.tps ?? NaN)),
+      p50: median(ok.map((r) => r.pgbench?.p50Ms ?? NaN)),
+      p99: median(ok.map((r) => r.pgbench?.p99Ms ?? NaN)),
+      cpu: median(ok.map((r) => r.cpuUsPerStatement ?? NaN)),
+      idle: ok.at(-1)?.idle,
+      connect: ok.at(-1)?.connect,
+      largeResult: ok.at(-1)?.largeResult,
+      error: ok.length ? undefined : runs[0]?.error,
+    });
+  }
+  return out;
+}
+
+const cell = (text: string, max: number): string => text.replace(/\|/g, '/').replace(/\n/g, ' ').slice(0, max);
+
+export function markdown(r: BenchReport, profiles: ProfileReport[] = [], findings?: string): string {
+  const lines = [
+    '# Benchmarks',
+    '',
+    'Produced by `npm run bench [-- --quick]` (`bench/main.ts`), the profile section by `tsx bench/profile.ts`, the findings',
+    'from `bench/findings.md` (hand-written); `tsx bench/main.ts --report-only` re-renders this page without measuring. Do',
+    'not edit this page by hand. Raw data: `bench/results/latest.json` and `bench/results/profile.json`.',
+    '',
+    'Peers: **postgres** (direct, the ceiling), **pgbouncer** (session pooling, the established peer), **node-relay**',
+    '(bytes piped, nothing parsed: the floor for any Node.js proxy), **airlock-full** (connect grant, per-statement Cedar',
+    'policy with forbids and an approval rule, audit; masking when the gateway supports it, see notes) and',
+    '**airlock-pass-through** (one permit-all policy; audit stays on, it is not optional). Peers are measured in',
+    'interleaved rounds; figures are medians over rounds. Latency percentiles come from pgbench per-transaction logs',
+    "(`-l`); CPU is the peer process's user+system time per statement from `/proc/PID/stat`. Ratios compare with direct",
+    'PostgreSQL. pgbench, the peers and PostgreSQL share the same cores, so a proxy competes with its own load.',
+    '',
+    `Run: ${r.startedAt}${r.quick ? ' (`--quick`: 2 s runs, one round, fewer client counts and smaller results; numbers are indicative only)' : ''}`,
+    '',
+    '## Machine',
+    '',
+    ...Object.entries(r.machine).map(([k, v]) => `- ${k}: ${v}`),
+    '',
+  ];
+  const summary = summarise(r.measurements);
+
+  const budgets = checkBudgets(summary);
+  lines.push('## Budget (issue 8)', '', '| item | peer | budget | measured | met |', '|---|---|---|---:|---|');
+  for (const b of budgets) lines.push(`| ${b.item} | ${b.peer} | ${b.budget} | ${b.measured} | ${b.met === undefined ? 'not measured' : b.met ? 'yes' : '**no**'} |`);
+  lines.push('');
+
+  lines.push('## Throughput and latency', '', '| scenario | peer | tps | p50 ms | p99 ms | CPU µs/stmt | tps vs postgres | p99 vs postgres |', '|---|---|---:|---:|---:|---:|---:|---:|');
+  const probes: Record<'connect' | 'large' | 'idle', string[]> = { connect: [], large: [], idle: [] };
+  for (const [scenario, byPeer] of summary) {
+    const base = byPeer.get('postgres');
+    for (const [peer, s] of byPeer) {
+      const failed = s.error ? ` failed: ${cell(s.error, 100)}` : '';
+      if (scenario.startsWith('idle')) {
+        probes.idle.push(`| ${peer} | ${s.idle?.opened ?? '–'} | ${s.idle?.failed ?? '–'} | ${fmt(s.idle?.openSeconds, 2)} | ${fmt(s.idle?.rssKiBPerSession)} |${failed}`);
+      } else if (scenario.startsWith('connection')) {
+        const added = s.connect && base?.connect ? s.connect.p50Ms - base.connect.p50Ms : undefined;
+        probes.connect.push(`| ${peer} | ${s.connect?.count ?? '–'} | ${fmt(s.connect?.p50Ms, 2)} | ${fmt(s.connect?.p99Ms, 2)} | ${fmt(added, 2)} |${failed}`);
+      } else if (scenario.startsWith('streamed')) {
+        const l = s.largeResult;
+        const rate = l ? l.bytes / 2 ** 20 / l.seconds : undefined;
+        probes.large.push(`| ${scenario.replace('streamed result ', '')} | ${peer} | ${fmt(l?.seconds, 2)} | ${fmt(rate, 0)} | ${fmt(l?.peakRssMiB)}${l?.peakSinceStart ? ' (since start)' : ''} |${failed}`);
+      } else if (s.error) {
+        lines.push(`| ${scenario} | ${peer} | failed: ${cell(s.error, 100)} | | | | | |`);
+      } else {
+        lines.push(`| ${scenario} | ${peer} | ${fmt(s.tps, 0)} | ${fmt(s.p50, 3)} | ${fmt(s.p99, 2)} | ${fmt(s.cpu)} | ${base ? fmt(s.tps / base.tps, 2) : '–'} | ${base ? fmt(s.p99 / base.p99, 2) : '–'} |`);
+      }
+    }
+  }
+  lines.push(
+    '',
+    '## Connection set-up',
+    '',
+    'Sequential logins with the `pg` client (connect to first ReadyForQuery, then close). Direct is a SCRAM-SHA-256 login;',
+    "through Airlock the token is the password and the gateway verifies it, checks the connect grant, reads the credential",
+    'and does the SCRAM login upstream.',
+    '',
+    '| peer | logins | p50 ms | p99 ms | p50 added over direct, ms |',
+    '|---|---:|---:|---:|---:|',
+    ...probes.connect,
+    '',
+    '## Streamed large result',
+    '',
+    "One `SELECT repeat('x', 1024) FROM generate_series(...)` whose rows the client counts and drops (pgbench and psql",
+    "would buffer them). Peak RSS is the peer's VmHWM during that query alone (reset through `/proc/PID/clear_refs`).",
+    '',
+    '| result | peer | seconds | MiB/s | peak RSS MiB |',
+    '|---|---|---:|---:|---:|',
+    ...probes.large,
+    '',
+    '## Idle sessions',
+    '',
+    'Sessions opened 25 at a time with `pg`, one `select 1` each, then held; RSS growth of the peer process divided by sessions.',
+    '',
+    '| peer | opened | failed | seconds to open | peer RSS KiB per session |',
+    '|---|---:|---:|---:|---:|',
+    ...probes.idle,
+    '',
+    '## Peak memory (VmHWM over the whole run)',
+    '',
+    '| peer | peak RSS MiB | note |',
+    '|---|---:|---|',
+  );
+  for (const p of r.peers) lines.push(`| ${p.name} | ${fmt(p.peakRssMiB)} | ${p.error ? `not measured: ${cell(p.error, 160)}` : (p.note ?? '')} |`);
+  lines.push('');
+  if (profiles.length) lines.push(...profileMarkdown(profiles));
+  if (findings) lines.push(findings.trim(), '');
+  return lines.join('\n');
+}
+
+function profileMarkdown(reports: ProfileReport[]): string[] {
+  const lines = [
+    '## Where the gateway spends its time (CPU profiles)',
+    '',
+    'Produced by `tsx bench/profile.ts --mode full|pass-through`: Airlock under `node --cpu-prof`, a fresh gateway per load',
+    '(profile files in a temporary directory, not kept). Self time per function, as a share of all main-thread samples',
+    'taken while the load ran (`(idle)` is the event loop waiting for the network); a native function is named with its',
+    'JavaScript caller. Areas group self time by where the code lives. Repository line numbers are function definitions.',
+    '',
+  ];
+  for (const p of reports) {
+    for (const run of p.runs) {
+      lines.push(`### ${p.peer}: ${run.load} — ${fmt(run.rate, 0)} ${run.unit}, ${fmt(run.busyPct, 0)} % busy (${p.startedAt})`, '');
+      lines.push('| area | self % |', '|---|---:|', ...run.areas.filter((a) => a.pct >= 0.1).map((a) => `| ${a.area} | ${fmt(a.pct)} |`), '');
+      lines.push('| function | where | self % |', '|---|---|---:|', ...run.top.map((t) => `| \`${t.fn}\` | ${t.where} | ${fmt(t.pct)} |`), '');
+    }
+  }
+  return lines;
+}

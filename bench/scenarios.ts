@@ -1,0 +1,34 @@
+// What is measured. Each scenario is one pgbench invocation, or one of the probes (connection
+// set-up, a large streamed result, idle sessions) against a peer.
+export interface Scenario {
+  name: string;
+  /** pgbench arguments (the endpoint is added by the runner). */
+  pgbench?: string[];
+  /** Sequential logins to time. */
+  connects?: number;
+  /** Size of one streamed result, bytes. */
+  resultBytes?: number;
+  /** Idle sessions to open and hold. */
+  idleSessions?: number;
+}
+
+const MiB = 2 ** 20;
+
+export function scenarios(quick: boolean): Scenario[] {
+  const secs = String(quick ? 2 : 20);
+  const clients = quick ? [1, 16] : [1, 16, 64];
+  const list: Scenario[] = [];
+  for (const mode of ['simple', 'extended', 'prepared'] as const) {
+    for (const c of clients) {
+      if (quick && mode !== 'simple' && c === 1) continue;
+      list.push({ name: `select-only ${mode} c=${c}`, pgbench: ['-S', '-M', mode, '-c', String(c), '-j', String(Math.min(c, 2)), '-T', secs] });
+    }
+  }
+  list.push({ name: 'tpc-b writes c=16', pgbench: ['-M', 'extended', '-c', '16', '-j', '2', '-T', secs] });
+  list.push({ name: 'connection set-up', connects: quick ? 30 : 300 });
+  // Peak memory must not depend on result size: the same query at two sizes, 100x apart in the full run.
+  const sizes = quick ? [10 * MiB, 100 * MiB] : [10 * MiB, 1024 * MiB];
+  for (const bytes of sizes) list.push({ name: `streamed result ${bytes / MiB} MiB`, resultBytes: bytes });
+  list.push({ name: 'idle sessions', idleSessions: quick ? 100 : 1000 });
+  return list;
+}
