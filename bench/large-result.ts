@@ -16,11 +16,13 @@ export interface LargeResultOutcome {
   peakSinceStart?: boolean;
 }
 
-const ROW_BYTES = 1024;
+// ~120 bytes on the wire per row (DataRow framing included), so 100 MiB is ~900,000 rows — the shape of
+// issue 3's masking scenario: an id, a name, an e-mail address the masking engine must rewrite, padding.
+const ROW_BYTES = 120;
 
-/** A SELECT producing about `bytes` of cell data in 1 KiB text cells. */
+/** A SELECT producing about `bytes` of result in ~120-byte rows. */
 export const largeResultSql = (bytes: number): string =>
-  `SELECT repeat('x', ${ROW_BYTES}) AS payload FROM generate_series(1, ${Math.max(1, Math.round(bytes / ROW_BYTES))})`;
+  `SELECT g AS id, 'customer ' || g AS name, 'user' || g || '@example.com' AS email, repeat('x', 60) AS pad FROM generate_series(1, ${Math.max(1, Math.round(bytes / ROW_BYTES))}) g`;
 
 class DiscardingQuery extends EventEmitter {
   rows = 0;
