@@ -1,6 +1,7 @@
 import type { Duration } from 'aws-cdk-lib';
 import { APPROVAL_ENV } from './approval-workflow.js';
 import { AUDIT_ENV } from './audit-store.js';
+import { POLICY_ENV } from './policy-service.js';
 import type { RegisteredTarget } from './target-registry.js';
 
 /** Paths inside the container; the entrypoint writes the rendered files there at start. */
@@ -34,6 +35,9 @@ export interface ProxyConfigInput {
  */
 export const fromEnv = (name: string): string => `\${env:${name}}`;
 
+/** Set on the container by ProxyFleet from PROXY_METRICS.namespace, so alarms and emitter agree. */
+export const METRICS_NAMESPACE_ENV = 'AIRLOCK_METRICS_NAMESPACE';
+
 /**
  * The proxy's configuration document (fargate-proxy/src/config/schema.ts) for this deployment.
  * It holds references only (secret ARNs, never values), so it can travel as an environment variable.
@@ -63,7 +67,14 @@ export function renderProxyConfig(input: ProxyConfigInput): Record<string, unkno
       ...r.settings,
       credential: `aws-secretsmanager:${secret.secretArn}${r.secretJsonKey ? `#${r.secretJsonKey}` : ''}`,
     })),
-    policy: { file: input.policyFile },
+    policy: {
+      file: input.policyFile,
+      // The baked-in file is where a task starts; versions the policy Lambda activates supersede it.
+      s3: { bucket: fromEnv(POLICY_ENV.bucket), currentKey: fromEnv(POLICY_ENV.currentKey) },
+    },
+    // EMF lines on stdout: the awslogs driver ships them and CloudWatch extracts the metrics
+    // the fleet's alarms and scaling policy use.
+    metrics: { enabled: true, namespace: fromEnv(METRICS_NAMESPACE_ENV) },
     audit: {
       // A statement is forwarded only once DynamoDB holds its event: a task that loses the store refuses.
       ack: 'store',

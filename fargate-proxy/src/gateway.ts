@@ -11,7 +11,8 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import type { ApprovalService } from '../../core/approval/types.js';
 import { loadSqlInspector, inspectSql } from '../../core/classify/index.js';
 import { createTokenVerifier } from '../../core/identity/index.js';
-import type { PolicyEngine } from '../../core/policy/index.js';
+import { compilePolicySet, type PolicyEngine } from '../../core/policy/index.js';
+import type { AuditSink } from '../../core/audit/ports.js';
 import type { AirlockConfig } from './config/schema.js';
 import type { GatewayContext, PostgresTarget } from './context.js';
 import { createLogger } from './log.js';
@@ -24,8 +25,13 @@ import { createLocalAuditSink } from './adapters/local/audit-file-sink.js';
 import { createLocalApprovalService } from './adapters/local/approval-service.js';
 import { createAwsAuditStore } from './adapters/aws/audit-dynamodb-store.js';
 import { createAwsApprovalService } from './adapters/aws/approval-service.js';
+import { startPolicyBundleSource } from './adapters/aws/policy-bundle-source.js';
+import { CountingAuditSink } from './metrics/counting-audit-sink.js';
+import { startMetricsPublisher } from './metrics/proxy-metrics.js';
 import { startConsole, type RunningConsole } from './console/server.js';
 import { sendJson } from './console/http.js';
+import { sessionRoutes } from './console/sessions-routes.js';
+import { createLocalAuditReader } from './adapters/local/audit-file-reader.js';
 import { PostgresSessionHandler } from './protocols/postgres/session.js';
 import { startSshListener, type SshTarget } from './protocols/ssh/index.js';
 import { createMasker } from '../../core/mask/index.js';
@@ -47,6 +53,8 @@ export interface GatewayOptions {
   log?: Logger;
   /** Values for `memory:NAME` credential references. */
   memorySecrets?: Record<string, string>;
+  /** Where metric lines go when `metrics.enabled`; default stdout. */
+  metricsOut?: (line: string) => void;
 }
 
 export const LOCAL_ISSUER_KEY_FILE = 'issuer-keys.json';
@@ -93,22 +101,50 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
     await loadSqlInspector();
 
     let policy: PolicyEngine;
-    const watch = watchPolicyFile(
-      cfg.policy.file,
-      cfg.policy.schemaFile,
-      (engine) => {
-        policy = engine;
-        log.info({ policyVersion: engine.version }, 'policy reloaded');
-      },
-      (message) => log.error({ error: message }, 'policy edit rejected; the previous policy set stays in force'),
-    );
-    policy = watch.current;
-    closers.push(() => watch.close());
+    const onPolicyEngine = (engine: PolicyEngine) => {
+      policy = engine;
+      log.info({ policyVersion: engine.version }, 'policy reloaded');
+    };
+    const s3Policy = cfg.policy.s3;
+    if (s3Policy) {
+      // The file is only where a task starts (the image's policy); the live version comes from S3.
+      let baked: PolicyEngine | undefined;
+      try {
+        baked = compilePolicySet(readFileSync(cfg.policy.file, 'utf8'), cfg.policy.schemaFile && readFileSync(cfg.policy.schemaFile, 'utf8'));
+      } catch (err) {
+        log.error({ file: cfg.policy.file, error: (err as Error).message }, 'the policy file does not load; relying on the S3 bundle');
+      }
+      const policyS3 = new S3Client({});
+      closers.push(() => policyS3.destroy());
+      const source = await startPolicyBundleSource({
+        client: policyS3,
+        bucket: s3Policy.bucket,
+        currentKey: s3Policy.currentKey,
+        pollMs: s3Policy.pollSeconds * 1000,
+        initial: baked,
+        onEngine: onPolicyEngine,
+        log,
+      });
+      policy = source.current;
+      closers.push(() => source.close());
+    } else {
+      const watch = watchPolicyFile(
+        cfg.policy.file,
+        cfg.policy.schemaFile,
+        onPolicyEngine,
+        (message) => log.error({ error: message }, 'policy edit rejected; the previous policy set stays in force'),
+      );
+      policy = watch.current;
+      closers.push(() => watch.close());
+    }
 
     // The local spool always comes first (a crash loses nothing); a configured store is shipped to.
     const auditStore = cfg.audit.store && createAwsAuditStore({ dynamodb: new DynamoDBClient({}), s3: new S3Client({}), ...cfg.audit.store });
     const audit = await createLocalAuditSink({ dir: join(cfg.dataDir, 'audit'), ack: cfg.audit.ack, responseCapBytes: cfg.audit.responseCapBytes, store: auditStore });
     closers.push(() => audit.close());
+    // Sessions append through a counter when metrics are on: counts without hooks in protocol code.
+    const counted = cfg.metrics.enabled ? new CountingAuditSink(audit) : undefined;
+    const sessionAudit: AuditSink = counted ?? audit;
 
     let consoleRef: RunningConsole | undefined;
     const localApprovals = createLocalApprovalService({
@@ -159,7 +195,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       policy: () => policy,
       sql: { inspect: inspectSql },
       secrets,
-      audit,
+      audit: sessionAudit,
       masking: cfg.masking,
       responseCapture: cfg.audit.responseCapBytes > 0 ? () => audit.newResponseCapture() : undefined,
       approvals,
@@ -207,7 +243,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
         });
       }
       const ssh = await startSshListener(
-        { log, verifier, policy: () => policy, secrets, audit, approvals, sshTargets, masker: cfg.masking.enabled ? createMasker(cfg.masking) : undefined },
+        { log, verifier, policy: () => policy, secrets, audit: sessionAudit, approvals, sshTargets, masker: cfg.masking.enabled ? createMasker(cfg.masking) : undefined },
         { host: sshCfg.host, port: sshCfg.port, hostKeys: sshCfg.hostKeyFiles.map((f) => readFileSync(f)), authTimeoutMs: sshCfg.authTimeoutMs },
       );
       running.ssh = { host: sshCfg.host, port: ssh.port };
@@ -222,6 +258,8 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
         approvals: localApprovals,
         verifyReviewer: (token) => verifier.verify(token),
         routes: [
+          // Sessions and replay, read from the local audit files (the spool every task keeps).
+          ...sessionRoutes({ reader: createLocalAuditReader(join(cfg.dataDir, 'audit')), verifyViewer: (token) => verifier.verify(token), viewerGroups: cfg.audit.viewerGroups }),
           {
             // Load balancer health check: unhealthy (503) while the audit trail refuses events,
             // so a task that would refuse every statement is taken out of service.
@@ -237,6 +275,29 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       });
       running.consoleUrl = consoleRef.url;
       closers.push(() => consoleRef!.close());
+    }
+
+    if (counted) {
+      const publisher = startMetricsPublisher({
+        namespace: cfg.metrics.namespace,
+        intervalMs: cfg.metrics.intervalSeconds * 1000,
+        write: opts.metricsOut,
+        sources: {
+          takeActivity: () => counted.takeActivity(),
+          // SSH exposes no live count; its sessions are those the audit trail shows open.
+          activeSessions: () => (pgHandler?.liveSessions ?? 0) + counted.openSessions('ssh'),
+          // With Step Functions the pending approvals live in DynamoDB, shared by the fleet: one task
+          // counting them would repeat the fleet-wide figure per task, so the AWS desk reports 0 here.
+          approvalsPending: async () => (approvals === localApprovals ? (await localApprovals.listPending()).length : 0),
+          auditLagMs: () => {
+            const oldest = audit.oldestUnshippedAt();
+            return oldest === undefined ? 0 : Date.now() - oldest;
+          },
+        },
+        onError: (err) => log.warn({ error: (err as Error)?.message }, 'metrics emission failed'),
+      });
+      // Registered last so it runs first on close: the final line is written while sessions still count.
+      closers.push(() => publisher.close());
     }
     return running;
   } catch (err) {

@@ -126,3 +126,29 @@ test('an agent that disconnects while held withdraws its request', async () => {
   assert.ok(!(await pendingIds()).includes(id), 'the request is still pending after the agent left');
   assert.equal(await tableExists('abandoned_table'), false);
 });
+
+test('a session recorded by the gateway replays in the console: statements, decisions and the rows the agent got', async () => {
+  const agentToken = await gw.token();
+  const r = spawn('psql', [gw.conninfo(), '-X', '-c', "SELECT 'replay-marker' AS label, 7 AS n", '-c', 'DROP TABLE pg_temp_nothing'], { env: { ...process.env, PGPASSWORD: agentToken } });
+  await new Promise((resolve) => r.on('close', resolve));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const page = await browser.newPage();
+  await page.goto(`${gw.gw.consoleUrl}/sessions`);
+  await page.fill('#token', await gw.token(REVIEWER));
+  await page.click('#sign-in-button');
+  await page.waitForSelector('#main:not([hidden])');
+  await page.fill('#f-principal', 'agent-1');
+  await page.click('#apply');
+  const first = page.locator('#sessions tbody tr').first();
+  await first.waitFor();
+  await first.click();
+  await page.waitForSelector('#replay:not([hidden])');
+  const timeline = (await page.locator('#timeline').textContent()) ?? '';
+  assert.match(timeline, /SELECT '\*\*\*' AS label/, 'the statement is shown with its literals masked');
+  assert.match(timeline, /DROP TABLE pg_temp_nothing/);
+  assert.match(timeline, /DENY by no-destructive/);
+  const rows = page.locator('#timeline td.response table.rows');
+  assert.deepEqual(await rows.first().locator('th').allTextContents(), ['label', 'n']);
+  assert.deepEqual(await rows.first().locator('tbody tr').first().locator('td').allTextContents(), ['replay-marker', '7']);
+  await page.close();
+});

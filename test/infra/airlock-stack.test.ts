@@ -8,6 +8,8 @@ import { configSchema } from '../../fargate-proxy/src/config/schema.js';
 import { expandEnv } from '../../fargate-proxy/src/config/load.js';
 import { AUDIT_ENV, AUDIT_WRITER_KEY_ACTIONS, AUDIT_WRITER_OBJECT_ACTIONS, AUDIT_WRITER_TABLE_ACTIONS } from '../../lib/audit-store.js';
 import { APPROVAL_ENV, WORKFLOW_ERRORS } from '../../lib/approval-workflow.js';
+import { POLICY_LAYOUT } from '../../lib/policy-service.js';
+import { PROXY_METRICS } from '../../lib/proxy-fleet.js';
 import { flattenIntrinsics, missingHandlers, resourcesOfType, synthAirlock, type SynthResult } from './synth-airlock.js';
 
 const require = createRequire(import.meta.url);
@@ -130,6 +132,9 @@ test('the rendered proxy configuration, expanded from the container environment,
   });
   assert.equal(cfg.approvals.timeoutSeconds, 900);
   assert.deepEqual(cfg.approvals.reviewerGroups, ['dba']);
+  // Hot reload from the policy Lambda's bucket, at the key it writes the pointer to.
+  assert.deepEqual(cfg.policy.s3, { bucket: `ref-${logicalId('PolicyBundles', 'AWS::S3::Bucket')}`, currentKey: POLICY_LAYOUT.currentKey, pollSeconds: 15 });
+  assert.deepEqual(cfg.metrics, { enabled: true, intervalSeconds: 60, namespace: PROXY_METRICS.namespace });
   const secrets = task.ContainerDefinitions[0].Secrets.map((x: any) => [x.Name, flattenIntrinsics(x.ValueFrom)]);
   assert.deepEqual(secrets.map(([n]: string[]) => n).sort(), ['AIRLOCK_TLS_CERT', 'AIRLOCK_TLS_KEY']);
   assert.ok(secrets.every(([, v]: string[]) => v!.includes('airlock-tls-AbCdEf')), 'the TLS key arrives as an ECS secret, not in the environment');

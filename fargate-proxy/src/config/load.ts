@@ -57,7 +57,7 @@ function resolvePaths(cfg: AirlockConfig, baseDir: string): AirlockConfig {
   return {
     ...cfg,
     dataDir: abs(cfg.dataDir),
-    policy: { file: abs(cfg.policy.file), schemaFile: cfg.policy.schemaFile && abs(cfg.policy.schemaFile) },
+    policy: { ...cfg.policy, file: abs(cfg.policy.file), schemaFile: cfg.policy.schemaFile && abs(cfg.policy.schemaFile) },
     listeners: {
       ...cfg.listeners,
       postgres: pg && { ...pg, tls: pg.tls && { certFile: abs(pg.tls.certFile), keyFile: abs(pg.tls.keyFile) } },

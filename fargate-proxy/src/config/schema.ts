@@ -91,12 +91,22 @@ export const configSchema = z
     policy: z.object({
       file: z.string(),
       schemaFile: z.string().optional(),
+      /** Versioned bundles published by the policy Lambda; `file` is then only the policy a task starts with. */
+      s3: z
+        .object({
+          bucket: z.string().min(1),
+          currentKey: z.string().min(1).default('policy/current.json'),
+          pollSeconds: z.number().positive().default(15),
+        })
+        .optional(),
     }),
     audit: z
       .object({
         /** `local`: acknowledged once handed to the OS in the spool; `store`: once the store acknowledged it. */
         ack: z.enum(['local', 'store']).default('local'),
         responseCapBytes: z.number().int().min(0).default(64 * 1024),
+        /** Groups whose members may read sessions and replays in the console. */
+        viewerGroups: z.array(z.string()).default(['auditors', 'reviewers']),
         /** A remote store the local spool ships to (DynamoDB + S3). Without it the local files are the store. */
         store: z
           .object({
@@ -109,7 +119,7 @@ export const configSchema = z
           })
           .optional(),
       })
-      .default({ ack: 'local', responseCapBytes: 64 * 1024 }),
+      .default({ ack: 'local', responseCapBytes: 64 * 1024, viewerGroups: ['auditors', 'reviewers'] }),
     /** Masking of every response stream (docs/masking.md); on by default with every detector. */
     masking: maskingConfigSchema.default({ enabled: true, detectors: {}, columnRules: [] }),
     approvals: z
@@ -123,6 +133,14 @@ export const configSchema = z
           .optional(),
       })
       .default({ reviewerGroups: ['reviewers'], timeoutSeconds: 900, backend: 'local' }),
+    /** CloudWatch Embedded Metric Format lines on stdout, one per interval (docs/configuration.md). */
+    metrics: z
+      .object({
+        enabled: z.boolean().default(false),
+        intervalSeconds: z.number().positive().default(60),
+        namespace: z.string().min(1).default('Airlock'),
+      })
+      .default({ enabled: false, intervalSeconds: 60, namespace: 'Airlock' }),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.approvals.backend === 'stepfunctions' && !cfg.approvals.stepFunctions) {

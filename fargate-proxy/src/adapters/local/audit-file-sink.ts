@@ -44,6 +44,8 @@ export interface LocalAuditSink extends AuditSink {
   newResponseCapture(): ResponseCapture;
   /** Events written to the spool and not yet acknowledged by the remote store. */
   unshippedCount(): number;
+  /** When the oldest event (or digest) not yet acknowledged by the remote store was written, ms since epoch; undefined when none. */
+  oldestUnshippedAt(): number | undefined;
 }
 
 interface Waiter {
@@ -491,5 +493,9 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     close,
     newResponseCapture: () => new ResponseCapture(o.responseCapBytes),
     unshippedCount: () => queue.length,
+    oldestUnshippedAt: () => {
+      const oldest = queue[0]?.item;
+      return oldest && Date.parse(oldest.kind === 'event' ? oldest.record.at : oldest.digest.at);
+    },
   };
 }
