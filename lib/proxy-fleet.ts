@@ -111,6 +111,8 @@ export class ProxyFleet extends Construct {
         ...props.environment,
         AIRLOCK_CONFIG: Stack.of(this).toJsonString(props.config),
         AIRLOCK_METRICS_NAMESPACE: PROXY_METRICS.namespace,
+        // The gateway drains for this long on SIGTERM, inside the 120 s stop timeout below.
+        AIRLOCK_DRAIN_SECONDS: '110',
         NODE_ENV: 'production',
       },
       secrets: props.listenerTlsSecret

@@ -46,6 +46,11 @@ export interface RunningGateway {
   consoleUrl?: string;
   /** `memory:` credentials (the demo's generated password) are set here. */
   memorySecrets: MemorySecretStore;
+  /**
+   * Graceful shutdown, first half: stop accepting sessions, report unhealthy (so a load balancer
+   * deregisters this task) and wait — at most `timeoutMs` — for live sessions to end on their own.
+   */
+  drain(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -202,7 +207,18 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       postgresTargets,
     };
 
-    const running: RunningGateway = { config: cfg, log, issuer, tokenEndpoint, memorySecrets, close };
+    const stopAccepting: (() => void)[] = [];
+    const liveSessions = () => pgHandler?.liveSessions ?? 0;
+    let draining = false;
+    const drain = async (timeoutMs: number) => {
+      draining = true;
+      for (const stop of stopAccepting) stop();
+      const deadline = Date.now() + timeoutMs;
+      log.info({ sessions: liveSessions(), timeoutMs }, 'draining: no new sessions; waiting for live ones to end');
+      while (liveSessions() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      if (liveSessions() > 0) log.warn({ sessions: liveSessions() }, 'drain deadline reached; closing the remaining sessions');
+    };
+    const running: RunningGateway = { config: cfg, log, issuer, tokenEndpoint, memorySecrets, drain, close };
 
     const pgCfg = cfg.listeners.postgres;
     let pgHandler: PostgresSessionHandler | undefined;
@@ -221,6 +237,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       });
       const addr = server.address() as net.AddressInfo;
       running.postgres = { host: pgCfg.host, port: addr.port };
+      stopAccepting.push(() => server.close());
       closers.push(
         () =>
           new Promise<void>((resolve) => {
@@ -266,6 +283,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
             method: 'GET',
             path: '/healthz',
             handler: ({ res }) => {
+              if (draining) return sendJson(res, 503, { ok: false, reason: 'draining' });
               const health = audit.health();
               sendJson(res, health.ok ? 200 : 503, health.ok ? { ok: true, policyVersion: policy.version, sessions: pgHandler?.liveSessions ?? 0 } : { ok: false, reason: health.reason });
             },

@@ -20,15 +20,23 @@ function fail(message: string, code = 2): never {
   process.exit(code);
 }
 
+/**
+ * SIGTERM (a container being stopped): drain — refuse new sessions, let live ones finish for up to
+ * AIRLOCK_DRAIN_SECONDS (default 30) — then close. SIGINT (Ctrl-C): close now. A second signal exits.
+ */
 function onSignals(gw: RunningGateway): void {
   let closing = false;
-  const stop = () => {
+  const stop = (drainMs: number) => () => {
     if (closing) process.exit(1);
     closing = true;
-    void gw.close().then(() => process.exit(0));
+    void gw
+      .drain(drainMs)
+      .then(() => gw.close())
+      .then(() => process.exit(0));
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  const drainSeconds = Number(process.env.AIRLOCK_DRAIN_SECONDS ?? 30);
+  process.on('SIGINT', stop(0));
+  process.on('SIGTERM', stop(Number.isFinite(drainSeconds) && drainSeconds >= 0 ? drainSeconds * 1000 : 30_000));
 }
 
 function announce(gw: RunningGateway): void {
