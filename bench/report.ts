@@ -161,7 +161,7 @@ export function markdown(r: BenchReport, profiles: ProfileReport[] = [], finding
     '',
     '## Streamed large result',
     '',
-    "One `SELECT repeat('x', 1024) FROM generate_series(...)` whose rows the client counts and drops (pgbench and psql",
+    "One `SELECT g, 'customer ' || g, 'user' || g || '@example.com', repeat('x', 60) FROM generate_series(...)` (~120-byte rows, ~870,000 per 100 MiB; airlock-full masks every e-mail, pass-through masks nothing) whose rows the client counts and drops (pgbench and psql",
     "would buffer them). Peak RSS is the peer's VmHWM during that query alone (reset through `/proc/PID/clear_refs`).",
     '',
     '| result | peer | seconds | MiB/s | peak RSS MiB |',
