@@ -1,7 +1,7 @@
 // The configuration `npm start` runs with: everything local, nothing to install.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface DemoPorts {
@@ -11,7 +11,16 @@ export interface DemoPorts {
 }
 
 export const DEMO_PORTS: DemoPorts = { postgres: 6432, console: 8080, issuer: 8444 };
-const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
+/** The folder holding `policies/`: the repository root, found from here whether run from source or from dist/. */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'policies', 'demo.cedar'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find policies/demo.cedar above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+  return dir;
+}
 
 /** Client secrets for the local issuer, generated once and kept (0600) so tokens and scripts keep working. */
 function localClients(dataDir: string): { agent: string; reviewer: string } {
@@ -56,7 +65,7 @@ export function demoConfig(dataDir: string, ports: DemoPorts, demoDb: { host: st
         tls: { mode: 'disable' },
       },
     ],
-    policy: { file: join(REPO_ROOT, 'policies', 'demo.cedar') },
+    policy: { file: join(repoRoot(), 'policies', 'demo.cedar') },
     approvals: { reviewerGroups: ['reviewers'], timeoutSeconds: 900 },
   };
 }
