@@ -122,10 +122,11 @@ test('port forwarding is refused unless policy permits it', { skip }, async () =
   assert.ok(refusal && refusal.type === 'statement' && refusal.decision.effect === 'deny', 'the refusal is audited');
 });
 
-test('interactive shells and file transfer subsystems are refused with a clear message', { skip }, async () => {
+test('interactive shells are refused with a clear message unless policy permits them', { skip }, async () => {
   const r = await runClient('ssh', ['-T', ...gatewaySshArgs(gw.port)], { password: token, input: 'echo hi\n' });
   assert.equal(r.code, 126);
-  assert.match(r.stderr, /airlock: refused: interactive shells/);
+  assert.match(r.stderr, /airlock: refused: .*interactive shell on target "box"/);
+  assert.doesNotMatch(r.stdout.toString(), /hi/);
 });
 
 test('a command that needs approval waits, and a reviewer denial refuses it', { skip }, async () => {

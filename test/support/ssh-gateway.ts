@@ -26,6 +26,8 @@ const AUDIENCE = 'urn:airlock';
 export interface TestSshGateway {
   port: number;
   approvals: LocalApprovalDesk;
+  /** Where shell recordings go when `recordings` was asked for. */
+  recordingsDir?: string;
   token(client?: { clientId: string; clientSecret: string }): Promise<string>;
   /** Every audit record written so far, all sessions. */
   auditRecords(): Promise<AuditRecord[]>;
@@ -40,12 +42,19 @@ export function sshTarget(sshd: RunningSshd, overrides: Partial<SshTarget['upstr
   };
 }
 
-export async function startTestSshGateway(sshd: RunningSshd, policy: string, targets: SshTarget[] = [sshTarget(sshd)]): Promise<TestSshGateway> {
+export interface TestSshGatewayOptions {
+  /** Bytes of each response (and shell recording) kept inline in the audit; 0 by default. */
+  responseCapBytes?: number;
+  /** Keep shell recordings as files under the gateway's temporary directory. */
+  recordings?: boolean;
+}
+
+export async function startTestSshGateway(sshd: RunningSshd, policy: string, targets: SshTarget[] = [sshTarget(sshd)], o: TestSshGatewayOptions = {}): Promise<TestSshGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-sshgw-'));
   const log = pino({ level: 'silent' });
   const issuer = await startLocalIssuer({ host: '127.0.0.1', port: 0, audience: AUDIENCE, clients: [SSH_AGENT, SSH_REVIEWER] });
   const verifier = createTokenVerifier({ issuer: issuer.issuer, audience: AUDIENCE, jwksUri: issuer.jwksUri });
-  const audit = await createLocalAuditSink({ dir: join(dir, 'audit'), ack: 'local', responseCapBytes: 0 });
+  const audit = await createLocalAuditSink({ dir: join(dir, 'audit'), ack: 'local', responseCapBytes: o.responseCapBytes ?? 0 });
   const memory = new MemorySecretStore();
   memory.set('box-key', sshd.clientKey);
   const approvals = createLocalApprovalService({ reviewerGroups: ['reviewers'], timeoutMs: 30_000, reviewBaseUrl: 'http://127.0.0.1/console' });
@@ -58,6 +67,7 @@ export async function startTestSshGateway(sshd: RunningSshd, policy: string, tar
     audit,
     approvals,
     sshTargets: new Map(targets.map((t) => [t.info.name, t])),
+    recordingsDir: o.recordings ? join(dir, 'recordings') : undefined,
   };
   const hostKey = ssh2.utils.generateKeyPairSync('ed25519').private;
   const listener = await startSshListener(ctx, { host: '127.0.0.1', port: 0, hostKeys: [hostKey] });
@@ -65,6 +75,7 @@ export async function startTestSshGateway(sshd: RunningSshd, policy: string, tar
   return {
     port: listener.port,
     approvals,
+    recordingsDir: ctx.recordingsDir,
     token: (client = SSH_AGENT) => requestClientCredentialsToken({ tokenEndpoint: issuer.tokenEndpoint, clientId: client.clientId, clientSecret: client.clientSecret, audience: AUDIENCE }),
     auditRecords: async () => {
       const out: AuditRecord[] = [];

@@ -40,4 +40,8 @@ export interface SshGatewayContext {
   sshTargets: Map<string, SshTarget>;
   /** Output masking; absent: output passes unchanged. */
   masker?: Masker;
+  /** Interactive shells are recorded (asciicast v2) into `<recordingsDir>/<sessionId>/<n>.cast`; absent: only the audit's capture. */
+  recordingsDir?: string;
+  /** Bytes of interactive input held for inspection before a line is refused (default 16 KiB). */
+  maxLineBytes?: number;
 }

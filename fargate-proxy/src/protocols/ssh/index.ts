@@ -3,3 +3,4 @@ export { sshListenerSchema, sshTargetSchema, type SshListenerConfig, type SshTar
 export type { SshGatewayContext, SshPolicyPort, SshTarget } from './context.js';
 export { hostKeyFingerprint, type UpstreamSshSpec } from './upstream.js';
 export { REFUSED_EXIT_STATUS } from './session.js';
+export { AsciicastRecorder, replayOutput } from './asciicast.js';

@@ -1,6 +1,6 @@
 // One agent connection: token login (password or keyboard-interactive), connect authorisation,
 // the upstream login, then every channel request decided by policy before it reaches the target.
-import type { Client as UpstreamClient, ClientChannel, Connection, AuthContext, Session, ServerChannel } from 'ssh2';
+import type { Client as UpstreamClient, ClientChannel, Connection, AuthContext, Session, ServerChannel, SFTPWrapper } from 'ssh2';
 import type { Principal } from '../../../../core/model.js';
 import { TokenRejectedError } from '../../../../core/identity/index.js';
 import { newAuditSessionId } from '../../../../core/audit/events.js';
@@ -8,9 +8,15 @@ import type { SshGatewayContext, SshTarget } from './context.js';
 import { audit, decideCommand, type CommandScope } from './decide.js';
 import { connectUpstream, UpstreamAuthError } from './upstream.js';
 import { LineMasker } from './mask-stream.js';
+import { join } from 'node:path';
+import { relaySftp } from './sftp-proxy.js';
+import { relayShell } from './shell-relay.js';
+import { AsciicastRecorder } from './asciicast.js';
 
 /** Exit status of a refused command: 126 is the shell's "found but cannot be executed". */
 export const REFUSED_EXIT_STATUS = 126;
+
+type Pty = { term: string; cols: number; rows: number; width: number; height: number };
 
 interface Authed {
   principal: Principal;
@@ -26,6 +32,8 @@ export class SshSession {
   #stats = { statements: 0, bytesIn: 0, bytesOut: 0, startedAt: Date.now() };
   #started = false;
   #ended = false;
+  /** The live shell's recorder hears about window changes. */
+  #onResize: ((cols: number, rows: number) => void) | undefined;
   readonly #log;
   readonly #clientAddr;
 
@@ -150,6 +158,7 @@ export class SshSession {
     session.on('window-change', (accept, _reject, info) => {
       if (pty) Object.assign(pty, { cols: info.cols, rows: info.rows, width: info.width, height: info.height });
       live?.setWindow(info.rows, info.cols, info.height, info.width);
+      this.#onResize?.(info.cols, info.rows);
       accept?.();
     });
     session.on('env', (accept, reject, info) => {
@@ -181,13 +190,12 @@ export class SshSession {
     });
     session.on('shell', (accept) => {
       const channel = accept();
-      const d = this.ctx.policy().authorizeShell(principal, target.info, Boolean(pty));
-      void this.#auditChannel('interactive shell', `refused: ${d.effect === 'allow' ? 'interactive shells are not supported through Airlock yet' : d.reason}`);
-      this.#refuseChannel(channel, 'airlock: refused: interactive shells are not available through Airlock; run commands with `ssh target@gateway COMMAND`');
+      void this.#shell(channel, pty, env, (c) => (live = c));
     });
+    session.on('sftp', (accept) => this.#sftp(accept()));
     session.on('subsystem', (accept, _reject, info) => {
       const channel = accept();
-      void this.#auditChannel(`subsystem ${info.name}`, 'refused: file transfer is not available through Airlock yet');
+      void this.#auditChannel(`subsystem ${info.name}`, 'refused: only the sftp subsystem is available through Airlock');
       this.#refuseChannel(channel, `airlock: refused: the ${info.name} subsystem is not available through Airlock`);
     });
   }
@@ -272,6 +280,81 @@ export class SshSession {
     });
   }
 
+  async #shell(channel: ServerChannel, pty: Pty | undefined, env: Record<string, string>, setLive: (c: ClientChannel) => void): Promise<void> {
+    const { principal, target } = this.#authed!;
+    const d = this.ctx.policy().authorizeShell(principal, target.info, Boolean(pty));
+    const what = `interactive shell${pty ? ` (pty ${pty.term} ${pty.cols}x${pty.rows})` : ' (no pty)'}`;
+    if (d.effect !== 'allow') {
+      const reason = d.effect === 'approve' ? `${d.reason}: needs approval, which interactive shells do not support yet` : d.reason;
+      await this.#auditChannel(what, `refused: ${reason}`, d);
+      return this.#refuseChannel(channel, `airlock: refused: ${reason}; run commands with \`ssh target@gateway COMMAND\``);
+    }
+    const statementId = await this.#auditChannel(what, 'allowed', d);
+    if (!statementId) return this.#refuseChannel(channel, 'airlock: refused: the audit trail cannot accept events');
+    this.#stats.statements++;
+    let up: ClientChannel;
+    try {
+      const upstream = await this.#upstream!;
+      up = await new Promise<ClientChannel>((resolve, reject) =>
+        upstream.shell(pty ? { term: pty.term, cols: pty.cols, rows: pty.rows, width: pty.width, height: pty.height } : false, { env }, (err, c) => (err ? reject(err) : resolve(c))),
+      );
+    } catch (err) {
+      return this.#refuseChannel(channel, `airlock: cannot open a shell on target "${target.info.name}": ${(err as Error).message}`, 255);
+    }
+    setLive(up);
+    const started = Date.now();
+    const file = this.ctx.recordingsDir ? join(this.ctx.recordingsDir, `${statementId}.cast`) : undefined;
+    // A client without a terminal (ssh -tt from a pipe) asks for a 0x0 pty: players need a size.
+    const recorder = new AsciicastRecorder({ width: pty?.cols || 80, height: pty?.rows || 24, term: pty?.term, title: `${principal.id} on ${target.info.name}` }, file);
+    this.#onResize = (cols, rows) => recorder.resize(cols, rows);
+    const masker = this.ctx.masker && this.ctx.policy().authorizeUnmasked(principal, target.info).effect !== 'allow' ? this.ctx.masker : undefined;
+    const result = await relayShell({
+      scope: this.#scope((line) => channel.write(`\r\n${line}\r\n`)),
+      agent: channel,
+      upstream: up,
+      recorder,
+      maxLineBytes: this.ctx.maxLineBytes ?? 16 * 1024,
+      masker,
+      onBytes: (direction, n) => (direction === 'in' ? (this.#stats.bytesIn += n) : (this.#stats.bytesOut += n)),
+    });
+    this.#onResize = undefined;
+    const { capture, fileError } = await recorder.finish();
+    if (fileError) this.#log.error({ err: fileError }, 'shell recording file could not be written');
+    const ok = result.exit?.code === 0;
+    // The recording is the shell's response: its SHA-256 in the audit chain vouches for the file.
+    await audit(this.ctx, {
+      type: 'statement.outcome',
+      sessionId: this.sessionId,
+      statementId,
+      status: ok ? 'ok' : 'error',
+      rows: result.linesAllowed,
+      bytes: result.bytesOut,
+      durationMs: Date.now() - started,
+      error: ok ? undefined : { code: result.exit?.signal ? `signal ${result.exit.signal}` : `exit ${result.exit?.code ?? 'unknown'}`, message: `the shell did not exit with status 0 (${result.linesRefused} line(s) refused)` },
+      masking: masker ? { counts: {}, total: result.masked } : undefined,
+      response: capture,
+    });
+  }
+
+  #sftp(agent: SFTPWrapper): void {
+    const upstream = this.#upstream!.then((client) => new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, sftp) => (err ? reject(err) : resolve(sftp)))));
+    upstream.catch((err: Error) => this.#log.warn({ err: err.message }, 'upstream sftp unavailable'));
+    const { principal, target } = this.#authed!;
+    relaySftp(
+      {
+        ctx: this.ctx,
+        sessionId: this.sessionId,
+        principal,
+        target,
+        nextStatementId: () => `${this.sessionId}/${++this.#seq}`,
+        onBytes: (direction, n) => (direction === 'in' ? (this.#stats.bytesIn += n) : (this.#stats.bytesOut += n)),
+        onStatement: () => this.#stats.statements++,
+      },
+      agent,
+      upstream,
+    );
+  }
+
   #refuseChannel(channel: ServerChannel, message: string, status = REFUSED_EXIT_STATUS): void {
     channel.stderr.write(`${message}\n`);
     channel.exit(status);
@@ -287,7 +370,8 @@ export class SshSession {
       return reject();
     }
     try {
-      await this.#auditChannel(what, 'allowed', d);
+      // No audit, no forward.
+      if (!(await this.#auditChannel(what, 'allowed', d))) return reject();
       const upstream = await this.#upstream!;
       upstream.forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, up) => {
         if (err) return reject();
@@ -300,20 +384,34 @@ export class SshSession {
   }
 
   /** Channel-level requests (forwarding, shells, subsystems) are audited as statements of their own. */
-  async #auditChannel(what: string, outcome: string, d?: { effect: 'allow' | 'deny' | 'approve'; policyIds: string[]; policyVersion: string; reason: string }): Promise<void> {
+  async #auditChannel(what: string, outcome: string, d?: { effect: 'allow' | 'deny' | 'approve'; policyIds: string[]; policyVersion: string; reason: string }): Promise<string | undefined> {
     const policy = this.ctx.policy();
     const decision = d ?? { effect: outcome === 'allowed' ? ('allow' as const) : ('deny' as const), policyIds: [], policyVersion: policy.version, reason: outcome };
-    await audit(this.ctx, {
-      type: 'statement',
+    const statementId = `${this.sessionId}/${++this.#seq}`;
+    const event = {
+      type: 'statement' as const,
       sessionId: this.sessionId,
-      statementId: `${this.sessionId}/${++this.#seq}`,
+      statementId,
       text: what,
-      class: 'privileged',
+      class: 'privileged' as const,
       statementTypes: ['ssh.channel'],
       tables: [],
       functions: [],
-      decision: { effect: decision.effect === 'allow' && outcome !== 'allowed' ? 'deny' : decision.effect, policyIds: decision.policyIds, policyVersion: decision.policyVersion, reason: outcome },
-    });
+      decision: { effect: decision.effect === 'allow' && outcome !== 'allowed' ? ('deny' as const) : decision.effect, policyIds: decision.policyIds, policyVersion: decision.policyVersion, reason: outcome },
+    };
+    if (outcome !== 'allowed') {
+      await audit(this.ctx, event);
+      return undefined;
+    }
+    // What is allowed goes ahead only once its event is appended.
+    try {
+      if (!this.ctx.audit.health().ok) return undefined;
+      await this.ctx.audit.append(event);
+      return statementId;
+    } catch (err) {
+      this.#log.error({ err: (err as Error).message }, 'audit append failed');
+      return undefined;
+    }
   }
 
   #end(reason: string): void {
