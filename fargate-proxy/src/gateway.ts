@@ -260,7 +260,9 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
         });
       }
       const ssh = await startSshListener(
-        { log, verifier, policy: () => policy, secrets, audit: sessionAudit, approvals, sshTargets, masker: cfg.masking.enabled ? createMasker(cfg.masking) : undefined },
+        { log, verifier, policy: () => policy, secrets, audit: sessionAudit, approvals, sshTargets, masker: cfg.masking.enabled ? createMasker(cfg.masking) : undefined,
+          // Interactive shells are recorded as asciicast v2 files; their SHA-256 is in the audit chain.
+          recordingsDir: join(cfg.dataDir, 'recordings'), maxLineBytes: sshCfg.maxLineBytes },
         { host: sshCfg.host, port: sshCfg.port, hostKeys: sshCfg.hostKeyFiles.map((f) => readFileSync(f)), authTimeoutMs: sshCfg.authTimeoutMs },
       );
       running.ssh = { host: sshCfg.host, port: ssh.port };
