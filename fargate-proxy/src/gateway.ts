@@ -13,7 +13,8 @@ import { loadSqlInspector, inspectSql } from '../../core/classify/index.js';
 import { createTokenVerifier } from '../../core/identity/index.js';
 import { compilePolicySet, type PolicyEngine } from '../../core/policy/index.js';
 import type { AuditSink } from '../../core/audit/ports.js';
-import type { AirlockConfig } from './config/schema.js';
+import type { AirlockConfig, TargetConfig } from './config/schema.js';
+import type { TargetInfo } from '../../core/model.js';
 import type { GatewayContext, PostgresTarget } from './context.js';
 import { createLogger } from './log.js';
 import { SecretRouter } from './ports/secrets.js';
@@ -63,6 +64,9 @@ export interface GatewayOptions {
 }
 
 export const LOCAL_ISSUER_KEY_FILE = 'issuer-keys.json';
+
+/** What policy may know of a target: never its address or credential. */
+const targetInfo = (t: TargetConfig): TargetInfo => ({ name: t.name, kind: t.kind, environment: t.environment, tags: t.tags });
 
 export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
   const log = opts.log ?? createLogger(cfg.logLevel);
@@ -188,7 +192,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
     for (const t of cfg.targets) {
       if (t.kind !== 'postgres') continue;
       postgresTargets.set(t.name, {
-        info: { name: t.name, kind: 'postgres', environment: t.environment, tags: t.tags },
+        info: targetInfo(t),
         upstream: { host: t.host, port: t.port, database: t.database, user: t.user, tls: t.tls, connectTimeoutMs: t.connectTimeoutMs },
         credentialRef: t.credential,
       });
@@ -254,7 +258,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       for (const t of cfg.targets) {
         if (t.kind !== 'ssh') continue;
         sshTargets.set(t.name, {
-          info: { name: t.name, kind: 'ssh', environment: t.environment, tags: t.tags },
+          info: targetInfo(t),
           upstream: { host: t.host, port: t.port, user: t.user, credentialType: t.credentialType, hostKeys: t.hostKeys, connectTimeoutMs: t.connectTimeoutMs },
           credentialRef: t.credential,
         });

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, generateKeyPair, jwtVerify } from 'jose';
-import { chromium } from 'playwright-core';
+import { launchHeadlessChromium, type HeadlessBrowser } from '../support/browser.js';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Principal, TargetInfo } from '../../core/model.js';
 import type { ApprovalRequestInput } from '../../core/approval/index.js';
@@ -35,24 +35,17 @@ const input = (over: Partial<ApprovalRequestInput> = {}): ApprovalRequestInput =
 const desk = createLocalApprovalService({ reviewerGroups: ['dba'], timeoutMs: 120_000 });
 let consoleServer: RunningConsole;
 let browser: BrowserContext;
-let profile: string;
+let headless: HeadlessBrowser | undefined;
 
 before(async () => {
   consoleServer = await startConsole({ host: '127.0.0.1', port: 0, approvals: desk, verifyReviewer });
-  profile = await mkdtemp(join(tmpdir(), 'airlock-console-e2e-'));
-  // Playwright passes the fresh profile as --user-data-dir itself.
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  headless = await launchHeadlessChromium();
+  browser = headless.context;
 });
 after(async () => {
-  await browser?.close();
+  await headless?.close();
   await desk.close();
   await consoleServer?.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
 });
 
 async function signedInPage(token: string): Promise<Page> {

@@ -15,7 +15,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { SignJWT, generateKeyPair, jwtVerify } from 'jose';
-import { chromium } from 'playwright-core';
+import { launchHeadlessChromium, type HeadlessBrowser } from '../support/browser.js';
 import type { BrowserContext } from 'playwright-core';
 import type { Principal } from '../../core/model.js';
 import { newApprovalRecord } from '../../core/approval/index.js';
@@ -40,7 +40,7 @@ let dynamodb: DynamoDBClient;
 let store: DynamoApprovalStore;
 let base = '';
 let browser: BrowserContext;
-let profile = '';
+let headless: HeadlessBrowser | undefined;
 
 before(async () => {
   sfnMock.on(SendTaskFailureCommand).resolves({});
@@ -63,19 +63,17 @@ before(async () => {
   });
   await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
-  profile = await mkdtemp(join(tmpdir(), 'airlock-review-e2e-'));
-  browser = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  headless = await launchHeadlessChromium();
+  browser = headless.context;
 });
 after(async () => {
-  await browser?.close();
+  await headless?.close();
   web?.closeAllConnections();
   await new Promise((r) => web?.close(r));
   dynamodb?.destroy();
   dynamoServer?.closeAllConnections();
   await new Promise((r) => dynamoServer?.close(r));
   sfnMock.restore();
-  if (profile) await rm(profile, { recursive: true, force: true });
 });
 
 test('the e-mail link page signs the reviewer in, shows the request as text, and denies it', async () => {

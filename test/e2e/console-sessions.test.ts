@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, generateKeyPair, jwtVerify } from 'jose';
-import { chromium } from 'playwright-core';
+import { launchHeadlessChromium, type HeadlessBrowser } from '../support/browser.js';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Principal } from '../../core/model.js';
 import type { AuditEventInput, AuditRecord } from '../../core/audit/events.js';
@@ -90,7 +90,7 @@ let dir: string;
 let sink: LocalAuditSink;
 let consoleServer: RunningConsole;
 let browser: BrowserContext;
-let profile: string;
+let headless: HeadlessBrowser | undefined;
 const desk = createLocalApprovalService({ reviewerGroups: ['dba'], timeoutMs: 60_000 });
 
 async function writeTrail(): Promise<void> {
@@ -187,19 +187,14 @@ before(async () => {
     verifyReviewer: verifyViewer,
     routes: sessionRoutes({ reader: createLocalAuditReader(dir), verifyViewer, viewerGroups: ['auditors', 'dba'] }),
   });
-  profile = await mkdtemp(join(tmpdir(), 'airlock-sessions-e2e-profile-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  headless = await launchHeadlessChromium();
+  browser = headless.context;
 });
 after(async () => {
-  await browser?.close();
+  await headless?.close();
   await desk.close();
   await consoleServer?.close();
-  for (const d of [profile, dir]) if (d) await rm(d, { recursive: true, force: true });
+  for (const d of [dir]) if (d) await rm(d, { recursive: true, force: true });
 });
 
 async function getJson(path: string, token?: string): Promise<{ status: number; body: any }> {

@@ -3,18 +3,16 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchHeadlessChromium, type HeadlessBrowser } from '../support/browser.js';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { REVIEWER, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { approvalsDeny, approvalsList } from '../../fargate-proxy/src/cli/approval-commands.js';
 
 let server: RunningPostgres;
 let gw: TestGateway;
+let chromium: HeadlessBrowser;
 let browser: BrowserContext;
-let profile: string;
 
 before(async () => {
   server = await startPostgres();
@@ -24,19 +22,14 @@ before(async () => {
       raw.approvals = { reviewerGroups: ['reviewers'], timeoutSeconds: 120 };
     },
   });
-  profile = await mkdtemp(join(tmpdir(), 'airlock-approval-e2e-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  chromium = await launchHeadlessChromium();
+  browser = chromium.context;
 });
 
 after(async () => {
-  await browser?.close();
+  await chromium?.close();
   await gw?.stop();
   await server?.stop();
-  if (profile) await rm(profile, { recursive: true, force: true });
 });
 
 /** Starts psql on one statement; resolves the request id from the NOTICE, and later psql's result. */
