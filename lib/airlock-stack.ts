@@ -30,6 +30,8 @@ export interface AirlockSettings {
   allowedClientCidrs?: string[];
   /** Secret `{ "cert", "key" }` (PEM) for the agent-facing listeners; without it they accept plaintext inside the VPC. */
   listenerTlsSecretArn?: string;
+  /** Secret whose value is the gateway's SSH host key (private, OpenSSH or PEM); without it there is no SSH listener. */
+  sshHostKeySecretArn?: string;
   approvalTimeoutMinutes?: number;
   /** Secret with the Slack app's settings; see docs/deploy.md. */
   slackSecretArn?: string;
@@ -144,12 +146,25 @@ export class AirlockStack extends Stack {
         'No airlock:listenerTlsSecretArn: agents\' tokens cross the VPC in clear. Set it for production (docs/deploy.md).',
       );
     }
+    const sshHostKeySecret = s.sshHostKeySecretArn
+      ? secretsmanager.Secret.fromSecretCompleteArn(this, 'SshHostKey', s.sshHostKeySecretArn)
+      : undefined;
+    if (!sshHostKeySecret) {
+      const sshTargets = this.registry.targets.filter((t) => t.registration.kind === 'ssh').map((t) => t.registration.name);
+      Annotations.of(this).addWarningV2(
+        'airlock:no-ssh-listener',
+        'No airlock:sshHostKeySecretArn: the gateway does not listen for SSH' +
+          (sshTargets.length ? ` and SSH targets (${sshTargets.join(', ')}) are unreachable` : '') +
+          '. Set it to enable SSH (docs/deploy.md, "SSH").',
+      );
+    }
     this.fleet = new ProxyFleet(this, 'Fleet', {
       vpc: this.network.vpc,
       taskSubnets: this.network.taskSubnets,
       key: this.key,
       logRetention,
       listenerTlsSecret,
+      sshHostKeySecret,
       internetFacing: s.internetFacing,
       allowedClientCidrs: s.allowedClientCidrs,
       minTasks: s.minTasks,
@@ -162,6 +177,7 @@ export class AirlockStack extends Stack {
         targets: this.registry.targets,
         policyFile: s.policyFile ?? '/app/policies/production-example.cedar',
         tls: listenerTlsSecret !== undefined,
+        ssh: sshHostKeySecret !== undefined,
         audit: { objectLockDays: this.audit.objectLockDays, retentionDays: this.audit.retentionDays },
       }),
       environment: {
@@ -187,7 +203,7 @@ export class AirlockStack extends Stack {
     new CfnOutput(this, 'GatewayDns', { value: this.fleet.loadBalancer.loadBalancerDnsName });
     new CfnOutput(this, 'ProxySecurityGroup', {
       value: this.fleet.securityGroup.securityGroupId,
-      description: 'Allow this group on your targets (PostgreSQL 5432, SSH 22, …)',
+      description: 'Allow this group on your targets (PostgreSQL 5432, SSH 22, ...)',
     });
     new CfnOutput(this, 'PolicyFunction', { value: this.policy.handler.function.functionName });
     new CfnOutput(this, 'PolicyBucket', { value: this.policy.bucket.bucketName });

@@ -41,6 +41,7 @@ export function settingsFromContext(node: Node): AirlockSettings {
     internetFacing: get('internetFacing'),
     allowedClientCidrs: list('allowedClientCidrs'),
     listenerTlsSecretArn: get('listenerTlsSecretArn'),
+    sshHostKeySecretArn: get('sshHostKeySecretArn'),
     approvalTimeoutMinutes: get('approvalTimeoutMinutes'),
     slackSecretArn: get('slackSecretArn'),
     objectLockDays: get('objectLockDays'),

@@ -2,7 +2,7 @@ import type { Duration } from 'aws-cdk-lib';
 import { APPROVAL_ENV } from './approval-workflow.js';
 import { AUDIT_ENV } from './audit-store.js';
 import { POLICY_ENV } from './policy-service.js';
-import type { RegisteredTarget } from './target-registry.js';
+import type { RegisteredTarget, TargetRegistration } from './target-registry.js';
 
 /** Paths inside the container; the entrypoint writes the rendered files there at start. */
 export const CONTAINER_PATHS = {
@@ -10,6 +10,7 @@ export const CONTAINER_PATHS = {
   config: '/etc/airlock/config.yaml',
   tlsCert: '/etc/airlock/tls/tls.crt',
   tlsKey: '/etc/airlock/tls/tls.key',
+  sshHostKey: '/etc/airlock/ssh/host_key',
   dataDir: '/tmp/airlock',
 } as const;
 
@@ -25,6 +26,8 @@ export interface ProxyConfigInput {
   policyFile: string;
   /** TLS on the agent-facing listeners (false only for a closed network, tokens then cross it in clear). */
   tls: boolean;
+  /** The entrypoint writes the gateway's SSH host key to CONTAINER_PATHS.sshHostKey: render the SSH listener. */
+  ssh: boolean;
   /** Must match the audit bucket's Object Lock and the table's TTL (AuditStore). */
   audit?: { objectLockDays?: number; retentionDays?: number };
 }
@@ -37,6 +40,20 @@ export const fromEnv = (name: string): string => `\${env:${name}}`;
 
 /** Set on the container by ProxyFleet from PROXY_METRICS.namespace, so alarms and emitter agree. */
 export const METRICS_NAMESPACE_ENV = 'AIRLOCK_METRICS_NAMESPACE';
+
+/** One target as the proxy's configuration declares it; `secretArn` may be a CloudFormation token. */
+export function renderTarget(r: TargetRegistration, secretArn: string): Record<string, unknown> {
+  return {
+    name: r.name,
+    kind: r.kind,
+    environment: r.environment ?? 'production',
+    tags: r.tags ?? {},
+    host: r.host,
+    ...(r.port !== undefined ? { port: r.port } : {}),
+    ...r.settings,
+    credential: `aws-secretsmanager:${secretArn}${r.secretJsonKey ? `#${r.secretJsonKey}` : ''}`,
+  };
+}
 
 /**
  * The proxy's configuration document (fargate-proxy/src/config/schema.ts) for this deployment.
@@ -55,18 +72,13 @@ export function renderProxyConfig(input: ProxyConfigInput): Record<string, unkno
           : { allowPlaintext: true }),
       },
       console: { host: '0.0.0.0', port: CONTAINER_PORTS.health },
+      // SSH carries its own encryption; the host key is what agents pin, so no key, no listener.
+      ...(input.ssh
+        ? { ssh: { host: '0.0.0.0', port: CONTAINER_PORTS.ssh, hostKeyFiles: [CONTAINER_PATHS.sshHostKey] } }
+        : {}),
     },
     identity: { issuer: input.oidcIssuer, audience: input.oidcAudience },
-    targets: input.targets.map(({ registration: r, secret }) => ({
-      name: r.name,
-      kind: r.kind,
-      environment: r.environment ?? 'production',
-      tags: r.tags ?? {},
-      host: r.host,
-      ...(r.port !== undefined ? { port: r.port } : {}),
-      ...r.settings,
-      credential: `aws-secretsmanager:${secret.secretArn}${r.secretJsonKey ? `#${r.secretJsonKey}` : ''}`,
-    })),
+    targets: input.targets.map(({ registration, secret }) => renderTarget(registration, secret.secretArn)),
     policy: {
       file: input.policyFile,
       // The baked-in file is where a task starts; versions the policy Lambda activates supersede it.

@@ -42,6 +42,11 @@ export interface ProxyFleetProps {
   environment: Record<string, string>;
   /** Secret holding the listeners' certificate: JSON `{ "cert": PEM, "key": PEM }`. */
   listenerTlsSecret?: secretsmanager.ISecret;
+  /**
+   * Secret whose whole value is the gateway's SSH host key (OpenSSH or PEM private key). Without it
+   * nothing listens for SSH, so the NLB gets no SSH listener and the tasks no SSH port.
+   */
+  sshHostKeySecret?: secretsmanager.ISecret;
   /** Agents reach the NLB from the Internet. Default false: internal. */
   internetFacing?: boolean;
   /** Who may connect to the listeners. Default: the VPC CIDR. */
@@ -98,6 +103,16 @@ export class ProxyFleet extends Construct {
       volumes: [{ name: 'config' }, { name: 'tmp' }],
     });
     this.taskRole = this.taskDefinition.taskRole;
+    const ssh = props.sshHostKeySecret !== undefined;
+    const containerPorts = Object.values(CONTAINER_PORTS).filter((port) => ssh || port !== CONTAINER_PORTS.ssh);
+    const secrets: Record<string, ecs.Secret> = {};
+    if (props.listenerTlsSecret) {
+      secrets.AIRLOCK_TLS_CERT = ecs.Secret.fromSecretsManager(props.listenerTlsSecret, 'cert');
+      secrets.AIRLOCK_TLS_KEY = ecs.Secret.fromSecretsManager(props.listenerTlsSecret, 'key');
+    }
+    if (props.sshHostKeySecret) {
+      secrets.AIRLOCK_SSH_HOST_KEY = ecs.Secret.fromSecretsManager(props.sshHostKeySecret);
+    }
 
     const container = this.taskDefinition.addContainer('proxy', {
       image: ecs.ContainerImage.fromAsset(REPO_ROOT, {
@@ -115,18 +130,13 @@ export class ProxyFleet extends Construct {
         AIRLOCK_DRAIN_SECONDS: '110',
         NODE_ENV: 'production',
       },
-      secrets: props.listenerTlsSecret
-        ? {
-            AIRLOCK_TLS_CERT: ecs.Secret.fromSecretsManager(props.listenerTlsSecret, 'cert'),
-            AIRLOCK_TLS_KEY: ecs.Secret.fromSecretsManager(props.listenerTlsSecret, 'key'),
-          }
-        : undefined,
-      // The root filesystem is read-only: the rendered config and certificate go to a task-scoped
-      // volume, and leave the environment before the gateway starts.
+      secrets: Object.keys(secrets).length > 0 ? secrets : undefined,
+      // The root filesystem is read-only: the rendered config, certificate and host key go to a
+      // task-scoped volume, and leave the environment before the gateway starts.
       entryPoint: ['sh', '-c'],
       command: [
         [
-          `mkdir -p ${CONTAINER_PATHS.configDir}/tls ${CONTAINER_PATHS.dataDir}`,
+          `mkdir -p ${CONTAINER_PATHS.configDir}/tls ${CONTAINER_PATHS.configDir}/ssh ${CONTAINER_PATHS.dataDir}`,
           `printf '%s' "$AIRLOCK_CONFIG" > ${CONTAINER_PATHS.config}`,
           ...(props.listenerTlsSecret
             ? [
@@ -134,7 +144,8 @@ export class ProxyFleet extends Construct {
                 `(umask 077 && printf '%s' "$AIRLOCK_TLS_KEY" > ${CONTAINER_PATHS.tlsKey})`,
               ]
             : []),
-          `exec env -u AIRLOCK_CONFIG -u AIRLOCK_TLS_CERT -u AIRLOCK_TLS_KEY node dist/fargate-proxy/src/cli/main.js serve --config ${CONTAINER_PATHS.config}`,
+          ...(ssh ? [`(umask 077 && printf '%s' "$AIRLOCK_SSH_HOST_KEY" > ${CONTAINER_PATHS.sshHostKey})`] : []),
+          `exec env -u AIRLOCK_CONFIG -u AIRLOCK_TLS_CERT -u AIRLOCK_TLS_KEY -u AIRLOCK_SSH_HOST_KEY node dist/fargate-proxy/src/cli/main.js serve --config ${CONTAINER_PATHS.config}`,
         ].join(' && '),
       ],
       healthCheck: {
@@ -151,12 +162,12 @@ export class ProxyFleet extends Construct {
       },
       // Fargate's ceiling: SIGTERM starts the gateway's own drain, SIGKILL follows after this.
       stopTimeout: Duration.seconds(120),
-      portMappings: Object.values(CONTAINER_PORTS).map((containerPort) => ({ containerPort })),
+      portMappings: containerPorts.map((containerPort) => ({ containerPort })),
     });
     acknowledge(
       this.taskDefinition,
       'AwsSolutions-ECS2',
-      'The environment holds resource names and a configuration of references only; credentials and the TLS key arrive as ECS secrets',
+      'The environment holds resource names and a configuration of references only; credentials, the TLS key and the SSH host key arrive as ECS secrets',
     );
     acknowledge(
       this.taskDefinition,
@@ -187,7 +198,7 @@ export class ProxyFleet extends Construct {
     );
     const clientPeers = (props.allowedClientCidrs ?? [props.vpc.vpcCidrBlock]).map((c) => ec2.Peer.ipv4(c));
     for (const peer of clientPeers) {
-      for (const port of [CONTAINER_PORTS.postgres, CONTAINER_PORTS.ssh, CONTAINER_PORTS.https]) {
+      for (const port of containerPorts.filter((p) => p !== CONTAINER_PORTS.health)) {
         this.securityGroup.addIngressRule(peer, ec2.Port.tcp(port), 'agents (client IPs are preserved by the NLB)');
       }
     }
@@ -226,7 +237,7 @@ export class ProxyFleet extends Construct {
 
     const listeners: Array<[string, number]> = [
       ['Postgres', CONTAINER_PORTS.postgres],
-      ['Ssh', 22],
+      ...(ssh ? [['Ssh', 22] as [string, number]] : []),
       ['Https', 443],
     ];
     const containerPortFor: Record<number, number> = {

@@ -5,6 +5,8 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { acknowledge } from './nag-acknowledgements.js';
 import type { TargetKind } from '../core/model.js';
+import { targetSchema } from '../fargate-proxy/src/config/schema.js';
+import { renderTarget } from './proxy-config.js';
 
 /** One target the gateway may open, and where its backend credential lives. */
 export interface TargetRegistration {
@@ -14,7 +16,11 @@ export interface TargetRegistration {
   /** Where the proxy connects. */
   host: string;
   port?: number;
-  /** Kind-specific settings passed to the proxy configuration as they are (PostgreSQL: `database`, `user`, `tls`). */
+  /**
+   * Kind-specific settings passed to the proxy configuration as they are. PostgreSQL: `database`,
+   * `user`, `tls`. SSH: `user`, `hostKeys` (the target's pinned keys, required),
+   * `credentialType` (`privateKey` | `password`), `connectTimeoutMs`.
+   */
   settings?: Record<string, unknown>;
   environment?: string;
   tags?: Record<string, string>;
@@ -43,6 +49,19 @@ export interface TargetRegistryProps {
 const TARGET_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 /**
+ * Checks a registration against the proxy's own target schema at synth, so a missing SSH host key
+ * pin or a misspelt setting fails `cdk synth` instead of a task's start.
+ */
+function assertProxyAccepts(registration: TargetRegistration): void {
+  // Any well-formed reference will do: the real ARN may be a token until deployment.
+  const placeholder = 'arn:aws:secretsmanager:region:000000000000:secret:placeholder';
+  const result = targetSchema.safeParse(renderTarget(registration, placeholder));
+  if (result.success) return;
+  const problems = result.error.issues.map((i) => `${i.path.join('.') || '(target)'}: ${i.message}`);
+  throw new Error(`target "${registration.name}" (${registration.kind}) is not accepted by the proxy: ${problems.join('; ')}`);
+}
+
+/**
  * Which Secrets Manager secret holds which target's credential. Grants name those secrets one by one:
  * the fleet can read the credentials of registered targets and nothing else.
  */
@@ -59,6 +78,7 @@ export class TargetRegistry extends Construct {
       }
       if (seen.has(registration.name)) throw new Error(`target "${registration.name}" is registered twice`);
       seen.add(registration.name);
+      assertProxyAccepts(registration);
 
       const secret = registration.secretArn
         ? secretsmanager.Secret.fromSecretCompleteArn(this, `Secret-${registration.name}`, registration.secretArn)

@@ -4,8 +4,7 @@ import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { configSchema } from '../../fargate-proxy/src/config/schema.js';
-import { expandEnv } from '../../fargate-proxy/src/config/load.js';
+import { expandEnv, parseConfig } from '../../fargate-proxy/src/config/load.js';
 import { AUDIT_ENV, AUDIT_WRITER_KEY_ACTIONS, AUDIT_WRITER_OBJECT_ACTIONS, AUDIT_WRITER_TABLE_ACTIONS } from '../../lib/audit-store.js';
 import { APPROVAL_ENV, WORKFLOW_ERRORS } from '../../lib/approval-workflow.js';
 import { POLICY_LAYOUT } from '../../lib/policy-service.js';
@@ -37,6 +36,7 @@ before(() => {
     reviewerEmails: ['oncall@example.com'],
     slackSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:airlock-slack-AbCdEf',
     listenerTlsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:airlock-tls-AbCdEf',
+    sshHostKeySecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:airlock-ssh-host-key-AbCdEf',
     targets: [
       { name: 'orders', kind: 'postgres', host: 'orders.internal', settings: { database: 'orders', user: 'airlock' } },
       {
@@ -45,6 +45,13 @@ before(() => {
         host: 'billing.internal',
         settings: { database: 'billing', user: 'airlock' },
         secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:billing-db-AbCdEf',
+      },
+      {
+        name: 'web-1',
+        kind: 'ssh',
+        host: 'web-1.internal',
+        settings: { user: 'ops', hostKeys: ['SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU'], credentialType: 'privateKey' },
+        secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:web-1-ssh-key-AbCdEf',
       },
     ],
     approvalHandlerEntries: useStubs ? { notifier: stub, decision: stub, expire: stub } : undefined,
@@ -105,15 +112,25 @@ test('the rendered proxy configuration, expanded from the container environment,
   assert.ok(env.AIRLOCK_POLICY_BUCKET);
   const raw = JSON.parse(env.AIRLOCK_CONFIG!);
   // What the proxy does at start-up: every ${env:NAME} must be set on the container.
-  const parsed = configSchema.safeParse(expandEnv(raw, [], env));
-  assert.ok(parsed.success, parsed.success ? '' : JSON.stringify(parsed.error.issues));
-  const cfg = parsed.data!;
-  assert.deepEqual(cfg.targets.map((t) => t.name), ['orders', 'billing']);
+  const cfg = parseConfig(expandEnv(raw, [], env), '/app');
+  assert.deepEqual(cfg.targets.map((t) => t.name), ['orders', 'billing', 'web-1']);
   assert.match(cfg.targets[1]!.credential, /^aws-secretsmanager:arn:aws:secretsmanager:.*billing-db/);
   assert.ok(!/password|BEGIN [A-Z ]*PRIVATE KEY/i.test(env.AIRLOCK_CONFIG!), 'references only, no secret values');
   assert.deepEqual(cfg.listeners.postgres!.tls, { certFile: '/etc/airlock/tls/tls.crt', keyFile: '/etc/airlock/tls/tls.key' });
   assert.equal(cfg.listeners.postgres!.allowPlaintext, false);
   assert.deepEqual(cfg.listeners.console, { host: '0.0.0.0', port: 8080 }, 'the health endpoint the NLB checks');
+  assert.deepEqual(
+    { ...cfg.listeners.ssh, authTimeoutMs: undefined, maxLineBytes: undefined },
+    { host: '0.0.0.0', port: 2222, hostKeyFiles: ['/etc/airlock/ssh/host_key'], authTimeoutMs: undefined, maxLineBytes: undefined },
+    'SSH listens on the port the NLB forwards 22 to, with the key the entrypoint writes',
+  );
+  const ssh = cfg.targets[2]!;
+  assert.ok(ssh.kind === 'ssh');
+  assert.equal(ssh.user, 'ops');
+  assert.equal(ssh.port, 22);
+  assert.equal(ssh.credentialType, 'privateKey');
+  assert.deepEqual(ssh.hostKeys, ['SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU']);
+  assert.equal(ssh.credential, 'aws-secretsmanager:arn:aws:secretsmanager:eu-west-1:123456789012:secret:web-1-ssh-key-AbCdEf');
 
   const logicalId = (prefix: string, type: string) => resources(type).find(([id]) => id.startsWith(prefix))![0];
   assert.equal(cfg.audit.ack, 'store');
@@ -136,8 +153,22 @@ test('the rendered proxy configuration, expanded from the container environment,
   assert.deepEqual(cfg.policy.s3, { bucket: `ref-${logicalId('PolicyBundles', 'AWS::S3::Bucket')}`, currentKey: POLICY_LAYOUT.currentKey, pollSeconds: 15 });
   assert.deepEqual(cfg.metrics, { enabled: true, intervalSeconds: 60, namespace: PROXY_METRICS.namespace });
   const secrets = task.ContainerDefinitions[0].Secrets.map((x: any) => [x.Name, flattenIntrinsics(x.ValueFrom)]);
-  assert.deepEqual(secrets.map(([n]: string[]) => n).sort(), ['AIRLOCK_TLS_CERT', 'AIRLOCK_TLS_KEY']);
-  assert.ok(secrets.every(([, v]: string[]) => v!.includes('airlock-tls-AbCdEf')), 'the TLS key arrives as an ECS secret, not in the environment');
+  assert.deepEqual(secrets.map(([n]: string[]) => n).sort(), ['AIRLOCK_SSH_HOST_KEY', 'AIRLOCK_TLS_CERT', 'AIRLOCK_TLS_KEY']);
+  const secretFrom = Object.fromEntries(secrets) as Record<string, string>;
+  assert.ok(secretFrom.AIRLOCK_TLS_CERT!.includes('airlock-tls-AbCdEf') && secretFrom.AIRLOCK_TLS_KEY!.includes('airlock-tls-AbCdEf'), 'the TLS key arrives as an ECS secret, not in the environment');
+  assert.equal(secretFrom.AIRLOCK_SSH_HOST_KEY, 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:airlock-ssh-host-key-AbCdEf', 'the whole secret is the host key');
+  assert.ok(!env.AIRLOCK_SSH_HOST_KEY, 'the host key is not plain environment');
+  // The entrypoint puts the key where the listener reads it, owner-only, and drops it from the environment.
+  const entrypoint = task.ContainerDefinitions[0].Command.join(' ') as string;
+  assert.ok(entrypoint.includes(`(umask 077 && printf '%s' "$AIRLOCK_SSH_HOST_KEY" > /etc/airlock/ssh/host_key)`), entrypoint);
+  assert.ok(entrypoint.indexOf('host_key') < entrypoint.indexOf('exec env'), 'written before the gateway starts');
+  assert.match(entrypoint, /exec env [^&]*-u AIRLOCK_SSH_HOST_KEY /);
+  const executionRoleId = flattenIntrinsics(task.ExecutionRoleArn) as string;
+  const hostKeyReaders = resources('AWS::IAM::Policy').filter(([, p]) =>
+    p.Properties.PolicyDocument.Statement.some((st: any) => JSON.stringify(st.Resource).includes('airlock-ssh-host-key-AbCdEf')),
+  );
+  assert.equal(hostKeyReaders.length, 1, 'only one role reads the host key');
+  assert.ok(executionRoleId.includes(hostKeyReaders[0]![1].Properties.Roles[0].Ref), 'the execution role, which injects ECS secrets');
 });
 
 test('autoscaling tracks CPU and active sessions per task', { skip }, () => {
@@ -157,10 +188,12 @@ test('the fleet may read exactly the registered targets\' secrets', { skip }, ()
   const secretResources = statements
     .filter((s: any) => [s.Action].flat().includes('secretsmanager:GetSecretValue'))
     .flatMap((s: any) => [s.Resource].flat());
-  assert.equal(secretResources.length, 2);
+  assert.equal(secretResources.length, 3);
   const created = resources('AWS::SecretsManager::Secret').find(([, s]) => s.Properties.Name === 'airlock/targets/orders')!;
   assert.ok(secretResources.some((res: any) => res.Ref === created[0]));
   assert.ok(secretResources.includes('arn:aws:secretsmanager:eu-west-1:123456789012:secret:billing-db-AbCdEf'));
+  assert.ok(secretResources.includes('arn:aws:secretsmanager:eu-west-1:123456789012:secret:web-1-ssh-key-AbCdEf'));
+  assert.ok(!JSON.stringify(statements).includes('airlock-ssh-host-key'), 'the gateway\'s host key is for the execution role only');
   const auditIds = Object.keys(r.template.Resources).filter((id) => /^Audit(Trail|Recordings)[0-9A-F]{8}$/.test(id));
   assert.equal(auditIds.length, 2);
   for (const s of statements) {

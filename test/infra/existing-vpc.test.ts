@@ -5,6 +5,7 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template, Match } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AirlockNetwork } from '../../lib/network.js';
 import { ProxyFleet } from '../../lib/proxy-fleet.js';
 
@@ -35,6 +36,11 @@ function synth(createEndpoints: boolean): Template {
     idleTimeout: Duration.minutes(30),
     drainTime: Duration.minutes(5),
     allowedClientCidrs: ['10.99.0.0/16'],
+    sshHostKeySecret: secretsmanager.Secret.fromSecretCompleteArn(
+      stack,
+      'HostKey',
+      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:airlock-ssh-host-key-AbCdEf',
+    ),
   });
   return Template.fromStack(stack);
 }
