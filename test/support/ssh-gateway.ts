@@ -10,6 +10,7 @@ import ssh2 from 'ssh2';
 import { createTokenVerifier } from '../../core/identity/index.js';
 import { compilePolicySet } from '../../core/policy/index.js';
 import type { AuditRecord } from '../../core/audit/events.js';
+import { createMasker, type MaskingConfig } from '../../core/mask/index.js';
 import { startLocalIssuer, requestClientCredentialsToken } from '../../fargate-proxy/src/adapters/local/oidc-issuer.js';
 import { createLocalAuditSink } from '../../fargate-proxy/src/adapters/local/audit-file-sink.js';
 import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
@@ -26,6 +27,8 @@ const AUDIENCE = 'urn:airlock';
 export interface TestSshGateway {
   port: number;
   approvals: LocalApprovalDesk;
+  /** The gateway's temporary directory: audit log, recordings, the debug log when `logFile` was asked for. */
+  dataDir: string;
   /** Where shell recordings go when `recordings` was asked for. */
   recordingsDir?: string;
   token(client?: { clientId: string; clientSecret: string }): Promise<string>;
@@ -47,16 +50,23 @@ export interface TestSshGatewayOptions {
   responseCapBytes?: number;
   /** Keep shell recordings as files under the gateway's temporary directory. */
   recordings?: boolean;
+  /** Output masking (the gateway's masker); absent: output passes unchanged. */
+  masking?: MaskingConfig;
+  /** Write the gateway's log at trace level to `<dataDir>/gateway.log` (default: silent). */
+  logFile?: boolean;
+  /** More secrets for the memory store, by name (`memory:<name>`). */
+  secrets?: Record<string, string>;
 }
 
 export async function startTestSshGateway(sshd: RunningSshd, policy: string, targets: SshTarget[] = [sshTarget(sshd)], o: TestSshGatewayOptions = {}): Promise<TestSshGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-sshgw-'));
-  const log = pino({ level: 'silent' });
+  const log = o.logFile ? pino({ level: 'trace' }, pino.destination({ dest: join(dir, 'gateway.log'), sync: true })) : pino({ level: 'silent' });
   const issuer = await startLocalIssuer({ host: '127.0.0.1', port: 0, audience: AUDIENCE, clients: [SSH_AGENT, SSH_REVIEWER] });
   const verifier = createTokenVerifier({ issuer: issuer.issuer, audience: AUDIENCE, jwksUri: issuer.jwksUri });
   const audit = await createLocalAuditSink({ dir: join(dir, 'audit'), ack: 'local', responseCapBytes: o.responseCapBytes ?? 0 });
   const memory = new MemorySecretStore();
   memory.set('box-key', sshd.clientKey);
+  for (const [name, value] of Object.entries(o.secrets ?? {})) memory.set(name, value);
   const approvals = createLocalApprovalService({ reviewerGroups: ['reviewers'], timeoutMs: 30_000, reviewBaseUrl: 'http://127.0.0.1/console' });
   const engine = compilePolicySet(policy);
   const ctx: SshGatewayContext = {
@@ -68,12 +78,14 @@ export async function startTestSshGateway(sshd: RunningSshd, policy: string, tar
     approvals,
     sshTargets: new Map(targets.map((t) => [t.info.name, t])),
     recordingsDir: o.recordings ? join(dir, 'recordings') : undefined,
+    masker: o.masking ? createMasker(o.masking) : undefined,
   };
   const hostKey = ssh2.utils.generateKeyPairSync('ed25519').private;
   const listener = await startSshListener(ctx, { host: '127.0.0.1', port: 0, hostKeys: [hostKey] });
   const reader = createLocalAuditReader(join(dir, 'audit'));
   return {
     port: listener.port,
+    dataDir: dir,
     approvals,
     recordingsDir: ctx.recordingsDir,
     token: (client = SSH_AGENT) => requestClientCredentialsToken({ tokenEndpoint: issuer.tokenEndpoint, clientId: client.clientId, clientSecret: client.clientSecret, audience: AUDIENCE }),

@@ -4,6 +4,7 @@ import type { Decision, Principal } from '../../../../core/model.js';
 import { inspectCommand, type CommandInspection } from '../../../../core/shell/index.js';
 import type { AuditEventInput } from '../../../../core/audit/events.js';
 import type { SshGatewayContext, SshTarget } from './context.js';
+import { holdForApproval } from './approval-hold.js';
 
 export interface CommandVerdict {
   command: CommandInspection;
@@ -46,34 +47,20 @@ export async function decideCommand(scope: CommandScope, text: string, kind: 'ex
     return refuse(decision, `airlock: refused: ${decision.reason} (${why}; policy ${policies(decision)}; version ${decision.policyVersion})`);
   }
   if (decision.effect === 'approve') {
-    if (!ctx.approvals) return refuse(decision, `airlock: refused: this ${command.class} command needs approval and no approval service is configured`);
-    let pending;
-    try {
-      pending = await ctx.approvals.request(
-        {
-          requester: principal,
-          target: target.info,
-          sessionId: scope.sessionId,
-          statementId,
-          statementText: ctx.masker?.maskText(text) ?? text,
-          statementClass: command.class,
-          policyIds: decision.policyIds,
-          shape: `ssh:${command.binaries.join(' ')}|${command.categories.join(',')}|${text}`,
-        },
-        (e) => void audit(ctx, { type: 'approval', sessionId: scope.sessionId, statementId, approvalId: e.approvalId, state: e.state as 'pending', reviewer: e.reviewer, reason: e.reason }),
-      );
-    } catch (err) {
-      return refuse(decision, `airlock: refused: approval is required but the approval service is unavailable (${(err as Error).message})`);
-    }
-    approvalId = pending.id;
-    scope.onAbort((reason) => void pending.cancel(reason));
-    scope.notify(`airlock: this ${command.class} command needs approval (${policies(decision)}); request ${pending.id} is waiting for a reviewer: ${pending.reviewUrl}`);
-    const outcome = await pending.outcome;
-    if (outcome.state !== 'approved') {
-      const by = outcome.reviewer ? ` by ${outcome.reviewer}` : '';
-      return refuse({ ...decision, effect: 'deny', reason: `approval ${outcome.state}: ${outcome.reason}` }, `airlock: refused: approval ${outcome.state}${by}: ${outcome.reason} (request ${pending.id})`);
-    }
-    decision = { ...decision, effect: 'allow', reason: `approved by ${outcome.reviewer}` };
+    const held = await holdForApproval(
+      scope,
+      {
+        statementId,
+        text: ctx.masker?.maskText(text) ?? text,
+        class: command.class,
+        shape: `ssh:${command.binaries.join(' ')}|${command.categories.join(',')}|${text}`,
+        what: `this ${command.class} command`,
+      },
+      decision,
+    );
+    approvalId = held.approvalId;
+    if (!held.approved) return refuse(held.decision, held.message);
+    decision = held.decision;
   }
   const health = ctx.audit.health();
   if (!health.ok) return { command, statementId, allowed: false, decision, message: `airlock: refused: the audit trail cannot accept events (${health.reason})` };

@@ -6,6 +6,9 @@ const MAX_LINE = 64 * 1024;
 
 export class LineMasker {
   #pending = '';
+  /** Values masked, per detector (`detector:<name>`), for the outcome's masking summary. */
+  readonly counts: Record<string, number> = {};
+  /** Values masked in all. */
   masked = 0;
   constructor(private readonly masker: Masker) {}
 
@@ -29,8 +32,15 @@ export class LineMasker {
 
   #mask(text: string): Buffer {
     if (!text) return Buffer.alloc(0);
+    // The masker is shared by the gateway's SSH sessions and counts globally; taking its summary
+    // right before and after this synchronous call isolates exactly what this text contributed.
+    this.masker.takeSummary();
     const masked = this.masker.maskText(text);
-    if (masked !== undefined && masked !== text) this.masked++;
+    for (const [detector, n] of Object.entries(this.masker.takeSummary().detectors)) {
+      if (!n) continue;
+      this.counts[`detector:${detector}`] = (this.counts[`detector:${detector}`] ?? 0) + n;
+      this.masked += n;
+    }
     return Buffer.from(masked ?? text, 'utf8');
   }
 }

@@ -6,12 +6,19 @@ import { TokenRejectedError } from '../../../../core/identity/index.js';
 import { newAuditSessionId } from '../../../../core/audit/events.js';
 import type { SshGatewayContext, SshTarget } from './context.js';
 import { audit, decideCommand, type CommandScope } from './decide.js';
+import { holdForApproval } from './approval-hold.js';
 import { connectUpstream, UpstreamAuthError } from './upstream.js';
 import { LineMasker } from './mask-stream.js';
 import { join } from 'node:path';
 import { relaySftp } from './sftp-proxy.js';
 import { relayShell } from './shell-relay.js';
 import { AsciicastRecorder } from './asciicast.js';
+
+function maskingSummary(...streams: LineMasker[]): { counts: Record<string, number>; total: number } {
+  const counts: Record<string, number> = {};
+  for (const s of streams) for (const [k, n] of Object.entries(s.counts)) counts[k] = (counts[k] ?? 0) + n;
+  return { counts, total: streams.reduce((t, s) => t + s.masked, 0) };
+}
 
 /** Exit status of a refused command: 126 is the shell's "found but cannot be executed". */
 export const REFUSED_EXIT_STATUS = 126;
@@ -275,21 +282,35 @@ export class SshSession {
         bytes,
         durationMs: Date.now() - started,
         error: ok ? undefined : { code: exit?.signal ? `signal ${exit.signal}` : `exit ${exit?.code ?? 'unknown'}`, message: 'the command did not exit with status 0' },
-        masking: masker ? { counts: {}, total: (out?.masked ?? 0) + (err?.masked ?? 0) } : undefined,
+        masking: masker ? maskingSummary(out!, err!) : undefined,
       });
     });
   }
 
   async #shell(channel: ServerChannel, pty: Pty | undefined, env: Record<string, string>, setLive: (c: ClientChannel) => void): Promise<void> {
     const { principal, target } = this.#authed!;
-    const d = this.ctx.policy().authorizeShell(principal, target.info, Boolean(pty));
+    let d = this.ctx.policy().authorizeShell(principal, target.info, Boolean(pty));
     const what = `interactive shell${pty ? ` (pty ${pty.term} ${pty.cols}x${pty.rows})` : ' (no pty)'}`;
-    if (d.effect !== 'allow') {
-      const reason = d.effect === 'approve' ? `${d.reason}: needs approval, which interactive shells do not support yet` : d.reason;
-      await this.#auditChannel(what, `refused: ${reason}`, d);
-      return this.#refuseChannel(channel, `airlock: refused: ${reason}; run commands with \`ssh target@gateway COMMAND\``);
+    if (d.effect === 'deny') {
+      await this.#auditChannel(what, `refused: ${d.reason}`, d);
+      return this.#refuseChannel(channel, `airlock: refused: ${d.reason}; run commands with \`ssh target@gateway COMMAND\``);
     }
-    const statementId = await this.#auditChannel(what, 'allowed', d);
+    let approvalId: string | undefined;
+    let heldId: string | undefined;
+    if (d.effect === 'approve') {
+      const statementId = `${this.sessionId}/${++this.#seq}`;
+      const scope = this.#scope((line) => channel.stderr.write(`${line}\r\n`));
+      const held = await holdForApproval(scope, { statementId, text: what, class: 'privileged', shape: `ssh-shell:${pty ? 'pty' : 'no-pty'}`, what: 'this interactive shell' }, d);
+      approvalId = held.approvalId;
+      if (!held.approved) {
+        await this.#auditChannel(what, `refused: ${held.decision.reason}`, held.decision, { statementId, approvalId });
+        return this.#refuseChannel(channel, held.message);
+      }
+      d = held.decision;
+      heldId = statementId;
+    }
+    // An approved shell's statement keeps the id its approval was requested under.
+    const statementId = await this.#auditChannel(what, 'allowed', d, { statementId: heldId, approvalId });
     if (!statementId) return this.#refuseChannel(channel, 'airlock: refused: the audit trail cannot accept events');
     this.#stats.statements++;
     let up: ClientChannel;
@@ -331,7 +352,7 @@ export class SshSession {
       bytes: result.bytesOut,
       durationMs: Date.now() - started,
       error: ok ? undefined : { code: result.exit?.signal ? `signal ${result.exit.signal}` : `exit ${result.exit?.code ?? 'unknown'}`, message: `the shell did not exit with status 0 (${result.linesRefused} line(s) refused)` },
-      masking: masker ? { counts: {}, total: result.masked } : undefined,
+      masking: masker ? { counts: result.maskCounts, total: result.masked } : undefined,
       response: capture,
     });
   }
@@ -349,6 +370,7 @@ export class SshSession {
         nextStatementId: () => `${this.sessionId}/${++this.#seq}`,
         onBytes: (direction, n) => (direction === 'in' ? (this.#stats.bytesIn += n) : (this.#stats.bytesOut += n)),
         onStatement: () => this.#stats.statements++,
+        onAbort: (cancel) => this.#aborts.push(cancel),
       },
       agent,
       upstream,
@@ -384,10 +406,15 @@ export class SshSession {
   }
 
   /** Channel-level requests (forwarding, shells, subsystems) are audited as statements of their own. */
-  async #auditChannel(what: string, outcome: string, d?: { effect: 'allow' | 'deny' | 'approve'; policyIds: string[]; policyVersion: string; reason: string }): Promise<string | undefined> {
+  async #auditChannel(
+    what: string,
+    outcome: string,
+    d?: { effect: 'allow' | 'deny' | 'approve'; policyIds: string[]; policyVersion: string; reason: string },
+    held: { statementId?: string; approvalId?: string } = {},
+  ): Promise<string | undefined> {
     const policy = this.ctx.policy();
     const decision = d ?? { effect: outcome === 'allowed' ? ('allow' as const) : ('deny' as const), policyIds: [], policyVersion: policy.version, reason: outcome };
-    const statementId = `${this.sessionId}/${++this.#seq}`;
+    const statementId = held.statementId ?? `${this.sessionId}/${++this.#seq}`;
     const event = {
       type: 'statement' as const,
       sessionId: this.sessionId,
@@ -398,6 +425,7 @@ export class SshSession {
       tables: [],
       functions: [],
       decision: { effect: decision.effect === 'allow' && outcome !== 'allowed' ? ('deny' as const) : decision.effect, policyIds: decision.policyIds, policyVersion: decision.policyVersion, reason: outcome },
+      approvalId: held.approvalId,
     };
     if (outcome !== 'allowed') {
       await audit(this.ctx, event);

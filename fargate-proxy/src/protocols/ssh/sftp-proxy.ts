@@ -7,6 +7,7 @@ import ssh2, { type Attributes, type FileEntry, type SFTPWrapper } from 'ssh2';
 import type { Decision, Principal } from '../../../../core/model.js';
 import type { SshGatewayContext, SshTarget } from './context.js';
 import { audit } from './decide.js';
+import { holdForApproval } from './approval-hold.js';
 import { OrderedDigest } from './transfer-digest.js';
 
 const { STATUS_CODE, OPEN_MODE } = ssh2.utils.sftp;
@@ -23,6 +24,8 @@ export interface SftpScope {
   /** Counts bytes for the session summary. */
   onBytes(direction: 'in' | 'out', n: number): void;
   onStatement(): void;
+  /** Withdraws a request held for approval when the agent goes away. */
+  onAbort?(cancel: (reason: string) => void): void;
 }
 
 interface OpenHandle {
@@ -75,14 +78,19 @@ export function relaySftp(scope: SftpScope, agent: SFTPWrapper, upstreamReady: P
     let decision: Decision | undefined;
     let refusedAction = '';
     const checks: Access[] = op.alsoRead ? ['read', op.access] : [op.access];
+    // A deny anywhere refuses; otherwise one approval (the first path that asks) covers the request.
+    let needsApproval: { decision: Decision; action: string } | undefined;
     for (const [access, path] of checks.flatMap((a) => op.paths.map((p) => [a, p] as const))) {
       const d = policy.authorizeFileOperation(principal, target.info, { access, operation: op.operation, path });
-      if (d.effect !== 'allow') {
-        refusedAction = access === 'read' ? 'file_read' : 'file_write';
-        decision = d.effect === 'approve' ? { ...d, effect: 'deny', reason: `${d.reason}: needs approval, which file transfers do not support yet` } : d;
+      const action = access === 'read' ? 'file_read' : 'file_write';
+      if (d.effect === 'deny') {
+        refusedAction = action;
+        decision = d;
+        needsApproval = undefined;
         break;
       }
-      decision ??= d;
+      if (d.effect === 'approve') needsApproval ??= { decision: d, action };
+      else decision ??= d;
     }
     const statementId = scope.nextStatementId();
     scope.onStatement();
@@ -98,6 +106,21 @@ export function relaySftp(scope: SftpScope, agent: SFTPWrapper, upstreamReady: P
       functions: [],
       decision: { effect: d.effect, policyIds: d.policyIds, policyVersion: d.policyVersion, reason: d.reason },
     });
+    let approvalId: string | undefined;
+    if (needsApproval) {
+      const held = await holdForApproval(
+        scope,
+        { statementId, text, class: op.access, shape: `sftp:${op.operation}|${op.access}|${op.paths.join('|')}`, what: `this ${needsApproval.action} (sftp ${op.operation})` },
+        needsApproval.decision,
+      );
+      approvalId = held.approvalId;
+      decision = held.decision;
+      if (!held.approved) {
+        await audit(ctx, { ...event(held.decision), approvalId });
+        agent.status(reqid, STATUS_CODE.PERMISSION_DENIED, held.message);
+        return undefined;
+      }
+    }
     if (!decision || decision.effect !== 'allow') {
       const d = decision ?? { effect: 'deny' as const, policyIds: [], policyVersion: policy.version, reason: 'no path given' };
       await audit(ctx, event(d));
@@ -108,7 +131,7 @@ export function relaySftp(scope: SftpScope, agent: SFTPWrapper, upstreamReady: P
     const health = ctx.audit.health();
     try {
       if (!health.ok) throw new Error(health.reason);
-      await ctx.audit.append(event(decision));
+      await ctx.audit.append({ ...event(decision), approvalId });
     } catch (err) {
       agent.status(reqid, STATUS_CODE.PERMISSION_DENIED, `airlock: refused: the audit trail cannot accept events (${(err as Error).message})`);
       return undefined;

@@ -21,6 +21,8 @@ export interface ShellRelayResult {
   linesAllowed: number;
   linesRefused: number;
   masked: number;
+  /** Values masked per detector (`detector:<name>`). */
+  maskCounts: Record<string, number>;
 }
 
 export interface ShellRelayOptions {
@@ -35,7 +37,7 @@ export interface ShellRelayOptions {
 
 export function relayShell(o: ShellRelayOptions): Promise<ShellRelayResult> {
   const { agent, upstream, recorder } = o;
-  const result: ShellRelayResult = { bytesOut: 0, linesAllowed: 0, linesRefused: 0, masked: 0 };
+  const result: ShellRelayResult = { bytesOut: 0, linesAllowed: 0, linesRefused: 0, masked: 0, maskCounts: {} };
   const assembler = new LineAssembler(o.maxLineBytes);
   const queue: TypedInput[] = [];
   let draining = false;
@@ -117,6 +119,7 @@ export function relayShell(o: ShellRelayOptions): Promise<ShellRelayResult> {
       if (masker) toAgent(masker.flush());
       closed = true;
       result.masked = masker?.masked ?? 0;
+      result.maskCounts = { ...masker?.counts };
       if (result.exit?.signal) agent.exit(result.exit.signal, false, '');
       else if (result.exit && result.exit.code !== null) agent.exit(result.exit.code);
       agent.end();
