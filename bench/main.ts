@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --peers postgres,pgbouncer,...] [-- --report-only]`: PostgreSQL direct, PgBouncer, a bare
+// `npm run bench [-- --quick] [-- --peers postgres,pgbouncer,...] [-- --no-ssh] [-- --report-only]`: PostgreSQL direct, PgBouncer, a bare
 // Node.js relay and Airlock (full and pass-through) under the same pgbench load, in interleaved
 // rounds; writes bench/results/latest.json and docs/benchmarks.md. Never run as a test.
 import { execFile } from 'node:child_process';
@@ -9,9 +9,10 @@ import { promisify } from 'node:util';
 import { startPostgres } from '../test/support/pg-server.js';
 import { holdIdleSessions } from './idle-sessions.js';
 import { airlock, direct, pgbouncer, relay, type Peer } from './peers.js';
+import { spawnSync } from 'node:child_process';
 import { runPgbench } from './pgbench.js';
 import { cpuSeconds, peakRssMiB } from './proc-stats.js';
-import { loadAverage, machine, markdown, type BenchReport, type Measurement } from './report.js';
+import { loadAverage, machine, markdown, type BenchReport, type Measurement, type SshBenchResult } from './report.js';
 import { scenarios } from './scenarios.js';
 import type { ProfileReport } from './profile-summary.js';
 import { measureConnects } from './connect-latency.js';
@@ -112,6 +113,12 @@ async function main(): Promise<void> {
   }
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   writeFileSync(join(ROOT, 'bench/results/latest.json'), JSON.stringify(report, null, 2) + '\n');
+  // The SSH scenarios run in their own process (they start their own sshd and gateway).
+  if (!peerFilter && !process.argv.includes('--no-ssh')) {
+    log('ssh: scp download and exec burst, via the gateway and direct');
+    const ssh = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/ssh.ts'), ...(quick ? ['--quick'] : [])], { stdio: 'inherit', cwd: ROOT });
+    if (ssh.status !== 0) log(`ssh scenarios failed (exit ${ssh.status}); the page keeps the last SSH results`);
+  }
   render(report);
   log('wrote bench/results/latest.json and docs/benchmarks.md');
 }
@@ -121,7 +128,8 @@ function render(report: BenchReport): void {
   const optional = (path: string): string | undefined => (existsSync(join(ROOT, path)) ? readFileSync(join(ROOT, path), 'utf8') : undefined);
   const profile = optional('bench/results/profile.json');
   const profiles = profile ? (JSON.parse(profile) as ProfileReport[] | ProfileReport) : [];
-  writeFileSync(join(ROOT, 'docs/benchmarks.md'), markdown(report, Array.isArray(profiles) ? profiles : [profiles], optional('bench/findings.md')));
+  const ssh = optional('bench/results/ssh.json');
+  writeFileSync(join(ROOT, 'docs/benchmarks.md'), markdown(report, Array.isArray(profiles) ? profiles : [profiles], optional('bench/findings.md'), ssh ? (JSON.parse(ssh) as SshBenchResult) : undefined));
 }
 
 if (process.argv.includes('--report-only')) render(JSON.parse(readFileSync(join(ROOT, 'bench/results/latest.json'), 'utf8')) as BenchReport);

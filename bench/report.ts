@@ -95,7 +95,30 @@ export function summarise(measurements: Measurement[]): Map<string, Map<string, 
 
 const cell = (text: string, max: number): string => text.replace(/\|/g, '/').replace(/\n/g, ' ').slice(0, max);
 
-export function markdown(r: BenchReport, profiles: ProfileReport[] = [], findings?: string): string {
+/** What `bench/ssh.ts` writes to bench/results/ssh.json. */
+export interface SshBenchResult {
+  startedAt: string;
+  quick: boolean;
+  rounds: number;
+  note?: string;
+  rows: { scenario: string; unit: string; direct: number; gateway: number; ratio: number }[];
+}
+
+function sshMarkdown(s: SshBenchResult): string[] {
+  return [
+    '## SSH',
+    '',
+    `\`bench/ssh.ts\` (run by \`npm run bench\` after the PostgreSQL scenarios), ${s.startedAt}, ${s.quick ? 'quick, ' : ''}median of ${s.rounds} round(s): the same`,
+    `OpenSSH server reached directly and through the gateway. ${s.note ?? ''}`,
+    '',
+    '| scenario | unit | direct | via Airlock | Airlock / direct |',
+    '|---|---|---:|---:|---:|',
+    ...s.rows.map((row) => `| ${row.scenario} | ${row.unit} | ${row.direct.toFixed(1)} | ${row.gateway.toFixed(1)} | ${row.ratio.toFixed(2)} |`),
+    '',
+  ];
+}
+
+export function markdown(r: BenchReport, profiles: ProfileReport[] = [], findings?: string, ssh?: SshBenchResult): string {
   const lines = [
     '# Benchmarks',
     '',
@@ -183,6 +206,7 @@ export function markdown(r: BenchReport, profiles: ProfileReport[] = [], finding
   );
   for (const p of r.peers) lines.push(`| ${p.name} | ${fmt(p.peakRssMiB)} | ${p.error ? `not measured: ${cell(p.error, 160)}` : (p.note ?? '')} |`);
   lines.push('');
+  if (ssh) lines.push(...sshMarkdown(ssh));
   if (profiles.length) lines.push(...profileMarkdown(profiles));
   if (findings) lines.push(findings.trim(), '');
   return lines.join('\n');
