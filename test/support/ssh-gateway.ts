@@ -112,11 +112,11 @@ export interface RunResult {
 }
 
 /** Runs a real OpenSSH client program; `password` is fed by sshpass through the environment, never argv. */
-export function runClient(program: 'ssh' | 'scp' | 'sftp', args: string[], o: { password?: string; input?: string | Buffer; timeoutMs?: number } = {}): Promise<RunResult> {
+export function runClient(program: 'ssh' | 'scp' | 'sftp', args: string[], o: { password?: string; input?: string | Buffer; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<RunResult> {
   const argv = o.password !== undefined ? ['-e', program, ...args] : args;
   return new Promise((resolve, reject) => {
     const child = spawn(o.password !== undefined ? 'sshpass' : program, argv, {
-      env: { ...process.env, ...(o.password !== undefined ? { SSHPASS: o.password } : {}) },
+      env: { ...process.env, ...o.env, ...(o.password !== undefined ? { SSHPASS: o.password } : {}) },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const out: Buffer[] = [];

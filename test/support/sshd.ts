@@ -72,7 +72,12 @@ async function waitForPort(port: number, child: ChildProcess, stderr: () => stri
   throw new Error(`sshd did not listen: ${stderr()}`);
 }
 
-export async function startSshd(): Promise<RunningSshd> {
+export interface SshdOptions {
+  /** Let clients forward X11 (the target then needs xauth). */
+  x11?: boolean;
+}
+
+export async function startSshd(o: SshdOptions = {}): Promise<RunningSshd> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-sshd-'));
   chmodSync(dir, 0o755);
   const { uid, gid } = ensureUser();
@@ -102,7 +107,7 @@ export async function startSshd(): Promise<RunningSshd> {
       `AllowUsers ${SSH_TEST_USER}`,
       'PermitRootLogin no',
       'AllowTcpForwarding yes',
-      'X11Forwarding no',
+      `X11Forwarding ${o.x11 ? 'yes' : 'no'}`,
       'Subsystem sftp internal-sftp',
       'LogLevel ERROR',
       '',

@@ -1,7 +1,7 @@
 // One agent connection: token login (password or keyboard-interactive), connect authorisation,
 // the upstream login, then every channel request decided by policy before it reaches the target.
-import type { Client as UpstreamClient, ClientChannel, Connection, AuthContext, Session, ServerChannel, SFTPWrapper } from 'ssh2';
-import type { Principal } from '../../../../core/model.js';
+import type { ExecOptions, ShellOptions, X11Options, Client as UpstreamClient, ClientChannel, Connection, AuthContext, Session, ServerChannel, SFTPWrapper } from 'ssh2';
+import type { Decision, Principal } from '../../../../core/model.js';
 import { TokenRejectedError } from '../../../../core/identity/index.js';
 import { newAuditSessionId } from '../../../../core/audit/events.js';
 import type { SshGatewayContext, SshTarget } from './context.js';
@@ -13,11 +13,23 @@ import { join } from 'node:path';
 import { relaySftp } from './sftp-proxy.js';
 import { relayShell } from './shell-relay.js';
 import { AsciicastRecorder } from './asciicast.js';
+import { bridgeAgentChannels, openAgentChannel } from './agent-forward.js';
 
 function maskingSummary(...streams: LineMasker[]): { counts: Record<string, number>; total: number } {
   const counts: Record<string, number> = {};
   for (const s of streams) for (const [k, n] of Object.entries(s.counts)) counts[k] = (counts[k] ?? 0) + n;
   return { counts, total: streams.reduce((t, s) => t + s.masked, 0) };
+}
+
+/** What a session channel asked to forward, as decided (agent: granted; x11: the request to pass on). */
+interface Forwarding {
+  agent: Promise<boolean>;
+  x11: Promise<X11Options | undefined>;
+}
+
+function shellOptions(env: Record<string, string>, agentForward: boolean, x11: X11Options | undefined): ShellOptions {
+  const options: ShellOptions & { agentForward: boolean } = { env, agentForward, x11 };
+  return options;
 }
 
 /** Exit status of a refused command: 126 is the shell's "found but cannot be executed". */
@@ -41,6 +53,10 @@ export class SshSession {
   #ended = false;
   /** The live shell's recorder hears about window changes. */
   #onResize: ((cols: number, rows: number) => void) | undefined;
+  /** The decision that permitted agent forwarding on this connection, once one did. */
+  #agentGrant: Decision | undefined;
+  #x11Grant: Decision | undefined;
+  #x11Bridged = false;
   readonly #log;
   readonly #clientAddr;
 
@@ -154,7 +170,6 @@ export class SshSession {
   }
 
   #session(session: Session): void {
-    const { principal, target } = this.#authed!;
     let pty: { term: string; cols: number; rows: number; width: number; height: number } | undefined;
     let live: ClientChannel | undefined;
     const env: Record<string, string> = {};
@@ -179,25 +194,33 @@ export class SshSession {
       live?.signal(info.name);
       accept?.();
     });
+    // Commands and shells on this session wait for the agent-forwarding verdict, so that the
+    // upstream request carries it.
+    let agentForward: Promise<boolean> = Promise.resolve(false);
     session.on('auth-agent', (accept, reject) => {
-      const d = this.ctx.policy().authorizeForwarding(principal, target.info, 'agent_forward');
-      void this.#auditChannel('agent forwarding', d.effect === 'allow' ? 'refused: agent forwarding is not supported through Airlock' : `refused: ${d.reason}`);
-      reject?.();
-      void accept;
+      agentForward = this.#grantAgentForwarding().then((granted) => {
+        if (granted) accept?.();
+        else reject?.();
+        return granted;
+      });
     });
-    session.on('x11', (accept, reject) => {
-      const d = this.ctx.policy().authorizeForwarding(principal, target.info, 'x11_forward');
-      void this.#auditChannel('X11 forwarding', d.effect === 'allow' ? 'refused: X11 forwarding is not supported through Airlock' : `refused: ${d.reason}`);
-      reject?.();
-      void accept;
+    let x11: Promise<X11Options | undefined> = Promise.resolve(undefined);
+    session.on('x11', (accept, reject, info) => {
+      x11 = this.#grantX11().then((granted) => {
+        if (!granted) return void reject?.();
+        accept?.();
+        // ssh2 hands the cookie over as the raw bytes of its hex text; upstream wants the text.
+        const cookie: unknown = info.cookie;
+        return { single: info.single, protocol: info.protocol, screen: info.screen, cookie: Buffer.isBuffer(cookie) ? cookie.toString('latin1') : String(cookie) };
+      });
     });
     session.on('exec', (accept, _reject, info) => {
       const channel = accept();
-      void this.#exec(channel, info.command, pty, env, (c) => (live = c));
+      void this.#exec(channel, info.command, pty, env, (c) => (live = c), { agent: agentForward, x11 });
     });
     session.on('shell', (accept) => {
       const channel = accept();
-      void this.#shell(channel, pty, env, (c) => (live = c));
+      void this.#shell(channel, pty, env, (c) => (live = c), { agent: agentForward, x11 });
     });
     session.on('sftp', (accept) => this.#sftp(accept()));
     session.on('subsystem', (accept, _reject, info) => {
@@ -213,6 +236,7 @@ export class SshSession {
     pty: { term: string; cols: number; rows: number; width: number; height: number } | undefined,
     env: Record<string, string>,
     setLive: (c: ClientChannel) => void,
+    forwarding: Forwarding,
   ): Promise<void> {
     const verdict = await decideCommand(
       this.#scope((line) => channel.stderr.write(`${line}\n`)),
@@ -228,7 +252,11 @@ export class SshSession {
       return this.#refuseChannel(channel, `airlock: cannot open a session on target "${this.#authed!.target.info.name}": ${(err as Error).message}`, 255);
     }
     const started = Date.now();
-    upstream.exec(text, { pty: pty ? { term: pty.term, cols: pty.cols, rows: pty.rows, width: pty.width, height: pty.height } : undefined, env }, (err, up) => {
+    const withAgent = await this.#forwardAgent(upstream, forwarding.agent);
+    const x11 = await this.#forwardX11(upstream, forwarding.x11);
+    // ssh2 honours `agentForward` on exec and shell; its type definitions omit it.
+    const options: ExecOptions & { agentForward: boolean } = { pty: pty ? { term: pty.term, cols: pty.cols, rows: pty.rows, width: pty.width, height: pty.height } : undefined, env, agentForward: withAgent, x11 };
+    upstream.exec(text, options, (err, up) => {
       if (err) return this.#refuseChannel(channel, `airlock: the target refused the command: ${err.message}`, 255);
       setLive(up);
       this.#pipe(channel, up, verdict.statementId, started);
@@ -287,7 +315,7 @@ export class SshSession {
     });
   }
 
-  async #shell(channel: ServerChannel, pty: Pty | undefined, env: Record<string, string>, setLive: (c: ClientChannel) => void): Promise<void> {
+  async #shell(channel: ServerChannel, pty: Pty | undefined, env: Record<string, string>, setLive: (c: ClientChannel) => void, forwarding: Forwarding): Promise<void> {
     const { principal, target } = this.#authed!;
     let d = this.ctx.policy().authorizeShell(principal, target.info, Boolean(pty));
     const what = `interactive shell${pty ? ` (pty ${pty.term} ${pty.cols}x${pty.rows})` : ' (no pty)'}`;
@@ -316,8 +344,10 @@ export class SshSession {
     let up: ClientChannel;
     try {
       const upstream = await this.#upstream!;
+      const withAgent = await this.#forwardAgent(upstream, forwarding.agent);
+      const x11 = await this.#forwardX11(upstream, forwarding.x11);
       up = await new Promise<ClientChannel>((resolve, reject) =>
-        upstream.shell(pty ? { term: pty.term, cols: pty.cols, rows: pty.rows, width: pty.width, height: pty.height } : false, { env }, (err, c) => (err ? reject(err) : resolve(c))),
+        upstream.shell(pty ? { term: pty.term, cols: pty.cols, rows: pty.rows, width: pty.width, height: pty.height } : false, shellOptions(env, withAgent, x11), (err, c) => (err ? reject(err) : resolve(c))),
       );
     } catch (err) {
       return this.#refuseChannel(channel, `airlock: cannot open a shell on target "${target.info.name}": ${(err as Error).message}`, 255);
@@ -375,6 +405,64 @@ export class SshSession {
       agent,
       upstream,
     );
+  }
+
+  /** Decides and audits the agent's `auth-agent-req`; a grant counts only once its event is appended. */
+  async #grantAgentForwarding(): Promise<boolean> {
+    const { principal, target } = this.#authed!;
+    const d = this.ctx.policy().authorizeForwarding(principal, target.info, 'agent_forward');
+    if (d.effect !== 'allow') {
+      await this.#auditChannel('agent forwarding', `refused: ${d.reason}`, d);
+      return false;
+    }
+    if (!(await this.#auditChannel('agent forwarding', 'allowed', d))) return false;
+    this.#agentGrant = d;
+    return true;
+  }
+
+  /** Once granted, the target's agent channels are bridged to the agent; each use is audited first. */
+  async #forwardAgent(upstream: UpstreamClient, requested: Promise<boolean>): Promise<boolean> {
+    if (!(await requested) || !this.#agentGrant) return false;
+    const grant = this.#agentGrant;
+    bridgeAgentChannels(upstream, (cb) => {
+      void this.#auditChannel('agent forwarding: the target opened an agent channel', 'allowed', grant).then((id) =>
+        id ? openAgentChannel(this.conn, cb) : cb(new Error('the audit trail cannot accept events')),
+      );
+    });
+    return true;
+  }
+
+  async #grantX11(): Promise<boolean> {
+    const { principal, target } = this.#authed!;
+    const d = this.ctx.policy().authorizeForwarding(principal, target.info, 'x11_forward');
+    if (d.effect !== 'allow') {
+      await this.#auditChannel('X11 forwarding', `refused: ${d.reason}`, d);
+      return false;
+    }
+    if (!(await this.#auditChannel('X11 forwarding', 'allowed', d))) return false;
+    this.#x11Grant = d;
+    return true;
+  }
+
+  /** Once granted, X11 connections the target opens are bridged to the agent's display; each is audited first. */
+  async #forwardX11(upstream: UpstreamClient, requested: Promise<X11Options | undefined>): Promise<X11Options | undefined> {
+    const request = await requested;
+    const grant = this.#x11Grant;
+    if (!request || !grant) return undefined;
+    if (!this.#x11Bridged) {
+      this.#x11Bridged = true;
+      upstream.on('x11', (info, accept, reject) => {
+        void this.#auditChannel(`X11 forwarding: the target opened an X11 connection from ${info.srcIP}:${info.srcPort}`, 'allowed', grant).then((id) => {
+          if (!id) return reject();
+          this.conn.x11(info.srcIP, info.srcPort, (err, agentSide) => {
+            if (err) return reject();
+            const targetSide = accept();
+            targetSide.pipe(agentSide).pipe(targetSide);
+          });
+        });
+      });
+    }
+    return request;
   }
 
   #refuseChannel(channel: ServerChannel, message: string, status = REFUSED_EXIT_STATUS): void {
