@@ -99,7 +99,8 @@ namespace Airlock {
     context: { operation: String, path: String },
   };
 
-  // SSH local port forwarding (direct-tcpip) to host:port as seen from the target.
+  // SSH port forwarding: local (-L/-W, direct-tcpip) to host:port as seen from the target, or remote
+  // (-R, tcpip-forward) where host:port is the address the target listens on.
   action port_forward appliesTo {
     principal: [Agent],
     resource: [Target],

@@ -24,6 +24,12 @@ permit (principal in Airlock::Group::"agents", action == Airlock::Action::"agent
 @id("agents-x11-forward")
 permit (principal in Airlock::Group::"agents", action == Airlock::Action::"x11_forward", resource);
 `;
+// For `ssh -R` the host and port are the listening side on the target.
+const REMOTE_FORWARD = `
+@id("agents-remote-forward-loopback")
+permit (principal in Airlock::Group::"agents", action == Airlock::Action::"port_forward", resource)
+when { context.host == "127.0.0.1" };
+`;
 
 const skip = sshdAvailable() ? false : 'needs root and /usr/sbin/sshd (apt-get install openssh-server sshpass)';
 let sshd: RunningSshd;
@@ -38,7 +44,7 @@ before(async () => {
   if (skip) return;
   sshd = await startSshd({ x11: true });
   const permitTarget = sshTarget(sshd);
-  permitting = await startTestSshGateway(sshd, BASE + AGENT_FORWARD, [permitTarget]);
+  permitting = await startTestSshGateway(sshd, BASE + AGENT_FORWARD + REMOTE_FORWARD, [permitTarget]);
   refusing = await startTestSshGateway(sshd, BASE, [sshTarget(sshd)]);
   // The agent's own ssh-agent, holding a throwaway key.
   agentDir = mkdtempSync(join(tmpdir(), 'airlock-agentfwd-'));
@@ -161,4 +167,85 @@ test('X11 forwarding, when policy does not permit it: the target gets no display
   const refusal = (await refusing.auditRecords()).find((e) => e.type === 'statement' && e.text === 'X11 forwarding');
   assert.ok(refusal && refusal.type === 'statement');
   assert.equal(refusal.decision.effect, 'deny');
+});
+
+/** An echo server on the agent's side, the destination of `ssh -R`. */
+async function echoServer(): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = net.createServer((sock) => {
+    sock.on('error', () => undefined);
+    sock.pipe(sock);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as net.AddressInfo).port, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/** A port nothing listens on right now (the target is this machine). */
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(() => r(undefined)));
+  return port;
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.on('error', () => resolve(false));
+  });
+}
+
+// Run on the target: connect to the forwarded port (the global request and the command race, so
+// retry briefly), send a line and print what comes back.
+const remoteProbe = (port: number) =>
+  `for i in $(seq 50); do exec 3<>/dev/tcp/127.0.0.1/${port} && break; sleep 0.1; done 2>/dev/null; echo ping >&3; head -c 5 <&3`;
+
+test('remote forwarding (ssh -R), when policy permits it: a connection on the target reaches the agent\'s echo server', { skip }, async (t) => {
+  const echo = await echoServer();
+  t.after(() => echo.close());
+  const port = await freePort();
+  const r = await runClient('ssh', ['-o', 'ExitOnForwardFailure=yes', '-R', `127.0.0.1:${port}:127.0.0.1:${echo.port}`, ...gatewaySshArgs(permitting.port), remoteProbe(port)], { password: await permitting.token() });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.toString(), 'ping\n');
+  const records = await permitting.auditRecords();
+  const grant = records.find((e) => e.type === 'statement' && e.text === `remote port forwarding from 127.0.0.1:${port} on the target`);
+  assert.ok(grant && grant.type === 'statement');
+  assert.equal(grant.decision.effect, 'allow');
+  assert.deepEqual(grant.decision.policyIds, ['agents-remote-forward-loopback']);
+  assert.ok(
+    records.some((e) => e.type === 'statement' && e.text.startsWith(`remote port forwarding: the target accepted a connection on 127.0.0.1:${port} from 127.0.0.1:`)),
+    'each connection the target accepts is audited',
+  );
+  // The target stops listening when the session ends.
+  let still = true;
+  for (let i = 0; i < 50 && still; i++) {
+    still = await listening(port);
+    if (still) await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.equal(still, false);
+});
+
+test('remote forwarding (ssh -R), when policy does not permit it: the client reports the failure, nothing listens, and the refusal is audited', { skip }, async (t) => {
+  const echo = await echoServer();
+  t.after(() => echo.close());
+  const port = await freePort();
+  const r = await runClient('ssh', ['-o', 'ExitOnForwardFailure=yes', '-R', `127.0.0.1:${port}:127.0.0.1:${echo.port}`, ...gatewaySshArgs(refusing.port), 'sleep 2; echo should-not-run'], { password: await refusing.token() });
+  assert.equal(r.code, 255, r.stderr);
+  assert.match(r.stderr, /remote port forwarding failed for listen port/);
+  assert.doesNotMatch(r.stdout.toString(), /should-not-run/);
+  assert.equal(await listening(port), false);
+  const refusal = (await refusing.auditRecords()).find((e) => e.type === 'statement' && e.text === `remote port forwarding from 127.0.0.1:${port} on the target`);
+  assert.ok(refusal && refusal.type === 'statement');
+  assert.equal(refusal.decision.effect, 'deny');
+});
+
+test('remote forwarding (ssh -R) to an address policy does not name is refused', { skip }, async () => {
+  const port = await freePort();
+  const r = await runClient('ssh', ['-o', 'ExitOnForwardFailure=yes', '-R', `0.0.0.0:${port}:127.0.0.1:9`, ...gatewaySshArgs(permitting.port), 'sleep 2; echo should-not-run'], { password: await permitting.token() });
+  assert.equal(r.code, 255, r.stderr);
+  assert.doesNotMatch(r.stdout.toString(), /should-not-run/);
+  assert.equal(await listening(port), false);
 });

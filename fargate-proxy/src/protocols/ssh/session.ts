@@ -14,6 +14,7 @@ import { relaySftp } from './sftp-proxy.js';
 import { relayShell } from './shell-relay.js';
 import { AsciicastRecorder } from './asciicast.js';
 import { bridgeAgentChannels, openAgentChannel } from './agent-forward.js';
+import { RemoteForwards } from './remote-forward.js';
 
 function maskingSummary(...streams: LineMasker[]): { counts: Record<string, number>; total: number } {
   const counts: Record<string, number> = {};
@@ -57,6 +58,8 @@ export class SshSession {
   #agentGrant: Decision | undefined;
   #x11Grant: Decision | undefined;
   #x11Bridged = false;
+  /** The target's listening ports for `ssh -R`, created on the first permitted request. */
+  #remoteForwards: RemoteForwards | undefined;
   readonly #log;
   readonly #clientAddr;
 
@@ -136,9 +139,10 @@ export class SshSession {
     this.#log.info({ principal: principal.id, target: target.info.name }, 'session started');
     this.conn.on('session', (accept) => this.#session(accept()));
     this.conn.on('tcpip', (accept, reject, info) => void this.#directTcpip(accept, reject, info));
-    // Remote forwarding (tcpip-forward) and anything else global is refused.
-    this.conn.on('request', (accept, reject, name) => {
-      void this.#auditChannel(`global request ${name}`, 'refused: remote forwarding is not supported through Airlock');
+    this.conn.on('request', (accept, reject, name, info) => {
+      if (name === 'tcpip-forward') return void this.#remoteForward(info, accept, reject);
+      if (name === 'cancel-tcpip-forward') return void this.#cancelRemoteForward(info, accept, reject);
+      void this.#auditChannel(`global request ${name}`, 'refused: this global request is not supported through Airlock');
       reject?.();
     });
   }
@@ -491,6 +495,39 @@ export class SshSession {
     } catch {
       reject();
     }
+  }
+
+  /**
+   * `ssh -R`: policy sees the listening side on the target (`port_forward` with its bind address and
+   * port); the grant is audited before the target listens, and so is every connection it carries.
+   */
+  async #remoteForward(info: { bindAddr: string; bindPort: number }, accept: ((port?: number) => void) | undefined, reject: (() => void) | undefined): Promise<void> {
+    const { principal, target } = this.#authed!;
+    const d = this.ctx.policy().authorizePortForward(principal, target.info, info.bindAddr, info.bindPort);
+    const what = `remote port forwarding from ${info.bindAddr}:${info.bindPort} on the target`;
+    if (d.effect !== 'allow') {
+      await this.#auditChannel(what, `refused: ${d.reason}`, d);
+      return reject?.();
+    }
+    try {
+      if (!(await this.#auditChannel(what, 'allowed', d))) return reject?.();
+      const upstream = await this.#upstream!;
+      this.#remoteForwards ??= new RemoteForwards(this.conn, upstream, (binding, from) =>
+        this.#auditChannel(`remote port forwarding: the target accepted a connection on ${binding.bindAddr}:${binding.boundPort} from ${from.ip}:${from.port}`, 'allowed', d).then(Boolean),
+      );
+      const binding = await this.#remoteForwards.listen(info.bindAddr, info.bindPort);
+      accept?.(info.bindPort === 0 ? binding.boundPort : undefined);
+    } catch (err) {
+      this.#log.info({ err: (err as Error).message }, 'remote port forwarding failed on the target');
+      reject?.();
+    }
+  }
+
+  async #cancelRemoteForward(info: { bindAddr: string; bindPort: number }, accept: (() => void) | undefined, reject: (() => void) | undefined): Promise<void> {
+    const cancelled = (await this.#remoteForwards?.cancel(info.bindAddr, info.bindPort)) ?? false;
+    void this.#auditChannel(`remote port forwarding from ${info.bindAddr}:${info.bindPort} on the target cancelled`, cancelled ? 'allowed' : 'refused: no such forwarding');
+    if (cancelled) accept?.();
+    else reject?.();
   }
 
   /** Channel-level requests (forwarding, shells, subsystems) are audited as statements of their own. */
