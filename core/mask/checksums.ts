@@ -16,6 +16,12 @@ export function luhnValid(digits: string): boolean {
   return sum % 10 === 0;
 }
 
+/** The Luhn check digit that completes `partial` (ASCII digits), for generating valid numbers. */
+export function luhnCheckDigit(partial: string): number {
+  for (let d = 0; d <= 9; d++) if (luhnValid(partial + d)) return d;
+  throw new Error('unreachable: one of ten digits always completes a Luhn number');
+}
+
 /** ISO 13616 IBAN check: move the first four characters to the end, letters → 10..35, value mod 97 must be 1. */
 export function ibanChecksumValid(iban: string): boolean {
   const rearranged = iban.slice(4) + iban.slice(0, 4);

@@ -3,6 +3,7 @@
 // Everything is generated from a fixed seed so screenshots, docs and tests agree run after run.
 // Emails use the reserved example.* domains and phones the fictional 555-01xx range; card numbers
 // use the public test prefixes; tokens only look real.
+import { luhnCheckDigit, luhnValid as luhnValidDigits } from '../../../core/mask/checksums.js';
 
 export const DEMO_COUNTS = { customers: 200, products: 40, orders: 1000, supportTickets: 150, apiKeys: 60 } as const;
 
@@ -45,23 +46,12 @@ export interface DemoCustomer {
   cardNumber: string;
 }
 
-/** Luhn check digit for a card number without its last digit. */
-export function luhnCheckDigit(partial: string): number {
-  let sum = 0;
-  for (let i = 0; i < partial.length; i++) {
-    let d = Number(partial[partial.length - 1 - i]);
-    if (i % 2 === 0) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return (10 - (sum % 10)) % 10;
-}
+export { luhnCheckDigit };
 
+/** Luhn over a card number as printed (separators ignored). */
 export function luhnValid(number: string): boolean {
   const digits = number.replace(/\D/g, '');
-  return digits.length > 1 && luhnCheckDigit(digits.slice(0, -1)) === Number(digits.at(-1));
+  return digits.length > 1 && luhnValidDigits(digits);
 }
 
 const q = (v: string): string => `'${v.replace(/'/g, "''")}'`;
