@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sshdAvailable, startSshd, type RunningSshd } from '../support/sshd.js';
+import { sshSkipReason, startSshd, type RunningSshd } from '../support/sshd.js';
 import { gatewaySshArgs, runClient, SSH_REVIEWER, startTestSshGateway, type TestSshGateway } from '../support/ssh-gateway.js';
 
 const POLICY = `
@@ -20,7 +20,7 @@ permit (principal in Airlock::Group::"agents", action == Airlock::Action::"file_
 permit (principal in Airlock::Group::"agents", action == Airlock::Action::"interactive_shell", resource);
 `;
 
-const skip = sshdAvailable() ? false : 'needs root and /usr/sbin/sshd (apt-get install openssh-server sshpass)';
+const skip = sshSkipReason();
 let sshd: RunningSshd;
 let gw: TestSshGateway;
 const reviewer = { id: SSH_REVIEWER.clientId, groups: SSH_REVIEWER.groups, issuer: 'test' };

@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { sshdAvailable, startSshd, type RunningSshd } from '../support/sshd.js';
+import { sshSkipReason, startSshd, type RunningSshd } from '../support/sshd.js';
 import { gatewaySshArgs, runClient, sshTarget, startTestSshGateway, type RunResult, type TestSshGateway } from '../support/ssh-gateway.js';
 
 const POLICY = `
@@ -21,7 +21,7 @@ forbid (principal, action == Airlock::Action::"command_destructive", resource);
 // login fails (and is retried once after a refresh) — the error path must not leak it either.
 const TARGET_PASSWORD = 'Upstream-Pa55word-7f3c9e1d2b';
 
-const skip = sshdAvailable() ? false : 'needs root and /usr/sbin/sshd (apt-get install openssh-server sshpass)';
+const skip = sshSkipReason();
 let sshd: RunningSshd;
 let gw: TestSshGateway;
 let token: string;

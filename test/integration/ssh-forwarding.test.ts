@@ -7,7 +7,7 @@ import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sshdAvailable, startSshd, type RunningSshd } from '../support/sshd.js';
+import { sshSkipReason, startSshd, type RunningSshd } from '../support/sshd.js';
 import { gatewaySshArgs, runClient, sshTarget, startTestSshGateway, type TestSshGateway } from '../support/ssh-gateway.js';
 
 const BASE = `
@@ -31,7 +31,7 @@ permit (principal in Airlock::Group::"agents", action == Airlock::Action::"port_
 when { context.host == "127.0.0.1" };
 `;
 
-const skip = sshdAvailable() ? false : 'needs root and /usr/sbin/sshd (apt-get install openssh-server sshpass)';
+const skip = sshSkipReason();
 let sshd: RunningSshd;
 let permitting: TestSshGateway;
 let refusing: TestSshGateway;

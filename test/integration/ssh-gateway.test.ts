@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { sshdAvailable, startSshd, type RunningSshd } from '../support/sshd.js';
+import { sshSkipReason, startSshd, type RunningSshd } from '../support/sshd.js';
 import { directSshArgs, gatewaySshArgs, runClient, sshTarget, startTestSshGateway, type TestSshGateway } from '../support/ssh-gateway.js';
 
 const POLICY = `
@@ -21,7 +21,7 @@ forbid (principal, action == Airlock::Action::"command_destructive", resource);
 permit (principal in Airlock::Group::"agents", action == Airlock::Action::"command_privileged", resource) when { context.sudo };
 `;
 
-const skip = sshdAvailable() ? false : 'needs root and /usr/sbin/sshd (apt-get install openssh-server sshpass)';
+const skip = sshSkipReason();
 let sshd: RunningSshd;
 let gw: TestSshGateway;
 let token: string;

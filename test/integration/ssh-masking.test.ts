@@ -2,7 +2,7 @@
 // outcome event counts the masked values per detector (names and counts, never values).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sshdAvailable, startSshd, type RunningSshd } from '../support/sshd.js';
+import { sshSkipReason, startSshd, type RunningSshd } from '../support/sshd.js';
 import { directSshArgs, gatewaySshArgs, runClient, startTestSshGateway, type TestSshGateway } from '../support/ssh-gateway.js';
 
 const POLICY = `
@@ -20,7 +20,7 @@ const CARD = '4111 1111 1111 1111';
 const EMAIL = 'jane.doe@example.com';
 const GITHUB = `ghp_${'A1b2C3d4E5'.repeat(3)}a1b2C3`;
 
-const skip = sshdAvailable() ? false : 'needs root and /usr/sbin/sshd (apt-get install openssh-server sshpass)';
+const skip = sshSkipReason();
 let sshd: RunningSshd;
 let gw: TestSshGateway;
 

@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sshdAvailable, startSshd, type RunningSshd } from '../support/sshd.js';
+import { sshSkipReason, startSshd, type RunningSshd } from '../support/sshd.js';
 import { runClient, startTestSshGateway, type TestSshGateway } from '../support/ssh-gateway.js';
 import ssh2, { type SFTPWrapper } from 'ssh2';
 import type { AuditRecord } from '../../core/audit/events.js';
@@ -27,7 +27,7 @@ permit (principal in Airlock::Group::"agents", action == Airlock::Action::"file_
 forbid (principal, action == Airlock::Action::"file_write", resource);
 `;
 
-const skip = sshdAvailable() ? false : 'needs root and /usr/sbin/sshd, sftp, scp, sshpass (apt-get install openssh-server openssh-client sshpass)';
+const skip = sshSkipReason();
 let sshd: RunningSshd;
 let rw: TestSshGateway;
 let ro: TestSshGateway;

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { chownSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2, { type ClientChannel } from 'ssh2';
-import { sshdAvailable, startSshd, type RunningSshd } from '../support/sshd.js';
+import { sshSkipReason, startSshd, type RunningSshd } from '../support/sshd.js';
 import { gatewaySshArgs, runClient, startTestSshGateway, type TestSshGateway } from '../support/ssh-gateway.js';
 import { replayOutput } from '../../fargate-proxy/src/protocols/ssh/asciicast.js';
 import type { AuditRecord } from '../../core/audit/events.js';
@@ -28,7 +28,7 @@ forbid (principal, action == Airlock::Action::"command_destructive", resource);
 permit (principal in Airlock::Group::"agents", action == Airlock::Action::"command_privileged", resource);
 `;
 
-const skip = sshdAvailable() ? false : 'needs root and /usr/sbin/sshd, ssh, sshpass (apt-get install openssh-server openssh-client sshpass)';
+const skip = sshSkipReason();
 let sshd: RunningSshd;
 let gw: TestSshGateway;
 

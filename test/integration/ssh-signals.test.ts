@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import ssh2, { type ConnectConfig } from 'ssh2';
-import { sshdAvailable, startSshd, type RunningSshd } from '../support/sshd.js';
+import { sshSkipReason, startSshd, type RunningSshd } from '../support/sshd.js';
 import { startTestSshGateway, type TestSshGateway } from '../support/ssh-gateway.js';
 
 const POLICY = `
@@ -14,7 +14,7 @@ permit (principal in Airlock::Group::"agents", action == Airlock::Action::"conne
 permit (principal in Airlock::Group::"agents", action == Airlock::Action::"command_read", resource);
 `;
 
-const skip = sshdAvailable() ? false : 'needs root and /usr/sbin/sshd (apt-get install openssh-server sshpass)';
+const skip = sshSkipReason();
 let sshd: RunningSshd;
 let gw: TestSshGateway;
 

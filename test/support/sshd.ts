@@ -33,6 +33,11 @@ export function sshdAvailable(): boolean {
   return process.getuid?.() === 0;
 }
 
+/** For `test(..., { skip })`: false where the SSH tests can run, else why not (one message for every SSH suite). */
+export function sshSkipReason(): false | string {
+  return sshdAvailable() ? false : 'needs root and /usr/sbin/sshd with ssh, sshpass, ssh-agent and xauth (apt-get install openssh-server openssh-client sshpass xauth)';
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
