@@ -97,9 +97,17 @@ export function rangeVarName(rv: NodeBody): string {
   return lowerName(parts);
 }
 
+/**
+ * How many times a rule has read the value of a constant. Every rule that reads one must do so
+ * through `constText`: a verdict reached without reading any holds for every value the constants
+ * could take, which is what lets the classifier reuse it for statements of the same shape.
+ */
+export const constantReads = { count: 0 };
+
 /** Value of a constant node (`A_Const`, `String`, `Boolean`, `Integer`), as text. */
 export function constText(node: unknown): string | undefined {
   if (!isRecord(node)) return undefined;
+  constantReads.count++;
   const inner = isRecord(node.A_Const) ? node.A_Const : node;
   for (const [key, field] of [['sval', 'sval'], ['ival', 'ival'], ['fval', 'fval'], ['boolval', 'boolval']] as const) {
     const holder = inner[key];
