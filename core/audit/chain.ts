@@ -1,21 +1,84 @@
 // Per-session hash chain: each record carries the hash of the one before it, so an edited, removed
 // or reordered event breaks the chain; signed digests (digest.ts) pin the chain heads so a
 // truncated tail or a recomputed chain is detected too.
-import { createHash } from 'node:crypto';
-import { AUDIT_SCHEMA_VERSION, type AuditEvent, type AuditEventInput, type AuditRecord } from './events.js';
+import crypto, { createHash } from 'node:crypto';
+import { AUDIT_SCHEMA_VERSION, type AuditEventInput, type AuditRecord } from './events.js';
 
-/** JSON with object keys sorted at every level: the same event always hashes the same. */
+const isPlain = (v: unknown): boolean => v === null || typeof v !== 'object';
+
+/** Keys a plain object cannot hold in insertion order (array indices come first) or at all (`__proto__`). */
+const UNORDERABLE_KEY = /^(?:0|[1-9]\d*)$|^__proto__$/;
+
+/**
+ * JSON with object keys sorted (by UTF-16 code units) at every level and undefined members left
+ * out: the same event always hashes the same. It runs for every audit event on the statement
+ * path, so the usual case copies each object with its keys in sorted order and lets V8's
+ * JSON.stringify render the copy; objects whose keys a copy cannot order are rendered by hand.
+ */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  const sorted = sortedCopy(value);
+  return sorted === UNORDERABLE ? renderByHand(value) : (JSON.stringify(sorted) ?? 'null');
 }
 
+const UNORDERABLE = Symbol('unorderable');
+
+function sortedCopy(value: unknown): unknown {
+  if (isPlain(value)) return value;
+  if (Array.isArray(value)) {
+    if (value.every(isPlain)) return value;
+    const items: unknown[] = [];
+    for (const item of value) {
+      const copy = sortedCopy(item);
+      if (copy === UNORDERABLE) return UNORDERABLE;
+      items.push(copy);
+    }
+    return items;
+  }
+  const record = value as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(record).sort()) {
+    if (UNORDERABLE_KEY.test(key)) return UNORDERABLE;
+    const member = record[key];
+    if (member === undefined) continue;
+    // JSON.stringify drops function members where the rendering by hand writes null.
+    if (typeof member === 'function' || typeof member === 'symbol') {
+      out[key] = null;
+      continue;
+    }
+    const copy = sortedCopy(member);
+    if (copy === UNORDERABLE) return UNORDERABLE;
+    out[key] = copy;
+  }
+  return out;
+}
+
+function renderByHand(value: unknown): string {
+  if (isPlain(value)) return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      const item: unknown = value[i];
+      out += item === undefined ? 'null' : renderByHand(item);
+    }
+    return `${out}]`;
+  }
+  const record = value as Record<string, unknown>;
+  let out = '{';
+  for (const key of Object.keys(record).sort()) {
+    const member = record[key];
+    if (member === undefined) continue;
+    if (out.length > 1) out += ',';
+    out += `${JSON.stringify(key)}:${renderByHand(member)}`;
+  }
+  return `${out}}`;
+}
+
+// One-shot hashing (Node ≥ 20.12) skips building a Hash object: most of the cost for short events.
+const oneShot = (crypto as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string }).hash;
+
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return oneShot ? oneShot('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
 }
 
 /** The link before seq 1: bound to the session id so events cannot be grafted onto another session. */
@@ -53,17 +116,29 @@ export class SessionChains {
 
   /** Builds the next record without committing it: call `commit` once it was written. */
   next(input: AuditEventInput, now: Date = new Date()): AuditRecord {
+    return this.nextWithLine(input, now).record;
+  }
+
+  /**
+   * The next record and its JSON line (no newline): the canonical rendering the hash is computed
+   * over, with the hash added last, so each event is rendered once.
+   */
+  nextWithLine(input: AuditEventInput, now: Date = new Date()): { record: AuditRecord; line: string } {
     const head = this.heads.get(input.sessionId);
     const { sessionId, at, ...body } = input;
-    const event = {
+    const unhashed = {
       v: AUDIT_SCHEMA_VERSION,
       sessionId,
       seq: (head?.seq ?? 0) + 1,
       at: at ?? now.toISOString(),
       ...body,
-    } as AuditEvent;
-    const unhashed = { ...event, prev: head?.hash ?? genesisHash(sessionId) };
-    return { ...unhashed, hash: recordHash(unhashed) } as AuditRecord;
+      prev: head?.hash ?? genesisHash(sessionId),
+    };
+    const canonical = canonicalJson(unhashed);
+    const record = unhashed as unknown as AuditRecord;
+    record.hash = sha256Hex(canonical);
+    // The canonical form is an object rendering, so it ends with '}' and holds no "hash" member yet.
+    return { record: record as AuditRecord, line: `${canonical.slice(0, -1)},"hash":${JSON.stringify(record.hash)}}` };
   }
 
   commit(record: AuditRecord): void {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { generateKeyPairSync } from 'node:crypto';
-import { SessionChains } from '../../core/audit/chain.js';
+import { SessionChains, canonicalJson, recordHash } from '../../core/audit/chain.js';
 import { digestGenesis, signDigest } from '../../core/audit/digest.js';
 import { verifyAudit } from '../../core/audit/verify.js';
 import type { AuditRecord } from '../../core/audit/events.js';
@@ -91,4 +91,44 @@ test('SQL literals are masked with the PostgreSQL scanner; structure and short n
   ];
   for (const [input, masked] of cases) assert.equal(maskSqlLiterals(input), masked);
   assert.match(maskSqlLiterals("select 'unterminated"), /^\/\* unscannable statement: 20 bytes, sha256 [0-9a-f]{16} \*\/$/);
+});
+
+// The renderer records were hashed with before it was rewritten for speed: every hash already on
+// disk depends on the new one giving exactly the same text.
+function canonicalJsonReference(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJsonReference(v))).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJsonReference(v)}`).join(',')}}`;
+}
+
+test('canonicalJson renders exactly as the reference renderer, for any value', () => {
+  const key = fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('0', '1', '10', '9', '__proto__', 'constructor', 'é', 'Z', 'a'));
+  const anyValue = fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small' },
+      fc.constantFrom(null, undefined, true, false, 0, -0, 1.5, Number.NaN, Infinity),
+      fc.string({ maxLength: 8 }),
+      fc.integer(),
+      fc.array(tie('value'), { maxLength: 4 }),
+      fc.dictionary(key, tie('value'), { maxKeys: 5 }),
+    ),
+  })).value;
+  fc.assert(
+    fc.property(anyValue, (v) => assert.equal(canonicalJson(v), canonicalJsonReference(v))),
+    { numRuns: 3000 },
+  );
+  assert.equal(canonicalJson({ b: 1, a: () => 1, c: [undefined, () => 1], d: new Date(0), e: Buffer.from('hi') }), canonicalJsonReference({ b: 1, a: () => 1, c: [undefined, () => 1], d: new Date(0), e: Buffer.from('hi') }));
+});
+
+test('the line written for a record parses back to the record, and its hash verifies', () => {
+  const chains = new SessionChains();
+  const { record, line } = chains.nextWithLine({
+    type: 'statement', sessionId: 'line', statementId: 'q1', text: "SELECT '\u2028\"x\"'", class: 'read',
+    statementTypes: ['SelectStmt'], tables: ['t'], functions: [], decision: { effect: 'allow', policyIds: ['p'], policyVersion: 'v1', reason: 'ok' },
+  });
+  assert.deepEqual(JSON.parse(line), record);
+  assert.equal(recordHash(JSON.parse(line)), record.hash);
 });
