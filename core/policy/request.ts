@@ -65,6 +65,14 @@ export function statementContext(statement: StatementInspection): Context {
   };
 }
 
+/**
+ * Names everything a statement decision depends on besides principal and target: two statements
+ * with the same key get the same decision from the same policy set (the text is not among it).
+ */
+export function statementDecisionKey(statement: StatementInspection): string {
+  return JSON.stringify([statement.class, statement.statementTypes, statement.tables, statement.functions, statement.dmlWithoutWhere]);
+}
+
 /** The command facts policy may see; the text stays out, as for statements. */
 export function commandContext(command: CommandInspection): Context {
   return {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { Decision, Principal, StatementClass, StatementInspection, TargetInfo } from '../../core/model.js';
 import { combineDecisions, compilePolicySet } from '../../core/policy/index.js';
+import { statementContext, statementDecisionKey } from '../../core/policy/request.js';
 
 const demoPolicy = readFileSync(new URL('../../policies/demo.cedar', import.meta.url), 'utf8');
 const productionPolicy = readFileSync(new URL('../../policies/production-example.cedar', import.meta.url), 'utf8');
@@ -202,4 +203,22 @@ test('repeated decisions are equal to fresh ones and cannot be corrupted by call
   // Same facts but another principal is another request.
   expectDecision(engine.authorizeStatement(mallory, demo, statement('read')), 'deny', []);
   expectDecision(engine.authorizeStatement(alice, demo, statement('read')), 'allow', ['demo-read']);
+});
+
+test('statementDecisionKey changes with every fact policy sees, and only with those', () => {
+  const base: StatementInspection = {
+    class: 'read', statementTypes: ['SelectStmt'], tables: ['t'], functions: ['f'], dmlWithoutWhere: false, reasons: ['r'], text: 'SELECT f() FROM t',
+  };
+  const key = statementDecisionKey(base);
+  // Everything statementContext hands to Cedar must be in the key, or a cached decision could be reused wrongly.
+  const changed: Record<string, StatementInspection> = {
+    class: { ...base, class: 'write' },
+    statementTypes: { ...base, statementTypes: ['SelectStmt', 'InsertStmt'] },
+    tables: { ...base, tables: ['u'] },
+    functions: { ...base, functions: [] },
+    dmlWithoutWhere: { ...base, dmlWithoutWhere: true },
+  };
+  assert.deepEqual(Object.keys(changed).sort(), Object.keys(statementContext(base)).sort());
+  for (const [field, s] of Object.entries(changed)) assert.notEqual(statementDecisionKey(s), key, field);
+  assert.equal(statementDecisionKey({ ...base, text: 'SELECT f() FROM t WHERE 1 = 2', reasons: [] }), key);
 });

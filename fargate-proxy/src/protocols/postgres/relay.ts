@@ -8,6 +8,7 @@ import type { Decision, Inspection, Principal, StatementInspection } from '../..
 import type { AuditEventInput } from '../../../../core/audit/events.js';
 import type { PendingApproval } from '../../../../core/approval/types.js';
 import { agentReasonFrom } from '../../../../core/approval/agent-reason.js';
+import { statementDecisionKey } from '../../../../core/policy/request.js';
 import type { Masker } from '../../../../core/mask/index.js';
 import type { GatewayContext, PostgresTarget } from '../../context.js';
 import { B, decodeCommandTag, decodeFields, errorResponse, noticeResponse, readyForQuery, type TransactionStatus } from './backend.js';
@@ -51,6 +52,9 @@ const MAX_BATCH_BYTES = 1024 * 1024;
 const MAX_BATCH_MESSAGES = 1000;
 const CLIENT_READ_HIGH_WATER = 1024 * 1024;
 const POISON_PORTAL = 'airlock: refused';
+const MAX_REMEMBERED_DECISIONS = 256;
+/** Slices of one upstream read up to this size are joined and written once: cheaper than writev for small answers. */
+const JOIN_SLICES_BELOW = 16 * 1024;
 
 export class Relay implements ScanHandler {
   readonly #o: RelayOptions;
@@ -75,7 +79,9 @@ export class Relay implements ScanHandler {
   #statements = new Map<string, Prepared>();
   #portals = new Map<string, Prepared | undefined>();
   #sqlPrepared = new Map<string, StatementInspection>();
-  #decisions = new WeakMap<StatementInspection, { version: string; decision: Decision }>();
+  /** Decisions by statement facts for the policy version in `#decisionsVersion`: principal and target are fixed per session. */
+  #decisions = new Map<string, Decision>();
+  #decisionsVersion = '';
 
   #units: ResponseUnit[] = [];
   #openUnit: ResponseUnit | undefined;
@@ -374,10 +380,17 @@ export class Relay implements ScanHandler {
 
   #decide(s: StatementInspection): Decision {
     const policy = this.#o.ctx.policy();
-    const cached = this.#decisions.get(s);
-    if (cached && cached.version === policy.version) return cached.decision;
-    const decision = policy.authorizeStatement(this.#o.principal, this.#o.target.info, s);
-    this.#decisions.set(s, { version: policy.version, decision });
+    if (policy.version !== this.#decisionsVersion) {
+      this.#decisions.clear();
+      this.#decisionsVersion = policy.version;
+    }
+    const key = statementDecisionKey(s);
+    let decision = this.#decisions.get(key);
+    if (!decision) {
+      decision = Object.freeze(policy.authorizeStatement(this.#o.principal, this.#o.target.info, s));
+      if (this.#decisions.size >= MAX_REMEMBERED_DECISIONS) this.#decisions.clear();
+      this.#decisions.set(key, decision);
+    }
     return decision;
   }
 
@@ -514,16 +527,19 @@ export class Relay implements ScanHandler {
     }
     this.#slices = undefined;
     if (slices.length === 1) this.#writeClient(slices[0]!);
+    else if (slices.length > 1 && chunk.length < JOIN_SLICES_BELOW) this.#writeClient(Buffer.concat(slices));
     else if (slices.length > 1) {
       this.#client.cork();
       for (const s of slices) this.#writeClient(s);
       this.#client.uncork();
     }
     if (this.#client.writableNeedDrain) this.#upstream.pause(); // backpressure: resumed on the client's 'drain'
+    // The answer is with the kernel now (socket writes are attempted at once): recording what was
+    // sent cannot delay it, and doing it here saves the event-loop turn a deferral would cost.
     if (this.#finished.length) {
       const finished = this.#finished;
       this.#finished = [];
-      setImmediate(() => finished.forEach((u) => this.#auditOutcomes(u)));
+      for (const u of finished) this.#auditOutcomes(u);
     }
   }
 
@@ -590,7 +606,7 @@ export class Relay implements ScanHandler {
         this.#txStatus = String.fromCharCode(body[0]!) as TransactionStatus;
         this.#zReceived++;
         const done = this.#units.shift();
-        // Outcomes are audited after this chunk reaches the client: off the response's critical path.
+        // Outcomes are audited once this chunk is written to the client: off the response's critical path.
         if (done) this.#finished.push(done);
         if (this.#clientEnded) queueMicrotask(() => this.#maybeFinish()); // after this message is written
         // A swap that never happened (the server was already skipping to Sync) is void now.
