@@ -143,7 +143,7 @@ export class AirlockStack extends Stack {
     if (!listenerTlsSecret) {
       Annotations.of(this).addWarningV2(
         'airlock:plaintext-listeners',
-        'No airlock:listenerTlsSecretArn: agents\' tokens cross the VPC in clear. Set it for production (docs/deploy.md).',
+        'No airlock:listenerTlsSecretArn: agents\' and reviewers\' tokens cross the VPC in clear (PostgreSQL on 5432, the console on 443). Set it for production (docs/deploy.md).',
       );
     }
     const sshHostKeySecret = s.sshHostKeySecretArn
@@ -201,6 +201,11 @@ export class AirlockStack extends Stack {
     });
 
     new CfnOutput(this, 'GatewayDns', { value: this.fleet.loadBalancer.loadBalancerDnsName });
+    new CfnOutput(this, 'ConsoleUrl', {
+      // NLB 443 → the console on 8443: HTTPS with the listeners' certificate, plain HTTP without one.
+      value: `${listenerTlsSecret ? 'https' : 'http'}://${this.fleet.loadBalancer.loadBalancerDnsName}${listenerTlsSecret ? '' : ':443'}/`,
+      description: 'Web console (sessions, replay; approvals are decided at the DecisionEndpoint links)',
+    });
     new CfnOutput(this, 'ProxySecurityGroup', {
       value: this.fleet.securityGroup.securityGroupId,
       description: 'Allow this group on your targets (PostgreSQL 5432, SSH 22, ...)',

@@ -24,7 +24,10 @@ export interface ProxyConfigInput {
   targets: RegisteredTarget[];
   /** Path of the policy set baked into the image (the S3 bundle, once published, supersedes it). */
   policyFile: string;
-  /** TLS on the agent-facing listeners (false only for a closed network, tokens then cross it in clear). */
+  /**
+   * TLS on the agent-facing listeners, PostgreSQL and the console (false only for a closed network:
+   * tokens then cross it in clear). The health listener is plain HTTP either way.
+   */
   tls: boolean;
   /** The entrypoint writes the gateway's SSH host key to CONTAINER_PATHS.sshHostKey: render the SSH listener. */
   ssh: boolean;
@@ -71,7 +74,15 @@ export function renderProxyConfig(input: ProxyConfigInput): Record<string, unkno
           ? { tls: { certFile: CONTAINER_PATHS.tlsCert, keyFile: CONTAINER_PATHS.tlsKey } }
           : { allowPlaintext: true }),
       },
-      console: { host: '0.0.0.0', port: CONTAINER_PORTS.health },
+      // The console (approvals, sessions, replay) behind the NLB's 443; HTTPS with the listeners'
+      // certificate, plain only on a closed network, as postgres' allowPlaintext.
+      console: {
+        host: '0.0.0.0',
+        port: CONTAINER_PORTS.https,
+        ...(input.tls ? { tls: { certFile: CONTAINER_PATHS.tlsCert, keyFile: CONTAINER_PATHS.tlsKey } } : {}),
+      },
+      // Plain GET /healthz only, for the NLB target groups and the container health check.
+      health: { host: '0.0.0.0', port: CONTAINER_PORTS.health },
       // SSH carries its own encryption; the host key is what agents pin, so no key, no listener.
       ...(input.ssh
         ? { ssh: { host: '0.0.0.0', port: CONTAINER_PORTS.ssh, hostKeyFiles: [CONTAINER_PATHS.sshHostKey] } }

@@ -29,7 +29,9 @@ import { createAwsApprovalService } from './adapters/aws/approval-service.js';
 import { startPolicyBundleSource } from './adapters/aws/policy-bundle-source.js';
 import { CountingAuditSink } from './metrics/counting-audit-sink.js';
 import { startMetricsPublisher } from './metrics/proxy-metrics.js';
-import { startConsole, type RunningConsole } from './console/server.js';
+import { startConsole, startHealthListener, type RunningConsole } from './console/server.js';
+import { remoteApprovalRoutes } from './console/approvals-api.js';
+import type { ConsoleRoute } from './console/router.js';
 import { sendJson } from './console/http.js';
 import { sessionRoutes } from './console/sessions-routes.js';
 import { createLocalAuditReader } from './adapters/local/audit-file-reader.js';
@@ -45,6 +47,8 @@ export interface RunningGateway {
   postgres?: { host: string; port: number };
   ssh?: { host: string; port: number };
   consoleUrl?: string;
+  /** The plain health listener's GET /healthz URL, when `listeners.health` is configured. */
+  healthUrl?: string;
   /** `memory:` credentials (the demo's generated password) are set here. */
   memorySecrets: MemorySecretStore;
   /**
@@ -274,31 +278,44 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       log.info({ host: sshCfg.host, port: ssh.port }, 'ssh listener ready');
     }
 
-    if (cfg.listeners.console) {
+    // Load balancer health check: unhealthy (503) while the audit trail refuses events, so a task
+    // that would refuse every statement is taken out of service, and while draining.
+    const healthz: ConsoleRoute['handler'] = ({ res }) => {
+      if (draining) return sendJson(res, 503, { ok: false, reason: 'draining' });
+      const health = audit.health();
+      sendJson(res, health.ok ? 200 : 503, health.ok ? { ok: true, policyVersion: policy.version, sessions: pgHandler?.liveSessions ?? 0 } : { ok: false, reason: health.reason });
+    };
+    const onConsoleError = (err: unknown) => log.error({ err: (err as Error)?.message }, 'console error');
+
+    const consoleCfg = cfg.listeners.console;
+    if (consoleCfg) {
+      const verifyToken = (token: string) => verifier.verify(token);
       consoleRef = await startConsole({
-        host: cfg.listeners.console.host,
-        port: cfg.listeners.console.port,
+        host: consoleCfg.host,
+        port: consoleCfg.port,
+        tls: consoleCfg.tls && { cert: readFileSync(consoleCfg.tls.certFile), key: readFileSync(consoleCfg.tls.keyFile) },
         approvals: localApprovals,
-        verifyReviewer: (token) => verifier.verify(token),
+        verifyReviewer: verifyToken,
         routes: [
           // Sessions and replay, read from the local audit files (the spool every task keeps).
-          ...sessionRoutes({ reader: createLocalAuditReader(join(cfg.dataDir, 'audit')), verifyViewer: (token) => verifier.verify(token), viewerGroups: cfg.audit.viewerGroups }),
-          {
-            // Load balancer health check: unhealthy (503) while the audit trail refuses events,
-            // so a task that would refuse every statement is taken out of service.
-            method: 'GET',
-            path: '/healthz',
-            handler: ({ res }) => {
-              if (draining) return sendJson(res, 503, { ok: false, reason: 'draining' });
-              const health = audit.health();
-              sendJson(res, health.ok ? 200 : 503, health.ok ? { ok: true, policyVersion: policy.version, sessions: pgHandler?.liveSessions ?? 0 } : { ok: false, reason: health.reason });
-            },
-          },
+          ...sessionRoutes({ reader: createLocalAuditReader(join(cfg.dataDir, 'audit')), verifyViewer: verifyToken, viewerGroups: cfg.audit.viewerGroups }),
+          // Held statements live in the workflow's store, not on this task's local desk.
+          ...(approvals === localApprovals ? [] : remoteApprovalRoutes(sfnCfg?.reviewBaseUrl, verifyToken)),
+          { method: 'GET', path: '/healthz', handler: healthz },
         ],
-        onError: (err) => log.error({ err: (err as Error)?.message }, 'console error'),
+        onError: onConsoleError,
       });
       running.consoleUrl = consoleRef.url;
       closers.push(() => consoleRef!.close());
+      log.info({ url: consoleRef.url, tls: Boolean(consoleCfg.tls) }, 'console listener ready');
+    }
+
+    const healthCfg = cfg.listeners.health;
+    if (healthCfg) {
+      const health = await startHealthListener({ host: healthCfg.host, port: healthCfg.port, healthz, onError: onConsoleError });
+      running.healthUrl = `${health.url}/healthz`;
+      closers.push(() => health.close());
+      log.info({ url: running.healthUrl }, 'health listener ready');
     }
 
     if (counted) {

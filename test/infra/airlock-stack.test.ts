@@ -91,6 +91,37 @@ test('target groups drain for 15 minutes and health-check GET /healthz on 8080',
   }
 });
 
+test('HTTPS: NLB 443 forwards to container port 8443, where the console listens with TLS; health stays plain on 8080', { skip }, () => {
+  const https = resources('AWS::ElasticLoadBalancingV2::Listener').filter(([, l]) => l.Properties.Port === 443);
+  assert.equal(https.length, 1);
+  const listener = https[0]![1];
+  const tgRef = listener.Properties.DefaultActions[0].TargetGroupArn.Ref as string;
+  const group = r.template.Resources[tgRef].Properties;
+  assert.deepEqual([group.Port, group.Protocol, group.TargetType], [8443, 'TCP', 'ip']);
+  assert.deepEqual([group.HealthCheckProtocol, group.HealthCheckPort, group.HealthCheckPath], ['HTTP', '8080', '/healthz']);
+  const service = one('AWS::ECS::Service').Properties;
+  const binding = service.LoadBalancers.find((lb: any) => lb.TargetGroupArn.Ref === tgRef);
+  assert.equal(binding.ContainerPort, 8443, 'the service registers its tasks on 8443 in that group');
+  const container = one('AWS::ECS::TaskDefinition').Properties.ContainerDefinitions[0];
+  assert.ok(container.PortMappings.some((p: any) => p.ContainerPort === 8443 && p.Protocol === 'tcp'));
+  assert.match(container.HealthCheck.Command.join(' '), /http:\/\/127\.0\.0\.1:8080\/healthz/, 'the container health check uses the plain health listener');
+  // What listens there: the rendered configuration the task starts with.
+  const env = Object.fromEntries(container.Environment.map((e: any) => [e.Name, flattenIntrinsics(e.Value)])) as Record<string, string>;
+  const cfg = parseConfig(expandEnv(JSON.parse(env.AIRLOCK_CONFIG!), [], env), '/app');
+  assert.equal(cfg.listeners.console?.port, group.Port);
+  assert.ok(cfg.listeners.console?.tls, 'HTTPS, not plain HTTP, on the port the NLB calls HTTPS');
+  assert.equal(String(cfg.listeners.health?.port), group.HealthCheckPort);
+  // Clients reach 8443 from the allowed CIDRs, like the other agent-facing ports.
+  const ingress = resources('AWS::EC2::SecurityGroup').flatMap(([, sg]) => sg.Properties.SecurityGroupIngress ?? []);
+  assert.ok(ingress.some((i: any) => i.FromPort === 8443 && i.ToPort === 8443), 'the task security group admits 8443');
+  // Reviewers are pointed at things that answer: the console over HTTPS, review links at the decision endpoint.
+  const outputs = r.template.Outputs as Record<string, any>;
+  const consoleOut = flattenIntrinsics(outputs.ConsoleUrl.Value) as string;
+  assert.match(consoleOut, /^https:\/\/[^/:]+\/$/);
+  const decisionOut = Object.entries(outputs).find(([k]) => k.startsWith('ApprovalsDecisionEndpoint'))![1];
+  assert.equal(env[APPROVAL_ENV.reviewBaseUrl], flattenIntrinsics(decisionOut.Value), 'review links (<base>review/<id>) go to the decision Lambda, which serves them');
+});
+
 test('Fargate task: read-only root, non-root user, no public IP, graceful stop', { skip }, () => {
   const task = one('AWS::ECS::TaskDefinition').Properties;
   const [container] = task.ContainerDefinitions;
@@ -118,7 +149,12 @@ test('the rendered proxy configuration, expanded from the container environment,
   assert.ok(!/password|BEGIN [A-Z ]*PRIVATE KEY/i.test(env.AIRLOCK_CONFIG!), 'references only, no secret values');
   assert.deepEqual(cfg.listeners.postgres!.tls, { certFile: '/etc/airlock/tls/tls.crt', keyFile: '/etc/airlock/tls/tls.key' });
   assert.equal(cfg.listeners.postgres!.allowPlaintext, false);
-  assert.deepEqual(cfg.listeners.console, { host: '0.0.0.0', port: 8080 }, 'the health endpoint the NLB checks');
+  assert.deepEqual(
+    cfg.listeners.console,
+    { host: '0.0.0.0', port: 8443, tls: { certFile: '/etc/airlock/tls/tls.crt', keyFile: '/etc/airlock/tls/tls.key' } },
+    'the console behind the NLB\'s 443, HTTPS with the certificate the entrypoint writes',
+  );
+  assert.deepEqual(cfg.listeners.health, { host: '0.0.0.0', port: 8080 }, 'the plain health endpoint the NLB and the container check');
   assert.deepEqual(
     { ...cfg.listeners.ssh, authTimeoutMs: undefined, maxLineBytes: undefined },
     { host: '0.0.0.0', port: 2222, hostKeyFiles: ['/etc/airlock/ssh/host_key'], authTimeoutMs: undefined, maxLineBytes: undefined },

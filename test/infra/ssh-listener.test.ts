@@ -77,6 +77,11 @@ test('the rendered SSH listener and target are what the proxy accepts', () => {
   };
   const cfg = parseConfig(expandEnv(raw, [], env), '/app');
   assert.equal(cfg.listeners.ssh?.port, 2222);
+  // Without the listeners' certificate (a closed network): the console is plain HTTP on the port the
+  // NLB's 443 forwards to, as postgres gets allowPlaintext; health is plain on 8080 either way.
+  assert.deepEqual(cfg.listeners.console, { host: '0.0.0.0', port: 8443 });
+  assert.deepEqual(cfg.listeners.health, { host: '0.0.0.0', port: 8080 });
+  assert.equal(cfg.listeners.postgres?.allowPlaintext, true);
   assert.deepEqual(cfg.listeners.ssh?.hostKeyFiles, ['/etc/airlock/ssh/host_key']);
   const [target] = cfg.targets;
   assert.ok(target?.kind === 'ssh');

@@ -44,6 +44,7 @@ function announce(gw: RunningGateway): void {
   if (gw.postgres) process.stdout.write(`airlock: postgres listening on ${gw.postgres.host}:${gw.postgres.port}\n`);
   if (gw.ssh) process.stdout.write(`airlock: ssh listening on ${gw.ssh.host}:${gw.ssh.port}\n`);
   if (gw.consoleUrl) process.stdout.write(`airlock: console at ${gw.consoleUrl}\n`);
+  if (gw.healthUrl) process.stdout.write(`airlock: health at ${gw.healthUrl}\n`);
   if (gw.tokenEndpoint) process.stdout.write(`airlock: local issuer at ${gw.issuer}\n`);
 }
 
@@ -142,7 +143,7 @@ function consoleUrlFrom(configPath: string): string | undefined {
   try {
     const cfg = loadConfigFile(configPath);
     const c = cfg.listeners.console;
-    return c ? `http://${c.host}:${c.port}` : undefined;
+    return c ? `${c.tls ? 'https' : 'http'}://${c.host}:${c.port}` : undefined;
   } catch {
     return undefined;
   }

@@ -54,6 +54,7 @@ function resolvePaths(cfg: AirlockConfig, baseDir: string): AirlockConfig {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   const pg = cfg.listeners.postgres;
   const ssh = cfg.listeners.ssh;
+  const web = cfg.listeners.console;
   return {
     ...cfg,
     dataDir: abs(cfg.dataDir),
@@ -62,6 +63,7 @@ function resolvePaths(cfg: AirlockConfig, baseDir: string): AirlockConfig {
       ...cfg.listeners,
       postgres: pg && { ...pg, tls: pg.tls && { certFile: abs(pg.tls.certFile), keyFile: abs(pg.tls.keyFile) } },
       ssh: ssh && { ...ssh, hostKeyFiles: ssh.hostKeyFiles.map(abs) },
+      console: web && (web.tls ? { ...web, tls: { certFile: abs(web.tls.certFile), keyFile: abs(web.tls.keyFile) } } : web),
     },
     targets: cfg.targets.map((t) => {
       const credential = t.credential.startsWith('file:') ? `file:${abs(t.credential.slice(5))}` : t.credential;

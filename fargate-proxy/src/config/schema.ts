@@ -37,6 +37,9 @@ const postgresTarget = z.object({
 
 export const targetSchema = z.discriminatedUnion('kind', [postgresTarget, sshTargetSchema]);
 
+/** A certificate and its private key (PEM files), read once at start-up. */
+const tlsFiles = z.object({ certFile: z.string(), keyFile: z.string() });
+
 const localClient = z.object({
   clientId: z.string().min(1),
   clientSecret: z.string().min(16, 'local client secrets must be at least 16 characters'),
@@ -54,7 +57,7 @@ export const configSchema = z
           .object({
             ...hostPort,
             port: hostPort.port.default(6432),
-            tls: z.object({ certFile: z.string(), keyFile: z.string() }).optional(),
+            tls: tlsFiles.optional(),
             /** Accept connections without TLS. Tokens then cross the network in clear: local use only. */
             allowPlaintext: z.boolean().default(false),
             /** Largest frontend message accepted; larger ones are refused with SQLSTATE 54000 and the session is closed. */
@@ -63,8 +66,16 @@ export const configSchema = z
             authTimeoutMs: z.number().int().positive().default(30_000),
           })
           .optional(),
+        /** The web console (approvals, sessions, replay), its JSON API and GET /healthz; HTTPS with `tls`, else plain HTTP. */
         console: z
-          .object({ ...hostPort, port: hostPort.port.default(8080) })
+          .object({ ...hostPort, port: hostPort.port.default(8080), tls: tlsFiles.optional() })
+          .optional(),
+        /**
+         * Plain HTTP that answers GET /healthz only (load balancer and container health checks), so
+         * the console itself can be HTTPS-only on another port. Nothing else is served here.
+         */
+        health: z
+          .object({ ...hostPort, port: hostPort.port.default(8081) })
           .optional(),
         ssh: sshListenerSchema.optional(),
       })
@@ -145,6 +156,10 @@ export const configSchema = z
   .superRefine((cfg, ctx) => {
     if (cfg.approvals.backend === 'stepfunctions' && !cfg.approvals.stepFunctions) {
       ctx.addIssue({ code: 'custom', path: ['approvals', 'stepFunctions'], message: 'required when approvals.backend is "stepfunctions"' });
+    }
+    const { console: web, health } = cfg.listeners;
+    if (web && health && web.port !== 0 && web.port === health.port) {
+      ctx.addIssue({ code: 'custom', path: ['listeners', 'health', 'port'], message: `the health listener needs its own port (the console has ${web.port})` });
     }
     const seen = new Set<string>();
     cfg.targets.forEach((t, i) => {

@@ -75,3 +75,25 @@ export function approvalRoutes(desk: LocalApprovalDesk, verifyReviewer: VerifyRe
     { method: 'POST', path: '/api/approvals/:id/deny', handler: (ctx) => decide(ctx, 'deny') },
   ];
 }
+
+/**
+ * With the Step Functions backend, held statements are records in DynamoDB decided through the
+ * decision endpoint (the review link in each e-mail or Slack message), not on this task's desk.
+ * Matched before `approvalRoutes`, these answer the approvals API with where to decide instead of
+ * an empty list that would read as "nothing is waiting".
+ */
+export function remoteApprovalRoutes(reviewBaseUrl: string | undefined, verifyReviewer: VerifyReviewer): ConsoleRoute[] {
+  const where = reviewBaseUrl
+    ? `approvals are decided at ${reviewBaseUrl.replace(/\/$/, '')}/review/<id>: open the link in the notification`
+    : 'approvals are decided through the approval workflow (the link in the notification), not on this console';
+  const answer = async (ctx: RouteContext) => {
+    await authenticate(ctx, verifyReviewer);
+    throw new HttpError(409, where);
+  };
+  return [
+    { method: 'GET', path: '/api/approvals', handler: answer },
+    { method: 'GET', path: '/api/approvals/:id', handler: answer },
+    { method: 'POST', path: '/api/approvals/:id/approve', handler: answer },
+    { method: 'POST', path: '/api/approvals/:id/deny', handler: answer },
+  ];
+}
