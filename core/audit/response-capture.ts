@@ -1,10 +1,12 @@
 // Captures what the agent received for one statement, bounded by a byte cap: the first bytes are
 // kept, everything is hashed and counted, so memory per statement never exceeds the cap.
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
+import { sha256Hex } from './chain.js';
 import type { CapturedResponse } from './events.js';
 
 export class ResponseCapture {
-  private readonly hash = createHash('sha256');
+  /** Created only once bytes go unkept: until then the kept bytes are hashed in one go at the end. */
+  private hash: Hash | undefined;
   private readonly kept: Buffer[] = [];
   private keptBytes = 0;
   private totalBytes = 0;
@@ -17,19 +19,26 @@ export class ResponseCapture {
   add(piece: Uint8Array | string): void {
     const bytes = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
     if (typeof piece !== 'string') this.allText = false;
-    this.hash.update(bytes);
     this.totalBytes += bytes.length;
     this.totalChunks++;
     const room = this.capBytes - this.keptBytes;
-    if (room <= 0) {
-      if (bytes.length > 0) this.truncated = true;
+    const keep = room <= 0 ? undefined : bytes.length <= room ? bytes : bytes.subarray(0, room);
+    if (keep && keep.length === bytes.length && !this.hash) {
+      // Copy: the caller may reuse its buffer once we return.
+      this.kept.push(Buffer.from(keep));
+      this.keptBytes += keep.length;
       return;
     }
-    const keep = bytes.length <= room ? bytes : bytes.subarray(0, room);
-    if (keep.length < bytes.length) this.truncated = true;
-    // Copy: the caller may reuse its buffer once we return.
-    this.kept.push(Buffer.from(keep));
-    this.keptBytes += keep.length;
+    if (!this.hash) {
+      this.hash = createHash('sha256');
+      for (const k of this.kept) this.hash.update(k);
+    }
+    this.hash.update(bytes);
+    if (bytes.length > (keep?.length ?? 0)) this.truncated = true;
+    if (keep && keep.length > 0) {
+      this.kept.push(Buffer.from(keep));
+      this.keptBytes += keep.length;
+    }
   }
 
   finish(): CapturedResponse {
@@ -45,7 +54,7 @@ export class ResponseCapture {
       chunks,
       encoding,
       truncated: this.truncated,
-      sha256: this.hash.digest('hex'),
+      sha256: this.hash ? this.hash.digest('hex') : sha256Hex(this.kept.length === 1 ? this.kept[0]! : Buffer.concat(this.kept)),
       totalBytes: this.totalBytes,
       totalChunks: this.totalChunks,
     };
