@@ -3,6 +3,7 @@
 // (card, account, phone numbers). Uses PostgreSQL's own scanner, so quoting rules are exact.
 import { loadModule, scanSync } from 'libpg-query';
 import { createHash } from 'node:crypto';
+import { LruCache } from '../lru.js';
 
 const STRING_TOKENS = new Set(['SCONST', 'USCONST', 'BCONST', 'XCONST']);
 const NUMBER_TOKENS = new Set(['ICONST', 'FCONST']);
@@ -18,11 +19,26 @@ export function prepareSqlLiteralMasking(): Promise<void> {
   return loaded;
 }
 
-/** Text with none of these holds nothing to mask: skip the scanner (the common case for simple statements). */
-const MAYBE_LITERAL = new RegExp(`['$]|--|/\\*|\\d{${MIN_MASKED_DIGITS}}`);
+/**
+ * Text with none of these holds nothing to mask: skip the scanner (the common case for simple
+ * statements). `$1` parameters are not literals; any other dollar may open a dollar quote.
+ */
+const MAYBE_LITERAL = new RegExp(`'|\\$(?!\\d)|--|/\\*|\\d{${MIN_MASKED_DIGITS}}`);
+
+/** Prepared and ORM statements repeat their text: remember recent results rather than scan again. */
+const recent = new LruCache<string, string>(1000);
+const MAX_REMEMBERED_LENGTH = 4096;
 
 export function maskSqlLiterals(sql: string): string {
   if (!MAYBE_LITERAL.test(sql)) return sql;
+  const remembered = recent.get(sql);
+  if (remembered !== undefined) return remembered;
+  const masked = scanAndMask(sql);
+  if (sql.length <= MAX_REMEMBERED_LENGTH) recent.set(sql, masked);
+  return masked;
+}
+
+function scanAndMask(sql: string): string {
   let tokens;
   try {
     tokens = scanSync(sql).tokens;

@@ -6,7 +6,7 @@ import { moreDangerous } from '../model.js';
 import { constantReads, type PreparedLookup } from './findings.js';
 import { inspectStatement } from './inspect-statement.js';
 import { literalShape, singleStatementText } from './literal-shape.js';
-import { LruCache } from './lru.js';
+import { LruCache } from '../lru.js';
 import { loadParser, parseStatements, prepareBodyText } from './parser.js';
 
 export type { PreparedLookup } from './findings.js';
