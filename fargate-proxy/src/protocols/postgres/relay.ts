@@ -55,6 +55,8 @@ const POISON_PORTAL = 'airlock: refused';
 const MAX_REMEMBERED_DECISIONS = 256;
 /** Slices of one upstream read up to this size are joined and written once: cheaper than writev for small answers. */
 const JOIN_SLICES_BELOW = 16 * 1024;
+/** A Parse/Bind/Describe/Execute/Sync run this short is joined into one buffer: one plain write, no writev. */
+const MAX_BATCH_MESSAGES_JOINED = 16;
 
 export class Relay implements ScanHandler {
   readonly #o: RelayOptions;
@@ -466,6 +468,7 @@ export class Relay implements ScanHandler {
   /** Sends frames upstream in one write; a Sync or Query earns a ReadyForQuery, whose unit is queued. */
   #forward(raws: Buffer[], earnsReady: boolean, unit: ResponseUnit): void {
     if (raws.length === 1) this.#upstream.write(raws[0]!);
+    else if (raws.length <= MAX_BATCH_MESSAGES_JOINED) this.#upstream.write(Buffer.concat(raws));
     else {
       this.#upstream.cork();
       for (const r of raws) this.#upstream.write(r);
