@@ -12,6 +12,8 @@ export interface IdleResult {
 }
 
 export async function holdIdleSessions(ep: Endpoint, count: number, pid?: number): Promise<IdleResult> {
+  // Let the previous scenario's garbage settle first, or a collection during this one hides the growth.
+  await new Promise((r) => setTimeout(r, 1000));
   const before = pid ? rssMiB(pid) : undefined;
   const clients: pg.Client[] = [];
   let failed = 0;
