@@ -7,7 +7,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import net from 'node:net';
 import pg from 'pg';
+import { serialize } from 'pg-protocol';
+import { Parser } from 'pg-protocol/dist/parser.js';
 import { stringify } from 'yaml';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { AGENT, AUDIENCE, TEST_POLICY, pgTarget, startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -99,6 +102,44 @@ describe('what the gateway records', () => {
     const reader = createLocalAuditReader(join(gw.dir, 'data', 'audit'));
     const refused = await reader.listSessions({ refusedOnly: true });
     assert.ok(refused.length >= 1);
+  });
+
+  test('a client that leaves before its answer: the statement still gets an outcome, before the session end', async () => {
+    const reader = createLocalAuditReader(join(gw.dir, 'data', 'audit'));
+    const before = new Set((await reader.listSessions({ principal: AGENT.clientId })).map((s) => s.sessionId));
+    const token = await gw.token();
+    const socket = net.connect(gw.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      const parser = new Parser();
+      socket.on('data', (d: Buffer) =>
+        parser.parse(d, (m) => {
+          if (m.name === 'authenticationCleartextPassword') socket.write(serialize.password(token));
+          else if (m.name === 'error') reject(new Error('login failed'));
+          else if (m.name === 'readyForQuery') resolve();
+        }),
+      );
+      socket.write(serialize.startup({ user: 'agent', database: 'app' }));
+    });
+    // The query and Terminate in one write, then gone: the server's answer can only come after.
+    socket.end(Buffer.concat([serialize.query('SELECT pg_sleep(0.3), 1 AS slow'), serialize.end()]));
+    await new Promise((r) => setTimeout(r, 1500));
+
+    const session = (await reader.listSessions({ principal: AGENT.clientId })).find((s) => !before.has(s.sessionId));
+    assert.ok(session, 'the raw session is listed');
+    const events = (await reader.readSession(session.sessionId))!.map((e) => ('record' in e ? (e as { record: unknown }).record : e)) as any[];
+    assert.equal(events.at(-1).type, 'session.end', events.map((e) => e.type).join(' '));
+    const statement = events.find((e) => e.type === 'statement' && e.text.includes('slow'));
+    const outcome = events.find((e) => e.type === 'statement.outcome' && e.statementId === statement.statementId);
+    assert.ok(outcome, 'the statement has an outcome');
+    assert.equal(events.filter((e) => e.type === 'statement.outcome' && e.statementId === statement.statementId).length, 1);
+    assert.equal(outcome.status, 'error');
+    assert.equal(outcome.error.code, '08006');
+    // The first test forged another session of this directory; this one's chain must verify.
+    const out = sink();
+    await auditVerifyCommand({ dir: join(gw.dir, 'data', 'audit'), sessionIds: [session.sessionId], format: 'json' }, out);
+    const report = JSON.parse(out.text) as { problems: { sessionId?: string; message: string }[] };
+    assert.deepEqual(report.problems.filter((p) => p.sessionId === session.sessionId), []);
   });
 });
 

@@ -516,6 +516,8 @@ export class Relay implements ScanHandler {
   // ---------------------------------------------------------------- upstream → client
 
   #fromUpstream(chunk: Buffer): void {
+    // After shutdown nobody is listening, and every statement's outcome is already recorded.
+    if (this.#closed) return;
     const slices: Buffer[] = [];
     this.#slices = slices;
     try {
@@ -784,6 +786,16 @@ export class Relay implements ScanHandler {
       this.#upstream.destroy();
       this.#client.destroy();
     }, 1000).unref();
+    // Statements still waiting for their ReadyForQuery get their outcome now, before the session's
+    // end: the answer may have been cut short, or the client left before it came.
+    const unanswered = [...this.#finished, ...this.#units, ...(this.#openUnit ? [this.#openUnit] : [])];
+    this.#finished = [];
+    this.#units = [];
+    this.#openUnit = undefined;
+    for (const u of unanswered) {
+      u.abandon();
+      this.#auditOutcomes(u);
+    }
     void this.#audit({
       type: 'session.end',
       sessionId: this.#o.sessionId,

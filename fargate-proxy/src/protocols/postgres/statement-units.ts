@@ -55,6 +55,17 @@ export class ResponseUnit {
     this.#cursor = this.statements.length;
   }
 
+  /** The session ended first: statements the server had not finished answering are recorded as cut off. */
+  abandon(): void {
+    for (const s of this.statements) {
+      if (s.done) continue;
+      s.status = 'error';
+      s.error = { code: '08006', message: 'the session ended before the server finished answering' };
+      s.done = true;
+    }
+    this.#cursor = this.statements.length;
+  }
+
   outcomes(now = performance.now()): Omit<StatementOutcomeBody, 'type'>[] {
     return this.statements.map((s) => ({
       statementId: s.statementId,
