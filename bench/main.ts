@@ -42,8 +42,9 @@ async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   const list = scenarios(quick);
   const maxIdle = Math.max(...list.map((s) => s.idleSessions ?? 0));
-  log(`starting PostgreSQL (max_connections ${maxIdle + 200})`);
-  const pg = await startPostgres({ maxConnections: maxIdle + 200, settings: { shared_buffers: '256MB' } });
+  // Room for one peer's idle sessions while another's are still closing (PgBouncer keeps servers ~2 s).
+  log(`starting PostgreSQL (max_connections ${2 * maxIdle + 200})`);
+  const pg = await startPostgres({ maxConnections: 2 * maxIdle + 200, settings: { shared_buffers: '256MB' } });
   const work = mkdtempSync(join(tmpdir(), 'airlock-bench-'));
   const peers: Peer[] = [];
   const report: BenchReport = { startedAt, quick, machine: machine(), peers: [], measurements: [] };

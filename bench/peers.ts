@@ -82,11 +82,19 @@ logfile = ${join(dir, 'pgbouncer.log')}
 pool_mode = session
 max_client_conn = ${maxClients + 50}
 default_pool_size = ${maxClients + 20}
+; Server connections left idle by one scenario must not hold PostgreSQL's slots through the next.
+server_idle_timeout = 2
 `;
   writeFileSync(join(dir, 'pgbouncer.ini'), ini);
   writeFileSync(join(dir, 'userlist.txt'), `"${user}" "${password}"\n`, { mode: 0o600 });
   if (owner) for (const f of ['', 'pgbouncer.ini', 'userlist.txt']) chownSync(join(dir, f), owner.uid, owner.gid);
-  const [cmd, args] = owner ? ['runuser', ['-u', 'postgres', '--', 'pgbouncer', join(dir, 'pgbouncer.ini')]] : ['pgbouncer', [join(dir, 'pgbouncer.ini')]];
+  // Each session holds a client and a server descriptor: the usual soft limit of 1024 stops PgBouncer
+  // near 500 sessions ("accept() failed: Too many open files"), so raise it for the idle-session probe.
+  const files = 2 * maxClients + 200;
+  const start = `ulimit -n ${files} && exec pgbouncer "$0"`;
+  const [cmd, args] = owner
+    ? ['runuser', ['-u', 'postgres', '--', 'sh', '-c', start, join(dir, 'pgbouncer.ini')]]
+    : ['sh', ['-c', start, join(dir, 'pgbouncer.ini')]];
   const child = spawn(cmd, args, { stdio: 'ignore' });
   await waitForPort(port, 10_000);
   const pid = Number(readFileSync(join(dir, 'pgbouncer.pid'), 'utf8').trim());
