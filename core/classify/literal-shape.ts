@@ -39,6 +39,22 @@ function integerMark(digits: string): string {
   return significant <= INT4_MAX ? MARK.int : MARK.numeric;
 }
 
+/**
+ * Where a quoted run opened at `start` ends (just past its closing quote; a doubled quote is one
+ * quote inside it), or undefined when it is unterminated or holds a NUL or, if refused, a backslash.
+ */
+function quotedEnd(sql: string, start: number, quote: number, refuseBackslash: boolean): number | undefined {
+  let i = start + 1;
+  for (;;) {
+    if (i >= sql.length) return undefined;
+    const d = sql.charCodeAt(i++);
+    if (d === 0 || (refuseBackslash && d === 0x5c)) return undefined;
+    if (d !== quote) continue;
+    if (sql.charCodeAt(i) !== quote) return i;
+    i++;
+  }
+}
+
 /** Whether blanks holding a newline, then another quote, follow position `i`. */
 function continuesOnNextLine(sql: string, i: number): boolean {
   let newline = false;
@@ -96,44 +112,20 @@ export function literalShape(sql: string): string | undefined {
           const prev = sql.charCodeAt(i - 1);
           if (isIdentCont(prev) || prev === 0x26 || prev === 0x27) return undefined;
         }
-        const start = i;
-        i++;
-        for (;;) {
-          if (i >= n) return undefined; // unterminated
-          const d = sql.charCodeAt(i);
-          // A backslash means something else when standard_conforming_strings is off.
-          if (d === 0x5c || d === 0) return undefined;
-          i++;
-          if (d === 0x27) {
-            if (i < n && sql.charCodeAt(i) === 0x27) {
-              i++; // '' is a quote inside the string
-              continue;
-            }
-            break;
-          }
-        }
+        // A backslash means something else when standard_conforming_strings is off.
+        const end = quotedEnd(sql, i, 0x27, true);
         // 'a'<newline>'b' is one constant to PostgreSQL: left to the full parser.
-        if (continuesOnNextLine(sql, i)) return undefined;
-        replace(start, i, MARK.string);
+        if (end === undefined || continuesOnNextLine(sql, end)) return undefined;
+        replace(i, end, MARK.string);
+        i = end;
         continue;
       }
       case 0x22: {
-        // "quoted identifier", kept as written ("" is a quote inside it; "" alone is an error).
+        // "quoted identifier", kept as written; "" alone is an error.
         if (sql.charCodeAt(i + 1) === 0x22 && sql.charCodeAt(i + 2) !== 0x22) return undefined;
-        i++;
-        for (;;) {
-          if (i >= n) return undefined;
-          const d = sql.charCodeAt(i);
-          if (d === 0) return undefined;
-          i++;
-          if (d === 0x22) {
-            if (i < n && sql.charCodeAt(i) === 0x22) {
-              i++;
-              continue;
-            }
-            break;
-          }
-        }
+        const end = quotedEnd(sql, i, 0x22, false);
+        if (end === undefined) return undefined;
+        i = end;
         continue;
       }
       case 0x24: {
