@@ -22,20 +22,21 @@ export class ResponseCapture {
     this.totalBytes += bytes.length;
     this.totalChunks++;
     const room = this.capBytes - this.keptBytes;
-    const keep = room <= 0 ? undefined : bytes.length <= room ? bytes : bytes.subarray(0, room);
-    if (keep && keep.length === bytes.length && !this.hash) {
+    if (room > 0 && bytes.length <= room) {
       // Copy: the caller may reuse its buffer once we return.
-      this.kept.push(Buffer.from(keep));
-      this.keptBytes += keep.length;
+      this.kept.push(Buffer.from(bytes));
+      this.keptBytes += bytes.length;
       return;
     }
+    // Past the cap (it stays reached from here on): hash what was kept, then every piece as it comes.
     if (!this.hash) {
       this.hash = createHash('sha256');
       for (const k of this.kept) this.hash.update(k);
     }
     this.hash.update(bytes);
-    if (bytes.length > (keep?.length ?? 0)) this.truncated = true;
-    if (keep && keep.length > 0) {
+    const keep = bytes.subarray(0, Math.max(room, 0));
+    if (keep.length < bytes.length) this.truncated = true;
+    if (keep.length > 0) {
       this.kept.push(Buffer.from(keep));
       this.keptBytes += keep.length;
     }
