@@ -53,10 +53,22 @@ const MAX_BATCH_MESSAGES = 1000;
 const CLIENT_READ_HIGH_WATER = 1024 * 1024;
 const POISON_PORTAL = 'airlock: refused';
 const MAX_REMEMBERED_DECISIONS = 256;
-/** Slices of one upstream read up to this size are joined and written once: cheaper than writev for small answers. */
-const JOIN_SLICES_BELOW = 16 * 1024;
-/** A Parse/Bind/Describe/Execute/Sync run this short is joined into one buffer: one plain write, no writev. */
-const MAX_BATCH_MESSAGES_JOINED = 16;
+/** Buffers going to one socket together are joined below this size: one plain write beats a writev. */
+const JOIN_BELOW_BYTES = 16 * 1024;
+
+/** Writes buffers back to back: joined into one when small, corked into one writev otherwise. */
+function writeTogether(socket: net.Socket, bufs: Buffer[], write: (b: Buffer) => void): void {
+  if (bufs.length <= 1) {
+    if (bufs[0]) write(bufs[0]);
+    return;
+  }
+  let total = 0;
+  for (const b of bufs) total += b.length;
+  if (total < JOIN_BELOW_BYTES) return write(Buffer.concat(bufs, total));
+  socket.cork();
+  for (const b of bufs) write(b);
+  socket.uncork();
+}
 
 export class Relay implements ScanHandler {
   readonly #o: RelayOptions;
@@ -467,13 +479,7 @@ export class Relay implements ScanHandler {
 
   /** Sends frames upstream in one write; a Sync or Query earns a ReadyForQuery, whose unit is queued. */
   #forward(raws: Buffer[], earnsReady: boolean, unit: ResponseUnit): void {
-    if (raws.length === 1) this.#upstream.write(raws[0]!);
-    else if (raws.length <= MAX_BATCH_MESSAGES_JOINED) this.#upstream.write(Buffer.concat(raws));
-    else {
-      this.#upstream.cork();
-      for (const r of raws) this.#upstream.write(r);
-      this.#upstream.uncork();
-    }
+    writeTogether(this.#upstream, raws, (b) => this.#upstream.write(b));
     if (earnsReady) {
       this.#zForwarded++;
       this.#forwardedSinceSync = false;
@@ -531,13 +537,7 @@ export class Relay implements ScanHandler {
       return this.terminate('the upstream sent an invalid message');
     }
     this.#slices = undefined;
-    if (slices.length === 1) this.#writeClient(slices[0]!);
-    else if (slices.length > 1 && chunk.length < JOIN_SLICES_BELOW) this.#writeClient(Buffer.concat(slices));
-    else if (slices.length > 1) {
-      this.#client.cork();
-      for (const s of slices) this.#writeClient(s);
-      this.#client.uncork();
-    }
+    writeTogether(this.#client, slices, (b) => this.#writeClient(b));
     if (this.#client.writableNeedDrain) this.#upstream.pause(); // backpressure: resumed on the client's 'drain'
     // The answer is with the kernel now (socket writes are attempted at once): recording what was
     // sent cannot delay it, and doing it here saves the event-loop turn a deferral would cost.
