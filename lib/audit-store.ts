@@ -6,6 +6,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { auditTableDefinition } from '../fargate-proxy/src/adapters/aws/audit-dynamodb-store.js';
 import { acknowledgeOnGrantee, nagArn } from './nag-acknowledgements.js';
+import { privateBucketProps } from './private-bucket.js';
 
 /** Environment variables the proxy's configuration refers to as `${env:NAME}` (lib/proxy-config.ts). */
 export const AUDIT_ENV = {
@@ -115,16 +116,7 @@ export class AuditStore extends Construct {
     for (const index of shape.indexes) this.table.addGlobalSecondaryIndex(index);
 
     this.bucket = new s3.Bucket(this, 'Recordings', {
-      encryption: s3.BucketEncryption.KMS,
-      encryptionKey: props.key,
-      bucketKeyEnabled: true,
-      versioned: true,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      serverAccessLogsBucket: props.accessLogsBucket,
-      serverAccessLogsPrefix: 'recordings/',
+      ...privateBucketProps(props.key, props.accessLogsBucket, 'recordings/'),
       objectLockEnabled: props.objectLockDays !== undefined,
       objectLockDefaultRetention:
         props.objectLockDays !== undefined

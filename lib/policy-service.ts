@@ -7,6 +7,7 @@ import { Construct } from 'constructs';
 import { join } from 'node:path';
 import { AirlockFunction, lambdasEntry, REPO_ROOT } from './airlock-function.js';
 import { acknowledge, acknowledgeOnGrantee, nagArn } from './nag-acknowledgements.js';
+import { privateBucketProps } from './private-bucket.js';
 
 /** Layout of the policy bucket; the fleet and the policy Lambda share it. */
 export const POLICY_LAYOUT = {
@@ -40,16 +41,7 @@ export class PolicyService extends Construct {
   constructor(scope: Construct, id: string, props: PolicyServiceProps) {
     super(scope, id);
     this.bucket = new s3.Bucket(this, 'Bundles', {
-      encryption: s3.BucketEncryption.KMS,
-      encryptionKey: props.key,
-      bucketKeyEnabled: true,
-      versioned: true,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      serverAccessLogsBucket: props.accessLogsBucket,
-      serverAccessLogsPrefix: 'policy/',
+      ...privateBucketProps(props.key, props.accessLogsBucket, 'policy/'),
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
