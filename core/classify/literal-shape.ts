@@ -4,7 +4,7 @@
 //
 // This is a deliberately small subset of PostgreSQL's lexer (src/backend/parser/scan.l). Any text
 // it cannot read exactly as the server would — comments, dollar quotes, escape strings, prefixed
-// strings (E'', B'', X'', U&''), backslashes, exponents, hex or underscored numbers — has no
+// strings (E'', B'', X'', U&''), Unicode identifiers (U&""), backslashes, exponents, hex or underscored numbers — has no
 // shape, and the caller parses it in full. Two texts with the same shape therefore have the same
 // tokens, in the same places, but for the values of their constants.
 
@@ -121,7 +121,9 @@ export function literalShape(sql: string): string | undefined {
         continue;
       }
       case 0x22: {
-        // "quoted identifier", kept as written; "" alone is an error.
+        // "quoted identifier", kept as written; "" alone is an error. U&"…" is refused: its meaning
+        // depends on the string after UESCAPE, which a shape would treat as any constant.
+        if (i > 0 && sql.charCodeAt(i - 1) === 0x26) return undefined;
         if (sql.charCodeAt(i + 1) === 0x22 && sql.charCodeAt(i + 2) !== 0x22) return undefined;
         const end = quotedEnd(sql, i, 0x22, false);
         if (end === undefined) return undefined;

@@ -52,6 +52,8 @@ function assertAgreesWithScanner(sql: string): void {
   }
   for (const t of tokens) {
     assert.ok(!COMMENT_TOKENS.has(t.tokenName), `shape given to text with a comment: ${JSON.stringify(sql)}`);
+    // U&"…" names depend on the UESCAPE string that follows them: a shape must never cover one.
+    assert.ok(!/^u&/i.test(t.text), `shape given to text with a Unicode escape ${t.text}: ${JSON.stringify(sql)}`);
     // Prefixed constants (U&'', B'', X'') come back as UNKNOWN with the quote inside.
     if (t.tokenName !== 'IDENT' && t.tokenName !== 'UIDENT' && !MARKS[t.tokenName]) {
       assert.ok(!t.text.includes("'"), `shape given to text with a prefixed constant ${t.text}: ${JSON.stringify(sql)}`);
@@ -68,7 +70,7 @@ test('examples: constants become markers of their token kind; anything unusual h
   for (const outside of [
     "SELECT E'\\n'", "SELECT 'a\\'", "SELECT U&'d'", "SELECT B'01'", "SELECT X'ff'", "SELECT N'x'", 'SELECT 1e5', 'SELECT .5', 'SELECT 1.',
     'SELECT 0x1F', 'SELECT 1_000', 'SELECT 123abc', 'SELECT 1 -- c', 'SELECT /* c */ 1', 'SELECT $$x$$', 'SELECT $a$x$a$', "SELECT 'open",
-    'SELECT "open', "SELECT 'a'\n'b'", 'SELECT \0', 'SELECT $1x', 'SELECT \\x',
+    'SELECT "open', "SELECT 'a'\n'b'", `SELECT * FROM U&"secre!0074" UESCAPE '!'`, 'SELECT u&"x"', 'SELECT \0', 'SELECT $1x', 'SELECT \\x',
   ]) {
     assert.equal(literalShape(outside), undefined, JSON.stringify(outside));
   }
@@ -133,6 +135,13 @@ test('constants that decide the verdict are never shared by shape', () => {
   const harmless = inspectSql('SET statement_timeout = 1000');
   const other = inspectSql("SET role = 'postgres'");
   assert.ok(harmless.ok && other.ok);
+  // The UESCAPE string decides which table a Unicode identifier names.
+  clearSqlInspectionCache();
+  const other_escape = inspectSql(`SELECT * FROM U&"secre!0074" UESCAPE '#'`);
+  const secret = inspectSql(`SELECT * FROM U&"secre!0074" UESCAPE '!'`);
+  assert.ok(other_escape.ok && secret.ok);
+  assert.deepEqual(secret.statements[0]!.tables, ['secret']);
+  assert.notDeepEqual(other_escape.statements[0]!.tables, ['secret']);
   const again = inspectSql('SET statement_timeout = 0');
   assert.ok(again.ok);
   assert.equal(again.statements[0]!.text, 'SET statement_timeout = 0');
