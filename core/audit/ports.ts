@@ -16,6 +16,11 @@ export type AuditHealth = { ok: true } | { ok: false; reason: string };
 export interface AuditSink {
   /** Resolves once acknowledged at the configured level; rejects with AuditUnavailableError when it cannot. */
   append(e: AuditEventInput): Promise<AuditRecord>;
+  /**
+   * For an event nothing waits on (a statement's outcome): chained at once, written with the
+   * session's next event or shortly after. Throws AuditUnavailableError when it cannot be taken.
+   */
+  appendDeferred?(e: AuditEventInput): void;
   /** Cheap and synchronous: refuse new statements while not ok. */
   health(): AuditHealth;
   /** Flushes, ships what it can, writes a final digest. */

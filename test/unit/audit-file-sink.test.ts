@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rename, rm, writeFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { verifyAuditStore } from '../../core/audit/verify.js';
 import { createLocalAuditSink } from '../../fargate-proxy/src/adapters/local/audit-file-sink.js';
 import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
 import { AuditUnavailableError, type ShippedItem } from '../../core/audit/ports.js';
@@ -75,6 +77,32 @@ test('events land in a per-session JSON-lines log with seq, time and chain links
   assert.doesNotMatch(await readFile(join(dir, 'sessions', 's1.jsonl'), 'utf8'), /alice@example\.com|4111111111111111/);
   const keyMode = (await stat(join(dir, 'keys', 'audit-signing.key'))).mode & 0o777;
   assert.equal(keyMode, 0o600);
+});
+
+test('a deferred event is chained when offered and written with the session\'s next event, or after deferMs', async (t) => {
+  const dir = await tempDir(t);
+  const sink = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 64, deferMs: 300 });
+  defer(t, () => sink.close());
+  const outcome = (statementId: string): AuditEventInput => ({ type: 'statement.outcome', sessionId: 'd1', statementId, status: 'ok', rows: 1, bytes: 5, durationMs: 1 });
+  await sink.append(start('d1', 'alice', 'orders'));
+  await sink.append(statement('d1', 'q1', 'select 1'));
+  sink.appendDeferred(outcome('q1'));
+  assert.deepEqual((await readLog(dir, 'd1')).map((r) => r.seq), [1, 2], 'not written yet');
+  await sink.append(statement('d1', 'q2', 'select 2'));
+  const log = await readLog(dir, 'd1');
+  assert.deepEqual(log.map((r) => [r.seq, r.type]), [[1, 'session.start'], [2, 'statement'], [3, 'statement.outcome'], [4, 'statement']], 'the outcome keeps its place in the chain');
+  assert.equal(log[3]!.prev, log[2]!.hash);
+  sink.appendDeferred(outcome('q2'));
+  await sleep(600);
+  assert.deepEqual((await readLog(dir, 'd1')).map((r) => r.type).at(-1), 'statement.outcome', 'written after deferMs without another event');
+  sink.appendDeferred(outcome('q3'));
+  await sink.close();
+  assert.equal((await readLog(dir, 'd1')).length, 6, 'close writes what is still deferred');
+  const reader = createLocalAuditReader(dir);
+  const publicKey = createPublicKey(await readFile(join(dir, 'keys', 'audit-signing.pub'), 'utf8'));
+  const report = await verifyAuditStore(reader, { publicKey, sessionIds: ['d1'] });
+  assert.deepEqual(report.problems, []);
+  assert.equal(report.events, 6);
 });
 
 test('responses are kept up to the cap, hashed and counted in full', async (t) => {

@@ -20,7 +20,16 @@ export class CountingAuditSink implements AuditSink {
   #activity: SessionActivity = { sessionsOpened: 0, statements: 0, refusals: 0 };
   readonly #open = new Map<string, TargetKind>();
 
-  constructor(private readonly inner: AuditSink) {}
+  readonly appendDeferred?: (e: AuditEventInput) => void;
+
+  constructor(private readonly inner: AuditSink) {
+    const deferred = inner.appendDeferred?.bind(inner);
+    if (deferred)
+      this.appendDeferred = (e) => {
+        this.count(e);
+        deferred(e);
+      };
+  }
 
   append(e: AuditEventInput): Promise<AuditRecord> {
     this.count(e);

@@ -37,11 +37,14 @@ export interface LocalAuditSinkOptions {
   /** Unshipped spool bytes beyond which the sink refuses events (the store has been down too long). */
   maxSpoolBytes?: number;
   probeIntervalMs?: number;
+  /** How long a deferred event (`appendDeferred`) may wait for its session's next event. Default 20 ms. */
+  deferMs?: number;
   /** Names this writer's digest chain; default: host, start time and random bits. */
   writer?: string;
 }
 
 export interface LocalAuditSink extends AuditSink {
+  appendDeferred(e: AuditEventInput): void;
   /** A capture bounded by the configured cap, for the response of one statement. */
   newResponseCapture(): ResponseCapture;
   /** Events written to the spool and not yet acknowledged by the remote store. */
@@ -53,6 +56,11 @@ export interface LocalAuditSink extends AuditSink {
 interface Waiter {
   resolve: () => void;
   reject: (e: Error) => void;
+}
+
+interface Rendered {
+  record: AuditRecord;
+  line: string;
 }
 
 interface SpoolEntry {
@@ -74,6 +82,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   const shipIntervalMs = o.shipIntervalMs ?? 200;
   const shipBatchSize = o.shipBatchSize ?? 100;
   const storeTimeoutMs = o.storeTimeoutMs ?? 5000;
+  const deferMs = o.deferMs ?? 20;
   const maxSpoolBytes = o.maxSpoolBytes ?? 256 * 1024 * 1024;
   const writer = o.writer ?? `${hostname()}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 
@@ -435,37 +444,108 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   for (const t of [fsyncKeepalive, digestTimer, probeTimer, shipTicker]) t?.unref();
   if (queue.length > 0) scheduleShip(0);
 
-  async function append(input: AuditEventInput): Promise<AuditRecord> {
+  /** Refuses an event the sink cannot take now; the caller must not go ahead with what it records. */
+  function admit(input: AuditEventInput): void {
     if (closed) throw new AuditUnavailableError('audit sink is closed');
     if (!isValidSessionId(input.sessionId)) throw new AuditUnavailableError(`invalid session id for audit`);
     if (!directoryWatch) checkDirectory();
     const h = health();
     if (!h.ok) throw new AuditUnavailableError(h.reason);
+  }
 
+  async function append(input: AuditEventInput): Promise<AuditRecord> {
+    admit(input);
     const { record, line } = chains.nextWithLine(prepare(input));
-    let spoolEnd = 0;
+    const pending = takeDeferred(record.sessionId);
+    let spoolEnd: number;
     try {
-      writeLine(sessionFd(record.sessionId), `${line}\n`);
+      spoolEnd = writeSessionLines(record.sessionId, [...pending, { record, line }]);
     } catch (e) {
-      fail(`cannot write audit log for session ${record.sessionId} (${errText(e)})`);
+      requeue(record.sessionId, pending);
+      throw e;
     }
-    chains.commit(record);
-    undigested.set(record.sessionId, { sessionId: record.sessionId, seq: record.seq, hash: record.hash });
-    try {
-      const idx = indexLineFor(record);
-      if (idx) writeLine(indexFd, `${JSON.stringify(idx)}\n`);
-      if (spoolFd !== undefined) spoolEnd = toSpool({ kind: 'event', record }, `{"kind":"event","record":${line}}`);
-      if (record.type === 'session.end' || record.type === 'auth.refused') endSession(record.sessionId);
-    } catch (e) {
-      fail(`cannot write audit index or spool (${errText(e)})`);
-    }
-    scheduleFsync();
 
     if (o.ack === 'store') {
       if (o.store) await shipped(spoolEnd);
       else await flushed();
     } else if (o.store) scheduleShip(shipIntervalMs);
     return record;
+  }
+
+  // Deferred events (a statement's outcome, which nothing waits for) are chained at once, so the
+  // chain keeps the order they happened in, and written with the session's next event, at the
+  // latest after `deferMs`: one write(2) carries an outcome and the next statement.
+  const deferred = new Map<string, Rendered[]>();
+  let deferTimer: NodeJS.Timeout | undefined;
+
+  function appendDeferred(input: AuditEventInput): void {
+    admit(input);
+    const rendered = chains.nextWithLine(prepare(input));
+    chains.commit(rendered.record);
+    requeue(input.sessionId, [rendered]);
+  }
+
+  function requeue(sessionId: string, events: Rendered[]): void {
+    if (events.length === 0) return;
+    const pending = deferred.get(sessionId);
+    if (pending) pending.push(...events);
+    else deferred.set(sessionId, events);
+    deferTimer ??= setTimeout(writeDeferred, deferMs);
+  }
+
+  function takeDeferred(sessionId: string): Rendered[] {
+    const pending = deferred.get(sessionId);
+    if (!pending) return [];
+    deferred.delete(sessionId);
+    return pending;
+  }
+
+  /** Writes every deferred event. On failure the events stay queued (the sink reports the failure) and go with the next write. */
+  function writeDeferred(): void {
+    if (deferTimer) clearTimeout(deferTimer);
+    deferTimer = undefined;
+    const failed: [string, Rendered[]][] = [];
+    for (const sessionId of [...deferred.keys()]) {
+      const pending = takeDeferred(sessionId);
+      try {
+        writeSessionLines(sessionId, pending);
+      } catch {
+        failed.push([sessionId, pending]);
+      }
+    }
+    // The sink reports the failure through health; the events wait for the disk to come back.
+    for (const [sessionId, pending] of failed) deferred.set(sessionId, pending);
+    if (failed.length > 0 && !closed) deferTimer = setTimeout(writeDeferred, Math.max(deferMs, 1000));
+  }
+
+  /**
+   * Appends rendered events of one session in one write(2), then indexes, spools and digests them.
+   * Returns the spool offset past the last one. Throws AuditUnavailableError, leaving the events
+   * with the caller, when the session log cannot be written.
+   */
+  function writeSessionLines(sessionId: string, events: Rendered[]): number {
+    try {
+      writeLine(sessionFd(sessionId), events.length === 1 ? `${events[0]!.line}\n` : `${events.map((e) => e.line).join('\n')}\n`);
+    } catch (e) {
+      fail(`cannot write audit log for session ${sessionId} (${errText(e)})`);
+    }
+    let spoolEnd = 0;
+    const last = events[events.length - 1]!.record;
+    // Deferred events were committed when chained; an event appended now is committed once written.
+    if (last.seq > (chains.head(sessionId)?.seq ?? 0)) chains.commit(last);
+    undigested.set(sessionId, { sessionId, seq: last.seq, hash: last.hash });
+    try {
+      for (const { record, line } of events) {
+        const idx = indexLineFor(record);
+        if (idx) writeLine(indexFd, `${JSON.stringify(idx)}\n`);
+        if (spoolFd !== undefined) spoolEnd = toSpool({ kind: 'event', record }, `{"kind":"event","record":${line}}`);
+      }
+      if (last.type === 'session.end' || last.type === 'auth.refused') endSession(sessionId);
+    } catch (e) {
+      fail(`cannot write audit index or spool (${errText(e)})`);
+    }
+    scheduleFsync();
+    return spoolEnd;
   }
 
   /** A finished session gets its digest now rather than at the next tick, and releases its descriptor. */
@@ -486,6 +566,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     if (closed) return;
     for (const t of [fsyncKeepalive, digestTimer, probeTimer, shipTicker]) if (t) clearInterval(t);
     directoryWatch?.close();
+    writeDeferred();
     try {
       writeDigest();
     } catch {
@@ -499,6 +580,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
       await ship().catch(() => undefined);
     }
     closed = true;
+    if (deferTimer) clearTimeout(deferTimer);
     if (fsyncTimer) clearTimeout(fsyncTimer);
     if (shipTimer) clearTimeout(shipTimer);
     for (const w of shipWaiters) {
@@ -513,6 +595,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
 
   return {
     append,
+    appendDeferred,
     health,
     close,
     newResponseCapture: () => new ResponseCapture(o.responseCapBytes),

@@ -764,8 +764,21 @@ export class Relay implements ScanHandler {
     await this.#auditStatement(this.#nextStatementId(), s, { effect: 'deny', policyIds: [], policyVersion: policy.version, reason: 'statement does not parse (fail closed)' });
   }
 
+  /** Outcomes are deferred where the sink can: they then share the write of the session's next event. */
   #auditOutcomes(unit: ResponseUnit): void {
-    for (const o of unit.outcomes()) void this.#audit({ type: 'statement.outcome', sessionId: this.#o.sessionId, ...o });
+    const audit = this.#o.ctx.audit;
+    for (const o of unit.outcomes()) {
+      const e: AuditEventInput = { type: 'statement.outcome', sessionId: this.#o.sessionId, ...o };
+      if (!audit.appendDeferred) {
+        void this.#audit(e);
+        continue;
+      }
+      try {
+        audit.appendDeferred(e);
+      } catch (err) {
+        this.#o.log.error({ err: (err as Error).message, type: e.type }, 'audit append failed');
+      }
+    }
   }
 
   async #audit(e: AuditEventInput): Promise<void> {
