@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { checkBudgets } from './budgets.js';
-import type { ConnectOutcome } from './connect-latency.js';
+import { SETTLE_MS, type ConnectOutcome } from './connect-latency.js';
 import type { IdleResult } from './idle-sessions.js';
 import type { LargeResultOutcome } from './large-result.js';
 import type { PgbenchResult } from './pgbench.js';
@@ -176,7 +176,8 @@ export function markdown(r: BenchReport, profiles: ProfileReport[] = [], finding
     '',
     'Sequential logins with the `pg` client (connect to first ReadyForQuery, then close). Direct is a SCRAM-SHA-256 login;',
     "through Airlock the token is the password and the gateway verifies it, checks the connect grant, reads the credential",
-    'and does the SCRAM login upstream.',
+    `and does the SCRAM login upstream. Each login starts ${SETTLE_MS} ms after the last one closed: a proxy answers the`,
+    "client's close before PostgreSQL's backend has exited, and back-to-back logins would queue behind that exit.",
     '',
     '| peer | logins | p50 ms | p99 ms | p50 added over direct, ms |',
     '|---|---:|---:|---:|---:|',
