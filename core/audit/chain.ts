@@ -16,11 +16,62 @@ const UNORDERABLE_KEY = /^(?:0|[1-9]\d*)$|^__proto__$/;
  * JSON.stringify render the copy; objects whose keys a copy cannot order are rendered by hand.
  */
 export function canonicalJson(value: unknown): string {
+  if (value !== null && typeof value === 'object' && inCanonicalOrder(value)) return JSON.stringify(value);
   const sorted = sortedCopy(value);
   return sorted === UNORDERABLE ? renderByHand(value) : (JSON.stringify(sorted) ?? 'null');
 }
 
 const UNORDERABLE = Symbol('unorderable');
+
+/**
+ * True when JSON.stringify alone renders `value` canonically: every object in it is plain, its
+ * keys already come in sorted order, and no member is a function or symbol (which the canonical
+ * form writes as null). The event producers on the statement path build their objects that way,
+ * which spares them a sorted copy; anything else takes the copy.
+ */
+function inCanonicalOrder(value: object): boolean {
+  if (Array.isArray(value)) {
+    for (const item of value) if (item !== null && typeof item === 'object' && !inCanonicalOrder(item)) return false;
+    return true;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  let last: string | undefined;
+  for (const key in value) {
+    if ((last !== undefined && !(last < key)) || key === '__proto__') return false;
+    last = key;
+    const member: unknown = (value as Record<string, unknown>)[key];
+    if (member === null) continue;
+    const t = typeof member;
+    if (t === 'object') {
+      if (!inCanonicalOrder(member as object)) return false;
+    } else if (t === 'function' || t === 'symbol') return false;
+  }
+  return true;
+}
+
+/** The chain's own members, in sorted order, for merging into an event whose keys are sorted. */
+const CHAIN_KEYS = ['at', 'prev', 'seq', 'v'] as const;
+
+/**
+ * The record `{ v, sessionId, seq, at, ...body, prev }` built with its keys in sorted order, when
+ * the input's own keys are sorted and it sets none of the chain's members; otherwise undefined.
+ */
+function sortedRecord(input: AuditEventInput, chain: Record<(typeof CHAIN_KEYS)[number], unknown>): Record<string, unknown> | undefined {
+  const out: Record<string, unknown> = {};
+  let next = 0;
+  let last: string | undefined;
+  for (const key in input) {
+    if (last !== undefined && !(last < key)) return undefined;
+    last = key;
+    if (key === 'at') continue;
+    if (key === 'v' || key === 'seq' || key === 'prev' || key === 'hash' || key === '__proto__') return undefined;
+    for (; next < CHAIN_KEYS.length && CHAIN_KEYS[next]! < key; next++) out[CHAIN_KEYS[next]!] = chain[CHAIN_KEYS[next]!];
+    out[key] = (input as unknown as Record<string, unknown>)[key];
+  }
+  for (; next < CHAIN_KEYS.length; next++) out[CHAIN_KEYS[next]!] = chain[CHAIN_KEYS[next]!];
+  return out;
+}
 
 function sortedCopy(value: unknown): unknown {
   if (isPlain(value)) return value;
@@ -125,15 +176,12 @@ export class SessionChains {
    */
   nextWithLine(input: AuditEventInput, now: Date = new Date()): { record: AuditRecord; line: string } {
     const head = this.heads.get(input.sessionId);
-    const { sessionId, at, ...body } = input;
-    const unhashed = {
-      v: AUDIT_SCHEMA_VERSION,
-      sessionId,
-      seq: (head?.seq ?? 0) + 1,
-      at: at ?? now.toISOString(),
-      ...body,
-      prev: head?.hash ?? genesisHash(sessionId),
-    };
+    const chain = { at: input.at ?? now.toISOString(), prev: head?.hash ?? genesisHash(input.sessionId), seq: (head?.seq ?? 0) + 1, v: AUDIT_SCHEMA_VERSION };
+    let unhashed = sortedRecord(input, chain);
+    if (!unhashed) {
+      const { sessionId, at: _at, ...body } = input;
+      unhashed = { v: chain.v, sessionId, seq: chain.seq, at: chain.at, ...body, prev: chain.prev };
+    }
     const canonical = canonicalJson(unhashed);
     const record = unhashed as unknown as AuditRecord;
     record.hash = sha256Hex(canonical);

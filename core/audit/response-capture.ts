@@ -51,13 +51,14 @@ export class ResponseCapture {
           ? // A cut may split a multi-byte character: decode the kept bytes as one to lose at most that one.
             this.kept.length === 0 ? [] : [Buffer.concat(this.kept).toString('utf8')]
           : this.kept.map((b) => b.toString('base64'));
+    // Keys in sorted order: the audit renders it without a sorted copy (chain.ts).
     return {
       chunks,
       encoding,
-      truncated: this.truncated,
       sha256: this.hash ? this.hash.digest('hex') : sha256Hex(this.kept.length === 1 ? this.kept[0]! : Buffer.concat(this.kept)),
       totalBytes: this.totalBytes,
       totalChunks: this.totalChunks,
+      truncated: this.truncated,
     };
   }
 }

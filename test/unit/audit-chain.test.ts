@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { generateKeyPairSync } from 'node:crypto';
-import { SessionChains, canonicalJson, recordHash } from '../../core/audit/chain.js';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { SessionChains, canonicalJson, genesisHash, recordHash } from '../../core/audit/chain.js';
 import { digestGenesis, signDigest } from '../../core/audit/digest.js';
 import { verifyAudit } from '../../core/audit/verify.js';
 import type { AuditRecord } from '../../core/audit/events.js';
@@ -107,6 +107,59 @@ function canonicalJsonReference(value: unknown): string {
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJsonReference(v)}`).join(',')}}`;
 }
+
+const anyKey = fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('0', '1', '10', '9', '__proto__', 'constructor', 'é', 'Z', 'a'));
+const anyValue = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small' },
+    fc.constantFrom(null, undefined, true, false, 0, -0, 1.5, Number.NaN, Infinity),
+    fc.string({ maxLength: 8 }),
+    fc.integer(),
+    fc.array(tie('value'), { maxLength: 4 }),
+    fc.dictionary(anyKey, tie('value'), { maxKeys: 5 }),
+  ),
+})).value;
+
+/** The same value with every object rebuilt in sorted key order: what the statement path produces. */
+function builtSorted(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(builtSorted);
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(value).sort()) Object.defineProperty(out, k, { value: builtSorted((value as Record<string, unknown>)[k]), enumerable: true, writable: true, configurable: true });
+  return out;
+}
+
+test('canonicalJson renders objects built in sorted order (its fast path) exactly as the reference renderer', () => {
+  fc.assert(
+    fc.property(anyValue, (v) => {
+      const sorted = builtSorted(v);
+      assert.equal(canonicalJson(sorted), canonicalJsonReference(sorted));
+    }),
+    { numRuns: 3000 },
+  );
+  const fn = (): number => 1;
+  for (const v of [{ a: 1, b: fn }, { a: [fn, undefined], b: Symbol('s') }, { a: new Date(0) }, { a: Buffer.from('hi') }, { a: Object.create({ inherited: 1 }) }])
+    assert.equal(canonicalJson(v), canonicalJsonReference(v));
+});
+
+test('a record is rendered and hashed exactly as before, whatever order its event keys come in', () => {
+  const now = new Date('2026-11-25T12:00:00.000Z');
+  const eventKey = fc.oneof(anyKey, fc.constantFrom('at', 'v', 'seq', 'prev', 'hash', 'type', 'text', 'statementId'));
+  const event = fc.tuple(fc.dictionary(eventKey, anyValue, { maxKeys: 8 }), fc.boolean(), fc.option(fc.constant('2026-01-01T00:00:00.000Z'))).map(([body, sorted, at]) => {
+    const input = { ...body, sessionId: 'prop-session', ...(at === null ? {} : { at }) };
+    return (sorted ? builtSorted(input) : input) as unknown as Parameters<SessionChains['nextWithLine']>[0];
+  });
+  fc.assert(
+    fc.property(event, (input) => {
+      const { sessionId, at, ...body } = input;
+      const reference = canonicalJsonReference({ v: 1, sessionId, seq: 1, at: at ?? now.toISOString(), ...body, prev: genesisHash(sessionId) });
+      const hash = createHash('sha256').update(reference).digest('hex');
+      const { line } = new SessionChains().nextWithLine(input, now);
+      assert.equal(line, `${reference.slice(0, -1)},"hash":"${hash}"}`);
+    }),
+    { numRuns: 3000 },
+  );
+});
 
 test('canonicalJson renders exactly as the reference renderer, for any value', () => {
   const key = fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('0', '1', '10', '9', '__proto__', 'constructor', 'é', 'Z', 'a'));

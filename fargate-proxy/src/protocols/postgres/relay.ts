@@ -733,17 +733,18 @@ export class Relay implements ScanHandler {
   }
 
   #appendStatement(statementId: string, s: StatementInspection, d: Decision, approvalId?: string): Promise<unknown> {
+    // Keys in sorted order: the audit renders such an event without a sorted copy (chain.ts).
     return this.#o.ctx.audit.append({
-      type: 'statement',
+      approvalId,
+      class: s.class,
+      decision: { effect: d.effect, policyIds: d.policyIds, policyVersion: d.policyVersion, reason: d.reason },
+      functions: s.functions,
       sessionId: this.#o.sessionId,
       statementId,
-      text: s.text,
-      class: s.class,
       statementTypes: s.statementTypes,
       tables: s.tables,
-      functions: s.functions,
-      decision: { effect: d.effect, policyIds: d.policyIds, policyVersion: d.policyVersion, reason: d.reason },
-      approvalId,
+      text: s.text,
+      type: 'statement',
     });
   }
 
@@ -768,7 +769,19 @@ export class Relay implements ScanHandler {
   #auditOutcomes(unit: ResponseUnit): void {
     const audit = this.#o.ctx.audit;
     for (const o of unit.outcomes()) {
-      const e: AuditEventInput = { type: 'statement.outcome', sessionId: this.#o.sessionId, ...o };
+      // Keys in sorted order: the audit renders such an event without a sorted copy (chain.ts).
+      const e: AuditEventInput = {
+        bytes: o.bytes,
+        durationMs: o.durationMs,
+        error: o.error,
+        masking: o.masking,
+        response: o.response,
+        rows: o.rows,
+        sessionId: this.#o.sessionId,
+        statementId: o.statementId,
+        status: o.status,
+        type: 'statement.outcome',
+      };
       if (!audit.appendDeferred) {
         void this.#audit(e);
         continue;
