@@ -21,6 +21,11 @@ export interface AuditSink {
    * session's next event or shortly after. Throws AuditUnavailableError when it cannot be taken.
    */
   appendDeferred?(e: AuditEventInput): void;
+  /**
+   * Present where the write itself is the acknowledgement (ack `local`): appends at once and
+   * returns the record, or throws AuditUnavailableError. Spares the statement path a promise.
+   */
+  appendNow?(e: AuditEventInput): AuditRecord;
   /** Cheap and synchronous: refuse new statements while not ok. */
   health(): AuditHealth;
   /** Flushes, ships what it can, writes a final digest. */

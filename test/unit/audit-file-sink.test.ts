@@ -105,6 +105,20 @@ test('a deferred event is chained when offered and written with the session\'s n
   assert.equal(report.events, 6);
 });
 
+test('with ack local the write is the acknowledgement: appendNow returns the written record; ack store has none', async (t) => {
+  const dir = await tempDir(t);
+  const local = await createLocalAuditSink({ dir: join(dir, 'local'), ack: 'local', responseCapBytes: 64 });
+  const store = await createLocalAuditSink({ dir: join(dir, 'store'), ack: 'store', responseCapBytes: 64 });
+  defer(t, () => local.close());
+  defer(t, () => store.close());
+  assert.equal(store.appendNow, undefined, 'ack store must be awaited');
+  local.appendNow!(start('n1', 'alice', 'orders'));
+  const rec = local.appendNow!(statement('n1', 'q1', 'select 1'));
+  assert.deepEqual((await readLog(join(dir, 'local'), 'n1')).map((r) => r.hash), [(await readLog(join(dir, 'local'), 'n1'))[0]!.hash, rec.hash]);
+  await local.close();
+  assert.throws(() => local.appendNow!(statement('n1', 'q2', 'select 2')), AuditUnavailableError);
+});
+
 test('responses are kept up to the cap, hashed and counted in full', async (t) => {
   const dir = await tempDir(t);
   const sink = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 10 });

@@ -21,6 +21,7 @@ export class CountingAuditSink implements AuditSink {
   readonly #open = new Map<string, TargetKind>();
 
   readonly appendDeferred?: (e: AuditEventInput) => void;
+  readonly appendNow?: (e: AuditEventInput) => AuditRecord;
 
   constructor(private readonly inner: AuditSink) {
     const deferred = inner.appendDeferred?.bind(inner);
@@ -28,6 +29,12 @@ export class CountingAuditSink implements AuditSink {
       this.appendDeferred = (e) => {
         this.count(e);
         deferred(e);
+      };
+    const now = inner.appendNow?.bind(inner);
+    if (now)
+      this.appendNow = (e) => {
+        this.count(e);
+        return now(e);
       };
   }
 

@@ -453,22 +453,32 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     if (!h.ok) throw new AuditUnavailableError(h.reason);
   }
 
-  async function append(input: AuditEventInput): Promise<AuditRecord> {
+  /** Chains and writes one event (with the session's deferred ones); returns it and its spool offset. */
+  function write(input: AuditEventInput): { record: AuditRecord; spoolEnd: number } {
     admit(input);
     const { record, line } = chains.nextWithLine(prepare(input));
     const pending = takeDeferred(record.sessionId);
-    let spoolEnd: number;
     try {
-      spoolEnd = writeSessionLines(record.sessionId, [...pending, { record, line }]);
+      return { record, spoolEnd: writeSessionLines(record.sessionId, [...pending, { record, line }]) };
     } catch (e) {
       requeue(record.sessionId, pending);
       throw e;
     }
+  }
 
+  async function append(input: AuditEventInput): Promise<AuditRecord> {
+    const { record, spoolEnd } = write(input);
     if (o.ack === 'store') {
       if (o.store) await shipped(spoolEnd);
       else await flushed();
     } else if (o.store) scheduleShip(shipIntervalMs);
+    return record;
+  }
+
+  /** With ack `local` the write is the acknowledgement: no promise to wait for. */
+  function appendNow(input: AuditEventInput): AuditRecord {
+    const { record } = write(input);
+    if (o.store) scheduleShip(shipIntervalMs);
     return record;
   }
 
@@ -596,6 +606,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   return {
     append,
     appendDeferred,
+    ...(o.ack === 'local' ? { appendNow } : {}),
     health,
     close,
     newResponseCapture: () => new ResponseCapture(o.responseCapBytes),

@@ -383,7 +383,9 @@ export class Relay implements ScanHandler {
     const health = this.#o.ctx.audit.health();
     if (!health.ok) return new Refused(this.#auditError(health.reason));
     try {
-      await Promise.all(decided.map((x) => this.#appendStatement(x.id, x.s, x.d, approvals.get(x.id))));
+      const appendNow = this.#o.ctx.audit.appendNow;
+      if (appendNow) for (const x of decided) appendNow(this.#statementEvent(x.id, x.s, x.d, approvals.get(x.id)));
+      else await Promise.all(decided.map((x) => this.#o.ctx.audit.append(this.#statementEvent(x.id, x.s, x.d, approvals.get(x.id)))));
     } catch (err) {
       return new Refused(this.#auditError((err as Error).message));
     }
@@ -732,9 +734,9 @@ export class Relay implements ScanHandler {
     return `${this.#o.sessionId}/${++this.#statementSeq}`;
   }
 
-  #appendStatement(statementId: string, s: StatementInspection, d: Decision, approvalId?: string): Promise<unknown> {
+  #statementEvent(statementId: string, s: StatementInspection, d: Decision, approvalId?: string): AuditEventInput {
     // Keys in sorted order: the audit renders such an event without a sorted copy (chain.ts).
-    return this.#o.ctx.audit.append({
+    return {
       approvalId,
       class: s.class,
       decision: { effect: d.effect, policyIds: d.policyIds, policyVersion: d.policyVersion, reason: d.reason },
@@ -745,13 +747,13 @@ export class Relay implements ScanHandler {
       tables: s.tables,
       text: s.text,
       type: 'statement',
-    });
+    };
   }
 
   /** Audits a refusal; failures are logged, the refusal stands either way. */
   async #auditStatement(statementId: string, s: StatementInspection, d: Decision, approvalId?: string): Promise<Refused | undefined> {
     try {
-      await this.#appendStatement(statementId, s, d, approvalId);
+      await this.#o.ctx.audit.append(this.#statementEvent(statementId, s, d, approvalId));
       return undefined;
     } catch (err) {
       this.#o.log.error({ err: (err as Error).message }, 'audit append failed');
