@@ -29,6 +29,6 @@ export function scenarios(quick: boolean): Scenario[] {
   // Peak memory must not depend on result size: the same query at two sizes, 100x apart in the full run.
   const sizes = quick ? [10 * MiB, 100 * MiB] : [10 * MiB, 1024 * MiB];
   for (const bytes of sizes) list.push({ name: `streamed result ${bytes / MiB} MiB`, resultBytes: bytes });
-  list.push({ name: 'idle sessions', idleSessions: quick ? 100 : 1000 });
+  list.push({ name: 'idle sessions', idleSessions: quick ? 250 : 1000 });
   return list;
 }
