@@ -3,6 +3,7 @@
 // so statement text (attacker-controlled) can never become markup.
 import { send } from './http.js';
 import type { ConsoleRoute } from './router.js';
+import { COMMON_SCRIPT } from './common-script.js';
 
 const HTML = `<!doctype html>
 <html lang="en">
@@ -10,6 +11,7 @@ const HTML = `<!doctype html>
 <meta charset="utf-8">
 <title>Airlock console</title>
 <link rel="stylesheet" href="/console.css">
+<script src="/console-common.js" defer></script>
 <script src="/console.js" defer></script>
 </head>
 <body>
@@ -43,17 +45,7 @@ tr.highlight{background:#fff7d6}.error{color:#a00}.decision input.minutes{width:
 
 const SCRIPT = `'use strict';
 (function () {
-  var KEY = 'airlock.token';
-  var $ = function (id) { return document.getElementById(id); };
-  function token() { return sessionStorage.getItem(KEY); }
-  function say(text, isError) { var m = $('message'); m.textContent = text; m.className = isError ? 'error' : ''; }
-  function api(method, path, body) {
-    var init = { method: method, headers: { authorization: 'Bearer ' + token() } };
-    if (body !== undefined) { init.headers['content-type'] = 'application/json'; init.body = JSON.stringify(body); }
-    return fetch(path, init).then(function (r) {
-      return r.json().then(function (j) { if (!r.ok) { var e = new Error(j.error || r.statusText); e.status = r.status; throw e; } return j; });
-    });
-  }
+  var C = window.AirlockConsole, $ = C.$, token = C.token, say = C.say, api = C.api, signOut = C.signOut;
   function cell(tr, text, pre) {
     var td = document.createElement('td');
     var el = pre ? document.createElement('pre') : td;
@@ -130,17 +122,8 @@ const SCRIPT = `'use strict';
       return refresh();
     }, function (e) { signOut(e.message); });
   }
-  function signOut(why) {
-    sessionStorage.removeItem(KEY);
-    $('sign-in').hidden = false; $('main').hidden = true; $('sign-out').hidden = true;
-    $('who').textContent = why || 'not signed in';
-  }
   document.addEventListener('DOMContentLoaded', function () {
-    $('sign-in-button').addEventListener('click', function () {
-      sessionStorage.setItem(KEY, $('token').value.trim()); $('token').value = ''; signIn();
-    });
-    $('sign-out').addEventListener('click', function () { signOut(); });
-    if (token()) signIn();
+    C.start(signIn);
     setInterval(refresh, 5000);
   });
 })();
@@ -151,5 +134,6 @@ export function pageRoutes(): ConsoleRoute[] {
     { method: 'GET', path: '/', handler: ({ res }) => send(res, 200, 'text/html; charset=utf-8', HTML) },
     { method: 'GET', path: '/console.css', handler: ({ res }) => send(res, 200, 'text/css; charset=utf-8', CSS) },
     { method: 'GET', path: '/console.js', handler: ({ res }) => send(res, 200, 'text/javascript; charset=utf-8', SCRIPT) },
+    { method: 'GET', path: '/console-common.js', handler: ({ res }) => send(res, 200, 'text/javascript; charset=utf-8', COMMON_SCRIPT) },
   ];
 }

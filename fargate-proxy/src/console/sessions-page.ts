@@ -11,6 +11,7 @@ const HTML = `<!doctype html>
 <meta charset="utf-8">
 <title>Airlock sessions</title>
 <link rel="stylesheet" href="/sessions.css">
+<script src="/console-common.js" defer></script>
 <script src="/sessions.js" defer></script>
 </head>
 <body>
@@ -63,15 +64,8 @@ table.rows{width:auto;margin:.3rem 0}table.rows td,table.rows th{font-family:mon
 
 const SCRIPT = `'use strict';
 (function () {
-  var KEY = 'airlock.token';
-  var $ = function (id) { return document.getElementById(id); };
-  function token() { return sessionStorage.getItem(KEY); }
-  function say(text, isError) { var m = $('message'); m.textContent = text; m.className = isError ? 'error' : ''; }
-  function api(path) {
-    return fetch(path, { headers: { authorization: 'Bearer ' + token() } }).then(function (r) {
-      return r.json().then(function (j) { if (!r.ok) { var e = new Error(j.error || r.statusText); e.status = r.status; throw e; } return j; });
-    });
-  }
+  var C = window.AirlockConsole, $ = C.$, token = C.token, say = C.say, signOut = C.signOut;
+  function api(path) { return C.api('GET', path); }
   function el(tag, text, className) {
     var e = document.createElement(tag);
     if (text !== undefined && text !== null) e.textContent = String(text);
@@ -239,19 +233,10 @@ const SCRIPT = `'use strict';
       return openCurrent();
     }, failed);
   }
-  function signOut(why) {
-    sessionStorage.removeItem(KEY);
-    $('sign-in').hidden = false; $('main').hidden = true; $('sign-out').hidden = true;
-    $('who').textContent = why || 'not signed in';
-  }
   document.addEventListener('DOMContentLoaded', function () {
-    $('sign-in-button').addEventListener('click', function () {
-      sessionStorage.setItem(KEY, $('token').value.trim()); $('token').value = ''; signIn();
-    });
-    $('sign-out').addEventListener('click', function () { signOut(); });
+    C.start(signIn);
     $('filters').addEventListener('submit', function (ev) { ev.preventDefault(); say(''); refreshList().catch(failed); });
     window.addEventListener('hashchange', function () { if (token()) openCurrent(); });
-    if (token()) signIn();
   });
 })();
 `;

@@ -1,0 +1,32 @@
+// The browser code every console page shares: the bearer token kept in this tab's sessionStorage
+// (one key, so one sign-in serves every page), the JSON API call, sign-in and sign-out. Served as
+// /console-common.js and loaded (deferred) before each page's own script; the CSP forbids inline script.
+export const COMMON_SCRIPT = `'use strict';
+window.AirlockConsole = (function () {
+  var KEY = 'airlock.token';
+  var $ = function (id) { return document.getElementById(id); };
+  function token() { return sessionStorage.getItem(KEY); }
+  function say(text, isError) { var m = $('message'); m.textContent = text; m.className = isError ? 'error' : ''; }
+  function api(method, path, body) {
+    var init = { method: method, headers: { authorization: 'Bearer ' + token() } };
+    if (body !== undefined) { init.headers['content-type'] = 'application/json'; init.body = JSON.stringify(body); }
+    return fetch(path, init).then(function (r) {
+      return r.json().then(function (j) { if (!r.ok) { var e = new Error(j.error || r.statusText); e.status = r.status; throw e; } return j; });
+    });
+  }
+  function signOut(why) {
+    sessionStorage.removeItem(KEY);
+    $('sign-in').hidden = false; $('main').hidden = true; $('sign-out').hidden = true;
+    $('who').textContent = why || 'not signed in';
+  }
+  /** Wires the sign-in form and the sign-out button; signs in at once when this tab keeps a token. */
+  function start(signIn) {
+    $('sign-in-button').addEventListener('click', function () {
+      sessionStorage.setItem(KEY, $('token').value.trim()); $('token').value = ''; signIn();
+    });
+    $('sign-out').addEventListener('click', function () { signOut(); });
+    if (token()) signIn();
+  }
+  return { $: $, token: token, say: say, api: api, signOut: signOut, start: start };
+})();
+`;
