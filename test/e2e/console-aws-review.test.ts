@@ -4,7 +4,6 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,9 +20,8 @@ import type { Principal } from '../../core/model.js';
 import { newApprovalRecord } from '../../core/approval/index.js';
 import { DynamoApprovalStore } from '../../fargate-proxy/src/adapters/aws/approval-dynamo-store.js';
 import { createDecisionHandler } from '../../lambdas/approval-decision/decision.js';
+import { startLocalDynamo, type LocalDynamo } from '../support/local-aws.js';
 
-const require = createRequire(import.meta.url);
-const dynalite = require('dynalite') as (o: { createTableMs: number }) => Server;
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 const keys = await generateKeyPair('ES256');
 const sign = (sub: string, groups: string[]) =>
@@ -34,7 +32,7 @@ async function verifyReviewer(token: string): Promise<Principal> {
 }
 
 const sfnMock = mockClient(SFNClient);
-let dynamoServer: Server;
+let localDynamo: LocalDynamo;
 let web: Server;
 let dynamodb: DynamoDBClient;
 let store: DynamoApprovalStore;
@@ -44,9 +42,8 @@ let headless: HeadlessBrowser | undefined;
 
 before(async () => {
   sfnMock.on(SendTaskFailureCommand).resolves({});
-  dynamoServer = dynalite({ createTableMs: 0 });
-  await new Promise<void>((r) => dynamoServer.listen(0, '127.0.0.1', r));
-  dynamodb = new DynamoDBClient({ endpoint: `http://127.0.0.1:${(dynamoServer.address() as AddressInfo).port}`, region: 'us-east-1', credentials });
+  localDynamo = await startLocalDynamo();
+  dynamodb = localDynamo.client;
   await dynamodb.send(new CreateTableCommand({ TableName: 'review-approvals', BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'requestId', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'requestId', KeyType: 'HASH' }] }));
   store = new DynamoApprovalStore(dynamodb, 'review-approvals');
   const handler = createDecisionHandler({ store, sfn: new SFNClient({ region: 'us-east-1', credentials }), reviewerGroups: ['dba'], verifyReviewer,
@@ -70,9 +67,7 @@ after(async () => {
   await headless?.close();
   web?.closeAllConnections();
   await new Promise((r) => web?.close(r));
-  dynamodb?.destroy();
-  dynamoServer?.closeAllConnections();
-  await new Promise((r) => dynamoServer?.close(r));
+  await localDynamo?.stop();
   sfnMock.restore();
 });
 

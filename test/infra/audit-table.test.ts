@@ -4,11 +4,8 @@
 // and stamps every item with the attribute the table's TTL names.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { generateKeyPairSync } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
@@ -21,12 +18,7 @@ import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/cl
 import { auditTableDefinition, createAwsAuditStore } from '../../fargate-proxy/src/adapters/aws/audit-dynamodb-store.js';
 import { createLocalAuditSink } from '../../fargate-proxy/src/adapters/local/audit-file-sink.js';
 import { AuditStore } from '../../lib/audit-store.js';
-
-const require = createRequire(import.meta.url);
-const dynalite = require('dynalite') as (o: { createTableMs: number; deleteTableMs: number; updateTableMs: number }) => Server;
-const S3rver = require('s3rver') as new (o: object) => { run(): Promise<AddressInfo>; close(): Promise<void> };
-
-const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+import { startLocalDynamo, startLocalS3, type LocalDynamo, type LocalS3 } from '../support/local-aws.js';
 
 /** A stack holding only the audit store (no Lambdas to bundle), with a role granted as the fleet's is. */
 function synthAuditStore(props: { objectLockDays?: number; retentionDays?: number }) {
@@ -73,28 +65,22 @@ test('with Object Lock the writer may also set object retention, which the adapt
 });
 
 let workDir: string;
-let dynamoServer: Server;
-let s3Server: { close(): Promise<void> };
+let localDynamo: LocalDynamo;
+let localS3: LocalS3;
 let dynamodb: DynamoDBClient;
 let s3client: S3Client;
 
 before(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'airlock-audit-table-'));
-  dynamoServer = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((r) => dynamoServer.listen(0, '127.0.0.1', r));
-  const s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: join(workDir, 's3') });
-  const s3Address = await s3rver.run();
-  s3Server = s3rver;
-  dynamodb = new DynamoDBClient({ endpoint: `http://127.0.0.1:${(dynamoServer.address() as AddressInfo).port}`, region: 'us-east-1', credentials });
-  s3client = new S3Client({ endpoint: `http://127.0.0.1:${s3Address.port}`, region: 'us-east-1', forcePathStyle: true, credentials });
+  localDynamo = await startLocalDynamo();
+  localS3 = await startLocalS3(join(workDir, 's3'));
+  dynamodb = localDynamo.client;
+  s3client = localS3.client;
 });
 
 after(async () => {
-  dynamodb?.destroy();
-  s3client?.destroy();
-  await s3Server?.close();
-  dynamoServer?.closeAllConnections();
-  await new Promise((r) => dynamoServer?.close(r));
+  await localS3?.stop();
+  await localDynamo?.stop();
   await rm(workDir, { recursive: true, force: true });
 });
 

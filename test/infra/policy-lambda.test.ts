@@ -1,18 +1,14 @@
 // The policy Lambda's handler against a real S3 API (s3rver) and the real Cedar engine (core/policy).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { Principal, TargetInfo } from '../../core/model.js';
 import { PolicyBundleStore } from '../../lambdas/policy/bundle-store.js';
 import { PolicyService } from '../../lambdas/policy/policy-service.js';
-
-const require = createRequire(import.meta.url);
-const S3rver = require('s3rver') as new (o: object) => { run(): Promise<AddressInfo>; close(): Promise<void> };
+import { startLocalS3, type LocalS3 } from '../support/local-aws.js';
 
 const BUCKET = 'airlock-policy';
 const CURRENT = 'policy/current.json';
@@ -21,7 +17,7 @@ const agent: Principal = { id: 'agent-1', groups: ['agents'], issuer: 'https://i
 const demoTarget: TargetInfo = { name: 'demo', kind: 'postgres', environment: 'demo', tags: {} };
 
 let workDir: string;
-let server: { close(): Promise<void> };
+let localS3: LocalS3;
 let s3: S3Client;
 let clock = Date.parse('2026-01-01T00:00:00Z');
 const now = () => new Date(clock);
@@ -36,20 +32,12 @@ async function getJson(key: string): Promise<any> {
 
 before(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'airlock-policy-'));
-  const s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: workDir });
-  const address = await s3rver.run();
-  server = s3rver;
-  s3 = new S3Client({
-    endpoint: `http://127.0.0.1:${address.port}`,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  });
+  localS3 = await startLocalS3(workDir);
+  s3 = localS3.client;
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
 });
 after(async () => {
-  s3?.destroy();
-  await server?.close();
+  await localS3?.stop();
   rmSync(workDir, { recursive: true, force: true });
 });
 

@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { SFNClient, SendTaskFailureCommand, SendTaskSuccessCommand, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
@@ -26,9 +25,8 @@ import { createNotifier } from '../../lambdas/approval-notifier/notify.js';
 import { createExpirer } from '../../lambdas/approval-expire/expire.js';
 import { oidcReviewerVerifier } from '../../lambdas/shared/reviewer-token.js';
 import { slackConfigLoader } from '../../lambdas/shared/slack-config.js';
+import { startLocalDynamo, type LocalDynamo } from '../support/local-aws.js';
 
-const require = createRequire(import.meta.url);
-const dynalite = require('dynalite') as (o: { createTableMs: number; deleteTableMs: number; updateTableMs: number }) => Server;
 
 const TABLE = 'airlock-approvals';
 const SIGNING_SECRET = 'test-signing-secret-not-real';
@@ -40,7 +38,7 @@ const sfnMock = mockClient(SFNClient);
 const snsMock = mockClient(SNSClient);
 const secretsMock = mockClient(SecretsManagerClient);
 
-let dynamoServer: Server;
+let localDynamo: LocalDynamo;
 let idpServer: Server;
 let dynamodb: DynamoDBClient;
 let store: DynamoApprovalStore;
@@ -58,9 +56,8 @@ const sign = (sub: string, groups: string[]) =>
   new SignJWT({ groups }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setSubject(sub).setIssuer(issuer).setAudience('airlock-review').setIssuedAt().setExpirationTime('5m').sign(keys.privateKey);
 
 before(async () => {
-  dynamoServer = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((r) => dynamoServer.listen(0, '127.0.0.1', r));
-  dynamodb = new DynamoDBClient({ endpoint: `http://127.0.0.1:${(dynamoServer.address() as AddressInfo).port}`, region: 'us-east-1', credentials });
+  localDynamo = await startLocalDynamo();
+  dynamodb = localDynamo.client;
   await dynamodb.send(new CreateTableCommand({ TableName: TABLE, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'requestId', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'requestId', KeyType: 'HASH' }] }));
   store = new DynamoApprovalStore(dynamodb, TABLE);
   const jwk = { ...(await exportJWK(keys.publicKey)), kid: 'k1', alg: 'ES256' };
@@ -74,9 +71,7 @@ before(async () => {
   issuer = `http://127.0.0.1:${(idpServer.address() as AddressInfo).port}`;
 });
 after(async () => {
-  dynamodb?.destroy();
-  dynamoServer?.closeAllConnections();
-  await new Promise((r) => dynamoServer?.close(r));
+  await localDynamo?.stop();
   idpServer?.closeAllConnections();
   await new Promise((r) => idpServer?.close(r));
   sfnMock.restore();

@@ -3,11 +3,8 @@
 // listing by principal / target / time / refusals, verification, and a spool shipped after restart.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { generateKeyPairSync } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -19,17 +16,14 @@ import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/a
 import { verifyAuditStore } from '../../core/audit/verify.js';
 import { capturedBytes } from '../../core/audit/response-capture.js';
 import type { AuditEventInput, AuditRecord } from '../../core/audit/events.js';
-
-const require = createRequire(import.meta.url);
-const dynalite = require('dynalite') as (o: { createTableMs: number; deleteTableMs: number; updateTableMs: number }) => Server;
-const S3rver = require('s3rver') as new (o: object) => { run(): Promise<AddressInfo>; close(): Promise<void> };
+import { LOCAL_CREDENTIALS, startLocalDynamo, startLocalS3, type LocalDynamo, type LocalS3 } from '../support/local-aws.js';
 
 const TABLE = 'airlock-audit';
 const BUCKET = 'airlock-audit-objects';
-const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+const credentials = LOCAL_CREDENTIALS;
 let workDir: string;
-let dynamoServer: Server;
-let s3Server: { close(): Promise<void> };
+let localDynamo: LocalDynamo;
+let localS3: LocalS3;
 let dynamodb: DynamoDBClient;
 let s3: S3Client;
 /** The fleet shares one digest key (from Secrets Manager in AWS), so one public key verifies the store. */
@@ -37,13 +31,10 @@ const { privateKey: fleetKey, publicKey: fleetPublicKey } = generateKeyPairSync(
 
 before(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'airlock-audit-aws-'));
-  dynamoServer = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((r) => dynamoServer.listen(0, '127.0.0.1', r));
-  const s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: join(workDir, 's3') });
-  const s3Address = await s3rver.run();
-  s3Server = s3rver;
-  dynamodb = new DynamoDBClient({ endpoint: `http://127.0.0.1:${(dynamoServer.address() as AddressInfo).port}`, region: 'us-east-1', credentials });
-  s3 = new S3Client({ endpoint: `http://127.0.0.1:${s3Address.port}`, region: 'us-east-1', forcePathStyle: true, credentials });
+  localDynamo = await startLocalDynamo();
+  localS3 = await startLocalS3(join(workDir, 's3'));
+  dynamodb = localDynamo.client;
+  s3 = localS3.client;
   await dynamodb.send(new CreateTableCommand(auditTableDefinition(TABLE)));
   for (let i = 0; i < 50; i++) {
     const d = await dynamodb.send(new DescribeTableCommand({ TableName: TABLE }));
@@ -54,11 +45,8 @@ before(async () => {
 });
 
 after(async () => {
-  dynamodb?.destroy();
-  s3?.destroy();
-  await s3Server?.close();
-  dynamoServer?.closeAllConnections();
-  await new Promise((r) => dynamoServer?.close(r));
+  await localS3?.stop();
+  await localDynamo?.stop();
   await rm(workDir, { recursive: true, force: true });
 });
 

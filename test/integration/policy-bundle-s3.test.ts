@@ -5,11 +5,9 @@
 // environment (AWS_ENDPOINT_URL_S3 and friends), as a task finds a VPC endpoint.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import pino from 'pino';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -20,9 +18,7 @@ import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { TEST_POLICY, pgTarget, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { parseConfig } from '../../fargate-proxy/src/config/load.js';
 import { startGateway } from '../../fargate-proxy/src/gateway.js';
-
-const require = createRequire(import.meta.url);
-const S3rver = require('s3rver') as new (o: object) => { run(): Promise<AddressInfo>; close(): Promise<void> };
+import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalS3, type LocalS3 } from '../support/local-aws.js';
 
 const BUCKET = 'airlock-policy-bundles';
 const CURRENT = 'policy/current.json';
@@ -31,7 +27,7 @@ const FROZEN_POLICY = `${TEST_POLICY}\n@id("reads-frozen")\n@reason("maintenance
 const AWS_ENV = ['AWS_ENDPOINT_URL_S3', 'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
 
 let workDir: string;
-let s3Server: { close(): Promise<void> } | undefined;
+let localS3: LocalS3 | undefined;
 let s3: S3Client;
 let postgres: RunningPostgres;
 const savedEnv = new Map<string, string | undefined>();
@@ -39,15 +35,13 @@ const gateways: TestGateway[] = [];
 
 before(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'airlock-policy-s3-'));
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: workDir });
-  const address = await server.run();
-  s3Server = server;
-  const env = { AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${address.port}`, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
+  localS3 = await startLocalS3(workDir);
+  const env = { AWS_ENDPOINT_URL_S3: localS3.endpoint, AWS_REGION: LOCAL_REGION, AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey };
   for (const name of AWS_ENV) {
     savedEnv.set(name, process.env[name]);
     process.env[name] = env[name];
   }
-  s3 = new S3Client({ endpoint: env.AWS_ENDPOINT_URL_S3, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  s3 = localS3.client;
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   postgres = await startPostgres();
 });
@@ -55,8 +49,7 @@ before(async () => {
 after(async () => {
   for (const gw of gateways) await gw.stop();
   await postgres?.stop();
-  s3?.destroy();
-  if (s3Server) await Promise.race([s3Server.close(), new Promise((r) => setTimeout(r, 5000))]);
+  await localS3?.stop();
   for (const [name, value] of savedEnv) {
     if (value === undefined) delete process.env[name];
     else process.env[name] = value;
@@ -175,9 +168,9 @@ test('S3 unreachable: the policy in force stays, and the gateway keeps serving',
     assert.equal(await readFrozen(c), true);
     // close() waits for the gateway's keep-alive connection, which stays open while the gateway runs:
     // stop accepting, and do not wait for it (the server is unreachable for new connections either way).
-    const closing = s3Server!.close();
-    s3Server = undefined;
-    await Promise.race([closing, new Promise((r) => setTimeout(r, 2000))]);
+    const stopping = localS3!.stop(2000);
+    localS3 = undefined;
+    await stopping;
     await severalPolls();
     assert.equal(await readFrozen(c), true, 'the last good version stays in force');
     const other = new pg.Client(gw.pgOptions(await gw.token()));
