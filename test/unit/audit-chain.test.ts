@@ -162,17 +162,6 @@ test('a record is rendered and hashed exactly as before, whatever order its even
 });
 
 test('canonicalJson renders exactly as the reference renderer, for any value', () => {
-  const key = fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('0', '1', '10', '9', '__proto__', 'constructor', 'é', 'Z', 'a'));
-  const anyValue = fc.letrec((tie) => ({
-    value: fc.oneof(
-      { depthSize: 'small' },
-      fc.constantFrom(null, undefined, true, false, 0, -0, 1.5, Number.NaN, Infinity),
-      fc.string({ maxLength: 8 }),
-      fc.integer(),
-      fc.array(tie('value'), { maxLength: 4 }),
-      fc.dictionary(key, tie('value'), { maxKeys: 5 }),
-    ),
-  })).value;
   fc.assert(
     fc.property(anyValue, (v) => assert.equal(canonicalJson(v), canonicalJsonReference(v))),
     { numRuns: 3000 },
