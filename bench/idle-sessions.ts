@@ -9,6 +9,8 @@ export interface IdleResult {
   openSeconds: number;
   /** Growth of the peer's resident memory per open session, in KiB (robust slope over the batches). */
   rssKiBPerSession?: number;
+  /** Why the first session that failed to open failed. */
+  firstError?: string;
 }
 
 /**
@@ -38,6 +40,7 @@ export async function holdIdleSessions(ep: Endpoint, count: number, pid?: number
   };
   const clients: pg.Client[] = [];
   let failed = 0;
+  let firstError: string | undefined;
   sample();
   const t0 = performance.now();
   const batch = 25; // opening all at once measures the accept queue, not the session
@@ -51,7 +54,13 @@ export async function holdIdleSessions(ep: Endpoint, count: number, pid?: number
         return c;
       }),
     );
-    for (const r of opened) r.status === 'fulfilled' ? clients.push(r.value) : failed++;
+    for (const r of opened) {
+      if (r.status === 'fulfilled') clients.push(r.value);
+      else {
+        failed++;
+        firstError ??= (r.reason as Error).message;
+      }
+    }
     sample();
   }
   const openSeconds = (performance.now() - t0) / 1000;
@@ -59,5 +68,5 @@ export async function holdIdleSessions(ep: Endpoint, count: number, pid?: number
   sample();
   await Promise.allSettled(clients.map((c) => c.end()));
   const slope = robustSlope(samples);
-  return { opened: clients.length, failed, openSeconds, rssKiBPerSession: slope === undefined ? undefined : slope * 1024 };
+  return { opened: clients.length, failed, openSeconds, rssKiBPerSession: slope === undefined ? undefined : slope * 1024, firstError };
 }

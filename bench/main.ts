@@ -35,7 +35,7 @@ function describe(m: Measurement): string {
   if (m.pgbench) return `${m.pgbench.tps.toFixed(0)} tps p50 ${m.pgbench.p50Ms.toFixed(3)} ms p99 ${m.pgbench.p99Ms.toFixed(2)} ms`;
   if (m.connect) return `login p50 ${m.connect.p50Ms.toFixed(2)} ms p99 ${m.connect.p99Ms.toFixed(2)} ms`;
   if (m.largeResult) return `${(m.largeResult.bytes / 2 ** 20).toFixed(0)} MiB in ${m.largeResult.seconds.toFixed(2)} s, peak RSS ${m.largeResult.peakRssMiB?.toFixed(1) ?? '–'} MiB`;
-  return `${m.idle?.opened} idle sessions, ${m.idle?.rssKiBPerSession?.toFixed(1) ?? '–'} KiB each`;
+  return `${m.idle?.opened} idle sessions, ${m.idle?.rssKiBPerSession?.toFixed(1) ?? '–'} KiB each${m.idle?.firstError ? ` (first failure: ${m.idle.firstError})` : ''}`;
 }
 
 async function main(): Promise<void> {

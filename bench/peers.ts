@@ -222,7 +222,9 @@ export async function airlock(pg: RunningPostgres, mode: AirlockMode, nodeArgs: 
     identity: {
       issuer: `http://127.0.0.1:${issuerPort}`,
       audience: 'urn:airlock',
-      localIssuer: { port: issuerPort, clients: [{ clientId: 'bench', clientSecret, groups: ['bench'] }] },
+      // One token serves the whole run, and a full run lasts over an hour: with the default 1 h
+      // lifetime every login after it was refused (the full runs' idle-session probes opened 0).
+      localIssuer: { port: issuerPort, accessTokenTtlSeconds: 6 * 3600, clients: [{ clientId: 'bench', clientSecret, groups: ['bench'] }] },
     },
     targets: [
       { name: 'bench', kind: 'postgres', environment: 'bench', host: pg.host, port: pg.port, database: pg.database, user: pg.roles.app.user, credential: 'env:AIRLOCK_BENCH_PG_PASSWORD' },
