@@ -457,13 +457,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   function write(input: AuditEventInput): { record: AuditRecord; spoolEnd: number } {
     admit(input);
     const { record, line } = chains.nextWithLine(prepare(input));
-    const pending = takeDeferred(record.sessionId);
-    try {
-      return { record, spoolEnd: writeSessionLines(record.sessionId, [...pending, { record, line }]) };
-    } catch (e) {
-      requeue(record.sessionId, pending);
-      throw e;
-    }
+    return { record, spoolEnd: writeSessionLines(record.sessionId, [...takeDeferred(record.sessionId), { record, line }]) };
   }
 
   async function append(input: AuditEventInput): Promise<AuditRecord> {
@@ -514,29 +508,32 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   function writeDeferred(): void {
     if (deferTimer) clearTimeout(deferTimer);
     deferTimer = undefined;
-    const failed: [string, Rendered[]][] = [];
+    let failed = false;
     for (const sessionId of [...deferred.keys()]) {
-      const pending = takeDeferred(sessionId);
       try {
-        writeSessionLines(sessionId, pending);
+        writeSessionLines(sessionId, takeDeferred(sessionId));
       } catch {
-        failed.push([sessionId, pending]);
+        failed = true;
       }
     }
-    // The sink reports the failure through health; the events wait for the disk to come back.
-    for (const [sessionId, pending] of failed) deferred.set(sessionId, pending);
-    if (failed.length > 0 && !closed) deferTimer = setTimeout(writeDeferred, Math.max(deferMs, 1000));
+    // The sink reports the failure through health; unwritten events wait for the disk to come back.
+    if (failed && deferred.size > 0 && !closed) {
+      if (deferTimer) clearTimeout(deferTimer);
+      deferTimer = setTimeout(writeDeferred, Math.max(deferMs, 1000));
+    }
   }
 
   /**
    * Appends rendered events of one session in one write(2), then indexes, spools and digests them.
-   * Returns the spool offset past the last one. Throws AuditUnavailableError, leaving the events
-   * with the caller, when the session log cannot be written.
+   * Returns the spool offset past the last one. Throws AuditUnavailableError; when the session log
+   * itself could not be written, its deferred events (already chained) are queued again.
    */
   function writeSessionLines(sessionId: string, events: Rendered[]): number {
     try {
       writeLine(sessionFd(sessionId), events.length === 1 ? `${events[0]!.line}\n` : `${events.map((e) => e.line).join('\n')}\n`);
     } catch (e) {
+      const committed = chains.head(sessionId)?.seq ?? 0;
+      requeue(sessionId, events.filter((ev) => ev.record.seq <= committed));
       fail(`cannot write audit log for session ${sessionId} (${errText(e)})`);
     }
     let spoolEnd = 0;
