@@ -46,6 +46,20 @@ class Refused {
   constructor(readonly error: Buffer) {}
 }
 
+/**
+ * A result that is a promise only when something had to wait (an approval, an awaited audit
+ * append). The common path (allowed, audited with `appendNow`) stays synchronous, so a statement
+ * is forwarded from the socket's own callback, with no promise made and no microtask to run.
+ */
+type MaybePromise<T> = T | Promise<T>;
+
+/** A statement with its policy decision and the id its audit events carry. */
+interface Decided {
+  s: StatementInspection;
+  d: Decision;
+  id: string;
+}
+
 // Batches of extended-protocol messages are decided as a whole at Sync/Flush; beyond these sizes
 // they are decided early so a client that never syncs cannot make the gateway buffer without bound.
 const MAX_BATCH_BYTES = 1024 * 1024;
@@ -178,7 +192,8 @@ export class Relay implements ScanHandler {
           return this.#protocolFatal(err as Error);
         }
         if (!frame) break;
-        await this.#handle(frame);
+        const handled = this.#handle(frame);
+        if (handled) await handled;
         if (this.#closed) return;
         if (this.#upstream.writableNeedDrain) await new Promise((r) => this.#upstream.once('drain', r));
       }
@@ -203,7 +218,7 @@ export class Relay implements ScanHandler {
     this.#shutdown('client disconnected');
   }
 
-  async #handle(frame: Frame): Promise<void> {
+  #handle(frame: Frame): MaybePromise<void> {
     if (this.#discarding) {
       // After a refusal in the extended protocol, everything up to Sync is skipped, as a server does.
       if (frame.type === F.Sync) this.#endDiscard();
@@ -218,17 +233,15 @@ export class Relay implements ScanHandler {
       case F.Close:
         this.#batch.push(frame);
         this.#batchBytes += frame.raw.length;
-        if (this.#batchBytes > MAX_BATCH_BYTES || this.#batch.length > MAX_BATCH_MESSAGES) await this.#decideBatch(undefined);
+        if (this.#batchBytes > MAX_BATCH_BYTES || this.#batch.length > MAX_BATCH_MESSAGES) return this.#decideBatch(undefined);
         return;
       case F.Sync:
       case F.Flush:
         return this.#decideBatch(frame);
       case F.Query:
-        if (this.#batch.length) await this.#decideBatch(undefined);
-        return this.#query(frame);
+        return this.#afterBatch(() => this.#query(frame));
       case F.FunctionCall:
-        if (this.#batch.length) await this.#decideBatch(undefined);
-        return this.#functionCall(frame);
+        return this.#afterBatch(() => this.#functionCall(frame));
       case F.CopyData:
       case F.CopyDone:
       case F.CopyFail:
@@ -244,7 +257,13 @@ export class Relay implements ScanHandler {
     }
   }
 
-  async #query(frame: Frame): Promise<void> {
+  /** Extended-protocol messages not yet synced are decided before a simple-protocol message runs. */
+  #afterBatch(next: () => MaybePromise<void>): MaybePromise<void> {
+    const pending = this.#batch.length ? this.#decideBatch(undefined) : undefined;
+    return pending ? pending.then(next) : next();
+  }
+
+  #query(frame: Frame): MaybePromise<void> {
     let sql: string;
     try {
       sql = decodeQuery(frame.body);
@@ -253,15 +272,20 @@ export class Relay implements ScanHandler {
     }
     const inspection = this.#o.ctx.sql.inspect(sql, (name) => this.#sqlPrepared.get(name));
     if (!inspection.ok) {
-      await this.#auditUnparsable(sql, inspection.error);
-      return this.#refuse(this.#parseError(inspection.error), true);
+      const parseError = this.#parseError(inspection.error);
+      return this.#auditUnparsable(sql, inspection.error).then(() => this.#refuse(parseError, true));
     }
     this.#source = sql;
     const unit = new ResponseUnit();
-    const verdict = await this.#decideStatements(inspection.statements, unit);
+    const verdict = this.#decideStatements(inspection.statements, unit);
+    if (verdict instanceof Promise) return verdict.then((v) => this.#queryDecided(v, frame, inspection.statements, unit));
+    this.#queryDecided(verdict, frame, inspection.statements, unit);
+  }
+
+  #queryDecided(verdict: Refused | undefined, frame: Frame, statements: StatementInspection[], unit: ResponseUnit): void {
     if (verdict instanceof Refused) return this.#refuse(verdict.error, true);
     this.#forward([frame.raw], true, unit);
-    this.#rememberSqlPrepared(inspection.statements);
+    this.#rememberSqlPrepared(statements);
   }
 
   async #functionCall(frame: Frame): Promise<void> {
@@ -292,7 +316,7 @@ export class Relay implements ScanHandler {
   }
 
   /** Decides a run of extended-protocol messages, ending with Sync, Flush, or nothing (size cap). */
-  async #decideBatch(terminator: Frame | undefined): Promise<void> {
+  #decideBatch(terminator: Frame | undefined): MaybePromise<void> {
     const frames = this.#batch;
     this.#batch = [];
     this.#batchBytes = 0;
@@ -309,15 +333,15 @@ export class Relay implements ScanHandler {
           const { statement, query } = decodeParse(frame.body);
           const inspection = this.#o.ctx.sql.inspect(query, (name) => this.#sqlPrepared.get(name));
           if (!inspection.ok) {
-            await this.#auditUnparsable(query, inspection.error);
-            return this.#refuse(this.#parseError(inspection.error), endsWithSync);
+            const parseError = this.#parseError(inspection.error);
+            return this.#auditUnparsable(query, inspection.error).then(() => this.#refuse(parseError, endsWithSync));
           }
           // A statement that policy would never allow is refused when prepared, not at its first execution.
           for (const s of inspection.statements) {
             const d = this.#decide(s);
             if (d.effect === 'deny') {
-              await this.#auditStatement(this.#nextStatementId(), s, d);
-              return this.#refuse(this.#policyError(s, d), endsWithSync);
+              const policyError = this.#policyError(s, d);
+              return this.#auditStatement(this.#nextStatementId(), s, d).then(() => this.#refuse(policyError, endsWithSync));
             }
           }
           statements.set(statement, { text: query, inspection });
@@ -343,8 +367,23 @@ export class Relay implements ScanHandler {
       return this.#protocolFatal(err as Error);
     }
     const unit = this.#openUnit ?? new ResponseUnit();
-    const verdict = await this.#decideStatements(executes, unit);
-    if (verdict instanceof Refused) return this.#refuse(verdict.error, endsWithSync);
+    const decided = (verdict: Refused | undefined): void => {
+      if (verdict instanceof Refused) return this.#refuse(verdict.error, endsWithSync);
+      this.#batchForwarded(frames, terminator, statements, portals, unit);
+    };
+    const verdict = this.#decideStatements(executes, unit);
+    return verdict instanceof Promise ? verdict.then(decided) : decided(verdict);
+  }
+
+  /** A decided batch goes upstream; the statements and portals it named or closed change with it. */
+  #batchForwarded(
+    frames: Frame[],
+    terminator: Frame | undefined,
+    statements: Map<string, Prepared | null>,
+    portals: Map<string, Prepared | undefined | null>,
+    unit: ResponseUnit,
+  ): void {
+    const endsWithSync = terminator?.type === F.Sync;
     for (const [name, p] of statements) {
       if (p) this.#statements.set(name, p);
       else this.#statements.delete(name);
@@ -366,8 +405,14 @@ export class Relay implements ScanHandler {
    * Policy for statements about to run: all allowed → audit each (before forwarding) and return;
    * any denied → refuse all; approval needed → hold until a reviewer decides.
    */
-  async #decideStatements(list: StatementInspection[], unit: ResponseUnit): Promise<Refused | undefined> {
-    const decided = list.map((s) => ({ s, d: this.#decide(s), id: this.#nextStatementId() }));
+  #decideStatements(list: StatementInspection[], unit: ResponseUnit): MaybePromise<Refused | undefined> {
+    const decided: Decided[] = list.map((s) => ({ s, d: this.#decide(s), id: this.#nextStatementId() }));
+    for (const x of decided) if (x.d.effect !== 'allow') return this.#decideRefusedOrHeld(decided, unit);
+    return this.#admit(decided, unit, undefined);
+  }
+
+  /** A denial among them refuses them all (audited); an approval rule holds each until a reviewer decides. */
+  async #decideRefusedOrHeld(decided: Decided[], unit: ResponseUnit): Promise<Refused | undefined> {
     const denied = decided.find((x) => x.d.effect === 'deny');
     if (denied) {
       await this.#auditStatement(denied.id, denied.s, denied.d);
@@ -380,15 +425,33 @@ export class Relay implements ScanHandler {
       if (outcome instanceof Refused) return outcome;
       approvals.set(x.id, outcome);
     }
+    return this.#admit(decided, unit, approvals);
+  }
+
+  /** Appends each statement's event, before anything is forwarded, and gives it its place in the unit. */
+  #admit(decided: Decided[], unit: ResponseUnit, approvals: Map<string, string> | undefined): MaybePromise<Refused | undefined> {
     const health = this.#o.ctx.audit.health();
     if (!health.ok) return new Refused(this.#auditError(health.reason));
+    const appendNow = this.#o.ctx.audit.appendNow;
+    if (!appendNow) return this.#admitAfterAppend(decided, unit, approvals);
     try {
-      const appendNow = this.#o.ctx.audit.appendNow;
-      if (appendNow) for (const x of decided) appendNow(this.#statementEvent(x.id, x.s, x.d, approvals.get(x.id)));
-      else await Promise.all(decided.map((x) => this.#o.ctx.audit.append(this.#statementEvent(x.id, x.s, x.d, approvals.get(x.id)))));
+      for (const x of decided) appendNow(this.#statementEvent(x.id, x.s, x.d, approvals?.get(x.id)));
     } catch (err) {
       return new Refused(this.#auditError((err as Error).message));
     }
+    return this.#admitted(decided, unit);
+  }
+
+  async #admitAfterAppend(decided: Decided[], unit: ResponseUnit, approvals: Map<string, string> | undefined): Promise<Refused | undefined> {
+    try {
+      await Promise.all(decided.map((x) => this.#o.ctx.audit.append(this.#statementEvent(x.id, x.s, x.d, approvals?.get(x.id)))));
+    } catch (err) {
+      return new Refused(this.#auditError((err as Error).message));
+    }
+    return this.#admitted(decided, unit);
+  }
+
+  #admitted(decided: Decided[], unit: ResponseUnit): undefined {
     for (const x of decided) unit.add(x.id);
     this.#stats.statements += decided.length;
     return undefined;
