@@ -161,6 +161,8 @@ describe('crash safety', () => {
         policy: { file: policyFile },
       }),
     );
+    const exited = (child: ChildProcess) =>
+      child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once('exit', () => r()));
     const startServe = async (): Promise<{ child: ChildProcess; port: number }> => {
       const child = spawn(process.execPath, ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', 'serve', '--config', cfgFile], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
       const port = await new Promise<number>((resolve, reject) => {
@@ -198,14 +200,17 @@ describe('crash safety', () => {
         }
       });
       await new Promise((r) => setTimeout(r, 1500));
+      // Listen before killing: the exit can come before the workers have all seen their sockets close.
+      const firstExited = exited(first.child);
       first.child.kill('SIGKILL');
       stop = true;
       await Promise.all(workers);
-      await new Promise((r) => first.child.once('exit', r));
+      await firstExited;
       // The restarted gateway opens the same spool and ships (and keeps) what it holds.
       const second = await startServe();
+      const secondExited = exited(second.child);
       second.child.kill('SIGTERM');
-      await new Promise((r) => second.child.once('exit', r));
+      await secondExited;
 
       const logged = new Set([...readFileSync(server.logFile, 'utf8').matchAll(/statement: SELECT \d+ AS crash_marker_(\d+)/g)].map((m) => m[1] as string));
       assert.ok(logged.size > 10, `only ${logged.size} statements ran before the kill`);
