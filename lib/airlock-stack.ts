@@ -210,6 +210,9 @@ export class AirlockStack extends Stack {
       value: this.fleet.securityGroup.securityGroupId,
       description: 'Allow this group on your targets (PostgreSQL 5432, SSH 22, ...)',
     });
+    // `airlock sessions | replay | audit verify --table <AuditTable> --bucket <AuditBucket>` (docs/audit.md).
+    new CfnOutput(this, 'AuditTable', { value: this.audit.table.tableName, description: 'Audit trail: DynamoDB table (airlock ... --table)' });
+    new CfnOutput(this, 'AuditBucket', { value: this.audit.bucket.bucketName, description: 'Audit trail: S3 bucket for large records and recordings (airlock ... --bucket)' });
     new CfnOutput(this, 'PolicyFunction', { value: this.policy.handler.function.functionName });
     new CfnOutput(this, 'PolicyBucket', { value: this.policy.bucket.bucketName });
     new CfnOutput(this, 'ReviewerTopic', { value: this.approvals.topic.topicArn });

@@ -120,6 +120,9 @@ test('HTTPS: NLB 443 forwards to container port 8443, where the console listens 
   assert.match(consoleOut, /^https:\/\/[^/:]+\/$/);
   const decisionOut = Object.entries(outputs).find(([k]) => k.startsWith('ApprovalsDecisionEndpoint'))![1];
   assert.equal(env[APPROVAL_ENV.reviewBaseUrl], flattenIntrinsics(decisionOut.Value), 'review links (<base>review/<id>) go to the decision Lambda, which serves them');
+  // Operators read the fleet's trail with `airlock ... --table --bucket`: the outputs name what the tasks write to.
+  assert.equal(flattenIntrinsics(outputs.AuditTable.Value), env[AUDIT_ENV.table]);
+  assert.equal(flattenIntrinsics(outputs.AuditBucket.Value), env[AUDIT_ENV.bucket]);
 });
 
 test('Fargate task: read-only root, non-root user, no public IP, graceful stop', { skip }, () => {

@@ -10,6 +10,8 @@ import { startGateway, type RunningGateway } from '../gateway.js';
 import { requestClientCredentialsToken } from '../adapters/local/oidc-issuer.js';
 import { approvalsApprove, approvalsDeny, approvalsList } from './approval-commands.js';
 import { auditExportCommand, auditVerifyCommand, replayCommand, sessionsCommand } from './audit-commands.js';
+import { AuditSourceError, auditSourceFrom, type AuditSourceFlags } from './audit-source.js';
+import type { AuditReader } from '../../../core/audit/ports.js';
 import { DEMO_PORTS, demoConfig } from './demo-config.js';
 
 const DEFAULT_DATA_DIR = '.airlock';
@@ -181,17 +183,13 @@ approvalOpts(approvals.command('deny').argument('<id>', 'request id').requiredOp
   },
 );
 
-/** The audit directory: --dir, or `<dataDir>/audit` of the configuration. */
-function auditDir(o: { dir?: string; config: string }): string {
-  if (o.dir) return o.dir;
-  try {
-    return join(loadConfigFile(o.config).dataDir, 'audit');
-  } catch {
-    return join(DEFAULT_DATA_DIR, 'audit');
-  }
-}
 const auditSource = (cmd: Command) =>
-  cmd.option('--dir <dir>', 'audit directory (default: <dataDir>/audit of the configuration)').option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG);
+  cmd
+    .option('--dir <dir>', 'audit directory (default: <dataDir>/audit of the configuration)')
+    .option('--table <name>', "the fleet's AWS audit store: its DynamoDB table (credentials and region from the AWS environment)")
+    .option('--bucket <name>', "the AWS audit store's S3 bucket (with --table)")
+    .option('--store', 'read the AWS audit store the configuration names (audit.store)')
+    .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG);
 const sessionFilters = (cmd: Command) =>
   cmd
     .option('--principal <id>', 'only this principal')
@@ -200,30 +198,48 @@ const sessionFilters = (cmd: Command) =>
     .option('--to <time>', 'started before')
     .option('--refused-only', 'only sessions with a refusal')
     .option('--limit <n>', 'at most n sessions', Number);
-type FilterOpts = { dir?: string; config: string; principal?: string; target?: string; from?: string; to?: string; refusedOnly?: boolean; limit?: number };
+type FilterOpts = AuditSourceFlags & { principal?: string; target?: string; from?: string; to?: string; refusedOnly?: boolean; limit?: number };
+
+/** Runs an audit command against the source the flags name; the source's clients are closed after it. */
+async function withAuditSource(o: AuditSourceFlags, command: (source: { dir?: string; reader?: AuditReader }) => Promise<number>): Promise<void> {
+  let source;
+  try {
+    source = auditSourceFrom(o, DEFAULT_DATA_DIR);
+  } catch (e) {
+    if (e instanceof AuditSourceError) fail(e.message);
+    throw e;
+  }
+  try {
+    process.exitCode = await command({ dir: source.dir, reader: source.reader });
+  } finally {
+    source.close();
+  }
+}
 
 sessionFilters(auditSource(program.command('sessions').description('list recorded sessions')))
   .option('--format <format>', 'table | json', 'table')
-  .action(async (o: FilterOpts & { format: 'table' | 'json' }) => {
-    process.exitCode = await sessionsCommand({ ...o, dir: auditDir(o) }, process.stdout);
-  });
+  .action((o: FilterOpts & { format: 'table' | 'json' }) => withAuditSource(o, (source) => sessionsCommand({ ...o, ...source }, process.stdout)));
 auditSource(program.command('replay').description('show a session as it happened: statements, decisions, approvals, responses').argument('<session>', 'session id'))
   .option('--format <format>', 'text | json', 'text')
   .option('--response-bytes <n>', 'bytes of each response to show (text format)', Number)
-  .action(async (sessionId: string, o: { dir?: string; config: string; format: 'text' | 'json'; responseBytes?: number }) => {
-    process.exitCode = await replayCommand({ dir: auditDir(o), sessionId, format: o.format, responseBytes: o.responseBytes }, process.stdout);
-  });
+  .action((sessionId: string, o: AuditSourceFlags & { format: 'text' | 'json'; responseBytes?: number }) =>
+    withAuditSource(o, (source) => replayCommand({ ...source, sessionId, format: o.format, responseBytes: o.responseBytes }, process.stdout)),
+  );
 const audit = program.command('audit').description('audit trail tools');
 auditSource(audit.command('verify').description('check hash chains and signed digests: detects edited, removed or reordered events'))
   .option('--public-key <file...>', 'Ed25519 public key(s) the digests must verify with (default: the local key)')
   .option('--session <id...>', 'only these sessions')
+  .option('--from <time>', 'with a store: sessions started at or after (ISO date or time)')
+  .option('--to <time>', 'with a store: sessions started before')
   .option('--format <format>', 'text | json', 'text')
-  .action(async (o: { dir?: string; config: string; publicKey?: string[]; session?: string[]; format: 'text' | 'json' }) => {
-    process.exitCode = await auditVerifyCommand({ dir: auditDir(o), publicKeyFiles: o.publicKey, sessionIds: o.session, format: o.format }, process.stdout);
-  });
-sessionFilters(auditSource(audit.command('export').description('every event as JSON lines, for SIEM ingestion'))).action(async (o: FilterOpts) => {
-  process.exitCode = await auditExportCommand({ ...o, dir: auditDir(o) }, process.stdout);
-});
+  .action((o: AuditSourceFlags & { publicKey?: string[]; session?: string[]; from?: string; to?: string; format: 'text' | 'json' }) =>
+    withAuditSource(o, (source) =>
+      auditVerifyCommand({ ...source, publicKeyFiles: o.publicKey, sessionIds: o.session, from: o.from, to: o.to, format: o.format }, process.stdout),
+    ),
+  );
+sessionFilters(auditSource(audit.command('export').description('every event as JSON lines, for SIEM ingestion'))).action((o: FilterOpts) =>
+  withAuditSource(o, (source) => auditExportCommand({ ...o, ...source }, process.stdout)),
+);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) fail(err.message);
