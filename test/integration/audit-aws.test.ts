@@ -17,6 +17,7 @@ import { verifyAuditStore } from '../../core/audit/verify.js';
 import { capturedBytes } from '../../core/audit/response-capture.js';
 import type { AuditEventInput, AuditRecord } from '../../core/audit/events.js';
 import { LOCAL_CREDENTIALS, startLocalDynamo, startLocalS3, type LocalDynamo, type LocalS3 } from '../support/local-aws.js';
+import { sessionStart } from '../support/audit-events.js';
 
 const TABLE = 'airlock-audit';
 const BUCKET = 'airlock-audit-objects';
@@ -50,16 +51,6 @@ after(async () => {
   await rm(workDir, { recursive: true, force: true });
 });
 
-const start = (sessionId: string, principal: string, target: string, at: string): AuditEventInput => ({
-  type: 'session.start',
-  sessionId,
-  at,
-  principal: { id: principal, groups: ['agents'], issuer: 'https://idp.test' },
-  target,
-  targetKind: 'postgres',
-  client: { address: '127.0.0.1', port: 5000 },
-  protocol: 'postgres',
-});
 
 const stmt = (sessionId: string, id: string, effect: 'allow' | 'deny'): AuditEventInput => ({
   type: 'statement',
@@ -78,8 +69,8 @@ test('ack store: concurrent sessions are written to DynamoDB, large records to S
   const store = createAwsAuditStore({ dynamodb, s3, table: TABLE, bucket: BUCKET, inlineRecordMaxBytes: 4096, retentionDays: 30, kmsKeyId: 'alias/airlock-audit' });
   const sink = await createLocalAuditSink({ dir, ack: 'store', responseCapBytes: 100_000, signingKey: fleetKey, store, storeTimeoutMs: 10_000 });
   await Promise.all([
-    sink.append(start('aws-1', 'alice', 'orders', '2026-03-01T10:00:00.000Z')),
-    sink.append(start('aws-2', 'bob', 'billing', '2026-03-02T10:00:00.000Z')),
+    sink.append(sessionStart('aws-1', 'alice', 'orders', '2026-03-01T10:00:00.000Z')),
+    sink.append(sessionStart('aws-2', 'bob', 'billing', '2026-03-02T10:00:00.000Z')),
   ]);
   await Promise.all([sink.append(stmt('aws-1', 'q1', 'allow')), sink.append(stmt('aws-2', 'q1', 'deny'))]);
   const capture = sink.newResponseCapture();
@@ -126,7 +117,7 @@ test('a gateway restarted after the store was unreachable ships its spool', asyn
   const deadDynamo = new DynamoDBClient({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1', credentials, maxAttempts: 1 });
   const deadStore = createAwsAuditStore({ dynamodb: deadDynamo, s3, table: TABLE, bucket: BUCKET, maxBatchAttempts: 1 });
   const first = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0, signingKey: fleetKey, store: deadStore, shipIntervalMs: 20 });
-  await first.append(start('spool-1', 'carol', 'orders', '2026-04-01T10:00:00.000Z'));
+  await first.append(sessionStart('spool-1', 'carol', 'orders', '2026-04-01T10:00:00.000Z'));
   await first.append(stmt('spool-1', 'q1', 'allow'));
   await first.close();
   deadDynamo.destroy();

@@ -16,6 +16,7 @@ import { auditTableDefinition, createAwsAuditStore } from '../../fargate-proxy/s
 import { createLocalAuditSink } from '../../fargate-proxy/src/adapters/local/audit-file-sink.js';
 import type { AuditEventInput } from '../../core/audit/events.js';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, startLocalS3, type LocalDynamo, type LocalS3 } from '../support/local-aws.js';
+import { sessionStart } from '../support/audit-events.js';
 
 const TABLE = 'fleet-audit';
 const BUCKET = 'fleet-audit-objects';
@@ -39,15 +40,6 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
   }
 }
 
-const start = (sessionId: string, principal: string, target: string): AuditEventInput => ({
-  type: 'session.start',
-  sessionId,
-  principal: { id: principal, groups: ['agents'], issuer: 'https://idp.test' },
-  target,
-  targetKind: 'postgres',
-  client: { address: '10.0.0.7', port: 41000 },
-  protocol: 'postgres',
-});
 const stmt = (sessionId: string, statementId: string, text: string, effect: 'allow' | 'deny'): AuditEventInput => ({
   type: 'statement',
   sessionId,
@@ -83,11 +75,11 @@ before(async () => {
   const store = createAwsAuditStore({ dynamodb: localDynamo.client, s3: localS3.client, table: TABLE, bucket: BUCKET });
   const taskA = await createLocalAuditSink({ dir: join(workDir, 'task-a'), ack: 'store', responseCapBytes: 0, signingKey: fleetKey, store, storeTimeoutMs: 10_000 });
   const taskB = await createLocalAuditSink({ dir: join(workDir, 'task-b'), ack: 'store', responseCapBytes: 0, signingKey: fleetKey, store, storeTimeoutMs: 10_000 });
-  await taskA.append(start('fleet-alice', 'alice', 'orders'));
+  await taskA.append(sessionStart('fleet-alice', 'alice', 'orders'));
   await taskA.append(stmt('fleet-alice', 'q1', 'select * from orders', 'allow'));
   await taskA.append({ type: 'statement.outcome', sessionId: 'fleet-alice', statementId: 'q1', status: 'ok', rows: 3, bytes: 120, durationMs: 1 });
   await taskA.append({ type: 'session.end', sessionId: 'fleet-alice', reason: 'client closed', statements: 1, bytesIn: 40, bytesOut: 120, durationMs: 30 });
-  await taskB.append(start('fleet-bob', 'bob', 'billing'));
+  await taskB.append(sessionStart('fleet-bob', 'bob', 'billing'));
   await taskB.append(stmt('fleet-bob', 'q1', 'drop table orders', 'deny'));
   await taskA.close();
   await taskB.close();
