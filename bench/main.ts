@@ -61,11 +61,11 @@ async function main(): Promise<void> {
       ['node-relay', () => relay(pg)],
       ['airlock-full', () => airlock(pg, 'full')],
       ['airlock-pass-through', () => airlock(pg, 'pass-through')],
-    ];
+    ].filter(([n]) => wanted(n as string)) as [string, () => Promise<Peer>][];
     // Started together: Airlock's start-up (WASM parser, Cedar, issuer keys) dominates otherwise.
-    const started = await Promise.allSettled(starters.filter(([n]) => wanted(n)).map(async ([name, start]) => ({ name, peer: await start() })));
+    const started = await Promise.allSettled(starters.map(async ([name, start]) => ({ name, peer: await start() })));
     started.forEach((r, i) => {
-      const name = starters.filter(([n]) => wanted(n))[i]![0];
+      const name = starters[i]![0];
       if (r.status === 'fulfilled') {
         peers.push(r.value.peer);
         log(`peer ${name} up${r.value.peer.note ? ` (${r.value.peer.note})` : ''}`);
@@ -75,9 +75,31 @@ async function main(): Promise<void> {
         log(`peer ${name} unavailable: ${error.split('\n')[0]}`);
       }
     });
+    /**
+     * Memory per idle session is read off a fresh process: one that streamed a gigabyte a minute
+     * earlier returns that memory to the system while sessions open, and its RSS falls (the earlier
+     * runs read −42 to −89 KiB per session). Peak RSS of the whole run is read before the restart.
+     */
+    const restartPeers = async (): Promise<void> => {
+      for (const p of peers) recordPeak(p);
+      for (const [i, p] of peers.entries()) {
+        await p.stop().catch(() => undefined);
+        const start = starters.find(([n]) => n === p.name)![1];
+        peers[i] = await start();
+      }
+    };
+    const peaks = new Map<string, number>();
+    const recordPeak = (p: Peer): void => {
+      const peak = p.pid ? peakRssMiB(p.pid) : undefined;
+      if (peak !== undefined) peaks.set(p.name, Math.max(peaks.get(p.name) ?? 0, peak));
+    };
 
     for (const scenario of list) {
       for (let round = 0; round < rounds; round++) {
+        if (scenario.idleSessions) {
+          log(`restarting the peers for a fresh process (${scenario.name}, round ${round + 1})`);
+          await restartPeers();
+        }
         // Interleave: each round starts with a different peer so drift (caches, thermal) spreads evenly.
         const order = peers.map((_, i) => peers[(i + round) % peers.length]!);
         for (const peer of order) {
@@ -104,7 +126,10 @@ async function main(): Promise<void> {
         }
       }
     }
-    for (const p of peers) report.peers.push({ name: p.name, peakRssMiB: p.pid ? peakRssMiB(p.pid) : undefined, note: p.note });
+    for (const p of peers) {
+      recordPeak(p);
+      report.peers.push({ name: p.name, peakRssMiB: peaks.get(p.name), note: p.note });
+    }
     report.peers.sort((a, b) => ALL_PEERS.indexOf(a.name) - ALL_PEERS.indexOf(b.name));
     report.machine['load average at end (1/5/15 min)'] = loadAverage();
   } finally {

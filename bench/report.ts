@@ -84,13 +84,19 @@ export function summarise(measurements: Measurement[]): Map<string, Map<string, 
       p50: median(ok.map((r) => r.pgbench?.p50Ms ?? NaN)),
       p99: median(ok.map((r) => r.pgbench?.p99Ms ?? NaN)),
       cpu: median(ok.map((r) => r.cpuUsPerStatement ?? NaN)),
-      idle: ok.at(-1)?.idle,
+      idle: medianIdle(ok),
       connect: ok.at(-1)?.connect,
       largeResult: ok.at(-1)?.largeResult,
       error: ok.length ? undefined : runs[0]?.error,
     });
   }
   return out;
+}
+
+/** The round whose growth per idle session is the median (each round runs on a fresh process). */
+function medianIdle(runs: Measurement[]): IdleResult | undefined {
+  const measured = runs.flatMap((r) => (r.idle?.rssKiBPerSession !== undefined ? [r.idle] : [])).sort((a, b) => a.rssKiBPerSession! - b.rssKiBPerSession!);
+  return measured[(measured.length - 1) >> 1] ?? runs.at(-1)?.idle;
 }
 
 const cell = (text: string, max: number): string => text.replace(/\|/g, '/').replace(/\n/g, ' ').slice(0, max);
@@ -194,9 +200,10 @@ export function markdown(r: BenchReport, profiles: ProfileReport[] = [], finding
     '',
     '## Idle sessions',
     '',
-    'Sessions opened 25 at a time with `pg`, one `select 1` each, then held. The peer\'s RSS is sampled after every batch;',
-    'the figure is the Theil–Sen slope (median of pairwise slopes) of RSS over sessions, which one garbage collection during the',
-    'probe does not move (a first-to-last difference read negative when one ran).',
+    'Sessions opened 25 at a time with `pg`, one `select 1` each, then held, by a peer process started afresh for each round',
+    '(one that had just streamed a large result gave memory back while sessions opened, and read a negative growth). The',
+    'peer\'s RSS is sampled after every batch; the figure is the Theil–Sen slope (median of pairwise slopes) of RSS over',
+    'sessions, which one garbage collection during the probe does not move, and the median over rounds.',
     '',
     '| peer | opened | failed | seconds to open | peer RSS KiB per session |',
     '|---|---:|---:|---:|---:|',
