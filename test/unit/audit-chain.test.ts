@@ -161,6 +161,48 @@ test('a record is rendered and hashed exactly as before, whatever order its even
   );
 });
 
+// The statement and outcome events take a record built from an object literal (chain.ts): for any
+// subset of their keys, extra keys, key order and member values, the line must be the reference's.
+test('statement and outcome records are rendered and hashed as the reference, whatever keys and values they carry', () => {
+  const now = new Date('2026-11-25T12:00:00.000Z');
+  const statementKeys = ['approvalId', 'class', 'decision', 'functions', 'sessionId', 'statementId', 'statementTypes', 'tables', 'text', 'type'];
+  const outcomeKeys = ['bytes', 'durationMs', 'error', 'masking', 'response', 'rows', 'sessionId', 'statementId', 'status', 'type'];
+  const member = fc.oneof(anyValue, fc.constant(undefined));
+  const event = fc
+    .tuple(
+      fc.constantFrom(['statement', statementKeys] as const, ['statement.outcome', outcomeKeys] as const),
+      fc.integer({ min: 0, max: 2 ** 10 - 1 }),
+      fc.array(member, { minLength: 10, maxLength: 10 }),
+      fc.dictionary(fc.oneof(anyKey, fc.constantFrom('at', 'v', 'seq', 'prev', 'hash')), anyValue, { maxKeys: 2 }),
+      fc.boolean(),
+      fc.boolean(),
+    )
+    .map(([[type, keys], present, values, extra, withExtra, sorted]) => {
+      const input: Record<string, unknown> = withExtra ? { ...extra } : {};
+      // Most runs carry every key (the statement path's own events); some drop a few.
+      keys.forEach((k, i) => {
+        if (present !== 0 && (present >> i) % 2 === 1 && k !== 'sessionId' && k !== 'type') return;
+        input[k] = values[i];
+      });
+      input.sessionId = 'prop-session';
+      input.type = type;
+      return (sorted ? builtSorted(input) : input) as unknown as Parameters<SessionChains['nextWithLine']>[0];
+    });
+  fc.assert(
+    fc.property(event, (input) => {
+      const { sessionId, at, ...body } = input;
+      const reference = canonicalJsonReference({ v: 1, sessionId, seq: 1, at: at ?? now.toISOString(), ...body, prev: genesisHash(sessionId) });
+      const hash = createHash('sha256').update(reference).digest('hex');
+      const { record, line } = new SessionChains().nextWithLine(input, now);
+      assert.equal(line, `${reference.slice(0, -1)},"hash":"${hash}"}`);
+      // The record holds the same keys as before the literal path: the input's, the chain's, the hash.
+      const expectedKeys = new Set([...Object.keys(input).filter((k) => !['v', 'seq', 'prev', 'hash'].includes(k)), 'at', 'v', 'seq', 'prev', 'hash']);
+      assert.deepEqual(new Set(Object.keys(record)), expectedKeys);
+    }),
+    { numRuns: 5000 },
+  );
+});
+
 test('canonicalJson renders exactly as the reference renderer, for any value', () => {
   fc.assert(
     fc.property(anyValue, (v) => assert.equal(canonicalJson(v), canonicalJsonReference(v))),
