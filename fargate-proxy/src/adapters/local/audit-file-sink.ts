@@ -68,6 +68,9 @@ interface SpoolEntry {
   end: number;
 }
 
+/** Asked before every statement: one shared answer rather than a new object each time. */
+const HEALTHY: AuditHealth = Object.freeze({ ok: true });
+
 const errText = (e: unknown): string => ((e as NodeJS.ErrnoException).code ?? (e as Error).message ?? String(e));
 
 export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<LocalAuditSink> {
@@ -154,7 +157,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
 
   function health(): AuditHealth {
     const reason = stickyFailure ?? failure ?? (o.ack === 'store' && o.store ? shipError : undefined) ?? spoolOverflow();
-    return reason ? { ok: false, reason } : { ok: true };
+    return reason ? { ok: false, reason } : HEALTHY;
   }
 
   function spoolOverflow(): string | undefined {
@@ -242,7 +245,8 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   }
 
   function capResponse(r: CapturedResponse): CapturedResponse {
-    if (!r.chunks) return r;
+    // What was kept is never more than what was sent.
+    if (!r.chunks || r.totalBytes <= o.responseCapBytes) return r;
     const kept = r.chunks.reduce((n, c) => n + Buffer.byteLength(c, r.encoding === 'base64' ? 'base64' : 'utf8'), 0);
     if (kept <= o.responseCapBytes) return r;
     // The gateway kept more than configured: re-cut, keeping its hash and counts over everything sent.
@@ -254,8 +258,15 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
 
   function prepare(input: AuditEventInput): AuditEventInput {
     if (input.type === 'session.start' && input.targetKind === 'postgres') postgresSessions.add(input.sessionId);
-    if (input.type === 'statement' && postgresSessions.has(input.sessionId)) return { ...input, text: maskSqlLiterals(input.text) };
-    if (input.type === 'statement.outcome' && input.response) return { ...input, response: capResponse(input.response) };
+    // Copied only when something changed: most statements and responses need nothing masked or cut.
+    if (input.type === 'statement' && postgresSessions.has(input.sessionId)) {
+      const text = maskSqlLiterals(input.text);
+      return text === input.text ? input : { ...input, text };
+    }
+    if (input.type === 'statement.outcome' && input.response) {
+      const response = capResponse(input.response);
+      return response === input.response ? input : { ...input, response };
+    }
     return input;
   }
 
