@@ -19,12 +19,25 @@ export class ResponseCapture {
   add(piece: Uint8Array | string): void {
     const bytes = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
     if (typeof piece !== 'string') this.allText = false;
+    // Copy: the caller may reuse its buffer once we return.
+    this.#take(bytes, true);
+  }
+
+  /**
+   * Like `add`, for bytes nobody will write to again (a socket read, a freshly built message): they
+   * are kept as they are, not copied.
+   */
+  addOwned(bytes: Buffer): void {
+    this.allText = false;
+    this.#take(bytes, false);
+  }
+
+  #take(bytes: Buffer, copy: boolean): void {
     this.totalBytes += bytes.length;
     this.totalChunks++;
     const room = this.capBytes - this.keptBytes;
     if (room > 0 && bytes.length <= room) {
-      // Copy: the caller may reuse its buffer once we return.
-      this.kept.push(Buffer.from(bytes));
+      this.kept.push(copy ? Buffer.from(bytes) : bytes);
       this.keptBytes += bytes.length;
       return;
     }
@@ -37,7 +50,7 @@ export class ResponseCapture {
     const keep = bytes.subarray(0, Math.max(room, 0));
     if (keep.length < bytes.length) this.truncated = true;
     if (keep.length > 0) {
-      this.kept.push(Buffer.from(keep));
+      this.kept.push(copy ? Buffer.from(keep) : keep);
       this.keptBytes += keep.length;
     }
   }

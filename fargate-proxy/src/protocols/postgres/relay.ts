@@ -717,7 +717,8 @@ export class Relay implements ScanHandler {
     const newCapture = this.#o.ctx.responseCapture;
     if (!newCapture) return;
     const s = (this.#units[0] ?? this.#openUnit)?.current;
-    if (s) (s.capture ??= newCapture()).add(b);
+    // Socket reads and the gateway's own messages are never written to again: kept without a copy.
+    if (s) (s.capture ??= newCapture()).addOwned(b);
   }
 
   get wantsBoundary(): boolean {
