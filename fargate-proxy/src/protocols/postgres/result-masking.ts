@@ -24,6 +24,8 @@ interface ResultShape {
 
 export class ResultMasker {
   #shape: ResultShape | undefined;
+  /** The RowDescription body `#shape` was planned from. */
+  #described: Buffer | undefined;
   #warnedBinary = false;
   /** Notices the caller sends after the current message (e.g. a binary column nulled). */
   readonly pendingNotices: Buffer[] = [];
@@ -31,6 +33,10 @@ export class ResultMasker {
   constructor(private readonly masker: Masker) {}
 
   rowDescription(body: Buffer): void {
+    this.#warnedBinary = false;
+    // A session tends to ask the same query again: its columns are planned once.
+    if (this.#shape && this.#described?.equals(body)) return;
+    this.#described = Buffer.from(body); // a copy: a view would keep the whole socket read alive
     const r = new BodyReader(body);
     const n = r.int16();
     const names: string[] = [];
@@ -46,12 +52,15 @@ export class ResultMasker {
       formats.push(r.int16());
     }
     this.#shape = { plan: this.masker.planColumns(names), formats, types };
-    this.#warnedBinary = false;
   }
 
   /** Without a RowDescription (e.g. Execute of a portal described earlier), detectors still apply per cell. */
   dataRow(body: Buffer, raw: Buffer): Buffer {
-    const shape = this.#shape ?? (this.#shape = { plan: this.masker.planColumns([]), formats: [], types: [] });
+    let shape = this.#shape;
+    if (!shape) {
+      shape = this.#shape = { plan: this.masker.planColumns([]), formats: [], types: [] };
+      this.#described = undefined;
+    }
     const r = new BodyReader(body);
     const n = r.int16();
     let cells: (Buffer | null)[] | undefined;
