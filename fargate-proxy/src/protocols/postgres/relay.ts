@@ -110,6 +110,8 @@ export class Relay implements ScanHandler {
   /** Decisions by statement facts for the policy version in `#decisionsVersion`: principal and target are fixed per session. */
   #decisions = new Map<string, Decision>();
   #decisionsVersion = '';
+  /** The facts (by identity) and decision of the last statement decided, for the policy version in `#decisionsVersion`. */
+  #lastDecided: (Pick<StatementInspection, 'tables' | 'functions' | 'statementTypes' | 'class' | 'dmlWithoutWhere'> & { decision: Decision }) | undefined;
 
   #units: ResponseUnit[] = [];
   #openUnit: ResponseUnit | undefined;
@@ -461,8 +463,21 @@ export class Relay implements ScanHandler {
     const policy = this.#o.ctx.policy();
     if (policy.version !== this.#decisionsVersion) {
       this.#decisions.clear();
+      this.#lastDecided = undefined;
       this.#decisionsVersion = policy.version;
     }
+    // A session often repeats one statement shape: its inspections then share their frozen fact
+    // arrays, and the same facts get the same decision without building the key.
+    const last = this.#lastDecided;
+    if (
+      last &&
+      last.tables === s.tables &&
+      last.functions === s.functions &&
+      last.statementTypes === s.statementTypes &&
+      last.class === s.class &&
+      last.dmlWithoutWhere === s.dmlWithoutWhere
+    )
+      return last.decision;
     const key = statementDecisionKey(s);
     let decision = this.#decisions.get(key);
     if (!decision) {
@@ -470,6 +485,9 @@ export class Relay implements ScanHandler {
       if (this.#decisions.size >= MAX_REMEMBERED_DECISIONS) this.#decisions.clear();
       this.#decisions.set(key, decision);
     }
+    // Only frozen arrays can stand for their contents by identity.
+    const frozen = Object.isFrozen(s.tables) && Object.isFrozen(s.functions) && Object.isFrozen(s.statementTypes);
+    this.#lastDecided = frozen ? { tables: s.tables, functions: s.functions, statementTypes: s.statementTypes, class: s.class, dmlWithoutWhere: s.dmlWithoutWhere, decision } : undefined;
     return decision;
   }
 
