@@ -147,7 +147,7 @@ export class Relay implements ScanHandler {
       this.#stats.bytesIn += chunk.length;
       this.#reader.push(chunk);
       if (this.#reader.bufferedBytes > CLIENT_READ_HIGH_WATER) this.#client.pause();
-      void this.#pump();
+      this.#pump();
     });
     this.#client.on('end', () => {
       this.#clientEnded = true;
@@ -165,7 +165,7 @@ export class Relay implements ScanHandler {
     for (const early of this.#o.upstream.leftover) this.#fromUpstream(early);
     this.#upstream.resume();
     this.#client.resume();
-    void this.#pump();
+    this.#pump();
   }
 
   /** A CancelRequest for this session: withdraw a held statement, or pass the cancel upstream. */
@@ -182,31 +182,70 @@ export class Relay implements ScanHandler {
 
   // ---------------------------------------------------------------- client → upstream
 
-  async #pump(): Promise<void> {
+  /**
+   * Handles every complete message the client sent, in order. Runs synchronously while each message
+   * is dealt with at once (the common path: allowed, audited with appendNow, forwarded), so the
+   * socket's callback makes no promise; the first message that must wait hands the rest of the
+   * run to #pumpAfter.
+   */
+  #pump(): void {
     if (this.#pumping || this.#closed) return;
     this.#pumping = true;
+    let handedOver = false;
     try {
-      for (;;) {
-        let frame: Frame | undefined;
-        try {
-          frame = this.#reader.next();
-        } catch (err) {
-          return this.#protocolFatal(err as Error);
-        }
-        if (!frame) break;
-        const handled = this.#handle(frame);
-        if (handled) await handled;
-        if (this.#closed) return;
-        if (this.#upstream.writableNeedDrain) await new Promise((r) => this.#upstream.once('drain', r));
-      }
-      if (this.#client.isPaused()) this.#client.resume();
+      handedOver = this.#pumpFrom(undefined);
     } catch (err) {
-      this.#o.log.error({ err: (err as Error).message }, 'session failed');
-      this.terminate('internal error');
+      this.#pumpFailed(err as Error);
     } finally {
-      this.#pumping = false;
+      if (!handedOver) this.#pumping = false;
     }
-    this.#maybeFinish();
+    if (!handedOver) this.#maybeFinish();
+  }
+
+  /** The synchronous loop; true when it handed the run to #pumpAfter (which ends it). */
+  #pumpFrom(pending: Promise<unknown> | undefined): boolean {
+    if (pending) {
+      void this.#pumpAfter(pending);
+      return true;
+    }
+    for (;;) {
+      let frame: Frame | undefined;
+      try {
+        frame = this.#reader.next();
+      } catch (err) {
+        this.#protocolFatal(err as Error);
+        return false;
+      }
+      if (!frame) break;
+      const handled = this.#handle(frame);
+      if (handled) return this.#pumpFrom(handled);
+      if (this.#closed) return false;
+      if (this.#upstream.writableNeedDrain) return this.#pumpFrom(new Promise((r) => this.#upstream.once('drain', r)));
+    }
+    if (this.#client.isPaused()) this.#client.resume();
+    return false;
+  }
+
+  /** Waits for a message that had to wait (an approval, an awaited append, upstream backpressure), then carries on. */
+  async #pumpAfter(pending: Promise<unknown>): Promise<void> {
+    let handedOver = false;
+    try {
+      await pending;
+      if (this.#closed) return;
+      handedOver = this.#pumpFrom(undefined);
+    } catch (err) {
+      this.#pumpFailed(err as Error);
+    } finally {
+      if (!handedOver) {
+        this.#pumping = false;
+        this.#maybeFinish();
+      }
+    }
+  }
+
+  #pumpFailed(err: Error): void {
+    this.#o.log.error({ err: err.message }, 'session failed');
+    this.terminate('internal error');
   }
 
   /**
