@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startPostgres } from '../test/support/pg-server.js';
 import { holdIdleSessions } from './idle-sessions.js';
+import { buildGateway } from './build.js';
 import { airlock, direct, pgbouncer, relay, type Peer } from './peers.js';
 import { spawnSync } from 'node:child_process';
 import { runPgbench } from './pgbench.js';
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   const list = scenarios(quick);
   const maxIdle = Math.max(...list.map((s) => s.idleSessions ?? 0));
+  buildGateway(log);
   // Room for one peer's idle sessions while another's are still closing (PgBouncer keeps servers ~2 s).
   log(`starting PostgreSQL (max_connections ${2 * maxIdle + 200})`);
   const pg = await startPostgres({ maxConnections: 2 * maxIdle + 200, settings: { shared_buffers: '256MB' } });

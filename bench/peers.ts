@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { configSchema } from '../fargate-proxy/src/config/schema.js';
+import { compiledScript } from './build.js';
 import type { Endpoint } from './pgbench.js';
 import type { RunningPostgres } from '../test/support/pg-server.js';
 
@@ -119,10 +120,10 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-/** Spawns a Node.js program and resolves with the port it announces on stdout. */
+/** Spawns a repository program, compiled as deployed (bench/build.ts), and resolves with the port it announces on stdout. */
 function spawnAnnouncing(script: string, args: string[], pattern: RegExp, timeoutMs: number, env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<{ child: ChildProcess; port: number; spawnedAt: number }> {
   const spawnedAt = Date.now();
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child = spawn(process.execPath, [...nodeArgs, compiledScript(script), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, NODE_ENV: 'production' } });
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -242,7 +243,7 @@ export async function airlock(pg: RunningPostgres, mode: AirlockMode, nodeArgs: 
   try {
     const started = await spawnAnnouncing('fargate-proxy/src/cli/main.ts', ['serve', '--config', configFile], /airlock: postgres listening on 127\.0\.0\.1:(\d+)/, 60_000, env, nodeArgs);
     child = started.child;
-    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', join(ROOT, 'fargate-proxy/src/cli/main.ts'), 'token', '--config', configFile, '--client', 'bench'], { cwd: ROOT, env, timeout: 60_000 });
+    const { stdout } = await execFileAsync(process.execPath, [compiledScript('fargate-proxy/src/cli/main.ts'), 'token', '--config', configFile, '--client', 'bench'], { cwd: ROOT, env, timeout: 60_000 });
     const token = stdout.trim().split('\n').at(-1) ?? '';
     const c = child;
     return {

@@ -36,6 +36,12 @@ export interface ProfileReport {
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
+/** A script's path in the repository; a compiled one (`dist/core/x.js`) stands for its source (`core/x.ts`). */
+function repositoryPath(url: string): string {
+  const path = url.replace(/^file:\/\//, '').replace(ROOT, '');
+  return path.startsWith('dist/') ? path.slice('dist/'.length).replace(/\.js$/, '.ts') : path;
+}
+
 /** Which part of the system a frame belongs to; paths are repository-relative. */
 export function areaOf(frame: CallFrame): string {
   const { url, functionName } = frame;
@@ -47,7 +53,7 @@ export function areaOf(frame: CallFrame): string {
   }
   if (url.startsWith('node:')) return 'Node.js core (net, streams, events)';
   if (url.startsWith('wasm://')) return 'WebAssembly (Cedar, libpg-query)';
-  const path = url.replace(/^file:\/\//, '').replace(ROOT, '');
+  const path = repositoryPath(url);
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
   if (pkg) return `npm ${pkg[1]}`;
   const dir = /^(fargate-proxy\/src\/[^/]+(?:\/[^/]+)?|core\/[^/]+)\//.exec(path);
@@ -56,8 +62,8 @@ export function areaOf(frame: CallFrame): string {
 
 const sources = new Map<string, string[]>();
 /**
- * tsx compiles each module onto few lines, so V8's line numbers say little for repository files: the
- * function's definition is looked up in the source by name instead.
+ * The profiled gateway is tsc's output (bench/build.ts), whose line numbers are not the source's:
+ * the function's definition is looked up in the TypeScript source by name instead.
  */
 function definitionLine(path: string, fn: string): number | undefined {
   if (!/^(core|fargate-proxy|bench)\//.test(path) || !/^#?[A-Za-z_$][\w$]*$/.test(fn)) return undefined;
@@ -77,7 +83,7 @@ function definitionLine(path: string, fn: string): number | undefined {
 
 function where(frame: CallFrame, caller?: CallFrame): string {
   if (!frame.url) return caller ? `native, called from \`${caller.functionName || '(anonymous)'}\` (${where(caller)})` : 'native';
-  const path = frame.url.replace(/^file:\/\//, '').replace(ROOT, '').replace(/^.*node_modules\//, '');
+  const path = repositoryPath(frame.url).replace(/^.*node_modules\//, '');
   return `${path}:${definitionLine(path, frame.functionName) ?? frame.lineNumber + 1}`;
 }
 

@@ -1,4 +1,4 @@
-// `tsx bench/profile.ts [--mode full|pass-through] [--seconds N] [--logins N] [--keep DIR]`: runs Airlock under
+// `tsx bench/profile.ts [--mode full|pass-through] [--seconds N] [--logins N] [--keep DIR]`: runs Airlock (compiled as deployed, bench/build.ts) under
 // `node --cpu-prof`, drives it with `pgbench -S` at 1 and 16 clients and with sequential logins, and writes the self-time summary to
 // bench/results/profile.json (docs/benchmarks.md includes it on the next `npm run bench`).
 // Each load gets a fresh gateway so one profile holds one load; the profiles themselves
@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startPostgres } from '../test/support/pg-server.js';
+import { buildGateway } from './build.js';
 import { airlock, type AirlockMode } from './peers.js';
 import { runPgbench } from './pgbench.js';
 import { summariseProfile, type ProfileReport, type ProfileRun } from './profile-summary.js';
@@ -24,6 +25,7 @@ const logins = Number(arg('--logins') ?? 100);
 const keep = arg('--keep'); // a directory to keep the .cpuprofile files in (for Chrome DevTools)
 const log = (msg: string): void => console.error(`profile: ${msg}`);
 
+buildGateway(log);
 const pg = await startPostgres({ maxConnections: 100 });
 const profiles = keep ?? mkdtempSync(join(tmpdir(), 'airlock-cpuprof-'));
 const report: ProfileReport = { startedAt: new Date().toISOString(), peer: `airlock-${mode}`, seconds, runs: [] };

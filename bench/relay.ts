@@ -1,6 +1,6 @@
 // The floor for any Node.js proxy: bytes in, bytes out, nothing parsed. Run as its own process so
 // its CPU time and memory are measured like the gateway's:
-//   node --import tsx bench/relay.ts --upstream 127.0.0.1:5432
+//   node dist/bench/relay.js --upstream 127.0.0.1:5432   (the bench compiles it: bench/build.ts)
 import { connect, createServer, type Server } from 'node:net';
 import { pathToFileURL } from 'node:url';
 

@@ -139,6 +139,9 @@ export function markdown(r: BenchReport, profiles: ProfileReport[] = [], finding
     'interleaved rounds; figures are medians over rounds. Latency percentiles come from pgbench per-transaction logs',
     "(`-l`); CPU is the peer process's user+system time per statement from `/proc/PID/stat`. Ratios compare with direct",
     'PostgreSQL. pgbench, the peers and PostgreSQL share the same cores, so a proxy competes with its own load.',
+    'Airlock and the relay run the way `fargate-proxy/Dockerfile` runs the gateway: compiled by tsc into `dist/` when the',
+    'run starts (`bench/build.ts`) and started with plain `node` under `NODE_ENV=production`. Runs before 2026-12-04 12:00',
+    'UTC started them through tsx, which cost the masking path up to a tenth of its throughput (see the findings).',
     '',
     `Run: ${r.startedAt}${r.quick ? ' (`--quick`: 2 s runs, one round, fewer client counts and smaller results; numbers are indicative only)' : ''}`,
     '',
@@ -230,6 +233,9 @@ function profileMarkdown(reports: ProfileReport[]): string[] {
     '(profile files in a temporary directory, not kept). Self time per function, as a share of all main-thread samples',
     'taken while the load ran (`(idle)` is the event loop waiting for the network); a native function is named with its',
     'JavaScript caller. Areas group self time by where the code lives. Repository line numbers are function definitions.',
+    "V8 samples wall-clock time, not CPU time: a write to a loopback socket that wakes pgbench or PostgreSQL on a shared",
+    'core can be preempted inside the kernel, and the whole wait is charged to `writeBuffer`. Profiles of the compiled',
+    'gateway (from 2026-12-04) show this plainly; those of the tsx-run gateway before it ran 3–6× slower under the profiler.',
     '',
   ];
   for (const p of reports) {
