@@ -1,8 +1,20 @@
 // One pass over the text that says which detector families could possibly match, so that clean
 // values (names, small numbers, dates, words) cost a single loop and no allocation.
-import { charTests } from './chars.js';
 
-const { isDigit, isTokenChar, isUpper } = charTests;
+// Each ASCII code unit's classes in one table load: the loop runs per character of every cell.
+const DIGIT = 1;
+const UPPER = 2;
+const TOKEN = 4; // [A-Za-z0-9_-]
+const SEPARATOR = 8; // keeps a digit run going: space - . ( ) +
+const CLASSES = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  if (/[0-9]/.test(ch)) CLASSES[c]! |= DIGIT;
+  if (/[A-Z]/.test(ch)) CLASSES[c]! |= UPPER;
+  if (/[A-Za-z0-9_-]/.test(ch)) CLASSES[c]! |= TOKEN;
+  if (/[ \-.()+]/.test(ch)) CLASSES[c]! |= SEPARATOR;
+}
+const classOf = (c: number): number => (c < 128 ? CLASSES[c]! : 0);
 
 export interface Signals {
   /** A run of digits with single separators holds at least 8 digits (card, SSN, phone). */
@@ -35,21 +47,22 @@ export function scanSignals(text: string): Signals | undefined {
   let dashes = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (isDigit(c)) {
+    const k = classOf(c);
+    if (k & DIGIT) {
       digits++;
       seps = 0;
       if (digits > maxDigits) maxDigits = digits;
-      if (!ibanStart && i >= 3 && isDigit(text.charCodeAt(i - 1)) && isUpper(text.charCodeAt(i - 2)) && isUpper(text.charCodeAt(i - 3))) {
+      if (!ibanStart && i >= 3 && classOf(text.charCodeAt(i - 1)) & DIGIT && classOf(text.charCodeAt(i - 2)) & UPPER && classOf(text.charCodeAt(i - 3)) & UPPER) {
         ibanStart = true;
       }
-    } else if (c === 32 || c === 45 || c === 46 || c === 40 || c === 41 || c === 43) {
+    } else if (k & SEPARATOR) {
       // Separators keep a digit run going, as in "(415) 555-2671"; more than two in a row end it.
       if (++seps > 2) digits = 0;
     } else {
       digits = 0;
       seps = 0;
     }
-    if (isTokenChar(c)) {
+    if (k & TOKEN) {
       token++;
       if (token > maxToken) maxToken = token;
     } else {

@@ -5,7 +5,11 @@ import type { Finding } from '../types.js';
 
 const { at, isAlnum, isAlpha } = charTests;
 
-const LOCAL_SPECIALS = new Set(['.', '_', '%', '+', '-']);
+const DOT = 46;
+const DASH = 45;
+const isDotOrDash = (c: number): boolean => c === DOT || c === DASH;
+// . _ % + - (as code units: the scan runs per character and must not build strings).
+const isLocalSpecial = (c: number): boolean => c === 46 || c === 95 || c === 37 || c === 43 || c === 45;
 // "icon@2x.png" and friends: asset names, not mailboxes.
 const FILE_TLDS = new Set(['png', 'jpg', 'jpeg', 'gif', 'svg', 'webp', 'ico', 'bmp', 'tif', 'tiff', 'avif']);
 
@@ -22,32 +26,38 @@ function emailAround(text: string, atIndex: number): Finding | undefined {
   let start = atIndex;
   while (start > 0 && atIndex - start < 64) {
     const c = text.charCodeAt(start - 1);
-    if (isAlnum(c) || LOCAL_SPECIALS.has(text[start - 1]!)) start--;
+    if (isAlnum(c) || isLocalSpecial(c)) start--;
     else break;
   }
   // Trim leading dots/dashes that belong to surrounding prose.
-  while (start < atIndex && (text[start] === '.' || text[start] === '-')) start++;
-  if (start === atIndex || text[atIndex - 1] === '.') return undefined;
-  if (text.slice(start, atIndex).includes('..')) return undefined;
+  while (start < atIndex && isDotOrDash(text.charCodeAt(start))) start++;
+  if (start === atIndex || text.charCodeAt(atIndex - 1) === DOT) return undefined;
+  for (let i = start + 1; i < atIndex; i++) if (text.charCodeAt(i) === DOT && text.charCodeAt(i - 1) === DOT) return undefined;
 
   let end = atIndex + 1;
   while (end < text.length && end - atIndex <= 253) {
     const c = text.charCodeAt(end);
-    if (isAlnum(c) || c === 45 || c === 46) end++;
+    if (isAlnum(c) || c === DASH || c === DOT) end++;
     else break;
   }
   // A sentence may end right after the address.
-  while (end > atIndex + 1 && (text[end - 1] === '.' || text[end - 1] === '-')) end--;
-  const domain = text.slice(atIndex + 1, end);
-  const labels = domain.split('.');
-  if (labels.length < 2) return undefined;
-  for (const label of labels) {
-    if (label.length === 0 || label.length > 63 || label.startsWith('-') || label.endsWith('-')) return undefined;
+  while (end > atIndex + 1 && isDotOrDash(text.charCodeAt(end - 1))) end--;
+  // The domain: two or more dot-separated labels of 1–63 characters, none starting or ending with '-'.
+  let labels = 0;
+  let labelStart = atIndex + 1;
+  let tldStart = labelStart;
+  for (let i = labelStart; i <= end; i++) {
+    if (i < end && text.charCodeAt(i) !== DOT) continue;
+    const length = i - labelStart;
+    if (length === 0 || length > 63 || text.charCodeAt(labelStart) === DASH || text.charCodeAt(i - 1) === DASH) return undefined;
+    labels++;
+    tldStart = labelStart;
+    labelStart = i + 1;
   }
-  const tld = labels[labels.length - 1]!;
-  if (tld.length < 2 || tld.length > 24) return undefined;
-  for (let i = 0; i < tld.length; i++) if (!isAlpha(tld.charCodeAt(i))) return undefined;
-  if (FILE_TLDS.has(tld.toLowerCase())) return undefined;
+  if (labels < 2) return undefined;
+  if (end - tldStart < 2 || end - tldStart > 24) return undefined;
+  for (let i = tldStart; i < end; i++) if (!isAlpha(text.charCodeAt(i))) return undefined;
+  if (FILE_TLDS.has(text.slice(tldStart, end).toLowerCase())) return undefined;
   // "user:pass@host" — the part before '@' is a credential, left to the connection-string detector.
   // "scheme://user@host" names a login, not a mailbox.
   if (text[start - 1] === '/' && text[start - 2] === '/') return undefined;

@@ -127,6 +127,13 @@ export class BodyReader {
     this.offset += n;
     return v;
   }
+  /** Steps over n bytes and returns where they start: a cell read without a Buffer view per value. */
+  skip(n: number): number {
+    this.#need(n);
+    const start = this.offset;
+    this.offset += n;
+    return start;
+  }
   get remaining(): number {
     return this.buf.length - this.offset;
   }

@@ -66,8 +66,8 @@ export class ResultMasker {
     let cells: (Buffer | null)[] | undefined;
     for (let i = 0; i < n; i++) {
       const len = r.int32();
-      const value = len < 0 ? null : r.bytes(len);
-      const replaced = value === null ? undefined : this.#maskCell(value, shape, i);
+      const start = len < 0 ? -1 : r.skip(len);
+      const replaced = start < 0 ? undefined : this.#maskCell(body, start, start + len, shape, i);
       if (replaced !== undefined && !cells) {
         cells = [];
         // Re-read the cells before this one unchanged.
@@ -78,7 +78,7 @@ export class ResultMasker {
           cells.push(l < 0 ? null : again.bytes(l));
         }
       }
-      if (cells) cells.push(replaced === undefined ? value : replaced);
+      if (cells) cells.push(replaced !== undefined ? replaced : start < 0 ? null : body.subarray(start, start + len));
     }
     if (!cells) return raw;
     let size = 2;
@@ -99,11 +99,11 @@ export class ResultMasker {
     return frame(B.DataRow, out);
   }
 
-  /** The replacement cell, null for SQL NULL, or undefined when unchanged. */
-  #maskCell(value: Buffer, shape: ResultShape, i: number): Buffer | null | undefined {
+  /** The replacement for the cell at body[start, end), null for SQL NULL, or undefined when unchanged. */
+  #maskCell(body: Buffer, start: number, end: number, shape: ResultShape, i: number): Buffer | null | undefined {
     const binary = shape.formats.length === 1 ? shape.formats[0] === 1 : shape.formats[i] === 1;
     if (!binary) {
-      const masked = this.masker.maskCell(value.toString('utf8'), shape.plan, i);
+      const masked = this.masker.maskCell(body.toString('utf8', start, end), shape.plan, i);
       if (masked === undefined) return undefined;
       // A placeholder in an int, date or uuid column would break the client's parsing of the row.
       if (!TEXT_FORMAT_SAFE.has(shape.types[i] ?? 0)) return this.#nulled(shape, i, 'its type cannot hold a masked value');
@@ -111,10 +111,10 @@ export class ResultMasker {
     }
     const type = shape.types[i] ?? 0;
     if (TEXTUAL_TYPES.has(type)) {
-      const prefix = type === JSONB ? 1 : 0;
-      const masked = this.masker.maskCell(value.toString('utf8', prefix), shape.plan, i);
+      const textStart = Math.min(end, start + (type === JSONB ? 1 : 0));
+      const masked = this.masker.maskCell(body.toString('utf8', textStart, end), shape.plan, i);
       if (masked === undefined) return undefined;
-      return Buffer.concat([value.subarray(0, prefix), Buffer.from(masked, 'utf8')]);
+      return Buffer.concat([body.subarray(start, textStart), Buffer.from(masked, 'utf8')]);
     }
     // A binary value of another type cannot carry a masked string: when a column rule names it,
     // it is nulled (never passed through raw) and the client is told once per result set.
