@@ -36,7 +36,7 @@ export function direct(pg: RunningPostgres): Peer {
   };
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer().listen(0, '127.0.0.1', () => {
       const a = s.address();
@@ -121,7 +121,7 @@ function exited(child: ChildProcess): Promise<void> {
 }
 
 /** Spawns a repository program, compiled as deployed (bench/build.ts), and resolves with the port it announces on stdout. */
-function spawnAnnouncing(script: string, args: string[], pattern: RegExp, timeoutMs: number, env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<{ child: ChildProcess; port: number; spawnedAt: number }> {
+export function spawnAnnouncing(script: string, args: string[], pattern: RegExp, timeoutMs: number, env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<{ child: ChildProcess; port: number; spawnedAt: number }> {
   const spawnedAt = Date.now();
   const child = spawn(process.execPath, [...nodeArgs, compiledScript(script), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, NODE_ENV: 'production' } });
   let output = '';
@@ -147,7 +147,7 @@ function spawnAnnouncing(script: string, args: string[], pattern: RegExp, timeou
   });
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess): Promise<void> {
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited(child);

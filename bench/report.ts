@@ -107,7 +107,17 @@ export interface SshBenchResult {
   quick: boolean;
   rounds: number;
   note?: string;
-  rows: { scenario: string; unit: string; direct: number; gateway: number; ratio: number }[];
+  /** The gateway process's peak RSS over the run (absent in runs where it shared the bench's process). */
+  gatewayPeakRssMiB?: number;
+  rows: {
+    scenario: string;
+    unit: string;
+    direct: number;
+    gateway: number;
+    ratio: number;
+    /** The gateway's CPU time (user + system) per unit of work, median over rounds. */
+    gatewayCpuMs?: { value: number; per: string };
+  }[];
 }
 
 function sshMarkdown(s: SshBenchResult): string[] {
@@ -117,10 +127,14 @@ function sshMarkdown(s: SshBenchResult): string[] {
     `\`bench/ssh.ts\` (run by \`npm run bench\` after the PostgreSQL scenarios), ${s.startedAt}, ${s.quick ? 'quick, ' : ''}median of ${s.rounds} round(s): the same`,
     `OpenSSH server reached directly and through the gateway. ${s.note ?? ''}`,
     '',
-    '| scenario | unit | direct | via Airlock | Airlock / direct |',
-    '|---|---|---:|---:|---:|',
-    ...s.rows.map((row) => `| ${row.scenario} | ${row.unit} | ${row.direct.toFixed(1)} | ${row.gateway.toFixed(1)} | ${row.ratio.toFixed(2)} |`),
+    '| scenario | unit | direct | via Airlock | Airlock / direct | gateway CPU |',
+    '|---|---|---:|---:|---:|---:|',
+    ...s.rows.map(
+      (row) =>
+        `| ${row.scenario} | ${row.unit} | ${row.direct.toFixed(1)} | ${row.gateway.toFixed(1)} | ${row.ratio.toFixed(2)} | ${row.gatewayCpuMs ? `${row.gatewayCpuMs.value.toFixed(2)} ms / ${row.gatewayCpuMs.per}` : '–'} |`,
+    ),
     '',
+    ...(s.gatewayPeakRssMiB !== undefined ? [`Gateway peak RSS over the run: ${s.gatewayPeakRssMiB.toFixed(1)} MiB.`, ''] : []),
   ];
 }
 

@@ -5,8 +5,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2, { type ConnectConfig } from 'ssh2';
 import { startSshd, sshdAvailable } from '../test/support/sshd.js';
-import { directSshArgs, gatewaySshArgs, runClient, startTestSshGateway } from '../test/support/ssh-gateway.js';
+import { directSshArgs, gatewaySshArgs, runClient } from '../test/support/ssh-gateway.js';
+import { buildGateway } from './build.js';
+import { cpuSeconds, peakRssMiB } from './proc-stats.js';
 import { machine } from './report.js';
+import { sshGateway } from './ssh-peer.js';
 
 const quick = process.argv.includes('--quick');
 const rounds = quick ? 1 : 3;
@@ -64,13 +67,17 @@ function execBurst(cfg: ConnectConfig): Promise<number> {
 
 async function main(): Promise<void> {
   if (!sshdAvailable()) throw new Error('needs root and /usr/sbin/sshd');
+  buildGateway(log);
   const sshd = await startSshd();
-  const gw = await startTestSshGateway(sshd, POLICY);
+  const gw = await sshGateway(sshd, POLICY).catch(async (err: Error) => {
+    await sshd.stop();
+    throw err;
+  });
   try {
     const file = join(sshd.workDir, 'large.bin');
     const made = await runClient('ssh', [...directSshArgs(sshd), `head -c ${DOWNLOAD_MIB * 2 ** 20} /dev/urandom > ${file}`]);
     if (made.code !== 0) throw new Error(`could not create the download: ${made.stderr}`);
-    const token = await gw.token();
+    const token = gw.token;
     const scpArgs = (args: string[]) => args.slice(0, -3).concat('-q', '-P', args.at(-2)!);
     const scp = {
       direct: async () => {
@@ -87,12 +94,20 @@ async function main(): Promise<void> {
       gateway: { host: '127.0.0.1', port: gw.port, username: 'box', password: token },
     };
     const s = { scpDirect: [] as number[], scpGateway: [] as number[], execDirect: [] as number[], execGateway: [] as number[] };
+    // The gateway's own CPU seconds over each gateway run: what one MiB or one command costs it.
+    const cpu = { scp: [] as number[], exec: [] as number[] };
+    const gatewayCpu = async <T>(into: number[], run: () => Promise<T>): Promise<T> => {
+      const c0 = cpuSeconds(gw.pid);
+      const r = await run();
+      into.push(cpuSeconds(gw.pid) - c0);
+      return r;
+    };
     for (let round = 1; round <= rounds; round++) {
       log(`round ${round}/${rounds}`);
       s.scpDirect.push(await timed(scp.direct));
-      s.scpGateway.push(await timed(scp.gateway));
+      s.scpGateway.push(await gatewayCpu(cpu.scp, () => timed(scp.gateway)));
       s.execDirect.push(await execBurst(execCfg.direct).catch((e: Error) => Promise.reject(new Error(`direct exec burst: ${e.message}`))));
-      s.execGateway.push(await execBurst(execCfg.gateway).catch((e: Error) => Promise.reject(new Error(`gateway exec burst: ${e.message}`))));
+      s.execGateway.push(await gatewayCpu(cpu.exec, () => execBurst(execCfg.gateway).catch((e: Error) => Promise.reject(new Error(`gateway exec burst: ${e.message}`)))));
     }
     const mibps = (sec: number) => DOWNLOAD_MIB / sec;
     const rows = [
@@ -101,15 +116,17 @@ async function main(): Promise<void> {
         unit: 'MiB/s',
         direct: mibps(median(s.scpDirect)),
         gateway: mibps(median(s.scpGateway)),
+        gatewayCpuMs: { value: (median(cpu.scp) * 1000) / DOWNLOAD_MIB, per: 'MiB' },
       },
       {
         scenario: `${EXECS} × exec \`true\` on one connection (${IN_FLIGHT} in flight)`,
         unit: 'commands/s',
         direct: EXECS / median(s.execDirect),
         gateway: EXECS / median(s.execGateway),
+        gatewayCpuMs: { value: (median(cpu.exec) * 1000) / EXECS, per: 'command' },
       },
     ].map((r) => ({ ...r, ratio: r.gateway / r.direct }));
-    const result = { startedAt: new Date().toISOString(), quick, rounds, machine: machine(), note: 'gateway runs in the bench process (ssh2 exec clients share its CPU); scp is OpenSSH in its own process', samplesSeconds: s, rows };
+    const result = { startedAt: new Date().toISOString(), quick, rounds, machine: machine(), note: 'The gateway is `airlock serve` compiled as deployed, in its own process (masking on, as by default); scp is OpenSSH, the exec bursts an ssh2 client in the bench process.', gatewayPeakRssMiB: peakRssMiB(gw.pid), samplesSeconds: s, gatewayCpuSeconds: cpu, rows };
     mkdirSync(new URL('results/', import.meta.url), { recursive: true });
     writeFileSync(new URL('results/ssh.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
     console.log(['| scenario | unit | direct | via Airlock | Airlock / direct |', '|---|---|---:|---:|---:|', ...rows.map((r) => `| ${r.scenario} | ${r.unit} | ${r.direct.toFixed(1)} | ${r.gateway.toFixed(1)} | ${r.ratio.toFixed(2)} |`)].join('\n'));
