@@ -20,6 +20,9 @@ export interface RunningSshListener {
 export async function startSshListener(ctx: SshGatewayContext, opts: SshListenerOptions): Promise<RunningSshListener> {
   const live = new Set<SshSession>();
   const server = new ssh2.Server({ hostKeys: opts.hostKeys, ident: 'Airlock' }, (conn, info) => {
+    // As on the upstream leg (upstream.ts): no Nagle delay for small packets. @types/ssh2 leaves
+    // out Connection#setNoDelay, which ssh2's server connection has.
+    (conn as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
     const session = new SshSession(ctx, conn, info, opts.authTimeoutMs ?? 30_000);
     live.add(session);
     conn.on('close', () => live.delete(session));
