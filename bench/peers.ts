@@ -121,7 +121,7 @@ function exited(child: ChildProcess): Promise<void> {
 }
 
 /** Spawns a repository program, compiled as deployed (bench/build.ts), and resolves with the port it announces on stdout. */
-export function spawnAnnouncing(script: string, args: string[], pattern: RegExp, timeoutMs: number, env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<{ child: ChildProcess; port: number; spawnedAt: number }> {
+function spawnAnnouncing(script: string, args: string[], pattern: RegExp, timeoutMs: number, env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<{ child: ChildProcess; port: number; spawnedAt: number }> {
   const spawnedAt = Date.now();
   const child = spawn(process.execPath, [...nodeArgs, compiledScript(script), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, NODE_ENV: 'production' } });
   let output = '';
@@ -147,7 +147,7 @@ export function spawnAnnouncing(script: string, args: string[], pattern: RegExp,
   });
 }
 
-export async function stopChild(child: ChildProcess): Promise<void> {
+async function stopChild(child: ChildProcess): Promise<void> {
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited(child);
@@ -236,22 +236,48 @@ export async function airlock(pg: RunningPostgres, mode: AirlockMode, nodeArgs: 
   // understands masking; pass-through permits view_unmasked, so it never masks.
   const masking = mode === 'full' && maskingConfigured(config);
   if (masking) Object.assign(config, { masking: { enabled: true, columnRules: [{ pattern: 'filler', style: 'redact' }] } });
+  const gw = await serveAirlock(dir, config, { AIRLOCK_BENCH_PG_PASSWORD: pg.roles.app.password }, 'postgres', nodeArgs);
+  return {
+    name: `airlock-${mode}`,
+    endpoint: { host: '127.0.0.1', port: gw.port, database: 'bench', user: 'bench-agent', password: gw.token },
+    pid: gw.pid,
+    spawnedAt: gw.spawnedAt,
+    note: mode === 'full' && !masking ? 'masking not measured: the configuration schema does not validate a masking section yet' : undefined,
+    stop: gw.stop,
+  };
+}
+
+export interface ServedAirlock {
+  /** The port the named listener announced. */
+  port: number;
+  pid: number;
+  spawnedAt: number;
+  /** An access token of the local issuer's client `bench`. */
+  token: string;
+  /** Stops the gateway and removes `dir`. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `airlock serve` with `config` (written to `dir`, removed on stop or failure), compiled as deployed;
+ * resolves once `listener` announces its port and a token of client `bench` was issued. `secrets`
+ * reach the gateway through its environment only.
+ */
+export async function serveAirlock(dir: string, config: object, secrets: Record<string, string>, listener: 'postgres' | 'ssh', nodeArgs: string[] = []): Promise<ServedAirlock> {
   const configFile = join(dir, 'airlock.yaml');
   writeFileSync(configFile, stringify(config));
-  const env = { ...process.env, AIRLOCK_BENCH_PG_PASSWORD: pg.roles.app.password };
+  const env = { ...process.env, ...secrets };
   let child: ChildProcess | undefined;
   try {
-    const started = await spawnAnnouncing('fargate-proxy/src/cli/main.ts', ['serve', '--config', configFile], /airlock: postgres listening on 127\.0\.0\.1:(\d+)/, 60_000, env, nodeArgs);
+    const started = await spawnAnnouncing('fargate-proxy/src/cli/main.ts', ['serve', '--config', configFile], new RegExp(`airlock: ${listener} listening on 127\\.0\\.0\\.1:(\\d+)`), 60_000, env, nodeArgs);
     child = started.child;
     const { stdout } = await execFileAsync(process.execPath, [compiledScript('fargate-proxy/src/cli/main.ts'), 'token', '--config', configFile, '--client', 'bench'], { cwd: ROOT, env, timeout: 60_000 });
-    const token = stdout.trim().split('\n').at(-1) ?? '';
     const c = child;
     return {
-      name: `airlock-${mode}`,
-      endpoint: { host: '127.0.0.1', port: started.port, database: 'bench', user: 'bench-agent', password: token },
+      port: started.port,
       pid: c.pid!,
       spawnedAt: started.spawnedAt,
-      note: mode === 'full' && !masking ? 'masking not measured: the configuration schema does not validate a masking section yet' : undefined,
+      token: stdout.trim().split('\n').at(-1) ?? '',
       stop: async () => {
         await stopChild(c);
         rmSync(dir, { recursive: true, force: true });
