@@ -36,7 +36,7 @@ export function direct(pg: RunningPostgres): Peer {
   };
 }
 
-export async function freePort(): Promise<number> {
+async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer().listen(0, '127.0.0.1', () => {
       const a = s.address();
@@ -213,24 +213,12 @@ function maskingConfigured(config: object): boolean {
  */
 export async function airlock(pg: RunningPostgres, mode: AirlockMode, nodeArgs: string[] = []): Promise<Peer> {
   const dir = mkdtempSync(join(tmpdir(), `airlock-bench-${mode}-`));
-  const issuerPort = await freePort();
-  const clientSecret = `bench-secret-${Math.random().toString(36).slice(2)}-0123456789`;
-  writeFileSync(join(dir, 'policy.cedar'), mode === 'full' ? FULL_POLICY : PASS_THROUGH_POLICY);
   const config = {
-    dataDir: join(dir, 'state'),
-    logLevel: 'warn',
+    ...(await benchConfigBase(dir, mode === 'full' ? FULL_POLICY : PASS_THROUGH_POLICY, ['bench'])),
     listeners: { postgres: { host: '127.0.0.1', port: 0, allowPlaintext: true } },
-    identity: {
-      issuer: `http://127.0.0.1:${issuerPort}`,
-      audience: 'urn:airlock',
-      // One token serves the whole run, and a full run lasts over an hour: with the default 1 h
-      // lifetime every login after it was refused (the full runs' idle-session probes opened 0).
-      localIssuer: { port: issuerPort, accessTokenTtlSeconds: 6 * 3600, clients: [{ clientId: 'bench', clientSecret, groups: ['bench'] }] },
-    },
     targets: [
       { name: 'bench', kind: 'postgres', environment: 'bench', host: pg.host, port: pg.port, database: pg.database, user: pg.roles.app.user, credential: 'env:AIRLOCK_BENCH_PG_PASSWORD' },
     ],
-    policy: { file: join(dir, 'policy.cedar') },
   };
   // Full mode masks as in production (every detector on, plus a column rule) once the gateway
   // understands masking; pass-through permits view_unmasked, so it never masks.
@@ -244,6 +232,28 @@ export async function airlock(pg: RunningPostgres, mode: AirlockMode, nodeArgs: 
     spawnedAt: gw.spawnedAt,
     note: mode === 'full' && !masking ? 'masking not measured: the configuration schema does not validate a masking section yet' : undefined,
     stop: gw.stop,
+  };
+}
+
+/**
+ * What every bench gateway's configuration shares: state under `dir`, the embedded issuer on a free
+ * port with one client `bench` in `groups`, and `policy` (Cedar text, written to `dir`).
+ */
+export async function benchConfigBase(dir: string, policy: string, groups: string[]): Promise<object> {
+  const issuerPort = await freePort();
+  const clientSecret = `bench-secret-${Math.random().toString(36).slice(2)}-0123456789`;
+  writeFileSync(join(dir, 'policy.cedar'), policy);
+  return {
+    dataDir: join(dir, 'state'),
+    logLevel: 'warn',
+    identity: {
+      issuer: `http://127.0.0.1:${issuerPort}`,
+      audience: 'urn:airlock',
+      // One token serves the whole run, and a full run lasts over an hour: with the default 1 h
+      // lifetime every login after it was refused (the full runs' idle-session probes opened 0).
+      localIssuer: { port: issuerPort, accessTokenTtlSeconds: 6 * 3600, clients: [{ clientId: 'bench', clientSecret, groups }] },
+    },
+    policy: { file: join(dir, 'policy.cedar') },
   };
 }
 

@@ -120,6 +120,18 @@ export interface SshBenchResult {
   }[];
 }
 
+/** The SSH results as Markdown table lines (this page, and what `bench/ssh.ts` prints). */
+export function sshTable(rows: SshBenchResult['rows']): string[] {
+  return [
+    '| scenario | unit | direct | via Airlock | Airlock / direct | gateway CPU |',
+    '|---|---|---:|---:|---:|---:|',
+    ...rows.map(
+      (row) =>
+        `| ${row.scenario} | ${row.unit} | ${row.direct.toFixed(1)} | ${row.gateway.toFixed(1)} | ${row.ratio.toFixed(2)} | ${row.gatewayCpuMs ? `${row.gatewayCpuMs.value.toFixed(2)} ms / ${row.gatewayCpuMs.per}` : '–'} |`,
+    ),
+  ];
+}
+
 function sshMarkdown(s: SshBenchResult): string[] {
   return [
     '## SSH',
@@ -127,12 +139,7 @@ function sshMarkdown(s: SshBenchResult): string[] {
     `\`bench/ssh.ts\` (run by \`npm run bench\` after the PostgreSQL scenarios), ${s.startedAt}, ${s.quick ? 'quick, ' : ''}median of ${s.rounds} round(s): the same`,
     `OpenSSH server reached directly and through the gateway. ${s.note ?? ''}`,
     '',
-    '| scenario | unit | direct | via Airlock | Airlock / direct | gateway CPU |',
-    '|---|---|---:|---:|---:|---:|',
-    ...s.rows.map(
-      (row) =>
-        `| ${row.scenario} | ${row.unit} | ${row.direct.toFixed(1)} | ${row.gateway.toFixed(1)} | ${row.ratio.toFixed(2)} | ${row.gatewayCpuMs ? `${row.gatewayCpuMs.value.toFixed(2)} ms / ${row.gatewayCpuMs.per}` : '–'} |`,
-    ),
+    ...sshTable(s.rows),
     '',
     ...(s.gatewayPeakRssMiB !== undefined ? [`Gateway peak RSS over the run: ${s.gatewayPeakRssMiB.toFixed(1)} MiB.`, ''] : []),
   ];

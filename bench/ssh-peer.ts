@@ -6,30 +6,20 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import { freePort, serveAirlock, type ServedAirlock } from './peers.js';
+import { benchConfigBase, serveAirlock, type ServedAirlock } from './peers.js';
 import type { RunningSshd } from '../test/support/sshd.js';
 
 /** Starts the gateway for target `box` (the sshd's user, its key held in the gateway's environment only). */
 export async function sshGateway(sshd: RunningSshd, policy: string): Promise<ServedAirlock> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-ssh-'));
-  const issuerPort = await freePort();
-  const clientSecret = `bench-secret-${Math.random().toString(36).slice(2)}-0123456789`;
   const hostKeyFile = join(dir, 'gateway_host_ed25519');
   writeFileSync(hostKeyFile, ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
-  writeFileSync(join(dir, 'policy.cedar'), policy);
   const config = {
-    dataDir: join(dir, 'state'),
-    logLevel: 'warn',
+    ...(await benchConfigBase(dir, policy, ['agents'])),
     listeners: { ssh: { host: '127.0.0.1', port: 0, hostKeyFiles: [hostKeyFile] } },
-    identity: {
-      issuer: `http://127.0.0.1:${issuerPort}`,
-      audience: 'urn:airlock',
-      localIssuer: { port: issuerPort, accessTokenTtlSeconds: 3600, clients: [{ clientId: 'bench', clientSecret, groups: ['agents'] }] },
-    },
     targets: [
       { name: 'box', kind: 'ssh', environment: 'bench', host: sshd.host, port: sshd.port, user: sshd.user, credential: 'env:AIRLOCK_BENCH_SSH_KEY', hostKeys: [sshd.hostKeyLine] },
     ],
-    policy: { file: join(dir, 'policy.cedar') },
   };
   return serveAirlock(dir, config, { AIRLOCK_BENCH_SSH_KEY: sshd.clientKey }, 'ssh');
 }

@@ -8,7 +8,7 @@ import { startSshd, sshdAvailable } from '../test/support/sshd.js';
 import { directSshArgs, gatewaySshArgs, runClient } from '../test/support/ssh-gateway.js';
 import { buildGateway } from './build.js';
 import { cpuSeconds, peakRssMiB } from './proc-stats.js';
-import { machine } from './report.js';
+import { machine, sshTable } from './report.js';
 import { sshGateway } from './ssh-peer.js';
 
 const quick = process.argv.includes('--quick');
@@ -129,7 +129,7 @@ async function main(): Promise<void> {
     const result = { startedAt: new Date().toISOString(), quick, rounds, machine: machine(), note: 'The gateway is `airlock serve` compiled as deployed, in its own process (masking on, as by default); scp is OpenSSH, the exec bursts an ssh2 client in the bench process.', gatewayPeakRssMiB: peakRssMiB(gw.pid), samplesSeconds: s, gatewayCpuSeconds: cpu, rows };
     mkdirSync(new URL('results/', import.meta.url), { recursive: true });
     writeFileSync(new URL('results/ssh.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
-    console.log(['| scenario | unit | direct | via Airlock | Airlock / direct |', '|---|---|---:|---:|---:|', ...rows.map((r) => `| ${r.scenario} | ${r.unit} | ${r.direct.toFixed(1)} | ${r.gateway.toFixed(1)} | ${r.ratio.toFixed(2)} |`)].join('\n'));
+    console.log(sshTable(rows).join('\n'));
   } finally {
     await gw.stop();
     await sshd.stop();
