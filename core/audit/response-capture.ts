@@ -3,11 +3,14 @@
 import { createHash, type Hash } from 'node:crypto';
 import { sha256Hex } from './chain.js';
 import type { CapturedResponse } from './events.js';
+import { joinedView } from '../bytes.js';
 
 export class ResponseCapture {
   /** Created only once bytes go unkept: until then the kept bytes are hashed in one go at the end. */
   private hash: Hash | undefined;
   private readonly kept: Buffer[] = [];
+  /** The last kept buffer is the caller's own memory (addOwned), not a copy: a piece continuing it may extend it. */
+  private lastOwned = false;
   private keptBytes = 0;
   private totalBytes = 0;
   private totalChunks = 0;
@@ -37,8 +40,7 @@ export class ResponseCapture {
     this.totalChunks++;
     const room = this.capBytes - this.keptBytes;
     if (room > 0 && bytes.length <= room) {
-      this.kept.push(copy ? Buffer.from(bytes) : bytes);
-      this.keptBytes += bytes.length;
+      this.#keep(bytes, copy);
       return;
     }
     // Past the cap (it stays reached from here on): hash what was kept, then every piece as it comes.
@@ -49,10 +51,20 @@ export class ResponseCapture {
     this.hash.update(bytes);
     const keep = bytes.subarray(0, Math.max(room, 0));
     if (keep.length < bytes.length) this.truncated = true;
-    if (keep.length > 0) {
-      this.kept.push(copy ? Buffer.from(keep) : keep);
-      this.keptBytes += keep.length;
-    }
+    if (keep.length > 0) this.#keep(keep, copy);
+  }
+
+  /**
+   * Messages relayed from one socket read arrive as adjacent views of it: kept as one view, they
+   * are encoded as one chunk. Only the caller's own memory is extended, never a copy of ours.
+   */
+  #keep(bytes: Buffer, copy: boolean): void {
+    this.keptBytes += bytes.length;
+    const last = this.kept.length - 1;
+    const joined = !copy && this.lastOwned && last >= 0 ? joinedView(this.kept[last]!, bytes) : undefined;
+    if (joined) this.kept[last] = joined;
+    else this.kept.push(copy ? Buffer.from(bytes) : bytes);
+    this.lastOwned = !copy;
   }
 
   finish(): CapturedResponse {

@@ -50,3 +50,35 @@ test('lazy hashing gives the same record as hashing every piece', () => {
     { numRuns: 3000 },
   );
 });
+
+test('adjacent views of one read are kept as one chunk, pieces are still counted one by one', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.array(fc.nat({ max: 200 }), { maxLength: 6 }), fc.nat({ max: 250 }), (bytes, cuts, cap) => {
+      const read = Buffer.from(bytes);
+      const bounds = [...new Set([0, ...cuts.map((c) => c % read.length), read.length])].sort((a, b) => a - b);
+      const views = bounds.slice(1).map((end, i) => read.subarray(bounds[i]!, end));
+      const capture = new ResponseCapture(cap);
+      for (const v of views) capture.addOwned(v);
+      const got = capture.finish();
+      const want = reference(cap, views);
+      assert.equal(got.sha256, want.sha256);
+      assert.equal(got.totalChunks, views.length);
+      assert.deepEqual(capturedBytes(got), want.kept);
+      if (cap > 0 && want.kept.length > 0) assert.equal(got.chunks!.length, 1);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('views that do not continue each other, and copies, stay separate and unchanged', () => {
+  const read = Buffer.from('abcdefgh');
+  const capture = new ResponseCapture(100);
+  capture.addOwned(read.subarray(4, 8));
+  capture.addOwned(read.subarray(0, 4)); // earlier bytes of the same read: not a continuation
+  capture.add(read.subarray(4, 6)); // a copy
+  capture.addOwned(read.subarray(6, 8)); // continues the read, but the last kept piece is our copy
+  read.fill(0x21); // the caller reuses memory it gave by `add`: nothing kept through `add` changes
+  const got = capture.finish();
+  assert.equal(got.chunks!.length, 4);
+  assert.equal(Buffer.concat(got.chunks!.map((c) => Buffer.from(c, 'base64'))).subarray(8, 10).toString(), 'ef');
+});

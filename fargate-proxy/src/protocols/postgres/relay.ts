@@ -10,6 +10,7 @@ import type { PendingApproval } from '../../../../core/approval/types.js';
 import { agentReasonFrom } from '../../../../core/approval/agent-reason.js';
 import { statementDecisionKey } from '../../../../core/policy/request.js';
 import type { Masker } from '../../../../core/mask/index.js';
+import { pushJoined } from '../../../../core/bytes.js';
 import type { GatewayContext, PostgresTarget } from '../../context.js';
 import { B, decodeCommandTag, decodeFields, errorResponse, noticeResponse, readyForQuery, type TransactionStatus } from './backend.js';
 import { BackendScanner, type ScanAction, type ScanHandler } from './backend-scanner.js';
@@ -649,8 +650,9 @@ export class Relay implements ScanHandler {
     const slices: Buffer[] = [];
     this.#slices = slices;
     try {
+      // Messages passed or left unchanged are adjacent views of this read: they go out as one.
       this.#scanner.scan(chunk, this, (b) => {
-        slices.push(b);
+        pushJoined(slices, b);
         this.#record(b);
       });
     } catch (err) {
