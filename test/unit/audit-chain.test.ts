@@ -211,6 +211,46 @@ test('canonicalJson renders exactly as the reference renderer, for any value', (
   assert.equal(canonicalJson({ b: 1, a: () => 1, c: [undefined, () => 1], d: new Date(0), e: Buffer.from('hi') }), canonicalJsonReference({ b: 1, a: () => 1, c: [undefined, () => 1], d: new Date(0), e: Buffer.from('hi') }));
 });
 
+/** The same value with every object and array frozen, as the inspection cache and the relay hand them over. */
+function deepFrozen(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  for (const v of Object.values(value)) deepFrozen(v);
+  return Object.freeze(value);
+}
+
+test('frozen members are rendered as the reference every time, and a mutable one inside a frozen one is never remembered', () => {
+  fc.assert(
+    fc.property(anyValue, (v) => {
+      const frozen = deepFrozen(builtSorted(v));
+      const want = canonicalJsonReference(frozen);
+      // Twice: the second rendering of each frozen object comes from the renderings kept.
+      for (const _round of [1, 2]) assert.equal(canonicalJson({ a: frozen, b: [frozen] }), canonicalJsonReference({ a: frozen, b: [frozen] }));
+      assert.equal(canonicalJson(frozen), want);
+    }),
+    { numRuns: 2000 },
+  );
+  const inner = ['users'];
+  const outer = Object.freeze({ tables: inner, text: 'x' });
+  assert.equal(canonicalJson({ outer }), '{"outer":{"tables":["users"],"text":"x"}}');
+  inner.push('orders');
+  assert.equal(canonicalJson({ outer }), '{"outer":{"tables":["users","orders"],"text":"x"}}');
+});
+
+test('strings and keys of any characters are escaped exactly as JSON.stringify escapes them', () => {
+  const text = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 12 }),
+    fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\u0000', '\u001f', '\u007f', '\u2028', '\ud800', '\udc00', 'é', 'a', ' ', '~', '/'), maxLength: 8 }),
+  );
+  fc.assert(
+    fc.property(fc.dictionary(text, fc.oneof(text, fc.array(text, { maxLength: 3 })), { maxKeys: 4 }), (v) => {
+      const sorted = builtSorted(v);
+      assert.equal(canonicalJson(sorted), canonicalJsonReference(sorted));
+      assert.equal(canonicalJson(deepFrozen(builtSorted(v))), canonicalJsonReference(sorted));
+    }),
+    { numRuns: 3000 },
+  );
+});
+
 test('the line written for a record parses back to the record, and its hash verifies', () => {
   const chains = new SessionChains();
   const { record, line } = chains.nextWithLine({

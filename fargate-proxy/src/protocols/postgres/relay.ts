@@ -85,6 +85,23 @@ function writeTogether(socket: net.Socket, bufs: Buffer[], write: (b: Buffer) =>
   socket.uncork();
 }
 
+type AuditedDecision = Extract<AuditEventInput, { type: 'statement' }>['decision'];
+const auditedDecisions = new WeakMap<Decision, AuditedDecision>();
+
+/**
+ * What a statement's record says of its decision, one frozen object per decision: sessions reuse
+ * their decisions, and the audit renders a deep-frozen member once (chain.ts).
+ */
+function auditedDecision(d: Decision): AuditedDecision {
+  let audited = auditedDecisions.get(d);
+  if (!audited) {
+    // Keys in sorted order: the audit renders it as it stands.
+    audited = Object.freeze({ effect: d.effect, policyIds: Object.freeze([...d.policyIds]) as string[], policyVersion: d.policyVersion, reason: d.reason });
+    auditedDecisions.set(d, audited);
+  }
+  return audited;
+}
+
 export class Relay implements ScanHandler {
   readonly #o: RelayOptions;
   readonly #client: net.Socket;
@@ -862,7 +879,7 @@ export class Relay implements ScanHandler {
     return {
       approvalId,
       class: s.class,
-      decision: { effect: d.effect, policyIds: d.policyIds, policyVersion: d.policyVersion, reason: d.reason },
+      decision: auditedDecision(d),
       functions: s.functions,
       sessionId: this.#o.sessionId,
       statementId,
