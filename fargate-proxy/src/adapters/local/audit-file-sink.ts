@@ -79,8 +79,8 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   mkdirSync(paths.sessions, { recursive: true, mode: 0o750 });
   const privateKey = toPrivateKey(o.signingKey ?? loadOrCreateSigningKey(o.dir));
   const dirIdentity = statSync(o.dir).ino;
-  // `store` waits for the fsync, so it comes soon; `local` already has the kernel's copy, and an
-  // fsync costs the statement path about 1 ms of CPU, so it is batched further.
+  // `store` waits for the fsync, so it comes soon; `local` already has the kernel's copy, and each
+  // fsync costs ~0.1 ms of CPU per session file (bench/experiments/fsync-cost.ts), so it is batched further.
   const fsyncIntervalMs = o.fsyncIntervalMs ?? (o.ack === 'store' ? 20 : 200);
   const shipIntervalMs = o.shipIntervalMs ?? 200;
   const shipBatchSize = o.shipBatchSize ?? 100;
