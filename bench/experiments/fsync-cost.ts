@@ -1,9 +1,9 @@
 // `tsx bench/experiments/fsync-cost.ts [DIR]`: what one batched audit fsync costs on this machine.
-// 16 session files (as at 16 clients) each get the appends of one 200 ms fsync window (ENTRIES
-// lines of 500 B, default 60: ~5,000 statements/s with their outcomes shared by 16 sessions), then
-// every file is fsynced the way `audit-file-sink.ts` does it (`fs.fsync`, on libuv's pool). The
-// same rounds without the fsyncs are the baseline; the difference in the process's CPU time and
-// in wall time is reported per fsync. An experiment, not part of `npm run bench`.
+// 16 session files (as at 16 clients) each get the appends of one fsync window (ENTRIES lines of
+// 500 B, default 60: 200 ms of 2,400 statements/s with their outcomes over 16 sessions), then every
+// file is fsynced the way `audit-file-sink.ts` does it (`fs.fsync`, on libuv's pool). The same
+// rounds without the fsyncs are the baseline; the difference in the process's CPU time is reported
+// per fsync, in wall time per window. An experiment, not part of `npm run bench`.
 import { closeSync, fsync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +35,7 @@ try {
     const n = FILES * ROUNDS;
     console.log(
       `fsync of ${((ENTRIES * line.length) / 1024).toFixed(0)} KiB: ${((withFsync.cpuUs - without.cpuUs) / n).toFixed(1)} µs CPU, ` +
-        `${((withFsync.wallMs - without.wallMs) / (ROUNDS)).toFixed(2)} ms wall per window of ${FILES} files`,
+        `${((withFsync.wallMs - without.wallMs) / ROUNDS).toFixed(2)} ms wall per window of ${FILES} files`,
     );
   }
 } finally {
