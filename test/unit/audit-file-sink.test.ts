@@ -2,7 +2,7 @@
 // answers listing filters, masking and response caps, failing closed, and shipping the spool.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rename, rm, writeFile, stat } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rename, rm, writeFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, createPublicKey } from 'node:crypto';
@@ -235,6 +235,57 @@ test('ack local keeps events in the spool while the store is down; a restarted g
   assert.deepEqual(events.map((r) => [r.sessionId, r.seq]), [['r1', 1], ['r1', 2]]);
   assert.ok(store.accepted.some((i) => i.kind === 'digest'));
   assert.equal(Number(await readFile(join(dir, 'spool.cursor'), 'utf8')), (await stat(join(dir, 'spool.jsonl'))).size);
+});
+
+test('a statement and its outcome spool in chain order; a gateway killed mid-ship resumes from the saved cursor with no gap', async (t) => {
+  const dir = await tempDir(t);
+  const copy = await tempDir(t);
+  // Accepts two batches, then hangs on the third: the first gateway "dies" with a pass in flight.
+  // Batches of three split an outcome from the statement it was written with.
+  const accepted: ShippedItem[] = [];
+  let release: () => void = () => {};
+  let calls = 0;
+  const hanging = {
+    async write(items: ShippedItem[]) {
+      if (++calls === 3) await new Promise<void>((r) => (release = r));
+      accepted.push(...items);
+    },
+  };
+  const first = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0, store: hanging, shipIntervalMs: 50, shipBatchSize: 3 });
+  defer(t, async () => {
+    release();
+    await first.close();
+  });
+  const outcome = (statementId: string): AuditEventInput => ({ type: 'statement.outcome', sessionId: 'm1', statementId, status: 'ok', rows: 1, bytes: 5, durationMs: 1 });
+  first.appendNow!(start('m1', 'alice', 'orders'));
+  for (let i = 1; i <= 4; i++) {
+    first.appendNow!(statement('m1', `q${i}`, `select ${i}`));
+    first.appendDeferred(outcome(`q${i}`));
+  }
+  first.appendNow!(statement('m1', 'q5', 'select 5'));
+  const spooled = (await readFile(join(dir, 'spool.jsonl'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as ShippedItem);
+  const chainOrder = spooled.map((i) => (i.kind === 'event' ? `${i.record.seq}:${i.record.type}` : i.kind));
+  assert.deepEqual(chainOrder, (await readLog(dir, 'm1')).map((r) => `${r.seq}:${r.type}`), 'the spool holds the session log, in order');
+  assert.equal(chainOrder.length, 10);
+
+  for (let i = 0; i < 500 && calls < 3; i++) await sleep(10);
+  assert.equal(calls, 3, 'the third batch is in flight');
+  assert.equal(accepted.length, 6);
+  // The crash: what is on disk now is all a restarted gateway has.
+  await cp(dir, copy, { recursive: true });
+  const cursor = Number(await readFile(join(copy, 'spool.cursor'), 'utf8'));
+  const offsets = spooled.map((_, i) => spooled.slice(0, i + 1).reduce((n, item) => n + Buffer.byteLength(JSON.stringify(item)) + 1, 0));
+  assert.ok([offsets[2], offsets[5]].includes(cursor), `the cursor (${cursor}) ends an acknowledged batch`);
+
+  const reshipped: ShippedItem[] = [];
+  const second = await createLocalAuditSink({ dir: copy, ack: 'local', responseCapBytes: 0, store: { write: async (items) => void reshipped.push(...items) }, shipIntervalMs: 10 });
+  defer(t, () => second.close());
+  for (let i = 0; i < 500 && second.unshippedCount() > 0; i++) await sleep(10);
+  assert.equal(second.unshippedCount(), 0);
+  const seqs = (items: ShippedItem[]) => items.flatMap((i) => (i.kind === 'event' ? [i.record.seq] : []));
+  const resumedAt = seqs(reshipped)[0]!;
+  assert.ok(resumedAt <= seqs(accepted).at(-1)! + 1, 'no event is skipped');
+  assert.deepEqual(seqs(reshipped), Array.from({ length: 10 - resumedAt + 1 }, (_, i) => resumedAt + i), 'the rest ships once, in order');
 });
 
 test('ack store waits for the store; when it stays down the append is refused and health says why', async (t) => {

@@ -114,6 +114,8 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   const spoolFd = o.store ? openAppend(paths.spool) : undefined;
   let spoolSize = spoolFd === undefined ? 0 : fstatSync(spoolFd).size;
   let cursor = 0;
+  let savedCursor = 0;
+  let cursorSavedAt = 0;
   const queue: SpoolEntry[] = [];
   let shipWaiters: Array<Waiter & { end: number; timer: NodeJS.Timeout }> = [];
   let shipping = false;
@@ -129,6 +131,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     } catch {
       cursor = 0;
     }
+    savedCursor = cursor;
     // A crash between truncating the spool and saving the cursor leaves the cursor past the end.
     if (cursor > spoolSize) cursor = 0;
     const text = readFileSync(paths.spool).subarray(cursor);
@@ -303,11 +306,18 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     dirty.add(fd);
   }
 
-  function toSpool(item: ShippedItem, json = JSON.stringify(item)): number {
-    const line = `${json}\n`;
-    writeLine(spoolFd!, line);
-    spoolSize += Buffer.byteLength(line);
-    queue.push({ item, end: spoolSize });
+  /**
+   * Spools items in one write(2) and queues them for shipping; returns the offset past the last.
+   * An item is queued only once its line is written, so the queue never holds what a restart
+   * would not find in the spool.
+   */
+  function toSpool(items: Array<{ item: ShippedItem; json: string }>): number {
+    const text = items.length === 1 ? `${items[0]!.json}\n` : `${items.map((i) => i.json).join('\n')}\n`;
+    writeLine(spoolFd!, text);
+    for (const { item, json } of items) {
+      spoolSize += Buffer.byteLength(json) + 1;
+      queue.push({ item, end: spoolSize });
+    }
     return spoolSize;
   }
 
@@ -316,7 +326,10 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     const unsigned = { v: 1 as const, writer, dseq: dseq + 1, at: new Date().toISOString(), prev: prevDigest, sessions: [...undigested.values()] };
     const digest: SignedDigest = signDigest(unsigned, privateKey);
     writeLine(digestsFd, `${JSON.stringify(digest)}\n`);
-    if (spoolFd !== undefined) toSpool({ kind: 'digest', digest });
+    if (spoolFd !== undefined) {
+      const item: ShippedItem = { kind: 'digest', digest };
+      toSpool([{ item, json: JSON.stringify(item) }]);
+    }
     dseq = digest.dseq;
     prevDigest = digestHash(digest);
     undigested.clear();
@@ -397,14 +410,10 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
         shipError = undefined;
         shipBackoffMs = shipIntervalMs;
         queue.splice(0, batch.length);
-        const end = batch[batch.length - 1]!.end;
-        cursor = end;
-        try {
-          saveCursor();
-        } catch (e) {
-          // Shipped but not remembered: a restart ships these again, which stores accept (idempotent writes).
-          failure ??= `cannot save audit spool cursor (${errText(e)})`;
-        }
+        cursor = batch[batch.length - 1]!.end;
+        // Saving the cursor is a file write and a rename; under load a pass ships many batches, so
+        // it is saved at most once per ship interval and when the pass ends.
+        if (Date.now() - cursorSavedAt >= shipIntervalMs) saveCursorGuarded();
         const ready = shipWaiters.filter((w) => w.end <= cursor);
         shipWaiters = shipWaiters.filter((w) => w.end > cursor);
         for (const w of ready) {
@@ -414,6 +423,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
       }
       compactSpool();
     } finally {
+      saveCursorGuarded();
       shipping = false;
       if (queue.length > 0) scheduleShip(shipError ? shipBackoffMs : 0);
     }
@@ -422,6 +432,18 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   function saveCursor(): void {
     writeFileSync(paths.spoolCursorTmp, String(cursor));
     renameSync(paths.spoolCursorTmp, paths.spoolCursor);
+    savedCursor = cursor;
+    cursorSavedAt = Date.now();
+  }
+
+  function saveCursorGuarded(): void {
+    if (cursor === savedCursor) return;
+    try {
+      saveCursor();
+    } catch (e) {
+      // Shipped but not remembered: a restart ships these again, which stores accept (idempotent writes).
+      failure ??= `cannot save audit spool cursor (${errText(e)})`;
+    }
   }
 
   function compactSpool(): void {
@@ -434,7 +456,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     }
     spoolSize = 0;
     cursor = 0;
-    saveCursor();
+    saveCursorGuarded();
   }
 
   function shipped(end: number): Promise<void> {
@@ -553,10 +575,11 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     if (last.seq > (chains.head(sessionId)?.seq ?? 0)) chains.commit(last);
     undigested.set(sessionId, { sessionId, seq: last.seq, hash: last.hash });
     try {
-      for (const { record, line } of events) {
+      // Spool first: a session's events ship even if the (local-only) index cannot be written.
+      if (spoolFd !== undefined) spoolEnd = toSpool(events.map(({ record, line }) => ({ item: { kind: 'event', record }, json: `{"kind":"event","record":${line}}` })));
+      for (const { record } of events) {
         const idx = indexLineFor(record);
         if (idx) writeLine(indexFd, `${JSON.stringify(idx)}\n`);
-        if (spoolFd !== undefined) spoolEnd = toSpool({ kind: 'event', record }, `{"kind":"event","record":${line}}`);
       }
       if (last.type === 'session.end' || last.type === 'auth.refused') endSession(sessionId);
     } catch (e) {
