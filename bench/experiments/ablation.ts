@@ -10,9 +10,10 @@
 //   nofsync  no batched fsyncs                          journal  prototype of one journal per gateway
 //                                                                (one write(2) per event-loop turn)
 // Other knobs: C (client counts, default 1,16), M (pgbench -M mode, default simple), R (rounds, 3),
-// S (seconds per round, 5). Apply the patch in a separate worktree so the gateway compiled there
-// (bench/build.ts) carries it.
-import { execFile } from 'node:child_process';
+// S (seconds per round, 5); PIN=1 gives the proxies (relay, PgBouncer, Airlock) CPU 1 to themselves
+// and PostgreSQL and pgbench CPU 0, as a proxy task with its own vCPU would have. Apply the patch in a
+// separate worktree so the gateway compiled there (bench/build.ts) carries it.
+import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { startPostgres } from '../../test/support/pg-server.js';
@@ -39,6 +40,9 @@ const seconds = process.env.S ?? '5';
 const mode = process.env.M ?? 'simple';
 
 buildGateway(console.error);
+const pin = process.env.PIN === '1';
+// Children inherit the affinity: PostgreSQL (its backends too) and every pgbench run stay on CPU 0.
+if (pin) execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
 const pg = await startPostgres({ maxConnections: 100 });
 const peers: Peer[] = [];
 try {
@@ -59,6 +63,7 @@ try {
       delete process.env.TMPDIR;
     }
   }
+  if (pin) for (const p of peers) if (p.pid !== undefined) execFileSync('taskset', ['-a', '-p', '-c', '1', String(p.pid)], { stdio: 'ignore' });
   const load = (c: string): string[] => ['-S', '-M', mode, '-c', c, '-j', c === '1' ? '1' : '2', '-T', seconds];
   for (const p of peers) await runPgbench(p.endpoint, load('16')); // warm-up: JIT, caches, connections
   const results = new Map<string, number[][]>();
@@ -74,7 +79,7 @@ try {
       }
     }
   }
-  console.log(`pgbench -S -M ${mode}; medians of ${rounds} rounds of ${seconds} s`);
+  console.log(`pgbench -S -M ${mode}; medians of ${rounds} rounds of ${seconds} s${pin ? '; proxies on CPU 1, PostgreSQL and pgbench on CPU 0' : ''}`);
   console.log('clients|peer'.padEnd(32), ['tps', 'p50 µs', 'p99 µs', 'user µs', 'sys µs', 'CPU µs'].map((h) => h.padStart(8)).join(''), '  tps per round');
   for (const [key, rows] of results) {
     const cols = [0, 1, 2, 3, 4].map((j) => median(rows.map((r) => r[j]!)));
