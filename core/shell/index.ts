@@ -1,4 +1,5 @@
-export { inspectCommand, isSystemPath, type CommandInspection } from './inspect.js';
-export { parseShell, type ParsedShell, type SimpleCommand, type Redirect } from './parse.js';
+export { inspectCommand, isSystemPath, ALLOWED_VARIABLES, type CommandInspection } from './inspect.js';
+export { parseBash, type ParseResult } from './syntax.js';
+export { targetCommand } from './forward.js';
 export type { CommandCategory } from './programs.js';
 export { LineAssembler, type TypedInput } from './line-input.js';

