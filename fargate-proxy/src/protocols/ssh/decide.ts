@@ -1,7 +1,7 @@
 // One shell command's path through the gateway: inspect, decide, hold for approval when policy
 // asks, and audit the decision before anything reaches the target.
 import type { Decision, Principal } from '../../../../core/model.js';
-import { inspectCommand, type CommandInspection } from '../../../../core/shell/index.js';
+import { inspectCommand, targetCommand, type CommandInspection } from '../../../../core/shell/index.js';
 import type { AuditEventInput } from '../../../../core/audit/events.js';
 import type { SshGatewayContext, SshTarget } from './context.js';
 import { holdForApproval } from './approval-hold.js';
@@ -70,6 +70,16 @@ export async function decideCommand(scope: CommandScope, text: string, kind: 'ex
     return { command, statementId, allowed: false, decision, message: `airlock: refused: the audit trail cannot accept events (${(err as Error).message})` };
   }
   return { command, statementId, allowed: true, decision, approvalId };
+}
+
+/**
+ * What the target is given for an allowed exec command: the command rebuilt from the gateway's
+ * own parse, under `env -i` (see core/shell/forward.ts), so that the target's shell cannot read the
+ * agent's text differently from the gateway. Only a command policy explicitly allowed although
+ * it is opaque (nothing could be rebuilt) goes as the agent sent it: that is the policy's call.
+ */
+export function execText(command: CommandInspection, env: Record<string, string>): string {
+  return command.rebuilt === undefined ? command.text : targetCommand(command.rebuilt, env);
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Decision, Principal } from '../../../../core/model.js';
 import { TokenRejectedError } from '../../../../core/identity/index.js';
 import { newAuditSessionId } from '../../../../core/audit/events.js';
 import type { SshGatewayContext, SshTarget } from './context.js';
-import { audit, decideCommand, type CommandScope } from './decide.js';
+import { audit, decideCommand, execText, type CommandScope } from './decide.js';
 import { holdForApproval } from './approval-hold.js';
 import { connectUpstream, UpstreamAuthError } from './upstream.js';
 import { LineMasker } from './mask-stream.js';
@@ -260,7 +260,9 @@ export class SshSession {
     const x11 = await this.#forwardX11(upstream, forwarding.x11);
     // ssh2 honours `agentForward` on exec and shell; its type definitions omit it.
     const options: ExecOptions & { agentForward: boolean } = { pty: pty ? { term: pty.term, cols: pty.cols, rows: pty.rows, width: pty.width, height: pty.height } : undefined, env, agentForward: withAgent, x11 };
-    upstream.exec(text, options, (err, up) => {
+    // The target runs what was decided, not what was sent; its pty's TERM survives `env -i`.
+    const forwarded = execText(verdict.command, pty ? { ...env, TERM: pty.term } : env);
+    upstream.exec(forwarded, options, (err, up) => {
       if (err) return this.#refuseChannel(channel, `airlock: the target refused the command: ${err.message}`, 255);
       setLive(up);
       this.#pipe(channel, up, verdict.statementId, started);
