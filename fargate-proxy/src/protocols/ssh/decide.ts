@@ -29,11 +29,26 @@ export interface CommandScope {
   onAbort(cancel: (reason: string) => void): void;
 }
 
-export async function decideCommand(scope: CommandScope, text: string, kind: 'exec' | 'shell-line'): Promise<CommandVerdict> {
+/** What the session knows beyond the command's text (an interactive shell's state). */
+export interface CommandContext {
+  /** Reasons the command cannot be known from its text alone: it is judged opaque. */
+  opaque?: string[];
+  /** Why the gateway cannot follow the shell through this text: refused whatever policy says. */
+  unfollowable?: string;
+}
+
+export async function decideCommand(scope: CommandScope, text: string, kind: 'exec' | 'shell-line', context: CommandContext = {}): Promise<CommandVerdict> {
   const { ctx, principal, target } = scope;
-  const command = inspectCommand(text);
+  let command = inspectCommand(text);
+  if (context.opaque?.length) command = { ...command, class: 'opaque', reasons: [...command.reasons, ...context.opaque] };
   const statementId = scope.nextStatementId();
   const policy = ctx.policy();
+  if (context.unfollowable) {
+    const reason = `the gateway cannot follow the shell through this input: ${context.unfollowable}`;
+    const d: Decision = { effect: 'deny', policyIds: [], policyVersion: policy.version, reason };
+    await append(scope, statementId, command, kind, d).catch(() => undefined);
+    return { command, statementId, allowed: false, message: `airlock: refused: ${reason}`, decision: d };
+  }
   let decision = policy.authorizeCommand(principal, target.info, command);
   let approvalId: string | undefined;
   const refuse = async (d: Decision, message: string): Promise<CommandVerdict> => {

@@ -1,9 +1,13 @@
-// Relays an interactive shell: the agent's keystrokes are assembled into lines, each line is
-// inspected and decided like an exec command before any of it is sent, and everything the agent's
-// terminal shows is recorded. Lines are decided one at a time, in order; while one waits (for the
-// audit trail or a reviewer) later input queues behind it, bounded by pausing the agent's channel.
+// Relays an interactive shell: the agent's keystrokes are assembled into lines, the lines into the
+// commands bash will run (a continuation, an open quote, a here-document or an unfinished compound
+// command holds them), and each whole command is inspected and decided like an exec command before
+// any of its lines is sent. Everything the agent's terminal shows is recorded. Commands are decided
+// one at a time, in order; while one waits (for the audit trail or a reviewer) later input queues
+// behind it, bounded by pausing the agent's channel.
 import type { ClientChannel, ServerChannel } from 'ssh2';
 import { LineAssembler, type TypedInput } from '../../../../core/shell/line-input.js';
+import { CommandAssembler } from '../../../../core/shell/command-input.js';
+import { SessionDefinitions } from '../../../../core/shell/session-definitions.js';
 import type { Masker } from '../../../../core/mask/index.js';
 import { decideCommand, type CommandScope } from './decide.js';
 import type { AsciicastRecorder } from './asciicast.js';
@@ -13,11 +17,19 @@ import { LineMasker } from './mask-stream.js';
 const MAX_QUEUED = 64;
 /** A prompt has no newline: partial masked lines are released after this much quiet. */
 const MASK_FLUSH_MS = 40;
+/**
+ * Shown while the gateway holds an unfinished command: bash's default PS2. Bash has not seen the
+ * held lines, so it shows no prompt of its own until the command is whole and sent.
+ */
+const CONTINUATION_PROMPT = '> ';
+/** Lines held for one unfinished command. */
+const MAX_COMMAND_LINES = 256;
 
 export interface ShellRelayResult {
   exit?: { code: number | null; signal?: string };
   /** Bytes the agent's terminal received. */
   bytesOut: number;
+  /** Commands (one or more lines each) sent and refused. */
   linesAllowed: number;
   linesRefused: number;
   masked: number;
@@ -39,6 +51,8 @@ export function relayShell(o: ShellRelayOptions): Promise<ShellRelayResult> {
   const { agent, upstream, recorder } = o;
   const result: ShellRelayResult = { bytesOut: 0, linesAllowed: 0, linesRefused: 0, masked: 0, maskCounts: {} };
   const assembler = new LineAssembler(o.maxLineBytes);
+  const commands = new CommandAssembler({ maxBytes: o.maxLineBytes, maxLines: MAX_COMMAND_LINES });
+  const definitions = new SessionDefinitions();
   const queue: TypedInput[] = [];
   let draining = false;
   let closed = false;
@@ -54,26 +68,48 @@ export function relayShell(o: ShellRelayOptions): Promise<ShellRelayResult> {
   /** Gateway messages: a terminal in raw mode needs CR LF. */
   const say = (line: string) => toAgent(`\r\n${line}\r\n`);
 
+  const refused = (message: string, lines: number, hint = '') =>
+    say(`${message}; ${lines > 1 ? `the command (${lines} lines) was` : 'the line was'} not sent.${hint}`);
+
+  const decide = async (item: Extract<TypedInput, { kind: 'line' }>) => {
+    if (commands.holding === 0 && item.text.trim() === '') return void upstream.write(item.terminator);
+    const input = commands.add(item);
+    // The prompt is for an agent waiting to type; lines already on their way need none (bash will
+    // echo them with its own PS2 once the command is sent).
+    if (input.kind === 'held') return void (queue.length === 0 && toAgent(CONTINUATION_PROMPT));
+    if (input.kind === 'refused') {
+      const verdict = await decideCommand(o.scope, input.text, 'shell-line', { unfollowable: input.reason });
+      result.linesRefused++;
+      return refused(verdict.message ?? 'airlock: refused', input.lines.length);
+    }
+    const verdict = await decideCommand(o.scope, input.text, 'shell-line', { opaque: definitions.uses(input.tree) });
+    if (closed) return;
+    if (!verdict.allowed) {
+      result.linesRefused++;
+      return refused(verdict.message ?? 'airlock: refused', input.lines.length);
+    }
+    result.linesAllowed++;
+    definitions.record(input.tree, verdict.command.class !== 'opaque');
+    upstream.write(input.lines.map((l) => l.text + l.terminator).join(''));
+  };
+
   const drain = async () => {
     if (draining) return;
     draining = true;
     while (queue.length > 0 && !closed) {
       const item = queue.shift()!;
-      if (item.kind === 'control') upstream.write(item.bytes);
-      else if (item.kind === 'rejected') {
-        result.linesRefused++;
-        say(`airlock: refused: ${item.reason}; the line was not sent. Type the whole command and press Enter.`);
-      } else if (item.text.trim() === '') upstream.write(item.terminator);
+      if (item.kind === 'line') await decide(item);
       else {
-        const verdict = await decideCommand(o.scope, item.text, 'shell-line');
-        if (closed) break;
-        if (verdict.allowed) {
-          result.linesAllowed++;
-          upstream.write(item.text + item.terminator);
-        } else {
+        // Bash never saw the held lines of an unfinished command: they go, whatever comes next.
+        const dropped = commands.discard().length;
+        if (item.kind === 'rejected') {
           result.linesRefused++;
-          say(`${verdict.message ?? 'airlock: refused'}; the line was not sent.`);
-        }
+          refused(`airlock: refused: ${item.reason}`, dropped + 1, ' Type the whole command and press Enter.');
+        } else if (item.bytes[0] === 0x04 && dropped > 0) {
+          // At PS2, bash takes end of input as "unexpected end of file" and discards the command; at
+          // PS1 (where bash is, having seen nothing) it would end the shell.
+          say(`airlock: end of input inside an unfinished command; its ${dropped} line(s) were discarded.`);
+        } else upstream.write(item.bytes);
       }
       if (queue.length < MAX_QUEUED / 2) agent.resume();
     }

@@ -1,0 +1,142 @@
+// A typed window on mvdan-sh (mvdan/sh's bash parser, compiled to JS) for what an interactive shell
+// needs to know about the text typed so far: is it a whole command yet, does it parse, and which
+// names (functions, aliases) does it define. The parser has no TypeScript types; only the few
+// members used here are declared.
+import { createRequire } from 'node:module';
+
+interface Pos {
+  Offset(): number;
+}
+interface Node {
+  Pos(): Pos;
+  End(): Pos;
+  [field: string]: unknown;
+}
+interface Syntax {
+  NewParser(...options: unknown[]): { Parse(src: string, name: string): Node };
+  KeepComments(keep: boolean): unknown;
+  Variant(lang: unknown): unknown;
+  LangBash: unknown;
+  IsIncomplete(err: unknown): boolean;
+  Walk(node: Node, visit: (n: Node | null) => boolean): void;
+  NodeType(node: Node): string;
+}
+
+const syntax = (createRequire(import.meta.url)('mvdan-sh') as { syntax: Syntax }).syntax;
+const parser = syntax.NewParser(syntax.KeepComments(true), syntax.Variant(syntax.LangBash));
+
+/** Reserved words that can only continue or close a compound command. */
+const RESERVED_ALONE = new Set(['then', 'else', 'elif', 'fi', 'do', 'done', 'esac', '}']);
+
+/** Lists of statements bash will not take empty, per node type. */
+const NONEMPTY: Record<string, string[]> = {
+  Block: ['Stmts'],
+  Subshell: ['Stmts'],
+  IfClause: ['Cond', 'Then'],
+  WhileClause: ['Cond', 'Do'],
+  ForClause: ['Do'],
+};
+
+export type BashText =
+  /** Bash would run it now. */
+  | { state: 'complete'; tree: BashTree }
+  /** Bash would print PS2 and read another line. */
+  | { state: 'incomplete' }
+  /** Bash would report a syntax error and discard it. */
+  | { state: 'error'; message: string };
+
+/** Reads `text` (whole lines, each ending in a newline) the way bash reads typed input. */
+export function readBash(text: string): BashText {
+  let tree: Node;
+  try {
+    tree = parser.Parse(text, 'input');
+  } catch (err) {
+    if (syntax.IsIncomplete(err)) return { state: 'incomplete' };
+    const message = typeof (err as { Error?: unknown }).Error === 'function' ? String((err as { Error(): string }).Error()) : String(err);
+    return { state: 'error', message: message.replace(/^input:/, 'line ') };
+  }
+  const t = new BashTree(tree, text);
+  const misplaced = t.misplacedReservedWord();
+  if (misplaced) return { state: 'error', message: `syntax error near unexpected token \`${misplaced}'` };
+  // mvdan/sh reads a backslash-newline at the very end as the end of input; bash reads it as a line
+  // continuation and asks for the next line, unless the backslash ends a comment.
+  if (/(^|[^\\])(\\\\)*\\\n$/.test(text) && !t.inComment(Buffer.byteLength(text) - 2)) return { state: 'incomplete' };
+  return { state: 'complete', tree: t };
+}
+
+export class BashTree {
+  readonly #nodes: { type: string; node: Node }[] = [];
+  constructor(root: Node, readonly text: string) {
+    syntax.Walk(root, (n) => {
+      if (n) this.#nodes.push({ type: syntax.NodeType(n), node: n });
+      return true;
+    });
+  }
+
+  /** Is the byte at `offset` part of a comment? */
+  inComment(offset: number): boolean {
+    return this.#nodes.some(({ type, node }) => type === 'Comment' && node.Pos().Offset() <= offset && offset < node.End().Offset());
+  }
+
+  /** Byte ranges [start, end) of single-quoted strings ('…', not $'…'). */
+  singleQuoted(): [number, number][] {
+    return this.#nodes.filter(({ type, node }) => type === 'SglQuoted' && !node.Dollar).map(({ node }) => [node.Pos().Offset(), node.End().Offset()]);
+  }
+
+  /**
+   * mvdan/sh reads some of bash's reserved words as command names where bash stops with a syntax
+   * error (`else` alone), and takes a simple command as a function body: the word bash would stop
+   * at, if any.
+   */
+  misplacedReservedWord(): string | undefined {
+    for (const { type, node } of this.#nodes) {
+      // Bash wants a compound command as a function's body; mvdan/sh also takes a simple one.
+      if (type === 'FuncDecl') {
+        const body = (node.Body as { Cmd?: Node } | undefined)?.Cmd;
+        if (!body || syntax.NodeType(body) === 'CallExpr' || syntax.NodeType(body) === 'DeclClause') return String((node.Name as { Value: string }).Value);
+      }
+      // Bash wants at least one command in a body; mvdan/sh takes an empty one (`{` then `}`).
+      for (const field of NONEMPTY[type] ?? []) {
+        if (field === 'Cond' && type === 'IfClause' && !/^(if|elif)\b/.test(this.#at(node))) continue; // `else` has none
+        if (!(node[field] as unknown[] | undefined)?.length) return this.#at(node).split(/\s/)[0] || type;
+      }
+      if (type !== 'CallExpr') continue;
+      const parts = ((node.Args as Node[])[0]?.Parts as Node[] | undefined) ?? [];
+      const only = parts.length === 1 && syntax.NodeType(parts[0]!) === 'Lit' ? String(parts[0]!.Value) : undefined;
+      if (only && RESERVED_ALONE.has(only)) return only;
+    }
+    return undefined;
+  }
+
+  #at(node: Node): string {
+    return Buffer.from(this.text).subarray(node.Pos().Offset(), node.Pos().Offset() + 8).toString('utf8');
+  }
+
+  /** Names of functions this text defines. */
+  functions(): string[] {
+    return this.#nodes.filter(({ type }) => type === 'FuncDecl').map(({ node }) => String((node.Name as { Value: string }).Value));
+  }
+
+  /**
+   * Every simple command, as its words. A word is its value when it has no expansions (quotes
+   * removed); otherwise the value of its leading static part followed by U+FFFD.
+   */
+  calls(): string[][] {
+    return this.#nodes.filter(({ type }) => type === 'CallExpr').map(({ node }) => (node.Args as Node[]).map(wordValue));
+  }
+}
+
+export const COMPUTED = '\uFFFD';
+
+function wordValue(word: Node): string {
+  let value = '';
+  for (const part of word.Parts as Node[]) {
+    const type = syntax.NodeType(part);
+    if (type === 'Lit') value += String(part.Value).replace(/\\\n/g, '').replace(/\\(.)/gs, '$1');
+    else if (type === 'SglQuoted' && !part.Dollar) value += String(part.Value);
+    else if (type === 'DblQuoted' && (part.Parts as Node[]).every((p) => syntax.NodeType(p) === 'Lit')) {
+      value += (part.Parts as Node[]).map((p) => String(p.Value)).join('');
+    } else return value + COMPUTED;
+  }
+  return value;
+}

@@ -1,0 +1,194 @@
+// Interactive shells keep state across lines: the real `ssh -tt` → Airlock → a real sshd and bash.
+// A command split over lines (open quote, continuation, here-document, compound command) is held
+// until bash would run it and decided whole; pieces that each look harmless cannot add up to a
+// destructive command, and ordinary multi-line commands still run.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chownSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import ssh2, { type ClientChannel } from 'ssh2';
+import { sshSkipReason, startSshd, type RunningSshd } from '../support/sshd.js';
+import { gatewaySshArgs, runClient, SSH_REVIEWER, startTestSshGateway, type TestSshGateway } from '../support/ssh-gateway.js';
+import { inspectCommand } from '../../core/shell/index.js';
+import type { AuditRecord } from '../../core/audit/events.js';
+
+// Agents: an ordinary operator policy (read and write, no destructive or opaque commands).
+// Reviewers stand in for a trusting operator who also allows what cannot be inspected, except `rm`:
+// with them the lines held and then sent are seen running in bash, whatever the classifier says.
+const POLICY = `
+@id("connect")
+permit (principal, action == Airlock::Action::"connect", resource);
+@id("shell")
+permit (principal, action == Airlock::Action::"interactive_shell", resource);
+@id("agents-read")
+permit (principal in Airlock::Group::"agents", action == Airlock::Action::"command_read", resource);
+@id("agents-write")
+permit (principal in Airlock::Group::"agents", action == Airlock::Action::"command_write", resource);
+@id("no-destructive-commands")
+forbid (principal, action == Airlock::Action::"command_destructive", resource);
+@id("reviewers-anything-but-rm")
+permit (principal in Airlock::Group::"reviewers", action, resource)
+  when { context has binaries && !context.binaries.contains("rm") };
+`;
+
+const skip = sshSkipReason();
+let sshd: RunningSshd;
+let gw: TestSshGateway;
+
+before(async () => {
+  if (skip) return;
+  sshd = await startSshd();
+  gw = await startTestSshGateway(sshd, POLICY);
+});
+after(async () => {
+  await gw?.stop();
+  await sshd?.stop();
+});
+
+type Statement = Extract<AuditRecord, { type: 'statement' }>;
+
+function marker(name: string): string {
+  const path = join(sshd.workDir, name);
+  writeFileSync(path, 'keep me');
+  const { uid, gid } = statSync(sshd.workDir);
+  chownSync(path, uid, gid);
+  return path;
+}
+
+async function shell(lines: string[], client?: { clientId: string; clientSecret: string }) {
+  const r = await runClient('ssh', ['-tt', ...gatewaySshArgs(gw.port)], { password: await gw.token(client), input: lines.join('\n') + '\n', timeoutMs: 30_000 });
+  const out = r.stdout.toString();
+  assert.equal(r.code, 0, `${r.stderr}\n${out}`);
+  return out;
+}
+
+const shellLines = async () => (await gw.auditRecords()).filter((e): e is Statement => e.type === 'statement' && e.statementTypes[0] === 'ssh.shell-line');
+
+test('a destructive command split over lines is refused whole, in every way bash joins lines; the marker stays', { skip }, async () => {
+  const m = marker('split-victim');
+  const splits = [
+    // Each line alone reads as harmless (`echo 'abc`, `ls '…'`, `'`); bash runs the rm between the quotes.
+    ["echo 'abc", `ls ' ; rm -f ${m} ; echo '`, "'"],
+    ['echo ok \\', `; rm -f ${m}`],
+    [`cat <<EOF; rm -f ${m}`, 'body', 'EOF'],
+    ['if true; then', `rm -f ${m}`, 'fi'],
+    [`for f in ${m}; do`, 'rm -f "$f"', 'done'],
+    ['{', `rm -f ${m}`, '}'],
+    ['(', `rm -f ${m}`, ')'],
+  ];
+  const out = await shell([
+    ...splits.flat(),
+    // An alias defined in the session makes later uses of its name opaque.
+    "alias ls='rm -f'",
+    `ls ${m}`,
+    // History expansion would rewrite the line after inspection.
+    `echo ${m}`,
+    '^echo^rm -f',
+    `printf '%s+%s\\n' session carried-on`,
+    'exit',
+  ]);
+  assert.ok(existsSync(m), `the marker survived:\n${out}`);
+  assert.equal(readFileSync(m, 'utf8'), 'keep me');
+  assert.match(out, /carried-on/);
+
+  const audited = await shellLines();
+  for (const split of splits) {
+    const text = split.join('\n');
+    const record = audited.find((e) => e.text === text);
+    assert.ok(record, `decided as one command: ${JSON.stringify(text)}`);
+    assert.equal(record.decision.effect, 'deny', text);
+    assert.match(out, new RegExp(`the command \\(${split.length} lines\\) was not sent`));
+  }
+  assert.ok(!audited.some((e) => e.text === `rm -f ${m}` || e.text === 'fi' || e.text === "'"), 'no piece was judged alone');
+  const aliasUse = audited.find((e) => e.text === `ls ${m}`);
+  assert.equal(aliasUse?.decision.effect, 'deny');
+  assert.equal(aliasUse?.class, 'opaque', 'ls is an alias defined in this session');
+  const history = audited.find((e) => e.text === '^echo^rm -f');
+  assert.equal(history?.decision.effect, 'deny');
+  assert.match(history?.decision.reason ?? '', /history/);
+  assert.match(out, /cannot follow the shell/);
+});
+
+const ORDINARY = [
+  'for i in 1 2 3; do',
+  `  printf 'n=%s\\n' "$i"`,
+  'done',
+  "printf '%s\\n' 'first",
+  "second'",
+  'cat <<EOF',
+  'here-body $((6*7))',
+  'EOF',
+  'echo one \\',
+  'two',
+  'if [ -d / ]; then',
+  "  printf '%s\\n' dir-yes",
+  'fi',
+  'exit',
+];
+
+function assertRan(out: string) {
+  assert.match(out, /^n=1\r?$/m, out);
+  assert.match(out, /^n=3\r?$/m);
+  assert.match(out, /^first\r?\nsecond\r?$/m, 'the newline inside the quotes reached bash');
+  assert.match(out, /^here-body 42\r?$/m, 'the here-document reached bash');
+  assert.match(out, /^one two\r?$/m, 'the continuation reached bash');
+  assert.match(out, /^dir-yes\r?$/m);
+  assert.doesNotMatch(out, /refused/);
+}
+
+test('held lines reach bash intact once the command is whole: loops, quotes, here-documents, continuations run', { skip }, async () => {
+  const out = await shell(ORDINARY, SSH_REVIEWER);
+  assertRan(out);
+  const audited = await shellLines();
+  assert.equal(audited.find((e) => e.text === ORDINARY.slice(0, 3).join('\n'))?.decision.effect, 'allow', 'the loop was decided whole');
+});
+
+// Under the read-only policy an ordinary multi-line command must stay usable: that is the
+// classifier's verdict on the whole command, which needs a classifier that reads multi-line input.
+const multiLineReadable = inspectCommand(ORDINARY.slice(0, 3).join('\n')).class === 'read';
+test(
+  'ordinary multi-line commands are allowed under the read-only operator policy',
+  { skip: skip || (!multiLineReadable && 'the classifier on this branch judges every multi-line command opaque (the mvdan-sh classifier of issue 27 reads them)') },
+  async () => assertRan(await shell(ORDINARY)),
+);
+
+test('typed one line at a time: the gateway prompts for more while it holds lines; ^C and ^D drop the held command', { skip }, async () => {
+  const m = marker('typed-victim');
+  const token = await gw.token(SSH_REVIEWER);
+  const client = new ssh2.Client();
+  await new Promise<void>((resolve, reject) => {
+    client.once('ready', () => resolve()).once('error', reject);
+    client.connect({ host: '127.0.0.1', port: gw.port, username: 'box', password: token, hostVerifier: () => true });
+  });
+  after(() => client.end());
+  const channel = await new Promise<ClientChannel>((resolve, reject) => client.shell({ term: 'xterm', rows: 24, cols: 80 }, (err, c) => (err ? reject(err) : resolve(c))));
+  let seen = '';
+  channel.on('data', (d: Buffer) => (seen += d.toString()));
+  const waitFor = async (re: RegExp) => {
+    for (let i = 0; i < 200 && !re.test(seen); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.match(seen, re);
+  };
+  const typed = async (line: string, expect: RegExp) => {
+    const from = seen.length;
+    channel.write(`${line}\r`);
+    for (let i = 0; i < 200 && !expect.test(seen.slice(from)); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.match(seen.slice(from), expect, `after ${JSON.stringify(line)}: ${JSON.stringify(seen.slice(from))}`);
+  };
+  await waitFor(/\$ $/);
+  await typed('if true; then', /^> $/);
+  await typed(`  printf '%s\\n' held-ran`, /^> $/);
+  await typed('fi', /^held-ran\r$/m);
+
+  // ^C: bash would drop the unfinished command; the gateway drops what it held and sends the ^C.
+  await typed(`touch ${m}.c; for f in x; do`, /^> $/);
+  channel.write('\x03');
+  await typed(`printf '%s\\n' after-interrupt`, /^after-interrupt\r$/m);
+  // ^D at the continuation prompt: the held lines go, the shell stays.
+  await typed(`touch ${m}.d; if true; then`, /^> $/);
+  channel.write('\x04');
+  await waitFor(/end of input inside an unfinished command; its 1 line\(s\) were discarded/);
+  await typed(`printf '%s\\n' still-here`, /^still-here\r$/m);
+  channel.write('exit\r');
+  await new Promise((r) => channel.once('close', r));
+  assert.ok(!existsSync(`${m}.c`) && !existsSync(`${m}.d`), 'nothing of a dropped command ran');
+});
