@@ -68,6 +68,7 @@ export function formatSearchPath(names: string[]): string {
  * and first). pg_temp is never searched for functions, so it may stand before pg_catalog.
  */
 export function schemaBeforeCatalog(path: string[]): string | undefined {
+  if (!path.includes('pg_catalog')) return undefined;
   for (const name of path) {
     if (name === 'pg_catalog') return undefined;
     if (name !== TEMP_SCHEMA) return name;
