@@ -29,6 +29,11 @@ export interface SessionScopeOptions {
   catalog: () => TargetCatalog | undefined;
   /** Called when a statement may have changed the catalog (DDL): the owner re-reads it. */
   onCatalogChange?: () => void;
+  /**
+   * Whether a (resolved) statement may run at all: one that policy denies changes nothing, so a
+   * refused `SET search_path` does not widen the session's paths. Default: every statement may.
+   */
+  mayRun?: (s: StatementInspection) => boolean;
 }
 
 /** Statements that create relations: an unqualified name there is also the creation schema's. */
@@ -66,13 +71,17 @@ export class SqlSessionScope {
 
   /** inspectSql(), then names resolved for this session; statements seen change the session's state. */
   inspect(sql: string, prepared?: PreparedLookup): Inspection {
-    const raw = inspectSql(sql, prepared);
+    return this.apply(inspectSql(sql, prepared));
+  }
+
+  /** Resolves an inspection made elsewhere (any SqlInspector) for this session, statement by statement. */
+  apply(raw: Inspection): Inspection {
     if (!raw.ok) return raw;
     let cls: StatementClass = 'read';
     let changed = false;
     const statements = raw.statements.map((s) => {
       const resolved = this.resolve(s);
-      this.observe(s);
+      if (this.#o.mayRun?.(resolved) ?? true) this.observe(s);
       cls = moreDangerous(cls, resolved.class);
       changed ||= resolved !== s;
       return resolved;
