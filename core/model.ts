@@ -55,6 +55,13 @@ export interface StatementInspection {
   reasons: string[];
   /** The statement's own text (as sent; masking of literals is the audit layer's job). */
   text: string;
+  /**
+   * Names the server looks up through the session's search_path besides tables and functions:
+   * operators, the types of casts (a domain's CHECK or a user cast runs code), and the last field
+   * of `x.name` references (attribute notation calls a function `name(x)` when no column has that
+   * name). Read by the session resolver (core/classify/session-scope.ts); not shown to policy.
+   */
+  lookups?: { operators: string[]; types: string[]; attributes: string[] };
   /** Set on `PREPARE name AS body`: the session should remember `body` under `name` once the server accepts it. */
   prepare?: { name: string; body: StatementInspection };
   /** Set on `DEALLOCATE name` (`'*'` for `DEALLOCATE ALL`): the session should forget it. */

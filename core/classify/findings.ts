@@ -1,4 +1,5 @@
 // What a walk over one statement's parse tree has found so far.
+import { writtenRelationName } from './relation-names.js';
 import { moreDangerous, type StatementClass, type StatementInspection } from '../model.js';
 
 export class Findings {
@@ -6,14 +7,25 @@ export class Findings {
   readonly types = new Set<string>();
   readonly tables = new Set<string>();
   readonly functions = new Set<string>();
-  /** CTE names, so that references to them are not reported as tables. */
-  readonly cteNames = new Set<string>();
+  readonly operators = new Set<string>();
+  readonly castTypes = new Set<string>();
+  readonly attributes = new Set<string>();
+  /**
+   * CTE names in scope, innermost query level last: an unqualified reference to one of them is
+   * the CTE, not a table, and only inside the query level (and the later CTEs) that defines it.
+   */
+  readonly cteScopes: Set<string>[] = [];
   readonly reasons: string[] = [];
   dmlWithoutWhere = false;
   /** True once an EXECUTE was seen: the verdict then depends on session state and is not cached. */
   executes = false;
   prepare?: StatementInspection['prepare'];
   deallocate?: StatementInspection['deallocate'];
+
+  /** True when an unqualified relation name is a CTE visible here. */
+  isCte(name: string): boolean {
+    return this.cteScopes.some((scope) => scope.has(name));
+  }
 
   raise(cls: StatementClass, reason?: string): void {
     this.class = moreDangerous(this.class, cls);
@@ -27,20 +39,29 @@ export class Findings {
     for (const t of other.statementTypes) this.types.add(t);
     for (const t of other.tables) this.tables.add(t);
     for (const f of other.functions) this.functions.add(f);
+    this.absorbLookups(other);
     this.dmlWithoutWhere ||= other.dmlWithoutWhere;
   }
 
+  absorbLookups(other: StatementInspection): void {
+    for (const o of other.lookups?.operators ?? []) this.operators.add(o);
+    for (const t of other.lookups?.types ?? []) this.castTypes.add(t);
+    for (const a of other.lookups?.attributes ?? []) this.attributes.add(a);
+  }
+
   toInspection(text: string): StatementInspection {
-    const tables = [...this.tables].filter((t) => !this.cteNames.has(t));
     const result: StatementInspection = {
       class: this.class,
       statementTypes: [...this.types],
-      tables,
+      tables: [...this.tables],
       functions: [...this.functions],
       dmlWithoutWhere: this.dmlWithoutWhere,
       reasons: [...this.reasons],
       text,
     };
+    if (this.operators.size || this.castTypes.size || this.attributes.size) {
+      result.lookups = { operators: [...this.operators], types: [...this.castTypes], attributes: [...this.attributes] };
+    }
     if (this.prepare) result.prepare = this.prepare;
     if (this.deallocate !== undefined) result.deallocate = this.deallocate;
     return result;
@@ -91,10 +112,9 @@ export function lowerName(parts: string[]): string {
   return parts.map((p) => p.toLowerCase()).join('.');
 }
 
-/** RangeVar body → `schema.table` as written, lower-cased. */
+/** RangeVar body → `schema.table` as written (exact case, quoted where needed; see relation-names.ts). */
 export function rangeVarName(rv: NodeBody): string {
-  const parts = [rv.catalogname, rv.schemaname, rv.relname].filter((p): p is string => typeof p === 'string' && p !== '');
-  return lowerName(parts);
+  return writtenRelationName(rv);
 }
 
 /**

@@ -1,6 +1,7 @@
 // Which function calls and operators we can see through. A call is judged by its bare name;
 // the schema matters only to decide whether a name may be trusted as the built-in one.
 import type { StatementClass } from '../model.js';
+import { READ_ONLY_BUILTIN_FAMILIES } from './builtin-families.js';
 
 export interface CallVerdict {
   class: StatementClass;
@@ -67,10 +68,8 @@ const SAFE_FUNCTIONS = new Set<string>([
   'pg_partition_ancestors',
   // waiting only holds this session's own connection (bounded by statement_timeout)
   'pg_sleep', 'pg_sleep_for', 'pg_sleep_until',
+  ...READ_ONLY_BUILTIN_FAMILIES,
 ]);
-
-/** Prefixes of safe families (JSON processing, catalog pretty-printers, privilege checks). */
-const SAFE_PREFIXES = ['json_', 'jsonb_', 'pg_get_', 'pg_stat_get_', 'has_', 'xml', 'to_tsvector', 'to_tsquery', 'plainto_tsquery', 'websearch_to_tsquery', 'phraseto_tsquery'];
 
 /** Built-ins that change state but only as ordinary DML would. */
 const WRITE_FUNCTIONS = new Map<string, string>([
@@ -112,22 +111,32 @@ const DYNAMIC_SQL_FUNCTIONS = new Set<string>([
 
 const TRUSTED_SCHEMAS = new Set(['pg_catalog']);
 
-/** `parts` is the name as written, already lower-cased: `['pg_catalog', 'lower']` or `['lower']`. */
+/** True for the exact (case-sensitive) name of a built-in this module trusts as read-only. */
+export function isTrustedBuiltinName(name: string): boolean {
+  return SAFE_FUNCTIONS.has(name) || WRITE_FUNCTIONS.has(name);
+}
+
+/**
+ * `parts` is the name exactly as the parser produced it (unquoted parts folded to lower case,
+ * quoted ones kept): `['pg_catalog', 'lower']` or `['lower']`. Trust needs the exact built-in
+ * name — `"LOWER"` is some other function — while distrust by name also catches odd spellings.
+ */
 export function judgeFunction(parts: string[]): CallVerdict {
   const name = parts[parts.length - 1] ?? '';
   const schema = parts.length > 1 ? parts[parts.length - 2] : undefined;
   const shown = parts.join('.');
-  if (PRIVILEGED_FUNCTIONS.has(name) || PRIVILEGED_PREFIXES.some((p) => name.startsWith(p))) {
+  const lower = name.toLowerCase();
+  if (PRIVILEGED_FUNCTIONS.has(lower) || PRIVILEGED_PREFIXES.some((p) => lower.startsWith(p))) {
     return { class: 'privileged', reason: `calls ${shown}()` };
   }
   const builtin = schema === undefined || TRUSTED_SCHEMAS.has(schema);
-  if (builtin && DYNAMIC_SQL_FUNCTIONS.has(name)) {
+  if (builtin && DYNAMIC_SQL_FUNCTIONS.has(lower)) {
     return { class: 'opaque', reason: `calls ${shown}(), which runs SQL from a string` };
   }
   if (builtin) {
     const write = WRITE_FUNCTIONS.get(name);
     if (write) return { class: 'write', reason: `calls ${shown}() (${write})` };
-    if (SAFE_FUNCTIONS.has(name) || SAFE_PREFIXES.some((p) => name.startsWith(p))) return { class: 'read' };
+    if (SAFE_FUNCTIONS.has(name)) return { class: 'read' };
   }
   return { class: 'opaque', reason: `calls ${shown}(), not known to be safe` };
 }
@@ -142,7 +151,9 @@ const SAFE_OPERATORS = new Set<string>([
 ]);
 
 export function judgeOperator(parts: string[]): CallVerdict {
-  const op = parts[parts.length - 1] ?? '';
+  // BETWEEN and its variants arrive in upper case: they are syntax, not operator names.
+  const written = parts[parts.length - 1] ?? '';
+  const op = /^[A-Z ]+$/.test(written) ? written.toLowerCase() : written;
   const schema = parts.length > 1 ? parts[parts.length - 2] : undefined;
   if ((schema === undefined || TRUSTED_SCHEMAS.has(schema)) && SAFE_OPERATORS.has(op)) return { class: 'read' };
   return { class: 'opaque', reason: `uses operator ${parts.join('.')}, not known to be built in` };

@@ -3,6 +3,11 @@
 import type { StatementClass } from '../model.js';
 import { judgeFunction, judgeOperator } from './functions.js';
 import { judgeSet } from './settings.js';
+import { schemaBeforeCatalog } from './search-path.js';
+import { qualifiedName, quoteName, splitQualifiedName } from './relation-names.js';
+
+/** A function's name for inspection results: each part exactly, quoted where needed (`pg_catalog.lower`, `"LOWER"`). */
+const functionName = (parts: string[]): string => parts.map(quoteName).join('.');
 import {
   asArray, constText, defElems, isRecord, lowerName, nameParts, optionOn, rangeVarName,
   type NodeBody, type NodeRule, type WalkContext,
@@ -18,11 +23,19 @@ function relation(body: NodeBody, key = 'relation'): string {
 
 function objectName(obj: unknown): string {
   if (isRecord(obj) && isRecord(obj.List)) return lowerName(nameParts(obj.List.items));
+  if (isRecord(obj) && isRecord(obj.RangeVar)) return rangeVarName(obj.RangeVar);
   if (isRecord(obj) && isRecord(obj.String)) return String(obj.String.sval ?? '').toLowerCase();
   if (isRecord(obj) && isRecord(obj.RangeVar)) return rangeVarName(obj.RangeVar);
   if (isRecord(obj) && isRecord(obj.TypeName)) return lowerName(nameParts(obj.TypeName.names));
   if (isRecord(obj) && isRecord(obj.ObjectWithArgs)) return lowerName(nameParts(obj.ObjectWithArgs.objname));
   return '?';
+}
+
+/** `DROP TABLE a.b.c` names its relation as a list of strings: the same written form as a RangeVar's. */
+function relationObjectName(obj: unknown): string {
+  const parts = isRecord(obj) && isRecord(obj.List) ? nameParts(obj.List.items) : [];
+  const name = parts[parts.length - 1] ?? '?';
+  return qualifiedName(parts.length > 1 ? parts[parts.length - 2] : undefined, name);
 }
 
 const objectWord = (objtype: unknown): string =>
@@ -51,8 +64,45 @@ function mentionsRow(value: unknown): boolean {
   return Object.values(value).some(mentionsRow);
 }
 
+/**
+ * Walks a query level that may carry a WITH clause. Each CTE's name hides tables of that name only
+ * inside this level (its subqueries included) and in the CTEs after it — or in all of them, and in
+ * itself, under WITH RECURSIVE — never in an enclosing level. `target` names the field holding a
+ * DML statement's target table, which is always a table: PostgreSQL never resolves it to a CTE.
+ */
+function walkQueryLevel(body: NodeBody, ctx: WalkContext, target?: string): 'handled' {
+  const withClause = isRecord(body.withClause) ? body.withClause : undefined;
+  const scope = new Set<string>();
+  ctx.findings.cteScopes.push(scope);
+  try {
+    const ctes = asArray(withClause?.ctes)
+      .map((c) => (isRecord(c) && isRecord(c.CommonTableExpr) ? c.CommonTableExpr : undefined))
+      .filter((c): c is NodeBody => c !== undefined);
+    if (withClause?.recursive) for (const c of ctes) scope.add(String(c.ctename ?? ''));
+    for (const c of ctes) {
+      ctx.walk(c);
+      scope.add(String(c.ctename ?? ''));
+    }
+    for (const [key, value] of Object.entries(body)) {
+      if (key === 'withClause') continue;
+      if (key === target && isRecord(value)) ctx.findings.tables.add(rangeVarName(value));
+      else ctx.walk({ [key]: value });
+    }
+  } finally {
+    ctx.findings.cteScopes.pop();
+  }
+  return 'handled';
+}
+
 function dml(verb: 'UPDATE' | 'DELETE'): NodeRule {
   return (body, ctx) => {
+    dmlClass(verb, body, ctx);
+    return walkQueryLevel(body, ctx, 'relation');
+  };
+}
+
+function dmlClass(verb: 'UPDATE' | 'DELETE', body: NodeBody, ctx: WalkContext): void {
+  {
     const table = relation(body);
     if (body.whereClause === undefined) {
       ctx.findings.dmlWithoutWhere = true;
@@ -64,7 +114,7 @@ function dml(verb: 'UPDATE' | 'DELETE'): NodeRule {
     } else {
       ctx.findings.raise('write', `${verb} on ${table}`);
     }
-  };
+  }
 }
 
 function explain(body: NodeBody, ctx: WalkContext): 'handled' {
@@ -80,9 +130,10 @@ function explain(body: NodeBody, ctx: WalkContext): 'handled' {
   // functions (constant folding), so what is called still counts.
   for (const t of inspection.statementTypes) ctx.findings.types.add(t);
   for (const t of inspection.tables) ctx.findings.tables.add(t);
+  ctx.findings.absorbLookups(inspection);
   for (const f of inspection.functions) {
     ctx.findings.functions.add(f);
-    const verdict = judgeFunction(f.split('.'));
+    const verdict = judgeFunction(splitQualifiedName(f));
     ctx.findings.raise(verdict.class, verdict.reason);
   }
   return 'handled';
@@ -164,7 +215,7 @@ function alterTable(body: NodeBody, ctx: WalkContext): void {
 function dropObjects(body: NodeBody, ctx: WalkContext): void {
   const type = String(body.removeType ?? '');
   const names = asArray(body.objects).map(objectName);
-  if (RELATION_OBJECT_TYPES.has(type)) for (const n of names) ctx.findings.tables.add(n);
+  if (RELATION_OBJECT_TYPES.has(type)) for (const o of asArray(body.objects)) ctx.findings.tables.add(relationObjectName(o));
   const cls = PRIVILEGED_OBJECT_TYPES.has(type) ? 'privileged' : 'destructive';
   ctx.findings.raise(cls, `DROP ${objectWord(type)} ${names.join(', ')}`);
 }
@@ -177,29 +228,39 @@ function copy(body: NodeBody, ctx: WalkContext): void {
   else if (body.is_from) ctx.findings.raise('write', `COPY ${target} FROM STDIN`);
 }
 
-function select(body: NodeBody, ctx: WalkContext): void {
+function select(body: NodeBody, ctx: WalkContext): 'handled' {
   if (isRecord(body.intoClause)) {
     ctx.findings.raise('ddl', `SELECT INTO creates ${relation(body.intoClause, 'rel')}`);
   }
   if (asArray(body.lockingClause).length > 0) ctx.findings.raise('write', 'SELECT … FOR UPDATE/SHARE locks rows');
+  return walkQueryLevel(body, ctx);
 }
 
 function variableSet(body: NodeBody, ctx: WalkContext): void {
   const name = typeof body.name === 'string' ? body.name : undefined;
+  if (name?.toLowerCase() === 'search_path' && body.kind === 'VAR_SET_VALUE') {
+    // Each element is one schema name, exactly as written (`SET search_path = 'a, b'` is one schema "a, b").
+    const ahead = schemaBeforeCatalog(asArray(body.args).map((a) => constText(a) ?? ''));
+    if (ahead !== undefined) {
+      ctx.findings.raise('privileged', `SET search_path puts ${quoteName(ahead)} before pg_catalog: a function there could be chosen over a built-in`);
+      return;
+    }
+  }
   const verdict = judgeSet(String(body.kind ?? ''), name, constText(asArray(body.args)[0]));
   ctx.findings.raise(verdict.class, verdict.reason);
 }
 
 function functionCall(body: NodeBody, ctx: WalkContext): void {
-  const parts = nameParts(body.funcname).map((p) => p.toLowerCase());
-  ctx.findings.functions.add(parts.join('.'));
+  const parts = nameParts(body.funcname);
+  ctx.findings.functions.add(functionName(parts));
   const verdict = judgeFunction(parts);
   ctx.findings.raise(verdict.class, verdict.reason);
 }
 
 function operator(names: unknown, ctx: WalkContext): void {
-  const parts = nameParts(names).map((p) => p.toLowerCase());
+  const parts = nameParts(names);
   if (parts.length === 0) return;
+  ctx.findings.operators.add(functionName(parts));
   const verdict = judgeOperator(parts);
   ctx.findings.raise(verdict.class, verdict.reason);
 }
@@ -213,10 +274,25 @@ export const NODE_RULES: Record<string, NodeRule> = {
   FuncCall: functionCall,
   A_Expr: (body, ctx) => operator(body.name, ctx),
   SubLink: (body, ctx) => operator(body.operName, ctx),
-  CommonTableExpr: (body, ctx) => {
-    if (typeof body.ctename === 'string') ctx.findings.cteNames.add(body.ctename.toLowerCase());
+  SortBy: (body, ctx) => operator(body.useOp, ctx),
+  TypeCast: (body, ctx) => {
+    const typeName = isRecord(body.typeName) ? body.typeName : {};
+    ctx.findings.castTypes.add(functionName(nameParts(typeName.names)));
+  },
+  // `t.name` and `(t).name` call a function name(t) when t has no column of that name.
+  ColumnRef: (body, ctx) => {
+    const fields = asArray(body.fields);
+    const last = fields[fields.length - 1];
+    if (fields.length >= 2 && isRecord(last) && isRecord(last.String)) ctx.findings.attributes.add(String(last.String.sval ?? ''));
+  },
+  A_Indirection: (body, ctx) => {
+    for (const item of asArray(body.indirection)) {
+      if (isRecord(item) && isRecord(item.String)) ctx.findings.attributes.add(String(item.String.sval ?? ''));
+    }
   },
   RangeVar: (body, ctx) => {
+    const unqualified = (typeof body.schemaname !== 'string' || body.schemaname === '') && (typeof body.catalogname !== 'string' || body.catalogname === '');
+    if (unqualified && typeof body.relname === 'string' && ctx.findings.isCte(body.relname)) return;
     ctx.findings.tables.add(rangeVarName(body));
   },
 
@@ -248,10 +324,16 @@ export const NODE_RULES: Record<string, NodeRule> = {
   },
 
   // ---- write ----
-  InsertStmt: (body, ctx) => ctx.findings.raise('write', `INSERT into ${relation(body)}`),
+  InsertStmt: (body, ctx) => {
+    ctx.findings.raise('write', `INSERT into ${relation(body)}`);
+    return walkQueryLevel(body, ctx, 'relation');
+  },
   UpdateStmt: dml('UPDATE'),
   DeleteStmt: dml('DELETE'),
-  MergeStmt: (body, ctx) => ctx.findings.raise('write', `MERGE into ${relation(body)}`),
+  MergeStmt: (body, ctx) => {
+    ctx.findings.raise('write', `MERGE into ${relation(body)}`);
+    return walkQueryLevel(body, ctx, 'relation');
+  },
   CopyStmt: copy,
   NotifyStmt: fixed('write', 'NOTIFY'),
   LockStmt: fixed('write', 'LOCK TABLE'),
@@ -370,7 +452,7 @@ export const NODE_RULES: Record<string, NodeRule> = {
   DoStmt: fixed('opaque', 'DO block runs code that cannot be inspected'),
   CallStmt: (body, ctx) => {
     const call = isRecord(body.funccall) ? body.funccall : {};
-    const name = lowerName(nameParts(call.funcname));
+    const name = functionName(nameParts(call.funcname));
     ctx.findings.functions.add(name);
     ctx.findings.raise('opaque', `CALL ${name}() runs a procedure that cannot be inspected`);
   },

@@ -3,7 +3,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { randomUUID } from 'node:crypto';
-import type { Principal } from '../../../../core/model.js';
+import type { Principal, StatementInspection } from '../../../../core/model.js';
 import { TokenRejectedError } from '../../../../core/identity/index.js';
 import { createMasker, type Masker } from '../../../../core/mask/index.js';
 import { newAuditSessionId } from '../../../../core/audit/events.js';
@@ -22,7 +22,10 @@ import { CancelRegistry } from './cancel-registry.js';
 import { SQLSTATE } from './errors.js';
 import { FrameReader, MalformedMessageError, MessageTooLargeError, type Frame } from './framer.js';
 import { F, decodePassword, decodeStartup, type StartupPacket } from './frontend.js';
-import { connectUpstream, sendUpstreamCancel, UpstreamAuthError, type UpstreamConnection } from './upstream.js';
+import { closeUpstream, connectUpstream, queryUpstream, sendUpstreamCancel, UpstreamAuthError, type UpstreamConnection } from './upstream.js';
+import { SESSION_QUERY } from '../../../../core/classify/target-catalog.js';
+import { SqlSessionScope } from '../../../../core/classify/session-scope.js';
+import { TargetCatalogs } from './target-catalogs.js';
 import { Relay } from './relay.js';
 
 export interface PostgresListenerOptions {
@@ -107,11 +110,15 @@ class HandshakeReader {
 export class PostgresSessionHandler {
   readonly cancels = new CancelRegistry();
   readonly #live = new Set<Relay>();
+  /** Per target: relations and the names that could shadow built-ins (see core/classify/session-scope.ts). */
+  readonly catalogs: TargetCatalogs;
 
   constructor(
     private readonly ctx: GatewayContext,
     private readonly opts: PostgresListenerOptions,
-  ) {}
+  ) {
+    this.catalogs = new TargetCatalogs(ctx.log);
+  }
 
   get liveSessions(): number {
     return this.#live.size;
@@ -119,6 +126,7 @@ export class PostgresSessionHandler {
 
   /** Ends every live session (gateway shutdown). */
   closeAll(reason: string): void {
+    this.catalogs.close();
     for (const relay of this.#live) relay.terminate(reason);
   }
 
@@ -220,6 +228,13 @@ export class PostgresSessionHandler {
 
       // --- upstream: the real credential, in memory only
       const upstream = await this.#openUpstream(found, forwarded, log);
+      let names: SqlSessionScope;
+      try {
+        names = await this.#sessionNames(found, upstream, log, (s) => this.ctx.policy().authorizeStatement(principal, found.info, s).effect !== 'deny');
+      } catch (err) {
+        upstream.socket.destroy();
+        throw new Refusal(SQLSTATE.cannotConnectNow, `cannot read the catalog of target "${found.info.name}": ${(err as Error).message}`, 'catalog_unavailable');
+      }
       clearTimeout(deadline);
       try {
         await this.ctx.audit.append({
@@ -241,9 +256,11 @@ export class PostgresSessionHandler {
       if (this.ctx.masking.enabled && policy.authorizeUnmasked(principal, found.info).effect !== 'allow') masker = createMasker(this.ctx.masking);
 
       reader.detach();
+      const inspector = this.ctx.sql;
       const relay = new Relay({
         masker,
-        ctx: this.ctx,
+        // Statements are inspected as everywhere, then their names resolved for this session.
+        ctx: { ...this.ctx, sql: { inspect: (sql, prepared) => names.apply(inspector.inspect(sql, prepared)) } },
         log,
         sessionId,
         principal,
@@ -280,6 +297,33 @@ export class PostgresSessionHandler {
       }
       log.warn({ err: message }, 'session start-up failed');
       return refuse(new Refusal(SQLSTATE.cannotConnect, `cannot open a session on target "${target}": ${message}`, 'upstream_unavailable'));
+    });
+  }
+
+  /**
+   * Who the session is and its search_path, read on its own connection; the target's catalog,
+   * read there too when the cache has none or an old one. DDL the session sends has the catalog
+   * read again on a connection of its own.
+   */
+  async #sessionNames(
+    target: PostgresTarget,
+    upstream: UpstreamConnection,
+    log: GatewayContext['log'],
+    mayRun: (s: StatementInspection) => boolean,
+  ): Promise<SqlSessionScope> {
+    const name = target.info.name;
+    await this.catalogs.ensure(name, upstream);
+    const [row] = await queryUpstream(upstream, SESSION_QUERY, 1);
+    const open = () => this.#openUpstream(target, new Map(), log);
+    return new SqlSessionScope({
+      user: row?.[0] ?? '',
+      searchPath: row?.[1] ?? '',
+      catalog: () => {
+        this.catalogs.refreshIfStale(name, open, closeUpstream);
+        return this.catalogs.get(name);
+      },
+      onCatalogChange: () => this.catalogs.refreshSoon(name, open, closeUpstream),
+      mayRun,
     });
   }
 

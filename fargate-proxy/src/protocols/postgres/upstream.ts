@@ -230,3 +230,79 @@ export function sendUpstreamCancel(spec: UpstreamSpec, processId: number, secret
     socket.on('error', () => resolve());
   });
 }
+
+// ---- the gateway's own read-only queries on a fresh upstream connection (catalog, session facts) ----
+
+/** An error the upstream answered a gateway query with. */
+export class UpstreamQueryError extends Error {}
+
+/**
+ * Runs one simple-protocol Query on a connection the relay does not own yet (right after login)
+ * and returns its rows as text columns (NULL as null). Anything the server sends after the final
+ * ReadyForQuery is kept in `conn.leftover` for the relay, as after start-up.
+ */
+export function queryUpstream(conn: UpstreamConnection, sql: string, maxRows = Number.MAX_SAFE_INTEGER): Promise<(string | null)[][]> {
+  return new Promise((resolve, reject) => {
+    const { socket } = conn;
+    const reader = new FrameReader(64 * 1024 * 1024);
+    reader.startup = false;
+    for (const raw of conn.leftover) reader.push(raw);
+    conn.leftover = [];
+    const rows: (string | null)[][] = [];
+    let error: Error | undefined;
+    const done = (err?: Error) => {
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      socket.pause();
+      if (err) reject(err);
+      else resolve(rows);
+    };
+    const onError = (err: Error) => done(new UpstreamError(`upstream connection failed: ${err.message}`));
+    const onClose = () => done(new UpstreamError('upstream closed the connection'));
+    const onData = (chunk?: Buffer) => {
+      try {
+        if (chunk) reader.push(chunk);
+        for (let frame = reader.next(); frame; frame = reader.next()) {
+          if (frame.type === B.DataRow) {
+            if (rows.length >= maxRows) {
+              error ??= new UpstreamQueryError(`more than ${maxRows} rows`);
+              continue;
+            }
+            const r = new BodyReader(frame.body);
+            const row: (string | null)[] = [];
+            for (let n = r.int16(), i = 0; i < n; i++) {
+              const len = r.int32();
+              row.push(len < 0 ? null : r.bytes(len).toString('utf8'));
+            }
+            rows.push(row);
+          } else if (frame.type === B.ErrorResponse) {
+            const f = decodeFields(frame.body);
+            error = new UpstreamQueryError(`${f.get('M') ?? 'error'} (SQLSTATE ${f.get('C') ?? '?'})`);
+          } else if (frame.type === B.ReadyForQuery) {
+            conn.status = String.fromCharCode(frame.body[0]!) as TransactionStatus;
+            for (let f = reader.next(); f; f = reader.next()) conn.leftover.push(f.raw);
+            return done(error);
+          } else if (frame.type === B.ParameterStatus) {
+            const r = new BodyReader(frame.body);
+            conn.parameters.set(r.cstring(), r.cstring());
+          }
+          // RowDescription, CommandComplete, NoticeResponse: nothing to keep
+        }
+      } catch (err) {
+        done(err as Error);
+      }
+    };
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    socket.write(serialize.query(sql));
+    socket.resume();
+    onData();
+  });
+}
+
+/** Ends a connection the gateway opened for its own queries (Terminate, then close). */
+export function closeUpstream(conn: UpstreamConnection): void {
+  conn.socket.end(serialize.end());
+}

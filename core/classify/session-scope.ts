@@ -1,0 +1,325 @@
+// One session's view of names: the statement classifier reports names as written; this resolves
+// them the way the session's server will — relations to canonical `schema.table` through the
+// effective search_path, and calls of trusted built-in names checked against what the target has
+// outside pg_catalog (a same-named function, operator or type there could be chosen instead).
+//
+// The session's search_path is followed from the statements it sends (SET, SET LOCAL, RESET,
+// set_config). The gateway does not learn whether a statement succeeded or a transaction rolled
+// back, so it keeps every path that may be in effect and resolves under all of them: a name that
+// could mean two tables is reported as both. Reporting more is the safe direction for policy
+// (a forbid matches more, an allow-list of tables admits less).
+import type { Inspection, StatementClass, StatementInspection } from '../model.js';
+import { moreDangerous } from '../model.js';
+import { isTrustedBuiltinName } from './functions.js';
+import { inspectSql, type PreparedLookup } from './index.js';
+import { parseStatements } from './parser.js';
+import { qualifiedName, quoteName, splitQualifiedName } from './relation-names.js';
+import {
+  creationSchema, functionSearchOrder, parseSearchPath, relationSearchOrder, TEMP_SCHEMA, type PathFacts,
+} from './search-path.js';
+import type { TargetCatalog } from './target-catalog.js';
+import { asArray, constText, isRecord, nameParts } from './findings.js';
+
+export interface SessionScopeOptions {
+  /** The session's user (current_user at login), for "$user". */
+  user: string;
+  /** search_path as the server reported it at login (current_setting('search_path')). */
+  searchPath: string;
+  /** The target's catalog as cached now; undefined when it could not be read (names then resolve to every candidate). */
+  catalog: () => TargetCatalog | undefined;
+  /** Called when a statement may have changed the catalog (DDL): the owner re-reads it. */
+  onCatalogChange?: () => void;
+  /**
+   * Whether a (resolved) statement may run at all: one that policy denies changes nothing, so a
+   * refused `SET search_path` does not widen the session's paths. Default: every statement may.
+   */
+  mayRun?: (s: StatementInspection) => boolean;
+}
+
+/** Statements that create relations: an unqualified name there is also the creation schema's. */
+const CREATES_RELATIONS = new Set(['CreateStmt', 'CreateTableAsStmt', 'ViewStmt', 'CreateSeqStmt', 'CreateForeignTableStmt']);
+/** Statements after which the target's catalog must be read again. */
+const CHANGES_CATALOG = /^(Create|Alter|Drop|Rename|Define|Composite|Import)/;
+
+type Names = Map<string, Set<string>>;
+
+export class SqlSessionScope {
+  readonly #o: SessionScopeOptions;
+  readonly #initialPath: string[];
+  /** Every search_path that may be in effect (the initial one always among them). */
+  readonly #paths: string[][] = [];
+  /** A set_config() or unreadable SET ran: any schema may be on the path. */
+  #pathUnknown = false;
+  /** Relations this session created in its temporary schema (or tried to). */
+  readonly #temp = new Set<string>();
+  /** Objects this session created since login, until the catalog shows them: name → schemas. */
+  readonly #created = { relations: new Map() as Names, functions: new Map() as Names, operators: new Map() as Names, types: new Map() as Names };
+  #version = 0;
+  readonly #memo = new WeakMap<StatementInspection, { version: number; catalog: TargetCatalog | undefined; resolved: StatementInspection }>();
+
+  constructor(o: SessionScopeOptions) {
+    this.#o = o;
+    this.#initialPath = parseSearchPath(o.searchPath) ?? [];
+    if (!parseSearchPath(o.searchPath)) this.#pathUnknown = true;
+    this.#paths.push(this.#initialPath);
+  }
+
+  /** Every search_path this session may be using, as lists of schema names (for tests and logs). */
+  get possiblePaths(): string[][] {
+    return this.#paths.map((p) => [...p]);
+  }
+
+  /** inspectSql(), then names resolved for this session; statements seen change the session's state. */
+  inspect(sql: string, prepared?: PreparedLookup): Inspection {
+    return this.apply(inspectSql(sql, prepared));
+  }
+
+  /** Resolves an inspection made elsewhere (any SqlInspector) for this session, statement by statement. */
+  apply(raw: Inspection): Inspection {
+    if (!raw.ok) return raw;
+    let cls: StatementClass = 'read';
+    let changed = false;
+    const statements = raw.statements.map((s) => {
+      const resolved = this.resolve(s);
+      if (this.#o.mayRun?.(resolved) ?? true) this.observe(s);
+      cls = moreDangerous(cls, resolved.class);
+      changed ||= resolved !== s;
+      return resolved;
+    });
+    if (!changed) return raw;
+    return Object.freeze({ ok: true as const, statements: Object.freeze(statements) as StatementInspection[], class: cls });
+  }
+
+  /** One statement with canonical table names and any shadowed call made opaque. */
+  resolve(s: StatementInspection): StatementInspection {
+    const catalog = this.#o.catalog();
+    const memo = this.#memo.get(s);
+    if (memo && memo.version === this.#version && memo.catalog === catalog) return memo.resolved;
+    const tables = this.#resolveTables(s, catalog);
+    const concerns = this.#shadowConcerns(s, catalog);
+    let cls = s.class;
+    for (const _ of concerns) cls = moreDangerous(cls, 'opaque');
+    const resolved: StatementInspection = Object.freeze({
+      ...s,
+      class: cls,
+      tables: Object.freeze(tables) as string[],
+      reasons: concerns.length ? (Object.freeze([...s.reasons, ...concerns]) as string[]) : s.reasons,
+    });
+    this.#memo.set(s, { version: this.#version, catalog, resolved });
+    return resolved;
+  }
+
+  // ---- relations ----
+
+  #facts(catalog: TargetCatalog | undefined): PathFacts {
+    return { schemas: catalog?.schemas, user: this.#o.user, hasTemp: this.#temp.size > 0 };
+  }
+
+  #resolveTables(s: StatementInspection, catalog: TargetCatalog | undefined): string[] {
+    const out = new Set<string>();
+    const creates = s.statementTypes.some((t) => CREATES_RELATIONS.has(t));
+    for (const written of s.tables) {
+      const parts = splitQualifiedName(written);
+      const name = parts[parts.length - 1]!;
+      if (parts.length > 1) {
+        out.add(qualifiedName(parts[parts.length - 2], name));
+        continue;
+      }
+      for (const schema of this.#candidates(name, catalog, creates)) out.add(qualifiedName(schema, name));
+    }
+    return [...out];
+  }
+
+  /** Schemas an unqualified relation name may resolve to, under every path the session may have. */
+  #candidates(name: string, catalog: TargetCatalog | undefined, creates: boolean): Set<string> {
+    const found = new Set<string>();
+    const facts = this.#facts(catalog);
+    const inCatalog = (schema: string) =>
+      schema === TEMP_SCHEMA ? this.#temp.has(name) : catalog === undefined || (catalog.relations.get(name)?.includes(schema) ?? false);
+    const createdHere = (schema: string) => this.#created.relations.get(name)?.has(schema) ?? false;
+    if (this.#pathUnknown) {
+      for (const schema of catalog?.relations.get(name) ?? []) found.add(schema);
+      for (const schema of this.#created.relations.get(name) ?? []) found.add(schema);
+      if (this.#temp.has(name)) found.add(TEMP_SCHEMA);
+    }
+    for (const path of this.#paths) {
+      let hit = false;
+      for (const schema of relationSearchOrder(path, facts)) {
+        if (inCatalog(schema)) {
+          found.add(schema);
+          hit = true;
+          // Without a catalog every schema is a candidate; with one, the first that has it wins.
+          if (catalog !== undefined) break;
+        } else if (createdHere(schema)) {
+          found.add(schema); // made by this session, perhaps: the next one down may still be the real one
+        }
+      }
+      const creation = creationSchema(path, facts);
+      if ((!hit || creates) && creation !== undefined) found.add(creation);
+    }
+    if (found.size === 0) found.add('pg_catalog'); // nowhere to create it: the server will refuse; name it still
+    return found;
+  }
+
+  // ---- calls that a same-named object outside pg_catalog could take over ----
+
+  /** Schemas (other than pg_catalog) an unqualified function or operator could come from. */
+  #functionSchemas(catalog: TargetCatalog | undefined): Set<string> | 'any' {
+    if (this.#pathUnknown || catalog === undefined) return 'any';
+    const facts = this.#facts(catalog);
+    const out = new Set<string>();
+    for (const path of this.#paths) for (const s of functionSearchOrder(path, facts)) if (s !== 'pg_catalog') out.add(s);
+    return out;
+  }
+
+  #relationSchemas(catalog: TargetCatalog | undefined): Set<string> | 'any' {
+    if (this.#pathUnknown || catalog === undefined) return 'any';
+    const facts = this.#facts(catalog);
+    const out = new Set<string>();
+    for (const path of this.#paths) for (const s of relationSearchOrder(path, facts)) if (s !== 'pg_catalog') out.add(s);
+    return out;
+  }
+
+  #shadowConcerns(s: StatementInspection, catalog: TargetCatalog | undefined): string[] {
+    const concerns: string[] = [];
+    const functionSchemas = this.#functionSchemas(catalog);
+    const typeSchemas = this.#relationSchemas(catalog);
+    const shadowIn = (map: ReadonlyMap<string, readonly string[]> | undefined, created: Names, name: string, schemas: Set<string> | 'any'): string | undefined => {
+      const all = [...(map?.get(name) ?? []), ...(created.get(name) ?? [])];
+      return all.find((schema) => schemas === 'any' || schemas.has(schema));
+    };
+    for (const f of s.functions) {
+      const parts = splitQualifiedName(f);
+      const name = parts[parts.length - 1]!;
+      if (!isTrustedBuiltinName(name) || (parts.length > 1 && parts[0] !== 'pg_catalog') || parts.length > 2) continue;
+      if (catalog === undefined) {
+        concerns.push(`calls ${f}(): the target's catalog could not be read, so it cannot be told from a function of the same name`);
+        continue;
+      }
+      if (!catalog.builtinFunctions.has(name)) {
+        concerns.push(`calls ${f}(), which is not a built-in function of this server`);
+        continue;
+      }
+      if (parts.length > 1) continue; // pg_catalog.name: only the built-in can be chosen
+      const shadow = shadowIn(catalog.functions, this.#created.functions, name, functionSchemas);
+      if (shadow !== undefined) concerns.push(`calls ${f}(), which could resolve to ${quoteName(shadow)}.${quoteName(name)}() instead of the built-in`);
+    }
+    const lookups = s.lookups;
+    if (!lookups) return concerns;
+    for (const op of lookups.operators) {
+      const parts = splitQualifiedName(op);
+      if (parts.length > 1) continue; // a qualified operator is judged by the classifier already
+      const shadow = catalog === undefined ? 'an unknown schema' : shadowIn(catalog.operators, this.#created.operators, op, functionSchemas);
+      if (shadow !== undefined) concerns.push(`uses operator ${op}, which could resolve to one defined in ${shadow}`);
+    }
+    for (const t of lookups.types) {
+      const parts = splitQualifiedName(t);
+      const name = parts[parts.length - 1]!;
+      if (catalog === undefined) {
+        if (parts[0] !== 'pg_catalog') concerns.push(`casts to ${t}: the target's catalog could not be read`);
+        continue;
+      }
+      if (catalog.userCastsOnBuiltins) {
+        concerns.push(`casts to ${t}, and this server has casts between built-in types that run functions outside pg_catalog`);
+        continue;
+      }
+      const schemas = parts.length > 1 ? new Set([parts[parts.length - 2]!]) : typeSchemas;
+      if (parts.length > 1 && parts[0] === 'pg_catalog') continue;
+      const shadow = shadowIn(catalog.codeTypes, this.#created.types, name, schemas);
+      if (shadow !== undefined) concerns.push(`casts to ${t}, which runs code defined in ${quoteName(shadow)} (a domain's checks, a type's or a cast's functions)`);
+    }
+    for (const a of lookups.attributes) {
+      const shadow = catalog === undefined ? undefined : shadowIn(catalog.attributeFunctions, this.#created.functions, a, functionSchemas);
+      if (shadow !== undefined) concerns.push(`x.${quoteName(a)} may call function ${quoteName(shadow)}.${quoteName(a)}(x) (attribute notation)`);
+    }
+    return concerns;
+  }
+
+  // ---- what a statement changes for the statements after it ----
+
+  /** Takes note of what a statement may change: search_path, temporary relations, new objects. */
+  observe(s: StatementInspection): void {
+    const types = s.statementTypes;
+    if (s.functions.some((f) => /(^|\.)set_config$/.test(f))) this.#setUnknownPath();
+    if (types.includes('VariableSetStmt')) this.#observeSet(s.text);
+    if (types.some((t) => CREATES_RELATIONS.has(t))) this.#observeCreatedRelations(s);
+    if (types.some((t) => t === 'CreateFunctionStmt' || t === 'DefineStmt' || t === 'CreateDomainStmt')) this.#observeCreatedObjects(s.text);
+    if (types.some((t) => CHANGES_CATALOG.test(t))) this.#o.onCatalogChange?.();
+  }
+
+  #setUnknownPath(): void {
+    if (!this.#pathUnknown) this.#version++;
+    this.#pathUnknown = true;
+  }
+
+  #addPath(path: string[]): void {
+    const key = JSON.stringify(path);
+    if (this.#paths.some((p) => JSON.stringify(p) === key)) return;
+    this.#paths.push(path);
+    this.#version++;
+  }
+
+  #observeSet(text: string): void {
+    const parsed = parseStatements(text);
+    if (!parsed.ok) return this.#setUnknownPath();
+    for (const { node } of parsed.statements) {
+      const set = isRecord(node.VariableSetStmt) ? node.VariableSetStmt : undefined;
+      if (!set) continue;
+      const name = typeof set.name === 'string' ? set.name.toLowerCase() : '';
+      if (set.kind === 'VAR_SET_VALUE' && name === 'search_path') {
+        const values = asArray(set.args).map((a) => constText(a));
+        if (values.some((v) => v === undefined)) this.#setUnknownPath();
+        else this.#addPath(values as string[]);
+      }
+      // RESET / SET DEFAULT / RESET ALL go back to the initial path, which is always kept.
+    }
+  }
+
+  #observeCreatedRelations(s: StatementInspection): void {
+    const facts = this.#facts(this.#o.catalog());
+    for (const written of s.tables) {
+      const parts = splitQualifiedName(written);
+      const name = parts[parts.length - 1]!;
+      if (parts.length > 1 && parts[0] === TEMP_SCHEMA) {
+        if (!this.#temp.has(name)) this.#version++;
+        this.#temp.add(name);
+      } else if (parts.length > 1) {
+        this.#remember(this.#created.relations, name, [parts[0]!]);
+      } else {
+        this.#remember(this.#created.relations, name, this.#paths.map((p) => creationSchema(p, facts)).filter((x): x is string => x !== undefined));
+      }
+    }
+  }
+
+  /** CREATE FUNCTION / AGGREGATE / OPERATOR / DOMAIN: a new candidate for names already trusted. */
+  #observeCreatedObjects(text: string): void {
+    const parsed = parseStatements(text);
+    if (!parsed.ok) return;
+    const facts = this.#facts(this.#o.catalog());
+    const creation = this.#paths.map((p) => creationSchema(p, facts)).filter((x): x is string => x !== undefined);
+    const note = (map: Names, parts: string[]) => {
+      const name = parts[parts.length - 1];
+      if (name !== undefined) this.#remember(map, name, parts.length > 1 ? [parts[parts.length - 2]!] : creation);
+    };
+    for (const { node } of parsed.statements) {
+      if (isRecord(node.CreateFunctionStmt)) note(this.#created.functions, nameParts(node.CreateFunctionStmt.funcname));
+      if (isRecord(node.CreateDomainStmt)) note(this.#created.types, nameParts(node.CreateDomainStmt.domainname));
+      if (isRecord(node.DefineStmt)) {
+        const kind = node.DefineStmt.kind;
+        const parts = nameParts(node.DefineStmt.defnames);
+        if (kind === 'OBJECT_AGGREGATE') note(this.#created.functions, parts);
+        else if (kind === 'OBJECT_OPERATOR') note(this.#created.operators, parts);
+        else if (kind === 'OBJECT_TYPE') note(this.#created.types, parts);
+      }
+    }
+  }
+
+  #remember(map: Names, name: string, schemas: string[]): void {
+    let set = map.get(name);
+    if (!set) map.set(name, (set = new Set()));
+    for (const s of schemas) {
+      if (!set.has(s)) this.#version++;
+      set.add(s);
+    }
+  }
+}

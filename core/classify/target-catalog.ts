@@ -1,0 +1,108 @@
+// What one target's server has, as far as name resolution goes: which relations live in which
+// schema, which functions, operators and types exist outside pg_catalog (each one could be chosen
+// instead of a built-in), and which functions pg_catalog itself has. Read with CATALOG_QUERY on a
+// connection of the target; the caller (the proxy) runs the query and hands over the rows.
+
+/** One row of CATALOG_QUERY: a kind letter, a schema and a name. */
+export type CatalogRow = [kind: string, schema: string, name: string];
+
+export interface TargetCatalog {
+  /** Relation name → schemas holding a relation of that name (temporary schemas left out). */
+  readonly relations: ReadonlyMap<string, readonly string[]>;
+  readonly schemas: ReadonlySet<string>;
+  /** Functions and procedures of pg_catalog, by name: a trusted name must be one of these. */
+  readonly builtinFunctions: ReadonlySet<string>;
+  /** Name → schemas of functions outside pg_catalog that are not part of an extension. */
+  readonly functions: ReadonlyMap<string, readonly string[]>;
+  /** Same, for functions of one argument: attribute notation `x.name` can call them. */
+  readonly attributeFunctions: ReadonlyMap<string, readonly string[]>;
+  /** Name → schemas of operators outside pg_catalog that are not part of an extension. */
+  readonly operators: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Name → schemas of types whose casts can run code someone wrote: domains (their CHECKs),
+   * base and range types, and any type with a cast through a function outside pg_catalog.
+   */
+  readonly codeTypes: ReadonlyMap<string, readonly string[]>;
+  /** A cast between two built-in types goes through a function outside pg_catalog: no cast is trusted. */
+  readonly userCastsOnBuiltins: boolean;
+  /** When it was read (ms since epoch). */
+  readonly loadedAt: number;
+}
+
+/** Most rows a catalog may have: beyond this, the target is treated as having no catalog (fail closed). */
+export const MAX_CATALOG_ROWS = 1_000_000;
+
+/**
+ * One round trip, read-only, every row `(kind, schema, name)`. Objects that belong to an
+ * extension are left out of the "could shadow a built-in" kinds: an extension is installed by an
+ * administrator (or is a trusted extension) and is part of what the server offers, as built-ins are.
+ */
+export const CATALOG_QUERY = `
+SELECT 'r', n.nspname::text, c.relname::text
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p', 'S') AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'
+UNION ALL
+SELECT 's', n.nspname::text, '' FROM pg_catalog.pg_namespace n WHERE n.nspname !~ '^pg_(toast|temp_|toast_temp_)'
+UNION ALL
+SELECT DISTINCT 'b', 'pg_catalog', p.proname::text
+  FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace
+UNION ALL
+SELECT CASE WHEN p.pronargs = 1 THEN 'a' ELSE 'f' END, n.nspname::text, p.proname::text
+  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname <> 'pg_catalog'
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                    WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'e')
+UNION ALL
+SELECT 'o', n.nspname::text, o.oprname::text
+  FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+ WHERE n.nspname <> 'pg_catalog'
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                    WHERE d.classid = 'pg_catalog.pg_operator'::pg_catalog.regclass AND d.objid = o.oid AND d.deptype = 'e')
+UNION ALL
+SELECT 't', n.nspname::text, t.typname::text
+  FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                    WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.objid = t.oid AND d.deptype = 'e')
+   AND (t.typtype IN ('d', 'b', 'r', 'm')
+        OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast k JOIN pg_catalog.pg_proc p ON p.oid = k.castfunc
+                    WHERE (k.castsource = t.oid OR k.casttarget = t.oid) AND p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace))
+UNION ALL
+SELECT 'c', '', '' WHERE EXISTS (
+  SELECT 1 FROM pg_catalog.pg_cast k JOIN pg_catalog.pg_proc p ON p.oid = k.castfunc
+    JOIN pg_catalog.pg_type s ON s.oid = k.castsource JOIN pg_catalog.pg_type d ON d.oid = k.casttarget
+   WHERE p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace
+     AND s.typnamespace = 'pg_catalog'::pg_catalog.regnamespace AND d.typnamespace = 'pg_catalog'::pg_catalog.regnamespace)
+`;
+
+/** What each session needs of its own: who it is and its search_path as the server has it now. */
+export const SESSION_QUERY = `SELECT pg_catalog.current_user()::text, pg_catalog.current_setting('search_path')`;
+
+export function buildTargetCatalog(rows: Iterable<CatalogRow>, loadedAt = Date.now()): TargetCatalog {
+  const relations = new Map<string, string[]>();
+  const functions = new Map<string, string[]>();
+  const attributeFunctions = new Map<string, string[]>();
+  const operators = new Map<string, string[]>();
+  const codeTypes = new Map<string, string[]>();
+  const schemas = new Set<string>();
+  const builtinFunctions = new Set<string>();
+  let userCastsOnBuiltins = false;
+  const add = (map: Map<string, string[]>, name: string, schema: string) => {
+    const list = map.get(name);
+    if (!list) map.set(name, [schema]);
+    else if (!list.includes(schema)) list.push(schema);
+  };
+  for (const [kind, schema, name] of rows) {
+    switch (kind) {
+      case 'r': add(relations, name, schema); break;
+      case 's': schemas.add(schema); break;
+      case 'b': builtinFunctions.add(name); break;
+      case 'a': add(attributeFunctions, name, schema); add(functions, name, schema); break;
+      case 'f': add(functions, name, schema); break;
+      case 'o': add(operators, name, schema); break;
+      case 't': add(codeTypes, name, schema); break;
+      case 'c': userCastsOnBuiltins = true; break;
+    }
+  }
+  return { relations, schemas, builtinFunctions, functions, attributeFunctions, operators, codeTypes, userCastsOnBuiltins, loadedAt };
+}
