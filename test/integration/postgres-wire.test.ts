@@ -4,7 +4,7 @@
 // statement log) and what the trail holds.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import net from 'node:net';
 import pg from 'pg';
@@ -161,4 +161,37 @@ test('a Parse whose query holds a NUL is refused with FATAL 08P01 and nothing of
   await new Promise((r) => setTimeout(r, 200));
   assert.doesNotMatch(serverLog(), /nul-marker/);
   assert.equal(await server.psqlDirect('SELECT count(*) FROM victim', server.database), '1');
+});
+
+test('psql sending a message over the size limit shows the FATAL 54000, not a lost connection', async () => {
+  const big = `SELECT '${'x'.repeat(20 * 1024 * 1024)}' AS too_big;`;
+  const file = join(gw.dir, 'too-big.sql');
+  writeFileSync(file, big);
+  for (const via of ['-f', 'stdin'] as const) {
+    const r = await psql(gw.conninfo(), via === '-f' ? ['-f', file] : [], { token, input: via === 'stdin' ? big : undefined });
+    assert.match(r.stderr, /FATAL: {2}message of \d+ bytes exceeds the gateway's limit of 262144 bytes/, `${via}: ${r.stderr}`);
+    // Real PostgreSQL's FATAL reads the same in psql: the error, then "server closed the connection".
+    assert.ok(r.stderr.indexOf('FATAL') < r.stderr.indexOf('closed the connection'), r.stderr);
+  }
+});
+
+test('an oversized password message gets its FATAL 54000 and a clean close, not a reset', async () => {
+  const s = net.connect(gw.port, '127.0.0.1');
+  let reset: Error | undefined;
+  s.on('error', (err) => (reset = err));
+  const parser = new Parser();
+  const answers: Answer[] = [];
+  const started = Date.now();
+  const closed = new Promise<void>((resolve) => s.once('close', () => resolve()));
+  s.on('data', (d: Buffer) =>
+    parser.parse(d, (m) => {
+      answers.push({ name: m.name, code: (m as { code?: string }).code, severity: (m as { severity?: string }).severity });
+      if (m.name === 'authenticationCleartextPassword') s.write(message('p', Buffer.alloc(20 * 1024 * 1024, 0x61)));
+    }),
+  );
+  s.write(serialize.startup({ user: 'agent', database: 'app' }));
+  await closed;
+  assert.equal(reset, undefined, 'the connection was reset');
+  assert.deepEqual(errors(answers), ['FATAL 54000']);
+  assert.ok(Date.now() - started < 5000, 'the close waited for a drain deadline');
 });
