@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { runPgbench } from './pgbench.js';
 import { cpuSeconds, peakRssMiB } from './proc-stats.js';
 import { loadAverage, machine, markdown, type BenchReport, type Measurement, type SshBenchResult } from './report.js';
-import { scenarios } from './scenarios.js';
+import { PGBENCH_SCALE, scenarios } from './scenarios.js';
 import type { ProfileReport } from './profile-summary.js';
 import { measureConnects } from './connect-latency.js';
 import { streamLargeResult } from './large-result.js';
@@ -51,8 +51,8 @@ async function main(): Promise<void> {
   const peers: Peer[] = [];
   const report: BenchReport = { startedAt, quick, machine: machine(), peers: [], measurements: [] };
   try {
-    log('pgbench -i');
-    await execFileAsync('pgbench', ['-i', '-q', '-s', '1', '-h', pg.host, '-p', String(pg.port), '-U', pg.roles.app.user, pg.database], {
+    log(`pgbench -i -s ${PGBENCH_SCALE}`);
+    await execFileAsync('pgbench', ['-i', '-q', '-s', String(PGBENCH_SCALE), '-h', pg.host, '-p', String(pg.port), '-U', pg.roles.app.user, pg.database], {
       env: { ...process.env, PGPASSWORD: pg.roles.app.password },
     });
 

@@ -14,6 +14,7 @@ import { airlock, type AirlockMode } from './peers.js';
 import { runPgbench } from './pgbench.js';
 import { summariseProfile, type ProfileReport, type ProfileRun } from './profile-summary.js';
 import { measureConnects } from './connect-latency.js';
+import { PGBENCH_SCALE } from './scenarios.js';
 import type { Endpoint } from './pgbench.js';
 
 const execFileAsync = promisify(execFile);
@@ -30,7 +31,7 @@ const pg = await startPostgres({ maxConnections: 100 });
 const profiles = keep ?? mkdtempSync(join(tmpdir(), 'airlock-cpuprof-'));
 const report: ProfileReport = { startedAt: new Date().toISOString(), peer: `airlock-${mode}`, seconds, runs: [] };
 try {
-  await execFileAsync('pgbench', ['-i', '-q', '-s', '1', '-h', pg.host, '-p', String(pg.port), '-U', pg.roles.app.user, pg.database], {
+  await execFileAsync('pgbench', ['-i', '-q', '-s', String(PGBENCH_SCALE), '-h', pg.host, '-p', String(pg.port), '-U', pg.roles.app.user, pg.database], {
     env: { ...process.env, PGPASSWORD: pg.roles.app.password },
   });
   const pgbenchLoad = (clients: number, secs: number): string[] => ['-S', '-M', 'simple', '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(secs)];

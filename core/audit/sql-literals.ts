@@ -1,9 +1,13 @@
 // Masks literals in SQL text before it is recorded: string constants and comments always (they
 // carry passwords, e-mail addresses, free text), numbers when long enough to be identifiers
-// (card, account, phone numbers). Uses PostgreSQL's own scanner, so quoting rules are exact.
+// (card, account, phone numbers). Quoting rules must be exact: most statements are read by the
+// classifier's JavaScript lexer (a subset of PostgreSQL's, about 1 µs), and only text outside that
+// subset (comments, dollar quotes, E'', U&'', exponents …) goes to PostgreSQL's own scanner (WASM,
+// tens of µs); wherever both answer they agree (test/unit/sql-literals.test.ts).
 import { loadModule, scanSync } from 'libpg-query';
 import { createHash } from 'node:crypto';
 import { LruCache } from '../lru.js';
+import { literalConstants } from '../classify/literal-shape.js';
 
 const STRING_TOKENS = new Set(['SCONST', 'USCONST', 'BCONST', 'XCONST']);
 const NUMBER_TOKENS = new Set(['ICONST', 'FCONST']);
@@ -20,10 +24,11 @@ export function prepareSqlLiteralMasking(): Promise<void> {
 }
 
 /**
- * Text with none of these holds nothing to mask: skip the scanner (the common case for simple
- * statements). `$1` parameters are not literals; any other dollar may open a dollar quote.
+ * Text with none of these holds nothing to mask: skip the lexers (the common case for simple
+ * statements). `$1` parameters are not literals; any other dollar may open a dollar quote. Digits
+ * are counted over the whole text: a long number may be split by a point (`12345.678`).
  */
-const MAYBE_LITERAL = new RegExp(`'|\\$(?!\\d)|--|/\\*|\\d{${MIN_MASKED_DIGITS}}`);
+const MAYBE_LITERAL = new RegExp(`'|\\$(?!\\d)|--|/\\*|(?:\\d\\D*){${MIN_MASKED_DIGITS}}`);
 
 /** Prepared and ORM statements repeat their text: remember recent results rather than scan again. */
 const recent = new LruCache<string, string>(1000);
@@ -33,12 +38,45 @@ export function maskSqlLiterals(sql: string): string {
   if (!MAYBE_LITERAL.test(sql)) return sql;
   const remembered = recent.get(sql);
   if (remembered !== undefined) return remembered;
-  const masked = scanAndMask(sql);
+  const masked = lexAndMask(sql) ?? scanAndMask(sql);
   if (sql.length <= MAX_REMEMBERED_LENGTH) recent.set(sql, masked);
   return masked;
 }
 
-function scanAndMask(sql: string): string {
+const STRING_MASK = "'***'";
+const NUMBER_MASK = '0';
+
+/** Whether a numeric constant's text is long enough to identify someone. */
+function longNumber(text: string): boolean {
+  let digits = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x30 && c <= 0x39 && ++digits >= MIN_MASKED_DIGITS) return true;
+  }
+  return false;
+}
+
+/** The JavaScript lexer's answer; undefined when the text is outside what it reads exactly. */
+function lexAndMask(sql: string): string | undefined {
+  const constants = literalConstants(sql);
+  if (!constants) return undefined;
+  const out: string[] = [];
+  let cursor = 0;
+  for (const c of constants) {
+    let replacement: string | undefined;
+    if (c.kind === 'string') replacement = STRING_MASK;
+    else if (longNumber(sql.slice(c.start, c.end))) replacement = NUMBER_MASK;
+    if (replacement === undefined) continue;
+    out.push(sql.slice(cursor, c.start), replacement);
+    cursor = c.end;
+  }
+  if (cursor === 0) return sql;
+  out.push(sql.slice(cursor));
+  return out.join('');
+}
+
+/** PostgreSQL's own scanner: exact for any text, tens of µs a call. Exported for the differential test. */
+export function scanAndMask(sql: string): string {
   let tokens;
   try {
     tokens = scanSync(sql).tokens;
@@ -53,9 +91,9 @@ function scanAndMask(sql: string): string {
   for (const t of tokens) {
     let replacement: string | undefined;
     // This scanner build names some constants (U&'…', B'…', X'…') UNKNOWN; keywords never hold a quote.
-    if (STRING_TOKENS.has(t.tokenName) || (t.tokenName !== 'IDENT' && t.text.includes("'"))) replacement = "'***'";
+    if (STRING_TOKENS.has(t.tokenName) || (t.tokenName !== 'IDENT' && t.text.includes("'"))) replacement = STRING_MASK;
     else if (COMMENT_TOKENS.has(t.tokenName)) replacement = t.tokenName === 'C_COMMENT' ? '/* *** */' : '-- ***';
-    else if (NUMBER_TOKENS.has(t.tokenName) && (t.text.match(/\d/g)?.length ?? 0) >= MIN_MASKED_DIGITS) replacement = '0';
+    else if (NUMBER_TOKENS.has(t.tokenName) && longNumber(t.text)) replacement = NUMBER_MASK;
     if (replacement === undefined) continue;
     out.push(bytes.subarray(cursor, t.start).toString('utf8'), replacement);
     cursor = t.end;

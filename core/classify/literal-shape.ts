@@ -73,12 +73,38 @@ function continuesOnNextLine(sql: string, i: number): boolean {
 export function literalShape(sql: string): string | undefined {
   const out: string[] = [];
   let copiedUpTo = 0;
-  const n = sql.length;
-  let i = 0;
-  const replace = (start: number, end: number, mark: string): void => {
+  const read = readConstants(sql, (start, end, mark) => {
     out.push(sql.slice(copiedUpTo, start), mark);
     copiedUpTo = end;
-  };
+  });
+  if (!read) return undefined;
+  out.push(sql.slice(copiedUpTo));
+  return out.join('');
+}
+
+/** A constant token as PostgreSQL's lexer reads it: ICONST, FCONST or SCONST, at string indices [start, end). */
+export interface LiteralConstant {
+  kind: 'int' | 'numeric' | 'string';
+  start: number;
+  end: number;
+}
+
+const KIND_OF_MARK: Record<string, LiteralConstant['kind']> = { [MARK.int]: 'int', [MARK.numeric]: 'numeric', [MARK.string]: 'string' };
+
+/**
+ * Every constant of the text, in order, or undefined under the same conditions as `literalShape`
+ * (the text holds something outside the subset). Never throws.
+ */
+export function literalConstants(sql: string): LiteralConstant[] | undefined {
+  const found: LiteralConstant[] = [];
+  const read = readConstants(sql, (start, end, mark) => found.push({ kind: KIND_OF_MARK[mark]!, start, end }));
+  return read ? found : undefined;
+}
+
+/** The lexer: reports each constant with its marker; undefined when the text is outside the subset. */
+function readConstants(sql: string, replace: (start: number, end: number, mark: string) => void): true | undefined {
+  const n = sql.length;
+  let i = 0;
   while (i < n) {
     const c = sql.charCodeAt(i);
     if (isIdentStart(c)) {
@@ -153,8 +179,7 @@ export function literalShape(sql: string): string | undefined {
         i++;
     }
   }
-  out.push(sql.slice(copiedUpTo));
-  return out.join('');
+  return true;
 }
 
 /**

@@ -3,7 +3,12 @@
 // Byte1 type, Int32 length (which counts itself), then the body.
 
 export class MessageTooLargeError extends Error {
-  constructor(readonly length: number, readonly limit: number) {
+  /**
+   * @param length the message's declared length
+   * @param total the whole message's size on the wire (header included): how much the client is
+   *   sending, which the gateway reads and discards before it closes (closing.ts)
+   */
+  constructor(readonly length: number, readonly limit: number, readonly total = length) {
     super(`message of ${length} bytes exceeds the gateway's limit of ${limit} bytes`);
   }
 }
@@ -49,8 +54,8 @@ export class FrameReader {
     const length = head.readInt32BE(this.startup ? 0 : 1);
     const minimum = this.startup ? 8 : 4;
     if (length < minimum) throw new MalformedMessageError(`invalid message length ${length}`);
-    if (length > this.maxMessageBytes) throw new MessageTooLargeError(length, this.maxMessageBytes);
     const total = length + (this.startup ? 0 : 1);
+    if (length > this.maxMessageBytes) throw new MessageTooLargeError(length, this.maxMessageBytes, total);
     if (this.#buffered < total) return undefined;
     const raw = this.#take(total);
     return { type, body: raw.subarray(headerLength), raw };

@@ -54,8 +54,15 @@ export function decodeStartup(body: Buffer): StartupPacket {
   return { kind: 'startup', major, minor, params };
 }
 
+/**
+ * A Query's string must end exactly at the message end. One with a NUL inside would be inspected
+ * up to the NUL while the server might see more: that is a protocol violation, never forwarded.
+ */
 export function decodeQuery(body: Buffer): string {
-  return new BodyReader(body).cstring();
+  const r = new BodyReader(body);
+  const sql = r.cstring();
+  if (r.remaining !== 0) throw new MalformedMessageError(`Query string ends at byte ${r.offset - 1} of a ${body.length}-byte body: it holds a NUL byte`);
+  return sql;
 }
 
 export interface ParseMessage {
@@ -69,6 +76,8 @@ export function decodeParse(body: Buffer): ParseMessage {
   const n = r.int16();
   if (n < 0) throw new MalformedMessageError('negative parameter type count');
   r.bytes(n * 4);
+  // Bytes past the parameter types mean the query string ended early, at a NUL inside it.
+  if (r.remaining !== 0) throw new MalformedMessageError(`Parse message has ${r.remaining} bytes past its parameter types: its query string holds a NUL byte`);
   return { statement, query };
 }
 

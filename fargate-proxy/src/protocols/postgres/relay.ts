@@ -14,6 +14,7 @@ import { pushJoined } from '../../../../core/bytes.js';
 import type { GatewayContext, PostgresTarget } from '../../context.js';
 import { B, decodeCommandTag, decodeFields, errorResponse, noticeResponse, readyForQuery, type TransactionStatus } from './backend.js';
 import { BackendScanner, type ScanAction, type ScanHandler } from './backend-scanner.js';
+import { endAndDrain } from './closing.js';
 import { SQLSTATE } from './errors.js';
 import { FrameReader, MalformedMessageError, MessageTooLargeError, type Frame } from './framer.js';
 import { F, decodeBindNames, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget } from './frontend.js';
@@ -162,6 +163,7 @@ export class Relay implements ScanHandler {
 
   start(): void {
     this.#client.on('data', (chunk: Buffer) => {
+      if (this.#closed) return; // a closed session's input is drained and discarded (closing.ts)
       this.#stats.bytesIn += chunk.length;
       this.#reader.push(chunk);
       if (this.#reader.bufferedBytes > CLIENT_READ_HIGH_WATER) this.#client.pause();
@@ -867,7 +869,7 @@ export class Relay implements ScanHandler {
     this.#writeClient(
       errorResponse({ severity: 'FATAL', code: tooLarge ? SQLSTATE.programLimitExceeded : SQLSTATE.protocolViolation, message: tooLarge ? err.message : `invalid frontend message: ${err.message}` }),
     );
-    this.#shutdown(`protocol error: ${err.message}`);
+    this.#shutdown(`protocol error: ${err.message}`, tooLarge ? err.total - this.#reader.bufferedBytes : 0);
   }
 
   #nextStatementId(): string {
@@ -944,16 +946,14 @@ export class Relay implements ScanHandler {
     }
   }
 
-  #shutdown(reason: string): void {
+  /** Ends the session; `unreceived` bytes of a refused message are still to come from the client (closing.ts). */
+  #shutdown(reason: string, unreceived = 0): void {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#holding) void this.#holding.cancel('client disconnected');
     if (!this.#upstream.destroyed) this.#upstream.end(serialize.end());
-    if (!this.#client.destroyed) this.#client.end();
-    setTimeout(() => {
-      this.#upstream.destroy();
-      this.#client.destroy();
-    }, 1000).unref();
+    endAndDrain(this.#client, undefined, unreceived);
+    setTimeout(() => this.#upstream.destroy(), 1000).unref();
     // Statements still waiting for their ReadyForQuery get their outcome now, before the session's
     // end: the answer may have been cut short, or the client left before it came.
     const unanswered = [...this.#finished, ...this.#units, ...(this.#openUnit ? [this.#openUnit] : [])];

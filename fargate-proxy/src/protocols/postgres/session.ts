@@ -19,6 +19,7 @@ import {
   readyForQuery,
 } from './backend.js';
 import { CancelRegistry } from './cancel-registry.js';
+import { endAndDrain } from './closing.js';
 import { SQLSTATE } from './errors.js';
 import { FrameReader, MalformedMessageError, MessageTooLargeError, type Frame } from './framer.js';
 import { F, decodePassword, decodeStartup, type StartupPacket } from './frontend.js';
@@ -140,14 +141,15 @@ export class PostgresSessionHandler {
     const deadline = setTimeout(() => reader.socket.destroy(), this.opts.authTimeoutMs);
     let target: string | undefined;
 
-    const refuse = async (r: Refusal) => {
+    /** `arriving`: the size of a refused message the client is still sending. */
+    const refuse = async (r: Refusal, arriving = 0) => {
       log.info({ code: r.auditCode, sqlstate: r.sqlstate }, 'connection refused');
       await this.ctx.audit
         .append({ type: 'auth.refused', sessionId, code: r.auditCode, reason: r.message, target, client })
         .catch((err) => log.error({ err: (err as Error).message }, 'audit of a refused connection failed'));
-      if (!reader.socket.destroyed) {
-        reader.socket.end(errorResponse({ severity: 'FATAL', code: r.sqlstate, message: r.message, detail: r.detail }));
-      }
+      reader.detach();
+      const unreceived = arriving - reader.frames.bufferedBytes;
+      endAndDrain(reader.socket, errorResponse({ severity: 'FATAL', code: r.sqlstate, message: r.message, detail: r.detail }), unreceived);
     };
 
     const run = async (): Promise<void> => {
@@ -287,7 +289,7 @@ export class PostgresSessionHandler {
     run().catch(async (err: unknown) => {
       clearTimeout(deadline);
       if (err instanceof Refusal) return refuse(err);
-      if (err instanceof MessageTooLargeError) return refuse(new Refusal(SQLSTATE.programLimitExceeded, err.message, 'message_too_large'));
+      if (err instanceof MessageTooLargeError) return refuse(new Refusal(SQLSTATE.programLimitExceeded, err.message, 'message_too_large'), err.total);
       if (err instanceof MalformedMessageError) return refuse(new Refusal(SQLSTATE.protocolViolation, `invalid startup packet: ${err.message}`, 'protocol'));
       const message = (err as Error)?.message ?? String(err);
       if (reader.socket.destroyed || /client closed/.test(message)) {

@@ -1,0 +1,197 @@
+// The wire protocol at its edges, through the real gateway and a real PostgreSQL: strings that do
+// not end where their message ends, messages and statements over the limits, client encodings,
+// and what the audit records of them. Every refusal is checked against what the server saw (its
+// statement log) and what the trail holds.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import net from 'node:net';
+import pg from 'pg';
+import { serialize } from 'pg-protocol';
+import { Parser } from 'pg-protocol/dist/parser.js';
+import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
+import { psql, startTestGateway, type TestGateway } from '../support/gateway.js';
+
+let server: RunningPostgres;
+let gw: TestGateway;
+let token: string;
+
+before(async () => {
+  server = await startPostgres({ logStatements: true });
+  await server.psqlDirect('CREATE TABLE victim (id int); INSERT INTO victim VALUES (1); GRANT ALL ON victim TO app;', server.database);
+  gw = await startTestGateway(server, {
+    config: (raw) => {
+      const listeners = raw.listeners as { postgres: Record<string, unknown> };
+      listeners.postgres.maxMessageBytes = 256 * 1024;
+    },
+  });
+  token = await gw.token();
+});
+
+after(async () => {
+  await gw?.stop();
+  await server?.stop();
+});
+
+type AnyEvent = Record<string, any>;
+
+/** Every event of every session in the trail, in file order. */
+function auditEvents(): AnyEvent[] {
+  const dir = join(gw.dir, 'data', 'audit', 'sessions');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AnyEvent));
+}
+
+async function eventually<T>(what: string, probe: () => T | undefined, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const serverLog = (): string => readFileSync(server.logFile, 'utf8');
+
+interface Answer {
+  name: string;
+  code?: string;
+  severity?: string;
+  message?: string;
+}
+
+/** A logged-in raw session: start-up, cleartext token, until the first ReadyForQuery. */
+async function loggedIn(params: Record<string, string> = {}): Promise<net.Socket> {
+  const s = net.connect(gw.port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    const parser = new Parser();
+    const onData = (d: Buffer) =>
+      parser.parse(d, (m) => {
+        if (m.name === 'authenticationCleartextPassword') s.write(serialize.password(token));
+        else if (m.name === 'error') reject(new Error(`login failed: ${(m as { message?: string }).message}`));
+        else if (m.name === 'readyForQuery') {
+          s.off('data', onData);
+          resolve();
+        }
+      });
+    s.on('data', onData);
+    s.once('error', reject);
+    s.write(serialize.startup({ user: 'agent', database: 'app', ...params }));
+  });
+  return s;
+}
+
+/** Writes bytes and collects the answers until the gateway closes, or until `until` says enough. */
+function converse(s: net.Socket, payload: Buffer, until?: (answers: Answer[]) => boolean, ms = 8000): Promise<{ answers: Answer[]; closed: boolean }> {
+  return new Promise((resolve) => {
+    const parser = new Parser();
+    const answers: Answer[] = [];
+    const done = (closed: boolean) => {
+      clearTimeout(timer);
+      s.removeAllListeners('data');
+      resolve({ answers, closed });
+    };
+    const timer = setTimeout(() => done(false), ms);
+    s.on('data', (d: Buffer) =>
+      parser.parse(d, (m) => {
+        const e = m as { code?: string; severity?: string; message?: string };
+        answers.push({ name: m.name, code: e.code, severity: e.severity, message: e.message });
+        if (until?.(answers)) done(false);
+      }),
+    );
+    s.on('error', () => undefined);
+    s.once('close', () => done(true));
+    s.write(payload);
+  });
+}
+
+/** A typed frontend message with exactly this body. */
+function message(type: string, body: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head[0] = type.charCodeAt(0);
+  head.writeInt32BE(4 + body.length, 1);
+  return Buffer.concat([head, body]);
+}
+
+const errors = (answers: Answer[]) => answers.filter((a) => a.name === 'error').map((a) => `${a.severity} ${a.code}`);
+
+test('a Query whose string does not end at the message end is refused with FATAL 08P01, audited, never forwarded', async () => {
+  const variants: [string, Buffer][] = [
+    ['embedded NUL', Buffer.from("SELECT 'nul-marker-1' AS a\0; DROP TABLE victim\0", 'utf8')],
+    ['trailing bytes after the terminator', Buffer.from("SELECT 'nul-marker-2'\0\0", 'utf8')],
+    ['no terminator', Buffer.from("SELECT 'nul-marker-3'", 'utf8')],
+  ];
+  for (const [what, body] of variants) {
+    const before = auditEvents().length;
+    const s = await loggedIn();
+    const r = await converse(s, message('Q', body));
+    assert.ok(r.closed, `${what}: the session must end`);
+    assert.deepEqual(errors(r.answers), ['FATAL 08P01'], what);
+    const refusal = await eventually(`${what}: the refusal in the trail`, () => auditEvents().slice(before).find((e) => e.type === 'auth.refused' && e.code === 'protocol'));
+    assert.match(refusal.reason, /NUL|unterminated/, what);
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  assert.doesNotMatch(serverLog(), /nul-marker/, 'a refused Query reached the server');
+  assert.equal(await server.psqlDirect('SELECT count(*) FROM victim', server.database), '1');
+});
+
+test('a Parse whose query holds a NUL is refused with FATAL 08P01 and nothing of its batch is forwarded', async () => {
+  const parse = (query: Buffer) => message('P', Buffer.concat([Buffer.from('\0'), query, Buffer.from([0, 0, 0])]));
+  const s = await loggedIn();
+  const batch = Buffer.concat([
+    // Read to its first NUL, the string is followed by a zero parameter count: only the bytes left
+    // over after that betray it.
+    parse(Buffer.from("SELECT 'nul-marker-4'\0\0\0; DROP TABLE victim", 'utf8')),
+    serialize.bind({}),
+    serialize.execute({}),
+    serialize.sync(),
+  ]);
+  const r = await converse(s, batch);
+  assert.ok(r.closed);
+  assert.deepEqual(errors(r.answers), ['FATAL 08P01']);
+  // A well-formed Parse on a new session still works: the check is exact, not a refusal of Parse.
+  const ok = await loggedIn();
+  const good = await converse(ok, Buffer.concat([parse(Buffer.from("SELECT 'parse-ok'", 'utf8')), serialize.bind({}), serialize.execute({}), serialize.sync()]), (a) => a.some((m) => m.name === 'readyForQuery'));
+  assert.deepEqual(errors(good.answers), []);
+  assert.ok(good.answers.some((m) => m.name === 'dataRow'));
+  ok.destroy();
+  await new Promise((r) => setTimeout(r, 200));
+  assert.doesNotMatch(serverLog(), /nul-marker/);
+  assert.equal(await server.psqlDirect('SELECT count(*) FROM victim', server.database), '1');
+});
+
+test('psql sending a message over the size limit shows the FATAL 54000, not a lost connection', async () => {
+  const big = `SELECT '${'x'.repeat(20 * 1024 * 1024)}' AS too_big;`;
+  const file = join(gw.dir, 'too-big.sql');
+  writeFileSync(file, big);
+  for (const via of ['-f', 'stdin'] as const) {
+    const r = await psql(gw.conninfo(), via === '-f' ? ['-f', file] : [], { token, input: via === 'stdin' ? big : undefined });
+    assert.match(r.stderr, /FATAL: {2}message of \d+ bytes exceeds the gateway's limit of 262144 bytes/, `${via}: ${r.stderr}`);
+    // Real PostgreSQL's FATAL reads the same in psql: the error, then "server closed the connection".
+    assert.ok(r.stderr.indexOf('FATAL') < r.stderr.indexOf('closed the connection'), r.stderr);
+  }
+});
+
+test('an oversized password message gets its FATAL 54000 and a clean close, not a reset', async () => {
+  const s = net.connect(gw.port, '127.0.0.1');
+  let reset: Error | undefined;
+  s.on('error', (err) => (reset = err));
+  const parser = new Parser();
+  const answers: Answer[] = [];
+  const started = Date.now();
+  const closed = new Promise<void>((resolve) => s.once('close', () => resolve()));
+  s.on('data', (d: Buffer) =>
+    parser.parse(d, (m) => {
+      answers.push({ name: m.name, code: (m as { code?: string }).code, severity: (m as { severity?: string }).severity });
+      if (m.name === 'authenticationCleartextPassword') s.write(message('p', Buffer.alloc(20 * 1024 * 1024, 0x61)));
+    }),
+  );
+  s.write(serialize.startup({ user: 'agent', database: 'app' }));
+  await closed;
+  assert.equal(reset, undefined, 'the connection was reset');
+  assert.deepEqual(errors(answers), ['FATAL 54000']);
+  assert.ok(Date.now() - started < 5000, 'the close waited for a drain deadline');
+});
