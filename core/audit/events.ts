@@ -95,7 +95,8 @@ export interface ApprovalBody {
   type: 'approval';
   statementId: string;
   approvalId: string;
-  state: 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled';
+  /** `decision-refused`: someone tried to decide and was refused (their own request, not a reviewer); the request stays as it was. */
+  state: 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled' | 'decision-refused';
   reviewer?: string;
   reason?: string;
 }

@@ -20,7 +20,8 @@ export type ProblemKind =
   | 'wrong-session' // a record names another session
   | 'truncated' // a signed digest covers events that are gone
   | 'digest-mismatch' // the chain differs from what a signed digest pinned (rewritten chain)
-  | 'missing-session' // a signed digest names a session whose log is gone
+  | 'missing-session' // a signed digest or the index names a session whose log is gone
+  | 'unindexed-session' // a session log the index does not list (hidden from `airlock sessions`)
   | 'forged-digest' // a digest's signature or key is not valid
   | 'digest-chain'; // digests missing or reordered
 
@@ -45,8 +46,12 @@ function isUnparsable(e: LogEntry): e is { unparsable: string; line: number } {
   return 'unparsable' in e;
 }
 
-/** `publicKey`: the key (or every key, e.g. across a rotation or a fleet) trusted to sign digests. */
-export function verifyAudit(input: { sessions: SessionLog[]; digests: SignedDigest[]; publicKey: KeyObject | KeyObject[] }): VerifyReport {
+/**
+ * `publicKey`: the key (or every key, e.g. across a rotation or a fleet) trusted to sign digests.
+ * `indexed`: the sessions the store's index lists, when known: every one must have a log, and every
+ * log must be listed.
+ */
+export function verifyAudit(input: { sessions: SessionLog[]; digests: SignedDigest[]; publicKey: KeyObject | KeyObject[]; indexed?: string[] }): VerifyReport {
   const problems: Problem[] = [];
   const warnings: string[] = [];
   const bySession = new Map<string, Map<number, AuditRecord>>();
@@ -126,6 +131,16 @@ export function verifyAudit(input: { sessions: SessionLog[]; digests: SignedDige
     }
   }
 
+  if (input.indexed) {
+    const listed = new Set(input.indexed);
+    for (const sessionId of listed) {
+      if (!bySession.has(sessionId)) problems.push({ kind: 'missing-session', sessionId, message: 'the index lists this session but its log is gone' });
+    }
+    for (const sessionId of bySession.keys()) {
+      if (!listed.has(sessionId)) problems.push({ kind: 'unindexed-session', sessionId, message: 'a session log the index does not list' });
+    }
+  }
+
   for (const [sessionId, records] of bySession) {
     const last = Math.max(0, ...records.keys());
     const pinned = covered.get(sessionId) ?? 0;
@@ -137,19 +152,22 @@ export function verifyAudit(input: { sessions: SessionLog[]; digests: SignedDige
 
 /**
  * Verifies everything a reader holds. `sessionIds` should come from the logs themselves (not an
- * index an attacker could edit); sessions named by digests are always included.
+ * index an attacker could edit); sessions named by digests are always included. With `index`, the
+ * store's index is cross-checked against the logs in both directions; it is read after the logs
+ * were listed, so a session starting meanwhile is in both or only in the index (and then read).
  */
 export async function verifyAuditStore(
   reader: { readSession(id: string): Promise<LogEntry[] | undefined>; readDigests(): Promise<SignedDigest[]> },
-  o: { publicKey: KeyObject | KeyObject[]; sessionIds: string[] },
+  o: { publicKey: KeyObject | KeyObject[]; sessionIds: string[]; index?: () => Promise<string[]> },
 ): Promise<VerifyReport> {
   const digests = await reader.readDigests();
-  const ids = new Set(o.sessionIds);
+  const indexed = o.index ? await o.index() : undefined;
+  const ids = new Set([...o.sessionIds, ...(indexed ?? [])]);
   for (const d of digests) for (const s of d.sessions) ids.add(s.sessionId);
   const sessions: SessionLog[] = [];
   for (const sessionId of [...ids].sort()) {
     const entries = await reader.readSession(sessionId);
     if (entries) sessions.push({ sessionId, entries });
   }
-  return verifyAudit({ sessions, digests, publicKey: o.publicKey });
+  return verifyAudit({ sessions, digests, publicKey: o.publicKey, indexed });
 }

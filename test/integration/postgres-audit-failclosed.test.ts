@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { expectAuditVerifies } from '../support/audit-trail.js';
 
 let server: RunningPostgres;
 let gw: TestGateway;
@@ -39,4 +40,6 @@ test('a vanished audit directory refuses statements and sessions, and nothing ru
     await c.end().catch(() => undefined);
   }
   assert.doesNotMatch(readFileSync(server.logFile, 'utf8'), /must_not_run/);
+  // What was written before the directory went away still verifies where it went.
+  await expectAuditVerifies(`${join(gw.dir, 'data', 'audit')}.moved`);
 });

@@ -18,6 +18,7 @@ import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/a
 import { auditVerifyCommand, replayCommand } from '../../fargate-proxy/src/cli/audit-commands.js';
 import { capturedBytes } from '../../core/audit/response-capture.js';
 import { requestClientCredentialsToken } from '../../fargate-proxy/src/adapters/local/oidc-issuer.js';
+import { expectAuditVerifies } from '../support/audit-trail.js';
 
 let server: RunningPostgres;
 
@@ -225,6 +226,9 @@ describe('crash safety', () => {
       }
       const missing = [...logged].filter((i) => !audited.has(i));
       assert.deepEqual(missing, [], `${missing.length} of ${logged.size} statements that reached the database have no audit event`);
+      // The restart closed the sessions the kill cut: none stays open, and the trail verifies.
+      assert.deepEqual((await reader.listSessions({})).filter((s) => !s.endedAt && !s.authRefused).map((s) => s.sessionId), []);
+      await expectAuditVerifies(join(dir, 'data', 'audit'));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { expectAuditVerifies } from '../support/audit-trail.js';
 
 let server: RunningPostgres;
 let gw: TestGateway;
@@ -33,4 +34,5 @@ test('draining refuses new sessions, keeps live ones working, and ends when they
   await live.end();
   await drained;
   assert.ok(Date.now() - started < 10_000, 'drain waited past the last session');
+  await expectAuditVerifies(gw);
 });

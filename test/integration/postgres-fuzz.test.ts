@@ -9,6 +9,7 @@ import { serialize } from 'pg-protocol';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { expectAuditVerifies } from '../support/audit-trail.js';
 
 let server: RunningPostgres;
 let gw: TestGateway;
@@ -197,4 +198,9 @@ test('a FunctionCall message is refused (42501) unless policy permits it, and th
   const names = r.messages.map((m) => (m.name === 'error' ? `error:${m.code}` : m.name));
   assert.deepEqual(names.slice(0, 2), ['error:42501', 'readyForQuery']);
   assert.ok(names.includes('dataRow'), 'the next query still ran');
+});
+
+test('the trail of every session ended by garbage, oversized or fatal messages verifies', async () => {
+  await new Promise((r) => setTimeout(r, 300)); // the last sessions' ends are appended as they close
+  await expectAuditVerifies(gw);
 });

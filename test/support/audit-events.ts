@@ -12,3 +12,16 @@ export const sessionStart = (sessionId: string, principal: string, target: strin
   client: { address: '127.0.0.1', port: 5000 },
   protocol: 'postgres',
 });
+
+/** A statement event; `effect` defaults to allow. */
+export const statementEvent = (sessionId: string, statementId: string, text: string, effect: 'allow' | 'deny' = 'allow'): AuditEventInput => ({
+  type: 'statement',
+  sessionId,
+  statementId,
+  text,
+  class: 'read',
+  statementTypes: ['SelectStmt'],
+  tables: [],
+  functions: [],
+  decision: { effect, policyIds: ['p1'], policyVersion: 'v1', reason: effect === 'deny' ? 'forbidden' : 'ok' },
+});

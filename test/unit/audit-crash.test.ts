@@ -12,6 +12,7 @@ import { createLocalAuditSink } from '../../fargate-proxy/src/adapters/local/aud
 import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
 import { verifyAuditStore } from '../../core/audit/verify.js';
 import type { AuditRecord } from '../../core/audit/events.js';
+import { expectAuditVerifies } from '../support/audit-trail.js';
 
 const CHILD_ENV = 'AIRLOCK_AUDIT_CRASH_CHILD_DIR';
 const SESSION = 'crash-session';
@@ -84,5 +85,11 @@ if (process.env[CHILD_ENV]) {
     const report = await verifyAuditStore(reader, { publicKey, sessionIds: await reader.sessionIds() });
     assert.deepEqual(report.problems, []);
     assert.ok(report.digests >= 1, 'periodic digests were written while the child ran');
+
+    // The restarted gateway closes the cut session with a chained, signed session.end.
+    await (await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0 })).close();
+    const last = JSON.parse((await readFile(join(dir, 'sessions', `${SESSION}.jsonl`), 'utf8')).trimEnd().split('\n').pop()!) as AuditRecord;
+    assert.equal(last.type === 'session.end' && last.reason, 'gateway_crashed');
+    assert.deepEqual((await expectAuditVerifies(dir)).warnings, []);
   });
 }

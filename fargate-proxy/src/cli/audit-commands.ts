@@ -209,12 +209,14 @@ export async function auditVerifyCommand(
       keys.push(readPublicKey(local));
       notes.push(`using the public key stored in ${o.dir}; pin a copy kept elsewhere with --public-key for an independent check`);
     }
-    const sessionIds =
-      o.sessionIds ??
-      (o.dir && !o.reader
-        ? await createLocalAuditReader(o.dir).sessionIds()
-        : (await reader.listSessions({ from: isoOf(o.from, 'from', false) ?? '2000-01-01T00:00:00.000Z', to: isoOf(o.to, 'to', true) })).map((s) => s.sessionId));
-    const report = await verifyAuditStore(reader, { publicKey: keys, sessionIds });
+    const listed = async () => (await reader.listSessions({ from: isoOf(o.from, 'from', false) ?? '2000-01-01T00:00:00.000Z', to: isoOf(o.to, 'to', true) })).map((s) => s.sessionId);
+    const local = o.dir !== undefined && !o.reader;
+    const sessionIds = o.sessionIds ?? (local ? await createLocalAuditReader(o.dir!).sessionIds() : await listed());
+    // The index is cross-checked against the logs: a deleted log, or a log hidden from the index, fails.
+    // Locally the logs are listed from the directory; a store lists them through its index, so there
+    // only a listed session whose log is gone can be found.
+    const index = o.sessionIds ? undefined : local ? async () => (await reader.listSessions()).map((s) => s.sessionId) : async () => sessionIds;
+    const report = await verifyAuditStore(reader, { publicKey: keys, sessionIds, index });
     if (o.format === 'json') {
       out.write(`${JSON.stringify({ ...report, notes }, null, 2)}\n`);
       return report.ok ? 0 : 1;

@@ -33,11 +33,18 @@ export function approvalRoutes(desk: LocalApprovalDesk, verifyReviewer: VerifyRe
   }
 
   async function decide(ctx: RouteContext, verdict: 'approve' | 'deny'): Promise<void> {
-    const principal = await reviewer(ctx);
+    // Anyone signed in may try; a refused attempt (not a reviewer, their own request) is audited in
+    // the held session's trail (docs/approvals.md).
+    const principal = await authenticate(ctx, verifyReviewer);
+    const id = ctx.params.id ?? '';
+    const check = checkReviewer(principal, desk.reviewerGroups);
+    if (!check.ok) {
+      await desk.refuseAttempt(id, principal, check.error);
+      throw new HttpError(403, check.error);
+    }
     const body = await readJson(ctx.req);
     const parsed = parseDecision({ ...(typeof body === 'object' && body !== null ? body : {}), verdict });
     if (!parsed.ok) throw new HttpError(400, parsed.error);
-    const id = ctx.params.id ?? '';
     const result = await desk.decide(id, principal, parsed.decision);
     if (!result.ok) throw new HttpError(result.status === 'not-found' ? 404 : result.status === 'forbidden' ? 403 : 400, result.error);
     sendJson(ctx.res, 200, { first: result.first, approval: toApprovalView(result.record) });

@@ -52,6 +52,8 @@ export interface LocalApprovalDesk extends ApprovalService {
   listPending(): Promise<ApprovalRecord[]>;
   get(id: string): Promise<ApprovalRecord | undefined>;
   decide(id: string, reviewer: Principal, decision: ReviewerDecision): Promise<DecideResult>;
+  /** Audits an attempt refused before it became a decision (e.g. a caller outside the reviewer groups). */
+  refuseAttempt(id: string, who: Principal, reason: string): Promise<void>;
   /** Cancels every pending request and timer (gateway shutdown). */
   close(): Promise<void>;
 }
@@ -62,6 +64,16 @@ export function createLocalApprovalService(options: LocalApprovalOptions): Local
   const now = options.now ?? Date.now;
   const newId = options.newId ?? randomUUID;
   const waiters = new Map<string, { resolve: (o: ApprovalOutcome) => void; timer: NodeJS.Timeout; onEvent?: (e: ApprovalEvent) => void }>();
+  // Each request's event listener (the held session's audit), kept as long as the record: a refused
+  // attempt is recorded in the session's trail even after the request was settled.
+  const listeners = new Map<string, (e: ApprovalEvent) => void>();
+
+  async function refuseAttempt(id: string, who: Principal, reason: string): Promise<void> {
+    const record = await store.get(id);
+    const event: ApprovalEvent = { state: 'decision-refused', approvalId: id, reviewer: who.id, reason };
+    listeners.get(id)?.(event);
+    audit(event, record);
+  }
 
   function audit(e: ApprovalEvent, record?: ApprovalRecord): void {
     if (!options.audit) return;
@@ -123,6 +135,7 @@ export function createLocalApprovalService(options: LocalApprovalOptions): Local
         timer.unref();
         waiters.set(record.id, onEvent ? { resolve, timer, onEvent } : { resolve, timer });
       });
+      if (onEvent) listeners.set(record.id, onEvent);
       const event: ApprovalEvent = { state: 'pending', approvalId: record.id };
       if (record.agentReason !== undefined) event.reason = record.agentReason;
       onEvent?.(event);
@@ -146,14 +159,15 @@ export function createLocalApprovalService(options: LocalApprovalOptions): Local
       const result = await decideApproval(store, { id, reviewer, decision, reviewerGroups: options.reviewerGroups, now: now() });
       if (!result.ok) {
         // Refused attempts (self-approval, non-reviewers) are audit-worthy too.
-        const record = await store.get(id);
-        audit({ state: 'decision-refused', approvalId: id, reviewer: reviewer.id, reason: result.error }, record);
+        await refuseAttempt(id, reviewer, result.error);
       } else {
         // Also covers a request found overdue and expired just now.
         release(result.record);
       }
       return result;
     },
+
+    refuseAttempt,
 
     async close() {
       for (const id of [...waiters.keys()]) release(await cancelApproval(store, id, 'gateway shutting down', now()));

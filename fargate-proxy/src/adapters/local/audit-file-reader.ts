@@ -33,6 +33,7 @@ export function createLocalAuditReader(dir: string): AuditReader & { sessionIds(
   return {
     async listSessions(filter?: SessionFilter): Promise<SessionSummary[]> {
       const summaries = new Map<string, SessionSummary>();
+      const deniedStatements = new Map<string, Set<string>>();
       for (const line of parseJsonLines<IndexLine>((await readLines(paths.index)) ?? [])) {
         const s = summaries.get(line.sessionId) ?? { sessionId: line.sessionId, startedAt: line.at, authRefused: false, denied: 0 };
         summaries.set(line.sessionId, s);
@@ -48,7 +49,13 @@ export function createLocalAuditReader(dir: string): AuditReader & { sessionIds(
           s.authRefused = true;
           s.endReason = line.reason;
         }
-        if (line.kind === 'denied') s.denied++;
+        if (line.kind === 'denied') {
+          // A reviewer's denial and the refusal that follows it name the same statement: one denial.
+          const seen = deniedStatements.get(line.sessionId) ?? new Set<string>();
+          deniedStatements.set(line.sessionId, seen);
+          if (line.statementId === undefined || !seen.has(line.statementId)) s.denied++;
+          if (line.statementId !== undefined) seen.add(line.statementId);
+        }
         if (line.kind === 'end') {
           s.endedAt = line.at;
           s.statements = line.statements;

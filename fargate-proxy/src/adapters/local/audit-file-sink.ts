@@ -4,7 +4,7 @@
 // Writes are synchronous `write(2)` calls on O_APPEND descriptors: when `append` resolves the
 // bytes belong to the kernel, so killing the gateway loses nothing acknowledged. fsync is batched
 // on a short interval; ack level `store` waits for it (no remote store) or for the remote store.
-import { closeSync, fstatSync, fsync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, statSync, watch, writeFileSync, writeSync, constants, type FSWatcher } from 'node:fs';
+import { closeSync, fstatSync, fsync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, watch, writeFileSync, writeSync, constants, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { hostname } from 'node:os';
 import { randomBytes, type KeyObject } from 'node:crypto';
@@ -16,6 +16,7 @@ import { ResponseCapture } from '../../../../core/audit/response-capture.js';
 import { maskSqlLiterals, prepareSqlLiteralMasking } from '../../../../core/audit/sql-literals.js';
 import { loadOrCreateSigningKey } from './audit-signing-key.js';
 import { auditPaths, type IndexLine } from './audit-layout.js';
+import { cutTornTail, readLogHead, readLogTail } from './audit-log-tail.js';
 
 export interface LocalAuditSinkOptions {
   dir: string;
@@ -71,6 +72,12 @@ interface SpoolEntry {
 /** Asked before every statement: one shared answer rather than a new object each time. */
 const HEALTHY: AuditHealth = Object.freeze({ ok: true });
 
+/** The event that closes a session's log: its end, or a refusal at login (a session that never started). */
+const endsSession = (r: AuditRecord): boolean => r.type === 'session.end' || (r.type === 'auth.refused' && r.seq === 1);
+
+/** `session.end`'s reason for a session the gateway's crash cut (written by the next start). */
+export const GATEWAY_CRASHED = 'gateway_crashed';
+
 const errText = (e: unknown): string => ((e as NodeJS.ErrnoException).code ?? (e as Error).message ?? String(e));
 
 export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<LocalAuditSink> {
@@ -102,6 +109,9 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   let stickyFailure: string | undefined;
   let closed = false;
 
+  // A crash in the middle of a write leaves a line without its newline; the next line must not run into it.
+  cutTornTail(paths.index);
+  cutTornTail(paths.digests);
   const indexFd = openAppend(paths.index);
   const digestsFd = openAppend(paths.digests);
 
@@ -223,28 +233,43 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     dirty.delete(fd);
   }
 
+  /**
+   * Sessions whose log already ended (session.end, or refused at login) when an event came for them
+   * (an approval cancelled as the session closed): such an event continues the chain on disk, and
+   * the log is closed again right after it.
+   */
+  const reopened = new Set<string>();
+
+  /**
+   * The session's open log, opened (and its chain resumed from disk) on first use. Every event is
+   * chained only after this: a session whose log was closed, or written by a gateway before a
+   * restart, continues its chain and never starts a second one at seq 1.
+   */
   function sessionFd(sessionId: string): number {
     let fd = sessionFds.get(sessionId);
     if (fd !== undefined) return fd;
-    const path = paths.session(sessionId);
-    if (!chains.head(sessionId)) resumeChain(sessionId, path);
-    fd = openAppend(path);
+    try {
+      resumeChain(sessionId, paths.session(sessionId));
+      fd = openAppend(paths.session(sessionId));
+    } catch (e) {
+      fail(`cannot write audit log for session ${sessionId} (${errText(e)})`);
+    }
     sessionFds.set(sessionId, fd);
     return fd;
   }
 
-  /** After a restart a session may continue: its chain resumes from the last line on disk. */
   function resumeChain(sessionId: string, path: string): void {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch {
-      return;
-    }
-    const last = text.trimEnd().split('\n').pop();
-    if (!last) return;
-    const rec = JSON.parse(last) as AuditRecord;
-    chains.resume(sessionId, { seq: rec.seq, hash: rec.hash });
+    const tail = readLogTail(path);
+    if (!tail) return;
+    // Bytes of a write this or an earlier process did not finish: nothing acknowledged or signed them.
+    if (tail.tornBytes > 0) truncateSync(path, tail.size - tail.tornBytes);
+    // In memory the chain may be ahead of the disk (deferred events not yet written): memory wins.
+    if (!tail.last || chains.head(sessionId)) return;
+    chains.resume(sessionId, { seq: tail.last.seq, hash: tail.last.hash });
+    if (endsSession(tail.last)) reopened.add(sessionId);
+    // Literal masking must not lapse for a PostgreSQL session's late events.
+    const first = tail.last.seq === 1 ? tail.last : readLogHead(path);
+    if (first?.type === 'session.start' && first.targetKind === 'postgres') postgresSessions.add(sessionId);
   }
 
   function capResponse(r: CapturedResponse): CapturedResponse {
@@ -287,13 +312,16 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
           client: `${r.client.address}:${r.client.port}`,
         };
       case 'auth.refused':
+        // After a session started, a refusal (a protocol violation, an oversized message) is not a login refusal.
+        if (r.seq > 1) return { sessionId: r.sessionId, kind: 'denied', at: r.at };
         return { sessionId: r.sessionId, kind: 'refused', at: r.at, target: r.target, client: `${r.client.address}:${r.client.port}`, reason: r.reason };
       case 'session.end':
         return { sessionId: r.sessionId, kind: 'end', at: r.at, statements: r.statements, reason: r.reason };
+      // A statement refused after a reviewer's denial has both events: the reader counts it once by its id.
       case 'statement':
-        return r.decision.effect === 'deny' ? { sessionId: r.sessionId, kind: 'denied', at: r.at } : undefined;
+        return r.decision.effect === 'deny' ? { sessionId: r.sessionId, kind: 'denied', at: r.at, statementId: r.statementId } : undefined;
       case 'approval':
-        return r.state === 'denied' || r.state === 'expired' ? { sessionId: r.sessionId, kind: 'denied', at: r.at } : undefined;
+        return r.state === 'denied' || r.state === 'expired' ? { sessionId: r.sessionId, kind: 'denied', at: r.at, statementId: r.statementId } : undefined;
       default:
         return undefined;
     }
@@ -489,6 +517,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   /** Chains and writes one event (with the session's deferred ones); returns it and its spool offset. */
   function write(input: AuditEventInput): { record: AuditRecord; spoolEnd: number } {
     admit(input);
+    sessionFd(input.sessionId);
     const { record, line } = chains.nextWithLine(prepare(input));
     return { record, spoolEnd: writeSessionLines(record.sessionId, [...takeDeferred(record.sessionId), { record, line }]) };
   }
@@ -517,6 +546,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
 
   function appendDeferred(input: AuditEventInput): void {
     admit(input);
+    sessionFd(input.sessionId);
     const rendered = chains.nextWithLine(prepare(input));
     chains.commit(rendered.record);
     requeue(input.sessionId, [rendered]);
@@ -581,7 +611,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
         const idx = indexLineFor(record);
         if (idx) writeLine(indexFd, `${JSON.stringify(idx)}\n`);
       }
-      if (last.type === 'session.end' || last.type === 'auth.refused') endSession(sessionId);
+      if (endsSession(last) || reopened.has(sessionId)) endSession(sessionId);
     } catch (e) {
       fail(`cannot write audit index or spool (${errText(e)})`);
     }
@@ -591,10 +621,11 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
 
   /** A finished session gets its digest now rather than at the next tick, and releases its descriptor. */
   function endSession(sessionId: string): void {
-    writeDigest();
+    if (!closingOut) writeDigest();
     const fd = sessionFds.get(sessionId);
     sessionFds.delete(sessionId);
     postgresSessions.delete(sessionId);
+    reopened.delete(sessionId);
     chains.forget(sessionId);
     if (fd !== undefined) {
       // Flush before closing so the session's last events share the batched fsync guarantee.
@@ -632,6 +663,85 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     for (const fd of sessionFds.values()) closeQuietly(fd);
     sessionFds.clear();
     for (const fd of [indexFd, digestsFd, spoolFd]) if (fd !== undefined) closeQuietly(fd);
+  }
+
+  // Close out what a crash left open: a session without its end gets one, chained and signed.
+  let closingOut = true;
+  try {
+    closeOutCrashedSessions();
+  } finally {
+    closingOut = false;
+  }
+  writeDigestGuarded();
+
+  /**
+   * Sessions the index shows open, and session logs it does not list at all (a crash between the
+   * two writes), are what a crash cut: no live session survives its gateway. Each gets a chained
+   * `session.end` (reason gateway_crashed) and the digest written after them signs their heads.
+   */
+  function closeOutCrashedSessions(): void {
+    const open = new Set<string>();
+    const indexed = new Set<string>();
+    for (const line of readFileSync(paths.index, 'utf8').split('\n')) {
+      let idx: IndexLine;
+      try {
+        idx = JSON.parse(line) as IndexLine;
+      } catch {
+        continue;
+      }
+      indexed.add(idx.sessionId);
+      if (idx.kind === 'start') open.add(idx.sessionId);
+      else if (idx.kind === 'end' || idx.kind === 'refused') open.delete(idx.sessionId);
+    }
+    const unindexed = readdirSync(paths.sessions)
+      .filter((n) => n.endsWith('.jsonl'))
+      .map((n) => n.slice(0, -'.jsonl'.length))
+      .filter((id) => isValidSessionId(id) && !indexed.has(id));
+    for (const sessionId of [...open, ...unindexed]) {
+      // A listed session whose log is gone is left for `audit verify` to report, not recreated here.
+      const tail = readLogTail(paths.session(sessionId));
+      if (!tail?.last) continue;
+      const records = readRecords(sessionId);
+      if (!indexed.has(sessionId)) {
+        for (const r of records) {
+          const idx = indexLineFor(r);
+          if (idx) writeLine(indexFd, `${JSON.stringify(idx)}\n`);
+        }
+      }
+      const last = tail.last;
+      if (endsSession(last)) {
+        // Ended, but the crash came before its index line.
+        if (open.has(sessionId) && last.type === 'session.end') writeLine(indexFd, `${JSON.stringify(indexLineFor(last))}\n`);
+        continue;
+      }
+      const first = records[0];
+      try {
+        write({
+        type: 'session.end',
+        sessionId,
+        reason: GATEWAY_CRASHED,
+        statements: records.filter((r) => r.type === 'statement').length,
+        // What the trail holds: the bytes of recorded responses; what the client sent is not recorded.
+        bytesIn: 0,
+        bytesOut: records.reduce((n, r) => n + (r.type === 'statement.outcome' ? r.bytes : 0), 0),
+        durationMs: first ? Math.max(0, Date.parse(last.at) - Date.parse(first.at)) : 0,
+        });
+      } catch {
+        // The sink reports the failure through health; the next start tries again.
+      }
+    }
+  }
+
+  function readRecords(sessionId: string): AuditRecord[] {
+    const out: AuditRecord[] = [];
+    for (const line of readFileSync(paths.session(sessionId), 'utf8').split('\n')) {
+      try {
+        if (line) out.push(JSON.parse(line) as AuditRecord);
+      } catch {
+        /* damage is for verification to report */
+      }
+    }
+    return out;
   }
 
   return {

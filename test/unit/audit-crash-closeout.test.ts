@@ -1,0 +1,139 @@
+// What a crash leaves behind, and what the next start makes of it: sessions left open are closed
+// with a chained, signed `session.end` (gateway_crashed); an unfinished write is cut; `audit verify`
+// cross-checks the index against the logs both ways, so neither a deleted log nor a hidden one passes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFile, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLocalAuditSink } from '../../fargate-proxy/src/adapters/local/audit-file-sink.js';
+import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
+import { auditVerifyCommand, sessionsCommand } from '../../fargate-proxy/src/cli/audit-commands.js';
+import { verifyAudit, type VerifyReport } from '../../core/audit/verify.js';
+import { recordHash } from '../../core/audit/chain.js';
+import type { AuditRecord } from '../../core/audit/events.js';
+import { sessionStart, statementEvent } from '../support/audit-events.js';
+import { expectAuditVerifies } from '../support/audit-trail.js';
+
+async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'airlock-audit-closeout-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A gateway that "crashes" with session `id` open: its sink is closed, which ends no session. */
+async function crashedWith(dir: string, id: string, statements = 3): Promise<void> {
+  const sink = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0 });
+  await sink.append(sessionStart(id, 'alice', 'orders'));
+  for (let i = 1; i <= statements; i++) await sink.append(statementEvent(id, `${id}/${i}`, `select ${i}`));
+  await sink.close();
+}
+
+const restart = async (dir: string) => (await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0 })).close();
+
+const log = async (dir: string, id: string): Promise<AuditRecord[]> =>
+  (await readFile(join(dir, 'sessions', `${id}.jsonl`), 'utf8'))
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as AuditRecord);
+
+async function verify(dir: string): Promise<{ code: number; report: VerifyReport }> {
+  let text = '';
+  const code = await auditVerifyCommand({ dir, format: 'json' }, { write: (t: string) => (text += t) });
+  return { code, report: JSON.parse(text) as VerifyReport };
+}
+
+const kinds = (r: VerifyReport) => [...new Set(r.problems.map((p) => p.kind))].sort();
+
+test('the next start closes a session a crash left open: chained session.end, listed as ended, signed', async (t) => {
+  const dir = await tempDir(t);
+  await crashedWith(dir, 'c1');
+  let listing = '';
+  await sessionsCommand({ dir }, { write: (s: string) => (listing += s) });
+  assert.match(listing, /c1 .* open/);
+
+  await restart(dir);
+  const events = await log(dir, 'c1');
+  assert.deepEqual(events.map((e) => `${e.seq}:${e.type}`), ['1:session.start', '2:statement', '3:statement', '4:statement', '5:session.end']);
+  const end = events[4]!;
+  assert.ok(end.type === 'session.end');
+  assert.equal(end.reason, 'gateway_crashed');
+  assert.equal(end.statements, 3);
+  assert.equal(end.prev, events[3]!.hash);
+
+  listing = '';
+  await sessionsCommand({ dir }, { write: (s: string) => (listing += s) });
+  assert.match(listing, /c1 .* ended/);
+  const report = await expectAuditVerifies(dir);
+  assert.deepEqual(report.warnings, [], 'the closing event is covered by a signed digest');
+
+  // A second start finds nothing to close.
+  await restart(dir);
+  assert.equal((await log(dir, 'c1')).length, 5);
+});
+
+test("rewriting a crashed session's last events with recomputed hashes fails verify once the restart signed them", async (t) => {
+  const dir = await tempDir(t);
+  await crashedWith(dir, 'c2');
+  await restart(dir);
+  const events = await log(dir, 'c2');
+  // The attacker edits the last statement and recomputes every hash after it: the chain is consistent again.
+  const edited = events[3] as AuditRecord & { text: string };
+  edited.text = 'select 42';
+  edited.hash = recordHash(edited);
+  const end = events[4]!;
+  end.prev = edited.hash;
+  end.hash = recordHash(end);
+  await writeFile(join(dir, 'sessions', 'c2.jsonl'), `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
+  const { code, report } = await verify(dir);
+  assert.equal(code, 1);
+  assert.deepEqual(kinds(report), ['digest-mismatch']);
+});
+
+test('a deleted session log that the index lists fails verify, even where no digest names it', async (t) => {
+  const dir = await tempDir(t);
+  await crashedWith(dir, 'c3');
+  await restart(dir);
+  await unlink(join(dir, 'sessions', 'c3.jsonl'));
+  const { code, report } = await verify(dir);
+  assert.equal(code, 1);
+  assert.ok(report.problems.some((p) => p.kind === 'missing-session' && /index lists/.test(p.message)));
+  // The index check on its own, without any digest.
+  const alone = verifyAudit({ sessions: [], digests: [], publicKey: [], indexed: ['c3'] });
+  assert.deepEqual(kinds(alone), ['missing-session']);
+});
+
+test('a session log hidden from the index fails verify; a crash between the two writes is repaired at the next start', async (t) => {
+  const dir = await tempDir(t);
+  await crashedWith(dir, 'c4');
+  await crashedWith(dir, 'c5');
+  const index = join(dir, 'index.jsonl');
+  const lines = (await readFile(index, 'utf8')).trimEnd().split('\n');
+  await writeFile(index, `${lines.filter((l) => !l.includes('"c4"')).join('\n')}\n`);
+  const { code, report } = await verify(dir);
+  assert.equal(code, 1);
+  assert.deepEqual(
+    report.problems.filter((p) => p.kind === 'unindexed-session').map((p) => p.sessionId),
+    ['c4'],
+  );
+  // A crash after the log write and before the index write looks the same: the next start indexes
+  // the session again and closes it out.
+  await restart(dir);
+  const summaries = await createLocalAuditReader(dir).listSessions();
+  assert.deepEqual(summaries.map((s) => [s.sessionId, s.endReason]).sort(), [
+    ['c4', 'gateway_crashed'],
+    ['c5', 'gateway_crashed'],
+  ]);
+  await expectAuditVerifies(dir);
+});
+
+test('an unfinished last write (no newline) is cut at the next start; the chain continues from the last whole event', async (t) => {
+  const dir = await tempDir(t);
+  await crashedWith(dir, 'c6', 2);
+  await appendFile(join(dir, 'sessions', 'c6.jsonl'), '{"v":1,"sessionId":"c6","seq":4,"type":"statem');
+  await appendFile(join(dir, 'digests.jsonl'), '{"v":1,"writer":"gone","dseq":');
+  await restart(dir);
+  const events = await log(dir, 'c6');
+  assert.deepEqual(events.map((e) => `${e.seq}:${e.type}`), ['1:session.start', '2:statement', '3:statement', '4:session.end']);
+  await expectAuditVerifies(dir);
+});
