@@ -7,6 +7,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ApprovalWorkflow } from './approval-workflow.js';
 import { AuditStore } from './audit-store.js';
+import { assertDeployable } from './deploy-checks.js';
 import { acknowledgeNagFindings } from './nag-acknowledgements.js';
 import { AirlockNetwork, type ExistingVpcAttributes } from './network.js';
 import { Observability } from './observability.js';
@@ -28,6 +29,8 @@ export interface AirlockSettings {
   createVpcEndpoints?: boolean;
   internetFacing?: boolean;
   allowedClientCidrs?: string[];
+  /** Where targets live: the tasks may connect to the targets' ports there only. Default: the VPC CIDR. */
+  targetCidrs?: string[];
   /** Secret `{ "cert", "key" }` (PEM) for the agent-facing listeners; without it they accept plaintext inside the VPC. */
   listenerTlsSecretArn?: string;
   /** Secret whose value is the gateway's SSH host key (private, OpenSSH or PEM); without it there is no SSH listener. */
@@ -66,6 +69,7 @@ export class AirlockStack extends Stack {
   constructor(scope: Construct, id: string, props: AirlockStackProps) {
     super(scope, id, props);
     const s = props.settings;
+    assertDeployable(s);
     const logRetention = s.logRetentionDays ?? logs.RetentionDays.ONE_YEAR;
 
     this.key = new kms.Key(this, 'Key', {
@@ -131,11 +135,14 @@ export class AirlockStack extends Stack {
     });
     this.registry = new TargetRegistry(this, 'Targets', { targets: s.targets ?? [], key: this.key });
 
-    if (this.registry.targets.length === 0) {
-      Annotations.of(this).addWarningV2(
-        'airlock:no-targets',
-        'No airlock:targets: the proxy refuses to start without at least one target (docs/deploy.md, "Register a target").',
-      );
+    for (const { registration } of this.registry.targets) {
+      const tls = registration.settings?.tls as { mode?: string } | undefined;
+      if (registration.kind === 'postgres' && tls?.mode === 'disable') {
+        Annotations.of(this).addWarningV2(
+          'airlock:upstream-plaintext',
+          `Target ${registration.name}: upstream TLS is disabled by its settings (tls.mode: disable); the database credential crosses the network in clear.`,
+        );
+      }
     }
     const listenerTlsSecret = s.listenerTlsSecretArn
       ? secretsmanager.Secret.fromSecretCompleteArn(this, 'ListenerTls', s.listenerTlsSecretArn)
@@ -169,6 +176,8 @@ export class AirlockStack extends Stack {
       allowedClientCidrs: s.allowedClientCidrs,
       minTasks: s.minTasks,
       maxTasks: s.maxTasks,
+      upstreamPorts: this.registry.targets.map((t) => t.registration.port ?? (t.registration.kind === 'ssh' ? 22 : 5432)),
+      targetCidrs: s.targetCidrs,
       config: renderProxyConfig({
         oidcIssuer: s.oidcIssuer,
         oidcAudience: s.oidcAudience,

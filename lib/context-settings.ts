@@ -40,6 +40,7 @@ export function settingsFromContext(node: Node): AirlockSettings {
     createVpcEndpoints: get('createVpcEndpoints'),
     internetFacing: get('internetFacing'),
     allowedClientCidrs: list('allowedClientCidrs'),
+    targetCidrs: list('targetCidrs'),
     listenerTlsSecretArn: get('listenerTlsSecretArn'),
     sshHostKeySecretArn: get('sshHostKeySecretArn'),
     approvalTimeoutMinutes: get('approvalTimeoutMinutes'),

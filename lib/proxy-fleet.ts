@@ -1,6 +1,7 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, IgnoreMode, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -24,12 +25,22 @@ export const PROXY_METRICS = {
   auditLagMs: 'AuditLagMs',
 } as const;
 
-/** What is left out of the image build context: keeps synth hashing fast and the image lean. */
-export const IMAGE_EXCLUDES = [
-  'node_modules', '**/node_modules', 'cdk.out', '.git', 'test', 'dist', 'bench', 'docs', '.airlock', '*.log',
-  // Infrastructure and Lambda sources are not in the image; changing them must not rebuild it.
-  'bin', 'lib', 'lambdas', 'cdk.json', '.ci',
+/**
+ * The image build context as an allow-list (Docker ignore syntax, the same as .dockerignore): only
+ * what the Dockerfile copies. A docs, test or CDK edit leaves the asset hash, so the fleet, alone.
+ */
+export const IMAGE_CONTEXT = [
+  '*',
+  '!package.json', '!package-lock.json', '!tsconfig.json',
+  '!core/', '!fargate-proxy/', '!policies/',
+  '**/node_modules', '**/*.md', 'fargate-proxy/bin',
 ];
+
+/** Any HTTP answer from the health listener: the process is alive (see the health checks below). */
+export const LIVENESS_HTTP_CODES = '200-599';
+
+/** Addresses that mean "anyone": allowed as client CIDRs only with TLS on the listeners. */
+export const OPEN_CIDRS = ['0.0.0.0/0', '::/0'];
 
 export interface ProxyFleetProps {
   vpc: ec2.IVpc;
@@ -49,8 +60,14 @@ export interface ProxyFleetProps {
   sshHostKeySecret?: secretsmanager.ISecret;
   /** Agents reach the NLB from the Internet. Default false: internal. */
   internetFacing?: boolean;
-  /** Who may connect to the listeners. Default: the VPC CIDR. */
+  /** Who may connect to the listeners. Default: the VPC CIDR. `0.0.0.0/0` needs `listenerTlsSecret`. */
   allowedClientCidrs?: string[];
+  /**
+   * Where the proxy may open connections to targets: TCP to these ports on `targetCidrs`
+   * (default: the VPC CIDR). HTTPS (443) to anywhere is always allowed: AWS APIs and the issuer's JWKS.
+   */
+  upstreamPorts?: number[];
+  targetCidrs?: string[];
   /** Idle time before the NLB drops a quiet connection (a statement held for approval is quiet). Default 1 hour. */
   idleTimeout?: Duration;
   /** How long a stopping task keeps serving its open sessions before it is replaced. Default 15 minutes. */
@@ -73,7 +90,9 @@ export class ProxyFleet extends Construct {
   readonly service: ecs.FargateService;
   readonly taskDefinition: ecs.FargateTaskDefinition;
   readonly loadBalancer: elbv2.NetworkLoadBalancer;
+  /** The tasks' group: allow it on the targets. */
   readonly securityGroup: ec2.SecurityGroup;
+  readonly loadBalancerSecurityGroup: ec2.SecurityGroup;
   readonly targetGroups: elbv2.NetworkTargetGroup[] = [];
   readonly logGroup: logs.LogGroup;
   readonly taskRole: iam.IRole;
@@ -117,7 +136,10 @@ export class ProxyFleet extends Construct {
     const container = this.taskDefinition.addContainer('proxy', {
       image: ecs.ContainerImage.fromAsset(REPO_ROOT, {
         file: 'fargate-proxy/Dockerfile',
-        exclude: IMAGE_EXCLUDES,
+        exclude: IMAGE_CONTEXT,
+        ignoreMode: IgnoreMode.DOCKER,
+        // The task runs on Graviton: build for it whatever the deploying host is (docs/deploy.md).
+        platform: Platform.LINUX_ARM64,
       }),
       readonlyRootFilesystem: true,
       user: '10001:10001',
@@ -148,12 +170,15 @@ export class ProxyFleet extends Construct {
           `exec env -u AIRLOCK_CONFIG -u AIRLOCK_TLS_CERT -u AIRLOCK_TLS_KEY -u AIRLOCK_SSH_HOST_KEY node dist/fargate-proxy/src/cli/main.js serve --config ${CONTAINER_PATHS.config}`,
         ].join(' && '),
       ],
+      // Liveness, not readiness: any HTTP answer means the process is alive. /healthz says 503
+      // while the audit store is unreachable; ECS replacing every task during a DynamoDB brownout
+      // would only add restarts to the outage (the tasks refuse statements meanwhile: fail closed).
       healthCheck: {
         command: [
           'CMD',
           'node',
           '-e',
-          `fetch('http://127.0.0.1:${CONTAINER_PORTS.health}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`,
+          `fetch('http://127.0.0.1:${CONTAINER_PORTS.health}/healthz').then(()=>process.exit(0),()=>process.exit(1))`,
         ],
         interval: Duration.seconds(15),
         timeout: Duration.seconds(5),
@@ -186,26 +211,37 @@ export class ProxyFleet extends Construct {
       { sourceVolume: 'tmp', containerPath: '/tmp', readOnly: false },
     );
 
+    const clientCidrs = props.allowedClientCidrs ?? [props.vpc.vpcCidrBlock];
+    const openToAll = clientCidrs.some((c) => OPEN_CIDRS.includes(c));
+    if (openToAll && !props.listenerTlsSecret) {
+      throw new Error(
+        `allowedClientCidrs includes ${clientCidrs.filter((c) => OPEN_CIDRS.includes(c)).join(', ')} but the listeners have no TLS certificate: ` +
+          'tokens would cross the Internet in clear. Set listenerTlsSecretArn, or narrow allowedClientCidrs (docs/deploy.md).',
+      );
+    }
+    if (props.internetFacing && !props.listenerTlsSecret) {
+      throw new Error('internetFacing: true needs listenerTlsSecretArn: agents\' tokens must not cross the Internet in clear (docs/deploy.md)');
+    }
+
+    // Two groups: the NLB's decides who may connect (client CIDRs on the listener ports); the
+    // tasks' admits only the NLB (targets may reference the NLB's group even with client IPs
+    // preserved) and leaves only for what the proxy needs.
+    this.loadBalancerSecurityGroup = new ec2.SecurityGroup(this, 'NlbSecurityGroup', {
+      vpc: props.vpc,
+      description: 'Airlock NLB: agents from the allowed client CIDRs on the listener ports',
+      allowAllOutbound: false,
+    });
     this.securityGroup = new ec2.SecurityGroup(this, 'TaskSecurityGroup', {
       vpc: props.vpc,
-      description: 'Airlock proxy tasks: listeners from clients via the NLB, health checks from the VPC',
-      allowAllOutbound: true,
+      description: 'Airlock proxy tasks: listeners and health checks from the NLB; egress to targets and HTTPS',
+      allowAllOutbound: false,
     });
     acknowledge(
-      this.securityGroup,
+      this.loadBalancerSecurityGroup,
       'AwsSolutions-EC23',
-      'Ingress is limited to the VPC CIDR (an intrinsic cdk-nag cannot evaluate) and the explicitly configured client CIDRs',
-    );
-    const clientPeers = (props.allowedClientCidrs ?? [props.vpc.vpcCidrBlock]).map((c) => ec2.Peer.ipv4(c));
-    for (const peer of clientPeers) {
-      for (const port of containerPorts.filter((p) => p !== CONTAINER_PORTS.health)) {
-        this.securityGroup.addIngressRule(peer, ec2.Port.tcp(port), 'agents (client IPs are preserved by the NLB)');
-      }
-    }
-    this.securityGroup.addIngressRule(
-      ec2.Peer.ipv4(props.vpc.vpcCidrBlock),
-      ec2.Port.tcp(CONTAINER_PORTS.health),
-      'NLB health checks',
+      openToAll
+        ? 'Open to any address by explicit choice (allowedClientCidrs); synth refuses this without TLS on the listeners, and every connection must present a valid OIDC token'
+        : 'Ingress is limited to the VPC CIDR (an intrinsic cdk-nag cannot evaluate) or the explicitly configured client CIDRs',
     );
 
     this.service = new ecs.FargateService(this, 'Service', {
@@ -227,7 +263,9 @@ export class ProxyFleet extends Construct {
       internetFacing: props.internetFacing ?? false,
       vpcSubnets: props.internetFacing ? { subnetType: ec2.SubnetType.PUBLIC } : props.taskSubnets,
       crossZoneEnabled: true,
-      deletionProtection: false,
+      // The gateway's DNS name is in every agent's configuration: deleting it is a deliberate act.
+      deletionProtection: true,
+      securityGroups: [this.loadBalancerSecurityGroup],
     });
     acknowledge(
       this.loadBalancer,
@@ -261,16 +299,34 @@ export class ProxyFleet extends Construct {
         // (connection termination at deregistration stays off, the NLB default).
         deregistrationDelay: drainTime,
         preserveClientIp: true,
+        // Liveness, as the container's check: ECS replaces tasks the NLB finds unhealthy, so a
+        // 503 from /healthz (audit store unreachable, a readiness fact the AuditLag alarm reports)
+        // must not count. A task that does not answer at all is taken out and replaced.
         healthCheck: {
           protocol: elbv2.Protocol.HTTP,
           port: String(CONTAINER_PORTS.health),
           path: '/healthz',
+          healthyHttpCodes: LIVENESS_HTTP_CODES,
           interval: Duration.seconds(10),
           healthyThresholdCount: 2,
           unhealthyThresholdCount: 2,
         },
       });
       this.targetGroups.push(targetGroup);
+      for (const cidr of clientCidrs) {
+        this.loadBalancerSecurityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), `agents on ${name}`);
+      }
+      this.allowFromLoadBalancer(containerPortFor[port]!, `${name} from the NLB`);
+    }
+    this.allowFromLoadBalancer(CONTAINER_PORTS.health, 'NLB health checks');
+
+    // Egress: HTTPS anywhere (AWS APIs through the VPC endpoints or NAT, the issuer's JWKS), and
+    // the targets' ports to where targets live; nothing else leaves a task.
+    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs and the identity provider (HTTPS)');
+    for (const port of [...new Set(props.upstreamPorts ?? [])].filter((p) => p !== 443)) {
+      for (const cidr of props.targetCidrs ?? [props.vpc.vpcCidrBlock]) {
+        this.securityGroup.addEgressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), `targets on ${port}`);
+      }
     }
 
     const scaling = this.service.autoScaleTaskCount({
@@ -288,6 +344,11 @@ export class ProxyFleet extends Construct {
       scaleInCooldown: Duration.minutes(10),
       scaleOutCooldown: Duration.minutes(1),
     });
+  }
+
+  private allowFromLoadBalancer(port: number, description: string): void {
+    this.securityGroup.addIngressRule(this.loadBalancerSecurityGroup, ec2.Port.tcp(port), description);
+    this.loadBalancerSecurityGroup.addEgressRule(this.securityGroup, ec2.Port.tcp(port), description);
   }
 
   metric(name: string, statistic: string, period = Duration.minutes(1)): cloudwatch.Metric {

@@ -30,7 +30,7 @@ const one = (type: string) => {
 before(() => {
   if (skip) return;
   r = synthAirlock({
-    oidcIssuer: 'https://idp.example.com/',
+    oidcIssuer: 'https://login.acme.internal/',
     oidcAudience: 'airlock',
     reviewerGroups: ['dba'],
     reviewerEmails: ['oncall@example.com'],
@@ -112,8 +112,10 @@ test('HTTPS: NLB 443 forwards to container port 8443, where the console listens 
   assert.ok(cfg.listeners.console?.tls, 'HTTPS, not plain HTTP, on the port the NLB calls HTTPS');
   assert.equal(String(cfg.listeners.health?.port), group.HealthCheckPort);
   // Clients reach 8443 from the allowed CIDRs, like the other agent-facing ports.
-  const ingress = resources('AWS::EC2::SecurityGroup').flatMap(([, sg]) => sg.Properties.SecurityGroupIngress ?? []);
-  assert.ok(ingress.some((i: any) => i.FromPort === 8443 && i.ToPort === 8443), 'the task security group admits 8443');
+  const ingress = resources('AWS::EC2::SecurityGroupIngress').map(([, i]) => i.Properties);
+  assert.ok(ingress.some((i: any) => i.FromPort === 8443 && i.ToPort === 8443 && i.SourceSecurityGroupId), 'the task security group admits 8443 from the NLB');
+  const nlbIngress = resources('AWS::EC2::SecurityGroup').flatMap(([, sg]) => (sg.Properties.GroupDescription.startsWith('Airlock NLB') ? sg.Properties.SecurityGroupIngress : []));
+  assert.ok(nlbIngress.some((i: any) => i.FromPort === 443), 'clients reach the NLB on 443');
   // Reviewers are pointed at things that answer: the console over HTTPS, review links at the decision endpoint.
   const outputs = r.template.Outputs as Record<string, any>;
   const consoleOut = flattenIntrinsics(outputs.ConsoleUrl.Value) as string;

@@ -1,5 +1,5 @@
 // Rehearses fargate-proxy/Dockerfile without Docker: the build context is the one CDK stages for
-// the image asset (lib/proxy-fleet.ts, .dockerignore + IMAGE_EXCLUDES); the Dockerfile's own
+// the image asset (lib/proxy-fleet.ts, IMAGE_CONTEXT, the allow-list .dockerignore repeats); the Dockerfile's own
 // COPY and RUN lines are replayed stage by stage into a temporary directory; the task
 // definition's entrypoint command (path-relocated: /etc/airlock and /tmp/airlock are task volumes)
 // then starts the compiled gateway from the runtime stage's layout, which must answer /healthz
@@ -122,7 +122,11 @@ async function rehearse(dockerfile: string, context: string): Promise<Rehearsal>
           }
           r.tscMs = Date.now() - started;
           r.ran.push(`${stage.name}: ${args}`);
-        } else if (index === stages.length - 1 && args.split('&&').every((part) => /^(groupadd|useradd|mkdir|chown)\s/.test(part.trim()))) {
+        } else if (/^mkdir -p \S+ && node -e /.test(args)) {
+          // A build step in Node (the RDS CA bundle): run as written, in the stage's directory.
+          await run('sh', ['-c', args], { cwd, env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` } });
+          r.ran.push(`${stage.name}: ${args.slice(0, 40)}…`);
+        } else if (index === stages.length - 1 && args.split('&&').every((part) => /^(groupadd|useradd|mkdir|chown|chmod)\s/.test(part.trim()))) {
           r.skipped.push(args); // OS user and directory setup: nothing to rehearse outside a container
         } else {
           throw new Error(`the rehearsal does not know how to replay RUN ${args} (stage ${stage.name}): teach it`);
@@ -227,12 +231,40 @@ test('the build stage compiles only what it copies, and the runtime layout holds
   const dist = join(rehearsal.fsRoot[build.name]!, rehearsal.workdir[build.name]!, 'dist');
   assert.deepEqual(readdirSync(dist).sort(), ['core', 'fargate-proxy'], 'tests, infrastructure and Lambdas are not in the image');
   assert.deepEqual(readdirSync(join(dist, 'fargate-proxy')), ['src']);
-  assert.deepEqual(readdirSync(runtimeDir).sort(), ['dist', 'node_modules', 'package.json', 'policies']);
+  assert.deepEqual(readdirSync(runtimeDir).sort(), ['certs', 'dist', 'node_modules', 'package.json', 'policies']);
   assert.ok(statSync(join(runtimeDir, 'dist/fargate-proxy/src/cli/main.js')).isFile());
   assert.equal(JSON.parse(readFileSync(join(runtimeDir, 'package.json'), 'utf8')).type, 'module', 'the compiled .js files are ES modules');
   // The stack's default policy file (airlock:policyFile, /app/policies/production-example.cedar) is in the image.
   assert.ok(existsSync(join(runtimeDir, 'policies/production-example.cedar')));
   assert.equal(join(rehearsal.workdir[rehearsal.stages.at(-1)!.name]!, 'policies/production-example.cedar'), '/app/policies/production-example.cedar');
+});
+
+test('the image ships the Amazon RDS CA bundle where the rendered targets point, and trusts only those CAs', async () => {
+  const bundle = readFileSync(join(runtimeDir, 'certs/rds-ca-bundle.pem'), 'utf8');
+  const certs = bundle.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  assert.ok(certs.length >= 100, `the regional RDS roots and RDS Proxy CAs (${certs.length})`);
+  const { X509Certificate } = await import('node:crypto');
+  const subjects = certs.map((c) => new X509Certificate(c).subject);
+  assert.ok(subjects.some((s) => /CN=Amazon RDS eu-west-1 Root CA RSA2048 G1/.test(s)), 'a current (2021+) regional root is in it');
+  // Amazon's own CAs; RDS Proxy presents certificates from Amazon Trust Services (Starfield Services root).
+  assert.ok(subjects.every((s) => /O=Amazon|CN=Starfield Services Root Certificate Authority - G2/.test(s)), 'nothing but Amazon CAs');
+  assert.equal(join(rehearsal.workdir[rehearsal.stages.at(-1)!.name]!, 'certs/rds-ca-bundle.pem'), CONTAINER_PATHS.rdsCaBundle);
+});
+
+test('the task\'s writable places are volumes the image owns as the gateway\'s user', () => {
+  const final = rehearsal.stages.at(-1)!;
+  const volumes = JSON.parse(last(final, 'VOLUME') ?? '[]') as string[];
+  assert.deepEqual([...synth.mounts].sort(), [...volumes].sort(), 'every task mount is a declared VOLUME (Fargate seeds it from the image)');
+  const setup = final.instructions.filter((i) => i.op === 'RUN').map((i) => i.args).join(' && ');
+  const uid = /--uid (\d+)/.exec(setup)![1]!;
+  assert.equal(synth.user, `${uid}:${uid}`);
+  for (const dir of volumes) {
+    assert.match(setup, new RegExp(`mkdir -p [^&]*${dir}\\b`), `${dir} is created in the image`);
+    assert.match(setup, new RegExp(`chown airlock:airlock [^&]*${dir}\\b`), `${dir} belongs to the gateway's user`);
+  }
+  const from = rehearsal.stages.map((s) => s.from);
+  assert.ok(from.every((f) => f === '${NODE_IMAGE}'), 'one base image for every stage');
+  assert.match(readFileSync(join(REPO, 'fargate-proxy/Dockerfile'), 'utf8'), /^ARG NODE_IMAGE=node:24-bookworm-slim$/m, 'Node 24 by default');
 });
 
 test('the compiled gateway imports only production dependencies (the runtime stage runs npm ci --omit=dev)', () => {

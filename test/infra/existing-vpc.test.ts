@@ -72,11 +72,24 @@ test('timeouts and client CIDRs are props', () => {
   t.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
     TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '300' }]),
   });
-  const sg = Object.values(t.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp('Airlock proxy') } }))[0];
-  const ingress = (sg as any).Properties.SecurityGroupIngress as Array<{ CidrIp: string; FromPort: number }>;
-  assert.deepEqual(
-    ingress.filter((i) => i.CidrIp === '10.99.0.0/16').map((i) => i.FromPort).sort((a, b) => a - b),
-    [2222, 5432, 8443],
-  );
-  assert.deepEqual(ingress.filter((i) => i.CidrIp === '10.20.0.0/16').map((i) => i.FromPort), [8080], 'only health checks from the VPC');
+  // Clients meet the NLB's group; the tasks' group admits the NLB's group only.
+  const groupId = (description: string) => Object.entries(t.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp(description) } }))[0]![0];
+  const nlbGroup = groupId('Airlock NLB');
+  const taskGroup = groupId('Airlock proxy');
+  const rules = Object.values(t.findResources('AWS::EC2::SecurityGroupIngress')).map((r: any) => r.Properties);
+  const nlbIngress = (Object.values(t.findResources('AWS::EC2::SecurityGroup'))
+    .find((g: any) => g.Properties.GroupDescription.startsWith('Airlock NLB')) as any).Properties.SecurityGroupIngress as Array<{ CidrIp: string; FromPort: number }>;
+  assert.deepEqual(nlbIngress.map((i) => i.CidrIp), nlbIngress.map(() => '10.99.0.0/16'), 'only the configured client CIDR reaches the NLB');
+  assert.deepEqual(nlbIngress.map((i) => i.FromPort).sort((a, b) => a - b), [22, 443, 5432]);
+  const taskRules = rules.filter((r) => r.GroupId['Fn::GetAtt'][0] === taskGroup);
+  assert.ok(taskRules.every((r) => r.SourceSecurityGroupId['Fn::GetAtt'][0] === nlbGroup), 'tasks admit the NLB only');
+  assert.deepEqual(taskRules.map((r) => r.FromPort).sort((a, b) => a - b), [2222, 5432, 8080, 8443]);
+  const ingress: Array<{ CidrIp: string; FromPort: number }> = [];
+  assert.deepEqual(ingress, [], 'no CIDR reaches the tasks directly');
+  const egress = (Object.values(t.findResources('AWS::EC2::SecurityGroup'))
+    .find((g: any) => g.Properties.GroupDescription.startsWith('Airlock proxy')) as any).Properties.SecurityGroupEgress as Array<{ CidrIp: string; FromPort: number }>;
+  assert.deepEqual(egress.map((e) => [e.CidrIp, e.FromPort]), [['0.0.0.0/0', 443]], 'no targets given: HTTPS out only');
+  const lb = Object.values(t.findResources('AWS::ElasticLoadBalancingV2::LoadBalancer'))[0] as any;
+  assert.ok(lb.Properties.LoadBalancerAttributes.some((a: any) => a.Key === 'deletion_protection.enabled' && a.Value === 'true'), 'NLB deletion protection');
+  assert.equal(lb.Properties.SecurityGroups.length, 1, 'the NLB has a security group from creation (it cannot get one later)');
 });

@@ -13,7 +13,7 @@ import { startLocalS3, type LocalS3 } from '../support/local-aws.js';
 const BUCKET = 'airlock-policy';
 const CURRENT = 'policy/current.json';
 const demo = readFileSync(new URL('../../policies/demo.cedar', import.meta.url), 'utf8');
-const agent: Principal = { id: 'agent-1', groups: ['agents'], issuer: 'https://idp.example.com/' };
+const agent: Principal = { id: 'agent-1', groups: ['agents'], issuer: 'https://login.acme.internal/' };
 const demoTarget: TargetInfo = { name: 'demo', kind: 'postgres', environment: 'demo', tags: {} };
 
 let workDir: string;

@@ -30,7 +30,7 @@ test('without a host key secret: a warning, no SSH listener in the config, no SS
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
   const stack = new AirlockStack(app, 'NoSsh', {
     settings: {
-      oidcIssuer: 'https://idp.example.com/',
+      oidcIssuer: 'https://login.acme.internal/',
       oidcAudience: 'airlock',
       targets: [sshTarget()],
     },
@@ -60,7 +60,7 @@ test('without a host key secret: a warning, no SSH listener in the config, no SS
 test('the rendered SSH listener and target are what the proxy accepts', () => {
   const { registry: reg } = registry([sshTarget({ port: 2200, secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:web-1-AbCdEf' }, { credentialType: 'password' })]);
   const raw = renderProxyConfig({
-    oidcIssuer: 'https://idp.example.com/',
+    oidcIssuer: 'https://login.acme.internal/',
     oidcAudience: 'airlock',
     reviewerGroups: ['dba'],
     approvalTimeout: Duration.minutes(15),
