@@ -34,6 +34,7 @@ import { sessionRoutes } from './console/sessions-routes.js';
 import { createLocalAuditReader } from './adapters/local/audit-file-reader.js';
 import { startPostgresEngine } from './protocols/postgres/engine.js';
 import { startSshEngine } from './protocols/ssh/engine.js';
+import { startHttpEngine } from './protocols/http/engine.js';
 
 export interface RunningGateway {
   config: AirlockConfig;
@@ -42,6 +43,7 @@ export interface RunningGateway {
   tokenEndpoint?: string;
   postgres?: { host: string; port: number };
   ssh?: { host: string; port: number };
+  http?: { host: string; port: number };
   consoleUrl?: string;
   /** The plain health listener's GET /healthz URL, when `listeners.health` is configured. */
   healthUrl?: string;
@@ -216,6 +218,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
     const starters: [keyof RunningGateway & ('postgres' | 'ssh' | 'http'), () => Promise<Engine> | undefined][] = [
       ['postgres', () => cfg.listeners.postgres && startPostgresEngine(ports, cfg.listeners.postgres)],
       ['ssh', () => cfg.listeners.ssh && startSshEngine(ports, cfg.listeners.ssh)],
+      ['http', () => cfg.listeners.http && startHttpEngine(ports, cfg.listeners.http, { approvalLifetimeMs: cfg.approvals.timeoutSeconds * 1000 })],
     ];
     for (const [name, start] of starters) {
       const engine = await start();
