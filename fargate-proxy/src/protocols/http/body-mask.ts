@@ -86,6 +86,7 @@ interface Frame {
   currentKey: string;
 }
 
+const JSON_NUMBER = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
 const STRUCTURAL = new Set(['{', '}', '[', ']', ':', ',', ' ', '\t', '\r', '\n']);
 
 /**
@@ -101,6 +102,8 @@ class JsonMasker implements TextMasker {
   private escaped = false;
   /** Part of the current string was already released (it was longer than maxToken). */
   private split = false;
+  /** Set at the first bare word that is not JSON: the rest of the body is masked as text, by line. */
+  private fallback: LineMasker | undefined;
 
   constructor(
     private readonly masker: Masker,
@@ -111,6 +114,7 @@ class JsonMasker implements TextMasker {
     let out = '';
     let i = 0;
     while (i < text.length) {
+      if (this.fallback) return out + this.fallback.push(text.slice(i));
       if (this.mode === 'string') {
         // Find the closing quote, honouring escapes.
         let j = i;
@@ -167,6 +171,7 @@ class JsonMasker implements TextMasker {
   }
 
   end(): string {
+    if (this.fallback) return this.fallback.end();
     if (this.mode === 'string') {
       // An unterminated string: mask what is there as text.
       const t = this.token;
@@ -247,6 +252,11 @@ class JsonMasker implements TextMasker {
     this.token = '';
     this.mode = 'outside';
     if (raw === 'true' || raw === 'false' || raw === 'null') return raw;
+    if (!JSON_NUMBER.test(raw)) {
+      // Not JSON: a value split by spaces ("4111 1111 …") would pass word by word, so read on as text.
+      this.fallback = new LineMasker(this.masker, this.maxToken, (line) => this.masker.maskText(line) ?? line);
+      return this.fallback.push(raw);
+    }
     const top = this.stack[this.stack.length - 1];
     const masked = this.masker.maskCell(raw, this.plan(top ? this.valueKey(top) : ''), 0);
     if (masked === undefined) return raw;
