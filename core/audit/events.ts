@@ -56,7 +56,28 @@ export interface StatementBody {
   functions: string[];
   decision: { effect: Effect; policyIds: string[]; policyVersion: string; reason: string };
   approvalId?: string;
+  // --- http (issue 30) ---
+  /** HTTP requests: what was asked, the agent's credentials removed, the body capped and masked. */
+  http?: HttpRequestRecord;
+  // --- end http ---
 }
+
+// --- http (issue 30) ---
+export interface HttpRequestRecord {
+  method: string;
+  /** Canonical path below the target's base URL (what was decided and forwarded). */
+  path: string;
+  query: string;
+  /** Request headers as received, credentials (Authorization, Proxy-Authorization, Cookie) removed. */
+  headers: Record<string, string>;
+  /** The request body, masked, kept up to the response cap, hashed over every byte. */
+  body?: CapturedResponse;
+  /** The target's route rule that classified it. */
+  route?: string;
+  /** HTTP/1.1 or HTTP/2. */
+  version: string;
+}
+// --- end http ---
 
 /** What the agent received for one statement, already masked; kept up to the configured cap. */
 export interface CapturedResponse {
@@ -89,6 +110,10 @@ export interface StatementOutcomeBody {
   error?: { code: string; message: string };
   masking?: MaskingSummary;
   response?: CapturedResponse;
+  // --- http (issue 30) ---
+  /** HTTP: the status and response headers the agent got (credential scrubbed); the body is `response`. */
+  http?: { status: number; headers: Record<string, string> };
+  // --- end http ---
 }
 
 export interface ApprovalBody {

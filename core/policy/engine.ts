@@ -5,7 +5,7 @@ import { STATEMENT_CLASSES } from '../model.js';
 import { analysePolicySet, type PolicyInfo } from './compile.js';
 import { toDecision } from './decide.js';
 import { PolicyError } from './errors.js';
-import { cedarRequest, commandAction, commandContext, statementContext, type ActionId, type CedarRequest } from './request.js';
+import { cedarRequest, commandAction, commandContext, httpContext, statementContext, type ActionId, type CedarRequest, type HttpRequestFacts } from './request.js';
 import type { CommandInspection } from '../shell/index.js';
 import { AIRLOCK_SCHEMA } from './schema.js';
 
@@ -27,6 +27,10 @@ export interface PolicyEngine {
   authorizeFileOperation(principal: Principal, target: TargetInfo, op: FileOperation): Decision;
   authorizePortForward(principal: Principal, target: TargetInfo, host: string, port: number): Decision;
   authorizeForwarding(principal: Principal, target: TargetInfo, kind: 'agent_forward' | 'x11_forward'): Decision;
+  // --- http (issue 30) ---
+  /** One HTTP request (`http_read` / `http_write` / `http_delete`). */
+  authorizeHttpRequest(principal: Principal, target: TargetInfo, request: HttpRequestFacts): Decision;
+  // --- end http ---
 }
 
 export interface FileOperation {
@@ -129,6 +133,12 @@ class CedarPolicyEngine implements PolicyEngine {
     return this.decide(cedarRequest(principal, target, kind, {}), `${kind.replace('_', ' ')}ing on target "${target.name}"`);
   }
 
+  // --- http (issue 30) ---
+  authorizeHttpRequest(principal: Principal, target: TargetInfo, r: HttpRequestFacts): Decision {
+    return this.decide(cedarRequest(principal, target, `http_${r.action}`, httpContext(r)), `http_${r.action} ${r.method} ${r.path} on target "${target.name}"`);
+  }
+  // --- end http ---
+
   /**
    * A schema that parses and validates the policies may still not describe the requests Airlock
    * sends (a missing action, a different context); find that at load time, not on the first query.
@@ -154,6 +164,12 @@ class CedarPolicyEngine implements PolicyEngine {
       ['port_forward', cedarRequest(principal, target, 'port_forward', { host: 'localhost', port: 1 })],
       ['agent_forward', cedarRequest(principal, target, 'agent_forward', {})],
       ['x11_forward', cedarRequest(principal, target, 'x11_forward', {})],
+      // --- http (issue 30) ---
+      ...(['read', 'write', 'delete'] as const).map((action): [ActionId, CedarRequest] => [
+        `http_${action}`,
+        cedarRequest(principal, target, `http_${action}`, httpContext({ action, method: 'GET', path: '/', query: '', queryParams: ['q'], headers: ['h=v'], contentType: '', bodyBytes: 0, route: '' })),
+      ]),
+      // --- end http ---
     ];
     const errors = requests.flatMap(([action, request]) => {
       const answer = this.evaluate(request);

@@ -8,7 +8,11 @@ export const GROUP = 'Airlock::Group';
 export const TARGET = 'Airlock::Target';
 export const ACTION = 'Airlock::Action';
 
-export type ActionId = 'connect' | 'function_call' | 'view_unmasked' | StatementInspection['class'] | SshActionId;
+export type ActionId = 'connect' | 'function_call' | 'view_unmasked' | StatementInspection['class'] | SshActionId | HttpActionId;
+
+// --- http (issue 30) ---
+export type HttpActionId = 'http_read' | 'http_write' | 'http_delete';
+// --- end http ---
 
 /** Shell commands, file transfers and channel requests of SSH sessions. */
 export type SshActionId =
@@ -89,3 +93,33 @@ export function commandContext(command: CommandInspection): Context {
 export function commandAction(command: CommandInspection): SshActionId {
   return command.class === 'ddl' ? 'command_write' : `command_${command.class}`;
 }
+
+// --- http (issue 30) ---
+/** One HTTP request's facts, as policy sees them (see HttpRequest in the schema). */
+export interface HttpRequestFacts {
+  action: 'read' | 'write' | 'delete';
+  method: string;
+  /** Canonical path below the target's base URL. */
+  path: string;
+  query: string;
+  queryParams: string[];
+  /** `name=value` for the target's configured context headers. */
+  headers: string[];
+  contentType: string;
+  bodyBytes: number;
+  route: string;
+}
+
+export function httpContext(r: HttpRequestFacts): Context {
+  return {
+    method: r.method,
+    path: r.path,
+    query: r.query,
+    queryParams: [...new Set(r.queryParams)],
+    headers: [...new Set(r.headers)],
+    contentType: r.contentType,
+    bodyBytes: r.bodyBytes,
+    route: r.route,
+  };
+}
+// --- end http ---

@@ -113,5 +113,30 @@ namespace Airlock {
     resource: [Target],
     context: {},
   };
+  // --- http (issue 30) ---
+  // One HTTP request, as the gateway will forward it. "path" is the canonical path below the
+  // target's base URL (percent-decoded, dot segments resolved, duplicate slashes merged; see docs/http.md):
+  // match it with "like", e.g. context.path like "/admin/*".
+  type HttpRequest = {
+    method: String,             // GET, POST, … (upper case)
+    path: String,               // canonical, always starting with "/"
+    query: String,              // the query string as forwarded, without "?" ("" when none)
+    queryParams: Set<String>,   // names of the query parameters (decoded)
+    headers: Set<String>,       // "name=value" for the target's configured contextHeaders
+    contentType: String,        // media type of the request body, lower case, no parameters ("" when none)
+    bodyBytes: Long,            // size of the request body
+    route: String,              // id of the target's route rule that classified it ("" when none)
+  };
+
+  // Every HTTP request: a policy naming action in Airlock::Action::"http_request" matches any request.
+  action http_request;
+
+  // GET/HEAD/OPTIONS are reads, POST/PUT/PATCH writes, DELETE deletes, unless a route rule reclassifies.
+  action http_read, http_write, http_delete in [http_request] appliesTo {
+    principal: [Agent],
+    resource: [Target],
+    context: HttpRequest,
+  };
+  // --- end http ---
 }
 `;

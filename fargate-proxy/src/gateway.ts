@@ -1,6 +1,4 @@
 // Assembles a running gateway from a validated configuration: picks adapters, starts listeners.
-import net from 'node:net';
-import tls from 'node:tls';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -9,13 +7,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type { ApprovalService } from '../../core/approval/types.js';
-import { loadSqlInspector, inspectSql } from '../../core/classify/index.js';
 import { createTokenVerifier } from '../../core/identity/index.js';
+import { loadSqlInspector } from '../../core/classify/index.js';
 import { compilePolicySet, type PolicyEngine } from '../../core/policy/index.js';
 import type { AuditSink } from '../../core/audit/ports.js';
-import type { AirlockConfig, TargetConfig } from './config/schema.js';
-import type { TargetInfo } from '../../core/model.js';
-import type { GatewayContext, PostgresTarget } from './context.js';
+import type { AirlockConfig } from './config/schema.js';
+import type { Engine, EnginePorts } from './engine.js';
 import { createLogger } from './log.js';
 import { SecretRouter } from './ports/secrets.js';
 import { EnvSecretStore, FileSecretStore, MemorySecretStore } from './adapters/local/secrets.js';
@@ -35,9 +32,9 @@ import type { ConsoleRoute } from './console/router.js';
 import { sendJson } from './console/http.js';
 import { sessionRoutes } from './console/sessions-routes.js';
 import { createLocalAuditReader } from './adapters/local/audit-file-reader.js';
-import { PostgresSessionHandler } from './protocols/postgres/session.js';
-import { startSshListener, type SshTarget } from './protocols/ssh/index.js';
-import { createMasker } from '../../core/mask/index.js';
+import { startPostgresEngine } from './protocols/postgres/engine.js';
+import { startSshEngine } from './protocols/ssh/engine.js';
+import { startHttpEngine } from './protocols/http/engine.js';
 
 export interface RunningGateway {
   config: AirlockConfig;
@@ -46,6 +43,7 @@ export interface RunningGateway {
   tokenEndpoint?: string;
   postgres?: { host: string; port: number };
   ssh?: { host: string; port: number };
+  http?: { host: string; port: number };
   consoleUrl?: string;
   /** The plain health listener's GET /healthz URL, when `listeners.health` is configured. */
   healthUrl?: string;
@@ -69,8 +67,6 @@ export interface GatewayOptions {
 
 export const LOCAL_ISSUER_KEY_FILE = 'issuer-keys.json';
 
-/** What policy may know of a target: never its address or credential. */
-const targetInfo = (t: TargetConfig): TargetInfo => ({ name: t.name, kind: t.kind, environment: t.environment, tags: t.tags });
 
 export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
   const log = opts.log ?? createLogger(cfg.logLevel);
@@ -192,35 +188,26 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       },
     });
 
-    const postgresTargets = new Map<string, PostgresTarget>();
-    for (const t of cfg.targets) {
-      if (t.kind !== 'postgres') continue;
-      postgresTargets.set(t.name, {
-        info: targetInfo(t),
-        upstream: { host: t.host, port: t.port, database: t.database, user: t.user, tls: t.tls, connectTimeoutMs: t.connectTimeoutMs },
-        credentialRef: t.credential,
-      });
-    }
-
-    const ctx: GatewayContext = {
+    const ports: EnginePorts = {
       log,
       verifier,
       policy: () => policy,
-      sql: { inspect: inspectSql },
       secrets,
       audit: sessionAudit,
       masking: cfg.masking,
       responseCapture: cfg.audit.responseCapBytes > 0 ? () => audit.newResponseCapture() : undefined,
       approvals,
-      postgresTargets,
+      targets: cfg.targets,
+      dataDir: cfg.dataDir,
     };
 
-    const stopAccepting: (() => void)[] = [];
-    const liveSessions = () => pgHandler?.liveSessions ?? 0;
+    // Every protocol is an engine: gateway.ts starts the configured ones and knows none of their insides.
+    const engines: Engine[] = [];
+    const liveSessions = () => engines.reduce((n, e) => n + (e.liveSessions?.() ?? 0), 0);
     let draining = false;
     const drain = async (timeoutMs: number) => {
       draining = true;
-      for (const stop of stopAccepting) stop();
+      for (const e of engines) e.stopAccepting();
       const deadline = Date.now() + timeoutMs;
       log.info({ sessions: liveSessions(), timeoutMs }, 'draining: no new sessions; waiting for live ones to end');
       while (liveSessions() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
@@ -228,54 +215,17 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
     };
     const running: RunningGateway = { config: cfg, log, issuer, tokenEndpoint, memorySecrets, drain, close };
 
-    const pgCfg = cfg.listeners.postgres;
-    let pgHandler: PostgresSessionHandler | undefined;
-    if (pgCfg) {
-      const handler = (pgHandler = new PostgresSessionHandler(ctx, {
-        tls: pgCfg.tls ? tls.createSecureContext({ cert: readFileSync(pgCfg.tls.certFile), key: readFileSync(pgCfg.tls.keyFile) }) : undefined,
-        allowPlaintext: pgCfg.allowPlaintext,
-        maxMessageBytes: pgCfg.maxMessageBytes,
-        authTimeoutMs: pgCfg.authTimeoutMs,
-      }));
-      // Half-open: a client may send its last messages and FIN, and still read the answers.
-      const server = net.createServer({ allowHalfOpen: true }, (socket) => handler.handle(socket));
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(pgCfg.port, pgCfg.host, () => resolve());
-      });
-      const addr = server.address() as net.AddressInfo;
-      running.postgres = { host: pgCfg.host, port: addr.port };
-      stopAccepting.push(() => server.close());
-      closers.push(
-        () =>
-          new Promise<void>((resolve) => {
-            handler.closeAll('the gateway is shutting down');
-            server.close(() => resolve());
-          }),
-      );
-      log.info({ host: pgCfg.host, port: addr.port, tls: Boolean(pgCfg.tls) }, 'postgres listener ready');
-    }
-
-    const sshCfg = cfg.listeners.ssh;
-    if (sshCfg) {
-      const sshTargets = new Map<string, SshTarget>();
-      for (const t of cfg.targets) {
-        if (t.kind !== 'ssh') continue;
-        sshTargets.set(t.name, {
-          info: targetInfo(t),
-          upstream: { host: t.host, port: t.port, user: t.user, credentialType: t.credentialType, hostKeys: t.hostKeys, connectTimeoutMs: t.connectTimeoutMs },
-          credentialRef: t.credential,
-        });
-      }
-      const ssh = await startSshListener(
-        { log, verifier, policy: () => policy, secrets, audit: sessionAudit, approvals, sshTargets, masker: cfg.masking.enabled ? createMasker(cfg.masking) : undefined,
-          // Interactive shells are recorded as asciicast v2 files; their SHA-256 is in the audit chain.
-          recordingsDir: join(cfg.dataDir, 'recordings'), maxLineBytes: sshCfg.maxLineBytes },
-        { host: sshCfg.host, port: sshCfg.port, hostKeys: sshCfg.hostKeyFiles.map((f) => readFileSync(f)), authTimeoutMs: sshCfg.authTimeoutMs },
-      );
-      running.ssh = { host: sshCfg.host, port: ssh.port };
-      closers.push(() => ssh.close());
-      log.info({ host: sshCfg.host, port: ssh.port }, 'ssh listener ready');
+    const starters: [keyof RunningGateway & ('postgres' | 'ssh' | 'http'), () => Promise<Engine> | undefined][] = [
+      ['postgres', () => cfg.listeners.postgres && startPostgresEngine(ports, cfg.listeners.postgres)],
+      ['ssh', () => cfg.listeners.ssh && startSshEngine(ports, cfg.listeners.ssh)],
+      ['http', () => cfg.listeners.http && startHttpEngine(ports, cfg.listeners.http, { approvalLifetimeMs: cfg.approvals.timeoutSeconds * 1000 })],
+    ];
+    for (const [name, start] of starters) {
+      const engine = await start();
+      if (!engine) continue;
+      engines.push(engine);
+      closers.push(() => engine.close());
+      running[name] = engine.address;
     }
 
     // Load balancer health check: unhealthy (503) while the audit trail refuses events, so a task
@@ -283,7 +233,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
     const healthz: ConsoleRoute['handler'] = ({ res }) => {
       if (draining) return sendJson(res, 503, { ok: false, reason: 'draining' });
       const health = audit.health();
-      sendJson(res, health.ok ? 200 : 503, health.ok ? { ok: true, policyVersion: policy.version, sessions: pgHandler?.liveSessions ?? 0 } : { ok: false, reason: health.reason });
+      sendJson(res, health.ok ? 200 : 503, health.ok ? { ok: true, policyVersion: policy.version, sessions: liveSessions() } : { ok: false, reason: health.reason });
     };
     const onConsoleError = (err: unknown) => log.error({ err: (err as Error)?.message }, 'console error');
 
@@ -326,7 +276,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
         sources: {
           takeActivity: () => counted.takeActivity(),
           // SSH exposes no live count; its sessions are those the audit trail shows open.
-          activeSessions: () => (pgHandler?.liveSessions ?? 0) + counted.openSessions('ssh'),
+          activeSessions: () => liveSessions() + counted.openSessions('ssh'),
           // With Step Functions the pending approvals live in DynamoDB, shared by the fleet: one task
           // counting them would repeat the fleet-wide figure per task, so the AWS desk reports 0 here.
           approvalsPending: async () => (approvals === localApprovals ? (await localApprovals.listPending()).length : 0),

@@ -150,7 +150,7 @@ test('the rendered proxy configuration, expanded from the container environment,
   // What the proxy does at start-up: every ${env:NAME} must be set on the container.
   const cfg = parseConfig(expandEnv(raw, [], env), '/app');
   assert.deepEqual(cfg.targets.map((t) => t.name), ['orders', 'billing', 'web-1']);
-  assert.match(cfg.targets[1]!.credential, /^aws-secretsmanager:arn:aws:secretsmanager:.*billing-db/);
+  assert.match(cfg.targets[1]!.credential as string, /^aws-secretsmanager:arn:aws:secretsmanager:.*billing-db/);
   assert.ok(!/password|BEGIN [A-Z ]*PRIVATE KEY/i.test(env.AIRLOCK_CONFIG!), 'references only, no secret values');
   assert.deepEqual(cfg.listeners.postgres!.tls, { certFile: '/etc/airlock/tls/tls.crt', keyFile: '/etc/airlock/tls/tls.key' });
   assert.equal(cfg.listeners.postgres!.allowPlaintext, false);

@@ -3,6 +3,9 @@
 import { z } from 'zod';
 import { maskingConfigSchema } from '../../../core/mask/index.js';
 import { sshListenerSchema, sshTargetSchema } from '../protocols/ssh/config.js';
+// --- http (issue 30) ---
+import { httpListenerSchema, httpTargetSchema } from '../protocols/http/config.js';
+// --- end http ---
 
 const hostPort = {
   host: z.string().min(1).default('127.0.0.1'),
@@ -35,7 +38,7 @@ const postgresTarget = z.object({
   connectTimeoutMs: z.number().int().positive().default(10_000),
 });
 
-export const targetSchema = z.discriminatedUnion('kind', [postgresTarget, sshTargetSchema]);
+export const targetSchema = z.discriminatedUnion('kind', [postgresTarget, sshTargetSchema, /* http: */ httpTargetSchema]);
 
 /** A certificate and its private key (PEM files), read once at start-up. */
 const tlsFiles = z.object({ certFile: z.string(), keyFile: z.string() });
@@ -78,6 +81,9 @@ export const configSchema = z
           .object({ ...hostPort, port: hostPort.port.default(8081) })
           .optional(),
         ssh: sshListenerSchema.optional(),
+        // --- http (issue 30): https://<gateway>:8443/<target>/<path> ---
+        http: httpListenerSchema.optional(),
+        // --- end http ---
       })
       .default({}),
     identity: z.object({

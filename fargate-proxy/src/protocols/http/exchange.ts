@@ -1,0 +1,426 @@
+// One HTTP request's path through the gateway:
+//   address (target from the path) → authenticate (bearer token, removed) → canonical path →
+//   read the body (bounded) → classify (method, route rules) → decide (Cedar) → hold for approval →
+//   audit the request → forward (undici, credential injected) → decode, mask, scrub the credential,
+//   record → agent.
+import { createHash, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { StringDecoder } from 'node:string_decoder';
+import type { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import type { Decision, Principal, StatementClass } from '../../../../core/model.js';
+import { ResponseCapture } from '../../../../core/audit/response-capture.js';
+import type { CapturedResponse } from '../../../../core/audit/events.js';
+import type { HttpRequestFacts } from '../../../../core/policy/request.js';
+import type { Masker } from '../../../../core/mask/index.js';
+import type { EnginePorts } from '../../engine.js';
+import { holdKey, type ApprovalHolds } from './approval-holds.js';
+import type { ConnectionSessions, HttpAuditSession } from './audit-session.js';
+import { bodyKindOf, createTextMasker, type BodyKind } from './body-mask.js';
+import { canonicalPath } from './canonical-path.js';
+import { FORWARDED_METHODS } from './classify.js';
+import type { HttpListenerConfig } from './config.js';
+import { injectCredential, scrubText, StreamScrubber, type InjectedCredential } from './credential.js';
+import { agentResponseHeaders, auditedHeaders, mediaType, upstreamRequestHeaders } from './headers.js';
+import { policyProblem, problemBody, problemHeaders, type Problem } from './problem.js';
+import type { HttpTarget } from './target.js';
+
+export type AgentRequest = IncomingMessage | Http2ServerRequest;
+export type AgentResponse = ServerResponse | Http2ServerResponse;
+
+export interface ExchangeContext {
+  ports: EnginePorts;
+  listener: HttpListenerConfig;
+  targets: Map<string, HttpTarget>;
+  holds: ApprovalHolds;
+}
+
+const TARGET_NAME = /^[A-Za-z0-9_.-]{1,63}$/;
+const CLASS_OF: Record<HttpRequestFacts['action'], StatementClass> = { read: 'read', write: 'write', delete: 'destructive' };
+
+class Refusal extends Error {
+  constructor(readonly problem: Problem) {
+    super(problem.title);
+  }
+}
+
+export function sendProblem(res: AgentResponse, p: Problem, extra: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = problemBody(p);
+  res.writeHead(p.status, { ...problemHeaders(p, body), ...extra });
+  res.end(body);
+}
+
+function bearerToken(req: AgentRequest): string | undefined {
+  for (const name of ['authorization', 'proxy-authorization'] as const) {
+    const v = req.headers[name];
+    const m = typeof v === 'string' ? /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)[ ]*$/i.exec(v) : undefined;
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+/** Reads the whole request body, refusing past the limit (its size and hash are part of the decision). */
+async function readBody(req: AgentRequest, limit: number, requestId: string): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? '0');
+  if (declared > limit) throw new Refusal({ status: 413, code: 'body_too_large', title: 'Request body too large', detail: `at most ${limit} bytes`, requestId });
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new Refusal({ status: 413, code: 'body_too_large', title: 'Request body too large', detail: `at most ${limit} bytes`, requestId });
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts);
+}
+
+function capture(ports: EnginePorts, pieces: Buffer[]): CapturedResponse | undefined {
+  const c = ports.responseCapture?.();
+  if (!c) return undefined;
+  for (const p of pieces) c.add(p);
+  return c.finish();
+}
+
+export async function handleExchange(x: ExchangeContext, conn: ConnectionSessions, req: AgentRequest, res: AgentResponse): Promise<void> {
+  const requestId = randomUUID();
+  const { ports } = x;
+  const log = ports.log.child({ requestId });
+  let session: HttpAuditSession | undefined;
+  try {
+    // --- address: /<target>/<path>?<query>, origin-form only
+    const url = req.url ?? '';
+    if (!url.startsWith('/')) throw new Refusal({ status: 400, code: 'bad_request_target', title: 'Only origin-form request targets (/<target>/<path>) are accepted', requestId });
+    const q = url.indexOf('?');
+    const rawPath = q < 0 ? url : url.slice(0, q);
+    const query = q < 0 ? '' : url.slice(q + 1);
+    const slash = rawPath.indexOf('/', 1);
+    const name = slash < 0 ? rawPath.slice(1) : rawPath.slice(1, slash);
+    const below = slash < 0 ? '/' : rawPath.slice(slash);
+    const target = TARGET_NAME.test(name) ? x.targets.get(name) : undefined;
+    if (!target) throw new Refusal({ status: 404, code: 'unknown_target', title: 'No such target', detail: 'address a target as /<target>/<path>', requestId });
+
+    const method = req.method ?? '';
+    if (!FORWARDED_METHODS.has(method)) {
+      throw new Refusal({ status: 405, code: 'method_not_allowed', title: `${method} is not forwarded`, detail: 'TRACE, CONNECT and methods outside GET HEAD OPTIONS POST PUT PATCH DELETE are refused', requestId });
+    }
+
+    // --- authenticate: the agent's token never goes further than this
+    const token = bearerToken(req);
+    if (!token) throw new Refusal({ status: 401, code: 'token_missing', title: 'An access token is required', detail: 'send Authorization: Bearer <token>', requestId });
+    let principal: Principal;
+    try {
+      principal = await ports.verifier.verify(token);
+    } catch (err) {
+      const reason = (err as Error).message;
+      await ports.audit
+        .append({ type: 'auth.refused', sessionId: `${requestId}`, code: (err as { code?: string }).code ?? 'token_invalid', reason, target: target.info.name, client: { address: req.socket?.remoteAddress ?? 'unknown', port: req.socket?.remotePort ?? 0 } })
+        .catch(() => undefined);
+      throw new Refusal({ status: 401, code: 'token_invalid', title: 'The access token was refused', detail: reason, requestId });
+    }
+
+    // --- the one reading of the path
+    const canonical = canonicalPath(below, target.rules);
+    if (!canonical.ok) throw new Refusal({ status: 400, code: canonical.code, title: 'The path has no single reading', detail: canonical.detail, requestId });
+    if (/[^\x21-\x7e]/.test(query) || /%(?![0-9A-Fa-f]{2})/.test(query)) throw new Refusal({ status: 400, code: 'query_bad_encoding', title: 'The query string is not validly encoded', requestId });
+
+    session = await conn.get(target, principal);
+    if (session.connect.effect !== 'allow') throw new Refusal({ ...policyProblem(session.connect, requestId), code: 'connect_denied', title: 'Refused by policy: this target is not open to you' });
+
+    const body = await readBody(req, x.listener.maxRequestBodyBytes, requestId);
+    session.requests++;
+    session.bytesIn += body.length;
+    const classified = target.classify(method, canonical.path)!;
+    const contentType = mediaType(req.headers['content-type']);
+    const facts: HttpRequestFacts = {
+      action: classified.action,
+      method,
+      path: canonical.path,
+      query,
+      queryParams: [...new URLSearchParams(query).keys()],
+      headers: target.config.contextHeaders.flatMap((h) => {
+        const v = req.headers[h];
+        return v === undefined ? [] : [`${h}=${Array.isArray(v) ? v.join(', ') : v}`];
+      }),
+      contentType,
+      bodyBytes: body.length,
+      route: classified.route,
+    };
+    let decision: Decision = ports.policy().authorizeHttpRequest(principal, target.info, facts);
+    const statementId = session.nextStatementId();
+    const requestLine = `${method} ${canonical.path}${query ? `?${query}` : ''}`;
+    const masker = session.masker;
+    const maskedBody = body.length === 0 ? [] : [maskWhole(body, contentType, masker, x.listener.maxMaskTokenBytes)];
+    const bodySha256 = createHash('sha256').update(body).digest('hex');
+    const s = session;
+    const auditRequest = (d: Decision, approvalId?: string) =>
+      ports.audit.append({
+        type: 'statement',
+        sessionId: s.sessionId,
+        statementId,
+        text: requestLine,
+        class: CLASS_OF[classified.action],
+        statementTypes: [`http_${classified.action}`, method],
+        tables: [canonical.path],
+        functions: [],
+        decision: { effect: d.effect, policyIds: d.policyIds, policyVersion: d.policyVersion, reason: d.reason },
+        ...(approvalId !== undefined && { approvalId }),
+        http: {
+          method,
+          path: canonical.path,
+          query,
+          headers: auditedHeaders(req.headers, target.config.credential.type === 'header' ? target.config.credential.header.toLowerCase() : undefined),
+          ...(body.length > 0 && { body: capture(ports, maskedBody) }),
+          ...(classified.route && { route: classified.route }),
+          version: req.httpVersion === '2.0' ? 'HTTP/2' : `HTTP/${req.httpVersion}`,
+        },
+      });
+    const outcomeError = (code: string, message: string) =>
+      ports.audit.appendDeferred?.({ type: 'statement.outcome', sessionId: s.sessionId, statementId, status: 'error', bytes: 0, durationMs: 0, error: { code, message } });
+
+    let approvalId: string | undefined;
+    if (decision.effect === 'approve') {
+      const abort = new AbortController();
+      res.once('close', () => abort.abort());
+      const waited = await x.holds.wait(
+        holdKey({ principal: principal.id, target: target.info.name, method, path: canonical.path, query, bodySha256 }),
+        requestId,
+        () => ({
+          requester: principal,
+          target: target.info,
+          sessionId: s.sessionId,
+          statementId,
+          statementText: `${requestLine}${body.length ? ` (body ${body.length} bytes, sha256 ${bodySha256})` : ''}`,
+          statementClass: CLASS_OF[classified.action],
+          policyIds: decision.policyIds,
+          shape: `http:${requestLine}`,
+        }),
+        (e) => {
+          if (!s.ended) void ports.audit.append({ type: 'approval', sessionId: s.sessionId, statementId, approvalId: e.approvalId, state: e.state as 'pending', reviewer: e.reviewer, reason: e.reason }).catch(() => undefined);
+        },
+        abort.signal,
+      );
+      if (waited.kind === 'unavailable') {
+        decision = { ...decision, effect: 'deny', reason: waited.message };
+      } else if (waited.kind === 'waiting') {
+        await auditRequest({ ...decision, reason: 'held: waiting for a reviewer' }, waited.approvalId);
+        outcomeError('approval_pending', 'the agent was told to retry');
+        throw new Refusal({
+          status: 503,
+          code: 'approval_pending',
+          title: 'Waiting for a reviewer',
+          detail: 'retry the identical request (method, path, query and body) to pick up the decision; it runs once when approved',
+          requestId: waited.requestId,
+          approvalId: waited.approvalId,
+          reviewUrl: waited.reviewUrl,
+          policyIds: decision.policyIds,
+          policyVersion: decision.policyVersion,
+          retryAfter: waited.retryAfterSeconds,
+        });
+      } else {
+        approvalId = waited.approvalId;
+        const o = waited.outcome;
+        decision =
+          o.state === 'approved'
+            ? { ...decision, effect: 'allow', reason: `approved by ${o.reviewer}` }
+            : { ...decision, effect: 'deny', reason: `approval ${o.state}${o.reviewer ? ` by ${o.reviewer}` : ''}: ${o.reason}` };
+      }
+    }
+    if (decision.effect !== 'allow') {
+      await auditRequest(decision, approvalId);
+      const p = policyProblem(decision, requestId);
+      throw new Refusal(approvalId ? { ...p, code: 'approval_denied', approvalId } : p);
+    }
+
+    // --- audit before forwarding: no audit, no forward
+    try {
+      await auditRequest(decision, approvalId);
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'audit refused an HTTP request');
+      throw new Refusal({ status: 503, code: 'audit_unavailable', title: 'The audit trail cannot record this request; nothing was forwarded', requestId, retryAfter: 5 });
+    }
+    await forward(x, s, target, { method, path: canonical.encoded, query, body, requestId, statementId, headers: req.headers }, res);
+  } catch (err) {
+    if (err instanceof Refusal) {
+      log.debug({ code: err.problem.code }, 'http request refused');
+      sendProblem(res, err.problem, err.problem.status === 401 ? { 'www-authenticate': 'Bearer realm="airlock"' } : {});
+      return;
+    }
+    log.error({ err: (err as Error).message }, 'http exchange failed');
+    sendProblem(res, { status: 502, code: 'upstream_failed', title: 'The upstream request failed', requestId });
+  }
+}
+
+/** A request body for the audit: masked when it is text the gateway can read. */
+function maskWhole(body: Buffer, contentType: string, masker: Masker | undefined, maxToken: number): Buffer {
+  const kind = bodyKindOf(contentType);
+  if (!masker || !kind) return body;
+  const m = createTextMasker(kind, masker, maxToken);
+  return Buffer.from(m.push(body.toString('utf8')) + m.end(), 'utf8');
+}
+
+interface Outgoing {
+  method: string;
+  path: string;
+  query: string;
+  body: Buffer;
+  requestId: string;
+  statementId: string;
+  headers: AgentRequest['headers'];
+}
+
+async function forward(x: ExchangeContext, s: HttpAuditSession, target: HttpTarget, o: Outgoing, res: AgentResponse): Promise<void> {
+  const { ports } = x;
+  const started = Date.now();
+  const credRef = 'secret' in target.config.credential ? target.config.credential.secret : undefined;
+  const cred: InjectedCredential = injectCredential(target.config.credential, credRef ? await ports.secrets.get(credRef) : undefined);
+  const headers = upstreamRequestHeaders(o.headers);
+  if (cred.header) headers[cred.header.name] = cred.header.value;
+  headers['x-airlock-request-id'] = o.requestId;
+  const abort = new AbortController();
+  const onClose = () => abort.abort();
+  res.once('close', onClose);
+  let upstream;
+  try {
+    upstream = await target.pool.request({
+      method: o.method as 'GET',
+      path: `${target.basePath}${o.path}${o.query ? `?${o.query}` : ''}`,
+      headers,
+      body: o.body.length > 0 || !['GET', 'HEAD', 'OPTIONS', 'DELETE'].includes(o.method) ? o.body : undefined,
+      signal: abort.signal,
+    });
+  } catch (err) {
+    const message = scrubText((err as Error).message, cred.revealing);
+    ports.audit.appendDeferred?.({ type: 'statement.outcome', sessionId: s.sessionId, statementId: o.statementId, status: 'error', bytes: 0, durationMs: Date.now() - started, error: { code: 'upstream_unreachable', message } });
+    sendProblem(res, { status: 502, code: 'upstream_unreachable', title: 'The upstream did not answer', detail: message, requestId: o.requestId });
+    return;
+  }
+
+  const status = upstream.statusCode;
+  const encoding = String(upstream.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
+  const type = mediaType(upstream.headers['content-type']);
+  const masker = s.masker;
+  const kind: BodyKind | undefined = bodyKindOf(type);
+  const decoder = decoderFor(encoding);
+  const noBody = o.method === 'HEAD' || status === 204 || status === 304 || upstream.headers['content-length'] === '0';
+  const scrubber = new StreamScrubber(cred.revealing);
+  const respHeaders = agentResponseHeaders(upstream.headers as Record<string, string | string[]>, (v) => scrubText(v, cred.revealing));
+  const responseCapture = ports.responseCapture?.() ?? new ResponseCapture(0);
+
+  const finish = (statusText: 'ok' | 'error' | 'cancelled', bytes: number, error?: { code: string; message: string }) => {
+    s.bytesOut += bytes;
+    const summary = masker?.takeSummary();
+    const counts: Record<string, number> = { ...(summary?.detectors ?? {}) };
+    for (const [k, v] of Object.entries(summary?.columns ?? {})) counts[`key:${k}`] = v;
+    if (scrubber.hits) counts.credential = scrubber.hits;
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    ports.audit.appendDeferred?.({
+      type: 'statement.outcome',
+      sessionId: s.sessionId,
+      statementId: o.statementId,
+      status: statusText,
+      bytes,
+      durationMs: Date.now() - started,
+      ...(error && { error }),
+      ...(masker && { masking: { counts, total } }),
+      response: responseCapture.finish(),
+      http: { status, headers: Object.fromEntries(Object.entries(respHeaders).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)])) },
+    });
+  };
+
+  if (noBody) {
+    upstream.body.resume();
+    res.writeHead(status, respHeaders);
+    res.end();
+    finish(status >= 500 ? 'error' : 'ok', 0);
+    return;
+  }
+  // What the gateway cannot read (unknown encoding, a type with no masker) is passed or refused per target.
+  const inspectable = decoder !== null && (masker === undefined || kind !== undefined);
+  if (!inspectable && target.config.uninspectable === 'refuse' && (await hasBytes(upstream.body))) {
+    upstream.body.destroy();
+    const detail = decoder === null ? `content-encoding "${encoding}" cannot be decoded for inspection` : `content-type "${type || '(none)'}" cannot be inspected`;
+    finish('error', 0, { code: 'uninspectable_response', message: detail });
+    sendProblem(res, { status: 502, code: 'uninspectable_response', title: 'The response cannot be inspected, and this target refuses what it cannot inspect', detail, requestId: o.requestId });
+    return;
+  }
+  if (!inspectable && encoding !== 'identity') respHeaders['content-encoding'] = encoding;
+  res.writeHead(status, respHeaders);
+
+  let source: Readable = upstream.body;
+  if (inspectable && decoder) {
+    source = upstream.body.pipe(decoder);
+    upstream.body.on('error', (e) => decoder.destroy(e));
+  }
+  const text = inspectable && masker && kind ? { dec: new StringDecoder('utf8'), m: createTextMasker(kind, masker, x.listener.maxMaskTokenBytes) } : undefined;
+  let bytes = 0;
+  const send = async (buf: Buffer) => {
+    const out = scrubber.push(buf);
+    if (out.length === 0) return;
+    bytes += out.length;
+    responseCapture.add(out);
+    if (!(res as ServerResponse).write(out)) await once(res as NodeJS.EventEmitter, 'drain');
+  };
+  try {
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      if (res.destroyed) break;
+      await send(text ? Buffer.from(text.m.push(text.dec.write(chunk)), 'utf8') : chunk);
+    }
+    if (text) await send(Buffer.from(text.m.push(text.dec.end()) + text.m.end(), 'utf8'));
+    const rest = scrubber.end();
+    if (rest.length) {
+      bytes += rest.length;
+      responseCapture.add(rest);
+      (res as ServerResponse).write(rest);
+    }
+    res.end();
+    res.off('close', onClose);
+    finish(status >= 500 ? 'error' : 'ok', bytes);
+  } catch (err) {
+    const cancelled = res.destroyed || abort.signal.aborted;
+    finish(cancelled ? 'cancelled' : 'error', bytes, { code: cancelled ? 'agent_gone' : 'upstream_body_failed', message: scrubText((err as Error).message, cred.revealing) });
+    res.destroy();
+  }
+}
+
+/** Waits for the body's first bytes (left in the stream) or its end: an empty body needs no inspection. */
+async function hasBytes(body: Readable): Promise<boolean> {
+  if (body.readableLength > 0) return true;
+  if (body.readableEnded) return false;
+  return new Promise((resolve) => {
+    const done = (v: boolean) => {
+      body.off('readable', onReadable);
+      body.off('end', onEnd);
+      body.off('error', onEnd);
+      resolve(v);
+    };
+    // 'readable' with nothing buffered is the end of the stream.
+    const onReadable = () => done(body.readableLength > 0);
+    const onEnd = () => done(false);
+    body.once('readable', onReadable);
+    body.once('end', onEnd);
+    body.once('error', onEnd);
+  });
+}
+
+/** A decompressor for the response's content-encoding; undefined for identity, null when unknown. */
+function decoderFor(encoding: string): zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined | null {
+  switch (encoding) {
+    case 'identity':
+    case '':
+      return undefined;
+    case 'gzip':
+    case 'x-gzip':
+      return zlib.createGunzip();
+    case 'deflate':
+      return zlib.createInflate();
+    case 'br':
+      return zlib.createBrotliDecompress();
+    default:
+      return null;
+  }
+}

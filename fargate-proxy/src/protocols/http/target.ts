@@ -1,0 +1,46 @@
+// One configured HTTP target, ready to serve: its policy identity, path rules, route classifier
+// and keep-alive pool to the upstream (undici; redirects are never followed).
+import { readFileSync } from 'node:fs';
+import { Pool } from 'undici';
+import type { TargetInfo } from '../../../../core/model.js';
+import { targetInfo } from '../../engine.js';
+import type { PathRules } from './canonical-path.js';
+import { createClassifier, type Classified } from './classify.js';
+import type { HttpTargetConfig } from './config.js';
+
+export interface HttpTarget {
+  info: TargetInfo;
+  config: HttpTargetConfig;
+  rules: PathRules;
+  /** The base URL's path, without a trailing "/": prefixed to every canonical path. */
+  basePath: string;
+  classify(method: string, path: string): Classified | undefined;
+  pool: Pool;
+}
+
+export function createHttpTarget(cfg: HttpTargetConfig): HttpTarget {
+  const base = new URL(cfg.baseUrl);
+  const tls = cfg.tls;
+  const pool = new Pool(base.origin, {
+    connections: 64,
+    pipelining: 1,
+    headersTimeout: cfg.responseTimeoutMs,
+    // Between body chunks: a stalled stream ends rather than holding the agent forever.
+    bodyTimeout: cfg.responseTimeoutMs,
+    keepAliveTimeout: 4_000,
+    connect: {
+      timeout: cfg.connectTimeoutMs,
+      ...(tls?.caFile && { ca: readFileSync(tls.caFile) }),
+      ...(tls?.serverName && { servername: tls.serverName }),
+      ...(tls?.clientCertFile && { cert: readFileSync(tls.clientCertFile), key: readFileSync(tls.clientKeyFile!) }),
+    },
+  });
+  return {
+    info: targetInfo(cfg),
+    config: cfg,
+    rules: cfg.paths,
+    basePath: base.pathname.replace(/\/+$/, ''),
+    classify: createClassifier(cfg.routes, cfg.paths.caseSensitive),
+    pool,
+  };
+}
