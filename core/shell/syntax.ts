@@ -19,6 +19,19 @@ export interface DblQuoted extends Node {
   Dollar: boolean;
   Parts: Node[];
 }
+export interface ParamExp extends Node {
+  Short: boolean;
+  Excl: boolean;
+  Length: boolean;
+  Width: boolean;
+  Param: Lit | null;
+  Index: Node | null;
+  Slice: Node | null;
+  Repl: Node | null;
+  /** `NAMES` operator (`${!prefix*}`): a number, 0 when absent. */
+  Names: number;
+  Exp: Node | null;
+}
 export interface Word extends Node {
   Parts: Node[];
 }
