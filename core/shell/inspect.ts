@@ -114,7 +114,8 @@ function refused(f: Findings, reason: string): string {
   return '';
 }
 
-function inspectUncached(text: string): CommandInspection {
+/** Inspection without the cache (benchmarks measure the parse itself with it). */
+export function inspectUncached(text: string): CommandInspection {
   const f = new Findings();
   const rebuilt = inspectScript(text, f, 0);
   return {
@@ -156,7 +157,7 @@ function statement(s: Stmt, f: Findings, depth: number, upstream: string[]): str
   let body: string;
   const cmd = s.Cmd;
   const type = cmd ? nodeType(cmd) : 'none';
-  if (cmd === null || type === 'CallExpr') body = simple((cmd as CallExpr | null) ?? { Assigns: [], Args: [] }, f, depth, upstream);
+  if (cmd === null || type === 'CallExpr') body = simple((cmd as CallExpr | null) ?? { type: 'CallExpr', Assigns: [], Args: [] }, f, depth, upstream);
   else if (type === 'BinaryCmd') {
     const b = cmd as BinaryCmd;
     const before = f.binaries.length;
