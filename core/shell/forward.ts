@@ -19,12 +19,17 @@ const FIXED_ENV: [string, string][] = [
   ['GIT_CONFIG_NOSYSTEM', '1'],
 ];
 
+/** Variables the target's sshd sets that a decided command may keep, when policy granted what they serve. */
+export type InheritedVariable = 'SSH_AUTH_SOCK' | 'DISPLAY';
+
 /**
  * `rebuilt`: an inspection's rebuilt command. `env`: variables the agent asked for (only allowed
  * names pass). HOME is the target account's own (`"$HOME"`, expanded by its login shell), so that
- * `~` and `cd` keep their meaning.
+ * `~` and `cd` keep their meaning; `inherit` names more of the target's own (a granted agent or
+ * X11 forwarding).
  */
-export function targetCommand(rebuilt: string, env: Record<string, string> = {}): string {
+export function targetCommand(rebuilt: string, env: Record<string, string> = {}, inherit: InheritedVariable[] = []): string {
   const vars = [...FIXED_ENV, ...Object.entries(env).filter(([k]) => ALLOWED_VARIABLES.test(k))].map(([k, v]) => `${k}=${quote(v)}`);
-  return `/usr/bin/env -i HOME="$HOME" ${vars.join(' ')} /bin/sh -c ${quote(rebuilt)}`;
+  const own = ['HOME', ...inherit].map((k) => `${k}="$${k}"`);
+  return `/usr/bin/env -i ${[...own, ...vars].join(' ')} /bin/sh -c ${quote(rebuilt)}`;
 }

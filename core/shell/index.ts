@@ -1,5 +1,5 @@
 export { inspectCommand, isSystemPath, ALLOWED_VARIABLES, type CommandInspection } from './inspect.js';
 export { parseBash, type ParseResult } from './syntax.js';
-export { targetCommand } from './forward.js';
+export { targetCommand, TARGET_PATH, type InheritedVariable } from './forward.js';
 export type { CommandCategory } from './programs.js';
 export { LineAssembler, type TypedInput } from './line-input.js';

@@ -114,7 +114,8 @@ function refused(f: Findings, reason: string): string {
   return '';
 }
 
-function inspectUncached(text: string): CommandInspection {
+/** Inspection without the cache (benchmarks measure the parse itself with it). */
+export function inspectUncached(text: string): CommandInspection {
   const f = new Findings();
   const rebuilt = inspectScript(text, f, 0);
   return {
@@ -156,7 +157,7 @@ function statement(s: Stmt, f: Findings, depth: number, upstream: string[]): str
   let body: string;
   const cmd = s.Cmd;
   const type = cmd ? nodeType(cmd) : 'none';
-  if (cmd === null || type === 'CallExpr') body = simple((cmd as CallExpr | null) ?? { Assigns: [], Args: [] }, f, depth, upstream);
+  if (cmd === null || type === 'CallExpr') body = simple((cmd as CallExpr | null) ?? { type: 'CallExpr', Assigns: [], Args: [] }, f, depth, upstream);
   else if (type === 'BinaryCmd') {
     const b = cmd as BinaryCmd;
     const before = f.binaries.length;
@@ -250,7 +251,8 @@ function simple(call: CallExpr, f: Findings, depth: number, upstream: string[]):
   const assigns = call.Assigns.map((a) => assignment(a, f, 'a prefix assignment'));
   const words: StaticWord[] = [];
   for (const arg of call.Args) {
-    const w = staticWord(arg);
+    // Only `echo` may print a parameter's value: its arguments can be no option that acts.
+    const w = staticWord(arg, words.length > 0 && words[0]!.value === 'echo');
     if (!w.ok) {
       f.opaque(words.length === 0 ? `the program name ${w.reason}` : `an argument of \`${words[0]!.value}\` ${w.reason}`);
       return '';
@@ -293,7 +295,7 @@ function examine(argv: string[], words: StaticWord[], f: Findings, depth: number
   const args = argv.slice(1);
   const next = (k: number, ctx: string) => examine(argv.slice(k), words.slice(k), f, depth, upstream, (i, t) => rewrite(i + k, t), ctx);
   f.nested = (inner, ctx) => {
-    const innerWords = inner.map((value) => ({ value, shell: quote(value), pattern: false, tilde: false }));
+    const innerWords = inner.map((value) => ({ value, shell: quote(value), pattern: false, tilde: false, params: false }));
     examine(inner, innerWords, f, depth, [], () => f.opaque(`${ctx} runs a shell whose script cannot be rebuilt`), ctx);
   };
 
@@ -338,7 +340,7 @@ const BUILTINS = new Set([
   'hash', 'alias', 'unalias', 'set', 'shopt', 'source', '.', 'eval', 'trap', 'enable', 'builtin', 'declare', 'typeset', 'local', 'readonly',
   'export', 'read', 'unset', 'umask', 'ulimit', 'history', 'fc', 'bind', 'complete', 'compgen', 'compopt', 'getopts', 'let', 'mapfile',
   'readarray', 'shift', 'wait', 'jobs', 'fg', 'bg', 'disown', 'suspend', 'logout', 'return', 'break', 'continue', 'times', 'caller',
-  'dirs', 'pushd', 'popd', 'kill',
+  'dirs', 'pushd', 'popd',
 ]);
 
 function builtin(name: string, args: string[], f: Findings): void {

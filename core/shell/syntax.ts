@@ -1,10 +1,14 @@
 // A typed view of mvdan/sh's bash parser (the parser behind shfmt, built to JavaScript as
-// `mvdan-sh`). Only the node fields the classifier reads are typed; everything else stays opaque.
-// Operator codes are the parser's token numbers (mvdan.cc/sh/v3/syntax), checked by the unit tests.
+// `mvdan-sh`). The tree is copied once into plain objects holding only the fields the classifier
+// reads: GopherJS's wrapper objects convert every Go value on each property access, which made a
+// walk cost several times the parse (and fed the garbage collector). Node types not listed keep
+// only their name: the classifier refuses them. Operator codes are the parser's token numbers
+// (mvdan.cc/sh/v3/syntax), checked by the unit tests.
 import { createRequire } from 'node:module';
 
 export interface Node {
-  readonly __node?: never;
+  /** The Go type name: `CallExpr`, `Lit`, `Subshell`… */
+  type: string;
 }
 export interface Lit extends Node {
   Value: string;
@@ -18,6 +22,19 @@ export interface DblQuoted extends Node {
   /** `$"…"`: translated through the locale catalogue. */
   Dollar: boolean;
   Parts: Node[];
+}
+export interface ParamExp extends Node {
+  Short: boolean;
+  Excl: boolean;
+  Length: boolean;
+  Width: boolean;
+  Param: Lit | null;
+  Index: Node | null;
+  Slice: Node | null;
+  Repl: Node | null;
+  /** `NAMES` operator (`${!prefix*}`): a number, 0 when absent. */
+  Names: number;
+  Exp: Node | null;
 }
 export interface Word extends Node {
   Parts: Node[];
@@ -86,11 +103,10 @@ export const REDIRECT = {
 export const BINARY = { and: 10, or: 11, pipe: 12, pipeAll: 13 } as const;
 
 interface MvdanSyntax {
-  NewParser(...options: unknown[]): { Parse(src: string, name: string): File };
+  NewParser(...options: unknown[]): { Parse(src: string, name: string): { __internal_object__: GoValue } };
   KeepComments(on: boolean): unknown;
   Variant(lang: unknown): unknown;
   LangBash: unknown;
-  NodeType(node: Node): string;
   IsIncomplete(err: unknown): boolean;
 }
 
@@ -104,13 +120,92 @@ export type ParseResult =
 
 /** Parses bash source as bash would read it (comments kept, so that they can be refused). */
 export function parseBash(src: string): ParseResult {
+  let internal: GoValue;
   try {
-    return { ok: true, file: parser.Parse(src, '') };
+    internal = parser.Parse(src, '').__internal_object__;
   } catch (err) {
     const e = err as { Error?: () => string; message?: string };
     const error = typeof e.Error === 'function' ? e.Error() : String(e.message ?? err);
     return { ok: false, error, incomplete: syntax.IsIncomplete(err) };
   }
+  return { ok: true, file: copy(internal) as File };
 }
 
-export const nodeType = (node: Node): string => syntax.NodeType(node);
+export const nodeType = (node: Node): string => node.type;
+
+// ---- copying GopherJS's Go values into plain objects -------------------------------------------
+/** A Go value as GopherJS represents it: struct pointers carry their fields; slices are views. */
+type GoValue = Record<string, unknown> & { constructor: { string?: string; nil?: unknown } };
+interface GoSlice {
+  $array: GoValue[];
+  $offset: number;
+  $length: number;
+}
+
+/** The nil interface value (a statement with only a redirect has no command). */
+const NIL_INTERFACE = (parser.Parse('>/dev/null', '').__internal_object__.Stmts as GoSlice).$array[0]!.Cmd;
+
+function isNil(v: unknown): boolean {
+  if (v === null || v === undefined || v === NIL_INTERFACE) return true;
+  return (v as GoValue).constructor?.nil === v;
+}
+
+function typeName(v: GoValue): string {
+  const full = v.constructor.string ?? '';
+  return full.slice(full.lastIndexOf('.') + 1);
+}
+
+function list<T>(s: unknown, each: (v: GoValue) => T): T[] {
+  const slice = s as GoSlice;
+  const out: T[] = [];
+  for (let i = 0; i < slice.$length; i++) out.push(each(slice.$array[slice.$offset + i]!));
+  return out;
+}
+
+const maybe = (v: unknown): Node | null => (isNil(v) ? null : copy(v as GoValue));
+
+function copy(v: GoValue): Node {
+  const type = typeName(v);
+  switch (type) {
+    case 'File':
+      return { type, Stmts: list(v.Stmts, copy), Last: list(v.Last, comment) } as File;
+    case 'Stmt':
+      return { type, Comments: list(v.Comments, comment), Cmd: maybe(v.Cmd), Negated: v.Negated, Background: v.Background, Coprocess: v.Coprocess, Redirs: list(v.Redirs, copy) } as Stmt;
+    case 'CallExpr':
+      return { type, Assigns: list(v.Assigns, copy), Args: list(v.Args, copy) } as CallExpr;
+    case 'BinaryCmd':
+      return { type, Op: v.Op, X: copy(v.X as GoValue), Y: copy(v.Y as GoValue) } as BinaryCmd;
+    case 'DeclClause':
+      return { type, Variant: maybe(v.Variant), Args: list(v.Args, copy) } as DeclClause;
+    case 'Word':
+      return { type, Parts: list(v.Parts, copy) } as Word;
+    case 'Lit':
+      return { type, Value: v.Value } as Lit;
+    case 'SglQuoted':
+      return { type, Dollar: v.Dollar, Value: v.Value } as SglQuoted;
+    case 'DblQuoted':
+      return { type, Dollar: v.Dollar, Parts: list(v.Parts, copy) } as DblQuoted;
+    case 'ParamExp':
+      return {
+        type,
+        Short: v.Short,
+        Excl: v.Excl,
+        Length: v.Length,
+        Width: v.Width,
+        Param: maybe(v.Param),
+        Index: maybe(v.Index),
+        Slice: maybe(v.Slice),
+        Repl: maybe(v.Repl),
+        Names: v.Names,
+        Exp: maybe(v.Exp),
+      } as ParamExp;
+    case 'Redirect':
+      return { type, Op: v.Op, N: maybe(v.N), Word: maybe(v.Word), Hdoc: maybe(v.Hdoc) } as Redirect;
+    case 'Assign':
+      return { type, Append: v.Append, Naked: v.Naked, Name: maybe(v.Name), Index: maybe(v.Index), Value: maybe(v.Value), Array: maybe(v.Array) } as Assign;
+    default:
+      return { type };
+  }
+}
+
+const comment = (v: GoValue): Comment => ({ Text: v.Text as string });

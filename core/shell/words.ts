@@ -3,7 +3,7 @@
 // the classifier (a `*`/`?` pattern that cannot expand to an option, a leading `~` for $HOME).
 // Anything computed on the target (parameters, substitutions, arithmetic, brace lists) is refused.
 // Each accepted word is also written back in canonical POSIX quoting for the command the target runs.
-import { nodeType, type DblQuoted, type Lit, type Node, type SglQuoted, type Word } from './syntax.js';
+import { nodeType, type DblQuoted, type Lit, type Node, type ParamExp, type SglQuoted, type Word } from './syntax.js';
 
 export interface StaticWord {
   /** The word after quote removal, with any pattern or tilde left as written. */
@@ -14,6 +14,8 @@ export interface StaticWord {
   pattern: boolean;
   /** Starts with `~` (the target's $HOME). */
   tilde: boolean;
+  /** Holds simple parameter expansions (`$NAME`, `${NAME}`, `$?`), when they were allowed. */
+  params: boolean;
 }
 
 export type WordResult = { ok: true; word: StaticWord } | { ok: false; reason: string };
@@ -47,14 +49,15 @@ class WordBuilder {
   #literal = '';
   pattern = false;
   tilde = false;
+  params = false;
 
   literal(text: string): void {
     this.value += text;
     this.#literal += text;
   }
-  live(text: string): void {
+  live(text: string, value = text): void {
     this.flush();
-    this.value += text;
+    this.value += value;
     this.shell += text;
   }
   flush(): void {
@@ -64,12 +67,16 @@ class WordBuilder {
   done(): StaticWord {
     this.flush();
     if (this.shell === '') this.shell = "''";
-    return { value: this.value, shell: this.shell, pattern: this.pattern, tilde: this.tilde };
+    return { value: this.value, shell: this.shell, pattern: this.pattern, tilde: this.tilde, params: this.params };
   }
 }
 
-/** The word's value and canonical form, or why it cannot be known before it runs. */
-export function staticWord(word: Word): WordResult {
+/**
+ * The word's value and canonical form, or why it cannot be known before it runs. `params`: accept
+ * simple parameter expansions (for `echo`, whose arguments are only ever printed); their value
+ * is left to the target, so the word's `value` shows them as written.
+ */
+export function staticWord(word: Word, params = false): WordResult {
   const b = new WordBuilder();
   const parts = word.Parts;
   for (let p = 0; p < parts.length; p++) {
@@ -87,12 +94,28 @@ export function staticWord(word: Word): WordResult {
       if (q.Dollar) return { ok: false, reason: 'holds a $"…" locale string' };
       for (const inner of q.Parts) {
         const t = nodeType(inner);
-        if (t !== 'Lit') return { ok: false, reason: EXPANSION_REASONS[t] ?? `holds ${t}` };
-        b.literal(unescapeDouble((inner as Lit).Value));
+        const name = t === 'ParamExp' && params ? simpleParam(inner as ParamExp) : undefined;
+        if (name !== undefined) {
+          b.params = true;
+          b.live(`"\${${name}}"`, `$${name}`);
+        } else if (t !== 'Lit') return { ok: false, reason: EXPANSION_REASONS[t] ?? `holds ${t}` };
+        else b.literal(unescapeDouble((inner as Lit).Value));
       }
-    } else return { ok: false, reason: EXPANSION_REASONS[type] ?? `holds ${type}` };
+    } else {
+      const name = type === 'ParamExp' && params ? simpleParam(part as ParamExp) : undefined;
+      if (name === undefined) return { ok: false, reason: EXPANSION_REASONS[type] ?? `holds ${type}` };
+      b.params = true;
+      b.live(`\${${name}}`, `$${name}`);
+    }
   }
   return { ok: true, word: b.done() };
+}
+
+/** `$NAME`, `${NAME}` or a special parameter, with no operator (no `${x:-…}`, `${!x}`, `${#x}`, slices). */
+function simpleParam(p: ParamExp): string | undefined {
+  if (p.Excl || p.Length || p.Width || p.Index || p.Slice || p.Repl || p.Exp || p.Names) return undefined;
+  const name = p.Param?.Value ?? '';
+  return /^([A-Za-z_][A-Za-z0-9_]*|[?#$!@*0-9-])$/.test(name) ? name : undefined;
 }
 
 /** An unquoted literal: backslashes escape, `*`/`?` are patterns, and a few forms are refused. */

@@ -1,7 +1,7 @@
 // One shell command's path through the gateway: inspect, decide, hold for approval when policy
 // asks, and audit the decision before anything reaches the target.
 import type { Decision, Principal } from '../../../../core/model.js';
-import { inspectCommand, targetCommand, type CommandInspection } from '../../../../core/shell/index.js';
+import { inspectCommand, targetCommand, type CommandInspection, type InheritedVariable } from '../../../../core/shell/index.js';
 import type { AuditEventInput } from '../../../../core/audit/events.js';
 import type { SshGatewayContext, SshTarget } from './context.js';
 import { holdForApproval } from './approval-hold.js';
@@ -93,8 +93,8 @@ export async function decideCommand(scope: CommandScope, text: string, kind: 'ex
  * agent's text differently from the gateway. Only a command policy explicitly allowed although
  * it is opaque (nothing could be rebuilt) goes as the agent sent it: that is the policy's call.
  */
-export function execText(command: CommandInspection, env: Record<string, string>): string {
-  return command.rebuilt === undefined ? command.text : targetCommand(command.rebuilt, env);
+export function execText(command: CommandInspection, env: Record<string, string>, inherit: InheritedVariable[] = []): string {
+  return command.rebuilt === undefined ? command.text : targetCommand(command.rebuilt, env, inherit);
 }
 
 /**

@@ -6,6 +6,7 @@ import { TokenRejectedError } from '../../../../core/identity/index.js';
 import { newAuditSessionId } from '../../../../core/audit/events.js';
 import type { SshGatewayContext, SshTarget } from './context.js';
 import { audit, decideCommand, execText, type CommandScope } from './decide.js';
+import type { InheritedVariable } from '../../../../core/shell/index.js';
 import { holdForApproval } from './approval-hold.js';
 import { connectUpstream, UpstreamAuthError } from './upstream.js';
 import { LineMasker } from './mask-stream.js';
@@ -261,7 +262,8 @@ export class SshSession {
     // ssh2 honours `agentForward` on exec and shell; its type definitions omit it.
     const options: ExecOptions & { agentForward: boolean } = { pty: pty ? { term: pty.term, cols: pty.cols, rows: pty.rows, width: pty.width, height: pty.height } : undefined, env, agentForward: withAgent, x11 };
     // The target runs what was decided, not what was sent; its pty's TERM survives `env -i`.
-    const forwarded = execText(verdict.command, pty ? { ...env, TERM: pty.term } : env);
+    const inherit: InheritedVariable[] = [...(withAgent ? (['SSH_AUTH_SOCK'] as const) : []), ...(x11 ? (['DISPLAY'] as const) : [])];
+    const forwarded = execText(verdict.command, pty ? { ...env, TERM: pty.term } : env, inherit);
     upstream.exec(forwarded, options, (err, up) => {
       if (err) return this.#refuseChannel(channel, `airlock: the target refused the command: ${err.message}`, 255);
       setLive(up);
