@@ -118,14 +118,15 @@ export class LineMasker {
         }
         this.#inKey = false;
       }
-      if (BEGIN_KEY.test(body) && !END_KEY.test(body)) {
+      const armoured = body.includes('-----');
+      if (armoured && BEGIN_KEY.test(body) && !END_KEY.test(body)) {
         // The detector masks from BEGIN to the end of this text; the lines after it follow.
         out += this.#mask(body, true) + line.slice(body.length);
         this.#inKey = true;
         this.#orphan = false;
         continue;
       }
-      if (ORPHAN_KEY_LINE.test(body) && looksRandom(body)) {
+      if (body.length >= 60 && ORPHAN_KEY_LINE.test(body) && looksRandom(body)) {
         out += this.#keyLine(line, true);
         this.#inKey = true;
         this.#orphan = true;
@@ -156,10 +157,13 @@ export class LineMasker {
   }
 
   #maskRaw(text: string, counts: boolean): string | undefined {
-    // The masker is shared by the gateway's SSH sessions and counts globally; taking its summary
-    // right before and after this synchronous call isolates exactly what this text contributed.
-    this.masker.takeSummary();
+    // The masker is shared by the gateway's SSH sessions and counts globally; what it counted
+    // before is cleared when this text is masked, then what this text added is taken right after
+    // (synchronously): a text that masks nothing counted nothing.
     const masked = this.masker.maskText(text);
+    if (masked === undefined) return undefined;
+    this.masker.takeSummary();
+    this.masker.maskText(text);
     const found = this.masker.takeSummary().detectors;
     if (counts) {
       for (const [detector, n] of Object.entries(found)) {
