@@ -2,13 +2,17 @@
 // ssh2's SFTP client faces the target. Every request that names a path is decided by policy
 // (`file_read` for reads, listing and stat, `file_write` for anything that changes the server) and
 // audited before it is forwarded; requests on an open handle ride on the decision that opened it.
-// A refused request gets PERMISSION_DENIED with a message and the SFTP session carries on.
+// Paths are decided where the server resolves them (its own REALPATH: symlinks and `..` followed)
+// and forwarded resolved. A refused request gets PERMISSION_DENIED with a message and the SFTP
+// session carries on.
+import { posix } from 'node:path';
 import ssh2, { type Attributes, type FileEntry, type SFTPWrapper } from 'ssh2';
 import type { Decision, Principal } from '../../../../core/model.js';
 import type { SshGatewayContext, SshTarget } from './context.js';
 import { audit } from './decide.js';
 import { holdForApproval } from './approval-hold.js';
 import { OrderedDigest } from './transfer-digest.js';
+import { resolveServerPath, type UpstreamError } from './sftp-paths.js';
 
 const { STATUS_CODE, OPEN_MODE } = ssh2.utils.sftp;
 const CHANGES_FILE = OPEN_MODE.WRITE | OPEN_MODE.APPEND | OPEN_MODE.CREAT | OPEN_MODE.TRUNC;
@@ -47,11 +51,11 @@ interface Op {
   /** Open for reading and writing: reading must be permitted too. */
   alsoRead?: boolean;
   operation: string;
-  /** Every path the request names; each one is decided. */
+  /** Every path the request names, as sent; each one is resolved by the server, then decided. */
   paths: string[];
+  /** The request acts on a symlink's target, not on the link (open, stat, opendir, setstat, realpath). */
+  follows: boolean;
 }
-
-type UpstreamError = Error & { code?: number };
 
 /**
  * Handlers are attached at once (the agent's first request follows the subsystem request
@@ -72,15 +76,34 @@ export function relaySftp(scope: SftpScope, agent: SFTPWrapper, upstreamReady: P
   const handles = new Map<string, OpenHandle>();
   let nextHandle = 0;
 
-  /** Decides and audits one request; resolves to its statement id when it may go ahead. */
-  const gate = async (reqid: number, op: Op): Promise<string | undefined> => {
+  /**
+   * Decides and audits one request; when it may go ahead, resolves to its statement id and its
+   * paths as the server resolved them (what the request is to be sent with).
+   */
+  const gate = async (reqid: number, op: Op): Promise<{ statementId: string; paths: string[] } | undefined> => {
+    try {
+      await upstreamReady;
+    } catch (err) {
+      agent.status(reqid, STATUS_CODE.NO_CONNECTION, `airlock: the target's SFTP service is unavailable`);
+      return undefined;
+    }
+    const sent = op.paths;
+    const resolved: string[] = [];
+    let unresolvable: string | undefined;
+    for (const path of sent) {
+      const r = await resolveServerPath(upstream, path, op.follows);
+      if ('error' in r) return void fail(reqid, r.error);
+      if ('refuse' in r) unresolvable ??= r.refuse;
+      else resolved.push(r.path);
+    }
+    op = { ...op, paths: unresolvable ? sent : resolved };
     const policy = ctx.policy();
     let decision: Decision | undefined;
     let refusedAction = '';
     const checks: Access[] = op.alsoRead ? ['read', op.access] : [op.access];
     // A deny anywhere refuses; otherwise one approval (the first path that asks) covers the request.
     let needsApproval: { decision: Decision; action: string } | undefined;
-    for (const [access, path] of checks.flatMap((a) => op.paths.map((p) => [a, p] as const))) {
+    for (const [access, path] of unresolvable ? [] : checks.flatMap((a) => op.paths.map((p) => [a, p] as const))) {
       const d = policy.authorizeFileOperation(principal, target.info, { access, operation: op.operation, path });
       const action = access === 'read' ? 'file_read' : 'file_write';
       if (d.effect === 'deny') {
@@ -92,9 +115,11 @@ export function relaySftp(scope: SftpScope, agent: SFTPWrapper, upstreamReady: P
       if (d.effect === 'approve') needsApproval ??= { decision: d, action };
       else decision ??= d;
     }
+    if (unresolvable) decision = { effect: 'deny', policyIds: [], policyVersion: policy.version, reason: unresolvable };
     const statementId = scope.nextStatementId();
     scope.onStatement();
-    const text = `sftp ${op.operation} ${op.paths.join(' -> ')}`;
+    const shown = sent.map((p, i) => (op.paths[i] === p ? p : `${p} (${op.paths[i]})`));
+    const text = `sftp ${op.operation} ${shown.join(' -> ')}`;
     const event = (d: Decision) => ({
       type: 'statement' as const,
       sessionId: scope.sessionId,
@@ -136,14 +161,7 @@ export function relaySftp(scope: SftpScope, agent: SFTPWrapper, upstreamReady: P
       agent.status(reqid, STATUS_CODE.PERMISSION_DENIED, `airlock: refused: the audit trail cannot accept events (${(err as Error).message})`);
       return undefined;
     }
-    try {
-      await upstreamReady;
-    } catch (err) {
-      outcome(statementId, Date.now(), Object.assign(new Error(`the target's SFTP service is unavailable: ${(err as Error).message}`), { code: STATUS_CODE.NO_CONNECTION }));
-      agent.status(reqid, STATUS_CODE.NO_CONNECTION, `airlock: the target's SFTP service is unavailable`);
-      return undefined;
-    }
-    return statementId;
+    return { statementId, paths: op.paths };
   };
 
   const outcome = (statementId: string, started: number, err: UpstreamError | undefined, extra: { bytes?: number; sha256?: string; pieces?: number } = {}) =>
@@ -163,12 +181,13 @@ export function relaySftp(scope: SftpScope, agent: SFTPWrapper, upstreamReady: P
   const fail = (reqid: number, err: UpstreamError) =>
     agent.status(reqid, typeof err.code === 'number' ? err.code : STATUS_CODE.FAILURE, err.message);
 
-  /** A path request: decide, forward, answer, record the outcome. */
-  const pathRequest = <T>(reqid: number, op: Op, call: (cb: (err?: UpstreamError | null, result?: T) => void) => void, answer: (result: T) => void) =>
-    void gate(reqid, op).then((statementId) => {
-      if (!statementId) return;
+  /** A path request: decide, forward (with the resolved paths), answer, record the outcome. */
+  const pathRequest = <T>(reqid: number, op: Op, call: (paths: string[], cb: (err?: UpstreamError | null, result?: T) => void) => void, answer: (result: T) => void) =>
+    void gate(reqid, op).then((go) => {
+      if (!go) return;
+      const { statementId, paths } = go;
       const started = Date.now();
-      call((err, result) => {
+      call(paths, (err, result) => {
         outcome(statementId, started, err ?? undefined);
         if (err) return fail(reqid, err);
         answer(result as T);
@@ -194,9 +213,11 @@ export function relaySftp(scope: SftpScope, agent: SFTPWrapper, upstreamReady: P
   agent.on('OPEN', (reqid: number, path: string, flags: number, attrs: Attributes) => {
     const access: Access = flags & CHANGES_FILE ? 'write' : 'read';
     const alsoRead = access === 'write' && (flags & OPEN_MODE.READ) !== 0;
-    void gate(reqid, { access, alsoRead, operation: 'open', paths: [path] }).then((statementId) => {
-      if (!statementId) return;
+    void gate(reqid, { access, alsoRead, operation: 'open', paths: [path], follows: true }).then((go) => {
+      if (!go) return;
+      const { statementId } = go;
       const started = Date.now();
+      path = go.paths[0]!;
       upstream.open(path, flags, attrs, (err, handle) => {
         if (err) {
           outcome(statementId, started, err);
@@ -262,13 +283,15 @@ export function relaySftp(scope: SftpScope, agent: SFTPWrapper, upstreamReady: P
     const h = lookup(reqid, handle);
     if (!h) return;
     // Changing modes or times changes the server, whatever the handle was opened for.
-    pathRequest<void>(reqid, { access: 'write', operation: 'fsetstat', paths: [h.path] }, (cb) => upstream.fsetstat(h.upstream, attrs, cb), ok(reqid));
+    pathRequest<void>(reqid, { access: 'write', operation: 'fsetstat', paths: [h.path], follows: true }, (_, cb) => upstream.fsetstat(h.upstream, attrs, cb), ok(reqid));
   });
 
   agent.on('OPENDIR', (reqid: number, path: string) => {
-    void gate(reqid, { access: 'read', operation: 'opendir', paths: [path] }).then((statementId) => {
-      if (!statementId) return;
+    void gate(reqid, { access: 'read', operation: 'opendir', paths: [path], follows: true }).then((go) => {
+      if (!go) return;
+      const { statementId } = go;
       const started = Date.now();
+      path = go.paths[0]!;
       upstream.opendir(path, (err, handle) => {
         outcome(statementId, started, err);
         if (err) return fail(reqid, err);
@@ -285,27 +308,29 @@ export function relaySftp(scope: SftpScope, agent: SFTPWrapper, upstreamReady: P
     readdir.call(upstream, h.upstream, { full: true }, (err, list) => (err ? fail(reqid, err) : agent.name(reqid, list)));
   });
 
-  agent.on('STAT', (reqid: number, path: string) => pathRequest(reqid, { access: 'read', operation: 'stat', paths: [path] }, (cb) => upstream.stat(path, cb), attrsOf(reqid)));
-  agent.on('LSTAT', (reqid: number, path: string) => pathRequest(reqid, { access: 'read', operation: 'lstat', paths: [path] }, (cb) => upstream.lstat(path, cb), attrsOf(reqid)));
-  agent.on('REALPATH', (reqid: number, path: string) =>
-    pathRequest<string>(reqid, { access: 'read', operation: 'realpath', paths: [path] }, (cb) => upstream.realpath(path, cb), (abs) => agent.name(reqid, [{ filename: abs, longname: abs, attrs: {} as Attributes }])),
-  );
-  agent.on('READLINK', (reqid: number, path: string) =>
-    pathRequest<string>(reqid, { access: 'read', operation: 'readlink', paths: [path] }, (cb) => upstream.readlink(path, cb), (to) => agent.name(reqid, [{ filename: to, longname: to, attrs: {} as Attributes }])),
-  );
-  agent.on('SETSTAT', (reqid: number, path: string, attrs: Attributes) => pathRequest<void>(reqid, { access: 'write', operation: 'setstat', paths: [path] }, (cb) => upstream.setstat(path, attrs, cb), ok(reqid)));
-  agent.on('MKDIR', (reqid: number, path: string, attrs: Attributes) => pathRequest<void>(reqid, { access: 'write', operation: 'mkdir', paths: [path] }, (cb) => upstream.mkdir(path, attrs, cb), ok(reqid)));
-  agent.on('RMDIR', (reqid: number, path: string) => pathRequest<void>(reqid, { access: 'write', operation: 'rmdir', paths: [path] }, (cb) => upstream.rmdir(path, cb), ok(reqid)));
-  agent.on('REMOVE', (reqid: number, path: string) => pathRequest<void>(reqid, { access: 'write', operation: 'remove', paths: [path] }, (cb) => upstream.unlink(path, cb), ok(reqid)));
-  agent.on('RENAME', (reqid: number, from: string, to: string) => pathRequest<void>(reqid, { access: 'write', operation: 'rename', paths: [from, to] }, (cb) => upstream.rename(from, to, cb), ok(reqid)));
+  const name = (reqid: number) => (to: string) => agent.name(reqid, [{ filename: to, longname: to, attrs: {} as Attributes }]);
+  const follows = (access: Access, operation: string, path: string): Op => ({ access, operation, paths: [path], follows: true });
+  const onName = (access: Access, operation: string, ...paths: string[]): Op => ({ access, operation, paths, follows: false });
+  agent.on('STAT', (reqid: number, path: string) => pathRequest(reqid, follows('read', 'stat', path), ([p], cb) => upstream.stat(p!, cb), attrsOf(reqid)));
+  agent.on('LSTAT', (reqid: number, path: string) => pathRequest(reqid, onName('read', 'lstat', path), ([p], cb) => upstream.lstat(p!, cb), attrsOf(reqid)));
+  // The server already answered while the path was resolved: that answer is the reply.
+  agent.on('REALPATH', (reqid: number, path: string) => pathRequest<string>(reqid, follows('read', 'realpath', path), ([p], cb) => cb(null, p), name(reqid)));
+  agent.on('READLINK', (reqid: number, path: string) => pathRequest<string>(reqid, onName('read', 'readlink', path), ([p], cb) => upstream.readlink(p!, cb), name(reqid)));
+  agent.on('SETSTAT', (reqid: number, path: string, attrs: Attributes) => pathRequest<void>(reqid, follows('write', 'setstat', path), ([p], cb) => upstream.setstat(p!, attrs, cb), ok(reqid)));
+  agent.on('MKDIR', (reqid: number, path: string, attrs: Attributes) => pathRequest<void>(reqid, onName('write', 'mkdir', path), ([p], cb) => upstream.mkdir(p!, attrs, cb), ok(reqid)));
+  agent.on('RMDIR', (reqid: number, path: string) => pathRequest<void>(reqid, onName('write', 'rmdir', path), ([p], cb) => upstream.rmdir(p!, cb), ok(reqid)));
+  agent.on('REMOVE', (reqid: number, path: string) => pathRequest<void>(reqid, onName('write', 'remove', path), ([p], cb) => upstream.unlink(p!, cb), ok(reqid)));
+  agent.on('RENAME', (reqid: number, from: string, to: string) => pathRequest<void>(reqid, onName('write', 'rename', from, to), ([f, t], cb) => upstream.rename(f!, t!, cb), ok(reqid)));
   // ssh2 hands the server (linkPath, targetPath) whichever order the client wrote them in. A link
-  // is a new name for its target, so the target must be readable too.
-  agent.on('SYMLINK', (reqid: number, linkPath: string, targetPath: string) =>
-    void gate(reqid, { access: 'read', operation: 'symlink-target', paths: [targetPath] }).then((readable) => {
+  // is a new name for its target, so the target must be readable too: where it resolves from the
+  // link's directory. The link keeps the target as the agent wrote it.
+  agent.on('SYMLINK', (reqid: number, linkPath: string, targetPath: string) => {
+    const target = posix.isAbsolute(targetPath) ? targetPath : posix.join(posix.dirname(linkPath), targetPath);
+    void gate(reqid, follows('read', 'symlink-target', target)).then((readable) => {
       if (!readable) return;
-      pathRequest<void>(reqid, { access: 'write', operation: 'symlink', paths: [linkPath] }, (cb) => upstream.symlink(targetPath, linkPath, cb), ok(reqid));
-    }),
-  );
+      pathRequest<void>(reqid, onName('write', 'symlink', linkPath), ([l], cb) => upstream.symlink(targetPath, l!, cb), ok(reqid));
+    });
+  });
   agent.on('EXTENDED', (reqid: number) => agent.status(reqid, STATUS_CODE.OP_UNSUPPORTED, 'airlock: SFTP extensions are not supported'));
 
   let closed = false;

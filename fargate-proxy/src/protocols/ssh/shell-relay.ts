@@ -15,8 +15,13 @@ import { LineMasker } from './mask-stream.js';
 
 /** Input held while earlier lines are being decided before the agent's channel is paused. */
 const MAX_QUEUED = 64;
-/** A prompt has no newline: partial masked lines are released after this much quiet. */
+/**
+ * A prompt has no newline: after this much quiet a partial line is released, all but a value that
+ * may still be being written (a prompt ends in a blank and goes at once)...
+ */
 const MASK_FLUSH_MS = 40;
+/** ...and that too after this much quiet (`read -p "Name:"`). */
+const MASK_IDLE_MS = 1000;
 /**
  * Shown while the gateway holds an unfinished command: bash's default PS2. Bash has not seen the
  * held lines, so it shows no prompt of its own until the command is whole and sent.
@@ -138,7 +143,10 @@ export function relayShell(o: ShellRelayOptions): Promise<ShellRelayResult> {
     }
     toAgent(masker.push(chunk));
     clearTimeout(flushTimer);
-    flushTimer = setTimeout(() => toAgent(masker.flush()), MASK_FLUSH_MS);
+    flushTimer = setTimeout(() => {
+      toAgent(masker.flush(false));
+      if (masker.held > 0) flushTimer = setTimeout(() => toAgent(masker.flush()), MASK_IDLE_MS - MASK_FLUSH_MS);
+    }, MASK_FLUSH_MS);
   };
   upstream.on('data', fromUpstream);
   upstream.stderr.on('data', fromUpstream);
