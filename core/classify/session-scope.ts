@@ -18,6 +18,7 @@ import {
   creationSchema, functionSearchOrder, parseSearchPath, relationSearchOrder, TEMP_SCHEMA, type PathFacts,
 } from './search-path.js';
 import type { TargetCatalog } from './target-catalog.js';
+import { readsServerSecrets } from './server-secrets.js';
 import { asArray, constText, isRecord, nameParts } from './findings.js';
 
 export interface SessionScopeOptions {
@@ -99,8 +100,10 @@ export class SqlSessionScope {
     const concerns = this.#shadowConcerns(s, catalog);
     let cls = s.class;
     for (const _ of concerns) cls = moreDangerous(cls, 'opaque');
+    const secrets = readsServerSecrets(tables);
     const resolved: StatementInspection = Object.freeze({
       ...s,
+      ...(secrets ? { serverSecrets: true } : {}),
       class: cls,
       tables: Object.freeze(tables) as string[],
       reasons: concerns.length ? (Object.freeze([...s.reasons, ...concerns]) as string[]) : s.reasons,
