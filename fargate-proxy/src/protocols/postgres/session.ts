@@ -226,7 +226,10 @@ export class PostgresSessionHandler {
       const health = this.ctx.audit.health();
       if (!health.ok) throw new Refusal(SQLSTATE.cannotConnectNow, `the audit trail is unavailable (${health.reason}): Airlock refuses new sessions`, 'audit_unavailable');
 
-      // --- upstream: the real credential, in memory only
+      // --- upstream: the real credential, in memory only. A principal whom policy lets do nothing
+      // but read gets a session the server itself keeps read-only: a write the classifier missed
+      // (a view calling a function that writes, say) is then refused by PostgreSQL (25006).
+      if (readOnlyFor(policy, principal, found)) forwarded.set('default_transaction_read_only', 'on');
       const upstream = await this.#openUpstream(found, forwarded, log);
       let names: SqlSessionScope;
       try {
@@ -342,3 +345,21 @@ export class PostgresSessionHandler {
 }
 
 export const newStatementId = (): string => randomUUID();
+
+/** Classes that change something; a principal for whom policy denies them all can only read. */
+const CHANGING_CLASSES = ['write', 'ddl', 'destructive', 'privileged', 'opaque'] as const;
+
+/**
+ * True when policy denies this principal every changing statement on the target, judged on the
+ * plainest statement of each class (no tables, no functions). Allow-lists of tables
+ * (`["public.jobs"].containsAll(context.tables)`) and exceptions (`unless { … }`) permit that plain
+ * statement, so their sessions stay writable; a permit that *requires* a fact
+ * (`when { context.tables.contains("public.jobs") }`) does not, and its principals get read-only
+ * sessions: write such rules as allow-lists (docs/policy.md).
+ */
+export function readOnlyFor(policy: ReturnType<GatewayContext['policy']>, principal: Principal, target: PostgresTarget): boolean {
+  return CHANGING_CLASSES.every((cls) => {
+    const probe: StatementInspection = { class: cls, statementTypes: [], tables: [], functions: [], dmlWithoutWhere: false, reasons: [], text: '' };
+    return policy.authorizeStatement(principal, target.info, probe).effect === 'deny';
+  });
+}
