@@ -199,6 +199,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
         info: targetInfo(t),
         upstream: { host: t.host, port: t.port, database: t.database, user: t.user, tls: t.tls, connectTimeoutMs: t.connectTimeoutMs },
         credentialRef: t.credential,
+        readOnly: t.readOnly && { user: t.readOnly.user, credentialRef: t.readOnly.credential },
       });
     }
 

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
-import { startTestGateway, TEST_POLICY, type TestGateway } from '../support/gateway.js';
+import { pgTarget, startTestGateway, TEST_POLICY, type TestGateway } from '../support/gateway.js';
 
 const READ_ONLY_POLICY = `
 @id("connect") permit (principal in Airlock::Group::"agents", action == Airlock::Action::"connect", resource);
@@ -15,19 +15,28 @@ const READ_ONLY_POLICY = `
 let server: RunningPostgres;
 let readOnly: TestGateway;
 let writable: TestGateway;
+let withRole: TestGateway;
+const RO_PASSWORD = 'read-only-role-password-123';
 
 const hits = async () => Number((await server.psqlDirect(`SELECT count(*) FROM hits`)).trim());
 
 before(async () => {
-  server = await startPostgres();
+  server = await startPostgres({ md5Password: RO_PASSWORD }); // role app_md5 plays the read-only role
   // A view that writes when read: the classifier sees only `SELECT … FROM counted`.
   await server.psqlDirect(
     `CREATE TABLE hits (at timestamptz DEFAULT now());
      CREATE FUNCTION count_hit() RETURNS int LANGUAGE sql VOLATILE AS 'INSERT INTO hits DEFAULT VALUES RETURNING 1';
      CREATE VIEW counted AS SELECT count_hit() AS n;
-     GRANT ALL ON hits, counted TO app;`,
+     GRANT ALL ON hits, counted TO app;
+     GRANT SELECT ON hits, counted TO app_md5;`,
     server.database,
   );
+  process.env.AIRLOCK_TEST_RO_PASSWORD = RO_PASSWORD;
+  withRole = await startTestGateway(server, {
+    policy: READ_ONLY_POLICY,
+    config: (raw) => (raw.masking = { enabled: false }),
+    targets: [pgTarget(server, { readOnly: { user: 'app_md5', credential: 'env:AIRLOCK_TEST_RO_PASSWORD' } })],
+  });
   readOnly = await startTestGateway(server, { policy: READ_ONLY_POLICY, config: (raw) => (raw.masking = { enabled: false }) });
   writable = await startTestGateway(server, { policy: TEST_POLICY, config: (raw) => (raw.masking = { enabled: false }) });
 });
@@ -35,6 +44,7 @@ before(async () => {
 after(async () => {
   await readOnly?.stop();
   await writable?.stop();
+  await withRole?.stop();
   await server?.stop();
 });
 
@@ -104,4 +114,23 @@ test('startup options cannot turn it off either', async () => {
   const token = await readOnly.token();
   const c = new pg.Client({ ...readOnly.pgOptions(token), options: '-c default_transaction_read_only=off' } as pg.ClientConfig);
   await assert.rejects(c.connect(), /not allowed through Airlock/);
+});
+
+test('a target with a read-only role: read-only principals log in as that role', async () => {
+  const c = await connect(withRole);
+  try {
+    assert.equal((await c.query('SELECT current_user AS u')).rows[0].u, 'app_md5');
+    const before = await hits();
+    await assert.rejects(c.query('SELECT n FROM counted'), (err: Error & { code?: string }) => ['25006', '42501'].includes(err.code ?? ''));
+    assert.equal(await hits(), before);
+  } finally {
+    await c.end();
+  }
+  // A principal who may write still gets the target's main role.
+  const w = await connect(writable);
+  try {
+    assert.equal((await w.query('SELECT current_user AS u')).rows[0].u, 'app');
+  } finally {
+    await w.end();
+  }
 });

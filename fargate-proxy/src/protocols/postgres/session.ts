@@ -229,8 +229,9 @@ export class PostgresSessionHandler {
       // --- upstream: the real credential, in memory only. A principal whom policy lets do nothing
       // but read gets a session the server itself keeps read-only: a write the classifier missed
       // (a view calling a function that writes, say) is then refused by PostgreSQL (25006).
-      if (readOnlyFor(policy, principal, found)) forwarded.set('default_transaction_read_only', 'on');
-      const upstream = await this.#openUpstream(found, forwarded, log);
+      const readOnly = readOnlyFor(policy, principal, found);
+      if (readOnly) forwarded.set('default_transaction_read_only', 'on');
+      const upstream = await this.#openUpstream(found, forwarded, log, readOnly);
       let names: SqlSessionScope;
       try {
         names = await this.#sessionNames(found, upstream, log, (s) => this.ctx.policy().authorizeStatement(principal, found.info, s).effect !== 'deny');
@@ -317,7 +318,7 @@ export class PostgresSessionHandler {
     const name = target.info.name;
     await this.catalogs.ensure(name, upstream);
     const [row] = await queryUpstream(upstream, SESSION_QUERY, 1);
-    const open = () => this.#openUpstream(target, new Map(), log);
+    const open = () => this.#openUpstream(target, new Map([['default_transaction_read_only', 'on']]), log, true);
     return new SqlSessionScope({
       user: row?.[0] ?? '',
       searchPath: row?.[1] ?? '',
@@ -331,15 +332,18 @@ export class PostgresSessionHandler {
   }
 
   /** Logs in upstream; an authentication failure gets one retry with a freshly fetched credential (rotation). */
-  async #openUpstream(target: PostgresTarget, params: Map<string, string>, log: GatewayContext['log']): Promise<UpstreamConnection> {
-    let credential: Secret = await this.ctx.secrets.get(target.credentialRef);
+  async #openUpstream(target: PostgresTarget, params: Map<string, string>, log: GatewayContext['log'], readOnly = false): Promise<UpstreamConnection> {
+    // A read-only principal logs in with the target's read-only role when it has one.
+    const role = readOnly && target.readOnly ? target.readOnly : { user: target.upstream.user, credentialRef: target.credentialRef };
+    const spec = { ...target.upstream, user: role.user };
+    let credential: Secret = await this.ctx.secrets.get(role.credentialRef);
     try {
-      return await connectUpstream(target.upstream, credential, params);
+      return await connectUpstream(spec, credential, params);
     } catch (err) {
       if (!(err instanceof UpstreamAuthError)) throw err;
       log.info({ target: target.info.name }, 'upstream rejected the cached credential; fetching it again once');
-      credential = await this.ctx.secrets.get(target.credentialRef, { refresh: true });
-      return connectUpstream(target.upstream, credential, params);
+      credential = await this.ctx.secrets.get(role.credentialRef, { refresh: true });
+      return connectUpstream(spec, credential, params);
     }
   }
 }
