@@ -51,6 +51,10 @@ export interface StatementInspection {
   functions: string[];
   /** True when an UPDATE or DELETE anywhere inside has no WHERE clause. */
   dmlWithoutWhere: boolean;
+  /** Reads a catalog holding server secrets: password verifiers, pg_hba rules, configuration files, user mappings. */
+  serverSecrets?: boolean;
+  /** Sets a limit the server enforces out of the way: `statement_timeout = 0`, `lock_timeout = 0`, a huge `work_mem`. */
+  liftsServerLimits?: boolean;
   /** Human-readable reasons for the class, e.g. `calls pg_read_file()`, `COPY ... PROGRAM`. */
   reasons: string[];
   /** The statement's own text (as sent; masking of literals is the audit layer's job). */

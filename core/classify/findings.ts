@@ -1,5 +1,6 @@
 // What a walk over one statement's parse tree has found so far.
 import { writtenRelationName } from './relation-names.js';
+import { readsServerSecrets } from './server-secrets.js';
 import { moreDangerous, type StatementClass, type StatementInspection } from '../model.js';
 
 export class Findings {
@@ -17,6 +18,7 @@ export class Findings {
   readonly cteScopes: Set<string>[] = [];
   readonly reasons: string[] = [];
   dmlWithoutWhere = false;
+  liftsServerLimits = false;
   /** True once an EXECUTE was seen: the verdict then depends on session state and is not cached. */
   executes = false;
   prepare?: StatementInspection['prepare'];
@@ -41,6 +43,7 @@ export class Findings {
     for (const f of other.functions) this.functions.add(f);
     this.absorbLookups(other);
     this.dmlWithoutWhere ||= other.dmlWithoutWhere;
+    this.liftsServerLimits ||= other.liftsServerLimits ?? false;
   }
 
   absorbLookups(other: StatementInspection): void {
@@ -59,6 +62,8 @@ export class Findings {
       reasons: [...this.reasons],
       text,
     };
+    if (this.liftsServerLimits) result.liftsServerLimits = true;
+    if (readsServerSecrets(result.tables)) result.serverSecrets = true;
     if (this.operators.size || this.castTypes.size || this.attributes.size) {
       result.lookups = { operators: [...this.operators], types: [...this.castTypes], attributes: [...this.attributes] };
     }

@@ -18,6 +18,7 @@ import {
   creationSchema, functionSearchOrder, parseSearchPath, relationSearchOrder, TEMP_SCHEMA, type PathFacts,
 } from './search-path.js';
 import type { TargetCatalog } from './target-catalog.js';
+import { readsServerSecrets } from './server-secrets.js';
 import { asArray, constText, isRecord, nameParts } from './findings.js';
 
 export interface SessionScopeOptions {
@@ -56,6 +57,12 @@ export class SqlSessionScope {
   readonly #created = { relations: new Map() as Names, functions: new Map() as Names, operators: new Map() as Names, types: new Map() as Names };
   #version = 0;
   readonly #memo = new WeakMap<StatementInspection, { version: number; catalog: TargetCatalog | undefined; resolved: StatementInspection }>();
+  /**
+   * Statements of one shape share their (frozen) fact arrays: resolving those once keeps the
+   * resolved arrays shared too, which lets the relay reuse a decision by identity.
+   */
+  readonly #tablesMemo = new WeakMap<readonly string[], { version: number; catalog: TargetCatalog | undefined; creates: boolean; tables: readonly string[] }>();
+  readonly #concernsMemo = new WeakMap<readonly string[], { version: number; catalog: TargetCatalog | undefined; lookups: StatementInspection['lookups']; concerns: string[] }>();
 
   constructor(o: SessionScopeOptions) {
     this.#o = o;
@@ -95,14 +102,27 @@ export class SqlSessionScope {
     const catalog = this.#o.catalog();
     const memo = this.#memo.get(s);
     if (memo && memo.version === this.#version && memo.catalog === catalog) return memo.resolved;
-    const tables = this.#resolveTables(s, catalog);
-    const concerns = this.#shadowConcerns(s, catalog);
+    const creates = s.statementTypes.some((t) => CREATES_RELATIONS.has(t));
+    let t = this.#tablesMemo.get(s.tables);
+    if (!t || t.version !== this.#version || t.catalog !== catalog || t.creates !== creates) {
+      t = { version: this.#version, catalog, creates, tables: Object.freeze(this.#resolveTables(s, catalog)) };
+      this.#tablesMemo.set(s.tables, t);
+    }
+    const tables = t.tables;
+    let c = this.#concernsMemo.get(s.functions);
+    if (!c || c.version !== this.#version || c.catalog !== catalog || c.lookups !== s.lookups) {
+      c = { version: this.#version, catalog, lookups: s.lookups, concerns: this.#shadowConcerns(s, catalog) };
+      this.#concernsMemo.set(s.functions, c);
+    }
+    const concerns = c.concerns;
     let cls = s.class;
     for (const _ of concerns) cls = moreDangerous(cls, 'opaque');
+    const secrets = readsServerSecrets(tables);
     const resolved: StatementInspection = Object.freeze({
       ...s,
+      ...(secrets ? { serverSecrets: true } : {}),
       class: cls,
-      tables: Object.freeze(tables) as string[],
+      tables: tables as string[],
       reasons: concerns.length ? (Object.freeze([...s.reasons, ...concerns]) as string[]) : s.reasons,
     });
     this.#memo.set(s, { version: this.#version, catalog, resolved });
@@ -209,8 +229,9 @@ export class SqlSessionScope {
     for (const op of lookups.operators) {
       const parts = splitQualifiedName(op);
       if (parts.length > 1) continue; // a qualified operator is judged by the classifier already
-      const shadow = catalog === undefined ? 'an unknown schema' : shadowIn(catalog.operators, this.#created.operators, op, functionSchemas);
-      if (shadow !== undefined) concerns.push(`uses operator ${op}, which could resolve to one defined in ${shadow}`);
+      const name = parts[0]!;
+      const shadow = catalog === undefined ? 'an unknown schema' : shadowIn(catalog.operators, this.#created.operators, name, functionSchemas);
+      if (shadow !== undefined) concerns.push(`uses operator ${name}, which could resolve to one defined in ${quoteName(shadow)}`);
     }
     for (const t of lookups.types) {
       const parts = splitQualifiedName(t);

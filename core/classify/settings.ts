@@ -39,7 +39,36 @@ const IDENTITY_SETTINGS = new Set(['role', 'session_authorization', 'session_rep
 export interface SettingVerdict {
   class: StatementClass;
   reason?: string;
+  /** The value takes away a limit the server enforces (see liftsServerLimit). */
+  liftsServerLimits?: boolean;
 }
+
+const OFF = new Set(['off', 'false', 'no', '0', 'of', 'fa', 'fal', 'fals', 'n']);
+
+/** Timeouts whose 0 means "none": the server stops protecting others from this session. */
+const TIMEOUTS = new Set(['statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'idle_session_timeout', 'transaction_timeout']);
+/** Memory a single sort or hash may take (kB unless a unit is given); above this it can starve the server. */
+const MEMORY_SETTINGS = new Set(['work_mem', 'maintenance_work_mem', 'temp_buffers', 'logical_decoding_work_mem']);
+const MEMORY_LIMIT_KB = 1024 * 1024; // 1 GB
+const UNIT_KB: Record<string, number> = { b: 1 / 1024, kb: 1, mb: 1024, gb: 1024 ** 2, tb: 1024 ** 3 };
+
+/** True for a value that lifts a server-side limit: a zero timeout, a memory setting above 1 GB, hash_mem_multiplier above 8. */
+export function liftsServerLimit(setting: string, value: string | undefined): boolean {
+  if (value === undefined) return false;
+  const v = value.trim().toLowerCase();
+  const m = /^(-?[0-9.]+)\s*([a-z]*)$/.exec(v);
+  if (TIMEOUTS.has(setting)) return m !== null && Number(m[1]) <= 0;
+  if (MEMORY_SETTINGS.has(setting)) {
+    if (!m) return true; // a value we cannot read is not known to be small
+    const unit = m[2] === '' ? (setting === 'temp_buffers' ? 8 : 1) : UNIT_KB[m[2]!];
+    return unit === undefined || Number(m[1]) * unit > MEMORY_LIMIT_KB;
+  }
+  if (setting === 'hash_mem_multiplier') return m === null || Number(m[1]) > 8;
+  return false;
+}
+
+/** Settings whose "off" lets the session write although the gateway opened it read-only. */
+const READ_ONLY_SWITCHES = new Set(['default_transaction_read_only', 'transaction_read_only']);
 
 export function judgeSet(kind: string, name: string | undefined, value: string | undefined): SettingVerdict {
   const setting = (name ?? '').toLowerCase();
@@ -50,7 +79,13 @@ export function judgeSet(kind: string, name: string | undefined, value: string |
   if (IDENTITY_SETTINGS.has(setting)) {
     return { class: 'privileged', reason: `${reset ? 'RESET' : 'SET'} ${setting}` };
   }
-  if (enable_(setting) || HARMLESS_SETTINGS.has(setting)) return { class: 'read' };
+  if (!reset && READ_ONLY_SWITCHES.has(setting) && value !== undefined && OFF.has(value.toLowerCase())) {
+    return { class: 'write', reason: `SET ${setting} = ${value} lets the session write` };
+  }
+  if (!reset && liftsServerLimit(setting, value)) {
+    return { class: 'read', reason: `SET ${setting} = ${value} lifts a limit the server enforces`, liftsServerLimits: true };
+  }
+  if (enable_(setting) || HARMLESS_SETTINGS.has(setting) || setting === 'hash_mem_multiplier') return { class: 'read' };
   const safeAt = SAFE_ONLY_AT.get(setting);
   if (safeAt) {
     // Going back to the server default is what the gateway assumes anyway.

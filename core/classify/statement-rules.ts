@@ -246,8 +246,18 @@ function variableSet(body: NodeBody, ctx: WalkContext): void {
       return;
     }
   }
+  if (body.kind === 'VAR_SET_MULTI') readWriteTransaction(body.args, ctx, `SET ${String(name ?? '')}`);
   const verdict = judgeSet(String(body.kind ?? ''), name, constText(asArray(body.args)[0]));
   ctx.findings.raise(verdict.class, verdict.reason);
+  if (verdict.liftsServerLimits) ctx.findings.liftsServerLimits = true;
+}
+
+/** `READ WRITE` in BEGIN, START TRANSACTION, SET TRANSACTION or SET SESSION CHARACTERISTICS: a write switch. */
+function readWriteTransaction(options: unknown, ctx: WalkContext, what: string): void {
+  const ro = defElems(options);
+  if (ro.has('transaction_read_only') && constText(ro.get('transaction_read_only')) === '0') {
+    ctx.findings.raise('write', `${what} READ WRITE lets the transaction write`);
+  }
 }
 
 function functionCall(body: NodeBody, ctx: WalkContext): void {
@@ -302,6 +312,7 @@ export const NODE_RULES: Record<string, NodeRule> = {
   ExplainStmt: explain,
   TransactionStmt: (body, ctx) => {
     const kind = String(body.kind ?? '');
+    readWriteTransaction(body.options, ctx, kind.replace('TRANS_STMT_', ''));
     if (/PREPARE|PREPARED/.test(kind)) ctx.findings.raise('write', 'two-phase commit command');
     else ctx.findings.raise('read');
   },

@@ -66,6 +66,10 @@ export function statementContext(statement: StatementInspection): Context {
     tables: [...new Set(statement.tables)],
     functions: [...new Set(statement.functions)],
     dmlWithoutWhere: statement.dmlWithoutWhere,
+    // --- inspection facts of issue 28 (name resolution, server secrets, limits) ---
+    serverSecrets: statement.serverSecrets ?? false,
+    liftsServerLimits: statement.liftsServerLimits ?? false,
+    // --- end issue 28 ---
   };
 }
 
@@ -74,7 +78,10 @@ export function statementContext(statement: StatementInspection): Context {
  * with the same key get the same decision from the same policy set (the text is not among it).
  */
 export function statementDecisionKey(statement: StatementInspection): string {
-  return JSON.stringify([statement.class, statement.statementTypes, statement.tables, statement.functions, statement.dmlWithoutWhere]);
+  return JSON.stringify([
+    statement.class, statement.statementTypes, statement.tables, statement.functions, statement.dmlWithoutWhere,
+    statement.serverSecrets ?? false, statement.liftsServerLimits ?? false,
+  ]);
 }
 
 /** The command facts policy may see; the text stays out, as for statements. */

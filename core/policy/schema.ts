@@ -25,9 +25,13 @@ namespace Airlock {
   type Statement = {
     class: String,               // the statement class, same as the action id
     statementTypes: Set<String>, // parser node types, e.g. "SelectStmt", "DeleteStmt"
-    tables: Set<String>,         // lower-cased, schema-qualified when the statement qualified them
-    functions: Set<String>,      // lower-cased, schema-qualified when qualified
+    tables: Set<String>,         // canonical "schema.table" as the server resolves it (search_path, CTEs, quoting)
+    functions: Set<String>,      // as written: exact case, schema-qualified when qualified
     dmlWithoutWhere: Bool,       // an UPDATE or DELETE without WHERE somewhere inside
+    // --- issue 28: name resolution, server secrets, limits ---
+    serverSecrets: Bool,         // reads pg_authid, pg_shadow, pg_hba_file_rules, pg_file_settings, user mappings, ...
+    liftsServerLimits: Bool,     // statement_timeout/lock_timeout = 0, work_mem above 1 GB, ...
+    // --- end issue 28 ---
   };
 
   // Every per-statement action: a policy naming action in Airlock::Action::"statement" matches any statement.

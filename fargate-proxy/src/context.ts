@@ -29,6 +29,8 @@ export interface PostgresTarget {
   info: TargetInfo;
   upstream: UpstreamSpec;
   credentialRef: string;
+  /** Upstream role and credential for sessions whose principal may only read (issue 28). */
+  readOnly?: { user: string; credentialRef: string };
 }
 
 export interface GatewayContext {

@@ -147,3 +147,31 @@ test('pathologically deep SQL fails closed instead of throwing', () => {
   const result = inspectSql(deep);
   assert.ok(result.ok === false || STATEMENT_CLASSES.includes(result.class));
 });
+
+test('settings that lift server-side limits are flagged; ordinary values are not', () => {
+  const flag = (sql: string) => {
+    const r = inspectSql(sql);
+    assert.ok(r.ok);
+    return r.statements[0]!.liftsServerLimits ?? false;
+  };
+  for (const sql of ["SET statement_timeout = 0", "SET lock_timeout TO '0'", "SET idle_in_transaction_session_timeout = '0ms'", "SET work_mem = '10GB'", "SET maintenance_work_mem = 4000000", "SET LOCAL work_mem = '2TB'", "SET hash_mem_multiplier = 100"]) {
+    assert.equal(flag(sql), true, sql);
+  }
+  for (const sql of ["SET statement_timeout = '5s'", "SET work_mem = '64MB'", "SET lock_timeout = 1000", "RESET statement_timeout", "SELECT 1"]) {
+    assert.equal(flag(sql), false, sql);
+  }
+});
+
+test('catalogs holding server secrets are flagged, in any spelling; look-alikes elsewhere are not', () => {
+  const flag = (sql: string) => {
+    const r = inspectSql(sql);
+    assert.ok(r.ok);
+    return r.statements[0]!.serverSecrets ?? false;
+  };
+  for (const sql of ['SELECT * FROM pg_authid', 'SELECT * FROM PG_CATALOG.PG_SHADOW', 'SELECT * FROM pg_hba_file_rules', 'TABLE pg_file_settings', 'SELECT umoptions FROM pg_user_mappings']) {
+    assert.equal(flag(sql), true, sql);
+  }
+  for (const sql of ['SELECT * FROM pg_roles', 'SELECT * FROM myschema.pg_authid', 'WITH pg_authid AS (SELECT 1) SELECT * FROM pg_authid']) {
+    assert.equal(flag(sql), false, sql);
+  }
+});

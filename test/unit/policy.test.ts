@@ -105,7 +105,14 @@ test('production example: groups, environment and tags decide', () => {
   expectDecision(engine.authorizeConnect(alice, orders), 'deny', []);
 
   expectDecision(engine.authorizeStatement(oncall, orders, statement('read', { tables: ['orders'] })), 'allow', ['prod-read']);
-  expectDecision(engine.authorizeStatement(oncall, orders, statement('read', { tables: ['pg_catalog.pg_authid'] })), 'deny', []);
+  expectDecision(
+    engine.authorizeStatement(oncall, orders, statement('read', { tables: ['pg_catalog.pg_authid'], serverSecrets: true })),
+    'deny', ['prod-no-server-secrets'], /server's secrets/,
+  );
+  expectDecision(
+    engine.authorizeStatement(oncall, orders, statement('read', { statementTypes: ['VariableSetStmt'], liftsServerLimits: true })),
+    'deny', ['prod-no-lifting-limits'],
+  );
   expectDecision(
     engine.authorizeStatement(oncall, orders, statement('read', { functions: ['pg_read_file'] })),
     'deny', ['prod-no-dangerous-functions'], /server file and network functions/,
@@ -217,6 +224,8 @@ test('statementDecisionKey changes with every fact policy sees, and only with th
     tables: { ...base, tables: ['u'] },
     functions: { ...base, functions: [] },
     dmlWithoutWhere: { ...base, dmlWithoutWhere: true },
+    serverSecrets: { ...base, serverSecrets: true },
+    liftsServerLimits: { ...base, liftsServerLimits: true },
   };
   assert.deepEqual(Object.keys(changed).sort(), Object.keys(statementContext(base)).sort());
   for (const [field, s] of Object.entries(changed)) assert.notEqual(statementDecisionKey(s), key, field);

@@ -36,6 +36,9 @@ const postgresTarget = z.object({
     .default({ mode: 'disable' }),
   /** Upper bound on opening the upstream connection (TCP + TLS + auth). */
   connectTimeoutMs: z.number().int().positive().default(10_000),
+  // --- issue 28: a separate upstream role for sessions of principals whom policy lets only read ---
+  readOnly: z.object({ user: z.string().min(1), credential: credentialRef }).strict().optional(),
+  // --- end issue 28 ---
 });
 
 export const targetSchema = z.discriminatedUnion('kind', [postgresTarget, sshTargetSchema, /* http: */ httpTargetSchema]);

@@ -19,6 +19,7 @@ export async function startPostgresEngine(ports: EnginePorts, cfg: PostgresListe
       info: targetInfo(t),
       upstream: { host: t.host, port: t.port, database: t.database, user: t.user, tls: t.tls, connectTimeoutMs: t.connectTimeoutMs },
       credentialRef: t.credential,
+      readOnly: t.readOnly && { user: t.readOnly.user, credentialRef: t.readOnly.credential },
     });
   }
   const ctx: GatewayContext = { ...ports, sql: { inspect: inspectSql }, postgresTargets };

@@ -228,8 +228,12 @@ export class PostgresSessionHandler {
       const health = this.ctx.audit.health();
       if (!health.ok) throw new Refusal(SQLSTATE.cannotConnectNow, `the audit trail is unavailable (${health.reason}): Airlock refuses new sessions`, 'audit_unavailable');
 
-      // --- upstream: the real credential, in memory only
-      const upstream = await this.#openUpstream(found, forwarded, log);
+      // --- upstream: the real credential, in memory only. A principal whom policy lets do nothing
+      // but read gets a session the server itself keeps read-only: a write the classifier missed
+      // (a view calling a function that writes, say) is then refused by PostgreSQL (25006).
+      const readOnly = readOnlyFor(policy, principal, found);
+      if (readOnly) forwarded.set('default_transaction_read_only', 'on');
+      const upstream = await this.#openUpstream(found, forwarded, log, readOnly);
       let names: SqlSessionScope;
       try {
         names = await this.#sessionNames(found, upstream, log, (s) => this.ctx.policy().authorizeStatement(principal, found.info, s).effect !== 'deny');
@@ -316,7 +320,7 @@ export class PostgresSessionHandler {
     const name = target.info.name;
     await this.catalogs.ensure(name, upstream);
     const [row] = await queryUpstream(upstream, SESSION_QUERY, 1);
-    const open = () => this.#openUpstream(target, new Map(), log);
+    const open = () => this.#openUpstream(target, new Map([['default_transaction_read_only', 'on']]), log, true);
     return new SqlSessionScope({
       user: row?.[0] ?? '',
       searchPath: row?.[1] ?? '',
@@ -330,17 +334,38 @@ export class PostgresSessionHandler {
   }
 
   /** Logs in upstream; an authentication failure gets one retry with a freshly fetched credential (rotation). */
-  async #openUpstream(target: PostgresTarget, params: Map<string, string>, log: GatewayContext['log']): Promise<UpstreamConnection> {
-    let credential: Secret = await this.ctx.secrets.get(target.credentialRef);
+  async #openUpstream(target: PostgresTarget, params: Map<string, string>, log: GatewayContext['log'], readOnly = false): Promise<UpstreamConnection> {
+    // A read-only principal logs in with the target's read-only role when it has one.
+    const role = readOnly && target.readOnly ? target.readOnly : { user: target.upstream.user, credentialRef: target.credentialRef };
+    const spec = { ...target.upstream, user: role.user };
+    let credential: Secret = await this.ctx.secrets.get(role.credentialRef);
     try {
-      return await connectUpstream(target.upstream, credential, params);
+      return await connectUpstream(spec, credential, params);
     } catch (err) {
       if (!(err instanceof UpstreamAuthError)) throw err;
       log.info({ target: target.info.name }, 'upstream rejected the cached credential; fetching it again once');
-      credential = await this.ctx.secrets.get(target.credentialRef, { refresh: true });
-      return connectUpstream(target.upstream, credential, params);
+      credential = await this.ctx.secrets.get(role.credentialRef, { refresh: true });
+      return connectUpstream(spec, credential, params);
     }
   }
 }
 
 export const newStatementId = (): string => randomUUID();
+
+/** Classes that change something; a principal for whom policy denies them all can only read. */
+const CHANGING_CLASSES = ['write', 'ddl', 'destructive', 'privileged', 'opaque'] as const;
+
+/**
+ * True when policy denies this principal every changing statement on the target, judged on the
+ * plainest statement of each class (no tables, no functions). Allow-lists of tables
+ * (`["public.jobs"].containsAll(context.tables)`) and exceptions (`unless { … }`) permit that plain
+ * statement, so their sessions stay writable; a permit that *requires* a fact
+ * (`when { context.tables.contains("public.jobs") }`) does not, and its principals get read-only
+ * sessions: write such rules as allow-lists (docs/policy.md).
+ */
+export function readOnlyFor(policy: ReturnType<GatewayContext['policy']>, principal: Principal, target: PostgresTarget): boolean {
+  return CHANGING_CLASSES.every((cls) => {
+    const probe: StatementInspection = { class: cls, statementTypes: [], tables: [], functions: [], dmlWithoutWhere: false, reasons: [], text: '' };
+    return policy.authorizeStatement(principal, target.info, probe).effect === 'deny';
+  });
+}
