@@ -14,4 +14,5 @@ export const SQLSTATE = {
   cannotConnectNow: '57P03',
   systemError: '58000',
   featureNotSupported: '0A000',
+  invalidParameterValue: '22023',
 } as const;

@@ -12,9 +12,10 @@ import { statementDecisionKey } from '../../../../core/policy/request.js';
 import type { Masker } from '../../../../core/mask/index.js';
 import { pushJoined } from '../../../../core/bytes.js';
 import type { GatewayContext, PostgresTarget } from '../../context.js';
-import { B, decodeCommandTag, decodeFields, errorResponse, noticeResponse, readyForQuery, type TransactionStatus } from './backend.js';
+import { B, decodeCommandTag, decodeFields, decodeParameterStatus, errorResponse, noticeResponse, readyForQuery, type TransactionStatus } from './backend.js';
 import { BackendScanner, type ScanAction, type ScanHandler } from './backend-scanner.js';
 import { endAndDrain } from './closing.js';
+import { clientEncodingRefusal, encodingChangeRefusal, type EncodingRefusal } from './client-encoding.js';
 import { SQLSTATE } from './errors.js';
 import { FrameReader, MalformedMessageError, MessageTooLargeError, type Frame } from './framer.js';
 import { F, decodeBindNames, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget } from './frontend.js';
@@ -140,6 +141,8 @@ export class Relay implements ScanHandler {
 
   #pumping = false;
   #closed = false;
+  /** Set when the upstream reports a client encoding the gateway cannot read: the session ends. */
+  #encodingLost: string | undefined;
   /** The client half-closed: answer what it sent, then close (as a server does on EOF). */
   #clientEnded = false;
   #holding: PendingApproval | undefined;
@@ -336,6 +339,8 @@ export class Relay implements ScanHandler {
       const parseError = this.#parseError(inspection.error);
       return this.#auditUnparsable(sql, inspection.error).then(() => this.#refuse(parseError, true));
     }
+    const encoding = encodingChangeRefusal(sql, inspection.statements);
+    if (encoding) return this.#refuseEncodingChange(encoding, inspection.statements, true);
     this.#source = sql;
     const unit = new ResponseUnit();
     const verdict = this.#decideStatements(inspection.statements, unit);
@@ -397,6 +402,8 @@ export class Relay implements ScanHandler {
             const parseError = this.#parseError(inspection.error);
             return this.#auditUnparsable(query, inspection.error).then(() => this.#refuse(parseError, endsWithSync));
           }
+          const encoding = encodingChangeRefusal(query, inspection.statements);
+          if (encoding) return this.#refuseEncodingChange(encoding, inspection.statements, endsWithSync);
           // A statement that policy would never allow is refused when prepared, not at its first execution.
           for (const s of inspection.statements) {
             const d = this.#decide(s);
@@ -681,6 +688,7 @@ export class Relay implements ScanHandler {
     }
     this.#slices = undefined;
     writeTogether(this.#client, slices, (b) => this.#writeClient(b));
+    if (this.#encodingLost !== undefined) return this.terminate(`the server switched client_encoding to "${this.#encodingLost}", which Airlock cannot inspect`);
     if (this.#client.writableNeedDrain) this.#upstream.pause(); // backpressure: resumed on the client's 'drain'
     // The answer is with the kernel now (socket writes are attempted at once): recording what was
     // sent cannot delay it, and doing it here saves the event-loop turn a deferral would cost.
@@ -720,6 +728,7 @@ export class Relay implements ScanHandler {
       case B.CommandComplete:
       case B.EmptyQueryResponse:
       case B.PortalSuspended:
+      case B.ParameterStatus:
         return 'peek';
       default:
         return 'pass';
@@ -764,6 +773,13 @@ export class Relay implements ScanHandler {
       case B.CommandComplete:
         unit?.complete(decodeCommandTag(body).rows);
         return undefined;
+      case B.ParameterStatus: {
+        // The backstop for a change of encoding no statement showed (a function that calls
+        // set_config): the session can no longer be read as the server reads it.
+        const { name, value } = decodeParameterStatus(body);
+        if (name === 'client_encoding' && clientEncodingRefusal(value)) this.#encodingLost = value;
+        return raw;
+      }
       case B.EmptyQueryResponse:
       case B.PortalSuspended:
         unit?.complete();
@@ -901,6 +917,14 @@ export class Relay implements ScanHandler {
       this.#o.log.error({ err: (err as Error).message }, 'audit append failed');
       return new Refused(this.#auditError((err as Error).message));
     }
+  }
+
+  /** A statement that would change the client encoding: refused whatever policy says, audited, session kept. */
+  async #refuseEncodingChange(refusal: EncodingRefusal, statements: readonly StatementInspection[], endsWithSync: boolean): Promise<void> {
+    const policy = this.#o.ctx.policy();
+    const s = statements.find((x) => x.statementTypes.includes('VariableSetStmt') || x.functions.some((f) => f.endsWith('set_config'))) ?? statements[0]!;
+    await this.#auditStatement(this.#nextStatementId(), s, { effect: 'deny', policyIds: [], policyVersion: policy.version, reason: refusal.message });
+    this.#refuse(errorResponse({ severity: 'ERROR', code: refusal.code, message: refusal.message, hint: refusal.hint }), endsWithSync);
   }
 
   async #auditUnparsable(sql: string, error: string): Promise<void> {

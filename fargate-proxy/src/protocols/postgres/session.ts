@@ -20,6 +20,7 @@ import {
 } from './backend.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { endAndDrain } from './closing.js';
+import { CLIENT_ENCODING, clientEncodingRefusal } from './client-encoding.js';
 import { SQLSTATE } from './errors.js';
 import { FrameReader, MalformedMessageError, MessageTooLargeError, type Frame } from './framer.js';
 import { F, decodePassword, decodeStartup, type StartupPacket } from './frontend.js';
@@ -193,6 +194,10 @@ export class PostgresSessionHandler {
         }
         forwarded.set(name, value);
       }
+      const encoding = clientEncodingRefusal(forwarded.get('client_encoding') ?? CLIENT_ENCODING);
+      if (encoding) throw new Refusal(encoding.code, encoding.message, 'client_encoding', encoding.hint);
+      // Always asked for: the database's own encoding would otherwise be the session's default.
+      forwarded.set('client_encoding', CLIENT_ENCODING);
 
       // --- token login: the password is the agent's access token
       reader.socket.write(authenticationCleartextPassword());
