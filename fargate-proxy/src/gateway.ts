@@ -236,6 +236,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
         allowPlaintext: pgCfg.allowPlaintext,
         maxMessageBytes: pgCfg.maxMessageBytes,
         authTimeoutMs: pgCfg.authTimeoutMs,
+        statementLimits: { maxStatementBytes: pgCfg.maxStatementBytes, offloadAboveBytes: pgCfg.offloadStatementsAboveBytes, inspectDeadlineMs: pgCfg.inspectDeadlineMs },
       }));
       // Half-open: a client may send its last messages and FIN, and still read the answers.
       const server = net.createServer({ allowHalfOpen: true }, (socket) => handler.handle(socket));

@@ -10,6 +10,8 @@ export const SQLSTATE = {
   insufficientPrivilege: '42501',
   syntaxError: '42601',
   programLimitExceeded: '54000',
+  statementTooComplex: '54001',
+  insufficientResources: '53000',
   queryCanceled: '57014',
   cannotConnectNow: '57P03',
   systemError: '58000',

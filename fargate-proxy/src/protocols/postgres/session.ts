@@ -21,6 +21,7 @@ import {
 import { CancelRegistry } from './cancel-registry.js';
 import { endAndDrain } from './closing.js';
 import { CLIENT_ENCODING, clientEncodingRefusal } from './client-encoding.js';
+import { DEFAULT_STATEMENT_LIMITS, type StatementLimits } from './off-loop-inspection.js';
 import { SQLSTATE } from './errors.js';
 import { FrameReader, MalformedMessageError, MessageTooLargeError, type Frame } from './framer.js';
 import { F, decodePassword, decodeStartup, type StartupPacket } from './frontend.js';
@@ -32,6 +33,7 @@ export interface PostgresListenerOptions {
   allowPlaintext: boolean;
   maxMessageBytes: number;
   authTimeoutMs: number;
+  statementLimits?: StatementLimits;
 }
 
 /** Startup parameters passed on to the upstream. Anything else (options, replication, …) is refused. */
@@ -258,6 +260,7 @@ export class PostgresSessionHandler {
         client: reader.socket,
         upstream,
         maxMessageBytes: this.opts.maxMessageBytes,
+        statementLimits: this.opts.statementLimits ?? DEFAULT_STATEMENT_LIMITS,
         pending: reader.frames,
       });
       const key = this.cancels.register(() => relay.cancel(() => sendUpstreamCancel(found.upstream, upstream.processId, upstream.secretKey)));
