@@ -34,7 +34,25 @@ const MAYBE_LITERAL = new RegExp(`'|\\$(?!\\d)|--|/\\*|(?:\\d\\D*){${MIN_MASKED_
 const recent = new LruCache<string, string>(1000);
 const MAX_REMEMBERED_LENGTH = 4096;
 
+/**
+ * Texts already masked elsewhere (a worker thread masks large statements off the event loop):
+ * recording one needs no second pass over megabytes. Only large texts are kept, and few.
+ */
+const alreadyMasked = new LruCache<string, true>(16);
+const ALREADY_MASKED_MIN_LENGTH = 4096;
+
+/**
+ * Declares `text` to be what `maskSqlLiterals` returned for some statement (in another thread), or
+ * a description of a statement that holds none of its literals: `maskSqlLiterals(text)` then
+ * returns it as it is. Never pass unmasked statement text.
+ */
+export function rememberMaskedSqlText(text: string): void {
+  if (text.length >= ALREADY_MASKED_MIN_LENGTH) alreadyMasked.set(text, true);
+  else recent.set(text, text);
+}
+
 export function maskSqlLiterals(sql: string): string {
+  if (sql.length >= ALREADY_MASKED_MIN_LENGTH && alreadyMasked.get(sql)) return sql;
   if (!MAYBE_LITERAL.test(sql)) return sql;
   const remembered = recent.get(sql);
   if (remembered !== undefined) return remembered;

@@ -7,11 +7,21 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import net from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { psql, startTestGateway, type TestGateway } from '../support/gateway.js';
+
+/** Everything but DDL is allowed (DDL waits for a reviewer): what is refused here, the gateway refuses whatever policy says. */
+const WIRE_POLICY = `
+@id("agents-everything-but-ddl")
+permit (principal in Airlock::Group::"agents", action in [Airlock::Action::"connect", Airlock::Action::"read", Airlock::Action::"write", Airlock::Action::"privileged", Airlock::Action::"opaque", Airlock::Action::"destructive"], resource);
+@id("ddl-needs-approval")
+@approval("required")
+permit (principal in Airlock::Group::"agents", action == Airlock::Action::"ddl", resource);
+`;
 
 let server: RunningPostgres;
 let gw: TestGateway;
@@ -20,7 +30,12 @@ let token: string;
 before(async () => {
   server = await startPostgres({ logStatements: true });
   await server.psqlDirect('CREATE TABLE victim (id int); INSERT INTO victim VALUES (1); GRANT ALL ON victim TO app;', server.database);
+  await server.psqlDirect(
+    "CREATE FUNCTION sneaky_encoding() RETURNS text LANGUAGE sql AS $$ SELECT set_config('client_encoding', 'SJIS', false) $$; GRANT EXECUTE ON FUNCTION sneaky_encoding() TO app;",
+    server.database,
+  );
   gw = await startTestGateway(server, {
+    policy: WIRE_POLICY,
     config: (raw) => {
       const listeners = raw.listeners as { postgres: Record<string, unknown> };
       listeners.postgres.maxMessageBytes = 256 * 1024;
@@ -79,9 +94,18 @@ async function loggedIn(params: Record<string, string> = {}): Promise<net.Socket
       });
     s.on('data', onData);
     s.once('error', reject);
-    s.write(serialize.startup({ user: 'agent', database: 'app', ...params }));
+    s.write(startupMessage({ user: 'agent', database: 'app', ...params }));
   });
   return s;
+}
+
+/** A StartupMessage with exactly these parameters (pg-protocol's adds client_encoding by itself). */
+function startupMessage(params: Record<string, string>): Buffer {
+  const body = Buffer.from(Object.entries(params).map(([k, v]) => `${k}\0${v}\0`).join('') + '\0', 'utf8');
+  const head = Buffer.alloc(8);
+  head.writeInt32BE(8 + body.length, 0);
+  head.writeInt32BE(196608, 4);
+  return Buffer.concat([head, body]);
 }
 
 /** Writes bytes and collects the answers until the gateway closes, or until `until` says enough. */
@@ -194,4 +218,151 @@ test('an oversized password message gets its FATAL 54000 and a clean close, not 
   assert.equal(reset, undefined, 'the connection was reset');
   assert.deepEqual(errors(answers), ['FATAL 54000']);
   assert.ok(Date.now() - started < 5000, 'the close waited for a drain deadline');
+});
+
+test('client_encoding at start-up: UTF-8 in any spelling is accepted; anything else is refused with a FATAL that says why', async () => {
+  for (const spelling of ['UTF8', 'utf8', 'UTF-8', 'unicode', 'Utf_8']) {
+    const s = await loggedIn({ client_encoding: spelling });
+    const r = await converse(s, serialize.query('SHOW client_encoding'), (a) => a.some((m) => m.name === 'readyForQuery'));
+    assert.deepEqual(errors(r.answers), [], spelling);
+    s.destroy();
+  }
+  // Without one, the upstream session is still UTF8 whatever the database's encoding.
+  const c = new pg.Client({ ...gw.pgOptions(token) });
+  await c.connect();
+  assert.equal((await c.query('SHOW client_encoding')).rows[0].client_encoding, 'UTF8');
+  await c.end();
+  for (const value of ['SJIS', 'LATIN1', 'sql_ascii', 'no-such-encoding']) {
+    const r = await psql(gw.conninfo(), ['-c', 'SELECT 1'], { token, env: { PGCLIENTENCODING: value } });
+    assert.notEqual(r.code, 0, value);
+    assert.match(r.stderr, /FATAL: {2}(client_encoding ".*" is not supported through Airlock|invalid value for parameter "client_encoding")/, `${value}: ${r.stderr}`);
+    assert.match(r.stderr, /UTF8/, value);
+    const refusal = await eventually(`${value} refusal audited`, () => auditEvents().find((e) => e.type === 'auth.refused' && e.code === 'client_encoding' && e.reason.includes(value)));
+    assert.ok(refusal);
+  }
+  // The SQLSTATE itself, read off the wire.
+  for (const [value, code] of [['SJIS', '0A000'], ['bogus', '22023']] as const) {
+    const s = net.connect(gw.port, '127.0.0.1');
+    const r = await converse(s, startupMessage({ user: 'agent', database: 'app', client_encoding: value }));
+    assert.deepEqual(errors(r.answers), [`FATAL ${code}`], value);
+  }
+});
+
+test('SET client_encoding, SET NAMES and set_config to another encoding are refused whatever policy allows, and the session stays usable', async () => {
+  const c = new pg.Client(gw.pgOptions(token));
+  await c.connect();
+  const refused = [
+    "SET client_encoding = 'SJIS'",
+    "SET NAMES 'LATIN1'",
+    "SET SESSION client_encoding TO 'GBK'",
+    'BEGIN; SET LOCAL client_encoding = big5; COMMIT',
+    "SELECT set_config('client_encoding', 'SJIS', false)",
+    "SELECT pg_catalog.set_config(U&'client\\005fencoding', 'euc_jp', false)",
+    "SELECT set_config('client_' || 'encoding', 'SJIS', false)",
+    "SELECT * FROM set_config(lower('CLIENT_ENCODING'), 'SJIS', false)",
+  ];
+  for (const sql of refused) {
+    await assert.rejects(c.query(sql), (err: { code?: string; message: string }) => {
+      assert.match(err.code ?? '', /^(0A000|22023)$/, `${sql}: ${err.message}`);
+      return true;
+    });
+    assert.equal((await c.query('SHOW client_encoding')).rows[0].client_encoding, 'UTF8', sql);
+  }
+  // The extended protocol too.
+  await assert.rejects(c.query({ text: "SELECT set_config('client_encoding', $1, false)", values: ['SJIS'] }), /client_encoding/);
+  for (const sql of ["SET client_encoding = 'UTF8'", "SET NAMES 'unicode'", 'RESET client_encoding', "SELECT set_config('client_encoding', 'utf-8', false)", "SELECT set_config('work_mem', '8MB', false)"]) {
+    await c.query(sql);
+  }
+  assert.equal((await c.query('SHOW client_encoding')).rows[0].client_encoding, 'UTF8');
+  await c.end();
+  await new Promise((r) => setTimeout(r, 200));
+  const log = serverLog();
+  for (const sql of refused) assert.ok(!log.includes(`statement: ${sql}`), `refused, yet it reached the server: ${sql}`);
+  assert.doesNotMatch(log, /set_config\('client_encoding', \$1/, 'the refused Parse reached the server');
+  const audited = auditEvents().filter((e) => e.type === 'statement' && e.decision?.effect === 'deny' && /client_encoding/.test(e.decision.reason));
+  assert.ok(audited.length >= refused.length, `only ${audited.length} refusals audited`);
+});
+
+test('a change of encoding no statement showed (a function calling set_config) ends the session', async () => {
+  const c = new pg.Client(gw.pgOptions(token));
+  const ended = new Promise<Error>((resolve) => c.on('error', resolve));
+  await c.connect();
+  // The statement ran on the server before the change showed; the session then ends at once.
+  await c.query('SELECT sneaky_encoding()').catch(() => undefined);
+  const fatal = await ended;
+  assert.match(fatal.message, /switched client_encoding to "SJIS"/);
+  await assert.rejects(c.query('SELECT 1'));
+});
+
+/** SELECT … WHERE id IN (…) of about `bytes` bytes, as the noisy neighbour of the bench sends. */
+function inList(bytes: number, seed = 0): string {
+  const parts: string[] = [];
+  let size = 40;
+  for (let i = 0; size < bytes; i++) {
+    const n = String(1_000_000 + ((i * 7919 + seed) % 8_999_999));
+    parts.push(n);
+    size += n.length + 2;
+  }
+  return `SELECT count(*) AS n FROM victim WHERE id IN (${parts.join(', ')})`;
+}
+
+test('large statements: parsed off the event loop; over maxStatementBytes or past the deadline refused, the session kept', async () => {
+  const limited = await startTestGateway(server, {
+    policy: WIRE_POLICY,
+    config: (raw) => {
+      const listeners = raw.listeners as { postgres: Record<string, unknown> };
+      Object.assign(listeners.postgres, { maxMessageBytes: 8 * 1024 * 1024, maxStatementBytes: 3 * 1024 * 1024, offloadStatementsAboveBytes: 16 * 1024 });
+    },
+  });
+  const hasty = await startTestGateway(server, {
+    policy: WIRE_POLICY,
+    config: (raw) => {
+      const listeners = raw.listeners as { postgres: Record<string, unknown> };
+      Object.assign(listeners.postgres, { maxMessageBytes: 8 * 1024 * 1024, offloadStatementsAboveBytes: 16 * 1024, inspectDeadlineMs: 1 });
+    },
+  });
+  try {
+    const t = await limited.token();
+    const c = new pg.Client(limited.pgOptions(t));
+    await c.connect();
+    // Warm the pool (its first worker loads the parser), then watch the loop while 2 MiB is parsed.
+    assert.equal((await c.query(inList(64 * 1024))).rows[0].n, '0');
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    const big = inList(2 * 1024 * 1024, 1);
+    assert.equal((await c.query(big)).rows[0].n, '0');
+    assert.equal((await c.query({ text: `${big} AND $1::int = 1`, values: [1] })).rows[0].n, '0');
+    delay.disable();
+    assert.ok(delay.max / 1e6 < 400, `the event loop stalled ${(delay.max / 1e6).toFixed(0)} ms while a 2 MiB statement was inspected`);
+    // The trail holds the statement with its long numbers masked, as a small one's would be.
+    const recorded = await eventually('the large statement in the trail', () =>
+      readdirSync(join(limited.dir, 'data', 'audit', 'sessions'))
+        .flatMap((f) => readFileSync(join(limited.dir, 'data', 'audit', 'sessions', f), 'utf8').split('\n').filter(Boolean))
+        .map((l) => JSON.parse(l) as AnyEvent)
+        .find((e) => e.type === 'statement' && e.text.length > 100_000),
+    );
+    assert.match(recorded.text, /^SELECT count\(\*\) AS n FROM victim WHERE id IN \(0, 0, 0/);
+    assert.doesNotMatch(recorded.text, /\d{6}/);
+
+    await assert.rejects(c.query(inList(3.5 * 1024 * 1024)), (err: { code?: string; message: string }) => {
+      assert.equal(err.code, '54000', err.message);
+      assert.match(err.message, /exceeds the gateway's limit of 3145728 bytes/);
+      return true;
+    });
+    assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+    await c.end();
+
+    const h = new pg.Client(hasty.pgOptions(await hasty.token()));
+    await h.connect();
+    await assert.rejects(h.query(inList(256 * 1024)), (err: { code?: string; message: string }) => {
+      assert.equal(err.code, '54001', err.message);
+      return true;
+    });
+    await assert.rejects(h.query({ text: `${inList(256 * 1024)} AND $1::int = 1`, values: [1] }), /could not inspect/);
+    assert.equal((await h.query('SELECT 2 AS two')).rows[0].two, 2);
+    await h.end();
+  } finally {
+    await limited.stop();
+    await hasty.stop();
+  }
 });

@@ -70,6 +70,12 @@ export const configSchema = z
             maxMessageBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
             /** How long a client may take from connecting to being authenticated. */
             authTimeoutMs: z.number().int().positive().default(30_000),
+            /** Largest statement (bytes) inspected; larger ones are refused with SQLSTATE 54000 and the session is kept. */
+            maxStatementBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
+            /** Statements larger than this (bytes) are parsed in a worker thread, off the event loop. */
+            offloadStatementsAboveBytes: z.number().int().min(0).default(32 * 1024),
+            /** How long a large statement may wait for and take its inspection; past it, refused (54001), session kept. */
+            inspectDeadlineMs: z.number().int().positive().default(10_000),
           })
           .optional(),
         /** The web console (approvals, sessions, replay), its JSON API and GET /healthz; HTTPS with `tls`, else plain HTTP. */

@@ -118,3 +118,9 @@ export function decodeCommandTag(body: Buffer): { tag: string; rows?: number } {
   const m = /\s(\d+)$/.exec(tag);
   return m ? { tag, rows: Number(m[1]) } : { tag };
 }
+
+/** A ParameterStatus body: the setting's name and its new value. */
+export function decodeParameterStatus(body: Buffer): { name: string; value: string } {
+  const r = new BodyReader(body);
+  return { name: r.cstring(), value: r.cstring() };
+}

@@ -28,6 +28,7 @@ export async function startPostgresEngine(ports: EnginePorts, cfg: PostgresListe
     allowPlaintext: cfg.allowPlaintext,
     maxMessageBytes: cfg.maxMessageBytes,
     authTimeoutMs: cfg.authTimeoutMs,
+    statementLimits: { maxStatementBytes: cfg.maxStatementBytes, offloadAboveBytes: cfg.offloadStatementsAboveBytes, inspectDeadlineMs: cfg.inspectDeadlineMs },
   });
   // Half-open: a client may send its last messages and FIN, and still read the answers.
   const server = net.createServer({ allowHalfOpen: true }, (socket) => handler.handle(socket));

@@ -10,8 +10,11 @@ export const SQLSTATE = {
   insufficientPrivilege: '42501',
   syntaxError: '42601',
   programLimitExceeded: '54000',
+  statementTooComplex: '54001',
+  insufficientResources: '53000',
   queryCanceled: '57014',
   cannotConnectNow: '57P03',
   systemError: '58000',
   featureNotSupported: '0A000',
+  invalidParameterValue: '22023',
 } as const;

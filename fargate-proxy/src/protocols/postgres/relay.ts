@@ -12,9 +12,14 @@ import { statementDecisionKey } from '../../../../core/policy/request.js';
 import type { Masker } from '../../../../core/mask/index.js';
 import { pushJoined } from '../../../../core/bytes.js';
 import type { GatewayContext, PostgresTarget } from '../../context.js';
-import { B, decodeCommandTag, decodeFields, errorResponse, noticeResponse, readyForQuery, type TransactionStatus } from './backend.js';
+import { B, decodeCommandTag, decodeFields, decodeParameterStatus, errorResponse, noticeResponse, readyForQuery, type TransactionStatus } from './backend.js';
 import { BackendScanner, type ScanAction, type ScanHandler } from './backend-scanner.js';
 import { endAndDrain } from './closing.js';
+import { inspectOffLoop, type StatementLimits } from './off-loop-inspection.js';
+import { PoolBusyError, PoolDeadlineError } from '../../workers/worker-pool.js';
+import { rememberMaskedSqlText } from '../../../../core/audit/sql-literals.js';
+import { createHash } from 'node:crypto';
+import { clientEncodingRefusal, encodingChangeRefusal, type EncodingRefusal } from './client-encoding.js';
 import { SQLSTATE } from './errors.js';
 import { FrameReader, MalformedMessageError, MessageTooLargeError, type Frame } from './framer.js';
 import { F, decodeBindNames, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget } from './frontend.js';
@@ -31,6 +36,8 @@ export interface RelayOptions {
   client: net.Socket;
   upstream: UpstreamConnection;
   maxMessageBytes: number;
+  /** Sizes past which statements are inspected off the event loop, or refused. */
+  statementLimits: StatementLimits;
   /** The handshake's reader: it may already hold messages the client pipelined after its password. */
   pending: FrameReader;
   /** This session's masker; absent when its responses go unmasked. */
@@ -62,6 +69,8 @@ interface Decided {
   id: string;
 }
 
+/** Messages handled in one synchronous run before the pump yields to other sessions. */
+const MAX_FRAMES_PER_TURN = 256;
 // Batches of extended-protocol messages are decided as a whole at Sync/Flush; beyond these sizes
 // they are decided early so a client that never syncs cannot make the gateway buffer without bound.
 const MAX_BATCH_BYTES = 1024 * 1024;
@@ -138,8 +147,12 @@ export class Relay implements ScanHandler {
   /** The SQL the client sent for what is being decided: where the agent's `airlock-reason` comment is. */
   #source = '';
 
+  /** Texts of statements inspected off the loop, already masked there for the audit. */
+  #maskedTexts = new WeakMap<StatementInspection, string>();
   #pumping = false;
   #closed = false;
+  /** Set when the upstream reports a client encoding the gateway cannot read: the session ends. */
+  #encodingLost: string | undefined;
   /** The client half-closed: answer what it sent, then close (as a server does on EOF). */
   #clientEnded = false;
   #holding: PendingApproval | undefined;
@@ -228,7 +241,9 @@ export class Relay implements ScanHandler {
       void this.#pumpAfter(pending);
       return true;
     }
-    for (;;) {
+    for (let count = 0; ; count++) {
+      // A client that pipelines thousands of small messages yields the loop now and then.
+      if (count === MAX_FRAMES_PER_TURN) return this.#pumpFrom(new Promise((r) => setImmediate(r)));
       let frame: Frame | undefined;
       try {
         frame = this.#reader.next();
@@ -331,16 +346,69 @@ export class Relay implements ScanHandler {
     } catch (err) {
       return this.#protocolFatal(err as Error);
     }
-    const inspection = this.#o.ctx.sql.inspect(sql, (name) => this.#sqlPrepared.get(name));
+    const inspected = this.#inspect(sql, frame.body.length - 1);
+    if (inspected instanceof Promise) return inspected.then((i) => this.#queryInspected(frame, sql, i));
+    return this.#queryInspected(frame, sql, inspected);
+  }
+
+  #queryInspected(frame: Frame, sql: string, inspection: Inspection | Refused): MaybePromise<void> {
+    if (inspection instanceof Refused) return this.#refuse(inspection.error, true);
     if (!inspection.ok) {
       const parseError = this.#parseError(inspection.error);
       return this.#auditUnparsable(sql, inspection.error).then(() => this.#refuse(parseError, true));
     }
+    const encoding = encodingChangeRefusal(sql, inspection.statements);
+    if (encoding) return this.#refuseEncodingChange(encoding, inspection.statements, true);
     this.#source = sql;
     const unit = new ResponseUnit();
     const verdict = this.#decideStatements(inspection.statements, unit);
     if (verdict instanceof Promise) return verdict.then((v) => this.#queryDecided(v, frame, inspection.statements, unit));
     this.#queryDecided(verdict, frame, inspection.statements, unit);
+  }
+
+  /**
+   * Inspects a statement string: on the event loop when small, in the worker pool when large (its
+   * texts come back masked for the audit too), refused when over the limit or past the deadline.
+   */
+  #inspect(sql: string, bytes: number): MaybePromise<Inspection | Refused> {
+    const limits = this.#o.statementLimits;
+    if (bytes > limits.maxStatementBytes) {
+      return this.#refuseUninspected(sql, SQLSTATE.programLimitExceeded, `statement of ${bytes} bytes exceeds the gateway's limit of ${limits.maxStatementBytes} bytes`);
+    }
+    if (bytes <= limits.offloadAboveBytes) return this.#o.ctx.sql.inspect(sql, (name) => this.#sqlPrepared.get(name));
+    return inspectOffLoop({ sql, prepared: [...this.#sqlPrepared] }, limits.inspectDeadlineMs).then(
+      ({ inspection, maskedTexts }) => {
+        if (inspection.ok) {
+          inspection.statements.forEach((s, i) => {
+            const masked = maskedTexts[i];
+            if (masked === undefined) return;
+            rememberMaskedSqlText(masked);
+            this.#maskedTexts.set(s, masked);
+          });
+        }
+        return inspection;
+      },
+      (err: Error) => {
+        if (err instanceof PoolDeadlineError) return this.#refuseUninspected(sql, SQLSTATE.statementTooComplex, `Airlock could not inspect this ${bytes}-byte statement within ${limits.inspectDeadlineMs} ms`);
+        if (err instanceof PoolBusyError) return this.#refuseUninspected(sql, SQLSTATE.insufficientResources, `Airlock is busy inspecting other large statements: ${err.message}`);
+        return this.#refuseUninspected(sql, SQLSTATE.systemError, `Airlock could not inspect this statement: ${err.message}`);
+      },
+    );
+  }
+
+  /** What the audit records of a statement too large to record as text: its size and digest. */
+  #describeUninspected(sql: string): string {
+    const text = `<statement of ${Buffer.byteLength(sql)} bytes, sha256 ${createHash('sha256').update(sql).digest('hex')}>`;
+    rememberMaskedSqlText(text);
+    return text;
+  }
+
+  /** Audits and refuses a statement that was not inspected; its text is recorded by size and digest only. */
+  async #refuseUninspected(sql: string, code: string, message: string): Promise<Refused> {
+    const s: StatementInspection = { class: 'opaque', statementTypes: [], tables: [], functions: [], dmlWithoutWhere: false, reasons: [message], text: this.#describeUninspected(sql) };
+    const policy = this.#o.ctx.policy();
+    await this.#auditStatement(this.#nextStatementId(), s, { effect: 'deny', policyIds: [], policyVersion: policy.version, reason: message });
+    return new Refused(errorResponse({ severity: 'ERROR', code, message }));
   }
 
   #queryDecided(verdict: Refused | undefined, frame: Frame, statements: StatementInspection[], unit: ResponseUnit): void {
@@ -381,6 +449,29 @@ export class Relay implements ScanHandler {
     const frames = this.#batch;
     this.#batch = [];
     this.#batchBytes = 0;
+    // Large statements are inspected off the loop first; the batch is then decided in one run.
+    const { offloadAboveBytes, maxStatementBytes } = this.#o.statementLimits;
+    const large = frames.filter((f) => f.type === F.Parse && f.body.length > Math.min(offloadAboveBytes, maxStatementBytes));
+    if (large.length === 0) return this.#decideFrames(frames, terminator, undefined);
+    return this.#inspectParses(large).then((inspected) => this.#decideFrames(frames, terminator, inspected));
+  }
+
+  /** Inspections of large Parse messages, by frame; malformed ones are left to the batch's run to report. */
+  async #inspectParses(parses: Frame[]): Promise<Map<Frame, Inspection | Refused>> {
+    const out = new Map<Frame, Inspection | Refused>();
+    for (const frame of parses) {
+      let query: string;
+      try {
+        query = decodeParse(frame.body).query;
+      } catch {
+        continue;
+      }
+      out.set(frame, await this.#inspect(query, Buffer.byteLength(query)));
+    }
+    return out;
+  }
+
+  #decideFrames(frames: Frame[], terminator: Frame | undefined, inspected: Map<Frame, Inspection | Refused> | undefined): MaybePromise<void> {
     const endsWithSync = terminator?.type === F.Sync;
     // Changes to named statements and portals take effect only if the batch is forwarded.
     const statements = new Map<string, Prepared | null>();
@@ -392,11 +483,14 @@ export class Relay implements ScanHandler {
       for (const frame of frames) {
         if (frame.type === F.Parse) {
           const { statement, query } = decodeParse(frame.body);
-          const inspection = this.#o.ctx.sql.inspect(query, (name) => this.#sqlPrepared.get(name));
+          const inspection = inspected?.get(frame) ?? this.#o.ctx.sql.inspect(query, (name) => this.#sqlPrepared.get(name));
+          if (inspection instanceof Refused) return this.#refuse(inspection.error, endsWithSync);
           if (!inspection.ok) {
             const parseError = this.#parseError(inspection.error);
             return this.#auditUnparsable(query, inspection.error).then(() => this.#refuse(parseError, endsWithSync));
           }
+          const encoding = encodingChangeRefusal(query, inspection.statements);
+          if (encoding) return this.#refuseEncodingChange(encoding, inspection.statements, endsWithSync);
           // A statement that policy would never allow is refused when prepared, not at its first execution.
           for (const s of inspection.statements) {
             const d = this.#decide(s);
@@ -681,6 +775,7 @@ export class Relay implements ScanHandler {
     }
     this.#slices = undefined;
     writeTogether(this.#client, slices, (b) => this.#writeClient(b));
+    if (this.#encodingLost !== undefined) return this.terminate(`the server switched client_encoding to "${this.#encodingLost}", which Airlock cannot inspect`);
     if (this.#client.writableNeedDrain) this.#upstream.pause(); // backpressure: resumed on the client's 'drain'
     // The answer is with the kernel now (socket writes are attempted at once): recording what was
     // sent cannot delay it, and doing it here saves the event-loop turn a deferral would cost.
@@ -720,6 +815,7 @@ export class Relay implements ScanHandler {
       case B.CommandComplete:
       case B.EmptyQueryResponse:
       case B.PortalSuspended:
+      case B.ParameterStatus:
         return 'peek';
       default:
         return 'pass';
@@ -764,6 +860,13 @@ export class Relay implements ScanHandler {
       case B.CommandComplete:
         unit?.complete(decodeCommandTag(body).rows);
         return undefined;
+      case B.ParameterStatus: {
+        // The backstop for a change of encoding no statement showed (a function that calls
+        // set_config): the session can no longer be read as the server reads it.
+        const { name, value } = decodeParameterStatus(body);
+        if (name === 'client_encoding' && clientEncodingRefusal(value)) this.#encodingLost = value;
+        return raw;
+      }
       case B.EmptyQueryResponse:
       case B.PortalSuspended:
         unit?.complete();
@@ -887,7 +990,7 @@ export class Relay implements ScanHandler {
       statementId,
       statementTypes: s.statementTypes,
       tables: s.tables,
-      text: s.text,
+      text: this.#maskedTexts.get(s) ?? s.text,
       type: 'statement',
     };
   }
@@ -903,8 +1006,18 @@ export class Relay implements ScanHandler {
     }
   }
 
+  /** A statement that would change the client encoding: refused whatever policy says, audited, session kept. */
+  async #refuseEncodingChange(refusal: EncodingRefusal, statements: readonly StatementInspection[], endsWithSync: boolean): Promise<void> {
+    const policy = this.#o.ctx.policy();
+    const s = statements.find((x) => x.statementTypes.includes('VariableSetStmt') || x.functions.some((f) => f.endsWith('set_config'))) ?? statements[0]!;
+    await this.#auditStatement(this.#nextStatementId(), s, { effect: 'deny', policyIds: [], policyVersion: policy.version, reason: refusal.message });
+    this.#refuse(errorResponse({ severity: 'ERROR', code: refusal.code, message: refusal.message, hint: refusal.hint }), endsWithSync);
+  }
+
   async #auditUnparsable(sql: string, error: string): Promise<void> {
-    const s: StatementInspection = { class: 'opaque', statementTypes: [], tables: [], functions: [], dmlWithoutWhere: false, reasons: [`does not parse: ${error}`], text: sql };
+    // A large text is recorded by size and digest: masking megabytes would stall the loop.
+    const text = sql.length > this.#o.statementLimits.offloadAboveBytes ? this.#describeUninspected(sql) : sql;
+    const s: StatementInspection = { class: 'opaque', statementTypes: [], tables: [], functions: [], dmlWithoutWhere: false, reasons: [`does not parse: ${error}`], text };
     const policy = this.#o.ctx.policy();
     await this.#auditStatement(this.#nextStatementId(), s, { effect: 'deny', policyIds: [], policyVersion: policy.version, reason: 'statement does not parse (fail closed)' });
   }

@@ -20,6 +20,8 @@ import {
 } from './backend.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { endAndDrain } from './closing.js';
+import { CLIENT_ENCODING, clientEncodingRefusal } from './client-encoding.js';
+import { DEFAULT_STATEMENT_LIMITS, type StatementLimits } from './off-loop-inspection.js';
 import { SQLSTATE } from './errors.js';
 import { FrameReader, MalformedMessageError, MessageTooLargeError, type Frame } from './framer.js';
 import { F, decodePassword, decodeStartup, type StartupPacket } from './frontend.js';
@@ -34,6 +36,7 @@ export interface PostgresListenerOptions {
   allowPlaintext: boolean;
   maxMessageBytes: number;
   authTimeoutMs: number;
+  statementLimits?: StatementLimits;
 }
 
 /** Startup parameters passed on to the upstream. Anything else (options, replication, …) is refused. */
@@ -201,6 +204,10 @@ export class PostgresSessionHandler {
         }
         forwarded.set(name, value);
       }
+      const encoding = clientEncodingRefusal(forwarded.get('client_encoding') ?? CLIENT_ENCODING);
+      if (encoding) throw new Refusal(encoding.code, encoding.message, 'client_encoding', encoding.hint);
+      // Always asked for: the database's own encoding would otherwise be the session's default.
+      forwarded.set('client_encoding', CLIENT_ENCODING);
 
       // --- token login: the password is the agent's access token
       reader.socket.write(authenticationCleartextPassword());
@@ -274,6 +281,7 @@ export class PostgresSessionHandler {
         client: reader.socket,
         upstream,
         maxMessageBytes: this.opts.maxMessageBytes,
+        statementLimits: this.opts.statementLimits ?? DEFAULT_STATEMENT_LIMITS,
         pending: reader.frames,
       });
       const key = this.cancels.register(() => relay.cancel(() => sendUpstreamCancel(found.upstream, upstream.processId, upstream.secretKey)));
