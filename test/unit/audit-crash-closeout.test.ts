@@ -63,7 +63,7 @@ test('the next start closes a session a crash left open: chained session.end, li
 
   listing = '';
   await sessionsCommand({ dir }, { write: (s: string) => (listing += s) });
-  assert.match(listing, /c1 .* ended/);
+  assert.match(listing, /c1 .* ended \(gateway crashed\)/);
   const report = await expectAuditVerifies(dir);
   assert.deepEqual(report.warnings, [], 'the closing event is covered by a signed digest');
 

@@ -95,7 +95,8 @@ export async function sessionsCommand(o: AuditSourceOptions & SessionFilterOptio
 function statusOf(s: SessionSummary): string {
   if (s.authRefused) return `refused: ${s.endReason ?? 'login'}`;
   const denied = s.denied > 0 ? `, ${s.denied} denied` : '';
-  return `${s.endedAt ? 'ended' : 'open'}${denied}`;
+  const ended = s.endReason === 'gateway_crashed' ? 'ended (gateway crashed)' : 'ended';
+  return `${s.endedAt ? ended : 'open'}${denied}`;
 }
 
 function table(header: string[], rows: string[][]): string {
