@@ -118,7 +118,7 @@ test('airlock replay shows a stored session with its chain intact', async () => 
 
   const missing = await cli(['replay', 'no-such-session', ...storeFlags]);
   assert.equal(missing.code, 1);
-  assert.match(missing.stdout, /no audit log for session no-such-session/);
+  assert.match(missing.stderr, /no audit log for session no-such-session/);
 });
 
 test('airlock audit verify checks the store against the fleet key, and needs one', async () => {
@@ -135,7 +135,7 @@ test('airlock audit verify checks the store against the fleet key, and needs one
 
   const keyless = await cli(['audit', 'verify', ...storeFlags]);
   assert.equal(keyless.code, 2);
-  assert.match(keyless.stdout, /no public key: give --public-key FILE/);
+  assert.match(keyless.stderr, /no public key: give --public-key FILE/);
 });
 
 test('airlock audit export writes the stored events of the selected sessions as JSON lines', async () => {

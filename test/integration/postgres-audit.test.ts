@@ -87,6 +87,8 @@ describe('what the gateway records', () => {
     assert.equal(await replayCommand({ dir: join(gw.dir, 'data', 'audit'), sessionId: session.sessionId }, replay), 0);
     assert.match(replay.text, /DROP TABLE/);
     assert.match(replay.text, /no-destructive/);
+    // The response the agent got, decoded from the wire bytes as a table (the console's decoder).
+    assert.match(replay.text, /\| label\s+\| n\n\s+\| -+-\+-+\n\s+\| visible-marker \| 7\n\s+\| \(1 row\)\n\s+\| SELECT 1\n/);
 
     // Tampering is detected.
     const file = join(gw.dir, 'data', 'audit', 'sessions', `${session.sessionId}.jsonl`);

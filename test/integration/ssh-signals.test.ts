@@ -6,6 +6,8 @@ import { execFileSync } from 'node:child_process';
 import ssh2, { type ConnectConfig } from 'ssh2';
 import { sshSkipReason, startSshd, type RunningSshd } from '../support/sshd.js';
 import { startTestSshGateway, type TestSshGateway } from '../support/ssh-gateway.js';
+import { expectAuditVerifies } from '../support/audit-trail.js';
+import { join } from 'node:path';
 
 const POLICY = `
 @id("agents-connect")
@@ -110,4 +112,9 @@ test('TERM and KILL are relayed as well', { skip }, async () => {
     assert.equal(r.runningAfter, false, `${signal} ended the command`);
     assert.equal(r.signal, `SIG${signal}`);
   }
+});
+
+test('the trail of sessions whose commands were killed by signals verifies', { skip }, async () => {
+  await new Promise((r) => setTimeout(r, 300)); // the last session's end is appended as it closes
+  await expectAuditVerifies(join(gw.dataDir, 'audit'));
 });

@@ -17,10 +17,12 @@ class Capture {
   }
 }
 
-async function run(fn: (out: Capture) => Promise<number>): Promise<{ code: number; text: string }> {
+/** `text`: what went to stdout; `errors`: to stderr. */
+async function run(fn: (out: Capture, err: Capture) => Promise<number>): Promise<{ code: number; text: string; errors: string }> {
   const out = new Capture();
-  const code = await fn(out);
-  return { code, text: out.text };
+  const err = new Capture();
+  const code = await fn(out, err);
+  return { code, text: out.text, errors: err.text };
 }
 
 before(async () => {
@@ -63,10 +65,15 @@ test('sessions lists with filters, as a table or JSON', async () => {
   const day = await run((out) => sessionsCommand({ dir, to: '2026-05-01', format: 'json' }, out));
   assert.deepEqual(JSON.parse(day.text).map((s: { sessionId: string }) => s.sessionId), ['cli-1']);
   assert.match((await run((out) => sessionsCommand({ dir, principal: 'nobody' }, out))).text, /no sessions match/);
-  const bad = await run((out) => sessionsCommand({ dir, from: 'yesterday-ish' }, out));
+  // Errors go to stderr, as with `airlock approvals`; stdout stays empty.
+  const bad = await run((out, err) => sessionsCommand({ dir, from: 'yesterday-ish' }, out, err));
   assert.equal(bad.code, 2);
-  assert.match(bad.text, /--from: not a date/);
-  assert.equal((await run((out) => sessionsCommand({ dir: join(dir, 'missing') }, out))).code, 2);
+  assert.match(bad.errors, /^error: --from: not a date/);
+  assert.equal(bad.text, '');
+  const missingDir = await run((out, err) => sessionsCommand({ dir: join(dir, 'missing') }, out, err));
+  assert.equal(missingDir.code, 2);
+  assert.match(missingDir.errors, /audit directory .* does not exist/);
+  assert.equal(missingDir.text, '');
 });
 
 test('replay shows statements, decisions, approvals, responses and timings', async () => {
@@ -75,9 +82,9 @@ test('replay shows statements, decisions, approvals, responses and timings', asy
   assert.match(text, /principal alice \(agents\) from https:\/\/idp.test, token jti-9/);
   assert.match(text, /target\s+orders \[postgres\] over postgres, from 10.0.0.5:51000/);
   assert.match(text, /\+1.000s  #2    statement q1 \[read\] ALLOW by read-users \(policy v3\)\n\s+select email from users where id = '\*\*\*'/);
-  assert.match(text, /\+1.250s  #3    outcome q1: ok, 2 rows, 44 bytes, 250 ms/);
+  assert.match(text, /\+1.250s  #3    outcome q1: ok, 2 rows, 44 bytes of row data, 250 ms/);
   assert.match(text, /masked 1: email 1/);
-  assert.match(text, /response 45 bytes in 2 pieces, sha256 [0-9a-f]{16}…, kept 32 \(truncated at the cap\)\n\s+\| email\n\s+\| \*\*\*@example.com\n\s+\| more rows \n\s+\| …\n/);
+  assert.match(text, /response: 45 bytes sent in 2 pieces, 32 kept \(cut at the cap\), sha256 [0-9a-f]{16}…\n\s+\| email\n\s+\| \*\*\*@example.com\n\s+\| more rows \n\s+\| …\n/);
   assert.match(text, /statement q2 \[destructive\] APPROVE by hold-destructive \(policy v3\), approval ap-1/);
   assert.match(text, /\+30.000s  #5    approval ap-1 for q2: denied by bob \(no WHERE clause\)/);
   assert.match(text, /session end: client closed; 2 statements, 80 bytes in, 44 bytes out, 60000 ms/);
@@ -88,8 +95,9 @@ test('replay shows statements, decisions, approvals, responses and timings', asy
   assert.equal(parsed.chainIntact, true);
   assert.deepEqual(parsed.events.map((e) => e.type), ['session.start', 'statement', 'statement.outcome', 'statement', 'approval', 'session.end']);
 
-  const missing = await run((out) => replayCommand({ dir, sessionId: 'nope' }, out));
+  const missing = await run((out, err) => replayCommand({ dir, sessionId: 'nope' }, out, err));
   assert.equal(missing.code, 1);
+  assert.match(missing.errors, /no audit log for session nope/);
 });
 
 test('export writes every event as one JSON line, oldest session first', async () => {

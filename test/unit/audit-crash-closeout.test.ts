@@ -63,7 +63,7 @@ test('the next start closes a session a crash left open: chained session.end, li
 
   listing = '';
   await sessionsCommand({ dir }, { write: (s: string) => (listing += s) });
-  assert.match(listing, /c1 .* ended/);
+  assert.match(listing, /c1 .* ended \(gateway crashed\)/);
   const report = await expectAuditVerifies(dir);
   assert.deepEqual(report.warnings, [], 'the closing event is covered by a signed digest');
 
@@ -136,4 +136,21 @@ test('an unfinished last write (no newline) is cut at the next start; the chain 
   const events = await log(dir, 'c6');
   assert.deepEqual(events.map((e) => `${e.seq}:${e.type}`), ['1:session.start', '2:statement', '3:statement', '4:session.end']);
   await expectAuditVerifies(dir);
+});
+
+test('a session that ended just before the crash gets its index line and its signed head at the next start', async (t) => {
+  const dir = await tempDir(t);
+  const sink = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0, digestIntervalMs: 60_000 });
+  await sink.append(sessionStart('c7', 'alice', 'orders'));
+  await sink.append({ type: 'session.end', sessionId: 'c7', reason: 'client closed', statements: 0, bytesIn: 0, bytesOut: 0, durationMs: 1 });
+  await sink.close();
+  // The crash came after the log write: no index line for the end, no digest of it.
+  const index = join(dir, 'index.jsonl');
+  await writeFile(index, `${(await readFile(index, 'utf8')).trimEnd().split('\n').filter((l) => !l.includes('"end"')).join('\n')}\n`);
+  await writeFile(join(dir, 'digests.jsonl'), '');
+  await restart(dir);
+  assert.equal((await log(dir, 'c7')).length, 2, 'no second end');
+  const [summary] = await createLocalAuditReader(dir).listSessions();
+  assert.equal(summary!.endReason, 'client closed');
+  assert.deepEqual((await expectAuditVerifies(dir)).warnings, []);
 });

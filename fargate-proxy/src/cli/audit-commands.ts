@@ -2,12 +2,14 @@
 // plain functions taking options and an output stream and returning the exit code, so commander
 // (or a test) can call them. Exit codes: 0 ok, 1 not found / verification failed, 2 bad usage.
 import { existsSync } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
 import type { KeyObject } from 'node:crypto';
 import type { AuditRecord } from '../../../core/audit/events.js';
 import type { AuditReader, SessionFilter, SessionSummary } from '../../../core/audit/ports.js';
 import { capturedBytes } from '../../../core/audit/response-capture.js';
 import { verifyAudit, verifyAuditStore, type LogEntry } from '../../../core/audit/verify.js';
 import { createLocalAuditReader } from '../adapters/local/audit-file-reader.js';
+import { decodePostgresResponse, escapedPreview, textPreview, type PgResponseView, type PreviewView } from '../console/sessions-pg-response.js';
 import { readPublicKey, signingKeyPaths } from '../adapters/local/audit-signing-key.js';
 
 export interface Output {
@@ -58,12 +60,13 @@ function toFilter(o: SessionFilterOptions): SessionFilter {
   };
 }
 
-async function run(out: Output, body: () => Promise<number>): Promise<number> {
+/** Errors go to `err` (stderr by default), as `airlock approvals` does, so stdout stays the report. */
+async function run(err: Output, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (e) {
     if (e instanceof UsageError) {
-      out.write(`error: ${e.message}\n`);
+      err.write(`error: ${e.message}\n`);
       return 2;
     }
     throw e;
@@ -72,8 +75,8 @@ async function run(out: Output, body: () => Promise<number>): Promise<number> {
 
 const records = (entries: LogEntry[]): AuditRecord[] => entries.filter((e): e is AuditRecord => !('unparsable' in e));
 
-export async function sessionsCommand(o: AuditSourceOptions & SessionFilterOptions & { format?: 'table' | 'json' }, out: Output): Promise<number> {
-  return run(out, async () => {
+export async function sessionsCommand(o: AuditSourceOptions & SessionFilterOptions & { format?: 'table' | 'json' }, out: Output, err: Output = process.stderr): Promise<number> {
+  return run(err, async () => {
     const list = await readerFor(o).listSessions(toFilter(o));
     if (o.format === 'json') {
       out.write(`${JSON.stringify(list, null, 2)}\n`);
@@ -92,7 +95,8 @@ export async function sessionsCommand(o: AuditSourceOptions & SessionFilterOptio
 function statusOf(s: SessionSummary): string {
   if (s.authRefused) return `refused: ${s.endReason ?? 'login'}`;
   const denied = s.denied > 0 ? `, ${s.denied} denied` : '';
-  return `${s.endedAt ? 'ended' : 'open'}${denied}`;
+  const ended = s.endReason === 'gateway_crashed' ? 'ended (gateway crashed)' : 'ended';
+  return `${s.endedAt ? ended : 'open'}${denied}`;
 }
 
 function table(header: string[], rows: string[][]): string {
@@ -104,11 +108,12 @@ function table(header: string[], rows: string[][]): string {
 export async function replayCommand(
   o: AuditSourceOptions & { sessionId: string; format?: 'text' | 'json'; /** bytes of each response shown (text format); 0 hides them */ responseBytes?: number },
   out: Output,
+  err: Output = process.stderr,
 ): Promise<number> {
-  return run(out, async () => {
+  return run(err, async () => {
     const entries = await readerFor(o).readSession(o.sessionId);
     if (!entries) {
-      out.write(`no audit log for session ${o.sessionId}\n`);
+      err.write(`error: no audit log for session ${o.sessionId}\n`);
       return 1;
     }
     const chain = verifyAudit({ sessions: [{ sessionId: o.sessionId, entries }], digests: [], publicKey: [] });
@@ -124,10 +129,13 @@ export async function replayCommand(
 
 function renderTimeline(sessionId: string, recs: AuditRecord[], responseBytes: number): string {
   const lines: string[] = [];
+  // Responses are decoded as the console does: PostgreSQL wire bytes as result tables, shell output as text.
+  let postgres = true;
   const t0 = recs[0] ? Date.parse(recs[0].at) : 0;
   const start = recs.find((r) => r.type === 'session.start');
   lines.push(`session ${sessionId}`);
   if (start?.type === 'session.start') {
+    postgres = start.targetKind === 'postgres';
     const p = start.principal;
     lines.push(
       `  principal ${p.id}${p.groups.length ? ` (${p.groups.join(', ')})` : ''} from ${p.issuer}${p.tokenId ? `, token ${p.tokenId}` : ''}${p.clientId ? `, client ${p.clientId}` : ''}`,
@@ -158,13 +166,15 @@ function renderTimeline(sessionId: string, recs: AuditRecord[], responseBytes: n
         lines.push(`${at} approval ${r.approvalId} for ${r.statementId}: ${r.state}${r.reviewer ? ` by ${r.reviewer}` : ''}${r.reason ? ` (${r.reason})` : ''}`);
         break;
       case 'statement.outcome': {
-        const rows = r.rows === undefined ? '' : `${r.rows} rows, `;
+        // `rows`: returned or affected (the command tag's count); `bytes`: the row data among what was sent.
+        const rows = r.rows === undefined ? '' : `${r.rows} ${r.rows === 1 ? 'row' : 'rows'}, `;
+        const data = r.bytes > 0 ? `${r.bytes} bytes of row data, ` : '';
         const err = r.error ? ` error ${r.error.code}: ${r.error.message}` : '';
-        lines.push(`${at} outcome ${r.statementId}: ${r.status}, ${rows}${r.bytes} bytes, ${r.durationMs} ms${err}`);
+        lines.push(`${at} outcome ${r.statementId}: ${r.status}, ${rows}${data}${r.durationMs} ms${err}`);
         if (r.masking && r.masking.total > 0) {
           lines.push(`${' '.repeat(18)}masked ${r.masking.total}: ${Object.entries(r.masking.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
         }
-        if (r.response) lines.push(...renderResponse(r.response, responseBytes));
+        if (r.response) lines.push(...renderResponse(r.response, responseBytes, postgres));
         break;
       }
       case 'session.end':
@@ -173,26 +183,66 @@ function renderTimeline(sessionId: string, recs: AuditRecord[], responseBytes: n
     }
   }
   lines.push('');
-  return `${lines.join('\n')}\n`;
+  return printable(`${lines.join('\n')}\n`);
 }
 
-function renderResponse(resp: NonNullable<Extract<AuditRecord, { type: 'statement.outcome' }>['response']>, shown: number): string[] {
-  const pad = ' '.repeat(18);
+/**
+ * Control characters as `\xNN`: recorded text (statements, rows, shell output) comes from agents and
+ * databases, and must not drive the operator's terminal (escape sequences) when printed.
+ */
+function printable(text: string): string {
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+const PAD = ' '.repeat(18);
+
+function renderResponse(resp: NonNullable<Extract<AuditRecord, { type: 'statement.outcome' }>['response']>, shown: number, postgres: boolean): string[] {
   const kept = capturedBytes(resp);
-  const head = `${pad}response ${resp.totalBytes} bytes${resp.totalChunks !== undefined ? ` in ${resp.totalChunks} pieces` : ''}, sha256 ${resp.sha256.slice(0, 16)}…, kept ${kept.length}${resp.truncated ? ' (truncated at the cap)' : ''}`;
+  const head = `${PAD}response: ${resp.totalBytes} bytes sent${resp.totalChunks !== undefined ? ` in ${resp.totalChunks} pieces` : ''}, ${kept.length} kept${resp.truncated ? ' (cut at the cap)' : ''}, sha256 ${resp.sha256.slice(0, 16)}…`;
   if (shown <= 0 || kept.length === 0) return [head];
-  const body =
-    resp.encoding === 'base64'
-      ? kept.subarray(0, shown).toString('hex').replace(/(.{2})/g, '$1 ').trim()
-      : kept.subarray(0, shown).toString('utf8');
-  return [head, ...body.split('\n').filter((l, i, a) => l || i < a.length - 1).map((l) => `${pad}| ${l}`), ...(kept.length > shown || resp.truncated ? [`${pad}| …`] : [])];
+  const limits = { rowsPerResult: 20, cellChars: 80, results: 10, previewBytes: shown };
+  const view: PgResponseView | PreviewView =
+    resp.encoding !== 'base64' || (!postgres && isUtf8(kept))
+      ? textPreview(kept, limits)
+      : ((postgres ? decodePostgresResponse(kept, limits) : undefined) ?? escapedPreview(kept, limits));
+  const body = view.kind === 'postgres' ? renderPgResponse(view) : renderPreview(view);
+  if (resp.truncated && !(view.kind === 'postgres' && view.incomplete)) body.push('…');
+  return [head, ...body.map((l) => `${PAD}| ${l}`)];
+}
+
+/** Result tables as psql prints them (aligned, header underlined, a row count), then errors and notices. */
+function renderPgResponse(v: PgResponseView): string[] {
+  const out: string[] = [];
+  for (const r of v.results) {
+    if (r.columns.length > 0) {
+      const cells = r.rows.map((row) => row.map((c) => (c === null ? '' : c.replace(/[\r\n\t]/g, ' '))));
+      const widths = r.columns.map((c, i) => Math.max(c.length, ...cells.map((row) => (row[i] ?? '').length)));
+      out.push(r.columns.map((c, i) => c.padEnd(widths[i]!)).join(' | ').trimEnd());
+      out.push(widths.map((w) => '-'.repeat(w)).join('-+-'));
+      for (const row of cells) out.push(row.map((c, i) => c.padEnd(widths[i]!)).join(' | ').trimEnd());
+      const more = r.rowCount - r.rows.length;
+      out.push(`(${r.rowCount} ${r.rowCount === 1 ? 'row' : 'rows'}${more > 0 ? `, ${more} not shown` : ''})`);
+    }
+    if (r.command) out.push(r.command);
+  }
+  for (const e of v.errors) out.push(`ERROR${e.code ? ` ${e.code}` : ''}: ${e.message}`);
+  for (const n of v.notices) out.push(`NOTICE: ${n}`);
+  if (v.incomplete) out.push('… (the rest was cut at the cap)');
+  return out;
+}
+
+function renderPreview(v: PreviewView): string[] {
+  const lines = v.text.split('\n');
+  if (lines.length > 1 && lines.at(-1) === '') lines.pop();
+  return v.omittedBytes > 0 ? [...lines, `… (${v.omittedBytes} more bytes kept)`] : lines;
 }
 
 export async function auditVerifyCommand(
   o: AuditSourceOptions & { publicKeyFiles?: string[]; sessionIds?: string[]; format?: 'text' | 'json' } & Pick<SessionFilterOptions, 'from' | 'to'>,
   out: Output,
+  err: Output = process.stderr,
 ): Promise<number> {
-  return run(out, async () => {
+  return run(err, async () => {
     const reader = readerFor(o);
     const keys: KeyObject[] = [];
     for (const file of o.publicKeyFiles ?? []) {
@@ -231,8 +281,8 @@ export async function auditVerifyCommand(
 }
 
 /** JSON lines for a SIEM: one stored event per line (hash-chain fields included), session by session. */
-export async function auditExportCommand(o: AuditSourceOptions & SessionFilterOptions, out: Output): Promise<number> {
-  return run(out, async () => {
+export async function auditExportCommand(o: AuditSourceOptions & SessionFilterOptions, out: Output, err: Output = process.stderr): Promise<number> {
+  return run(err, async () => {
     const reader = readerFor(o);
     const sessions = await reader.listSessions(toFilter(o));
     for (const s of [...sessions].reverse()) {

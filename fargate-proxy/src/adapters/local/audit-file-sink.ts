@@ -698,38 +698,43 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
       .map((n) => n.slice(0, -'.jsonl'.length))
       .filter((id) => isValidSessionId(id) && !indexed.has(id));
     for (const sessionId of [...open, ...unindexed]) {
-      // A listed session whose log is gone is left for `audit verify` to report, not recreated here.
-      const tail = readLogTail(paths.session(sessionId));
-      if (!tail?.last) continue;
-      const records = readRecords(sessionId);
-      if (!indexed.has(sessionId)) {
-        for (const r of records) {
-          const idx = indexLineFor(r);
-          if (idx) writeLine(indexFd, `${JSON.stringify(idx)}\n`);
-        }
-      }
-      const last = tail.last;
-      if (endsSession(last)) {
-        // Ended, but the crash came before its index line.
-        if (open.has(sessionId) && last.type === 'session.end') writeLine(indexFd, `${JSON.stringify(indexLineFor(last))}\n`);
-        continue;
-      }
-      const first = records[0];
       try {
-        write({
-        type: 'session.end',
-        sessionId,
-        reason: GATEWAY_CRASHED,
-        statements: records.filter((r) => r.type === 'statement').length,
-        // What the trail holds: the bytes of recorded responses; what the client sent is not recorded.
-        bytesIn: 0,
-        bytesOut: records.reduce((n, r) => n + (r.type === 'statement.outcome' ? r.bytes : 0), 0),
-        durationMs: first ? Math.max(0, Date.parse(last.at) - Date.parse(first.at)) : 0,
-        });
-      } catch {
+        closeOut(sessionId, indexed.has(sessionId), open.has(sessionId));
+      } catch (e) {
         // The sink reports the failure through health; the next start tries again.
+        failure ??= `cannot close out session ${sessionId} (${errText(e)})`;
       }
     }
+  }
+
+  function closeOut(sessionId: string, isIndexed: boolean, isOpen: boolean): void {
+    // A listed session whose log is gone is left for `audit verify` to report, not recreated here.
+    const last = readLogTail(paths.session(sessionId))?.last;
+    if (!last) return;
+    const records = readRecords(sessionId);
+    if (!isIndexed) {
+      for (const r of records) {
+        const idx = indexLineFor(r);
+        if (idx) writeLine(indexFd, `${JSON.stringify(idx)}\n`);
+      }
+    }
+    if (endsSession(last)) {
+      // Ended, but the crash came before its index line, and perhaps before the digest of its end.
+      if (isOpen && last.type === 'session.end') writeLine(indexFd, `${JSON.stringify(indexLineFor(last))}\n`);
+      undigested.set(sessionId, { sessionId, seq: last.seq, hash: last.hash });
+      return;
+    }
+    const first = records[0];
+    write({
+      type: 'session.end',
+      sessionId,
+      reason: GATEWAY_CRASHED,
+      statements: records.filter((r) => r.type === 'statement').length,
+      // What the trail holds: the row data of recorded outcomes; what the client sent is not recorded.
+      bytesIn: 0,
+      bytesOut: records.reduce((n, r) => n + (r.type === 'statement.outcome' ? r.bytes : 0), 0),
+      durationMs: first ? Math.max(0, Date.parse(last.at) - Date.parse(first.at)) : 0,
+    });
   }
 
   function readRecords(sessionId: string): AuditRecord[] {
