@@ -47,6 +47,7 @@ export function settingsFromContext(node: Node): AirlockSettings {
     slackSecretArn: get('slackSecretArn'),
     objectLockDays: get('objectLockDays'),
     auditRetentionDays: get('auditRetentionDays'),
+    auditObjectLockMode: get('auditObjectLockMode'),
     policyFile: get('policyFile'),
     minTasks: get('minTasks'),
     maxTasks: get('maxTasks'),

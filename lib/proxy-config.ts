@@ -33,8 +33,8 @@ export interface ProxyConfigInput {
   tls: boolean;
   /** The entrypoint writes the gateway's SSH host key to CONTAINER_PATHS.sshHostKey: render the SSH listener. */
   ssh: boolean;
-  /** Must match the audit bucket's Object Lock and the table's TTL (AuditStore). */
-  audit?: { objectLockDays?: number; retentionDays?: number };
+  /** Must match the table's TTL (AuditStore); objects take the bucket's default Object Lock. */
+  audit?: { retentionDays?: number };
 }
 
 /**
@@ -121,7 +121,7 @@ export function renderProxyConfig(input: ProxyConfigInput): Record<string, unkno
         table: fromEnv(AUDIT_ENV.table),
         bucket: fromEnv(AUDIT_ENV.bucket),
         kmsKeyId: fromEnv(AUDIT_ENV.kmsKey),
-        ...(input.audit?.objectLockDays !== undefined ? { objectLockDays: input.audit.objectLockDays } : {}),
+        signingKeyId: fromEnv(AUDIT_ENV.signingKey),
         ...(input.audit?.retentionDays !== undefined ? { retentionDays: input.audit.retentionDays } : {}),
       },
     },
