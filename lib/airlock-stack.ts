@@ -20,6 +20,11 @@ export interface AirlockSettings {
   /** OIDC issuer whose access tokens agents and reviewers present. */
   oidcIssuer: string;
   oidcAudience: string;
+  /** Token claim naming the principal (default `sub`), and the one listing its groups (default `groups`; Cognito: `cognito:groups`). */
+  principalClaim?: string;
+  groupsClaim?: string;
+  /** The issuer's JWKS URL, when it is not published in its discovery document. */
+  jwksUri?: string;
   reviewerGroups?: string[];
   reviewerEmails?: string[];
   alarmEmails?: string[];
@@ -134,6 +139,9 @@ export class AirlockStack extends Stack {
       reviewerEmails: s.reviewerEmails,
       oidcIssuer: s.oidcIssuer,
       oidcAudience: s.oidcAudience,
+      principalClaim: s.principalClaim,
+      groupsClaim: s.groupsClaim,
+      jwksUri: s.jwksUri,
       reviewerGroups,
       entries: s.approvalHandlerEntries,
       slackSecretArn: s.slackSecretArn,
@@ -186,6 +194,9 @@ export class AirlockStack extends Stack {
       config: renderProxyConfig({
         oidcIssuer: s.oidcIssuer,
         oidcAudience: s.oidcAudience,
+        principalClaim: s.principalClaim,
+        groupsClaim: s.groupsClaim,
+        jwksUri: s.jwksUri,
         reviewerGroups,
         approvalTimeout: this.approvals.approvalTimeout,
         targets: this.registry.targets,

@@ -31,6 +31,9 @@ export function settingsFromContext(node: Node): AirlockSettings {
   return {
     oidcIssuer,
     oidcAudience,
+    principalClaim: get('principalClaim'),
+    groupsClaim: get('groupsClaim'),
+    jwksUri: get('jwksUri'),
     reviewerGroups: list('reviewerGroups'),
     reviewerEmails: list('reviewerEmails'),
     alarmEmails: list('alarmEmails'),

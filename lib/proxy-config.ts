@@ -21,6 +21,9 @@ export const CONTAINER_PORTS = { postgres: 5432, ssh: 2222, https: 8443, health:
 export interface ProxyConfigInput {
   oidcIssuer: string;
   oidcAudience: string;
+  principalClaim?: string;
+  groupsClaim?: string;
+  jwksUri?: string;
   reviewerGroups: string[];
   approvalTimeout: Duration;
   targets: RegisteredTarget[];
@@ -103,7 +106,13 @@ export function renderProxyConfig(input: ProxyConfigInput): Record<string, unkno
         ? { ssh: { host: '0.0.0.0', port: CONTAINER_PORTS.ssh, hostKeyFiles: [CONTAINER_PATHS.sshHostKey] } }
         : {}),
     },
-    identity: { issuer: input.oidcIssuer, audience: input.oidcAudience },
+    identity: {
+      issuer: input.oidcIssuer,
+      audience: input.oidcAudience,
+      ...(input.principalClaim ? { principalClaim: input.principalClaim } : {}),
+      ...(input.groupsClaim ? { groupsClaim: input.groupsClaim } : {}),
+      ...(input.jwksUri ? { jwksUri: input.jwksUri } : {}),
+    },
     targets: input.targets.map(({ registration, secret }) => renderTarget(registration, secret.secretArn)),
     policy: {
       file: input.policyFile,
