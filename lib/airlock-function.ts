@@ -30,6 +30,8 @@ export interface AirlockFunctionProps {
   /** Key encrypting the function's log group and environment. */
   key: kms.IKey;
   logRetention: logs.RetentionDays;
+  /** Reserved concurrency: a cap (and a guarantee) on simultaneous executions. */
+  reservedConcurrentExecutions?: number;
   /** Files copied next to the bundle (e.g. a WASM module a dependency reads from its own directory). */
   copyFiles?: string[];
 }
@@ -88,6 +90,7 @@ export class AirlockFunction extends Construct {
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.seconds(30),
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       role: this.role,
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,

@@ -20,6 +20,11 @@ export interface AirlockSettings {
   /** OIDC issuer whose access tokens agents and reviewers present. */
   oidcIssuer: string;
   oidcAudience: string;
+  /** Token claim naming the principal (default `sub`), and the one listing its groups (default `groups`; Cognito: `cognito:groups`). */
+  principalClaim?: string;
+  groupsClaim?: string;
+  /** The issuer's JWKS URL, when it is not published in its discovery document. */
+  jwksUri?: string;
   reviewerGroups?: string[];
   reviewerEmails?: string[];
   alarmEmails?: string[];
@@ -38,10 +43,15 @@ export interface AirlockSettings {
   approvalTimeoutMinutes?: number;
   /** Secret with the Slack app's settings; see docs/deploy.md. */
   slackSecretArn?: string;
-  /** Object Lock (compliance) retention for audit objects, days. Only at first deploy. */
+  /** Removed: recordings are always Object-Locked for `auditRetentionDays` (a synth error names it). */
   objectLockDays?: number;
-  /** Audit items expire (DynamoDB TTL) this many days after their event. Kept forever when absent. */
+  /**
+   * How long the audit trail is kept: table items expire (TTL) and recordings are Object-Locked
+   * and then expire after this many days. Default 365.
+   */
   auditRetentionDays?: number;
+  /** Object Lock mode of the recordings bucket: `compliance` (default) or `governance`. Only at first deploy. */
+  auditObjectLockMode?: 'compliance' | 'governance';
   /** Policy set baked into the image, used until a bundle is published. */
   policyFile?: string;
   minTasks?: number;
@@ -117,8 +127,8 @@ export class AirlockStack extends Stack {
     this.audit = new AuditStore(this, 'Audit', {
       key: this.key,
       accessLogsBucket: accessLogs,
-      objectLockDays: s.objectLockDays,
       retentionDays: s.auditRetentionDays,
+      objectLockMode: s.auditObjectLockMode,
     });
     this.policy = new PolicyService(this, 'Policy', { key: this.key, accessLogsBucket: accessLogs, logRetention });
     const reviewerGroups = s.reviewerGroups ?? ['reviewers'];
@@ -129,6 +139,9 @@ export class AirlockStack extends Stack {
       reviewerEmails: s.reviewerEmails,
       oidcIssuer: s.oidcIssuer,
       oidcAudience: s.oidcAudience,
+      principalClaim: s.principalClaim,
+      groupsClaim: s.groupsClaim,
+      jwksUri: s.jwksUri,
       reviewerGroups,
       entries: s.approvalHandlerEntries,
       slackSecretArn: s.slackSecretArn,
@@ -181,13 +194,16 @@ export class AirlockStack extends Stack {
       config: renderProxyConfig({
         oidcIssuer: s.oidcIssuer,
         oidcAudience: s.oidcAudience,
+        principalClaim: s.principalClaim,
+        groupsClaim: s.groupsClaim,
+        jwksUri: s.jwksUri,
         reviewerGroups,
         approvalTimeout: this.approvals.approvalTimeout,
         targets: this.registry.targets,
         policyFile: s.policyFile ?? '/app/policies/production-example.cedar',
         tls: listenerTlsSecret !== undefined,
         ssh: sshHostKeySecret !== undefined,
-        audit: { objectLockDays: this.audit.objectLockDays, retentionDays: this.audit.retentionDays },
+        audit: { retentionDays: this.audit.retentionDays },
       }),
       environment: {
         ...this.audit.environment(),
@@ -197,6 +213,7 @@ export class AirlockStack extends Stack {
     });
     const taskRole = this.fleet.taskRole;
     this.audit.grantWriter(taskRole);
+    this.audit.restrictSigningTo(taskRole);
     this.policy.grantFleetRead(taskRole);
     this.approvals.grantProxy(taskRole);
     this.registry.grantReadCredentials(taskRole);
@@ -222,6 +239,10 @@ export class AirlockStack extends Stack {
     // `airlock sessions | replay | audit verify --table <AuditTable> --bucket <AuditBucket>` (docs/audit.md).
     new CfnOutput(this, 'AuditTable', { value: this.audit.table.tableName, description: 'Audit trail: DynamoDB table (airlock ... --table)' });
     new CfnOutput(this, 'AuditBucket', { value: this.audit.bucket.bucketName, description: 'Audit trail: S3 bucket for large records and recordings (airlock ... --bucket)' });
+    new CfnOutput(this, 'AuditSigningKey', {
+      value: this.audit.signingKey.keyArn,
+      description: 'KMS key signing audit digests: airlock audit verify --signing-key <this> fetches its public key (aws kms get-public-key to pin a copy)',
+    });
     new CfnOutput(this, 'PolicyFunction', { value: this.policy.handler.function.functionName });
     new CfnOutput(this, 'PolicyBucket', { value: this.policy.bucket.bucketName });
     new CfnOutput(this, 'ReviewerTopic', { value: this.approvals.topic.topicArn });

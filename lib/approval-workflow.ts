@@ -14,6 +14,11 @@ import { WORKFLOW_ERRORS } from '../lambdas/shared/workflow.js';
 import { AirlockFunction, lambdasEntry } from './airlock-function.js';
 import { acknowledge, acknowledgeOnGrantee, nagArn } from './nag-acknowledgements.js';
 
+/** A request id as the proxy makes them (randomUUID), in IAM's StringLike syntax. */
+export const REQUEST_KEY_PATTERN = '????????-????-????-????-????????????';
+/** What the fleet may touch on its own requests: cancel/expire (state, reason, decidedAt) and the execution ARN. */
+export const FLEET_UPDATE_ATTRIBUTES = ['requestId', 'kind', 'state', 'reason', 'decidedAt', 'executionArn'] as const;
+
 export const APPROVAL_ENV = {
   table: 'AIRLOCK_APPROVALS_TABLE',
   stateMachineArn: 'AIRLOCK_APPROVAL_STATE_MACHINE_ARN',
@@ -35,6 +40,12 @@ export interface ApprovalWorkflowProps {
   oidcAudience: string;
   /** Groups allowed to decide. */
   reviewerGroups: string[];
+  /** Token claims naming the principal and its groups (defaults `sub`, `groups`), and the issuer's JWKS when not discovered. */
+  principalClaim?: string;
+  groupsClaim?: string;
+  jwksUri?: string;
+  /** Most decision requests served at once: the public URL's throttle. Default 10. */
+  decisionConcurrency?: number;
   /** Base URL of the review page; defaults to the decision endpoint's own URL. */
   reviewBaseUrl?: string;
   /**
@@ -53,6 +64,7 @@ export interface ApprovalWorkflowProps {
  */
 export class ApprovalWorkflow extends Construct {
   readonly table: dynamodb.Table;
+  private readonly key: kms.IKey;
   readonly topic: sns.Topic;
   readonly slackSecret?: secretsmanager.ISecret;
   readonly stateMachine: sfn.StateMachine;
@@ -66,6 +78,7 @@ export class ApprovalWorkflow extends Construct {
 
   constructor(scope: Construct, id: string, props: ApprovalWorkflowProps) {
     super(scope, id);
+    this.key = props.key;
     this.approvalTimeout = props.approvalTimeout ?? Duration.minutes(15);
 
     this.table = new dynamodb.Table(this, 'Approvals', {
@@ -105,7 +118,12 @@ export class ApprovalWorkflow extends Construct {
         OIDC_ISSUER: props.oidcIssuer,
         OIDC_AUDIENCE: props.oidcAudience,
         REVIEWER_GROUPS: props.reviewerGroups.join(','),
+        ...(props.principalClaim ? { OIDC_PRINCIPAL_CLAIM: props.principalClaim } : {}),
+        ...(props.groupsClaim ? { OIDC_GROUPS_CLAIM: props.groupsClaim } : {}),
+        ...(props.jwksUri ? { OIDC_JWKS_URI: props.jwksUri } : {}),
       },
+      // The URL is public (Slack cannot sign SigV4): a flood is capped here, not on the account's pool.
+      reservedConcurrentExecutions: props.decisionConcurrency ?? 10,
     });
     // Authentication is in the handler (Slack request signature, reviewer's OIDC token): Slack cannot sign SigV4.
     this.decisionUrl = this.decision.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
@@ -131,9 +149,11 @@ export class ApprovalWorkflow extends Construct {
       environment: { APPROVALS_TABLE: this.table.tableName },
     });
 
-    this.table.grantReadWriteData(this.notifier.role);
-    this.table.grantReadWriteData(this.decision.role);
-    this.table.grantReadWriteData(this.expire.role);
+    // By role, no scans: the notifier stores the task token, the expirer settles on timeout, and
+    // only the decision function settles decisions and writes standing grants (PutItem).
+    this.grantItems(this.notifier.role, ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    this.grantItems(this.expire.role, ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    this.grantItems(this.decision.role, ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem']);
     this.topic.grantPublish(this.notifier.role);
     this.slackSecret?.grantRead(this.notifier.role);
     this.slackSecret?.grantRead(this.decision.role);
@@ -220,7 +240,25 @@ export class ApprovalWorkflow extends Construct {
       `AwsSolutions-IAM5[Resource::${executions}]`,
       'Executions are named per request at run time; the grant is StopExecution on this state machine\'s executions only',
     );
-    this.table.grantReadWriteData(grantee);
+    this.grantItems(grantee, ['dynamodb:GetItem']);
+    // Requests only: their keys are UUIDs, which no grant key (`grant#<sha256>`) can match, so the
+    // fleet can neither mint nor overwrite a standing grant.
+    const requestsOnly = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [REQUEST_KEY_PATTERN] }, Null: { 'dynamodb:LeadingKeys': 'false' } };
+    iam.Grant.addToPrincipal({ grantee, actions: ['dynamodb:PutItem'], resourceArns: [this.table.tableArn], conditions: requestsOnly });
+    // Cancelling or expiring its own held statement, and noting the workflow's execution: these
+    // attributes only, never the reviewer, scope or task token a decision writes.
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:UpdateItem'],
+      resourceArns: [this.table.tableArn],
+      conditions: { ...requestsOnly, 'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...FLEET_UPDATE_ATTRIBUTES] } },
+    });
+    this.key.grantEncryptDecrypt(grantee);
+  }
+
+  private grantItems(grantee: iam.IGrantable, actions: string[]): void {
+    iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [this.table.tableArn] });
+    this.key.grantEncryptDecrypt(grantee);
   }
 
   environment(): Record<string, string> {

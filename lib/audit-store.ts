@@ -13,7 +13,13 @@ export const AUDIT_ENV = {
   table: 'AIRLOCK_AUDIT_TABLE',
   bucket: 'AIRLOCK_AUDIT_BUCKET',
   kmsKey: 'AIRLOCK_AUDIT_KMS_KEY',
+  signingKey: 'AIRLOCK_AUDIT_SIGNING_KEY',
 } as const;
+
+/** How long the trail is kept (and recordings locked) when `auditRetentionDays` is not set. */
+export const DEFAULT_AUDIT_RETENTION_DAYS = 365;
+
+export type ObjectLockMode = 'compliance' | 'governance';
 
 /**
  * The attribute the adapter writes (epoch seconds) when `retentionDays` is set. Enabled whether or
@@ -22,9 +28,15 @@ export const AUDIT_ENV = {
  */
 export const AUDIT_TTL_ATTRIBUTE = 'expiresAt';
 
-/** What the proxy's shipping path calls (write, then read back a session to store its recording). */
-export const AUDIT_WRITER_TABLE_ACTIONS = ['dynamodb:BatchWriteItem', 'dynamodb:Query'] as const;
+/**
+ * What the proxy's shipping path calls: conditional puts (create-only), then a read-back of a
+ * session to store its recording. No BatchWriteItem (it cannot carry a condition, and deletes),
+ * no UpdateItem, no DeleteItem.
+ */
+export const AUDIT_WRITER_TABLE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:Query'] as const;
 export const AUDIT_WRITER_OBJECT_ACTIONS = ['s3:PutObject', 's3:GetObject'] as const;
+/** The fleet's only use of the digest signing key; verifiers read the public half with GetPublicKey. */
+export const AUDIT_SIGNER_KEY_ACTIONS = ['kms:Sign', 'kms:GetPublicKey'] as const;
 /** DynamoDB and SSE-KMS on the caller's behalf: data keys to write, decrypt to read. */
 export const AUDIT_WRITER_KEY_ACTIONS = ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey*', 'kms:DescribeKey'] as const;
 
@@ -35,10 +47,18 @@ export interface AuditStoreProps {
   accessLogsBucket: s3.IBucket;
   /** Keep the table and bucket when the stack is deleted. Default true: audit outlives the gateway. */
   retain?: boolean;
-  /** Object Lock (compliance mode) retention for objects, in days. Off when absent; only at creation. */
-  objectLockDays?: number;
-  /** Audit items expire (DynamoDB TTL) this many days after their event. Kept forever when absent. */
+  /**
+   * How long the trail is kept: recordings and large records are Object-Locked for this many days
+   * from their write and expire after; table items expire (TTL) this long after their event.
+   * Default DEFAULT_AUDIT_RETENTION_DAYS.
+   */
   retentionDays?: number;
+  /**
+   * Object Lock mode of the recordings bucket. `compliance` (default): nobody, root included, can
+   * shorten or remove the lock. `governance`: principals granted s3:BypassGovernanceRetention can.
+   * Object Lock itself can only be enabled when the bucket is created.
+   */
+  objectLockMode?: ObjectLockMode;
 }
 
 const ATTRIBUTE_TYPES: Record<string, dynamodb.AttributeType> = {
@@ -91,14 +111,16 @@ export class AuditStore extends Construct {
   /** Large records (`events/…`) and whole-session recordings (`recordings/…`), gzip JSON. */
   readonly bucket: s3.Bucket;
   readonly key: kms.IKey;
-  readonly objectLockDays?: number;
-  readonly retentionDays?: number;
+  /** ECC_NIST_P256 signing key for digests: the fleet may Sign, nobody can export the private half. */
+  readonly signingKey: kms.Key;
+  readonly retentionDays: number;
+  readonly objectLockMode: ObjectLockMode;
 
   constructor(scope: Construct, id: string, props: AuditStoreProps) {
     super(scope, id);
     this.key = props.key;
-    this.objectLockDays = props.objectLockDays;
-    this.retentionDays = props.retentionDays;
+    this.retentionDays = props.retentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS;
+    this.objectLockMode = props.objectLockMode ?? 'compliance';
     const removalPolicy = props.retain === false ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
 
     const shape = adapterTableShape();
@@ -115,31 +137,73 @@ export class AuditStore extends Construct {
     });
     for (const index of shape.indexes) this.table.addGlobalSecondaryIndex(index);
 
+    const retention = Duration.days(this.retentionDays);
     this.bucket = new s3.Bucket(this, 'Recordings', {
       ...privateBucketProps(props.key, props.accessLogsBucket, 'recordings/'),
-      objectLockEnabled: props.objectLockDays !== undefined,
+      // Every object version is locked for the retention period from its write: an overwrite only
+      // adds a version, and no version can be deleted before its lock ends.
+      objectLockEnabled: true,
       objectLockDefaultRetention:
-        props.objectLockDays !== undefined
-          ? s3.ObjectLockRetention.compliance(Duration.days(props.objectLockDays))
-          : undefined,
-      lifecycleRules: [{ noncurrentVersionExpiration: Duration.days(90), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+        this.objectLockMode === 'compliance' ? s3.ObjectLockRetention.compliance(retention) : s3.ObjectLockRetention.governance(retention),
+      // Aligned with the lock and the table's TTL: an object goes when its lock (and its items) do.
+      lifecycleRules: [
+        {
+          expiration: retention,
+          noncurrentVersionExpiration: retention,
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+        { expiredObjectDeleteMarker: true },
+      ],
       removalPolicy,
+    });
+
+    this.signingKey = new kms.Key(this, 'DigestSigningKey', {
+      description: 'Airlock: signs audit digests (the fleet may Sign; verifiers use GetPublicKey)',
+      keySpec: kms.KeySpec.ECC_NIST_P256,
+      keyUsage: kms.KeyUsage.SIGN_VERIFY,
+      removalPolicy: RemovalPolicy.RETAIN,
     });
   }
 
   /**
-   * Exactly what the proxy's audit adapter calls while shipping: batch puts and a session read-back
-   * on the base table, object put/get. No deletes, no updates, no scans: a compromised task can
-   * neither erase nor rewrite its trail, nor list other sessions.
+   * Only `signer` may use the digest key to sign: the key policy denies kms:Sign to every other
+   * principal of the account, administrators included (they would have to edit the key policy
+   * first, which CloudTrail records).
+   */
+  restrictSigningTo(signer: iam.IRole): void {
+    this.signingKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'OnlyTheFleetSignsDigests',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['kms:Sign'],
+        resources: ['*'],
+        conditions: { ArnNotEquals: { 'aws:PrincipalArn': signer.roleArn } },
+      }),
+    );
+    iam.Grant.addToPrincipal({ grantee: signer, actions: [...AUDIT_SIGNER_KEY_ACTIONS], resourceArns: [this.signingKey.keyArn] });
+    // Create-only writes: the fleet may put an object only where none exists (If-None-Match: *).
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'FleetWritesNewObjectsOnly',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects('*')],
+        conditions: { ArnEquals: { 'aws:PrincipalArn': signer.roleArn }, Null: { 's3:if-none-match': 'true' } },
+      }),
+    );
+  }
+
+  /**
+   * Exactly what the proxy's audit adapter calls while shipping: puts and a session read-back on
+   * the base table, object put/get. No batch writes, deletes, updates or scans; objects keep the
+   * bucket's default lock (no PutObjectRetention). What a holder of this role can still do is in
+   * docs/deploy.md ("What the fleet's role can do to the trail").
    */
   grantWriter(grantee: iam.IGrantable): void {
     iam.Grant.addToPrincipal({ grantee, actions: [...AUDIT_WRITER_TABLE_ACTIONS], resourceArns: [this.table.tableArn] });
-    iam.Grant.addToPrincipal({
-      grantee,
-      // With Object Lock the adapter sets each object's retention explicitly, which S3 authorizes separately.
-      actions: [...AUDIT_WRITER_OBJECT_ACTIONS, ...(this.objectLockDays !== undefined ? ['s3:PutObjectRetention'] : [])],
-      resourceArns: [this.bucket.arnForObjects('*')],
-    });
+    iam.Grant.addToPrincipal({ grantee, actions: [...AUDIT_WRITER_OBJECT_ACTIONS], resourceArns: [this.bucket.arnForObjects('*')] });
     this.key.grant(grantee, ...AUDIT_WRITER_KEY_ACTIONS);
     acknowledgeOnGrantee(
       grantee,
@@ -154,6 +218,7 @@ export class AuditStore extends Construct {
       [AUDIT_ENV.table]: this.table.tableName,
       [AUDIT_ENV.bucket]: this.bucket.bucketName,
       [AUDIT_ENV.kmsKey]: this.key.keyArn,
+      [AUDIT_ENV.signingKey]: this.signingKey.keyArn,
     };
   }
 }

@@ -31,6 +31,9 @@ export function settingsFromContext(node: Node): AirlockSettings {
   return {
     oidcIssuer,
     oidcAudience,
+    principalClaim: get('principalClaim'),
+    groupsClaim: get('groupsClaim'),
+    jwksUri: get('jwksUri'),
     reviewerGroups: list('reviewerGroups'),
     reviewerEmails: list('reviewerEmails'),
     alarmEmails: list('alarmEmails'),
@@ -47,6 +50,7 @@ export function settingsFromContext(node: Node): AirlockSettings {
     slackSecretArn: get('slackSecretArn'),
     objectLockDays: get('objectLockDays'),
     auditRetentionDays: get('auditRetentionDays'),
+    auditObjectLockMode: get('auditObjectLockMode'),
     policyFile: get('policyFile'),
     minTasks: get('minTasks'),
     maxTasks: get('maxTasks'),

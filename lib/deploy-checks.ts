@@ -37,6 +37,9 @@ export function deployProblems(s: AirlockSettings): string[] {
   if (s.auditRetentionDays !== undefined && !(Number.isInteger(s.auditRetentionDays) && s.auditRetentionDays >= 1)) {
     problems.push(`airlock:auditRetentionDays must be a whole number of days (≥ 1), not ${String(s.auditRetentionDays)}.`);
   }
+  if (s.auditObjectLockMode !== undefined && !['compliance', 'governance'].includes(s.auditObjectLockMode)) {
+    problems.push(`airlock:auditObjectLockMode must be compliance or governance, not ${String(s.auditObjectLockMode)}.`);
+  }
   return problems;
 }
 

@@ -18,8 +18,6 @@ export interface ObservabilityProps {
   alarmEmails?: string[];
   /** Alarm when the oldest unwritten audit event is older than this. Default 30 s. */
   auditLagThreshold?: Duration;
-  /** Alarm when this many statements wait for a reviewer. Default 20. */
-  approvalsPendingThreshold?: number;
 }
 
 /** One dashboard and the alarms an operator must hear about, all sent to one topic. */
@@ -36,7 +34,6 @@ export class Observability extends Construct {
 
     const m = (name: string, stat: string) => fleet.metric(name, stat);
     const auditLag = m(PROXY_METRICS.auditLagMs, 'Maximum');
-    const pending = m(PROXY_METRICS.approvalsPending, 'Maximum');
     const unhealthy = new cloudwatch.MathExpression({
       label: 'Unhealthy targets (max over listeners)',
       expression: `MAX([${fleet.targetGroups.map((_, i) => `u${i}`).join(',')}])`,
@@ -46,9 +43,21 @@ export class Observability extends Construct {
       period: Duration.minutes(1),
     });
 
+    // Missing data breaches: a fleet that stopped reporting its lag is no proof the trail is flowing.
     this.alarm('AuditLag', auditLag, (props.auditLagThreshold ?? Duration.seconds(30)).toMilliseconds(), 3,
-      'Audit events are not reaching the store: statements will stall (no audit path, no forward)');
-    this.alarm('ApprovalsPending', pending, props.approvalsPendingThreshold ?? 20, 5, 'Statements are waiting for reviewers');
+      'Audit events are not reaching the store, or the fleet stopped reporting: statements will stall (no audit path, no forward)',
+      cloudwatch.TreatMissingData.BREACHING);
+    // Container Insights: fewer tasks running than the service wants (crash loop, capacity, image pull).
+    const running = new cloudwatch.MathExpression({
+      label: 'Desired minus running tasks',
+      expression: 'desired - running',
+      usingMetrics: {
+        desired: new cloudwatch.Metric({ namespace: 'ECS/ContainerInsights', metricName: 'DesiredTaskCount', dimensionsMap: { ClusterName: fleet.cluster.clusterName, ServiceName: fleet.service.serviceName }, statistic: 'Minimum' }),
+        running: new cloudwatch.Metric({ namespace: 'ECS/ContainerInsights', metricName: 'RunningTaskCount', dimensionsMap: { ClusterName: fleet.cluster.clusterName, ServiceName: fleet.service.serviceName }, statistic: 'Minimum' }),
+      },
+      period: Duration.minutes(1),
+    });
+    this.alarm('TasksMissing', running, 0, 5, 'Fewer proxy tasks run than desired for 5 minutes (crash loop, capacity or image pull)', cloudwatch.TreatMissingData.BREACHING);
     this.alarm('UnhealthyTargets', unhealthy, 0, 3, 'A proxy task fails its health check');
     this.alarm('FleetCpu', fleet.service.metricCpuUtilization({ statistic: 'Average' }), 85, 5, 'Proxy CPU stays high despite scaling');
     this.alarm('ApprovalWorkflowFailed', approvals.stateMachine.metricFailed({ statistic: 'Sum' }), 0, 1,
@@ -63,7 +72,7 @@ export class Observability extends Construct {
     this.dashboard.addWidgets(
       graph('Sessions', [m(PROXY_METRICS.activeSessions, 'Sum')], [m(PROXY_METRICS.sessionsOpened, 'Sum')]),
       graph('Statements and refusals', [m(PROXY_METRICS.statements, 'Sum')], [m(PROXY_METRICS.refusals, 'Sum')]),
-      graph('Approvals pending / audit lag (ms)', [pending], [auditLag]),
+      graph('Audit lag (ms)', [auditLag]),
     );
     this.dashboard.addWidgets(
       graph('Fleet CPU / memory', [fleet.service.metricCpuUtilization()], [fleet.service.metricMemoryUtilization()]),
@@ -81,13 +90,20 @@ export class Observability extends Construct {
     );
   }
 
-  private alarm(id: string, metric: cloudwatch.IMetric, threshold: number, periods: number, description: string): void {
+  private alarm(
+    id: string,
+    metric: cloudwatch.IMetric,
+    threshold: number,
+    periods: number,
+    description: string,
+    treatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
+  ): void {
     const alarm = new cloudwatch.Alarm(this, id, {
       metric,
       threshold,
       evaluationPeriods: periods,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      treatMissingData,
       alarmDescription: description,
     });
     alarm.addAlarmAction(new actions.SnsAction(this.alarmTopic));

@@ -21,6 +21,9 @@ export const CONTAINER_PORTS = { postgres: 5432, ssh: 2222, https: 8443, health:
 export interface ProxyConfigInput {
   oidcIssuer: string;
   oidcAudience: string;
+  principalClaim?: string;
+  groupsClaim?: string;
+  jwksUri?: string;
   reviewerGroups: string[];
   approvalTimeout: Duration;
   targets: RegisteredTarget[];
@@ -33,8 +36,8 @@ export interface ProxyConfigInput {
   tls: boolean;
   /** The entrypoint writes the gateway's SSH host key to CONTAINER_PATHS.sshHostKey: render the SSH listener. */
   ssh: boolean;
-  /** Must match the audit bucket's Object Lock and the table's TTL (AuditStore). */
-  audit?: { objectLockDays?: number; retentionDays?: number };
+  /** Must match the table's TTL (AuditStore); objects take the bucket's default Object Lock. */
+  audit?: { retentionDays?: number };
 }
 
 /**
@@ -103,7 +106,13 @@ export function renderProxyConfig(input: ProxyConfigInput): Record<string, unkno
         ? { ssh: { host: '0.0.0.0', port: CONTAINER_PORTS.ssh, hostKeyFiles: [CONTAINER_PATHS.sshHostKey] } }
         : {}),
     },
-    identity: { issuer: input.oidcIssuer, audience: input.oidcAudience },
+    identity: {
+      issuer: input.oidcIssuer,
+      audience: input.oidcAudience,
+      ...(input.principalClaim ? { principalClaim: input.principalClaim } : {}),
+      ...(input.groupsClaim ? { groupsClaim: input.groupsClaim } : {}),
+      ...(input.jwksUri ? { jwksUri: input.jwksUri } : {}),
+    },
     targets: input.targets.map(({ registration, secret }) => renderTarget(registration, secret.secretArn)),
     policy: {
       file: input.policyFile,
@@ -121,7 +130,7 @@ export function renderProxyConfig(input: ProxyConfigInput): Record<string, unkno
         table: fromEnv(AUDIT_ENV.table),
         bucket: fromEnv(AUDIT_ENV.bucket),
         kmsKeyId: fromEnv(AUDIT_ENV.kmsKey),
-        ...(input.audit?.objectLockDays !== undefined ? { objectLockDays: input.audit.objectLockDays } : {}),
+        signingKeyId: fromEnv(AUDIT_ENV.signingKey),
         ...(input.audit?.retentionDays !== undefined ? { retentionDays: input.audit.retentionDays } : {}),
       },
     },

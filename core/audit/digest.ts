@@ -21,8 +21,21 @@ export interface SignedDigest {
   sessions: DigestEntry[];
   /** sha256 over the signer's public key (SPKI DER), first 32 hex chars. */
   keyId: string;
-  /** Ed25519 signature (base64) over the canonical JSON of every other field. */
+  /**
+   * Signature (base64) over the canonical JSON of every other field: Ed25519 (a local key), or
+   * ECDSA P-256 with SHA-256, DER-encoded (a KMS key; see DigestSigner). The key's type says which.
+   */
   sig: string;
+}
+
+/**
+ * Signs digests with a key the writer does not hold (KMS in AWS): asynchronous, and the private
+ * half never leaves the signer. `sign` receives the exact bytes to sign (canonical JSON).
+ */
+export interface DigestSigner {
+  /** keyIdOf(the signer's public key). */
+  keyId: string;
+  sign(message: Buffer): Promise<Buffer>;
 }
 
 export function digestGenesis(writer: string): string {
@@ -46,8 +59,12 @@ export function toPrivateKey(key: KeyObject | string): KeyObject {
 export function toPublicKey(key: KeyObject | string): KeyObject {
   const k = typeof key === 'string' ? createPublicKey(key) : key;
   const pub = k.type === 'private' ? createPublicKey(k) : k;
-  if (pub.asymmetricKeyType !== 'ed25519') throw new Error('audit verification key must be Ed25519');
+  if (!isVerificationKey(pub)) throw new Error('audit verification key must be Ed25519 or ECDSA P-256');
   return pub;
+}
+
+function isVerificationKey(k: KeyObject): boolean {
+  return k.asymmetricKeyType === 'ed25519' || (k.asymmetricKeyType === 'ec' && k.asymmetricKeyDetails?.namedCurve === 'prime256v1');
 }
 
 export function generateSigningKeyPem(): string {
@@ -62,10 +79,20 @@ export function signDigest(unsigned: Omit<SignedDigest, 'sig' | 'keyId'>, privat
   return { ...body, sig };
 }
 
+/** Signs with an external signer (KMS): same body and encoding as signDigest. */
+export async function signDigestWith(unsigned: Omit<SignedDigest, 'sig' | 'keyId'>, signer: DigestSigner): Promise<SignedDigest> {
+  const body = { ...unsigned, keyId: signer.keyId };
+  const sig = (await signer.sign(Buffer.from(canonicalJson(body)))).toString('base64');
+  return { ...body, sig };
+}
+
 export function digestSignatureValid(d: SignedDigest, publicKey: KeyObject): boolean {
   const { sig, ...body } = d;
+  if (!isVerificationKey(publicKey)) return false;
   try {
-    return verify(null, Buffer.from(canonicalJson(body)), publicKey, Buffer.from(sig, 'base64'));
+    // Ed25519 hashes internally; ECDSA P-256 signatures (DER) are over SHA-256 of the message.
+    const algorithm = publicKey.asymmetricKeyType === 'ec' ? 'sha256' : null;
+    return verify(algorithm, Buffer.from(canonicalJson(body)), publicKey, Buffer.from(sig, 'base64'));
   } catch {
     return false;
   }

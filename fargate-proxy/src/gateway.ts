@@ -22,6 +22,8 @@ import { watchPolicyFile } from './adapters/local/policy-file.js';
 import { createLocalAuditSink } from './adapters/local/audit-file-sink.js';
 import { createLocalApprovalService } from './adapters/local/approval-service.js';
 import { createAwsAuditStore } from './adapters/aws/audit-dynamodb-store.js';
+import { createKmsDigestSigner } from './adapters/aws/kms-digest-signer.js';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { createAwsApprovalService } from './adapters/aws/approval-service.js';
 import { startPolicyBundleSource } from './adapters/aws/policy-bundle-source.js';
 import { CountingAuditSink } from './metrics/counting-audit-sink.js';
@@ -149,7 +151,10 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
 
     // The local spool always comes first (a crash loses nothing); a configured store is shipped to.
     const auditStore = cfg.audit.store && createAwsAuditStore({ dynamodb: new DynamoDBClient({}), s3: new S3Client({}), ...cfg.audit.store });
-    const audit = await createLocalAuditSink({ dir: join(cfg.dataDir, 'audit'), ack: cfg.audit.ack, responseCapBytes: cfg.audit.responseCapBytes, store: auditStore });
+    // In AWS, digests are signed by KMS: the task can ask for signatures but never holds the key.
+    const signingKeyId = cfg.audit.store?.signingKeyId;
+    const signer = signingKeyId ? await createKmsDigestSigner(new KMSClient({}), signingKeyId) : undefined;
+    const audit = await createLocalAuditSink({ dir: join(cfg.dataDir, 'audit'), ack: cfg.audit.ack, responseCapBytes: cfg.audit.responseCapBytes, store: auditStore, signer });
     closers.push(() => audit.close());
     // Sessions append through a counter when metrics are on: counts without hooks in protocol code.
     const counted = cfg.metrics.enabled ? new CountingAuditSink(audit) : undefined;

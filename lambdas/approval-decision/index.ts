@@ -1,5 +1,5 @@
 // Lambda entry: wires the decision handler from the environment (APPROVALS_TABLE, SLACK_SECRET_ARN,
-// OIDC_ISSUER, OIDC_AUDIENCE, REVIEWER_GROUPS, optional OIDC_GROUPS_CLAIM).
+// OIDC_ISSUER, OIDC_AUDIENCE, REVIEWER_GROUPS, optional OIDC_GROUPS_CLAIM, OIDC_PRINCIPAL_CLAIM, OIDC_JWKS_URI).
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -22,6 +22,8 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
       issuer: requireEnv('OIDC_ISSUER'),
       audience: requireEnv('OIDC_AUDIENCE'),
       ...(process.env.OIDC_GROUPS_CLAIM ? { groupsClaim: process.env.OIDC_GROUPS_CLAIM } : {}),
+      ...(process.env.OIDC_PRINCIPAL_CLAIM ? { principalClaim: process.env.OIDC_PRINCIPAL_CLAIM } : {}),
+      ...(process.env.OIDC_JWKS_URI ? { jwksUri: process.env.OIDC_JWKS_URI } : {}),
     }),
     slackConfig: slackConfigLoader(new SecretsManagerClient({}), process.env.SLACK_SECRET_ARN),
     logger: lambdaLogger('airlock-approval-decision'),

@@ -21,18 +21,22 @@ import { AuditStore } from '../../lib/audit-store.js';
 import { startLocalDynamo, startLocalS3, type LocalDynamo, type LocalS3 } from '../support/local-aws.js';
 
 /** A stack holding only the audit store (no Lambdas to bundle), with a role granted as the fleet's is. */
-function synthAuditStore(props: { objectLockDays?: number; retentionDays?: number }) {
+function synthAuditStore(props: { retentionDays?: number; objectLockMode?: 'compliance' | 'governance' }) {
   const stack = new Stack(new App(), 'AuditOnly', { env: { account: '123456789012', region: 'eu-west-1' } });
   const key = new kms.Key(stack, 'Key');
   const accessLogsBucket = new s3.Bucket(stack, 'AccessLogs');
   const audit = new AuditStore(stack, 'Audit', { key, accessLogsBucket, ...props });
   const role = new iam.Role(stack, 'TaskRole', { assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com') });
   audit.grantWriter(role);
+  audit.restrictSigningTo(role);
   const template = Template.fromStack(stack).toJSON() as { Resources: Record<string, { Type: string; Properties: any }> };
   const of = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
   const table = of('AWS::DynamoDB::Table')[0]![1];
   const statements = of('AWS::IAM::Policy').flatMap(([, p]) => p.Properties.PolicyDocument.Statement as any[]);
-  return { table: table.Properties, statements, tables: of('AWS::DynamoDB::Table').length };
+  const bucket = of('AWS::S3::Bucket').find(([id]) => id.startsWith('AuditRecordings'))![1].Properties;
+  const bucketPolicy = of('AWS::S3::BucketPolicy').find(([, p]) => JSON.stringify(p.Properties.Bucket).includes('AuditRecordings'))![1].Properties.PolicyDocument.Statement as any[];
+  const signingKey = of('AWS::KMS::Key').find(([id]) => id.startsWith('AuditDigestSigningKey'))!;
+  return { table: table.Properties, statements, tables: of('AWS::DynamoDB::Table').length, bucket, bucketPolicy, signingKey, roleId: of('AWS::IAM::Role')[0]![0] };
 }
 
 const byName = <T extends { AttributeName?: string; IndexName?: string }>(xs: T[] | undefined) =>
@@ -54,14 +58,42 @@ test('the synthesized audit table has exactly the adapter\'s keys, attributes, i
   assert.equal(table.DeletionProtectionEnabled, true);
 });
 
-test('with Object Lock the writer may also set object retention, which the adapter does on every put', () => {
-  const objectActions = (objectLockDays?: number) =>
-    synthAuditStore({ objectLockDays })
-      .statements.filter((s) => JSON.stringify(s.Resource).includes('AuditRecordings'))
-      .flatMap((s) => [s.Action].flat())
-      .sort();
-  assert.deepEqual(objectActions(), ['s3:GetObject', 's3:PutObject']);
-  assert.deepEqual(objectActions(7), ['s3:GetObject', 's3:PutObject', 's3:PutObjectRetention']);
+test('the fleet\'s role: create-only puts and a read-back; no batch write, update, delete or scan; Sign on the digest key only', () => {
+  const { statements, signingKey } = synthAuditStore({});
+  const actionsOn = (prefix: string) =>
+    statements.filter((s) => JSON.stringify(s.Resource).includes(prefix)).flatMap((s) => [s.Action].flat()).sort();
+  assert.deepEqual(actionsOn('AuditTrail'), ['dynamodb:PutItem', 'dynamodb:Query']);
+  assert.deepEqual(actionsOn('AuditRecordings'), ['s3:GetObject', 's3:PutObject'], 'no PutObjectRetention, no delete: objects keep the bucket\'s lock');
+  assert.deepEqual(actionsOn(signingKey[0]), ['kms:GetPublicKey', 'kms:Sign']);
+  const all = statements.flatMap((s) => [s.Action].flat());
+  for (const forbidden of ['dynamodb:BatchWriteItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Scan', 's3:DeleteObject', 's3:DeleteObjectVersion', 's3:PutObjectRetention', 's3:BypassGovernanceRetention']) {
+    assert.ok(!all.includes(forbidden), `${forbidden} is not granted`);
+  }
+});
+
+test('the digest key is ECC_NIST_P256 for signing, and its policy lets no one but the fleet sign', () => {
+  const { signingKey, roleId } = synthAuditStore({});
+  const key = signingKey[1].Properties;
+  assert.equal(key.KeySpec, 'ECC_NIST_P256');
+  assert.equal(key.KeyUsage, 'SIGN_VERIFY');
+  const deny = key.KeyPolicy.Statement.find((s: any) => s.Effect === 'Deny');
+  assert.deepEqual([deny.Action, deny.Principal], ['kms:Sign', { AWS: '*' }]);
+  assert.deepEqual(deny.Condition.ArnNotEquals['aws:PrincipalArn'], { 'Fn::GetAtt': [roleId, 'Arn'] });
+});
+
+test('recordings: Object Lock (compliance by default, governance as an option) for the retention, lifecycle aligned, create-only for the fleet', () => {
+  const { bucket, bucketPolicy, roleId } = synthAuditStore({ retentionDays: 400 });
+  assert.equal(bucket.ObjectLockEnabled, true);
+  assert.deepEqual(bucket.ObjectLockConfiguration, { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 400 } } });
+  const rules = bucket.LifecycleConfiguration.Rules as any[];
+  const expiry = rules.find((r) => r.ExpirationInDays);
+  assert.equal(expiry.ExpirationInDays, 400, 'current versions go when their lock ends');
+  assert.equal(expiry.NoncurrentVersionExpiration.NoncurrentDays, 400, 'so do overwritten ones, never before');
+  const createOnly = bucketPolicy.find((s) => s.Sid === 'FleetWritesNewObjectsOnly');
+  assert.equal(createOnly.Effect, 'Deny');
+  assert.deepEqual(createOnly.Condition, { ArnEquals: { 'aws:PrincipalArn': { 'Fn::GetAtt': [roleId, 'Arn'] } }, Null: { 's3:if-none-match': 'true' } });
+  const governance = synthAuditStore({ objectLockMode: 'governance' }).bucket;
+  assert.deepEqual(governance.ObjectLockConfiguration.Rule.DefaultRetention, { Mode: 'GOVERNANCE', Days: 365 }, 'default retention 365 days');
 });
 
 let workDir: string;

@@ -115,7 +115,7 @@ test('a gateway restarted after the store was unreachable ships its spool', asyn
   const dir = await mkdtemp(join(workDir, 'gw-'));
   // A DynamoDB endpoint nobody listens on: the first gateway cannot ship.
   const deadDynamo = new DynamoDBClient({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1', credentials, maxAttempts: 1 });
-  const deadStore = createAwsAuditStore({ dynamodb: deadDynamo, s3, table: TABLE, bucket: BUCKET, maxBatchAttempts: 1 });
+  const deadStore = createAwsAuditStore({ dynamodb: deadDynamo, s3, table: TABLE, bucket: BUCKET });
   const first = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0, signingKey: fleetKey, store: deadStore, shipIntervalMs: 20 });
   await first.append(sessionStart('spool-1', 'carol', 'orders', '2026-04-01T10:00:00.000Z'));
   await first.append(stmt('spool-1', 'q1', 'allow'));

@@ -1,6 +1,8 @@
 // `airlock sessions`, `airlock replay ID`, `airlock audit verify`, `airlock audit export`:
 // plain functions taking options and an output stream and returning the exit code, so commander
 // (or a test) can call them. Exit codes: 0 ok, 1 not found / verification failed, 2 bad usage.
+import { KMSClient } from '@aws-sdk/client-kms';
+import { kmsDigestPublicKey } from '../adapters/aws/kms-digest-signer.js';
 import { existsSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import type { KeyObject } from 'node:crypto';
@@ -238,13 +240,28 @@ function renderPreview(v: PreviewView): string[] {
 }
 
 export async function auditVerifyCommand(
-  o: AuditSourceOptions & { publicKeyFiles?: string[]; sessionIds?: string[]; format?: 'text' | 'json' } & Pick<SessionFilterOptions, 'from' | 'to'>,
+  o: AuditSourceOptions & {
+    publicKeyFiles?: string[];
+    /** KMS keys (ARN or id) whose public halves verify the fleet's digests (the stack's AuditSigningKey output). */
+    signingKeys?: string[];
+    /** Fetches a KMS key's public half; default: KMS with the standard AWS environment. */
+    kmsPublicKey?: (keyId: string) => Promise<KeyObject>;
+    sessionIds?: string[];
+    format?: 'text' | 'json';
+  } & Pick<SessionFilterOptions, 'from' | 'to'>,
   out: Output,
   err: Output = process.stderr,
 ): Promise<number> {
   return run(err, async () => {
     const reader = readerFor(o);
     const keys: KeyObject[] = [];
+    for (const keyId of o.signingKeys ?? []) {
+      try {
+        keys.push(await (o.kmsPublicKey ?? kmsPublicKeyFromEnvironment)(keyId));
+      } catch (e) {
+        throw new UsageError(`cannot fetch the public key of KMS key ${keyId}: ${(e as Error).message}`);
+      }
+    }
     for (const file of o.publicKeyFiles ?? []) {
       try {
         keys.push(readPublicKey(file));
@@ -255,7 +272,7 @@ export async function auditVerifyCommand(
     const notes: string[] = [];
     if (keys.length === 0) {
       const local = o.dir ? signingKeyPaths(o.dir).publicKey : undefined;
-      if (!local || !existsSync(local)) throw new UsageError('no public key: give --public-key FILE');
+      if (!local || !existsSync(local)) throw new UsageError('no public key: give --public-key FILE, or --signing-key KMS_KEY_ARN (the stack\'s AuditSigningKey output)');
       keys.push(readPublicKey(local));
       notes.push(`using the public key stored in ${o.dir}; pin a copy kept elsewhere with --public-key for an independent check`);
     }
@@ -291,4 +308,13 @@ export async function auditExportCommand(o: AuditSourceOptions & SessionFilterOp
     }
     return 0;
   });
+}
+
+async function kmsPublicKeyFromEnvironment(keyId: string): Promise<KeyObject> {
+  const kms = new KMSClient({});
+  try {
+    return await kmsDigestPublicKey(kms, keyId);
+  } finally {
+    kms.destroy();
+  }
 }

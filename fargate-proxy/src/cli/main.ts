@@ -227,14 +227,15 @@ auditSource(program.command('replay').description('show a session as it happened
   );
 const audit = program.command('audit').description('audit trail tools');
 auditSource(audit.command('verify').description('check hash chains and signed digests: detects edited, removed or reordered events'))
-  .option('--public-key <file...>', 'Ed25519 public key(s) the digests must verify with (default: the local key)')
+  .option('--public-key <file...>', 'Ed25519 or P-256 public key(s), PEM, the digests must verify with (default: the local key)')
+  .option('--signing-key <kmsKeyArn...>', 'KMS key(s) that signed the fleet\'s digests (the stack\'s AuditSigningKey output); the public key is fetched from KMS')
   .option('--session <id...>', 'only these sessions')
   .option('--from <time>', 'with a store: sessions started at or after (ISO date or time)')
   .option('--to <time>', 'with a store: sessions started before')
   .option('--format <format>', 'text | json', 'text')
-  .action((o: AuditSourceFlags & { publicKey?: string[]; session?: string[]; from?: string; to?: string; format: 'text' | 'json' }) =>
+  .action((o: AuditSourceFlags & { publicKey?: string[]; signingKey?: string[]; session?: string[]; from?: string; to?: string; format: 'text' | 'json' }) =>
     withAuditSource(o, (source) =>
-      auditVerifyCommand({ ...source, publicKeyFiles: o.publicKey, sessionIds: o.session, from: o.from, to: o.to, format: o.format }, process.stdout),
+      auditVerifyCommand({ ...source, publicKeyFiles: o.publicKey, signingKeys: o.signingKey, sessionIds: o.session, from: o.from, to: o.to, format: o.format }, process.stdout),
     ),
   );
 sessionFilters(auditSource(audit.command('export').description('every event as JSON lines, for SIEM ingestion'))).action((o: FilterOpts) =>

@@ -140,6 +140,8 @@ export const configSchema = z
             table: z.string().min(1),
             bucket: z.string().min(1),
             kmsKeyId: z.string().optional(),
+            /** KMS asymmetric key (ECC_NIST_P256) that signs audit digests; without it, a local Ed25519 key in dataDir. */
+            signingKeyId: z.string().min(1).optional(),
             objectLockDays: z.number().int().positive().optional(),
             retentionDays: z.number().int().positive().optional(),
           })

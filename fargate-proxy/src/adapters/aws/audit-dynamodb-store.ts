@@ -14,17 +14,19 @@
 //   GSI byDay       (gpk3 = D#<yyyy-mm-dd>, gsk)   time-range listing, one partition per day
 //   TTL attribute `expiresAt` (epoch seconds) when retention is configured.
 //
-// Every write is a put of a key derived from the record: shipping the same batch twice is harmless.
+// Every write is a put of a key derived from the record, conditional on the key being new (DynamoDB
+// `attribute_not_exists`, S3 `If-None-Match: *`): shipping the same batch twice is harmless, and
+// nothing this writer ships can replace what is already stored. The fleet's role has no
+// BatchWriteItem, UpdateItem or DeleteItem on the table (lib/audit-store.ts).
 import { gzipSync, gunzipSync } from 'node:zlib';
 import {
   BatchGetItemCommand,
-  BatchWriteItemCommand,
+  PutItemCommand,
   QueryCommand,
   ScanCommand,
   type AttributeValue,
   type CreateTableCommandInput,
   type DynamoDBClient,
-  type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, PutObjectCommand, type PutObjectCommandInput, type S3Client } from '@aws-sdk/client-s3';
 import type { AuditRecord } from '../../../../core/audit/events.js';
@@ -39,13 +41,17 @@ export interface AwsAuditStoreOptions {
   bucket: string;
   /** KMS key for S3 objects (SSE-KMS); without it the bucket's default encryption applies. */
   kmsKeyId?: string;
-  /** Object Lock retention (COMPLIANCE) for S3 objects; the bucket must have Object Lock enabled. */
+  /**
+   * Object Lock retention (COMPLIANCE) set on each S3 object; the bucket must have Object Lock
+   * enabled. Leave unset when the bucket's default retention applies (the CDK stack's case).
+   */
   objectLockDays?: number;
   /** Records whose JSON exceeds this go to S3 (DynamoDB items stop at 400 KB). */
   inlineRecordMaxBytes?: number;
   /** Items expire this many days after the event (DynamoDB TTL); kept forever when absent. */
   retentionDays?: number;
-  maxBatchAttempts?: number;
+  /** Items written at once (each a conditional PutItem). Default 16. */
+  writeConcurrency?: number;
   /** At session end, also keep the whole session as one gzip JSON-lines object (`recordings/<id>.jsonl.gz`). Default true. */
   recordings?: boolean;
 }
@@ -83,7 +89,7 @@ type Item = Record<string, AttributeValue>;
 
 export function createAwsAuditStore(o: AwsAuditStoreOptions): AuditStoreWriter & AuditReader {
   const inlineMax = o.inlineRecordMaxBytes ?? 64 * 1024;
-  const maxAttempts = o.maxBatchAttempts ?? 8;
+  const concurrency = o.writeConcurrency ?? 16;
 
   const expiry = (at: string): Item =>
     o.retentionDays ? { expiresAt: N(Math.floor(Date.parse(at) / 1000) + o.retentionDays * 86400) } : {};
@@ -98,7 +104,12 @@ export function createAwsAuditStore(o: AwsAuditStoreOptions): AuditStoreWriter &
     };
     if (o.kmsKeyId) Object.assign(input, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: o.kmsKeyId, BucketKeyEnabled: true });
     if (o.objectLockDays) Object.assign(input, { ObjectLockMode: 'COMPLIANCE', ObjectLockRetainUntilDate: new Date(Date.now() + o.objectLockDays * 86400_000) });
-    await o.s3.send(new PutObjectCommand(input));
+    try {
+      // Create-only: an object already there (a re-shipped batch) is kept as it is.
+      await o.s3.send(new PutObjectCommand({ ...input, IfNoneMatch: '*' }));
+    } catch (e) {
+      if ((e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 412) throw e;
+    }
   }
 
   async function getObject(key: string): Promise<string> {
@@ -167,20 +178,27 @@ export function createAwsAuditStore(o: AwsAuditStoreOptions): AuditStoreWriter &
     return { pk: S(`W#${d.writer}`), sk: S(`D#${pad(d.dseq)}`), rec: S(JSON.stringify(d)), ...expiry(d.at) };
   }
 
-  /** Group commit: one BatchWriteItem per 25 items, retrying what DynamoDB left unprocessed. */
-  async function batchWrite(items: Item[]): Promise<void> {
+  /**
+   * Each item is created, never replaced: a conditional PutItem whose failure on an existing key
+   * means this item was shipped before (a retried batch after a crash). The SDK retries throttling.
+   */
+  async function putNew(item: Item): Promise<void> {
+    try {
+      await o.dynamodb.send(new PutItemCommand({ TableName: o.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
+    } catch (e) {
+      if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
+    }
+  }
+
+  async function writeItems(items: Item[]): Promise<void> {
     const unique = new Map<string, Item>();
     for (const it of items) unique.set(`${it.pk!.S}\u0000${it.sk!.S}`, it);
     const all = [...unique.values()];
-    for (let i = 0; i < all.length; i += 25) {
-      let requests: WriteRequest[] = all.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
-      for (let attempt = 1; requests.length > 0; attempt++) {
-        if (attempt > maxAttempts) throw new Error(`DynamoDB left ${requests.length} audit items unprocessed after ${maxAttempts} attempts`);
-        if (attempt > 1) await new Promise((r) => setTimeout(r, Math.min(25 * 2 ** attempt, 2000) * (0.5 + Math.random() / 2)));
-        const res = await o.dynamodb.send(new BatchWriteItemCommand({ RequestItems: { [o.table]: requests } }));
-        requests = res.UnprocessedItems?.[o.table] ?? [];
-      }
-    }
+    let next = 0;
+    const worker = async () => {
+      while (next < all.length) await putNew(all[next++]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, all.length) }, worker));
   }
 
   async function queryAll(input: ConstructorParameters<typeof QueryCommand>[0]): Promise<Item[]> {
@@ -261,7 +279,7 @@ export function createAwsAuditStore(o: AwsAuditStoreOptions): AuditStoreWriter &
         if (it.kind === 'event') out.push(...(await itemsFor(it.record)));
         else out.push(digestItem(it.digest));
       }
-      await batchWrite(out);
+      await writeItems(out);
       if (o.recordings === false) return;
       // The spool ships in order, so a session's events are all stored once its end is.
       for (const it of items) {

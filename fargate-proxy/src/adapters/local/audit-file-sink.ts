@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { isValidSessionId, type AuditEventInput, type AuditRecord, type CapturedResponse } from '../../../../core/audit/events.js';
 import { SessionChains } from '../../../../core/audit/chain.js';
-import { digestGenesis, digestHash, signDigest, toPrivateKey, type DigestEntry, type SignedDigest } from '../../../../core/audit/digest.js';
+import { digestGenesis, digestHash, signDigest, signDigestWith, toPrivateKey, type DigestEntry, type DigestSigner, type SignedDigest } from '../../../../core/audit/digest.js';
 import { AuditUnavailableError, type AuditHealth, type AuditSink, type AuditStoreWriter, type ShippedItem } from '../../../../core/audit/ports.js';
 import { ResponseCapture } from '../../../../core/audit/response-capture.js';
 import { maskSqlLiterals, prepareSqlLiteralMasking } from '../../../../core/audit/sql-literals.js';
@@ -24,6 +24,8 @@ export interface LocalAuditSinkOptions {
   ack: 'local' | 'store';
   /** Ed25519 private key (KeyObject or PEM). Default: `<dir>/keys/audit-signing.key`, created on first run. */
   signingKey?: KeyObject | string;
+  /** Signs digests instead of `signingKey` (KMS in AWS: the private key never reaches the task). */
+  signer?: DigestSigner;
   /** Bytes of each statement's response kept; the rest is hashed and counted. */
   responseCapBytes: number;
   /** Remote store the spool ships to (e.g. DynamoDB + S3). */
@@ -84,7 +86,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   await prepareSqlLiteralMasking();
   const paths = auditPaths(o.dir);
   mkdirSync(paths.sessions, { recursive: true, mode: 0o750 });
-  const privateKey = toPrivateKey(o.signingKey ?? loadOrCreateSigningKey(o.dir));
+  const privateKey = o.signer ? undefined : toPrivateKey(o.signingKey ?? loadOrCreateSigningKey(o.dir));
   const dirIdentity = statSync(o.dir).ino;
   // `store` waits for the fsync, so it comes soon; `local` already has the kernel's copy, and each
   // fsync costs ~0.1 ms of CPU per session file (bench/experiments/fsync-cost.ts), so it is batched further.
@@ -351,8 +353,39 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
 
   function writeDigest(): void {
     if (undigested.size === 0) return;
+    if (o.signer) {
+      signing = signing.then(() => signPending(o.signer!));
+      return;
+    }
     const unsigned = { v: 1 as const, writer, dseq: dseq + 1, at: new Date().toISOString(), prev: prevDigest, sessions: [...undigested.values()] };
-    const digest: SignedDigest = signDigest(unsigned, privateKey);
+    recordDigest(signDigest(unsigned, privateKey!));
+    undigested.clear();
+  }
+
+  // An external signer answers asynchronously: digests are signed one at a time (each names the
+  // hash of the one before), from the heads gathered when its turn comes.
+  let signing: Promise<void> = Promise.resolve();
+  async function signPending(signer: DigestSigner): Promise<void> {
+    if (undigested.size === 0 || closed) return;
+    const taken = new Map(undigested);
+    undigested.clear();
+    const unsigned = { v: 1 as const, writer, dseq: dseq + 1, at: new Date().toISOString(), prev: prevDigest, sessions: [...taken.values()] };
+    let digest: SignedDigest;
+    try {
+      digest = await signDigestWith(unsigned, signer);
+    } catch {
+      // The signer is unreachable: these heads wait for the next digest (newer heads win).
+      for (const [id, entry] of taken) if (!undigested.has(id)) undigested.set(id, entry);
+      return;
+    }
+    try {
+      recordDigest(digest);
+    } catch (e) {
+      failure ??= `cannot write audit digest (${errText(e)})`;
+    }
+  }
+
+  function recordDigest(digest: SignedDigest): void {
     writeLine(digestsFd, `${JSON.stringify(digest)}\n`);
     if (spoolFd !== undefined) {
       const item: ShippedItem = { kind: 'digest', digest };
@@ -360,7 +393,6 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     }
     dseq = digest.dseq;
     prevDigest = digestHash(digest);
-    undigested.clear();
     scheduleFsync();
   }
 
@@ -644,6 +676,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     } catch {
       /* reported by health already or nothing more we can do */
     }
+    await signing;
     await flushed().catch(() => undefined);
     if (o.store) {
       if (shipTimer) clearTimeout(shipTimer);

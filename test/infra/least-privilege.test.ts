@@ -1,0 +1,100 @@
+// Who may do what to the approvals table, the public decision URL's throttle, the identity claims
+// every component reads, and alarms that can fire. Synthesized without bundling the Lambdas.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { expandEnv, parseConfig } from '../../fargate-proxy/src/config/load.js';
+import { AirlockStack } from '../../lib/airlock-stack.js';
+import { FLEET_UPDATE_ATTRIBUTES, REQUEST_KEY_PATTERN } from '../../lib/approval-workflow.js';
+import { flattenIntrinsics } from './synth-airlock.js';
+
+let t: Template;
+let json: { Resources: Record<string, { Type: string; Properties: any }> };
+before(() => {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new AirlockStack(app, 'Least', {
+    settings: {
+      oidcIssuer: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123',
+      oidcAudience: 'airlock',
+      principalClaim: 'username',
+      groupsClaim: 'cognito:groups',
+      jwksUri: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123/.well-known/jwks.json',
+      targets: [{ name: 'orders', kind: 'postgres', host: 'orders.internal', settings: { database: 'orders', user: 'airlock' } }],
+    },
+  });
+  t = Template.fromStack(stack);
+  json = t.toJSON() as typeof json;
+});
+
+const roleId = (prefix: string) => Object.keys(json.Resources).find((id) => id.startsWith(prefix) && json.Resources[id]!.Type === 'AWS::IAM::Role')!;
+const approvalsTable = () => Object.keys(json.Resources).find((id) => id.startsWith('Approvals') && json.Resources[id]!.Type === 'AWS::DynamoDB::Table')!;
+function statementsOn(role: string, resource: string): any[] {
+  return Object.values(json.Resources)
+    .filter((r) => r.Type === 'AWS::IAM::Policy' && r.Properties.Roles.some((x: any) => x.Ref === role))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement)
+    .filter((s: any) => JSON.stringify(s.Resource).includes(`"${resource}"`));
+}
+const actions = (sts: any[]) => sts.flatMap((s) => [s.Action].flat()).sort();
+
+test('approvals table by role: the fleet creates requests and reads; only the decision function writes grants; nobody scans', () => {
+  const table = approvalsTable();
+  const fleet = statementsOn(roleId('FleetTaskTaskRole'), table);
+  assert.deepEqual(actions(fleet), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+  for (const s of fleet.filter((x) => x.Action !== 'dynamodb:GetItem')) {
+    assert.deepEqual(s.Condition['ForAllValues:StringLike'], { 'dynamodb:LeadingKeys': [REQUEST_KEY_PATTERN] }, `${s.Action}: request keys only`);
+    assert.deepEqual(s.Condition.Null, { 'dynamodb:LeadingKeys': 'false' });
+  }
+  const update = fleet.find((s) => s.Action === 'dynamodb:UpdateItem');
+  assert.deepEqual(update.Condition['ForAllValues:StringEquals']['dynamodb:Attributes'], [...FLEET_UPDATE_ATTRIBUTES]);
+  for (const forbidden of ['reviewer', 'scope', 'scopeMinutes', 'taskToken']) assert.ok(!FLEET_UPDATE_ATTRIBUTES.includes(forbidden as never), forbidden);
+  // A grant key never matches the request pattern (IAM's ? is exactly one character).
+  const grantKey = `grant#${'0'.repeat(64)}`;
+  const likeToRegex = new RegExp(`^${REQUEST_KEY_PATTERN.replace(/\?/g, '.')}$`);
+  assert.ok(likeToRegex.test('0b6f8c1e-4f7a-4d2c-9a51-3e2b7d9c0a11'));
+  assert.ok(!likeToRegex.test(grantKey));
+
+  assert.deepEqual(actions(statementsOn(roleId('ApprovalsDecisionRole'), table)), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+  assert.deepEqual(actions(statementsOn(roleId('ApprovalsNotifierRole'), table)), ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+  assert.deepEqual(actions(statementsOn(roleId('ApprovalsExpireRole'), table)), ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+  const everyAction = Object.values(json.Resources).filter((r) => r.Type === 'AWS::IAM::Policy').flatMap((p) => p.Properties.PolicyDocument.Statement).filter((s: any) => JSON.stringify(s.Resource).includes(`"${table}"`)).flatMap((s: any) => [s.Action].flat());
+  assert.ok(!everyAction.some((a: string) => /Scan|DeleteItem|BatchWrite/.test(a)), `no scans, deletes or batch writes on approvals: ${everyAction}`);
+});
+
+test('the public decision URL is throttled by reserved concurrency', () => {
+  const fn = Object.values(json.Resources).find((r) => r.Type === 'AWS::Lambda::Function' && JSON.stringify(r.Properties.Environment ?? {}).includes('REVIEWER_GROUPS'))!;
+  assert.equal(fn.Properties.ReservedConcurrentExecutions, 10);
+  const url = Object.values(json.Resources).find((r) => r.Type === 'AWS::Lambda::Url')!;
+  assert.equal(url.Properties.AuthType, 'NONE');
+});
+
+test('principalClaim, groupsClaim and jwksUri reach the proxy and the decision Lambda', () => {
+  const task = Object.values(json.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!;
+  const env = Object.fromEntries(task.Properties.ContainerDefinitions[0].Environment.map((e: any) => [e.Name, flattenIntrinsics(e.Value)])) as Record<string, string>;
+  const cfg = parseConfig(expandEnv(JSON.parse(env.AIRLOCK_CONFIG!), [], env), '/app');
+  assert.equal(cfg.identity.principalClaim, 'username');
+  assert.equal(cfg.identity.groupsClaim, 'cognito:groups');
+  assert.equal(cfg.identity.jwksUri, 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123/.well-known/jwks.json');
+  const fn = Object.values(json.Resources).find((r) => r.Type === 'AWS::Lambda::Function' && JSON.stringify(r.Properties.Environment ?? {}).includes('REVIEWER_GROUPS'))!;
+  const vars = fn.Properties.Environment.Variables;
+  assert.deepEqual([vars.OIDC_PRINCIPAL_CLAIM, vars.OIDC_GROUPS_CLAIM, vars.OIDC_JWKS_URI], ['username', 'cognito:groups', cfg.identity.jwksUri]);
+});
+
+test('alarms can fire: missing audit-lag data breaches, missing tasks alarm, none on metrics the fleet never emits in AWS', () => {
+  const alarms = Object.entries(json.Resources).filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm');
+  const byId = (p: string) => alarms.find(([id]) => id.startsWith(`Observability${p}`))?.[1].Properties;
+  assert.equal(byId('AuditLag').TreatMissingData, 'breaching');
+  assert.equal(byId('TasksMissing').TreatMissingData, 'breaching');
+  assert.match(JSON.stringify(byId('TasksMissing').Metrics), /RunningTaskCount/);
+  assert.equal(byId('ApprovalsPending'), undefined, 'the fleet reports 0 pending in AWS (the workflow holds them): no alarm that cannot fire');
+});
+
+test('the NLB and the tasks\' health checks are liveness: any HTTP answer from /healthz', () => {
+  for (const [, g] of Object.entries(json.Resources).filter(([, r]) => r.Type === 'AWS::ElasticLoadBalancingV2::TargetGroup')) {
+    assert.equal(g.Properties.Matcher.HttpCode, '200-599');
+    assert.equal(g.Properties.HealthCheckPath, '/healthz');
+  }
+  const task = Object.values(json.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!;
+  const check = task.Properties.ContainerDefinitions[0].HealthCheck.Command.join(' ');
+  assert.ok(!check.includes('r.ok'), 'a 503 (audit store unreachable) does not fail the container check');
+});
