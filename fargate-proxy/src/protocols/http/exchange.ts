@@ -114,7 +114,7 @@ export async function handleExchange(x: ExchangeContext, conn: ConnectionSession
     if (!token) throw new Refusal({ status: 401, code: 'token_missing', title: 'An access token is required', detail: 'send Authorization: Bearer <token>', requestId });
     let principal: Principal;
     try {
-      principal = await ports.verifier.verify(token);
+      principal = await conn.principalFor(token, (t) => ports.verifier.verify(t));
     } catch (err) {
       const reason = (err as Error).message;
       await ports.audit
