@@ -4,6 +4,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { auditRecords, curl, dataDirBytes, startHttpTestGateway, type HttpTestGateway } from '../support/http-gateway.js';
+import { join } from 'node:path';
+import { replayCommand } from '../../fargate-proxy/src/cli/audit-commands.js';
 import { CUSTOMERS, startHttpUpstream, UPSTREAM_TOKEN, type RunningUpstream } from '../support/http-upstream.js';
 
 let up: RunningUpstream;
@@ -199,6 +201,15 @@ test('the audit trail records each exchange, and no credential is written anywhe
   assert.ok(outcome.response.sha256);
   const starts = records.filter((r) => r.type === 'session.start' && r.targetKind === 'http');
   assert.ok(starts.length >= 1);
+  // `airlock replay` shows the exchange: request line, decision, headers, status and the masked body.
+  const session = (records.find((r) => r.type === 'statement' && r.text === 'GET /customers') as { sessionId: string }).sessionId;
+  let replay = '';
+  const code = await replayCommand({ dir: join(gw.dir, 'data', 'audit'), sessionId: session }, { write: (t: string) => void (replay += t) } as never);
+  assert.equal(code, 0);
+  assert.match(replay, /GET \/customers/);
+  assert.match(replay, /HTTP 200 application\/json/);
+  assert.match(replay, /\[REDACTED:email\]|REDACTED/);
+  assert.match(replay, /chain: intact/);
   const bytes = dataDirBytes(gw.dir);
   assert.equal(bytes.indexOf(UPSTREAM_TOKEN), -1, 'the upstream credential is in no file');
   assert.equal(bytes.indexOf(token), -1, 'nor is the agent token');

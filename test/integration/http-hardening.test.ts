@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { rmSync } from 'node:fs';
 import { curl, rawExchange, startHttpTestGateway, type HttpTestGateway } from '../support/http-gateway.js';
-import { makeTestCertificate, startHttpUpstream, UPSTREAM_TOKEN, type RunningUpstream } from '../support/http-upstream.js';
+import { makeTestCertificate, startHttpUpstream, startMtlsUpstream, UPSTREAM_TOKEN, type RunningUpstream } from '../support/http-upstream.js';
 
 let up: RunningUpstream;
 let gw: HttpTestGateway;
@@ -136,4 +136,28 @@ test('HTTP/2 over TLS: the real curl and node:http2, several requests on one con
   // Plain HTTP is not served on a TLS listener.
   const plain = await rawExchange(tlsGw.httpPort, `GET /crm/customers HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\n\r\n`, 800);
   assert.ok(!plain.startsWith('HTTP/1.1 200'));
+});
+
+test('mTLS to the upstream: the gateway presents the target\'s client certificate', async () => {
+  const mtls = await startMtlsUpstream(cert);
+  const common = { kind: 'http', environment: 'test', credential: { type: 'bearer', secret: 'memory:t' }, baseUrl: `${mtls.url}/api` };
+  const g = await startHttpTestGateway({
+    targets: [
+      { ...common, name: 'with-cert', tls: { caFile: `${cert.dir}/ca.crt`, clientCertFile: cert.clientCertFile, clientKeyFile: cert.clientKeyFile } },
+      { ...common, name: 'without-cert', tls: { caFile: `${cert.dir}/ca.crt` } },
+    ],
+    memorySecrets: { t: UPSTREAM_TOKEN },
+  });
+  try {
+    const token = await g.token();
+    const ok = await curl(['-H', `Authorization: Bearer ${token}`, `${g.base}/with-cert/things`]);
+    assert.equal(ok.status, 200, ok.body.toString());
+    assert.deepEqual(JSON.parse(ok.body.toString()), { client: 'airlock-gateway', path: '/api/things', auth: true });
+    const refused = await curl(['-H', `Authorization: Bearer ${token}`, `${g.base}/without-cert/things`]);
+    assert.equal(refused.status, 502);
+    assert.equal((JSON.parse(refused.body.toString()) as { code: string }).code, 'upstream_unreachable');
+  } finally {
+    await g.stop();
+    await mtls.stop();
+  }
 });

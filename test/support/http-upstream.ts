@@ -2,11 +2,12 @@
 // server-sent events, a large download, compressed answers and a redirect. It demands its own
 // credential, and records every request it receives, exactly as it received it.
 import http from 'node:http';
+import https from 'node:https';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -139,7 +140,7 @@ export async function startHttpUpstream(): Promise<RunningUpstream> {
 }
 
 /** A throwaway CA and a server certificate for 127.0.0.1 (openssl, as the console TLS test does). */
-export function makeTestCertificate(): { dir: string; ca: Buffer; certFile: string; keyFile: string } {
+export function makeTestCertificate(): { dir: string; ca: Buffer; certFile: string; keyFile: string; clientCertFile: string; clientKeyFile: string } {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-http-tls-'));
   const file = (n: string) => join(dir, n);
   const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
@@ -148,5 +149,26 @@ export function makeTestCertificate(): { dir: string; ca: Buffer; certFile: stri
   openssl(['req', '-new', ...ec, '-subj', '/CN=localhost', '-keyout', file('tls.key'), '-out', file('tls.csr')]);
   writeFileSync(file('tls.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
   openssl(['x509', '-req', '-in', file('tls.csr'), '-CA', file('ca.crt'), '-CAkey', file('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', file('tls.ext'), '-out', file('tls.crt')]);
-  return { dir, ca: execFileSync('cat', [file('ca.crt')]), certFile: file('tls.crt'), keyFile: file('tls.key') };
+  // A client certificate from the same CA, for mTLS to an upstream.
+  openssl(['req', '-new', ...ec, '-subj', '/CN=airlock-gateway', '-keyout', file('client.key'), '-out', file('client.csr')]);
+  writeFileSync(file('client.ext'), 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n');
+  openssl(['x509', '-req', '-in', file('client.csr'), '-CA', file('ca.crt'), '-CAkey', file('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', file('client.ext'), '-out', file('client.crt')]);
+  return { dir, ca: readFileSync(file('ca.crt')), certFile: file('tls.crt'), keyFile: file('tls.key'), clientCertFile: file('client.crt'), clientKeyFile: file('client.key') };
+}
+
+/** An HTTPS upstream that demands a client certificate from the test CA and answers with the certificate's subject. */
+export async function startMtlsUpstream(cert: ReturnType<typeof makeTestCertificate>): Promise<{ url: string; stop(): Promise<void> }> {
+  const server = https.createServer(
+    { cert: readFileSync(cert.certFile), key: readFileSync(cert.keyFile), ca: cert.ca, requestCert: true, rejectUnauthorized: true },
+    (req, res) => {
+      const peer = (req.socket as import('node:tls').TLSSocket).getPeerCertificate();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ client: peer.subject?.CN, path: req.url, auth: req.headers.authorization === `Bearer ${UPSTREAM_TOKEN}` }));
+    },
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }

@@ -162,6 +162,13 @@ function renderTimeline(sessionId: string, recs: AuditRecord[], responseBytes: n
         lines.push(`${at} statement ${r.statementId} [${r.class}] ${d.effect.toUpperCase()} by ${by} (policy ${d.policyVersion})${r.approvalId ? `, approval ${r.approvalId}` : ''}`);
         lines.push(`${' '.repeat(18)}${r.text.replace(/\s+/g, ' ')}`);
         if (d.effect !== 'allow') lines.push(`${' '.repeat(18)}reason: ${d.reason}`);
+        // --- http (issue 30) ---
+        if (r.http) {
+          const h = r.http;
+          lines.push(`${' '.repeat(18)}${h.version}${h.route ? `, route ${h.route}` : ''}; ${Object.entries(h.headers).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
+          if (h.body) lines.push(...renderResponse(h.body, responseBytes).map((l) => l.replace(/^(\s*)response /, '$1request body ')));
+        }
+        // --- end http ---
         break;
       }
       case 'approval':
@@ -173,6 +180,9 @@ function renderTimeline(sessionId: string, recs: AuditRecord[], responseBytes: n
         const data = r.bytes > 0 ? `${r.bytes} bytes of row data, ` : '';
         const err = r.error ? ` error ${r.error.code}: ${r.error.message}` : '';
         lines.push(`${at} outcome ${r.statementId}: ${r.status}, ${rows}${data}${r.durationMs} ms${err}`);
+        // --- http (issue 30) ---
+        if (r.http) lines.push(`${' '.repeat(18)}HTTP ${r.http.status}${r.http.headers['content-type'] ? ` ${r.http.headers['content-type']}` : ''}`);
+        // --- end http ---
         if (r.masking && r.masking.total > 0) {
           lines.push(`${' '.repeat(18)}masked ${r.masking.total}: ${Object.entries(r.masking.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
         }

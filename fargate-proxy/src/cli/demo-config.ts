@@ -31,10 +31,15 @@ function localClients(dataDir: string): { agent: string; reviewer: string } {
   return secrets;
 }
 
-export function demoConfig(dataDir: string, ports: DemoPorts, demoDb: { host: string; port: number; database: string; user: string }): Record<string, unknown> {
+export function demoConfig(
+  dataDir: string,
+  ports: DemoPorts,
+  demoDb: { host: string; port: number; database: string; user: string },
+  demoApi?: { url: string; httpPort: number },
+): Record<string, unknown> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const secrets = localClients(dataDir);
-  return {
+  const cfg: Record<string, unknown> = {
     dataDir,
     logLevel: 'info',
     listeners: {
@@ -68,4 +73,18 @@ export function demoConfig(dataDir: string, ports: DemoPorts, demoDb: { host: st
     policy: { file: join(repoRoot(), 'policies', 'demo.cedar') },
     approvals: { reviewerGroups: ['reviewers'], timeoutSeconds: 900 },
   };
+  // --- http (issue 30): the demo HTTP API, reached as http://127.0.0.1:<httpPort>/demo-api/v1/... ---
+  if (demoApi) {
+    (cfg.listeners as Record<string, unknown>).http = { host: '127.0.0.1', port: demoApi.httpPort, allowPlaintext: true, approvalWaitSeconds: 30 };
+    (cfg.targets as Record<string, unknown>[]).push({
+      name: 'demo-api',
+      kind: 'http',
+      environment: 'demo',
+      baseUrl: demoApi.url,
+      credential: { type: 'header', header: 'X-Api-Key', secret: 'memory:demo-api' },
+      routes: [{ id: 'search-is-a-read', methods: ['POST'], path: '/v1/search', action: 'read' }],
+    });
+  }
+  // --- end http ---
+  return cfg;
 }

@@ -45,6 +45,7 @@ function announce(gw: RunningGateway): void {
   // Machine-readable readiness lines on stdout (scripts and the benchmark wait for them).
   if (gw.postgres) process.stdout.write(`airlock: postgres listening on ${gw.postgres.host}:${gw.postgres.port}\n`);
   if (gw.ssh) process.stdout.write(`airlock: ssh listening on ${gw.ssh.host}:${gw.ssh.port}\n`);
+  if (gw.http) process.stdout.write(`airlock: http listening on ${gw.http.host}:${gw.http.port}\n`);
   if (gw.consoleUrl) process.stdout.write(`airlock: console at ${gw.consoleUrl}\n`);
   if (gw.healthUrl) process.stdout.write(`airlock: health at ${gw.healthUrl}\n`);
   if (gw.tokenEndpoint) process.stdout.write(`airlock: local issuer at ${gw.issuer}\n`);
@@ -69,24 +70,31 @@ program
   .addOption(new Option('--pg-port <port>', 'PostgreSQL listener port').default(DEMO_PORTS.postgres).argParser(Number))
   .addOption(new Option('--console-port <port>', 'web console port').default(DEMO_PORTS.console).argParser(Number))
   .addOption(new Option('--issuer-port <port>', 'local token issuer port').default(DEMO_PORTS.issuer).argParser(Number))
-  .action(async (o: { dataDir: string; pgPort: number; consolePort: number; issuerPort: number }) => {
+  .addOption(new Option('--http-port <port>', 'HTTP gateway port (plain HTTP, local demo)').default(8443).argParser(Number))
+  .action(async (o: { dataDir: string; pgPort: number; consolePort: number; issuerPort: number; httpPort: number }) => {
     const { startDemoDatabase } = await import('../demo/demo-database.js');
     const dataDir = resolve(o.dataDir);
     const demo = await startDemoDatabase({ host: '127.0.0.1', port: 0 });
-    const raw = demoConfig(dataDir, { postgres: o.pgPort, console: o.consolePort, issuer: o.issuerPort }, demo);
+    // --- http (issue 30): the demo HTTP API behind the `demo-api` target ---
+    const { startDemoApi } = await import('../demo/demo-api.js');
+    const api = await startDemoApi({ host: '127.0.0.1', port: 0 });
+    // --- end http ---
+    const raw = demoConfig(dataDir, { postgres: o.pgPort, console: o.consolePort, issuer: o.issuerPort }, demo, { url: api.url, httpPort: o.httpPort });
     const configPath = join(dataDir, 'config.yaml');
     writeFileSync(configPath, `# Written by \`npm start\`; \`airlock token\` and \`airlock approvals\` read it.\n${toYaml(raw)}`, { mode: 0o600 });
     let gw: RunningGateway;
     try {
-      gw = await startGateway(parseConfig(raw), { memorySecrets: { demo: demo.password } });
+      gw = await startGateway(parseConfig(raw), { memorySecrets: { demo: demo.password, 'demo-api': api.apiKey } });
     } catch (err) {
       await demo.close();
+      await api.close();
       throw err;
     }
     const closeGateway = gw.close;
     gw.close = async () => {
       await closeGateway();
       await demo.close();
+      await api.close();
     };
     onSignals(gw);
     announce(gw);
@@ -102,6 +110,10 @@ Airlock is running with a demo database (customers, orders, support tickets, API
        SELECT id, full_name, email FROM customers LIMIT 5; -- allowed
        DELETE FROM orders;                                  -- refused by policy (DELETE without WHERE)
        DROP TABLE customers;                                -- refused by policy
+
+  HTTP API through the gateway (the agent's token replaces the API key it never sees):
+       curl -H "Authorization: Bearer $PGPASSWORD" http://127.0.0.1:${gw.http?.port ?? o.httpPort}/demo-api/v1/customers?limit=3   # masked
+       curl -H "Authorization: Bearer $PGPASSWORD" http://127.0.0.1:${gw.http?.port ?? o.httpPort}/demo-api/admin                 # refused
 
   Reviewer console: ${gw.consoleUrl ?? '(disabled)'}  (sign in with: npm run -s airlock -- token --client reviewer)
   Audit trail:      ${join(dataDir, 'audit')}

@@ -27,12 +27,25 @@ export interface HttpAuditSession {
 export class ConnectionSessions {
   private readonly sessions = new Map<string, Promise<HttpAuditSession>>();
   private readonly started = Date.now();
+  /** Tokens this connection already presented, verified: a keep-alive agent pays for verification once per token. */
+  private readonly verified = new Map<string, Principal>();
 
   constructor(
     private readonly ports: EnginePorts,
     private readonly client: ClientAddress,
     private readonly protocol: string,
   ) {}
+
+  /** Verifies the token, or returns the principal it verified to earlier on this connection while it has not expired. */
+  async principalFor(token: string, verify: (token: string) => Promise<Principal>): Promise<Principal> {
+    const known = this.verified.get(token);
+    if (known && (known.expiresAt === undefined || known.expiresAt * 1000 > Date.now())) return known;
+    this.verified.delete(token);
+    const principal = await verify(token);
+    if (this.verified.size >= 8) this.verified.delete(this.verified.keys().next().value as string);
+    this.verified.set(token, principal);
+    return principal;
+  }
 
   /** The session for (target, principal), started (and audited) on first use; rejects when the audit refuses. */
   get(target: HttpTarget, principal: Principal): Promise<HttpAuditSession> {
@@ -90,5 +103,6 @@ export class ConnectionSessions {
         .catch((err) => this.ports.log.error({ err: (err as Error).message }, 'audit of an HTTP session end failed'));
     }
     this.sessions.clear();
+    this.verified.clear();
   }
 }

@@ -79,7 +79,7 @@ async function readBody(req: AgentRequest, limit: number, requestId: string): Pr
   return Buffer.concat(parts);
 }
 
-function capture(ports: EnginePorts, pieces: Buffer[]): CapturedResponse | undefined {
+function capture(ports: EnginePorts, pieces: (Buffer | string)[]): CapturedResponse | undefined {
   const c = ports.responseCapture?.();
   if (!c) return undefined;
   for (const p of pieces) c.add(p);
@@ -114,7 +114,7 @@ export async function handleExchange(x: ExchangeContext, conn: ConnectionSession
     if (!token) throw new Refusal({ status: 401, code: 'token_missing', title: 'An access token is required', detail: 'send Authorization: Bearer <token>', requestId });
     let principal: Principal;
     try {
-      principal = await ports.verifier.verify(token);
+      principal = await conn.principalFor(token, (t) => ports.verifier.verify(t));
     } catch (err) {
       const reason = (err as Error).message;
       await ports.audit
@@ -255,12 +255,13 @@ export async function handleExchange(x: ExchangeContext, conn: ConnectionSession
   }
 }
 
-/** A request body for the audit: masked when it is text the gateway can read. */
-function maskWhole(body: Buffer, contentType: string, masker: Masker | undefined, maxToken: number): Buffer {
+/** A request body for the audit: masked text when the gateway can read it, else the bytes. */
+function maskWhole(body: Buffer, contentType: string, masker: Masker | undefined, maxToken: number): Buffer | string {
   const kind = bodyKindOf(contentType);
-  if (!masker || !kind) return body;
+  if (!kind) return body;
+  if (!masker) return body.toString('utf8');
   const m = createTextMasker(kind, masker, maxToken);
-  return Buffer.from(m.push(body.toString('utf8')) + m.end(), 'utf8');
+  return m.push(body.toString('utf8')) + m.end();
 }
 
 interface Outgoing {
@@ -317,7 +318,9 @@ async function forward(x: ExchangeContext, s: HttpAuditSession, target: HttpTarg
     const counts: Record<string, number> = { ...(summary?.detectors ?? {}) };
     for (const [k, v] of Object.entries(summary?.columns ?? {})) counts[`key:${k}`] = v;
     if (scrubber.hits) counts.credential = scrubber.hits;
-    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    // Each masked JSON value is counted once under its key, each masked line or text once in `texts`;
+    // detector counts are findings (a value may hold several).
+    const total = Object.values(summary?.columns ?? {}).reduce((a, b) => a + b, 0) + (summary?.texts ?? 0) + scrubber.hits;
     ports.audit.appendDeferred?.({
       type: 'statement.outcome',
       sessionId: s.sessionId,
@@ -362,7 +365,8 @@ async function forward(x: ExchangeContext, s: HttpAuditSession, target: HttpTarg
     const out = scrubber.push(buf);
     if (out.length === 0) return;
     bytes += out.length;
-    responseCapture.add(out);
+    // Masked text is recorded as text (readable in replay); anything else as bytes.
+    responseCapture.add(text ? out.toString('utf8') : out);
     if (!(res as ServerResponse).write(out)) await once(res as NodeJS.EventEmitter, 'drain');
   };
   try {
@@ -374,7 +378,7 @@ async function forward(x: ExchangeContext, s: HttpAuditSession, target: HttpTarg
     const rest = scrubber.end();
     if (rest.length) {
       bytes += rest.length;
-      responseCapture.add(rest);
+      responseCapture.add(text ? rest.toString('utf8') : rest);
       (res as ServerResponse).write(rest);
     }
     res.end();
