@@ -13,6 +13,7 @@ import { auditExportCommand, auditVerifyCommand, replayCommand, sessionsCommand 
 import { AuditSourceError, auditSourceFrom, type AuditSourceFlags } from './audit-source.js';
 import type { AuditReader } from '../../../core/audit/ports.js';
 import { DEMO_PORTS, demoConfig } from './demo-config.js';
+import type { DemoEngineChoice } from '../demo/demo-target.js';
 
 const DEFAULT_DATA_DIR = '.airlock';
 const DEFAULT_CONFIG = join(DEFAULT_DATA_DIR, 'config.yaml');
@@ -69,10 +70,15 @@ program
   .addOption(new Option('--pg-port <port>', 'PostgreSQL listener port').default(DEMO_PORTS.postgres).argParser(Number))
   .addOption(new Option('--console-port <port>', 'web console port').default(DEMO_PORTS.console).argParser(Number))
   .addOption(new Option('--issuer-port <port>', 'local token issuer port').default(DEMO_PORTS.issuer).argParser(Number))
-  .action(async (o: { dataDir: string; pgPort: number; consolePort: number; issuerPort: number }) => {
-    const { startDemoDatabase } = await import('../demo/demo-database.js');
+  .addOption(
+    new Option('--demo-db <engine>', 'demo database: a real PostgreSQL when installed (concurrent sessions), else the embedded PGlite (one transaction at a time)')
+      .choices(['auto', 'postgres', 'pglite'])
+      .default('auto'),
+  )
+  .action(async (o: { dataDir: string; pgPort: number; consolePort: number; issuerPort: number; demoDb: DemoEngineChoice }) => {
+    const { startDemoTarget } = await import('../demo/demo-target.js');
     const dataDir = resolve(o.dataDir);
-    const demo = await startDemoDatabase({ host: '127.0.0.1', port: 0 });
+    const { db: demo, fallbackReason } = await startDemoTarget(o.demoDb, { host: '127.0.0.1', port: 0 });
     const raw = demoConfig(dataDir, { postgres: o.pgPort, console: o.consolePort, issuer: o.issuerPort }, demo);
     const configPath = join(dataDir, 'config.yaml');
     writeFileSync(configPath, `# Written by \`npm start\`; \`airlock token\` and \`airlock approvals\` read it.\n${toYaml(raw)}`, { mode: 0o600 });
@@ -91,8 +97,14 @@ program
     onSignals(gw);
     announce(gw);
     const pg = gw.postgres!;
+    const engine =
+      demo.engine === 'postgres'
+        ? 'a throw-away PostgreSQL server: sessions run concurrently'
+        : `the embedded PGlite${fallbackReason ? ` (${fallbackReason})` : ''}: one transaction at a time, other sessions wait with a NOTICE`;
     process.stdout.write(`
 Airlock is running with a demo database (customers, orders, support tickets, API keys) and policies/demo.cedar.
+The demo database is ${engine}.
+It is created afresh at each start: changes are gone after Ctrl-C.
 
   1. Get an access token for the demo agent (client credentials at the local issuer):
        export PGPASSWORD="$(npm run -s airlock -- token --client agent)"
