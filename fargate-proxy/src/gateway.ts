@@ -245,7 +245,10 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       });
       const addr = server.address() as net.AddressInfo;
       running.postgres = { host: pgCfg.host, port: addr.port };
-      stopAccepting.push(() => server.close());
+      stopAccepting.push(() => {
+        handler.stopAdmitting();
+        server.close();
+      });
       closers.push(
         () =>
           new Promise<void>((resolve) => {

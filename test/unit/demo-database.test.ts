@@ -161,7 +161,7 @@ test('PGlite runs one transaction at a time: a waiting session is told why at on
   waiter.on('error', () => undefined); // the FATAL below ends its connection
   await waiter.connect();
   const notices: string[] = [];
-  waiter.on('notice', (n) => notices.push(n.message));
+  waiter.on('notice', (n) => notices.push(n.message ?? ''));
   const started = Date.now();
   await assert.rejects(waiter.query('select count(*) from customers'), (e: pg.DatabaseError) => {
     assert.equal(e.code, '55P03');
@@ -176,7 +176,7 @@ test('PGlite runs one transaction at a time: a waiting session is told why at on
   const patient = new pg.Client(login);
   await patient.connect();
   const patientNotices: string[] = [];
-  patient.on('notice', (n) => patientNotices.push(n.message));
+  patient.on('notice', (n) => patientNotices.push(n.message ?? ''));
   const read = patient.query('select full_name from customers where id = 1');
   await new Promise((r) => setTimeout(r, 300));
   await holder.query('commit');

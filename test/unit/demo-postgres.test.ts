@@ -22,7 +22,7 @@ test('with PostgreSQL installed, `auto` picks a real server that serves a second
   const started = Date.now();
   await b.connect();
   const notices: string[] = [];
-  b.on('notice', (n) => notices.push(n.message));
+  b.on('notice', (n) => notices.push(n.message ?? ''));
   const r = await b.query('select full_name, (select count(*)::int from customers) as n from customers where id = 1');
   assert.ok(Date.now() - started < 2000, 'the second session did not wait for the first');
   assert.notEqual(r.rows[0].full_name, 'Held', 'it reads the committed row, as PostgreSQL does');

@@ -23,6 +23,9 @@ function fail(message: string, code = 2): never {
   process.exit(code);
 }
 
+/** How long closing may take once draining is over: sessions are ended, the audit trail flushed. */
+const CLOSE_BOUND_MS = 10_000;
+
 /**
  * SIGTERM (a container being stopped): drain — refuse new sessions, let live ones finish for up to
  * AIRLOCK_DRAIN_SECONDS (default 30) — then close. SIGINT (Ctrl-C): close now. A second signal exits.
@@ -34,7 +37,14 @@ function onSignals(gw: RunningGateway): void {
     closing = true;
     void gw
       .drain(drainMs)
-      .then(() => gw.close())
+      .then(() => {
+        // Closing ends every session (each audited); should anything still hang, the process does not.
+        setTimeout(() => {
+          gw.log.error({ afterMs: CLOSE_BOUND_MS }, 'shutdown did not complete in time; exiting');
+          process.exit(1);
+        }, CLOSE_BOUND_MS).unref();
+        return gw.close();
+      })
       .then(() => process.exit(0));
   };
   const drainSeconds = Number(process.env.AIRLOCK_DRAIN_SECONDS ?? 30);
