@@ -24,13 +24,14 @@ const postgresTarget = z.object({
   database: z.string().min(1),
   user: z.string().min(1),
   credential: credentialRef,
+  /** Upstream TLS. Verified (`verify-full`) unless the file says otherwise; plaintext is an explicit `mode: disable`. */
   tls: z
     .object({
       mode: z.enum(['disable', 'require', 'verify-full']).default('verify-full'),
       caFile: z.string().optional(),
       serverName: z.string().optional(),
     })
-    .default({ mode: 'disable' }),
+    .default({ mode: 'verify-full' }),
   /** Upper bound on opening the upstream connection (TCP + TLS + auth). */
   connectTimeoutMs: z.number().int().positive().default(10_000),
 });
