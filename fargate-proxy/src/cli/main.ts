@@ -189,15 +189,29 @@ program
 const policy = program.command('policy').description('policy tools');
 policy
   .command('check')
-  .description('validate a Cedar policy set against the Airlock schema')
-  .argument('<file>', 'policy file (.cedar)')
+  .description('validate Cedar policy sets against the Airlock schema; each file is one policy set (as policy.file loads it)')
+  .argument('<files...>', 'policy files (.cedar), e.g. policies/*.cedar')
   .option('--schema <file>', 'schema file (default: the published Airlock schema)')
-  .action((file: string, o: { schema?: string }) => {
-    const result = checkPolicy(readFileSync(file, 'utf8'), o.schema ? readFileSync(o.schema, 'utf8') : undefined);
-    for (const w of result.warnings) process.stdout.write(`warning: ${w}\n`);
-    for (const e of result.errors) process.stdout.write(`error: ${e}\n`);
-    process.stdout.write(result.ok ? `${file}: valid\n` : `${file}: ${result.errors.length} error(s)\n`);
-    process.exitCode = result.ok ? 0 : 1;
+  .action((files: string[], o: { schema?: string }) => {
+    const schema = o.schema ? readFileSync(o.schema, 'utf8') : undefined;
+    let failed = 0;
+    for (const file of files) {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (err) {
+        process.stdout.write(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+        failed++;
+        continue;
+      }
+      const result = checkPolicy(text, schema);
+      for (const w of result.warnings) process.stdout.write(`${file}: warning: ${w}\n`);
+      for (const e of result.errors) process.stdout.write(`${file}: error: ${e}\n`);
+      process.stdout.write(result.ok ? `${file}: valid\n` : `${file}: ${result.errors.length} error(s)\n`);
+      if (!result.ok) failed++;
+    }
+    if (files.length > 1) process.stdout.write(failed ? `${failed} of ${files.length} files invalid\n` : `all ${files.length} files valid\n`);
+    process.exitCode = failed ? 1 : 0;
   });
 
 /** --url, else $AIRLOCK_CONSOLE_URL, else the console of the gateway running with the configuration. */
@@ -220,16 +234,19 @@ const approvalOpts = (cmd: Command) =>
     .option('--url <url>', 'console URL (default: from the config, or $AIRLOCK_CONSOLE_URL)')
     .option('-c, --config <file>', `the gateway's configuration file, to find its console (default: $AIRLOCK_CONFIG, else ${DEFAULT_CONFIG})`)
     .option('--token <token>', "reviewer's access token (default: $AIRLOCK_TOKEN)");
-approvalOpts(approvals.command('list').description('list pending requests').option('--json', 'JSON output')).action(async (o: { url?: string; config?: string; token?: string; json?: boolean }) => {
+approvalOpts(approvals.command('list').description('list the requests waiting for a reviewer').option('--json', 'JSON output')).action(async (o: { url?: string; config?: string; token?: string; json?: boolean }) => {
   process.exitCode = await approvalsList({ url: consoleUrl(o), token: o.token, json: o.json });
 });
 approvalOpts(
   approvals
     .command('approve')
-    .argument('<id>', 'request id')
-    .option('--scope <scope>', 'once | shape | session', 'once')
+    .description('let a held statement run (the agent\'s session continues with its result)')
+    .argument('<id>', 'request id, from `approvals list`')
+    .addOption(
+      new Option('--scope <scope>', 'once: this statement; shape: later statements of the same shape by this requester on this target; session: every statement needing approval in this session').choices(['once', 'shape', 'session']).default('once'),
+    )
     .option('--minutes <n>', 'for shape/session scope: how long the grant lasts', Number)
-    .option('--reason <text>', 'why'),
+    .option('--reason <text>', 'why (kept in the audit trail)'),
 ).action(async (id: string, o: { url?: string; config?: string; token?: string; scope: string; minutes?: number; reason?: string }) => {
   process.exitCode = await approvalsApprove({
     url: consoleUrl(o),
@@ -240,7 +257,13 @@ approvalOpts(
     reason: o.reason,
   } as Parameters<typeof approvalsApprove>[0]);
 });
-approvalOpts(approvals.command('deny').argument('<id>', 'request id').requiredOption('--reason <text>', 'why (shown to the agent)')).action(
+approvalOpts(
+  approvals
+    .command('deny')
+    .description('refuse a held statement: the agent gets an error with your reason; its session stays usable')
+    .argument('<id>', 'request id, from `approvals list`')
+    .requiredOption('--reason <text>', 'why (shown to the agent, kept in the audit trail)'),
+).action(
   async (id: string, o: { url?: string; config?: string; token?: string; reason: string }) => {
     process.exitCode = await approvalsDeny({ url: consoleUrl(o), token: o.token, id, reason: o.reason });
   },
