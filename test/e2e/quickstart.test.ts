@@ -50,12 +50,13 @@ test('start, get a token, query the demo database, see a refusal', async () => {
 
   const psql = spawnSync(
     'psql',
-    [`host=127.0.0.1 port=${pgPort} dbname=demo user=agent sslmode=disable`, '-X', '-At', '-c', 'SELECT count(*) FROM customers', '-c', 'SELECT email FROM customers ORDER BY id LIMIT 1', '-c', 'DELETE FROM orders'],
+    [`host=127.0.0.1 port=${pgPort} dbname=demo user=agent sslmode=disable`, '-X', '-At', '-c', 'SELECT count(*) FROM customers', '-c', 'SELECT email FROM customers ORDER BY id LIMIT 1', '-c', 'DELETE FROM orders', '-c', "SELECT count(*) > 0 FROM customers WHERE email LIKE '%@example.%'"],
     { encoding: 'utf8', env: { ...process.env, PGPASSWORD: pgpassword }, timeout: 60_000 },
   );
   const lines = psql.stdout.trim().split('\n');
   assert.equal(lines[0], '200');
   assert.match(lines[1]!, /REDACTED/, 'customer e-mails are masked for the demo agent');
+  assert.equal(lines[2], 't', 'a predicate on a masked column still filters rows (docs/masking.md)');
   assert.match(psql.stderr, /ERROR: {2}Airlock refused this destructive statement/);
 
   // The demo database serves a second session while a first holds a transaction open.
