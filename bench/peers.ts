@@ -217,7 +217,7 @@ export async function airlock(pg: RunningPostgres, mode: AirlockMode, nodeArgs: 
     ...(await benchConfigBase(dir, mode === 'full' ? FULL_POLICY : PASS_THROUGH_POLICY, ['bench'])),
     listeners: { postgres: { host: '127.0.0.1', port: 0, allowPlaintext: true } },
     targets: [
-      { name: 'bench', kind: 'postgres', environment: 'bench', host: pg.host, port: pg.port, database: pg.database, user: pg.roles.app.user, credential: 'env:AIRLOCK_BENCH_PG_PASSWORD' },
+      { name: 'bench', kind: 'postgres', environment: 'bench', host: pg.host, port: pg.port, database: pg.database, user: pg.roles.app.user, credential: 'env:AIRLOCK_BENCH_PG_PASSWORD', tls: { mode: 'disable' } },
     ],
   };
   // Full mode masks as in production (every detector on, plus a column rule) once the gateway

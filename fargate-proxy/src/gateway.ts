@@ -92,6 +92,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
         clients: cfg.identity.localIssuer.clients,
         keyFile: join(cfg.dataDir, LOCAL_ISSUER_KEY_FILE),
         accessTokenTtlSeconds: cfg.identity.localIssuer.accessTokenTtlSeconds,
+        requiredAlg: cfg.identity.localIssuer.keyType,
       });
       closers.push(() => local!.close());
       issuer = local.issuer;

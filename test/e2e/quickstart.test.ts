@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-quickstart-'));
 let child: ChildProcess | undefined;
@@ -49,13 +50,40 @@ test('start, get a token, query the demo database, see a refusal', async () => {
 
   const psql = spawnSync(
     'psql',
-    [`host=127.0.0.1 port=${pgPort} dbname=demo user=agent sslmode=disable`, '-X', '-At', '-c', 'SELECT count(*) FROM customers', '-c', 'SELECT email FROM customers ORDER BY id LIMIT 1', '-c', 'DELETE FROM orders'],
+    [`host=127.0.0.1 port=${pgPort} dbname=demo user=agent sslmode=disable`, '-X', '-At', '-c', 'SELECT count(*) FROM customers', '-c', 'SELECT email FROM customers ORDER BY id LIMIT 1', '-c', 'DELETE FROM orders', '-c', "SELECT count(*) > 0 FROM customers WHERE email LIKE '%@example.%'"],
     { encoding: 'utf8', env: { ...process.env, PGPASSWORD: pgpassword }, timeout: 60_000 },
   );
   const lines = psql.stdout.trim().split('\n');
   assert.equal(lines[0], '200');
   assert.match(lines[1]!, /REDACTED/, 'customer e-mails are masked for the demo agent');
+  assert.equal(lines[2], 't', 'a predicate on a masked column still filters rows (docs/masking.md)');
   assert.match(psql.stderr, /ERROR: {2}Airlock refused this destructive statement/);
+
+  // The demo database serves a second session while a first holds a transaction open.
+  assert.match(stdout, /The demo database is a throw-away PostgreSQL server: sessions run concurrently/);
+  assert.match(stdout, /created afresh at each start/);
+  const holder = new pg.Client({ host: '127.0.0.1', port: pgPort, database: 'demo', user: 'agent', password: pgpassword });
+  await holder.connect();
+  await holder.query('BEGIN');
+  await holder.query('SELECT id FROM customers WHERE id = 1');
+  const second = spawnSync('psql', [`host=127.0.0.1 port=${pgPort} dbname=demo user=agent sslmode=disable connect_timeout=5`, '-X', '-At', '-c', 'SELECT count(*) FROM orders'], {
+    encoding: 'utf8',
+    env: { ...process.env, PGPASSWORD: pgpassword },
+    timeout: 20_000,
+  });
+  assert.equal(second.stdout.trim(), '1000', second.stderr);
+  await holder.query('ROLLBACK');
+  await holder.end();
+
+  // The console's sign-in hint is a command that works (run here against this gateway's configuration).
+  const page = await (await fetch(`http://127.0.0.1:${consolePort}/`)).text();
+  const hint = /<code id="token-hint">npm run -s airlock -- ([^<]+)<\/code>/.exec(page);
+  assert.ok(hint, 'the console tells a reviewer how to get a token');
+  const reviewer = cli([...hint[1]!.split(' '), '-c', join(dir, 'config.yaml')]);
+  assert.equal(reviewer.status, 0, reviewer.stderr);
+  const me = await fetch(`http://127.0.0.1:${consolePort}/api/whoami`, { headers: { authorization: `Bearer ${reviewer.stdout.trim()}` } });
+  assert.equal(me.status, 200);
+  assert.equal(((await me.json()) as { reviewer: boolean }).reviewer, true);
 
   child.kill('SIGTERM');
   const code = await new Promise((r) => child!.once('exit', r));

@@ -21,6 +21,21 @@ test('defaults fill in what a minimal file leaves out', () => {
   assert.deepEqual(cfg.identity.algorithms, ['RS256', 'ES256', 'EdDSA']);
 });
 
+test('an upstream without `tls` is verified TLS; plaintext is only ever an explicit `mode: disable`', () => {
+  const t = (tls?: unknown) => {
+    const raw = minimal();
+    if (tls !== undefined) Object.assign(raw.targets[0]!, { tls });
+    const target = parseConfig(raw, '/etc/airlock').targets[0]!;
+    assert.equal(target.kind, 'postgres');
+    return target.kind === 'postgres' ? target.tls.mode : undefined;
+  };
+  assert.equal(t(), 'verify-full');
+  assert.equal(t({}), 'verify-full');
+  assert.equal(t({ caFile: 'ca.pem' }), 'verify-full');
+  assert.equal(t({ mode: 'require' }), 'require');
+  assert.equal(t({ mode: 'disable' }), 'disable');
+});
+
 test('every mistake is reported with the path of its key', () => {
   const raw = minimal() as any;
   raw.targets[0].port = 70000;

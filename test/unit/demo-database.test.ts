@@ -146,3 +146,41 @@ test('md5 and cleartext logins can be demanded instead of SCRAM', async () => {
     await assert.rejects(bad.connect(), (e: pg.DatabaseError) => e.code === '28P01');
   }
 });
+
+test('PGlite runs one transaction at a time: a waiting session is told why at once and gets a clear error past the limit', async () => {
+  const busy = await startDemoDatabase({ password: 'pw', waitLimitMs: 1500 });
+  after(() => busy.close());
+  const login = { host: busy.host, port: busy.port, user: busy.user, password: 'pw', database: busy.database };
+  const holder = new pg.Client(login);
+  await holder.connect();
+  await holder.query('begin');
+  await holder.query("update customers set full_name = 'Held' where id = 1");
+
+  // Start-up does not wait for the open transaction: the login completes at once.
+  const waiter = new pg.Client({ ...login, connectionTimeoutMillis: 3000 });
+  waiter.on('error', () => undefined); // the FATAL below ends its connection
+  await waiter.connect();
+  const notices: string[] = [];
+  waiter.on('notice', (n) => notices.push(n.message ?? ''));
+  const started = Date.now();
+  await assert.rejects(waiter.query('select count(*) from customers'), (e: pg.DatabaseError) => {
+    assert.equal(e.code, '55P03');
+    assert.match(e.message, /demo database is busy: another session has held a transaction open/);
+    return true;
+  });
+  assert.ok(Date.now() - started >= 1400, 'the error comes at the wait limit, not before');
+  assert.equal(notices.length, 1);
+  assert.match(notices[0]!, /one transaction at a time/);
+
+  // A session whose turn comes in time is served once the transaction ends, after the notice.
+  const patient = new pg.Client(login);
+  await patient.connect();
+  const patientNotices: string[] = [];
+  patient.on('notice', (n) => patientNotices.push(n.message ?? ''));
+  const read = patient.query('select full_name from customers where id = 1');
+  await new Promise((r) => setTimeout(r, 300));
+  await holder.query('commit');
+  assert.equal((await read).rows[0].full_name, 'Held');
+  assert.equal(patientNotices.length, 1);
+  await Promise.all([holder.end(), patient.end()]);
+});

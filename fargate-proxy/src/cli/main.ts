@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `airlock` command line.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { stringify as toYaml } from 'yaml';
@@ -13,6 +13,8 @@ import { auditExportCommand, auditVerifyCommand, replayCommand, sessionsCommand 
 import { AuditSourceError, auditSourceFrom, type AuditSourceFlags } from './audit-source.js';
 import type { AuditReader } from '../../../core/audit/ports.js';
 import { DEMO_PORTS, demoConfig } from './demo-config.js';
+import { gatewayRecordPath, readLiveGatewayRecord, writeGatewayRecord } from './gateway-record.js';
+import type { DemoEngineChoice } from '../demo/demo-target.js';
 
 const DEFAULT_DATA_DIR = '.airlock';
 const DEFAULT_CONFIG = join(DEFAULT_DATA_DIR, 'config.yaml');
@@ -21,6 +23,31 @@ function fail(message: string, code = 2): never {
   process.stderr.write(`airlock: ${message}\n`);
   process.exit(code);
 }
+
+/**
+ * Which configuration a command uses: `-c FILE`, else $AIRLOCK_CONFIG, else the one `npm start`
+ * wrote in `.airlock/`. The last is never used silently: the command says so on stderr, and the
+ * commands that talk to a running gateway refuse it when no gateway runs with it (a leftover from
+ * an earlier `npm start` would otherwise send them to the wrong gateway).
+ */
+function resolveConfig(flag: string | undefined, needsRunningGateway: boolean): string {
+  if (flag) return flag;
+  if (process.env.AIRLOCK_CONFIG) return process.env.AIRLOCK_CONFIG;
+  if (!existsSync(DEFAULT_CONFIG)) {
+    fail(`no configuration: pass -c FILE (the file the gateway runs with) or set AIRLOCK_CONFIG; ${DEFAULT_CONFIG} exists only after \`npm start\``);
+  }
+  if (needsRunningGateway && !readLiveGatewayRecord(DEFAULT_DATA_DIR)) {
+    fail(
+      `${DEFAULT_CONFIG} is left from an earlier \`npm start\` and no gateway is running with it: ` +
+        'pass -c FILE (or set AIRLOCK_CONFIG) for the gateway you started with `serve`, or run `npm start` again',
+    );
+  }
+  process.stderr.write(`airlock: using ${DEFAULT_CONFIG} (written by \`npm start\`); -c FILE or AIRLOCK_CONFIG picks another\n`);
+  return DEFAULT_CONFIG;
+}
+
+/** How long closing may take once draining is over: sessions are ended, the audit trail flushed. */
+const CLOSE_BOUND_MS = 10_000;
 
 /**
  * SIGTERM (a container being stopped): drain — refuse new sessions, let live ones finish for up to
@@ -33,7 +60,14 @@ function onSignals(gw: RunningGateway): void {
     closing = true;
     void gw
       .drain(drainMs)
-      .then(() => gw.close())
+      .then(() => {
+        // Closing ends every session (each audited); should anything still hang, the process does not.
+        setTimeout(() => {
+          gw.log.error({ afterMs: CLOSE_BOUND_MS }, 'shutdown did not complete in time; exiting');
+          process.exit(1);
+        }, CLOSE_BOUND_MS).unref();
+        return gw.close();
+      })
       .then(() => process.exit(0));
   };
   const drainSeconds = Number(process.env.AIRLOCK_DRAIN_SECONDS ?? 30);
@@ -56,9 +90,13 @@ const program = new Command('airlock').description('Airlock: the gateway between
 program
   .command('serve')
   .description('run the gateway with a configuration file')
-  .requiredOption('-c, --config <file>', 'configuration file (YAML or JSON)')
-  .action(async (o: { config: string }) => {
-    const gw = await startGateway(loadConfigFile(o.config));
+  .option('-c, --config <file>', 'configuration file (YAML or JSON); default $AIRLOCK_CONFIG')
+  .action(async (o: { config?: string }) => {
+    const file = o.config ?? process.env.AIRLOCK_CONFIG;
+    if (!file) fail('serve needs a configuration file: -c FILE (or set AIRLOCK_CONFIG)');
+    const cfg = loadConfigFile(file);
+    const gw = await startGateway(cfg);
+    writeGatewayRecord(cfg.dataDir, gw, resolve(file));
     onSignals(gw);
     announce(gw);
   });
@@ -71,10 +109,15 @@ program
   .addOption(new Option('--console-port <port>', 'web console port').default(DEMO_PORTS.console).argParser(Number))
   .addOption(new Option('--issuer-port <port>', 'local token issuer port').default(DEMO_PORTS.issuer).argParser(Number))
   .addOption(new Option('--http-port <port>', 'HTTP gateway port (plain HTTP, local demo)').default(8443).argParser(Number))
-  .action(async (o: { dataDir: string; pgPort: number; consolePort: number; issuerPort: number; httpPort: number }) => {
-    const { startDemoDatabase } = await import('../demo/demo-database.js');
+  .addOption(
+    new Option('--demo-db <engine>', 'demo database: a real PostgreSQL when installed (concurrent sessions), else the embedded PGlite (one transaction at a time)')
+      .choices(['auto', 'postgres', 'pglite'])
+      .default('auto'),
+  )
+  .action(async (o: { dataDir: string; pgPort: number; consolePort: number; issuerPort: number; httpPort: number; demoDb: DemoEngineChoice }) => {
+    const { startDemoTarget } = await import('../demo/demo-target.js');
     const dataDir = resolve(o.dataDir);
-    const demo = await startDemoDatabase({ host: '127.0.0.1', port: 0 });
+    const { db: demo, fallbackReason } = await startDemoTarget(o.demoDb, { host: '127.0.0.1', port: 0 });
     // --- http (issue 30): the demo HTTP API behind the `demo-api` target ---
     const { startDemoApi } = await import('../demo/demo-api.js');
     const api = await startDemoApi({ host: '127.0.0.1', port: 0 });
@@ -96,11 +139,18 @@ program
       await demo.close();
       await api.close();
     };
+    writeGatewayRecord(dataDir, gw, configPath);
     onSignals(gw);
     announce(gw);
     const pg = gw.postgres!;
+    const engine =
+      demo.engine === 'postgres'
+        ? 'a throw-away PostgreSQL server: sessions run concurrently'
+        : `the embedded PGlite${fallbackReason ? ` (${fallbackReason})` : ''}: one transaction at a time, other sessions wait with a NOTICE`;
     process.stdout.write(`
 Airlock is running with a demo database (customers, orders, support tickets, API keys) and policies/demo.cedar.
+The demo database is ${engine}.
+It is created afresh at each start: changes are gone after Ctrl-C.
 
   1. Get an access token for the demo agent (client credentials at the local issuer):
        export PGPASSWORD="$(npm run -s airlock -- token --client agent)"
@@ -125,14 +175,23 @@ program
   .command('token')
   .description("print an access token from the gateway's local issuer (client credentials)")
   .requiredOption('--client <id>', 'local client id, e.g. agent or reviewer')
-  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
-  .action(async (o: { client: string; config: string }) => {
-    const cfg = loadConfigFile(o.config);
+  .option('-c, --config <file>', `configuration file (default: $AIRLOCK_CONFIG, else ${DEFAULT_CONFIG})`)
+  .action(async (o: { client: string; config?: string }) => {
+    const configFile = resolveConfig(o.config, true);
+    const cfg = loadConfigFile(configFile);
     const local = cfg.identity.localIssuer;
-    if (!local) fail(`${o.config} configures no local issuer: get tokens from ${cfg.identity.issuer}`);
+    if (!local) fail(`${configFile} configures no local issuer: get tokens from ${cfg.identity.issuer}`);
     const client = local.clients.find((c) => c.clientId === o.client);
     if (!client) fail(`no local client "${o.client}" (configured: ${local.clients.map((c) => c.clientId).join(', ')})`);
-    const discovery = await fetch(new URL('/.well-known/openid-configuration', cfg.identity.issuer)).catch(() => fail(`the local issuer at ${cfg.identity.issuer} is not reachable: is the gateway running?`));
+    // The running gateway's record has the issuer's real address (with port 0 it is chosen at start).
+    const running = readLiveGatewayRecord(cfg.dataDir);
+    if (!running && local.port === 0) {
+      fail(`the local issuer of ${configFile} listens on a port chosen at start (port 0), and no running gateway recorded it in ${gatewayRecordPath(cfg.dataDir)}: is the gateway running?`);
+    }
+    const issuer = running?.issuer ?? cfg.identity.issuer;
+    const discovery = await fetch(new URL('.well-known/openid-configuration', issuer.endsWith('/') ? issuer : `${issuer}/`)).catch(() =>
+      fail(`the local issuer at ${issuer} is not reachable: is the gateway running with ${configFile}?`),
+    );
     const tokenEndpoint = ((await discovery.json()) as { token_endpoint: string }).token_endpoint;
     const audience = Array.isArray(cfg.identity.audience) ? cfg.identity.audience[0]! : cfg.identity.audience;
     const token = await requestClientCredentialsToken({ tokenEndpoint, clientId: client.clientId, clientSecret: client.clientSecret, audience });
@@ -142,46 +201,67 @@ program
 const policy = program.command('policy').description('policy tools');
 policy
   .command('check')
-  .description('validate a Cedar policy set against the Airlock schema')
-  .argument('<file>', 'policy file (.cedar)')
+  .description('validate Cedar policy sets against the Airlock schema; each file is one policy set (as policy.file loads it)')
+  .argument('<files...>', 'policy files (.cedar), e.g. policies/*.cedar')
   .option('--schema <file>', 'schema file (default: the published Airlock schema)')
-  .action((file: string, o: { schema?: string }) => {
-    const result = checkPolicy(readFileSync(file, 'utf8'), o.schema ? readFileSync(o.schema, 'utf8') : undefined);
-    for (const w of result.warnings) process.stdout.write(`warning: ${w}\n`);
-    for (const e of result.errors) process.stdout.write(`error: ${e}\n`);
-    process.stdout.write(result.ok ? `${file}: valid\n` : `${file}: ${result.errors.length} error(s)\n`);
-    process.exitCode = result.ok ? 0 : 1;
+  .action((files: string[], o: { schema?: string }) => {
+    const schema = o.schema ? readFileSync(o.schema, 'utf8') : undefined;
+    let failed = 0;
+    for (const file of files) {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (err) {
+        process.stdout.write(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+        failed++;
+        continue;
+      }
+      const result = checkPolicy(text, schema);
+      for (const w of result.warnings) process.stdout.write(`${file}: warning: ${w}\n`);
+      for (const e of result.errors) process.stdout.write(`${file}: error: ${e}\n`);
+      process.stdout.write(result.ok ? `${file}: valid\n` : `${file}: ${result.errors.length} error(s)\n`);
+      if (!result.ok) failed++;
+    }
+    if (files.length > 1) process.stdout.write(failed ? `${failed} of ${files.length} files invalid\n` : `all ${files.length} files valid\n`);
+    process.exitCode = failed ? 1 : 0;
   });
 
-function consoleUrlFrom(configPath: string): string | undefined {
-  try {
-    const cfg = loadConfigFile(configPath);
-    const c = cfg.listeners.console;
-    return c ? `${c.tls ? 'https' : 'http'}://${c.host}:${c.port}` : undefined;
-  } catch {
-    return undefined;
-  }
+/** --url, else $AIRLOCK_CONSOLE_URL, else the console of the gateway running with the configuration. */
+function consoleUrl(o: { url?: string; config?: string }): string | undefined {
+  const given = o.url ?? process.env.AIRLOCK_CONSOLE_URL;
+  if (given) return given;
+  const configFile = resolveConfig(o.config, true);
+  const cfg = loadConfigFile(configFile);
+  const running = readLiveGatewayRecord(cfg.dataDir);
+  if (running) return running.consoleUrl ?? fail(`the gateway running with ${configFile} has no console (listeners.console)`);
+  const c = cfg.listeners.console;
+  if (!c) fail(`${configFile} configures no console (listeners.console)`);
+  if (c.port === 0) fail(`the console of ${configFile} listens on a port chosen at start (port 0) and no running gateway recorded it: is the gateway running? (or pass --url)`);
+  return `${c.tls ? 'https' : 'http'}://${c.host}:${c.port}`;
 }
 
 const approvals = program.command('approvals').description('review statements held for approval (talks to the running gateway)');
 const approvalOpts = (cmd: Command) =>
   cmd
     .option('--url <url>', 'console URL (default: from the config, or $AIRLOCK_CONSOLE_URL)')
-    .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+    .option('-c, --config <file>', `the gateway's configuration file, to find its console (default: $AIRLOCK_CONFIG, else ${DEFAULT_CONFIG})`)
     .option('--token <token>', "reviewer's access token (default: $AIRLOCK_TOKEN)");
-approvalOpts(approvals.command('list').description('list pending requests').option('--json', 'JSON output')).action(async (o: { url?: string; config: string; token?: string; json?: boolean }) => {
-  process.exitCode = await approvalsList({ url: o.url ?? process.env.AIRLOCK_CONSOLE_URL ?? consoleUrlFrom(o.config), token: o.token, json: o.json });
+approvalOpts(approvals.command('list').description('list the requests waiting for a reviewer').option('--json', 'JSON output')).action(async (o: { url?: string; config?: string; token?: string; json?: boolean }) => {
+  process.exitCode = await approvalsList({ url: consoleUrl(o), token: o.token, json: o.json });
 });
 approvalOpts(
   approvals
     .command('approve')
-    .argument('<id>', 'request id')
-    .option('--scope <scope>', 'once | shape | session', 'once')
+    .description('let a held statement run (the agent\'s session continues with its result)')
+    .argument('<id>', 'request id, from `approvals list`')
+    .addOption(
+      new Option('--scope <scope>', 'once: this statement; shape: later statements of the same shape by this requester on this target; session: every statement needing approval in this session').choices(['once', 'shape', 'session']).default('once'),
+    )
     .option('--minutes <n>', 'for shape/session scope: how long the grant lasts', Number)
-    .option('--reason <text>', 'why'),
-).action(async (id: string, o: { url?: string; config: string; token?: string; scope: string; minutes?: number; reason?: string }) => {
+    .option('--reason <text>', 'why (kept in the audit trail)'),
+).action(async (id: string, o: { url?: string; config?: string; token?: string; scope: string; minutes?: number; reason?: string }) => {
   process.exitCode = await approvalsApprove({
-    url: o.url ?? process.env.AIRLOCK_CONSOLE_URL ?? consoleUrlFrom(o.config),
+    url: consoleUrl(o),
     token: o.token,
     id,
     scope: o.scope as 'once',
@@ -189,9 +269,15 @@ approvalOpts(
     reason: o.reason,
   } as Parameters<typeof approvalsApprove>[0]);
 });
-approvalOpts(approvals.command('deny').argument('<id>', 'request id').requiredOption('--reason <text>', 'why (shown to the agent)')).action(
-  async (id: string, o: { url?: string; config: string; token?: string; reason: string }) => {
-    process.exitCode = await approvalsDeny({ url: o.url ?? process.env.AIRLOCK_CONSOLE_URL ?? consoleUrlFrom(o.config), token: o.token, id, reason: o.reason });
+approvalOpts(
+  approvals
+    .command('deny')
+    .description('refuse a held statement: the agent gets an error with your reason; its session stays usable')
+    .argument('<id>', 'request id, from `approvals list`')
+    .requiredOption('--reason <text>', 'why (shown to the agent, kept in the audit trail)'),
+).action(
+  async (id: string, o: { url?: string; config?: string; token?: string; reason: string }) => {
+    process.exitCode = await approvalsDeny({ url: consoleUrl(o), token: o.token, id, reason: o.reason });
   },
 );
 
@@ -201,7 +287,7 @@ const auditSource = (cmd: Command) =>
     .option('--table <name>', "the fleet's AWS audit store: its DynamoDB table (credentials and region from the AWS environment)")
     .option('--bucket <name>', "the AWS audit store's S3 bucket (with --table)")
     .option('--store', 'read the AWS audit store the configuration names (audit.store)')
-    .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG);
+    .option('-c, --config <file>', `the gateway's configuration file: its dataDir holds the trail (default: $AIRLOCK_CONFIG, else ${DEFAULT_CONFIG})`);
 const sessionFilters = (cmd: Command) =>
   cmd
     .option('--principal <id>', 'only this principal')
@@ -213,10 +299,13 @@ const sessionFilters = (cmd: Command) =>
 type FilterOpts = AuditSourceFlags & { principal?: string; target?: string; from?: string; to?: string; refusedOnly?: boolean; limit?: number };
 
 /** Runs an audit command against the source the flags name; the source's clients are closed after it. */
-async function withAuditSource(o: AuditSourceFlags, command: (source: { dir?: string; reader?: AuditReader }) => Promise<number>): Promise<void> {
+async function withAuditSource(o: Omit<AuditSourceFlags, 'config'> & { config?: string }, command: (source: { dir?: string; reader?: AuditReader }) => Promise<number>): Promise<void> {
   let source;
+  // --dir, --table/--bucket name the trail themselves; otherwise the configuration does.
+  const named = o.dir !== undefined || o.table !== undefined || o.bucket !== undefined;
+  const config = o.config ?? (named ? DEFAULT_CONFIG : resolveConfig(undefined, false));
   try {
-    source = auditSourceFrom(o, DEFAULT_DATA_DIR);
+    source = auditSourceFrom({ ...o, config }, DEFAULT_DATA_DIR);
   } catch (e) {
     if (e instanceof AuditSourceError) fail(e.message);
     throw e;

@@ -27,13 +27,14 @@ const postgresTarget = z.object({
   database: z.string().min(1),
   user: z.string().min(1),
   credential: credentialRef,
+  /** Upstream TLS. Verified (`verify-full`) unless the file says otherwise; plaintext is an explicit `mode: disable`. */
   tls: z
     .object({
       mode: z.enum(['disable', 'require', 'verify-full']).default('verify-full'),
       caFile: z.string().optional(),
       serverName: z.string().optional(),
     })
-    .default({ mode: 'disable' }),
+    .default({ mode: 'verify-full' }),
   /** Upper bound on opening the upstream connection (TCP + TLS + auth). */
   connectTimeoutMs: z.number().int().positive().default(10_000),
   // --- issue 28: a separate upstream role for sessions of principals whom policy lets only read ---
@@ -107,8 +108,11 @@ export const configSchema = z
       /** Runs the embedded development issuer (oidc-provider) at `issuer`. */
       localIssuer: z
         .object({
+          /** 0 picks a free port; `airlock token` then finds it in `<dataDir>/gateway.json`. */
           port: z.number().int().min(0).max(65535),
           accessTokenTtlSeconds: z.number().int().positive().default(3600),
+          /** Signing key type. Default: the key file's own, or ES256 for a new one. */
+          keyType: z.enum(['RS256', 'ES256', 'EdDSA']).optional(),
           clients: z.array(localClient).min(1),
         })
         .optional(),
@@ -171,6 +175,10 @@ export const configSchema = z
       .default({ enabled: false, intervalSeconds: 60, namespace: 'Airlock' }),
   })
   .superRefine((cfg, ctx) => {
+    const keyType = cfg.identity.localIssuer?.keyType;
+    if (keyType && !cfg.identity.algorithms.includes(keyType)) {
+      ctx.addIssue({ code: 'custom', path: ['identity', 'localIssuer', 'keyType'], message: `${keyType} is not in identity.algorithms, so its tokens would be rejected` });
+    }
     if (cfg.approvals.backend === 'stepfunctions' && !cfg.approvals.stepFunctions) {
       ctx.addIssue({ code: 'custom', path: ['approvals', 'stepFunctions'], message: 'required when approvals.backend is "stepfunctions"' });
     }

@@ -18,7 +18,7 @@ const HTML = `<!doctype html>
 <header><h1>Airlock sessions</h1><a href="/">approvals</a><span id="who">not signed in</span> <button id="sign-out" type="button" hidden>Sign out</button></header>
 <section id="sign-in">
   <h2>Sign in</h2>
-  <p>Paste an OIDC access token of a session viewer. It is kept in this tab's session storage only and sent as a bearer header.</p>
+  <p>Paste an OIDC access token of a session viewer (groups <code>auditors</code> or <code>reviewers</code> by default). With <code>npm start</code>, print one with <code>npm run -s airlock -- token --client reviewer</code>. It is kept in this tab's session storage only and sent as a bearer header.</p>
   <textarea id="token" rows="4" cols="80" autocomplete="off" spellcheck="false"></textarea><br>
   <button id="sign-in-button" type="button">Sign in</button>
 </section>

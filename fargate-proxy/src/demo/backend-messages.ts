@@ -1,5 +1,5 @@
 // The few backend messages the demo database's login front has to write itself.
-// Everything after login comes from PGlite unchanged.
+// Everything after login comes from PGlite unchanged, apart from the waiting notice and error.
 
 function message(type: string, body: Buffer): Buffer {
   const head = Buffer.alloc(5);
@@ -23,7 +23,13 @@ export const authentication = {
 };
 
 /** A FATAL ErrorResponse, as PostgreSQL sends before closing a login it refuses. */
-export function fatalError(sqlState: string, text: string): Buffer {
-  const fields = [`SFATAL`, `VFATAL`, `C${sqlState}`, `M${text}`].map((f) => `${f}\0`).join('');
+export function fatalError(sqlState: string, text: string, hint?: string): Buffer {
+  const fields = [`SFATAL`, `VFATAL`, `C${sqlState}`, `M${text}`, ...(hint ? [`H${hint}`] : [])].map((f) => `${f}\0`).join('');
   return message('E', Buffer.from(`${fields}\0`));
+}
+
+/** A NoticeResponse: PostgreSQL may send one at any time, and clients show it as it arrives. */
+export function notice(text: string, hint?: string): Buffer {
+  const fields = [`SNOTICE`, `VNOTICE`, `C00000`, `M${text}`, ...(hint ? [`H${hint}`] : [])].map((f) => `${f}\0`).join('');
+  return message('N', Buffer.from(`${fields}\0`));
 }

@@ -2,7 +2,7 @@
 // installation, seeded with a small shop full of personal data, and reachable over TCP with a
 // real password login so the gateway's upstream path is exercised as against production.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -12,6 +12,8 @@ import { acceptLogin, type PasswordMethod } from './password-login.js';
 import { makeScramVerifier } from './scram-server.js';
 import { demoSeed } from './seed.js';
 import { RelaySession, Turnstile } from './turn-taking-relay.js';
+
+export const DEFAULT_WAIT_LIMIT_MS = 60_000;
 
 export interface DemoDatabaseOptions {
   /** Keep the data here across runs (seeded once). Default: in memory. */
@@ -26,6 +28,8 @@ export interface DemoDatabaseOptions {
   authMethod?: PasswordMethod;
   /** Seed PRNG; the same seed gives the same data. */
   seed?: number;
+  /** How long a statement may wait for another session's open transaction (PGlite runs one at a time). */
+  waitLimitMs?: number;
 }
 
 export interface DemoDatabase {
@@ -34,6 +38,8 @@ export interface DemoDatabase {
   database: string;
   user: string;
   password: string;
+  /** `pglite`: one transaction at a time, the others wait (with a NOTICE); `postgres`: a real server. */
+  engine: 'pglite' | 'postgres';
   close(): Promise<void>;
 }
 
@@ -60,6 +66,8 @@ export async function startDemoDatabase(opts: DemoDatabaseOptions = {}): Promise
 
   const rules = { user, password, database, method };
   const verifier = makeScramVerifier(password);
+  const startupReply = await bootStartupReply(backendPath);
+  const relay = { startupReply, waitLimitMs: opts.waitLimitMs ?? DEFAULT_WAIT_LIMIT_MS };
   const turnstile = new Turnstile();
   const clients = new Set<Socket>();
   const front: Server = createServer((socket) => {
@@ -68,7 +76,7 @@ export async function startDemoDatabase(opts: DemoDatabaseOptions = {}): Promise
     socket.on('error', () => socket.destroy());
     socket.setNoDelay(true);
     acceptLogin(socket, rules, verifier).then(
-      ({ leftover }) => new RelaySession(socket, backendPath, PGLITE_STARTUP, leftover, turnstile),
+      ({ leftover }) => new RelaySession(socket, backendPath, leftover, turnstile, relay),
       () => undefined, // the client was told why; nothing to keep
     );
   });
@@ -88,7 +96,28 @@ export async function startDemoDatabase(opts: DemoDatabaseOptions = {}): Promise
     await db.close();
     rmSync(socketDir, { recursive: true, force: true });
   };
-  return { host, port: address.port, database, user, password, close: () => (closing ??= close()) };
+  return { host, port: address.port, database, user, password, engine: 'pglite', close: () => (closing ??= close()) };
+}
+
+/** PGlite's reply to a start-up packet (AuthenticationOk, ParameterStatus…, ReadyForQuery), asked once at boot. */
+async function bootStartupReply(backendPath: string): Promise<Buffer> {
+  const socket = connect(backendPath);
+  try {
+    return await new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      socket.once('error', reject);
+      socket.once('connect', () => socket.write(PGLITE_STARTUP));
+      socket.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        const all = Buffer.concat(chunks);
+        // Complete once the last message is ReadyForQuery: 'Z', length 5, status.
+        if (all.length >= 6 && all[all.length - 6] === 0x5a && all.readInt32BE(all.length - 5) === 5) resolve(all);
+      });
+      socket.once('close', () => reject(new Error('PGlite closed the connection during start-up')));
+    });
+  } finally {
+    socket.destroy();
+  }
 }
 
 function startupPacket(params: Record<string, string>): Buffer {

@@ -3,17 +3,29 @@
 // statements. The relay gives one connection at a time the floor, from its first message until
 // the backend is idle again (ReadyForQuery 'I' with nothing outstanding), so whole request
 // cycles and whole transactions never interleave.
+//
+// Start-up never waits: PGlite needs no start-up message, so the relay answers it with the reply
+// PGlite gave once at boot. A session that has to wait for the floor is told so (a NOTICE, shown
+// by psql as it arrives) and, past the wait limit, gets a FATAL error naming the reason instead of
+// a silent stall.
 import { connect, type Socket } from 'node:net';
+import { fatalError, notice } from './backend-messages.js';
 
 /** Who may talk to the shared backend now; the rest wait in arrival order. */
 export class Turnstile {
   private holder?: RelaySession;
   private readonly waiting: RelaySession[] = [];
 
-  request(s: RelaySession): void {
-    if (this.holder === s || this.waiting.includes(s)) return;
-    if (this.holder) this.waiting.push(s);
-    else this.grant(s);
+  /** True when `s` has the floor now; otherwise it is queued and `onTurn` comes later. */
+  request(s: RelaySession): boolean {
+    if (this.holder === s) return true;
+    if (this.waiting.includes(s)) return false;
+    if (this.holder) {
+      this.waiting.push(s);
+      return false;
+    }
+    this.grant(s);
+    return true;
   }
 
   release(s: RelaySession): void {
@@ -75,9 +87,21 @@ const QUERY = 0x51; // 'Q'
 const SYNC = 0x53; // 'S'
 const IDLE = 0x49; // 'I'
 
+export interface RelayOptions {
+  /** The start-up reply (AuthenticationOk … ReadyForQuery) every client gets at once. */
+  startupReply: Buffer;
+  /** How long a statement may wait for another session's transaction before its session is ended. */
+  waitLimitMs: number;
+}
+
+export const WAITING_NOTICE =
+  'the demo database (PGlite) runs one transaction at a time: this statement waits until the other session ends its transaction';
+const WAITING_HINT = 'With PostgreSQL installed, `npm start` runs a real server and sessions do not wait (README, "The demo database").';
+
 /** One client connection relayed to its own connection to the shared backend. */
 export class RelaySession {
   private readonly pending: Buffer[] = [];
+  private waitTimer?: NodeJS.Timeout;
   private outstanding = 0;
   private idle = true;
   private readonly upstream: Socket;
@@ -90,16 +114,15 @@ export class RelaySession {
     this.idle = status === IDLE;
     if (this.outstanding === 0 && this.idle) this.turnstile.release(this);
   });
-  private startup?: Buffer;
 
   constructor(
     private readonly client: Socket,
     backendPath: string,
-    startup: Buffer,
     leftover: Buffer,
     private readonly turnstile: Turnstile,
+    private readonly opts: RelayOptions,
   ) {
-    this.startup = startup;
+    client.write(opts.startupReply);
     if (leftover.length) this.pending.push(leftover);
     this.upstream = connect(backendPath);
     this.upstream.setNoDelay(true);
@@ -112,7 +135,7 @@ export class RelaySession {
       if (this.turnstile.holds(this)) this.forward(chunk);
       else {
         this.pending.push(chunk);
-        this.turnstile.request(this);
+        if (this.connected) this.askForTurn();
       }
     });
     const close = (): void => this.close();
@@ -120,16 +143,28 @@ export class RelaySession {
     this.client.on('error', close);
     this.upstream.on('close', close);
     this.upstream.on('error', close);
-    this.upstream.once('connect', () => this.turnstile.request(this));
+    this.upstream.once('connect', () => {
+      this.connected = true;
+      if (this.pending.length) this.askForTurn();
+    });
+  }
+
+  private connected = false;
+
+  private askForTurn(): void {
+    if (this.turnstile.request(this) || this.waitTimer) return;
+    this.client.write(notice(WAITING_NOTICE, WAITING_HINT));
+    this.waitTimer = setTimeout(() => {
+      const seconds = Math.round(this.opts.waitLimitMs / 1000);
+      this.client.end(fatalError('55P03', `the demo database is busy: another session has held a transaction open for more than ${seconds} s`, WAITING_HINT));
+      this.close();
+    }, this.opts.waitLimitMs);
+    this.waitTimer.unref();
   }
 
   onTurn(): void {
-    if (this.startup) {
-      // The backend's own start-up reply (AuthenticationOk … ReadyForQuery) ends with one 'Z'.
-      this.upstream.write(this.startup);
-      this.startup = undefined;
-      this.outstanding++;
-    }
+    clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
     for (const chunk of this.pending.splice(0)) this.forward(chunk);
   }
 
@@ -142,8 +177,9 @@ export class RelaySession {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.waitTimer);
     this.turnstile.release(this);
-    this.client.destroy();
+    if (!this.client.writableEnded) this.client.destroy();
     this.upstream.end();
   }
 }

@@ -26,6 +26,8 @@ export interface LocalIssuerOptions {
   accessTokenTtlSeconds?: number;
   /** Algorithm of a newly generated key (an existing key file keeps its own). Default ES256. */
   signingAlg?: IssuerSigningAlg;
+  /** The key type the configuration demands: a key file holding another type gets a new key of this one. */
+  requiredAlg?: IssuerSigningAlg;
 }
 
 export interface LocalIssuer {
@@ -126,7 +128,7 @@ function providerConfiguration(
  */
 export async function startLocalIssuer(opts: LocalIssuerOptions): Promise<LocalIssuer> {
   if (!URL.parse(opts.audience)) throw new Error('local issuer: audience must be an absolute URI (e.g. urn:airlock)');
-  const { keys, alg } = await loadOrCreateSigningKeys(opts.keyFile, opts.signingAlg ?? 'ES256');
+  const { keys, alg } = await loadOrCreateSigningKeys(opts.keyFile, opts.signingAlg ?? 'ES256', opts.requiredAlg);
   const oidc = await loadOidcProvider();
 
   // The issuer URL embeds the port, which is only known once listening; requests wait for the handler.

@@ -42,7 +42,11 @@ export async function startPostgresEngine(ports: EnginePorts, cfg: PostgresListe
     protocol: 'postgres',
     address: { host: cfg.host, port },
     liveSessions: () => handler.liveSessions,
-    stopAccepting: () => server.close(),
+    stopAccepting: () => {
+      // Draining: a login that completes from now on is refused (57P03) and audited.
+      handler.stopAdmitting();
+      server.close();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         handler.closeAll('the gateway is shutting down');

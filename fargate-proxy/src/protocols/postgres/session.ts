@@ -124,14 +124,31 @@ export class PostgresSessionHandler {
     this.catalogs = new TargetCatalogs(ctx.log);
   }
 
+  /** Logins still in progress, each with how to end it (gateway shutdown). */
+  readonly #handshakes = new Set<(reason: string) => void>();
+  /** Draining or closing: logins that complete from now on are refused with 57P03. */
+  #admitting = true;
+  #closing?: string;
+
   get liveSessions(): number {
     return this.#live.size;
   }
 
-  /** Ends every live session (gateway shutdown). */
+  /** Draining: live sessions carry on; a login that completes now is refused (57P03) and audited. */
+  stopAdmitting(): void {
+    this.#admitting = false;
+  }
+
+  /**
+   * Ends every live session and every login in progress (gateway shutdown). A session whose login
+   * was past the admission check is ended as soon as it registers, so none outlives the shutdown.
+   */
   closeAll(reason: string): void {
     this.catalogs.close();
+    this.#admitting = false;
+    this.#closing = reason;
     for (const relay of this.#live) relay.terminate(reason);
+    for (const end of this.#handshakes) end(reason);
   }
 
   handle(socket: net.Socket): void {
@@ -143,6 +160,18 @@ export class PostgresSessionHandler {
     const reader = new HandshakeReader(socket, this.opts.maxMessageBytes);
     const deadline = setTimeout(() => reader.socket.destroy(), this.opts.authTimeoutMs);
     let target: string | undefined;
+    /** Set when the gateway shut down during this login: the refusal is already sent and audited. */
+    let ended = false;
+    const shuttingDown = (reason: string) =>
+      new Refusal(SQLSTATE.cannotConnectNow, `Airlock is not accepting sessions: ${reason}`, 'shutting_down');
+    const endLogin = (reason: string) => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(deadline);
+      // The client is told why; one that never closes its end is cut off shortly after.
+      void refuse(shuttingDown(reason)).finally(() => setTimeout(() => reader.socket.destroy(), 1000).unref());
+    };
+    this.#handshakes.add(endLogin);
 
     /** `arriving`: the size of a refused message the client is still sending. */
     const refuse = async (r: Refusal, arriving = 0) => {
@@ -234,6 +263,7 @@ export class PostgresSessionHandler {
       }
       const health = this.ctx.audit.health();
       if (!health.ok) throw new Refusal(SQLSTATE.cannotConnectNow, `the audit trail is unavailable (${health.reason}): Airlock refuses new sessions`, 'audit_unavailable');
+      if (!this.#admitting) throw shuttingDown(this.#closing ?? 'the gateway is draining');
 
       // --- upstream: the real credential, in memory only. A principal whom policy lets do nothing
       // but read gets a session the server itself keeps read-only: a write the classifier missed
@@ -241,6 +271,10 @@ export class PostgresSessionHandler {
       const readOnly = readOnlyFor(policy, principal, found);
       if (readOnly) forwarded.set('default_transaction_read_only', 'on');
       const upstream = await this.#openUpstream(found, forwarded, log, readOnly);
+      if (ended) {
+        upstream.socket.destroy();
+        return;
+      }
       let names: SqlSessionScope;
       try {
         names = await this.#sessionNames(found, upstream, log, (s) => this.ctx.policy().authorizeStatement(principal, found.info, s).effect !== 'deny');
@@ -248,6 +282,11 @@ export class PostgresSessionHandler {
         upstream.socket.destroy();
         throw new Refusal(SQLSTATE.cannotConnectNow, `cannot read the catalog of target "${found.info.name}": ${(err as Error).message}`, 'catalog_unavailable');
       }
+      if (ended) {
+        upstream.socket.destroy();
+        return;
+      }
+      this.#handshakes.delete(endLogin);
       clearTimeout(deadline);
       try {
         await this.ctx.audit.append({
@@ -290,6 +329,11 @@ export class PostgresSessionHandler {
         key.release();
         this.#live.delete(relay);
       });
+      // Shutdown came while session.start was being written: end it like every other live session.
+      if (this.#closing !== undefined) {
+        relay.start();
+        return relay.terminate(this.#closing);
+      }
       const hello = [authenticationOk()];
       for (const [k, v] of upstream.parameters) hello.push(parameterStatus(k, v));
       hello.push(backendKeyData(key.processId, key.secretKey), readyForQuery(upstream.status));
@@ -300,6 +344,7 @@ export class PostgresSessionHandler {
 
     run().catch(async (err: unknown) => {
       clearTimeout(deadline);
+      if (ended) return; // refused and audited by endLogin, which also closes the socket
       if (err instanceof Refusal) return refuse(err);
       if (err instanceof MessageTooLargeError) return refuse(new Refusal(SQLSTATE.programLimitExceeded, err.message, 'message_too_large'), err.total);
       if (err instanceof MalformedMessageError) return refuse(new Refusal(SQLSTATE.protocolViolation, `invalid startup packet: ${err.message}`, 'protocol'));
@@ -311,7 +356,7 @@ export class PostgresSessionHandler {
       }
       log.warn({ err: message }, 'session start-up failed');
       return refuse(new Refusal(SQLSTATE.cannotConnect, `cannot open a session on target "${target}": ${message}`, 'upstream_unavailable'));
-    });
+    }).finally(() => this.#handshakes.delete(endLogin));
   }
 
   /**

@@ -1,0 +1,57 @@
+// `<dataDir>/gateway.json`: what a running gateway tells the CLI about itself — the addresses it
+// actually listens on (port 0 picks them at start) and which configuration file it runs with.
+// Written at start (0600), removed at exit; a record whose process is gone is ignored.
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunningGateway } from '../gateway.js';
+
+export interface GatewayRecord {
+  pid: number;
+  /** The configuration file, absolute; absent for `npm start` (its config is written beside this file). */
+  config?: string;
+  issuer: string;
+  tokenEndpoint?: string;
+  consoleUrl?: string;
+  postgres?: { host: string; port: number };
+  ssh?: { host: string; port: number };
+  startedAt: string;
+}
+
+export const gatewayRecordPath = (dataDir: string): string => join(dataDir, 'gateway.json');
+
+/** Records the running gateway; the record is removed when this process exits. */
+export function writeGatewayRecord(dataDir: string, gw: RunningGateway, config?: string): void {
+  const record: GatewayRecord = {
+    pid: process.pid,
+    config,
+    issuer: gw.issuer,
+    tokenEndpoint: gw.tokenEndpoint,
+    consoleUrl: gw.consoleUrl,
+    postgres: gw.postgres,
+    ssh: gw.ssh,
+    startedAt: new Date().toISOString(),
+  };
+  const path = gatewayRecordPath(dataDir);
+  writeFileSync(path, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+  process.once('exit', () => {
+    if (readLiveGatewayRecord(dataDir)?.pid === process.pid) rmSync(path, { force: true });
+  });
+}
+
+/** The record of a gateway running with this data directory, or undefined. */
+export function readLiveGatewayRecord(dataDir: string): GatewayRecord | undefined {
+  let record: GatewayRecord;
+  try {
+    record = JSON.parse(readFileSync(gatewayRecordPath(dataDir), 'utf8')) as GatewayRecord;
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(record.pid)) return undefined;
+  try {
+    process.kill(record.pid, 0);
+  } catch (err) {
+    // EPERM: alive, another user's; ESRCH: gone.
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
+  }
+  return record;
+}
