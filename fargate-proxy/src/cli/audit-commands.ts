@@ -166,7 +166,7 @@ function renderTimeline(sessionId: string, recs: AuditRecord[], responseBytes: n
         if (r.http) {
           const h = r.http;
           lines.push(`${' '.repeat(18)}${h.version}${h.route ? `, route ${h.route}` : ''}; ${Object.entries(h.headers).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
-          if (h.body) lines.push(...renderResponse(h.body, responseBytes).map((l) => l.replace(/^(\s*)response /, '$1request body ')));
+          if (h.body) lines.push(...renderResponse(h.body, responseBytes, false).map((l) => l.replace(/^(\s*)response: /, '$1request body: ')));
         }
         // --- end http ---
         break;
