@@ -153,7 +153,7 @@ It is created afresh at each start: changes are gone after Ctrl-C.
        DELETE FROM orders;                                  -- refused by policy (DELETE without WHERE)
        DROP TABLE customers;                                -- refused by policy
 
-  Reviewer console: ${gw.consoleUrl ?? '(disabled)'}  (sign in with: npm run -s airlock -- token --client reviewer)
+  Reviewer console: ${gw.consoleUrl ?? '(disabled)'}  (sign in by pasting the output of: npm run -s airlock -- token --client reviewer)
   Audit trail:      ${join(dataDir, 'audit')}
   Stop with Ctrl-C.
 `);
