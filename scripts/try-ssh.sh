@@ -77,7 +77,7 @@ cat <<EOF
 An SSH target "box" (this machine, as $user, through a throw-away sshd on 127.0.0.1:$target_port) is
 behind Airlock on 127.0.0.1:$ssh_port; policy allows read-only commands. In a second terminal:
 
-  export AIRLOCK_CONFIG=$dir/airlock.yaml
+  export AIRLOCK_CONFIG_FILE=$dir/airlock.yaml
   export SSHPASS="\$(npm run -s airlock -- token --client agent)"     # the token is the password
   sshpass -e ssh -p $ssh_port -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null box@127.0.0.1 'uname -a; df -h /'   # allowed
   sshpass -e ssh -p $ssh_port -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null box@127.0.0.1 'rm -f /tmp/x'       # refused, exit 126

@@ -35,8 +35,8 @@ function configFile(dir: string, dataDir: string, ports: { pg: number; console: 
 /** The CLI run from `cwd`, as a user in that directory would. */
 function cli(args: string[], cwd = work, env: NodeJS.ProcessEnv = {}) {
   const e = { ...process.env, ...env };
-  delete e.AIRLOCK_CONFIG;
-  if (env.AIRLOCK_CONFIG) e.AIRLOCK_CONFIG = env.AIRLOCK_CONFIG;
+  delete e.AIRLOCK_CONFIG_FILE;
+  if (env.AIRLOCK_CONFIG_FILE) e.AIRLOCK_CONFIG_FILE = env.AIRLOCK_CONFIG_FILE;
   return spawnSync(process.execPath, ['--import', TSX, MAIN, ...args], { cwd, encoding: 'utf8', timeout: 60_000, env: e });
 }
 
@@ -75,8 +75,8 @@ test('a leftover .airlock/config.yaml is refused for commands that need its gate
   assert.match(r.stderr, /\.airlock\/config\.yaml is left from an earlier `npm start` and no gateway is running with it: pass -c FILE/);
 });
 
-test('with -c or AIRLOCK_CONFIG, token reaches a local issuer on port 0 through the running gateway record', () => {
-  for (const r of [cli(['token', '--client', 'agent', '-c', serveConfig]), cli(['token', '--client', 'agent'], work, { AIRLOCK_CONFIG: serveConfig })]) {
+test('with -c or AIRLOCK_CONFIG_FILE, token reaches a local issuer on port 0 through the running gateway record', () => {
+  for (const r of [cli(['token', '--client', 'agent', '-c', serveConfig]), cli(['token', '--client', 'agent'], work, { AIRLOCK_CONFIG_FILE: serveConfig })]) {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout.trim(), /^[\w-]+\.[\w-]+\.[\w-]+$/);
     assert.equal(r.stderr, '', 'an explicit configuration needs no note');
@@ -92,7 +92,7 @@ test('approvals finds the console on its chosen port', () => {
 test('reading the trail with the implicit configuration says which one on stderr', () => {
   const r = cli(['sessions']);
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /using \.airlock\/config\.yaml \(written by `npm start`\); -c FILE or AIRLOCK_CONFIG picks another/);
+  assert.match(r.stderr, /using \.airlock\/config\.yaml \(written by `npm start`\); -c FILE or AIRLOCK_CONFIG_FILE picks another/);
   const none = cli(['sessions'], tmpdir());
   assert.equal(none.status, 2);
   assert.match(none.stderr, /no configuration: pass -c FILE/);

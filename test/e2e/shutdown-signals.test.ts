@@ -1,14 +1,15 @@
 // Ctrl-C and SIGTERM on a real `airlock start` process: shutdown is bounded and every session it
 // meets — logging in, held for approval, or admitted while draining — ends with an audit record.
-import { after, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
+import { requestClientCredentialsToken } from '../../fargate-proxy/src/adapters/local/oidc-issuer.js';
 
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
@@ -53,9 +54,10 @@ async function startGateway(env: NodeJS.ProcessEnv = {}): Promise<Started> {
     });
     void exited.then(({ code }) => reject(new Error(`airlock start exited (${code})`)));
   });
-  const token = spawnSync(process.execPath, ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', 'token', '--client', 'agent', '-c', join(dir, 'config.yaml')], { encoding: 'utf8', timeout: 60_000 });
-  assert.equal(token.status, 0, token.stderr);
-  return { child, dir, pgPort, token: token.stdout.trim(), exited };
+  // The token straight from the local issuer (what `airlock token` does; the quickstart test runs the CLI).
+  const secrets = JSON.parse(readFileSync(join(dir, 'local-clients.json'), 'utf8')) as { agent: string };
+  const token = await requestClientCredentialsToken({ tokenEndpoint: `http://127.0.0.1:${issuerPort}/token`, clientId: 'agent', clientSecret: secrets.agent, audience: 'urn:airlock' });
+  return { child, dir, pgPort, token, exited };
 }
 
 /** A client that logs in by hand, so a test can stop between the start-up packet and the password. */
@@ -133,73 +135,76 @@ async function auditTypes(dir: string): Promise<{ type: string; code?: string; r
   return out;
 }
 
-test('Ctrl-C while a client is logging in: the login is refused with FATAL, audited, and the process exits at once', { timeout: 90_000 }, async () => {
-  const gw = await startGateway();
-  const raw = new RawClient(gw.pgPort);
-  raw.startup({ user: 'agent', database: 'demo' });
-  const ask = await raw.message();
-  assert.equal(ask?.type, 'R', 'the gateway asks for the password');
-  const signalled = Date.now();
-  gw.child.kill('SIGINT');
-  await new Promise((r) => setTimeout(r, 300));
-  raw.password(gw.token); // the login completes after the shutdown began
-  const err = await raw.error();
-  assert.ok(err, 'the client is told why before the connection closes');
-  assert.match(err.get('C')!, /^57P0[13]$/);
-  assert.equal(err.get('S'), 'FATAL');
-  const { code, at } = await gw.exited;
-  assert.equal(code, 0);
-  assert.ok(at - signalled < 10_000, `exit took ${at - signalled} ms`);
-  const events = await auditTypes(gw.dir);
-  const refused = events.filter((e) => e.type === 'auth.refused');
-  assert.equal(refused.length, 1, JSON.stringify(events));
-  assert.equal(refused[0]!.code, 'shutting_down');
-  assert.equal(events.filter((e) => e.type === 'session.start').length, 0, 'no session was admitted after the shutdown began');
-});
+// Each test has its own gateway process: they run side by side.
+describe('signals', { concurrency: true }, () => {
+  test('Ctrl-C while a client is logging in: the login is refused with FATAL, audited, and the process exits at once', { timeout: 90_000 }, async () => {
+    const gw = await startGateway();
+    const raw = new RawClient(gw.pgPort);
+    raw.startup({ user: 'agent', database: 'demo' });
+    const ask = await raw.message();
+    assert.equal(ask?.type, 'R', 'the gateway asks for the password');
+    const signalled = Date.now();
+    gw.child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 300));
+    raw.password(gw.token); // the login completes after the shutdown began
+    const err = await raw.error();
+    assert.ok(err, 'the client is told why before the connection closes');
+    assert.match(err.get('C')!, /^57P0[13]$/);
+    assert.equal(err.get('S'), 'FATAL');
+    const { code, at } = await gw.exited;
+    assert.equal(code, 0);
+    assert.ok(at - signalled < 10_000, `exit took ${at - signalled} ms`);
+    const events = await auditTypes(gw.dir);
+    const refused = events.filter((e) => e.type === 'auth.refused');
+    assert.equal(refused.length, 1, JSON.stringify(events));
+    assert.equal(refused[0]!.code, 'shutting_down');
+    assert.equal(events.filter((e) => e.type === 'session.start').length, 0, 'no session was admitted after the shutdown began');
+  });
 
-test('Ctrl-C while a statement waits for approval: the session ends with FATAL and session.end, and the process exits', { timeout: 90_000 }, async () => {
-  const gw = await startGateway();
-  const client = new pg.Client({ host: '127.0.0.1', port: gw.pgPort, database: 'demo', user: 'agent', password: gw.token, ssl: false });
-  client.on('error', () => undefined);
-  await client.connect();
-  const held = new Promise<void>((r) => client.once('notice', () => r()));
-  const statement = client.query('CREATE TABLE scratch (id int)').then(
-    () => assert.fail('the held statement must not run'),
-    (e: pg.DatabaseError) => e,
-  );
-  await held;
-  const signalled = Date.now();
-  gw.child.kill('SIGINT');
-  const e = await statement;
-  assert.match(String(e.code ?? e.message), /57P01|terminated|Connection terminated/);
-  const { code, at } = await gw.exited;
-  assert.equal(code, 0);
-  assert.ok(at - signalled < 10_000, `exit took ${at - signalled} ms`);
-  const events = await auditTypes(gw.dir);
-  const ends = events.filter((x) => x.type === 'session.end');
-  assert.equal(ends.length, 1, JSON.stringify(events.map((x) => x.type)));
-  assert.match(ends[0]!.reason!, /shutting down/);
-});
+  test('Ctrl-C while a statement waits for approval: the session ends with FATAL and session.end, and the process exits', { timeout: 90_000 }, async () => {
+    const gw = await startGateway();
+    const client = new pg.Client({ host: '127.0.0.1', port: gw.pgPort, database: 'demo', user: 'agent', password: gw.token, ssl: false });
+    client.on('error', () => undefined);
+    await client.connect();
+    const held = new Promise<void>((r) => client.once('notice', () => r()));
+    const statement = client.query('CREATE TABLE scratch (id int)').then(
+      () => assert.fail('the held statement must not run'),
+      (e: pg.DatabaseError) => e,
+    );
+    await held;
+    const signalled = Date.now();
+    gw.child.kill('SIGINT');
+    const e = await statement;
+    assert.match(String(e.code ?? e.message), /57P01|terminated|Connection terminated/);
+    const { code, at } = await gw.exited;
+    assert.equal(code, 0);
+    assert.ok(at - signalled < 10_000, `exit took ${at - signalled} ms`);
+    const events = await auditTypes(gw.dir);
+    const ends = events.filter((x) => x.type === 'session.end');
+    assert.equal(ends.length, 1, JSON.stringify(events.map((x) => x.type)));
+    assert.match(ends[0]!.reason!, /shutting down/);
+  });
 
-test('SIGTERM drains: a login that completes while draining is refused with 57P03, the live session carries on', { timeout: 90_000 }, async () => {
-  const gw = await startGateway({ AIRLOCK_DRAIN_SECONDS: '20' });
-  const live = new pg.Client({ host: '127.0.0.1', port: gw.pgPort, database: 'demo', user: 'agent', password: gw.token, ssl: false });
-  await live.connect();
-  const raw = new RawClient(gw.pgPort);
-  raw.startup({ user: 'agent', database: 'demo' });
-  assert.equal((await raw.message())?.type, 'R');
-  gw.child.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 300));
-  raw.password(gw.token);
-  const err = await raw.error();
-  assert.equal(err?.get('C'), '57P03');
-  assert.equal((await live.query('SELECT 1 AS n')).rows[0].n, 1);
-  const ended = Date.now();
-  await live.end();
-  const { code, at } = await gw.exited;
-  assert.equal(code, 0);
-  assert.ok(at - ended < 5_000, 'the drain ends with the last session');
-  const events = await auditTypes(gw.dir);
-  assert.equal(events.filter((x) => x.type === 'auth.refused' && x.code === 'shutting_down').length, 1);
-  assert.equal(events.filter((x) => x.type === 'session.end').length, 1);
+  test('SIGTERM drains: a login that completes while draining is refused with 57P03, the live session carries on', { timeout: 90_000 }, async () => {
+    const gw = await startGateway({ AIRLOCK_DRAIN_SECONDS: '20' });
+    const live = new pg.Client({ host: '127.0.0.1', port: gw.pgPort, database: 'demo', user: 'agent', password: gw.token, ssl: false });
+    await live.connect();
+    const raw = new RawClient(gw.pgPort);
+    raw.startup({ user: 'agent', database: 'demo' });
+    assert.equal((await raw.message())?.type, 'R');
+    gw.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    raw.password(gw.token);
+    const err = await raw.error();
+    assert.equal(err?.get('C'), '57P03');
+    assert.equal((await live.query('SELECT 1 AS n')).rows[0].n, 1);
+    const ended = Date.now();
+    await live.end();
+    const { code, at } = await gw.exited;
+    assert.equal(code, 0);
+    assert.ok(at - ended < 5_000, 'the drain ends with the last session');
+    const events = await auditTypes(gw.dir);
+    assert.equal(events.filter((x) => x.type === 'auth.refused' && x.code === 'shutting_down').length, 1);
+    assert.equal(events.filter((x) => x.type === 'session.end').length, 1);
+  });
 });

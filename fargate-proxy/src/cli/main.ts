@@ -25,24 +25,24 @@ function fail(message: string, code = 2): never {
 }
 
 /**
- * Which configuration a command uses: `-c FILE`, else $AIRLOCK_CONFIG, else the one `npm start`
+ * Which configuration a command uses: `-c FILE`, else $AIRLOCK_CONFIG_FILE, else the one `npm start`
  * wrote in `.airlock/`. The last is never used silently: the command says so on stderr, and the
  * commands that talk to a running gateway refuse it when no gateway runs with it (a leftover from
  * an earlier `npm start` would otherwise send them to the wrong gateway).
  */
 function resolveConfig(flag: string | undefined, needsRunningGateway: boolean): string {
   if (flag) return flag;
-  if (process.env.AIRLOCK_CONFIG) return process.env.AIRLOCK_CONFIG;
+  if (process.env.AIRLOCK_CONFIG_FILE) return process.env.AIRLOCK_CONFIG_FILE;
   if (!existsSync(DEFAULT_CONFIG)) {
-    fail(`no configuration: pass -c FILE (the file the gateway runs with) or set AIRLOCK_CONFIG; ${DEFAULT_CONFIG} exists only after \`npm start\``);
+    fail(`no configuration: pass -c FILE (the file the gateway runs with) or set AIRLOCK_CONFIG_FILE; ${DEFAULT_CONFIG} exists only after \`npm start\``);
   }
   if (needsRunningGateway && !readLiveGatewayRecord(DEFAULT_DATA_DIR)) {
     fail(
       `${DEFAULT_CONFIG} is left from an earlier \`npm start\` and no gateway is running with it: ` +
-        'pass -c FILE (or set AIRLOCK_CONFIG) for the gateway you started with `serve`, or run `npm start` again',
+        'pass -c FILE (or set AIRLOCK_CONFIG_FILE) for the gateway you started with `serve`, or run `npm start` again',
     );
   }
-  process.stderr.write(`airlock: using ${DEFAULT_CONFIG} (written by \`npm start\`); -c FILE or AIRLOCK_CONFIG picks another\n`);
+  process.stderr.write(`airlock: using ${DEFAULT_CONFIG} (written by \`npm start\`); -c FILE or AIRLOCK_CONFIG_FILE picks another\n`);
   return DEFAULT_CONFIG;
 }
 
@@ -90,10 +90,10 @@ const program = new Command('airlock').description('Airlock: the gateway between
 program
   .command('serve')
   .description('run the gateway with a configuration file')
-  .option('-c, --config <file>', 'configuration file (YAML or JSON); default $AIRLOCK_CONFIG')
+  .option('-c, --config <file>', 'configuration file (YAML or JSON); default $AIRLOCK_CONFIG_FILE')
   .action(async (o: { config?: string }) => {
-    const file = o.config ?? process.env.AIRLOCK_CONFIG;
-    if (!file) fail('serve needs a configuration file: -c FILE (or set AIRLOCK_CONFIG)');
+    const file = o.config ?? process.env.AIRLOCK_CONFIG_FILE;
+    if (!file) fail('serve needs a configuration file: -c FILE (or set AIRLOCK_CONFIG_FILE)');
     const cfg = loadConfigFile(file);
     const gw = await startGateway(cfg);
     writeGatewayRecord(cfg.dataDir, gw, resolve(file));
@@ -165,7 +165,7 @@ It is created afresh at each start: changes are gone after Ctrl-C.
        curl -H "Authorization: Bearer $PGPASSWORD" http://127.0.0.1:${gw.http?.port ?? o.httpPort}/demo-api/v1/customers?limit=3   # masked
        curl -H "Authorization: Bearer $PGPASSWORD" http://127.0.0.1:${gw.http?.port ?? o.httpPort}/demo-api/admin                 # refused
 
-  Reviewer console: ${gw.consoleUrl ?? '(disabled)'}  (sign in with: npm run -s airlock -- token --client reviewer)
+  Reviewer console: ${gw.consoleUrl ?? '(disabled)'}  (sign in by pasting the output of: npm run -s airlock -- token --client reviewer)
   Audit trail:      ${join(dataDir, 'audit')}
   Stop with Ctrl-C.
 `);
@@ -175,7 +175,7 @@ program
   .command('token')
   .description("print an access token from the gateway's local issuer (client credentials)")
   .requiredOption('--client <id>', 'local client id, e.g. agent or reviewer')
-  .option('-c, --config <file>', `configuration file (default: $AIRLOCK_CONFIG, else ${DEFAULT_CONFIG})`)
+  .option('-c, --config <file>', `configuration file (default: $AIRLOCK_CONFIG_FILE, else ${DEFAULT_CONFIG})`)
   .action(async (o: { client: string; config?: string }) => {
     const configFile = resolveConfig(o.config, true);
     const cfg = loadConfigFile(configFile);
@@ -244,7 +244,7 @@ const approvals = program.command('approvals').description('review statements he
 const approvalOpts = (cmd: Command) =>
   cmd
     .option('--url <url>', 'console URL (default: from the config, or $AIRLOCK_CONSOLE_URL)')
-    .option('-c, --config <file>', `the gateway's configuration file, to find its console (default: $AIRLOCK_CONFIG, else ${DEFAULT_CONFIG})`)
+    .option('-c, --config <file>', `the gateway's configuration file, to find its console (default: $AIRLOCK_CONFIG_FILE, else ${DEFAULT_CONFIG})`)
     .option('--token <token>', "reviewer's access token (default: $AIRLOCK_TOKEN)");
 approvalOpts(approvals.command('list').description('list the requests waiting for a reviewer').option('--json', 'JSON output')).action(async (o: { url?: string; config?: string; token?: string; json?: boolean }) => {
   process.exitCode = await approvalsList({ url: consoleUrl(o), token: o.token, json: o.json });
@@ -287,7 +287,7 @@ const auditSource = (cmd: Command) =>
     .option('--table <name>', "the fleet's AWS audit store: its DynamoDB table (credentials and region from the AWS environment)")
     .option('--bucket <name>', "the AWS audit store's S3 bucket (with --table)")
     .option('--store', 'read the AWS audit store the configuration names (audit.store)')
-    .option('-c, --config <file>', `the gateway's configuration file: its dataDir holds the trail (default: $AIRLOCK_CONFIG, else ${DEFAULT_CONFIG})`);
+    .option('-c, --config <file>', `the gateway's configuration file: its dataDir holds the trail (default: $AIRLOCK_CONFIG_FILE, else ${DEFAULT_CONFIG})`);
 const sessionFilters = (cmd: Command) =>
   cmd
     .option('--principal <id>', 'only this principal')
