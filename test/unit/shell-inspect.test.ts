@@ -84,6 +84,9 @@ test('refusals name the part judged and why', () => {
   assert.match(reason('sort --out=x y'), /`sort` has no option `--out`/, 'getopt abbreviations are not resolved');
   assert.match(reason("awk 'BEGIN{system(\"id\")}'"), /`awk` with `system\(\)`/);
   assert.match(reason('ls *; sort *'), /the pattern `\*` can expand to a file name that `sort` reads as an option/);
+  assert.match(reason('uniq ./*'), /makes the operands of `uniq` unknown/, 'uniq IN OUT: a pattern could supply the OUT');
+  assert.match(reason("awk ./* f"), /stands where `awk` expects its program/);
+  assert.match(reason('cd /etc && echo x > motd'), /after a `cd` the gateway cannot tell where/);
 });
 
 test('quoting is understood: operators inside quotes are words', () => {
