@@ -321,6 +321,13 @@ export const READ_PROGRAMS: Record<string, ReadProgram> = {
   },
   host: { options: { flags: 'aACdlrsTUvVw46', valued: 'cNRtW' } },
   nslookup: { options: {} },
+  'ssh-add': {
+    // Only listing the forwarded agent's keys; every other use adds, removes or locks keys.
+    options: { flags: 'lLq', valued: 'E' },
+    check(a, j) {
+      if (!has(a, '-l', '-L') || a.operands.length) j.opaque('`ssh-add` without `-l`/`-L` changes the agent\'s keys');
+    },
+  },
   crontab: {
     options: { flags: 'lu', valued: 'u' },
     check(a, j) {
