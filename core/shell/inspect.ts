@@ -65,13 +65,17 @@ export const ALLOWED_VARIABLES = /^(LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|COLUMNS|LINE
 const SAFE_BUILTINS = new Set(['echo', 'printf', 'true', 'false', ':', 'test', '[', 'cd', 'pwd', 'exit', 'type']);
 
 const MAX_NESTING = 3;
+/** Longer commands are refused unparsed: a parse must not hold the event loop for long. */
+const MAX_COMMAND_BYTES = 64 * 1024;
+/** Only commands up to this size are cached, so the cache stays within ~16 MiB. */
+const MAX_CACHED_BYTES = 4 * 1024;
 const cache = new LruCache<string, CommandInspection>(4096);
 
 export function inspectCommand(text: string): CommandInspection {
   const hit = cache.get(text);
   if (hit) return hit;
   const result = inspectUncached(text);
-  cache.set(text, result);
+  if (text.length <= MAX_CACHED_BYTES) cache.set(text, result);
   return result;
 }
 
@@ -138,6 +142,7 @@ export function inspectUncached(text: string): CommandInspection {
 function inspectScript(text: string, f: Findings, depth: number): string {
   if (depth > MAX_NESTING) return refused(f, 'shell commands are nested too deeply');
   if (text.includes('\0')) return refused(f, 'the command holds a NUL byte');
+  if (Buffer.byteLength(text) > MAX_COMMAND_BYTES) return refused(f, `the command is longer than ${MAX_COMMAND_BYTES} bytes`);
   const parsed = parseBash(text);
   if (!parsed.ok) {
     f.opaque(parsed.incomplete ? `the command is incomplete (${parsed.error})` : `the command does not parse as bash (${parsed.error})`);

@@ -245,3 +245,9 @@ test('the SSH read-only example policy allows the usefulness corpus and refuses 
   assert.equal(engine.authorizeFileOperation(principal, target, { access: 'read', operation: 'open', path: '/etc/shadow' }).effect, 'deny');
   assert.equal(engine.authorizeFileOperation(principal, target, { access: 'write', operation: 'open', path: '/tmp/x' }).effect, 'deny');
 });
+
+test('an oversized command is refused without being parsed', () => {
+  const r = inspectCommand(`echo ${'a'.repeat(70 * 1024)}`);
+  assert.equal(r.class, 'opaque');
+  assert.match(r.reasons.join(), /longer than 65536 bytes/);
+});
