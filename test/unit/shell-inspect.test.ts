@@ -127,6 +127,8 @@ test('the target command runs the rebuilt text under env -i, with only allowed v
   assert.ok(t.includes('LANG=C.UTF-8'));
   assert.ok(!t.includes('LD_PRELOAD'));
   assert.ok(t.endsWith(`/bin/sh -c 'echo '\\''a b'\\'''`));
+  assert.ok(!t.includes('SSH_AUTH_SOCK') && !t.includes('DISPLAY'), 'forwarding variables only when granted');
+  assert.match(targetCommand('ls', {}, ['SSH_AUTH_SOCK']), /^\/usr\/bin\/env -i HOME="\$HOME" SSH_AUTH_SOCK="\$SSH_AUTH_SOCK" /);
 });
 
 test('every bypass attempt of the corpus is refused by a read-only policy (not classified read)', () => {
