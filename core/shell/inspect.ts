@@ -444,7 +444,7 @@ function wrapper(name: string, argv: string[], f: Findings, next: (k: number, ct
       if (k >= argv.length) return f.opaque('`exec` without a command changes the shell\'s file descriptors for what follows');
       return next(k, ctx);
     case 'xargs': {
-      if (k >= argv.length) return; // echo
+      if (k >= argv.length) return void f.binaries.push('echo'); // xargs runs /bin/echo by default
       const program = posix.basename(argv[k]!);
       const spec = READ_PROGRAMS[program];
       next(k, ctx);

@@ -46,6 +46,7 @@ const cases: [string, string, string[]][] = [
   ['journalctl --vacuum-time=1s', 'destructive', ['destructive_file']],
   ['date -s 2020-01-01', 'privileged', ['service_control']],
   ['hostname evil', 'privileged', ['service_control']],
+  ['ls | xargs', 'read', []],
 ];
 
 test('commands are classified by what they do', () => {
@@ -94,6 +95,10 @@ test('quoting is understood: operators inside quotes are words', () => {
   assert.equal(r.class, 'read');
   assert.deepEqual(r.binaries, ['echo']);
   assert.deepEqual(r.argv, ['echo', 'a; rm -rf /', '| sh']);
+});
+
+test('xargs without a command runs echo, and says so (found by the difference test)', () => {
+  assert.deepEqual(inspectCommand('env -i xargs').binaries, ['env', 'xargs', 'echo']);
 });
 
 test('sudo wrappers expose the wrapped program and the sudo flag', () => {
