@@ -13,8 +13,9 @@ function percentiles(samples: number[]): { p50: number; p99: number; max: number
   return { p50: at(0.5), p99: at(0.99), max: s[s.length - 1]! };
 }
 
-/** Wall time and this thread's CPU time of one call, in µs: on a loaded machine the wall time
- * also holds the time other processes had the CPU, which the CPU time leaves out. */
+/** Wall time and the process's CPU time over one call, in µs: on a loaded machine the wall time
+ * also holds the time other processes had the CPU, which the CPU time leaves out (it includes
+ * V8's background threads). */
 const cpu: number[] = [];
 function time(fn: () => unknown): number {
   const c = process.cpuUsage();

@@ -65,13 +65,17 @@ export const ALLOWED_VARIABLES = /^(LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|COLUMNS|LINE
 const SAFE_BUILTINS = new Set(['echo', 'printf', 'true', 'false', ':', 'test', '[', 'cd', 'pwd', 'exit', 'type']);
 
 const MAX_NESTING = 3;
+/** Longer commands are refused unparsed: a parse must not hold the event loop for long. */
+const MAX_COMMAND_BYTES = 64 * 1024;
+/** Only commands up to this size are cached, so the cache stays within ~16 MiB. */
+const MAX_CACHED_BYTES = 4 * 1024;
 const cache = new LruCache<string, CommandInspection>(4096);
 
 export function inspectCommand(text: string): CommandInspection {
   const hit = cache.get(text);
   if (hit) return hit;
   const result = inspectUncached(text);
-  cache.set(text, result);
+  if (text.length <= MAX_CACHED_BYTES) cache.set(text, result);
   return result;
 }
 
@@ -83,6 +87,8 @@ class Findings implements Judge {
   readonly paths: string[] = [];
   readonly reasons: string[] = [];
   sudo = false;
+  /** A `cd` ran: relative paths no longer say where they land. */
+  movedDirectory = false;
 
   raise(cls: StatementClass, reason: string): void {
     this.cls = moreDangerous(this.cls, cls);
@@ -98,7 +104,8 @@ class Findings implements Judge {
   writes(path: string, reason: string): void {
     this.paths.push(path);
     if (path.startsWith('/dev/tcp/') || path.startsWith('/dev/udp/')) return this.flag('network_exfiltration', `${reason}: bash opens a network connection for ${path}`);
-    if (isSystemPath(path)) this.flag('system_path_write', `${reason}, under a system path`);
+    if (this.movedDirectory && !path.startsWith('/')) this.flag('system_path_write', `${reason}, after a \`cd\` the gateway cannot tell where`);
+    else if (isSystemPath(path)) this.flag('system_path_write', `${reason}, under a system path`);
     else this.flag('file_write', reason);
   }
   /** Set while judging one simple command: lets wrappers classify the command they run. */
@@ -135,6 +142,7 @@ export function inspectUncached(text: string): CommandInspection {
 function inspectScript(text: string, f: Findings, depth: number): string {
   if (depth > MAX_NESTING) return refused(f, 'shell commands are nested too deeply');
   if (text.includes('\0')) return refused(f, 'the command holds a NUL byte');
+  if (Buffer.byteLength(text) > MAX_COMMAND_BYTES) return refused(f, `the command is longer than ${MAX_COMMAND_BYTES} bytes`);
   const parsed = parseBash(text);
   if (!parsed.ok) {
     f.opaque(parsed.incomplete ? `the command is incomplete (${parsed.error})` : `the command does not parse as bash (${parsed.error})`);
@@ -309,7 +317,7 @@ function examine(argv: string[], words: StaticWord[], f: Findings, depth: number
   if (BUILTINS.has(name)) return f.opaque(`\`${name}\` is a shell builtin that can change what later commands run`);
   if (name === 'find') return judgeFind(args, f);
   const read = READ_PROGRAMS[name];
-  if (read) return readProgram(name, args, f);
+  if (read) return readProgram(name, args, f, new Set(words.slice(1).filter((w) => w.pattern).map((w) => w.value)));
   if (INTERPRETERS.has(name)) {
     if (fromDownloader(upstream)) f.flag('download_execute', `a download is piped into \`${name}\``);
     return f.flag('inline_script', INTERPRETER_REASON(name));
@@ -349,16 +357,25 @@ function builtin(name: string, args: string[], f: Findings): void {
     const r = parseOptions({ flags: 'LP' }, args, 'cd');
     if (!r.ok) return f.opaque(r.reason);
     if (r.args.operands.length > 1) f.opaque('`cd` with more than one directory');
+    f.movedDirectory = true;
   }
   if (name === 'exit' && (args.length > 1 || (args[0] !== undefined && !/^\d{1,3}$/.test(args[0])))) f.opaque('`exit` with an unusual status');
   if (name === 'type' && args.some((a) => a.startsWith('-'))) f.opaque('`type` with options');
 }
 
-function readProgram(name: string, args: string[], f: Findings): void {
+/** `patterns`: arguments the target expands into file names (so the number of operands is unknown). */
+function readProgram(name: string, args: string[], f: Findings, patterns: Set<string>): void {
   const spec = READ_PROGRAMS[name]!;
   const words = name === 'tar' && args[0] !== undefined && /^[a-zA-Z]+$/.test(args[0]) ? [`-${args[0]}`, ...args.slice(1)] : args;
   const r = parseOptions(spec.options, words, name);
   if (!r.ok) return f.opaque(r.reason);
+  const patterned = r.args.operands.filter((o) => patterns.has(o));
+  if (patterned.length && !spec.appendSafe && !spec.codeOperand) {
+    f.opaque(`the pattern \`${patterned[0]}\` makes the operands of \`${name}\` unknown, and they are not all inputs`);
+  }
+  if (spec.codeOperand && r.args.operands[0] !== undefined && patterns.has(r.args.operands[0])) {
+    f.opaque(`the pattern \`${r.args.operands[0]}\` stands where \`${name}\` expects its program`);
+  }
   for (const o of r.args.options) {
     const refusal = spec.refuse?.[o.name];
     if (refusal) {
@@ -427,7 +444,7 @@ function wrapper(name: string, argv: string[], f: Findings, next: (k: number, ct
       if (k >= argv.length) return f.opaque('`exec` without a command changes the shell\'s file descriptors for what follows');
       return next(k, ctx);
     case 'xargs': {
-      if (k >= argv.length) return; // echo
+      if (k >= argv.length) return void f.binaries.push('echo'); // xargs runs /bin/echo by default
       const program = posix.basename(argv[k]!);
       const spec = READ_PROGRAMS[program];
       next(k, ctx);

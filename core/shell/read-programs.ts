@@ -27,10 +27,13 @@ export interface ReadProgram {
   refuse?: Record<string, [CommandCategory | 'opaque', string]>;
   check?(args: ParsedArgs, j: Judge): void;
   /**
-   * No option of this program writes or executes, so extra words it receives from elsewhere
-   * (xargs appends its input) cannot change its class.
+   * No option of this program writes or executes and every operand is an input, so extra words
+   * it receives from elsewhere (xargs appends its input, a pattern expands to file names) cannot
+   * change its class.
    */
   appendSafe?: boolean;
+  /** The first operand is a program (sed script, awk program, jq filter), not a file. */
+  codeOperand?: boolean;
 }
 
 const digits = /^-\d+$/;
@@ -90,7 +93,7 @@ export const READ_PROGRAMS: Record<string, ReadProgram> = {
         'numeric-sort random-sort random-source= reverse sort= version-sort batch-size= check? compress-program= debug files0-from= ' +
         'key= merge output= stable buffer-size= field-separator= temporary-directory= parallel= unique zero-terminated',
     },
-    outputs: ['-o', '--output'],
+    outputs: ['-o', '--output', '-T', '--temporary-directory'],
     refuse: { '--compress-program': ['opaque', '`sort --compress-program` executes a program'] },
   },
   uniq: {
@@ -233,6 +236,7 @@ export const READ_PROGRAMS: Record<string, ReadProgram> = {
   },
   strings: { appendSafe: true, options: { flags: 'afwdo', valued: 'nteT', long: 'all data bytes= radix= encoding= include-all-whitespace print-file-name' } },
   jq: {
+    codeOperand: true,
     options: {
       flags: 'ncrjasRCMSeh',
       valued: 'fL',
@@ -317,6 +321,13 @@ export const READ_PROGRAMS: Record<string, ReadProgram> = {
   },
   host: { options: { flags: 'aACdlrsTUvVw46', valued: 'cNRtW' } },
   nslookup: { options: {} },
+  'ssh-add': {
+    // Only listing the forwarded agent's keys; every other use adds, removes or locks keys.
+    options: { flags: 'lLq', valued: 'E' },
+    check(a, j) {
+      if (!has(a, '-l', '-L') || a.operands.length) j.opaque('`ssh-add` without `-l`/`-L` changes the agent\'s keys');
+    },
+  },
   crontab: {
     options: { flags: 'lu', valued: 'u' },
     check(a, j) {
@@ -324,6 +335,7 @@ export const READ_PROGRAMS: Record<string, ReadProgram> = {
     },
   },
   sed: {
+    codeOperand: true,
     options: { flags: 'nErsuz', valued: 'efl', patterns: [/^-i.*$/, /^--in-place(=.*)?$/], long: 'quiet silent expression= file= regexp-extended separate unbuffered null-data posix sandbox debug follow-symlinks line-length= null-data' },
     check(a, j) {
       const scripts = values(a, '-e', '--expression');
@@ -370,6 +382,7 @@ function readOnlySubcommands(name: string, subs: string[]): ReadProgram {
 
 function awkProgram(name: string): ReadProgram {
   return {
+    codeOperand: true,
     options: { valued: 'vF', long: 'field-separator= assign= posix traditional lint? sandbox re-interval characters-as-bytes' },
     check(a, j) {
       const program = a.operands[0];

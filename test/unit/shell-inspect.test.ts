@@ -46,6 +46,7 @@ const cases: [string, string, string[]][] = [
   ['journalctl --vacuum-time=1s', 'destructive', ['destructive_file']],
   ['date -s 2020-01-01', 'privileged', ['service_control']],
   ['hostname evil', 'privileged', ['service_control']],
+  ['ls | xargs', 'read', []],
 ];
 
 test('commands are classified by what they do', () => {
@@ -84,6 +85,9 @@ test('refusals name the part judged and why', () => {
   assert.match(reason('sort --out=x y'), /`sort` has no option `--out`/, 'getopt abbreviations are not resolved');
   assert.match(reason("awk 'BEGIN{system(\"id\")}'"), /`awk` with `system\(\)`/);
   assert.match(reason('ls *; sort *'), /the pattern `\*` can expand to a file name that `sort` reads as an option/);
+  assert.match(reason('uniq ./*'), /makes the operands of `uniq` unknown/, 'uniq IN OUT: a pattern could supply the OUT');
+  assert.match(reason("awk ./* f"), /stands where `awk` expects its program/);
+  assert.match(reason('cd /etc && echo x > motd'), /after a `cd` the gateway cannot tell where/);
 });
 
 test('quoting is understood: operators inside quotes are words', () => {
@@ -91,6 +95,10 @@ test('quoting is understood: operators inside quotes are words', () => {
   assert.equal(r.class, 'read');
   assert.deepEqual(r.binaries, ['echo']);
   assert.deepEqual(r.argv, ['echo', 'a; rm -rf /', '| sh']);
+});
+
+test('xargs without a command runs echo, and says so (found by the difference test)', () => {
+  assert.deepEqual(inspectCommand('env -i xargs').binaries, ['env', 'xargs', 'echo']);
 });
 
 test('sudo wrappers expose the wrapped program and the sudo flag', () => {
@@ -124,6 +132,8 @@ test('the target command runs the rebuilt text under env -i, with only allowed v
   assert.ok(t.includes('LANG=C.UTF-8'));
   assert.ok(!t.includes('LD_PRELOAD'));
   assert.ok(t.endsWith(`/bin/sh -c 'echo '\\''a b'\\'''`));
+  assert.ok(!t.includes('SSH_AUTH_SOCK') && !t.includes('DISPLAY'), 'forwarding variables only when granted');
+  assert.match(targetCommand('ls', {}, ['SSH_AUTH_SOCK']), /^\/usr\/bin\/env -i HOME="\$HOME" SSH_AUTH_SOCK="\$SSH_AUTH_SOCK" /);
 });
 
 test('every bypass attempt of the corpus is refused by a read-only policy (not classified read)', () => {
@@ -241,4 +251,10 @@ test('the SSH read-only example policy allows the usefulness corpus and refuses 
   assert.equal(engine.authorizeFileOperation(principal, target, { access: 'read', operation: 'open', path: '/var/log/syslog' }).effect, 'allow');
   assert.equal(engine.authorizeFileOperation(principal, target, { access: 'read', operation: 'open', path: '/etc/shadow' }).effect, 'deny');
   assert.equal(engine.authorizeFileOperation(principal, target, { access: 'write', operation: 'open', path: '/tmp/x' }).effect, 'deny');
+});
+
+test('an oversized command is refused without being parsed', () => {
+  const r = inspectCommand(`echo ${'a'.repeat(70 * 1024)}`);
+  assert.equal(r.class, 'opaque');
+  assert.match(r.reasons.join(), /longer than 65536 bytes/);
 });
