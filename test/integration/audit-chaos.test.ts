@@ -34,7 +34,7 @@ after(async () => {
 let marker = 0;
 let completed = 0;
 
-/** A mixed statement: reads, writes, a transaction, an extended-protocol query, a refusal. */
+/** A mixed statement: reads, writes, a transaction, an extended-protocol query, a refusal (and, per round, a held DDL). */
 async function oneStatement(c: pg.Client): Promise<void> {
   const n = ++marker;
   switch (n % 6) {
@@ -77,6 +77,18 @@ async function worker(port: number, token: string): Promise<void> {
   }
 }
 
+/** A session whose DDL waits for a reviewer who never comes: the kill finds it held. */
+async function holder(port: number, token: string): Promise<void> {
+  const c = new pg.Client({ host: '127.0.0.1', port, database: 'app', user: 'agent', password: token, connectionTimeoutMillis: 3000 });
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    await c.query(`CREATE TABLE chaos_held_${++marker} (a int)`);
+  } catch {
+    /* the gateway was killed */
+  }
+}
+
 test('ten kill -9s under a mixed workload: the trail verifies and holds every statement the server ran', async () => {
   const started = Date.now();
   const issuerPort = 20000 + Math.floor(Math.random() * 20000);
@@ -110,7 +122,7 @@ test('ten kill -9s under a mixed workload: the trail verifies and holds every st
     }
     token ??= await requestClientCredentialsToken({ tokenEndpoint: `http://127.0.0.1:${issuerPort}/token`, clientId: AGENT.clientId, clientSecret: AGENT.clientSecret, audience: AUDIENCE });
     const before = completed;
-    const workers = Array.from({ length: WORKERS }, () => worker(port, token!));
+    const workers = [...Array.from({ length: WORKERS }, () => worker(port, token!)), holder(port, token)];
     // A random point once the workload runs: mid-login, mid-statement, between sessions.
     for (let i = 0; i < 400 && completed === before; i++) await new Promise((r) => setTimeout(r, 25));
     await new Promise((r) => setTimeout(r, Math.random() * 600));

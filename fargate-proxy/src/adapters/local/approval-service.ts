@@ -64,8 +64,9 @@ export function createLocalApprovalService(options: LocalApprovalOptions): Local
   const now = options.now ?? Date.now;
   const newId = options.newId ?? randomUUID;
   const waiters = new Map<string, { resolve: (o: ApprovalOutcome) => void; timer: NodeJS.Timeout; onEvent?: (e: ApprovalEvent) => void }>();
-  // Each request's event listener (the held session's audit), kept as long as the record: a refused
-  // attempt is recorded in the session's trail even after the request was settled.
+  // Each request's event listener (the held session's audit), kept until the request's deadline: a
+  // refused attempt is recorded in the session's trail even after the request was settled early. Not
+  // longer, since the listener holds the session's objects.
   const listeners = new Map<string, (e: ApprovalEvent) => void>();
 
   async function refuseAttempt(id: string, who: Principal, reason: string): Promise<void> {
@@ -135,7 +136,10 @@ export function createLocalApprovalService(options: LocalApprovalOptions): Local
         timer.unref();
         waiters.set(record.id, onEvent ? { resolve, timer, onEvent } : { resolve, timer });
       });
-      if (onEvent) listeners.set(record.id, onEvent);
+      if (onEvent) {
+        listeners.set(record.id, onEvent);
+        setTimeout(() => listeners.delete(record.id), timeoutMs).unref();
+      }
       const event: ApprovalEvent = { state: 'pending', approvalId: record.id };
       if (record.agentReason !== undefined) event.reason = record.agentReason;
       onEvent?.(event);
@@ -170,6 +174,7 @@ export function createLocalApprovalService(options: LocalApprovalOptions): Local
     refuseAttempt,
 
     async close() {
+      listeners.clear();
       for (const id of [...waiters.keys()]) release(await cancelApproval(store, id, 'gateway shutting down', now()));
     },
   };
