@@ -366,3 +366,47 @@ test('large statements: parsed off the event loop; over maxStatementBytes or pas
     await hasty.stop();
   }
 });
+
+test('a PREPARE the server rejects changes nothing: EXECUTE is still decided and audited as what the server prepared', async () => {
+  const c = new pg.Client(gw.pgOptions(token));
+  await c.connect();
+  await c.query('PREPARE prep_dup AS INSERT INTO victim VALUES (2)');
+  // The name is taken: the server refuses, and keeps the INSERT.
+  await assert.rejects(c.query('PREPARE prep_dup AS SELECT 1'), /already exists/);
+  await c.query('EXECUTE prep_dup');
+  await c.query('DEALLOCATE prep_dup');
+  await c.query('DELETE FROM victim WHERE id = 2');
+  await c.end();
+  const execute = await eventually('EXECUTE in the trail', () => auditEvents().find((e) => e.type === 'statement' && e.text === 'EXECUTE prep_dup'));
+  assert.equal(execute.class, 'write', JSON.stringify(execute));
+  assert.deepEqual(execute.tables.map((t: string) => t.replace(/^public\./, '')), ['victim']);
+});
+
+test('a Parse the server rejects (name taken) cannot make a held statement run as something harmless', async () => {
+  const parse = (name: string, query: string) => message('P', Buffer.concat([Buffer.from(`${name}\0${query}\0`, 'utf8'), Buffer.from([0, 0])]));
+  const s = await loggedIn();
+  const ready = (a: Answer[]) => a.filter((m) => m.name === 'readyForQuery').length;
+  // DDL waits for a reviewer when executed, so its Parse alone is let through.
+  let r = await converse(s, Buffer.concat([parse('s_dup', 'CREATE TABLE pwned (x int)'), serialize.sync()]), (a) => ready(a) === 1);
+  assert.deepEqual(errors(r.answers), []);
+  r = await converse(s, Buffer.concat([parse('s_dup', 'SELECT 1'), serialize.sync()]), (a) => ready(a) === 1);
+  assert.deepEqual(errors(r.answers), ['ERROR 42P05']);
+  // Bound and executed, s_dup is the CREATE TABLE the server holds: it must wait for approval.
+  r = await converse(s, Buffer.concat([serialize.bind({ statement: 's_dup' }), serialize.execute({}), serialize.sync()]), (a) => a.some((m) => m.name === 'notice' || m.name === 'commandComplete' || m.name === 'error'), 8000);
+  s.destroy();
+  assert.ok(r.answers.some((m) => m.name === 'notice'), `no approval notice: ${JSON.stringify(r.answers)}`);
+  assert.equal(await server.psqlDirect("SELECT count(*) FROM pg_tables WHERE tablename = 'pwned'", server.database), '0');
+});
+
+test('pipelined: a Bind right after a Parse of the same name in an earlier batch waits for the server, and runs', async () => {
+  const parse = (name: string, query: string) => message('P', Buffer.concat([Buffer.from(`${name}\0${query}\0`, 'utf8'), Buffer.from([0, 0])]));
+  const s = await loggedIn();
+  const r = await converse(
+    s,
+    Buffer.concat([parse('s_pipe', "SELECT 'pipelined' AS p"), serialize.sync(), serialize.bind({ statement: 's_pipe' }), serialize.execute({}), serialize.sync()]),
+    (a) => a.filter((m) => m.name === 'readyForQuery').length === 2,
+  );
+  s.destroy();
+  assert.deepEqual(errors(r.answers), []);
+  assert.ok(r.answers.some((m) => m.name === 'dataRow'));
+});

@@ -50,6 +50,10 @@ interface Prepared {
   inspection: Extract<Inspection, { ok: true }>;
 }
 
+/** A change of named statements that takes effect when the server confirms it. */
+type Unconfirmed = { kind: 'parse' | 'close' | 'ready'; apply: () => void };
+const READY: Unconfirmed = { kind: 'ready', apply: () => undefined };
+
 /** The gateway's answer to a refused message: the ErrorResponse to send and what to audit. */
 class Refused {
   constructor(readonly error: Buffer) {}
@@ -131,6 +135,9 @@ export class Relay implements ScanHandler {
   #finished: ResponseUnit[] = []; // answered units whose outcomes are audited once the chunk is written
 
   #batch: Frame[] = [];
+  /** Changes to named statements forwarded and not yet confirmed, in order, with a READY per ReadyForQuery due from the upstream. */
+  #unconfirmed: Unconfirmed[] = [];
+  #confirmedWaiters: (() => void)[] = [];
   #batchBytes = 0;
   #statements = new Map<string, Prepared>();
   #portals = new Map<string, Prepared | undefined>();
@@ -411,10 +418,9 @@ export class Relay implements ScanHandler {
     return new Refused(errorResponse({ severity: 'ERROR', code, message }));
   }
 
-  #queryDecided(verdict: Refused | undefined, frame: Frame, statements: StatementInspection[], unit: ResponseUnit): void {
+  #queryDecided(verdict: Refused | undefined, frame: Frame, _statements: StatementInspection[], unit: ResponseUnit): void {
     if (verdict instanceof Refused) return this.#refuse(verdict.error, true);
     this.#forward([frame.raw], true, unit);
-    this.#rememberSqlPrepared(statements);
   }
 
   async #functionCall(frame: Frame): Promise<void> {
@@ -450,6 +456,22 @@ export class Relay implements ScanHandler {
     this.#batch = [];
     this.#batchBytes = 0;
     // Large statements are inspected off the loop first; the batch is then decided in one run.
+    // A Bind decided while the server has yet to confirm a change of names could be decided
+    // against the wrong text: wait for its answers (a Flush makes it send them).
+    if (this.#unconfirmed.some((e) => e !== READY) && frames.some((f) => f.type === F.Bind)) {
+      this.#upstream.write(serialize.flush());
+      return new Promise<void>((resolve) => this.#confirmedWaiters.push(resolve)).then(() => this.#decideTaken(frames, terminator));
+    }
+    return this.#decideTaken(frames, terminator);
+  }
+
+  /** Resolves the waiters once no change of names is left unconfirmed. */
+  #maybeConfirmed(): void {
+    if (this.#confirmedWaiters.length === 0 || this.#unconfirmed.some((e) => e !== READY)) return;
+    for (const w of this.#confirmedWaiters.splice(0)) w();
+  }
+
+  #decideTaken(frames: Frame[], terminator: Frame | undefined): MaybePromise<void> {
     const { offloadAboveBytes, maxStatementBytes } = this.#o.statementLimits;
     const large = frames.filter((f) => f.type === F.Parse && f.body.length > Math.min(offloadAboveBytes, maxStatementBytes));
     if (large.length === 0) return this.#decideFrames(frames, terminator, undefined);
@@ -479,6 +501,7 @@ export class Relay implements ScanHandler {
     const lookupStatement = (name: string) => (statements.has(name) ? statements.get(name) ?? undefined : this.#statements.get(name));
     const lookupPortal = (name: string) => (portals.has(name) ? portals.get(name) ?? undefined : this.#portals.get(name));
     const executes: StatementInspection[] = [];
+    const effects: Unconfirmed[] = [];
     try {
       for (const frame of frames) {
         if (frame.type === F.Parse) {
@@ -499,7 +522,9 @@ export class Relay implements ScanHandler {
               return this.#auditStatement(this.#nextStatementId(), s, d).then(() => this.#refuse(policyError, endsWithSync));
             }
           }
-          statements.set(statement, { text: query, inspection });
+          const p: Prepared = { text: query, inspection };
+          statements.set(statement, p);
+          effects.push({ kind: 'parse', apply: () => this.#statements.set(statement, p) });
         } else if (frame.type === F.Bind) {
           const { portal, statement } = decodeBindNames(frame.body);
           portals.set(portal, lookupStatement(statement));
@@ -514,6 +539,7 @@ export class Relay implements ScanHandler {
         } else if (frame.type === F.Close) {
           const { kind, name } = decodeTarget(frame.body);
           (kind === 'S' ? statements : portals).set(name, null);
+          effects.push({ kind: 'close', apply: kind === 'S' ? () => this.#statements.delete(name) : () => undefined });
         } else if (frame.type === F.Describe) {
           decodeTarget(frame.body);
         }
@@ -524,25 +550,18 @@ export class Relay implements ScanHandler {
     const unit = this.#openUnit ?? new ResponseUnit();
     const decided = (verdict: Refused | undefined): void => {
       if (verdict instanceof Refused) return this.#refuse(verdict.error, endsWithSync);
-      this.#batchForwarded(frames, terminator, statements, portals, unit);
+      this.#batchForwarded(frames, terminator, effects, portals, unit);
     };
     const verdict = this.#decideStatements(executes, unit);
     return verdict instanceof Promise ? verdict.then(decided) : decided(verdict);
   }
 
   /** A decided batch goes upstream; the statements and portals it named or closed change with it. */
-  #batchForwarded(
-    frames: Frame[],
-    terminator: Frame | undefined,
-    statements: Map<string, Prepared | null>,
-    portals: Map<string, Prepared | undefined | null>,
-    unit: ResponseUnit,
-  ): void {
+  #batchForwarded(frames: Frame[], terminator: Frame | undefined, effects: Unconfirmed[], portals: Map<string, Prepared | undefined | null>, unit: ResponseUnit): void {
     const endsWithSync = terminator?.type === F.Sync;
-    for (const [name, p] of statements) {
-      if (p) this.#statements.set(name, p);
-      else this.#statements.delete(name);
-    }
+    // Named statements change only when the server confirms (ParseComplete, CloseComplete): a Parse
+    // it rejects (the name is taken) must not make the gateway believe the name means the new text.
+    for (const e of effects) this.#unconfirmed.push(e);
     for (const [name, p] of portals) {
       if (p === null) this.#portals.delete(name);
       else this.#portals.set(name, p);
@@ -607,7 +626,8 @@ export class Relay implements ScanHandler {
   }
 
   #admitted(decided: Decided[], unit: ResponseUnit): undefined {
-    for (const x of decided) unit.add(x.id);
+    // PREPARE, DEALLOCATE and DISCARD change what the session's names mean once the server has done them.
+    for (const x of decided) unit.add(x.id, this.#sqlPreparedEffect(x.s));
     this.#stats.statements += decided.length;
     return undefined;
   }
@@ -699,6 +719,13 @@ export class Relay implements ScanHandler {
     );
   }
 
+  /** What a statement does to the session's prepared names when it succeeds; undefined for most. */
+  #sqlPreparedEffect(s: StatementInspection): (() => void) | undefined {
+    const ext = s as StatementInspection & { prepare?: unknown; deallocate?: string };
+    if (!ext.prepare && ext.deallocate === undefined && s.statementTypes[0] !== 'DiscardStmt') return undefined;
+    return () => this.#rememberSqlPrepared([s]);
+  }
+
   #rememberSqlPrepared(statements: StatementInspection[]): void {
     for (const s of statements) {
       const ext = s as StatementInspection & { prepare?: { name: string; body: StatementInspection }; deallocate?: string };
@@ -717,6 +744,7 @@ export class Relay implements ScanHandler {
   #forward(raws: Buffer[], earnsReady: boolean, unit: ResponseUnit): void {
     writeTogether(this.#upstream, raws, (b) => this.#upstream.write(b));
     if (earnsReady) {
+      this.#unconfirmed.push(READY);
       this.#zForwarded++;
       this.#forwardedSinceSync = false;
       this.#units.push(unit);
@@ -736,6 +764,7 @@ export class Relay implements ScanHandler {
       this.#substitutions.push({ epoch: this.#zForwarded, error });
       this.#upstream.write(Buffer.concat([serialize.execute({ portal: POISON_PORTAL }), endsWithSync ? serialize.sync() : serialize.flush()]));
       if (endsWithSync) {
+        this.#unconfirmed.push(READY);
         this.#zForwarded++;
         this.#forwardedSinceSync = false;
         this.#units.push(this.#openUnit ?? new ResponseUnit());
@@ -817,6 +846,9 @@ export class Relay implements ScanHandler {
       case B.PortalSuspended:
       case B.ParameterStatus:
         return 'peek';
+      case B.ParseComplete:
+      case B.CloseComplete:
+        return this.#unconfirmed[0] !== READY ? 'peek' : 'pass';
       default:
         return 'pass';
     }
@@ -846,7 +878,24 @@ export class Relay implements ScanHandler {
       }
     }
     switch (type) {
+      case B.ParseComplete:
+      case B.CloseComplete: {
+        const head = this.#unconfirmed[0];
+        if (head && head.kind === (type === B.ParseComplete ? 'parse' : 'close')) {
+          this.#unconfirmed.shift();
+          head.apply();
+          this.#maybeConfirmed();
+        }
+        return raw;
+      }
       case B.ReadyForQuery: {
+        // Whatever was not confirmed before this point the server skipped after an error.
+        const through = this.#unconfirmed.indexOf(READY);
+        if (through === 0) this.#unconfirmed.shift();
+        else if (through > 0) {
+          this.#unconfirmed.splice(0, through + 1);
+          this.#maybeConfirmed();
+        }
         this.#txStatus = String.fromCharCode(body[0]!) as TransactionStatus;
         this.#zReceived++;
         const done = this.#units.shift();
