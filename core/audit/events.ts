@@ -56,6 +56,8 @@ export interface StatementBody {
   functions: string[];
   decision: { effect: Effect; policyIds: string[]; policyVersion: string; reason: string };
   approvalId?: string;
+  /** Values bound to the statement's parameters ($1, $2, …; extended protocol), masked like literals. */
+  parameters?: string[];
 }
 
 /** What the agent received for one statement, already masked; kept up to the configured cap. */

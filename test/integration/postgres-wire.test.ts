@@ -410,3 +410,40 @@ test('pipelined: a Bind right after a Parse of the same name in an earlier batch
   assert.deepEqual(errors(r.answers), []);
   assert.ok(r.answers.some((m) => m.name === 'dataRow'));
 });
+
+test('a held statement is in the trail before the hold, once; its outcome is the approval\'s events', async () => {
+  const s = await loggedIn();
+  const r = await converse(s, serialize.query('CREATE TABLE held_marker_tbl (x int)'), (a) => a.some((m) => m.name === 'notice'));
+  assert.ok(r.answers.some((m) => m.name === 'notice'), JSON.stringify(r.answers));
+  // Still held: what was asked is already on disk.
+  const held = auditEvents().filter((e) => e.type === 'statement' && /held_marker_tbl/.test(e.text));
+  assert.equal(held.length, 1, JSON.stringify(held));
+  assert.equal(held[0]!.decision.effect, 'approve');
+  s.destroy(); // withdraws the request
+  const cancelled = await eventually('the withdrawal in the trail', () =>
+    auditEvents().find((e) => e.type === 'approval' && e.statementId === held[0]!.statementId && e.state === 'cancelled'),
+  );
+  assert.ok(cancelled);
+  assert.equal(auditEvents().filter((e) => e.type === 'statement' && e.statementId === held[0]!.statementId).length, 1);
+  assert.equal(await server.psqlDirect("SELECT count(*) FROM pg_tables WHERE tablename = 'held_marker_tbl'", server.database), '0');
+});
+
+test('extended-protocol parameter values are recorded, masked like literals', async () => {
+  const c = new pg.Client(gw.pgOptions(token));
+  await c.connect();
+  await c.query('SELECT $1::text AS a, $2::int AS b, $3::text AS c, $4::bigint AS d, $5::numeric AS e', ['hunter2-param-secret', 42, null, '4111111111111111', '12.5']);
+  await c.query({ text: 'SELECT count(*) FROM victim WHERE id = $1', values: [7], name: 'named_param_stmt' });
+  await c.end();
+  const withParams = await eventually('parameters in the trail', () => {
+    const found = auditEvents().filter((e) => e.type === 'statement' && Array.isArray(e.parameters));
+    return found.length >= 2 ? found : undefined;
+  });
+  const first = withParams.find((e) => e.text.startsWith('SELECT $1::text'))!;
+  assert.deepEqual(first.parameters, ["'***'", '42', 'NULL', '0', '12.5']);
+  assert.deepEqual(withParams.find((e) => e.text.includes('victim WHERE id = $1'))!.parameters, ['7']);
+  const dir = join(gw.dir, 'data', 'audit');
+  for (const f of readdirSync(join(dir, 'sessions'))) {
+    const text = readFileSync(join(dir, 'sessions', f), 'utf8');
+    assert.ok(!text.includes('hunter2-param-secret') && !text.includes('4111111111111111'), `a parameter value is in ${f}`);
+  }
+});
