@@ -13,6 +13,7 @@ import { serialize } from 'pg-protocol';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { psql, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { loggedIn as rawSession, startupMessage } from '../support/pg-raw.js';
 
 /** Everything but DDL is allowed (DDL waits for a reviewer): what is refused here, the gateway refuses whatever policy says. */
 const WIRE_POLICY = `
@@ -78,35 +79,7 @@ interface Answer {
   message?: string;
 }
 
-/** A logged-in raw session: start-up, cleartext token, until the first ReadyForQuery. */
-async function loggedIn(params: Record<string, string> = {}): Promise<net.Socket> {
-  const s = net.connect(gw.port, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => {
-    const parser = new Parser();
-    const onData = (d: Buffer) =>
-      parser.parse(d, (m) => {
-        if (m.name === 'authenticationCleartextPassword') s.write(serialize.password(token));
-        else if (m.name === 'error') reject(new Error(`login failed: ${(m as { message?: string }).message}`));
-        else if (m.name === 'readyForQuery') {
-          s.off('data', onData);
-          resolve();
-        }
-      });
-    s.on('data', onData);
-    s.once('error', reject);
-    s.write(startupMessage({ user: 'agent', database: 'app', ...params }));
-  });
-  return s;
-}
-
-/** A StartupMessage with exactly these parameters (pg-protocol's adds client_encoding by itself). */
-function startupMessage(params: Record<string, string>): Buffer {
-  const body = Buffer.from(Object.entries(params).map(([k, v]) => `${k}\0${v}\0`).join('') + '\0', 'utf8');
-  const head = Buffer.alloc(8);
-  head.writeInt32BE(8 + body.length, 0);
-  head.writeInt32BE(196608, 4);
-  return Buffer.concat([head, body]);
-}
+const loggedIn = (params: Record<string, string> = {}): Promise<net.Socket> => rawSession(gw.port, token, params);
 
 /** Writes bytes and collects the answers until the gateway closes, or until `until` says enough. */
 function converse(s: net.Socket, payload: Buffer, until?: (answers: Answer[]) => boolean, ms = 8000): Promise<{ answers: Answer[]; closed: boolean }> {
