@@ -18,6 +18,7 @@ import { PGBENCH_SCALE, scenarios } from './scenarios.js';
 import type { ProfileReport } from './profile-summary.js';
 import { measureConnects } from './connect-latency.js';
 import { streamLargeResult } from './large-result.js';
+import { measureNoisyNeighbour } from './noisy-neighbour.js';
 
 const execFileAsync = promisify(execFile);
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -33,6 +34,7 @@ const log = (msg: string): void => console.error(`bench: ${msg}`);
 
 function describe(m: Measurement): string {
   if (m.error) return `error ${m.error.split('\n')[0]}`;
+  if (m.noisyNeighbour && m.pgbench) return `p99 quiet ${m.noisyNeighbour.quiet.p99Ms.toFixed(2)} ms, noisy ${m.pgbench.p99Ms.toFixed(2)} ms (×${m.noisyNeighbour.p99Ratio.toFixed(2)}); neighbour ${m.noisyNeighbour.neighbour.answered}/${m.noisyNeighbour.neighbour.sent} answered`;
   if (m.pgbench) return `${m.pgbench.tps.toFixed(0)} tps p50 ${m.pgbench.p50Ms.toFixed(3)} ms p99 ${m.pgbench.p99Ms.toFixed(2)} ms`;
   if (m.connect) return `login p50 ${m.connect.p50Ms.toFixed(2)} ms p99 ${m.connect.p99Ms.toFixed(2)} ms`;
   if (m.largeResult) return `${(m.largeResult.bytes / 2 ** 20).toFixed(0)} MiB in ${m.largeResult.seconds.toFixed(2)} s, peak RSS ${m.largeResult.peakRssMiB?.toFixed(1) ?? '–'} MiB`;
@@ -112,6 +114,10 @@ async function main(): Promise<void> {
               m.idle = await holdIdleSessions(peer.endpoint, scenario.idleSessions, peer.pid);
             } else if (scenario.connects) {
               m.connect = await measureConnects(peer.endpoint, scenario.connects);
+            } else if (scenario.noisyNeighbourSeconds) {
+              const { noisy, ...rest } = await measureNoisyNeighbour(peer.endpoint, scenario.noisyNeighbourSeconds);
+              m.pgbench = noisy;
+              m.noisyNeighbour = rest;
             } else if (scenario.resultBytes) {
               m.largeResult = await streamLargeResult(peer.endpoint, scenario.resultBytes, peer.pid);
             } else {

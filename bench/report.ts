@@ -8,6 +8,8 @@ import type { LargeResultOutcome } from './large-result.js';
 import type { PgbenchResult } from './pgbench.js';
 import type { ProfileReport } from './profile-summary.js';
 
+import type { NoisyNeighbourResult } from './noisy-neighbour.js';
+
 export interface Measurement {
   scenario: string;
   peer: string;
@@ -16,6 +18,8 @@ export interface Measurement {
   idle?: IdleResult;
   connect?: ConnectOutcome;
   largeResult?: LargeResultOutcome;
+  /** The noisy-neighbour scenario's quiet run, p99 ratio and neighbour (its noisy run is `pgbench`). */
+  noisyNeighbour?: Omit<NoisyNeighbourResult, 'noisy'>;
   /** Peer CPU time per statement, microseconds (absent for PostgreSQL itself). */
   cpuUsPerStatement?: number;
   error?: string;

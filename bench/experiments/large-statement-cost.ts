@@ -4,19 +4,9 @@
 import { createHash } from 'node:crypto';
 import { inspectSql, loadSqlInspector } from '../../core/classify/index.js';
 import { maskSqlLiterals, prepareSqlLiteralMasking } from '../../core/audit/sql-literals.js';
+import { noisyStatement } from '../noisy-neighbour.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
-export function largeStatement(bytes: number, seed = 0): string {
-  const parts: string[] = [];
-  let size = 60;
-  for (let i = 0; size < bytes; i++) {
-    const n = String(1_000_000 + ((i * 7919 + seed) % 8_999_999));
-    parts.push(n);
-    size += n.length + 2;
-  }
-  return `SELECT aid FROM pgbench_accounts WHERE aid IN (${parts.join(', ')})`;
-}
-
 await loadSqlInspector();
 await prepareSqlLiteralMasking();
 const steps: Record<string, (sql: string, wire: Buffer) => unknown> = {
@@ -28,7 +18,7 @@ const steps: Record<string, (sql: string, wire: Buffer) => unknown> = {
 for (const [name, step] of Object.entries(steps)) {
   const ms: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const sql = largeStatement(2 * 1024 * 1024, r + 1);
+    const sql = noisyStatement(2 * 1024 * 1024, r + 1);
     const wire = Buffer.from(sql);
     const t0 = performance.now();
     step(sql, wire);

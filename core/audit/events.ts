@@ -56,6 +56,8 @@ export interface StatementBody {
   functions: string[];
   decision: { effect: Effect; policyIds: string[]; policyVersion: string; reason: string };
   approvalId?: string;
+  /** Values bound to the statement's parameters ($1, $2, …; extended protocol), masked like literals. */
+  parameters?: string[];
   // --- http (issue 30) ---
   /** HTTP requests: what was asked, the agent's credentials removed, the body capped and masked. */
   http?: HttpRequestRecord;

@@ -119,3 +119,16 @@ export function scanAndMask(sql: string): string {
   out.push(bytes.subarray(cursor).toString('utf8'));
   return out.join('');
 }
+
+const NUMERIC = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
+
+/**
+ * A bound parameter's value (text format) as the audit records it, masked as the same value would
+ * be as a literal in the statement's text: a number keeps its digits unless it is long enough to
+ * identify someone, anything else is a string constant and is masked; NULL stays NULL.
+ */
+export function maskSqlParameter(value: string | null): string {
+  if (value === null) return 'NULL';
+  if (!NUMERIC.test(value)) return STRING_MASK;
+  return longNumber(value) ? NUMBER_MASK : value.trim();
+}

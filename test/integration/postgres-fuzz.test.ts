@@ -10,6 +10,7 @@ import { Parser } from 'pg-protocol/dist/parser.js';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { expectAuditVerifies } from '../support/audit-trail.js';
+import { loggedIn as rawSession } from '../support/pg-raw.js';
 
 let server: RunningPostgres;
 let gw: TestGateway;
@@ -76,25 +77,7 @@ function connect(): Promise<net.Socket> {
   });
 }
 
-/** A logged-in raw session: start-up, cleartext token, until the first ReadyForQuery. */
-async function loggedIn(): Promise<net.Socket> {
-  const s = await connect();
-  await new Promise<void>((resolve, reject) => {
-    const parser = new Parser();
-    const onData = (d: Buffer) =>
-      parser.parse(d, (m) => {
-        if (m.name === 'authenticationCleartextPassword') s.write(serialize.password(token));
-        else if (m.name === 'error') reject(new Error(`login failed: ${(m as { message?: string }).message}`));
-        else if (m.name === 'readyForQuery') {
-          s.off('data', onData);
-          resolve();
-        }
-      });
-    s.on('data', onData);
-    s.write(serialize.startup({ user: 'agent', database: 'app' }));
-  });
-  return s;
-}
+const loggedIn = (): Promise<net.Socket> => rawSession(gw.port, token);
 
 async function stillHealthy(): Promise<void> {
   assert.equal((await healthy.query('SELECT 41 + 1 AS n')).rows[0].n, 42);

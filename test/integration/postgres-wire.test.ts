@@ -13,6 +13,7 @@ import { serialize } from 'pg-protocol';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { psql, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { loggedIn as rawSession, startupMessage } from '../support/pg-raw.js';
 
 /** Everything but DDL is allowed (DDL waits for a reviewer): what is refused here, the gateway refuses whatever policy says. */
 const WIRE_POLICY = `
@@ -78,35 +79,7 @@ interface Answer {
   message?: string;
 }
 
-/** A logged-in raw session: start-up, cleartext token, until the first ReadyForQuery. */
-async function loggedIn(params: Record<string, string> = {}): Promise<net.Socket> {
-  const s = net.connect(gw.port, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => {
-    const parser = new Parser();
-    const onData = (d: Buffer) =>
-      parser.parse(d, (m) => {
-        if (m.name === 'authenticationCleartextPassword') s.write(serialize.password(token));
-        else if (m.name === 'error') reject(new Error(`login failed: ${(m as { message?: string }).message}`));
-        else if (m.name === 'readyForQuery') {
-          s.off('data', onData);
-          resolve();
-        }
-      });
-    s.on('data', onData);
-    s.once('error', reject);
-    s.write(startupMessage({ user: 'agent', database: 'app', ...params }));
-  });
-  return s;
-}
-
-/** A StartupMessage with exactly these parameters (pg-protocol's adds client_encoding by itself). */
-function startupMessage(params: Record<string, string>): Buffer {
-  const body = Buffer.from(Object.entries(params).map(([k, v]) => `${k}\0${v}\0`).join('') + '\0', 'utf8');
-  const head = Buffer.alloc(8);
-  head.writeInt32BE(8 + body.length, 0);
-  head.writeInt32BE(196608, 4);
-  return Buffer.concat([head, body]);
-}
+const loggedIn = (params: Record<string, string> = {}): Promise<net.Socket> => rawSession(gw.port, token, params);
 
 /** Writes bytes and collects the answers until the gateway closes, or until `until` says enough. */
 function converse(s: net.Socket, payload: Buffer, until?: (answers: Answer[]) => boolean, ms = 8000): Promise<{ answers: Answer[]; closed: boolean }> {
@@ -364,5 +337,86 @@ test('large statements: parsed off the event loop; over maxStatementBytes or pas
   } finally {
     await limited.stop();
     await hasty.stop();
+  }
+});
+
+test('a PREPARE the server rejects changes nothing: EXECUTE is still decided and audited as what the server prepared', async () => {
+  const c = new pg.Client(gw.pgOptions(token));
+  await c.connect();
+  await c.query('PREPARE prep_dup AS INSERT INTO victim VALUES (2)');
+  // The name is taken: the server refuses, and keeps the INSERT.
+  await assert.rejects(c.query('PREPARE prep_dup AS SELECT 1'), /already exists/);
+  await c.query('EXECUTE prep_dup');
+  await c.query('DEALLOCATE prep_dup');
+  await c.query('DELETE FROM victim WHERE id = 2');
+  await c.end();
+  const execute = await eventually('EXECUTE in the trail', () => auditEvents().find((e) => e.type === 'statement' && e.text === 'EXECUTE prep_dup'));
+  assert.equal(execute.class, 'write', JSON.stringify(execute));
+  assert.deepEqual(execute.tables.map((t: string) => t.replace(/^public\./, '')), ['victim']);
+});
+
+test('a Parse the server rejects (name taken) cannot make a held statement run as something harmless', async () => {
+  const parse = (name: string, query: string) => message('P', Buffer.concat([Buffer.from(`${name}\0${query}\0`, 'utf8'), Buffer.from([0, 0])]));
+  const s = await loggedIn();
+  const ready = (a: Answer[]) => a.filter((m) => m.name === 'readyForQuery').length;
+  // DDL waits for a reviewer when executed, so its Parse alone is let through.
+  let r = await converse(s, Buffer.concat([parse('s_dup', 'CREATE TABLE pwned (x int)'), serialize.sync()]), (a) => ready(a) === 1);
+  assert.deepEqual(errors(r.answers), []);
+  r = await converse(s, Buffer.concat([parse('s_dup', 'SELECT 1'), serialize.sync()]), (a) => ready(a) === 1);
+  assert.deepEqual(errors(r.answers), ['ERROR 42P05']);
+  // Bound and executed, s_dup is the CREATE TABLE the server holds: it must wait for approval.
+  r = await converse(s, Buffer.concat([serialize.bind({ statement: 's_dup' }), serialize.execute({}), serialize.sync()]), (a) => a.some((m) => m.name === 'notice' || m.name === 'commandComplete' || m.name === 'error'), 8000);
+  s.destroy();
+  assert.ok(r.answers.some((m) => m.name === 'notice'), `no approval notice: ${JSON.stringify(r.answers)}`);
+  assert.equal(await server.psqlDirect("SELECT count(*) FROM pg_tables WHERE tablename = 'pwned'", server.database), '0');
+});
+
+test('pipelined: a Bind right after a Parse of the same name in an earlier batch waits for the server, and runs', async () => {
+  const parse = (name: string, query: string) => message('P', Buffer.concat([Buffer.from(`${name}\0${query}\0`, 'utf8'), Buffer.from([0, 0])]));
+  const s = await loggedIn();
+  const r = await converse(
+    s,
+    Buffer.concat([parse('s_pipe', "SELECT 'pipelined' AS p"), serialize.sync(), serialize.bind({ statement: 's_pipe' }), serialize.execute({}), serialize.sync()]),
+    (a) => a.filter((m) => m.name === 'readyForQuery').length === 2,
+  );
+  s.destroy();
+  assert.deepEqual(errors(r.answers), []);
+  assert.ok(r.answers.some((m) => m.name === 'dataRow'));
+});
+
+test('a held statement is in the trail before the hold, once; its outcome is the approval\'s events', async () => {
+  const s = await loggedIn();
+  const r = await converse(s, serialize.query('CREATE TABLE held_marker_tbl (x int)'), (a) => a.some((m) => m.name === 'notice'));
+  assert.ok(r.answers.some((m) => m.name === 'notice'), JSON.stringify(r.answers));
+  // Still held: what was asked is already on disk.
+  const held = auditEvents().filter((e) => e.type === 'statement' && /held_marker_tbl/.test(e.text));
+  assert.equal(held.length, 1, JSON.stringify(held));
+  assert.equal(held[0]!.decision.effect, 'approve');
+  s.destroy(); // withdraws the request
+  const cancelled = await eventually('the withdrawal in the trail', () =>
+    auditEvents().find((e) => e.type === 'approval' && e.statementId === held[0]!.statementId && e.state === 'cancelled'),
+  );
+  assert.ok(cancelled);
+  assert.equal(auditEvents().filter((e) => e.type === 'statement' && e.statementId === held[0]!.statementId).length, 1);
+  assert.equal(await server.psqlDirect("SELECT count(*) FROM pg_tables WHERE tablename = 'held_marker_tbl'", server.database), '0');
+});
+
+test('extended-protocol parameter values are recorded, masked like literals', async () => {
+  const c = new pg.Client(gw.pgOptions(token));
+  await c.connect();
+  await c.query('SELECT $1::text AS a, $2::int AS b, $3::text AS c, $4::bigint AS d, $5::numeric AS e', ['hunter2-param-secret', 42, null, '4111111111111111', '12.5']);
+  await c.query({ text: 'SELECT count(*) FROM victim WHERE id = $1', values: [7], name: 'named_param_stmt' });
+  await c.end();
+  const withParams = await eventually('parameters in the trail', () => {
+    const found = auditEvents().filter((e) => e.type === 'statement' && Array.isArray(e.parameters));
+    return found.length >= 2 ? found : undefined;
+  });
+  const first = withParams.find((e) => e.text.startsWith('SELECT $1::text'))!;
+  assert.deepEqual(first.parameters, ["'***'", '42', 'NULL', '0', '12.5']);
+  assert.deepEqual(withParams.find((e) => e.text.includes('victim WHERE id = $1'))!.parameters, ['7']);
+  const dir = join(gw.dir, 'data', 'audit');
+  for (const f of readdirSync(join(dir, 'sessions'))) {
+    const text = readFileSync(join(dir, 'sessions', f), 'utf8');
+    assert.ok(!text.includes('hunter2-param-secret') && !text.includes('4111111111111111'), `a parameter value is in ${f}`);
   }
 });

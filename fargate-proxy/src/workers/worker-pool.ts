@@ -36,7 +36,9 @@ export interface WorkerPoolOptions {
  */
 function startWorker(file: URL): Worker {
   if (!file.pathname.endsWith('.ts')) return new Worker(file);
-  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(file.href)}); });`, { eval: true });
+  // Resolved here, not in the thread: an eval'd worker resolves bare names from the working directory.
+  const tsx = import.meta.resolve('tsx/esm/api');
+  return new Worker(`import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(file.href)}); });`, { eval: true });
 }
 
 export class WorkerPool<In, Out> {

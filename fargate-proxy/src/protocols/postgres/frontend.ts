@@ -89,6 +89,33 @@ export function decodeBindNames(body: Buffer): { portal: string; statement: stri
   return { portal, statement };
 }
 
+export interface BindMessage {
+  portal: string;
+  statement: string;
+  /** Each parameter's value (null for SQL NULL) and whether it is sent in binary format. */
+  values: { value: Buffer | null; binary: boolean }[];
+}
+
+export function decodeBind(body: Buffer): BindMessage {
+  const r = new BodyReader(body);
+  const portal = r.cstring();
+  const statement = r.cstring();
+  const nFormats = r.int16();
+  if (nFormats < 0) throw new MalformedMessageError('negative parameter format count');
+  const formats: number[] = [];
+  for (let i = 0; i < nFormats; i++) formats.push(r.int16());
+  const nValues = r.int16();
+  if (nValues < 0) throw new MalformedMessageError('negative parameter count');
+  if (nFormats > 1 && nFormats !== nValues) throw new MalformedMessageError(`Bind has ${nFormats} parameter formats for ${nValues} parameters`);
+  const values: BindMessage['values'] = [];
+  for (let i = 0; i < nValues; i++) {
+    const length = r.int32();
+    const binary = (nFormats === 1 ? formats[0] : formats[i]) === 1;
+    values.push({ value: length === -1 ? null : r.bytes(length), binary });
+  }
+  return { portal, statement, values };
+}
+
 export function decodeExecute(body: Buffer): { portal: string; maxRows: number } {
   const r = new BodyReader(body);
   return { portal: r.cstring(), maxRows: r.int32() };

@@ -17,12 +17,12 @@ import { BackendScanner, type ScanAction, type ScanHandler } from './backend-sca
 import { endAndDrain } from './closing.js';
 import { inspectOffLoop, type StatementLimits } from './off-loop-inspection.js';
 import { PoolBusyError, PoolDeadlineError } from '../../workers/worker-pool.js';
-import { rememberMaskedSqlText } from '../../../../core/audit/sql-literals.js';
+import { maskSqlParameter, rememberMaskedSqlText } from '../../../../core/audit/sql-literals.js';
 import { createHash } from 'node:crypto';
 import { clientEncodingRefusal, encodingChangeRefusal, type EncodingRefusal } from './client-encoding.js';
 import { SQLSTATE } from './errors.js';
 import { FrameReader, MalformedMessageError, MessageTooLargeError, type Frame } from './framer.js';
-import { F, decodeBindNames, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget } from './frontend.js';
+import { F, decodeBind, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget } from './frontend.js';
 import { ResponseUnit, statementShape } from './statement-units.js';
 import { ResultMasker } from './result-masking.js';
 import type { UpstreamConnection } from './upstream.js';
@@ -48,7 +48,13 @@ export interface RelayOptions {
 interface Prepared {
   text: string;
   inspection: Extract<Inspection, { ok: true }>;
+  /** For a portal: the values bound to it, masked for the audit. */
+  params?: string[];
 }
+
+/** A change of named statements that takes effect when the server confirms it. */
+type Unconfirmed = { kind: 'parse' | 'close' | 'ready'; apply: () => void };
+const READY: Unconfirmed = { kind: 'ready', apply: () => undefined };
 
 /** The gateway's answer to a refused message: the ErrorResponse to send and what to audit. */
 class Refused {
@@ -67,8 +73,12 @@ interface Decided {
   s: StatementInspection;
   d: Decision;
   id: string;
+  /** Bound parameter values, masked (extended protocol). */
+  params?: string[];
 }
 
+/** How a parameter sent in binary format is recorded: its bytes are not read. */
+const BINARY_PARAMETER = "'***'";
 /** Messages handled in one synchronous run before the pump yields to other sessions. */
 const MAX_FRAMES_PER_TURN = 256;
 // Batches of extended-protocol messages are decided as a whole at Sync/Flush; beyond these sizes
@@ -131,6 +141,9 @@ export class Relay implements ScanHandler {
   #finished: ResponseUnit[] = []; // answered units whose outcomes are audited once the chunk is written
 
   #batch: Frame[] = [];
+  /** Changes to named statements forwarded and not yet confirmed, in order, with a READY per ReadyForQuery due from the upstream. */
+  #unconfirmed: Unconfirmed[] = [];
+  #confirmedWaiters: (() => void)[] = [];
   #batchBytes = 0;
   #statements = new Map<string, Prepared>();
   #portals = new Map<string, Prepared | undefined>();
@@ -147,6 +160,8 @@ export class Relay implements ScanHandler {
   /** The SQL the client sent for what is being decided: where the agent's `airlock-reason` comment is. */
   #source = '';
 
+  /** Held statements whose event was appended before the hold: not appended again once approved. */
+  #recordedBeforeHold = new Set<string>();
   /** Texts of statements inspected off the loop, already masked there for the audit. */
   #maskedTexts = new WeakMap<StatementInspection, string>();
   #pumping = false;
@@ -411,10 +426,9 @@ export class Relay implements ScanHandler {
     return new Refused(errorResponse({ severity: 'ERROR', code, message }));
   }
 
-  #queryDecided(verdict: Refused | undefined, frame: Frame, statements: StatementInspection[], unit: ResponseUnit): void {
+  #queryDecided(verdict: Refused | undefined, frame: Frame, _statements: StatementInspection[], unit: ResponseUnit): void {
     if (verdict instanceof Refused) return this.#refuse(verdict.error, true);
     this.#forward([frame.raw], true, unit);
-    this.#rememberSqlPrepared(statements);
   }
 
   async #functionCall(frame: Frame): Promise<void> {
@@ -450,6 +464,22 @@ export class Relay implements ScanHandler {
     this.#batch = [];
     this.#batchBytes = 0;
     // Large statements are inspected off the loop first; the batch is then decided in one run.
+    // A Bind decided while the server has yet to confirm a change of names could be decided
+    // against the wrong text: wait for its answers (a Flush makes it send them).
+    if (this.#unconfirmed.some((e) => e !== READY) && frames.some((f) => f.type === F.Bind)) {
+      this.#upstream.write(serialize.flush());
+      return new Promise<void>((resolve) => this.#confirmedWaiters.push(resolve)).then(() => this.#decideTaken(frames, terminator));
+    }
+    return this.#decideTaken(frames, terminator);
+  }
+
+  /** Resolves the waiters once no change of names is left unconfirmed. */
+  #maybeConfirmed(): void {
+    if (this.#confirmedWaiters.length === 0 || this.#unconfirmed.some((e) => e !== READY)) return;
+    for (const w of this.#confirmedWaiters.splice(0)) w();
+  }
+
+  #decideTaken(frames: Frame[], terminator: Frame | undefined): MaybePromise<void> {
     const { offloadAboveBytes, maxStatementBytes } = this.#o.statementLimits;
     const large = frames.filter((f) => f.type === F.Parse && f.body.length > Math.min(offloadAboveBytes, maxStatementBytes));
     if (large.length === 0) return this.#decideFrames(frames, terminator, undefined);
@@ -479,6 +509,8 @@ export class Relay implements ScanHandler {
     const lookupStatement = (name: string) => (statements.has(name) ? statements.get(name) ?? undefined : this.#statements.get(name));
     const lookupPortal = (name: string) => (portals.has(name) ? portals.get(name) ?? undefined : this.#portals.get(name));
     const executes: StatementInspection[] = [];
+    const executeParams: (string[] | undefined)[] = [];
+    const effects: Unconfirmed[] = [];
     try {
       for (const frame of frames) {
         if (frame.type === F.Parse) {
@@ -499,21 +531,26 @@ export class Relay implements ScanHandler {
               return this.#auditStatement(this.#nextStatementId(), s, d).then(() => this.#refuse(policyError, endsWithSync));
             }
           }
-          statements.set(statement, { text: query, inspection });
+          const p: Prepared = { text: query, inspection };
+          statements.set(statement, p);
+          effects.push({ kind: 'parse', apply: () => this.#statements.set(statement, p) });
         } else if (frame.type === F.Bind) {
-          const { portal, statement } = decodeBindNames(frame.body);
-          portals.set(portal, lookupStatement(statement));
+          const { portal, statement, values } = decodeBind(frame.body);
+          const prepared = lookupStatement(statement);
+          portals.set(portal, prepared && values.length ? { ...prepared, params: values.map((v) => (v.binary && v.value ? BINARY_PARAMETER : maskSqlParameter(v.value && v.value.toString('utf8')))) } : prepared);
         } else if (frame.type === F.Execute) {
           const { portal } = decodeExecute(frame.body);
           const prepared = lookupPortal(portal);
           if (prepared) {
             executes.push(...prepared.inspection.statements);
+            for (const _ of prepared.inspection.statements) executeParams.push(prepared.params);
             this.#source = prepared.text;
           }
           // An unknown portal is a SQL-level cursor (decided at DECLARE) or an error the server reports.
         } else if (frame.type === F.Close) {
           const { kind, name } = decodeTarget(frame.body);
           (kind === 'S' ? statements : portals).set(name, null);
+          effects.push({ kind: 'close', apply: kind === 'S' ? () => this.#statements.delete(name) : () => undefined });
         } else if (frame.type === F.Describe) {
           decodeTarget(frame.body);
         }
@@ -524,25 +561,18 @@ export class Relay implements ScanHandler {
     const unit = this.#openUnit ?? new ResponseUnit();
     const decided = (verdict: Refused | undefined): void => {
       if (verdict instanceof Refused) return this.#refuse(verdict.error, endsWithSync);
-      this.#batchForwarded(frames, terminator, statements, portals, unit);
+      this.#batchForwarded(frames, terminator, effects, portals, unit);
     };
-    const verdict = this.#decideStatements(executes, unit);
+    const verdict = this.#decideStatements(executes, unit, executeParams);
     return verdict instanceof Promise ? verdict.then(decided) : decided(verdict);
   }
 
   /** A decided batch goes upstream; the statements and portals it named or closed change with it. */
-  #batchForwarded(
-    frames: Frame[],
-    terminator: Frame | undefined,
-    statements: Map<string, Prepared | null>,
-    portals: Map<string, Prepared | undefined | null>,
-    unit: ResponseUnit,
-  ): void {
+  #batchForwarded(frames: Frame[], terminator: Frame | undefined, effects: Unconfirmed[], portals: Map<string, Prepared | undefined | null>, unit: ResponseUnit): void {
     const endsWithSync = terminator?.type === F.Sync;
-    for (const [name, p] of statements) {
-      if (p) this.#statements.set(name, p);
-      else this.#statements.delete(name);
-    }
+    // Named statements change only when the server confirms (ParseComplete, CloseComplete): a Parse
+    // it rejects (the name is taken) must not make the gateway believe the name means the new text.
+    for (const e of effects) this.#unconfirmed.push(e);
     for (const [name, p] of portals) {
       if (p === null) this.#portals.delete(name);
       else this.#portals.set(name, p);
@@ -560,46 +590,48 @@ export class Relay implements ScanHandler {
    * Policy for statements about to run: all allowed → audit each (before forwarding) and return;
    * any denied → refuse all; approval needed → hold until a reviewer decides.
    */
-  #decideStatements(list: StatementInspection[], unit: ResponseUnit): MaybePromise<Refused | undefined> {
-    const decided: Decided[] = list.map((s) => ({ s, d: this.#decide(s), id: this.#nextStatementId() }));
+  #decideStatements(list: StatementInspection[], unit: ResponseUnit, params?: (string[] | undefined)[]): MaybePromise<Refused | undefined> {
+    const decided: Decided[] = list.map((s, i) => ({ s, d: this.#decide(s), id: this.#nextStatementId(), params: params?.[i] }));
     for (const x of decided) if (x.d.effect !== 'allow') return this.#decideRefusedOrHeld(decided, unit);
-    return this.#admit(decided, unit, undefined);
+    return this.#admit(decided, unit);
   }
 
   /** A denial among them refuses them all (audited); an approval rule holds each until a reviewer decides. */
   async #decideRefusedOrHeld(decided: Decided[], unit: ResponseUnit): Promise<Refused | undefined> {
     const denied = decided.find((x) => x.d.effect === 'deny');
     if (denied) {
-      await this.#auditStatement(denied.id, denied.s, denied.d);
+      await this.#auditStatement(denied.id, denied.s, denied.d, undefined, denied.params);
       return new Refused(this.#policyError(denied.s, denied.d));
     }
-    const approvals = new Map<string, string>();
     for (const x of decided) {
       if (x.d.effect !== 'approve') continue;
-      const outcome = await this.#holdForApproval(x.id, x.s, x.d);
-      if (outcome instanceof Refused) return outcome;
-      approvals.set(x.id, outcome);
+      const outcome = await this.#holdForApproval(x);
+      if (outcome instanceof Refused) {
+        for (const y of decided) this.#recordedBeforeHold.delete(y.id);
+        return outcome;
+      }
     }
-    return this.#admit(decided, unit, approvals);
+    return this.#admit(decided, unit);
   }
 
   /** Appends each statement's event, before anything is forwarded, and gives it its place in the unit. */
-  #admit(decided: Decided[], unit: ResponseUnit, approvals: Map<string, string> | undefined): MaybePromise<Refused | undefined> {
+  #admit(decided: Decided[], unit: ResponseUnit): MaybePromise<Refused | undefined> {
     const health = this.#o.ctx.audit.health();
     if (!health.ok) return new Refused(this.#auditError(health.reason));
     const appendNow = this.#o.ctx.audit.appendNow;
-    if (!appendNow) return this.#admitAfterAppend(decided, unit, approvals);
+    if (!appendNow) return this.#admitAfterAppend(decided, unit);
     try {
-      for (const x of decided) appendNow(this.#statementEvent(x.id, x.s, x.d, approvals?.get(x.id)));
+      for (const x of decided) if (!this.#recordedBeforeHold.delete(x.id)) appendNow(this.#statementEvent(x.id, x.s, x.d, undefined, x.params));
     } catch (err) {
       return new Refused(this.#auditError((err as Error).message));
     }
     return this.#admitted(decided, unit);
   }
 
-  async #admitAfterAppend(decided: Decided[], unit: ResponseUnit, approvals: Map<string, string> | undefined): Promise<Refused | undefined> {
+  async #admitAfterAppend(decided: Decided[], unit: ResponseUnit): Promise<Refused | undefined> {
     try {
-      await Promise.all(decided.map((x) => this.#o.ctx.audit.append(this.#statementEvent(x.id, x.s, x.d, approvals?.get(x.id)))));
+      const unrecorded = decided.filter((x) => !this.#recordedBeforeHold.delete(x.id));
+      await Promise.all(unrecorded.map((x) => this.#o.ctx.audit.append(this.#statementEvent(x.id, x.s, x.d, undefined, x.params))));
     } catch (err) {
       return new Refused(this.#auditError((err as Error).message));
     }
@@ -607,7 +639,8 @@ export class Relay implements ScanHandler {
   }
 
   #admitted(decided: Decided[], unit: ResponseUnit): undefined {
-    for (const x of decided) unit.add(x.id);
+    // PREPARE, DEALLOCATE and DISCARD change what the session's names mean once the server has done them.
+    for (const x of decided) unit.add(x.id, this.#sqlPreparedEffect(x.s));
     this.#stats.statements += decided.length;
     return undefined;
   }
@@ -644,12 +677,17 @@ export class Relay implements ScanHandler {
     return decision;
   }
 
-  async #holdForApproval(statementId: string, s: StatementInspection, d: Decision): Promise<string | Refused> {
+  async #holdForApproval({ id: statementId, s, d, params }: Decided): Promise<string | Refused> {
     const approvals = this.#o.ctx.approvals;
     if (!approvals) {
-      await this.#auditStatement(statementId, s, d);
+      await this.#auditStatement(statementId, s, d, undefined, params);
       return new Refused(this.#policyError(s, d, 'approval is required and no approval service is configured'));
     }
+    // What was asked is in the trail before the hold: a crash while it waits loses nothing. The
+    // outcome is the approval's own events (approved, denied, expired, cancelled).
+    const recorded = await this.#auditStatement(statementId, s, d, undefined, params);
+    if (recorded) return recorded;
+    this.#recordedBeforeHold.add(statementId);
     let pending: PendingApproval;
     try {
       pending = await approvals.request(
@@ -668,8 +706,10 @@ export class Relay implements ScanHandler {
         (e) => void this.#audit({ type: 'approval', sessionId: this.#o.sessionId, statementId, approvalId: e.approvalId, state: e.state as 'pending', reviewer: e.reviewer, reason: e.reason }),
       );
     } catch (err) {
-      await this.#auditStatement(statementId, s, d);
-      return new Refused(this.#policyError(s, d, `approval is required but the approval service is unavailable (${(err as Error).message})`));
+      this.#recordedBeforeHold.delete(statementId);
+      const why = `approval is required but the approval service is unavailable (${(err as Error).message})`;
+      await this.#auditStatement(statementId, s, { ...d, effect: 'deny', reason: why }, undefined, params);
+      return new Refused(this.#policyError(s, d, why));
     }
     this.#enqueue(
       noticeResponse({
@@ -684,7 +724,7 @@ export class Relay implements ScanHandler {
     this.#holding = pending;
     const outcome = await pending.outcome.finally(() => (this.#holding = undefined));
     if (outcome.state === 'approved') return pending.id;
-    await this.#auditStatement(statementId, s, { ...d, effect: 'deny', reason: `approval ${outcome.state}: ${outcome.reason}` }, pending.id);
+    this.#recordedBeforeHold.delete(statementId);
     if (outcome.state === 'cancelled') {
       return new Refused(errorResponse({ severity: 'ERROR', code: SQLSTATE.queryCanceled, message: 'canceling statement due to user request', detail: `approval request ${pending.id} was withdrawn` }));
     }
@@ -697,6 +737,13 @@ export class Relay implements ScanHandler {
         detail: `approval request ${pending.id}; policy ${d.policyIds.join(', ') || '(default)'}`,
       }),
     );
+  }
+
+  /** What a statement does to the session's prepared names when it succeeds; undefined for most. */
+  #sqlPreparedEffect(s: StatementInspection): (() => void) | undefined {
+    const ext = s as StatementInspection & { prepare?: unknown; deallocate?: string };
+    if (!ext.prepare && ext.deallocate === undefined && s.statementTypes[0] !== 'DiscardStmt') return undefined;
+    return () => this.#rememberSqlPrepared([s]);
   }
 
   #rememberSqlPrepared(statements: StatementInspection[]): void {
@@ -717,6 +764,7 @@ export class Relay implements ScanHandler {
   #forward(raws: Buffer[], earnsReady: boolean, unit: ResponseUnit): void {
     writeTogether(this.#upstream, raws, (b) => this.#upstream.write(b));
     if (earnsReady) {
+      this.#unconfirmed.push(READY);
       this.#zForwarded++;
       this.#forwardedSinceSync = false;
       this.#units.push(unit);
@@ -736,6 +784,7 @@ export class Relay implements ScanHandler {
       this.#substitutions.push({ epoch: this.#zForwarded, error });
       this.#upstream.write(Buffer.concat([serialize.execute({ portal: POISON_PORTAL }), endsWithSync ? serialize.sync() : serialize.flush()]));
       if (endsWithSync) {
+        this.#unconfirmed.push(READY);
         this.#zForwarded++;
         this.#forwardedSinceSync = false;
         this.#units.push(this.#openUnit ?? new ResponseUnit());
@@ -817,6 +866,9 @@ export class Relay implements ScanHandler {
       case B.PortalSuspended:
       case B.ParameterStatus:
         return 'peek';
+      case B.ParseComplete:
+      case B.CloseComplete:
+        return this.#unconfirmed[0] !== READY ? 'peek' : 'pass';
       default:
         return 'pass';
     }
@@ -846,7 +898,24 @@ export class Relay implements ScanHandler {
       }
     }
     switch (type) {
+      case B.ParseComplete:
+      case B.CloseComplete: {
+        const head = this.#unconfirmed[0];
+        if (head && head.kind === (type === B.ParseComplete ? 'parse' : 'close')) {
+          this.#unconfirmed.shift();
+          head.apply();
+          this.#maybeConfirmed();
+        }
+        return raw;
+      }
       case B.ReadyForQuery: {
+        // Whatever was not confirmed before this point the server skipped after an error.
+        const through = this.#unconfirmed.indexOf(READY);
+        if (through === 0) this.#unconfirmed.shift();
+        else if (through > 0) {
+          this.#unconfirmed.splice(0, through + 1);
+          this.#maybeConfirmed();
+        }
         this.#txStatus = String.fromCharCode(body[0]!) as TransactionStatus;
         this.#zReceived++;
         const done = this.#units.shift();
@@ -979,13 +1048,14 @@ export class Relay implements ScanHandler {
     return `${this.#o.sessionId}/${++this.#statementSeq}`;
   }
 
-  #statementEvent(statementId: string, s: StatementInspection, d: Decision, approvalId?: string): AuditEventInput {
+  #statementEvent(statementId: string, s: StatementInspection, d: Decision, approvalId?: string, parameters?: string[]): AuditEventInput {
     // Keys in sorted order: the audit renders such an event without a sorted copy (chain.ts).
     return {
       approvalId,
       class: s.class,
       decision: auditedDecision(d),
       functions: s.functions,
+      parameters,
       sessionId: this.#o.sessionId,
       statementId,
       statementTypes: s.statementTypes,
@@ -996,9 +1066,9 @@ export class Relay implements ScanHandler {
   }
 
   /** Audits a refusal; failures are logged, the refusal stands either way. */
-  async #auditStatement(statementId: string, s: StatementInspection, d: Decision, approvalId?: string): Promise<Refused | undefined> {
+  async #auditStatement(statementId: string, s: StatementInspection, d: Decision, approvalId?: string, parameters?: string[]): Promise<Refused | undefined> {
     try {
-      await this.#o.ctx.audit.append(this.#statementEvent(statementId, s, d, approvalId));
+      await this.#o.ctx.audit.append(this.#statementEvent(statementId, s, d, approvalId, parameters));
       return undefined;
     } catch (err) {
       this.#o.log.error({ err: (err as Error).message }, 'audit append failed');

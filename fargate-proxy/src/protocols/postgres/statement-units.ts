@@ -14,6 +14,7 @@ export interface TrackedStatement {
   /** What the agent received for this statement, bounded by the configured cap. */
   capture?: ResponseCapture;
   masking?: MaskingSummary;
+  onSuccess?: () => void;
 }
 
 /** The statements answered before one ReadyForQuery (a simple Query, or extended messages up to Sync). */
@@ -21,8 +22,9 @@ export class ResponseUnit {
   readonly statements: TrackedStatement[] = [];
   #cursor = 0;
 
-  add(statementId: string): void {
-    this.statements.push({ statementId, startedAt: performance.now(), status: 'ok', bytes: 0, done: false });
+  /** `onSuccess` runs when the server completes the statement without error. */
+  add(statementId: string, onSuccess?: () => void): void {
+    this.statements.push({ statementId, startedAt: performance.now(), status: 'ok', bytes: 0, done: false, onSuccess });
   }
 
   get current(): TrackedStatement | undefined {
@@ -35,6 +37,7 @@ export class ResponseUnit {
     if (!s) return;
     if (rows !== undefined) s.rows = rows;
     s.done = true;
+    s.onSuccess?.();
     this.#cursor++;
   }
 
