@@ -28,6 +28,9 @@ const parser = syntax.NewParser(syntax.KeepComments(true), syntax.Variant(syntax
 /** Reserved words that can only continue or close a compound command. */
 const RESERVED_ALONE = new Set(['then', 'else', 'elif', 'fi', 'do', 'done', 'esac', '}']);
 
+/** What bash takes as a function's body. */
+const COMPOUND = new Set(['Block', 'Subshell', 'IfClause', 'WhileClause', 'ForClause', 'CaseClause', 'ArithmCmd', 'TestClause']);
+
 /** Lists of statements bash will not take empty, per node type. */
 const NONEMPTY: Record<string, string[]> = {
   Block: ['Stmts'],
@@ -58,6 +61,8 @@ export function readBash(text: string): BashText {
   const t = new BashTree(tree, text);
   const misplaced = t.misplacedReservedWord();
   if (misplaced) return { state: 'error', message: `syntax error near unexpected token \`${misplaced}'` };
+  const unlike = t.readDifferently();
+  if (unlike) return { state: 'error', message: unlike };
   // mvdan/sh reads a backslash-newline at the very end as the end of input; bash reads it as a line
   // continuation and asks for the next line, unless the backslash ends a comment.
   if (/(^|[^\\])(\\\\)*\\\n$/.test(text) && !t.inComment(Buffer.byteLength(text) - 2)) return { state: 'incomplete' };
@@ -93,7 +98,7 @@ export class BashTree {
       // Bash wants a compound command as a function's body; mvdan/sh also takes a simple one.
       if (type === 'FuncDecl') {
         const body = (node.Body as { Cmd?: Node } | undefined)?.Cmd;
-        if (!body || syntax.NodeType(body) === 'CallExpr' || syntax.NodeType(body) === 'DeclClause') return String((node.Name as { Value: string }).Value);
+        if (!body || !COMPOUND.has(syntax.NodeType(body))) return String((node.Name as { Value: string }).Value);
       }
       // Bash wants at least one command in a body; mvdan/sh takes an empty one (`{` then `}`).
       for (const field of NONEMPTY[type] ?? []) {
@@ -104,6 +109,34 @@ export class BashTree {
       const parts = ((node.Args as Node[])[0]?.Parts as Node[] | undefined) ?? [];
       const only = parts.length === 1 && syntax.NodeType(parts[0]!) === 'Lit' ? String(parts[0]!.Value) : undefined;
       if (only && RESERVED_ALONE.has(only)) return only;
+    }
+    return undefined;
+  }
+
+  /**
+   * Text mvdan/sh reads differently from bash although both accept it: bash ends a here-document at
+   * the first line equal to its delimiter, even inside a `$(…)` mvdan/sh is still reading; and bash
+   * finds the end of a backquoted substitution before it reads quotes inside it.
+   */
+  readDifferently(): string | undefined {
+    const bytes = Buffer.from(this.text);
+    for (const { type, node } of this.#nodes) {
+      if (type === 'Redirect' && node.Hdoc) {
+        const delimiter = wordValue(node.Word as Node);
+        if (delimiter.includes(COMPUTED)) return 'a here-document delimiter with an expansion in it';
+        const hdoc = node.Hdoc as Node;
+        const body = bytes.subarray(hdoc.Pos().Offset(), hdoc.End().Offset()).toString('utf8');
+        // The node ends with the closing delimiter line: any earlier line equal to it is the problem.
+        const lines = body.split('\n').map((line) => line.replace(/^\t+/, ''));
+        if (lines.at(-1) === delimiter) lines.pop();
+        if (lines.includes(delimiter)) {
+          return `the here-document's body holds its delimiter line ${delimiter} inside an expansion, where bash would end it`;
+        }
+      }
+      if (type === 'CmdSubst' && node.Backquotes) {
+        const inner = bytes.subarray(node.Pos().Offset() + 1, node.End().Offset() - 1).toString('utf8');
+        if (/['"\n]/.test(inner)) return 'quotes or line breaks inside `…` are read differently by bash; use $(…)';
+      }
     }
     return undefined;
   }

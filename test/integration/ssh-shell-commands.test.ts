@@ -75,6 +75,8 @@ test('a destructive command split over lines is refused whole, in every way bash
     [`for f in ${m}; do`, 'rm -f "$f"', 'done'],
     ['{', `rm -f ${m}`, '}'],
     ['(', `rm -f ${m}`, ')'],
+    // mvdan/sh reads the rm as quoted text inside $(…); bash ends the here-document at the first EOF and runs it.
+    ['cat <<EOF', "$(echo '", 'EOF', `rm -f ${m}`, "')", 'EOF'],
   ];
   const out = await shell([
     ...splits.flat(),
