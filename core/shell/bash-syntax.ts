@@ -40,11 +40,14 @@ const NONEMPTY: Record<string, string[]> = {
   ForClause: ['Do'],
 };
 
+/** The innermost thing left open: no line without it can make the text whole. */
+export type Awaited = { heredoc: string } | { quote: string };
+
 export type BashText =
   /** Bash would run it now. */
   | { state: 'complete'; tree: BashTree }
-  /** Bash would print PS2 and read another line. */
-  | { state: 'incomplete' }
+  /** Bash would print PS2 and read another line. `awaits`: what must come before it can be whole. */
+  | { state: 'incomplete'; awaits?: Awaited }
   /** Bash would report a syntax error and discard it. */
   | { state: 'error'; message: string };
 
@@ -54,8 +57,12 @@ export function readBash(text: string): BashText {
   try {
     tree = parser.Parse(text, 'input');
   } catch (err) {
-    if (syntax.IsIncomplete(err)) return { state: 'incomplete' };
     const message = typeof (err as { Error?: unknown }).Error === 'function' ? String((err as { Error(): string }).Error()) : String(err);
+    if (syntax.IsIncomplete(err)) {
+      const heredoc = /unclosed here-document '(.*)'$/.exec(message)?.[1];
+      const quote = /reached EOF without closing quote (['"])$/.exec(message)?.[1];
+      return { state: 'incomplete', awaits: heredoc !== undefined ? { heredoc } : quote ? { quote } : undefined };
+    }
     return { state: 'error', message: message.replace(/^input:/, 'line ') };
   }
   const t = new BashTree(tree, text);
@@ -70,21 +77,58 @@ export function readBash(text: string): BashText {
 }
 
 export class BashTree {
-  readonly #nodes: { type: string; node: Node }[] = [];
-  constructor(root: Node, readonly text: string) {
-    syntax.Walk(root, (n) => {
-      if (n) this.#nodes.push({ type: syntax.NodeType(n), node: n });
-      return true;
-    });
+  #walked: { type: string; node: Node }[] | undefined;
+  constructor(
+    private readonly root: Node,
+    readonly text: string,
+  ) {}
+
+  /**
+   * Every node, walked on first use: walking mvdan/sh's tree from JS costs far more than parsing
+   * (each node crosses from the compiled Go), so checks look at the text first and most commands
+   * are never walked.
+   */
+  get #nodes(): { type: string; node: Node }[] {
+    if (!this.#walked) {
+      const nodes: { type: string; node: Node }[] = [];
+      syntax.Walk(this.root, (n) => {
+        if (n) nodes.push({ type: syntax.NodeType(n), node: n });
+        return true;
+      });
+      this.#walked = nodes;
+    }
+    return this.#walked;
+  }
+
+  /** Could the text hold a node of this kind? (A cheap test on the text, never a false "no".) */
+  mayHold(kind: 'quote' | 'function' | 'alias' | 'compound' | 'heredoc' | 'backquote' | 'comment'): boolean {
+    const t = this.text;
+    switch (kind) {
+      case 'quote':
+        return t.includes("'");
+      case 'function':
+        return t.includes('(') || t.includes('function');
+      case 'alias':
+        return t.includes('alias');
+      case 'compound':
+        return /[{}()]|\b(then|else|elif|fi|do|done|esac)\b/.test(t) || t.includes('function');
+      case 'heredoc':
+        return t.includes("<<") && /\$[({[]|`/.test(t);
+      case 'backquote':
+        return t.includes('`');
+      case 'comment':
+        return t.includes('#');
+    }
   }
 
   /** Is the byte at `offset` part of a comment? */
   inComment(offset: number): boolean {
-    return this.#nodes.some(({ type, node }) => type === 'Comment' && node.Pos().Offset() <= offset && offset < node.End().Offset());
+    return this.mayHold('comment') && this.#nodes.some(({ type, node }) => type === 'Comment' && node.Pos().Offset() <= offset && offset < node.End().Offset());
   }
 
   /** Byte ranges [start, end) of single-quoted strings ('…', not $'…'). */
   singleQuoted(): [number, number][] {
+    if (!this.mayHold('quote')) return [];
     return this.#nodes.filter(({ type, node }) => type === 'SglQuoted' && !node.Dollar).map(({ node }) => [node.Pos().Offset(), node.End().Offset()]);
   }
 
@@ -94,6 +138,7 @@ export class BashTree {
    * at, if any.
    */
   misplacedReservedWord(): string | undefined {
+    if (!this.mayHold('compound')) return undefined;
     for (const { type, node } of this.#nodes) {
       // Bash wants a compound command as a function's body; mvdan/sh also takes a simple one.
       if (type === 'FuncDecl') {
@@ -119,6 +164,7 @@ export class BashTree {
    * finds the end of a backquoted substitution before it reads quotes inside it.
    */
   readDifferently(): string | undefined {
+    if (!this.mayHold('heredoc') && !this.mayHold('backquote')) return undefined;
     const bytes = Buffer.from(this.text);
     for (const { type, node } of this.#nodes) {
       if (type === 'Redirect' && node.Hdoc) {
@@ -147,6 +193,7 @@ export class BashTree {
 
   /** Names of functions this text defines. */
   functions(): string[] {
+    if (!this.mayHold('function')) return [];
     return this.#nodes.filter(({ type }) => type === 'FuncDecl').map(({ node }) => String((node.Name as { Value: string }).Value));
   }
 

@@ -143,3 +143,21 @@ test('whatever the gateway takes for a whole command, bash reads as one (generat
   assert.equal(compared, Number(process.env.SHELL_DIFF_RUNS ?? 400));
   assert.ok(stricter.length <= compared / 50, `the gateway refuses ${stricter.length} of ${compared} inputs bash accepts:\n${stricter.join('---\n')}`);
 });
+
+test('skipping the parse for lines that cannot end an open here-document or quote changes no verdict', () => {
+  const LINES = [...FRAGMENTS, 'EOF', "'", '"', 'a line', "it's", 'say "hi"', 'E2', '  EOF', 'X'];
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom(...LINES), { minLength: 1, maxLength: 12 }), (lines) => {
+      const a = new CommandAssembler();
+      let since: string[] = [];
+      for (const text of lines) {
+        since.push(text);
+        const got = a.add({ text, terminator: '\n' });
+        const expected = readBash(`${since.join('\n')}\n`).state === 'incomplete';
+        assert.equal(got.kind === 'held', expected, JSON.stringify(since));
+        if (got.kind !== 'held') since = [];
+      }
+    }),
+    { numRuns: 600 },
+  );
+});
