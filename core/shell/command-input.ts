@@ -8,7 +8,7 @@
 // Input bash would rewrite before parsing it (history expansion: `!!`, `!$`, `^old^new`) or text
 // the grammar rejects cannot be followed: it is refused whole and bash never sees any of it, so
 // the two stay in step.
-import { readBash, type BashTree } from './bash-syntax.js';
+import { readBash, type Awaited, type BashTree } from './bash-syntax.js';
 
 export interface TypedLine {
   text: string;
@@ -35,6 +35,8 @@ export const DEFAULT_COMMAND_LIMITS: CommandLimits = { maxBytes: 16 * 1024, maxL
 export class CommandAssembler {
   #held: TypedLine[] = [];
   #bytes = 0;
+  /** What the held text waits for, when known: lines that cannot supply it are held unparsed. */
+  #awaits: Awaited | undefined;
 
   constructor(private readonly limits: CommandLimits = DEFAULT_COMMAND_LIMITS) {}
 
@@ -48,6 +50,7 @@ export class CommandAssembler {
     const lines = this.#held;
     this.#held = [];
     this.#bytes = 0;
+    this.#awaits = undefined;
     return lines;
   }
 
@@ -58,8 +61,19 @@ export class CommandAssembler {
     if (this.#bytes > this.limits.maxBytes || this.#held.length > this.limits.maxLines) {
       return this.#refuse(text, `the command is longer than ${this.limits.maxBytes} bytes or ${this.limits.maxLines} lines`);
     }
+    // Parsing again per line costs the whole text: skip it where the line cannot change what is open
+    // (a pasted here-document or quoted block is then read once, not once per line). Inside a
+    // here-document or double quotes only `$`, a backquote or a backslash starts something new.
+    const awaits = this.#awaits;
+    const plain = !/[$`\\]/.test(line.text);
+    if (awaits && ('heredoc' in awaits ? plain && line.text.replace(/^\t+/, '') !== awaits.heredoc : (awaits.quote === "'" || plain) && !line.text.includes(awaits.quote))) {
+      return { kind: 'held', lines: this.#held.length };
+    }
     const read = readBash(`${text}\n`);
-    if (read.state === 'incomplete') return { kind: 'held', lines: this.#held.length };
+    if (read.state === 'incomplete') {
+      this.#awaits = read.awaits;
+      return { kind: 'held', lines: this.#held.length };
+    }
     if (read.state === 'error') return this.#refuse(text, `bash would not accept it (${read.message})`);
     const expansion = historyExpansion(text, read.tree);
     if (expansion) return this.#refuse(text, expansion);

@@ -18,6 +18,7 @@ export class SessionDefinitions {
     if (this.#unknown) return [this.#unknown];
     const reasons = new Set<string>();
     const defined = this.#aliases.size + this.#functions.size > 0;
+    if (!defined) return [];
     for (const words of tree.calls()) {
       words.forEach((word, i) => {
         if (word.includes(COMPUTED)) {
@@ -39,6 +40,7 @@ export class SessionDefinitions {
       return;
     }
     for (const name of tree.functions()) this.#functions.add(name);
+    if (!tree.mayHold('alias')) return;
     for (const words of tree.calls()) {
       let i = 0;
       while (i < words.length - 1 && PREFIXES.has(words[i]!)) i++;

@@ -6,8 +6,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chownSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import ssh2, { type ClientChannel } from 'ssh2';
 import { sshSkipReason, startSshd, type RunningSshd } from '../support/sshd.js';
+import { openPtyShell } from '../support/pty-shell.js';
 import { gatewaySshArgs, runClient, SSH_REVIEWER, startTestSshGateway, type TestSshGateway } from '../support/ssh-gateway.js';
 import { inspectCommand } from '../../core/shell/index.js';
 import type { AuditRecord } from '../../core/audit/events.js';
@@ -75,6 +75,8 @@ test('a destructive command split over lines is refused whole, in every way bash
     [`for f in ${m}; do`, 'rm -f "$f"', 'done'],
     ['{', `rm -f ${m}`, '}'],
     ['(', `rm -f ${m}`, ')'],
+    // mvdan/sh reads the rm as quoted text inside $(…); bash ends the here-document at the first EOF and runs it.
+    ['cat <<EOF', "$(echo '", 'EOF', `rm -f ${m}`, "')", 'EOF'],
   ];
   const out = await shell([
     ...splits.flat(),
@@ -154,25 +156,12 @@ test(
 
 test('typed one line at a time: the gateway prompts for more while it holds lines; ^C and ^D drop the held command', { skip }, async () => {
   const m = marker('typed-victim');
-  const token = await gw.token(SSH_REVIEWER);
-  const client = new ssh2.Client();
-  await new Promise<void>((resolve, reject) => {
-    client.once('ready', () => resolve()).once('error', reject);
-    client.connect({ host: '127.0.0.1', port: gw.port, username: 'box', password: token, hostVerifier: () => true });
-  });
-  after(() => client.end());
-  const channel = await new Promise<ClientChannel>((resolve, reject) => client.shell({ term: 'xterm', rows: 24, cols: 80 }, (err, c) => (err ? reject(err) : resolve(c))));
-  let seen = '';
-  channel.on('data', (d: Buffer) => (seen += d.toString()));
-  const waitFor = async (re: RegExp) => {
-    for (let i = 0; i < 200 && !re.test(seen); i++) await new Promise((r) => setTimeout(r, 25));
-    assert.match(seen, re);
-  };
+  const { channel, seen, waitFor: waitForOutput } = await openPtyShell(gw.port, await gw.token(SSH_REVIEWER));
+  const waitFor = async (re: RegExp) => assert.ok(await waitForOutput(re), seen());
   const typed = async (line: string, expect: RegExp) => {
-    const from = seen.length;
+    const from = seen().length;
     channel.write(`${line}\r`);
-    for (let i = 0; i < 200 && !expect.test(seen.slice(from)); i++) await new Promise((r) => setTimeout(r, 25));
-    assert.match(seen.slice(from), expect, `after ${JSON.stringify(line)}: ${JSON.stringify(seen.slice(from))}`);
+    assert.ok(await waitForOutput(expect, from), `after ${JSON.stringify(line)}: ${JSON.stringify(seen().slice(from))}`);
   };
   await waitFor(/\$ $/);
   await typed('if true; then', /^> $/);

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { chownSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import ssh2, { type ClientChannel } from 'ssh2';
 import { sshSkipReason, startSshd, type RunningSshd } from '../support/sshd.js';
+import { openPtyShell } from '../support/pty-shell.js';
 import { gatewaySshArgs, runClient, startTestSshGateway, type TestSshGateway } from '../support/ssh-gateway.js';
 import { replayOutput } from '../../fargate-proxy/src/protocols/ssh/asciicast.js';
 import type { AuditRecord } from '../../core/audit/events.js';
@@ -103,26 +103,13 @@ test('ssh -tt: allowed lines run, a refused rm never runs, the session carries o
 });
 
 test('window changes reach the server and the recording', { skip }, async () => {
-  const client = new ssh2.Client();
-  const token = await gw.token();
-  await new Promise<void>((resolve, reject) => {
-    client.once('ready', () => resolve()).once('error', reject);
-    client.connect({ host: '127.0.0.1', port: gw.port, username: 'box', password: token, hostVerifier: () => true });
-  });
-  after(() => client.end());
-  const shell = await new Promise<ClientChannel>((resolve, reject) => client.shell({ term: 'xterm', rows: 24, cols: 80 }, (err, c) => (err ? reject(err) : resolve(c))));
-  let seen = '';
-  shell.on('data', (d: Buffer) => (seen += d.toString()));
-  const waitFor = async (re: RegExp) => {
-    for (let i = 0; i < 200 && !re.test(seen); i++) await new Promise((r) => setTimeout(r, 25));
-    return re.test(seen);
-  };
+  const { channel: shell, seen, waitFor } = await openPtyShell(gw.port, await gw.token());
   shell.write('echo size=$COLUMNS/$LINES\r');
-  assert.ok(await waitFor(/size=80\/24/), seen);
+  assert.ok(await waitFor(/size=80\/24/), seen());
   shell.setWindow(40, 132, 0, 0);
   shell.write('true\r');
   shell.write('echo size=$COLUMNS/$LINES\r');
-  assert.ok(await waitFor(/size=132\/40/), seen);
+  assert.ok(await waitFor(/size=132\/40/), seen());
   shell.write('exit\r');
   await new Promise((r) => shell.once('close', r));
   const sessionId = (await gw.auditRecords()).filter((e): e is Statement => e.type === 'statement' && e.text === 'echo size=$COLUMNS/$LINES').at(-1)!.sessionId;

@@ -103,7 +103,11 @@ export function relayShell(o: ShellRelayOptions): Promise<ShellRelayResult> {
     draining = true;
     while (queue.length > 0 && !closed) {
       const item = queue.shift()!;
-      if (item.kind === 'line') await decide(item);
+      if (item.kind === 'line') {
+        await decide(item);
+        // Reading a held command again costs its whole text: let other sessions run in between.
+        if (commands.holding > 0) await new Promise((r) => setImmediate(r));
+      }
       else {
         // Bash never saw the held lines of an unfinished command: they go, whatever comes next.
         const dropped = commands.discard().length;
