@@ -183,27 +183,22 @@ export class SqlSessionScope {
 
   // ---- calls that a same-named object outside pg_catalog could take over ----
 
-  /** Schemas (other than pg_catalog) an unqualified function or operator could come from. */
-  #functionSchemas(catalog: TargetCatalog | undefined): Set<string> | 'any' {
+  /**
+   * Schemas other than pg_catalog that an unqualified name could come from under any path the
+   * session may have: functions and operators (`functionSearchOrder`), or types (`relationSearchOrder`).
+   */
+  #searchedSchemas(catalog: TargetCatalog | undefined, order: typeof functionSearchOrder): Set<string> | 'any' {
     if (this.#pathUnknown || catalog === undefined) return 'any';
     const facts = this.#facts(catalog);
     const out = new Set<string>();
-    for (const path of this.#paths) for (const s of functionSearchOrder(path, facts)) if (s !== 'pg_catalog') out.add(s);
-    return out;
-  }
-
-  #relationSchemas(catalog: TargetCatalog | undefined): Set<string> | 'any' {
-    if (this.#pathUnknown || catalog === undefined) return 'any';
-    const facts = this.#facts(catalog);
-    const out = new Set<string>();
-    for (const path of this.#paths) for (const s of relationSearchOrder(path, facts)) if (s !== 'pg_catalog') out.add(s);
+    for (const path of this.#paths) for (const s of order(path, facts)) if (s !== 'pg_catalog') out.add(s);
     return out;
   }
 
   #shadowConcerns(s: StatementInspection, catalog: TargetCatalog | undefined): string[] {
     const concerns: string[] = [];
-    const functionSchemas = this.#functionSchemas(catalog);
-    const typeSchemas = this.#relationSchemas(catalog);
+    const functionSchemas = this.#searchedSchemas(catalog, functionSearchOrder);
+    const typeSchemas = this.#searchedSchemas(catalog, relationSearchOrder);
     const shadowIn = (map: ReadonlyMap<string, readonly string[]> | undefined, created: Names, name: string, schemas: Set<string> | 'any'): string | undefined => {
       const all = [...(map?.get(name) ?? []), ...(created.get(name) ?? [])];
       return all.find((schema) => schemas === 'any' || schemas.has(schema));
