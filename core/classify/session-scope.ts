@@ -88,7 +88,8 @@ export class SqlSessionScope {
     let changed = false;
     const statements = raw.statements.map((s) => {
       const resolved = this.resolve(s);
-      if (this.#o.mayRun?.(resolved) ?? true) this.observe(s);
+      // Asking policy costs a decision: only for the few statements that change anything here.
+      if (SqlSessionScope.changesScope(s) && (this.#o.mayRun?.(resolved) ?? true)) this.observe(s);
       cls = moreDangerous(cls, resolved.class);
       changed ||= resolved !== s;
       return resolved;
@@ -252,6 +253,11 @@ export class SqlSessionScope {
   }
 
   // ---- what a statement changes for the statements after it ----
+
+  /** True when observe() would take note of something: SET, set_config, DDL. */
+  static changesScope(s: StatementInspection): boolean {
+    return s.statementTypes.some((t) => t === 'VariableSetStmt' || CHANGES_CATALOG.test(t) || CREATES_RELATIONS.has(t)) || s.functions.some((f) => /(^|\.)set_config$/.test(f));
+  }
 
   /** Takes note of what a statement may change: search_path, temporary relations, new objects. */
   observe(s: StatementInspection): void {
