@@ -56,6 +56,7 @@ export class SqlSessionScope {
   /** Objects this session created since login, until the catalog shows them: name → schemas. */
   readonly #created = { relations: new Map() as Names, functions: new Map() as Names, operators: new Map() as Names, types: new Map() as Names };
   #version = 0;
+  readonly #applied = new WeakMap<Inspection, { version: number; catalog: TargetCatalog | undefined; changesScope: boolean; result: Inspection }>();
   readonly #memo = new WeakMap<StatementInspection, { version: number; catalog: TargetCatalog | undefined; resolved: StatementInspection }>();
   /**
    * Statements of one shape share their (frozen) fact arrays: resolving those once keeps the
@@ -84,23 +85,31 @@ export class SqlSessionScope {
   /** Resolves an inspection made elsewhere (any SqlInspector) for this session, statement by statement. */
   apply(raw: Inspection): Inspection {
     if (!raw.ok) return raw;
+    const catalog = this.#o.catalog();
+    // A repeated statement (the classifier's cache hands back the same object) costs one look-up.
+    const seen = this.#applied.get(raw);
+    if (seen && seen.version === this.#version && seen.catalog === catalog && !seen.changesScope) return seen.result;
     let cls: StatementClass = 'read';
+    let changesScope = false;
     let changed = false;
     const statements = raw.statements.map((s) => {
-      const resolved = this.resolve(s);
+      const resolved = this.resolve(s, catalog);
       // Asking policy costs a decision: only for the few statements that change anything here.
-      if (SqlSessionScope.changesScope(s) && (this.#o.mayRun?.(resolved) ?? true)) this.observe(s);
+      if (SqlSessionScope.changesScope(s)) {
+        changesScope = true;
+        if (this.#o.mayRun?.(resolved) ?? true) this.observe(s);
+      }
       cls = moreDangerous(cls, resolved.class);
       changed ||= resolved !== s;
       return resolved;
     });
-    if (!changed) return raw;
-    return Object.freeze({ ok: true as const, statements: Object.freeze(statements) as StatementInspection[], class: cls });
+    const result: Inspection = changed ? Object.freeze({ ok: true as const, statements: Object.freeze(statements) as StatementInspection[], class: cls }) : raw;
+    this.#applied.set(raw, { version: this.#version, catalog, changesScope, result });
+    return result;
   }
 
   /** One statement with canonical table names and any shadowed call made opaque. */
-  resolve(s: StatementInspection): StatementInspection {
-    const catalog = this.#o.catalog();
+  resolve(s: StatementInspection, catalog = this.#o.catalog()): StatementInspection {
     const memo = this.#memo.get(s);
     if (memo && memo.version === this.#version && memo.catalog === catalog) return memo.resolved;
     const creates = s.statementTypes.some((t) => CREATES_RELATIONS.has(t));
