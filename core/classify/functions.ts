@@ -66,6 +66,21 @@ const SAFE_FUNCTIONS = new Set<string>([
   'pg_operator_is_visible',
   'pg_opfamily_is_visible',
   'pg_partition_ancestors',
+  // monitoring: lock graphs, WAL positions and replication lag, transaction ids and snapshots
+  'pg_blocking_pids', 'pg_safe_snapshot_blocking_pids', 'pg_wal_lsn_diff', 'pg_current_wal_lsn',
+  'pg_current_wal_insert_lsn', 'pg_current_wal_flush_lsn', 'pg_last_wal_receive_lsn', 'pg_last_wal_replay_lsn',
+  'pg_last_xact_replay_timestamp', 'pg_walfile_name', 'pg_walfile_name_offset', 'pg_is_wal_replay_paused',
+  'txid_current_if_assigned', 'txid_current_snapshot', 'txid_snapshot_xmin', 'txid_snapshot_xmax', 'txid_snapshot_xip',
+  'txid_status', 'txid_visible_in_snapshot', 'pg_current_xact_id_if_assigned', 'pg_current_snapshot', 'pg_snapshot_xmin',
+  'pg_snapshot_xmax', 'pg_snapshot_xip', 'pg_xact_status', 'pg_visible_in_snapshot', 'mxid_age',
+  'pg_xact_commit_timestamp', 'pg_last_committed_xact', 'pg_backup_start_time', 'pg_is_in_backup',
+  // ranges and multiranges
+  'int4range', 'int8range', 'numrange', 'tsrange', 'tstzrange', 'daterange', 'int4multirange', 'int8multirange',
+  'nummultirange', 'tsmultirange', 'tstzmultirange', 'datemultirange', 'isempty', 'lower_inc', 'upper_inc',
+  'lower_inf', 'upper_inf', 'range_merge', 'multirange', 'range_agg', 'range_intersect_agg',
+  // network addresses
+  'host', 'masklen', 'network', 'family', 'inet_same_family', 'inet_merge', 'set_masklen', 'broadcast', 'netmask',
+  'hostmask', 'abbrev', 'macaddr8_set7bit', 'cidr', 'inet',
   // waiting only holds this session's own connection (bounded by statement_timeout)
   'pg_sleep', 'pg_sleep_for', 'pg_sleep_until',
   ...READ_ONLY_BUILTIN_FAMILIES,

@@ -56,6 +56,7 @@ export class SqlSessionScope {
   /** Objects this session created since login, until the catalog shows them: name → schemas. */
   readonly #created = { relations: new Map() as Names, functions: new Map() as Names, operators: new Map() as Names, types: new Map() as Names };
   #version = 0;
+  readonly #applied = new WeakMap<Inspection, { version: number; catalog: TargetCatalog | undefined; changesScope: boolean; result: Inspection }>();
   readonly #memo = new WeakMap<StatementInspection, { version: number; catalog: TargetCatalog | undefined; resolved: StatementInspection }>();
   /**
    * Statements of one shape share their (frozen) fact arrays: resolving those once keeps the
@@ -84,22 +85,31 @@ export class SqlSessionScope {
   /** Resolves an inspection made elsewhere (any SqlInspector) for this session, statement by statement. */
   apply(raw: Inspection): Inspection {
     if (!raw.ok) return raw;
+    const catalog = this.#o.catalog();
+    // A repeated statement (the classifier's cache hands back the same object) costs one look-up.
+    const seen = this.#applied.get(raw);
+    if (seen && seen.version === this.#version && seen.catalog === catalog && !seen.changesScope) return seen.result;
     let cls: StatementClass = 'read';
+    let changesScope = false;
     let changed = false;
     const statements = raw.statements.map((s) => {
-      const resolved = this.resolve(s);
-      if (this.#o.mayRun?.(resolved) ?? true) this.observe(s);
+      const resolved = this.resolve(s, catalog);
+      // Asking policy costs a decision: only for the few statements that change anything here.
+      if (SqlSessionScope.changesScope(s)) {
+        changesScope = true;
+        if (this.#o.mayRun?.(resolved) ?? true) this.observe(s);
+      }
       cls = moreDangerous(cls, resolved.class);
       changed ||= resolved !== s;
       return resolved;
     });
-    if (!changed) return raw;
-    return Object.freeze({ ok: true as const, statements: Object.freeze(statements) as StatementInspection[], class: cls });
+    const result: Inspection = changed ? Object.freeze({ ok: true as const, statements: Object.freeze(statements) as StatementInspection[], class: cls }) : raw;
+    this.#applied.set(raw, { version: this.#version, catalog, changesScope, result });
+    return result;
   }
 
   /** One statement with canonical table names and any shadowed call made opaque. */
-  resolve(s: StatementInspection): StatementInspection {
-    const catalog = this.#o.catalog();
+  resolve(s: StatementInspection, catalog = this.#o.catalog()): StatementInspection {
     const memo = this.#memo.get(s);
     if (memo && memo.version === this.#version && memo.catalog === catalog) return memo.resolved;
     const creates = s.statementTypes.some((t) => CREATES_RELATIONS.has(t));
@@ -183,27 +193,22 @@ export class SqlSessionScope {
 
   // ---- calls that a same-named object outside pg_catalog could take over ----
 
-  /** Schemas (other than pg_catalog) an unqualified function or operator could come from. */
-  #functionSchemas(catalog: TargetCatalog | undefined): Set<string> | 'any' {
+  /**
+   * Schemas other than pg_catalog that an unqualified name could come from under any path the
+   * session may have: functions and operators (`functionSearchOrder`), or types (`relationSearchOrder`).
+   */
+  #searchedSchemas(catalog: TargetCatalog | undefined, order: typeof functionSearchOrder): Set<string> | 'any' {
     if (this.#pathUnknown || catalog === undefined) return 'any';
     const facts = this.#facts(catalog);
     const out = new Set<string>();
-    for (const path of this.#paths) for (const s of functionSearchOrder(path, facts)) if (s !== 'pg_catalog') out.add(s);
-    return out;
-  }
-
-  #relationSchemas(catalog: TargetCatalog | undefined): Set<string> | 'any' {
-    if (this.#pathUnknown || catalog === undefined) return 'any';
-    const facts = this.#facts(catalog);
-    const out = new Set<string>();
-    for (const path of this.#paths) for (const s of relationSearchOrder(path, facts)) if (s !== 'pg_catalog') out.add(s);
+    for (const path of this.#paths) for (const s of order(path, facts)) if (s !== 'pg_catalog') out.add(s);
     return out;
   }
 
   #shadowConcerns(s: StatementInspection, catalog: TargetCatalog | undefined): string[] {
     const concerns: string[] = [];
-    const functionSchemas = this.#functionSchemas(catalog);
-    const typeSchemas = this.#relationSchemas(catalog);
+    const functionSchemas = this.#searchedSchemas(catalog, functionSearchOrder);
+    const typeSchemas = this.#searchedSchemas(catalog, relationSearchOrder);
     const shadowIn = (map: ReadonlyMap<string, readonly string[]> | undefined, created: Names, name: string, schemas: Set<string> | 'any'): string | undefined => {
       const all = [...(map?.get(name) ?? []), ...(created.get(name) ?? [])];
       return all.find((schema) => schemas === 'any' || schemas.has(schema));
@@ -257,6 +262,11 @@ export class SqlSessionScope {
   }
 
   // ---- what a statement changes for the statements after it ----
+
+  /** True when observe() would take note of something: SET, set_config, DDL. */
+  static changesScope(s: StatementInspection): boolean {
+    return s.statementTypes.some((t) => t === 'VariableSetStmt' || CHANGES_CATALOG.test(t) || CREATES_RELATIONS.has(t)) || s.functions.some((f) => /(^|\.)set_config$/.test(f));
+  }
 
   /** Takes note of what a statement may change: search_path, temporary relations, new objects. */
   observe(s: StatementInspection): void {

@@ -7,6 +7,7 @@ import { findEmails } from './detectors/email.js';
 import { findIbans } from './detectors/iban.js';
 import { findJwts } from './detectors/jwt.js';
 import { numericChunks } from './detectors/numeric-chunks.js';
+import { findPasswordHashes } from './detectors/password-hash.js';
 import { findPhones } from './detectors/phone.js';
 import { findPrefixedTokens } from './detectors/prefixed-tokens.js';
 import { findPrivateKeys } from './detectors/private-key.js';
@@ -17,6 +18,7 @@ import type { DetectorName, Finding } from './types.js';
 
 const PRIORITY: Record<DetectorName, number> = {
   private_key: 100,
+  password_hash: 95,
   jwt: 90,
   aws_access_key: 80,
   aws_secret_key: 80,
@@ -60,6 +62,8 @@ export function findSensitive(text: string, enabled: (d: DetectorName) => boolea
   }
   if (signals.dashes && enabled('private_key')) findPrivateKeys(text, found);
   if (signals.assignment && enabled('secret_assignment')) findSecretAssignments(text, found);
+  // SCRAM verifiers always hold ':'; md5 hashes are a 35-character token.
+  if ((signals.assignment || signals.longToken) && enabled('password_hash')) findPasswordHashes(text, found);
 
   if (found.length === 0) return found;
   if (found.length === 1) return found[0]!.end > found[0]!.start ? found : [];

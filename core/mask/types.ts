@@ -18,6 +18,7 @@ export const DETECTOR_NAMES = [
   'private_key',
   'connection_password',
   'secret_assignment',
+  'password_hash',
 ] as const;
 export type DetectorName = (typeof DETECTOR_NAMES)[number];
 
