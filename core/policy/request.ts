@@ -108,6 +108,8 @@ export interface HttpRequestFacts {
   contentType: string;
   bodyBytes: number;
   route: string;
+  /** `websocket` for an upgrade, else "". */
+  upgrade?: string;
 }
 
 export function httpContext(r: HttpRequestFacts): Context {
@@ -120,6 +122,7 @@ export function httpContext(r: HttpRequestFacts): Context {
     contentType: r.contentType,
     bodyBytes: r.bodyBytes,
     route: r.route,
+    upgrade: r.upgrade ?? '',
   };
 }
 // --- end http ---
