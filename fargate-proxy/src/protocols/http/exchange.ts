@@ -137,7 +137,13 @@ export async function admit(x: ExchangeContext, conn: ConnectionSessions, req: A
   if (!canonical.ok) throw new Refusal({ status: 400, code: canonical.code, title: 'The path has no single reading', detail: canonical.detail, requestId });
   if (/[^\x21-\x7e]/.test(query) || /%(?![0-9A-Fa-f]{2})/.test(query)) throw new Refusal({ status: 400, code: 'query_bad_encoding', title: 'The query string is not validly encoded', requestId });
 
-  const session = await conn.get(target, principal);
+  // No audit path, no forward: refuse before anything else is asked of the audit trail.
+  const unavailable = () => new Refusal({ status: 503, code: 'audit_unavailable', title: 'The audit trail cannot accept events; nothing was forwarded', requestId, retryAfter: 5 });
+  if (!ports.audit.health().ok) throw unavailable();
+  const session = await conn.get(target, principal).catch((err: unknown) => {
+    ports.log.error({ err: (err as Error).message }, 'audit refused an HTTP session start');
+    throw unavailable();
+  });
   if (session.connect.effect !== 'allow') throw new Refusal({ ...policyProblem(session.connect, requestId), code: 'connect_denied', title: 'Refused by policy: this target is not open to you' });
   return { target, principal, canonical, query, method, session };
 
