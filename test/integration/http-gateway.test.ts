@@ -112,6 +112,8 @@ test('refusals are RFC 9457 problem+json with a stable code and the deciding pol
   assert.equal(trace.status, 405, 'TRACE would reflect the injected credential: never forwarded');
   const unknown = await curl([...auth(), `${gw.base}/nope/x`]);
   assert.equal(unknown.status, 404);
+  const anonymous = await curl([`${gw.base}/nope/x`]);
+  assert.equal(anonymous.status, 401, 'without a token, whether a target exists is not told');
   assert.equal((JSON.parse(unknown.body.toString()) as { code: string }).code, 'unknown_target');
 });
 

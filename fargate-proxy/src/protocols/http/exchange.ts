@@ -111,7 +111,6 @@ export async function admit(x: ExchangeContext, conn: ConnectionSessions, req: A
   const name = slash < 0 ? rawPath.slice(1) : rawPath.slice(1, slash);
   const below = slash < 0 ? '/' : rawPath.slice(slash);
   const target = TARGET_NAME.test(name) ? x.targets.get(name) : undefined;
-  if (!target) throw new Refusal({ status: 404, code: 'unknown_target', title: 'No such target', detail: 'address a target as /<target>/<path>', requestId });
 
   const method = req.method ?? '';
   if (!FORWARDED_METHODS.has(method)) {
@@ -127,10 +126,13 @@ export async function admit(x: ExchangeContext, conn: ConnectionSessions, req: A
   } catch (err) {
     const reason = (err as Error).message;
     await ports.audit
-      .append({ type: 'auth.refused', sessionId: `${requestId}`, code: (err as { code?: string }).code ?? 'token_invalid', reason, target: target.info.name, client: { address: req.socket?.remoteAddress ?? 'unknown', port: req.socket?.remotePort ?? 0 } })
+      .append({ type: 'auth.refused', sessionId: `${requestId}`, code: (err as { code?: string }).code ?? 'token_invalid', reason, target: target?.info.name, client: { address: req.socket?.remoteAddress ?? 'unknown', port: req.socket?.remotePort ?? 0 } })
       .catch(() => undefined);
     throw new Refusal({ status: 401, code: 'token_invalid', title: 'The access token was refused', detail: reason, requestId });
   }
+
+  // Only after authentication: an anonymous caller cannot learn which targets exist.
+  if (!target) throw new Refusal({ status: 404, code: 'unknown_target', title: 'No such target', detail: 'address a target as /<target>/<path>', requestId });
 
   // --- the one reading of the path
   const canonical = canonicalPath(below, target.rules);
