@@ -1,15 +1,15 @@
 // What the HTTP gateway adds to a small JSON request: sequential latency (p50/p99) and throughput at
-// 16 concurrent requests, direct to a local upstream and through Airlock (plain HTTP/1.1 listener,
-// policy, masking of the JSON body and audit on), both over keep-alive undici pools.
+// 16 concurrent requests, direct to a local upstream and through Airlock (`airlock serve` in its own
+// process: plain HTTP/1.1 listener, policy, masking of the JSON body and audit on), both over
+// keep-alive undici pools. The client and the upstream share this process.
 //   node --import tsx bench/experiments/http-overhead.ts [requests]
 // Not part of `npm run bench` (yet): docs/http.md says so.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import pino from 'pino';
-import { parseConfig } from '../../fargate-proxy/src/config/load.js';
-import { startGateway } from '../../fargate-proxy/src/gateway.js';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { requestClientCredentialsToken } from '../../fargate-proxy/src/adapters/local/oidc-issuer.js';
 import { startHttpUpstream, UPSTREAM_TOKEN } from '../../test/support/http-upstream.js';
 
@@ -21,18 +21,30 @@ writeFileSync(join(dir, 'policy.cedar'), `
 @id("r") permit (principal in Airlock::Group::"agents", action == Airlock::Action::"http_read", resource);
 `);
 const client = { clientId: 'bench', clientSecret: 'bench-secret-0123456789', groups: ['agents'] };
-const gw = await startGateway(
-  parseConfig({
-    dataDir: join(dir, 'data'),
-    logLevel: 'silent',
-    listeners: { http: { host: '127.0.0.1', port: 0, allowPlaintext: true } },
-    identity: { issuer: 'http://127.0.0.1', audience: 'urn:airlock', localIssuer: { port: 0, clients: [client] } },
-    targets: [{ name: 'crm', kind: 'http', baseUrl: `${up.url}/api`, credential: { type: 'bearer', secret: 'memory:t' } }],
-    policy: { file: join(dir, 'policy.cedar') },
-  }),
-  { log: pino({ level: 'silent' }), memorySecrets: { t: UPSTREAM_TOKEN } },
-);
-const token = await requestClientCredentialsToken({ tokenEndpoint: gw.tokenEndpoint!, clientId: client.clientId, clientSecret: client.clientSecret, audience: 'urn:airlock' });
+const free = () => new Promise<number>((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); }); });
+const [issuerPort, httpPort] = [await free(), await free()];
+writeFileSync(join(dir, 'config.json'), JSON.stringify({
+  dataDir: join(dir, 'data'),
+  logLevel: 'warn',
+  listeners: { http: { host: '127.0.0.1', port: httpPort, allowPlaintext: true } },
+  identity: { issuer: `http://127.0.0.1:${issuerPort}`, audience: 'urn:airlock', localIssuer: { port: issuerPort, clients: [client] } },
+  targets: [{ name: 'crm', kind: 'http', baseUrl: `${up.url}/api`, credential: { type: 'bearer', secret: 'env:AIRLOCK_BENCH_UPSTREAM' } }],
+  policy: { file: join(dir, 'policy.cedar') },
+}));
+// The gateway runs in its own process, as in production: it does not share the client's event loop.
+const gateway = spawn(process.execPath, ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', 'serve', '--config', join(dir, 'config.json')], {
+  env: { ...process.env, AIRLOCK_BENCH_UPSTREAM: UPSTREAM_TOKEN },
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+await new Promise<void>((resolve, reject) => {
+  let out = '';
+  gateway.stdout!.on('data', (d) => {
+    out += d;
+    if (out.includes('airlock: http listening')) resolve();
+  });
+  gateway.once('exit', (code) => reject(new Error(`the gateway exited (${code})`)));
+});
+const token = await requestClientCredentialsToken({ tokenEndpoint: `http://127.0.0.1:${issuerPort}/token`, clientId: client.clientId, clientSecret: client.clientSecret, audience: 'urn:airlock' });
 
 async function measure(name: string, origin: string, path: string, headers: Record<string, string>) {
   const pool = new Pool(origin, { connections: 16 });
@@ -60,9 +72,10 @@ async function measure(name: string, origin: string, path: string, headers: Reco
 }
 
 const direct = await measure('direct', up.url, '/api/customers', { authorization: `Bearer ${UPSTREAM_TOKEN}` });
-const airlock = await measure('airlock', `http://127.0.0.1:${gw.http!.port}`, '/crm/customers', { authorization: `Bearer ${token}` });
+const airlock = await measure('airlock', `http://127.0.0.1:${httpPort}`, '/crm/customers', { authorization: `Bearer ${token}` });
 for (const r of [direct, airlock]) console.log(`${r.name.padEnd(8)} p50 ${r.p50.toFixed(0).padStart(6)} µs  p99 ${r.p99.toFixed(0).padStart(6)} µs  ${r.rps.toFixed(0).padStart(6)} req/s (16 concurrent)`);
 console.log(`added    p50 ${(airlock.p50 - direct.p50).toFixed(0)} µs  p99 ${(airlock.p99 - direct.p99).toFixed(0)} µs  throughput ${(airlock.rps / direct.rps).toFixed(2)}× direct`);
-await gw.close();
+gateway.kill('SIGTERM');
+await new Promise((r) => gateway.once('exit', r));
 await up.stop();
 rmSync(dir, { recursive: true, force: true });

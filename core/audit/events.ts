@@ -114,7 +114,12 @@ export interface StatementOutcomeBody {
   response?: CapturedResponse;
   // --- http (issue 30) ---
   /** HTTP: the status and response headers the agent got (credential scrubbed); the body is `response`. */
-  http?: { status: number; headers: Record<string, string> };
+  http?: {
+    status: number;
+    headers: Record<string, string>;
+    /** WebSocket: the messages the agent sent (capped, hashed); `response` holds what it received. */
+    sent?: CapturedResponse;
+  };
   // --- end http ---
 }
 

@@ -115,6 +115,8 @@ export interface HttpRequestFacts {
   contentType: string;
   bodyBytes: number;
   route: string;
+  /** `websocket` for an upgrade, else "". */
+  upgrade?: string;
 }
 
 export function httpContext(r: HttpRequestFacts): Context {
@@ -127,6 +129,7 @@ export function httpContext(r: HttpRequestFacts): Context {
     contentType: r.contentType,
     bodyBytes: r.bodyBytes,
     route: r.route,
+    upgrade: r.upgrade ?? '',
   };
 }
 // --- end http ---

@@ -130,6 +130,7 @@ namespace Airlock {
     contentType: String,        // media type of the request body, lower case, no parameters ("" when none)
     bodyBytes: Long,            // size of the request body
     route: String,              // id of the target's route rule that classified it ("" when none)
+    upgrade: String,            // "websocket" for a WebSocket upgrade (decided as http_write: it can send), else ""
   };
 
   // Every HTTP request: a policy naming action in Airlock::Action::"http_request" matches any request.

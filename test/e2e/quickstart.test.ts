@@ -29,8 +29,8 @@ async function freePort(): Promise<number> {
 const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 60_000 });
 
 test('start, get a token, query the demo database, see a refusal', async () => {
-  const [pgPort, consolePort, issuerPort] = [await freePort(), await freePort(), await freePort()];
-  child = spawn(process.execPath, ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', 'start', '--data-dir', dir, '--pg-port', String(pgPort), '--console-port', String(consolePort), '--issuer-port', String(issuerPort)], {
+  const [pgPort, consolePort, issuerPort, httpPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  child = spawn(process.execPath, ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', 'start', '--data-dir', dir, '--pg-port', String(pgPort), '--console-port', String(consolePort), '--issuer-port', String(issuerPort), '--http-port', String(httpPort)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -84,6 +84,15 @@ test('start, get a token, query the demo database, see a refusal', async () => {
   const me = await fetch(`http://127.0.0.1:${consolePort}/api/whoami`, { headers: { authorization: `Bearer ${reviewer.stdout.trim()}` } });
   assert.equal(me.status, 200);
   assert.equal(((await me.json()) as { reviewer: boolean }).reviewer, true);
+
+  // --- http (issue 30): the demo HTTP API through the gateway, with the same token ---
+  const api = await fetch(`http://127.0.0.1:${httpPort}/demo-api/v1/customers?limit=2`, { headers: { authorization: `Bearer ${pgpassword}` } });
+  assert.equal(api.status, 200);
+  assert.match(await api.text(), /REDACTED/, 'PII in the API response is masked');
+  const admin = await fetch(`http://127.0.0.1:${httpPort}/demo-api/%61dmin`, { headers: { authorization: `Bearer ${pgpassword}` } });
+  assert.equal(admin.status, 403);
+  assert.equal(((await admin.json()) as { code: string }).code, 'policy_denied');
+  // --- end http ---
 
   child.kill('SIGTERM');
   const code = await new Promise((r) => child!.once('exit', r));

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { auditRecords, curl, dataDirBytes, startHttpTestGateway, type HttpTestGateway } from '../support/http-gateway.js';
 import { join } from 'node:path';
+import WebSocket from 'ws';
 import { replayCommand } from '../../fargate-proxy/src/cli/audit-commands.js';
 import { CUSTOMERS, startHttpUpstream, UPSTREAM_TOKEN, type RunningUpstream } from '../support/http-upstream.js';
 
@@ -111,6 +112,8 @@ test('refusals are RFC 9457 problem+json with a stable code and the deciding pol
   assert.equal(trace.status, 405, 'TRACE would reflect the injected credential: never forwarded');
   const unknown = await curl([...auth(), `${gw.base}/nope/x`]);
   assert.equal(unknown.status, 404);
+  const anonymous = await curl([`${gw.base}/nope/x`]);
+  assert.equal(anonymous.status, 401, 'without a token, whether a target exists is not told');
   assert.equal((JSON.parse(unknown.body.toString()) as { code: string }).code, 'unknown_target');
 });
 
@@ -184,6 +187,48 @@ test('a large download streams through intact', async () => {
   }
   assert.equal(bytes, up.large.bytes);
   assert.equal(hash.digest('hex'), up.large.sha256);
+});
+
+test('WebSocket: decided by policy, then relayed with the credential injected, messages masked and recorded', async () => {
+  const ws = new WebSocket(`${gw.base.replace('http', 'ws')}/crm/ws`, { headers: { authorization: `Bearer ${token}` } });
+  const messages: string[] = [];
+  const next = () => new Promise<string>((resolve) => ws.once('message', (d) => resolve(String(d))));
+  const first = next();
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  messages.push(await first);
+  const greeting = JSON.parse(messages[0]!) as { hello: string; auth: string };
+  assert.notEqual(greeting.hello, CUSTOMERS[0]!.email, 'the upstream\'s PII is masked');
+  assert.ok(!messages[0]!.includes(UPSTREAM_TOKEN), 'the credential the upstream reflects is scrubbed');
+  assert.match(greeting.auth, /\[airlock:credential\]/);
+  const echo = next();
+  ws.send('card 4111 1111 1111 1111 please');
+  const back = await echo;
+  assert.ok(!back.includes('4111 1111 1111 1111'), back);
+  const bin = next();
+  ws.send(Buffer.from([1, 2, 3]));
+  assert.equal((await bin).length, 3);
+  ws.close();
+  await new Promise((r) => ws.once('close', r));
+  const received = up.requests.filter((r) => r.routedPath === '/api/ws').at(-1)!;
+  assert.equal(received.headers.authorization, `Bearer ${UPSTREAM_TOKEN}`);
+
+  const refused = new WebSocket(`${gw.base.replace('http', 'ws')}/crm/admin`, { headers: { authorization: `Bearer ${token}` } });
+  const status = await new Promise<number>((resolve) => {
+    refused.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    refused.once('open', () => resolve(101));
+    refused.once('error', () => resolve(-1));
+  });
+  assert.equal(status, 403);
+  const other = new WebSocket(`${gw.base.replace('http', 'ws')}/crm/customers`, { headers: { authorization: `Bearer ${token}` } });
+  const otherStatus = await new Promise<number>((resolve) => {
+    other.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    other.once('open', () => resolve(101));
+    other.once('error', () => resolve(-1));
+  });
+  assert.equal(otherStatus, 403, 'an upgrade is a write: reads being allowed does not open a socket');
 });
 
 test('the audit trail records each exchange, and no credential is written anywhere', async () => {

@@ -3,7 +3,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import { rmSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { curl, rawExchange, startHttpTestGateway, type HttpTestGateway } from '../support/http-gateway.js';
 import { makeTestCertificate, startHttpUpstream, startMtlsUpstream, UPSTREAM_TOKEN, type RunningUpstream } from '../support/http-upstream.js';
 
@@ -159,5 +160,28 @@ test('mTLS to the upstream: the gateway presents the target\'s client certificat
   } finally {
     await g.stop();
     await mtls.stop();
+  }
+});
+
+test('when the audit trail cannot accept events, requests are refused with 503 and nothing is forwarded', async () => {
+  const g = await startHttpTestGateway({
+    targets: [{ kind: 'http', name: 'crm', environment: 'test', credential: { type: 'bearer', secret: 'memory:t' }, baseUrl: `${up.url}/api` }],
+    memorySecrets: { t: UPSTREAM_TOKEN },
+  });
+  try {
+    const token = await g.token();
+    const ok = await curl(['-H', `Authorization: Bearer ${token}`, `${g.base}/crm/customers`]);
+    assert.equal(ok.status, 200);
+    const audit = join(g.dir, 'data', 'audit');
+    renameSync(audit, `${audit}.moved`);
+    const before = up.requests.length;
+    for (const path of ['/crm/customers', '/crm/search']) {
+      const r = await curl(['-H', `Authorization: Bearer ${token}`, `${g.base}${path}`]);
+      assert.equal(r.status, 503, r.body.toString());
+      assert.equal((JSON.parse(r.body.toString()) as { code: string }).code, 'audit_unavailable');
+    }
+    assert.equal(up.requests.length, before, 'no audit, no forward');
+  } finally {
+    await g.stop();
   }
 });

@@ -19,6 +19,9 @@ forbid (principal, action in Airlock::Action::"http_request", resource)
 @approval("required")
 permit (principal in Airlock::Group::"agents", action == Airlock::Action::"http_write", resource)
   when { context.path == "/orders" };
+@id("websocket-echo")
+permit (principal in Airlock::Group::"agents", action == Airlock::Action::"http_write", resource)
+  when { context.upgrade == "websocket" && context.path == "/ws" };
 @id("no-delete")
 @reason("agents do not delete through the API")
 forbid (principal, action == Airlock::Action::"http_delete", resource);

@@ -2,6 +2,7 @@
 // server-sent events, a large download, compressed answers and a redirect. It demands its own
 // credential, and records every request it receives, exactly as it received it.
 import http from 'node:http';
+import { WebSocketServer } from 'ws';
 import https from 'node:https';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -123,6 +124,15 @@ export async function startHttpUpstream(): Promise<RunningUpstream> {
         return json(404, { error: 'not found', path: routedPath });
     }
   });
+  // A WebSocket echo at /api/ws: greets with a PII message and the Authorization it got, then echoes.
+  const wss = new WebSocketServer({ server, path: '/api/ws', verifyClient: (info: { req: http.IncomingMessage }) => {
+    requests.push({ method: 'GET', url: info.req.url ?? '', routedPath: (info.req.url ?? '').split('?')[0]!, headers: info.req.headers, body: Buffer.alloc(0) });
+    return info.req.headers.authorization === `Bearer ${UPSTREAM_TOKEN}`;
+  } });
+  wss.on('connection', (ws, req) => {
+    ws.send(JSON.stringify({ hello: CUSTOMERS[0]!.email, auth: req.headers.authorization }));
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+  });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as AddressInfo).port;
@@ -133,6 +143,8 @@ export async function startHttpUpstream(): Promise<RunningUpstream> {
     large,
     stop: () =>
       new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -12,6 +12,7 @@ import { ConnectionSessions } from './audit-session.js';
 import type { HttpListenerConfig } from './config.js';
 import { handleExchange, type AgentRequest, type AgentResponse, type ExchangeContext } from './exchange.js';
 import { createHttpTarget, type HttpTarget } from './target.js';
+import { createUpgradeHandler } from './websocket.js';
 
 export async function startHttpEngine(ports: EnginePorts, cfg: HttpListenerConfig, opts: { approvalLifetimeMs: number }): Promise<Engine> {
   const targets = new Map<string, HttpTarget>();
@@ -68,6 +69,9 @@ export async function startHttpEngine(ports: EnginePorts, cfg: HttpListenerConfi
         },
         handler,
       );
+  // WebSocket upgrades (HTTP/1.1, plain or on the TLS port): decided, then relayed (websocket.ts).
+  const upgrades = createUpgradeHandler(x, connectionOf as (req: http.IncomingMessage) => ConnectionSessions);
+  server.on('upgrade', upgrades.handler);
   // Idle keep-alive connections are closed after a while; held requests are not idle.
   (server as http.Server).keepAliveTimeout = 60_000;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -100,6 +104,7 @@ export async function startHttpEngine(ports: EnginePorts, cfg: HttpListenerConfi
     stopAccepting: () => server.close(),
     close: async () => {
       holds.close();
+      upgrades.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();

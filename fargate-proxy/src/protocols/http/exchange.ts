@@ -40,7 +40,7 @@ export interface ExchangeContext {
 const TARGET_NAME = /^[A-Za-z0-9_.-]{1,63}$/;
 const CLASS_OF: Record<HttpRequestFacts['action'], StatementClass> = { read: 'read', write: 'write', delete: 'destructive' };
 
-class Refusal extends Error {
+export class Refusal extends Error {
   constructor(readonly problem: Problem) {
     super(problem.title);
   }
@@ -86,51 +86,80 @@ function capture(ports: EnginePorts, pieces: (Buffer | string)[]): CapturedRespo
   return c.finish();
 }
 
+export interface Admitted {
+  target: HttpTarget;
+  principal: Principal;
+  canonical: { path: string; encoded: string };
+  query: string;
+  method: string;
+  session: HttpAuditSession;
+}
+
+/**
+ * Everything before the decision that every request (and a WebSocket upgrade) goes through: the
+ * target from the path, the token, the canonical path, the audit session with its connect decision.
+ */
+export async function admit(x: ExchangeContext, conn: ConnectionSessions, req: AgentRequest, requestId: string): Promise<Admitted> {
+  const { ports } = x;
+  // --- address: /<target>/<path>?<query>, origin-form only
+  const url = req.url ?? '';
+  if (!url.startsWith('/')) throw new Refusal({ status: 400, code: 'bad_request_target', title: 'Only origin-form request targets (/<target>/<path>) are accepted', requestId });
+  const q = url.indexOf('?');
+  const rawPath = q < 0 ? url : url.slice(0, q);
+  const query = q < 0 ? '' : url.slice(q + 1);
+  const slash = rawPath.indexOf('/', 1);
+  const name = slash < 0 ? rawPath.slice(1) : rawPath.slice(1, slash);
+  const below = slash < 0 ? '/' : rawPath.slice(slash);
+  const target = TARGET_NAME.test(name) ? x.targets.get(name) : undefined;
+
+  const method = req.method ?? '';
+  if (!FORWARDED_METHODS.has(method)) {
+    throw new Refusal({ status: 405, code: 'method_not_allowed', title: `${method} is not forwarded`, detail: 'TRACE, CONNECT and methods outside GET HEAD OPTIONS POST PUT PATCH DELETE are refused', requestId });
+  }
+
+  // --- authenticate: the agent's token never goes further than this
+  const token = bearerToken(req);
+  if (!token) throw new Refusal({ status: 401, code: 'token_missing', title: 'An access token is required', detail: 'send Authorization: Bearer <token>', requestId });
+  let principal: Principal;
+  try {
+    principal = await conn.principalFor(token, (t) => ports.verifier.verify(t));
+  } catch (err) {
+    const reason = (err as Error).message;
+    await ports.audit
+      .append({ type: 'auth.refused', sessionId: `${requestId}`, code: (err as { code?: string }).code ?? 'token_invalid', reason, target: target?.info.name, client: { address: req.socket?.remoteAddress ?? 'unknown', port: req.socket?.remotePort ?? 0 } })
+      .catch(() => undefined);
+    throw new Refusal({ status: 401, code: 'token_invalid', title: 'The access token was refused', detail: reason, requestId });
+  }
+
+  // Only after authentication: an anonymous caller cannot learn which targets exist.
+  if (!target) throw new Refusal({ status: 404, code: 'unknown_target', title: 'No such target', detail: 'address a target as /<target>/<path>', requestId });
+
+  // --- the one reading of the path
+  const canonical = canonicalPath(below, target.rules);
+  if (!canonical.ok) throw new Refusal({ status: 400, code: canonical.code, title: 'The path has no single reading', detail: canonical.detail, requestId });
+  if (/[^\x21-\x7e]/.test(query) || /%(?![0-9A-Fa-f]{2})/.test(query)) throw new Refusal({ status: 400, code: 'query_bad_encoding', title: 'The query string is not validly encoded', requestId });
+
+  // No audit path, no forward: refuse before anything else is asked of the audit trail.
+  const unavailable = () => new Refusal({ status: 503, code: 'audit_unavailable', title: 'The audit trail cannot accept events; nothing was forwarded', requestId, retryAfter: 5 });
+  if (!ports.audit.health().ok) throw unavailable();
+  const session = await conn.get(target, principal).catch((err: unknown) => {
+    ports.log.error({ err: (err as Error).message }, 'audit refused an HTTP session start');
+    throw unavailable();
+  });
+  if (session.connect.effect !== 'allow') throw new Refusal({ ...policyProblem(session.connect, requestId), code: 'connect_denied', title: 'Refused by policy: this target is not open to you' });
+  return { target, principal, canonical, query, method, session };
+
+}
+
 export async function handleExchange(x: ExchangeContext, conn: ConnectionSessions, req: AgentRequest, res: AgentResponse): Promise<void> {
   const requestId = randomUUID();
   const { ports } = x;
   const log = ports.log.child({ requestId });
   let session: HttpAuditSession | undefined;
   try {
-    // --- address: /<target>/<path>?<query>, origin-form only
-    const url = req.url ?? '';
-    if (!url.startsWith('/')) throw new Refusal({ status: 400, code: 'bad_request_target', title: 'Only origin-form request targets (/<target>/<path>) are accepted', requestId });
-    const q = url.indexOf('?');
-    const rawPath = q < 0 ? url : url.slice(0, q);
-    const query = q < 0 ? '' : url.slice(q + 1);
-    const slash = rawPath.indexOf('/', 1);
-    const name = slash < 0 ? rawPath.slice(1) : rawPath.slice(1, slash);
-    const below = slash < 0 ? '/' : rawPath.slice(slash);
-    const target = TARGET_NAME.test(name) ? x.targets.get(name) : undefined;
-    if (!target) throw new Refusal({ status: 404, code: 'unknown_target', title: 'No such target', detail: 'address a target as /<target>/<path>', requestId });
-
-    const method = req.method ?? '';
-    if (!FORWARDED_METHODS.has(method)) {
-      throw new Refusal({ status: 405, code: 'method_not_allowed', title: `${method} is not forwarded`, detail: 'TRACE, CONNECT and methods outside GET HEAD OPTIONS POST PUT PATCH DELETE are refused', requestId });
-    }
-
-    // --- authenticate: the agent's token never goes further than this
-    const token = bearerToken(req);
-    if (!token) throw new Refusal({ status: 401, code: 'token_missing', title: 'An access token is required', detail: 'send Authorization: Bearer <token>', requestId });
-    let principal: Principal;
-    try {
-      principal = await conn.principalFor(token, (t) => ports.verifier.verify(t));
-    } catch (err) {
-      const reason = (err as Error).message;
-      await ports.audit
-        .append({ type: 'auth.refused', sessionId: `${requestId}`, code: (err as { code?: string }).code ?? 'token_invalid', reason, target: target.info.name, client: { address: req.socket?.remoteAddress ?? 'unknown', port: req.socket?.remotePort ?? 0 } })
-        .catch(() => undefined);
-      throw new Refusal({ status: 401, code: 'token_invalid', title: 'The access token was refused', detail: reason, requestId });
-    }
-
-    // --- the one reading of the path
-    const canonical = canonicalPath(below, target.rules);
-    if (!canonical.ok) throw new Refusal({ status: 400, code: canonical.code, title: 'The path has no single reading', detail: canonical.detail, requestId });
-    if (/[^\x21-\x7e]/.test(query) || /%(?![0-9A-Fa-f]{2})/.test(query)) throw new Refusal({ status: 400, code: 'query_bad_encoding', title: 'The query string is not validly encoded', requestId });
-
-    session = await conn.get(target, principal);
-    if (session.connect.effect !== 'allow') throw new Refusal({ ...policyProblem(session.connect, requestId), code: 'connect_denied', title: 'Refused by policy: this target is not open to you' });
-
+    const admitted = await admit(x, conn, req, requestId);
+    const { target, principal, canonical, query, method } = admitted;
+    session = admitted.session;
     const body = await readBody(req, x.listener.maxRequestBodyBytes, requestId);
     session.requests++;
     session.bytesIn += body.length;
