@@ -23,6 +23,11 @@ export interface PolicyPort {
 
 export interface SqlInspectorPort {
   inspect(sql: string, prepared?: (name: string) => StatementInspection | undefined): Inspection;
+  /**
+   * Resolves names for this session (canonical tables, shadowed built-ins) in an inspection made
+   * elsewhere — a worker thread's, for large statements. `inspect` already includes it.
+   */
+  resolve?(inspection: Inspection): Inspection;
 }
 
 export interface PostgresTarget {

@@ -116,6 +116,28 @@ describe('"except customers" holds whatever the spelling', () => {
   });
 });
 
+describe('a statement large enough to be inspected off the event loop is resolved the same way', () => {
+  // Over offloadStatementsAboveBytes (32 KiB by default) the worker pool parses the statement; the
+  // session's names (catalog, search_path) are still resolved before policy sees it.
+  const ids = Array.from({ length: 8000 }, (_, i) => i + 1).join(', ');
+  for (const sql of [
+    `UPDATE customers SET name = 'x' WHERE id IN (${ids})`,
+    `WITH customers AS (SELECT 1 AS id) UPDATE orders SET note = 'y' FROM public.customers c WHERE c.id = orders.id AND c.id IN (${ids})`,
+    `SELECT rolpassword FROM PG_AUTHID WHERE oid IN (${ids})`,
+  ]) {
+    test(`${sql.slice(0, 60)}… (${sql.length} bytes)`, async () => {
+      assert.ok(sql.length > 32 * 1024);
+      const c = await client();
+      try {
+        await refused(c, sql);
+        assert.equal(await customerName('public'), 'Radia');
+      } finally {
+        await c.end();
+      }
+    });
+  }
+});
+
 describe('"never read pg_authid" holds whatever the spelling', () => {
   for (const sql of [
     `SELECT rolpassword FROM pg_authid`,

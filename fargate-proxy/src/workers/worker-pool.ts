@@ -92,7 +92,6 @@ export class WorkerPool<In, Out> {
 
   #spawn(): Slot<In, Out> {
     const worker = startWorker(this.#file);
-    worker.unref(); // idle workers never keep the process alive
     const slot: Slot<In, Out> = { worker };
     worker.on('message', (reply: WorkerReply<Out>) => {
       const task = slot.task;
@@ -110,6 +109,9 @@ export class WorkerPool<In, Out> {
     };
     worker.on('error', (err) => lost(`worker failed: ${err.message}`));
     worker.on('exit', (code) => lost(`worker exited (${code})`));
+    // Idle workers never keep the process alive. After the listeners: adding a 'message' listener
+    // refs the worker's port again.
+    worker.unref();
     this.#slots.push(slot);
     return slot;
   }

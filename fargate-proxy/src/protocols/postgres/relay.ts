@@ -392,7 +392,10 @@ export class Relay implements ScanHandler {
     }
     if (bytes <= limits.offloadAboveBytes) return this.#o.ctx.sql.inspect(sql, (name) => this.#sqlPrepared.get(name));
     return inspectOffLoop({ sql, prepared: [...this.#sqlPrepared] }, limits.inspectDeadlineMs).then(
-      ({ inspection, maskedTexts }) => {
+      ({ inspection: raw, maskedTexts }) => {
+        // The worker only parsed: this session's names (search_path, catalog) are resolved here, as
+        // `ctx.sql.inspect` does for small statements.
+        const inspection = this.#o.ctx.sql.resolve?.(raw) ?? raw;
         if (inspection.ok) {
           inspection.statements.forEach((s, i) => {
             const masked = maskedTexts[i];

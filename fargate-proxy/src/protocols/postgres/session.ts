@@ -312,7 +312,7 @@ export class PostgresSessionHandler {
       const relay = new Relay({
         masker,
         // Statements are inspected as everywhere, then their names resolved for this session.
-        ctx: { ...this.ctx, sql: { inspect: (sql, prepared) => names.apply(inspector.inspect(sql, prepared)) } },
+        ctx: { ...this.ctx, sql: { inspect: (sql, prepared) => names.apply(inspector.inspect(sql, prepared)), resolve: (i) => names.apply(i) } },
         log,
         sessionId,
         principal,
