@@ -62,7 +62,7 @@ export class SqlSessionScope {
    * Statements of one shape share their (frozen) fact arrays: resolving those once keeps the
    * resolved arrays shared too, which lets the relay reuse a decision by identity.
    */
-  readonly #tablesMemo = new WeakMap<readonly string[], { version: number; catalog: TargetCatalog | undefined; creates: boolean; tables: readonly string[] }>();
+  readonly #tablesMemo = new WeakMap<readonly string[], { version: number; catalog: TargetCatalog | undefined; creates: boolean; tables: readonly string[]; secrets: boolean }>();
   readonly #concernsMemo = new WeakMap<readonly string[], { version: number; catalog: TargetCatalog | undefined; lookups: StatementInspection['lookups']; concerns: string[] }>();
 
   constructor(o: SessionScopeOptions) {
@@ -115,7 +115,8 @@ export class SqlSessionScope {
     const creates = s.statementTypes.some((t) => CREATES_RELATIONS.has(t));
     let t = this.#tablesMemo.get(s.tables);
     if (!t || t.version !== this.#version || t.catalog !== catalog || t.creates !== creates) {
-      t = { version: this.#version, catalog, creates, tables: Object.freeze(this.#resolveTables(s, catalog)) };
+      const resolvedTables = Object.freeze(this.#resolveTables(s, catalog));
+      t = { version: this.#version, catalog, creates, tables: resolvedTables, secrets: readsServerSecrets(resolvedTables) };
       this.#tablesMemo.set(s.tables, t);
     }
     const tables = t.tables;
@@ -127,7 +128,7 @@ export class SqlSessionScope {
     const concerns = c.concerns;
     let cls = s.class;
     for (const _ of concerns) cls = moreDangerous(cls, 'opaque');
-    const secrets = readsServerSecrets(tables);
+    const secrets = t.secrets;
     const resolved: StatementInspection = Object.freeze({
       ...s,
       ...(secrets ? { serverSecrets: true } : {}),
