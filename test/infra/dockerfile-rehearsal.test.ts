@@ -271,6 +271,7 @@ test('the compiled gateway imports only production dependencies (the runtime sta
   const pkg = JSON.parse(readFileSync(join(runtimeDir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
   const builtins = new Set(builtinModules);
   const imported = new Map<string, string>();
+  const staticImporters = new Map<string, string[]>();
   const walk = (dir: string) => {
     for (const name of readdirSync(dir)) {
       const path = join(dir, name);
@@ -278,11 +279,16 @@ test('the compiled gateway imports only production dependencies (the runtime sta
       else if (name.endsWith('.js')) {
         // Static imports and re-exports (tsc keeps them at the start of a line), bare imports, import().
         const js = readFileSync(path, 'utf8');
-        const specs = [
+        const statics = [
           ...js.matchAll(/^(?:import|export)\b[^;'"]*?\bfrom\s*['"]([^'"]+)['"]/gm),
           ...js.matchAll(/^import\s*['"]([^'"]+)['"]/gm),
-          ...js.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g),
         ];
+        for (const m of statics) {
+          if (m[1]!.startsWith('.') || m[1]!.startsWith('node:')) continue;
+          const pkgName = m[1]!.startsWith('@') ? m[1]!.split('/').slice(0, 2).join('/') : m[1]!.split('/')[0]!;
+          staticImporters.set(pkgName, [...(staticImporters.get(pkgName) ?? []), path]);
+        }
+        const specs = [...statics, ...js.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)];
         for (const m of specs) {
           const spec = m[1]!;
           if (spec.startsWith('.') || spec.startsWith('node:') || builtins.has(spec)) continue;
@@ -296,6 +302,24 @@ test('the compiled gateway imports only production dependencies (the runtime sta
   assert.ok(imported.size > 5, `found the gateway's imports: ${[...imported.keys()]}`);
   const missing = [...imported].filter(([name]) => !(name in pkg.dependencies)).map(([name, file]) => `${name} (${file})`);
   assert.deepEqual(missing, [], 'imported at run time but not a production dependency');
+  // The demo-only packages the runtime stage uninstalls are loaded with import() only, never statically.
+  const deps = rehearsal.stages.find((st) => st.instructions.some((i) => i.op === 'RUN' && /npm ci --omit=dev/.test(i.args)))!;
+  const removed = deps.instructions.flatMap((i) => /npm uninstall ((?:--\S+\s+)*)([^&]+)/.exec(i.args)?.[2]?.trim().split(/\s+/) ?? []);
+  assert.deepEqual(removed.sort(), ['@electric-sql/pglite', '@electric-sql/pglite-socket', 'oidc-provider']);
+  // What loads at start: the entrypoint and every module it reaches by static imports.
+  const loaded = new Set<string>();
+  const visit = (file: string) => {
+    if (loaded.has(file)) return;
+    loaded.add(file);
+    const js = readFileSync(file, 'utf8');
+    for (const m of js.matchAll(/^(?:import|export)\b[^;'"]*?\bfrom\s*['"](\.[^'"]+)['"]|^import\s*['"](\.[^'"]+)['"]/gm)) visit(resolve(dirname(file), m[1] ?? m[2]!));
+  };
+  visit(join(runtimeDir, 'dist/fargate-proxy/src/cli/main.js'));
+  assert.ok(loaded.size > 20, `the start-up graph (${loaded.size} modules)`);
+  for (const name of removed) {
+    const importers = [...(staticImporters.get(name) ?? [])].filter((f) => loaded.has(f));
+    assert.deepEqual(importers.map((f) => relative(runtimeDir, f)), [], `${name} is loaded at start: the image without it would not start`);
+  }
 });
 
 test('the task\'s entrypoint writes its files to task volumes and starts the gateway from the runtime layout', async () => {

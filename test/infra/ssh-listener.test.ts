@@ -72,6 +72,7 @@ test('the rendered SSH listener and target are what the proxy accepts', () => {
   const env = {
     AIRLOCK_POLICY_BUCKET: 'b', AIRLOCK_POLICY_CURRENT_KEY: 'k', AIRLOCK_METRICS_NAMESPACE: 'Airlock',
     AIRLOCK_AUDIT_TABLE: 't', AIRLOCK_AUDIT_BUCKET: 'b', AIRLOCK_AUDIT_KMS_KEY: 'arn:aws:kms:eu-west-1:123456789012:key/x',
+    AIRLOCK_AUDIT_SIGNING_KEY: 'arn:aws:kms:eu-west-1:123456789012:key/s',
     AIRLOCK_APPROVALS_TABLE: 'a', AIRLOCK_APPROVAL_STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:m',
     AIRLOCK_REVIEW_BASE_URL: 'https://review.example.com/',
   };
