@@ -38,10 +38,10 @@ interface Started {
 async function startGateway(env: NodeJS.ProcessEnv = {}): Promise<Started> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-signals-'));
   dirs.push(dir);
-  const [pgPort, consolePort, issuerPort] = [await freePort(), await freePort(), await freePort()];
+  const [pgPort, consolePort, issuerPort, httpPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', 'start', '--demo-db', 'postgres', '--data-dir', dir, '--pg-port', String(pgPort), '--console-port', String(consolePort), '--issuer-port', String(issuerPort)],
+    ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', 'start', '--demo-db', 'postgres', '--data-dir', dir, '--pg-port', String(pgPort), '--console-port', String(consolePort), '--issuer-port', String(issuerPort), '--http-port', String(httpPort)],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
   );
   children.push(child);

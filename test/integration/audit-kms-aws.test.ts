@@ -124,8 +124,10 @@ test('airlock audit verify --table --bucket --signing-key fetches the public key
   const ok = await auditVerifyCommand({ reader, signingKeys: [kms.keyArn], kmsPublicKey, sessionIds: ['kms-3'] }, sink as never);
   assert.equal(ok, 0, out);
   assert.match(out, /audit trail verified/);
-  out = '';
-  const unknown = await auditVerifyCommand({ reader, signingKeys: ['arn:aws:kms:eu-west-1:123456789012:key/nope'], kmsPublicKey, sessionIds: ['kms-3'] }, sink as never);
+  // Errors go to stderr, as every audit command's do.
+  let errOut = '';
+  const errSink = { write: (s: string) => ((errOut += s), true) };
+  const unknown = await auditVerifyCommand({ reader, signingKeys: ['arn:aws:kms:eu-west-1:123456789012:key/nope'], kmsPublicKey, sessionIds: ['kms-3'] }, sink as never, errSink as never);
   assert.equal(unknown, 2);
-  assert.match(out, /cannot fetch the public key of KMS key .*nope/);
+  assert.match(errOut, /cannot fetch the public key of KMS key .*nope/);
 });

@@ -102,13 +102,26 @@ test('a destructive command split over lines is refused whole, in every way bash
     assert.match(out, new RegExp(`the command \\(${split.length} lines\\) was not sent`));
   }
   assert.ok(!audited.some((e) => e.text === `rm -f ${m}` || e.text === 'fi' || e.text === "'"), 'no piece was judged alone');
-  const aliasUse = audited.find((e) => e.text === `ls ${m}`);
-  assert.equal(aliasUse?.decision.effect, 'deny');
-  assert.equal(aliasUse?.class, 'opaque', 'ls is an alias defined in this session');
+  // `alias` can change what later commands run: refused, so bash never defines it and the later
+  // `ls` is the real ls (the marker above survived it).
+  const aliasDefinition = audited.find((e) => e.text === "alias ls='rm -f'");
+  assert.equal(aliasDefinition?.decision.effect, 'deny');
+  assert.equal(aliasDefinition?.class, 'opaque');
+  assert.equal(audited.find((e) => e.text === `ls ${m}`)?.decision.effect, 'allow');
   const history = audited.find((e) => e.text === '^echo^rm -f');
   assert.equal(history?.decision.effect, 'deny');
   assert.match(history?.decision.reason ?? '', /history/);
   assert.match(out, /cannot follow the shell/);
+});
+
+test('an alias a policy let the session define makes later uses of its name opaque', { skip }, async () => {
+  // The reviewers' policy permits what cannot be inspected (but rm by name): the definition runs.
+  const m = marker('alias-victim');
+  await shell(["alias ll='ls -l'", `ll ${m}`, 'exit'], SSH_REVIEWER);
+  const audited = await shellLines();
+  assert.equal(audited.find((e) => e.text === "alias ll='ls -l'")?.decision.effect, 'allow');
+  const use = audited.find((e) => e.text === `ll ${m}`);
+  assert.equal(use?.class, 'opaque', 'll is an alias defined in this session');
 });
 
 const ORDINARY = [
@@ -150,7 +163,7 @@ test('held lines reach bash intact once the command is whole: loops, quotes, her
 const multiLineReadable = inspectCommand(ORDINARY.slice(0, 3).join('\n')).class === 'read';
 test(
   'ordinary multi-line commands are allowed under the read-only operator policy',
-  { skip: skip || (!multiLineReadable && 'the classifier on this branch judges every multi-line command opaque (the mvdan-sh classifier of issue 27 reads them)') },
+  { skip: skip || (!multiLineReadable && 'the classifier judges compound commands (for, if) opaque: reading their bodies is still to do (issue 27)') },
   async () => assertRan(await shell(ORDINARY)),
 );
 
