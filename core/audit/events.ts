@@ -2,7 +2,7 @@
 // (when absent), `prev` and `hash`. Fields are only ever added to a version, never renamed or removed:
 // a breaking change bumps `v` and readers keep understanding the old one.
 import { randomBytes } from 'node:crypto';
-import type { Effect, StatementClass, TargetKind } from '../model.js';
+import type { Effect, Principal, StatementClass, TargetKind } from '../model.js';
 
 export const AUDIT_SCHEMA_VERSION = 1 as const;
 
@@ -12,6 +12,11 @@ export interface AuditPrincipal {
   issuer: string;
   tokenId?: string;
   clientId?: string;
+}
+
+/** What the trail keeps of a principal: who it is, never the token itself. */
+export function auditPrincipal(p: Principal): AuditPrincipal {
+  return { id: p.id, groups: p.groups, issuer: p.issuer, tokenId: p.tokenId, clientId: p.clientId };
 }
 
 export interface ClientAddress {

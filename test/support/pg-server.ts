@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { processAlive as alive } from '../../fargate-proxy/src/process-alive.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -348,13 +349,4 @@ async function stop(l: Live, pid: number): Promise<void> {
   l.watchdog?.kill('SIGKILL');
   rmSync(l.dir, { recursive: true, force: true });
   live.delete(l);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

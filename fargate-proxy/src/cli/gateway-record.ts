@@ -4,6 +4,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunningGateway } from '../gateway.js';
+import { processAlive } from '../process-alive.js';
 
 export interface GatewayRecord {
   pid: number;
@@ -47,11 +48,5 @@ export function readLiveGatewayRecord(dataDir: string): GatewayRecord | undefine
     return undefined;
   }
   if (!Number.isInteger(record.pid)) return undefined;
-  try {
-    process.kill(record.pid, 0);
-  } catch (err) {
-    // EPERM: alive, another user's; ESRCH: gone.
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
-  }
-  return record;
+  return processAlive(record.pid) ? record : undefined;
 }

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { DemoDatabase } from './demo-database.js';
 import { demoSeed } from './seed.js';
+import { processAlive as alive } from '../process-alive.js';
 
 export interface DemoPostgresOptions {
   host?: string;
@@ -63,15 +64,6 @@ function postmasterPid(dataDir: string): number | undefined {
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   } catch {
     return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -3,7 +3,7 @@
 // connection may hold several). It starts at the first request (with the connect decision and the
 // masking grant, decided once) and ends when the connection closes.
 import type { Decision, Principal } from '../../../../core/model.js';
-import { newAuditSessionId, type ClientAddress } from '../../../../core/audit/events.js';
+import { auditPrincipal, newAuditSessionId, type ClientAddress } from '../../../../core/audit/events.js';
 import { createMasker, type Masker } from '../../../../core/mask/index.js';
 import type { EnginePorts } from '../../engine.js';
 import type { HttpTarget } from './target.js';
@@ -68,7 +68,7 @@ export class ConnectionSessions {
       await this.ports.audit.append({
         type: 'session.start',
         sessionId,
-        principal: { id: principal.id, groups: principal.groups, issuer: principal.issuer, tokenId: principal.tokenId, clientId: principal.clientId },
+        principal: auditPrincipal(principal),
         target: target.info.name,
         targetKind: 'http',
         client: this.client,

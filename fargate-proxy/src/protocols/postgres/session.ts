@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Principal, StatementInspection } from '../../../../core/model.js';
 import { TokenRejectedError } from '../../../../core/identity/index.js';
 import { createMasker, type Masker } from '../../../../core/mask/index.js';
-import { newAuditSessionId } from '../../../../core/audit/events.js';
+import { auditPrincipal, newAuditSessionId } from '../../../../core/audit/events.js';
 import type { GatewayContext, PostgresTarget } from '../../context.js';
 import type { Secret } from '../../ports/secrets.js';
 import {
@@ -292,7 +292,7 @@ export class PostgresSessionHandler {
         await this.ctx.audit.append({
           type: 'session.start',
           sessionId,
-          principal: { id: principal.id, groups: principal.groups, issuer: principal.issuer, tokenId: principal.tokenId, clientId: principal.clientId },
+          principal: auditPrincipal(principal),
           target: found.info.name,
           targetKind: 'postgres',
           client,

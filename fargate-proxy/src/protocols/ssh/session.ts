@@ -3,7 +3,7 @@
 import type { ExecOptions, ShellOptions, X11Options, Client as UpstreamClient, ClientChannel, Connection, AuthContext, Session, ServerChannel, SFTPWrapper } from 'ssh2';
 import type { Decision, Principal } from '../../../../core/model.js';
 import { TokenRejectedError } from '../../../../core/identity/index.js';
-import { newAuditSessionId } from '../../../../core/audit/events.js';
+import { auditPrincipal, newAuditSessionId } from '../../../../core/audit/events.js';
 import type { SshGatewayContext, SshTarget } from './context.js';
 import { audit, decideCommand, execText, type CommandScope } from './decide.js';
 import type { InheritedVariable } from '../../../../core/shell/index.js';
@@ -131,7 +131,7 @@ export class SshSession {
     void audit(this.ctx, {
       type: 'session.start',
       sessionId: this.sessionId,
-      principal: { id: principal.id, groups: principal.groups, issuer: principal.issuer, tokenId: principal.tokenId, clientId: principal.clientId },
+      principal: auditPrincipal(principal),
       target: target.info.name,
       targetKind: 'ssh',
       client: this.#clientAddr,
