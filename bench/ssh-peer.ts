@@ -5,7 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
+import { generateSshHostKey } from '../test/support/ssh-host-key.js';
 import { benchConfigBase, serveAirlock, type ServedAirlock } from './peers.js';
 import type { RunningSshd } from '../test/support/sshd.js';
 
@@ -13,7 +13,7 @@ import type { RunningSshd } from '../test/support/sshd.js';
 export async function sshGateway(sshd: RunningSshd, policy: string): Promise<ServedAirlock> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-ssh-'));
   const hostKeyFile = join(dir, 'gateway_host_ed25519');
-  writeFileSync(hostKeyFile, ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+  writeFileSync(hostKeyFile, generateSshHostKey(), { mode: 0o600 });
   const config = {
     ...(await benchConfigBase(dir, policy, ['agents'])),
     listeners: { ssh: { host: '127.0.0.1', port: 0, hostKeyFiles: [hostKeyFile] } },

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import ssh2 from 'ssh2';
+import { generateSshHostKey } from './ssh-host-key.js';
 import { createTokenVerifier } from '../../core/identity/index.js';
 import { compilePolicySet } from '../../core/policy/index.js';
 import type { AuditRecord } from '../../core/audit/events.js';
@@ -80,7 +80,7 @@ export async function startTestSshGateway(sshd: RunningSshd, policy: string, tar
     recordingsDir: o.recordings ? join(dir, 'recordings') : undefined,
     masker: o.masking ? createMasker(o.masking) : undefined,
   };
-  const hostKey = ssh2.utils.generateKeyPairSync('ed25519').private;
+  const hostKey = generateSshHostKey();
   const listener = await startSshListener(ctx, { host: '127.0.0.1', port: 0, hostKeys: [hostKey] });
   const reader = createLocalAuditReader(join(dir, 'audit'));
   return {
