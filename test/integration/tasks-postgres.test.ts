@@ -119,8 +119,8 @@ before(async () => {
     CREATE TABLE notes (id serial PRIMARY KEY, body text);`);
   gw = await startTestGateway(server, {
     policy: POLICY,
+    // Masking stays on (the default): the guarded path holds messages the masker also rewrites.
     config: (raw) => {
-      raw.masking = { enabled: false };
       (raw.listeners as Record<string, unknown>).console = { host: '127.0.0.1', port: 0 };
     },
   });
@@ -194,6 +194,22 @@ describe('tasks through the gateway', () => {
     const spent = await psql(gw.conninfo(), ['-c', 'DELETE FROM orders WHERE id = 9'], { token });
     assert.match(spent.stderr, /code=budget_exceeded/);
     assert.equal(await countOrders(), before - 1);
+  });
+
+  test('a guarded statement that fails leaves the session as the server would: usable outside a transaction, aborted inside', async () => {
+    const { token } = await grantedTask({ scope: 'write:orders', maxRows: 100 });
+    const before = await countOrders();
+    const r = await psql(gw.conninfo(), ['-f', '-'], {
+      token,
+      input: "INSERT INTO orders (id) VALUES (1);\nSELECT 'after error' AS outside;\nBEGIN;\nINSERT INTO orders (id) VALUES (2);\nSELECT 1;\nROLLBACK;\nINSERT INTO orders (id) VALUES (100);\n",
+    });
+    assert.match(r.stderr, /duplicate key value violates unique constraint "orders_pkey"/);
+    assert.match(r.stdout, /after error/);
+    assert.match(r.stderr, /current transaction is aborted/);
+    assert.match(r.stdout, /ROLLBACK/);
+    assert.match(r.stdout, /INSERT 0 1/);
+    assert.equal(await countOrders(), before + 1);
+    await direct('DELETE FROM orders WHERE id = 100');
   });
 
   test('the rows-affected guard holds over the extended protocol', async () => {
