@@ -40,6 +40,7 @@ import { startHttpEngine } from './protocols/http/engine.js';
 import { startTasks } from './tasks/task-gateway.js';
 import { loadOrCreateTaskKey } from './tasks/local-task-key.js';
 import { createKmsTaskKey } from './adapters/aws/kms-task-key.js';
+import { DynamoTaskStore } from './adapters/aws/task-dynamo-store.js';
 import { taskRoutes } from './tasks/task-routes.js';
 import { targetInfo } from './engine.js';
 
@@ -209,6 +210,11 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       targets: cfg.targets.map(targetInfo),
       reviewerGroups: cfg.approvals.reviewerGroups,
       verifier,
+      // With the AWS approval workflow the fleet shares its approvals table: tasks and kill orders live there too.
+      ...(cfg.approvals.backend === 'stepfunctions' && sfnCfg ? (() => {
+        const shared = new DynamoTaskStore(new DynamoDBClient({}), sfnCfg.tableName);
+        return { store: shared, fleet: { kills: shared, pollMs: 2000 } };
+      })() : {}),
     });
     closers.push(() => tasks.close());
 

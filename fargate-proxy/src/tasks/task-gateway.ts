@@ -11,6 +11,11 @@ import type { TaskTokenKey } from '../../../core/task/token.js';
 import type { TokenVerifierPort } from '../context.js';
 import { LiveSessions } from './live-sessions.js';
 import { withTaskTokens } from './task-verifier.js';
+import { taskUsable } from '../../../core/task/service.js';
+import type { KillOrders } from '../adapters/aws/task-dynamo-store.js';
+
+/** Kill orders are read back this far before the last poll: clocks of the fleet's tasks differ a little. */
+const KILL_SKEW_MS = 5000;
 
 export interface TasksOptions {
   log: Logger;
@@ -23,6 +28,11 @@ export interface TasksOptions {
   store?: TaskStore;
   /** How often expiry is checked (default 1 s). */
   tickMs?: number;
+  /**
+   * The fleet's shared store (AWS: the approvals table, adapters/aws/task-dynamo-store.ts): tasks
+   * ended and kill orders given through any proxy task reach this one's sessions at the next poll.
+   */
+  fleet?: { kills: KillOrders; pollMs: number };
 }
 
 export type RunningTasks = ReturnType<typeof startTasks>;
@@ -44,22 +54,71 @@ export function startTasks(o: TasksOptions) {
     },
     audit: (e) => o.log.info({ event: e.type, task: e.task.id, principal: e.task.principalId, by: e.by, reason: e.reason }, 'task'),
   });
+  // In a fleet the poll below ends sessions of expired tasks (it judges expiry on the shared record):
+  // no proxy task scans the whole table every second.
   const timer = setInterval(() => {
+    if (o.fleet) return;
     service.expireDue().catch((err: Error) => o.log.error({ err: err.message }, 'task expiry failed'));
   }, o.tickMs ?? 1000);
   timer.unref();
 
-  const kill = async (principalId: string, by: string, reason: string): Promise<string[]> => {
+  const killLocal = (principalId: string, by: string, reason: string): string[] => {
     const ended = sessions.killPrincipal(principalId, { code: 'session_killed', message: `session ended by ${by}: ${reason}` });
     o.log.warn({ principal: principalId, by, reason, sessions: ended }, 'kill switch');
     return ended;
   };
+  const kill = async (principalId: string, by: string, reason: string): Promise<string[]> => {
+    const at = Date.now();
+    if (o.fleet) seenKills.add(`${principalId}#${at}`);
+    let unshared: unknown;
+    try {
+      await o.fleet?.kills.publish({ principalId, by, reason, at });
+    } catch (err) {
+      unshared = err;
+    }
+    // This task's sessions end whatever happened to the fleet's copy; the caller hears if it failed.
+    const ended = killLocal(principalId, by, reason);
+    if (unshared) throw new Error(`ended ${ended.length} session(s) here, but the kill order could not reach the fleet: ${(unshared as Error).message}`);
+    return ended;
+  };
+  const seenKills = new Set<string>();
+  let killsReadAt = Date.now();
+
+  /** One poll of the fleet's store: tasks ended elsewhere, kill orders given elsewhere. */
+  const pollFleet = async (): Promise<void> => {
+    const fleet = o.fleet;
+    if (!fleet) return;
+    const ids = new Set(sessions.list().flatMap((s) => (s.taskId ? [s.taskId] : [])));
+    for (const id of ids) {
+      const task = await store.get(id);
+      if (task && taskUsable(task).ok) continue;
+      sessions.endTask(id, { code: 'task_expired', message: `task ${id} ended: ${task?.endReason ?? 'it no longer exists'}`, next: { taskId: id } });
+    }
+    const readAt = Date.now();
+    for (const order of await fleet.kills.since(killsReadAt - KILL_SKEW_MS)) {
+      const key = `${order.principalId}#${order.at}`;
+      if (seenKills.has(key)) continue;
+      seenKills.add(key);
+      killLocal(order.principalId, order.by, order.reason);
+    }
+    killsReadAt = readAt;
+  };
+  const fleetTimer =
+    o.fleet &&
+    setInterval(() => {
+      pollFleet().catch((err: Error) => o.log.error({ err: err.message }, 'polling the fleet store for ended tasks and kill orders failed'));
+    }, o.fleet.pollMs);
+  fleetTimer && fleetTimer.unref();
 
   return {
     service,
     sessions,
     kill,
     verifier: withTaskTokens(o.verifier, o.key, (id) => service.get(id)),
-    close: () => clearInterval(timer),
+    pollFleet,
+    close: () => {
+      clearInterval(timer);
+      if (fleetTimer) clearInterval(fleetTimer);
+    },
   };
 }

@@ -1,0 +1,105 @@
+// Tasks across the fleet, through the approvals table every proxy task already reads (real AWS SDK
+// calls against dynalite): a task opened through one proxy task logs in through another; closing
+// it on one ends its sessions on the other at the next poll; a kill order given on one ends that
+// principal's sessions on the other, and no one else's.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { compilePolicySet } from '../../core/policy/index.js';
+import type { Principal, TargetInfo } from '../../core/model.js';
+import type { Refusal } from '../../core/refusal.js';
+import { DynamoTaskStore } from '../../fargate-proxy/src/adapters/aws/task-dynamo-store.js';
+import { loadOrCreateTaskKey } from '../../fargate-proxy/src/tasks/local-task-key.js';
+import { startTasks } from '../../fargate-proxy/src/tasks/task-gateway.js';
+import { startLocalDynamo, type LocalDynamo } from '../support/local-aws.js';
+
+const TABLE = 'airlock-approvals';
+const policy = compilePolicySet(`@id("tasks") permit (principal, action == Airlock::Action::"task_open", resource);`);
+const targets: TargetInfo[] = [{ name: 'app', kind: 'postgres', environment: 'test', tags: {} }];
+const agent: Principal = { id: 'agent-1', groups: ['agents'], issuer: 'https://idp.test' };
+const bystander: Principal = { id: 'agent-2', groups: ['agents'], issuer: 'https://idp.test' };
+
+let dynamo: LocalDynamo;
+let dir: string;
+before(async () => {
+  dynamo = await startLocalDynamo();
+  await dynamo.client.send(new CreateTableCommand({ TableName: TABLE, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'requestId', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'requestId', KeyType: 'HASH' }] }));
+  dir = mkdtempSync(join(tmpdir(), 'airlock-fleet-'));
+});
+after(async () => {
+  await dynamo?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** One proxy task of the fleet: its own process state, the shared table, the fleet's key. */
+function proxyTask() {
+  const shared = new DynamoTaskStore(dynamo.client, TABLE);
+  return startTasks({
+    log: pino({ level: 'silent' }),
+    key: loadOrCreateTaskKey(dir),
+    policy: () => policy,
+    targets,
+    reviewerGroups: ['reviewers'],
+    verifier: { verify: async () => agent },
+    store: shared,
+    // Polled by hand below; a long interval keeps the timer out of the way.
+    fleet: { kills: shared, pollMs: 3_600_000 },
+  });
+}
+
+function session(tasks: ReturnType<typeof proxyTask>, principal: Principal, id: string) {
+  const ended: Refusal[] = [];
+  const admission = tasks.sessions.admit({ sessionId: id, principal, target: 'app', protocol: 'postgres', startedAt: Date.now(), end: (r) => ended.push(r) });
+  assert.ok(admission.ok);
+  return ended;
+}
+
+test('a task opened on one proxy task is used on another, and closing it there ends the session here', async () => {
+  const a = proxyTask();
+  const b = proxyTask();
+  try {
+    const opened = await a.service.open(agent, { title: 'fix', targets: ['app'], scope: ['read'], durationSeconds: 600 });
+    assert.equal(opened.state, 'granted');
+    if (opened.state !== 'granted') return;
+    const onB = await b.verifier.verify(opened.token);
+    assert.equal(onB.task?.id, opened.task.id);
+    const ended = session(b, onB, 's-1');
+    await b.pollFleet();
+    assert.equal(ended.length, 0, 'an active task is left alone');
+    await a.service.close(agent, opened.task.id, 'done');
+    await b.pollFleet();
+    assert.equal(ended.length, 1);
+    assert.equal(ended[0]!.code, 'task_expired');
+    assert.match(ended[0]!.message, /ended: done/);
+    await assert.rejects(b.verifier.verify(opened.token), /code=task_expired/);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+test('a kill order given on one proxy task ends that principal\'s sessions on another, and no one else\'s', async () => {
+  const a = proxyTask();
+  const b = proxyTask();
+  try {
+    const killedHere = session(b, agent, 's-2');
+    const alsoKilled = session(b, agent, 's-3');
+    const spared = session(b, bystander, 's-4');
+    await a.kill('agent-1', 'rev', 'incident 9');
+    await b.pollFleet();
+    assert.deepEqual([killedHere.length, alsoKilled.length, spared.length], [1, 1, 0]);
+    assert.equal(killedHere[0]!.code, 'session_killed');
+    assert.match(killedHere[0]!.message, /session ended by rev: incident 9/);
+    // An order is carried out once.
+    const later = session(b, agent, 's-5');
+    await b.pollFleet();
+    assert.equal(later.length, 0);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
