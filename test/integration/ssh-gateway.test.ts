@@ -96,6 +96,7 @@ test('a refused command never runs: exit 126, a clear message, no side effect on
     const r = await viaGateway(command);
     assert.equal(r.code, 126, command);
     assert.match(r.stderr, /airlock: refused: .*no-destructive-commands/);
+    assert.match(r.stderr, /^airlock: code=policy_denied$/m, 'the refusal contract\'s code (docs/tasks.md)');
     assert.equal(r.stdout.length, 0, 'nothing of a refused line runs, not even its harmless part');
   }
   assert.ok(existsSync(victim), 'the file the refused rm named is still there');
