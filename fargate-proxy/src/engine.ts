@@ -13,6 +13,7 @@ import type { TargetConfig } from './config/schema.js';
 import type { TokenVerifierPort } from './context.js';
 import type { SecretStore } from './ports/secrets.js';
 import type { LiveSessions } from './tasks/live-sessions.js';
+import type { TaskService } from '../../core/task/types.js';
 
 /** What every engine may use; adapters (local or AWS) stand behind each port. */
 export interface EnginePorts {
@@ -35,6 +36,8 @@ export interface EnginePorts {
   dataDir: string;
   /** Live sessions by principal and task (issue 32): the kill switch and task ends reach them here. */
   sessions?: LiveSessions;
+  /** The task service (issue 32): request_access / task_status of the MCP server call it. */
+  tasks?: TaskService;
 }
 
 /** A started protocol engine. */

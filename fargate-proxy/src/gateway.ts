@@ -42,6 +42,7 @@ import { loadOrCreateTaskKey } from './tasks/local-task-key.js';
 import { createKmsTaskKey } from './adapters/aws/kms-task-key.js';
 import { DynamoTaskStore } from './adapters/aws/task-dynamo-store.js';
 import { taskRoutes } from './tasks/task-routes.js';
+import type { TaskService } from '../../core/task/types.js';
 import { targetInfo } from './engine.js';
 
 export interface RunningGateway {
@@ -57,6 +58,8 @@ export interface RunningGateway {
   healthUrl?: string;
   /** `memory:` credentials (the demo's generated password) are set here. */
   memorySecrets: MemorySecretStore;
+  /** Tasks of this gateway (issue 32): what the MCP server's request_access / task_status call. */
+  tasks?: TaskService;
   /**
    * Graceful shutdown, first half: stop accepting sessions, report unhealthy (so a load balancer
    * deregisters this task) and wait — at most `timeoutMs` — for live sessions to end on their own.
@@ -222,6 +225,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       log,
       verifier: tasks.verifier,
       sessions: tasks.sessions,
+      tasks: tasks.service,
       policy: () => policy,
       secrets,
       audit: sessionAudit,
@@ -244,7 +248,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       while (liveSessions() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
       if (liveSessions() > 0) log.warn({ sessions: liveSessions() }, 'drain deadline reached; closing the remaining sessions');
     };
-    const running: RunningGateway = { config: cfg, log, issuer, tokenEndpoint, memorySecrets, drain, close };
+    const running: RunningGateway = { config: cfg, log, issuer, tokenEndpoint, memorySecrets, drain, close, tasks: tasks.service };
 
     const starters: [keyof RunningGateway & ('postgres' | 'ssh' | 'http'), () => Promise<Engine> | undefined][] = [
       ['postgres', () => cfg.listeners.postgres && startPostgresEngine(ports, cfg.listeners.postgres)],

@@ -13,6 +13,7 @@ import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { AGENT, OTHER_AGENT, REVIEWER, psql, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { approvalsApprove } from '../../fargate-proxy/src/cli/approval-commands.js';
 import { sessionsKill, taskClose, taskOpen, taskShow } from '../../fargate-proxy/src/cli/task-commands.js';
+import { consoleTaskService } from '../../fargate-proxy/src/tasks/console-task-client.js';
 
 const POLICY = `
 @id("agents-connect")
@@ -262,6 +263,20 @@ describe('tasks through the gateway', () => {
     assert.match(p.stderr, /task t_[\w-]+ ended: done/);
     p.end();
     await p.exited;
+  });
+
+  test('the TaskService port over the console API (what `airlock mcp` uses): open, status, close', async () => {
+    const tasks = consoleTaskService(consoleUrl, () => agentToken);
+    const me = { id: 'ignored', groups: [], issuer: 'ignored' };
+    const opened = await tasks.open(me, { title: 'read a ticket', targets: ['app'], scope: ['read'], durationSeconds: 60 });
+    assert.equal(opened.state, 'granted');
+    if (opened.state !== 'granted') return;
+    assert.equal(opened.task.principalId, 'agent-1');
+    const r = await psql(gw.conninfo(), ['-c', 'SELECT count(*) FROM orders'], { token: opened.token });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await tasks.status(me, opened.task.id)).task.usage.statements, 1);
+    assert.equal((await tasks.close(me, opened.task.id, 'done')).status, 'closed');
+    await assert.rejects(tasks.open(me, { title: '', targets: ['app'], scope: ['read'], durationSeconds: 60 }), /needs a title/);
   });
 
   test('the kill switch ends every session of one principal and no other', async () => {
