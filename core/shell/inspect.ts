@@ -30,6 +30,7 @@ import {
 } from './programs.js';
 import { judgeFind, READ_PROGRAMS, type Judge } from './read-programs.js';
 import { readBash } from './bash-syntax.js';
+import { GIT_GUARD, isGuardedGit } from './git-guard.js';
 import { hereDocument, hereString } from './here-documents.js';
 import {
   BINARY,
@@ -85,7 +86,7 @@ export const ALLOWED_VARIABLES = /^(LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|COLUMNS|LINE
  * Shell builtins that cannot change what later words run: no aliases, functions, hashed paths,
  * options, traps, variables or file descriptors. (`cd` only moves the working directory.)
  */
-const SAFE_BUILTINS = new Set(['echo', 'printf', 'true', 'false', ':', 'test', '[', 'cd', 'pwd', 'exit', 'type']);
+const SAFE_BUILTINS = new Set(['echo', 'printf', 'true', 'false', ':', 'test', '[', 'cd', 'pwd', 'exit', 'type', 'break', 'continue']);
 
 const MAX_NESTING = 3;
 /** Values a `for` list may hold: its body is judged once for each. */
@@ -130,6 +131,8 @@ class Findings implements Judge {
   heredocs: string[] = [];
   /** Simple commands judged so far. */
   judged = 0;
+  /** Judging the git inside the gateway's own git guard (it is not wrapped again). */
+  guarded = false;
 
   raise(cls: StatementClass, reason: string): void {
     this.cls = moreDangerous(this.cls, cls);
@@ -522,12 +525,18 @@ function examine(argv: string[], words: StaticWord[], f: Findings, depth: number
     f.flag('privilege_escalation', `\`${name}\` runs a command as another user`);
   }
   if (WRAPPERS.has(name)) return wrapper(name, argv, f, next, depth, rewrite);
+  if (isGuardedGit(argv)) return guardedGit(argv, words, f, depth, upstream, rewrite);
   if (SHELLS.has(name)) return shell(name, args, f, depth, upstream, rewrite);
   if (SAFE_BUILTINS.has(name) && !shown.includes('/')) return builtin(name, args, f);
   if (BUILTINS.has(name)) return f.opaque(`\`${name}\` is a shell builtin that can change what later commands run`);
   if (name === 'find') return judgeFind(args, f);
   const read = READ_PROGRAMS[name];
-  if (read) return readProgram(name, args, f, new Set(words.slice(1).filter((w) => w.pattern).map((w) => w.value)));
+  if (read) {
+    readProgram(name, args, f, new Set(words.slice(1).filter((w) => w.pattern).map((w) => w.value)));
+    // git runs programs its repository's configuration names: it runs through the guard.
+    if (name === 'git' && !f.guarded) rewrite(0, `/bin/sh -c ${quote(GIT_GUARD)} ${programShell(first)}`);
+    return;
+  }
   if (INTERPRETERS.has(name)) {
     if (fromDownloader(upstream)) f.flag('download_execute', `a download is piped into \`${name}\``);
     return f.flag('inline_script', INTERPRETER_REASON(name));
@@ -557,7 +566,7 @@ function examine(argv: string[], words: StaticWord[], f: Findings, depth: number
 const BUILTINS = new Set([
   'hash', 'alias', 'unalias', 'set', 'shopt', 'source', '.', 'eval', 'trap', 'enable', 'builtin', 'declare', 'typeset', 'local', 'readonly',
   'export', 'read', 'unset', 'umask', 'ulimit', 'history', 'fc', 'bind', 'complete', 'compgen', 'compopt', 'getopts', 'let', 'mapfile',
-  'readarray', 'shift', 'wait', 'jobs', 'fg', 'bg', 'disown', 'suspend', 'logout', 'return', 'break', 'continue', 'times', 'caller',
+  'readarray', 'shift', 'wait', 'jobs', 'fg', 'bg', 'disown', 'suspend', 'logout', 'return', 'times', 'caller',
   'dirs', 'pushd', 'popd',
 ]);
 
@@ -569,6 +578,7 @@ function builtin(name: string, args: string[], f: Findings): void {
     if (r.args.operands.length > 1) f.opaque('`cd` with more than one directory');
     f.movedDirectory = true;
   }
+  if ((name === 'break' || name === 'continue') && (args.length > 1 || (args[0] !== undefined && !/^[1-9]$/.test(args[0])))) f.opaque(`\`${name}\` with an unusual count`);
   if (name === 'exit' && (args.length > 1 || (args[0] !== undefined && !/^\d{1,3}$/.test(args[0])))) f.opaque('`exit` with an unusual status');
   if (name === 'type' && args.some((a) => a.startsWith('-'))) f.opaque('`type` with options');
 }
@@ -674,6 +684,20 @@ function wrapper(name: string, argv: string[], f: Findings, next: (k: number, ct
       if (has(a, '-e', '-s', '-i')) return f.opaque(`\`${name}\` opens a shell or an editor`);
       if (k >= argv.length) return f.opaque(`\`${name}\` without a command`);
       return next(k, ctx);
+  }
+}
+
+/** `sh -c GIT_GUARD git ARGS…`, the form the gateway forwards git in: judged as the git it runs. */
+function guardedGit(argv: string[], words: StaticWord[], f: Findings, depth: number, upstream: string[], rewrite: Rewrite): void {
+  // The guard's shell is the gateway's, not the agent's: the programs listed are those of the command judged.
+  if (f.binaries.at(-1) === 'sh') f.binaries.pop();
+  const at = f.argv.lastIndexOf(GIT_GUARD);
+  if (at >= 2) f.argv.splice(at - 2, 3);
+  f.guarded = true;
+  try {
+    examine(argv.slice(3), words.slice(3), f, depth, upstream, (i, t) => rewrite(i + 3, t), '`sh` with the git guard');
+  } finally {
+    f.guarded = false;
   }
 }
 

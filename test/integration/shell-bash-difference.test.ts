@@ -14,6 +14,10 @@ import { basename, join } from 'node:path';
 import fc from 'fast-check';
 import { inspectCommand } from '../../core/shell/index.js';
 import { REAL, shellLine, STANDINS } from '../support/shell-grammar.js';
+import { GIT_GUARD } from '../../core/shell/git-guard.js';
+import { quote } from '../../core/shell/words.js';
+
+const GUARD_WORD = `/bin/sh -c ${quote(GIT_GUARD)} `;
 
 const LINES = Number(process.env.AIRLOCK_SHELL_DIFF_LINES ?? 10_000);
 const BATCHES = 2;
@@ -121,7 +125,9 @@ test(`bash executes no program the classifier did not list (${LINES} generated l
     }
     const listed = new Set(r.binaries);
     entries.push({ shell: 'bash', text, listed, source: text });
-    entries.push({ shell: 'sh', text: r.rebuilt!, listed, source: text });
+    // The forwarded form runs git inside the gateway's own guard script (`sh -c GIT_GUARD git …`).
+    const forwarded = r.rebuilt!.includes(GUARD_WORD) ? new Set([...listed, 'sh']) : listed;
+    entries.push({ shell: 'sh', text: r.rebuilt!, listed: forwarded, source: text });
   }
   const { dir, bin } = scratch();
   try {
