@@ -87,6 +87,12 @@ export function hereDocument(r: Redirect, substitute: Substitute): HereText {
     }
     lineStart = false;
     if (quoted) return { ok: false, reason: `a quoted here-document holds ${nodeType(part)}` };
+    // Bash ends the document at the first line equal to the delimiter, even one inside a `$( … )`
+    // or `$(( … ))` mvdan/sh is still reading: such a body means something else to bash.
+    const written = (part as Partial<CmdSubst & ArithmExp>).Source ?? '';
+    if (written.split('\n').some((line) => (stripTabs ? line.replace(/^\t+/, '') : line) === d.word.value)) {
+      return { ok: false, reason: `a here-document holds its delimiter line \`${d.word.value}\` inside an expansion, where bash would end it` };
+    }
     const e = expansion(part, substitute);
     if ('reason' in e) return { ok: false, reason: `a here-document ${e.reason}` };
     doc.expansion(e.shell);

@@ -29,7 +29,6 @@ import {
   type CommandCategory,
 } from './programs.js';
 import { judgeFind, READ_PROGRAMS, type Judge } from './read-programs.js';
-import { readBash } from './bash-syntax.js';
 import { GIT_GUARD, isGuardedGit } from './git-guard.js';
 import { hereDocument, hereString } from './here-documents.js';
 import {
@@ -103,8 +102,6 @@ const SPECIAL_LOWER_CASE = /^(histchars|auto_resume|[a-z_]*proxy)$/;
 const MAX_COMMAND_BYTES = 64 * 1024;
 /** Only commands up to this size are cached, so the cache stays within ~16 MiB. */
 const MAX_CACHED_BYTES = 4 * 1024;
-/** Text the interactive reader's extra checks could apply to: here-documents, backquotes, compounds. */
-const MAY_READ_DIFFERENTLY = /<<|`|[{}()]|\b(then|else|elif|fi|do|done|esac)\b/;
 const cache = new LruCache<string, CommandInspection>(4096);
 
 export function inspectCommand(text: string): CommandInspection {
@@ -205,13 +202,7 @@ function parseScript(text: string, f: Findings, depth: number): string {
     return '';
   }
   if (parsed.file.Last.length) f.opaque('the command holds a comment (`#…`); exec requests must not carry any');
-  // Where mvdan/sh and bash are known to read the same text differently (a here-document's
-  // delimiter line inside a `$( … )`, a reserved word alone, an empty body), the interactive
-  // reader's checks say so.
-  if (MAY_READ_DIFFERENTLY.test(text)) {
-    const bash = readBash(text.endsWith('\n') ? text : `${text}\n`);
-    if (bash.state === 'error') f.opaque(`bash would read the command differently: ${bash.message}`);
-  }
+
   if (parsed.file.Stmts.length === 0) f.opaque('the command is empty');
   return lines(parsed.file.Stmts, f, depth);
 }

@@ -89,6 +89,8 @@ export interface Block extends Node {
 }
 export interface CmdSubst extends Block {
   Backquotes: boolean;
+  /** The substitution as written, `$(` to `)`. */
+  Source: string;
 }
 export interface IfClause extends Node {
   /** Empty for a final `else`. */
@@ -253,7 +255,13 @@ function copy(v: GoValue): Node {
     case 'Subshell':
       return { type, Stmts: list(v.Stmts, copy), Last: list(v.Last, comment) } as Block;
     case 'CmdSubst':
-      return { type, Stmts: list(v.Stmts, copy), Last: list(v.Last, comment), Backquotes: v.Backquotes } as CmdSubst;
+      return {
+        type,
+        Stmts: list(v.Stmts, copy),
+        Last: list(v.Last, comment),
+        Backquotes: v.Backquotes,
+        Source: source.subarray(offset(v.Left), offset(v.Right) + 1).toString('utf8'),
+      } as CmdSubst;
     case 'IfClause':
       return { type, Cond: list(v.Cond, copy), Then: list(v.Then, copy), Else: maybe(v.Else), Last: comments(v, 'CondLast', 'ThenLast', 'Last') } as IfClause;
     case 'WhileClause':

@@ -19,6 +19,8 @@ const READ_ONLY = `
 permit (principal in Airlock::Group::"agents", action == Airlock::Action::"connect", resource);
 @id("agents-read")
 permit (principal in Airlock::Group::"agents", action == Airlock::Action::"command_read", resource);
+@id("agents-shell")
+permit (principal in Airlock::Group::"agents", action == Airlock::Action::"interactive_shell", resource);
 `;
 
 const skip = sshSkipReason();
@@ -193,4 +195,20 @@ test('configuration and environment from the agent stay refused: -c, --config-en
     assert.match(r.stderr, /^airlock: refused/, command);
   }
   assert.deepEqual(programsRun(), []);
+});
+
+test('interactive shells get the rebuilt command, not the typed line: git typed at the prompt runs through the guard', { skip }, async () => {
+  clear();
+  const typed = [`git -C ${fixedKeys} log -1`, `git -C ${fixedKeys} status --short`, 'cat <<EOF', 'typed body $((6*7))', 'EOF', `git -C ${drivers} diff`, 'exit 0'];
+  const r = await runClient('ssh', ['-tt', ...gatewaySshArgs(gw.port)], { password: token, input: typed.join('\n') + '\n', timeoutMs: 30_000 });
+  const out = r.stdout.toString();
+  assert.equal(r.code, 0, `${r.stderr}\n${out}`);
+  assert.match(out, /signed commit/, out);
+  assert.match(out, /M(?:\x1b\[m)? file\.txt/, 'git status answered (in colour: it has a terminal)');
+  assert.match(out, /^typed body 42\r?$/m);
+  // Bash echoed what it was given: the guard around git and the gateway's own delimiter.
+  assert.ok(out.includes('GIT_CONFIG_NOSYSTEM=1'), 'the rebuilt git command reached bash');
+  assert.ok(out.includes('AIRLOCK_EOF'), 'the rebuilt here-document reached bash');
+  assert.ok(out.includes(GIT_REFUSAL), 'the guard refused the repository that names driver programs');
+  assert.deepEqual(programsRun(), [], 'no configured program ran');
 });

@@ -83,10 +83,17 @@ const compoundCommand = (inner: fc.Arbitrary<string>) =>
 const hereBody = pick('x', 'a $X b', '$(rm x)', '`rm x`', '${X:-$(rm x)}', '${X:=y}', '$((1+2))', '$((X))', '$((a[$(rm x)]))', "$(echo '\nEOF\nrm x\n')", 'EOF2', '\\$(rm x)', '\\\\$(rm x)', '"$(rm x)"', "'$(rm x)'", '$(cat <<EOF\nEOF\n)');
 const hereReader = pick('cat', 'grep x', 'sort', 'sh', 'xargs rm', 'wc -l', 'awk 1', 'sed -n p');
 const hereDocument = fc
-  .tuple(hereReader, pick('<<EOF', "<<'EOF'", '<<-EOF', '<<"EOF"', '<<\\EOF', '<<E"O"F'), hereBody, sometimes(pick(' | sh', ' | cat', '; rm x', ' > out'), 4), fc.boolean())
-  .map(([r, op, body, tail, inFor]) =>
-    inFor ? `for i in a; do ${r} ${op}${tail}; done\n${op.startsWith('<<-') ? '\t' : ''}${body}\nEOF\n` : `${r} ${op}${tail}\n${op.startsWith('<<-') ? '\t' : ''}${body}\n${op.startsWith('<<-') ? '\t' : ''}EOF\n`,
-  );
+  .tuple(hereReader, pick('<<EOF', "<<'EOF'", '<<-EOF', '<<"EOF"', '<<\\EOF', '<<E"O"F'), hereBody, sometimes(pick(' | sh', ' | cat', '; rm x', ' > out'), 4), fc.boolean(), fc.boolean())
+  .map(([r, op, body, tail, inFor, grouped]) => {
+    const tab = op.startsWith('<<-') ? '\t' : '';
+    const doc = inFor ? `for i in a; do ${r} ${op}${tail}; done\n${tab}${body}\nEOF\n` : `${r} ${op}${tail}\n${tab}${body}\n${tab}EOF\n`;
+    // In a group, what follows the delimiter line can be any separator.
+    return grouped ? `{ ${doc}}` : doc;
+  });
+// Loop variables used as arguments, options and programs, over lists of plain words and patterns.
+const loopUse = fc
+  .tuple(pick('i', 'j'), loopList, pick(...REAL.slice(0, 12), 'rm', 'sudo', 'frob', 'find'), pick('"$i"', '$i', '-$i', '"$i.txt"', '$i x.txt', '-n "$i"', '"${i}"/x', '$j'), sometimes(pick('$i', '"$i"'), 6))
+  .map(([v, l, p, a, prog]) => `for ${v} in ${l}; do ${prog || p} ${a}; done`);
 const hereString = fc.tuple(hereReader, pick('x', '"$X"', '$X', '$(rm x)', '"$(rm x)"', '`rm x`', "'$(rm x)'", '~', '*', '$((1+1))', '${X:=$(rm x)}')).map(([r, w]) => `${r} <<< ${w}`);
 const statement = fc.oneof(
   { weight: 16, arbitrary: simpleCommand },
@@ -95,6 +102,7 @@ const statement = fc.oneof(
   { weight: 4, arbitrary: compoundCommand(fc.oneof({ weight: 4, arbitrary: simpleCommand }, { weight: 1, arbitrary: compoundCommand(simpleCommand) })) },
   { weight: 2, arbitrary: hereDocument },
   { weight: 1, arbitrary: hereString },
+  { weight: 2, arbitrary: loopUse },
 );
 const separator = fc.oneof(
   { weight: 8, arbitrary: pick('; ', ';', ' && ', ' || ', ' | ', ' |& ', '\n') },
