@@ -67,6 +67,7 @@ const result: ShellInspectResult = {
   commands: useful.length,
   compoundCommands: multiLine.length,
   cold: at(coldUseful),
+  coldCpu: at(cpu.slice(a, a + b)),
   coldCompound: at(coldCompound),
   coldGenerated: at(cold),
   warm: at(warm),
