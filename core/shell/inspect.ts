@@ -338,6 +338,9 @@ function forClause(c: ForClause, f: Findings, depth: number, upstream: string[])
   } finally {
     f.vars = outer;
   }
+  // After the loop the variable keeps whichever value it last took (a `break` can stop it at any
+  // of them): an enclosing loop's binding of the same name no longer holds.
+  f.vars.delete(name);
   return `for ${name} in ${values.map((v) => v.shell).join(' ')}; do ${body}; done`;
 }
 

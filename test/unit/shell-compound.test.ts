@@ -44,6 +44,8 @@ test('loop variables: each listed value is judged in the body; never a program; 
   assert.ok(scripts.categories.includes('destructive_file'));
   assert.match(scripts.reasons.join(), /cannot be rebuilt the same way for every value/);
   assert.equal(cls('ls "$f"'), 'opaque', 'outside its loop the variable is unknown');
+  assert.equal(cls('for i in a; do for i in -o/tmp/x; do :; done; sort "$i" f; done'), 'opaque', 'an inner loop leaves the variable at one of its values');
+  assert.equal(cls('for i in -o/tmp/x b; do break; done; sort "$i" f'), 'opaque', 'after its loop the variable holds any listed value');
   const r = inspectCommand('for i in 1 2; do printf "%s\\n" "$i"; done');
   assert.equal(r.rebuilt, 'for i in 1 2; do printf \'%s\\n\' "${i}"; done', 'the target sets the variable from the same list');
   assert.equal(cls(`for i in ${Array.from({ length: 40 }, (_, k) => k).join(' ')}; do ls; done`), 'opaque', 'long lists are not unrolled');
