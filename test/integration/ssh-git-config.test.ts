@@ -7,7 +7,7 @@
 // shows the configuration is live.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sshSkipReason, startSshd, type RunningSshd } from '../support/sshd.js';
@@ -23,7 +23,7 @@ permit (principal in Airlock::Group::"agents", action == Airlock::Action::"comma
 permit (principal in Airlock::Group::"agents", action == Airlock::Action::"interactive_shell", resource);
 `;
 
-const skip = sshSkipReason();
+const skip = sshSkipReason() || (spawnSync('git', ['--version']).status === 0 ? false : 'needs git (apt-get install git)');
 let sshd: RunningSshd;
 let gw: TestSshGateway;
 let token: string;
