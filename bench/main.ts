@@ -13,7 +13,7 @@ import { airlock, direct, pgbouncer, relay, type Peer } from './peers.js';
 import { spawnSync } from 'node:child_process';
 import { runPgbench } from './pgbench.js';
 import { cpuSeconds, peakRssMiB } from './proc-stats.js';
-import { loadAverage, machine, markdown, type BenchReport, type Measurement, type SshBenchResult } from './report.js';
+import { loadAverage, machine, markdown, type BenchReport, type Measurement, type ShellInspectResult, type SshBenchResult } from './report.js';
 import { PGBENCH_SCALE, scenarios } from './scenarios.js';
 import type { ProfileReport } from './profile-summary.js';
 import { measureConnects } from './connect-latency.js';
@@ -153,6 +153,11 @@ async function main(): Promise<void> {
     const ssh = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/ssh.ts'), ...(quick ? ['--quick'] : [])], { stdio: 'inherit', cwd: ROOT });
     if (ssh.status !== 0) log(`ssh scenarios failed (exit ${ssh.status}); the page keeps the last SSH results`);
   }
+  if (!peerFilter) {
+    log('ssh: command classification cost (cold and warm, per exec command)');
+    const shell = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/shell-inspect.ts')], { stdio: 'inherit', cwd: ROOT });
+    if (shell.status !== 0) log(`shell classification bench failed (exit ${shell.status}); the page keeps the last results`);
+  }
   render(report);
   log('wrote bench/results/latest.json and docs/benchmarks.md');
 }
@@ -163,7 +168,11 @@ function render(report: BenchReport): void {
   const profile = optional('bench/results/profile.json');
   const profiles = profile ? (JSON.parse(profile) as ProfileReport[] | ProfileReport) : [];
   const ssh = optional('bench/results/ssh.json');
-  writeFileSync(join(ROOT, 'docs/benchmarks.md'), markdown(report, Array.isArray(profiles) ? profiles : [profiles], optional('bench/findings.md'), ssh ? (JSON.parse(ssh) as SshBenchResult) : undefined));
+  const shell = optional('bench/results/shell-inspect.json');
+  writeFileSync(
+    join(ROOT, 'docs/benchmarks.md'),
+    markdown(report, Array.isArray(profiles) ? profiles : [profiles], optional('bench/findings.md'), ssh ? (JSON.parse(ssh) as SshBenchResult) : undefined, shell ? (JSON.parse(shell) as ShellInspectResult) : undefined),
+  );
 }
 
 if (process.argv.includes('--report-only')) render(JSON.parse(readFileSync(join(ROOT, 'bench/results/latest.json'), 'utf8')) as BenchReport);

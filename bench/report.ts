@@ -124,6 +124,40 @@ export interface SshBenchResult {
   }[];
 }
 
+/** What `bench/shell-inspect.ts` writes to bench/results/shell-inspect.json (wall µs per command). */
+export interface ShellInspectResult {
+  startedAt: string;
+  /** Commands in the usefulness corpus, and how many of them are compound or hold a here-document. */
+  commands: number;
+  compoundCommands: number;
+  cold: { p50: number; p99: number };
+  /** The process's CPU time over the same cold calls (on a loaded machine the wall time holds other processes' turns). */
+  coldCpu?: { p50: number; p99: number };
+  coldCompound: { p50: number; p99: number };
+  /** The corpus plus 5,000 lines of the difference test's grammar (mostly odd, many opaque). */
+  coldGenerated: { p50: number; p99: number };
+  warm: { p50: number; p99: number };
+  loadAverage: string;
+}
+
+function shellInspectMarkdown(s: ShellInspectResult): string[] {
+  const us = (x: number) => (x < 10 ? x.toFixed(1) : x.toFixed(0));
+  return [
+    '## SSH command classification',
+    '',
+    `\`bench/shell-inspect.ts\` (run by \`npm run bench\`), ${s.startedAt}, load average ${s.loadAverage}: wall time per exec command`,
+    'in one process, cold (a text not seen before: bash parse, judgement and rebuilt command) and warm (a repeated text: the',
+    "classifier's cache). The budget is p99 ≤ 200 µs per exec command (issue 27).",
+    '',
+    '| commands | n | cold p50 µs | cold p99 µs | cold CPU p50 / p99 µs | warm p50 µs | warm p99 µs |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    `| usefulness corpus | ${s.commands} | ${us(s.cold.p50)} | ${us(s.cold.p99)} | ${s.coldCpu ? `${us(s.coldCpu.p50)} / ${us(s.coldCpu.p99)}` : '–'} | ${us(s.warm.p50)} | ${us(s.warm.p99)} |`,
+    `| of which compound / here-document | ${s.compoundCommands} | ${us(s.coldCompound.p50)} | ${us(s.coldCompound.p99)} | – | – | – |`,
+    `| corpus + 5,000 generated lines | ${s.commands + 5000} | ${us(s.coldGenerated.p50)} | ${us(s.coldGenerated.p99)} | – | – | – |`,
+    '',
+  ];
+}
+
 /** The SSH results as Markdown table lines (this page, and what `bench/ssh.ts` prints). */
 export function sshTable(rows: SshBenchResult['rows']): string[] {
   return [
@@ -149,7 +183,7 @@ function sshMarkdown(s: SshBenchResult): string[] {
   ];
 }
 
-export function markdown(r: BenchReport, profiles: ProfileReport[] = [], findings?: string, ssh?: SshBenchResult): string {
+export function markdown(r: BenchReport, profiles: ProfileReport[] = [], findings?: string, ssh?: SshBenchResult, shellInspect?: ShellInspectResult): string {
   const lines = [
     '# Benchmarks',
     '',
@@ -245,6 +279,7 @@ export function markdown(r: BenchReport, profiles: ProfileReport[] = [], finding
   for (const p of r.peers) lines.push(`| ${p.name} | ${fmt(p.peakRssMiB)} | ${p.error ? `not measured: ${cell(p.error, 160)}` : (p.note ?? '')} |`);
   lines.push('');
   if (ssh) lines.push(...sshMarkdown(ssh));
+  if (shellInspect) lines.push(...shellInspectMarkdown(shellInspect));
   if (profiles.length) lines.push(...profileMarkdown(profiles));
   if (findings) lines.push(findings.trim(), '');
   return lines.join('\n');

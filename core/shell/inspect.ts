@@ -29,8 +29,31 @@ import {
   type CommandCategory,
 } from './programs.js';
 import { judgeFind, READ_PROGRAMS, type Judge } from './read-programs.js';
-import { BINARY, nodeType, parseBash, REDIRECT, type Assign, type BinaryCmd, type CallExpr, type DeclClause, type Redirect, type Stmt } from './syntax.js';
-import { describeNode, quote, quoteProgram, staticWord, type StaticWord } from './words.js';
+import { GIT_GUARD, isGuardedGit } from './git-guard.js';
+import { hereDocument, hereString } from './here-documents.js';
+import {
+  BINARY,
+  CASE_BREAK,
+  nodeType,
+  parseBash,
+  REDIRECT,
+  type Assign,
+  type BinaryCmd,
+  type Block,
+  type CallExpr,
+  type CaseClause,
+  type CmdSubst,
+  type Comment,
+  type DblQuoted,
+  type DeclClause,
+  type ForClause,
+  type IfClause,
+  type Redirect,
+  type Stmt,
+  type WhileClause,
+  type WordIter,
+} from './syntax.js';
+import { describeNode, quote, quoteProgram, staticWord, type StaticWord, type WordResult } from './words.js';
 
 /** What inspection found in one command line (an SSH exec request, or a line typed in a shell). */
 export interface CommandInspection {
@@ -62,9 +85,19 @@ export const ALLOWED_VARIABLES = /^(LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|COLUMNS|LINE
  * Shell builtins that cannot change what later words run: no aliases, functions, hashed paths,
  * options, traps, variables or file descriptors. (`cd` only moves the working directory.)
  */
-const SAFE_BUILTINS = new Set(['echo', 'printf', 'true', 'false', ':', 'test', '[', 'cd', 'pwd', 'exit', 'type']);
+const SAFE_BUILTINS = new Set(['echo', 'printf', 'true', 'false', ':', 'test', '[', 'cd', 'pwd', 'exit', 'type', 'break', 'continue']);
 
 const MAX_NESTING = 3;
+/** Values a `for` list may hold: its body is judged once for each. */
+const MAX_LOOP_VALUES = 32;
+/** Simple commands judged for one command line, loop bodies counted once per value. */
+const MAX_JUDGED = 1024;
+/**
+ * Loop variables: shell variables no program or shell feature reads (upper case is the shell's and
+ * the environment's; a few lower-case names are too).
+ */
+const LOOP_VARIABLE = /^[a-z][a-z0-9_]*$/;
+const SPECIAL_LOWER_CASE = /^(histchars|auto_resume|[a-z_]*proxy)$/;
 /** Longer commands are refused unparsed: a parse must not hold the event loop for long. */
 const MAX_COMMAND_BYTES = 64 * 1024;
 /** Only commands up to this size are cached, so the cache stays within ~16 MiB. */
@@ -89,6 +122,14 @@ class Findings implements Judge {
   sudo = false;
   /** A `cd` ran: relative paths no longer say where they land. */
   movedDirectory = false;
+  /** Loop variables in scope, each with the value being judged. */
+  vars = new Map<string, StaticWord>();
+  /** Here-document bodies (with their delimiter lines) waiting for the end of the line. */
+  heredocs: string[] = [];
+  /** Simple commands judged so far. */
+  judged = 0;
+  /** Judging the git inside the gateway's own git guard (it is not wrapped again). */
+  guarded = false;
 
   raise(cls: StatementClass, reason: string): void {
     this.cls = moreDangerous(this.cls, cls);
@@ -138,8 +179,20 @@ export function inspectUncached(text: string): CommandInspection {
   };
 }
 
-/** Judges a whole script; returns its canonical form. */
+/** Judges a whole script (its own variables and here-documents); returns its canonical form. */
 function inspectScript(text: string, f: Findings, depth: number): string {
+  const { vars, heredocs } = f;
+  f.vars = new Map();
+  f.heredocs = [];
+  try {
+    return parseScript(text, f, depth);
+  } finally {
+    f.vars = vars;
+    f.heredocs = heredocs;
+  }
+}
+
+function parseScript(text: string, f: Findings, depth: number): string {
   if (depth > MAX_NESTING) return refused(f, 'shell commands are nested too deeply');
   if (text.includes('\0')) return refused(f, 'the command holds a NUL byte');
   if (Buffer.byteLength(text) > MAX_COMMAND_BYTES) return refused(f, `the command is longer than ${MAX_COMMAND_BYTES} bytes`);
@@ -149,8 +202,146 @@ function inspectScript(text: string, f: Findings, depth: number): string {
     return '';
   }
   if (parsed.file.Last.length) f.opaque('the command holds a comment (`#…`); exec requests must not carry any');
+
   if (parsed.file.Stmts.length === 0) f.opaque('the command is empty');
-  return parsed.file.Stmts.map((s) => statement(s, f, depth, [])).join('; ');
+  return lines(parsed.file.Stmts, f, depth);
+}
+
+/**
+ * Statements as lines of a script: here-document bodies follow the line that opened them. (Within
+ * a compound command the statements share one line, so its bodies come after the whole compound.)
+ */
+function lines(stmts: Stmt[], f: Findings, depth: number): string {
+  let out = '';
+  for (const s of stmts) {
+    if (out !== '' && !out.endsWith('\n')) out += '; ';
+    out += statement(s, f, depth, []);
+    if (f.heredocs.length) out += `\n${f.heredocs.splice(0).join('')}`;
+  }
+  return out;
+}
+
+/** Statements in a compound command, on one line. */
+function sequence(stmts: Stmt[], f: Findings, depth: number, upstream: string[], what: string): string {
+  if (stmts.length === 0) return refused(f, `${what} is empty`);
+  return stmts.map((s) => statement(s, f, depth, upstream)).join('; ');
+}
+
+function noComments(comments: Comment[], f: Findings): void {
+  if (comments.length) f.opaque('the command holds a comment (`#…`); exec requests must not carry any');
+}
+
+/**
+ * `$( … )` inside a here-document or here-string: its commands are judged like any other; its
+ * output is only data for the command reading the document.
+ */
+function commandSubstitution(c: CmdSubst, f: Findings, depth: number): string {
+  if (c.Backquotes) return refused(f, 'a `…` command substitution (bash reads quotes inside it differently; use $(…))');
+  if (depth + 1 > MAX_NESTING) return refused(f, 'shell commands are nested too deeply');
+  noComments(c.Last, f);
+  if (c.Stmts.length === 0) return refused(f, 'an empty command substitution');
+  const outer = f.heredocs;
+  f.heredocs = [];
+  try {
+    return lines(c.Stmts, f, depth + 1);
+  } finally {
+    f.heredocs = outer;
+  }
+}
+
+function ifClause(c: IfClause, f: Findings, depth: number, upstream: string[]): string {
+  noComments(c.Last, f);
+  let out = `if ${sequence(c.Cond, f, depth, upstream, 'an `if` condition')}; then ${sequence(c.Then, f, depth, upstream, 'an `if` branch')}`;
+  for (let e = c.Else; e; e = e.Else) {
+    noComments(e.Last, f);
+    if (e.Cond.length) out += `; elif ${sequence(e.Cond, f, depth, upstream, 'an `elif` condition')}; then ${sequence(e.Then, f, depth, upstream, 'an `elif` branch')}`;
+    else out += `; else ${sequence(e.Then, f, depth, upstream, 'an `else` branch')}`;
+  }
+  return `${out}; fi`;
+}
+
+function whileClause(c: WhileClause, f: Findings, depth: number, upstream: string[]): string {
+  noComments(c.Last, f);
+  const keyword = c.Until ? 'until' : 'while';
+  return `${keyword} ${sequence(c.Cond, f, depth, upstream, `a \`${keyword}\` condition`)}; do ${sequence(c.Do, f, depth, upstream, 'a loop body')}; done`;
+}
+
+function caseClause(c: CaseClause, f: Findings, depth: number, upstream: string[]): string {
+  noComments(c.Last, f);
+  // The word is only compared with the patterns: a parameter's value cannot act, and a command
+  // substitution's commands are judged.
+  const w = caseWord(c, f, depth);
+  if (!w.ok) return refused(f, `the \`case\` word ${w.reason}`);
+  const items = c.Items.map((item) => {
+    noComments(item.Comments, f);
+    if (item.Op !== CASE_BREAK) return refused(f, 'a `case` item that falls through (`;&`, `;;&`)');
+    const patterns = item.Patterns.map((p) => {
+      const r = staticWord(p, false, f.vars);
+      return r.ok ? (r.word.tilde ? refused(f, 'a `case` pattern starts with `~`') : r.word.shell) : refused(f, `a \`case\` pattern ${r.reason}`);
+    });
+    const body = item.Stmts.length ? `${sequence(item.Stmts, f, depth, upstream, 'a `case` item')} ` : '';
+    return `${patterns.join('|')}) ${body};;`;
+  });
+  return `case ${w.word.shell} in ${items.join(' ')} esac`;
+}
+
+/** `case WORD`, or `case "$( … )"` whose commands are judged. */
+function caseWord(c: CaseClause, f: Findings, depth: number): WordResult {
+  const parts = c.Word.Parts;
+  const only = parts.length === 1 ? parts[0]! : undefined;
+  const inner = only && nodeType(only) === 'DblQuoted' && (only as DblQuoted).Parts.length === 1 ? (only as DblQuoted).Parts[0]! : only;
+  if (inner && nodeType(inner) === 'CmdSubst') {
+    const text = commandSubstitution(inner as CmdSubst, f, depth);
+    return { ok: true, word: { value: '', shell: `"$(${text})"`, pattern: false, tilde: false, params: true } };
+  }
+  return staticWord(c.Word, true, f.vars);
+}
+
+/**
+ * A `for` loop over a list of words the gateway knows: its body is judged once per value, with the
+ * loop variable holding it; the rebuilt body must come out the same for every value (it still names
+ * the variable, which the target sets from the same list).
+ */
+function forClause(c: ForClause, f: Findings, depth: number, upstream: string[]): string {
+  noComments(c.Last, f);
+  if (c.Select) return refused(f, '`select` reads a choice from its input');
+  if (nodeType(c.Loop) !== 'WordIter') return refused(f, 'a C-style `for ((…))` loop holds arithmetic');
+  const loop = c.Loop as WordIter;
+  const name = loop.Name.Value;
+  if (!LOOP_VARIABLE.test(name) || SPECIAL_LOWER_CASE.test(name)) return refused(f, `the loop variable \`${name}\` is one the shell or programs read (use a lower-case name)`);
+  if (!loop.In) return refused(f, '`for` without `in` loops over the positional parameters');
+  const values: StaticWord[] = [];
+  for (const item of loop.Items) {
+    const w = staticWord(item, false, f.vars);
+    if (!w.ok) return refused(f, `a word of the \`for\` list ${w.reason}`);
+    if (w.word.tilde) return refused(f, 'a word of the `for` list starts with `~`');
+    values.push(w.word);
+  }
+  if (values.length > MAX_LOOP_VALUES) return refused(f, `the \`for\` list holds more than ${MAX_LOOP_VALUES} words`);
+  const outer = f.vars;
+  let body: string | undefined;
+  let first: string | undefined;
+  try {
+    const passes = values.length ? values : [undefined];
+    passes.forEach((value, i) => {
+      f.vars = new Map(outer);
+      if (value) f.vars.set(name, value);
+      else f.vars.delete(name);
+      const mark = f.heredocs.length;
+      const text = sequence(c.Do, f, depth, upstream, 'a loop body');
+      const whole = text + f.heredocs.slice(mark).join('');
+      if (i < passes.length - 1) f.heredocs.length = mark; // the bodies are written once
+      if (first !== undefined && whole !== first) f.opaque(`the loop body cannot be rebuilt the same way for every value of \`${name}\``);
+      first ??= whole;
+      body ??= text;
+    });
+  } finally {
+    f.vars = outer;
+  }
+  // After the loop the variable keeps whichever value it last took (a `break` can stop it at any
+  // of them): an enclosing loop's binding of the same name no longer holds.
+  f.vars.delete(name);
+  return `for ${name} in ${values.map((v) => v.shell).join(' ')}; do ${body}; done`;
 }
 
 /**
@@ -161,7 +352,7 @@ function statement(s: Stmt, f: Findings, depth: number, upstream: string[]): str
   if (s.Comments.length) f.opaque('the command holds a comment (`#…`); exec requests must not carry any');
   if (s.Background) f.opaque('the command runs something in the background (`&`)');
   if (s.Coprocess) f.opaque('the command starts a coprocess');
-  const redirects = s.Redirs.map((r) => redirect(r, f));
+  const redirects = s.Redirs.map((r) => redirect(r, f, depth));
   let body: string;
   const cmd = s.Cmd;
   const type = cmd ? nodeType(cmd) : 'none';
@@ -181,6 +372,15 @@ function statement(s: Stmt, f: Findings, depth: number, upstream: string[]): str
       body = '';
     }
   } else if (type === 'DeclClause') body = declaration(cmd as DeclClause, f);
+  else if (type === 'Block' || type === 'Subshell') {
+    const b = cmd as Block;
+    noComments(b.Last, f);
+    const inner = sequence(b.Stmts, f, depth, upstream, describeNode(cmd));
+    body = type === 'Block' ? `{ ${inner}; }` : `( ${inner} )`;
+  } else if (type === 'IfClause') body = ifClause(cmd as IfClause, f, depth, upstream);
+  else if (type === 'WhileClause') body = whileClause(cmd as WhileClause, f, depth, upstream);
+  else if (type === 'ForClause') body = forClause(cmd as ForClause, f, depth, upstream);
+  else if (type === 'CaseClause') body = caseClause(cmd as CaseClause, f, depth, upstream);
   else {
     f.opaque(`the command holds ${describeNode(cmd)}`);
     body = '';
@@ -188,15 +388,20 @@ function statement(s: Stmt, f: Findings, depth: number, upstream: string[]): str
   return [s.Negated ? '!' : '', body, ...redirects].filter(Boolean).join(' ');
 }
 
-function redirect(r: Redirect, f: Findings): string {
+function redirect(r: Redirect, f: Findings, depth: number): string {
   const fd = r.N?.Value;
   if (fd !== undefined && !/^\d$/.test(fd)) {
     f.opaque(`the redirect \`${fd}\` names a file descriptor variable`);
     return '';
   }
-  if (r.Op === REDIRECT.hdoc || r.Op === REDIRECT.dashHdoc) return refused(f, 'the command holds a here-document');
-  if (r.Op === REDIRECT.wordHdoc) return refused(f, 'the command holds a here-string (`<<<`)');
-  const w = staticWord(r.Word);
+  if (r.Op === REDIRECT.hdoc || r.Op === REDIRECT.dashHdoc || r.Op === REDIRECT.wordHdoc) {
+    const substitute = (c: CmdSubst) => commandSubstitution(c, f, depth);
+    const here = r.Op === REDIRECT.wordHdoc ? hereString(r.Word, substitute) : hereDocument(r, substitute);
+    if (!here.ok) return refused(f, here.reason);
+    f.heredocs.push(here.body);
+    return `${fd ?? ''}${here.operator}`;
+  }
+  const w = staticWord(r.Word, false, f.vars);
   if (!w.ok) return refused(f, `a redirect target ${w.reason}`);
   const target = w.word;
   if (target.pattern) return refused(f, 'a redirect target is a file name pattern');
@@ -256,11 +461,13 @@ function declaration(d: DeclClause, f: Findings): string {
 }
 
 function simple(call: CallExpr, f: Findings, depth: number, upstream: string[]): string {
+  if (++f.judged > MAX_JUDGED) return refused(f, `the command holds more than ${MAX_JUDGED} commands to judge (loop bodies count once per value)`);
   const assigns = call.Assigns.map((a) => assignment(a, f, 'a prefix assignment'));
   const words: StaticWord[] = [];
   for (const arg of call.Args) {
     // Only `echo` may print a parameter's value: its arguments can be no option that acts.
-    const w = staticWord(arg, words.length > 0 && words[0]!.value === 'echo');
+    // Loop variables are never programs: only arguments see their values.
+    const w = staticWord(arg, words.length > 0 && words[0]!.value === 'echo', words.length > 0 ? f.vars : undefined);
     if (!w.ok) {
       f.opaque(words.length === 0 ? `the program name ${w.reason}` : `an argument of \`${words[0]!.value}\` ${w.reason}`);
       return '';
@@ -275,7 +482,7 @@ function simple(call: CallExpr, f: Findings, depth: number, upstream: string[]):
   judge(0);
   // `*.log` can expand to `-rf.log`: a file name read as an option. Only programs none of whose
   // options write or execute may receive such a pattern.
-  const leading = words.findIndex((w, i) => i > 0 && w.pattern && /^[*?]/.test(w.shell));
+  const leading = words.findIndex((w, i) => i > 0 && w.pattern && (w.leadingPattern || /^[*?]/.test(w.shell)));
   if (leading > 0 && !READ_PROGRAMS[posix.basename(argv[0]!)]?.appendSafe) {
     f.opaque(`the pattern \`${words[leading]!.value}\` can expand to a file name that \`${argv[0]}\` reads as an option`);
   }
@@ -312,12 +519,18 @@ function examine(argv: string[], words: StaticWord[], f: Findings, depth: number
     f.flag('privilege_escalation', `\`${name}\` runs a command as another user`);
   }
   if (WRAPPERS.has(name)) return wrapper(name, argv, f, next, depth, rewrite);
+  if (isGuardedGit(argv)) return guardedGit(argv, words, f, depth, upstream, rewrite);
   if (SHELLS.has(name)) return shell(name, args, f, depth, upstream, rewrite);
   if (SAFE_BUILTINS.has(name) && !shown.includes('/')) return builtin(name, args, f);
   if (BUILTINS.has(name)) return f.opaque(`\`${name}\` is a shell builtin that can change what later commands run`);
   if (name === 'find') return judgeFind(args, f);
   const read = READ_PROGRAMS[name];
-  if (read) return readProgram(name, args, f, new Set(words.slice(1).filter((w) => w.pattern).map((w) => w.value)));
+  if (read) {
+    readProgram(name, args, f, new Set(words.slice(1).filter((w) => w.pattern).map((w) => w.value)));
+    // git runs programs its repository's configuration names: it runs through the guard.
+    if (name === 'git' && !f.guarded) rewrite(0, `/bin/sh -c ${quote(GIT_GUARD)} ${programShell(first)}`);
+    return;
+  }
   if (INTERPRETERS.has(name)) {
     if (fromDownloader(upstream)) f.flag('download_execute', `a download is piped into \`${name}\``);
     return f.flag('inline_script', INTERPRETER_REASON(name));
@@ -347,7 +560,7 @@ function examine(argv: string[], words: StaticWord[], f: Findings, depth: number
 const BUILTINS = new Set([
   'hash', 'alias', 'unalias', 'set', 'shopt', 'source', '.', 'eval', 'trap', 'enable', 'builtin', 'declare', 'typeset', 'local', 'readonly',
   'export', 'read', 'unset', 'umask', 'ulimit', 'history', 'fc', 'bind', 'complete', 'compgen', 'compopt', 'getopts', 'let', 'mapfile',
-  'readarray', 'shift', 'wait', 'jobs', 'fg', 'bg', 'disown', 'suspend', 'logout', 'return', 'break', 'continue', 'times', 'caller',
+  'readarray', 'shift', 'wait', 'jobs', 'fg', 'bg', 'disown', 'suspend', 'logout', 'return', 'times', 'caller',
   'dirs', 'pushd', 'popd',
 ]);
 
@@ -359,6 +572,7 @@ function builtin(name: string, args: string[], f: Findings): void {
     if (r.args.operands.length > 1) f.opaque('`cd` with more than one directory');
     f.movedDirectory = true;
   }
+  if ((name === 'break' || name === 'continue') && (args.length > 1 || (args[0] !== undefined && !/^[1-9]$/.test(args[0])))) f.opaque(`\`${name}\` with an unusual count`);
   if (name === 'exit' && (args.length > 1 || (args[0] !== undefined && !/^\d{1,3}$/.test(args[0])))) f.opaque('`exit` with an unusual status');
   if (name === 'type' && args.some((a) => a.startsWith('-'))) f.opaque('`type` with options');
 }
@@ -464,6 +678,20 @@ function wrapper(name: string, argv: string[], f: Findings, next: (k: number, ct
       if (has(a, '-e', '-s', '-i')) return f.opaque(`\`${name}\` opens a shell or an editor`);
       if (k >= argv.length) return f.opaque(`\`${name}\` without a command`);
       return next(k, ctx);
+  }
+}
+
+/** `sh -c GIT_GUARD git ARGS…`, the form the gateway forwards git in: judged as the git it runs. */
+function guardedGit(argv: string[], words: StaticWord[], f: Findings, depth: number, upstream: string[], rewrite: Rewrite): void {
+  // The guard's shell is the gateway's, not the agent's: the programs listed are those of the command judged.
+  if (f.binaries.at(-1) === 'sh') f.binaries.pop();
+  const at = f.argv.lastIndexOf(GIT_GUARD);
+  if (at >= 2) f.argv.splice(at - 2, 3);
+  f.guarded = true;
+  try {
+    examine(argv.slice(3), words.slice(3), f, depth, upstream, (i, t) => rewrite(i + 3, t), '`sh` with the git guard');
+  } finally {
+    f.guarded = false;
   }
 }
 

@@ -82,6 +82,61 @@ export interface File extends Node {
   Stmts: Stmt[];
   Last: Comment[];
 }
+/** `{ …; }`, `( … )` and `$( … )`: a list of statements. `Last`: comments after the last one. */
+export interface Block extends Node {
+  Stmts: Stmt[];
+  Last: Comment[];
+}
+export interface CmdSubst extends Block {
+  Backquotes: boolean;
+  /** The substitution as written, `$(` to `)`. */
+  Source: string;
+}
+export interface IfClause extends Node {
+  /** Empty for a final `else`. */
+  Cond: Stmt[];
+  Then: Stmt[];
+  /** The `elif`/`else` that follows, if any. */
+  Else: IfClause | null;
+  /** Comments anywhere the clause lets them stand on their own. */
+  Last: Comment[];
+}
+export interface WhileClause extends Node {
+  Until: boolean;
+  Cond: Stmt[];
+  Do: Stmt[];
+  Last: Comment[];
+}
+export interface WordIter extends Node {
+  Name: Lit;
+  /** Whether `in` was written (`for x; do` iterates over the positional parameters). */
+  In: boolean;
+  Items: Word[];
+}
+export interface ForClause extends Node {
+  Select: boolean;
+  /** A WordIter, or a C-style loop the classifier refuses. */
+  Loop: Node;
+  Do: Stmt[];
+  Last: Comment[];
+}
+export interface CaseItem extends Node {
+  Op: number;
+  Patterns: Word[];
+  Stmts: Stmt[];
+  Comments: Comment[];
+}
+export interface CaseClause extends Node {
+  Word: Word;
+  Items: CaseItem[];
+  Last: Comment[];
+}
+export interface ArithmExp extends Node {
+  /** The old `$[…]` form. */
+  Bracket: boolean;
+  /** The expression as written between `$((` and `))`. */
+  Source: string;
+}
 
 /** Redirect operators. */
 export const REDIRECT = {
@@ -98,6 +153,9 @@ export const REDIRECT = {
   all: 64, // &>
   appendAll: 65, // &>>
 } as const;
+
+/** How a `case` item ends: only `;;` (the others fall through, which POSIX sh does not share). */
+export const CASE_BREAK = 30;
 
 /** Binary command operators. */
 export const BINARY = { and: 10, or: 11, pipe: 12, pipeAll: 13 } as const;
@@ -128,7 +186,12 @@ export function parseBash(src: string): ParseResult {
     const error = typeof e.Error === 'function' ? e.Error() : String(e.message ?? err);
     return { ok: false, error, incomplete: syntax.IsIncomplete(err) };
   }
-  return { ok: true, file: copy(internal) as File };
+  source = Buffer.from(src);
+  try {
+    return { ok: true, file: copy(internal) as File };
+  } finally {
+    source = EMPTY;
+  }
 }
 
 export const nodeType = (node: Node): string => node.type;
@@ -164,6 +227,13 @@ function list<T>(s: unknown, each: (v: GoValue) => T): T[] {
 
 const maybe = (v: unknown): Node | null => (isNil(v) ? null : copy(v as GoValue));
 
+const EMPTY = Buffer.alloc(0);
+/** The text being copied (for the few nodes kept as source, such as arithmetic). */
+let source = EMPTY;
+const offset = (pos: unknown): number => (pos as { offs: number }).offs;
+/** Comments from every `…Last` list a clause has (bash lets a comment stand before each keyword). */
+const comments = (v: GoValue, ...fields: string[]): Comment[] => fields.flatMap((f) => list(v[f], comment));
+
 function copy(v: GoValue): Node {
   const type = typeName(v);
   switch (type) {
@@ -181,6 +251,33 @@ function copy(v: GoValue): Node {
       return { type, Parts: list(v.Parts, copy) } as Word;
     case 'Lit':
       return { type, Value: v.Value } as Lit;
+    case 'Block':
+    case 'Subshell':
+      return { type, Stmts: list(v.Stmts, copy), Last: list(v.Last, comment) } as Block;
+    case 'CmdSubst':
+      return {
+        type,
+        Stmts: list(v.Stmts, copy),
+        Last: list(v.Last, comment),
+        Backquotes: v.Backquotes,
+        Source: source.subarray(offset(v.Left), offset(v.Right) + 1).toString('utf8'),
+      } as CmdSubst;
+    case 'IfClause':
+      return { type, Cond: list(v.Cond, copy), Then: list(v.Then, copy), Else: maybe(v.Else), Last: comments(v, 'CondLast', 'ThenLast', 'Last') } as IfClause;
+    case 'WhileClause':
+      return { type, Until: v.Until, Cond: list(v.Cond, copy), Do: list(v.Do, copy), Last: comments(v, 'CondLast', 'DoLast') } as WhileClause;
+    case 'ForClause':
+      return { type, Select: v.Select, Loop: copy(v.Loop as GoValue), Do: list(v.Do, copy), Last: comments(v, 'DoLast') } as ForClause;
+    case 'WordIter':
+      return { type, Name: maybe(v.Name), In: offset(v.InPos) > 0 || (v.Items as GoSlice).$length > 0, Items: list(v.Items, copy) } as WordIter;
+    case 'CaseClause':
+      return { type, Word: maybe(v.Word), Items: list(v.Items, copy), Last: list(v.Last, comment) } as CaseClause;
+    case 'CaseItem':
+      return { type, Op: v.Op, Patterns: list(v.Patterns, copy), Stmts: list(v.Stmts, copy), Comments: comments(v, 'Comments', 'Last') } as CaseItem;
+    case 'ArithmExp': {
+      const from = offset(v.Left) + 3;
+      return { type, Bracket: v.Bracket, Source: source.subarray(from, Math.max(from, offset(v.Right))).toString('utf8') } as ArithmExp;
+    }
     case 'SglQuoted':
       return { type, Dollar: v.Dollar, Value: v.Value } as SglQuoted;
     case 'DblQuoted':

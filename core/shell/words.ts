@@ -16,7 +16,14 @@ export interface StaticWord {
   tilde: boolean;
   /** Holds simple parameter expansions (`$NAME`, `${NAME}`, `$?`), when they were allowed. */
   params: boolean;
+  /** Starts with a pattern, so the target may expand it to a name that begins with `-`. */
+  leadingPattern?: boolean;
+  /** Holds a loop variable (its value is one the gateway judged; `shell` still names the variable). */
+  bound?: boolean;
 }
+
+/** Loop variables in scope: each name's value for the pass being judged. */
+export type Bindings = ReadonlyMap<string, StaticWord>;
 
 export type WordResult = { ok: true; word: StaticWord } | { ok: false; reason: string };
 
@@ -50,12 +57,15 @@ class WordBuilder {
   pattern = false;
   tilde = false;
   params = false;
+  leadingPattern = false;
+  bound = false;
 
   literal(text: string): void {
     this.value += text;
     this.#literal += text;
   }
   live(text: string, value = text): void {
+    if (this.value === '' && /^[*?]/.test(value) && this.pattern) this.leadingPattern = true;
     this.flush();
     this.value += value;
     this.shell += text;
@@ -67,16 +77,20 @@ class WordBuilder {
   done(): StaticWord {
     this.flush();
     if (this.shell === '') this.shell = "''";
-    return { value: this.value, shell: this.shell, pattern: this.pattern, tilde: this.tilde, params: this.params };
+    const word: StaticWord = { value: this.value, shell: this.shell, pattern: this.pattern, tilde: this.tilde, params: this.params };
+    if (this.leadingPattern) word.leadingPattern = true;
+    if (this.bound) word.bound = true;
+    return word;
   }
 }
 
 /**
  * The word's value and canonical form, or why it cannot be known before it runs. `params`: accept
  * simple parameter expansions (for `echo`, whose arguments are only ever printed); their value
- * is left to the target, so the word's `value` shows them as written.
+ * is left to the target, so the word's `value` shows them as written. `bound`: loop variables,
+ * whose uses take the value being judged (the target expands the same variable to that value).
  */
-export function staticWord(word: Word, params = false): WordResult {
+export function staticWord(word: Word, params = false, bound?: Bindings): WordResult {
   const b = new WordBuilder();
   const parts = word.Parts;
   for (let p = 0; p < parts.length; p++) {
@@ -94,14 +108,26 @@ export function staticWord(word: Word, params = false): WordResult {
       if (q.Dollar) return { ok: false, reason: 'holds a $"…" locale string' };
       for (const inner of q.Parts) {
         const t = nodeType(inner);
+        const loop = t === 'ParamExp' ? boundParam(inner as ParamExp, bound) : undefined;
         const name = t === 'ParamExp' && params ? simpleParam(inner as ParamExp) : undefined;
-        if (name !== undefined) {
+        if (loop) useBinding(b, loop);
+        else if (name !== undefined) {
           b.params = true;
           b.live(`"\${${name}}"`, `$${name}`);
         } else if (t !== 'Lit') return { ok: false, reason: EXPANSION_REASONS[t] ?? `holds ${t}` };
         else b.literal(unescapeDouble((inner as Lit).Value));
       }
     } else {
+      const loop = type === 'ParamExp' ? boundParam(part as ParamExp, bound) : undefined;
+      if (loop) {
+        // Unquoted, bash splits the value into words and expands patterns in it: only a value it
+        // leaves whole is the value judged.
+        if (loop.value.pattern || loop.value.value === '' || /[\s*?[\]\\]/.test(loop.value.value)) {
+          return { ok: false, reason: `uses the loop variable \`$${loop.name}\` unquoted, where bash may split or expand its value` };
+        }
+        useBinding(b, loop);
+        continue;
+      }
       const name = type === 'ParamExp' && params ? simpleParam(part as ParamExp) : undefined;
       if (name === undefined) return { ok: false, reason: EXPANSION_REASONS[type] ?? `holds ${type}` };
       b.params = true;
@@ -109,6 +135,21 @@ export function staticWord(word: Word, params = false): WordResult {
     }
   }
   return { ok: true, word: b.done() };
+}
+
+function boundParam(p: ParamExp, bound: Bindings | undefined): { name: string; value: StaticWord } | undefined {
+  if (!bound?.size) return undefined;
+  const name = simpleParam(p);
+  const value = name === undefined ? undefined : bound.get(name);
+  return value && name ? { name, value } : undefined;
+}
+
+/** The target writes `"${name}"`; the gateway judges the value it holds in this pass. */
+function useBinding(b: WordBuilder, { name, value }: { name: string; value: StaticWord }): void {
+  if (value.pattern) b.pattern = true;
+  if (b.value === '' && value.leadingPattern) b.leadingPattern = true;
+  b.bound = true;
+  b.live(`"\${${name}}"`, value.value);
 }
 
 /** `$NAME`, `${NAME}` or a special parameter, with no operator (no `${x:-…}`, `${!x}`, `${#x}`, slices). */

@@ -1,8 +1,9 @@
 // Proof by difference with the real bash: shell lines generated from a grammar (quoting, comments,
-// expansions, redirects, wrappers, builtins, compound commands) are classified, then run by bash
-// under `strace -f -e trace=execve` in a scratch directory whose PATH holds only stand-ins. Every
-// program bash actually executes must be one the classifier listed, unless it called the line
-// opaque. The command the gateway would forward (rebuilt, run by sh) is held to the same rule.
+// expansions, redirects, wrappers, builtins, compound commands, loop variables, here-documents and
+// here-strings) are classified, then run by bash under `strace -f -e trace=execve` in a scratch
+// directory whose PATH holds only stand-ins. Every program bash actually executes must be one the
+// classifier listed, unless it called the line opaque. The command the gateway would forward
+// (rebuilt) is held to the same rule, run by sh (exec requests) and by bash (interactive shells).
 // The stand-ins for programs that change things are /bin/true; a few real tools (sed, awk, find,
 // xargs, env…) run for real, confined to the scratch directory by the grammar (relative names only).
 import { test } from 'node:test';
@@ -14,6 +15,10 @@ import { basename, join } from 'node:path';
 import fc from 'fast-check';
 import { inspectCommand } from '../../core/shell/index.js';
 import { REAL, shellLine, STANDINS } from '../support/shell-grammar.js';
+import { GIT_GUARD } from '../../core/shell/git-guard.js';
+import { quote } from '../../core/shell/words.js';
+
+const GUARD_WORD = `/bin/sh -c ${quote(GIT_GUARD)} `;
 
 const LINES = Number(process.env.AIRLOCK_SHELL_DIFF_LINES ?? 10_000);
 const BATCHES = 2;
@@ -26,6 +31,8 @@ const skip = STRACE.startsWith('/') ? false : 'needs strace (apt-get install str
 interface Entry {
   /** `bash`: the agent's line as bash reads it; `sh`: the command the gateway would forward. */
   shell: 'bash' | 'sh';
+  /** bash running the forwarded command (what an interactive shell is given). */
+  rebuilt?: boolean;
   text: string;
   listed: Set<string>;
   source: string;
@@ -121,7 +128,11 @@ test(`bash executes no program the classifier did not list (${LINES} generated l
     }
     const listed = new Set(r.binaries);
     entries.push({ shell: 'bash', text, listed, source: text });
-    entries.push({ shell: 'sh', text: r.rebuilt!, listed, source: text });
+    // The forwarded form runs git inside the gateway's own guard script (`sh -c GIT_GUARD git …`).
+    const forwarded = r.rebuilt!.includes(GUARD_WORD) ? new Set([...listed, 'sh']) : listed;
+    entries.push({ shell: 'sh', text: r.rebuilt!, listed: forwarded, source: text });
+    // An interactive shell is given the rebuilt form too, and it is bash that reads it there.
+    entries.push({ shell: 'bash', text: r.rebuilt!, listed: forwarded, source: text, rebuilt: true });
   }
   const { dir, bin } = scratch();
   try {
@@ -132,11 +143,11 @@ test(`bash executes no program the classifier did not list (${LINES} generated l
     batches.forEach((batch, i) =>
       batch.forEach((e, k) => {
         const unlisted = results[i]![k]!.filter((p) => !e.listed.has(p));
-        if (unlisted.length) failures.push(`${e.shell} ran ${unlisted.join(',')} for ${JSON.stringify(e.source)}${e.shell === 'sh' ? ` (forwarded as ${JSON.stringify(e.text)})` : ''}; listed ${[...e.listed].join(',')}`);
+        if (unlisted.length) failures.push(`${e.shell} ran ${unlisted.join(',')} for ${JSON.stringify(e.source)}${e.shell === 'sh' || e.rebuilt ? ` (forwarded as ${JSON.stringify(e.text)})` : ''}; listed ${[...e.listed].join(',')}`);
       }),
     );
     const executed = results.flat().filter((r) => r.length > 0).length;
-    console.log(`${lines.length} lines: ${lines.length - opaque} judged not opaque and run by bash and, rebuilt, by sh; programs seen for ${executed} of ${entries.length} runs`);
+    console.log(`${lines.length} lines: ${lines.length - opaque} judged not opaque and run by bash and, rebuilt, by sh and bash; programs seen for ${executed} of ${entries.length} runs`);
     assert.ok(executed > entries.length / 4, `the trace saw programs run for ${executed} of ${entries.length} entries: the harness is broken`);
     assert.deepEqual(failures.slice(0, 20), [], `${failures.length} failures (seed ${seed}); ${opaque} of ${lines.length} lines opaque`);
   } finally {

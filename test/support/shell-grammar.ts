@@ -14,11 +14,13 @@ const programName = fc.oneof(
   { weight: 24, arbitrary: pick(...STANDINS, ...REAL) },
   { weight: 3, arbitrary: pick("'rm'", '"rm"', 'r\\m', "r''m", '\\rm', 'r"m"', '/bin/true', '/usr/bin/env', '/bin/../bin/true', './x', '/bin/rm') },
   { weight: 2, arbitrary: pick('$P', '${P}', '"$P"', '$(echo rm)', '`echo rm`', 'r${E}m', '{rm,x}', 'r*', '/bin/r?', '~/x', "$'rm'", '*') },
+  { weight: 1, arbitrary: pick('$i', '"$i"', '${i}', 'r$i') },
 );
 const argWord = fc.oneof(
   { weight: 40, arbitrary: pick('a', 'b', 'x.txt', 'in.txt', 'out', '-n', '-l', '-r', '--', '1', '-o', '-i', '-c', '-e', '.', 'sub', '-name', '-exec', '{}', '\\;', '+', '-delete', '-0', '-I{}', '-S', '-u') },
   { weight: 6, arbitrary: pick('foo#', 'a#b', '#c', '\\#', "'#'", "'a; rm x'", '"| rm"', "'$(rm x)'", '"a b"', 'a\\ b', '\\;', '\\|', "'&&'", "''", '""') },
   { weight: 2, arbitrary: pick('$X', '${X}', '"$X"', '$(rm x)', '`rm x`', '"$(rm x)"', '$((1+1))', '~', '~/x', '*', '*.txt', '{a,b}', "$'\\x41'", '$?', '$1', '@(a|b)', '[ab]') },
+  { weight: 3, arbitrary: pick('"$i"', '$i', '"$i.txt"', '-$i', '"${i}"x', '"$j"') },
   { weight: 4, arbitrary: pick("'s/a/b/'", "'s/a/b/e'", "'1e rm x'", "'s/x/rm y/e'", "'w out'", "'1,2p'", "'{print $1}'", "'BEGIN{system(\"rm x\")}'", "'{print | \"rm\"}'", "'{print > \"out\"}'", "'BEGIN{\"rm x\" | getline}'") },
 );
 const redirect = fc.oneof(
@@ -58,7 +60,50 @@ const compound = (inner: fc.Arbitrary<string>) =>
     inner.map((c) => `[[ -n x ]] && ${c}`),
     inner.map((c) => `(( 1 )) && ${c}`),
   );
-const statement = fc.oneof({ weight: 16, arbitrary: simpleCommand }, { weight: 2, arbitrary: builtinLine }, { weight: 1, arbitrary: compound(simpleCommand) });
+// Loops bind `i` (and `j`) to words the program position or options may take.
+const loopList = pick('a', 'a b', 'rm', 'ls rm', '-rf x.txt', '-o out', "'a b'", '*', '*.txt', 'in.txt sub', '"$X"', '$(echo rm)', '{a,b}', '');
+const condition = fc.oneof(simpleCommand, pick('true', 'false', '[ -f in.txt ]', 'test -d sub'));
+const statements = (inner: fc.Arbitrary<string>) =>
+  fc.tuple(inner, fc.array(fc.tuple(pick('; ', '\n', ' && ', ' | '), inner), { maxLength: 1 })).map(([a, rest]) => a + rest.map(([s, c]) => s + c).join(''));
+const compoundCommand = (inner: fc.Arbitrary<string>) =>
+  fc.oneof(
+    fc.tuple(pick('i', 'j', 'PATH', 'IFS'), loopList, statements(inner)).map(([v, l, b]) => `for ${v} in ${l}; do ${b}; done`),
+    fc.tuple(loopList, statements(inner)).map(([l, b]) => `for i in ${l}\ndo\n${b}\ndone`),
+    fc.tuple(pick('while', 'until'), condition, statements(inner)).map(([k, c, b]) => `${k} ${c}; do ${b}; break; done`),
+    fc.tuple(condition, statements(inner), sometimes(inner, 2), sometimes(fc.tuple(condition, inner).map(([c, b]) => `; elif ${c}; then ${b}`), 3)).map(
+      ([c, t, e, elif]) => `if ${c}; then ${t}${elif}${e ? `; else ${e}` : ''}; fi`,
+    ),
+    fc.tuple(pick('a', '"$X"', '$(echo a)', '"$(rm x)"', 'x.txt'), pick('a', '*', 'a|b', '*.txt', '$(rm x)', '[ab]'), inner, pick(';;', ';&', ';;&')).map(
+      ([w, p, b, end]) => `case ${w} in ${p}) ${b}${end} *) true;; esac`,
+    ),
+    statements(inner).map((b) => `{ ${b}; }`),
+    statements(inner).map((b) => `( ${b} )`),
+  );
+// Here-documents: quoted, unquoted and tab-stripped, with bodies that expand (or, in bash, end early).
+const hereBody = pick('x', 'a $X b', '$(rm x)', '`rm x`', '${X:-$(rm x)}', '${X:=y}', '$((1+2))', '$((X))', '$((a[$(rm x)]))', "$(echo '\nEOF\nrm x\n')", 'EOF2', '\\$(rm x)', '\\\\$(rm x)', '"$(rm x)"', "'$(rm x)'", '$(cat <<EOF\nEOF\n)');
+const hereReader = pick('cat', 'grep x', 'sort', 'sh', 'xargs rm', 'wc -l', 'awk 1', 'sed -n p');
+const hereDocument = fc
+  .tuple(hereReader, pick('<<EOF', "<<'EOF'", '<<-EOF', '<<"EOF"', '<<\\EOF', '<<E"O"F'), hereBody, sometimes(pick(' | sh', ' | cat', '; rm x', ' > out'), 4), fc.boolean(), fc.boolean())
+  .map(([r, op, body, tail, inFor, grouped]) => {
+    const tab = op.startsWith('<<-') ? '\t' : '';
+    const doc = inFor ? `for i in a; do ${r} ${op}${tail}; done\n${tab}${body}\nEOF\n` : `${r} ${op}${tail}\n${tab}${body}\n${tab}EOF\n`;
+    // In a group, what follows the delimiter line can be any separator.
+    return grouped ? `{ ${doc}}` : doc;
+  });
+// Loop variables used as arguments, options and programs, over lists of plain words and patterns.
+const loopUse = fc
+  .tuple(pick('i', 'j'), loopList, pick(...REAL.slice(0, 12), 'rm', 'sudo', 'frob', 'find'), pick('"$i"', '$i', '-$i', '"$i.txt"', '$i x.txt', '-n "$i"', '"${i}"/x', '$j'), sometimes(pick('$i', '"$i"'), 6))
+  .map(([v, l, p, a, prog]) => `for ${v} in ${l}; do ${prog || p} ${a}; done`);
+const hereString = fc.tuple(hereReader, pick('x', '"$X"', '$X', '$(rm x)', '"$(rm x)"', '`rm x`', "'$(rm x)'", '~', '*', '$((1+1))', '${X:=$(rm x)}')).map(([r, w]) => `${r} <<< ${w}`);
+const statement = fc.oneof(
+  { weight: 16, arbitrary: simpleCommand },
+  { weight: 2, arbitrary: builtinLine },
+  { weight: 1, arbitrary: compound(simpleCommand) },
+  { weight: 4, arbitrary: compoundCommand(fc.oneof({ weight: 4, arbitrary: simpleCommand }, { weight: 1, arbitrary: compoundCommand(simpleCommand) })) },
+  { weight: 2, arbitrary: hereDocument },
+  { weight: 1, arbitrary: hereString },
+  { weight: 2, arbitrary: loopUse },
+);
 const separator = fc.oneof(
   { weight: 8, arbitrary: pick('; ', ';', ' && ', ' || ', ' | ', ' |& ', '\n') },
   { weight: 1, arbitrary: pick(' & ', ' # ', '#', ' ;; ', '\\\n', '\\\n#') },

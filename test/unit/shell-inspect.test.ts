@@ -67,7 +67,7 @@ test('bash grammar, not a tokenizer: a `#` inside a word starts no comment, newl
 });
 
 test('evasions that need the target to compute a value are opaque, not guessed', () => {
-  for (const command of ['r${X}m -rf /', '$CMD -rf /', 'echo $(rm -rf /)', 'echo `rm -rf /`', 'echo "$(id)"', 'cat <(rm x)', '(rm -rf /)', 'LD_PRELOAD=/tmp/x.so ls', 'env LD_PRELOAD=/tmp/x.so ls', '/tmp/ls', 'cat <<EOF', "echo $'\\x41'", '{rm,-rf,x}', 'ls {a,b}', '/bin/r? x', 'f() { :; }', 'coproc ls', 'echo $((1+1))', '[[ -f x ]]']) {
+  for (const command of ['r${X}m -rf /', '$CMD -rf /', 'echo $(rm -rf /)', 'echo `rm -rf /`', 'echo "$(id)"', 'cat <(rm x)', 'LD_PRELOAD=/tmp/x.so ls', 'env LD_PRELOAD=/tmp/x.so ls', '/tmp/ls', 'cat <<EOF', "echo $'\\x41'", '{rm,-rf,x}', 'ls {a,b}', '/bin/r? x', 'f() { :; }', 'coproc ls', 'echo $((1+1))', '[[ -f x ]]']) {
     assert.equal(inspectCommand(command).class, 'opaque', command);
   }
 });

@@ -1,13 +1,15 @@
 // Relays an interactive shell: the agent's keystrokes are assembled into lines, the lines into the
 // commands bash will run (a continuation, an open quote, a here-document or an unfinished compound
 // command holds them), and each whole command is inspected and decided like an exec command before
-// any of its lines is sent. Everything the agent's terminal shows is recorded. Commands are decided
-// one at a time, in order; while one waits (for the audit trail or a reviewer) later input queues
-// behind it, bounded by pausing the agent's channel.
+// any of its lines is sent — and what is sent is the command as the gateway rebuilt it. Everything
+// the agent's terminal shows is recorded. Commands are decided one at a time, in order; while one
+// waits (for the audit trail or a reviewer) later input queues behind it, bounded by pausing the
+// agent's channel.
 import type { ClientChannel, ServerChannel } from 'ssh2';
 import { LineAssembler, type TypedInput } from '../../../../core/shell/line-input.js';
 import { CommandAssembler } from '../../../../core/shell/command-input.js';
 import { SessionDefinitions } from '../../../../core/shell/session-definitions.js';
+import { interactiveForm } from '../../../../core/shell/interactive-form.js';
 import type { Masker } from '../../../../core/mask/index.js';
 import { decideCommand, type CommandScope } from './decide.js';
 import type { AsciicastRecorder } from './asciicast.js';
@@ -93,9 +95,15 @@ export function relayShell(o: ShellRelayOptions): Promise<ShellRelayResult> {
       result.linesRefused++;
       return refused(verdict.message ?? 'airlock: refused', input.lines.length);
     }
+    // Bash is given the command as the gateway rebuilt it, not as typed (see interactive-form.ts).
+    const form = interactiveForm(verdict.command, input.lines);
+    if (!form.ok) {
+      result.linesRefused++;
+      return refused(`airlock: refused: ${form.reason}`, input.lines.length);
+    }
     result.linesAllowed++;
     definitions.record(input.tree, verdict.command.class !== 'opaque');
-    upstream.write(input.lines.map((l) => l.text + l.terminator).join(''));
+    upstream.write(form.bytes);
   };
 
   const drain = async () => {
