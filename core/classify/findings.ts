@@ -1,7 +1,7 @@
 // What a walk over one statement's parse tree has found so far.
 import { writtenRelationName } from './relation-names.js';
 import { readsServerSecrets } from './server-secrets.js';
-import { moreDangerous, type StatementClass, type StatementInspection } from '../model.js';
+import { moreDangerous, type ColumnUses, type StatementClass, type StatementInspection } from '../model.js';
 
 export class Findings {
   class: StatementClass = 'read';
@@ -22,6 +22,8 @@ export class Findings {
   /** True once an EXECUTE was seen: the verdict then depends on session state and is not cached. */
   executes = false;
   prepare?: StatementInspection['prepare'];
+  /** Columns used in conditions or transformed (column-uses.ts), this statement's and absorbed ones. */
+  columnUses?: ColumnUses;
   deallocate?: StatementInspection['deallocate'];
 
   /** True when an unqualified relation name is a CTE visible here. */
@@ -42,6 +44,7 @@ export class Findings {
     for (const t of other.tables) this.tables.add(t);
     for (const f of other.functions) this.functions.add(f);
     this.absorbLookups(other);
+    this.columnUses = mergeColumnUses(this.columnUses, other.columnUses);
     this.dmlWithoutWhere ||= other.dmlWithoutWhere;
     this.liftsServerLimits ||= other.liftsServerLimits ?? false;
   }
@@ -68,9 +71,23 @@ export class Findings {
       result.lookups = { operators: [...this.operators], types: [...this.castTypes], attributes: [...this.attributes] };
     }
     if (this.prepare) result.prepare = this.prepare;
+    if (this.columnUses) result.columnUses = this.columnUses;
     if (this.deallocate !== undefined) result.deallocate = this.deallocate;
     return result;
   }
+}
+
+/** Two statements' column uses as one (EXECUTE of a prepared statement, function bodies). */
+export function mergeColumnUses(a: ColumnUses | undefined, b: ColumnUses | undefined): ColumnUses | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  const aliases = new Map<string, string[]>(a.aliases);
+  for (const [k, v] of b.aliases) aliases.set(k, [...new Set([...(aliases.get(k) ?? []), ...v])]);
+  return {
+    predicates: [...new Set([...a.predicates, ...b.predicates])],
+    transformed: [...new Set([...a.transformed, ...b.transformed])],
+    aliases: [...aliases],
+  };
 }
 
 /** Prepared statements as seen by the session (and by earlier statements of the same string). */

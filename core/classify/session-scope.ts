@@ -19,6 +19,7 @@ import {
 } from './search-path.js';
 import type { TargetCatalog } from './target-catalog.js';
 import { readsServerSecrets } from './server-secrets.js';
+import { maskedColumnFacts, type MaskedColumns } from './masked-column-uses.js';
 import { asArray, constText, isRecord, nameParts } from './findings.js';
 
 export interface SessionScopeOptions {
@@ -35,6 +36,11 @@ export interface SessionScopeOptions {
    * refused `SET search_path` does not widen the session's paths. Default: every statement may.
    */
   mayRun?: (s: StatementInspection) => boolean;
+  /**
+   * What is masked for this session on this target; absent for a session that sees data unmasked
+   * (its statements then report no masked column uses).
+   */
+  masked?: () => MaskedColumns | undefined;
 }
 
 /** Statements that create relations: an unqualified name there is also the creation schema's. */
@@ -56,8 +62,8 @@ export class SqlSessionScope {
   /** Objects this session created since login, until the catalog shows them: name → schemas. */
   readonly #created = { relations: new Map() as Names, functions: new Map() as Names, operators: new Map() as Names, types: new Map() as Names };
   #version = 0;
-  readonly #applied = new WeakMap<Inspection, { version: number; catalog: TargetCatalog | undefined; changesScope: boolean; result: Inspection }>();
-  readonly #memo = new WeakMap<StatementInspection, { version: number; catalog: TargetCatalog | undefined; resolved: StatementInspection }>();
+  readonly #applied = new WeakMap<Inspection, { version: number; catalog: TargetCatalog | undefined; masked: number; changesScope: boolean; result: Inspection }>();
+  readonly #memo = new WeakMap<StatementInspection, { version: number; catalog: TargetCatalog | undefined; masked: number; resolved: StatementInspection }>();
   /**
    * Statements of one shape share their (frozen) fact arrays: resolving those once keeps the
    * resolved arrays shared too, which lets the relay reuse a decision by identity.
@@ -87,13 +93,15 @@ export class SqlSessionScope {
     if (!raw.ok) return raw;
     const catalog = this.#o.catalog();
     // A repeated statement (the classifier's cache hands back the same object) costs one look-up.
+    const masked = this.#o.masked?.();
+    const maskedVersion = masked?.version ?? -1;
     const seen = this.#applied.get(raw);
-    if (seen && seen.version === this.#version && seen.catalog === catalog && !seen.changesScope) return seen.result;
+    if (seen && seen.version === this.#version && seen.catalog === catalog && seen.masked === maskedVersion && !seen.changesScope) return seen.result;
     let cls: StatementClass = 'read';
     let changesScope = false;
     let changed = false;
     const statements = raw.statements.map((s) => {
-      const resolved = this.resolve(s, catalog);
+      const resolved = this.resolve(s, catalog, masked);
       // Asking policy costs a decision: only for the few statements that change anything here.
       if (SqlSessionScope.changesScope(s)) {
         changesScope = true;
@@ -104,14 +112,15 @@ export class SqlSessionScope {
       return resolved;
     });
     const result: Inspection = changed ? Object.freeze({ ok: true as const, statements: Object.freeze(statements) as StatementInspection[], class: cls }) : raw;
-    this.#applied.set(raw, { version: this.#version, catalog, changesScope, result });
+    this.#applied.set(raw, { version: this.#version, catalog, masked: maskedVersion, changesScope, result });
     return result;
   }
 
   /** One statement with canonical table names and any shadowed call made opaque. */
-  resolve(s: StatementInspection, catalog = this.#o.catalog()): StatementInspection {
+  resolve(s: StatementInspection, catalog = this.#o.catalog(), masked = this.#o.masked?.()): StatementInspection {
+    const maskedVersion = masked?.version ?? -1;
     const memo = this.#memo.get(s);
-    if (memo && memo.version === this.#version && memo.catalog === catalog) return memo.resolved;
+    if (memo && memo.version === this.#version && memo.catalog === catalog && memo.masked === maskedVersion) return memo.resolved;
     const creates = s.statementTypes.some((t) => CREATES_RELATIONS.has(t));
     let t = this.#tablesMemo.get(s.tables);
     if (!t || t.version !== this.#version || t.catalog !== catalog || t.creates !== creates) {
@@ -129,14 +138,17 @@ export class SqlSessionScope {
     let cls = s.class;
     for (const _ of concerns) cls = moreDangerous(cls, 'opaque');
     const secrets = t.secrets;
+    const facts = masked && s.columnUses ? maskedColumnFacts(s.columnUses, tables, masked) : undefined;
     const resolved: StatementInspection = Object.freeze({
       ...s,
       ...(secrets ? { serverSecrets: true } : {}),
+      ...(facts?.inPredicates.length ? { maskedColumnsInPredicates: Object.freeze(facts.inPredicates) as string[] } : {}),
+      ...(facts?.transformed.length ? { maskedColumnsTransformed: Object.freeze(facts.transformed) as string[] } : {}),
       class: cls,
       tables: tables as string[],
       reasons: concerns.length ? (Object.freeze([...s.reasons, ...concerns]) as string[]) : s.reasons,
     });
-    this.#memo.set(s, { version: this.#version, catalog, resolved });
+    this.#memo.set(s, { version: this.#version, catalog, masked: maskedVersion, resolved });
     return resolved;
   }
 
