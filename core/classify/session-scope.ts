@@ -63,6 +63,8 @@ export class SqlSessionScope {
   readonly #created = { relations: new Map() as Names, functions: new Map() as Names, operators: new Map() as Names, types: new Map() as Names };
   #version = 0;
   readonly #applied = new WeakMap<Inspection, { version: number; catalog: TargetCatalog | undefined; masked: number; changesScope: boolean; result: Inspection }>();
+  /** Resolved inspection → the classifier's, for resolveAgain(). */
+  readonly #rawOf = new WeakMap<Inspection, Inspection>();
   readonly #memo = new WeakMap<StatementInspection, { version: number; catalog: TargetCatalog | undefined; masked: number; resolved: StatementInspection }>();
   /**
    * Statements of one shape share their (frozen) fact arrays: resolving those once keeps the
@@ -113,7 +115,17 @@ export class SqlSessionScope {
     });
     const result: Inspection = changed ? Object.freeze({ ok: true as const, statements: Object.freeze(statements) as StatementInspection[], class: cls }) : raw;
     this.#applied.set(raw, { version: this.#version, catalog, masked: maskedVersion, changesScope, result });
+    if (result !== raw) this.#rawOf.set(result, raw);
     return result;
+  }
+
+  /**
+   * An inspection this scope resolved earlier, resolved again for the session as it is now: a
+   * statement prepared before a `SET search_path` is re-analysed by PostgreSQL when it next runs,
+   * and may then mean other tables and functions.
+   */
+  resolveAgain(resolved: Inspection): Inspection {
+    return this.apply(this.#rawOf.get(resolved) ?? resolved);
   }
 
   /** One statement with canonical table names and any shadowed call made opaque. */

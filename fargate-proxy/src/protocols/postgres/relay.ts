@@ -549,8 +549,11 @@ export class Relay implements ScanHandler {
           const { portal } = decodeExecute(frame.body);
           const prepared = lookupPortal(portal);
           if (prepared) {
-            executes.push(...prepared.inspection.statements);
-            for (const _ of prepared.inspection.statements) executeParams.push(prepared.params);
+            // Names as they resolve now: a SET search_path since the Parse makes the server re-analyse it.
+            const now = this.#o.ctx.sql.resolveAgain?.(prepared.inspection) ?? prepared.inspection;
+            const statements = now.ok ? now.statements : prepared.inspection.statements;
+            executes.push(...statements);
+            for (const _ of statements) executeParams.push(prepared.params);
             this.#source = prepared.text;
           }
           // An unknown portal is a SQL-level cursor (decided at DECLARE) or an error the server reports.

@@ -319,7 +319,7 @@ export class PostgresSessionHandler {
         masker,
         onDetectorHit: masker && ((oid, attnum) => this.maskedColumns.detectorHit(found.info.name, oid, attnum, lookUpOpen, closeUpstream)),
         // Statements are inspected as everywhere, then their names resolved for this session.
-        ctx: { ...this.ctx, sql: { inspect: (sql, prepared) => names.apply(inspector.inspect(sql, prepared)), resolve: (i) => names.apply(i) } },
+        ctx: { ...this.ctx, sql: { inspect: (sql, prepared) => names.apply(inspector.inspect(sql, prepared)), resolve: (i) => names.apply(i), resolveAgain: (i) => names.resolveAgain(i) } },
         log,
         sessionId,
         principal,
