@@ -65,7 +65,13 @@ export interface StatementInspection {
    * of `x.name` references (attribute notation calls a function `name(x)` when no column has that
    * name). Read by the session resolver (core/classify/session-scope.ts); not shown to policy.
    */
-  lookups?: { operators: string[]; types: string[]; attributes: string[] };
+  lookups?: {
+    operators: string[];
+    types: string[];
+    attributes: string[];
+    /** `name/n` for each call of `name` with n arguments (as written), to tell overloads apart. */
+    calls?: string[];
+  };
   /**
    * Columns used where a masked value could be inferred without being returned (conditions,
    * orderings, transformations), by name as written; read by the session resolver, which reports

@@ -11,6 +11,8 @@ export class Findings {
   readonly operators = new Set<string>();
   readonly castTypes = new Set<string>();
   readonly attributes = new Set<string>();
+  /** `name/argument count` of each function call, for telling overloads apart (session-scope.ts). */
+  readonly calls = new Set<string>();
   /**
    * CTE names in scope, innermost query level last: an unqualified reference to one of them is
    * the CTE, not a table, and only inside the query level (and the later CTEs) that defines it.
@@ -53,6 +55,7 @@ export class Findings {
     for (const o of other.lookups?.operators ?? []) this.operators.add(o);
     for (const t of other.lookups?.types ?? []) this.castTypes.add(t);
     for (const a of other.lookups?.attributes ?? []) this.attributes.add(a);
+    for (const c of other.lookups?.calls ?? []) this.calls.add(c);
   }
 
   toInspection(text: string): StatementInspection {
@@ -67,8 +70,8 @@ export class Findings {
     };
     if (this.liftsServerLimits) result.liftsServerLimits = true;
     if (readsServerSecrets(result.tables)) result.serverSecrets = true;
-    if (this.operators.size || this.castTypes.size || this.attributes.size) {
-      result.lookups = { operators: [...this.operators], types: [...this.castTypes], attributes: [...this.attributes] };
+    if (this.operators.size || this.castTypes.size || this.attributes.size || this.calls.size) {
+      result.lookups = { operators: [...this.operators], types: [...this.castTypes], attributes: [...this.attributes], calls: [...this.calls] };
     }
     if (this.prepare) result.prepare = this.prepare;
     if (this.columnUses) result.columnUses = this.columnUses;

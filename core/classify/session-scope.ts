@@ -17,7 +17,7 @@ import { qualifiedName, quoteName, splitQualifiedName } from './relation-names.j
 import {
   creationSchema, functionSearchOrder, parseSearchPath, relationSearchOrder, TEMP_SCHEMA, type PathFacts,
 } from './search-path.js';
-import type { TargetCatalog } from './target-catalog.js';
+import { arityCanMatch, type TargetCatalog } from './target-catalog.js';
 import { readsServerSecrets } from './server-secrets.js';
 import { maskedColumnFacts, type MaskedColumns } from './masked-column-uses.js';
 import { asArray, constText, isRecord, nameParts } from './findings.js';
@@ -238,6 +238,14 @@ export class SqlSessionScope {
       const all = [...(map?.get(name) ?? []), ...(created.get(name) ?? [])];
       return all.find((schema) => schemas === 'any' || schemas.has(schema));
     };
+    // Argument counts per call name: a function outside pg_catalog that cannot take that many is no candidate.
+    const arities = new Map<string, number[]>();
+    for (const c of s.lookups?.calls ?? []) {
+      const at = c.lastIndexOf('/');
+      const list = arities.get(c.slice(0, at)) ?? [];
+      list.push(Number(c.slice(at + 1)));
+      arities.set(c.slice(0, at), list);
+    }
     for (const f of s.functions) {
       const parts = splitQualifiedName(f);
       const name = parts[parts.length - 1]!;
@@ -251,7 +259,7 @@ export class SqlSessionScope {
         continue;
       }
       if (parts.length > 1) continue; // pg_catalog.name: only the built-in can be chosen
-      const shadow = shadowIn(catalog.functions, this.#created.functions, name, functionSchemas);
+      const shadow = this.#shadowFunction(catalog, name, functionSchemas, arities.get(f));
       if (shadow !== undefined) concerns.push(`calls ${f}(), which could resolve to ${quoteName(shadow)}.${quoteName(name)}() instead of the built-in`);
     }
     const lookups = s.lookups;
@@ -284,6 +292,24 @@ export class SqlSessionScope {
       if (shadow !== undefined) concerns.push(`x.${quoteName(a)} may call function ${quoteName(shadow)}.${quoteName(a)}(x) (attribute notation)`);
     }
     return concerns;
+  }
+
+  /**
+   * A schema whose function named `name` a call could choose instead of the built-in: any searched
+   * schema with such a function that takes one of the call's argument counts (all of them when the
+   * counts are unknown), or that this session created one in (its arity is not known).
+   */
+  #shadowFunction(catalog: TargetCatalog, name: string, schemas: Set<string> | 'any', counts: number[] | undefined): string | undefined {
+    const searched = (schema: string) => schemas === 'any' || schemas.has(schema);
+    const created = [...(this.#created.functions.get(name) ?? [])].find(searched);
+    if (created !== undefined) return created;
+    for (const schema of catalog.functions.get(name) ?? []) {
+      if (!searched(schema)) continue;
+      const overloads = catalog.functionArities.get(name)?.filter((a) => a.schema === schema);
+      if (counts === undefined || !overloads?.length) return schema;
+      if (overloads.some((a) => counts.some((n) => arityCanMatch(a, n)))) return schema;
+    }
+    return undefined;
   }
 
   // ---- what a statement changes for the statements after it ----
