@@ -183,7 +183,15 @@ class Walk {
       const position = isRecord(by?.node) && isRecord(by.node.A_Const) && isRecord(by.node.A_Const.ival) ? Number(by.node.A_Const.ival.ival ?? 0) : undefined;
       if (position === undefined) continue;
       const sources = new Set<string>();
-      if (targets.length > 0) collectColumns(isRecord(targets[position - 1]) ? (targets[position - 1] as NodeBody).ResTarget : undefined, sources);
+      const upTo = targets.slice(0, position);
+      const star = upTo.some((t) => {
+        const found = new Set<string>();
+        collectColumns(t, found);
+        return found.has(ANY_COLUMN);
+      });
+      // `SELECT * … ORDER BY 3`: after a star, a position may be any column.
+      if (star || (targets.length > 0 && position > targets.length)) sources.add(ANY_COLUMN);
+      else if (targets.length > 0) collectColumns(isRecord(targets[position - 1]) ? (targets[position - 1] as NodeBody).ResTarget : undefined, sources);
       else collectOutputs(body, sources); // a set operation: any arm's output at that position
       for (const n of sources) this.record(n, { ...f, predicate: true });
     }

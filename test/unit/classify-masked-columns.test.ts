@@ -33,6 +33,8 @@ test('conditions and orderings on masked columns are reported canonically', () =
   assert.deepEqual(facts(`SELECT o.id FROM orders o JOIN customers c ON c.email = o.note`).p, ['public.customers.email']);
   assert.deepEqual(facts(`SELECT id FROM customers c1 JOIN customers c2 USING (ssn)`).p, ['public.customers.ssn']);
   assert.deepEqual(facts(`SELECT email FROM customers ORDER BY 1`).p, ['public.customers.email']);
+  assert.deepEqual(facts(`SELECT * FROM customers ORDER BY 3`).p, ['public.customers.email', 'public.customers.ssn']);
+  assert.deepEqual(facts(`SELECT id, email FROM customers ORDER BY 1`).p, []);
   assert.deepEqual(facts(`SELECT email AS e FROM customers ORDER BY e`).p, ['public.customers.email']);
   assert.deepEqual(facts(`SELECT * FROM (SELECT email AS e FROM customers) s WHERE e > 'm'`).p, ['public.customers.email']);
   assert.deepEqual(facts(`WITH c(x) AS (SELECT ssn FROM customers) SELECT 1 FROM c WHERE x = '1'`).p, ['public.customers.ssn']);
