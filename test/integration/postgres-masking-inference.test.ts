@@ -36,8 +36,8 @@ function refused(r: { code: number; stderr: string }, field: RegExp): void {
 before(async () => {
   server = await startPostgres();
   await direct(`
-    CREATE TABLE customers (id int PRIMARY KEY, name text, email text, ssn text, city text);
-    INSERT INTO customers VALUES (1, 'Radia', '${EMAIL}', '123-45-6789', 'Boston'), (2, 'Ada', 'ada@example.org', '987-65-4321', 'London');
+    CREATE TABLE customers (id int PRIMARY KEY, name text, email text, ssn text, city text, secret_code text);
+    INSERT INTO customers VALUES (1, 'Radia', '${EMAIL}', '123-45-6789', 'Boston', 'ZX-CODE-7781'), (2, 'Ada', 'ada@example.org', '987-65-4321', 'London', 'ZX-CODE-0042');
     CREATE TABLE orders (id int PRIMARY KEY, customer_id int, total numeric);
     INSERT INTO orders VALUES (10, 1, 12.5), (11, 2, 7);
   `);
@@ -46,7 +46,7 @@ before(async () => {
 @id("agent-2-unmasked")
 permit (principal == Airlock::Agent::"${OTHER_AGENT.clientId}", action == Airlock::Action::"view_unmasked", resource);
 `;
-  gw = await startTestGateway(server, { policy, config: (raw) => (raw.masking = { columnRules: [{ pattern: 'ssn', style: 'redact' }] }) });
+  gw = await startTestGateway(server, { policy, config: (raw) => (raw.masking = { columnRules: [{ pattern: 'ssn', style: 'redact' }, { pattern: 'secret_*', style: 'redact' }] }) });
   masked = await gw.token();
   unmasked = await gw.token(OTHER_AGENT);
 });
@@ -101,6 +101,15 @@ test('a masked column passed through a function, operator or cast is refused; un
   const r = await run(unmasked, `SELECT reverse(ssn) FROM customers WHERE id = 1`);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), '9876-54-321');
+});
+
+test('a rule-masked column returned under another name is still masked (RowDescription names its table column)', async () => {
+  const r = await run(masked, `SELECT secret_code AS x, c.secret_code AS "Y", id FROM customers c ORDER BY id`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /ZX-CODE/);
+  assert.match(r.stdout, /\|1$/m);
+  const plain = await run(unmasked, `SELECT secret_code AS x FROM customers WHERE id = 1`);
+  assert.equal(plain.stdout.trim(), 'ZX-CODE-7781');
 });
 
 test('statements that use masked columns only as output, or other columns in conditions, stay allowed', async () => {

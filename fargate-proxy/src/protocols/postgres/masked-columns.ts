@@ -26,6 +26,8 @@ class TargetMasked implements MaskedColumns {
   readonly byTable = new Map<string, Set<string>>();
   size = 0;
   ruleColumnsAt = 0;
+  /** `oid:attnum` of each column a rule matches → its name: a result column renamed by an alias is still that column. */
+  readonly ruleColumnByOrigin = new Map<string, string>();
   /** `oid:attnum` pairs already known or being looked up. */
   readonly seen = new Set<string>();
   readonly pending: [number, number][] = [];
@@ -79,14 +81,23 @@ export class MaskedColumnRegistry {
     const regexes = this.#patterns.map((p) => `E'${p.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`).join(', ');
     const rows = await queryUpstream(
       conn,
-      `SELECT n.nspname::text, c.relname::text, a.attname::text
+      `SELECT n.nspname::text, c.relname::text, a.attname::text, c.oid::text, a.attnum::text
          FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
           AND a.attname::text ~* ANY (ARRAY[${regexes}])`,
       MAX_COLUMNS,
     );
-    for (const [schema, table, column] of rows) if (schema && table && column) t.add(schema, table, column);
+    for (const [schema, table, column, oid, attnum] of rows) {
+      if (!schema || !table || !column) continue;
+      t.add(schema, table, column);
+      if (oid && attnum) t.ruleColumnByOrigin.set(`${oid}:${attnum}`, column);
+    }
     t.ruleColumnsAt = Date.now();
+  }
+
+  /** The name of the rule-matched column a result column comes from (by RowDescription's table OID and attribute number). */
+  ruleColumnAt(target: string, tableOid: number, attnum: number): string | undefined {
+    return (this.#byTarget.get(target) as TargetMasked | undefined)?.ruleColumnByOrigin.get(`${tableOid}:${attnum}`);
   }
 
   /**

@@ -44,6 +44,8 @@ export interface RelayOptions {
   masker?: Masker;
   /** Told which table columns detectors found sensitive values in (masked-columns.ts). */
   onDetectorHit?: DetectorHitListener;
+  /** The rule-matched column a result column comes from (masked-columns.ts). */
+  ruleColumnAt?: (tableOid: number, attnum: number) => string | undefined;
 }
 
 /** A statement as prepared on the upstream (extended protocol), with what inspection made of it. */
@@ -186,7 +188,7 @@ export class Relay implements ScanHandler {
     this.#upstream = o.upstream.socket;
     this.#reader = o.pending;
     this.#txStatus = o.upstream.status;
-    this.#mask = o.masker && new ResultMasker(o.masker, o.onDetectorHit);
+    this.#mask = o.masker && new ResultMasker(o.masker, o.onDetectorHit, o.ruleColumnAt);
   }
 
   onClose(fn: () => void): void {

@@ -40,6 +40,8 @@ export class ResultMasker {
   constructor(
     private readonly masker: Masker,
     private readonly onDetectorHit?: DetectorHitListener,
+    /** The rule-matched column a result column comes from: `SELECT ssn AS x` is still ssn. */
+    private readonly ruleColumnAt?: (tableOid: number, attnum: number) => string | undefined,
   ) {}
 
   rowDescription(body: Buffer): void {
@@ -61,7 +63,9 @@ export class ResultMasker {
       r.int32(); // type modifier
       formats.push(r.int16());
     }
-    this.#shape = { plan: this.masker.planColumns(names), formats, types, origins };
+    // Column rules match names; a column returned under another name is planned by its own.
+    const planned = this.ruleColumnAt ? names.map((n, i) => this.ruleColumnAt!(origins[i]![0], origins[i]![1]) ?? n) : names;
+    this.#shape = { plan: this.masker.planColumns(planned), formats, types, origins };
   }
 
   /** Without a RowDescription (e.g. Execute of a portal described earlier), detectors still apply per cell. */

@@ -318,6 +318,7 @@ export class PostgresSessionHandler {
       const relay = new Relay({
         masker,
         onDetectorHit: masker && ((oid, attnum) => this.maskedColumns.detectorHit(found.info.name, oid, attnum, lookUpOpen, closeUpstream)),
+        ruleColumnAt: masker && ((oid, attnum) => this.maskedColumns.ruleColumnAt(found.info.name, oid, attnum)),
         // Statements are inspected as everywhere, then their names resolved for this session.
         ctx: { ...this.ctx, sql: { inspect: (sql, prepared) => names.apply(inspector.inspect(sql, prepared)), resolve: (i) => names.apply(i), resolveAgain: (i) => names.resolveAgain(i) } },
         log,
