@@ -71,11 +71,35 @@ export interface StatementInspection {
    * of `x.name` references (attribute notation calls a function `name(x)` when no column has that
    * name). Read by the session resolver (core/classify/session-scope.ts); not shown to policy.
    */
-  lookups?: { operators: string[]; types: string[]; attributes: string[] };
+  lookups?: {
+    operators: string[];
+    types: string[];
+    attributes: string[];
+    /** `name/n` for each call of `name` with n arguments (as written), to tell overloads apart. */
+    calls?: string[];
+  };
+  /**
+   * Columns used where a masked value could be inferred without being returned (conditions,
+   * orderings, transformations), by name as written; read by the session resolver, which reports
+   * the masked ones as `maskedColumnsInPredicates` / `maskedColumnsTransformed`. Not shown to policy.
+   */
+  columnUses?: ColumnUses;
+  /** Masked columns (canonical `schema.table.column`) in WHERE/JOIN/HAVING/ORDER BY and the like. */
+  maskedColumnsInPredicates?: string[];
+  /** Masked columns passed through a function, operator or cast, or copied (INSERT … SELECT, COPY). */
+  maskedColumnsTransformed?: string[];
   /** Set on `PREPARE name AS body`: the session should remember `body` under `name` once the server accepts it. */
   prepare?: { name: string; body: StatementInspection };
   /** Set on `DEALLOCATE name` (`'*'` for `DEALLOCATE ALL`): the session should forget it. */
   deallocate?: string | '*';
+}
+
+/** See StatementInspection.columnUses; `*` stands for any column of the statement's tables. */
+export interface ColumnUses {
+  predicates: string[];
+  transformed: string[];
+  /** Output name (select-list alias, renamed subquery or CTE column) → the names it is made from. */
+  aliases: [name: string, sources: string[]][];
 }
 
 export type Inspection =

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { inspectSql, loadSqlInspector } from '../../core/classify/index.js';
 import { maskSqlLiterals, prepareSqlLiteralMasking } from '../../core/audit/sql-literals.js';
+import { inspectCuttingLists } from '../../core/classify/constant-lists.js';
 import { noisyStatement } from '../noisy-neighbour.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
@@ -12,6 +13,7 @@ await prepareSqlLiteralMasking();
 const steps: Record<string, (sql: string, wire: Buffer) => unknown> = {
   'decode (utf8)': (_s, wire) => wire.toString('utf8'),
   'inspect (parse + classify)': (s) => inspectSql(s),
+  'inspect with constant lists cut (worker path)': (s) => inspectCuttingLists(s),
   'mask literals (audit)': (s) => maskSqlLiterals(s),
   'JSON + sha256 of the text (audit record)': (s) => createHash('sha256').update(JSON.stringify({ text: s })).digest('hex'),
 };

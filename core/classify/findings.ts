@@ -1,7 +1,7 @@
 // What a walk over one statement's parse tree has found so far.
 import { writtenRelationName } from './relation-names.js';
 import { readsServerSecrets } from './server-secrets.js';
-import { moreDangerous, type StatementClass, type StatementInspection } from '../model.js';
+import { moreDangerous, type ColumnUses, type StatementClass, type StatementInspection } from '../model.js';
 
 export class Findings {
   class: StatementClass = 'read';
@@ -11,6 +11,8 @@ export class Findings {
   readonly operators = new Set<string>();
   readonly castTypes = new Set<string>();
   readonly attributes = new Set<string>();
+  /** `name/argument count` of each function call, for telling overloads apart (session-scope.ts). */
+  readonly calls = new Set<string>();
   /**
    * CTE names in scope, innermost query level last: an unqualified reference to one of them is
    * the CTE, not a table, and only inside the query level (and the later CTEs) that defines it.
@@ -22,6 +24,8 @@ export class Findings {
   /** True once an EXECUTE was seen: the verdict then depends on session state and is not cached. */
   executes = false;
   prepare?: StatementInspection['prepare'];
+  /** Columns used in conditions or transformed (column-uses.ts), this statement's and absorbed ones. */
+  columnUses?: ColumnUses;
   deallocate?: StatementInspection['deallocate'];
 
   /** True when an unqualified relation name is a CTE visible here. */
@@ -42,6 +46,7 @@ export class Findings {
     for (const t of other.tables) this.tables.add(t);
     for (const f of other.functions) this.functions.add(f);
     this.absorbLookups(other);
+    this.columnUses = mergeColumnUses(this.columnUses, other.columnUses);
     this.dmlWithoutWhere ||= other.dmlWithoutWhere;
     this.liftsServerLimits ||= other.liftsServerLimits ?? false;
   }
@@ -50,6 +55,7 @@ export class Findings {
     for (const o of other.lookups?.operators ?? []) this.operators.add(o);
     for (const t of other.lookups?.types ?? []) this.castTypes.add(t);
     for (const a of other.lookups?.attributes ?? []) this.attributes.add(a);
+    for (const c of other.lookups?.calls ?? []) this.calls.add(c);
   }
 
   toInspection(text: string): StatementInspection {
@@ -64,13 +70,27 @@ export class Findings {
     };
     if (this.liftsServerLimits) result.liftsServerLimits = true;
     if (readsServerSecrets(result.tables)) result.serverSecrets = true;
-    if (this.operators.size || this.castTypes.size || this.attributes.size) {
-      result.lookups = { operators: [...this.operators], types: [...this.castTypes], attributes: [...this.attributes] };
+    if (this.operators.size || this.castTypes.size || this.attributes.size || this.calls.size) {
+      result.lookups = { operators: [...this.operators], types: [...this.castTypes], attributes: [...this.attributes], calls: [...this.calls] };
     }
     if (this.prepare) result.prepare = this.prepare;
+    if (this.columnUses) result.columnUses = this.columnUses;
     if (this.deallocate !== undefined) result.deallocate = this.deallocate;
     return result;
   }
+}
+
+/** Two statements' column uses as one (EXECUTE of a prepared statement, function bodies). */
+export function mergeColumnUses(a: ColumnUses | undefined, b: ColumnUses | undefined): ColumnUses | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  const aliases = new Map<string, string[]>(a.aliases);
+  for (const [k, v] of b.aliases) aliases.set(k, [...new Set([...(aliases.get(k) ?? []), ...v])]);
+  return {
+    predicates: [...new Set([...a.predicates, ...b.predicates])],
+    transformed: [...new Set([...a.transformed, ...b.transformed])],
+    aliases: [...aliases],
+  };
 }
 
 /** Prepared statements as seen by the session (and by earlier statements of the same string). */

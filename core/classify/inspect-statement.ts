@@ -1,7 +1,8 @@
 // Walks every node of one statement's parse tree, so that nothing can hide in a place no rule
 // anticipated: rules decide about the nodes they know, and every other node is walked through.
 import type { StatementInspection } from '../model.js';
-import { Findings, isRecord, type NodeBody, type PreparedLookup, type WalkContext } from './findings.js';
+import { columnUses } from './column-uses.js';
+import { Findings, mergeColumnUses, isRecord, type NodeBody, type PreparedLookup, type WalkContext } from './findings.js';
 import { parseStatements } from './parser.js';
 import { NODE_RULES, UNWRAPPED_FIELDS } from './statement-rules.js';
 
@@ -33,6 +34,7 @@ export function inspectStatement(node: unknown, text: string, prepared: Prepared
     },
   };
   walkValue(node, ctx);
+  findings.columnUses = mergeColumnUses(findings.columnUses, columnUses(node));
   return { inspection: findings.toInspection(text), executes: findings.executes };
 }
 

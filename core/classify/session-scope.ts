@@ -17,8 +17,9 @@ import { qualifiedName, quoteName, splitQualifiedName } from './relation-names.j
 import {
   creationSchema, functionSearchOrder, parseSearchPath, relationSearchOrder, TEMP_SCHEMA, type PathFacts,
 } from './search-path.js';
-import type { TargetCatalog } from './target-catalog.js';
+import { arityCanMatch, type TargetCatalog } from './target-catalog.js';
 import { readsServerSecrets } from './server-secrets.js';
+import { maskedColumnFacts, type MaskedColumns } from './masked-column-uses.js';
 import { asArray, constText, isRecord, nameParts } from './findings.js';
 
 export interface SessionScopeOptions {
@@ -35,6 +36,11 @@ export interface SessionScopeOptions {
    * refused `SET search_path` does not widen the session's paths. Default: every statement may.
    */
   mayRun?: (s: StatementInspection) => boolean;
+  /**
+   * What is masked for this session on this target; absent for a session that sees data unmasked
+   * (its statements then report no masked column uses).
+   */
+  masked?: () => MaskedColumns | undefined;
 }
 
 /** Statements that create relations: an unqualified name there is also the creation schema's. */
@@ -56,8 +62,10 @@ export class SqlSessionScope {
   /** Objects this session created since login, until the catalog shows them: name → schemas. */
   readonly #created = { relations: new Map() as Names, functions: new Map() as Names, operators: new Map() as Names, types: new Map() as Names };
   #version = 0;
-  readonly #applied = new WeakMap<Inspection, { version: number; catalog: TargetCatalog | undefined; changesScope: boolean; result: Inspection }>();
-  readonly #memo = new WeakMap<StatementInspection, { version: number; catalog: TargetCatalog | undefined; resolved: StatementInspection }>();
+  readonly #applied = new WeakMap<Inspection, { version: number; catalog: TargetCatalog | undefined; masked: number; changesScope: boolean; result: Inspection }>();
+  /** Resolved inspection → the classifier's, for resolveAgain(). */
+  readonly #rawOf = new WeakMap<Inspection, Inspection>();
+  readonly #memo = new WeakMap<StatementInspection, { version: number; catalog: TargetCatalog | undefined; masked: number; resolved: StatementInspection }>();
   /**
    * Statements of one shape share their (frozen) fact arrays: resolving those once keeps the
    * resolved arrays shared too, which lets the relay reuse a decision by identity.
@@ -87,13 +95,15 @@ export class SqlSessionScope {
     if (!raw.ok) return raw;
     const catalog = this.#o.catalog();
     // A repeated statement (the classifier's cache hands back the same object) costs one look-up.
+    const masked = this.#o.masked?.();
+    const maskedVersion = masked?.version ?? -1;
     const seen = this.#applied.get(raw);
-    if (seen && seen.version === this.#version && seen.catalog === catalog && !seen.changesScope) return seen.result;
+    if (seen && seen.version === this.#version && seen.catalog === catalog && seen.masked === maskedVersion && !seen.changesScope) return seen.result;
     let cls: StatementClass = 'read';
     let changesScope = false;
     let changed = false;
     const statements = raw.statements.map((s) => {
-      const resolved = this.resolve(s, catalog);
+      const resolved = this.resolve(s, catalog, masked);
       // Asking policy costs a decision: only for the few statements that change anything here.
       if (SqlSessionScope.changesScope(s)) {
         changesScope = true;
@@ -104,14 +114,25 @@ export class SqlSessionScope {
       return resolved;
     });
     const result: Inspection = changed ? Object.freeze({ ok: true as const, statements: Object.freeze(statements) as StatementInspection[], class: cls }) : raw;
-    this.#applied.set(raw, { version: this.#version, catalog, changesScope, result });
+    this.#applied.set(raw, { version: this.#version, catalog, masked: maskedVersion, changesScope, result });
+    if (result !== raw) this.#rawOf.set(result, raw);
     return result;
   }
 
+  /**
+   * An inspection this scope resolved earlier, resolved again for the session as it is now: a
+   * statement prepared before a `SET search_path` is re-analysed by PostgreSQL when it next runs,
+   * and may then mean other tables and functions.
+   */
+  resolveAgain(resolved: Inspection): Inspection {
+    return this.apply(this.#rawOf.get(resolved) ?? resolved);
+  }
+
   /** One statement with canonical table names and any shadowed call made opaque. */
-  resolve(s: StatementInspection, catalog = this.#o.catalog()): StatementInspection {
+  resolve(s: StatementInspection, catalog = this.#o.catalog(), masked = this.#o.masked?.()): StatementInspection {
+    const maskedVersion = masked?.version ?? -1;
     const memo = this.#memo.get(s);
-    if (memo && memo.version === this.#version && memo.catalog === catalog) return memo.resolved;
+    if (memo && memo.version === this.#version && memo.catalog === catalog && memo.masked === maskedVersion) return memo.resolved;
     const creates = s.statementTypes.some((t) => CREATES_RELATIONS.has(t));
     let t = this.#tablesMemo.get(s.tables);
     if (!t || t.version !== this.#version || t.catalog !== catalog || t.creates !== creates) {
@@ -129,14 +150,17 @@ export class SqlSessionScope {
     let cls = s.class;
     for (const _ of concerns) cls = moreDangerous(cls, 'opaque');
     const secrets = t.secrets;
+    const facts = masked && s.columnUses ? maskedColumnFacts(s.columnUses, tables, masked) : undefined;
     const resolved: StatementInspection = Object.freeze({
       ...s,
       ...(secrets ? { serverSecrets: true } : {}),
+      ...(facts?.inPredicates.length ? { maskedColumnsInPredicates: Object.freeze(facts.inPredicates) as string[] } : {}),
+      ...(facts?.transformed.length ? { maskedColumnsTransformed: Object.freeze(facts.transformed) as string[] } : {}),
       class: cls,
       tables: tables as string[],
       reasons: concerns.length ? (Object.freeze([...s.reasons, ...concerns]) as string[]) : s.reasons,
     });
-    this.#memo.set(s, { version: this.#version, catalog, resolved });
+    this.#memo.set(s, { version: this.#version, catalog, masked: maskedVersion, resolved });
     return resolved;
   }
 
@@ -214,6 +238,14 @@ export class SqlSessionScope {
       const all = [...(map?.get(name) ?? []), ...(created.get(name) ?? [])];
       return all.find((schema) => schemas === 'any' || schemas.has(schema));
     };
+    // Argument counts per call name: a function outside pg_catalog that cannot take that many is no candidate.
+    const arities = new Map<string, number[]>();
+    for (const c of s.lookups?.calls ?? []) {
+      const at = c.lastIndexOf('/');
+      const list = arities.get(c.slice(0, at)) ?? [];
+      list.push(Number(c.slice(at + 1)));
+      arities.set(c.slice(0, at), list);
+    }
     for (const f of s.functions) {
       const parts = splitQualifiedName(f);
       const name = parts[parts.length - 1]!;
@@ -227,7 +259,7 @@ export class SqlSessionScope {
         continue;
       }
       if (parts.length > 1) continue; // pg_catalog.name: only the built-in can be chosen
-      const shadow = shadowIn(catalog.functions, this.#created.functions, name, functionSchemas);
+      const shadow = this.#shadowFunction(catalog, name, functionSchemas, arities.get(f));
       if (shadow !== undefined) concerns.push(`calls ${f}(), which could resolve to ${quoteName(shadow)}.${quoteName(name)}() instead of the built-in`);
     }
     const lookups = s.lookups;
@@ -260,6 +292,24 @@ export class SqlSessionScope {
       if (shadow !== undefined) concerns.push(`x.${quoteName(a)} may call function ${quoteName(shadow)}.${quoteName(a)}(x) (attribute notation)`);
     }
     return concerns;
+  }
+
+  /**
+   * A schema whose function named `name` a call could choose instead of the built-in: any searched
+   * schema with such a function that takes one of the call's argument counts (all of them when the
+   * counts are unknown), or that this session created one in (its arity is not known).
+   */
+  #shadowFunction(catalog: TargetCatalog, name: string, schemas: Set<string> | 'any', counts: number[] | undefined): string | undefined {
+    const searched = (schema: string) => schemas === 'any' || schemas.has(schema);
+    const created = [...(this.#created.functions.get(name) ?? [])].find(searched);
+    if (created !== undefined) return created;
+    for (const schema of catalog.functions.get(name) ?? []) {
+      if (!searched(schema)) continue;
+      const overloads = catalog.functionArities.get(name)?.filter((a) => a.schema === schema);
+      if (counts === undefined || !overloads?.length) return schema;
+      if (overloads.some((a) => counts.some((n) => arityCanMatch(a, n)))) return schema;
+    }
+    return undefined;
   }
 
   // ---- what a statement changes for the statements after it ----

@@ -263,6 +263,7 @@ function readWriteTransaction(options: unknown, ctx: WalkContext, what: string):
 function functionCall(body: NodeBody, ctx: WalkContext): void {
   const parts = nameParts(body.funcname);
   ctx.findings.functions.add(functionName(parts));
+  ctx.findings.calls.add(`${functionName(parts)}/${asArray(body.args).length}`);
   const verdict = judgeFunction(parts);
   ctx.findings.raise(verdict.class, verdict.reason);
 }

@@ -3,8 +3,19 @@
 // instead of a built-in), and which functions pg_catalog itself has. Read with CATALOG_QUERY on a
 // connection of the target; the caller (the proxy) runs the query and hands over the rows.
 
-/** One row of CATALOG_QUERY: a kind letter, a schema and a name. */
-export type CatalogRow = [kind: string, schema: string, name: string];
+/**
+ * One row of CATALOG_QUERY: a kind letter, a schema, a name, and for functions outside pg_catalog
+ * their arity as `nargs/ndefaults/v` (`v` when variadic).
+ */
+export type CatalogRow = [kind: string, schema: string, name: string, detail?: string];
+
+/** How many arguments a function outside pg_catalog takes: a call with another number cannot choose it. */
+export interface FunctionArity {
+  schema: string;
+  nargs: number;
+  ndefaults: number;
+  variadic: boolean;
+}
 
 export interface TargetCatalog {
   /** Relation name → schemas holding a relation of that name (temporary schemas left out). */
@@ -14,6 +25,8 @@ export interface TargetCatalog {
   readonly builtinFunctions: ReadonlySet<string>;
   /** Name → schemas of functions outside pg_catalog that are not part of an extension. */
   readonly functions: ReadonlyMap<string, readonly string[]>;
+  /** Name → the arities of those functions, by schema. */
+  readonly functionArities: ReadonlyMap<string, readonly FunctionArity[]>;
   /** Same, for functions of one argument: attribute notation `x.name` can call them. */
   readonly attributeFunctions: ReadonlyMap<string, readonly string[]>;
   /** Name → schemas of operators outside pg_catalog that are not part of an extension. */
@@ -38,28 +51,29 @@ export const MAX_CATALOG_ROWS = 1_000_000;
  * administrator (or is a trusted extension) and is part of what the server offers, as built-ins are.
  */
 export const CATALOG_QUERY = `
-SELECT 'r', n.nspname::text, c.relname::text
+SELECT 'r', n.nspname::text, c.relname::text, ''
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p', 'S') AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'
 UNION ALL
-SELECT 's', n.nspname::text, '' FROM pg_catalog.pg_namespace n WHERE n.nspname !~ '^pg_(toast|temp_|toast_temp_)'
+SELECT 's', n.nspname::text, '', '' FROM pg_catalog.pg_namespace n WHERE n.nspname !~ '^pg_(toast|temp_|toast_temp_)'
 UNION ALL
-SELECT DISTINCT 'b', 'pg_catalog', p.proname::text
+SELECT DISTINCT 'b', 'pg_catalog', p.proname::text, ''
   FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace
 UNION ALL
-SELECT CASE WHEN p.pronargs = 1 THEN 'a' ELSE 'f' END, n.nspname::text, p.proname::text
+SELECT CASE WHEN p.pronargs = 1 THEN 'a' ELSE 'f' END, n.nspname::text, p.proname::text,
+       p.pronargs::text || '/' || p.pronargdefaults::text || '/' || CASE WHEN p.provariadic <> 0 THEN 'v' ELSE '' END
   FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname <> 'pg_catalog'
    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
                     WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'e')
 UNION ALL
-SELECT 'o', n.nspname::text, o.oprname::text
+SELECT 'o', n.nspname::text, o.oprname::text, ''
   FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
  WHERE n.nspname <> 'pg_catalog'
    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
                     WHERE d.classid = 'pg_catalog.pg_operator'::pg_catalog.regclass AND d.objid = o.oid AND d.deptype = 'e')
 UNION ALL
-SELECT 't', n.nspname::text, t.typname::text
+SELECT 't', n.nspname::text, t.typname::text, ''
   FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
@@ -68,7 +82,7 @@ SELECT 't', n.nspname::text, t.typname::text
         OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast k JOIN pg_catalog.pg_proc p ON p.oid = k.castfunc
                     WHERE (k.castsource = t.oid OR k.casttarget = t.oid) AND p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace))
 UNION ALL
-SELECT 'c', '', '' WHERE EXISTS (
+SELECT 'c', '', '', '' WHERE EXISTS (
   SELECT 1 FROM pg_catalog.pg_cast k JOIN pg_catalog.pg_proc p ON p.oid = k.castfunc
     JOIN pg_catalog.pg_type s ON s.oid = k.castsource JOIN pg_catalog.pg_type d ON d.oid = k.casttarget
    WHERE p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace
@@ -81,6 +95,7 @@ export const SESSION_QUERY = `SELECT pg_catalog.current_user()::text, pg_catalog
 export function buildTargetCatalog(rows: Iterable<CatalogRow>, loadedAt = Date.now()): TargetCatalog {
   const relations = new Map<string, string[]>();
   const functions = new Map<string, string[]>();
+  const functionArities = new Map<string, FunctionArity[]>();
   const attributeFunctions = new Map<string, string[]>();
   const operators = new Map<string, string[]>();
   const codeTypes = new Map<string, string[]>();
@@ -92,7 +107,17 @@ export function buildTargetCatalog(rows: Iterable<CatalogRow>, loadedAt = Date.n
     if (!list) map.set(name, [schema]);
     else if (!list.includes(schema)) list.push(schema);
   };
-  for (const [kind, schema, name] of rows) {
+  const arity = (name: string, schema: string, detail: string | undefined) => {
+    const [nargs, ndefaults, variadic] = (detail ?? '').split('/');
+    const parsed = { schema, nargs: Number(nargs), ndefaults: Number(ndefaults), variadic: variadic === 'v' };
+    // Unreadable: any arity (Infinity defaults) — such a function can be chosen by any call.
+    if (!Number.isInteger(parsed.nargs) || !Number.isInteger(parsed.ndefaults)) Object.assign(parsed, { nargs: 0, ndefaults: 0, variadic: true });
+    const list = functionArities.get(name);
+    if (list) list.push(parsed);
+    else functionArities.set(name, [parsed]);
+  };
+  for (const [kind, schema, name, detail] of rows) {
+    if (kind === 'a' || kind === 'f') arity(name, schema, detail);
     switch (kind) {
       case 'r': add(relations, name, schema); break;
       case 's': schemas.add(schema); break;
@@ -104,5 +129,15 @@ export function buildTargetCatalog(rows: Iterable<CatalogRow>, loadedAt = Date.n
       case 'c': userCastsOnBuiltins = true; break;
     }
   }
-  return { relations, schemas, builtinFunctions, functions, attributeFunctions, operators, codeTypes, userCastsOnBuiltins, loadedAt };
+  return { relations, schemas, builtinFunctions, functions, functionArities, attributeFunctions, operators, codeTypes, userCastsOnBuiltins, loadedAt };
+}
+
+/**
+ * Whether a call with `args` arguments could choose this function. A function without defaults
+ * needs exactly its number; defaults let fewer through; a variadic one takes any number from one
+ * less than its fixed arguments up (the variadic array may get none when it has a default).
+ */
+export function arityCanMatch(f: FunctionArity, args: number): boolean {
+  const least = Math.max(0, f.nargs - f.ndefaults - (f.variadic ? 1 : 0));
+  return args >= least && (f.variadic || args <= f.nargs);
 }

@@ -69,6 +69,8 @@ export function statementContext(statement: StatementInspection): Context {
     // --- inspection facts of issue 28 (name resolution, server secrets, limits) ---
     serverSecrets: statement.serverSecrets ?? false,
     liftsServerLimits: statement.liftsServerLimits ?? false,
+    maskedColumnsInPredicates: [...new Set(statement.maskedColumnsInPredicates ?? [])],
+    maskedColumnsTransformed: [...new Set(statement.maskedColumnsTransformed ?? [])],
     // --- end issue 28 ---
   };
 }
@@ -81,6 +83,7 @@ export function statementDecisionKey(statement: StatementInspection): string {
   return JSON.stringify([
     statement.class, statement.statementTypes, statement.tables, statement.functions, statement.dmlWithoutWhere,
     statement.serverSecrets ?? false, statement.liftsServerLimits ?? false,
+    statement.maskedColumnsInPredicates ?? [], statement.maskedColumnsTransformed ?? [],
   ]);
 }
 

@@ -31,6 +31,8 @@ namespace Airlock {
     // --- issue 28: name resolution, server secrets, limits ---
     serverSecrets: Bool,         // reads pg_authid, pg_shadow, pg_hba_file_rules, pg_file_settings, user mappings, ...
     liftsServerLimits: Bool,     // statement_timeout/lock_timeout = 0, work_mem above 1 GB, ...
+    maskedColumnsInPredicates: Set<String>, // masked columns ("schema.table.column") in WHERE/JOIN/HAVING/ORDER BY, LIKE, comparisons
+    maskedColumnsTransformed: Set<String>,  // masked columns passed through a function, operator or cast, or copied (INSERT … SELECT, COPY)
     // --- end issue 28 ---
     // --- issue 32: present when the agent connected with a task token ---
     task?: Task,

@@ -29,6 +29,11 @@ export interface SqlInspectorPort {
    * elsewhere — a worker thread's, for large statements. `inspect` already includes it.
    */
   resolve?(inspection: Inspection): Inspection;
+  /**
+   * An inspection this port returned earlier, with names resolved for the session as it is now:
+   * PostgreSQL re-analyses a prepared statement after the session's search_path changed.
+   */
+  resolveAgain?(inspection: Inspection): Inspection;
 }
 
 export interface PostgresTarget {

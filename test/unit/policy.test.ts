@@ -117,6 +117,15 @@ test('production example: groups, environment and tags decide', () => {
     engine.authorizeStatement(oncall, orders, statement('read', { functions: ['pg_read_file'] })),
     'deny', ['prod-no-dangerous-functions'], /server file and network functions/,
   );
+  // Masked columns (only ever reported for sessions that see data masked) may not be probed.
+  expectDecision(
+    engine.authorizeStatement(oncall, orders, statement('read', { tables: ['public.customers'], maskedColumnsInPredicates: ['public.customers.email'] })),
+    'deny', ['prod-no-masked-predicates'], /condition or ordering/,
+  );
+  expectDecision(
+    engine.authorizeStatement(oncall, orders, statement('read', { tables: ['public.customers'], maskedColumnsTransformed: ['public.customers.email'] })),
+    'deny', ['prod-no-masked-transforms'], /function, operator or cast/,
+  );
 
   expectDecision(engine.authorizeStatement(oncall, orders, statement('write', { tables: ['public.jobs'] })), 'approve', ['prod-write-approval']);
   expectDecision(engine.authorizeStatement(oncall, orders, statement('write', { tables: ['jobs', 'orders'] })), 'deny', []);
@@ -228,6 +237,8 @@ test('statementDecisionKey changes with every fact policy sees, and only with th
     dmlWithoutWhere: { ...base, dmlWithoutWhere: true },
     serverSecrets: { ...base, serverSecrets: true },
     liftsServerLimits: { ...base, liftsServerLimits: true },
+    maskedColumnsInPredicates: { ...base, maskedColumnsInPredicates: ['public.t.email'] },
+    maskedColumnsTransformed: { ...base, maskedColumnsTransformed: ['public.t.email'] },
   };
   assert.deepEqual(Object.keys(changed).sort(), Object.keys(statementContext(base)).sort());
   for (const [field, s] of Object.entries(changed)) assert.notEqual(statementDecisionKey(s), key, field);

@@ -24,7 +24,7 @@ import { SQLSTATE } from './errors.js';
 import { FrameReader, MalformedMessageError, MessageTooLargeError, type Frame } from './framer.js';
 import { F, decodeBind, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget } from './frontend.js';
 import { ResponseUnit, statementShape } from './statement-units.js';
-import { ResultMasker } from './result-masking.js';
+import { ResultMasker, type DetectorHitListener } from './result-masking.js';
 import type { UpstreamConnection } from './upstream.js';
 // --- issue 32: tasks, budgets, the refusal contract ---
 import { refusalDetail, refusalHint, type Refusal as AirlockRefusal } from '../../../../core/refusal.js';
@@ -50,6 +50,10 @@ export interface RelayOptions {
   pending: FrameReader;
   /** This session's masker; absent when its responses go unmasked. */
   masker?: Masker;
+  /** Told which table columns detectors found sensitive values in (masked-columns.ts). */
+  onDetectorHit?: DetectorHitListener;
+  /** The rule-matched column a result column comes from (masked-columns.ts). */
+  ruleColumnAt?: (tableOid: number, attnum: number) => string | undefined;
 }
 
 /** A statement as prepared on the upstream (extended protocol), with what inspection made of it. */
@@ -162,7 +166,9 @@ export class Relay implements ScanHandler {
   #decisions = new Map<string, Decision>();
   #decisionsVersion = '';
   /** The facts (by identity) and decision of the last statement decided, for the policy version in `#decisionsVersion`. */
-  #lastDecided: (Pick<StatementInspection, 'tables' | 'functions' | 'statementTypes' | 'class' | 'dmlWithoutWhere'> & { decision: Decision }) | undefined;
+  #lastDecided:
+    | (Pick<StatementInspection, 'tables' | 'functions' | 'statementTypes' | 'class' | 'dmlWithoutWhere' | 'maskedColumnsInPredicates' | 'maskedColumnsTransformed'> & { decision: Decision })
+    | undefined;
 
   #units: ResponseUnit[] = [];
   #openUnit: ResponseUnit | undefined;
@@ -200,7 +206,7 @@ export class Relay implements ScanHandler {
     this.#upstream = o.upstream.socket;
     this.#reader = o.pending;
     this.#txStatus = o.upstream.status;
-    this.#mask = o.masker && new ResultMasker(o.masker);
+    this.#mask = o.masker && new ResultMasker(o.masker, o.onDetectorHit, o.ruleColumnAt);
   }
 
   onClose(fn: () => void): void {
@@ -573,8 +579,11 @@ export class Relay implements ScanHandler {
           const { portal } = decodeExecute(frame.body);
           const prepared = lookupPortal(portal);
           if (prepared) {
-            executes.push(...prepared.inspection.statements);
-            for (const _ of prepared.inspection.statements) executeParams.push(prepared.params);
+            // Names as they resolve now: a SET search_path since the Parse makes the server re-analyse it.
+            const now = this.#o.ctx.sql.resolveAgain?.(prepared.inspection) ?? prepared.inspection;
+            const statements = now.ok ? now.statements : prepared.inspection.statements;
+            executes.push(...statements);
+            for (const _ of statements) executeParams.push(prepared.params);
             this.#source = prepared.text;
           }
           // An unknown portal is a SQL-level cursor (decided at DECLARE) or an error the server reports.
@@ -697,7 +706,9 @@ export class Relay implements ScanHandler {
       last.functions === s.functions &&
       last.statementTypes === s.statementTypes &&
       last.class === s.class &&
-      last.dmlWithoutWhere === s.dmlWithoutWhere
+      last.dmlWithoutWhere === s.dmlWithoutWhere &&
+      last.maskedColumnsInPredicates === s.maskedColumnsInPredicates &&
+      last.maskedColumnsTransformed === s.maskedColumnsTransformed
     )
       return last.decision;
     const key = statementDecisionKey(s);
@@ -709,7 +720,12 @@ export class Relay implements ScanHandler {
     }
     // Only frozen arrays can stand for their contents by identity.
     const frozen = Object.isFrozen(s.tables) && Object.isFrozen(s.functions) && Object.isFrozen(s.statementTypes);
-    this.#lastDecided = frozen ? { tables: s.tables, functions: s.functions, statementTypes: s.statementTypes, class: s.class, dmlWithoutWhere: s.dmlWithoutWhere, decision } : undefined;
+    this.#lastDecided = frozen
+      ? {
+          tables: s.tables, functions: s.functions, statementTypes: s.statementTypes, class: s.class, dmlWithoutWhere: s.dmlWithoutWhere,
+          maskedColumnsInPredicates: s.maskedColumnsInPredicates, maskedColumnsTransformed: s.maskedColumnsTransformed, decision,
+        }
+      : undefined;
     return decision;
   }
 

@@ -20,7 +20,14 @@ interface ResultShape {
   plan: ColumnPlan;
   formats: number[];
   types: number[];
+  /** Table OID and attribute number of each column (0, 0 for an expression). */
+  origins: [number, number][];
+  /** Columns whose detector hit was reported already. */
+  reported?: Set<number>;
 }
+
+/** Told when a detector masked a value of a plain table column: the column is then known to be masked. */
+export type DetectorHitListener = (tableOid: number, attnum: number) => void;
 
 export class ResultMasker {
   #shape: ResultShape | undefined;
@@ -30,7 +37,12 @@ export class ResultMasker {
   /** Notices the caller sends after the current message (e.g. a binary column nulled). */
   readonly pendingNotices: Buffer[] = [];
 
-  constructor(private readonly masker: Masker) {}
+  constructor(
+    private readonly masker: Masker,
+    private readonly onDetectorHit?: DetectorHitListener,
+    /** The rule-matched column a result column comes from: `SELECT ssn AS x` is still ssn. */
+    private readonly ruleColumnAt?: (tableOid: number, attnum: number) => string | undefined,
+  ) {}
 
   rowDescription(body: Buffer): void {
     this.#warnedBinary = false;
@@ -42,23 +54,25 @@ export class ResultMasker {
     const names: string[] = [];
     const formats: number[] = [];
     const types: number[] = [];
+    const origins: [number, number][] = [];
     for (let i = 0; i < n; i++) {
       names.push(r.cstring());
-      r.int32(); // table oid
-      r.int16(); // attribute number
+      origins.push([r.int32() >>> 0, r.int16()]);
       types.push(r.int32());
       r.int16(); // type length
       r.int32(); // type modifier
       formats.push(r.int16());
     }
-    this.#shape = { plan: this.masker.planColumns(names), formats, types };
+    // Column rules match names; a column returned under another name is planned by its own.
+    const planned = this.ruleColumnAt ? names.map((n, i) => this.ruleColumnAt!(origins[i]![0], origins[i]![1]) ?? n) : names;
+    this.#shape = { plan: this.masker.planColumns(planned), formats, types, origins };
   }
 
   /** Without a RowDescription (e.g. Execute of a portal described earlier), detectors still apply per cell. */
   dataRow(body: Buffer, raw: Buffer): Buffer {
     let shape = this.#shape;
     if (!shape) {
-      shape = this.#shape = { plan: this.masker.planColumns([]), formats: [], types: [] };
+      shape = this.#shape = { plan: this.masker.planColumns([]), formats: [], types: [], origins: [] };
       this.#described = undefined;
     }
     const r = new BodyReader(body);
@@ -101,6 +115,16 @@ export class ResultMasker {
 
   /** The replacement for the cell at body[start, end), null for SQL NULL, or undefined when unchanged. */
   #maskCell(body: Buffer, start: number, end: number, shape: ResultShape, i: number): Buffer | null | undefined {
+    const replaced = this.#maskCellValue(body, start, end, shape, i);
+    if (replaced !== undefined && this.onDetectorHit && shape.plan.styles[i] === undefined && !shape.reported?.has(i)) {
+      (shape.reported ??= new Set()).add(i);
+      const [oid, attnum] = shape.origins[i] ?? [0, 0];
+      if (oid > 0 && attnum > 0) this.onDetectorHit(oid, attnum);
+    }
+    return replaced;
+  }
+
+  #maskCellValue(body: Buffer, start: number, end: number, shape: ResultShape, i: number): Buffer | null | undefined {
     const binary = shape.formats.length === 1 ? shape.formats[0] === 1 : shape.formats[i] === 1;
     if (!binary) {
       const masked = this.masker.maskCell(body.toString('utf8', start, end), shape.plan, i);

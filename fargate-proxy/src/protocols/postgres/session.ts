@@ -29,6 +29,7 @@ import { closeUpstream, connectUpstream, queryUpstream, sendUpstreamCancel, Upst
 import { SESSION_QUERY } from '../../../../core/classify/target-catalog.js';
 import { SqlSessionScope } from '../../../../core/classify/session-scope.js';
 import { TargetCatalogs } from './target-catalogs.js';
+import { MaskedColumnRegistry } from './masked-columns.js';
 import { Relay } from './relay.js';
 import { loginSqlstate } from './refusal.js';
 import { refusalDetail, type Refusal as AirlockRefusal } from '../../../../core/refusal.js';
@@ -118,12 +119,15 @@ export class PostgresSessionHandler {
   readonly #live = new Set<Relay>();
   /** Per target: relations and the names that could shadow built-ins (see core/classify/session-scope.ts). */
   readonly catalogs: TargetCatalogs;
+  /** Per target: which columns are masked (column rules, detector hits), for policy's masked-column facts. */
+  readonly maskedColumns: MaskedColumnRegistry;
 
   constructor(
     private readonly ctx: GatewayContext,
     private readonly opts: PostgresListenerOptions,
   ) {
     this.catalogs = new TargetCatalogs(ctx.log);
+    this.maskedColumns = new MaskedColumnRegistry(ctx.masking.columnRules ?? [], ctx.log);
   }
 
   /** Logins still in progress, each with how to end it (gateway shutdown). */
@@ -147,6 +151,7 @@ export class PostgresSessionHandler {
    */
   closeAll(reason: string): void {
     this.catalogs.close();
+    this.maskedColumns.close();
     this.#admitting = false;
     this.#closing = reason;
     for (const relay of this.#live) relay.terminate(reason);
@@ -286,9 +291,11 @@ export class PostgresSessionHandler {
         upstream.socket.destroy();
         return;
       }
+      // Masked unless policy explicitly lets this principal see this target's data as stored.
+      const masked = this.ctx.masking.enabled && policy.authorizeUnmasked(principal, found.info).effect !== 'allow';
       let names: SqlSessionScope;
       try {
-        names = await this.#sessionNames(found, upstream, log, (s) => this.ctx.policy().authorizeStatement(principal, found.info, s).effect !== 'deny');
+        names = await this.#sessionNames(found, upstream, log, (s) => this.ctx.policy().authorizeStatement(principal, found.info, s).effect !== 'deny', masked);
       } catch (err) {
         upstream.socket.destroy();
         throw new Refusal(SQLSTATE.cannotConnectNow, `cannot read the catalog of target "${found.info.name}": ${(err as Error).message}`, 'catalog_unavailable');
@@ -314,16 +321,17 @@ export class PostgresSessionHandler {
         throw new Refusal(SQLSTATE.cannotConnectNow, `the audit trail is unavailable: ${(err as Error).message}`, 'audit_unavailable');
       }
 
-      // Masked unless policy explicitly lets this principal see this target's data as stored.
-      let masker: Masker | undefined;
-      if (this.ctx.masking.enabled && policy.authorizeUnmasked(principal, found.info).effect !== 'allow') masker = createMasker(this.ctx.masking);
+      const masker: Masker | undefined = masked ? createMasker(this.ctx.masking) : undefined;
+      const lookUpOpen = () => this.#openUpstream(found, new Map([['default_transaction_read_only', 'on']]), log, true);
 
       reader.detach();
       const inspector = this.ctx.sql;
       const relay = new Relay({
         masker,
+        onDetectorHit: masker && ((oid, attnum) => this.maskedColumns.detectorHit(found.info.name, oid, attnum, lookUpOpen, closeUpstream)),
+        ruleColumnAt: masker && ((oid, attnum) => this.maskedColumns.ruleColumnAt(found.info.name, oid, attnum)),
         // Statements are inspected as everywhere, then their names resolved for this session.
-        ctx: { ...this.ctx, sql: { inspect: (sql, prepared) => names.apply(inspector.inspect(sql, prepared)), resolve: (i) => names.apply(i) } },
+        ctx: { ...this.ctx, sql: { inspect: (sql, prepared) => names.apply(inspector.inspect(sql, prepared)), resolve: (i) => names.apply(i), resolveAgain: (i) => names.resolveAgain(i) } },
         log,
         sessionId,
         principal,
@@ -386,9 +394,11 @@ export class PostgresSessionHandler {
     upstream: UpstreamConnection,
     log: GatewayContext['log'],
     mayRun: (s: StatementInspection) => boolean,
+    masked: boolean,
   ): Promise<SqlSessionScope> {
     const name = target.info.name;
     await this.catalogs.ensure(name, upstream);
+    if (masked) await this.maskedColumns.ensureRuleColumns(name, upstream);
     const [row] = await queryUpstream(upstream, SESSION_QUERY, 1);
     const open = () => this.#openUpstream(target, new Map([['default_transaction_read_only', 'on']]), log, true);
     return new SqlSessionScope({
@@ -400,6 +410,7 @@ export class PostgresSessionHandler {
       },
       onCatalogChange: () => this.catalogs.refreshSoon(name, open, closeUpstream),
       mayRun,
+      ...(masked ? { masked: () => this.maskedColumns.of(name) } : {}),
     });
   }
 

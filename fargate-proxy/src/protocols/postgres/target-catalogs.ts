@@ -81,5 +81,5 @@ export class TargetCatalogs {
 
 async function readCatalog(conn: UpstreamConnection): Promise<TargetCatalog> {
   const rows = await queryUpstream(conn, CATALOG_QUERY, MAX_CATALOG_ROWS);
-  return buildTargetCatalog(rows.map((r) => [r[0] ?? '', r[1] ?? '', r[2] ?? ''] as CatalogRow));
+  return buildTargetCatalog(rows.map((r) => [r[0] ?? '', r[1] ?? '', r[2] ?? '', r[3] ?? ''] as CatalogRow));
 }

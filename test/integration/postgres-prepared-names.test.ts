@@ -1,0 +1,85 @@
+// A statement prepared with the extended protocol is decided on what its names mean when it runs,
+// not when it was parsed: PostgreSQL re-analyses a prepared statement after the session's
+// search_path changed, so `items` prepared as public.items can run as hidden.items. Real gateway,
+// real PostgreSQL, the `pg` client's named prepared statements (Parse once, then Bind/Execute only).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
+import { TEST_POLICY, startTestGateway, type TestGateway } from '../support/gateway.js';
+
+let server: RunningPostgres;
+let gw: TestGateway;
+
+async function direct(sql: string): Promise<pg.QueryResult> {
+  const c = new pg.Client({ host: server.host, port: server.port, database: server.database, user: server.roles.app.user, password: server.roles.app.password });
+  await c.connect();
+  try {
+    return await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+before(async () => {
+  server = await startPostgres();
+  await direct(`
+    CREATE TABLE public.items (name text);
+    INSERT INTO public.items VALUES ('ordinary');
+    CREATE SCHEMA hidden;
+    CREATE TABLE hidden.items (name text);
+    INSERT INTO hidden.items VALUES ('hidden row');
+    CREATE FUNCTION hidden.lower(text) RETURNS text LANGUAGE sql AS $$ SELECT 'shadow ' || $1 $$;
+  `);
+  const policy = `${TEST_POLICY}
+@id("never-hidden")
+@reason("the hidden schema is not for agents")
+forbid (principal, action in Airlock::Action::"statement", resource)
+when { context.tables.contains("hidden.items") };
+`;
+  gw = await startTestGateway(server, { policy });
+});
+
+after(async () => {
+  await gw?.stop();
+  await server?.stop();
+});
+
+test('a named statement prepared before SET search_path is decided again on what it means now', async () => {
+  const c = new pg.Client(gw.pgOptions(await gw.token()));
+  await c.connect();
+  try {
+    const q = { name: 'list_items', text: 'SELECT name FROM items' };
+    assert.deepEqual((await c.query(q)).rows, [{ name: 'ordinary' }]);
+    await c.query('SET search_path = hidden, public');
+    // pg sends only Bind/Execute for a name it prepared: the Parse-time resolution (public.items) is stale.
+    await assert.rejects(c.query(q), (err: pg.DatabaseError) => {
+      assert.equal(err.code, '42501');
+      assert.match(err.message, /the hidden schema is not for agents/);
+      return true;
+    });
+    // The session stays usable, and the same statement by a qualified name still runs.
+    assert.deepEqual((await c.query({ name: 'public_items', text: 'SELECT name FROM public.items' })).rows, [{ name: 'ordinary' }]);
+  } finally {
+    await c.end();
+  }
+});
+
+test('a named statement calling a built-in is judged again once a schema with a same-named function is on the path', async () => {
+  const c = new pg.Client(gw.pgOptions(await gw.token()));
+  await c.connect();
+  try {
+    const q = { name: 'lowered', text: 'SELECT lower(name) AS l FROM public.items' };
+    // hidden.lower(text) exists, but hidden is not on the path: the built-in is the only candidate.
+    assert.deepEqual((await c.query(q)).rows, [{ l: 'ordinary' }]);
+    assert.deepEqual((await c.query(q)).rows, [{ l: 'ordinary' }], 'Bind/Execute of the same name runs again');
+    await c.query('SET search_path = hidden, public');
+    await assert.rejects(c.query(q), (err: pg.DatabaseError) => {
+      assert.equal(err.code, '42501');
+      assert.match(`${err.message} ${err.detail}`, /could resolve to hidden\.lower/);
+      return true;
+    });
+  } finally {
+    await c.end();
+  }
+});
