@@ -165,7 +165,7 @@ class CedarPolicyEngine implements PolicyEngine {
       ['agent_forward', cedarRequest(principal, target, 'agent_forward', {})],
       ['x11_forward', cedarRequest(principal, target, 'x11_forward', {})],
       // --- http (issue 30) ---
-      ...(['read', 'write', 'delete'] as const).map((action): [ActionId, CedarRequest] => [
+      ...(['read', 'write', 'delete', 'opaque'] as const).map((action): [ActionId, CedarRequest] => [
         `http_${action}`,
         cedarRequest(principal, target, `http_${action}`, httpContext({ action, method: 'GET', path: '/', query: '', queryParams: ['q'], headers: ['h=v'], contentType: '', bodyBytes: 0, route: '' })),
       ]),
