@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --peers postgres,pgbouncer,...] [-- --no-ssh] [-- --report-only]`: PostgreSQL direct, PgBouncer, a bare
+// `npm run bench [-- --quick] [-- --peers postgres,pgbouncer,...] [-- --no-ssh] [-- --no-http] [-- --report-only]`: PostgreSQL direct, PgBouncer, a bare
 // Node.js relay and Airlock (full and pass-through) under the same pgbench load, in interleaved
 // rounds; writes bench/results/latest.json and docs/benchmarks.md. Never run as a test.
 import { execFile } from 'node:child_process';
@@ -13,7 +13,7 @@ import { airlock, direct, pgbouncer, relay, type Peer } from './peers.js';
 import { spawnSync } from 'node:child_process';
 import { runPgbench } from './pgbench.js';
 import { cpuSeconds, peakRssMiB } from './proc-stats.js';
-import { loadAverage, machine, markdown, type BenchReport, type Measurement, type SshBenchResult } from './report.js';
+import { loadAverage, machine, markdown, type BenchReport, type HttpBenchResult, type Measurement, type SshBenchResult } from './report.js';
 import { PGBENCH_SCALE, scenarios } from './scenarios.js';
 import type { ProfileReport } from './profile-summary.js';
 import { measureConnects } from './connect-latency.js';
@@ -153,6 +153,12 @@ async function main(): Promise<void> {
     const ssh = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/ssh.ts'), ...(quick ? ['--quick'] : [])], { stdio: 'inherit', cwd: ROOT });
     if (ssh.status !== 0) log(`ssh scenarios failed (exit ${ssh.status}); the page keeps the last SSH results`);
   }
+  // The HTTP scenarios too (they start their own nginx and gateway).
+  if (!peerFilter && !process.argv.includes('--no-http')) {
+    log('http: nginx direct, nginx as reverse proxy, and Airlock');
+    const http = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/http.ts'), ...(quick ? ['--quick'] : [])], { stdio: 'inherit', cwd: ROOT });
+    if (http.status !== 0) log(`http scenarios failed (exit ${http.status}); the page keeps the last HTTP results`);
+  }
   render(report);
   log('wrote bench/results/latest.json and docs/benchmarks.md');
 }
@@ -163,7 +169,11 @@ function render(report: BenchReport): void {
   const profile = optional('bench/results/profile.json');
   const profiles = profile ? (JSON.parse(profile) as ProfileReport[] | ProfileReport) : [];
   const ssh = optional('bench/results/ssh.json');
-  writeFileSync(join(ROOT, 'docs/benchmarks.md'), markdown(report, Array.isArray(profiles) ? profiles : [profiles], optional('bench/findings.md'), ssh ? (JSON.parse(ssh) as SshBenchResult) : undefined));
+  const http = optional('bench/results/http.json');
+  writeFileSync(
+    join(ROOT, 'docs/benchmarks.md'),
+    markdown(report, Array.isArray(profiles) ? profiles : [profiles], optional('bench/findings.md'), ssh ? (JSON.parse(ssh) as SshBenchResult) : undefined, http ? (JSON.parse(http) as HttpBenchResult) : undefined),
+  );
 }
 
 if (process.argv.includes('--report-only')) render(JSON.parse(readFileSync(join(ROOT, 'bench/results/latest.json'), 'utf8')) as BenchReport);
