@@ -3,7 +3,8 @@
 //   direct       — nginx as the origin (the ceiling);
 //   nginx-proxy  — a second nginx server block reverse-proxying to the origin over keep-alive (the
 //                  production reverse proxy from Debian the issue compares against);
-//   airlock      — `airlock serve` in its own process, plain HTTP/1.1 listener: token check, canonical
+//   node-proxy   — node:http + an undici pool, nothing else (bench/http-node-proxy.ts): the Node.js floor;
+//   airlock      — `airlock serve` (compiled, as deployed) in its own process, plain HTTP/1.1 listener: token check, canonical
 //                  path, Cedar, audit before forwarding, JSON masking, audit of the outcome.
 // Each round measures 1 client (sequential: p50/p99) and 16 clients (throughput, p50/p99), interleaved,
 // then streams the large JSON (masked MiB/s). Clients are undici keep-alive pools in this process.
@@ -16,12 +17,13 @@ import { join } from 'node:path';
 import { Pool } from 'undici';
 import { requestClientCredentialsToken } from '../fargate-proxy/src/adapters/local/oidc-issuer.js';
 import { CUSTOMERS } from '../test/support/http-upstream.js';
+import { compiledScript } from './build.js';
 import { cpuSeconds } from './proc-stats.js';
 import type { HttpBenchResult, HttpBenchRow } from './report.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const quick = process.argv.includes('--quick');
-/** `--cpu-prof`: the gateway writes V8 CPU profiles to bench/results/http-profile/ (with `--no-large`: small requests only). */
+/** `--cpu-prof`: the gateway writes V8 CPU profiles to <tmpdir>/airlock-http-profile/ (with `--no-large`: small requests only). */
 const profile = process.argv.includes('--cpu-prof');
 const withLarge = !process.argv.includes('--no-large');
 const ROUNDS = quick ? 1 : 3;
@@ -96,6 +98,17 @@ http {
   return { origin, proxy, child };
 }
 
+/** node:http + undici, nothing else (bench/http-node-proxy.ts): what any Node.js HTTP gateway costs. */
+async function startNodeProxy(origin: number): Promise<{ port: number; child: ChildProcess }> {
+  const port = await free();
+  const child = spawn(process.execPath, [compiledScript('bench/http-node-proxy.ts'), '--upstream', `http://127.0.0.1:${origin}`, '--port', String(port)], {
+    env: { ...process.env, NODE_ENV: 'production' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  await waitForPort(port, child, 'node proxy');
+  return { port, child };
+}
+
 async function startAirlock(dir: string, origin: number): Promise<{ port: number; token: string; child: ChildProcess }> {
   writeFileSync(
     join(dir, 'policy.cedar'),
@@ -117,9 +130,10 @@ async function startAirlock(dir: string, origin: number): Promise<{ port: number
       policy: { file: join(dir, 'policy.cedar') },
     }),
   );
-  const node = [...(profile ? ['--cpu-prof', '--cpu-prof-dir', join(ROOT, 'bench/results/http-profile')] : []), '--import', 'tsx'];
-  const child = spawn(process.execPath, [...node, join(ROOT, 'fargate-proxy/src/cli/main.ts'), 'serve', '--config', join(dir, 'config.json')], {
-    env: { ...process.env, AIRLOCK_BENCH_UPSTREAM: 'bench-upstream-token-not-secret' },
+  // As deployed (bench/build.ts): compiled with tsc, NODE_ENV=production — not through tsx.
+  const node = profile ? ['--cpu-prof', '--cpu-prof-dir', join(tmpdir(), 'airlock-http-profile')] : [];
+  const child = spawn(process.execPath, [...node, compiledScript('fargate-proxy/src/cli/main.ts'), 'serve', '--config', join(dir, 'config.json')], {
+    env: { ...process.env, NODE_ENV: 'production', AIRLOCK_BENCH_UPSTREAM: 'bench-upstream-token-not-secret' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   await waitForPort(port, child, 'airlock');
@@ -196,16 +210,19 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-http-'));
   let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
   let airlock: Awaited<ReturnType<typeof startAirlock>> | undefined;
+  let nodeProxy: Awaited<ReturnType<typeof startNodeProxy>> | undefined;
   const loadBefore = loadavg().map((l) => l.toFixed(2)).join(' / ');
   try {
     // Run as root, nginx's worker drops to `nobody`: it must be able to read the documents.
     chmodSync(dir, 0o755);
     nginx = await startNginx(join(dir, 'nginx'));
     airlock = await startAirlock(dir, nginx.origin);
+    nodeProxy = await startNodeProxy(nginx.origin);
     log(`nginx origin :${nginx.origin}, nginx proxy :${nginx.proxy}, airlock :${airlock.port}`);
     const peers: Peer[] = [
       { name: 'direct', origin: `http://127.0.0.1:${nginx.origin}`, path: '/api/customers', largePath: '/api/large', headers: {} },
       { name: 'nginx-proxy', origin: `http://127.0.0.1:${nginx.proxy}`, path: '/api/customers', largePath: '/api/large', headers: {} },
+      { name: 'node-proxy', origin: `http://127.0.0.1:${nodeProxy.port}`, path: '/api/customers', largePath: '/api/large', headers: {}, pid: nodeProxy.child.pid },
       { name: 'airlock', origin: `http://127.0.0.1:${airlock.port}`, path: '/crm/customers', largePath: '/crm/large', headers: { authorization: `Bearer ${airlock.token}` }, pid: airlock.child.pid },
     ];
     const samples = new Map<string, { p50Us: number[]; p99Us: number[]; rps: number[]; cpu: number[]; mib: number[] }>();
@@ -252,8 +269,9 @@ async function main(): Promise<void> {
     console.log(httpTable(result).join('\n'));
   } finally {
     airlock?.child.kill('SIGTERM');
+    nodeProxy?.child.kill('SIGTERM');
     nginx?.child.kill('SIGQUIT');
-    await Promise.all([airlock?.child, nginx?.child].map((c) => c && c.exitCode === null && new Promise((r) => c.once('exit', r))));
+    await Promise.all([airlock?.child, nodeProxy?.child, nginx?.child].map((c) => c && c.exitCode === null && new Promise((r) => c.once('exit', r))));
     rmSync(dir, { recursive: true, force: true });
   }
 }
