@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --peers postgres,pgbouncer,...] [-- --no-ssh] [-- --report-only]`: PostgreSQL direct, PgBouncer, a bare
+// `npm run bench [-- --quick] [-- --peers postgres,pgbouncer,...] [-- --no-ssh] [-- --no-http] [-- --report-only]`: PostgreSQL direct, PgBouncer, a bare
 // Node.js relay and Airlock (full and pass-through) under the same pgbench load, in interleaved
 // rounds; writes bench/results/latest.json and docs/benchmarks.md. Never run as a test.
 import { execFile } from 'node:child_process';
@@ -13,7 +13,7 @@ import { airlock, direct, pgbouncer, relay, type Peer } from './peers.js';
 import { spawnSync } from 'node:child_process';
 import { runPgbench } from './pgbench.js';
 import { cpuSeconds, peakRssMiB } from './proc-stats.js';
-import { loadAverage, machine, markdown, type BenchReport, type Measurement, type ShellInspectResult, type SshBenchResult } from './report.js';
+import { loadAverage, machine, markdown, type BenchReport, type HttpBenchResult, type Measurement, type ShellInspectResult, type SshBenchResult } from './report.js';
 import { PGBENCH_SCALE, scenarios } from './scenarios.js';
 import type { ProfileReport } from './profile-summary.js';
 import { measureConnects } from './connect-latency.js';
@@ -158,6 +158,12 @@ async function main(): Promise<void> {
     const shell = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/shell-inspect.ts')], { stdio: 'inherit', cwd: ROOT });
     if (shell.status !== 0) log(`shell classification bench failed (exit ${shell.status}); the page keeps the last results`);
   }
+  // The HTTP scenarios too (they start their own nginx and gateway).
+  if (!peerFilter && !process.argv.includes('--no-http')) {
+    log('http: nginx direct, nginx as reverse proxy, and Airlock');
+    const http = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/http.ts'), ...(quick ? ['--quick'] : [])], { stdio: 'inherit', cwd: ROOT });
+    if (http.status !== 0) log(`http scenarios failed (exit ${http.status}); the page keeps the last HTTP results`);
+  }
   render(report);
   log('wrote bench/results/latest.json and docs/benchmarks.md');
 }
@@ -169,9 +175,10 @@ function render(report: BenchReport): void {
   const profiles = profile ? (JSON.parse(profile) as ProfileReport[] | ProfileReport) : [];
   const ssh = optional('bench/results/ssh.json');
   const shell = optional('bench/results/shell-inspect.json');
+  const http = optional('bench/results/http.json');
   writeFileSync(
     join(ROOT, 'docs/benchmarks.md'),
-    markdown(report, Array.isArray(profiles) ? profiles : [profiles], optional('bench/findings.md'), ssh ? (JSON.parse(ssh) as SshBenchResult) : undefined, shell ? (JSON.parse(shell) as ShellInspectResult) : undefined),
+    markdown(report, Array.isArray(profiles) ? profiles : [profiles], optional('bench/findings.md'), ssh ? (JSON.parse(ssh) as SshBenchResult) : undefined, shell ? (JSON.parse(shell) as ShellInspectResult) : undefined, http ? (JSON.parse(http) as HttpBenchResult) : undefined),
   );
 }
 

@@ -183,7 +183,80 @@ function sshMarkdown(s: SshBenchResult): string[] {
   ];
 }
 
-export function markdown(r: BenchReport, profiles: ProfileReport[] = [], findings?: string, ssh?: SshBenchResult, shellInspect?: ShellInspectResult): string {
+// --- http (issue 30) ---
+/** What `bench/http.ts` writes to bench/results/http.json. */
+export interface HttpBenchRow {
+  peer: string;
+  clients: number;
+  p50Us: number;
+  p99Us: number;
+  rps: number;
+  /** The gateway's CPU time (user + system) per request. */
+  cpuUsPerRequest?: number;
+  /** A 16 MiB JSON document streamed once per round (masked through Airlock). */
+  jsonMiBPerSecond?: number;
+}
+
+export interface HttpBenchResult {
+  startedAt: string;
+  quick: boolean;
+  rounds: number;
+  loadAverage: { before: string; after: string };
+  rows: HttpBenchRow[];
+}
+
+/** The HTTP results as Markdown lines: each peer, then what it adds over direct, and the budget check. */
+export function httpTable(r: HttpBenchResult): string[] {
+  const get = (peer: string, clients: number) => r.rows.find((x) => x.peer === peer && x.clients === clients);
+  const lines = [
+    '| clients | peer | p50 µs | p99 µs | added p50 µs | added p99 µs | req/s | × direct | × nginx-proxy | gateway CPU µs/req | large JSON MiB/s |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const row of r.rows) {
+    const d = get('direct', row.clients)!;
+    const n = get('nginx-proxy', row.clients);
+    const added = row.peer === 'direct' ? '–' : (row.p50Us - d.p50Us).toFixed(0);
+    const added99 = row.peer === 'direct' ? '–' : (row.p99Us - d.p99Us).toFixed(0);
+    lines.push(
+      `| ${row.clients} | ${row.peer} | ${row.p50Us.toFixed(0)} | ${row.p99Us.toFixed(0)} | ${added} | ${added99} | ${row.rps.toFixed(0)} | ${(row.rps / d.rps).toFixed(2)} | ${n ? (row.rps / n.rps).toFixed(2) : '–'} | ${row.cpuUsPerRequest?.toFixed(0) ?? '–'} | ${row.jsonMiBPerSecond?.toFixed(1) ?? '–'} |`,
+    );
+  }
+  const a1 = get('airlock', 1);
+  const d1 = get('direct', 1);
+  const a16 = get('airlock', 16);
+  const n16 = get('nginx-proxy', 16);
+  if (a1 && d1 && a16 && n16) {
+    const added = a1.p50Us - d1.p50Us;
+    lines.push(
+      '',
+      '| budget (issue 30) | measured | met |',
+      '|---|---:|---|',
+      `| added p50, 1 client ≤ 150 µs | ${added.toFixed(0)} µs | ${added <= 150 ? 'yes' : 'no'} |`,
+      `| requests/s at 16 clients ≥ 0.5 × nginx-proxy | ${(a16.rps / n16.rps).toFixed(2)} × | ${a16.rps >= 0.5 * n16.rps ? 'yes' : 'no'} |`,
+    );
+  }
+  return lines;
+}
+
+function httpMarkdown(h: HttpBenchResult): string[] {
+  return [
+    '## HTTP',
+    '',
+    `\`bench/http.ts\` (run by \`npm run bench\` after the SSH scenarios), ${h.startedAt}, ${h.quick ? 'quick, ' : ''}median of ${h.rounds} round(s);`,
+    `load average (1/5/15 min) ${h.loadAverage.before} before, ${h.loadAverage.after} after. nginx (one worker) serves a small`,
+    'JSON document with synthetic PII: **direct**, through a second nginx server block reverse-proxying with keep-alive',
+    '(**nginx-proxy**), through **node-proxy** (node:http + an undici pool and nothing else: the floor for a Node.js',
+    'gateway) and through **airlock** (`airlock serve`, compiled, plain HTTP/1.1: token, canonical path, Cedar, audit',
+    'before forwarding, JSON masking, outcome audit). Clients are undici keep-alive pools in the bench process; 1 client',
+    'is sequential. "large JSON" streams a 16 MiB document once per round (masked through Airlock).',
+    '',
+    ...httpTable(h),
+    '',
+  ];
+}
+// --- end http ---
+
+export function markdown(r: BenchReport, profiles: ProfileReport[] = [], findings?: string, ssh?: SshBenchResult, shellInspect?: ShellInspectResult, http?: HttpBenchResult): string {
   const lines = [
     '# Benchmarks',
     '',
@@ -280,6 +353,7 @@ export function markdown(r: BenchReport, profiles: ProfileReport[] = [], finding
   lines.push('');
   if (ssh) lines.push(...sshMarkdown(ssh));
   if (shellInspect) lines.push(...shellInspectMarkdown(shellInspect));
+  if (http) lines.push(...httpMarkdown(http));
   if (profiles.length) lines.push(...profileMarkdown(profiles));
   if (findings) lines.push(findings.trim(), '');
   return lines.join('\n');

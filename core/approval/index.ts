@@ -1,4 +1,5 @@
 export type * from './types.js';
+export { isHeldLive } from './types.js';
 export { DEFAULT_APPROVAL_TIMEOUT_MS, isOverdue, newApprovalRecord, outcomeOf } from './record.js';
 export { checkReviewer, checkReviewerFor } from './reviewer.js';
 export { DEFAULT_GRANT_MINUTES, MAX_GRANT_MINUTES, findStandingGrant, grantFromApproval, grantKeysFor, isGrantLive } from './grants.js';

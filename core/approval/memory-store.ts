@@ -1,9 +1,10 @@
 // An in-process ApprovalStore: the local gateway's store, and the reference the DynamoDB one must match.
-import type { ApprovalRecord, ApprovalStore, Settlement, StandingGrant } from './types.js';
+import { isHeldLive, type ApprovalRecord, type ApprovalStore, type HeldRequest, type Settlement, type StandingGrant } from './types.js';
 
 export class MemoryApprovalStore implements ApprovalStore {
   private readonly records = new Map<string, ApprovalRecord>();
   private readonly grants = new Map<string, StandingGrant>();
+  private readonly held = new Map<string, HeldRequest>();
 
   async create(record: ApprovalRecord): Promise<void> {
     if (this.records.has(record.id)) throw new Error(`approval ${record.id} already exists`);
@@ -35,5 +36,26 @@ export class MemoryApprovalStore implements ApprovalStore {
   async getGrant(key: string): Promise<StandingGrant | undefined> {
     const g = this.grants.get(key);
     return g && { ...g };
+  }
+
+  async holdRequest(h: HeldRequest, now: number): Promise<{ won: boolean; current: HeldRequest | undefined }> {
+    const current = this.held.get(h.key);
+    if (isHeldLive(current, now)) return { won: false, current: { ...current } };
+    // Bounded: past their approval's lifetime held records name nothing a retry can use.
+    if (this.held.size >= 1024) for (const [k, v] of this.held) if (v.expiresAt <= now) this.held.delete(k);
+    this.held.set(h.key, { ...h });
+    return { won: true, current: { ...h } };
+  }
+
+  async getHeld(key: string): Promise<HeldRequest | undefined> {
+    const h = this.held.get(key);
+    return h && { ...h };
+  }
+
+  async useHeld(key: string, approvalId: string, now: number): Promise<boolean> {
+    const h = this.held.get(key);
+    if (!h || h.approvalId !== approvalId || h.usedAt !== undefined) return false;
+    h.usedAt = now;
+    return true;
   }
 }

@@ -43,7 +43,15 @@ export interface ApprovalService {
    * immediate approved outcome. Rejects when the approval backend is unreachable (caller refuses: fail closed).
    */
   request(input: ApprovalRequestInput, onEvent?: (e: ApprovalEvent) => void): Promise<PendingApproval>;
+  // --- held requests (issue 30) ---
+  /** Waits on an existing request (an agent's retry, possibly on another gateway task); undefined when there is no such request. */
+  resume?(id: string, onEvent?: (e: ApprovalEvent) => void): Promise<PendingApproval | undefined>;
+  /** Where held requests are recorded for the whole fleet (the approval store). */
+  readonly heldRequests?: HeldRequestStore;
+  // --- end held requests ---
 }
+
+export type HeldRequestStore = Required<Pick<ApprovalStore, 'holdRequest' | 'getHeld' | 'useHeld'>>;
 
 /** The stored request. Times are milliseconds since epoch. */
 export interface ApprovalRecord {
@@ -98,4 +106,33 @@ export interface ApprovalStore {
   settle(id: string, settlement: Settlement): Promise<{ won: boolean; record: ApprovalRecord | undefined }>;
   putGrant(grant: StandingGrant): Promise<void>;
   getGrant(key: string): Promise<StandingGrant | undefined>;
+  // --- held requests (issue 30) ---
+  /** Records which approval a held request waits on, unless a live, unused one is there already (then returns it). */
+  holdRequest?(held: HeldRequest, now: number): Promise<{ won: boolean; current: HeldRequest | undefined }>;
+  getHeld?(key: string): Promise<HeldRequest | undefined>;
+  /** Marks the held request used by its approval: true for exactly one caller across the fleet. */
+  useHeld?(key: string, approvalId: string, now: number): Promise<boolean>;
+  // --- end held requests ---
+}
+
+/**
+ * A request held for approval that the agent may retry (HTTP): the identity of the request (a hash
+ * of principal, target, method, canonical path, query and body) names the approval it waits on, so
+ * an identical retry reaching any gateway task finds the same approval and runs at most once.
+ */
+export interface HeldRequest {
+  /** A UUID-shaped digest of the request's identity (version nibble 8, never a random request id). */
+  key: string;
+  approvalId: string;
+  /** The request id the agent was given first; a retry is told the same one. */
+  requestId: string;
+  reviewUrl: string;
+  expiresAt: number;
+  /** Set once the approval ran the request (or was refused): an identical request after that is new. */
+  usedAt?: number;
+}
+
+/** Whether a held record still names the approval a retry should wait on. */
+export function isHeldLive(h: HeldRequest | undefined, now: number): h is HeldRequest {
+  return h !== undefined && h.usedAt === undefined && h.expiresAt > now;
 }

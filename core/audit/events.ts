@@ -83,6 +83,8 @@ export interface HttpRequestRecord {
   body?: CapturedResponse;
   /** The target's route rule that classified it. */
   route?: string;
+  /** The OpenAPI operation it matched. */
+  operationId?: string;
   /** HTTP/1.1 or HTTP/2. */
   version: string;
 }

@@ -178,7 +178,7 @@ class CedarPolicyEngine implements PolicyEngine {
       ['read', cedarRequest(principal, target, 'read', { ...statementContext(statement('read')), task: { id: 't', scope: ['read'], read: true, writeTables: [], targets: ['t'], expiresAt: 1, remaining: { statements: -1, rowsReturned: -1, rowsAffected: -1, bytesRead: -1, commands: -1 } } })],
       ['task_open', cedarRequest(principal, target, 'task_open', { scope: ['read'], write: false, writeTables: [], durationSeconds: 60 })],
       // --- http (issue 30) ---
-      ...(['read', 'write', 'delete'] as const).map((action): [ActionId, CedarRequest] => [
+      ...(['read', 'write', 'delete', 'opaque'] as const).map((action): [ActionId, CedarRequest] => [
         `http_${action}`,
         cedarRequest(principal, target, `http_${action}`, httpContext({ action, method: 'GET', path: '/', query: '', queryParams: ['q'], headers: ['h=v'], contentType: '', bodyBytes: 0, route: '' })),
       ]),

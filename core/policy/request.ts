@@ -11,7 +11,7 @@ export const ACTION = 'Airlock::Action';
 export type ActionId = 'connect' | 'function_call' | 'view_unmasked' | 'task_open' | StatementInspection['class'] | SshActionId | HttpActionId;
 
 // --- http (issue 30) ---
-export type HttpActionId = 'http_read' | 'http_write' | 'http_delete';
+export type HttpActionId = 'http_read' | 'http_write' | 'http_delete' | 'http_opaque';
 // --- end http ---
 
 /** Shell commands, file transfers and channel requests of SSH sessions. */
@@ -107,7 +107,8 @@ export function commandAction(command: CommandInspection): SshActionId {
 // --- http (issue 30) ---
 /** One HTTP request's facts, as policy sees them (see HttpRequest in the schema). */
 export interface HttpRequestFacts {
-  action: 'read' | 'write' | 'delete';
+  /** `opaque`: the target's OpenAPI document names no such operation and the target says so. */
+  action: 'read' | 'write' | 'delete' | 'opaque';
   method: string;
   /** Canonical path below the target's base URL. */
   path: string;
@@ -120,6 +121,9 @@ export interface HttpRequestFacts {
   route: string;
   /** `websocket` for an upgrade, else "". */
   upgrade?: string;
+  /** The OpenAPI operation the request matched ("" when none, or the target has no document). */
+  operationId?: string;
+  operationTags?: string[];
 }
 
 export function httpContext(r: HttpRequestFacts): Context {
@@ -133,6 +137,8 @@ export function httpContext(r: HttpRequestFacts): Context {
     bodyBytes: r.bodyBytes,
     route: r.route,
     upgrade: r.upgrade ?? '',
+    operationId: r.operationId ?? '',
+    operationTags: [...new Set(r.operationTags ?? [])],
   };
 }
 // --- end http ---

@@ -166,13 +166,16 @@ namespace Airlock {
     bodyBytes: Long,            // size of the request body
     route: String,              // id of the target's route rule that classified it ("" when none)
     upgrade: String,            // "websocket" for a WebSocket upgrade (decided as http_write: it can send), else ""
+    operationId: String,        // the operation in the target's OpenAPI document the request matched ("" when none)
+    operationTags: Set<String>, // that operation's tags
   };
 
   // Every HTTP request: a policy naming action in Airlock::Action::"http_request" matches any request.
   action http_request;
 
   // GET/HEAD/OPTIONS are reads, POST/PUT/PATCH writes, DELETE deletes, unless a route rule reclassifies.
-  action http_read, http_write, http_delete in [http_request] appliesTo {
+  // http_opaque: the target's OpenAPI document names no operation for the request (openapi.unmatched: opaque).
+  action http_read, http_write, http_delete, http_opaque in [http_request] appliesTo {
     principal: [Agent],
     resource: [Target],
     context: HttpRequest,

@@ -168,6 +168,16 @@ export function makeTestCertificate(): { dir: string; ca: Buffer; certFile: stri
   return { dir, ca: readFileSync(file('ca.crt')), certFile: file('tls.crt'), keyFile: file('tls.key'), clientCertFile: file('client.crt'), clientKeyFile: file('client.key') };
 }
 
+/** A server certificate from the test CA of `cert` for `names` (DNS names and `*.` wildcards), with its own CN. */
+export function makeHostCertificate(cert: { dir: string }, cn: string, names: string[]): { certFile: string; keyFile: string } {
+  const file = (n: string) => join(cert.dir, `${cn}.${n}`);
+  const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${cn}`, '-keyout', file('key'), '-out', file('csr')]);
+  writeFileSync(file('ext'), `subjectAltName=${names.map((n) => (/^[0-9.]+$/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',')}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
+  openssl(['x509', '-req', '-in', file('csr'), '-CA', join(cert.dir, 'ca.crt'), '-CAkey', join(cert.dir, 'ca.key'), '-CAcreateserial', '-days', '1', '-extfile', file('ext'), '-out', file('crt')]);
+  return { certFile: file('crt'), keyFile: file('key') };
+}
+
 /** An HTTPS upstream that demands a client certificate from the test CA and answers with the certificate's subject. */
 export async function startMtlsUpstream(cert: ReturnType<typeof makeTestCertificate>): Promise<{ url: string; stop(): Promise<void> }> {
   const server = https.createServer(

@@ -63,7 +63,14 @@ function resolvePaths(cfg: AirlockConfig, baseDir: string): AirlockConfig {
       ...cfg.listeners,
       postgres: pg && { ...pg, tls: pg.tls && { certFile: abs(pg.tls.certFile), keyFile: abs(pg.tls.keyFile) } },
       ssh: ssh && { ...ssh, hostKeyFiles: ssh.hostKeyFiles.map(abs) },
-      http: cfg.listeners.http && { ...cfg.listeners.http, tls: cfg.listeners.http.tls && { certFile: abs(cfg.listeners.http.tls.certFile), keyFile: abs(cfg.listeners.http.tls.keyFile) } },
+      http: cfg.listeners.http && {
+        ...cfg.listeners.http,
+        tls: cfg.listeners.http.tls && {
+          certFile: abs(cfg.listeners.http.tls.certFile),
+          keyFile: abs(cfg.listeners.http.tls.keyFile),
+          sni: cfg.listeners.http.tls.sni.map((c) => ({ ...c, certFile: abs(c.certFile), keyFile: abs(c.keyFile) })),
+        },
+      },
       console: web && (web.tls ? { ...web, tls: { certFile: abs(web.tls.certFile), keyFile: abs(web.tls.keyFile) } } : web),
     },
     targets: cfg.targets.map((t) => {
@@ -71,7 +78,7 @@ function resolvePaths(cfg: AirlockConfig, baseDir: string): AirlockConfig {
       if (t.kind === 'http') {
         const absRef = (r: string) => (r.startsWith('file:') ? `file:${abs(r.slice(5))}` : r);
         const tlsFiles = t.tls && { ...t.tls, caFile: t.tls.caFile && abs(t.tls.caFile), clientCertFile: t.tls.clientCertFile && abs(t.tls.clientCertFile), clientKeyFile: t.tls.clientKeyFile && abs(t.tls.clientKeyFile) };
-        return { ...t, credential: 'secret' in t.credential ? { ...t.credential, secret: absRef(t.credential.secret) } : t.credential, tls: tlsFiles };
+        return { ...t, credential: 'secret' in t.credential ? { ...t.credential, secret: absRef(t.credential.secret) } : t.credential, tls: tlsFiles, openapi: t.openapi && { ...t.openapi, file: abs(t.openapi.file) } };
       }
       // --- end http ---
       const credential = t.credential.startsWith('file:') ? `file:${abs(t.credential.slice(5))}` : t.credential;

@@ -4,7 +4,8 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { ApprovalRecord, ApprovalStore, Settlement, StandingGrant } from '../../../../core/approval/index.js';
+import { isHeldLive } from '../../../../core/approval/index.js';
+import type { ApprovalRecord, ApprovalStore, HeldRequest, Settlement, StandingGrant } from '../../../../core/approval/index.js';
 
 /** Settled requests stay readable this long for auditors and slow pollers, then TTL removes them. */
 export const RECORD_RETENTION_SECONDS = 7 * 24 * 3600;
@@ -111,6 +112,59 @@ export class DynamoApprovalStore implements ApprovalStore {
     const item = await this.item(key);
     if (!item || item.kind !== 'grant') return undefined;
     return { key, scope: item.scope as StandingGrant['scope'], approvalId: String(item.approvalId), reviewer: String(item.reviewer), expiresAt: Number(item.expiresAt) };
+  }
+
+  // ---- held requests (issue 30): kind "held", keyed by the request identity's UUID-shaped digest ----
+  // Only attributes the fleet may write to its own items (state, decidedAt) change after the put.
+
+  private static toHeld(item: Record<string, unknown> | undefined): HeldRequest | undefined {
+    if (!item || item.kind !== 'held') return undefined;
+    const h: HeldRequest = { key: String(item.requestId), approvalId: String(item.approvalId), requestId: String(item.heldRequestId), reviewUrl: String(item.reviewUrl ?? ''), expiresAt: Number(item.expiresAt) };
+    if (item.state === 'used') h.usedAt = Number(item.decidedAt);
+    return h;
+  }
+
+  async holdRequest(h: HeldRequest, now: number): Promise<{ won: boolean; current: HeldRequest | undefined }> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { requestId: h.key, kind: 'held', state: 'waiting', approvalId: h.approvalId, heldRequestId: h.requestId, reviewUrl: h.reviewUrl, expiresAt: h.expiresAt, ttl: Math.ceil(h.expiresAt / 1000) + 3600 },
+          // A held record is replaced only once it can no longer be used: used, or past its approval's life.
+          ConditionExpression: 'attribute_not_exists(requestId) OR (#kind = :held AND (#state = :used OR expiresAt <= :now))',
+          ExpressionAttributeNames: { '#kind': 'kind', '#state': 'state' },
+          ExpressionAttributeValues: { ':held': 'held', ':used': 'used', ':now': now },
+        }),
+      );
+      return { won: true, current: h };
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+      const current = await this.getHeld(h.key);
+      return { won: false, current: isHeldLive(current, now) ? current : undefined };
+    }
+  }
+
+  async getHeld(key: string): Promise<HeldRequest | undefined> {
+    return DynamoApprovalStore.toHeld(await this.item(key));
+  }
+
+  async useHeld(key: string, approvalId: string, now: number): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { requestId: key },
+          UpdateExpression: 'SET #state = :used, decidedAt = :now',
+          ConditionExpression: '#kind = :held AND #state = :waiting AND approvalId = :a',
+          ExpressionAttributeNames: { '#kind': 'kind', '#state': 'state' },
+          ExpressionAttributeValues: { ':held': 'held', ':used': 'used', ':waiting': 'waiting', ':a': approvalId, ':now': now },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
   }
 
   // ---- workflow bookkeeping (AWS only) ----

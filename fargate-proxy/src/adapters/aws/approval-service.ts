@@ -84,9 +84,34 @@ export function createAwsApprovalService(options: AwsApprovalOptions): AwsApprov
     return (expired && outcomeOf(expired)) ?? { state: 'expired', reason: 'no decision before the deadline' };
   }
 
+  const reviewUrl = (id: string) => (options.reviewBaseUrl ? `${options.reviewBaseUrl.replace(/\/$/, '')}/review/${encodeURIComponent(id)}` : id);
+
   return {
+    heldRequests: store,
+
+    async resume(id: string, onEvent?: (e: ApprovalEvent) => void): Promise<PendingApproval | undefined> {
+      const record = await store.get(id);
+      if (!record) return undefined;
+      const settled = outcomeOf(record);
+      const cancelled = new AbortController();
+      const outcome = settled
+        ? Promise.resolve(settled)
+        : poll(record, cancelled.signal).then((o) => {
+            onEvent?.(eventOf(id, o));
+            return o;
+          });
+      return {
+        id,
+        reviewUrl: reviewUrl(id),
+        outcome,
+        async cancel(reason: string) {
+          await cancelApproval(store, id, reason, now());
+          cancelled.abort(reason);
+        },
+      };
+    },
+
     async request(input: ApprovalRequestInput, onEvent?: (e: ApprovalEvent) => void): Promise<PendingApproval> {
-      const reviewUrl = (id: string) => (options.reviewBaseUrl ? `${options.reviewBaseUrl.replace(/\/$/, '')}/review/${encodeURIComponent(id)}` : id);
       // Any failure here rejects: the caller refuses the statement (fail closed).
       const grant = await findStandingGrant((k) => store.getGrant(k), input, now());
       if (grant) {

@@ -63,7 +63,7 @@ export function createLocalApprovalService(options: LocalApprovalOptions): Local
   const timeoutMs = options.timeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
   const now = options.now ?? Date.now;
   const newId = options.newId ?? randomUUID;
-  const waiters = new Map<string, { resolve: (o: ApprovalOutcome) => void; timer: NodeJS.Timeout; onEvent?: (e: ApprovalEvent) => void }>();
+  const waiters = new Map<string, { resolve: (o: ApprovalOutcome) => void; timer: NodeJS.Timeout; onEvent?: (e: ApprovalEvent) => void; followers?: ((o: ApprovalOutcome) => void)[] }>();
   // Each request's event listener (the held session's audit), kept until the request's deadline: a
   // refused attempt is recorded in the session's trail even after the request was settled early. Not
   // longer, since the listener holds the session's objects.
@@ -107,10 +107,28 @@ export function createLocalApprovalService(options: LocalApprovalOptions): Local
     waiter.onEvent?.(event);
     audit(event, record);
     waiter.resolve(outcome);
+    for (const f of waiter.followers ?? []) f(outcome);
   }
 
   return {
     reviewerGroups: options.reviewerGroups,
+
+    heldRequests: {
+      holdRequest: (h, t) => store.holdRequest?.(h, t) ?? Promise.reject(new Error('this approval store keeps no held requests')),
+      getHeld: (k) => store.getHeld?.(k) ?? Promise.resolve(undefined),
+      useHeld: (k, id, t) => store.useHeld?.(k, id, t) ?? Promise.resolve(false),
+    },
+
+    async resume(id: string): Promise<PendingApproval | undefined> {
+      const record = await store.get(id);
+      if (!record) return undefined;
+      const settled = outcomeOf(record);
+      const waiter = waiters.get(id);
+      // Pending here means a waiter in this process (the local store is this process's).
+      if (!settled && !waiter) return undefined;
+      const outcome = settled ? Promise.resolve(settled) : new Promise<ApprovalOutcome>((resolve) => (waiter!.followers ??= []).push(resolve));
+      return { id, reviewUrl: reviewUrl(id), outcome, cancel: async (reason: string) => release(await cancelApproval(store, id, reason, now())) };
+    },
 
     async request(input: ApprovalRequestInput, onEvent?: (e: ApprovalEvent) => void): Promise<PendingApproval> {
       const grant = await findStandingGrant((k) => store.getGrant(k), input, now());

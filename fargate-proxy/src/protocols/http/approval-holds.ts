@@ -2,9 +2,11 @@
 // listener's `approvalWaitSeconds`; past that the agent is told to retry (503 + Retry-After) and the
 // approval stays alive. An identical retry — same principal, target, method, canonical path, query
 // and body hash — picks up the same approval, and once approved runs exactly once: the identity
-// covers everything forwarded, so a retry cannot widen what was approved.
+// covers everything forwarded, so a retry cannot widen what was approved. The hold is recorded in the
+// approval store (DynamoDB in AWS), so the retry may reach any gateway task of the fleet.
 import { createHash } from 'node:crypto';
-import type { ApprovalOutcome, ApprovalService, PendingApproval } from '../../../../core/approval/types.js';
+import { isHeldLive, MemoryApprovalStore } from '../../../../core/approval/index.js';
+import type { ApprovalOutcome, ApprovalService, HeldRequest, HeldRequestStore, PendingApproval } from '../../../../core/approval/types.js';
 import type { ApprovalRequestInput } from '../../../../core/approval/types.js';
 
 export interface HeldRequestIdentity {
@@ -16,37 +18,40 @@ export interface HeldRequestIdentity {
   bodySha256: string;
 }
 
-interface Hold {
-  pending: PendingApproval;
-  outcome: Promise<ApprovalOutcome>;
-  /** The request id the agent was given first: a retry is told the same one. */
-  requestId: string;
-  used: boolean;
-  timer: NodeJS.Timeout;
-}
-
 export type WaitResult =
   | { kind: 'decided'; outcome: ApprovalOutcome; approvalId: string }
   | { kind: 'waiting'; approvalId: string; reviewUrl: string; requestId: string; retryAfterSeconds: number }
   | { kind: 'unavailable'; message: string };
 
+/**
+ * The request's identity as a UUID-shaped digest (version nibble 8: never a random v4 request id),
+ * so it is a key of the approval store's own shape.
+ */
 export function holdKey(id: HeldRequestIdentity): string {
-  return createHash('sha256').update(JSON.stringify([id.principal, id.target, id.method, id.path, id.query, id.bodySha256])).digest('hex');
+  const h = createHash('sha256').update(JSON.stringify([id.principal, id.target, id.method, id.path, id.query, id.bodySha256])).digest('hex');
+  const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
 export class ApprovalHolds {
-  private readonly holds = new Map<string, Hold>();
+  /** Approvals this task waits on, by id: a retry here reuses the wait instead of starting another. */
+  private readonly waits = new Map<string, { pending: PendingApproval; timer: NodeJS.Timeout }>();
+  /** Held requests live in the approval store (shared by the fleet); this stands in when a service keeps none. */
+  private readonly held: HeldRequestStore;
 
   constructor(
     private readonly approvals: ApprovalService | undefined,
     /** How long an approval (and so a retry's chance to use it) lives. */
     private readonly lifetimeMs: number,
     private readonly waitMs: number,
-  ) {}
+  ) {
+    this.held = approvals?.heldRequests ?? (new MemoryApprovalStore() as HeldRequestStore);
+  }
 
   /**
-   * Waits for the decision on this request: an existing hold for the same identity, or a new
-   * approval request. `onEvent` receives approval state changes for the audit trail.
+   * Waits for the decision on this request: the approval an identical request already waits on
+   * (recorded in the approval store, so the retry may come to any gateway task), or a new one.
+   * `onEvent` receives approval state changes for the audit trail.
    */
   async wait(
     key: string,
@@ -55,56 +60,78 @@ export class ApprovalHolds {
     onEvent: (e: { state: string; approvalId: string; reviewer?: string; reason?: string }) => void,
     abort: AbortSignal,
   ): Promise<WaitResult> {
-    let hold = this.holds.get(key);
-    if (hold?.used) {
-      // Ran once already: an identical request later is a new request.
-      this.drop(key);
-      hold = undefined;
-    }
-    if (!hold) {
-      if (!this.approvals) return { kind: 'unavailable', message: 'approval is required and no approval service is configured' };
-      let pending: PendingApproval;
-      try {
-        pending = await this.approvals.request(input(), onEvent);
-      } catch (err) {
-        return { kind: 'unavailable', message: `approval is required but the approval service is unavailable (${(err as Error).message})` };
+    const approvals = this.approvals;
+    if (!approvals) return { kind: 'unavailable', message: 'approval is required and no approval service is configured' };
+    let pending: PendingApproval | undefined;
+    let first: HeldRequest | undefined;
+    try {
+      const existing = await this.held.getHeld(key);
+      if (isHeldLive(existing, Date.now())) {
+        pending = await this.attach(existing.approvalId, onEvent);
+        if (pending) first = existing;
       }
-      const timer = setTimeout(() => this.drop(key), this.lifetimeMs);
-      timer.unref();
-      hold = { pending, outcome: pending.outcome, requestId, used: false, timer };
-      this.holds.set(key, hold);
+      if (!pending) {
+        pending = await approvals.request(input(), onEvent);
+        const mine: HeldRequest = { key, approvalId: pending.id, requestId, reviewUrl: pending.reviewUrl, expiresAt: Date.now() + this.lifetimeMs };
+        const put = await this.held.holdRequest(mine, Date.now());
+        first = mine;
+        if (!put.won && put.current) {
+          // Another task held the identical request a moment earlier: wait on its approval instead.
+          const theirs = await this.attach(put.current.approvalId, onEvent);
+          if (theirs) {
+            await pending.cancel('an identical request is already held').catch(() => undefined);
+            pending = theirs;
+            first = put.current;
+          }
+        }
+      }
+    } catch (err) {
+      return { kind: 'unavailable', message: `approval is required but the approval service is unavailable (${(err as Error).message})` };
     }
-    const h = hold;
+    const p = pending;
+    const h = first!;
+    this.remember(p);
     let waitTimer: NodeJS.Timeout | undefined;
     const result = await Promise.race([
-      h.outcome.then((outcome): WaitResult => ({ kind: 'decided', outcome, approvalId: h.pending.id })),
+      p.outcome.then((outcome): WaitResult => ({ kind: 'decided', outcome, approvalId: p.id })),
       new Promise<WaitResult>((resolve) => {
-        const waiting = (): WaitResult => ({ kind: 'waiting', approvalId: h.pending.id, reviewUrl: h.pending.reviewUrl, requestId: h.requestId, retryAfterSeconds: 5 });
+        const waiting = (): WaitResult => ({ kind: 'waiting', approvalId: p.id, reviewUrl: h.reviewUrl || p.reviewUrl, requestId: h.requestId, retryAfterSeconds: 5 });
         waitTimer = setTimeout(() => resolve(waiting()), this.waitMs);
         abort.addEventListener('abort', () => resolve(waiting()), { once: true });
       }),
     ]);
     clearTimeout(waitTimer);
-    if (result.kind === 'decided') {
-      if (result.outcome.state === 'approved') {
-        // Claimed synchronously with the check: two identical retries racing run it once.
-        if (h.used) return { kind: 'decided', outcome: { state: 'cancelled', reason: 'this approval was already used by an identical request' }, approvalId: h.pending.id };
-        h.used = true;
-      } else {
-        this.drop(key);
-      }
+    if (result.kind !== 'decided') return result;
+    this.forget(p.id);
+    // Claimed in the store (a conditional write): of identical retries racing on any tasks, one runs.
+    // A refusal is marked too, so the same request later asks again.
+    const claimed = await this.held.useHeld(key, p.id, Date.now()).catch(() => false);
+    if (result.outcome.state === 'approved' && !claimed) {
+      return { kind: 'decided', outcome: { state: 'cancelled', reason: 'this approval was already used by an identical request' }, approvalId: p.id };
     }
     return result;
   }
 
   close(): void {
-    for (const key of [...this.holds.keys()]) this.drop(key);
+    for (const id of [...this.waits.keys()]) this.forget(id);
   }
 
-  private drop(key: string): void {
-    const h = this.holds.get(key);
-    if (!h) return;
-    clearTimeout(h.timer);
-    this.holds.delete(key);
+  /** The wait on an existing approval: this task's own, or resumed from the store. */
+  private async attach(approvalId: string, onEvent: (e: { state: string; approvalId: string }) => void): Promise<PendingApproval | undefined> {
+    return this.waits.get(approvalId)?.pending ?? (await this.approvals?.resume?.(approvalId, onEvent));
+  }
+
+  private remember(p: PendingApproval): void {
+    if (this.waits.has(p.id)) return;
+    const timer = setTimeout(() => this.forget(p.id), this.lifetimeMs);
+    timer.unref();
+    this.waits.set(p.id, { pending: p, timer });
+  }
+
+  private forget(id: string): void {
+    const w = this.waits.get(id);
+    if (!w) return;
+    clearTimeout(w.timer);
+    this.waits.delete(id);
   }
 }

@@ -20,12 +20,16 @@ export const httpRouteRuleSchema = z
   .object({
     /** Named in audit and policy context (`context.route`). */
     id: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/),
-    methods: z.array(z.string().regex(/^[A-Z]{1,16}$/)).min(1),
+    /** Methods the rule applies to; any method when left out (then `operations` must be given). */
+    methods: z.array(z.string().regex(/^[A-Z]{1,16}$/)).min(1).optional(),
     /** A canonical path pattern: `*` is one segment (or the rest of one), `**` any number of segments. */
-    path: z.string().startsWith('/'),
+    path: z.string().startsWith('/').optional(),
+    /** Operation ids from the target's OpenAPI document: the rule applies to these operations. */
+    operations: z.array(z.string().min(1)).min(1).optional(),
     action: z.enum(['read', 'write', 'delete']),
   })
-  .strict();
+  .strict()
+  .refine((r) => r.operations || (r.methods && r.path), 'a route rule names methods and a path, or operations');
 
 export const httpTargetSchema = z
   .object({
@@ -63,6 +67,18 @@ export const httpTargetSchema = z
       })
       .strict()
       .default({ caseSensitive: true, semicolons: 'refuse', trailingSlash: 'strip' }),
+    /**
+     * An OpenAPI 3 document (YAML or JSON) naming this upstream's operations: policy sees
+     * `context.operationId` and `context.operationTags`; route rules may name operations.
+     */
+    openapi: z
+      .object({
+        file: z.string(),
+        /** A request matching no operation (and no route rule): decided as usual (`pass`), or as `http_opaque` (refused unless a policy permits it). */
+        unmatched: z.enum(['pass', 'opaque']).default('pass'),
+      })
+      .strict()
+      .optional(),
     routes: z.array(httpRouteRuleSchema).default([]),
     /** Request headers policy may read (`context.headers` as `name=value`), lower-case names. */
     contextHeaders: z.array(z.string().regex(/^[a-z0-9-]{1,64}$/)).default([]),
@@ -79,7 +95,26 @@ export const httpListenerSchema = z
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8443),
     /** HTTPS (HTTP/2 and HTTP/1.1 by ALPN). */
-    tls: z.object({ certFile: z.string(), keyFile: z.string() }).strict().optional(),
+    tls: z
+      .object({
+        /** The default certificate: for the gateway's name and, for host addressing, `*.<domain>` (or per host below). */
+        certFile: z.string(),
+        keyFile: z.string(),
+        /** Certificates chosen by SNI: `hosts` are names or wildcards (`*.airlock.internal`). */
+        sni: z
+          .array(z.object({ hosts: z.array(z.string().regex(/^(\*\.)?[a-z0-9.-]+$/, 'a lower-case host name or *.name')).min(1), certFile: z.string(), keyFile: z.string() }).strict())
+          .default([]),
+      })
+      .strict()
+      .optional(),
+    /**
+     * Host addressing: `https://<target>.<domain>/<path>` reaches target <target> (its name must be one
+     * lower-case DNS label), chosen by SNI and Host/:authority, which must agree (else 421).
+     */
+    domain: z
+      .string()
+      .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/, 'a lower-case DNS name, without a leading dot')
+      .optional(),
     /** Plain HTTP/1.1 without TLS. Tokens then cross the network in clear: local use only. */
     allowPlaintext: z.boolean().default(false),
     maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(32 * 1024),

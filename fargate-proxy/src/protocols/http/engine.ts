@@ -69,6 +69,8 @@ export async function startHttpEngine(ports: EnginePorts, cfg: HttpListenerConfi
         },
         handler,
       );
+  // Further certificates chosen by the SNI name (exact names and `*.` wildcards, as tls.Server matches them).
+  if (cfg.tls) for (const c of cfg.tls.sni) for (const host of c.hosts) (server as http2.Http2SecureServer).addContext(host, { cert: readFileSync(c.certFile), key: readFileSync(c.keyFile) });
   // WebSocket upgrades (HTTP/1.1, plain or on the TLS port): decided, then relayed (websocket.ts).
   const upgrades = createUpgradeHandler(x, connectionOf as (req: http.IncomingMessage) => ConnectionSessions);
   server.on('upgrade', upgrades.handler);

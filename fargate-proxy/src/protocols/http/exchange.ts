@@ -11,6 +11,7 @@ import type { CapturedResponse } from '../../../../core/audit/events.js';
 import type { HttpRequestFacts } from '../../../../core/policy/request.js';
 import type { Masker } from '../../../../core/mask/index.js';
 import type { EnginePorts } from '../../engine.js';
+import { addressOf, HOST_LABEL } from './addressing.js';
 import { holdKey, type ApprovalHolds } from './approval-holds.js';
 import type { ConnectionSessions, HttpAuditSession } from './audit-session.js';
 import { bodyKindOf, createTextMasker } from './body-mask.js';
@@ -33,7 +34,7 @@ export interface ExchangeContext {
 }
 
 const TARGET_NAME = /^[A-Za-z0-9_.-]{1,63}$/;
-const CLASS_OF: Record<HttpRequestFacts['action'], StatementClass> = { read: 'read', write: 'write', delete: 'destructive' };
+const CLASS_OF: Record<HttpRequestFacts['action'], StatementClass> = { read: 'read', write: 'write', delete: 'destructive', opaque: 'opaque' };
 
 export class Refusal extends Error {
   constructor(readonly problem: Problem) {
@@ -96,16 +97,12 @@ export interface Admitted {
  */
 export async function admit(x: ExchangeContext, conn: ConnectionSessions, req: AgentRequest, requestId: string): Promise<Admitted> {
   const { ports } = x;
-  // --- address: /<target>/<path>?<query>, origin-form only
-  const url = req.url ?? '';
-  if (!url.startsWith('/')) throw new Refusal({ status: 400, code: 'bad_request_target', title: 'Only origin-form request targets (/<target>/<path>) are accepted', requestId });
-  const q = url.indexOf('?');
-  const rawPath = q < 0 ? url : url.slice(0, q);
-  const query = q < 0 ? '' : url.slice(q + 1);
-  const slash = rawPath.indexOf('/', 1);
-  const name = slash < 0 ? rawPath.slice(1) : rawPath.slice(1, slash);
-  const below = slash < 0 ? '/' : rawPath.slice(slash);
-  const target = TARGET_NAME.test(name) ? x.targets.get(name) : undefined;
+  // --- address: /<target>/<path> or <target>.<domain>/<path> (addressing.ts), origin-form only
+  const addressed = addressOf(req, x.listener.domain, requestId);
+  if ('problem' in addressed) throw new Refusal(addressed.problem);
+  const { name, below, query } = addressed;
+  // Host labels are lower case; only targets whose names are DNS labels can be reached by host.
+  const target = (addressed.by === 'host' ? HOST_LABEL.test(name) : TARGET_NAME.test(name)) ? x.targets.get(name) : undefined;
 
   const method = req.method ?? '';
   if (!FORWARDED_METHODS.has(method)) {
@@ -129,7 +126,7 @@ export async function admit(x: ExchangeContext, conn: ConnectionSessions, req: A
   }
 
   // Only after authentication: an anonymous caller cannot learn which targets exist.
-  if (!target) throw new Refusal({ status: 404, code: 'unknown_target', title: 'No such target', detail: 'address a target as /<target>/<path>', requestId });
+  if (!target) throw new Refusal({ status: 404, code: 'unknown_target', title: 'No such target', detail: addressed.by === 'host' ? `no target is reachable as ${addressed.host}` : 'address a target as /<target>/<path>', requestId });
 
   // --- the one reading of the path
   const canonical = canonicalPath(below, target.rules);
@@ -160,7 +157,8 @@ export async function handleExchange(x: ExchangeContext, conn: ConnectionSession
     const body = await readBody(req, x.listener.maxRequestBodyBytes, requestId);
     session.requests++;
     session.bytesIn += body.length;
-    const classified = target.classify(method, canonical.path)!;
+    const operation = target.operation ? (target.operation(method, canonical.path) ?? null) : undefined;
+    const classified = target.classify(method, canonical.path, operation === undefined ? undefined : (operation?.operationId ?? ''))!;
     const contentType = mediaType(req.headers['content-type']);
     const facts: HttpRequestFacts = {
       action: classified.action,
@@ -175,6 +173,8 @@ export async function handleExchange(x: ExchangeContext, conn: ConnectionSession
       contentType,
       bodyBytes: body.length,
       route: classified.route,
+      operationId: operation?.operationId ?? '',
+      operationTags: operation?.tags ?? [],
     };
     let decision: Decision = ports.policy().authorizeHttpRequest(principal, target.info, facts);
     const statementId = session.nextStatementId();
@@ -202,6 +202,7 @@ export async function handleExchange(x: ExchangeContext, conn: ConnectionSession
           headers: auditedHeaders(req.headers, target.config.credential.type === 'header' ? target.config.credential.header.toLowerCase() : undefined),
           ...(body.length > 0 && { body: capture(ports, maskedBody) }),
           ...(classified.route && { route: classified.route }),
+          ...(operation?.operationId && { operationId: operation.operationId }),
           version: req.httpVersion === '2.0' ? 'HTTP/2' : `HTTP/${req.httpVersion}`,
         },
       });

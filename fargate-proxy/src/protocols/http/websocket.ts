@@ -58,6 +58,8 @@ export function createUpgradeHandler(x: ExchangeContext, connectionOf: (req: Inc
         bodyBytes: 0,
         route: '',
         upgrade: 'websocket',
+        operationId: target.operation?.('GET', canonical.path)?.operationId ?? '',
+        operationTags: target.operation?.('GET', canonical.path)?.tags ?? [],
       };
       let decision = ports.policy().authorizeHttpRequest(principal, target.info, facts);
       // A socket cannot wait for a reviewer mid-handshake and be retried identically: refused, saying so.
