@@ -30,7 +30,15 @@ export interface StreamingAttributes {
  * declares these actions with exactly these context attributes (Cedar types in the comments); the
  * engine may add its own common attributes to the context it evaluates, but never drop these.
  */
-export type StreamingDecisionRequest = ExecDecisionRequest | PortForwardDecisionRequest;
+export type StreamingDecisionRequest = (ExecDecisionRequest | PortForwardDecisionRequest) & DecisionWaiting;
+
+/** For a decision that waits on a reviewer. */
+export interface DecisionWaiting {
+  /** Tells the agent something while it waits (an approval notice: id and where to review); one line, no secrets. */
+  notify?(message: string): void;
+  /** Aborted when the agent goes away: a pending approval is withdrawn and the verdict is `deny`. */
+  signal?: AbortSignal;
+}
 
 export interface ExecDecisionRequest {
   action: 'k8s_exec';
