@@ -16,7 +16,7 @@ import { judgeExecCommand } from './exec-command.js';
 import { LineDiscipline } from './line-discipline.js';
 import { OutputChannel } from './output.js';
 import { execQuery, subresourcePath, type ExecParams } from './request.js';
-import { openUpstream, pace, sendable } from './upstream.js';
+import { openUpstream, pace, sendable, type Upstream } from './upstream.js';
 
 /** Agent input held while the opening decision is made before the agent is paused. */
 const MAX_EARLY_BYTES = 1024 * 1024;
@@ -90,14 +90,15 @@ export async function runExec(ctx: StreamingContext, agent: WebSocket, protocol:
 
   // --- upstream ---
   const forward = cmd ? cmd.forward ?? p.command : [];
-  let upstream: WebSocket;
+  let up: Upstream;
   try {
-    upstream = await openUpstream(ctx.upstream, subresourcePath(ctx.attributes.namespace, ctx.attributes.name, subresource), execQuery(p, forward), protocol, ctx.requestId);
+    up = await openUpstream(ctx.upstream, subresourcePath(ctx.attributes.namespace, ctx.attributes.name, subresource), execQuery(p, forward), protocol, ctx.requestId);
   } catch (err) {
     const message = (err as Error).message;
     outcome(ctx, opening.statementId, started, { status: 'error', bytes: 0, error: { code: 'upstream_unreachable', message } });
     return endWith(ch.failure(502, 'InternalError', `airlock: ${message}`));
   }
+  const upstream = up.socket;
   if (agentClosed) return void upstream.terminate();
 
   const file = ctx.recordingsDir ? recordingFile(ctx.recordingsDir, ctx.audit.sessionId, opening.statementId) : undefined;
@@ -164,7 +165,7 @@ export async function runExec(ctx: StreamingContext, agent: WebSocket, protocol:
   pace(agent, upstream);
 
   let status: Partial<ch.Status> | undefined;
-  upstream.on('message', (data: RawData, isBinary: boolean) => {
+  up.onMessage((data: RawData, isBinary: boolean) => {
     if (!isBinary) return;
     const f = ch.parseFrame(toBuffer(data));
     if (!f) return;

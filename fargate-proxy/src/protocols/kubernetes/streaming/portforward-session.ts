@@ -12,7 +12,7 @@ import type { StreamingContext } from './contract.js';
 import { decideStreaming } from './decide.js';
 import { appendOutcome } from './exec-session.js';
 import { portsQuery, subresourcePath } from './request.js';
-import { openUpstream, pace, sendable } from './upstream.js';
+import { openUpstream, pace, sendable, type Upstream } from './upstream.js';
 
 const MAX_EARLY_BYTES = 1024 * 1024;
 const toBuffer = (d: RawData): Buffer => (Buffer.isBuffer(d) ? d : Array.isArray(d) ? Buffer.concat(d) : Buffer.from(d));
@@ -95,9 +95,9 @@ export async function runPortForward(ctx: StreamingContext, agent: WebSocket, pr
   }
 
   const allowed = [...forwarded.values()];
-  let upstream: WebSocket;
+  let up: Upstream;
   try {
-    upstream = await openUpstream(ctx.upstream, subresourcePath(namespace, name, 'portforward'), portsQuery(allowed.map((f) => f.port)), protocol, ctx.requestId);
+    up = await openUpstream(ctx.upstream, subresourcePath(namespace, name, 'portforward'), portsQuery(allowed.map((f) => f.port)), protocol, ctx.requestId);
   } catch (err) {
     const message = `airlock: ${(err as Error).message}`;
     for (const [k, f] of forwarded) {
@@ -107,6 +107,7 @@ export async function runPortForward(ctx: StreamingContext, agent: WebSocket, pr
     if (agent.readyState === WebSocket.OPEN) agent.close(1011, 'the API server could not be reached');
     return;
   }
+  const upstream = up.socket;
   if (agentClosed) return void upstream.terminate();
 
   const agentIndex = new Map(allowed.map((f) => [f.upstreamIndex, [...forwarded.entries()].find(([, g]) => g === f)![0]]));
@@ -123,7 +124,7 @@ export async function runPortForward(ctx: StreamingContext, agent: WebSocket, pr
   pace(upstream, agent);
   pace(agent, upstream);
 
-  upstream.on('message', (data: RawData, isBinary: boolean) => {
+  up.onMessage((data: RawData, isBinary: boolean) => {
     if (!isBinary) return;
     const f = ch.parseFrame(toBuffer(data));
     if (!f) return;

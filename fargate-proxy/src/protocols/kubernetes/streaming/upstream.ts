@@ -1,6 +1,6 @@
 // The gateway's own WebSocket to the API server: the engine's headers (the injected credential,
 // any impersonation), nothing of the agent's request but the subprotocol it negotiated.
-import WebSocket from 'ws';
+import WebSocket, { type RawData } from 'ws';
 import type { StreamingUpstream } from './contract.js';
 import { scrubText } from '../../http/credential.js';
 
@@ -12,8 +12,18 @@ export function upstreamUrl(u: StreamingUpstream, path: string, query: string): 
   return `${scheme}//${base.host}${base.pathname.replace(/\/+$/, '')}${path}${query ? `?${query}` : ''}`;
 }
 
-/** Opens the upstream socket; rejects with a message safe to show the agent (credential scrubbed). */
-export function openUpstream(u: StreamingUpstream, path: string, query: string, protocol: string, requestId: string): Promise<WebSocket> {
+export interface Upstream {
+  socket: WebSocket;
+  /** Starts delivering messages to `handler`, the ones that came before it first, in order. */
+  onMessage(handler: (data: RawData, isBinary: boolean) => void): void;
+}
+
+/**
+ * Opens the upstream socket; rejects with a message safe to show the agent (credential scrubbed).
+ * Messages that arrive with the handshake (a port-forward's port prefixes, a quick command's whole
+ * output) are kept until the caller takes them.
+ */
+export function openUpstream(u: StreamingUpstream, path: string, query: string, protocol: string, requestId: string): Promise<Upstream> {
   const ws = new WebSocket(upstreamUrl(u, path, query), [protocol], {
     headers: { ...u.headers, 'x-airlock-request-id': requestId },
     followRedirects: false,
@@ -25,6 +35,17 @@ export function openUpstream(u: StreamingUpstream, path: string, query: string, 
     ...(u.tls?.servername && { servername: u.tls.servername }),
     ...(u.tls?.rejectUnauthorized === false && { rejectUnauthorized: false }),
   });
+  const early: [RawData, boolean][] = [];
+  const keep = (data: RawData, isBinary: boolean) => early.push([data, isBinary]);
+  ws.on('message', keep);
+  const upstream: Upstream = {
+    socket: ws,
+    onMessage(handler) {
+      ws.off('message', keep);
+      for (const [d, b] of early.splice(0)) handler(d, b);
+      ws.on('message', handler);
+    },
+  };
   return new Promise((resolve, reject) => {
     const fail = (why: string) => {
       ws.terminate();
@@ -32,7 +53,7 @@ export function openUpstream(u: StreamingUpstream, path: string, query: string, 
     };
     ws.once('open', () => {
       if (ws.protocol !== protocol) return fail(`the API server chose the subprotocol "${ws.protocol}" instead of ${protocol}`);
-      resolve(ws);
+      resolve(upstream);
     });
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
