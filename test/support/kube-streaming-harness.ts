@@ -6,8 +6,9 @@
 // In front of it sits a byte tap: everything the agent's client received is kept, so a test can
 // look for the upstream credential in it.
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +28,7 @@ import type { Principal, TargetInfo } from '../../core/model.js';
 import { handleStreamingUpgrade } from '../../fargate-proxy/src/protocols/kubernetes/streaming/index.js';
 import type { StreamingContext, StreamingDecisionRequest, StreamingVerdict } from '../../fargate-proxy/src/protocols/kubernetes/streaming/contract.js';
 import { startKubeExecUpstream, type KubeExecUpstream } from './kube-exec-upstream.js';
+import { makeTestCertificate } from './http-upstream.js';
 
 /** The streaming actions as the engine's schema declares them (contract.ts). */
 export const STREAMING_SCHEMA_ACTIONS = `
@@ -45,6 +47,8 @@ export interface StreamingHarness {
   url: string;
   upstream: KubeExecUpstream & { url: string };
   upstreamToken: string;
+  /** A kubeconfig file for `kubectl` with this bearer token. */
+  kubeconfigFile(token: string): string;
   /** A kubeconfig for the agent with this bearer token. */
   kubeConfig(token: string): KubeConfig;
   /** Every byte the harness sent to any client so far. */
@@ -63,6 +67,8 @@ export interface HarnessOptions {
   agents: Record<string, Principal>;
   target?: TargetInfo;
   masking?: boolean;
+  /** Serve HTTPS (a throwaway CA, in the kubeconfig): kubectl sends no bearer token over plain HTTP. The tap then sees ciphertext. */
+  tls?: boolean;
 }
 
 export async function startStreamingHarness(o: HarnessOptions): Promise<StreamingHarness> {
@@ -88,7 +94,39 @@ export async function startStreamingHarness(o: HarnessOptions): Promise<Streamin
   };
 
   const live = new Set<Promise<void>>();
-  const server = createServer((_req, res) => res.writeHead(404).end());
+  // kubectl exec/attach first reads the pod (its containers, whether it runs): the one plain request
+  // this stand-in answers, with a running pod of one container named "main".
+  // kubectl exec/attach resolve "pods" through discovery first: the legacy (unaggregated) documents.
+  const discovery: Record<string, unknown> = {
+    '/api': { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1' }] },
+    '/apis': { kind: 'APIGroupList', apiVersion: 'v1', groups: [] },
+    '/api/v1': {
+      kind: 'APIResourceList',
+      groupVersion: 'v1',
+      resources: [
+        { name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['get', 'list'], shortNames: ['po'] },
+        { name: 'pods/exec', singularName: '', namespaced: true, kind: 'PodExecOptions', verbs: ['create', 'get'] },
+        { name: 'pods/attach', singularName: '', namespaced: true, kind: 'PodAttachOptions', verbs: ['create', 'get'] },
+        { name: 'pods/portforward', singularName: '', namespaced: true, kind: 'PodPortForwardOptions', verbs: ['create', 'get'] },
+      ],
+    },
+  };
+  const cert = o.tls ? makeTestCertificate() : undefined;
+  const answer = (req: IncomingMessage, res: ServerResponse) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (req.method === 'GET' && discovery[path]) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(discovery[path]));
+    const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/?]+)$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
+    if (req.method !== 'GET' || !m || !o.agents[String(req.headers.authorization ?? '').replace(/^Bearer /, '')]) return void res.writeHead(404).end();
+    const pod = {
+      kind: 'Pod',
+      apiVersion: 'v1',
+      metadata: { name: decodeURIComponent(m[2]!), namespace: decodeURIComponent(m[1]!), uid: '00000000-0000-0000-0000-000000000001', resourceVersion: '1' },
+      spec: { containers: [{ name: 'main', image: 'busybox' }] },
+      status: { phase: 'Running', containerStatuses: [{ name: 'main', ready: true, restartCount: 0, image: 'busybox', imageID: '', state: { running: {} } }] },
+    };
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(pod));
+  };
+  const server = cert ? createHttpsServer({ cert: readFileSync(cert.certFile), key: readFileSync(cert.keyFile) }, answer) : createServer(answer);
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/([^/]+)$/.exec(url.pathname);
@@ -149,7 +187,7 @@ export async function startStreamingHarness(o: HarnessOptions): Promise<Streamin
     gw.on('close', end).on('error', end);
   });
   await new Promise<void>((resolve) => tap.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(tap.address() as AddressInfo).port}`;
+  const url = `${cert ? 'https' : 'http'}://127.0.0.1:${(tap.address() as AddressInfo).port}`;
 
   const reader = createLocalAuditReader(auditDir);
   return {
@@ -160,6 +198,22 @@ export async function startStreamingHarness(o: HarnessOptions): Promise<Streamin
     recordingsDir,
     sink,
     received: () => Buffer.concat(seen),
+    kubeconfigFile(token) {
+      const file = join(dir, `kubeconfig-${Math.random().toString(36).slice(2)}.json`);
+      writeFileSync(
+        file,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [{ name: 'gw', cluster: { server: url, ...(cert && { 'certificate-authority-data': cert.ca.toString('base64') }) } }],
+          users: [{ name: 'agent', user: { token } }],
+          contexts: [{ name: 'gw', context: { cluster: 'gw', user: 'agent' } }],
+          'current-context': 'gw',
+        }),
+        { mode: 0o600 },
+      );
+      return file;
+    },
     kubeConfig(token) {
       const kc = new KubeConfig();
       kc.loadFromOptions({
@@ -184,6 +238,7 @@ export async function startStreamingHarness(o: HarnessOptions): Promise<Streamin
       await Promise.race([Promise.allSettled([...live]), new Promise((r) => setTimeout(r, 2000))]);
       await sink.close();
       rmSync(dir, { recursive: true, force: true });
+      if (cert) rmSync(cert.dir, { recursive: true, force: true });
     },
   };
 }
