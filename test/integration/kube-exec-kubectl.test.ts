@@ -115,6 +115,14 @@ test('kubectl exec -i POD -- sh with scripted stdin: every line decided, a refus
   assert.ok(existsSync(join(dir, 'MARKER')));
 });
 
+test('kubectl port-forward (SPDY, tunneled in WebSocket or not) is refused with a Status that says so', async () => {
+  const r = await kubectl(['port-forward', 'pod/web', '0:8080']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /SPDY is not supported/, r.stderr);
+  const refusals = (await h.events()).filter((e) => e.type === 'statement' && e.statementTypes.includes('refused_request'));
+  assert.ok(refusals.length >= 1);
+});
+
 test('kubectl exec -it POD -- sh in a terminal (util-linux script): lines decided, recorded', async () => {
   const dir = h.upstream.podDir('default', 'tty');
   writeFileSync(join(dir, 'MARKER'), 'keep\n');

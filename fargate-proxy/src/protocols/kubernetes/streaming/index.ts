@@ -68,7 +68,9 @@ export async function handleStreamingUpgrade(ctx: StreamingContext, req: Incomin
     }
     const sub = subresource as StreamingSubresource;
     const upgrade = String(req.headers.upgrade ?? '').toLowerCase();
-    if (upgrade.startsWith('spdy/')) {
+    const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+    // SPDY/3.1 itself, or tunneled in WebSocket (`SPDY/3.1+portforward.k8s.io`, kubectl port-forward's first try).
+    if (upgrade.startsWith('spdy/') || (upgrade === 'websocket' && offered.length > 0 && offered.every((p) => p.toLowerCase().startsWith('spdy/')))) {
       return await refuse(
         400,
         'BadRequest',
@@ -76,7 +78,6 @@ export async function handleStreamingUpgrade(ctx: StreamingContext, req: Incomin
       );
     }
     if (upgrade !== 'websocket') return await refuse(400, 'BadRequest', `airlock: ${sub} needs a WebSocket upgrade (${ch.PROTOCOLS[sub].join(', ')})`);
-    const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
     const protocol = ch.chooseProtocol(offered, ch.PROTOCOLS[sub]);
     if (!protocol) {
       return await refuse(400, 'BadRequest', `airlock: ${sub} speaks the WebSocket subprotocols ${ch.PROTOCOLS[sub].join(', ')}; the client offered ${offered.join(', ') || 'none'}`);
