@@ -16,7 +16,11 @@ import { expectAuditVerifies } from '../support/audit-trail.js';
 const POLICY = `
 @id("exec-reads")
 permit (principal in Airlock::Group::"agents", action == Airlock::Action::"k8s_exec", resource)
-when { context.input == "command" && context.class == "read" };
+when { context.input == "command" && context.class == "read" && !(context.namespace like "prod-*") };
+
+@id("prod-exec-held") @approval("required")
+permit (principal in Airlock::Group::"agents", action == Airlock::Action::"k8s_exec", resource)
+when { context.input == "command" && context.namespace like "prod-*" };
 
 @id("exec-shells")
 permit (principal in Airlock::Group::"agents", action == Airlock::Action::"k8s_exec", resource)
@@ -146,6 +150,32 @@ test('an interactive shell (stdin + tty): a refused line is not sent, the agent 
       ['exit 0', 'allow'],
     ],
   );
+});
+
+test('an exec in prod-* is held for a reviewer while the stream stays open: approved, it runs; denied, it does not', async () => {
+  const dir = h.upstream.podDir('prod-x', 'api');
+  const reviewer = { id: 'rita', groups: ['reviewers'], issuer: 'test' };
+  const held = await exec('prod-x', 'api', ['touch', 'approved.txt']);
+  await waitFor(() => held.err.text.includes('waiting for approval'), 'the approval notice');
+  const [pending] = await h.approvals.listPending();
+  assert.ok(pending, 'no approval was requested');
+  assert.equal(pending.statementText, 'touch approved.txt');
+  assert.ok(!existsSync(join(dir, 'approved.txt')), 'it ran before approval');
+  await h.approvals.decide(pending.id, reviewer, { verdict: 'approve', scope: 'once', reason: 'ok' });
+  const r = await held.done;
+  assert.equal(r.status?.status, 'Success');
+  assert.ok(existsSync(join(dir, 'approved.txt')));
+
+  const refused = await exec('prod-x', 'api', ['touch', 'denied.txt']);
+  await waitFor(() => refused.err.text.includes('waiting for approval'), 'the second notice');
+  const [second] = await h.approvals.listPending();
+  await h.approvals.decide(second!.id, reviewer, { verdict: 'deny', reason: 'not today' });
+  const r2 = await refused.done;
+  assert.equal(r2.status?.status, 'Failure');
+  assert.match(String(r2.status?.message), /not today/);
+  assert.ok(!existsSync(join(dir, 'denied.txt')), 'the denied command ran');
+  const approvals = (await h.events()).filter((e) => e.type === 'approval').map((e) => e.type === 'approval' && e.state);
+  assert.deepEqual(approvals, ['pending', 'approved', 'pending', 'denied']);
 });
 
 test('port-forward: allowed on one port, refused on another', async () => {

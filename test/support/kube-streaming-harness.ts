@@ -29,6 +29,7 @@ import { handleStreamingUpgrade } from '../../fargate-proxy/src/protocols/kubern
 import type { StreamingContext, StreamingDecisionRequest, StreamingVerdict } from '../../fargate-proxy/src/protocols/kubernetes/streaming/contract.js';
 import { startKubeExecUpstream, type KubeExecUpstream } from './kube-exec-upstream.js';
 import { makeTestCertificate } from './http-upstream.js';
+import { createLocalApprovalService, type LocalApprovalDesk } from '../../fargate-proxy/src/adapters/local/approval-service.js';
 
 /** The streaming actions as the engine's schema declares them (contract.ts). */
 export const STREAMING_SCHEMA_ACTIONS = `
@@ -56,6 +57,8 @@ export interface StreamingHarness {
   auditDir: string;
   recordingsDir: string;
   sink: LocalAuditSink;
+  /** The reviewers' desk (group "reviewers"). */
+  approvals: LocalApprovalDesk;
   /** The events of every session so far, in order. */
   events(): Promise<AuditRecord[]>;
   close(): Promise<void>;
@@ -84,13 +87,24 @@ export async function startStreamingHarness(o: HarnessOptions): Promise<Streamin
   const masker = o.masking === false ? undefined : createMasker({ enabled: true, detectors: {}, columnRules: [] });
   const log = pino({ level: 'silent' });
 
-  const decide = (principal: Principal) => async (r: StreamingDecisionRequest): Promise<StreamingVerdict> => {
+  const approvals = createLocalApprovalService({ reviewerGroups: ['reviewers'] });
+  // The engine's decide: Cedar, then a reviewer when policy asks (the stream stays open meanwhile).
+  const decide = (principal: Principal, sessionId: string) => async (r: StreamingDecisionRequest): Promise<StreamingVerdict> => {
     const request = cedarRequest(principal, target, r.action as ActionId, r.context as unknown as cedar.Context);
     const answer = cedar.isAuthorized({ ...request, policies: { staticPolicies: analysis.policies }, schema: STREAMING_TEST_SCHEMA, validateRequest: true });
     const d = toDecision(answer, analysis.info, 'test-policy', `${r.action} on target "${target.name}"`);
-    // This harness has no approval desk: what needs a reviewer is refused, saying so.
-    if (d.effect === 'approve') return { ...d, effect: 'deny', reason: `${d.reason}; no approval service is configured` };
-    return { ...d, effect: d.effect };
+    if (d.effect !== 'approve') return { ...d, effect: d.effect };
+    const pending = await approvals.request(
+      { requester: principal, target, sessionId, statementId: r.statementId, statementText: r.text, statementClass: r.class, policyIds: d.policyIds, shape: r.shape },
+      (e) => void sink.append({ type: 'approval', sessionId, statementId: r.statementId, approvalId: e.approvalId, state: e.state as 'pending', reviewer: e.reviewer, reason: e.reason }).catch(() => undefined),
+    );
+    r.notify?.(`airlock: waiting for approval ${pending.id} (${pending.reviewUrl})`);
+    const abort = () => void pending.cancel('the agent went away');
+    r.signal?.addEventListener('abort', abort, { once: true });
+    const outcome = await pending.outcome;
+    r.signal?.removeEventListener('abort', abort);
+    if (outcome.state === 'approved') return { ...d, effect: 'allow', reason: `approved by ${outcome.reviewer}`, approvalId: pending.id };
+    return { ...d, effect: 'deny', reason: `approval ${outcome.state}: ${outcome.reason}`, approvalId: pending.id };
   };
 
   const live = new Set<Promise<void>>();
@@ -144,7 +158,7 @@ export async function startStreamingHarness(o: HarnessOptions): Promise<Streamin
       principal,
       target,
       attributes: { resource: 'pods', subresource: m[3]!, namespace: decodeURIComponent(m[1]!), name: decodeURIComponent(m[2]!) },
-      decide: decide(principal),
+      decide: decide(principal, sessionId),
       upstream: { baseUrl: upstream.url, headers: { authorization: `Bearer ${upstreamToken}` }, revealing: [upstreamToken] },
       audit: {
         sessionId,
@@ -197,6 +211,7 @@ export async function startStreamingHarness(o: HarnessOptions): Promise<Streamin
     auditDir,
     recordingsDir,
     sink,
+    approvals,
     received: () => Buffer.concat(seen),
     kubeconfigFile(token) {
       const file = join(dir, `kubeconfig-${Math.random().toString(36).slice(2)}.json`);
@@ -236,6 +251,7 @@ export async function startStreamingHarness(o: HarnessOptions): Promise<Streamin
       server.close();
       upstream.close();
       await Promise.race([Promise.allSettled([...live]), new Promise((r) => setTimeout(r, 2000))]);
+      await approvals.close();
       await sink.close();
       rmSync(dir, { recursive: true, force: true });
       if (cert) rmSync(cert.dir, { recursive: true, force: true });
