@@ -12,6 +12,7 @@ import { Attach, Exec, PortForward, type V1Status } from '@kubernetes/client-nod
 import type WebSocket from 'ws';
 import { startStreamingHarness, type StreamingHarness } from '../support/kube-streaming-harness.js';
 import { expectAuditVerifies } from '../support/audit-trail.js';
+import { replayCommand } from '../../fargate-proxy/src/cli/audit-commands.js';
 
 const POLICY = `
 @id("exec-reads")
@@ -105,6 +106,19 @@ test('the recording of an exec is an asciicast file with the masked output, and 
   assert.equal(header.version, 2);
   assert.match(cast, /rec-marker/);
   assert.ok(!cast.includes(CARD));
+  // `airlock replay SESSION` shows the command, its decision and the recording.
+  let outcome = false;
+  for (let i = 0; i < 100 && !outcome; i++) {
+    outcome = (await h.events()).some((e) => e.type === 'statement.outcome' && e.statementId === stmt.statementId);
+    if (!outcome) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(outcome, 'the outcome was not written');
+  let replay = '';
+  const code = await replayCommand({ dir: h.auditDir, sessionId }, { write: (t: string) => (replay += t) });
+  assert.equal(code, 0, replay);
+  assert.match(replay, /statement \S+ \[read\] ALLOW by exec-reads/);
+  assert.match(replay, /rec-marker/);
+  assert.match(replay, /chain: intact/);
 });
 
 test('a destructive command inside sh -c is refused; the file is still there and nothing reached the upstream', async () => {
@@ -174,8 +188,9 @@ test('an exec in prod-* is held for a reviewer while the stream stays open: appr
   assert.equal(r2.status?.status, 'Failure');
   assert.match(String(r2.status?.message), /not today/);
   assert.ok(!existsSync(join(dir, 'denied.txt')), 'the denied command ran');
-  const approvals = (await h.events()).filter((e) => e.type === 'approval').map((e) => e.type === 'approval' && e.state);
-  assert.deepEqual(approvals, ['pending', 'approved', 'pending', 'denied']);
+  const states = async (id: string) => (await h.events()).flatMap((e) => (e.type === 'approval' && e.approvalId === id ? [e.state] : []));
+  assert.deepEqual(await states(pending.id), ['pending', 'approved']);
+  assert.deepEqual(await states(second!.id), ['pending', 'denied']);
 });
 
 test('port-forward: allowed on one port, refused on another', async () => {
