@@ -10,6 +10,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { Attach, Exec, PortForward, type V1Status } from '@kubernetes/client-node';
 import type WebSocket from 'ws';
+import WebSocketClient from 'ws';
 import { startStreamingHarness, type StreamingHarness } from '../support/kube-streaming-harness.js';
 import { expectAuditVerifies } from '../support/audit-trail.js';
 import { replayCommand } from '../../fargate-proxy/src/cli/audit-commands.js';
@@ -238,6 +239,29 @@ test('attach to the pod\'s main process: lines decided like a shell\'s', async (
   ws.close();
   await closed(ws);
   assert.ok(existsSync(join(dir, 'MARKER')));
+});
+
+test('a v4.channel.k8s.io client is served v4 (upstream too); a base64 protocol is refused before the upgrade', async () => {
+  writeFileSync(join(h.upstream.podDir('default', 'v4'), 'hello.txt'), 'hello v4\n');
+  const url = `${h.url.replace('http', 'ws')}/api/v1/namespaces/default/pods/v4/exec?command=cat&command=hello.txt&stdout=true&stderr=true`;
+  const ws = new WebSocketClient(url, ['v4.channel.k8s.io'], { headers: { authorization: `Bearer ${AGENT}` } });
+  const frames: Buffer[] = [];
+  ws.on('message', (d: Buffer) => frames.push(d));
+  await closed(ws as unknown as WebSocket);
+  assert.equal(ws.protocol, 'v4.channel.k8s.io');
+  assert.equal(h.upstream.seen.at(-1)!.protocol, 'v4.channel.k8s.io');
+  const stdout = Buffer.concat(frames.filter((f) => f[0] === 1).map((f) => f.subarray(1))).toString();
+  assert.equal(stdout, 'hello v4\n');
+  const status = frames.find((f) => f[0] === 3);
+  assert.equal(JSON.parse(status!.subarray(1).toString()).status, 'Success');
+
+  const refused = new WebSocketClient(url, ['base64.channel.k8s.io'], { headers: { authorization: `Bearer ${AGENT}` } });
+  const answer = await new Promise<number>((resolve) => {
+    refused.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    refused.on('open', () => resolve(101));
+    refused.on('error', () => undefined);
+  });
+  assert.equal(answer, 400);
 });
 
 test('SPDY and non-upgrade requests are refused with a Status saying why', async () => {
