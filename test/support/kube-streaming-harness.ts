@@ -6,6 +6,7 @@
 // In front of it sits a byte tap: everything the agent's client received is kept, so a test can
 // look for the upstream credential in it.
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -83,6 +84,12 @@ export async function startStreamingHarness(o: HarnessOptions): Promise<Streamin
   const sink = await createLocalAuditSink({ dir: auditDir, ack: 'local', responseCapBytes: 1024 * 1024 });
   const analysis = analysePolicySet(o.policy, STREAMING_TEST_SCHEMA);
   if (!analysis.ok) throw new Error(`test policy: ${analysis.errors.join('; ')}`);
+  // Preparsed once, as the gateway's policy engine does (parsing the schema per decision costs ~100 ms).
+  const schemaName = `k8s-streaming-test-schema:${createHash('sha256').update(STREAMING_TEST_SCHEMA).digest('hex')}`;
+  const policySetId = `k8s-streaming-test-policy:${createHash('sha256').update(o.policy).digest('hex')}`;
+  for (const r of [cedar.preparseSchema(schemaName, STREAMING_TEST_SCHEMA), cedar.preparsePolicySet(policySetId, { staticPolicies: analysis.policies })]) {
+    if (r.type === 'failure') throw new Error(`test policy: ${r.errors.map((e) => e.message).join('; ')}`);
+  }
   const target: TargetInfo = o.target ?? { name: 'cluster', kind: 'kube', environment: 'test', tags: {} };
   const masker = o.masking === false ? undefined : createMasker({ enabled: true, detectors: {}, columnRules: [] });
   const log = pino({ level: 'silent' });
@@ -91,7 +98,7 @@ export async function startStreamingHarness(o: HarnessOptions): Promise<Streamin
   // The engine's decide: Cedar, then a reviewer when policy asks (the stream stays open meanwhile).
   const decide = (principal: Principal, sessionId: string) => async (r: StreamingDecisionRequest): Promise<StreamingVerdict> => {
     const request = cedarRequest(principal, target, r.action as ActionId, r.context as unknown as cedar.Context);
-    const answer = cedar.isAuthorized({ ...request, policies: { staticPolicies: analysis.policies }, schema: STREAMING_TEST_SCHEMA, validateRequest: true });
+    const answer = cedar.statefulIsAuthorized({ ...request, preparsedSchemaName: schemaName, preparsedPolicySetId: policySetId, validateRequest: true });
     const d = toDecision(answer, analysis.info, 'test-policy', `${r.action} on target "${target.name}"`);
     if (d.effect !== 'approve') return { ...d, effect: d.effect };
     const pending = await approvals.request(
