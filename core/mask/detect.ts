@@ -13,7 +13,7 @@ import { findPrefixedTokens } from './detectors/prefixed-tokens.js';
 import { findPrivateKeys } from './detectors/private-key.js';
 import { findSecretAssignments } from './detectors/secret-assignment.js';
 import { findSsns } from './detectors/ssn.js';
-import { scanSignals } from './prefilter.js';
+import { scanSignals, type Signals } from './prefilter.js';
 import type { DetectorName, Finding } from './types.js';
 
 const PRIORITY: Record<DetectorName, number> = {
@@ -37,8 +37,7 @@ const PRIORITY: Record<DetectorName, number> = {
 };
 
 /** Sensitive spans in `text`, sorted by start and non-overlapping; empty when nothing was found. */
-export function findSensitive(text: string, enabled: (d: DetectorName) => boolean): Finding[] {
-  const signals = scanSignals(text);
+export function findSensitive(text: string, enabled: (d: DetectorName) => boolean, signals: Signals | undefined = scanSignals(text)): Finding[] {
   if (!signals) return [];
   const found: Finding[] = [];
 

@@ -4,6 +4,7 @@ import { randomBytes, createHmac } from 'node:crypto';
 import { compileColumnRules } from './column-rules.js';
 import { parseMaskingConfig } from './config.js';
 import { findSensitive } from './detect.js';
+import { scanSignalsInBytes, type Signals } from './prefilter.js';
 import { insideJsonStrings, looksLikeJson } from './json-context.js';
 import { applyStyle, type MaskLabel, type StyleKeys } from './styles.js';
 import type { DetectorName, Finding, MaskingConfig, MaskStyle, MaskSummary } from './types.js';
@@ -19,6 +20,8 @@ export interface Masker {
   planColumns(names: string[]): ColumnPlan;
   /** The masked cell, or undefined when it is unchanged (the common case allocates nothing). */
   maskCell(value: string, plan: ColumnPlan, columnIndex: number): string | undefined;
+  /** maskCell of the UTF-8 text bytes[start, end): a cell the detectors cannot match is never decoded. */
+  maskCellBytes(bytes: Buffer, start: number, end: number, plan: ColumnPlan, columnIndex: number): string | undefined;
   /** Free text: notices, error details, notifications, command output. undefined = unchanged. */
   maskText(value: string): string | undefined;
   /** Counts since the previous call, then resets them. */
@@ -61,13 +64,26 @@ export function createMasker(config: MaskingConfig): Masker {
     return out + text.slice(last);
   }
 
-  function maskWithDetectors(value: string): string | undefined {
-    const findings = findSensitive(value, enabled);
+  function maskWithDetectors(value: string, signals?: Signals): string | undefined {
+    const findings = signals ? findSensitive(value, enabled, signals) : findSensitive(value, enabled);
     return findings.length === 0 ? undefined : maskFindings(value, findings);
   }
 
-  function countColumn(name: string): void {
+  function countColumn(plan: ColumnPlan, columnIndex: number): void {
+    const name = plan.names[columnIndex] ?? `#${columnIndex}`;
     summary.columns[name] = (summary.columns[name] ?? 0) + 1;
+  }
+
+  function maskByRule(value: string, style: MaskStyle, plan: ColumnPlan, columnIndex: number): string | undefined {
+    if (value.length === 0) return undefined;
+    countColumn(plan, columnIndex);
+    return applyStyle(style, 'column' satisfies MaskLabel, value, keys);
+  }
+
+  function maskByDetectors(value: string, signals: Signals | undefined, plan: ColumnPlan, columnIndex: number): string | undefined {
+    const masked = maskWithDetectors(value, signals);
+    if (masked !== undefined) countColumn(plan, columnIndex);
+    return masked;
   }
 
   return {
@@ -76,16 +92,16 @@ export function createMasker(config: MaskingConfig): Masker {
     },
     maskCell(value, plan, columnIndex) {
       if (!cfg.enabled) return undefined;
-      const name = plan.names[columnIndex] ?? `#${columnIndex}`;
       const ruleStyle = plan.styles[columnIndex];
-      if (ruleStyle !== undefined) {
-        if (value.length === 0) return undefined;
-        countColumn(name);
-        return applyStyle(ruleStyle, 'column' satisfies MaskLabel, value, keys);
-      }
-      const masked = maskWithDetectors(value);
-      if (masked !== undefined) countColumn(name);
-      return masked;
+      if (ruleStyle !== undefined) return maskByRule(value, ruleStyle, plan, columnIndex);
+      return maskByDetectors(value, undefined, plan, columnIndex);
+    },
+    maskCellBytes(bytes, start, end, plan, columnIndex) {
+      if (!cfg.enabled) return undefined;
+      const ruleStyle = plan.styles[columnIndex];
+      if (ruleStyle !== undefined) return maskByRule(bytes.toString('utf8', start, end), ruleStyle, plan, columnIndex);
+      const signals = scanSignalsInBytes(bytes, start, end);
+      return signals && maskByDetectors(bytes.toString('utf8', start, end), signals, plan, columnIndex);
     },
     maskText(value) {
       if (!cfg.enabled) return undefined;

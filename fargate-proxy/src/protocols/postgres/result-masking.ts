@@ -95,11 +95,14 @@ export class ResultMasker {
       if (cells) cells.push(replaced !== undefined ? replaced : start < 0 ? null : body.subarray(start, start + len));
     }
     if (!cells) return raw;
-    let size = 2;
+    // The framed message is written in one buffer: type, length, cell count, cells.
+    let size = 5 + 2;
     for (const c of cells) size += 4 + (c ? c.length : 0);
     const out = Buffer.allocUnsafe(size);
-    out.writeInt16BE(cells.length, 0);
-    let off = 2;
+    out[0] = B.DataRow;
+    out.writeInt32BE(size - 1, 1);
+    out.writeInt16BE(cells.length, 5);
+    let off = 7;
     for (const c of cells) {
       if (c === null) {
         out.writeInt32BE(-1, off);
@@ -110,7 +113,7 @@ export class ResultMasker {
         off += 4 + c.length;
       }
     }
-    return frame(B.DataRow, out);
+    return out;
   }
 
   /** The replacement for the cell at body[start, end), null for SQL NULL, or undefined when unchanged. */
@@ -127,7 +130,7 @@ export class ResultMasker {
   #maskCellValue(body: Buffer, start: number, end: number, shape: ResultShape, i: number): Buffer | null | undefined {
     const binary = shape.formats.length === 1 ? shape.formats[0] === 1 : shape.formats[i] === 1;
     if (!binary) {
-      const masked = this.masker.maskCell(body.toString('utf8', start, end), shape.plan, i);
+      const masked = this.masker.maskCellBytes(body, start, end, shape.plan, i);
       if (masked === undefined) return undefined;
       // A placeholder in an int, date or uuid column would break the client's parsing of the row.
       if (!TEXT_FORMAT_SAFE.has(shape.types[i] ?? 0)) return this.#nulled(shape, i, 'its type cannot hold a masked value');
@@ -136,7 +139,7 @@ export class ResultMasker {
     const type = shape.types[i] ?? 0;
     if (TEXTUAL_TYPES.has(type)) {
       const textStart = Math.min(end, start + (type === JSONB ? 1 : 0));
-      const masked = this.masker.maskCell(body.toString('utf8', textStart, end), shape.plan, i);
+      const masked = this.masker.maskCellBytes(body, textStart, end, shape.plan, i);
       if (masked === undefined) return undefined;
       return Buffer.concat([body.subarray(start, textStart), Buffer.from(masked, 'utf8')]);
     }
