@@ -4,7 +4,7 @@ import type { Decision } from '../../../../core/model.js';
 
 export interface Problem {
   status: number;
-  /** Stable machine code, e.g. `policy_denied`, `approval_pending`, `path_above_base`. */
+  /** Stable machine code, e.g. `policy_denied`, `approval_required`, `path_above_base`. */
   code: string;
   title: string;
   detail?: string;
