@@ -23,7 +23,7 @@ export interface McpTestGateway extends TestGateway {
 }
 
 /** The gateway of test/support/gateway.ts plus HTTP, MCP and console listeners; its config is also written to a file for `airlock mcp -c`. */
-export async function startMcpTestGateway(pg: RunningPostgres, o: TestGatewayOptions & { extraListeners?: Record<string, unknown> } = {}): Promise<McpTestGateway> {
+export async function startMcpTestGateway(pg: RunningPostgres | undefined, o: TestGatewayOptions & { extraListeners?: Record<string, unknown> } = {}): Promise<McpTestGateway> {
   let rawConfig: Record<string, unknown> = {};
   const gw = await startTestGateway(pg, {
     ...o,
