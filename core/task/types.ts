@@ -61,6 +61,11 @@ export interface Task {
   /** The agent the task belongs to (Principal.id) and its issuer: the task token works for this agent only. */
   principalId: string;
   issuer: string;
+  /** The agent's groups and client when it opened the task: the task token carries them. */
+  groups?: string[];
+  clientId?: string;
+  /** Why the agent asked, shown to reviewers. */
+  reason?: string;
   /** Target names the task may open. */
   targets: string[];
   scope: TaskScope;
