@@ -5,7 +5,7 @@ import { z } from 'zod';
 export const mcpListenerSchema = z
   .object({
     host: z.string().default('127.0.0.1'),
-    port: z.number().int().min(0).max(65535).default(8444),
+    port: z.number().int().min(0).max(65535).default(8445),
     /** HTTPS. Without it, `allowPlaintext: true` (tokens cross the network in clear: local use only). */
     tls: z.object({ certFile: z.string(), keyFile: z.string() }).strict().optional(),
     allowPlaintext: z.boolean().default(false),
