@@ -96,6 +96,18 @@ test('query over HTTP: rows come back masked, as psql gets them', async () => {
   assert.equal(viaPsql.stdout.trim(), `${set!.rows[0]![2]}|${set!.rows[0]![3]}`);
 });
 
+test('query keeps max_rows rows and counts the rest; several statements give several result sets', async () => {
+  const c = await callTool(http, 'query', { target: 'app', sql: 'SELECT g FROM generate_series(1, 3000) g; SELECT 1 AS one', max_rows: 10 });
+  assert.equal(c.result.isError, undefined, JSON.stringify(c.body));
+  const sets = c.body.results as { rows: string[][]; omittedRows: number; rowCount: number; command: string }[];
+  assert.equal(sets.length, 2);
+  assert.equal(sets[0]!.rows.length, 10);
+  assert.deepEqual(sets[0]!.rows[9], ['10']);
+  assert.equal(sets[0]!.omittedRows, 2990);
+  assert.equal(sets[0]!.rowCount, 3000);
+  assert.equal(sets[1]!.omittedRows, 1, 'the budget of kept rows is per call');
+});
+
 test('a refused statement is a tool error with policy_denied; the table is still there', async () => {
   const c = await callTool(http, 'query', { target: 'app', sql: 'DROP TABLE customers' });
   assert.equal(c.result.isError, true);
