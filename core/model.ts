@@ -1,5 +1,6 @@
 // The vocabulary every part of Airlock shares. Protocol- and cloud-agnostic by design:
 // nothing here knows about wire formats, AWS, files or sockets.
+import type { Task } from './task/types.js';
 
 /** Who is acting: derived from a verified access token, never from anything the client asserts. */
 export interface Principal {
@@ -15,6 +16,11 @@ export interface Principal {
   clientId?: string;
   /** Token expiry, seconds since epoch. */
   expiresAt?: number;
+  /**
+   * Set when the agent presented a task token (core/task): the live task record, whose scope,
+   * expiry and budgets bound what the session may do (issue 32).
+   */
+  task?: Task;
 }
 
 export type TargetKind = 'postgres' | 'ssh' | 'kube' | 'http';

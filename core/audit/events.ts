@@ -12,11 +12,13 @@ export interface AuditPrincipal {
   issuer: string;
   tokenId?: string;
   clientId?: string;
+  /** The task whose token opened the session (issue 32): sessions are grouped by it. */
+  taskId?: string;
 }
 
 /** What the trail keeps of a principal: who it is, never the token itself. */
 export function auditPrincipal(p: Principal): AuditPrincipal {
-  return { id: p.id, groups: p.groups, issuer: p.issuer, tokenId: p.tokenId, clientId: p.clientId };
+  return { id: p.id, groups: p.groups, issuer: p.issuer, tokenId: p.tokenId, clientId: p.clientId, ...(p.task ? { taskId: p.task.id } : {}) };
 }
 
 export interface ClientAddress {

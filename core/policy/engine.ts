@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import type { Context } from '@cedar-policy/cedar-wasm/nodejs';
 import type { Decision, Principal, StatementInspection, TargetInfo } from '../model.js';
 import { STATEMENT_CLASSES } from '../model.js';
 import { analysePolicySet, type PolicyInfo } from './compile.js';
@@ -8,6 +9,7 @@ import { PolicyError } from './errors.js';
 import { cedarRequest, commandAction, commandContext, httpContext, statementContext, type ActionId, type CedarRequest, type HttpRequestFacts } from './request.js';
 import type { CommandInspection } from '../shell/index.js';
 import { AIRLOCK_SCHEMA } from './schema.js';
+import { taskPolicyContext, type TaskOpenFacts } from '../task/service.js';
 
 export interface PolicyEngine {
   /** Content hash of the policy set and schema; recorded with every decision. */
@@ -31,6 +33,8 @@ export interface PolicyEngine {
   /** One HTTP request (`http_read` / `http_write` / `http_delete`). */
   authorizeHttpRequest(principal: Principal, target: TargetInfo, request: HttpRequestFacts): Decision;
   // --- end http ---
+  /** An agent asks for a task on this target (`task_open`; issue 32). */
+  authorizeTaskOpen(principal: Principal, target: TargetInfo, facts: TaskOpenFacts): Decision;
 }
 
 export interface FileOperation {
@@ -97,9 +101,16 @@ class CedarPolicyEngine implements PolicyEngine {
   }
 
   authorizeStatement(principal: Principal, target: TargetInfo, statement: StatementInspection): Decision {
+    const context = statementContext(statement);
+    // A task token's live task: scope, expiry and the budget left (issue 32).
+    if (principal.task) context.task = taskPolicyContext(principal.task) as unknown as Context;
+    return this.decide(cedarRequest(principal, target, statement.class, context), `${statement.class} on target "${target.name}"`);
+  }
+
+  authorizeTaskOpen(principal: Principal, target: TargetInfo, f: TaskOpenFacts): Decision {
     return this.decide(
-      cedarRequest(principal, target, statement.class, statementContext(statement)),
-      `${statement.class} on target "${target.name}"`,
+      cedarRequest(principal, target, 'task_open', { scope: f.scope, write: f.write, writeTables: f.writeTables, durationSeconds: f.durationSeconds }),
+      `a task with scope ${f.scope.join(',')} on target "${target.name}"`,
     );
   }
 
@@ -164,6 +175,8 @@ class CedarPolicyEngine implements PolicyEngine {
       ['port_forward', cedarRequest(principal, target, 'port_forward', { host: 'localhost', port: 1 })],
       ['agent_forward', cedarRequest(principal, target, 'agent_forward', {})],
       ['x11_forward', cedarRequest(principal, target, 'x11_forward', {})],
+      ['read', cedarRequest(principal, target, 'read', { ...statementContext(statement('read')), task: { id: 't', scope: ['read'], read: true, writeTables: [], targets: ['t'], expiresAt: 1, remaining: { statements: -1, rowsReturned: -1, rowsAffected: -1, bytesRead: -1, commands: -1 } } })],
+      ['task_open', cedarRequest(principal, target, 'task_open', { scope: ['read'], write: false, writeTables: [], durationSeconds: 60 })],
       // --- http (issue 30) ---
       ...(['read', 'write', 'delete'] as const).map((action): [ActionId, CedarRequest] => [
         `http_${action}`,

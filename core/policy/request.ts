@@ -8,7 +8,7 @@ export const GROUP = 'Airlock::Group';
 export const TARGET = 'Airlock::Target';
 export const ACTION = 'Airlock::Action';
 
-export type ActionId = 'connect' | 'function_call' | 'view_unmasked' | StatementInspection['class'] | SshActionId | HttpActionId;
+export type ActionId = 'connect' | 'function_call' | 'view_unmasked' | 'task_open' | StatementInspection['class'] | SshActionId | HttpActionId;
 
 // --- http (issue 30) ---
 export type HttpActionId = 'http_read' | 'http_write' | 'http_delete';

@@ -32,7 +32,40 @@ namespace Airlock {
     serverSecrets: Bool,         // reads pg_authid, pg_shadow, pg_hba_file_rules, pg_file_settings, user mappings, ...
     liftsServerLimits: Bool,     // statement_timeout/lock_timeout = 0, work_mem above 1 GB, ...
     // --- end issue 28 ---
+    // --- issue 32: present when the agent connected with a task token ---
+    task?: Task,
   };
+
+  // The task an action runs under (docs/tasks.md). Test with "context has task" first.
+  type Task = {
+    id: String,
+    scope: Set<String>,          // as granted, normalised: "read", "write", "write:public.orders"
+    read: Bool,
+    writeTables: Set<String>,    // canonical "schema.table"; "*" when the scope says "write"
+    targets: Set<String>,
+    expiresAt: Long,             // seconds since epoch
+    remaining: {                 // budget left; -1 = unlimited
+      statements: Long,
+      rowsReturned: Long,
+      rowsAffected: Long,
+      bytesRead: Long,
+      commands: Long,
+    },
+  };
+
+  // An agent asks for a task on this target: allow = granted at once, @approval("required") = a
+  // reviewer decides, no permit = denied. One decision per target the task names.
+  action task_open appliesTo {
+    principal: [Agent],
+    resource: [Target],
+    context: {
+      scope: Set<String>,
+      write: Bool,
+      writeTables: Set<String>,
+      durationSeconds: Long,
+    },
+  };
+  // --- end issue 32 ---
 
   // Every per-statement action: a policy naming action in Airlock::Action::"statement" matches any statement.
   action statement;

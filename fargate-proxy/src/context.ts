@@ -7,6 +7,7 @@ import type { ApprovalService } from '../../core/approval/types.js';
 import type { ResponseCapture } from '../../core/audit/response-capture.js';
 import type { MaskingConfig } from '../../core/mask/index.js';
 import type { SecretStore } from './ports/secrets.js';
+import type { LiveSessions } from './tasks/live-sessions.js';
 import type { UpstreamSpec } from './protocols/postgres/upstream.js';
 
 export interface TokenVerifierPort {
@@ -53,4 +54,6 @@ export interface GatewayContext {
   /** Absent: statements that need approval are refused, saying so. */
   approvals?: ApprovalService;
   postgresTargets: Map<string, PostgresTarget>;
+  /** Live sessions by principal and task (issue 32). */
+  sessions?: LiveSessions;
 }

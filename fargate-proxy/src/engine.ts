@@ -12,6 +12,7 @@ import type { TargetInfo } from '../../core/model.js';
 import type { TargetConfig } from './config/schema.js';
 import type { TokenVerifierPort } from './context.js';
 import type { SecretStore } from './ports/secrets.js';
+import type { LiveSessions } from './tasks/live-sessions.js';
 
 /** What every engine may use; adapters (local or AWS) stand behind each port. */
 export interface EnginePorts {
@@ -32,6 +33,8 @@ export interface EnginePorts {
   targets: readonly TargetConfig[];
   /** The gateway's state directory (recordings and the like live under it). */
   dataDir: string;
+  /** Live sessions by principal and task (issue 32): the kill switch and task ends reach them here. */
+  sessions?: LiveSessions;
 }
 
 /** A started protocol engine. */

@@ -37,6 +37,10 @@ import { createLocalAuditReader } from './adapters/local/audit-file-reader.js';
 import { startPostgresEngine } from './protocols/postgres/engine.js';
 import { startSshEngine } from './protocols/ssh/engine.js';
 import { startHttpEngine } from './protocols/http/engine.js';
+import { startTasks } from './tasks/task-gateway.js';
+import { loadOrCreateTaskKey } from './tasks/local-task-key.js';
+import { taskRoutes } from './tasks/task-routes.js';
+import { targetInfo } from './engine.js';
 // --- mcp (issue 32) ---
 import { startMcpListener } from './mcp/http-listener.js';
 import { gatewayEndpoints } from './mcp/endpoints.js';
@@ -201,9 +205,22 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       },
     });
 
+    // Tasks (issue 32): task tokens are verified beside access tokens; engines register live sessions.
+    const tasks = startTasks({
+      log,
+      key: loadOrCreateTaskKey(cfg.dataDir),
+      policy: () => policy,
+      approvals,
+      targets: cfg.targets.map(targetInfo),
+      reviewerGroups: cfg.approvals.reviewerGroups,
+      verifier,
+    });
+    closers.push(() => tasks.close());
+
     const ports: EnginePorts = {
       log,
-      verifier,
+      verifier: tasks.verifier,
+      sessions: tasks.sessions,
       policy: () => policy,
       secrets,
       audit: sessionAudit,
@@ -283,6 +300,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
           // Held statements live in the workflow's store, not on this task's local desk.
           ...(approvals === localApprovals ? [] : remoteApprovalRoutes(sfnCfg?.reviewBaseUrl, verifyToken)),
           { method: 'GET', path: '/healthz', handler: healthz },
+          ...taskRoutes({ tasks: tasks.service, sessions: tasks.sessions, verify: (t) => tasks.verifier.verify(t), reviewerGroups: cfg.approvals.reviewerGroups, kill: tasks.kill }),
         ],
         onError: onConsoleError,
       });

@@ -24,7 +24,7 @@ export const consoleOutput: CliOutput = {
 
 type Call = { ok: true; body: Record<string, unknown> } | { ok: false; code: number };
 
-async function call(opts: ApprovalCliOptions, io: CliOutput, method: string, path: string, body?: unknown): Promise<Call> {
+export async function call(opts: ApprovalCliOptions, io: CliOutput, method: string, path: string, body?: unknown): Promise<Call> {
   const env = opts.env ?? process.env;
   const base = opts.url ?? env.AIRLOCK_CONSOLE_URL;
   const token = opts.token ?? env.AIRLOCK_TOKEN;

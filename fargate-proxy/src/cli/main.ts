@@ -9,6 +9,7 @@ import { loadConfigFile, parseConfig, ConfigError } from '../config/load.js';
 import { startGateway, type RunningGateway } from '../gateway.js';
 import { requestClientCredentialsToken } from '../adapters/local/oidc-issuer.js';
 import { approvalsApprove, approvalsDeny, approvalsList } from './approval-commands.js';
+import { sessionsKill, taskClose, taskList, taskOpen, taskShow } from './task-commands.js';
 import { auditExportCommand, auditVerifyCommand, replayCommand, sessionsCommand } from './audit-commands.js';
 import { AuditSourceError, auditSourceFrom, type AuditSourceFlags } from './audit-source.js';
 import type { AuditReader } from '../../../core/audit/ports.js';
@@ -86,7 +87,7 @@ function announce(gw: RunningGateway): void {
   if (gw.tokenEndpoint) process.stdout.write(`airlock: local issuer at ${gw.issuer}\n`);
 }
 
-const program = new Command('airlock').description('Airlock: the gateway between AI agents and production systems').showHelpAfterError();
+const program = new Command('airlock').description('Airlock: the gateway between AI agents and production systems').showHelpAfterError().enablePositionalOptions();
 
 program
   .command('serve')
@@ -295,6 +296,44 @@ approvalOpts(
   },
 );
 
+// --- tasks (issue 32) ---
+const task = program.command('task').description("task-scoped access: ask for it, use its token, see what it did (talks to the running gateway; your own access token in $AIRLOCK_TOKEN)");
+approvalOpts(
+  task
+    .command('open')
+    .description('ask for access for one task; prints the task token (use it as PGPASSWORD / SSH password / bearer)')
+    .requiredOption('--title <text>', 'what the task is')
+    .option('--ticket <id>', 'ticket reference')
+    .requiredOption('--targets <a,b>', 'targets the task may open')
+    .requiredOption('--scope <list>', 'read, write, write:<table> (comma-separated)')
+    .requiredOption('--for <duration>', 'how long, e.g. 2h, 30m')
+    .option('--max-rows <n>', 'rows the task may insert/update/delete (enforced: a statement over it is rolled back)', Number)
+    .option('--max-rows-returned <n>', 'rows the task may read', Number)
+    .option('--max-statements <n>', 'statements the task may run', Number)
+    .option('--max-sessions <n>', 'sessions open at once', Number)
+    .option('--reason <text>', 'why, for the reviewer')
+    .option('--wait <seconds>', 'wait this long for a reviewer', Number)
+    .option('--json', 'JSON output'),
+).action(async (o: Parameters<typeof taskOpen>[0] & { config?: string }) => {
+  process.exitCode = await taskOpen({ ...o, url: consoleUrl(o) });
+});
+approvalOpts(task.command('show').description('a task: status, expiry, what it did (statements, refusals, rows), live sessions').argument('<id>').option('--json', 'JSON output').option('--token-only', 'print only a fresh token of an active task')).action(
+  async (id: string, o: { url?: string; config?: string; token?: string; json?: boolean; tokenOnly?: boolean }) => {
+    process.exitCode = await taskShow({ url: consoleUrl(o), token: o.token, id, json: o.json, tokenOnly: o.tokenOnly });
+  },
+);
+approvalOpts(task.command('close').description('end a task now: its token stops working and its sessions end (task_expired)').argument('<id>').option('--reason <text>', 'why')).action(
+  async (id: string, o: { url?: string; config?: string; token?: string; reason?: string }) => {
+    process.exitCode = await taskClose({ url: consoleUrl(o), token: o.token, id, reason: o.reason });
+  },
+);
+approvalOpts(task.command('list').description('your tasks (--all: everyone\'s, for reviewers)').option('--all', 'every agent\'s tasks').option('--json', 'JSON output')).action(
+  async (o: { url?: string; config?: string; token?: string; all?: boolean; json?: boolean }) => {
+    process.exitCode = await taskList({ url: consoleUrl(o), token: o.token, all: o.all, json: o.json });
+  },
+);
+// --- end tasks ---
+
 const auditSource = (cmd: Command) =>
   cmd
     .option('--dir <dir>', 'audit directory (default: <dataDir>/audit of the configuration)')
@@ -331,9 +370,16 @@ async function withAuditSource(o: Omit<AuditSourceFlags, 'config'> & { config?: 
   }
 }
 
-sessionFilters(auditSource(program.command('sessions').description('list recorded sessions')))
+const sessionsCmd = program.command('sessions').description('list recorded sessions').enablePositionalOptions();
+sessionFilters(auditSource(sessionsCmd))
   .option('--format <format>', 'table | json', 'table')
   .action((o: FilterOpts & { format: 'table' | 'json' }) => withAuditSource(o, (source) => sessionsCommand({ ...o, ...source }, process.stdout)));
+// The kill switch (issue 32): every live session of one principal ends with session_killed.
+approvalOpts(sessionsCmd.command('kill').description("end every live session of a principal now (reviewers; the client is told session_killed)").requiredOption('--principal <id>', 'the agent').option('--reason <text>', 'why (audited, shown to the client)')).action(
+  async (o: { url?: string; config?: string; token?: string; principal: string; reason?: string }) => {
+    process.exitCode = await sessionsKill({ url: consoleUrl(o), token: o.token, principal: o.principal, reason: o.reason });
+  },
+);
 auditSource(program.command('replay').description('show a session as it happened: statements, decisions, approvals, responses').argument('<session>', 'session id'))
   .option('--format <format>', 'text | json', 'text')
   .option('--response-bytes <n>', 'bytes of each response to show (text format)', Number)

@@ -26,6 +26,14 @@ import { F, decodeBind, decodeExecute, decodeFunctionCall, decodeParse, decodeQu
 import { ResponseUnit, statementShape } from './statement-units.js';
 import { ResultMasker } from './result-masking.js';
 import type { UpstreamConnection } from './upstream.js';
+// --- issue 32: tasks, budgets, the refusal contract ---
+import { refusalDetail, refusalHint, type Refusal as AirlockRefusal } from '../../../../core/refusal.js';
+import { remaining, wouldExceed } from '../../../../core/task/budget.js';
+import { scopeToAsk } from '../../../../core/task/scope.js';
+import { taskUsable } from '../../../../core/task/service.js';
+import { sessionEndRefusal, statementRefusal } from './refusal.js';
+import { RowsAffectedGuard, countableDml, uncountableWrite } from './rows-affected-guard.js';
+// --- end issue 32 ---
 
 export interface RelayOptions {
   ctx: GatewayContext;
@@ -87,6 +95,8 @@ const MAX_BATCH_BYTES = 1024 * 1024;
 const MAX_BATCH_MESSAGES = 1000;
 const CLIENT_READ_HIGH_WATER = 1024 * 1024;
 const POISON_PORTAL = 'airlock: refused';
+/** `#guardMessage` leaves the message to the ordinary path. */
+const NOT_GUARDED = Symbol('not guarded');
 const MAX_REMEMBERED_DECISIONS = 256;
 /** Buffers going to one socket together are joined below this size: one plain write beats a writev. */
 const JOIN_BELOW_BYTES = 16 * 1024;
@@ -173,6 +183,14 @@ export class Relay implements ScanHandler {
   #holding: PendingApproval | undefined;
   #closeHandlers: (() => void)[] = [];
   #stats = { statements: 0, bytesIn: 0, bytesOut: 0, startedAt: Date.now() };
+  // --- issue 32 ---
+  /** The DML running under the gateway's savepoint; nothing else is forwarded meanwhile. */
+  #guard: RowsAffectedGuard | undefined;
+  /** Rows the statement just admitted may affect: forwarding it starts a guard. */
+  #pendingGuard: number | undefined;
+  /** Whether the run being decided ends with Sync (a Query always does). */
+  #decidingEndsWithSync = true;
+  // --- end issue 32 ---
   /** Undefined when masking is off or policy lets this principal see the target unmasked. */
   readonly #mask: ResultMasker | undefined;
 
@@ -220,6 +238,13 @@ export class Relay implements ScanHandler {
   cancel(upstreamCancel: () => Promise<void>): void {
     if (this.#holding) void this.#holding.cancel('cancelled by the client');
     else void upstreamCancel();
+  }
+
+  /** Ends the session with a refusal of the one contract (task ended, kill switch); audited as the end reason. */
+  end(r: AirlockRefusal): void {
+    if (this.#closed) return;
+    this.#writeClient(sessionEndRefusal(r));
+    this.#shutdown(`${r.code}: ${r.message}`);
   }
 
   terminate(reason: string): void {
@@ -310,6 +335,8 @@ export class Relay implements ScanHandler {
   }
 
   #handle(frame: Frame): MaybePromise<void> {
+    // A statement under the gateway's savepoint: its COMMIT/RELEASE must follow it directly.
+    if (this.#guard) return this.#guard.done.then(() => (this.#closed ? undefined : this.#handle(frame)));
     if (this.#discarding) {
       // After a refusal in the extended protocol, everything up to Sync is skipped, as a server does.
       if (frame.type === F.Sync) this.#endDiscard();
@@ -376,6 +403,7 @@ export class Relay implements ScanHandler {
     if (encoding) return this.#refuseEncodingChange(encoding, inspection.statements, true);
     this.#source = sql;
     const unit = new ResponseUnit();
+    this.#decidingEndsWithSync = true;
     const verdict = this.#decideStatements(inspection.statements, unit);
     if (verdict instanceof Promise) return verdict.then((v) => this.#queryDecided(v, frame, inspection.statements, unit));
     this.#queryDecided(verdict, frame, inspection.statements, unit);
@@ -566,6 +594,7 @@ export class Relay implements ScanHandler {
       if (verdict instanceof Refused) return this.#refuse(verdict.error, endsWithSync);
       this.#batchForwarded(frames, terminator, effects, portals, unit);
     };
+    this.#decidingEndsWithSync = endsWithSync;
     const verdict = this.#decideStatements(executes, unit, executeParams);
     return verdict instanceof Promise ? verdict.then(decided) : decided(verdict);
   }
@@ -621,6 +650,8 @@ export class Relay implements ScanHandler {
   #admit(decided: Decided[], unit: ResponseUnit): MaybePromise<Refused | undefined> {
     const health = this.#o.ctx.audit.health();
     if (!health.ok) return new Refused(this.#auditError(health.reason));
+    const overBudget = this.#taskBudgetCheck(decided);
+    if (overBudget) return this.#auditBudgetRefusal(decided, overBudget);
     const appendNow = this.#o.ctx.audit.appendNow;
     if (!appendNow) return this.#admitAfterAppend(decided, unit);
     try {
@@ -650,6 +681,8 @@ export class Relay implements ScanHandler {
 
   #decide(s: StatementInspection): Decision {
     const policy = this.#o.ctx.policy();
+    // A task's remaining budget is part of what policy sees: no decision is reused.
+    if (this.#o.principal.task) return Object.freeze(policy.authorizeStatement(this.#o.principal, this.#o.target.info, s));
     if (policy.version !== this.#decisionsVersion) {
       this.#decisions.clear();
       this.#lastDecided = undefined;
@@ -737,7 +770,7 @@ export class Relay implements ScanHandler {
         severity: 'ERROR',
         code: SQLSTATE.insufficientPrivilege,
         message: `Airlock refused this ${s.class} statement: approval ${outcome.state}${by}: ${outcome.reason}`,
-        detail: `approval request ${pending.id}; policy ${d.policyIds.join(', ') || '(default)'}`,
+        detail: `airlock: code=approval_denied approval=${pending.id}; approval request ${pending.id}; policy ${d.policyIds.join(', ') || '(default)'}`,
       }),
     );
   }
@@ -765,6 +798,17 @@ export class Relay implements ScanHandler {
 
   /** Sends frames upstream in one write; a Sync or Query earns a ReadyForQuery, whose unit is queued. */
   #forward(raws: Buffer[], earnsReady: boolean, unit: ResponseUnit): void {
+    const allowed = this.#pendingGuard;
+    this.#pendingGuard = undefined;
+    if (allowed !== undefined && earnsReady) {
+      const task = this.#o.principal.task!;
+      this.#guard = new RowsAffectedGuard(this.#txStatus, allowed, `airlock_rows_${this.#statementSeq}`, (rows) =>
+        statementRefusal(
+          { code: 'budget_exceeded', message: `the statement affected ${rows} rows and task ${task.id} may affect ${allowed} more: it was rolled back`, next: { taskId: task.id, budget: 'rowsAffected' } },
+        ),
+      );
+      raws = [this.#guard.prefix(), ...raws];
+    }
     writeTogether(this.#upstream, raws, (b) => this.#upstream.write(b));
     if (earnsReady) {
       this.#unconfirmed.push(READY);
@@ -783,6 +827,7 @@ export class Relay implements ScanHandler {
    * fail at exactly this point, and its error is swapped for the gateway's.
    */
   #refuse(error: Buffer, endsWithSync: boolean): void {
+    this.#pendingGuard = undefined;
     if (this.#forwardedSinceSync) {
       this.#substitutions.push({ epoch: this.#zForwarded, error });
       this.#upstream.write(Buffer.concat([serialize.execute({ portal: POISON_PORTAL }), endsWithSync ? serialize.sync() : serialize.flush()]));
@@ -839,6 +884,8 @@ export class Relay implements ScanHandler {
   }
 
   action(type: number, length: number): ScanAction {
+    const guarded = this.#guard?.action(type);
+    if (guarded) return guarded;
     if (this.#mask) {
       switch (type) {
         case B.RowDescription:
@@ -880,6 +927,11 @@ export class Relay implements ScanHandler {
   message(type: number, body: Buffer, raw: Buffer | undefined): Buffer | undefined {
     const unit = this.#units[0] ?? this.#openUnit;
     const mask = this.#mask;
+    const guard = this.#guard;
+    if (guard) {
+      const guarded = this.#guardMessage(guard, type, body, raw);
+      if (guarded !== NOT_GUARDED) return guarded;
+    }
     if (mask) {
       switch (type) {
         case B.RowDescription:
@@ -911,27 +963,15 @@ export class Relay implements ScanHandler {
         }
         return raw;
       }
-      case B.ReadyForQuery: {
-        // Whatever was not confirmed before this point the server skipped after an error.
-        const through = this.#unconfirmed.indexOf(READY);
-        if (through === 0) this.#unconfirmed.shift();
-        else if (through > 0) {
-          this.#unconfirmed.splice(0, through + 1);
-          this.#maybeConfirmed();
-        }
-        this.#txStatus = String.fromCharCode(body[0]!) as TransactionStatus;
-        this.#zReceived++;
-        const done = this.#units.shift();
-        // Outcomes are audited once this chunk is written to the client: off the response's critical path.
-        if (done) this.#finished.push(done);
-        if (this.#clientEnded) queueMicrotask(() => this.#maybeFinish()); // after this message is written
-        // A swap that never happened (the server was already skipping to Sync) is void now.
-        while (this.#substitutions[0] && this.#substitutions[0].epoch < this.#zReceived) this.#substitutions.shift();
+      case B.ReadyForQuery:
+        this.#ready(String.fromCharCode(body[0]!) as TransactionStatus);
+        return undefined;
+      case B.CommandComplete: {
+        const { tag, rows } = decodeCommandTag(body);
+        unit?.complete(rows);
+        this.#countTag(tag, rows);
         return undefined;
       }
-      case B.CommandComplete:
-        unit?.complete(decodeCommandTag(body).rows);
-        return undefined;
       case B.ParameterStatus: {
         // The backstop for a change of encoding no statement showed (a function that calls
         // set_config): the session can no longer be read as the server reads it.
@@ -957,6 +997,131 @@ export class Relay implements ScanHandler {
         return raw;
     }
   }
+
+  /** A ReadyForQuery the client gets: the unit it ends is answered. */
+  #ready(status: TransactionStatus): void {
+    // Whatever was not confirmed before this point the server skipped after an error.
+    const through = this.#unconfirmed.indexOf(READY);
+    if (through === 0) this.#unconfirmed.shift();
+    else if (through > 0) {
+      this.#unconfirmed.splice(0, through + 1);
+      this.#maybeConfirmed();
+    }
+    this.#txStatus = status;
+    this.#zReceived++;
+    const done = this.#units.shift();
+    // Outcomes are audited once this chunk is written to the client: off the response's critical path.
+    if (done) this.#finished.push(done);
+    if (this.#clientEnded) queueMicrotask(() => this.#maybeFinish()); // after this message is written
+    // A swap that never happened (the server was already skipping to Sync) is void now.
+    while (this.#substitutions[0] && this.#substitutions[0].epoch < this.#zReceived) this.#substitutions.shift();
+  }
+
+  // ---------------------------------------------------------------- issue 32: tasks and budgets
+
+  /** The upstream's answers while a statement runs under the gateway's savepoint (rows-affected-guard.ts). */
+  #guardMessage(guard: RowsAffectedGuard, type: number, body: Buffer, raw: Buffer | undefined): Buffer | undefined | typeof NOT_GUARDED {
+    switch (guard.phase) {
+      case 'pre':
+        guard.pre(type);
+        return undefined;
+      case 'post':
+        guard.post(type, raw);
+        return (guard.phase as string) === 'done' ? this.#guardFinished(guard, String.fromCharCode(body[0]!) as TransactionStatus) : undefined;
+      case 'main':
+        if (type === B.CommandComplete) {
+          const unit = this.#units[0] ?? this.#openUnit;
+          const s = unit?.current;
+          if (s && this.#mask) s.masking = this.#mask.takeSummary();
+          unit?.complete(decodeCommandTag(body).rows);
+          guard.complete(body, raw!);
+          return undefined;
+        }
+        if (type === B.ReadyForQuery) {
+          const status = String.fromCharCode(body[0]!) as TransactionStatus;
+          const suffix = guard.afterMain(status);
+          if (suffix) {
+            this.#upstream.write(suffix);
+            return undefined;
+          }
+          return this.#guardFinished(guard, status);
+        }
+        if (type === B.ErrorResponse) guard.mainError();
+        return NOT_GUARDED;
+      default:
+        return NOT_GUARDED;
+    }
+  }
+
+  /** The guarded statement is settled upstream: the client gets its tag (or the refusal) and ReadyForQuery. */
+  #guardFinished(guard: RowsAffectedGuard, status: TransactionStatus): Buffer {
+    this.#guard = undefined;
+    const r = guard.finish(status);
+    const task = this.#o.principal.task;
+    const unit = this.#units[0];
+    if (r.over) {
+      const s = unit?.statements[unit.statements.length - 1];
+      if (s) {
+        s.status = 'error';
+        s.error = { code: SQLSTATE.programLimitExceeded, message: `budget_exceeded: ${r.rows} rows affected, rolled back` };
+      }
+      if (task) task.usage.refusals++;
+    } else if (task) task.usage.rowsAffected += r.rows;
+    this.#ready(status);
+    return Buffer.concat([...r.out, readyForQuery(status)]);
+  }
+
+  /** What a task has done, from the server's command tags (rows affected under a guard are counted there). */
+  #countTag(tag: string, rows: number | undefined): void {
+    const task = this.#o.principal.task;
+    if (!task || rows === undefined) return;
+    if (/^(INSERT|UPDATE|DELETE|MERGE)\b/.test(tag)) task.usage.rowsAffected += rows;
+    else if (/^(SELECT|FETCH)\b/.test(tag)) task.usage.rowsReturned += rows;
+  }
+
+  /**
+   * A task's limits before statements run: still active, statements left, rows returned and bytes
+   * read not spent, and writes the server's count can measure when rows affected are limited (the
+   * guard then runs the statement under a savepoint).
+   */
+  #taskBudgetCheck(decided: Decided[]): Refused | undefined {
+    const task = this.#o.principal.task;
+    if (!task || decided.length === 0) return undefined;
+    const refuse = (r: AirlockRefusal) => {
+      task.usage.refusals++;
+      return new Refused(statementRefusal(r));
+    };
+    const usable = taskUsable(task);
+    if (!usable.ok) return refuse({ code: 'task_expired', message: usable.reason, next: { taskId: task.id } });
+    const spent = (budget: 'statements' | 'rowsReturned' | 'bytesRead' | 'rowsAffected', message: string) =>
+      refuse({ code: 'budget_exceeded', message, next: { taskId: task.id, budget } });
+    if (wouldExceed(task.budget, task.usage, 'statements', decided.length)) return spent('statements', `task ${task.id} may run ${task.budget.statements} statements and has run ${task.usage.statements}`);
+    if (remaining(task.budget, task.usage, 'rowsReturned') === 0) return spent('rowsReturned', `task ${task.id} has returned all ${task.budget.rowsReturned} rows it may`);
+    if (remaining(task.budget, task.usage, 'bytesRead') === 0) return spent('bytesRead', `task ${task.id} has read all ${task.budget.bytesRead} bytes it may`);
+    const left = remaining(task.budget, task.usage, 'rowsAffected');
+    const writes = decided.filter((x) => x.s.class === 'write' || x.s.class === 'destructive');
+    if (left !== -1 && writes.length > 0 && this.#txStatus !== 'E') {
+      const countable = decided.length === 1 && countableDml(decided[0]!.s) && this.#decidingEndsWithSync && !this.#forwardedSinceSync;
+      if (!countable) {
+        const what = writes.some((x) => uncountableWrite(x.s)) ? 'a write whose rows the server does not count (COPY FROM, a data-modifying CTE, a function)' : 'several statements at once';
+        return spent('rowsAffected', `under a rows-affected budget, send one INSERT, UPDATE, DELETE or MERGE at a time (this is ${what})`);
+      }
+      if (left === 0) return spent('rowsAffected', `task ${task.id} has affected all ${task.budget.rowsAffected} rows it may`);
+      this.#pendingGuard = left;
+    }
+    task.usage.statements += decided.length;
+    return undefined;
+  }
+
+  /** A statement refused for a task's limits is audited like any refusal. */
+  async #auditBudgetRefusal(decided: Decided[], refused: Refused): Promise<Refused> {
+    const x = decided[0]!;
+    const policy = this.#o.ctx.policy();
+    await this.#auditStatement(x.id, x.s, { effect: 'deny', policyIds: [], policyVersion: policy.version, reason: 'refused by the task\'s limits (budget_exceeded / task_expired)' }, undefined, x.params);
+    return refused;
+  }
+
+  // ---------------------------------------------------------------- end issue 32
 
   #withNotices(mask: ResultMasker, buf: Buffer): Buffer {
     if (mask.pendingNotices.length === 0) return buf;
@@ -1012,12 +1177,17 @@ export class Relay implements ScanHandler {
 
   #policyError(s: StatementInspection, d: Decision, why?: string): Buffer {
     const policies = d.policyIds.length ? d.policyIds.join(', ') : '(default deny)';
+    // The one refusal contract (issue 32): a code, and for a refused read or write the task scope that would cover it.
+    const code = d.effect === 'approve' ? 'approval_required' : 'policy_denied';
+    const access = s.class === 'read' ? 'read' : s.class === 'write' || s.class === 'destructive' ? 'write' : undefined;
+    const contract: AirlockRefusal = { code, message: why ?? d.reason, next: { ...(access ? { taskScope: scopeToAsk(access, s.tables) } : {}), ...(this.#o.principal.task ? { taskId: this.#o.principal.task.id } : {}) } };
+    if (this.#o.principal.task) this.#o.principal.task.usage.refusals++;
     return errorResponse({
       severity: 'ERROR',
       code: SQLSTATE.insufficientPrivilege,
       message: `Airlock refused this ${s.class} statement: ${why ?? d.reason}`,
-      detail: `policy: ${policies}; class: ${s.class}; policy version: ${d.policyVersion}${s.reasons.length ? `; found: ${s.reasons.join('; ')}` : ''}`,
-      hint: d.effect === 'approve' ? 'This statement needs a reviewer’s approval.' : undefined,
+      detail: `${refusalDetail(contract)}; policy: ${policies}; class: ${s.class}; policy version: ${d.policyVersion}${s.reasons.length ? `; found: ${s.reasons.join('; ')}` : ''}`,
+      hint: d.effect === 'approve' ? 'This statement needs a reviewer’s approval.' : refusalHint(contract),
     });
   }
 
@@ -1098,7 +1268,9 @@ export class Relay implements ScanHandler {
   /** Outcomes are deferred where the sink can: they then share the write of the session's next event. */
   #auditOutcomes(unit: ResponseUnit): void {
     const audit = this.#o.ctx.audit;
+    const task = this.#o.principal.task;
     for (const o of unit.outcomes()) {
+      if (task) task.usage.bytesRead += o.bytes;
       // Keys in sorted order: the audit renders such an event without a sorted copy (chain.ts).
       const e: AuditEventInput = {
         bytes: o.bytes,
@@ -1136,6 +1308,7 @@ export class Relay implements ScanHandler {
   #shutdown(reason: string, unreceived = 0): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#guard?.abandon();
     if (this.#holding) void this.#holding.cancel('client disconnected');
     if (!this.#upstream.destroyed) this.#upstream.end(serialize.end());
     endAndDrain(this.#client, undefined, unreceived);

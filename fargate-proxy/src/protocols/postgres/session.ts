@@ -30,6 +30,8 @@ import { SESSION_QUERY } from '../../../../core/classify/target-catalog.js';
 import { SqlSessionScope } from '../../../../core/classify/session-scope.js';
 import { TargetCatalogs } from './target-catalogs.js';
 import { Relay } from './relay.js';
+import { loginSqlstate } from './refusal.js';
+import { refusalDetail, type Refusal as AirlockRefusal } from '../../../../core/refusal.js';
 
 export interface PostgresListenerOptions {
   tls?: tls.SecureContext;
@@ -184,6 +186,8 @@ export class PostgresSessionHandler {
       endAndDrain(reader.socket, errorResponse({ severity: 'FATAL', code: r.sqlstate, message: r.message, detail: r.detail }), unreceived);
     };
 
+    /** Set while this login holds a place among the live sessions, until the relay owns it. */
+    let releaseLive: (() => void) | undefined;
     const run = async (): Promise<void> => {
       // --- start-up packets: SSLRequest / GSSENCRequest / CancelRequest / StartupMessage
       let secured = false;
@@ -264,6 +268,13 @@ export class PostgresSessionHandler {
       const health = this.ctx.audit.health();
       if (!health.ok) throw new Refusal(SQLSTATE.cannotConnectNow, `the audit trail is unavailable (${health.reason}): Airlock refuses new sessions`, 'audit_unavailable');
       if (!this.#admitting) throw shuttingDown(this.#closing ?? 'the gateway is draining');
+      // Issue 32: a task token must name this target and have sessions left; the session is
+      // registered so that a task's end or the kill switch reaches it.
+      let endLive: (r: AirlockRefusal) => void = (r) => (preEnded = r);
+      let preEnded: AirlockRefusal | undefined;
+      const admission = this.ctx.sessions?.admit({ sessionId, principal, target: found.info.name, protocol: 'postgres', startedAt: Date.now(), end: (r) => endLive(r) });
+      if (admission && !admission.ok) throw new Refusal(loginSqlstate(admission.refusal), admission.refusal.message, admission.refusal.code, refusalDetail(admission.refusal));
+      releaseLive = admission?.release;
 
       // --- upstream: the real credential, in memory only. A principal whom policy lets do nothing
       // but read gets a session the server itself keeps read-only: a write the classifier missed
@@ -328,7 +339,10 @@ export class PostgresSessionHandler {
       relay.onClose(() => {
         key.release();
         this.#live.delete(relay);
+        releaseLive?.();
       });
+      releaseLive = undefined;
+      endLive = (r) => relay.end(r);
       // Shutdown came while session.start was being written: end it like every other live session.
       if (this.#closing !== undefined) {
         relay.start();
@@ -340,10 +354,12 @@ export class PostgresSessionHandler {
       reader.socket.write(Buffer.concat(hello));
       log.info({ principal: principal.id, target: found.info.name }, 'session started');
       relay.start();
+      if (preEnded) relay.end(preEnded);
     };
 
     run().catch(async (err: unknown) => {
       clearTimeout(deadline);
+      releaseLive?.();
       if (ended) return; // refused and audited by endLogin, which also closes the socket
       if (err instanceof Refusal) return refuse(err);
       if (err instanceof MessageTooLargeError) return refuse(new Refusal(SQLSTATE.programLimitExceeded, err.message, 'message_too_large'), err.total);
