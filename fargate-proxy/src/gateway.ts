@@ -265,8 +265,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
         cfg: cfg.listeners.mcp,
         endpoints: () => endpoints,
         issuer,
-        // The task service (request_access, task_status) is passed here once gateway.ts builds one.
-        tasks: undefined,
+        tasks: tasks.service,
         maxApprovalWaitMs: cfg.approvals.timeoutSeconds * 1000,
         version: airlockVersion(),
       });

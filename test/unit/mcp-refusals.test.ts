@@ -26,7 +26,7 @@ const refusal = fc.record<Refusal>({
 test('the code and next of refusalDetail come back from a PostgreSQL DETAIL and from SSH stderr', () => {
   fc.assert(
     fc.property(refusal, (r) => {
-      const pgErr = postgresFailure({ message: 'Airlock refused this write statement: over budget', code: '42501', detail: refusalDetail(r), hint: refusalHint(r) });
+      const pgErr = postgresFailure({ message: 'Airlock refused this write statement: over budget', code: '42501', detail: `${refusalDetail(r)}; policy: p1`, hint: refusalHint(r) });
       assert.equal(pgErr.code, r.code);
       assert.deepEqual(pgErr.next, { ...r.next });
       const sshErr = sshFailure(`airlock: refused: over budget\n${refusalDetail(r)}\n`, 126);

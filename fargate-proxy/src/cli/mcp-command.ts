@@ -3,7 +3,9 @@
 // agent's token; stdout carries MCP messages only, anything else goes to stderr.
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { AirlockConfig } from '../config/schema.js';
-import { gatewayEndpoints } from '../mcp/endpoints.js';
+import { decodeJwt } from 'jose';
+import { gatewayEndpoints, tlsPin } from '../mcp/endpoints.js';
+import { consoleTaskService } from '../mcp/console-task-service.js';
 import { createAirlockMcpServer } from '../mcp/server.js';
 import { clientCredentialsToken, fixedToken } from '../mcp/token-source.js';
 import { airlockVersion } from '../mcp/version.js';
@@ -25,9 +27,18 @@ export async function mcpStdioCommand(cfg: AirlockConfig, configFile: string, o:
   } else {
     fail('no token: set AIRLOCK_TOKEN to the agent\'s access token, or pass --client ID for a local issuer client');
   }
+  // request_access / task_status go to the console's task API, which verifies the token itself.
+  const consoleCfg = cfg.listeners.console;
+  const tasks = running.consoleUrl && consoleCfg ? consoleTaskService({ url: running.consoleUrl, token, tls: consoleCfg.tls && tlsPin(consoleCfg.tls.certFile) }) : undefined;
   const server = createAirlockMcpServer({
     endpoints: gatewayEndpoints(cfg, running),
     token,
+    tasks,
+    // Not verified here (the console and the listeners verify the token): the port wants a Principal.
+    principal: async () => {
+      const claims = decodeJwt(await token());
+      return { id: String(claims.sub ?? ''), groups: [], issuer: String(claims.iss ?? '') };
+    },
     maxApprovalWaitMs: cfg.approvals.timeoutSeconds * 1000,
     version: airlockVersion(),
   });

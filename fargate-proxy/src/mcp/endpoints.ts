@@ -48,7 +48,8 @@ export interface ListenerAddresses {
 /** A wildcard bind is reached over loopback. */
 const reachable = (host: string): string => (host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host);
 
-function tlsPin(certFile: string): TlsPin {
+/** Pins a listener's certificate file (the console's too). */
+export function tlsPin(certFile: string): TlsPin {
   const pem = readFileSync(certFile, 'utf8');
   const leaf = new X509Certificate(pem);
   return { ca: [...rootCertificates, pem], fingerprint256: leaf.fingerprint256 };

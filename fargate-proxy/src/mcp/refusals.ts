@@ -24,7 +24,7 @@ export function toolError(f: ToolFailure): CallToolResult {
 
 /** `airlock: code=budget_exceeded task=t_1 budget=rowsAffected approval=… scope=a,b retry_after=5` (core/refusal.ts refusalDetail). */
 function parseDetailLine(text: string): { code: RefusalCode; next: RefusalNext } | undefined {
-  const m = /airlock: (code=[a-z_]+(?: [a-z_]+=\S+)*)/.exec(text);
+  const m = /airlock: (code=[a-z_]+(?: [a-z_]+=[^\s;]+)*)/.exec(text);
   if (!m) return undefined;
   const kv = new Map(m[1]!.split(' ').map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)] as const));
   const code = kv.get('code');
