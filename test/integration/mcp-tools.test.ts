@@ -231,9 +231,11 @@ test('stdio: `airlock mcp` runs the same tools through the same listeners', asyn
   }
 });
 
-test('without a task service, request_access and task_status say so', async () => {
-  const c = await callTool(http, 'request_access', { title: 'fix invoice 4312', targets: ['app'], scope: ['read'], duration_minutes: 30 });
-  assert.equal(toolErrorOf(c).code, 'task_unavailable');
+test('request_access for a task no policy allows is denied, and says why', async () => {
+  const c = await callTool(http, 'request_access', { title: 'fix invoice 4312', targets: ['app'], scope: ['write:customers'], duration_minutes: 30 });
+  assert.equal(c.result.isError, true);
+  assert.equal(c.body.state, 'denied', JSON.stringify(c.body));
+  assert.ok(String(c.body.reason).length > 0);
 });
 
 test('the trail verifies', async () => {
