@@ -4,12 +4,12 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Principal } from '../../../core/model.js';
 import { TaskError, type Task, type TaskErrorCode, type TaskOpenResult, type TaskRequest, type TaskService, type TaskStatusResult } from '../../../core/task/types.js';
-import { pinnedIdentity, type TlsPin } from './endpoints.js';
+import { pinnedTls, type TlsPin } from './endpoints.js';
 
 const CODE_OF: Record<number, TaskErrorCode> = { 400: 'invalid_request', 401: 'forbidden', 403: 'forbidden', 404: 'not_found' };
 
 export function consoleTaskService(o: { url: string; token: () => Promise<string>; tls?: TlsPin }): TaskService {
-  const dispatcher: Dispatcher | undefined = o.tls ? new Agent({ connect: { ca: o.tls.ca, checkServerIdentity: pinnedIdentity(o.tls) } }) : undefined;
+  const dispatcher: Dispatcher | undefined = o.tls ? new Agent({ connect: pinnedTls(o.tls) as Agent.Options['connect'] }) : undefined;
   async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
     let res: Dispatcher.ResponseData;
     try {

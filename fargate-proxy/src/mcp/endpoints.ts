@@ -3,13 +3,12 @@
 // path — inspection, policy, approval, masking, audit — that psql, ssh and curl take.
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
 import ssh2 from 'ssh2';
 import type { AirlockConfig, TargetConfig } from '../config/schema.js';
 
 /** How a client on this machine verifies a gateway listener's TLS certificate: pinned, not merely trusted. */
 export interface TlsPin {
-  /** Trust anchors: the system's roots plus the listener's own certificate file (self-signed or a chain). */
+  /** The listener's own certificate file, the only trust anchor (partial chains allowed: a CA-signed leaf anchors itself). */
   ca: string[];
   /** SHA-256 fingerprint (node's `AA:BB:…` form) of the listener's certificate: the one we accept. */
   fingerprint256: string;
@@ -52,7 +51,7 @@ const reachable = (host: string): string => (host === '0.0.0.0' || host === '' ?
 export function tlsPin(certFile: string): TlsPin {
   const pem = readFileSync(certFile, 'utf8');
   const leaf = new X509Certificate(pem);
-  return { ca: [...rootCertificates, pem], fingerprint256: leaf.fingerprint256 };
+  return { ca: [pem], fingerprint256: leaf.fingerprint256 };
 }
 
 function sshHostPublicKey(file: string): Buffer {
@@ -74,9 +73,17 @@ export function gatewayEndpoints(cfg: AirlockConfig, addresses: ListenerAddresse
   return out;
 }
 
-/** checkServerIdentity for a pinned listener: the certificate must be the configured one. */
-export function pinnedIdentity(pin: TlsPin): (host: string, cert: { fingerprint256?: string }) => Error | undefined {
-  return (_host, cert) => (cert.fingerprint256 === pin.fingerprint256 ? undefined : new Error('the gateway listener presented a certificate other than the configured one'));
+/**
+ * TLS options for a pinned listener: the configured certificate is the trust anchor (even when a CA
+ * signed it: partial chain) and the one certificate accepted; the host name is not what is checked
+ * (the listener is reached at a loopback address), the certificate's fingerprint is.
+ */
+export function pinnedTls(pin: TlsPin): { ca: string[]; allowPartialTrustChain: true; checkServerIdentity: (host: string, cert: { fingerprint256?: string }) => Error | undefined } {
+  return {
+    ca: pin.ca,
+    allowPartialTrustChain: true,
+    checkServerIdentity: (_host, cert) => (cert.fingerprint256 === pin.fingerprint256 ? undefined : new Error('the gateway listener presented a certificate other than the configured one')),
+  };
 }
 
 /** Compares a presented SSH host key with the pinned ones without leaking timing on partial matches. */

@@ -5,7 +5,7 @@
 // approved) and the wait is reported as progress.
 import { Agent, request, type Dispatcher } from 'undici';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { pinnedIdentity, type ListenerEndpoint } from '../endpoints.js';
+import { pinnedTls, type ListenerEndpoint } from '../endpoints.js';
 import { httpFailure, toolError } from '../refusals.js';
 
 export interface HttpArgs {
@@ -27,7 +27,7 @@ function dispatcherFor(endpoint: ListenerEndpoint): Dispatcher | undefined {
   const key = `${endpoint.host}:${endpoint.port}`;
   let d = dispatchers.get(key);
   if (!d) {
-    d = new Agent({ connect: { ca: endpoint.tls.ca, checkServerIdentity: pinnedIdentity(endpoint.tls) } });
+    d = new Agent({ connect: pinnedTls(endpoint.tls) as Agent.Options['connect'] });
     dispatchers.set(key, d);
   }
   return d;

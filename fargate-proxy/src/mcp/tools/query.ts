@@ -3,7 +3,7 @@
 // this only relays its answer: rows as the text the gateway sent, its NOTICEs, its refusals.
 import pg from 'pg';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { pinnedIdentity, type ListenerEndpoint } from '../endpoints.js';
+import { pinnedTls, type ListenerEndpoint } from '../endpoints.js';
 import { postgresFailure, toolError } from '../refusals.js';
 
 export interface QueryArgs {
@@ -37,7 +37,7 @@ export async function runQuery(endpoint: ListenerEndpoint | undefined, token: st
     user: 'mcp',
     password: token,
     application_name: 'airlock-mcp',
-    ssl: endpoint.tls ? { ca: endpoint.tls.ca, checkServerIdentity: pinnedIdentity(endpoint.tls) } : false,
+    ssl: endpoint.tls ? (pinnedTls(endpoint.tls) as pg.ClientConfig['ssl']) : false,
     types: asText,
     connectionTimeoutMillis: 15_000,
   });
