@@ -204,6 +204,9 @@ test('remote authorization: 401 with resource_metadata; the metadata names the i
   const text = await bad.text();
   assert.ok(!text.includes(forged));
   assert.ok((await gw.auditRecords()).some((r) => r.type === 'auth.refused'), 'the refusal is audited');
+  // A page of another origin (DNS rebinding) is refused even with a valid token.
+  const foreign = await fetch(gw.mcpUrl, { method: 'POST', headers: { origin: 'http://evil.example', authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}' });
+  assert.equal(foreign.status, 403);
   // The SDK client with a forged token cannot connect at all.
   await assert.rejects(httpMcpClient(gw.mcpUrl, forged));
 });

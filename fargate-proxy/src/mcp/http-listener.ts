@@ -87,6 +87,9 @@ export async function startMcpListener(o: McpListenerOptions): Promise<McpListen
     const path = (req.url ?? '/').split('?')[0]!;
     if (req.method === 'GET' && (path === METADATA || path === `${METADATA}${cfg.path}`)) return json(res, 200, metadata());
     if (path !== cfg.path) return json(res, 404, { error: 'not_found', error_description: `the MCP endpoint is ${cfg.path}` });
+    // DNS rebinding (MCP transport spec): a browser page may only call from the endpoint's own origin.
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== new URL(resource).origin) return json(res, 403, { error: 'forbidden_origin', error_description: 'requests from other origins are refused' });
 
     // --- authenticate: before anything else, so an anonymous caller learns nothing but where to get a token
     const token = bearer(req);
