@@ -1,7 +1,7 @@
 // `http_request`: one request through the gateway's HTTP listener (`/<target>/<path>`, the token as
 // the bearer). The listener canonicalises, decides, holds, audits, injects the upstream credential
 // and masks; this relays its answer. A request held past the listener's wait comes back as 503
-// `approval_pending` + Retry-After: it is retried identically (the listener runs it once, when
+// `approval_required` + Retry-After: it is retried identically (the listener runs it once, when
 // approved) and the wait is reported as progress.
 import { Agent, request, type Dispatcher } from 'undici';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -59,7 +59,8 @@ export async function runHttpRequest(endpoint: ListenerEndpoint | undefined, tok
       } catch {
         // an upstream's malformed problem document: reported as it came
       }
-      if (res.statusCode === 503 && problem.code === 'approval_pending' && Date.now() < deadline) {
+      // The listener's hold: 503 with `approval_required` (the refusal contract) or `approval_pending` (before it).
+      if (res.statusCode === 503 && (problem.code === 'approval_required' || problem.code === 'approval_pending') && Date.now() < deadline) {
         const retryAfter = Math.max(1, Number(res.headers['retry-after'] ?? 5));
         onHold(`waiting for a reviewer: approval ${String(problem.approvalId ?? '')}${problem.reviewUrl ? ` (${String(problem.reviewUrl)})` : ''}`);
         if (!(await sleep(Math.min(retryAfter * 1000, deadline - Date.now()), signal))) return toolError({ code: 'cancelled', message: 'the tool call was cancelled while the request was held; the approval stays open' });
