@@ -39,6 +39,7 @@ import { startSshEngine } from './protocols/ssh/engine.js';
 import { startHttpEngine } from './protocols/http/engine.js';
 import { startTasks } from './tasks/task-gateway.js';
 import { loadOrCreateTaskKey } from './tasks/local-task-key.js';
+import { createKmsTaskKey } from './adapters/aws/kms-task-key.js';
 import { taskRoutes } from './tasks/task-routes.js';
 import { targetInfo } from './engine.js';
 // --- mcp (issue 32) ---
@@ -208,7 +209,8 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
     // Tasks (issue 32): task tokens are verified beside access tokens; engines register live sessions.
     const tasks = startTasks({
       log,
-      key: loadOrCreateTaskKey(cfg.dataDir),
+      // In AWS a KMS key signs task tokens (the fleet never holds it); locally a key in the data directory.
+      key: cfg.tasks.kmsKeyId ? await createKmsTaskKey(new KMSClient({}), cfg.tasks.kmsKeyId) : loadOrCreateTaskKey(cfg.dataDir),
       policy: () => policy,
       approvals,
       targets: cfg.targets.map(targetInfo),

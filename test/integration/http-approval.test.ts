@@ -47,7 +47,7 @@ test('past the wait: 503 + Retry-After; an identical retry after approval runs o
   assert.equal(first.headers.get('content-type'), 'application/problem+json');
   assert.ok(Number(first.headers.get('retry-after')) > 0);
   const p = (await first.json()) as { code: string; requestId: string; approvalId: string; policyIds: string[] };
-  assert.equal(p.code, 'approval_pending');
+  assert.equal(p.code, 'approval_required');
   assert.deepEqual(p.policyIds, ['orders-need-approval']);
   assert.equal(orders(), before, 'nothing forwarded while held');
 

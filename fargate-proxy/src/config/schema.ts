@@ -171,6 +171,8 @@ export const configSchema = z
           .optional(),
       })
       .default({ reviewerGroups: ['reviewers'], timeoutSeconds: 900, backend: 'local' }),
+    /** Task tokens (docs/tasks.md): signed by a KMS key (ECC_NIST_P256) when `kmsKeyId` is set, else by a local key in dataDir. */
+    tasks: z.object({ kmsKeyId: z.string().min(1).optional() }).default({}),
     /** CloudWatch Embedded Metric Format lines on stdout, one per interval (docs/configuration.md). */
     metrics: z
       .object({

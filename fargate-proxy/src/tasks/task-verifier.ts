@@ -17,7 +17,9 @@ export function withTaskTokens(inner: TokenVerifierPort, key: Pick<TaskTokenKey,
       try {
         claims = await verifyTaskToken(token, key);
       } catch (err) {
-        if (err instanceof TaskTokenRejected) throw new TokenRejectedError(err.message.includes('expired') ? 'expired' : 'bad_signature', { detail: 'task token' });
+        if (err instanceof TaskTokenRejected) {
+          throw err.message.includes('expired') ? new TokenRejectedError('expired', { detail: 'task token; code=task_expired' }) : new TokenRejectedError('bad_signature', { detail: 'task token' });
+        }
         throw err;
       }
       const found = await task(claims.taskId);

@@ -7,6 +7,7 @@ import { auditPrincipal, newAuditSessionId, type ClientAddress } from '../../../
 import { createMasker, type Masker } from '../../../../core/mask/index.js';
 import type { EnginePorts } from '../../engine.js';
 import type { HttpTarget } from './target.js';
+import { taskUsable } from '../../../../core/task/service.js';
 
 export interface HttpAuditSession {
   readonly sessionId: string;
@@ -39,7 +40,8 @@ export class ConnectionSessions {
   /** Verifies the token, or returns the principal it verified to earlier on this connection while it has not expired. */
   async principalFor(token: string, verify: (token: string) => Promise<Principal>): Promise<Principal> {
     const known = this.verified.get(token);
-    if (known && (known.expiresAt === undefined || known.expiresAt * 1000 > Date.now())) return known;
+    // A task token's task may have ended since (closed, expired): verified again, it is then refused.
+    if (known && (known.expiresAt === undefined || known.expiresAt * 1000 > Date.now()) && (!known.task || taskUsable(known.task).ok)) return known;
     this.verified.delete(token);
     const principal = await verify(token);
     if (this.verified.size >= 8) this.verified.delete(this.verified.keys().next().value as string);

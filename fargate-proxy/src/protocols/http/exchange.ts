@@ -123,6 +123,8 @@ export async function admit(x: ExchangeContext, conn: ConnectionSessions, req: A
     await ports.audit
       .append({ type: 'auth.refused', sessionId: `${requestId}`, code: (err as { code?: string }).code ?? 'token_invalid', reason, target: target?.info.name, client: { address: req.socket?.remoteAddress ?? 'unknown', port: req.socket?.remotePort ?? 0 } })
       .catch(() => undefined);
+    // A task token whose task has ended: the contract's code (issue 32).
+    if (reason.includes('code=task_expired')) throw new Refusal({ status: 401, code: 'task_expired', title: 'The task of this token has ended', detail: reason, requestId });
     throw new Refusal({ status: 401, code: 'token_invalid', title: 'The access token was refused', detail: reason, requestId });
   }
 
@@ -232,10 +234,10 @@ export async function handleExchange(x: ExchangeContext, conn: ConnectionSession
         decision = { ...decision, effect: 'deny', reason: waited.message };
       } else if (waited.kind === 'waiting') {
         await auditRequest({ ...decision, reason: 'held: waiting for a reviewer' }, waited.approvalId);
-        outcomeError('approval_pending', 'the agent was told to retry');
+        outcomeError('approval_required', 'the agent was told to retry');
         throw new Refusal({
           status: 503,
-          code: 'approval_pending',
+          code: 'approval_required',
           title: 'Waiting for a reviewer',
           detail: 'retry the identical request (method, path, query and body) to pick up the decision; it runs once when approved',
           requestId: waited.requestId,

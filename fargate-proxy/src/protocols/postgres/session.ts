@@ -336,12 +336,13 @@ export class PostgresSessionHandler {
       });
       const key = this.cancels.register(() => relay.cancel(() => sendUpstreamCancel(found.upstream, upstream.processId, upstream.secretKey)));
       this.#live.add(relay);
+      const release = releaseLive;
+      releaseLive = undefined;
       relay.onClose(() => {
         key.release();
         this.#live.delete(relay);
-        releaseLive?.();
+        release?.();
       });
-      releaseLive = undefined;
       endLive = (r) => relay.end(r);
       // Shutdown came while session.start was being written: end it like every other live session.
       if (this.#closing !== undefined) {

@@ -3,6 +3,7 @@
 import type { Decision, Principal, StatementClass } from '../../../../core/model.js';
 import type { SshGatewayContext, SshTarget } from './context.js';
 import { audit } from './decide.js';
+import { refusalDetail } from '../../../../core/refusal.js';
 
 export interface HoldScope {
   ctx: SshGatewayContext;
@@ -62,7 +63,7 @@ export async function holdForApproval(scope: HoldScope, req: HoldRequest, decisi
       approved: false,
       approvalId: pending.id,
       decision: { ...decision, effect: 'deny', reason: `approval ${outcome.state}: ${outcome.reason}` },
-      message: `airlock: refused: approval ${outcome.state}${by}: ${outcome.reason} (request ${pending.id})`,
+      message: `airlock: refused: approval ${outcome.state}${by}: ${outcome.reason} (request ${pending.id})\n${refusalDetail({ code: 'approval_denied', message: outcome.reason, next: { approvalId: pending.id } })}`,
     };
   }
   return { approved: true, approvalId: pending.id, decision: { ...decision, effect: 'allow', reason: `approved by ${outcome.reviewer}` } };

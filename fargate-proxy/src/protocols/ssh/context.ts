@@ -1,6 +1,7 @@
 // What an SSH session needs from the gateway: the shared ports of GatewayContext plus the SSH
 // targets and the SSH decisions of the policy engine (core/policy's PolicyEngine provides them).
 import type { Logger } from 'pino';
+import type { LiveSessions } from '../../tasks/live-sessions.js';
 import type { Decision, Principal, TargetInfo } from '../../../../core/model.js';
 import type { AuditSink } from '../../../../core/audit/ports.js';
 import type { ApprovalService } from '../../../../core/approval/types.js';
@@ -38,6 +39,8 @@ export interface SshGatewayContext {
   /** Absent: commands that need approval are refused, saying so. */
   approvals?: ApprovalService;
   sshTargets: Map<string, SshTarget>;
+  /** Live sessions by principal and task (issue 32): the kill switch and task ends reach them here. */
+  sessions?: LiveSessions;
   /** Output masking; absent: output passes unchanged. */
   masker?: Masker;
   /** Interactive shells are recorded (asciicast v2) into `<recordingsDir>/<sessionId>/<n>.cast`; absent: only the audit's capture. */

@@ -3,6 +3,7 @@
 import type { Decision, Principal } from '../../../../core/model.js';
 import { inspectCommand, targetCommand, type CommandInspection, type InheritedVariable } from '../../../../core/shell/index.js';
 import type { AuditEventInput } from '../../../../core/audit/events.js';
+import { refusalDetail } from '../../../../core/refusal.js';
 import type { SshGatewayContext, SshTarget } from './context.js';
 import { holdForApproval } from './approval-hold.js';
 
@@ -47,7 +48,7 @@ export async function decideCommand(scope: CommandScope, text: string, kind: 'ex
     const reason = `the gateway cannot follow the shell through this input: ${context.unfollowable}`;
     const d: Decision = { effect: 'deny', policyIds: [], policyVersion: policy.version, reason };
     await append(scope, statementId, command, kind, d).catch(() => undefined);
-    return { command, statementId, allowed: false, message: `airlock: refused: ${reason}`, decision: d };
+    return { command, statementId, allowed: false, message: `airlock: refused: ${reason}\n${refusalDetail({ code: 'policy_denied', message: reason })}`, decision: d };
   }
   let decision = policy.authorizeCommand(principal, target.info, command);
   let approvalId: string | undefined;
@@ -59,7 +60,8 @@ export async function decideCommand(scope: CommandScope, text: string, kind: 'ex
   const policies = (d: Decision) => (d.policyIds.length ? d.policyIds.join(', ') : '(default deny)');
 
   if (decision.effect === 'deny') {
-    return refuse(decision, `airlock: refused: ${decision.reason} (${why}; policy ${policies(decision)}; version ${decision.policyVersion})`);
+    const code = refusalDetail({ code: 'policy_denied', message: decision.reason, next: principal.task ? { taskId: principal.task.id } : undefined });
+    return refuse(decision, `airlock: refused: ${decision.reason} (${why}; policy ${policies(decision)}; version ${decision.policyVersion})\n${code}`);
   }
   if (decision.effect === 'approve') {
     const held = await holdForApproval(

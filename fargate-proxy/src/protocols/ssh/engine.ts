@@ -19,7 +19,7 @@ export async function startSshEngine(ports: EnginePorts, cfg: SshListenerConfig)
   }
   const { log, verifier, policy, secrets, audit, approvals } = ports;
   const listener = await startSshListener(
-    { log, verifier, policy, secrets, audit, approvals, sshTargets, masker: ports.masking.enabled ? createMasker(ports.masking) : undefined,
+    { log, verifier, policy, secrets, audit, approvals, sshTargets, sessions: ports.sessions, masker: ports.masking.enabled ? createMasker(ports.masking) : undefined,
       // Interactive shells are recorded as asciicast v2 files; their SHA-256 is in the audit chain.
       recordingsDir: join(ports.dataDir, 'recordings'), maxLineBytes: cfg.maxLineBytes },
     { host: cfg.host, port: cfg.port, hostKeys: cfg.hostKeyFiles.map((f) => readFileSync(f)), authTimeoutMs: cfg.authTimeoutMs },

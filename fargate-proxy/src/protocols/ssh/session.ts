@@ -53,6 +53,7 @@ export class SshSession {
   #stats = { statements: 0, bytesIn: 0, bytesOut: 0, startedAt: Date.now() };
   #started = false;
   #ended = false;
+  #releaseLive: (() => void) | undefined;
   /** The live shell's recorder hears about window changes. */
   #onResize: ((cols: number, rows: number) => void) | undefined;
   /** The decision that permitted agent forwarding on this connection, once one did. */
@@ -119,6 +120,10 @@ export class SshSession {
     if (grant.effect !== 'allow') return refuse('connect_denied', `${principal.id} may not connect to target "${targetName}": ${grant.reason}`);
     const health = this.ctx.audit.health();
     if (!health.ok) return refuse('audit_unavailable', `the audit trail is unavailable (${health.reason})`);
+    // Issue 32: a task token must cover this target; the session is registered for the kill switch and task ends.
+    const admission = this.ctx.sessions?.admit({ sessionId: this.sessionId, principal, target: targetName, protocol: 'ssh', startedAt: Date.now(), end: (r) => this.close(`${r.code}: ${r.message}`) });
+    if (admission && !admission.ok) return refuse(admission.refusal.code, admission.refusal.message);
+    this.#releaseLive = admission?.release;
     this.#authed = { principal, target };
     a.accept();
   }
@@ -574,6 +579,7 @@ export class SshSession {
   #end(reason: string): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#releaseLive?.();
     for (const abort of this.#aborts) abort('client disconnected');
     this.#upstream?.then((c) => c.end()).catch(() => undefined);
     if (!this.#started) return;
