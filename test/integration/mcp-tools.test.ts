@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
-import { REVIEWER, TEST_POLICY, psql, pgTarget } from '../support/gateway.js';
+import { OUTSIDER, REVIEWER, TEST_POLICY, psql, pgTarget } from '../support/gateway.js';
 import { startHttpUpstream, UPSTREAM_TOKEN, type RunningUpstream } from '../support/http-upstream.js';
 import { callTool, httpMcpClient, startMcpTestGateway, stdioMcpClient, toolErrorOf, type McpTestGateway } from '../support/mcp.js';
 import { expectAuditVerifies } from '../support/audit-trail.js';
@@ -178,6 +178,18 @@ test('http_request: masked body, refusal with the listener\'s code, a held reque
   assert.equal(held.result.isError, undefined, JSON.stringify(held.body));
   assert.ok(held.progress.length >= 1);
   assert.equal(up.requests.filter((r) => r.routedPath === '/api/orders' && r.method === 'POST').length, before + 1, 'ran exactly once');
+});
+
+test('an agent the target is not open to gets policy_denied at connect', async () => {
+  const outsider = await httpMcpClient(gw.mcpUrl, await gw.token(OUTSIDER));
+  try {
+    const c = await callTool(outsider, 'query', { target: 'app', sql: 'SELECT 1' });
+    const e = toolErrorOf(c);
+    assert.equal(e.code, 'policy_denied', JSON.stringify(e));
+    assert.match(e.message, /may not connect/);
+  } finally {
+    await outsider.close();
+  }
 });
 
 test('a target of another kind or an unknown one is a clear tool error', async () => {

@@ -53,7 +53,9 @@ export function postgresFailure(err: { message: string; code?: string; detail?: 
   const protocol = { sqlstate: err.code };
   const stated = parseDetailLine(all);
   if (stated) return { code: stated.code, message: err.message, next: stated.next, protocol };
-  if (err.code === '28P01' || err.code === '28000') return { code: 'token_invalid', message: err.message, protocol };
+  if (err.code === '28P01' || /^access token rejected/.test(err.message)) return { code: 'token_invalid', message: err.message, protocol };
+  // The connect decision (protocols/postgres/session.ts): this target is not open to the principal.
+  if (err.code === '28000' && /may not connect to target/.test(err.message)) return { code: 'policy_denied', message: err.message, next: {}, protocol };
   if (/^Airlock refused.*audit trail/.test(err.message)) return { code: 'audit_unavailable', message: err.message, protocol };
   if (/^Airlock\b/i.test(err.message)) {
     const { code, next } = inferred(all);
