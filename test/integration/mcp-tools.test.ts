@@ -246,6 +246,17 @@ test('stdio: `airlock mcp` runs the same tools through the same listeners', asyn
   }
 });
 
+test('stdio with --client: tokens come from the local issuer', async () => {
+  const { client, stderr } = await stdioMcpClient(gw.configFile, { client: 'agent-1' });
+  try {
+    const c = await callTool(client, 'query', { target: 'app', sql: 'SELECT 1 AS via_client' });
+    assert.equal(c.result.isError, undefined, `${JSON.stringify(c.body)} ${stderr()}`);
+    assert.deepEqual((c.body.results as { rows: string[][] }[])[0]!.rows, [['1']]);
+  } finally {
+    await client.close();
+  }
+});
+
 test('request_access for a task no policy allows is denied, and says why', async () => {
   const c = await callTool(http, 'request_access', { title: 'fix invoice 4312', targets: ['app'], scope: ['write:customers'], duration_minutes: 30 });
   assert.equal(c.result.isError, true);

@@ -63,12 +63,15 @@ export async function httpMcpClient(url: string, token: string): Promise<Client>
   return client;
 }
 
-/** Spawns `airlock mcp -c <config>` with the token in AIRLOCK_TOKEN, as an agent's MCP configuration would. */
-export async function stdioMcpClient(configFile: string, token: string): Promise<{ client: Client; stderr: () => string }> {
+/**
+ * Spawns `airlock mcp -c <config>` as an agent's MCP configuration would: with the token in
+ * AIRLOCK_TOKEN, or with `--client ID` (tokens from the local issuer).
+ */
+export async function stdioMcpClient(configFile: string, auth: string | { client: string }): Promise<{ client: Client; stderr: () => string }> {
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: ['--import', 'tsx', MAIN, 'mcp', '-c', configFile],
-    env: { PATH: process.env.PATH ?? '', AIRLOCK_TOKEN: token },
+    args: ['--import', 'tsx', MAIN, 'mcp', '-c', configFile, ...(typeof auth === 'string' ? [] : ['--client', auth.client])],
+    env: { PATH: process.env.PATH ?? '', ...(typeof auth === 'string' && { AIRLOCK_TOKEN: auth }) },
     stderr: 'pipe',
   });
   let stderr = '';
