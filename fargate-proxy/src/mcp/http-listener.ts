@@ -71,7 +71,6 @@ export async function startMcpListener(o: McpListenerOptions): Promise<McpListen
   const { cfg, ports } = o;
   let resource = '';
   let metadataUrl = '';
-  let inFlight = 0;
   const metadata = () => ({
     resource,
     authorization_servers: cfg.authorizationServers ?? [o.issuer],
@@ -122,9 +121,7 @@ export async function startMcpListener(o: McpListenerOptions): Promise<McpListen
       version: o.version,
     });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-    inFlight++;
     res.once('close', () => {
-      inFlight--;
       void transport.close();
       void server.close();
     });
@@ -161,7 +158,7 @@ export async function startMcpListener(o: McpListenerOptions): Promise<McpListen
     url: resource,
     metadataUrl,
     address: { host: cfg.host, port },
-    liveSessions: () => inFlight,
+    // No liveSessions: a call in flight holds a session on the listener it called, which is counted there.
     stopAccepting: () => server.close(),
     close: () =>
       new Promise<void>((resolve) => {
