@@ -44,6 +44,11 @@ import { DynamoTaskStore } from './adapters/aws/task-dynamo-store.js';
 import { taskRoutes } from './tasks/task-routes.js';
 import type { TaskService } from '../../core/task/types.js';
 import { targetInfo } from './engine.js';
+// --- mcp (issue 32) ---
+import { startMcpListener } from './mcp/http-listener.js';
+import { gatewayEndpoints } from './mcp/endpoints.js';
+import { airlockVersion } from './mcp/version.js';
+// --- end mcp ---
 
 export interface RunningGateway {
   config: AirlockConfig;
@@ -53,6 +58,8 @@ export interface RunningGateway {
   postgres?: { host: string; port: number };
   ssh?: { host: string; port: number };
   http?: { host: string; port: number };
+  /** The MCP endpoint (streamable HTTP), when `listeners.mcp` is configured. */
+  mcpUrl?: string;
   consoleUrl?: string;
   /** The plain health listener's GET /healthz URL, when `listeners.health` is configured. */
   healthUrl?: string;
@@ -262,6 +269,23 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       closers.push(() => engine.close());
       running[name] = engine.address;
     }
+    // --- mcp (issue 32): the MCP server's HTTP transport, a client of the listeners started above ---
+    if (cfg.listeners.mcp) {
+      const endpoints = gatewayEndpoints(cfg, running);
+      const mcp = await startMcpListener({
+        ports,
+        cfg: cfg.listeners.mcp,
+        endpoints: () => endpoints,
+        issuer,
+        tasks: tasks.service,
+        maxApprovalWaitMs: cfg.approvals.timeoutSeconds * 1000,
+        version: airlockVersion(),
+      });
+      engines.push(mcp);
+      closers.push(() => mcp.close());
+      running.mcpUrl = mcp.url;
+    }
+    // --- end mcp ---
 
     // Load balancer health check: unhealthy (503) while the audit trail refuses events, so a task
     // that would refuse every statement is taken out of service, and while draining.

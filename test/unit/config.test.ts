@@ -96,3 +96,15 @@ test('SSH targets and the SSH listener are part of the same file', () => {
   raw.targets[1].hostKeys = [];
   assert.throws(() => parseConfig(raw), /targets\.1\.hostKeys/, 'an SSH target must pin its host key');
 });
+
+test('the MCP listener: relative TLS files resolve beside the file; plain needs allowPlaintext; defaults', () => {
+  const raw = minimal() as any;
+  raw.listeners = { mcp: { port: 0, tls: { certFile: 'tls/cert.pem', keyFile: 'tls/key.pem' } } };
+  const cfg = parseConfig(raw, '/etc/airlock');
+  assert.deepEqual(cfg.listeners.mcp?.tls, { certFile: '/etc/airlock/tls/cert.pem', keyFile: '/etc/airlock/tls/key.pem' });
+  assert.equal(cfg.listeners.mcp?.path, '/mcp');
+  raw.listeners = { mcp: {} };
+  assert.throws(() => parseConfig(raw), /listeners\.mcp.*allowPlaintext/s);
+  raw.listeners = { mcp: { allowPlaintext: true } };
+  assert.equal(parseConfig(raw).listeners.mcp?.port, 8445);
+});

@@ -15,6 +15,8 @@ export interface GatewayRecord {
   consoleUrl?: string;
   postgres?: { host: string; port: number };
   ssh?: { host: string; port: number };
+  http?: { host: string; port: number };
+  mcpUrl?: string;
   startedAt: string;
 }
 
@@ -30,6 +32,8 @@ export function writeGatewayRecord(dataDir: string, gw: RunningGateway, config?:
     consoleUrl: gw.consoleUrl,
     postgres: gw.postgres,
     ssh: gw.ssh,
+    http: gw.http,
+    mcpUrl: gw.mcpUrl,
     startedAt: new Date().toISOString(),
   };
   const path = gatewayRecordPath(dataDir);

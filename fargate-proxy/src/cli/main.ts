@@ -81,6 +81,7 @@ function announce(gw: RunningGateway): void {
   if (gw.postgres) process.stdout.write(`airlock: postgres listening on ${gw.postgres.host}:${gw.postgres.port}\n`);
   if (gw.ssh) process.stdout.write(`airlock: ssh listening on ${gw.ssh.host}:${gw.ssh.port}\n`);
   if (gw.http) process.stdout.write(`airlock: http listening on ${gw.http.host}:${gw.http.port}\n`);
+  if (gw.mcpUrl) process.stdout.write(`airlock: mcp at ${gw.mcpUrl}\n`);
   if (gw.consoleUrl) process.stdout.write(`airlock: console at ${gw.consoleUrl}\n`);
   if (gw.healthUrl) process.stdout.write(`airlock: health at ${gw.healthUrl}\n`);
   if (gw.tokenEndpoint) process.stdout.write(`airlock: local issuer at ${gw.issuer}\n`);
@@ -198,6 +199,19 @@ program
     const token = await requestClientCredentialsToken({ tokenEndpoint, clientId: client.clientId, clientSecret: client.clientSecret, audience });
     process.stdout.write(`${token}\n`);
   });
+
+// --- mcp (issue 32): the MCP server over stdio ---
+program
+  .command('mcp')
+  .description("MCP server over stdio for an agent on this machine: tools run through the running gateway's listeners with the agent's token (docs/agents.md)")
+  .option('-c, --config <file>', `the gateway's configuration file (default: $AIRLOCK_CONFIG_FILE, else ${DEFAULT_CONFIG})`)
+  .option('--client <id>', 'get tokens from the local issuer as this client (default: the token in $AIRLOCK_TOKEN)')
+  .action(async (o: { config?: string; client?: string }) => {
+    const { mcpStdioCommand } = await import('./mcp-command.js');
+    const configFile = resolveConfig(o.config, true);
+    await mcpStdioCommand(loadConfigFile(configFile), configFile, o, fail);
+  });
+// --- end mcp ---
 
 const policy = program.command('policy').description('policy tools');
 policy

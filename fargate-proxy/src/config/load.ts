@@ -72,6 +72,9 @@ function resolvePaths(cfg: AirlockConfig, baseDir: string): AirlockConfig {
         },
       },
       console: web && (web.tls ? { ...web, tls: { certFile: abs(web.tls.certFile), keyFile: abs(web.tls.keyFile) } } : web),
+      // --- mcp (issue 32) ---
+      mcp: cfg.listeners.mcp && { ...cfg.listeners.mcp, tls: cfg.listeners.mcp.tls && { certFile: abs(cfg.listeners.mcp.tls.certFile), keyFile: abs(cfg.listeners.mcp.tls.keyFile) } },
+      // --- end mcp ---
     },
     targets: cfg.targets.map((t) => {
       // --- http (issue 30) ---

@@ -6,6 +6,9 @@ import { sshListenerSchema, sshTargetSchema } from '../protocols/ssh/config.js';
 // --- http (issue 30) ---
 import { httpListenerSchema, httpTargetSchema } from '../protocols/http/config.js';
 // --- end http ---
+// --- mcp (issue 32) ---
+import { mcpListenerSchema } from '../mcp/config.js';
+// --- end mcp ---
 
 const hostPort = {
   host: z.string().min(1).default('127.0.0.1'),
@@ -94,6 +97,9 @@ export const configSchema = z
         // --- http (issue 30): https://<gateway>:8443/<target>/<path> ---
         http: httpListenerSchema.optional(),
         // --- end http ---
+        // --- mcp (issue 32): the MCP server's streamable HTTP transport ---
+        mcp: mcpListenerSchema.optional(),
+        // --- end mcp ---
       })
       .default({}),
     identity: z.object({
