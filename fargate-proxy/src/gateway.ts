@@ -37,6 +37,7 @@ import { createLocalAuditReader } from './adapters/local/audit-file-reader.js';
 import { startPostgresEngine } from './protocols/postgres/engine.js';
 import { startSshEngine } from './protocols/ssh/engine.js';
 import { startHttpEngine } from './protocols/http/engine.js';
+import { startKubernetesEngine } from './protocols/kubernetes/engine.js';
 
 export interface RunningGateway {
   config: AirlockConfig;
@@ -46,6 +47,7 @@ export interface RunningGateway {
   postgres?: { host: string; port: number };
   ssh?: { host: string; port: number };
   http?: { host: string; port: number };
+  kubernetes?: { host: string; port: number };
   consoleUrl?: string;
   /** The plain health listener's GET /healthz URL, when `listeners.health` is configured. */
   healthUrl?: string;
@@ -221,10 +223,11 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
     };
     const running: RunningGateway = { config: cfg, log, issuer, tokenEndpoint, memorySecrets, drain, close };
 
-    const starters: [keyof RunningGateway & ('postgres' | 'ssh' | 'http'), () => Promise<Engine> | undefined][] = [
+    const starters: [keyof RunningGateway & ('postgres' | 'ssh' | 'http' | 'kubernetes'), () => Promise<Engine> | undefined][] = [
       ['postgres', () => cfg.listeners.postgres && startPostgresEngine(ports, cfg.listeners.postgres)],
       ['ssh', () => cfg.listeners.ssh && startSshEngine(ports, cfg.listeners.ssh)],
       ['http', () => cfg.listeners.http && startHttpEngine(ports, cfg.listeners.http, { approvalLifetimeMs: cfg.approvals.timeoutSeconds * 1000 })],
+      ['kubernetes', () => cfg.listeners.kubernetes && startKubernetesEngine(ports, cfg.listeners.kubernetes, { approvalLifetimeMs: cfg.approvals.timeoutSeconds * 1000 })],
     ];
     for (const [name, start] of starters) {
       const engine = await start();

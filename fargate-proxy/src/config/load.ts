@@ -64,6 +64,7 @@ function resolvePaths(cfg: AirlockConfig, baseDir: string): AirlockConfig {
       postgres: pg && { ...pg, tls: pg.tls && { certFile: abs(pg.tls.certFile), keyFile: abs(pg.tls.keyFile) } },
       ssh: ssh && { ...ssh, hostKeyFiles: ssh.hostKeyFiles.map(abs) },
       http: cfg.listeners.http && { ...cfg.listeners.http, tls: cfg.listeners.http.tls && { certFile: abs(cfg.listeners.http.tls.certFile), keyFile: abs(cfg.listeners.http.tls.keyFile) } },
+      kubernetes: cfg.listeners.kubernetes && { ...cfg.listeners.kubernetes, tls: cfg.listeners.kubernetes.tls && { certFile: abs(cfg.listeners.kubernetes.tls.certFile), keyFile: abs(cfg.listeners.kubernetes.tls.keyFile) } },
       console: web && (web.tls ? { ...web, tls: { certFile: abs(web.tls.certFile), keyFile: abs(web.tls.keyFile) } } : web),
     },
     targets: cfg.targets.map((t) => {
@@ -74,6 +75,14 @@ function resolvePaths(cfg: AirlockConfig, baseDir: string): AirlockConfig {
         return { ...t, credential: 'secret' in t.credential ? { ...t.credential, secret: absRef(t.credential.secret) } : t.credential, tls: tlsFiles };
       }
       // --- end http ---
+      // --- kubernetes (issue 31) ---
+      if (t.kind === 'kubernetes') {
+        const absRef = (r: string) => (r.startsWith('file:') ? `file:${abs(r.slice(5))}` : r);
+        const c = t.credential;
+        const credential = c.type === 'token' ? { ...c, secret: absRef(c.secret) } : { ...c, certificate: absRef(c.certificate), key: absRef(c.key) };
+        return { ...t, credential, caFile: t.caFile && abs(t.caFile) };
+      }
+      // --- end kubernetes ---
       const credential = t.credential.startsWith('file:') ? `file:${abs(t.credential.slice(5))}` : t.credential;
       return t.kind === 'postgres' ? { ...t, credential, tls: { ...t.tls, caFile: t.tls.caFile && abs(t.tls.caFile) } } : { ...t, credential };
     }),

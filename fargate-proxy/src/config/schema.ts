@@ -6,6 +6,9 @@ import { sshListenerSchema, sshTargetSchema } from '../protocols/ssh/config.js';
 // --- http (issue 30) ---
 import { httpListenerSchema, httpTargetSchema } from '../protocols/http/config.js';
 // --- end http ---
+// --- kubernetes (issue 31) ---
+import { kubernetesListenerSchema, kubernetesTargetSchema } from '../protocols/kubernetes/config.js';
+// --- end kubernetes ---
 
 const hostPort = {
   host: z.string().min(1).default('127.0.0.1'),
@@ -42,7 +45,7 @@ const postgresTarget = z.object({
   // --- end issue 28 ---
 });
 
-export const targetSchema = z.discriminatedUnion('kind', [postgresTarget, sshTargetSchema, /* http: */ httpTargetSchema]);
+export const targetSchema = z.discriminatedUnion('kind', [postgresTarget, sshTargetSchema, /* http: */ httpTargetSchema, /* kubernetes: */ kubernetesTargetSchema]);
 
 /** A certificate and its private key (PEM files), read once at start-up. */
 const tlsFiles = z.object({ certFile: z.string(), keyFile: z.string() });
@@ -94,6 +97,9 @@ export const configSchema = z
         // --- http (issue 30): https://<gateway>:8443/<target>/<path> ---
         http: httpListenerSchema.optional(),
         // --- end http ---
+        // --- kubernetes (issue 31): kubeconfig server https://<gateway>:6443/<target> ---
+        kubernetes: kubernetesListenerSchema.optional(),
+        // --- end kubernetes ---
       })
       .default({}),
     identity: z.object({
