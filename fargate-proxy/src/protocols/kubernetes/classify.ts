@@ -21,7 +21,7 @@ const YAML_TYPES = new Set(['application/apply-patch+yaml', 'application/yaml'])
 export function readBody(contentType: string, body: Buffer, requestId: string): unknown {
   if (body.length === 0) return undefined;
   if (contentType.includes('protobuf')) {
-    throw refusal(415, 'protobuf_body', 'airlock: protobuf request bodies cannot be inspected; send JSON (kubectl does unless told otherwise)', { requestId });
+    throw refusal(415, 'protobuf_body', 'airlock: protobuf request bodies cannot be inspected (the gateway reads JSON and YAML request bodies)', { requestId });
   }
   const text = body.toString('utf8');
   if (JSON_TYPES.has(contentType)) {

@@ -185,7 +185,13 @@ export async function handleKubeExchange(x: KubeExchangeContext, conn: Connectio
     try {
       parsed = readBody(contentType, body, requestId);
     } catch (err) {
-      if (err instanceof KubeRefusalError) await refusedStatement(a.path, err.message);
+      if (!(err instanceof KubeRefusalError)) throw err;
+      // A body the gateway cannot read is refused; but when policy refuses the request whatever its
+      // body says (minting a token, say), the agent is told that, the more useful answer.
+      const blind = classifyRequest(a, undefined);
+      const d = blind.action !== 'k8s_write' ? ports.policy().authorizeKubernetesRequest(principal, target.info, blind.action, { verb: a.verb, apiGroup: a.apiGroup, apiVersion: a.apiVersion, resource: a.resource, subresource: a.subresource, namespace: a.namespace, name: a.name, path: a.path, dryRun: false, podRisks: [] }) : undefined;
+      await refusedStatement(a.path, d?.effect === 'deny' ? d.reason : err.message);
+      if (d?.effect === 'deny') throw policyRefusal(d, requestId, `${a.verb} ${describe(a)}`);
       throw err;
     }
     const { action, podRisks } = classifyRequest(a, parsed);
