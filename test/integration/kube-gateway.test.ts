@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
-import { REVIEWER } from '../support/gateway.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { AGENT, AUDIENCE, OTHER_AGENT, REVIEWER } from '../support/gateway.js';
+import { writeGatewayRecord } from '../../fargate-proxy/src/cli/gateway-record.js';
 import { CLUSTER_TOKEN, kubectl, startKubeTestGateway, type KubeTestGateway } from '../support/kube-gateway.js';
 import { approvalsApprove, approvalsDeny } from '../../fargate-proxy/src/cli/approval-commands.js';
 
@@ -227,6 +230,36 @@ test('agents may not impersonate; credential minting is refused; refusals are St
   // Streaming subresources are not served until the streaming handler is in the build.
   const ex = await k(['exec', 'web', '-n', 'dev', '--', 'id']);
   assert.notEqual(ex.code, 0);
+});
+
+test('airlock kubeconfig: kubectl gets its tokens from the exec credential plugin (`airlock token --exec-credential`)', async () => {
+  const dataDir = join(gw.dir, 'data');
+  const cfgFile = join(gw.dir, 'airlock.json');
+  const caFile = join(gw.dir, 'listener-ca.pem');
+  writeFileSync(caFile, gw.ca);
+  writeFileSync(
+    cfgFile,
+    JSON.stringify({
+      dataDir,
+      identity: { issuer: 'http://127.0.0.1', audience: AUDIENCE, localIssuer: { port: 0, clients: [AGENT, OTHER_AGENT, REVIEWER] } },
+      listeners: { kubernetes: { host: '127.0.0.1', port: 0, tls: { certFile: caFile, keyFile: caFile } } },
+      targets: [{ kind: 'kubernetes', name: 'kube', server: gw.api.url, credential: { type: 'token', secret: 'memory:kube' } }],
+      policy: { file: gw.policyFile },
+    }),
+  );
+  // The CLI finds the running gateway's addresses in its record, as with `airlock serve`.
+  writeGatewayRecord(dataDir, gw.gw, cfgFile);
+  const cli = new URL('../../fargate-proxy/bin/airlock.mjs', import.meta.url).pathname;
+  const { stdout: kubeconfigYaml } = await promisify(execFile)(process.execPath, [cli, 'kubeconfig', '--target', 'kube', '--client', AGENT.clientId, '-c', cfgFile, '--ca-file', caFile, '--namespace', 'dev', '--command', cli]);
+  assert.match(kubeconfigYaml, /client\.authentication\.k8s\.io\/v1/);
+  assert.ok(kubeconfigYaml.includes(`${gw.server}`), kubeconfigYaml);
+  assert.ok(!/token:/.test(kubeconfigYaml), 'no token is written into the kubeconfig');
+  const file = join(gw.dir, 'exec-kubeconfig.yaml');
+  writeFileSync(file, kubeconfigYaml);
+  const r = await kubectl(gw, file, ['get', 'pods']);
+  seen.push(r.stdout, r.stderr);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^web\s+1\/1\s+Running/m);
 });
 
 test('the cluster token is in no byte kubectl received (verbose wire logs included)', async () => {

@@ -15,6 +15,8 @@ export interface GatewayRecord {
   consoleUrl?: string;
   postgres?: { host: string; port: number };
   ssh?: { host: string; port: number };
+  /** issue 31: the Kubernetes listener, for `airlock kubeconfig`. */
+  kubernetes?: { host: string; port: number };
   startedAt: string;
 }
 
@@ -30,6 +32,7 @@ export function writeGatewayRecord(dataDir: string, gw: RunningGateway, config?:
     consoleUrl: gw.consoleUrl,
     postgres: gw.postgres,
     ssh: gw.ssh,
+    kubernetes: gw.kubernetes,
     startedAt: new Date().toISOString(),
   };
   const path = gatewayRecordPath(dataDir);
