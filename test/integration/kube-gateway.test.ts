@@ -230,6 +230,8 @@ test('agents may not impersonate; credential minting is refused; refusals are St
   // Streaming subresources are not served until the streaming handler is in the build.
   const ex = await k(['exec', 'web', '-n', 'dev', '--', 'id']);
   assert.notEqual(ex.code, 0);
+  assert.match(ex.stderr, /Error from server \(Forbidden\): airlock: pods\/exec is not available through this gateway yet/);
+  assert.ok(!gw.api.requests.some((q) => q.url.includes('/exec')), 'nothing reached the cluster');
 });
 
 test('airlock kubeconfig: kubectl gets its tokens from the exec credential plugin (`airlock token --exec-credential`)', async () => {
