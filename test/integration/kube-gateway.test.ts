@@ -3,7 +3,7 @@
 // refusals as Status objects, and the cluster's token in no byte kubectl received.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -227,11 +227,14 @@ test('agents may not impersonate; credential minting is refused; refusals are St
   assert.equal(pb.status, 415);
   assert.equal(pb.json.reason, 'UnsupportedMediaType');
   assert.equal(gw.api.requests.length, n);
-  // Streaming subresources are not served until the streaming handler is in the build.
-  const ex = await k(['exec', 'web', '-n', 'dev', '--', 'id']);
-  assert.notEqual(ex.code, 0);
-  assert.match(ex.stderr, /Error from server \(Forbidden\): airlock: pods\/exec is not available through this gateway yet/);
-  assert.ok(!gw.api.requests.some((q) => q.url.includes('/exec')), 'nothing reached the cluster');
+  // Streaming subresources are not served until the streaming handler is in the build
+  // (kube-exec-engine.test.ts covers them once it is).
+  if (!existsSync(new URL('../../fargate-proxy/src/protocols/kubernetes/streaming/index.ts', import.meta.url))) {
+    const ex = await k(['exec', 'web', '-n', 'dev', '--', 'id']);
+    assert.notEqual(ex.code, 0);
+    assert.match(ex.stderr, /Error from server \(Forbidden\): airlock: pods\/exec is not available through this gateway yet/);
+    assert.ok(!gw.api.requests.some((q) => q.url.includes('/exec')), 'nothing reached the cluster');
+  }
 });
 
 test('airlock kubeconfig: kubectl gets its tokens from the exec credential plugin (`airlock token --exec-credential`)', async () => {
