@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --peers postgres,pgbouncer,...] [-- --no-ssh] [-- --report-only]`: PostgreSQL direct, PgBouncer, a bare
+// `npm run bench [-- --quick] [-- --peers postgres,pgbouncer,...] [-- --no-ssh] [-- --no-kubernetes] [-- --report-only]`: PostgreSQL direct, PgBouncer, a bare
 // Node.js relay and Airlock (full and pass-through) under the same pgbench load, in interleaved
 // rounds; writes bench/results/latest.json and docs/benchmarks.md. Never run as a test.
 import { execFile } from 'node:child_process';
@@ -152,6 +152,12 @@ async function main(): Promise<void> {
     log('ssh: scp download and exec burst, via the gateway and direct');
     const ssh = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/ssh.ts'), ...(quick ? ['--quick'] : [])], { stdio: 'inherit', cwd: ROOT });
     if (ssh.status !== 0) log(`ssh scenarios failed (exit ${ssh.status}); the page keeps the last SSH results`);
+  }
+  // Kubernetes: kubectl get-style Table lists, via the gateway and direct (bench/kubernetes.ts, its own process).
+  if (!peerFilter && !process.argv.includes('--no-kubernetes')) {
+    log('kubernetes: kubectl get-style list requests, via the gateway and direct');
+    const kube = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/kubernetes.ts'), ...(quick ? ['--quick'] : [])], { stdio: 'inherit', cwd: ROOT });
+    if (kube.status !== 0) log(`kubernetes scenario failed (exit ${kube.status})`);
   }
   render(report);
   log('wrote bench/results/latest.json and docs/benchmarks.md');
