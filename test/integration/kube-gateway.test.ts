@@ -222,11 +222,18 @@ test('agents may not impersonate; credential minting is refused; refusals are St
     const s = res.json as { kind: string; apiVersion: string; code: number; reason: string; message: string };
     assert.deepEqual([s.kind, s.apiVersion, s.code, s.reason], ['Status', 'v1', 400, 'BadRequest'], path);
   }
+  // Front-proxy identity headers never reach the cluster from an agent.
+  const fp = await raw('GET', '/kube/api/v1/namespaces/dev/pods', { authorization: `Bearer ${token}`, 'x-remote-user': 'system:admin', 'x-remote-group': 'system:masters' });
+  assert.equal(fp.status, 200);
+  const last = gw.api.requests[gw.api.requests.length - 1]!;
+  assert.equal(last.url, '/api/v1/namespaces/dev/pods');
+  assert.ok(!('x-remote-user' in last.headers) && !('x-remote-group' in last.headers));
+  const n2 = gw.api.requests.length;
   // A protobuf body cannot be inspected: 415, not forwarded.
   const pb = await raw('POST', '/kube/api/v1/namespaces/dev/configmaps', { authorization: `Bearer ${token}`, 'content-type': 'application/vnd.kubernetes.protobuf' }, Buffer.from([0x6b, 0x38, 0x73, 0x00, 0x0a]));
   assert.equal(pb.status, 415);
   assert.equal(pb.json.reason, 'UnsupportedMediaType');
-  assert.equal(gw.api.requests.length, n);
+  assert.equal(gw.api.requests.length, n2);
   // Streaming subresources are not served until the streaming handler is in the build
   // (kube-exec-engine.test.ts covers them once it is).
   if (!existsSync(new URL('../../fargate-proxy/src/protocols/kubernetes/streaming/index.ts', import.meta.url))) {

@@ -317,7 +317,9 @@ async function forwardKube(x: KubeExchangeContext, s: HttpAuditSession, target: 
   const started = Date.now();
   const cred = await target.credential(principal);
   const headers: Record<string, string | string[]> = { ...upstreamRequestHeaders(o.headers), ...cred.headers };
-  for (const h of Object.keys(headers)) if (h.startsWith('impersonate-') && !(h in cred.headers)) delete headers[h];
+  // Identity headers are the gateway's to set: Impersonate-* (refused earlier anyway) and the
+  // front-proxy X-Remote-* headers an API server trusts from a client certificate it knows.
+  for (const h of Object.keys(headers)) if ((h.startsWith('impersonate-') && !(h in cred.headers)) || h.startsWith('x-remote-')) delete headers[h];
   headers.accept = jsonAccept(o.headers.accept);
   // The gateway reads what it forwards: no compression to undo.
   headers['accept-encoding'] = 'identity';
