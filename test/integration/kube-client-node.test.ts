@@ -11,7 +11,8 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 const VALUE = 'sk_live_watch_secret_value_123';
 
 before(async () => {
-  gw = await startKubeTestGateway();
+  // A short request timeout: a quiet watch must outlive it (it bounds receiving requests, not answers).
+  gw = await startKubeTestGateway({ listener: { requestTimeoutMs: 1000 } });
   for (const ns of ['dev', 'prod-x']) gw.api.put('namespaces', { metadata: { name: ns } });
   gw.api.put('pods', { metadata: { name: 'web', namespace: 'dev' }, spec: { containers: [{ name: 'c', image: 'nginx', env: [{ name: 'OWNER', value: 'ada@example.com' }] }] } });
   gw.api.put('secrets', { metadata: { name: 'api-key', namespace: 'dev' }, type: 'Opaque', data: { key: b64(VALUE) } });
@@ -48,13 +49,17 @@ test('client-node: typed list and read; the Secret arrives masked and still deco
 test('client-node watch: every event masked as it arrives', async () => {
   const events: { type: string; data: Record<string, string> }[] = [];
   let resolveSeen: () => void;
-  const seen = new Promise<void>((r) => (resolveSeen = r));
+  let rejectSeen: (err: Error) => void;
+  const seen = new Promise<void>((resolve, reject) => {
+    resolveSeen = resolve;
+    rejectSeen = reject;
+  });
   const watch = new Watch(kc);
   const ctl = await watch.watch('/api/v1/namespaces/dev/secrets', {}, (type, obj: { metadata: { name: string }; data: Record<string, string> }) => {
     events.push({ type, data: obj.data });
     if (obj.metadata.name === 'late') resolveSeen();
-  }, () => undefined);
-  await new Promise((r) => setTimeout(r, 300));
+  }, (err: unknown) => rejectSeen((err as Error) ?? new Error('the watch ended before the late event')));
+  await new Promise((r) => setTimeout(r, 2500));
   gw.api.put('secrets', { metadata: { name: 'late', namespace: 'dev' }, data: { key: b64(`${VALUE}-late`) } });
   await seen;
   ctl.abort();

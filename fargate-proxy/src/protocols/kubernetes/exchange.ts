@@ -180,6 +180,9 @@ export async function handleKubeExchange(x: KubeExchangeContext, conn: Connectio
 
     const body = await readRequestBody(req, x.listener.maxRequestBodyBytes, requestId);
     s.bytesIn += body.length;
+    // requestTimeoutMs bounds receiving the request; a watch or a followed log may then stay quiet
+    // for as long as the API server keeps it open.
+    if (streams(a)) req.setTimeout?.(0, () => undefined);
     const contentType = mediaType(req.headers['content-type']);
     let parsed: unknown;
     try {
