@@ -7,7 +7,8 @@ import { createMasker } from '../../core/mask/index.js';
 import { classifyRequest, podRisks, readBody } from '../../fargate-proxy/src/protocols/kubernetes/classify.js';
 import { resolveRequestAttributes } from '../../fargate-proxy/src/protocols/kubernetes/request-attributes.js';
 import { JsonValueSplitter, KubeObjectMasker, SECRET_MASK } from '../../fargate-proxy/src/protocols/kubernetes/response-mask.js';
-import { KubeRefusalError } from '../../fargate-proxy/src/protocols/kubernetes/status.js';
+import { KubeRefusalError, statusBody } from '../../fargate-proxy/src/protocols/kubernetes/status.js';
+import { jsonAccept } from '../../fargate-proxy/src/protocols/kubernetes/exchange.js';
 
 const attrs = (method: string, url: string) => {
   const r = resolveRequestAttributes(method, url);
@@ -130,4 +131,15 @@ test('JSON values are split the same wherever the stream is cut; oversize values
   );
   assert.throws(() => new JsonValueSplitter(1024).push(`{"a":"${'x'.repeat(2000)}`), /larger than/);
   assert.throws(() => new JsonValueSplitter(1024).push('nope'), /not a JSON object/);
+});
+
+test('Accept is rewritten to what the gateway inspects; refusals are Status objects', () => {
+  assert.equal(jsonAccept('application/vnd.kubernetes.protobuf,application/json'), 'application/json');
+  assert.equal(jsonAccept('application/json;as=Table;v=v1;g=meta.k8s.io,application/json'), 'application/json;as=Table;v=v1;g=meta.k8s.io, application/json');
+  assert.equal(jsonAccept('application/yaml'), 'application/json, */*');
+  assert.equal(jsonAccept('application/cbor'), 'application/json, */*');
+  assert.equal(jsonAccept(undefined), 'application/json, */*');
+  const s = JSON.parse(statusBody({ code: 403, reason: 'Forbidden', message: 'm', airlockCode: 'policy_denied', requestId: 'r', policyIds: ['p'] })) as Record<string, unknown>;
+  assert.deepEqual([s.kind, s.apiVersion, s.status, s.code, s.reason, s.message], ['Status', 'v1', 'Failure', 403, 'Forbidden', 'm']);
+  assert.deepEqual((s.details as { causes: { field: string; message: string }[] }).causes.map((c) => `${c.field}=${c.message}`), ['code=policy_denied', 'requestId=r', 'policyId=p']);
 });

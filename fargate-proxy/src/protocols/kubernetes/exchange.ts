@@ -130,11 +130,14 @@ async function readRequestBody(req: AgentRequest, limit: number, requestId: stri
   return Buffer.concat(parts);
 }
 
-/** Accept without protobuf: the gateway can only inspect JSON (Table conversion is JSON too). */
+/** Accept with JSON only: the gateway inspects JSON (Table conversion and discovery are JSON too) and text (logs). */
 export function jsonAccept(accept: string | string[] | undefined): string {
   const ranges = (Array.isArray(accept) ? accept.join(',') : (accept ?? '')).split(',').map((s) => s.trim()).filter(Boolean);
-  const kept = ranges.filter((r) => !r.toLowerCase().includes('protobuf') && !r.toLowerCase().includes('cbor'));
-  return kept.length > 0 ? kept.join(', ') : 'application/json';
+  const kept = ranges.filter((r) => {
+    const type = r.split(';')[0]!.trim().toLowerCase();
+    return type === 'application/json' || type === '*/*' || type.startsWith('text/');
+  });
+  return kept.length > 0 ? kept.join(', ') : 'application/json, */*';
 }
 
 export async function handleKubeExchange(x: KubeExchangeContext, conn: ConnectionSessions, req: AgentRequest, res: AgentResponse): Promise<void> {
