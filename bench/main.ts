@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --peers postgres,pgbouncer,...] [-- --no-ssh] [-- --no-http] [-- --report-only]`: PostgreSQL direct, PgBouncer, a bare
+// `npm run bench [-- --quick] [-- --peers postgres,pgbouncer,...] [-- --no-ssh] [-- --no-http] [-- --no-kubernetes] [-- --report-only]`: PostgreSQL direct, PgBouncer, a bare
 // Node.js relay and Airlock (full and pass-through) under the same pgbench load, in interleaved
 // rounds; writes bench/results/latest.json and docs/benchmarks.md. Never run as a test.
 import { execFile } from 'node:child_process';
@@ -163,6 +163,12 @@ async function main(): Promise<void> {
     log('http: nginx direct, nginx as reverse proxy, and Airlock');
     const http = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/http.ts'), ...(quick ? ['--quick'] : [])], { stdio: 'inherit', cwd: ROOT });
     if (http.status !== 0) log(`http scenarios failed (exit ${http.status}); the page keeps the last HTTP results`);
+  }
+  // Kubernetes: kubectl get-style Table lists, via the gateway and direct (bench/kubernetes.ts, its own process).
+  if (!peerFilter && !process.argv.includes('--no-kubernetes')) {
+    log('kubernetes: kubectl get-style list requests, via the gateway and direct');
+    const kube = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/kubernetes.ts'), ...(quick ? ['--quick'] : [])], { stdio: 'inherit', cwd: ROOT });
+    if (kube.status !== 0) log(`kubernetes scenario failed (exit ${kube.status})`);
   }
   render(report);
   log('wrote bench/results/latest.json and docs/benchmarks.md');

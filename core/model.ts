@@ -23,7 +23,7 @@ export interface Principal {
   task?: Task;
 }
 
-export type TargetKind = 'postgres' | 'ssh' | 'kube' | 'http';
+export type TargetKind = 'postgres' | 'ssh' | 'kube' | 'http' | /* issue 31 */ 'kubernetes';
 
 /** What policy may know about a target: its name and descriptive attributes, never its address or credential. */
 export interface TargetInfo {

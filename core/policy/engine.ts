@@ -7,6 +7,7 @@ import { analysePolicySet, type PolicyInfo } from './compile.js';
 import { toDecision } from './decide.js';
 import { PolicyError } from './errors.js';
 import { cedarRequest, commandAction, commandContext, httpContext, statementContext, type ActionId, type CedarRequest, type HttpRequestFacts } from './request.js';
+import { kubeRequestContext, type KubeRequestActionId, type KubeRequestFacts } from './request.js';
 import type { CommandInspection } from '../shell/index.js';
 import { AIRLOCK_SCHEMA } from './schema.js';
 import { taskPolicyContext, type TaskOpenFacts } from '../task/service.js';
@@ -35,6 +36,12 @@ export interface PolicyEngine {
   // --- end http ---
   /** An agent asks for a task on this target (`task_open`; issue 32). */
   authorizeTaskOpen(principal: Principal, target: TargetInfo, facts: TaskOpenFacts): Decision;
+  // --- kubernetes (issue 31) ---
+  /** One Kubernetes API request, under the action of its family (`k8s_read`, `k8s_write`, ...). */
+  authorizeKubernetesRequest(principal: Principal, target: TargetInfo, action: KubeRequestActionId, request: KubeRequestFacts): Decision;
+  /** An exec/attach command or line (`k8s_exec`) or a forwarded port (`k8s_portforward`); the context as the streaming contract states it. */
+  authorizeKubernetesStream(principal: Principal, target: TargetInfo, action: 'k8s_exec' | 'k8s_portforward', context: Record<string, string | number | boolean | string[]>, what: string): Decision;
+  // --- end kubernetes ---
 }
 
 export interface FileOperation {
@@ -150,6 +157,17 @@ class CedarPolicyEngine implements PolicyEngine {
   }
   // --- end http ---
 
+  // --- kubernetes (issue 31) ---
+  authorizeKubernetesRequest(principal: Principal, target: TargetInfo, action: KubeRequestActionId, r: KubeRequestFacts): Decision {
+    const object = r.resource ? `${r.resource}${r.subresource ? `/${r.subresource}` : ''}${r.name ? ` "${r.name}"` : ''}${r.namespace ? ` in namespace "${r.namespace}"` : ''}` : r.path;
+    return this.decide(cedarRequest(principal, target, action, kubeRequestContext(r)), `${action} ${r.verb} ${object} on target "${target.name}"`);
+  }
+
+  authorizeKubernetesStream(principal: Principal, target: TargetInfo, action: 'k8s_exec' | 'k8s_portforward', context: Record<string, string | number | boolean | string[]>, what: string): Decision {
+    return this.decide(cedarRequest(principal, target, action, context as cedar.Context), `${action} ${what} on target "${target.name}"`);
+  }
+  // --- end kubernetes ---
+
   /**
    * A schema that parses and validates the policies may still not describe the requests Airlock
    * sends (a missing action, a different context); find that at load time, not on the first query.
@@ -183,6 +201,14 @@ class CedarPolicyEngine implements PolicyEngine {
         cedarRequest(principal, target, `http_${action}`, httpContext({ action, method: 'GET', path: '/', query: '', queryParams: ['q'], headers: ['h=v'], contentType: '', bodyBytes: 0, route: '' })),
       ]),
       // --- end http ---
+      // --- kubernetes (issue 31) ---
+      ...(['k8s_read', 'k8s_secret_read', 'k8s_write', 'k8s_delete', 'k8s_credential_mint', 'k8s_privileged_pod', 'k8s_proxy'] as const).map((action): [ActionId, CedarRequest] => [
+        action,
+        cedarRequest(principal, target, action, kubeRequestContext({ verb: 'get', apiGroup: '', apiVersion: 'v1', resource: 'pods', subresource: '', namespace: 'n', name: 'p', path: '/', dryRun: false, podRisks: ['privileged'] })),
+      ]),
+      ['k8s_exec', cedarRequest(principal, target, 'k8s_exec', { subresource: 'exec', namespace: 'n', pod: 'p', container: '', stdin: false, tty: false, input: 'command', class: 'read', binaries: ['ls'], argv: ['ls'], categories: [], sudo: false, paths: [] })],
+      ['k8s_portforward', cedarRequest(principal, target, 'k8s_portforward', { namespace: 'n', pod: 'p', port: 80 })],
+      // --- end kubernetes ---
     ];
     const errors = requests.flatMap(([action, request]) => {
       const answer = this.evaluate(request);

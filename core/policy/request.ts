@@ -8,11 +8,15 @@ export const GROUP = 'Airlock::Group';
 export const TARGET = 'Airlock::Target';
 export const ACTION = 'Airlock::Action';
 
-export type ActionId = 'connect' | 'function_call' | 'view_unmasked' | 'task_open' | StatementInspection['class'] | SshActionId | HttpActionId;
+export type ActionId = 'connect' | 'function_call' | 'view_unmasked' | 'task_open' | StatementInspection['class'] | SshActionId | HttpActionId | KubeActionId;
 
 // --- http (issue 30) ---
 export type HttpActionId = 'http_read' | 'http_write' | 'http_delete' | 'http_opaque';
 // --- end http ---
+// --- kubernetes (issue 31) ---
+export type KubeRequestActionId = 'k8s_read' | 'k8s_secret_read' | 'k8s_write' | 'k8s_delete' | 'k8s_credential_mint' | 'k8s_privileged_pod' | 'k8s_proxy';
+export type KubeActionId = KubeRequestActionId | 'k8s_exec' | 'k8s_portforward';
+// --- end kubernetes ---
 
 /** Shell commands, file transfers and channel requests of SSH sessions. */
 export type SshActionId =
@@ -142,3 +146,34 @@ export function httpContext(r: HttpRequestFacts): Context {
   };
 }
 // --- end http ---
+
+// --- kubernetes (issue 31) ---
+/** One Kubernetes API request's attributes, as policy sees them (KubeRequest in the schema). */
+export interface KubeRequestFacts {
+  verb: string;
+  apiGroup: string;
+  apiVersion: string;
+  resource: string;
+  subresource: string;
+  namespace: string;
+  name: string;
+  path: string;
+  dryRun: boolean;
+  podRisks: string[];
+}
+
+export function kubeRequestContext(r: KubeRequestFacts): Context {
+  return {
+    verb: r.verb,
+    apiGroup: r.apiGroup,
+    apiVersion: r.apiVersion,
+    resource: r.resource,
+    subresource: r.subresource,
+    namespace: r.namespace,
+    name: r.name,
+    path: r.path,
+    dryRun: r.dryRun,
+    podRisks: [...new Set(r.podRisks)],
+  };
+}
+// --- end kubernetes ---

@@ -16,7 +16,7 @@ namespace Airlock {
   // A configured target (entity id = TargetInfo.name). Its free-form configuration tags are Cedar
   // entity tags, read with resource.hasTag("team") && resource.getTag("team") == "payments".
   entity Target {
-    kind: String,        // "postgres" | "ssh" | "kube" | "http"
+    kind: String,        // "postgres" | "ssh" | "kube" | "http" | "kubernetes"
     environment: String, // e.g. "production", "staging", "demo"
   } tags String;
 
@@ -181,5 +181,65 @@ namespace Airlock {
     context: HttpRequest,
   };
   // --- end http ---
+  // --- kubernetes (issue 31) ---
+  // One Kubernetes API request, resolved as kube-apiserver resolves it (docs/kubernetes.md). The
+  // action is the request's family; the context its attributes, e.g.
+  //   context.namespace like "prod-*" && context.resource == "pods" && context.verb == "delete".
+  type KubeRequest = {
+    verb: String,         // get list watch create update patch delete deletecollection proxy; non-resource: the lower-case method
+    apiGroup: String,     // "" for the core group, "apps", "rbac.authorization.k8s.io", ...
+    apiVersion: String,   // "v1", ...
+    resource: String,     // plural: "pods", "secrets", "deployments" ("" for a non-resource path)
+    subresource: String,  // "status", "scale", "log", "token", "proxy", "ephemeralcontainers", ... ("" when none)
+    namespace: String,    // "" for cluster-scoped requests
+    name: String,         // "" for collections (a list narrowed by fieldSelector metadata.name carries the name)
+    path: String,         // the decoded request path (discovery, /version, /openapi/... are non-resource paths)
+    dryRun: Bool,         // dryRun=All: the API server validates and persists nothing
+    podRisks: Set<String>, // in a written body: "privileged", "hostNetwork", "hostPID", "hostIPC", "hostPath",
+                           // "capabilities", "allowPrivilegeEscalation", "ephemeralContainers" (k8s_privileged_pod)
+  };
+
+  // Every Kubernetes API request but exec/attach/port-forward streams.
+  action k8s_request;
+
+  // k8s_read: get/list/watch and non-resource reads (discovery); k8s_secret_read: the same on Secrets;
+  // k8s_write: create/update/patch; k8s_delete: delete/deletecollection; k8s_credential_mint:
+  // serviceaccounts/token and certificatesigningrequests; k8s_privileged_pod: writes whose pod spec or
+  // pod template asks for privilege or the host's namespaces (podRisks), and ephemeral containers;
+  // k8s_proxy: the proxy subresource or verb (HTTP into pods, services, nodes).
+  action k8s_read, k8s_secret_read, k8s_write, k8s_delete, k8s_credential_mint, k8s_privileged_pod, k8s_proxy in [k8s_request] appliesTo {
+    principal: [Agent],
+    resource: [Target],
+    context: KubeRequest,
+  };
+
+  // pods/exec and pods/attach: the command, the interactive shell, or each line typed into one.
+  action k8s_exec appliesTo {
+    principal: [Agent],
+    resource: [Target],
+    context: {
+      subresource: String, // "exec" | "attach"
+      namespace: String,
+      pod: String,
+      container: String,   // "" when the request names none
+      stdin: Bool,
+      tty: Bool,
+      input: String,       // "command" | "shell" | "attach" | "line"
+      class: String,       // read | write | destructive | privileged | opaque (as for SSH commands)
+      binaries: Set<String>,
+      argv: Set<String>,
+      categories: Set<String>,
+      sudo: Bool,
+      paths: Set<String>,
+    },
+  };
+
+  // pods/portforward: one decision per port.
+  action k8s_portforward appliesTo {
+    principal: [Agent],
+    resource: [Target],
+    context: { namespace: String, pod: String, port: Long },
+  };
+  // --- end kubernetes ---
 }
 `;

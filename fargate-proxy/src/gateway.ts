@@ -49,6 +49,7 @@ import { startMcpListener } from './mcp/http-listener.js';
 import { gatewayEndpoints } from './mcp/endpoints.js';
 import { airlockVersion } from './mcp/version.js';
 // --- end mcp ---
+import { startKubernetesEngine } from './protocols/kubernetes/engine.js';
 
 export interface RunningGateway {
   config: AirlockConfig;
@@ -60,6 +61,7 @@ export interface RunningGateway {
   http?: { host: string; port: number };
   /** The MCP endpoint (streamable HTTP), when `listeners.mcp` is configured. */
   mcpUrl?: string;
+  kubernetes?: { host: string; port: number };
   consoleUrl?: string;
   /** The plain health listener's GET /healthz URL, when `listeners.health` is configured. */
   healthUrl?: string;
@@ -257,10 +259,11 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
     };
     const running: RunningGateway = { config: cfg, log, issuer, tokenEndpoint, memorySecrets, drain, close, tasks: tasks.service };
 
-    const starters: [keyof RunningGateway & ('postgres' | 'ssh' | 'http'), () => Promise<Engine> | undefined][] = [
+    const starters: [keyof RunningGateway & ('postgres' | 'ssh' | 'http' | 'kubernetes'), () => Promise<Engine> | undefined][] = [
       ['postgres', () => cfg.listeners.postgres && startPostgresEngine(ports, cfg.listeners.postgres)],
       ['ssh', () => cfg.listeners.ssh && startSshEngine(ports, cfg.listeners.ssh)],
       ['http', () => cfg.listeners.http && startHttpEngine(ports, cfg.listeners.http, { approvalLifetimeMs: cfg.approvals.timeoutSeconds * 1000 })],
+      ['kubernetes', () => cfg.listeners.kubernetes && startKubernetesEngine(ports, cfg.listeners.kubernetes, { approvalLifetimeMs: cfg.approvals.timeoutSeconds * 1000 })],
     ];
     for (const [name, start] of starters) {
       const engine = await start();

@@ -13,7 +13,7 @@ const principal = z.object({
 });
 const target = z.object({
   name: z.string().min(1),
-  kind: z.enum(['postgres', 'ssh', 'kube', 'http']),
+  kind: z.enum(['postgres', 'ssh', 'kube', 'http', 'kubernetes']),
   environment: z.string(),
   tags: z.record(z.string(), z.string()),
 });

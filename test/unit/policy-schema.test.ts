@@ -22,7 +22,7 @@ test('the embedded schema is the published one', () => {
 });
 
 test('the published policies pass `airlock policy check`', () => {
-  for (const name of ['demo.cedar', 'production-example.cedar', 'http-example.cedar']) {
+  for (const name of ['demo.cedar', 'production-example.cedar', 'http-example.cedar', 'kubernetes.cedar']) {
     const result = checkPolicy(readFileSync(new URL(`../../policies/${name}`, import.meta.url), 'utf8'), publishedSchema);
     assert.deepEqual(result, { ok: true, errors: [], warnings: [] }, name);
   }

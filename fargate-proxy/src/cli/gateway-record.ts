@@ -17,6 +17,8 @@ export interface GatewayRecord {
   ssh?: { host: string; port: number };
   http?: { host: string; port: number };
   mcpUrl?: string;
+  /** issue 31: the Kubernetes listener, for `airlock kubeconfig`. */
+  kubernetes?: { host: string; port: number };
   startedAt: string;
 }
 
@@ -34,6 +36,7 @@ export function writeGatewayRecord(dataDir: string, gw: RunningGateway, config?:
     ssh: gw.ssh,
     http: gw.http,
     mcpUrl: gw.mcpUrl,
+    kubernetes: gw.kubernetes,
     startedAt: new Date().toISOString(),
   };
   const path = gatewayRecordPath(dataDir);

@@ -15,6 +15,7 @@ import { AuditSourceError, auditSourceFrom, type AuditSourceFlags } from './audi
 import type { AuditReader } from '../../../core/audit/ports.js';
 import { DEMO_PORTS, demoConfig } from './demo-config.js';
 import { gatewayRecordPath, readLiveGatewayRecord, writeGatewayRecord } from './gateway-record.js';
+import { execCredential, kubeconfigFor } from './kubeconfig.js';
 import type { DemoEngineChoice } from '../demo/demo-target.js';
 
 const DEFAULT_DATA_DIR = '.airlock';
@@ -178,7 +179,8 @@ program
   .description("print an access token from the gateway's local issuer (client credentials)")
   .requiredOption('--client <id>', 'local client id, e.g. agent or reviewer')
   .option('-c, --config <file>', `configuration file (default: $AIRLOCK_CONFIG_FILE, else ${DEFAULT_CONFIG})`)
-  .action(async (o: { client: string; config?: string }) => {
+  .option('--exec-credential', 'print a Kubernetes ExecCredential (client.authentication.k8s.io/v1), for kubeconfig exec plugins')
+  .action(async (o: { client: string; config?: string; execCredential?: boolean }) => {
     const configFile = resolveConfig(o.config, true);
     const cfg = loadConfigFile(configFile);
     const local = cfg.identity.localIssuer;
@@ -197,7 +199,38 @@ program
     const tokenEndpoint = ((await discovery.json()) as { token_endpoint: string }).token_endpoint;
     const audience = Array.isArray(cfg.identity.audience) ? cfg.identity.audience[0]! : cfg.identity.audience;
     const token = await requestClientCredentialsToken({ tokenEndpoint, clientId: client.clientId, clientSecret: client.clientSecret, audience });
-    process.stdout.write(`${token}\n`);
+    process.stdout.write(o.execCredential ? `${JSON.stringify(execCredential(token))}\n` : `${token}\n`);
+  });
+
+program
+  .command('kubeconfig')
+  .description("print a kubeconfig for a Kubernetes target: the gateway as server, `airlock token` as exec credential plugin")
+  .requiredOption('--target <name>', 'the kubernetes target')
+  .option('--client <id>', 'local client id whose tokens kubectl uses', 'agent')
+  .option('-c, --config <file>', `configuration file (default: $AIRLOCK_CONFIG_FILE, else ${DEFAULT_CONFIG})`)
+  .option('--server <url>', "the gateway's Kubernetes listener as agents reach it (default: from the running gateway or the config)")
+  .option('--ca-file <pem>', "CA certificate of the listener's TLS certificate, embedded (default: the system's roots)")
+  .option('--namespace <ns>', 'default namespace')
+  .option('--command <path>', 'the airlock command kubectl runs for tokens', 'airlock')
+  .action((o: { target: string; client: string; config?: string; server?: string; caFile?: string; namespace?: string; command: string }) => {
+    const configFile = resolve(resolveConfig(o.config, false));
+    const cfg = loadConfigFile(configFile);
+    const target = cfg.targets.find((t) => t.name === o.target);
+    if (!target || target.kind !== 'kubernetes') fail(`no kubernetes target "${o.target}" in ${configFile}`);
+    const listener = cfg.listeners.kubernetes;
+    if (!listener && !o.server) fail(`${configFile} has no listeners.kubernetes: pass --server`);
+    const running = readLiveGatewayRecord(cfg.dataDir);
+    const address = running?.kubernetes ?? (listener && { host: listener.host, port: listener.port });
+    const server = o.server ?? `${listener?.tls ? 'https' : 'http'}://${address!.host}:${address!.port}`;
+    const doc = kubeconfigFor({
+      target: o.target,
+      server,
+      caPem: o.caFile ? readFileSync(o.caFile, 'utf8') : undefined,
+      command: o.command,
+      args: ['token', '--exec-credential', '--client', o.client, '--config', configFile],
+      namespace: o.namespace,
+    });
+    process.stdout.write(toYaml(doc));
   });
 
 // --- mcp (issue 32): the MCP server over stdio ---

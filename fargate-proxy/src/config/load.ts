@@ -71,6 +71,14 @@ function resolvePaths(cfg: AirlockConfig, baseDir: string): AirlockConfig {
           sni: cfg.listeners.http.tls.sni.map((c) => ({ ...c, certFile: abs(c.certFile), keyFile: abs(c.keyFile) })),
         },
       },
+      kubernetes: cfg.listeners.kubernetes && {
+        ...cfg.listeners.kubernetes,
+        tls: cfg.listeners.kubernetes.tls && {
+          certFile: abs(cfg.listeners.kubernetes.tls.certFile),
+          keyFile: abs(cfg.listeners.kubernetes.tls.keyFile),
+          sni: cfg.listeners.kubernetes.tls.sni.map((c) => ({ ...c, certFile: abs(c.certFile), keyFile: abs(c.keyFile) })),
+        },
+      },
       console: web && (web.tls ? { ...web, tls: { certFile: abs(web.tls.certFile), keyFile: abs(web.tls.keyFile) } } : web),
       // --- mcp (issue 32) ---
       mcp: cfg.listeners.mcp && { ...cfg.listeners.mcp, tls: cfg.listeners.mcp.tls && { certFile: abs(cfg.listeners.mcp.tls.certFile), keyFile: abs(cfg.listeners.mcp.tls.keyFile) } },
@@ -84,6 +92,14 @@ function resolvePaths(cfg: AirlockConfig, baseDir: string): AirlockConfig {
         return { ...t, credential: 'secret' in t.credential ? { ...t.credential, secret: absRef(t.credential.secret) } : t.credential, tls: tlsFiles, openapi: t.openapi && { ...t.openapi, file: abs(t.openapi.file) } };
       }
       // --- end http ---
+      // --- kubernetes (issue 31) ---
+      if (t.kind === 'kubernetes') {
+        const absRef = (r: string) => (r.startsWith('file:') ? `file:${abs(r.slice(5))}` : r);
+        const c = t.credential;
+        const credential = c.type === 'token' ? { ...c, secret: absRef(c.secret) } : { ...c, certificate: absRef(c.certificate), key: absRef(c.key) };
+        return { ...t, credential, caFile: t.caFile && abs(t.caFile) };
+      }
+      // --- end kubernetes ---
       const credential = t.credential.startsWith('file:') ? `file:${abs(t.credential.slice(5))}` : t.credential;
       return t.kind === 'postgres' ? { ...t, credential, tls: { ...t.tls, caFile: t.tls.caFile && abs(t.tls.caFile) } } : { ...t, credential };
     }),

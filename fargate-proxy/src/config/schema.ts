@@ -9,6 +9,9 @@ import { httpListenerSchema, httpTargetSchema } from '../protocols/http/config.j
 // --- mcp (issue 32) ---
 import { mcpListenerSchema } from '../mcp/config.js';
 // --- end mcp ---
+// --- kubernetes (issue 31) ---
+import { kubernetesListenerSchema, kubernetesTargetSchema } from '../protocols/kubernetes/config.js';
+// --- end kubernetes ---
 
 const hostPort = {
   host: z.string().min(1).default('127.0.0.1'),
@@ -45,7 +48,7 @@ const postgresTarget = z.object({
   // --- end issue 28 ---
 });
 
-export const targetSchema = z.discriminatedUnion('kind', [postgresTarget, sshTargetSchema, /* http: */ httpTargetSchema]);
+export const targetSchema = z.discriminatedUnion('kind', [postgresTarget, sshTargetSchema, /* http: */ httpTargetSchema, /* kubernetes: */ kubernetesTargetSchema]);
 
 /** A certificate and its private key (PEM files), read once at start-up. */
 const tlsFiles = z.object({ certFile: z.string(), keyFile: z.string() });
@@ -100,6 +103,9 @@ export const configSchema = z
         // --- mcp (issue 32): the MCP server's streamable HTTP transport ---
         mcp: mcpListenerSchema.optional(),
         // --- end mcp ---
+        // --- kubernetes (issue 31): kubeconfig server https://<gateway>:6443/<target> ---
+        kubernetes: kubernetesListenerSchema.optional(),
+        // --- end kubernetes ---
       })
       .default({}),
     identity: z.object({

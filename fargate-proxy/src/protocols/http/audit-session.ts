@@ -2,17 +2,22 @@
 // under one principal (HTTP/2 may carry several targets and tokens on one connection, so one
 // connection may hold several). It starts at the first request (with the connect decision and the
 // masking grant, decided once) and ends when the connection closes.
-import type { Decision, Principal } from '../../../../core/model.js';
+import type { Decision, Principal, TargetInfo } from '../../../../core/model.js';
 import { auditPrincipal, newAuditSessionId, type ClientAddress } from '../../../../core/audit/events.js';
 import { createMasker, type Masker } from '../../../../core/mask/index.js';
 import type { EnginePorts } from '../../engine.js';
 import type { HttpTarget } from './target.js';
 import { taskUsable } from '../../../../core/task/service.js';
 
+/** What a session needs of its target: the Kubernetes engine's targets share these sessions. */
+export interface AuditedTarget {
+  info: TargetInfo;
+}
+
 export interface HttpAuditSession {
   readonly sessionId: string;
   readonly principal: Principal;
-  readonly target: HttpTarget;
+  readonly target: AuditedTarget;
   /** Absent when the principal may see this target unmasked. */
   readonly masker?: Masker;
   /** The connect decision; a denied session refuses every request. */
@@ -50,7 +55,7 @@ export class ConnectionSessions {
   }
 
   /** The session for (target, principal), started (and audited) on first use; rejects when the audit refuses. */
-  get(target: HttpTarget, principal: Principal): Promise<HttpAuditSession> {
+  get(target: AuditedTarget, principal: Principal): Promise<HttpAuditSession> {
     const key = JSON.stringify([target.info.name, principal.id, principal.tokenId ?? '', principal.issuer]);
     let s = this.sessions.get(key);
     if (!s) {
@@ -61,7 +66,7 @@ export class ConnectionSessions {
     return s;
   }
 
-  private async start(target: HttpTarget, principal: Principal): Promise<HttpAuditSession> {
+  private async start(target: AuditedTarget, principal: Principal): Promise<HttpAuditSession> {
     const sessionId = newAuditSessionId();
     const policy = this.ports.policy();
     const connect = policy.authorizeConnect(principal, target.info);
@@ -72,7 +77,7 @@ export class ConnectionSessions {
         sessionId,
         principal: auditPrincipal(principal),
         target: target.info.name,
-        targetKind: 'http',
+        targetKind: target.info.kind,
         client: this.client,
         protocol: this.protocol,
       });

@@ -1,0 +1,106 @@
+// The Kubernetes engine: kubectl's server is `https://<gateway>:<port>/<target>` (a kubeconfig from
+// `airlock kubeconfig`). HTTPS serves HTTP/2 and HTTP/1.1; plain HTTP/1.1 only when allowed (local
+// use). Requests go through exchange.ts; WebSocket/SPDY upgrades on pods/exec, attach and
+// portforward go to the streaming handler (streaming/contract.ts), everything else upgraded is refused.
+import http from 'node:http';
+import http2 from 'node:http2';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import type { Engine, EnginePorts } from '../../engine.js';
+import { ApprovalHolds } from '../http/approval-holds.js';
+import { ConnectionSessions } from '../http/audit-session.js';
+import type { AgentRequest, AgentResponse } from '../http/exchange.js';
+import type { KubernetesListenerConfig } from './config.js';
+import { handleKubeExchange, type KubeExchangeContext } from './exchange.js';
+import { createKubeTarget, type KubeTarget } from './target.js';
+import { handleKubeUpgrade } from './upgrade.js';
+
+export async function startKubernetesEngine(ports: EnginePorts, cfg: KubernetesListenerConfig, opts: { approvalLifetimeMs: number }): Promise<Engine> {
+  const targets = new Map<string, KubeTarget>();
+  for (const t of ports.targets) if (t.kind === 'kubernetes') targets.set(t.name, createKubeTarget(t, ports.secrets));
+  const holds = new ApprovalHolds(ports.approvals, opts.approvalLifetimeMs, cfg.approvalWaitSeconds * 1000);
+  const x: KubeExchangeContext = { ports, listener: cfg, targets, holds };
+
+  const connections = new Map<object, ConnectionSessions>();
+  const connectionOf = (req: AgentRequest): ConnectionSessions => {
+    const h2 = (req as http2.Http2ServerRequest).stream?.session;
+    const key: object = h2 ?? req.socket;
+    let c = connections.get(key);
+    if (!c) {
+      const socket = req.socket as Socket;
+      const conn = new ConnectionSessions(ports, { address: socket.remoteAddress ?? 'unknown', port: socket.remotePort ?? 0 }, h2 ? 'kubernetes/http2' : 'kubernetes/http1.1');
+      connections.set(key, conn);
+      const closed = () => {
+        connections.delete(key);
+        void conn.close('connection closed');
+      };
+      if (h2) h2.once('close', closed);
+      else req.socket.once('close', closed);
+      c = conn;
+    }
+    return c;
+  };
+  const handler = (req: AgentRequest, res: AgentResponse) => {
+    req.setTimeout?.(cfg.requestTimeoutMs, () => req.destroy?.());
+    void handleKubeExchange(x, connectionOf(req), req, res);
+  };
+
+  const server = cfg.tls
+    ? http2.createSecureServer(
+        {
+          cert: readFileSync(cfg.tls.certFile),
+          key: readFileSync(cfg.tls.keyFile),
+          allowHTTP1: true,
+          maxSessionMemory: 32,
+          settings: { maxHeaderListSize: cfg.maxHeaderBytes, maxConcurrentStreams: 256 },
+          maxHeaderSize: cfg.maxHeaderBytes,
+        } as http2.SecureServerOptions,
+        handler,
+      )
+    : http.createServer({ maxHeaderSize: cfg.maxHeaderBytes, insecureHTTPParser: false, headersTimeout: Math.min(cfg.requestTimeoutMs, 20_000), requestTimeout: 0, joinDuplicateHeaders: false }, handler);
+  // Watches and followed logs are long-lived: no overall timeout on responses (requests are bounded above).
+  (server as http.Server).keepAliveTimeout = 60_000;
+  const upgrades = new Set<Duplex>();
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    upgrades.add(socket);
+    socket.once('close', () => upgrades.delete(socket));
+    void handleKubeUpgrade(x, connectionOf(req), req, socket, head, randomUUID());
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    ports.log.debug({ code: err.code }, 'kubernetes listener refused an unparseable request');
+    if (!socket.writable) return void socket.destroy();
+    const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'airlock: the request could not be parsed', reason: 'BadRequest', code: 400 });
+    socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    s.setNoDelay(true);
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(cfg.port, cfg.host, () => resolve());
+  });
+  const port = (server as http.Server).address() as AddressInfo;
+  ports.log.info({ host: cfg.host, port: port.port, tls: Boolean(cfg.tls) }, 'kubernetes listener ready');
+  return {
+    protocol: 'kubernetes',
+    address: { host: cfg.host, port: port.port },
+    liveSessions: () => connections.size,
+    stopAccepting: () => server.close(),
+    close: async () => {
+      holds.close();
+      for (const u of upgrades) u.destroy();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+      for (const c of connections.values()) await c.close('the gateway is shutting down');
+      await Promise.all([...targets.values()].map((t) => t.close()));
+    },
+  };
+}
