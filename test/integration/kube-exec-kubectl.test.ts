@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startStreamingHarness, type StreamingHarness } from '../support/kube-streaming-harness.js';
+import { KUBECTL_MISSING } from '../support/kube-gateway.js';
 
 const POLICY = `
 @id("exec-reads")
@@ -74,7 +75,7 @@ function run(program: string, args: string[], input: string[] = [], gapMs = 400)
 
 const kubectl = (args: string[], input?: string[]) => run('kubectl', ['--request-timeout=60s', ...args], input);
 
-test('kubectl exec: the command runs, its output is masked', async () => {
+test('kubectl exec: the command runs, its output is masked', { skip: KUBECTL_MISSING }, async () => {
   writeFileSync(join(h.upstream.podDir('default', 'web'), 'data.txt'), `card ${CARD}\nplain line\n`);
   const r = await kubectl(['exec', 'web', '--', 'cat', 'data.txt']);
   assert.equal(r.code, 0, r.stderr);
@@ -85,12 +86,12 @@ test('kubectl exec: the command runs, its output is masked', async () => {
   assert.equal(new URLSearchParams(seen.query).get('container'), 'main');
 });
 
-test('kubectl exec: the exit code comes through', async () => {
+test('kubectl exec: the exit code comes through', { skip: KUBECTL_MISSING }, async () => {
   const r = await kubectl(['exec', 'web', '--', 'sh', '-c', 'exit 3']);
   assert.equal(r.code, 3, r.stderr);
 });
 
-test('kubectl exec: a destructive command is refused with a clear error, the file stays, kubectl does not retry over SPDY', async () => {
+test('kubectl exec: a destructive command is refused with a clear error, the file stays, kubectl does not retry over SPDY', { skip: KUBECTL_MISSING }, async () => {
   const dir = h.upstream.podDir('default', 'web');
   writeFileSync(join(dir, 'MARKER'), 'keep\n');
   const before = h.upstream.seen.length;
@@ -104,7 +105,7 @@ test('kubectl exec: a destructive command is refused with a clear error, the fil
   assert.equal(denials.length, 1, 'one request, one decision (no SPDY retry)');
 });
 
-test('kubectl exec -i POD -- sh with scripted stdin: every line decided, a refused one skipped', async () => {
+test('kubectl exec -i POD -- sh with scripted stdin: every line decided, a refused one skipped', { skip: KUBECTL_MISSING }, async () => {
   const dir = h.upstream.podDir('default', 'pipe');
   writeFileSync(join(dir, 'MARKER'), 'keep\n');
   const r = await kubectl(['exec', '-i', 'pipe', '--', 'sh'], ["printf 'one-%s\\n' 1\n", 'rm -f MARKER\n', "printf 'two-%s\\n' 2\n"]);
@@ -115,7 +116,7 @@ test('kubectl exec -i POD -- sh with scripted stdin: every line decided, a refus
   assert.ok(existsSync(join(dir, 'MARKER')));
 });
 
-test('kubectl port-forward (SPDY, tunneled in WebSocket or not) is refused with a Status that says so', async () => {
+test('kubectl port-forward (SPDY, tunneled in WebSocket or not) is refused with a Status that says so', { skip: KUBECTL_MISSING }, async () => {
   const r = await kubectl(['port-forward', 'pod/web', '0:8080']);
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /SPDY is not supported/, r.stderr);
@@ -123,7 +124,7 @@ test('kubectl port-forward (SPDY, tunneled in WebSocket or not) is refused with 
   assert.ok(refusals.length >= 1);
 });
 
-test('kubectl exec -it POD -- sh in a terminal (util-linux script): lines decided, recorded', async () => {
+test('kubectl exec -it POD -- sh in a terminal (util-linux script): lines decided, recorded', { skip: KUBECTL_MISSING }, async () => {
   const dir = h.upstream.podDir('default', 'tty');
   writeFileSync(join(dir, 'MARKER'), 'keep\n');
   const r = await run(

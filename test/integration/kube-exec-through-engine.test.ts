@@ -1,37 +1,15 @@
 // The real kubectl through the whole gateway: the Kubernetes engine (its listener, token login,
 // attributes, the StreamingContext it builds) hands pods/exec to the streaming handler, which talks
 // to the suite's API server with test/support/kube-exec-upstream.ts mounted as its exec handler.
-// The engine and its test support live on the Kubernetes engine's branch; until both branches are
-// merged this file finds them missing and skips, saying so (imports by computed specifier, so this
-// branch builds without them).
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createKubeExecUpstream, type KubeExecUpstream } from '../support/kube-exec-upstream.js';
+import { CLUSTER_TOKEN, KUBE_POLICY, KUBECTL_MISSING, kubectl as runKubectl, startKubeTestGateway, type KubeTestGateway } from '../support/kube-gateway.js';
 
-interface KubectlResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-interface KubeTestGateway {
-  kubeconfig(token: string): string;
-  token(): Promise<string>;
-  api: { put(resource: string, obj: Record<string, unknown>): unknown };
-  stop(): Promise<void>;
-}
-interface KubeGatewaySupport {
-  CLUSTER_TOKEN: string;
-  KUBE_POLICY: string;
-  startKubeTestGateway(o: { policy?: string; upgrade?: ((req: unknown, socket: unknown, head: Buffer) => boolean)[] }): Promise<KubeTestGateway>;
-  kubectl(gw: KubeTestGateway, kubeconfig: string, args: string[], o?: { input?: string }): Promise<KubectlResult>;
-}
-
-// Skipped only when the file is absent: once it is there, any failure to load it fails the run.
-const specifier = '../support/kube-gateway.js';
-const support = existsSync(new URL('../support/kube-gateway.ts', import.meta.url)) ? ((await import(specifier)) as KubeGatewaySupport) : undefined;
-const skip = support ? false : 'the Kubernetes engine and its test support (branch k8s) are not in this build';
+const support = { CLUSTER_TOKEN, KUBE_POLICY, startKubeTestGateway, kubectl: runKubectl };
+const skip = KUBECTL_MISSING;
 
 const FORBID_DESTRUCTIVE = `
 @id("no-destructive-exec")
@@ -46,7 +24,6 @@ let config: string;
 const seen: string[] = [];
 
 before(async () => {
-  if (!support) return;
   upstream = createKubeExecUpstream({ token: support.CLUSTER_TOKEN });
   gw = await support.startKubeTestGateway({
     policy: `${support.KUBE_POLICY}\n${FORBID_DESTRUCTIVE}`,
@@ -56,13 +33,12 @@ before(async () => {
   config = gw.kubeconfig(await gw.token());
 });
 after(async () => {
-  if (!support) return;
   await gw.stop();
   upstream.close();
 });
 
 const kubectl = async (args: string[], input?: string) => {
-  const r = await support!.kubectl(gw, config, args, { input });
+  const r = await support.kubectl(gw, config, args, { input });
   seen.push(r.stdout, r.stderr);
   return r;
 };
@@ -73,7 +49,7 @@ test('kubectl exec through the gateway: runs, masked, with the cluster credentia
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /plain line/);
   assert.ok(!r.stdout.includes(EMAIL), r.stdout);
-  assert.equal(upstream.seen.at(-1)?.authorization, `Bearer ${support!.CLUSTER_TOKEN}`);
+  assert.equal(upstream.seen.at(-1)?.authorization, `Bearer ${support.CLUSTER_TOKEN}`);
 });
 
 test('kubectl exec through the gateway: a destructive command is refused, the file stays', { skip }, async () => {
@@ -99,5 +75,5 @@ test('kubectl exec -i POD -- sh through the gateway: each line decided, a refuse
 });
 
 test('the cluster token is in nothing kubectl printed', { skip }, () => {
-  for (const s of seen) assert.ok(!s.includes(support!.CLUSTER_TOKEN));
+  for (const s of seen) assert.ok(!s.includes(support.CLUSTER_TOKEN));
 });

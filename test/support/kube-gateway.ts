@@ -1,6 +1,7 @@
 // The gateway with its Kubernetes listener in front of the test API server, and the real kubectl
 // run against it with a kubeconfig in a temporary directory.
 import { execFileSync, spawn } from 'node:child_process';
+import { existsSync as kubectlExists } from 'node:fs';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,3 +110,6 @@ export function kubectl(gw: KubeTestGateway, kubeconfig: string, args: string[],
     child.stdin.end(o.input ?? '');
   });
 }
+
+/** kubectl comes with this machine's image, not from Debian: tests that run it skip, saying so, where it is absent. */
+export const KUBECTL_MISSING: string | false = kubectlExists('/usr/bin/kubectl') ? false : 'kubectl is not installed at /usr/bin/kubectl (it is not a Debian package)';

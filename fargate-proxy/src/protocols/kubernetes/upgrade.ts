@@ -2,7 +2,7 @@
 // pods/portforward are upgraded, and those belong to the streaming handler (streaming/contract.ts):
 // the engine admits the agent, resolves the attributes, and hands over a StreamingContext — the
 // decision function (policy, then a reviewer when policy asks), the upstream and its credential,
-// the audit session and the masker. Until the handler is part of the build, those are refused.
+// the audit session and the masker.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { EnginePorts } from '../../engine.js';
@@ -11,7 +11,8 @@ import type { ConnectionSessions, HttpAuditSession } from '../http/audit-session
 import { admitKube, impersonationAsked, type KubeExchangeContext } from './exchange.js';
 import { resolveRequestAttributes } from './request-attributes.js';
 import { KubeRefusalError, refusal, statusBody, type KubeRefusal } from './status.js';
-import { isStreamingRequest, type HandleStreamingUpgrade, type StreamingContext, type StreamingDecisionRequest, type StreamingVerdict } from './streaming/contract.js';
+import { isStreamingRequest, type StreamingContext, type StreamingDecisionRequest, type StreamingVerdict } from './streaming/contract.js';
+import { handleStreamingUpgrade } from './streaming/index.js';
 import type { KubeTarget } from './target.js';
 import type { Principal } from '../../../../core/model.js';
 import { join } from 'node:path';
@@ -24,18 +25,6 @@ export function refuseOnSocket(socket: Duplex, r: KubeRefusal): void {
   socket.end(`HTTP/1.1 ${r.code} ${REASON_PHRASE[r.code] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`);
 }
 
-let streamingHandler: Promise<HandleStreamingUpgrade | undefined> | undefined;
-/** The streaming handler, when it is part of this build (streaming/index.ts). */
-function loadStreamingHandler(): Promise<HandleStreamingUpgrade | undefined> {
-  // A computed specifier: the build compiles without the module, and picks it up once it exists.
-  const specifier = './streaming/index.js';
-  streamingHandler ??= import(specifier).then(
-    (m: { handleStreamingUpgrade?: HandleStreamingUpgrade }) => m.handleStreamingUpgrade,
-    () => undefined,
-  );
-  return streamingHandler;
-}
-
 export async function handleKubeUpgrade(x: KubeExchangeContext, conn: ConnectionSessions, req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): Promise<void> {
   socket.on('error', () => socket.destroy());
   try {
@@ -45,8 +34,6 @@ export async function handleKubeUpgrade(x: KubeExchangeContext, conn: Connection
     const a = resolved.attributes;
     if (impersonationAsked(req.headers)) throw refusal(403, 'impersonation_refused', 'airlock: agents may not impersonate (Impersonate-* headers are refused)', { requestId });
     if (!isStreamingRequest(a)) throw refusal(400, 'upgrade_not_supported', `airlock: only pods/exec, pods/attach and pods/portforward are upgraded (not ${a.resource}${a.subresource ? `/${a.subresource}` : ''})`, { requestId });
-    const handle = await loadStreamingHandler();
-    if (!handle) throw refusal(403, 'streaming_unavailable', `airlock: pods/${a.subresource} is not available through this gateway yet (exec, attach and port-forward need the streaming handler)`, { requestId });
     const cred = await target.credential(principal);
     const ctx: StreamingContext = {
       requestId,
@@ -75,7 +62,7 @@ export async function handleKubeUpgrade(x: KubeExchangeContext, conn: Connection
       recordingsDir: join(x.ports.dataDir, 'recordings'),
       log: x.ports.log.child({ requestId }),
     };
-    await handle(ctx, req, socket, head);
+    await handleStreamingUpgrade(ctx, req, socket, head);
   } catch (err) {
     if (err instanceof KubeRefusalError) return refuseOnSocket(socket, { requestId, ...err.refusal });
     x.ports.log.error({ err: (err as Error).message }, 'kubernetes upgrade failed');
