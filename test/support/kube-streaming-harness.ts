@@ -1,8 +1,8 @@
 // Plays the Kubernetes engine's part for the streaming handler, through the contract alone: an
 // HTTP server on a random loopback port that takes pod exec/attach/portforward upgrades, names the
 // principal from the agent's bearer token, and hands the request to handleStreamingUpgrade with a
-// real audit sink (adapters/local), a real Cedar evaluation (the Airlock schema plus the streaming
-// actions, as the engine's schema will declare them), the masker and a recordings directory.
+// real audit sink (adapters/local), a real Cedar evaluation (the Airlock schema, streaming actions
+// included), the masker and a recordings directory.
 // In front of it sits a byte tap: everything the agent's client received is kept, so a test can
 // look for the upstream credential in it.
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
@@ -32,17 +32,8 @@ import { startKubeExecUpstream, type KubeExecUpstream } from './kube-exec-upstre
 import { makeTestCertificate } from './http-upstream.js';
 import { createLocalApprovalService, type LocalApprovalDesk } from '../../fargate-proxy/src/adapters/local/approval-service.js';
 
-/** The streaming actions as the engine's schema declares them (contract.ts). */
-export const STREAMING_SCHEMA_ACTIONS = `
-  type K8sExec = {
-    subresource: String, namespace: String, pod: String, container: String, stdin: Bool, tty: Bool,
-    input: String, class: String, binaries: Set<String>, argv: Set<String>, categories: Set<String>, sudo: Bool, paths: Set<String>,
-  };
-  action k8s_exec appliesTo { principal: [Agent], resource: [Target], context: K8sExec };
-  action k8s_portforward appliesTo { principal: [Agent], resource: [Target], context: { namespace: String, pod: String, port: Long } };
-`;
-const at = AIRLOCK_SCHEMA.lastIndexOf('}');
-export const STREAMING_TEST_SCHEMA = `${AIRLOCK_SCHEMA.slice(0, at)}${STREAMING_SCHEMA_ACTIONS}${AIRLOCK_SCHEMA.slice(at)}`;
+/** The gateway's own schema, which declares k8s_exec and k8s_portforward as contract.ts states them. */
+export const STREAMING_TEST_SCHEMA = AIRLOCK_SCHEMA;
 
 export interface StreamingHarness {
   /** The tap's URL: what a client connects to. */
