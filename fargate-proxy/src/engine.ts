@@ -12,6 +12,7 @@ import type { TargetInfo } from '../../core/model.js';
 import type { TargetConfig } from './config/schema.js';
 import type { TokenVerifierPort } from './context.js';
 import type { SecretStore } from './ports/secrets.js';
+import type { FleetMembership } from './ports/fleet.js';
 
 /** What every engine may use; adapters (local or AWS) stand behind each port. */
 export interface EnginePorts {
@@ -32,6 +33,8 @@ export interface EnginePorts {
   targets: readonly TargetConfig[];
   /** The gateway's state directory (recordings and the like live under it). */
   dataDir: string;
+  /** Set when this gateway is one task of a fleet behind a load balancer (ports/fleet.ts). */
+  fleet?: FleetMembership;
 }
 
 /** A started protocol engine. */

@@ -26,6 +26,8 @@ import { createKmsDigestSigner } from './adapters/aws/kms-digest-signer.js';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { createAwsApprovalService } from './adapters/aws/approval-service.js';
 import { startPolicyBundleSource } from './adapters/aws/policy-bundle-source.js';
+import { joinFleet } from './adapters/aws/fleet-registry.js';
+import { readTaskSelf } from './adapters/aws/ecs-task-metadata.js';
 import { CountingAuditSink } from './metrics/counting-audit-sink.js';
 import { startMetricsPublisher } from './metrics/proxy-metrics.js';
 import { startConsole, startHealthListener, type RunningConsole } from './console/server.js';
@@ -194,6 +196,27 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       },
     });
 
+    // A task of a fleet: its tag goes into the PostgreSQL cancel keys it issues (ports/fleet.ts).
+    let fleet: EnginePorts['fleet'];
+    if (cfg.fleet) {
+      const self = cfg.fleet.advertiseHost ? { privateAddress: cfg.fleet.advertiseHost, taskArn: undefined } : await readTaskSelf();
+      const fleetDynamo = new DynamoDBClient({});
+      const membership = await joinFleet({
+        client: fleetDynamo,
+        table: cfg.fleet.table,
+        host: self.privateAddress,
+        taskLabel: self.taskArn,
+        heartbeatMs: cfg.fleet.heartbeatSeconds * 1000,
+        expireMs: cfg.fleet.expireSeconds * 1000,
+        log,
+      });
+      closers.push(async () => {
+        await membership.close();
+        fleetDynamo.destroy();
+      });
+      fleet = membership;
+    }
+
     const ports: EnginePorts = {
       log,
       verifier,
@@ -205,6 +228,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       approvals,
       targets: cfg.targets,
       dataDir: cfg.dataDir,
+      fleet,
     };
 
     // Every protocol is an engine: gateway.ts starts the configured ones and knows none of their insides.

@@ -165,6 +165,20 @@ export const configSchema = z
           .optional(),
       })
       .default({ reviewerGroups: ['reviewers'], timeoutSeconds: 900, backend: 'local' }),
+    /**
+     * One task of a fleet behind a load balancer: tasks register in a DynamoDB table so that a
+     * PostgreSQL cancel arriving at any task reaches the task holding the session.
+     */
+    fleet: z
+      .object({
+        table: z.string().min(1),
+        /** How other tasks reach this one; default: the task's private IPv4 address from ECS task metadata. */
+        advertiseHost: z.string().min(1).optional(),
+        heartbeatSeconds: z.number().positive().default(10),
+        /** A task not heard from for this long has left; its tag may be reused. */
+        expireSeconds: z.number().positive().default(30),
+      })
+      .optional(),
     /** CloudWatch Embedded Metric Format lines on stdout, one per interval (docs/configuration.md). */
     metrics: z
       .object({
