@@ -109,6 +109,8 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       clockSkewSeconds: cfg.identity.clockSkewSeconds,
       principalClaim: cfg.identity.principalClaim,
       groupsClaim: cfg.identity.groupsClaim,
+      audienceClaim: cfg.identity.audienceClaim,
+      requiredClaimValues: cfg.identity.requiredClaimValues,
       maxTokenBytes: cfg.identity.maxTokenBytes,
     });
 

@@ -103,7 +103,12 @@ export const configSchema = z
       algorithms: z.array(z.enum(['RS256', 'ES256', 'EdDSA'])).min(1).default(['RS256', 'ES256', 'EdDSA']),
       clockSkewSeconds: z.number().int().min(0).max(300).default(30),
       principalClaim: z.string().default('sub'),
-      groupsClaim: z.string().default('groups'),
+      /** One claim, or several whose groups are merged (Cognito: `[cognito:groups, scope]`). */
+      groupsClaim: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).default('groups'),
+      /** Where `audience` is looked for: `aud`, or `client_id` / `scope` for issuers whose access tokens have no `aud` (Cognito). */
+      audienceClaim: z.string().min(1).default('aud'),
+      /** Claims that must hold exactly these values, e.g. `{ token_use: access }` for Cognito. */
+      requiredClaimValues: z.record(z.string(), z.string()).default({}),
       maxTokenBytes: z.number().int().min(256).max(65536).default(8192),
       /** Runs the embedded development issuer (oidc-provider) at `issuer`. */
       localIssuer: z
