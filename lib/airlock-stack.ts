@@ -6,6 +6,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ApprovalWorkflow } from './approval-workflow.js';
+import { DefaultIdentity, type IdentitySettings } from './default-identity.js';
 import { AuditStore } from './audit-store.js';
 import { assertDeployable } from './deploy-checks.js';
 import { acknowledgeNagFindings } from './nag-acknowledgements.js';
@@ -17,12 +18,20 @@ import { ProxyFleet } from './proxy-fleet.js';
 import { TargetRegistry, type TargetRegistration } from './target-registry.js';
 
 export interface AirlockSettings {
-  /** OIDC issuer whose access tokens agents and reviewers present. */
-  oidcIssuer: string;
-  oidcAudience: string;
+  /**
+   * OIDC issuer whose access tokens agents and reviewers present. Without it, the stack creates a
+   * Cognito user pool for both (lib/default-identity.ts; docs/deploy.md, "Identity provider").
+   */
+  oidcIssuer?: string;
+  /** Accepted audience value(s); required with oidcIssuer. */
+  oidcAudience?: string | string[];
+  /** The claim holding the audience: `aud` (default), or `client_id` / `scope` for issuers without `aud` in access tokens. */
+  audienceClaim?: string;
+  /** Claims that must hold exactly these values (e.g. `{ "token_use": "access" }`). */
+  requiredClaimValues?: Record<string, string>;
   /** Token claim naming the principal (default `sub`), and the one listing its groups (default `groups`; Cognito: `cognito:groups`). */
   principalClaim?: string;
-  groupsClaim?: string;
+  groupsClaim?: string | string[];
   /** The issuer's JWKS URL, when it is not published in its discovery document. */
   jwksUri?: string;
   reviewerGroups?: string[];
@@ -75,6 +84,8 @@ export class AirlockStack extends Stack {
   readonly registry: TargetRegistry;
   readonly fleet: ProxyFleet;
   readonly observability: Observability;
+  /** The Cognito user pool created when no issuer is given. */
+  readonly defaultIdentity?: DefaultIdentity;
 
   constructor(scope: Construct, id: string, props: AirlockStackProps) {
     super(scope, id, props);
@@ -132,20 +143,36 @@ export class AirlockStack extends Stack {
     });
     this.policy = new PolicyService(this, 'Policy', { key: this.key, accessLogsBucket: accessLogs, logRetention });
     const reviewerGroups = s.reviewerGroups ?? ['reviewers'];
+    let identity: IdentitySettings;
+    let reviewerIdentity: IdentitySettings;
+    if (s.oidcIssuer) {
+      identity = {
+        issuer: s.oidcIssuer,
+        audience: s.oidcAudience!,
+        audienceClaim: s.audienceClaim,
+        requiredClaimValues: s.requiredClaimValues,
+        principalClaim: s.principalClaim,
+        groupsClaim: s.groupsClaim,
+        jwksUri: s.jwksUri,
+      };
+      reviewerIdentity = identity;
+    } else {
+      this.defaultIdentity = new DefaultIdentity(this, 'Identity', { reviewerGroup: reviewerGroups[0]! });
+      identity = this.defaultIdentity.proxySettings();
+      reviewerIdentity = this.defaultIdentity.reviewerSettings();
+    }
     this.approvals = new ApprovalWorkflow(this, 'Approvals', {
       key: this.key,
       logRetention,
       approvalTimeout: s.approvalTimeoutMinutes ? Duration.minutes(s.approvalTimeoutMinutes) : undefined,
       reviewerEmails: s.reviewerEmails,
-      oidcIssuer: s.oidcIssuer,
-      oidcAudience: s.oidcAudience,
-      principalClaim: s.principalClaim,
-      groupsClaim: s.groupsClaim,
-      jwksUri: s.jwksUri,
+      identity: reviewerIdentity,
       reviewerGroups,
       entries: s.approvalHandlerEntries,
       slackSecretArn: s.slackSecretArn,
     });
+    // Reviewers sign in at the review page (authorization code + PKCE) and come back to it.
+    this.defaultIdentity?.addReviewerClient(`${this.approvals.reviewBaseUrl}signin`);
     this.registry = new TargetRegistry(this, 'Targets', { targets: s.targets ?? [], key: this.key });
 
     for (const { registration } of this.registry.targets) {
@@ -192,11 +219,7 @@ export class AirlockStack extends Stack {
       upstreamPorts: this.registry.targets.map((t) => t.registration.port ?? (t.registration.kind === 'ssh' ? 22 : 5432)),
       targetCidrs: s.targetCidrs,
       config: renderProxyConfig({
-        oidcIssuer: s.oidcIssuer,
-        oidcAudience: s.oidcAudience,
-        principalClaim: s.principalClaim,
-        groupsClaim: s.groupsClaim,
-        jwksUri: s.jwksUri,
+        identity,
         reviewerGroups,
         approvalTimeout: this.approvals.approvalTimeout,
         targets: this.registry.targets,
@@ -243,6 +266,14 @@ export class AirlockStack extends Stack {
       value: this.audit.signingKey.keyArn,
       description: 'KMS key signing audit digests: airlock audit verify --signing-key <this> fetches its public key (aws kms get-public-key to pin a copy)',
     });
+    if (this.defaultIdentity) {
+      const d = this.defaultIdentity;
+      new CfnOutput(this, 'IdentityIssuer', { value: d.issuer, description: 'The Cognito user pool Airlock trusts (no airlock:oidcIssuer given)' });
+      new CfnOutput(this, 'IdentityUserPoolId', { value: d.userPool.userPoolId });
+      new CfnOutput(this, 'IdentityAgentClientId', { value: d.agentClient.userPoolClientId, description: 'App client for agents (client credentials, scope airlock/agents); its secret: aws cognito-idp describe-user-pool-client' });
+      new CfnOutput(this, 'IdentityTokenEndpoint', { value: d.tokenEndpoint, description: 'POST grant_type=client_credentials&scope=airlock/agents with the agent client\'s id and secret (HTTP Basic)' });
+      if (d.reviewerClient) new CfnOutput(this, 'IdentityReviewerClientId', { value: d.reviewerClient.userPoolClientId });
+    }
     new CfnOutput(this, 'PolicyFunction', { value: this.policy.handler.function.functionName });
     new CfnOutput(this, 'PolicyBucket', { value: this.policy.bucket.bucketName });
     new CfnOutput(this, 'ReviewerTopic', { value: this.approvals.topic.topicArn });

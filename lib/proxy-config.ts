@@ -1,4 +1,5 @@
 import type { Duration } from 'aws-cdk-lib';
+import type { IdentitySettings } from './default-identity.js';
 import { APPROVAL_ENV } from './approval-workflow.js';
 import { AUDIT_ENV } from './audit-store.js';
 import { POLICY_ENV } from './policy-service.js';
@@ -19,11 +20,7 @@ export const CONTAINER_PATHS = {
 export const CONTAINER_PORTS = { postgres: 5432, ssh: 2222, https: 8443, health: 8080 } as const;
 
 export interface ProxyConfigInput {
-  oidcIssuer: string;
-  oidcAudience: string;
-  principalClaim?: string;
-  groupsClaim?: string;
-  jwksUri?: string;
+  identity: IdentitySettings;
   reviewerGroups: string[];
   approvalTimeout: Duration;
   targets: RegisteredTarget[];
@@ -45,6 +42,9 @@ export interface ProxyConfigInput {
  * CloudFormation tokens travel as plain container environment, the document stays static.
  */
 export const fromEnv = (name: string): string => `\${env:${name}}`;
+
+/** Set on the container by ProxyFleet: the fleet registry table (cross-task cancels). */
+export const FLEET_ENV = { table: 'AIRLOCK_FLEET_TABLE' } as const;
 
 /** Set on the container by ProxyFleet from PROXY_METRICS.namespace, so alarms and emitter agree. */
 export const METRICS_NAMESPACE_ENV = 'AIRLOCK_METRICS_NAMESPACE';
@@ -106,19 +106,15 @@ export function renderProxyConfig(input: ProxyConfigInput): Record<string, unkno
         ? { ssh: { host: '0.0.0.0', port: CONTAINER_PORTS.ssh, hostKeyFiles: [CONTAINER_PATHS.sshHostKey] } }
         : {}),
     },
-    identity: {
-      issuer: input.oidcIssuer,
-      audience: input.oidcAudience,
-      ...(input.principalClaim ? { principalClaim: input.principalClaim } : {}),
-      ...(input.groupsClaim ? { groupsClaim: input.groupsClaim } : {}),
-      ...(input.jwksUri ? { jwksUri: input.jwksUri } : {}),
-    },
+    identity: Object.fromEntries(Object.entries(input.identity).filter(([, v]) => v !== undefined)),
     targets: input.targets.map(({ registration, secret }) => renderTarget(registration, secret.secretArn)),
     policy: {
       file: input.policyFile,
       // The baked-in file is where a task starts; versions the policy Lambda activates supersede it.
       s3: { bucket: fromEnv(POLICY_ENV.bucket), currentKey: fromEnv(POLICY_ENV.currentKey) },
     },
+    // Tasks register here; the address is the task's own, read from the ECS task metadata endpoint.
+    fleet: { table: fromEnv(FLEET_ENV.table) },
     // EMF lines on stdout: the awslogs driver ships them and CloudWatch extracts the metrics
     // the fleet's alarms and scaling policy use.
     metrics: { enabled: true, namespace: fromEnv(METRICS_NAMESPACE_ENV) },

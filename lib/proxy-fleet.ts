@@ -1,5 +1,6 @@
 import { Duration, IgnoreMode, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -11,7 +12,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { acknowledge } from './nag-acknowledgements.js';
 import { REPO_ROOT } from './airlock-function.js';
-import { CONTAINER_PATHS, CONTAINER_PORTS } from './proxy-config.js';
+import { CONTAINER_PATHS, CONTAINER_PORTS, FLEET_ENV } from './proxy-config.js';
 
 /** Proxy metrics (CloudWatch EMF, namespace `Airlock`, dimension `Service=proxy`); see docs/deploy.md. */
 export const PROXY_METRICS = {
@@ -96,6 +97,11 @@ export class ProxyFleet extends Construct {
   readonly targetGroups: elbv2.NetworkTargetGroup[] = [];
   readonly logGroup: logs.LogGroup;
   readonly taskRole: iam.IRole;
+  /**
+   * Which task holds which fleet tag, and where it listens (fargate-proxy/src/adapters/aws/fleet-registry.ts):
+   * a PostgreSQL cancel the NLB hands to any task reaches the task holding the session.
+   */
+  readonly registry: dynamodb.Table;
 
   constructor(scope: Construct, id: string, props: ProxyFleetProps) {
     super(scope, id);
@@ -112,6 +118,17 @@ export class ProxyFleet extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
+    this.registry = new dynamodb.Table(this, 'Registry', {
+      partitionKey: { name: 'tag', type: dynamodb.AttributeType.NUMBER },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: props.key,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: 'ttl',
+      // Live membership only: a replacement table is filled again by the tasks' next heartbeats.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
       cpu: props.cpu ?? 1024,
       memoryLimitMiB: props.memoryLimitMiB ?? 2048,
@@ -122,6 +139,14 @@ export class ProxyFleet extends Construct {
       volumes: [{ name: 'config' }, { name: 'tmp' }],
     });
     this.taskRole = this.taskDefinition.taskRole;
+    // Claim, heartbeat and give back its own tag (conditional puts and deletes); read others' entries.
+    this.taskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+        resources: [this.registry.tableArn],
+      }),
+    );
+    props.key.grantEncryptDecrypt(this.taskRole);
     const ssh = props.sshHostKeySecret !== undefined;
     const containerPorts = Object.values(CONTAINER_PORTS).filter((port) => ssh || port !== CONTAINER_PORTS.ssh);
     const secrets: Record<string, ecs.Secret> = {};
@@ -146,6 +171,7 @@ export class ProxyFleet extends Construct {
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'proxy', logGroup: this.logGroup }),
       environment: {
         ...props.environment,
+        [FLEET_ENV.table]: this.registry.tableName,
         AIRLOCK_CONFIG: Stack.of(this).toJsonString(props.config),
         AIRLOCK_METRICS_NAMESPACE: PROXY_METRICS.namespace,
         // The gateway drains for this long on SIGTERM, inside the 120 s stop timeout below.
@@ -319,6 +345,9 @@ export class ProxyFleet extends Construct {
       this.allowFromLoadBalancer(containerPortFor[port]!, `${name} from the NLB`);
     }
     this.allowFromLoadBalancer(CONTAINER_PORTS.health, 'NLB health checks');
+    // A task forwards PostgreSQL cancels for sessions another task holds to that task, directly.
+    this.securityGroup.addIngressRule(this.securityGroup, ec2.Port.tcp(CONTAINER_PORTS.postgres), 'PostgreSQL cancels forwarded between tasks');
+    this.securityGroup.addEgressRule(this.securityGroup, ec2.Port.tcp(CONTAINER_PORTS.postgres), 'PostgreSQL cancels forwarded between tasks');
 
     // Egress: HTTPS anywhere (AWS APIs through the VPC endpoints or NAT, the issuer's JWKS), and
     // the targets' ports to where targets live; nothing else leaves a task.

@@ -258,7 +258,7 @@ test('audit store: CMK encryption, PITR, TTL and indexes; buckets TLS-only, vers
   assert.equal(stackKey[1].Properties.EnableKeyRotation, true);
   assert.equal(keys.find(([id]) => id.startsWith('AuditDigestSigningKey'))![1].Properties.KeySpec, 'ECC_NIST_P256');
   const tables = resources('AWS::DynamoDB::Table').map(([, t]) => t.Properties);
-  assert.equal(tables.length, 2, 'one audit table (single-table design) and the approvals table');
+  assert.equal(tables.length, 3, 'one audit table (single-table design), the approvals table and the fleet registry');
   for (const t of tables) {
     assert.equal(t.SSESpecification.SSEType, 'KMS');
     assert.ok(t.SSESpecification.KMSMasterKeyId);

@@ -60,8 +60,7 @@ test('without a host key secret: a warning, no SSH listener in the config, no SS
 test('the rendered SSH listener and target are what the proxy accepts', () => {
   const { registry: reg } = registry([sshTarget({ port: 2200, secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:web-1-AbCdEf' }, { credentialType: 'password' })]);
   const raw = renderProxyConfig({
-    oidcIssuer: 'https://login.acme.internal/',
-    oidcAudience: 'airlock',
+    identity: { issuer: 'https://login.acme.internal/', audience: 'airlock' },
     reviewerGroups: ['dba'],
     approvalTimeout: Duration.minutes(15),
     targets: reg.targets,
@@ -74,7 +73,7 @@ test('the rendered SSH listener and target are what the proxy accepts', () => {
     AIRLOCK_AUDIT_TABLE: 't', AIRLOCK_AUDIT_BUCKET: 'b', AIRLOCK_AUDIT_KMS_KEY: 'arn:aws:kms:eu-west-1:123456789012:key/x',
     AIRLOCK_AUDIT_SIGNING_KEY: 'arn:aws:kms:eu-west-1:123456789012:key/s',
     AIRLOCK_APPROVALS_TABLE: 'a', AIRLOCK_APPROVAL_STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:m',
-    AIRLOCK_REVIEW_BASE_URL: 'https://review.example.com/',
+    AIRLOCK_REVIEW_BASE_URL: 'https://review.example.com/', AIRLOCK_FLEET_TABLE: 'f',
   };
   const cfg = parseConfig(expandEnv(raw, [], env), '/app');
   assert.equal(cfg.listeners.ssh?.port, 2222);
