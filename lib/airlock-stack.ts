@@ -13,7 +13,7 @@ import { acknowledgeNagFindings } from './nag-acknowledgements.js';
 import { AirlockNetwork, type ExistingVpcAttributes } from './network.js';
 import { Observability } from './observability.js';
 import { PolicyService } from './policy-service.js';
-import { renderProxyConfig } from './proxy-config.js';
+import { NLB_PORTS, renderProxyConfig } from './proxy-config.js';
 import { ProxyFleet } from './proxy-fleet.js';
 import { TargetRegistry, type TargetRegistration } from './target-registry.js';
 
@@ -69,6 +69,9 @@ export interface AirlockSettings {
   /** Approval handler sources, when not the repository's `lambdas/approval-*` folders. */
   approvalHandlerEntries?: { notifier?: string; decision?: string; expire?: string };
 }
+
+/** Where a target listens when its registration names no port (HTTP and Kubernetes: 443). */
+const DEFAULT_UPSTREAM_PORT: Partial<Record<string, number>> = { postgres: 5432, ssh: 22 };
 
 export interface AirlockStackProps extends StackProps {
   settings: AirlockSettings;
@@ -205,6 +208,7 @@ export class AirlockStack extends Stack {
           '. Set it to enable SSH (docs/deploy.md, "SSH").',
       );
     }
+    const hasKind = (kind: string) => this.registry.targets.some((t) => t.registration.kind === kind);
     this.fleet = new ProxyFleet(this, 'Fleet', {
       vpc: this.network.vpc,
       taskSubnets: this.network.taskSubnets,
@@ -216,7 +220,9 @@ export class AirlockStack extends Stack {
       allowedClientCidrs: s.allowedClientCidrs,
       minTasks: s.minTasks,
       maxTasks: s.maxTasks,
-      upstreamPorts: this.registry.targets.map((t) => t.registration.port ?? (t.registration.kind === 'ssh' ? 22 : 5432)),
+      upstreamPorts: this.registry.targets.map((t) => t.registration.port ?? DEFAULT_UPSTREAM_PORT[t.registration.kind] ?? 443),
+      http: hasKind('http'),
+      kubernetes: hasKind('kubernetes'),
       targetCidrs: s.targetCidrs,
       config: renderProxyConfig({
         identity,
@@ -226,6 +232,7 @@ export class AirlockStack extends Stack {
         policyFile: s.policyFile ?? '/app/policies/production-example.cedar',
         tls: listenerTlsSecret !== undefined,
         ssh: sshHostKeySecret !== undefined,
+        http: hasKind('http'),
         audit: { retentionDays: this.audit.retentionDays },
       }),
       environment: {
@@ -240,6 +247,12 @@ export class AirlockStack extends Stack {
     this.policy.grantFleetRead(taskRole);
     this.approvals.grantProxy(taskRole);
     this.registry.grantReadCredentials(taskRole);
+    // Kubernetes targets on EKS: the task role signs the cluster token itself, or first assumes the
+    // role the cluster's access entry names (settings.roleArn).
+    const eksRoles = this.registry.targets.map((t) => t.registration.settings?.roleArn).filter((a): a is string => typeof a === 'string');
+    if (eksRoles.length > 0) {
+      taskRole.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: [...new Set(eksRoles)] }));
+    }
 
     this.observability = new Observability(this, 'Observability', {
       fleet: this.fleet,
@@ -251,8 +264,8 @@ export class AirlockStack extends Stack {
 
     new CfnOutput(this, 'GatewayDns', { value: this.fleet.loadBalancer.loadBalancerDnsName });
     new CfnOutput(this, 'ConsoleUrl', {
-      // NLB 443 → the console on 8443: HTTPS with the listeners' certificate, plain HTTP without one.
-      value: `${listenerTlsSecret ? 'https' : 'http'}://${this.fleet.loadBalancer.loadBalancerDnsName}${listenerTlsSecret ? '' : ':443'}/`,
+      // NLB 8443 → the console: HTTPS with the listeners' certificate, plain HTTP without one.
+      value: `${listenerTlsSecret ? 'https' : 'http'}://${this.fleet.loadBalancer.loadBalancerDnsName}:${NLB_PORTS.console}/`,
       description: 'Web console (sessions, replay; approvals are decided at the DecisionEndpoint links)',
     });
     new CfnOutput(this, 'ProxySecurityGroup', {

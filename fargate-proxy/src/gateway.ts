@@ -28,6 +28,7 @@ import { createAwsApprovalService } from './adapters/aws/approval-service.js';
 import { startPolicyBundleSource } from './adapters/aws/policy-bundle-source.js';
 import { joinFleet } from './adapters/aws/fleet-registry.js';
 import { readTaskSelf } from './adapters/aws/ecs-task-metadata.js';
+import { startTaskProtection } from './adapters/aws/task-protection.js';
 import { CountingAuditSink } from './metrics/counting-audit-sink.js';
 import { startMetricsPublisher } from './metrics/proxy-metrics.js';
 import { startConsole, startHealthListener, type RunningConsole } from './console/server.js';
@@ -258,6 +259,14 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       engines.push(engine);
       closers.push(() => engine.close());
       running[name] = engine.address;
+    }
+
+    // A task holding sessions is not chosen for scale-in (ECS agent endpoint); released when idle.
+    const protection = cfg.fleet?.scaleInProtection;
+    const agentUri = protection && (protection.agentUri ?? process.env.ECS_AGENT_URI);
+    if (protection && agentUri) {
+      const guard = startTaskProtection({ agentUri, liveSessions, checkMs: protection.checkSeconds * 1000, expiresInMinutes: protection.expiresInMinutes, log });
+      closers.push(() => guard.close());
     }
 
     // Load balancer health check: unhealthy (503) while the audit trail refuses events, so a task

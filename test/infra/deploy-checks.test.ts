@@ -136,3 +136,19 @@ test('PostgreSQL targets verify-full against the shipped RDS CAs by default; dis
   });
   Annotations.fromStack(stack).hasWarning('*', Match.stringLikeRegexp('legacy: upstream TLS is disabled'));
 });
+
+test('a kubernetes target on EKS renders the Kubernetes engine\'s shape with an EKS credential and no secret reference', () => {
+  const rendered = renderTarget(
+    { name: 'prod-eu', kind: 'kubernetes' as never, host: 'ABCD.gr7.eu-west-1.eks.amazonaws.com', settings: { clusterName: 'prod-eu', roleArn: 'arn:aws:iam::123456789012:role/airlock-eks', caFile: '/app/certs/prod-eu-ca.pem' } },
+    'arn:aws:secretsmanager:eu-west-1:123456789012:secret:unused',
+  );
+  assert.deepEqual(rendered, {
+    name: 'prod-eu',
+    kind: 'kubernetes',
+    environment: 'production',
+    tags: {},
+    server: 'https://ABCD.gr7.eu-west-1.eks.amazonaws.com',
+    caFile: '/app/certs/prod-eu-ca.pem',
+    credential: { type: 'eks', clusterName: 'prod-eu', roleArn: 'arn:aws:iam::123456789012:role/airlock-eks' },
+  });
+});

@@ -182,6 +182,17 @@ export const configSchema = z
         heartbeatSeconds: z.number().positive().default(10),
         /** A task not heard from for this long has left; its tag may be reused. */
         expireSeconds: z.number().positive().default(30),
+        /**
+         * ECS task scale-in protection while the task holds sessions, through the ECS agent
+         * ($ECS_AGENT_URI, or this URL). Off outside ECS.
+         */
+        scaleInProtection: z
+          .object({
+            agentUri: z.string().url().optional(),
+            checkSeconds: z.number().positive().default(5),
+            expiresInMinutes: z.number().int().min(1).max(2880).default(60),
+          })
+          .optional(),
       })
       .optional(),
     /** CloudWatch Embedded Metric Format lines on stdout, one per interval (docs/configuration.md). */
