@@ -1,5 +1,5 @@
 // Two gateway processes as two tasks of one fleet, sharing the local AWS stand-ins (dynalite for
-// the fleet registry) and one PostgreSQL. In front of them a round-robin TCP balancer plays the NLB:
+// the fleet registry, s3rver for policy bundles) and one PostgreSQL. In front of them a round-robin TCP balancer plays the NLB:
 // every connection goes to the next task, so psql's cancel (sent on a new connection) reaches the
 // task that does not hold its session.
 import { after, before, test } from 'node:test';
@@ -12,18 +12,24 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { stringify } from 'yaml';
 import { CreateTableCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { PolicyBundleStore } from '../../lambdas/policy/bundle-store.js';
+import { PolicyService } from '../../lambdas/policy/policy-service.js';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { AGENT, AUDIENCE, TEST_POLICY, pgTarget, sendCancel } from '../support/gateway.js';
 import { spawnWarmGateway, type WarmGateway } from '../support/gateway-process.js';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, type LocalDynamo } from '../support/local-aws.js';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, startLocalS3, type LocalDynamo, type LocalS3 } from '../support/local-aws.js';
 import { requestClientCredentialsToken } from '../../fargate-proxy/src/adapters/local/oidc-issuer.js';
 import { fleetTagOf } from '../../fargate-proxy/src/protocols/postgres/cancel-registry.js';
 
 const FLEET_TABLE = 'airlock-fleet';
-const AWS_ENV = ['AWS_ENDPOINT_URL_DYNAMODB', 'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
+const AWS_ENV = ['AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_S3', 'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
+const BUCKET = 'airlock-policy-bundles';
+const FROZEN_POLICY = `${TEST_POLICY}\n@id("reads-frozen")\n@reason("maintenance")\nforbid (principal, action == Airlock::Action::"read", resource);\n`;
 
 let server: RunningPostgres;
 let dynamo: LocalDynamo;
+let s3: LocalS3;
 let dir: string;
 let issuerPort: number;
 const tasks: WarmGateway[] = [];
@@ -45,7 +51,8 @@ function writeConfig(name: string, withIssuer: boolean): string {
         ...(withIssuer ? { localIssuer: { port: issuerPort, clients: [AGENT] } } : {}),
       },
       targets: [pgTarget(server)],
-      policy: { file: join(dir, 'policy.cedar') },
+      // Both tasks poll the same bundle pointer, as a fleet does.
+      policy: { file: join(dir, 'policy.cedar'), s3: { bucket: BUCKET, pollSeconds: 0.5 } },
       fleet: { table: FLEET_TABLE, advertiseHost: '127.0.0.1', heartbeatSeconds: 1, expireSeconds: 5 },
     }),
   );
@@ -55,11 +62,12 @@ function writeConfig(name: string, withIssuer: boolean): string {
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'airlock-fleet-'));
   writeFileSync(join(dir, 'policy.cedar'), TEST_POLICY);
-  [server, dynamo] = await Promise.all([startPostgres(), startLocalDynamo()]);
+  [server, dynamo, s3] = await Promise.all([startPostgres(), startLocalDynamo(), startLocalS3(dir)]);
+  await s3.client.send(new CreateBucketCommand({ Bucket: BUCKET }));
   await dynamo.client.send(
     new CreateTableCommand({ TableName: FLEET_TABLE, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'tag', AttributeType: 'N' }], KeySchema: [{ AttributeName: 'tag', KeyType: 'HASH' }] }),
   );
-  const env = { AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint, AWS_REGION: LOCAL_REGION, AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey };
+  const env = { AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint, AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_REGION: LOCAL_REGION, AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey };
   for (const name of AWS_ENV) {
     savedEnv.set(name, process.env[name]);
     process.env[name] = env[name];
@@ -78,6 +86,7 @@ after(async () => {
     else process.env[name] = value;
   }
   await dynamo?.stop();
+  await s3?.stop();
   await server?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -163,5 +172,30 @@ test('a cancel with the wrong secret, sent to the other task, cancels nothing', 
     assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1, 'the session stays usable');
   } finally {
     await c.end();
+  }
+});
+
+test('a policy version activated once reaches live sessions on both tasks within seconds', async () => {
+  const clients = await Promise.all(ports.map(async (port) => {
+    const c = new pg.Client({ host: '127.0.0.1', port, database: 'app', user: 'agent', password: await token() });
+    await c.connect();
+    return c;
+  }));
+  try {
+    for (const c of clients) assert.equal((await c.query('SELECT 1 AS n')).rows[0].n, 1);
+    const service = new PolicyService({ store: new PolicyBundleStore({ client: s3.client, bucket: BUCKET, currentKey: 'policy/current.json' }) });
+    const published = await service.handle({ action: 'publish', policies: FROZEN_POLICY, publishedBy: 'test' });
+    assert.ok(published.ok, JSON.stringify(published));
+    const activatedAt = Date.now();
+    const frozen = (c: pg.Client) => c.query('SELECT 1').then(() => false, (e: pg.DatabaseError) => e.code === '42501' && e.message.includes('reads-frozen'));
+    const seen: number[] = [];
+    for (const c of clients) {
+      for (let i = 0; i < 200 && !(await frozen(c)); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(await frozen(c), true, 'the frozen version decides on this task');
+      seen.push(Date.now() - activatedAt);
+    }
+    console.log(`# policy version applied on both tasks after ${seen.join(' / ')} ms (poll 0.5 s)`);
+  } finally {
+    for (const c of clients) await c.end();
   }
 });
