@@ -182,11 +182,31 @@ export class ApprovalWorkflow extends Construct {
     });
     expire.next(new sfn.Succeed(this, 'Expired'));
 
+    // The notifier itself failing (no channel reached a reviewer, Lambda throttled or erroring) is
+    // retried with backoff: about 5 + 10 + 20 + 40 s. Workflow outcomes (denied, cancelled, expired)
+    // arrive as other error names and are never retried.
+    notify.addRetry({
+      errors: ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException', 'Error'],
+      interval: Duration.seconds(5),
+      backoffRate: 2,
+      maxAttempts: 4,
+      jitterStrategy: sfn.JitterType.FULL,
+    });
     notify.addCatch(expire, { errors: [sfn.Errors.TIMEOUT, 'States.HeartbeatTimeout'], resultPath: '$.error' });
     notify.addCatch(new sfn.Succeed(this, 'Denied'), { errors: [WORKFLOW_ERRORS.denied], resultPath: '$.error' });
     notify.addCatch(new sfn.Succeed(this, 'Cancelled'), { errors: [WORKFLOW_ERRORS.cancelled], resultPath: '$.error' });
     // The record already says expired (a reviewer answered too late): nothing left to write.
     notify.addCatch(new sfn.Succeed(this, 'ExpiredBeforeDecision'), { errors: [WORKFLOW_ERRORS.expired], resultPath: '$.error' });
+    // Retries exhausted: the record says why (the holding task polls it and tells the agent at once,
+    // instead of at the approval timeout), and the execution fails (the ApprovalWorkflowFailed alarm).
+    const notNotified = new tasks.LambdaInvoke(this, 'RecordNotNotified', {
+      lambdaFunction: this.expire.function,
+      payload: sfn.TaskInput.fromObject({ requestId: sfn.JsonPath.stringAt('$.requestId'), why: 'notNotified' }),
+      resultPath: sfn.JsonPath.DISCARD,
+      retryOnServiceExceptions: true,
+    });
+    notNotified.next(new sfn.Fail(this, 'ReviewersNotNotified', { error: 'ReviewersNotNotified', cause: 'no reviewer could be notified after retries' }));
+    notify.addCatch(notNotified, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
 
     const logGroup = new logs.LogGroup(this, 'WorkflowLogs', {
       retention: props.logRetention,

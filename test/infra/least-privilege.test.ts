@@ -98,3 +98,23 @@ test('the NLB and the tasks\' health checks are liveness: any HTTP answer from /
   const check = task.Properties.ContainerDefinitions[0].HealthCheck.Command.join(' ');
   assert.ok(!check.includes('r.ok'), 'a 503 (audit store unreachable) does not fail the container check');
 });
+
+test('the notifier is retried with backoff on its own failures only; exhausted retries record why and fail the execution', () => {
+  const machine = Object.values(json.Resources).find((r) => r.Type === 'AWS::StepFunctions::StateMachine')!;
+  const body = machine.Properties.DefinitionString;
+  const text = typeof body === 'string' ? body : (body['Fn::Join'][1] as unknown[]).map((p) => (typeof p === 'string' ? p : 'X')).join('');
+  const def = JSON.parse(text);
+  const notify = def.States.NotifyReviewers;
+  const retry = notify.Retry.find((r: any) => r.ErrorEquals.includes('Error'));
+  assert.ok(retry, 'a function error is retried');
+  assert.equal(retry.BackoffRate, 2);
+  assert.equal(retry.MaxAttempts, 4);
+  for (const outcome of ['ApprovalDenied', 'ApprovalCancelled', 'ApprovalExpired', 'States.ALL', 'States.Timeout']) {
+    assert.ok(!notify.Retry.some((r: any) => r.ErrorEquals.includes(outcome)), `${outcome} is never retried`);
+  }
+  const catchers = notify.Catch.map((c: any) => c.ErrorEquals.join(','));
+  assert.equal(catchers.at(-1), 'States.ALL', 'the catch-all comes after the outcomes');
+  const last = notify.Catch.at(-1).Next;
+  assert.equal(def.States[last].Parameters.Payload.why, 'notNotified');
+  assert.equal(def.States[def.States[last].Next].Type, 'Fail');
+});
