@@ -118,3 +118,30 @@ test('the notifier is retried with backoff on its own failures only; exhausted r
   assert.equal(def.States[last].Parameters.Payload.why, 'notNotified');
   assert.equal(def.States[def.States[last].Next].Type, 'Fail');
 });
+
+test('VPC endpoint policies: this account\'s principals only; the gateway endpoints reach this account\'s buckets and tables (and ECR\'s layer bucket)', () => {
+  const endpoints = Object.values(json.Resources).filter((r) => r.Type === 'AWS::EC2::VPCEndpoint');
+  assert.ok(endpoints.length >= 7);
+  for (const e of endpoints) {
+    const statements = e.Properties.PolicyDocument?.Statement as any[] | undefined;
+    assert.ok(statements?.length, `${JSON.stringify(e.Properties.ServiceName)} has a policy`);
+    for (const st of statements) assert.ok(st.Condition?.StringEquals?.['aws:PrincipalAccount'], 'every statement names the account');
+    const gateway = e.Properties.VpcEndpointType === 'Gateway';
+    if (gateway) {
+      const broad = statements.find((st) => st.Resource === '*');
+      assert.ok(broad.Condition.StringEquals['aws:ResourceAccount'], 'a gateway endpoint reaches this account\'s resources only');
+    }
+  }
+  const layerBucket = endpoints.flatMap((e) => e.Properties.PolicyDocument.Statement).find((st: any) => JSON.stringify(st.Resource).includes('starport-layer-bucket'));
+  assert.deepEqual(layerBucket.Action, 's3:GetObject');
+});
+
+test('the stack key\'s service statements are conditioned on this account\'s sources', () => {
+  const key = Object.entries(json.Resources).find(([id, r]) => r.Type === 'AWS::KMS::Key' && id.startsWith('Key'))![1];
+  const services = (key.Properties.KeyPolicy.Statement as any[]).filter((st) => st.Principal?.Service);
+  assert.ok(services.length >= 2);
+  for (const st of services) assert.ok(st.Condition, `${JSON.stringify(st.Principal.Service)} has a condition`);
+  const cw = services.find((st) => JSON.stringify(st.Principal.Service).includes('cloudwatch'));
+  assert.ok(cw.Condition.StringEquals['aws:SourceAccount']);
+  assert.match(JSON.stringify(flattenIntrinsics(cw.Condition.ArnLike['aws:SourceArn'])), /:alarm:\*/);
+});
