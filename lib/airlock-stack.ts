@@ -6,23 +6,32 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ApprovalWorkflow } from './approval-workflow.js';
+import { DefaultIdentity, type IdentitySettings } from './default-identity.js';
 import { AuditStore } from './audit-store.js';
 import { assertDeployable } from './deploy-checks.js';
 import { acknowledgeNagFindings } from './nag-acknowledgements.js';
 import { AirlockNetwork, type ExistingVpcAttributes } from './network.js';
 import { Observability } from './observability.js';
 import { PolicyService } from './policy-service.js';
-import { renderProxyConfig } from './proxy-config.js';
+import { NLB_PORTS, renderProxyConfig } from './proxy-config.js';
 import { ProxyFleet } from './proxy-fleet.js';
 import { TargetRegistry, type TargetRegistration } from './target-registry.js';
 
 export interface AirlockSettings {
-  /** OIDC issuer whose access tokens agents and reviewers present. */
-  oidcIssuer: string;
-  oidcAudience: string;
+  /**
+   * OIDC issuer whose access tokens agents and reviewers present. Without it, the stack creates a
+   * Cognito user pool for both (lib/default-identity.ts; docs/deploy.md, "Identity provider").
+   */
+  oidcIssuer?: string;
+  /** Accepted audience value(s); required with oidcIssuer. */
+  oidcAudience?: string | string[];
+  /** The claim holding the audience: `aud` (default), or `client_id` / `scope` for issuers without `aud` in access tokens. */
+  audienceClaim?: string;
+  /** Claims that must hold exactly these values (e.g. `{ "token_use": "access" }`). */
+  requiredClaimValues?: Record<string, string>;
   /** Token claim naming the principal (default `sub`), and the one listing its groups (default `groups`; Cognito: `cognito:groups`). */
   principalClaim?: string;
-  groupsClaim?: string;
+  groupsClaim?: string | string[];
   /** The issuer's JWKS URL, when it is not published in its discovery document. */
   jwksUri?: string;
   reviewerGroups?: string[];
@@ -61,6 +70,9 @@ export interface AirlockSettings {
   approvalHandlerEntries?: { notifier?: string; decision?: string; expire?: string };
 }
 
+/** Where a target listens when its registration names no port (HTTP and Kubernetes: 443). */
+const DEFAULT_UPSTREAM_PORT: Partial<Record<string, number>> = { postgres: 5432, ssh: 22 };
+
 export interface AirlockStackProps extends StackProps {
   settings: AirlockSettings;
 }
@@ -75,6 +87,8 @@ export class AirlockStack extends Stack {
   readonly registry: TargetRegistry;
   readonly fleet: ProxyFleet;
   readonly observability: Observability;
+  /** The Cognito user pool created when no issuer is given. */
+  readonly defaultIdentity?: DefaultIdentity;
 
   constructor(scope: Construct, id: string, props: AirlockStackProps) {
     super(scope, id, props);
@@ -103,6 +117,11 @@ export class AirlockStack extends Stack {
         principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
+        // Only this account's alarms publishing to the encrypted alarm topic (confused deputy).
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': this.account },
+          ArnLike: { 'aws:SourceArn': `arn:${this.partition}:cloudwatch:${this.region}:${this.account}:alarm:*` },
+        },
       }),
     );
 
@@ -132,20 +151,36 @@ export class AirlockStack extends Stack {
     });
     this.policy = new PolicyService(this, 'Policy', { key: this.key, accessLogsBucket: accessLogs, logRetention });
     const reviewerGroups = s.reviewerGroups ?? ['reviewers'];
+    let identity: IdentitySettings;
+    let reviewerIdentity: IdentitySettings;
+    if (s.oidcIssuer) {
+      identity = {
+        issuer: s.oidcIssuer,
+        audience: s.oidcAudience!,
+        audienceClaim: s.audienceClaim,
+        requiredClaimValues: s.requiredClaimValues,
+        principalClaim: s.principalClaim,
+        groupsClaim: s.groupsClaim,
+        jwksUri: s.jwksUri,
+      };
+      reviewerIdentity = identity;
+    } else {
+      this.defaultIdentity = new DefaultIdentity(this, 'Identity', { reviewerGroup: reviewerGroups[0]! });
+      identity = this.defaultIdentity.proxySettings();
+      reviewerIdentity = this.defaultIdentity.reviewerSettings();
+    }
     this.approvals = new ApprovalWorkflow(this, 'Approvals', {
       key: this.key,
       logRetention,
       approvalTimeout: s.approvalTimeoutMinutes ? Duration.minutes(s.approvalTimeoutMinutes) : undefined,
       reviewerEmails: s.reviewerEmails,
-      oidcIssuer: s.oidcIssuer,
-      oidcAudience: s.oidcAudience,
-      principalClaim: s.principalClaim,
-      groupsClaim: s.groupsClaim,
-      jwksUri: s.jwksUri,
+      identity: reviewerIdentity,
       reviewerGroups,
       entries: s.approvalHandlerEntries,
       slackSecretArn: s.slackSecretArn,
     });
+    // Reviewers sign in at the review page (authorization code + PKCE) and come back to it.
+    this.defaultIdentity?.addReviewerClient(`${this.approvals.reviewBaseUrl}signin`);
     this.registry = new TargetRegistry(this, 'Targets', { targets: s.targets ?? [], key: this.key });
 
     for (const { registration } of this.registry.targets) {
@@ -178,6 +213,7 @@ export class AirlockStack extends Stack {
           '. Set it to enable SSH (docs/deploy.md, "SSH").',
       );
     }
+    const hasKind = (kind: string) => this.registry.targets.some((t) => t.registration.kind === kind);
     this.fleet = new ProxyFleet(this, 'Fleet', {
       vpc: this.network.vpc,
       taskSubnets: this.network.taskSubnets,
@@ -189,20 +225,19 @@ export class AirlockStack extends Stack {
       allowedClientCidrs: s.allowedClientCidrs,
       minTasks: s.minTasks,
       maxTasks: s.maxTasks,
-      upstreamPorts: this.registry.targets.map((t) => t.registration.port ?? (t.registration.kind === 'ssh' ? 22 : 5432)),
+      upstreamPorts: this.registry.targets.map((t) => t.registration.port ?? DEFAULT_UPSTREAM_PORT[t.registration.kind] ?? 443),
+      http: hasKind('http'),
+      kubernetes: hasKind('kubernetes'),
       targetCidrs: s.targetCidrs,
       config: renderProxyConfig({
-        oidcIssuer: s.oidcIssuer,
-        oidcAudience: s.oidcAudience,
-        principalClaim: s.principalClaim,
-        groupsClaim: s.groupsClaim,
-        jwksUri: s.jwksUri,
+        identity,
         reviewerGroups,
         approvalTimeout: this.approvals.approvalTimeout,
         targets: this.registry.targets,
         policyFile: s.policyFile ?? '/app/policies/production-example.cedar',
         tls: listenerTlsSecret !== undefined,
         ssh: sshHostKeySecret !== undefined,
+        http: hasKind('http'),
         audit: { retentionDays: this.audit.retentionDays },
       }),
       environment: {
@@ -217,6 +252,12 @@ export class AirlockStack extends Stack {
     this.policy.grantFleetRead(taskRole);
     this.approvals.grantProxy(taskRole);
     this.registry.grantReadCredentials(taskRole);
+    // Kubernetes targets on EKS: the task role signs the cluster token itself, or first assumes the
+    // role the cluster's access entry names (settings.roleArn).
+    const eksRoles = this.registry.targets.map((t) => t.registration.settings?.roleArn).filter((a): a is string => typeof a === 'string');
+    if (eksRoles.length > 0) {
+      taskRole.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: [...new Set(eksRoles)] }));
+    }
 
     this.observability = new Observability(this, 'Observability', {
       fleet: this.fleet,
@@ -228,8 +269,8 @@ export class AirlockStack extends Stack {
 
     new CfnOutput(this, 'GatewayDns', { value: this.fleet.loadBalancer.loadBalancerDnsName });
     new CfnOutput(this, 'ConsoleUrl', {
-      // NLB 443 → the console on 8443: HTTPS with the listeners' certificate, plain HTTP without one.
-      value: `${listenerTlsSecret ? 'https' : 'http'}://${this.fleet.loadBalancer.loadBalancerDnsName}${listenerTlsSecret ? '' : ':443'}/`,
+      // NLB 8443 → the console: HTTPS with the listeners' certificate, plain HTTP without one.
+      value: `${listenerTlsSecret ? 'https' : 'http'}://${this.fleet.loadBalancer.loadBalancerDnsName}:${NLB_PORTS.console}/`,
       description: 'Web console (sessions, replay; approvals are decided at the DecisionEndpoint links)',
     });
     new CfnOutput(this, 'ProxySecurityGroup', {
@@ -243,6 +284,14 @@ export class AirlockStack extends Stack {
       value: this.audit.signingKey.keyArn,
       description: 'KMS key signing audit digests: airlock audit verify --signing-key <this> fetches its public key (aws kms get-public-key to pin a copy)',
     });
+    if (this.defaultIdentity) {
+      const d = this.defaultIdentity;
+      new CfnOutput(this, 'IdentityIssuer', { value: d.issuer, description: 'The Cognito user pool Airlock trusts (no airlock:oidcIssuer given)' });
+      new CfnOutput(this, 'IdentityUserPoolId', { value: d.userPool.userPoolId });
+      new CfnOutput(this, 'IdentityAgentClientId', { value: d.agentClient.userPoolClientId, description: 'App client for agents (client credentials, scope airlock/agents); its secret: aws cognito-idp describe-user-pool-client' });
+      new CfnOutput(this, 'IdentityTokenEndpoint', { value: d.tokenEndpoint, description: 'POST grant_type=client_credentials&scope=airlock/agents with the agent client\'s id and secret (HTTP Basic)' });
+      if (d.reviewerClient) new CfnOutput(this, 'IdentityReviewerClientId', { value: d.reviewerClient.userPoolClientId });
+    }
     new CfnOutput(this, 'PolicyFunction', { value: this.policy.handler.function.functionName });
     new CfnOutput(this, 'PolicyBucket', { value: this.policy.bucket.bucketName });
     new CfnOutput(this, 'ReviewerTopic', { value: this.approvals.topic.topicArn });

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -10,6 +10,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import type { IdentitySettings } from './default-identity.js';
 import { WORKFLOW_ERRORS } from '../lambdas/shared/workflow.js';
 import { AirlockFunction, lambdasEntry } from './airlock-function.js';
 import { acknowledge, acknowledgeOnGrantee, nagArn } from './nag-acknowledgements.js';
@@ -35,15 +36,10 @@ export interface ApprovalWorkflowProps {
   approvalTimeout?: Duration;
   /** Reviewer e-mail addresses subscribed to the topic (they confirm by e-mail). */
   reviewerEmails?: string[];
-  /** OIDC issuer and audience the review page checks reviewers' tokens against. */
-  oidcIssuer: string;
-  oidcAudience: string;
+  /** How the review page checks reviewers' tokens: issuer, audience (and where it is named), claims. */
+  identity: IdentitySettings;
   /** Groups allowed to decide. */
   reviewerGroups: string[];
-  /** Token claims naming the principal and its groups (defaults `sub`, `groups`), and the issuer's JWKS when not discovered. */
-  principalClaim?: string;
-  groupsClaim?: string;
-  jwksUri?: string;
   /** Most decision requests served at once: the public URL's throttle. Default 10. */
   decisionConcurrency?: number;
   /** Base URL of the review page; defaults to the decision endpoint's own URL. */
@@ -115,12 +111,8 @@ export class ApprovalWorkflow extends Construct {
       environment: {
         APPROVALS_TABLE: this.table.tableName,
         ...slackEnv,
-        OIDC_ISSUER: props.oidcIssuer,
-        OIDC_AUDIENCE: props.oidcAudience,
         REVIEWER_GROUPS: props.reviewerGroups.join(','),
-        ...(props.principalClaim ? { OIDC_PRINCIPAL_CLAIM: props.principalClaim } : {}),
-        ...(props.groupsClaim ? { OIDC_GROUPS_CLAIM: props.groupsClaim } : {}),
-        ...(props.jwksUri ? { OIDC_JWKS_URI: props.jwksUri } : {}),
+        ...identityEnvironment(props.identity),
       },
       // The URL is public (Slack cannot sign SigV4): a flood is capped here, not on the account's pool.
       reservedConcurrentExecutions: props.decisionConcurrency ?? 10,
@@ -190,11 +182,31 @@ export class ApprovalWorkflow extends Construct {
     });
     expire.next(new sfn.Succeed(this, 'Expired'));
 
+    // The notifier itself failing (no channel reached a reviewer, Lambda throttled or erroring) is
+    // retried with backoff: about 5 + 10 + 20 + 40 s. Workflow outcomes (denied, cancelled, expired)
+    // arrive as other error names and are never retried.
+    notify.addRetry({
+      errors: ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException', 'Error'],
+      interval: Duration.seconds(5),
+      backoffRate: 2,
+      maxAttempts: 4,
+      jitterStrategy: sfn.JitterType.FULL,
+    });
     notify.addCatch(expire, { errors: [sfn.Errors.TIMEOUT, 'States.HeartbeatTimeout'], resultPath: '$.error' });
     notify.addCatch(new sfn.Succeed(this, 'Denied'), { errors: [WORKFLOW_ERRORS.denied], resultPath: '$.error' });
     notify.addCatch(new sfn.Succeed(this, 'Cancelled'), { errors: [WORKFLOW_ERRORS.cancelled], resultPath: '$.error' });
     // The record already says expired (a reviewer answered too late): nothing left to write.
     notify.addCatch(new sfn.Succeed(this, 'ExpiredBeforeDecision'), { errors: [WORKFLOW_ERRORS.expired], resultPath: '$.error' });
+    // Retries exhausted: the record says why (the holding task polls it and tells the agent at once,
+    // instead of at the approval timeout), and the execution fails (the ApprovalWorkflowFailed alarm).
+    const notNotified = new tasks.LambdaInvoke(this, 'RecordNotNotified', {
+      lambdaFunction: this.expire.function,
+      payload: sfn.TaskInput.fromObject({ requestId: sfn.JsonPath.stringAt('$.requestId'), why: 'notNotified' }),
+      resultPath: sfn.JsonPath.DISCARD,
+      retryOnServiceExceptions: true,
+    });
+    notNotified.next(new sfn.Fail(this, 'ReviewersNotNotified', { error: 'ReviewersNotNotified', cause: 'no reviewer could be notified after retries' }));
+    notify.addCatch(notNotified, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
 
     const logGroup = new logs.LogGroup(this, 'WorkflowLogs', {
       retention: props.logRetention,
@@ -234,7 +246,11 @@ export class ApprovalWorkflow extends Construct {
     this.stateMachine.grantExecution(grantee, 'states:StopExecution');
     // How grantExecution names the machine inside an execution ARN, as cdk-nag prints it.
     const machineName = Stack.of(this).resolve(Fn.select(6, Fn.split(':', this.stateMachine.stateMachineArn)));
-    const executions = `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${JSON.stringify(machineName)}:*`;
+    // A stack with an explicit environment names its region and account literally.
+    const stack = Stack.of(this);
+    const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+    const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+    const executions = `arn:<AWS::Partition>:states:${region}:${account}:execution:${JSON.stringify(machineName)}:*`;
     acknowledgeOnGrantee(
       grantee,
       `AwsSolutions-IAM5[Resource::${executions}]`,
@@ -268,4 +284,17 @@ export class ApprovalWorkflow extends Construct {
       [APPROVAL_ENV.reviewBaseUrl]: this.reviewBaseUrl,
     };
   }
+}
+
+/** The decision Lambda's identity settings as its environment (lambdas/approval-decision/index.ts). */
+export function identityEnvironment(id: IdentitySettings): Record<string, string> {
+  return {
+    OIDC_ISSUER: id.issuer,
+    OIDC_AUDIENCE: [id.audience].flat().join(','),
+    ...(id.audienceClaim ? { OIDC_AUDIENCE_CLAIM: id.audienceClaim } : {}),
+    ...(id.requiredClaimValues ? { OIDC_REQUIRED_CLAIMS: JSON.stringify(id.requiredClaimValues) } : {}),
+    ...(id.principalClaim ? { OIDC_PRINCIPAL_CLAIM: id.principalClaim } : {}),
+    ...(id.groupsClaim ? { OIDC_GROUPS_CLAIM: [id.groupsClaim].flat().join(',') } : {}),
+    ...(id.jwksUri ? { OIDC_JWKS_URI: id.jwksUri } : {}),
+  };
 }

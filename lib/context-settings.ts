@@ -23,14 +23,12 @@ export function settingsFromContext(node: Node): AirlockSettings {
     const v = get<string | string[]>(key);
     return typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v;
   };
-  const oidcIssuer = get<string>('oidcIssuer');
-  const oidcAudience = get<string>('oidcAudience');
-  if (!oidcIssuer || !oidcAudience) {
-    throw new Error(`set context ${PREFIX}oidcIssuer and ${PREFIX}oidcAudience (cdk.json or -c); see docs/deploy.md`);
-  }
   return {
-    oidcIssuer,
-    oidcAudience,
+    // Neither: the stack creates a Cognito user pool (docs/deploy.md, "Identity provider").
+    oidcIssuer: get('oidcIssuer'),
+    oidcAudience: get('oidcAudience'),
+    audienceClaim: get('audienceClaim'),
+    requiredClaimValues: get('requiredClaimValues'),
     principalClaim: get('principalClaim'),
     groupsClaim: get('groupsClaim'),
     jwksUri: get('jwksUri'),

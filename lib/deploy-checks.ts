@@ -13,10 +13,17 @@ export function deployProblems(s: AirlockSettings): string[] {
     problems.push('airlock:targets is empty: the proxy refuses to start without a target. Register at least one (docs/deploy.md, "Register a target").');
   }
   let issuer: URL | undefined;
-  try {
-    issuer = new URL(s.oidcIssuer);
-  } catch {
-    problems.push(`airlock:oidcIssuer "${s.oidcIssuer}" is not a URL.`);
+  if (s.oidcIssuer !== undefined) {
+    try {
+      issuer = new URL(s.oidcIssuer);
+    } catch {
+      problems.push(`airlock:oidcIssuer "${s.oidcIssuer}" is not a URL.`);
+    }
+    if ([s.oidcAudience ?? []].flat().filter((a) => a.length > 0).length === 0) {
+      problems.push('airlock:oidcIssuer is set but airlock:oidcAudience is not: every token would be checked against no audience. Set the audience your issuer puts in access tokens.');
+    }
+  } else if (s.oidcAudience !== undefined) {
+    problems.push('airlock:oidcAudience is set without airlock:oidcIssuer. Set both for your own identity provider, or neither for the Cognito user pool the stack creates.');
   }
   if (issuer && PLACEHOLDER_HOST.test(issuer.hostname)) {
     problems.push(`airlock:oidcIssuer "${s.oidcIssuer}" is a placeholder (a reserved example domain): set your identity provider's issuer URL (docs/deploy.md, "Identity provider").`);

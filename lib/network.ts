@@ -1,4 +1,5 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -84,11 +85,27 @@ export class AirlockNetwork extends Construct {
 
   private addEndpoints(): void {
     const subnets = this.taskSubnets;
-    this.vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3, subnets: [subnets] });
-    this.vpc.addGatewayEndpoint('DynamoDb', {
+    const stack = Stack.of(this);
+    // Endpoint policies: only this account's principals, and through the gateway endpoints only this
+    // account's buckets and tables, so a stolen task credential cannot carry data to another account
+    // over them. ECR image layers live in an AWS-owned bucket per region, which Fargate pulls through S3.
+    const ownPrincipals = { StringEquals: { 'aws:PrincipalAccount': stack.account } };
+    const ownAccount = { StringEquals: { 'aws:PrincipalAccount': stack.account, 'aws:ResourceAccount': stack.account } };
+    const s3 = this.vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3, subnets: [subnets] });
+    s3.addToPolicy(new iam.PolicyStatement({ principals: [new iam.AnyPrincipal()], actions: ['s3:*'], resources: ['*'], conditions: ownAccount }));
+    s3.addToPolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:GetObject'],
+        resources: [`arn:${stack.partition}:s3:::prod-${stack.region}-starport-layer-bucket/*`],
+        conditions: ownPrincipals,
+      }),
+    );
+    const dynamo = this.vpc.addGatewayEndpoint('DynamoDb', {
       service: ec2.GatewayVpcEndpointAwsService.DYNAMODB,
       subnets: [subnets],
     });
+    dynamo.addToPolicy(new iam.PolicyStatement({ principals: [new iam.AnyPrincipal()], actions: ['dynamodb:*'], resources: ['*'], conditions: ownAccount }));
     const interfaces: Record<string, ec2.InterfaceVpcEndpointAwsService> = {
       SecretsManager: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
       StepFunctions: ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS,
@@ -99,6 +116,7 @@ export class AirlockNetwork extends Construct {
     for (const [name, service] of Object.entries(interfaces)) {
       // `open` lets anything in the VPC CIDR reach the endpoint on 443: endpoint policies and IAM still decide.
       const endpoint = this.vpc.addInterfaceEndpoint(name, { service, subnets, privateDnsEnabled: true, open: true });
+      endpoint.addToPolicy(new iam.PolicyStatement({ principals: [new iam.AnyPrincipal()], actions: ['*'], resources: ['*'], conditions: ownPrincipals }));
       acknowledge(
         endpoint,
         'AwsSolutions-EC23',

@@ -1,4 +1,5 @@
 import type { Duration } from 'aws-cdk-lib';
+import type { IdentitySettings } from './default-identity.js';
 import { APPROVAL_ENV } from './approval-workflow.js';
 import { AUDIT_ENV } from './audit-store.js';
 import { POLICY_ENV } from './policy-service.js';
@@ -16,14 +17,16 @@ export const CONTAINER_PATHS = {
   rdsCaBundle: '/app/certs/rds-ca-bundle.pem',
 } as const;
 
-export const CONTAINER_PORTS = { postgres: 5432, ssh: 2222, https: 8443, health: 8080 } as const;
+/**
+ * Where each listener binds in the task. The NLB forwards 5432 → postgres, 22 → ssh, 443 → http (the
+ * HTTP engine, agents' `https://<gateway>/<target>/<path>`), 8443 → console, 6443 → kubernetes.
+ */
+export const CONTAINER_PORTS = { postgres: 5432, ssh: 2222, http: 8443, console: 9443, kubernetes: 6443, health: 8080 } as const;
+/** The NLB's port for each container port that agents or reviewers reach. */
+export const NLB_PORTS = { postgres: 5432, ssh: 22, http: 443, console: 8443, kubernetes: 6443 } as const;
 
 export interface ProxyConfigInput {
-  oidcIssuer: string;
-  oidcAudience: string;
-  principalClaim?: string;
-  groupsClaim?: string;
-  jwksUri?: string;
+  identity: IdentitySettings;
   reviewerGroups: string[];
   approvalTimeout: Duration;
   targets: RegisteredTarget[];
@@ -36,6 +39,8 @@ export interface ProxyConfigInput {
   tls: boolean;
   /** The entrypoint writes the gateway's SSH host key to CONTAINER_PATHS.sshHostKey: render the SSH listener. */
   ssh: boolean;
+  /** HTTP targets are registered: render the HTTP engine's listener (NLB 443). */
+  http?: boolean;
   /** Must match the table's TTL (AuditStore); objects take the bucket's default Object Lock. */
   audit?: { retentionDays?: number };
 }
@@ -45,6 +50,9 @@ export interface ProxyConfigInput {
  * CloudFormation tokens travel as plain container environment, the document stays static.
  */
 export const fromEnv = (name: string): string => `\${env:${name}}`;
+
+/** Set on the container by ProxyFleet: the fleet registry table (cross-task cancels). */
+export const FLEET_ENV = { table: 'AIRLOCK_FLEET_TABLE' } as const;
 
 /** Set on the container by ProxyFleet from PROXY_METRICS.namespace, so alarms and emitter agree. */
 export const METRICS_NAMESPACE_ENV = 'AIRLOCK_METRICS_NAMESPACE';
@@ -61,8 +69,49 @@ export function upstreamTls(settings: Record<string, unknown> | undefined): Reco
   return mode === 'verify-full' && given.caFile === undefined ? { ...given, mode, caFile: CONTAINER_PATHS.rdsCaBundle } : { ...given, mode };
 }
 
+/**
+ * An HTTP target: `baseUrl` from the settings, else `https://<host>[:port]/`; the upstream credential
+ * (`settings.credential`: `bearer` (default), `header` with `header`, `basic` with `username`, or
+ * `none`) reads its secret from the target's Secrets Manager secret.
+ */
+function renderHttpTarget(r: TargetRegistration, credentialRef: string): Record<string, unknown> {
+  const { baseUrl, credential, ...rest } = (r.settings ?? {}) as { baseUrl?: string; credential?: Record<string, unknown> };
+  const type = (credential?.type as string | undefined) ?? 'bearer';
+  return {
+    name: r.name,
+    kind: r.kind,
+    environment: r.environment ?? 'production',
+    tags: r.tags ?? {},
+    baseUrl: baseUrl ?? `https://${r.host}${r.port !== undefined ? `:${r.port}` : ''}/`,
+    ...rest,
+    credential: type === 'none' ? { type } : { ...credential, type, secret: credentialRef },
+  };
+}
+
+/**
+ * A Kubernetes target on Amazon EKS (the Kubernetes engine's target, fargate-proxy/src/protocols/
+ * kubernetes/config.ts): `server` from the settings, else `https://<host>`; the upstream identity is
+ * an EKS token signed by the task role (fargate-proxy/src/adapters/aws/eks-token.ts), after assuming
+ * `settings.roleArn` when given. No secret is read.
+ */
+function renderKubernetesTarget(r: TargetRegistration): Record<string, unknown> {
+  const { server, clusterName, roleArn, region, ...rest } = (r.settings ?? {}) as { server?: string; clusterName?: string; roleArn?: string; region?: string };
+  return {
+    name: r.name,
+    kind: r.kind,
+    environment: r.environment ?? 'production',
+    tags: r.tags ?? {},
+    server: server ?? `https://${r.host}${r.port !== undefined ? `:${r.port}` : ''}`,
+    ...rest,
+    credential: { type: 'eks', clusterName: clusterName ?? r.name, ...(region ? { region } : {}), ...(roleArn ? { roleArn } : {}) },
+  };
+}
+
 /** One target as the proxy's configuration declares it; `secretArn` may be a CloudFormation token. */
 export function renderTarget(r: TargetRegistration, secretArn: string): Record<string, unknown> {
+  const credentialRef = `aws-secretsmanager:${secretArn}${r.secretJsonKey ? `#${r.secretJsonKey}` : ''}`;
+  if (r.kind === 'http') return renderHttpTarget(r, credentialRef);
+  if ((r.kind as string) === 'kubernetes') return renderKubernetesTarget(r);
   return {
     name: r.name,
     kind: r.kind,
@@ -72,7 +121,7 @@ export function renderTarget(r: TargetRegistration, secretArn: string): Record<s
     ...(r.port !== undefined ? { port: r.port } : {}),
     ...r.settings,
     ...(r.kind === 'postgres' ? { tls: upstreamTls(r.settings) } : {}),
-    credential: `aws-secretsmanager:${secretArn}${r.secretJsonKey ? `#${r.secretJsonKey}` : ''}`,
+    credential: credentialRef,
   };
 }
 
@@ -92,13 +141,23 @@ export function renderProxyConfig(input: ProxyConfigInput): Record<string, unkno
           ? { tls: { certFile: CONTAINER_PATHS.tlsCert, keyFile: CONTAINER_PATHS.tlsKey } }
           : { allowPlaintext: true }),
       },
-      // The console (approvals, sessions, replay) behind the NLB's 443; HTTPS with the listeners'
+      // The console (approvals, sessions, replay) behind the NLB's 8443; HTTPS with the listeners'
       // certificate, plain only on a closed network, as postgres' allowPlaintext.
       console: {
         host: '0.0.0.0',
-        port: CONTAINER_PORTS.https,
+        port: CONTAINER_PORTS.console,
         ...(input.tls ? { tls: { certFile: CONTAINER_PATHS.tlsCert, keyFile: CONTAINER_PATHS.tlsKey } } : {}),
       },
+      // Agents' HTTPS to HTTP targets (NLB 443): the listeners' certificate, plain only on a closed network.
+      ...(input.http
+        ? {
+            http: {
+              host: '0.0.0.0',
+              port: CONTAINER_PORTS.http,
+              ...(input.tls ? { tls: { certFile: CONTAINER_PATHS.tlsCert, keyFile: CONTAINER_PATHS.tlsKey } } : { allowPlaintext: true }),
+            },
+          }
+        : {}),
       // Plain GET /healthz only, for the NLB target groups and the container health check.
       health: { host: '0.0.0.0', port: CONTAINER_PORTS.health },
       // SSH carries its own encryption; the host key is what agents pin, so no key, no listener.
@@ -106,19 +165,15 @@ export function renderProxyConfig(input: ProxyConfigInput): Record<string, unkno
         ? { ssh: { host: '0.0.0.0', port: CONTAINER_PORTS.ssh, hostKeyFiles: [CONTAINER_PATHS.sshHostKey] } }
         : {}),
     },
-    identity: {
-      issuer: input.oidcIssuer,
-      audience: input.oidcAudience,
-      ...(input.principalClaim ? { principalClaim: input.principalClaim } : {}),
-      ...(input.groupsClaim ? { groupsClaim: input.groupsClaim } : {}),
-      ...(input.jwksUri ? { jwksUri: input.jwksUri } : {}),
-    },
+    identity: Object.fromEntries(Object.entries(input.identity).filter(([, v]) => v !== undefined)),
     targets: input.targets.map(({ registration, secret }) => renderTarget(registration, secret.secretArn)),
     policy: {
       file: input.policyFile,
       // The baked-in file is where a task starts; versions the policy Lambda activates supersede it.
       s3: { bucket: fromEnv(POLICY_ENV.bucket), currentKey: fromEnv(POLICY_ENV.currentKey) },
     },
+    // Tasks register here; the address is the task's own, read from the ECS task metadata endpoint.
+    fleet: { table: fromEnv(FLEET_ENV.table), scaleInProtection: {} },
     // EMF lines on stdout: the awslogs driver ships them and CloudWatch extracts the metrics
     // the fleet's alarms and scaling policy use.
     metrics: { enabled: true, namespace: fromEnv(METRICS_NAMESPACE_ENV) },

@@ -1,5 +1,6 @@
-import { Duration, IgnoreMode, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, IgnoreMode, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -11,7 +12,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { acknowledge } from './nag-acknowledgements.js';
 import { REPO_ROOT } from './airlock-function.js';
-import { CONTAINER_PATHS, CONTAINER_PORTS } from './proxy-config.js';
+import { CONTAINER_PATHS, CONTAINER_PORTS, FLEET_ENV, NLB_PORTS } from './proxy-config.js';
 
 /** Proxy metrics (CloudWatch EMF, namespace `Airlock`, dimension `Service=proxy`); see docs/deploy.md. */
 export const PROXY_METRICS = {
@@ -58,6 +59,10 @@ export interface ProxyFleetProps {
    * nothing listens for SSH, so the NLB gets no SSH listener and the tasks no SSH port.
    */
   sshHostKeySecret?: secretsmanager.ISecret;
+  /** HTTP targets are registered: the HTTP engine listens and the NLB forwards 443 to it. */
+  http?: boolean;
+  /** Kubernetes targets are registered: the Kubernetes engine listens and the NLB forwards 6443 to it. */
+  kubernetes?: boolean;
   /** Agents reach the NLB from the Internet. Default false: internal. */
   internetFacing?: boolean;
   /** Who may connect to the listeners. Default: the VPC CIDR. `0.0.0.0/0` needs `listenerTlsSecret`. */
@@ -96,6 +101,11 @@ export class ProxyFleet extends Construct {
   readonly targetGroups: elbv2.NetworkTargetGroup[] = [];
   readonly logGroup: logs.LogGroup;
   readonly taskRole: iam.IRole;
+  /**
+   * Which task holds which fleet tag, and where it listens (fargate-proxy/src/adapters/aws/fleet-registry.ts):
+   * a PostgreSQL cancel the NLB hands to any task reaches the task holding the session.
+   */
+  readonly registry: dynamodb.Table;
 
   constructor(scope: Construct, id: string, props: ProxyFleetProps) {
     super(scope, id);
@@ -112,6 +122,17 @@ export class ProxyFleet extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
+    this.registry = new dynamodb.Table(this, 'Registry', {
+      partitionKey: { name: 'tag', type: dynamodb.AttributeType.NUMBER },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: props.key,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: 'ttl',
+      // Live membership only: a replacement table is filled again by the tasks' next heartbeats.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
       cpu: props.cpu ?? 1024,
       memoryLimitMiB: props.memoryLimitMiB ?? 2048,
@@ -122,8 +143,38 @@ export class ProxyFleet extends Construct {
       volumes: [{ name: 'config' }, { name: 'tmp' }],
     });
     this.taskRole = this.taskDefinition.taskRole;
+    // Claim, heartbeat and give back its own tag (conditional puts and deletes); read others' entries.
+    this.taskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+        resources: [this.registry.tableArn],
+      }),
+    );
+    props.key.grantEncryptDecrypt(this.taskRole);
+    // Scale-in protection while the task holds sessions: the ECS agent calls these with the task role.
+    this.taskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:UpdateTaskProtection', 'ecs:GetTaskProtection'],
+        resources: [Stack.of(this).formatArn({ service: 'ecs', resource: 'task', resourceName: `${this.cluster.clusterName}/*`, arnFormat: ArnFormat.SLASH_RESOURCE_NAME })],
+      }),
+    );
+    {
+      const stack = Stack.of(this);
+      const literal = (v: string, token: string) => (Token.isUnresolved(v) ? token : v);
+      const clusterId = stack.resolve(stack.getLogicalId(this.cluster.node.defaultChild as ecs.CfnCluster)) as string;
+      acknowledge(
+        this.taskRole,
+        `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:${literal(stack.region, '<AWS::Region>')}:${literal(stack.account, '<AWS::AccountId>')}:task/<${clusterId}>/*]`,
+        'Task ids are assigned at run time; the grant is task protection on this cluster\'s tasks only (each task sets its own through the ECS agent)',
+      );
+    }
     const ssh = props.sshHostKeySecret !== undefined;
-    const containerPorts = Object.values(CONTAINER_PORTS).filter((port) => ssh || port !== CONTAINER_PORTS.ssh);
+    // Which engines listen: each gets a container port, an NLB listener and a target group.
+    const served: Record<keyof typeof NLB_PORTS, boolean> = { postgres: true, console: true, ssh, http: props.http ?? false, kubernetes: props.kubernetes ?? false };
+    const containerPorts = [
+      ...(Object.keys(NLB_PORTS) as (keyof typeof NLB_PORTS)[]).filter((k) => served[k]).map((k) => CONTAINER_PORTS[k]),
+      CONTAINER_PORTS.health,
+    ];
     const secrets: Record<string, ecs.Secret> = {};
     if (props.listenerTlsSecret) {
       secrets.AIRLOCK_TLS_CERT = ecs.Secret.fromSecretsManager(props.listenerTlsSecret, 'cert');
@@ -146,6 +197,7 @@ export class ProxyFleet extends Construct {
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'proxy', logGroup: this.logGroup }),
       environment: {
         ...props.environment,
+        [FLEET_ENV.table]: this.registry.tableName,
         AIRLOCK_CONFIG: Stack.of(this).toJsonString(props.config),
         AIRLOCK_METRICS_NAMESPACE: PROXY_METRICS.namespace,
         // The gateway drains for this long on SIGTERM, inside the 120 s stop timeout below.
@@ -273,27 +325,21 @@ export class ProxyFleet extends Construct {
       'TCP pass-through listeners only: NLB access logs record TLS listeners only; connections are in VPC flow logs and every session in the audit trail',
     );
 
-    const listeners: Array<[string, number]> = [
-      ['Postgres', CONTAINER_PORTS.postgres],
-      ...(ssh ? [['Ssh', 22] as [string, number]] : []),
-      ['Https', 443],
-    ];
-    const containerPortFor: Record<number, number> = {
-      [CONTAINER_PORTS.postgres]: CONTAINER_PORTS.postgres,
-      22: CONTAINER_PORTS.ssh,
-      443: CONTAINER_PORTS.https,
-    };
-    for (const [name, port] of listeners) {
+    const names: Record<keyof typeof NLB_PORTS, string> = { postgres: 'Postgres', ssh: 'Ssh', http: 'Http', console: 'Console', kubernetes: 'Kubernetes' };
+    const listeners = (Object.keys(NLB_PORTS) as (keyof typeof NLB_PORTS)[])
+      .filter((k) => served[k])
+      .map((k) => [names[k], NLB_PORTS[k], CONTAINER_PORTS[k]] as const);
+    for (const [name, port, containerPort] of listeners) {
       const listener = this.loadBalancer.addListener(name, {
         port,
         protocol: elbv2.Protocol.TCP,
         tcpIdleTimeout: idleTimeout,
       });
       const targetGroup = listener.addTargets(name, {
-        port: containerPortFor[port]!,
+        port: containerPort,
         protocol: elbv2.Protocol.TCP,
         targets: [
-          this.service.loadBalancerTarget({ containerName: container.containerName, containerPort: containerPortFor[port]! }),
+          this.service.loadBalancerTarget({ containerName: container.containerName, containerPort }),
         ],
         // Deregistration stops new connections while open sessions run on until the drain time
         // (connection termination at deregistration stays off, the NLB default).
@@ -316,9 +362,12 @@ export class ProxyFleet extends Construct {
       for (const cidr of clientCidrs) {
         this.loadBalancerSecurityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), `agents on ${name}`);
       }
-      this.allowFromLoadBalancer(containerPortFor[port]!, `${name} from the NLB`);
+      this.allowFromLoadBalancer(containerPort, `${name} from the NLB`);
     }
     this.allowFromLoadBalancer(CONTAINER_PORTS.health, 'NLB health checks');
+    // A task forwards PostgreSQL cancels for sessions another task holds to that task, directly.
+    this.securityGroup.addIngressRule(this.securityGroup, ec2.Port.tcp(CONTAINER_PORTS.postgres), 'PostgreSQL cancels forwarded between tasks');
+    this.securityGroup.addEgressRule(this.securityGroup, ec2.Port.tcp(CONTAINER_PORTS.postgres), 'PostgreSQL cancels forwarded between tasks');
 
     // Egress: HTTPS anywhere (AWS APIs through the VPC endpoints or NAT, the issuer's JWKS), and
     // the targets' ports to where targets live; nothing else leaves a task.

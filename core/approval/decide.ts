@@ -71,8 +71,8 @@ export async function decideApproval(
 }
 
 /** pending → expired (no-op if already settled). Returns the stored record. */
-export async function expireApproval(store: ApprovalStore, id: string, now = Date.now()): Promise<ApprovalRecord | undefined> {
-  const { record } = await store.settle(id, { state: 'expired', reason: 'no reviewer decided in time', decidedAt: now });
+export async function expireApproval(store: ApprovalStore, id: string, now = Date.now(), reason = 'no reviewer decided in time'): Promise<ApprovalRecord | undefined> {
+  const { record } = await store.settle(id, { state: 'expired', reason, decidedAt: now });
   return record;
 }
 

@@ -4,7 +4,7 @@ import { TokenRejectedError } from './errors.js';
 
 export interface ClaimNames {
   principalClaim: string;
-  groupsClaim: string;
+  groupsClaim: string | string[];
 }
 
 /**
@@ -41,7 +41,7 @@ export function principalFromClaims(payload: JWTPayload, names: ClaimNames): Pri
   if (typeof payload.iss !== 'string') throw new TokenRejectedError('missing_claim', { detail: 'claim "iss"' });
   const principal: Principal = {
     id,
-    groups: groupsFrom(readClaim(payload, names.groupsClaim)),
+    groups: [...new Set([names.groupsClaim].flat().flatMap((claim) => groupsFrom(readClaim(payload, claim))))],
     issuer: payload.iss,
   };
   const tokenId = optionalString(payload.jti);
@@ -50,4 +50,24 @@ export function principalFromClaims(payload: JWTPayload, names: ClaimNames): Pri
   if (clientId) principal.clientId = clientId;
   if (typeof payload.exp === 'number') principal.expiresAt = payload.exp;
   return principal;
+}
+
+/**
+ * Whether a verified token is meant for this gateway when its issuer names the audience in another
+ * claim than `aud`. Throws the rejection, as jose does for `aud`.
+ */
+export function checkAudienceClaim(payload: JWTPayload, claim: string, accepted: readonly string[]): void {
+  const value = readClaim(payload, claim);
+  if (value === undefined) throw new TokenRejectedError('missing_claim', { detail: `claim "${claim}"` });
+  const offered = groupsFrom(value);
+  if (!offered.some((v) => accepted.includes(v))) throw new TokenRejectedError('wrong_audience', { detail: `claim "${claim}"` });
+}
+
+/** Claims that must hold exactly one value (Cognito's `token_use: access`). */
+export function checkRequiredClaimValues(payload: JWTPayload, required: Readonly<Record<string, string>>): void {
+  for (const [claim, wanted] of Object.entries(required)) {
+    const value = readClaim(payload, claim);
+    if (value === undefined) throw new TokenRejectedError('missing_claim', { detail: `claim "${claim}"` });
+    if (value !== wanted) throw new TokenRejectedError('wrong_audience', { detail: `claim "${claim}"` });
+  }
 }

@@ -3,7 +3,7 @@ import type { Principal } from '../model.js';
 import { TokenRejectedError, type TokenRejectionCode } from './errors.js';
 import { createJwksKeySource } from './jwks-key-source.js';
 import { withIdentityDefaults, type IdentityOptions } from './options.js';
-import { principalFromClaims } from './principal-claims.js';
+import { checkAudienceClaim, checkRequiredClaimValues, principalFromClaims } from './principal-claims.js';
 
 export interface TokenVerifier {
   /** Resolves to the principal of a valid token; rejects with TokenRejectedError otherwise. */
@@ -62,6 +62,9 @@ export function createTokenVerifier(input: TokenVerifierOptions, keySource?: JWT
   const opts = withIdentityDefaults(input);
   const algorithms = opts.algorithms.filter((alg) => ASYMMETRIC.has(alg));
   if (algorithms.length === 0) throw new Error('identity: no allowed asymmetric algorithm configured');
+  const byAud = opts.audienceClaim === 'aud';
+  const accepted = [opts.audience].flat();
+  if (accepted.length === 0 || accepted.some((a) => a.length === 0)) throw new Error('identity: an empty audience would accept any token');
   const getKey =
     keySource ??
     createJwksKeySource({
@@ -95,13 +98,16 @@ export function createTokenVerifier(input: TokenVerifierOptions, keySource?: JWT
         ({ payload } = await jwtVerify(token, getKey, {
           algorithms,
           issuer: opts.issuer,
-          audience: opts.audience,
+          // jose checks `aud`; another audience claim is checked below, on the verified payload.
+          ...(byAud ? { audience: opts.audience } : {}),
           clockTolerance: opts.clockSkewSeconds,
           requiredClaims: ['exp'],
         }));
       } catch (err) {
         throw rejectionFor(err);
       }
+      if (!byAud) checkAudienceClaim(payload, opts.audienceClaim, accepted);
+      checkRequiredClaimValues(payload, opts.requiredClaimValues);
       return principalFromClaims(payload, opts);
     },
   };

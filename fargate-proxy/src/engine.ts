@@ -14,6 +14,7 @@ import type { TokenVerifierPort } from './context.js';
 import type { SecretStore } from './ports/secrets.js';
 import type { LiveSessions } from './tasks/live-sessions.js';
 import type { TaskService } from '../../core/task/types.js';
+import type { FleetMembership } from './ports/fleet.js';
 
 /** What every engine may use; adapters (local or AWS) stand behind each port. */
 export interface EnginePorts {
@@ -38,6 +39,8 @@ export interface EnginePorts {
   sessions?: LiveSessions;
   /** The task service (issue 32): request_access / task_status of the MCP server call it. */
   tasks?: TaskService;
+  /** Set when this gateway is one task of a fleet behind a load balancer (ports/fleet.ts). */
+  fleet?: FleetMembership;
 }
 
 /** A started protocol engine. */

@@ -26,6 +26,9 @@ import { createKmsDigestSigner } from './adapters/aws/kms-digest-signer.js';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { createAwsApprovalService } from './adapters/aws/approval-service.js';
 import { startPolicyBundleSource } from './adapters/aws/policy-bundle-source.js';
+import { joinFleet } from './adapters/aws/fleet-registry.js';
+import { readTaskSelf } from './adapters/aws/ecs-task-metadata.js';
+import { startTaskProtection } from './adapters/aws/task-protection.js';
 import { CountingAuditSink } from './metrics/counting-audit-sink.js';
 import { startMetricsPublisher } from './metrics/proxy-metrics.js';
 import { startConsole, startHealthListener, type RunningConsole } from './console/server.js';
@@ -125,6 +128,8 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       clockSkewSeconds: cfg.identity.clockSkewSeconds,
       principalClaim: cfg.identity.principalClaim,
       groupsClaim: cfg.identity.groupsClaim,
+      audienceClaim: cfg.identity.audienceClaim,
+      requiredClaimValues: cfg.identity.requiredClaimValues,
       maxTokenBytes: cfg.identity.maxTokenBytes,
     });
 
@@ -229,6 +234,26 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       })() : {}),
     });
     closers.push(() => tasks.close());
+    // A task of a fleet: its tag goes into the PostgreSQL cancel keys it issues (ports/fleet.ts).
+    let fleet: EnginePorts['fleet'];
+    if (cfg.fleet) {
+      const self = cfg.fleet.advertiseHost ? { privateAddress: cfg.fleet.advertiseHost, taskArn: undefined } : await readTaskSelf();
+      const fleetDynamo = new DynamoDBClient({});
+      const membership = await joinFleet({
+        client: fleetDynamo,
+        table: cfg.fleet.table,
+        host: self.privateAddress,
+        taskLabel: self.taskArn,
+        heartbeatMs: cfg.fleet.heartbeatSeconds * 1000,
+        expireMs: cfg.fleet.expireSeconds * 1000,
+        log,
+      });
+      closers.push(async () => {
+        await membership.close();
+        fleetDynamo.destroy();
+      });
+      fleet = membership;
+    }
 
     const ports: EnginePorts = {
       log,
@@ -243,6 +268,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       approvals,
       targets: cfg.targets,
       dataDir: cfg.dataDir,
+      fleet,
     };
 
     // Every protocol is an engine: gateway.ts starts the configured ones and knows none of their insides.
@@ -289,6 +315,14 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       running.mcpUrl = mcp.url;
     }
     // --- end mcp ---
+
+    // A task holding sessions is not chosen for scale-in (ECS agent endpoint); released when idle.
+    const protection = cfg.fleet?.scaleInProtection;
+    const agentUri = protection && (protection.agentUri ?? process.env.ECS_AGENT_URI);
+    if (protection && agentUri) {
+      const guard = startTaskProtection({ agentUri, liveSessions, checkMs: protection.checkSeconds * 1000, expiresInMinutes: protection.expiresInMinutes, log });
+      closers.push(() => guard.close());
+    }
 
     // Load balancer health check: unhealthy (503) while the audit trail refuses events, so a task
     // that would refuse every statement is taken out of service, and while draining.

@@ -1,5 +1,6 @@
 // Lambda entry: wires the decision handler from the environment (APPROVALS_TABLE, SLACK_SECRET_ARN,
-// OIDC_ISSUER, OIDC_AUDIENCE, REVIEWER_GROUPS, optional OIDC_GROUPS_CLAIM, OIDC_PRINCIPAL_CLAIM, OIDC_JWKS_URI).
+// OIDC_ISSUER, OIDC_AUDIENCE (comma-separated), REVIEWER_GROUPS, optional OIDC_GROUPS_CLAIM (comma-separated),
+// OIDC_PRINCIPAL_CLAIM, OIDC_JWKS_URI, OIDC_AUDIENCE_CLAIM, OIDC_REQUIRED_CLAIMS (JSON)).
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -20,8 +21,10 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
     reviewerGroups: listEnv('REVIEWER_GROUPS'),
     verifyReviewer: oidcReviewerVerifier({
       issuer: requireEnv('OIDC_ISSUER'),
-      audience: requireEnv('OIDC_AUDIENCE'),
-      ...(process.env.OIDC_GROUPS_CLAIM ? { groupsClaim: process.env.OIDC_GROUPS_CLAIM } : {}),
+      audience: listEnv('OIDC_AUDIENCE'),
+      ...(process.env.OIDC_GROUPS_CLAIM ? { groupsClaim: listEnv('OIDC_GROUPS_CLAIM') } : {}),
+      ...(process.env.OIDC_AUDIENCE_CLAIM ? { audienceClaim: process.env.OIDC_AUDIENCE_CLAIM } : {}),
+      ...(process.env.OIDC_REQUIRED_CLAIMS ? { requiredClaimValues: JSON.parse(process.env.OIDC_REQUIRED_CLAIMS) as Record<string, string> } : {}),
       ...(process.env.OIDC_PRINCIPAL_CLAIM ? { principalClaim: process.env.OIDC_PRINCIPAL_CLAIM } : {}),
       ...(process.env.OIDC_JWKS_URI ? { jwksUri: process.env.OIDC_JWKS_URI } : {}),
     }),

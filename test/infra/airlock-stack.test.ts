@@ -53,6 +53,7 @@ before(() => {
         settings: { user: 'ops', hostKeys: ['SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU'], credentialType: 'privateKey' },
         secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:web-1-ssh-key-AbCdEf',
       },
+      { name: 'billing-api', kind: 'http', host: 'billing.internal', settings: { credential: { type: 'header', header: 'X-Api-Key' } }, secretJsonKey: 'apiKey' },
     ],
     approvalHandlerEntries: useStubs ? { notifier: stub, decision: stub, expire: stub } : undefined,
   });
@@ -67,9 +68,9 @@ test('cdk-nag AwsSolutions leaves no unacknowledged finding', { skip }, () => {
   assert.equal(r.synthError, undefined);
 });
 
-test('NLB: TCP listeners for PostgreSQL, SSH and HTTPS with a long idle timeout', { skip }, () => {
+test('NLB: TCP listeners for PostgreSQL, SSH, HTTPS (HTTP targets) and the console with a long idle timeout', { skip }, () => {
   const listeners = resources('AWS::ElasticLoadBalancingV2::Listener').map(([, l]) => l.Properties);
-  assert.deepEqual(listeners.map((l) => l.Port).sort((a, b) => a - b), [22, 443, 5432]);
+  assert.deepEqual(listeners.map((l) => l.Port).sort((a, b) => a - b), [22, 443, 5432, 8443]);
   for (const l of listeners) {
     assert.equal(l.Protocol, 'TCP');
     const idle = l.ListenerAttributes.find((a: any) => a.Key === 'tcp.idle_timeout.seconds');
@@ -81,7 +82,7 @@ test('NLB: TCP listeners for PostgreSQL, SSH and HTTPS with a long idle timeout'
 
 test('target groups drain for 15 minutes and health-check GET /healthz on 8080', { skip }, () => {
   const groups = resources('AWS::ElasticLoadBalancingV2::TargetGroup').map(([, g]) => g.Properties);
-  assert.deepEqual(groups.map((g) => g.Port).sort((a, b) => a - b), [2222, 5432, 8443]);
+  assert.deepEqual(groups.map((g) => g.Port).sort((a, b) => a - b), [2222, 5432, 8443, 9443]);
   for (const g of groups) {
     assert.equal(g.HealthCheckProtocol, 'HTTP');
     assert.equal(g.HealthCheckPort, '8080');
@@ -91,35 +92,51 @@ test('target groups drain for 15 minutes and health-check GET /healthz on 8080',
   }
 });
 
-test('HTTPS: NLB 443 forwards to container port 8443, where the console listens with TLS; health stays plain on 8080', { skip }, () => {
-  const https = resources('AWS::ElasticLoadBalancingV2::Listener').filter(([, l]) => l.Properties.Port === 443);
-  assert.equal(https.length, 1);
-  const listener = https[0]![1];
-  const tgRef = listener.Properties.DefaultActions[0].TargetGroupArn.Ref as string;
-  const group = r.template.Resources[tgRef].Properties;
-  assert.deepEqual([group.Port, group.Protocol, group.TargetType], [8443, 'TCP', 'ip']);
-  assert.deepEqual([group.HealthCheckProtocol, group.HealthCheckPort, group.HealthCheckPath], ['HTTP', '8080', '/healthz']);
-  const service = one('AWS::ECS::Service').Properties;
-  const binding = service.LoadBalancers.find((lb: any) => lb.TargetGroupArn.Ref === tgRef);
-  assert.equal(binding.ContainerPort, 8443, 'the service registers its tasks on 8443 in that group');
+test('HTTPS: NLB 443 forwards to the HTTP engine on 8443 and NLB 8443 to the console on 9443, both TLS; health stays plain on 8080', { skip }, () => {
   const container = one('AWS::ECS::TaskDefinition').Properties.ContainerDefinitions[0];
-  assert.ok(container.PortMappings.some((p: any) => p.ContainerPort === 8443 && p.Protocol === 'tcp'));
-  assert.match(container.HealthCheck.Command.join(' '), /http:\/\/127\.0\.0\.1:8080\/healthz/, 'the container health check uses the plain health listener');
-  // What listens there: the rendered configuration the task starts with.
   const env = Object.fromEntries(container.Environment.map((e: any) => [e.Name, flattenIntrinsics(e.Value)])) as Record<string, string>;
   const cfg = parseConfig(expandEnv(JSON.parse(env.AIRLOCK_CONFIG!), [], env), '/app');
+  const service = one('AWS::ECS::Service').Properties;
+  const groupBehind = (nlbPort: number) => {
+    const found = resources('AWS::ElasticLoadBalancingV2::Listener').filter(([, l]) => l.Properties.Port === nlbPort);
+    assert.equal(found.length, 1);
+    const tgRef = found[0]![1].Properties.DefaultActions[0].TargetGroupArn.Ref as string;
+    const group = r.template.Resources[tgRef].Properties;
+    assert.deepEqual([group.Protocol, group.TargetType], ['TCP', 'ip']);
+    assert.deepEqual([group.HealthCheckProtocol, group.HealthCheckPort, group.HealthCheckPath], ['HTTP', '8080', '/healthz']);
+    const binding = service.LoadBalancers.find((lb: any) => lb.TargetGroupArn.Ref === tgRef);
+    assert.equal(binding.ContainerPort, group.Port, 'the service registers its tasks on the group\'s port');
+    assert.ok(container.PortMappings.some((p: any) => p.ContainerPort === group.Port && p.Protocol === 'tcp'));
+    return group;
+  };
+  const http = groupBehind(443);
+  assert.equal(cfg.listeners.http?.port, http.Port, 'the HTTP engine listens where NLB 443 forwards');
+  assert.ok(cfg.listeners.http?.tls, 'HTTPS for agents');
+  assert.equal(cfg.listeners.http?.allowPlaintext, false);
+  const api = cfg.targets.find((t) => t.name === 'billing-api')!;
+  assert.ok(api.kind === 'http');
+  assert.equal(api.baseUrl, 'https://billing.internal/');
+  assert.ok(api.credential.type === 'header' && api.credential.header === 'X-Api-Key');
+  assert.match(api.credential.secret, /^aws-secretsmanager:.+#apiKey$/, 'the API key from the target\'s secret, never inline');
+  const group = groupBehind(8443);
+  assert.equal(group.Port, 9443);
+  assert.match(container.HealthCheck.Command.join(' '), /http:\/\/127\.0\.0\.1:8080\/healthz/, 'the container health check uses the plain health listener');
+  // What listens there: the rendered configuration the task starts with.
   assert.equal(cfg.listeners.console?.port, group.Port);
   assert.ok(cfg.listeners.console?.tls, 'HTTPS, not plain HTTP, on the port the NLB calls HTTPS');
   assert.equal(String(cfg.listeners.health?.port), group.HealthCheckPort);
-  // Clients reach 8443 from the allowed CIDRs, like the other agent-facing ports.
+  // Clients reach 443 and 8443 from the allowed CIDRs, like the other agent-facing ports.
   const ingress = resources('AWS::EC2::SecurityGroupIngress').map(([, i]) => i.Properties);
-  assert.ok(ingress.some((i: any) => i.FromPort === 8443 && i.ToPort === 8443 && i.SourceSecurityGroupId), 'the task security group admits 8443 from the NLB');
+  for (const port of [8443, 9443]) {
+    assert.ok(ingress.some((i: any) => i.FromPort === port && i.ToPort === port && i.SourceSecurityGroupId), `the task security group admits ${port} from the NLB`);
+  }
   const nlbIngress = resources('AWS::EC2::SecurityGroup').flatMap(([, sg]) => (sg.Properties.GroupDescription.startsWith('Airlock NLB') ? sg.Properties.SecurityGroupIngress : []));
   assert.ok(nlbIngress.some((i: any) => i.FromPort === 443), 'clients reach the NLB on 443');
+  assert.ok(nlbIngress.some((i: any) => i.FromPort === 8443), 'reviewers reach the console on 8443');
   // Reviewers are pointed at things that answer: the console over HTTPS, review links at the decision endpoint.
   const outputs = r.template.Outputs as Record<string, any>;
   const consoleOut = flattenIntrinsics(outputs.ConsoleUrl.Value) as string;
-  assert.match(consoleOut, /^https:\/\/[^/:]+\/$/);
+  assert.match(consoleOut, /^https:\/\/[^/:]+:8443\/$/);
   const decisionOut = Object.entries(outputs).find(([k]) => k.startsWith('ApprovalsDecisionEndpoint'))![1];
   assert.equal(env[APPROVAL_ENV.reviewBaseUrl], flattenIntrinsics(decisionOut.Value), 'review links (<base>review/<id>) go to the decision Lambda, which serves them');
   // Operators read the fleet's trail with `airlock ... --table --bucket`: the outputs name what the tasks write to.
@@ -133,7 +150,7 @@ test('Fargate task: read-only root, non-root user, no public IP, graceful stop',
   assert.equal(container.ReadonlyRootFilesystem, true);
   assert.equal(container.User, '10001:10001');
   assert.equal(container.StopTimeout, 120);
-  assert.deepEqual(container.PortMappings.map((p: any) => p.ContainerPort).sort((a: number, b: number) => a - b), [2222, 5432, 8080, 8443]);
+  assert.deepEqual(container.PortMappings.map((p: any) => p.ContainerPort).sort((a: number, b: number) => a - b), [2222, 5432, 8080, 8443, 9443]);
   assert.match(container.HealthCheck.Command.join(' '), /\/healthz/);
   assert.ok(container.LogConfiguration.LogDriver === 'awslogs');
   const service = one('AWS::ECS::Service').Properties;
@@ -149,15 +166,15 @@ test('the rendered proxy configuration, expanded from the container environment,
   const raw = JSON.parse(env.AIRLOCK_CONFIG!);
   // What the proxy does at start-up: every ${env:NAME} must be set on the container.
   const cfg = parseConfig(expandEnv(raw, [], env), '/app');
-  assert.deepEqual(cfg.targets.map((t) => t.name), ['orders', 'billing', 'web-1']);
+  assert.deepEqual(cfg.targets.map((t) => t.name), ['orders', 'billing', 'web-1', 'billing-api']);
   assert.match(cfg.targets[1]!.credential as string, /^aws-secretsmanager:arn:aws:secretsmanager:.*billing-db/);
   assert.ok(!/password|BEGIN [A-Z ]*PRIVATE KEY/i.test(env.AIRLOCK_CONFIG!), 'references only, no secret values');
   assert.deepEqual(cfg.listeners.postgres!.tls, { certFile: '/etc/airlock/tls/tls.crt', keyFile: '/etc/airlock/tls/tls.key' });
   assert.equal(cfg.listeners.postgres!.allowPlaintext, false);
   assert.deepEqual(
     cfg.listeners.console,
-    { host: '0.0.0.0', port: 8443, tls: { certFile: '/etc/airlock/tls/tls.crt', keyFile: '/etc/airlock/tls/tls.key' } },
-    'the console behind the NLB\'s 443, HTTPS with the certificate the entrypoint writes',
+    { host: '0.0.0.0', port: 9443, tls: { certFile: '/etc/airlock/tls/tls.crt', keyFile: '/etc/airlock/tls/tls.key' } },
+    'the console behind the NLB\'s 8443, HTTPS with the certificate the entrypoint writes',
   );
   assert.deepEqual(cfg.listeners.health, { host: '0.0.0.0', port: 8080 }, 'the plain health endpoint the NLB and the container check');
   assert.deepEqual(
@@ -232,7 +249,7 @@ test('the fleet may read exactly the registered targets\' secrets', { skip }, ()
   const secretResources = statements
     .filter((s: any) => [s.Action].flat().includes('secretsmanager:GetSecretValue'))
     .flatMap((s: any) => [s.Resource].flat());
-  assert.equal(secretResources.length, 3);
+  assert.equal(secretResources.length, 4, 'orders, billing, web-1 and billing-api');
   const created = resources('AWS::SecretsManager::Secret').find(([, s]) => s.Properties.Name === 'airlock/targets/orders')!;
   assert.ok(secretResources.some((res: any) => res.Ref === created[0]));
   assert.ok(secretResources.includes('arn:aws:secretsmanager:eu-west-1:123456789012:secret:billing-db-AbCdEf'));
@@ -258,7 +275,7 @@ test('audit store: CMK encryption, PITR, TTL and indexes; buckets TLS-only, vers
   assert.equal(stackKey[1].Properties.EnableKeyRotation, true);
   assert.equal(keys.find(([id]) => id.startsWith('AuditDigestSigningKey'))![1].Properties.KeySpec, 'ECC_NIST_P256');
   const tables = resources('AWS::DynamoDB::Table').map(([, t]) => t.Properties);
-  assert.equal(tables.length, 2, 'one audit table (single-table design) and the approvals table');
+  assert.equal(tables.length, 3, 'one audit table (single-table design), the approvals table and the fleet registry');
   for (const t of tables) {
     assert.equal(t.SSESpecification.SSEType, 'KMS');
     assert.ok(t.SSESpecification.KMSMasterKeyId);

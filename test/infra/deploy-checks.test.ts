@@ -38,8 +38,12 @@ function synthError(over: Partial<AirlockSettings>): string {
 test('unusable or unsafe settings are synth errors naming the setting', () => {
   assert.match(synthError({ targets: [] }), /airlock:targets is empty/);
   assert.match(synthError({ targets: undefined }), /airlock:targets is empty/);
-  // The value cdk.json ships, and any other reserved example domain.
-  const shipped = JSON.parse(readFileSync(join(import.meta.dirname, '../../cdk.json'), 'utf8')).context['airlock:oidcIssuer'] as string;
+  // The value cdk.json used to ship, and any other reserved example domain. (cdk.json now names no
+  // issuer: the stack then creates a Cognito user pool, test/infra/default-identity.test.ts.)
+  const shipped = 'https://login.example.com/';
+  assert.equal(JSON.parse(readFileSync(join(import.meta.dirname, '../../cdk.json'), 'utf8')).context['airlock:oidcIssuer'], undefined);
+  assert.match(synthError({ oidcAudience: undefined }), /airlock:oidcIssuer is set but airlock:oidcAudience is not/);
+  assert.match(synthError({ oidcIssuer: undefined }), /airlock:oidcAudience is set without airlock:oidcIssuer/);
   assert.match(synthError({ oidcIssuer: shipped }), /airlock:oidcIssuer .* is a placeholder/);
   assert.match(synthError({ oidcIssuer: 'https://idp.example.org/realms/x' }), /placeholder/);
   assert.match(synthError({ oidcIssuer: 'http://login.acme.internal/' }), /must be https/);
@@ -131,4 +135,20 @@ test('PostgreSQL targets verify-full against the shipped RDS CAs by default; dis
     settings: { ...good, targets: [{ name: 'legacy', kind: 'postgres', host: 'legacy.internal', settings: { database: 'l', user: 'a', tls: { mode: 'disable' } } }] },
   });
   Annotations.fromStack(stack).hasWarning('*', Match.stringLikeRegexp('legacy: upstream TLS is disabled'));
+});
+
+test('a kubernetes target on EKS renders the Kubernetes engine\'s shape with an EKS credential and no secret reference', () => {
+  const rendered = renderTarget(
+    { name: 'prod-eu', kind: 'kubernetes' as never, host: 'ABCD.gr7.eu-west-1.eks.amazonaws.com', settings: { clusterName: 'prod-eu', roleArn: 'arn:aws:iam::123456789012:role/airlock-eks', caFile: '/app/certs/prod-eu-ca.pem' } },
+    'arn:aws:secretsmanager:eu-west-1:123456789012:secret:unused',
+  );
+  assert.deepEqual(rendered, {
+    name: 'prod-eu',
+    kind: 'kubernetes',
+    environment: 'production',
+    tags: {},
+    server: 'https://ABCD.gr7.eu-west-1.eks.amazonaws.com',
+    caFile: '/app/certs/prod-eu-ca.pem',
+    credential: { type: 'eks', clusterName: 'prod-eu', roleArn: 'arn:aws:iam::123456789012:role/airlock-eks' },
+  });
 });

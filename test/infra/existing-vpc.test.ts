@@ -80,10 +80,14 @@ test('timeouts and client CIDRs are props', () => {
   const nlbIngress = (Object.values(t.findResources('AWS::EC2::SecurityGroup'))
     .find((g: any) => g.Properties.GroupDescription.startsWith('Airlock NLB')) as any).Properties.SecurityGroupIngress as Array<{ CidrIp: string; FromPort: number }>;
   assert.deepEqual(nlbIngress.map((i) => i.CidrIp), nlbIngress.map(() => '10.99.0.0/16'), 'only the configured client CIDR reaches the NLB');
-  assert.deepEqual(nlbIngress.map((i) => i.FromPort).sort((a, b) => a - b), [22, 443, 5432]);
+  assert.deepEqual(nlbIngress.map((i) => i.FromPort).sort((a, b) => a - b), [22, 5432, 8443]);
   const taskRules = rules.filter((r) => r.GroupId['Fn::GetAtt'][0] === taskGroup);
-  assert.ok(taskRules.every((r) => r.SourceSecurityGroupId['Fn::GetAtt'][0] === nlbGroup), 'tasks admit the NLB only');
-  assert.deepEqual(taskRules.map((r) => r.FromPort).sort((a, b) => a - b), [2222, 5432, 8080, 8443]);
+  // Tasks admit the NLB, and each other on PostgreSQL only (cancels forwarded to the session's task).
+  const fromTasks = taskRules.filter((r) => r.SourceSecurityGroupId['Fn::GetAtt'][0] === taskGroup);
+  assert.deepEqual(fromTasks.map((r) => [r.FromPort, r.ToPort]), [[5432, 5432]]);
+  const fromNlb = taskRules.filter((r) => !fromTasks.includes(r));
+  assert.ok(fromNlb.every((r) => r.SourceSecurityGroupId['Fn::GetAtt'][0] === nlbGroup), 'otherwise tasks admit the NLB only');
+  assert.deepEqual(fromNlb.map((r) => r.FromPort).sort((a, b) => a - b), [2222, 5432, 8080, 9443]);
   const ingress: Array<{ CidrIp: string; FromPort: number }> = [];
   assert.deepEqual(ingress, [], 'no CIDR reaches the tasks directly');
   const egress = (Object.values(t.findResources('AWS::EC2::SecurityGroup'))

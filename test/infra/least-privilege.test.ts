@@ -98,3 +98,50 @@ test('the NLB and the tasks\' health checks are liveness: any HTTP answer from /
   const check = task.Properties.ContainerDefinitions[0].HealthCheck.Command.join(' ');
   assert.ok(!check.includes('r.ok'), 'a 503 (audit store unreachable) does not fail the container check');
 });
+
+test('the notifier is retried with backoff on its own failures only; exhausted retries record why and fail the execution', () => {
+  const machine = Object.values(json.Resources).find((r) => r.Type === 'AWS::StepFunctions::StateMachine')!;
+  const body = machine.Properties.DefinitionString;
+  const text = typeof body === 'string' ? body : (body['Fn::Join'][1] as unknown[]).map((p) => (typeof p === 'string' ? p : 'X')).join('');
+  const def = JSON.parse(text);
+  const notify = def.States.NotifyReviewers;
+  const retry = notify.Retry.find((r: any) => r.ErrorEquals.includes('Error'));
+  assert.ok(retry, 'a function error is retried');
+  assert.equal(retry.BackoffRate, 2);
+  assert.equal(retry.MaxAttempts, 4);
+  for (const outcome of ['ApprovalDenied', 'ApprovalCancelled', 'ApprovalExpired', 'States.ALL', 'States.Timeout']) {
+    assert.ok(!notify.Retry.some((r: any) => r.ErrorEquals.includes(outcome)), `${outcome} is never retried`);
+  }
+  const catchers = notify.Catch.map((c: any) => c.ErrorEquals.join(','));
+  assert.equal(catchers.at(-1), 'States.ALL', 'the catch-all comes after the outcomes');
+  const last = notify.Catch.at(-1).Next;
+  assert.equal(def.States[last].Parameters.Payload.why, 'notNotified');
+  assert.equal(def.States[def.States[last].Next].Type, 'Fail');
+});
+
+test('VPC endpoint policies: this account\'s principals only; the gateway endpoints reach this account\'s buckets and tables (and ECR\'s layer bucket)', () => {
+  const endpoints = Object.values(json.Resources).filter((r) => r.Type === 'AWS::EC2::VPCEndpoint');
+  assert.ok(endpoints.length >= 7);
+  for (const e of endpoints) {
+    const statements = e.Properties.PolicyDocument?.Statement as any[] | undefined;
+    assert.ok(statements?.length, `${JSON.stringify(e.Properties.ServiceName)} has a policy`);
+    for (const st of statements) assert.ok(st.Condition?.StringEquals?.['aws:PrincipalAccount'], 'every statement names the account');
+    const gateway = e.Properties.VpcEndpointType === 'Gateway';
+    if (gateway) {
+      const broad = statements.find((st) => st.Resource === '*');
+      assert.ok(broad.Condition.StringEquals['aws:ResourceAccount'], 'a gateway endpoint reaches this account\'s resources only');
+    }
+  }
+  const layerBucket = endpoints.flatMap((e) => e.Properties.PolicyDocument.Statement).find((st: any) => JSON.stringify(st.Resource).includes('starport-layer-bucket'));
+  assert.deepEqual(layerBucket.Action, 's3:GetObject');
+});
+
+test('the stack key\'s service statements are conditioned on this account\'s sources', () => {
+  const key = Object.entries(json.Resources).find(([id, r]) => r.Type === 'AWS::KMS::Key' && id.startsWith('Key'))![1];
+  const services = (key.Properties.KeyPolicy.Statement as any[]).filter((st) => st.Principal?.Service);
+  assert.ok(services.length >= 2);
+  for (const st of services) assert.ok(st.Condition, `${JSON.stringify(st.Principal.Service)} has a condition`);
+  const cw = services.find((st) => JSON.stringify(st.Principal.Service).includes('cloudwatch'));
+  assert.ok(cw.Condition.StringEquals['aws:SourceAccount']);
+  assert.match(JSON.stringify(flattenIntrinsics(cw.Condition.ArnLike['aws:SourceArn'])), /:alarm:\*/);
+});

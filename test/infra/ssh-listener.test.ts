@@ -39,9 +39,9 @@ test('without a host key secret: a warning, no SSH listener in the config, no SS
 
   const t = Template.fromStack(stack);
   const listeners = Object.values(t.findResources('AWS::ElasticLoadBalancingV2::Listener')).map((l: any) => l.Properties.Port);
-  assert.deepEqual(listeners.sort((a, b) => a - b), [443, 5432]);
+  assert.deepEqual(listeners.sort((a, b) => a - b), [5432, 8443]);
   const groups = Object.values(t.findResources('AWS::ElasticLoadBalancingV2::TargetGroup')).map((g: any) => g.Properties.Port);
-  assert.deepEqual(groups.sort((a, b) => a - b), [5432, 8443]);
+  assert.deepEqual(groups.sort((a, b) => a - b), [5432, 9443]);
   const [task] = Object.values(t.findResources('AWS::ECS::TaskDefinition')) as any[];
   const container = task.Properties.ContainerDefinitions[0];
   assert.ok(!container.PortMappings.some((p: any) => p.ContainerPort === 2222));
@@ -60,8 +60,7 @@ test('without a host key secret: a warning, no SSH listener in the config, no SS
 test('the rendered SSH listener and target are what the proxy accepts', () => {
   const { registry: reg } = registry([sshTarget({ port: 2200, secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:web-1-AbCdEf' }, { credentialType: 'password' })]);
   const raw = renderProxyConfig({
-    oidcIssuer: 'https://login.acme.internal/',
-    oidcAudience: 'airlock',
+    identity: { issuer: 'https://login.acme.internal/', audience: 'airlock' },
     reviewerGroups: ['dba'],
     approvalTimeout: Duration.minutes(15),
     targets: reg.targets,
@@ -74,13 +73,13 @@ test('the rendered SSH listener and target are what the proxy accepts', () => {
     AIRLOCK_AUDIT_TABLE: 't', AIRLOCK_AUDIT_BUCKET: 'b', AIRLOCK_AUDIT_KMS_KEY: 'arn:aws:kms:eu-west-1:123456789012:key/x',
     AIRLOCK_AUDIT_SIGNING_KEY: 'arn:aws:kms:eu-west-1:123456789012:key/s',
     AIRLOCK_APPROVALS_TABLE: 'a', AIRLOCK_APPROVAL_STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:m',
-    AIRLOCK_REVIEW_BASE_URL: 'https://review.example.com/',
+    AIRLOCK_REVIEW_BASE_URL: 'https://review.example.com/', AIRLOCK_FLEET_TABLE: 'f',
   };
   const cfg = parseConfig(expandEnv(raw, [], env), '/app');
   assert.equal(cfg.listeners.ssh?.port, 2222);
   // Without the listeners' certificate (a closed network): the console is plain HTTP on the port the
-  // NLB's 443 forwards to, as postgres gets allowPlaintext; health is plain on 8080 either way.
-  assert.deepEqual(cfg.listeners.console, { host: '0.0.0.0', port: 8443 });
+  // NLB's 8443 forwards to, as postgres gets allowPlaintext; health is plain on 8080 either way.
+  assert.deepEqual(cfg.listeners.console, { host: '0.0.0.0', port: 9443 });
   assert.deepEqual(cfg.listeners.health, { host: '0.0.0.0', port: 8080 });
   assert.equal(cfg.listeners.postgres?.allowPlaintext, true);
   assert.deepEqual(cfg.listeners.ssh?.hostKeyFiles, ['/etc/airlock/ssh/host_key']);

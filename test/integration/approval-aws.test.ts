@@ -267,6 +267,15 @@ test('the expiry Lambda settles a pending request as expired and leaves a decide
   assert.equal((await expire({ requestId: 'decided-1' })).state, 'approved');
 });
 
+test('reviewers that could not be notified: the waiting agent learns it from the record at once, with the reason', async () => {
+  const expire = createExpirer({ store, logger });
+  const pending = await service().request(input());
+  await expire({ requestId: pending.id, why: 'notNotified' });
+  const outcome = await pending.outcome;
+  assert.equal(outcome.state, 'expired');
+  assert.match((await store.get(pending.id))!.reason ?? '', /no reviewer could be notified/);
+});
+
 test('the proxy gives up at its deadline and marks the request expired', async () => {
   const pending = await service({ deadlineMs: 150 }).request(input());
   assert.equal((await pending.outcome).state, 'expired');

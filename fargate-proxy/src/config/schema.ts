@@ -115,7 +115,12 @@ export const configSchema = z
       algorithms: z.array(z.enum(['RS256', 'ES256', 'EdDSA'])).min(1).default(['RS256', 'ES256', 'EdDSA']),
       clockSkewSeconds: z.number().int().min(0).max(300).default(30),
       principalClaim: z.string().default('sub'),
-      groupsClaim: z.string().default('groups'),
+      /** One claim, or several whose groups are merged (Cognito: `[cognito:groups, scope]`). */
+      groupsClaim: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).default('groups'),
+      /** Where `audience` is looked for: `aud`, or `client_id` / `scope` for issuers whose access tokens have no `aud` (Cognito). */
+      audienceClaim: z.string().min(1).default('aud'),
+      /** Claims that must hold exactly these values, e.g. `{ token_use: access }` for Cognito. */
+      requiredClaimValues: z.record(z.string(), z.string()).default({}),
       maxTokenBytes: z.number().int().min(256).max(65536).default(8192),
       /** Runs the embedded development issuer (oidc-provider) at `issuer`. */
       localIssuer: z
@@ -179,6 +184,31 @@ export const configSchema = z
       .default({ reviewerGroups: ['reviewers'], timeoutSeconds: 900, backend: 'local' }),
     /** Task tokens (docs/tasks.md): signed by a KMS key (ECC_NIST_P256) when `kmsKeyId` is set, else by a local key in dataDir. */
     tasks: z.object({ kmsKeyId: z.string().min(1).optional() }).default({}),
+    /**
+     * One task of a fleet behind a load balancer: tasks register in a DynamoDB table so that a
+     * PostgreSQL cancel arriving at any task reaches the task holding the session.
+     */
+    fleet: z
+      .object({
+        table: z.string().min(1),
+        /** How other tasks reach this one; default: the task's private IPv4 address from ECS task metadata. */
+        advertiseHost: z.string().min(1).optional(),
+        heartbeatSeconds: z.number().positive().default(10),
+        /** A task not heard from for this long has left; its tag may be reused. */
+        expireSeconds: z.number().positive().default(30),
+        /**
+         * ECS task scale-in protection while the task holds sessions, through the ECS agent
+         * ($ECS_AGENT_URI, or this URL). Off outside ECS.
+         */
+        scaleInProtection: z
+          .object({
+            agentUri: z.string().url().optional(),
+            checkSeconds: z.number().positive().default(5),
+            expiresInMinutes: z.number().int().min(1).max(2880).default(60),
+          })
+          .optional(),
+      })
+      .optional(),
     /** CloudWatch Embedded Metric Format lines on stdout, one per interval (docs/configuration.md). */
     metrics: z
       .object({

@@ -28,6 +28,7 @@ export async function startPostgresEngine(ports: EnginePorts, cfg: PostgresListe
     allowPlaintext: cfg.allowPlaintext,
     maxMessageBytes: cfg.maxMessageBytes,
     authTimeoutMs: cfg.authTimeoutMs,
+    fleet: ports.fleet,
     statementLimits: { maxStatementBytes: cfg.maxStatementBytes, offloadAboveBytes: cfg.offloadStatementsAboveBytes, inspectDeadlineMs: cfg.inspectDeadlineMs },
   });
   // Half-open: a client may send its last messages and FIN, and still read the answers.
@@ -37,6 +38,11 @@ export async function startPostgresEngine(ports: EnginePorts, cfg: PostgresListe
     server.listen(cfg.port, cfg.host, () => resolve());
   });
   const port = (server.address() as net.AddressInfo).port;
+  // Other tasks forward cancels for this task's sessions here (cancel-forwarding.ts).
+  await ports.fleet?.advertisePostgres(port).catch((err) => {
+    server.close();
+    throw err;
+  });
   ports.log.info({ host: cfg.host, port, tls: Boolean(cfg.tls) }, 'postgres listener ready');
   return {
     protocol: 'postgres',

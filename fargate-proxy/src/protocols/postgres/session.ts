@@ -19,6 +19,8 @@ import {
   readyForQuery,
 } from './backend.js';
 import { CancelRegistry } from './cancel-registry.js';
+import { forwardCancel } from './cancel-forwarding.js';
+import type { FleetMembership } from '../../ports/fleet.js';
 import { endAndDrain } from './closing.js';
 import { CLIENT_ENCODING, clientEncodingRefusal } from './client-encoding.js';
 import { DEFAULT_STATEMENT_LIMITS, type StatementLimits } from './off-loop-inspection.js';
@@ -40,6 +42,8 @@ export interface PostgresListenerOptions {
   maxMessageBytes: number;
   authTimeoutMs: number;
   statementLimits?: StatementLimits;
+  /** The fleet this task belongs to: cancels for sessions other tasks hold are forwarded to them. */
+  fleet?: FleetMembership;
 }
 
 /** Startup parameters passed on to the upstream. Anything else (options, replication, …) is refused. */
@@ -115,7 +119,7 @@ class HandshakeReader {
 }
 
 export class PostgresSessionHandler {
-  readonly cancels = new CancelRegistry();
+  readonly cancels: CancelRegistry;
   readonly #live = new Set<Relay>();
   /** Per target: relations and the names that could shadow built-ins (see core/classify/session-scope.ts). */
   readonly catalogs: TargetCatalogs;
@@ -128,6 +132,7 @@ export class PostgresSessionHandler {
   ) {
     this.catalogs = new TargetCatalogs(ctx.log);
     this.maskedColumns = new MaskedColumnRegistry(ctx.masking.columnRules ?? [], ctx.log);
+    this.cancels = new CancelRegistry(opts.fleet?.tag ?? 0);
   }
 
   /** Logins still in progress, each with how to end it (gateway shutdown). */
@@ -215,7 +220,9 @@ export class PostgresSessionHandler {
           socket.write('N'); // GSSAPI encryption is not offered; the client falls back to TLS or plain
         } else if (packet.kind === 'cancel') {
           clearTimeout(deadline);
-          this.cancels.cancel(packet.processId, packet.secretKey);
+          const fleet = this.opts.fleet;
+          if (fleet && this.cancels.isForeign(packet.processId)) void forwardCancel(fleet, packet.processId, packet.secretKey, log);
+          else this.cancels.cancel(packet.processId, packet.secretKey);
           reader.socket.end(); // the protocol says nothing is sent back for a cancel
           return;
         } else if (packet.kind === 'startup') {
