@@ -53,6 +53,7 @@ import { gatewayEndpoints } from './mcp/endpoints.js';
 import { airlockVersion } from './mcp/version.js';
 // --- end mcp ---
 import { startKubernetesEngine } from './protocols/kubernetes/engine.js';
+import { eksTokenSources } from './adapters/aws/eks-token.js';
 
 export interface RunningGateway {
   config: AirlockConfig;
@@ -289,7 +290,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       ['postgres', () => cfg.listeners.postgres && startPostgresEngine(ports, cfg.listeners.postgres)],
       ['ssh', () => cfg.listeners.ssh && startSshEngine(ports, cfg.listeners.ssh)],
       ['http', () => cfg.listeners.http && startHttpEngine(ports, cfg.listeners.http, { approvalLifetimeMs: cfg.approvals.timeoutSeconds * 1000 })],
-      ['kubernetes', () => cfg.listeners.kubernetes && startKubernetesEngine(ports, cfg.listeners.kubernetes, { approvalLifetimeMs: cfg.approvals.timeoutSeconds * 1000 })],
+      ['kubernetes', () => cfg.listeners.kubernetes && startKubernetesEngine(ports, cfg.listeners.kubernetes, { approvalLifetimeMs: cfg.approvals.timeoutSeconds * 1000, eksTokens: eksTokenSources })],
     ];
     for (const [name, start] of starters) {
       const engine = await start();

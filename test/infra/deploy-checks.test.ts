@@ -151,4 +151,7 @@ test('a kubernetes target on EKS renders the Kubernetes engine\'s shape with an 
     caFile: '/app/certs/prod-eu-ca.pem',
     credential: { type: 'eks', clusterName: 'prod-eu', roleArn: 'arn:aws:iam::123456789012:role/airlock-eks' },
   });
+  // The proxy takes what the stack renders: the Kubernetes engine's target schema accepts it.
+  const parsed = targetSchema.parse(rendered);
+  assert.equal(parsed.kind === 'kubernetes' && parsed.credential.type, 'eks');
 });

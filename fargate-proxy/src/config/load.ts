@@ -96,7 +96,7 @@ function resolvePaths(cfg: AirlockConfig, baseDir: string): AirlockConfig {
       if (t.kind === 'kubernetes') {
         const absRef = (r: string) => (r.startsWith('file:') ? `file:${abs(r.slice(5))}` : r);
         const c = t.credential;
-        const credential = c.type === 'token' ? { ...c, secret: absRef(c.secret) } : { ...c, certificate: absRef(c.certificate), key: absRef(c.key) };
+        const credential = c.type === 'token' ? { ...c, secret: absRef(c.secret) } : c.type === 'clientCertificate' ? { ...c, certificate: absRef(c.certificate), key: absRef(c.key) } : c;
         return { ...t, credential, caFile: t.caFile && abs(t.caFile) };
       }
       // --- end kubernetes ---

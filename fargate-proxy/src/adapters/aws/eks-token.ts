@@ -4,6 +4,7 @@
 // calls the URL; STS answers with the caller's ARN, which the cluster's access entries map to RBAC.
 // The task role signs; no long-lived secret exists anywhere.
 import { createHash, createHmac } from 'node:crypto';
+import { fromNodeProviderChain, fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, Checksum, SourceData } from '@smithy/types';
 
@@ -84,4 +85,18 @@ export function eksTokenSource(opts: Omit<EksTokenOptions, 'now'>): () => Promis
     cached = { token, at: Date.now() };
     return token;
   };
+}
+
+/**
+ * The Kubernetes engine's EKS token sources: the gateway's own AWS identity (the task role through
+ * the default provider chain), or `roleArn` assumed from it; region from the credential or AWS_REGION.
+ */
+export function eksTokenSources(c: { clusterName: string; region?: string; roleArn?: string }): () => Promise<string> {
+  const region = c.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  if (!region) throw new Error(`EKS cluster ${c.clusterName}: no region (set it on the credential or AWS_REGION)`);
+  const base = fromNodeProviderChain();
+  const credentials = c.roleArn
+    ? fromTemporaryCredentials({ masterCredentials: base, params: { RoleArn: c.roleArn, RoleSessionName: 'airlock-gateway' }, clientConfig: { region } })
+    : base;
+  return eksTokenSource({ clusterName: c.clusterName, region, credentials });
 }

@@ -12,6 +12,19 @@ export const kubeCredentialSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('token'), secret: secretRef }).strict(),
   /** A client certificate and its key (PEM), both from the secrets port. */
   z.object({ type: z.literal('clientCertificate'), certificate: secretRef, key: secretRef }).strict(),
+  /**
+   * Amazon EKS: a token presigned by the gateway's own AWS identity (the task role, or `roleArn`
+   * assumed from it), as `aws eks get-token` makes it; no secret is stored anywhere.
+   */
+  z
+    .object({
+      type: z.literal('eks'),
+      clusterName: z.string().min(1),
+      /** Default: AWS_REGION. */
+      region: z.string().min(1).optional(),
+      roleArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+/, 'an IAM role ARN').optional(),
+    })
+    .strict(),
 ]);
 
 export const kubernetesTargetSchema = z

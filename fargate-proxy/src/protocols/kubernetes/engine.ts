@@ -14,12 +14,12 @@ import { ConnectionSessions } from '../http/audit-session.js';
 import type { AgentRequest, AgentResponse } from '../http/exchange.js';
 import type { KubernetesListenerConfig } from './config.js';
 import { handleKubeExchange, type KubeExchangeContext } from './exchange.js';
-import { createKubeTarget, type KubeTarget } from './target.js';
+import { createKubeTarget, type EksTokenSourceFactory, type KubeTarget } from './target.js';
 import { handleKubeUpgrade } from './upgrade.js';
 
-export async function startKubernetesEngine(ports: EnginePorts, cfg: KubernetesListenerConfig, opts: { approvalLifetimeMs: number }): Promise<Engine> {
+export async function startKubernetesEngine(ports: EnginePorts, cfg: KubernetesListenerConfig, opts: { approvalLifetimeMs: number; eksTokens?: EksTokenSourceFactory }): Promise<Engine> {
   const targets = new Map<string, KubeTarget>();
-  for (const t of ports.targets) if (t.kind === 'kubernetes') targets.set(t.name, createKubeTarget(t, ports.secrets));
+  for (const t of ports.targets) if (t.kind === 'kubernetes') targets.set(t.name, createKubeTarget(t, ports.secrets, opts.eksTokens));
   const holds = new ApprovalHolds(ports.approvals, opts.approvalLifetimeMs, cfg.approvalWaitSeconds * 1000);
   const x: KubeExchangeContext = { ports, listener: cfg, targets, holds };
 

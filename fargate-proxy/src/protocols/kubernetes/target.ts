@@ -30,19 +30,23 @@ export interface KubeTarget {
   close(): Promise<void>;
 }
 
-export function createKubeTarget(cfg: KubernetesTargetConfig, secrets: SecretStore): KubeTarget {
+/** Where an `eks` credential's tokens come from (adapters/aws/eks-token.ts in the gateway). */
+export type EksTokenSourceFactory = (c: Extract<KubernetesTargetConfig['credential'], { type: 'eks' }>) => () => Promise<string>;
+
+export function createKubeTarget(cfg: KubernetesTargetConfig, secrets: SecretStore, eksTokens?: EksTokenSourceFactory): KubeTarget {
   const url = new URL(cfg.server);
   const ca = cfg.caFile ? readFileSync(cfg.caFile) : undefined;
   let pool: Promise<Pool> | undefined;
   let current: Pool | undefined;
   let poolCert: string | undefined;
+  const eksToken = cfg.credential.type === 'eks' ? eksTokens?.(cfg.credential) : undefined;
 
   const credential = async (principal: Principal): Promise<UpstreamCredential> => {
     const headers: Record<string, string | string[]> = {};
     const revealing: string[] = [];
     let clientCert: UpstreamCredential['clientCert'];
-    if (cfg.credential.type === 'token') {
-      const token = (await secrets.get(cfg.credential.secret)).reveal().trim();
+    if (cfg.credential.type === 'token' || cfg.credential.type === 'eks') {
+      const token = cfg.credential.type === 'token' ? (await secrets.get(cfg.credential.secret)).reveal().trim() : await eksTokenOf(eksToken);
       headers.authorization = `Bearer ${token}`;
       revealing.push(token);
     } else {
@@ -81,7 +85,7 @@ export function createKubeTarget(cfg: KubernetesTargetConfig, secrets: SecretSto
     ca,
     credential,
     async pool() {
-      if (cfg.credential.type === 'token') {
+      if (cfg.credential.type !== 'clientCertificate') {
         pool ??= Promise.resolve(makePool());
         return pool;
       }
@@ -100,4 +104,10 @@ export function createKubeTarget(cfg: KubernetesTargetConfig, secrets: SecretSto
       await Promise.all([p?.close(), current?.close()].map((x) => x?.catch(() => undefined)));
     },
   };
+}
+
+async function eksTokenOf(source: (() => Promise<string>) | undefined): Promise<string> {
+  // Fail closed: without AWS support in this build an EKS target has no identity to present.
+  if (!source) throw new Error('an eks credential needs the AWS token source, which this gateway was started without');
+  return source();
 }
