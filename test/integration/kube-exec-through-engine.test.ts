@@ -63,6 +63,18 @@ test('kubectl exec through the gateway: a destructive command is refused, the fi
   assert.equal(upstream.seen.length, before);
 });
 
+test('kubectl exec through the gateway: a command the classifier cannot follow is refused by the example policy', { skip }, async () => {
+  const dir = upstream.podDir('dev', 'web');
+  writeFileSync(join(dir, 'MARKER'), 'keep\n');
+  const before = upstream.seen.length;
+  // The program comes from a variable: opaque, whatever it would turn out to be.
+  const r = await kubectl(['exec', '-n', 'dev', 'web', '--', 'sh', '-c', 'P=rm; $P -f MARKER']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /airlock: refused/);
+  assert.ok(existsSync(join(dir, 'MARKER')));
+  assert.equal(upstream.seen.length, before);
+});
+
 test('kubectl exec -i POD -- sh through the gateway: each line decided, a refused one skipped', { skip }, async () => {
   const dir = upstream.podDir('dev', 'web');
   writeFileSync(join(dir, 'MARKER'), 'keep\n');
