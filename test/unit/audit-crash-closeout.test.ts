@@ -127,6 +127,20 @@ test('a session log hidden from the index fails verify; a crash between the two 
   await expectAuditVerifies(dir);
 });
 
+test('a log a crash created before its first record was whole is removed at the next start; verify passes', async (t) => {
+  const dir = await tempDir(t);
+  await crashedWith(dir, 'c8');
+  // The sink opens a session's log, then writes session.start: a kill -9 between the two leaves an
+  // empty log; one during the write leaves a torn first line. Neither is indexed.
+  await writeFile(join(dir, 'sessions', 'c9.jsonl'), '');
+  await writeFile(join(dir, 'sessions', 'c10.jsonl'), '{"type":"session.start","sessionId":"c10","se');
+  assert.deepEqual(kinds((await verify(dir)).report), ['unindexed-session', 'unparsable']);
+  await restart(dir);
+  await assert.rejects(readFile(join(dir, 'sessions', 'c9.jsonl')), { code: 'ENOENT' });
+  await assert.rejects(readFile(join(dir, 'sessions', 'c10.jsonl')), { code: 'ENOENT' });
+  await expectAuditVerifies(dir);
+});
+
 test('an unfinished last write (no newline) is cut at the next start; the chain continues from the last whole event', async (t) => {
   const dir = await tempDir(t);
   await crashedWith(dir, 'c6', 2);

@@ -4,7 +4,7 @@
 // Writes are synchronous `write(2)` calls on O_APPEND descriptors: when `append` resolves the
 // bytes belong to the kernel, so killing the gateway loses nothing acknowledged. fsync is batched
 // on a short interval; ack level `store` waits for it (no remote store) or for the remote store.
-import { closeSync, fstatSync, fsync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, watch, writeFileSync, writeSync, constants, type FSWatcher } from 'node:fs';
+import { closeSync, fstatSync, fsync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync, watch, writeFileSync, writeSync, constants, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { hostname } from 'node:os';
 import { randomBytes, type KeyObject } from 'node:crypto';
@@ -743,7 +743,12 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   function closeOut(sessionId: string, isIndexed: boolean, isOpen: boolean): void {
     // A listed session whose log is gone is left for `audit verify` to report, not recreated here.
     const last = readLogTail(paths.session(sessionId))?.last;
-    if (!last) return;
+    if (!last) {
+      // A log created just before a crash, its first record unwritten (or torn and cut): no event of
+      // it was acknowledged, so nothing was forwarded for it and it holds nothing to keep.
+      if (!isIndexed) removeIfRecordless(paths.session(sessionId));
+      return;
+    }
     const records = readRecords(sessionId);
     if (!isIndexed) {
       for (const r of records) {
@@ -768,6 +773,11 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
       bytesOut: records.reduce((n, r) => n + (r.type === 'statement.outcome' ? r.bytes : 0), 0),
       durationMs: first ? Math.max(0, Date.parse(last.at) - Date.parse(first.at)) : 0,
     });
+  }
+
+  function removeIfRecordless(path: string): void {
+    const bytes = readFileSync(path);
+    if (!bytes.includes(0x0a)) unlinkSync(path);
   }
 
   function readRecords(sessionId: string): AuditRecord[] {
