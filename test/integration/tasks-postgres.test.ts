@@ -23,6 +23,8 @@ permit (principal in Airlock::Group::"agents", action == Airlock::Action::"read"
 @id("writes-inside-a-task")
 permit (principal in Airlock::Group::"agents", action == Airlock::Action::"write", resource)
 when { context has task && (context.task.writeTables.containsAll(context.tables) || context.task.writeTables.contains("*")) };
+@id("no-drops")
+forbid (principal, action == Airlock::Action::"destructive", resource);
 @id("read-tasks-at-once")
 permit (principal in Airlock::Group::"agents", action == Airlock::Action::"task_open", resource)
 unless { context.write };
@@ -142,6 +144,13 @@ describe('tasks through the gateway', () => {
     assert.match(r.stderr, /DETAIL: {2}airlock: code=policy_denied scope=write:public\.orders/);
     assert.match(r.stderr, /HINT: {2}Open a task with scope write:public\.orders/);
     assert.equal((await direct('SELECT state FROM orders WHERE id = 1')).rows[0].state, 'open');
+  });
+
+  test('a statement a forbid refuses names no task scope: no task would lift it', async () => {
+    const r = await psql(gw.conninfo(), ['-c', 'DROP TABLE orders'], { token: agentToken });
+    assert.match(r.stderr, /DETAIL: {2}airlock: code=policy_denied; policy: no-drops/);
+    assert.doesNotMatch(r.stderr, /scope=|Open a task/);
+    assert.equal(Number((await direct('SELECT count(*) AS n FROM orders')).rows[0].n), 10);
   });
 
   test('a task granted by a reviewer is used by psql: writes inside its scope run, others are refused', async () => {

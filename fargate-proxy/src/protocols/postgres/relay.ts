@@ -1195,7 +1195,9 @@ export class Relay implements ScanHandler {
     const policies = d.policyIds.length ? d.policyIds.join(', ') : '(default deny)';
     // The one refusal contract (issue 32): a code, and for a refused read or write the task scope that would cover it.
     const code = d.effect === 'approve' ? 'approval_required' : 'policy_denied';
-    const access = s.class === 'read' ? 'read' : s.class === 'write' || s.class === 'destructive' ? 'write' : undefined;
+    // A task can only lift a default deny: a forbid that matched (policyIds) refuses inside any task too.
+    const liftableByTask = d.effect === 'deny' && d.policyIds.length === 0;
+    const access = !liftableByTask ? undefined : s.class === 'read' ? 'read' : s.class === 'write' || s.class === 'destructive' ? 'write' : undefined;
     const contract: AirlockRefusal = { code, message: why ?? d.reason, next: { ...(access ? { taskScope: scopeToAsk(access, s.tables) } : {}), ...(this.#o.principal.task ? { taskId: this.#o.principal.task.id } : {}) } };
     if (this.#o.principal.task) this.#o.principal.task.usage.refusals++;
     return errorResponse({
