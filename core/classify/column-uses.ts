@@ -10,7 +10,7 @@
 // Output names of subqueries, CTEs and select lists are kept with the names they come from, so a
 // renamed column (`(SELECT email AS e …) s WHERE e …`) is followed back.
 import type { ColumnUses } from '../model.js';
-import { asArray, isRecord, nameParts, type NodeBody } from './findings.js';
+import { asArray, constText, isRecord, nameParts, type NodeBody } from './findings.js';
 import { UNWRAPPED_FIELDS } from './statement-rules.js';
 
 /** Any column of any table of the statement (a whole-row reference, or a rename we cannot follow). */
@@ -180,7 +180,9 @@ class Walk {
     // `ORDER BY 1` sorts by the first output.
     for (const s of asArray(body.sortClause)) {
       const by = isRecord(s) && isRecord(s.SortBy) ? s.SortBy : undefined;
-      const position = isRecord(by?.node) && isRecord(by.node.A_Const) && isRecord(by.node.A_Const.ival) ? Number(by.node.A_Const.ival.ival ?? 0) : undefined;
+      // Read through constText: the verdict then depends on this constant, and is not reused for a
+      // statement of the same shape that sorts by another position.
+      const position = isRecord(by?.node) && isRecord(by.node.A_Const) && isRecord(by.node.A_Const.ival) ? Number(constText(by.node)) : undefined;
       if (position === undefined) continue;
       const sources = new Set<string>();
       const upTo = targets.slice(0, position);
