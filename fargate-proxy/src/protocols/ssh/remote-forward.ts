@@ -44,7 +44,14 @@ export class RemoteForwards {
     const binding = [...this.#bindings.values()].find((b) => b.bindAddr === bindAddr && (b.requestedPort === bindPort || b.boundPort === bindPort));
     if (!binding) return Promise.resolve(false);
     this.#bindings.delete(binding.boundPort);
-    return new Promise((resolve) => this.upstream.unforwardIn(binding.bindAddr, binding.boundPort, (err) => resolve(!err)));
+    return new Promise((resolve) => {
+      try {
+        this.upstream.unforwardIn(binding.bindAddr, binding.boundPort, (err) => resolve(!err));
+      } catch {
+        // ssh2 throws "Not connected" when the target's connection is already gone: nothing listens any more.
+        resolve(false);
+      }
+    });
   }
 
   async #connection(details: TcpConnectionDetails, accept: AcceptConnection<ClientChannel>, reject: RejectConnection): Promise<void> {
