@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Engine, EnginePorts } from '../../engine.js';
 import { ApprovalHolds } from './approval-holds.js';
-import { ConnectionSessions } from './audit-session.js';
+import type { ConnectionSessions } from './audit-session.js';
+import { AgentConnections } from './agent-connections.js';
 import type { HttpListenerConfig } from './config.js';
 import { handleExchange, type AgentRequest, type AgentResponse, type ExchangeContext } from './exchange.js';
 import { createHttpTarget, type HttpTarget } from './target.js';
@@ -21,25 +22,8 @@ export async function startHttpEngine(ports: EnginePorts, cfg: HttpListenerConfi
   const x: ExchangeContext = { ports, listener: cfg, targets, holds };
 
   // One set of audit sessions per agent connection (an HTTP/2 session or an HTTP/1.1 socket).
-  const connections = new Map<object, ConnectionSessions>();
-  const connectionOf = (req: AgentRequest): ConnectionSessions => {
-    const h2 = (req as http2.Http2ServerRequest).stream?.session;
-    const key: object = h2 ?? req.socket;
-    let c = connections.get(key);
-    if (!c) {
-      const socket = req.socket as Socket;
-      const conn = new ConnectionSessions(ports, { address: socket.remoteAddress ?? 'unknown', port: socket.remotePort ?? 0 }, h2 ? 'http/2' : 'http/1.1');
-      connections.set(key, conn);
-      const closed = () => {
-        connections.delete(key);
-        void conn.close('connection closed');
-      };
-      if (h2) h2.once('close', closed);
-      else req.socket.once('close', closed);
-      c = conn;
-    }
-    return c;
-  };
+  const connections = new AgentConnections(ports, { h2: 'http/2', h1: 'http/1.1' });
+  const connectionOf = (req: AgentRequest): ConnectionSessions => connections.of(req);
   const handler = (req: AgentRequest, res: AgentResponse) => {
     // The whole request must arrive in time; a slow sender does not hold a slot forever.
     req.setTimeout?.(cfg.requestTimeoutMs, () => req.destroy?.());
@@ -111,7 +95,7 @@ export async function startHttpEngine(ports: EnginePorts, cfg: HttpListenerConfi
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
       });
-      for (const c of connections.values()) await c.close('the gateway is shutting down');
+      await connections.closeAll('the gateway is shutting down');
       await Promise.all([...targets.values()].map((t) => t.pool.close().catch(() => undefined)));
     },
   };

@@ -10,7 +10,8 @@ import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { Engine, EnginePorts } from '../../engine.js';
 import { ApprovalHolds } from '../http/approval-holds.js';
-import { ConnectionSessions } from '../http/audit-session.js';
+import type { ConnectionSessions } from '../http/audit-session.js';
+import { AgentConnections } from '../http/agent-connections.js';
 import type { AgentRequest, AgentResponse } from '../http/exchange.js';
 import type { KubernetesListenerConfig } from './config.js';
 import { handleKubeExchange, type KubeExchangeContext } from './exchange.js';
@@ -23,25 +24,8 @@ export async function startKubernetesEngine(ports: EnginePorts, cfg: KubernetesL
   const holds = new ApprovalHolds(ports.approvals, opts.approvalLifetimeMs, cfg.approvalWaitSeconds * 1000);
   const x: KubeExchangeContext = { ports, listener: cfg, targets, holds };
 
-  const connections = new Map<object, ConnectionSessions>();
-  const connectionOf = (req: AgentRequest): ConnectionSessions => {
-    const h2 = (req as http2.Http2ServerRequest).stream?.session;
-    const key: object = h2 ?? req.socket;
-    let c = connections.get(key);
-    if (!c) {
-      const socket = req.socket as Socket;
-      const conn = new ConnectionSessions(ports, { address: socket.remoteAddress ?? 'unknown', port: socket.remotePort ?? 0 }, h2 ? 'kubernetes/http2' : 'kubernetes/http1.1');
-      connections.set(key, conn);
-      const closed = () => {
-        connections.delete(key);
-        void conn.close('connection closed');
-      };
-      if (h2) h2.once('close', closed);
-      else req.socket.once('close', closed);
-      c = conn;
-    }
-    return c;
-  };
+  const connections = new AgentConnections(ports, { h2: 'kubernetes/http2', h1: 'kubernetes/http1.1' });
+  const connectionOf = (req: AgentRequest): ConnectionSessions => connections.of(req);
   const handler = (req: AgentRequest, res: AgentResponse) => {
     req.setTimeout?.(cfg.requestTimeoutMs, () => req.destroy?.());
     void handleKubeExchange(x, connectionOf(req), req, res);
@@ -99,7 +83,7 @@ export async function startKubernetesEngine(ports: EnginePorts, cfg: KubernetesL
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
       });
-      for (const c of connections.values()) await c.close('the gateway is shutting down');
+      await connections.closeAll('the gateway is shutting down');
       await Promise.all([...targets.values()].map((t) => t.close()));
     },
   };

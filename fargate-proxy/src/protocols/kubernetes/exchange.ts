@@ -266,7 +266,7 @@ export async function handleKubeExchange(x: KubeExchangeContext, conn: Connectio
       } else if (waited.kind === 'waiting') {
         await auditRequest({ ...decision, reason: 'held: waiting for a reviewer' }, waited.approvalId);
         // client-go retries a 503 with Retry-After by itself; the identical retry picks the decision up.
-        throw refusal(503, 'approval_pending', `airlock: ${what} is waiting for a reviewer (approval ${waited.approvalId}${waited.reviewUrl ? `, ${waited.reviewUrl}` : ''}); retry the identical request`, {
+        throw refusal(503, 'approval_required', `airlock: ${what} is waiting for a reviewer (approval ${waited.approvalId}${waited.reviewUrl ? `, ${waited.reviewUrl}` : ''}); retry the identical request`, {
           requestId: waited.requestId,
           approvalId: waited.approvalId,
           policyIds: decision.policyIds,
@@ -284,7 +284,8 @@ export async function handleKubeExchange(x: KubeExchangeContext, conn: Connectio
     if (decision.effect !== 'allow') {
       await auditRequest(decision, approvalId);
       const r = policyRefusal(decision, requestId, what);
-      if (approvalId) r.refusal.approvalId = approvalId;
+      // A reviewer's denial is its own code in the one refusal contract (core/refusal.ts).
+      if (approvalId) Object.assign(r.refusal, { approvalId, airlockCode: 'approval_denied' });
       throw r;
     }
     try {

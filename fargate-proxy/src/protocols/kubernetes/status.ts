@@ -8,7 +8,7 @@ export interface KubeRefusal {
   /** Kubernetes StatusReason: Forbidden, Unauthorized, BadRequest, UnsupportedMediaType, ServiceUnavailable, ... */
   reason: string;
   message: string;
-  /** Airlock's stable machine code, e.g. `policy_denied`, `approval_pending`, `path_dot_segment`. */
+  /** Airlock's stable machine code, e.g. `policy_denied`, `approval_required`, `approval_denied` (core/refusal.ts), `path_dot_segment`. */
   airlockCode: string;
   requestId?: string;
   approvalId?: string;
