@@ -18,15 +18,6 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 interface Started {
   child: ChildProcess;
   dir: string;
@@ -38,25 +29,30 @@ interface Started {
 async function startGateway(env: NodeJS.ProcessEnv = {}): Promise<Started> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-signals-'));
   dirs.push(dir);
-  const [pgPort, consolePort, issuerPort, httpPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  // Port 0 everywhere, the real ports read back from <dataDir>/gateway.json: a port picked free here
+  // could be taken by another test's process before the gateway binds it.
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', 'start', '--demo-db', 'postgres', '--data-dir', dir, '--pg-port', String(pgPort), '--console-port', String(consolePort), '--issuer-port', String(issuerPort), '--http-port', String(httpPort)],
+    ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', 'start', '--demo-db', 'postgres', '--data-dir', dir, '--pg-port', '0', '--console-port', '0', '--issuer-port', '0', '--http-port', '0'],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
   );
   children.push(child);
   const exited = new Promise<{ code: number | null; at: number }>((r) => child.once('exit', (code) => r({ code, at: Date.now() })));
   let stdout = '';
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (d) => {
       stdout += d;
       if (stdout.includes('Stop with Ctrl-C')) resolve();
     });
-    void exited.then(({ code }) => reject(new Error(`airlock start exited (${code})`)));
+    void exited.then(({ code }) => reject(new Error(`airlock start exited (${code}): ${stderr.slice(-2000)}`)));
   });
+  const record = JSON.parse(readFileSync(join(dir, 'gateway.json'), 'utf8')) as { tokenEndpoint: string; postgres: { port: number } };
+  const pgPort = record.postgres.port;
   // The token straight from the local issuer (what `airlock token` does; the quickstart test runs the CLI).
   const secrets = JSON.parse(readFileSync(join(dir, 'local-clients.json'), 'utf8')) as { agent: string };
-  const token = await requestClientCredentialsToken({ tokenEndpoint: `http://127.0.0.1:${issuerPort}/token`, clientId: 'agent', clientSecret: secrets.agent, audience: 'urn:airlock' });
+  const token = await requestClientCredentialsToken({ tokenEndpoint: record.tokenEndpoint, clientId: 'agent', clientSecret: secrets.agent, audience: 'urn:airlock' });
   return { child, dir, pgPort, token, exited };
 }
 
