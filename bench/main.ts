@@ -13,7 +13,7 @@ import { airlock, direct, pgbouncer, relay, type Peer } from './peers.js';
 import { spawnSync } from 'node:child_process';
 import { runPgbench } from './pgbench.js';
 import { cpuSeconds, peakRssMiB } from './proc-stats.js';
-import { loadAverage, machine, markdown, type BenchReport, type HttpBenchResult, type Measurement, type ShellInspectResult, type SshBenchResult } from './report.js';
+import { loadAverage, machine, markdown, type BenchReport, type HttpBenchResult, type KubernetesBenchResult, type Measurement, type ShellInspectResult, type SshBenchResult } from './report.js';
 import { PGBENCH_SCALE, scenarios } from './scenarios.js';
 import type { ProfileReport } from './profile-summary.js';
 import { measureConnects } from './connect-latency.js';
@@ -182,9 +182,10 @@ function render(report: BenchReport): void {
   const ssh = optional('bench/results/ssh.json');
   const shell = optional('bench/results/shell-inspect.json');
   const http = optional('bench/results/http.json');
+  const kubernetes = optional('bench/results/kubernetes.json');
   writeFileSync(
     join(ROOT, 'docs/benchmarks.md'),
-    markdown(report, Array.isArray(profiles) ? profiles : [profiles], optional('bench/findings.md'), ssh ? (JSON.parse(ssh) as SshBenchResult) : undefined, shell ? (JSON.parse(shell) as ShellInspectResult) : undefined, http ? (JSON.parse(http) as HttpBenchResult) : undefined),
+    markdown(report, Array.isArray(profiles) ? profiles : [profiles], optional('bench/findings.md'), ssh ? (JSON.parse(ssh) as SshBenchResult) : undefined, shell ? (JSON.parse(shell) as ShellInspectResult) : undefined, http ? (JSON.parse(http) as HttpBenchResult) : undefined, kubernetes ? (JSON.parse(kubernetes) as KubernetesBenchResult) : undefined),
   );
 }
 

@@ -256,7 +256,37 @@ function httpMarkdown(h: HttpBenchResult): string[] {
 }
 // --- end http ---
 
-export function markdown(r: BenchReport, profiles: ProfileReport[] = [], findings?: string, ssh?: SshBenchResult, shellInspect?: ShellInspectResult, http?: HttpBenchResult): string {
+// --- kubernetes (issue 31) ---
+/** What `bench/kubernetes.ts` writes to bench/results/kubernetes.json. */
+export interface KubernetesBenchResult {
+  startedAt: string;
+  quick: boolean;
+  scenario: string;
+  peers: Record<'direct' | 'airlock', { p50Ms: number; p99Ms: number; requests: number; responseBytes?: number }>;
+  addedP50Ms: number;
+  addedP99Ms: number;
+}
+
+function kubernetesMarkdown(k: KubernetesBenchResult): string[] {
+  const row = (name: string, p: { p50Ms: number; p99Ms: number; requests: number }) => `| ${name} | ${p.requests} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} |`;
+  return [
+    '## Kubernetes',
+    '',
+    `\`bench/kubernetes.ts\` (run by \`npm run bench\`), ${k.startedAt}${k.quick ? ', quick' : ''}: ${k.scenario}, through the Kubernetes`,
+    "gateway and directly to the suite's API server, in interleaved rounds. The gateway runs under tsx in the bench's own",
+    'process (token check, request attributes, Cedar, audit, every Table cell masked, credential scrubbing), so the client',
+    'shares its CPU.',
+    '',
+    '| peer | requests | p50 ms | p99 ms |',
+    '|---|---:|---:|---:|',
+    row('direct', k.peers.direct),
+    row('through Airlock', k.peers.airlock),
+    `| added | | ${k.addedP50Ms.toFixed(2)} | ${k.addedP99Ms.toFixed(2)} |`,
+    '',
+  ];
+}
+
+export function markdown(r: BenchReport, profiles: ProfileReport[] = [], findings?: string, ssh?: SshBenchResult, shellInspect?: ShellInspectResult, http?: HttpBenchResult, kubernetes?: KubernetesBenchResult): string {
   const lines = [
     '# Benchmarks',
     '',
@@ -354,6 +384,7 @@ export function markdown(r: BenchReport, profiles: ProfileReport[] = [], finding
   if (ssh) lines.push(...sshMarkdown(ssh));
   if (shellInspect) lines.push(...shellInspectMarkdown(shellInspect));
   if (http) lines.push(...httpMarkdown(http));
+  if (kubernetes) lines.push(...kubernetesMarkdown(kubernetes));
   if (profiles.length) lines.push(...profileMarkdown(profiles));
   if (findings) lines.push(findings.trim(), '');
   return lines.join('\n');
