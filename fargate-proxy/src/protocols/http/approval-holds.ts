@@ -5,6 +5,7 @@
 // covers everything forwarded, so a retry cannot widen what was approved. The hold is recorded in the
 // approval store (DynamoDB in AWS), so the retry may reach any gateway task of the fleet.
 import { createHash } from 'node:crypto';
+import type { Decision } from '../../../../core/model.js';
 import { isHeldLive, MemoryApprovalStore } from '../../../../core/approval/index.js';
 import type { ApprovalOutcome, ApprovalService, HeldRequest, HeldRequestStore, PendingApproval } from '../../../../core/approval/types.js';
 import type { ApprovalRequestInput } from '../../../../core/approval/types.js';
@@ -22,6 +23,13 @@ export type WaitResult =
   | { kind: 'decided'; outcome: ApprovalOutcome; approvalId: string }
   | { kind: 'waiting'; approvalId: string; reviewUrl: string; requestId: string; retryAfterSeconds: number }
   | { kind: 'unavailable'; message: string };
+
+/** The decision a reviewer's answer makes of the one that asked for review (HTTP and Kubernetes holds). */
+export function decisionAfterReview(decision: Decision, o: ApprovalOutcome): Decision {
+  return o.state === 'approved'
+    ? { ...decision, effect: 'allow', reason: `approved by ${o.reviewer}` }
+    : { ...decision, effect: 'deny', reason: `approval ${o.state}${o.reviewer ? ` by ${o.reviewer}` : ''}: ${o.reason}` };
+}
 
 /**
  * The request's identity as a UUID-shaped digest (version nibble 8: never a random v4 request id),

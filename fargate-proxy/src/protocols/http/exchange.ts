@@ -12,7 +12,7 @@ import type { HttpRequestFacts } from '../../../../core/policy/request.js';
 import type { Masker } from '../../../../core/mask/index.js';
 import type { EnginePorts } from '../../engine.js';
 import { addressOf, HOST_LABEL } from './addressing.js';
-import { holdKey, type ApprovalHolds } from './approval-holds.js';
+import { decisionAfterReview, holdKey, type ApprovalHolds } from './approval-holds.js';
 import type { ConnectionSessions, HttpAuditSession } from './audit-session.js';
 import { bodyKindOf, createTextMasker } from './body-mask.js';
 import { canonicalPath } from './canonical-path.js';
@@ -250,11 +250,7 @@ export async function handleExchange(x: ExchangeContext, conn: ConnectionSession
         });
       } else {
         approvalId = waited.approvalId;
-        const o = waited.outcome;
-        decision =
-          o.state === 'approved'
-            ? { ...decision, effect: 'allow', reason: `approved by ${o.reviewer}` }
-            : { ...decision, effect: 'deny', reason: `approval ${o.state}${o.reviewer ? ` by ${o.reviewer}` : ''}: ${o.reason}` };
+        decision = decisionAfterReview(decision, waited.outcome);
       }
     }
     if (decision.effect !== 'allow') {

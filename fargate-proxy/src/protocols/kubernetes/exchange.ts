@@ -12,7 +12,7 @@ import type { Decision, Principal, StatementClass } from '../../../../core/model
 import { ResponseCapture } from '../../../../core/audit/response-capture.js';
 import type { KubeRequestActionId, KubeRequestFacts } from '../../../../core/policy/request.js';
 import type { EnginePorts } from '../../engine.js';
-import { holdKey, type ApprovalHolds } from '../http/approval-holds.js';
+import { decisionAfterReview, holdKey, type ApprovalHolds } from '../http/approval-holds.js';
 import type { ConnectionSessions, HttpAuditSession } from '../http/audit-session.js';
 import { createTextMasker } from '../http/body-mask.js';
 import type { HttpListenerConfig } from '../http/config.js';
@@ -274,11 +274,7 @@ export async function handleKubeExchange(x: KubeExchangeContext, conn: Connectio
         });
       } else {
         approvalId = waited.approvalId;
-        const o = waited.outcome;
-        decision =
-          o.state === 'approved'
-            ? { ...decision, effect: 'allow', reason: `approved by ${o.reviewer}` }
-            : { ...decision, effect: 'deny', reason: `approval ${o.state}${o.reviewer ? ` by ${o.reviewer}` : ''}: ${o.reason}` };
+        decision = decisionAfterReview(decision, waited.outcome);
       }
     }
     if (decision.effect !== 'allow') {
