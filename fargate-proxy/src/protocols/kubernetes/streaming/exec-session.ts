@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import WebSocket, { type RawData } from 'ws';
 import { AsciicastRecorder } from '../../ssh/asciicast.js';
 import { scrubText } from '../../http/credential.js';
+import { agentSocket, toBuffer } from './agent-socket.js';
 import * as ch from './channel.js';
 import type { StreamingContext } from './contract.js';
 import { commandAsk, decideStreaming, execContext } from './decide.js';
@@ -18,11 +19,6 @@ import { OutputChannel } from './output.js';
 import { execQuery, subresourcePath, type ExecParams } from './request.js';
 import { openUpstream, pace, sendable, type Upstream } from './upstream.js';
 
-/** Agent input held while the opening decision is made before the agent is paused. */
-const MAX_EARLY_BYTES = 1024 * 1024;
-
-const toBuffer = (d: RawData): Buffer => (Buffer.isBuffer(d) ? d : Array.isArray(d) ? Buffer.concat(d) : Buffer.from(d));
-
 /** `<recordingsDir>/<sessionId>/<n>.cast`, as the SSH engine names its recordings. */
 export function recordingFile(dir: string, sessionId: string, statementId: string): string {
   const own = statementId.startsWith(sessionId) ? statementId.slice(sessionId.length).replace(/^[/:]/, '') : statementId;
@@ -31,32 +27,8 @@ export function recordingFile(dir: string, sessionId: string, statementId: strin
 
 export async function runExec(ctx: StreamingContext, agent: WebSocket, protocol: string, subresource: 'exec' | 'attach', p: ExecParams): Promise<void> {
   const started = Date.now();
-  const early: Buffer[] = [];
-  let earlyBytes = 0;
-  let onFrame: ((m: Buffer) => void) | undefined;
-  const aborted = new AbortController();
-  let agentClosed = false;
-  agent.on('message', (data: RawData, isBinary: boolean) => {
-    if (!isBinary) return; // base64 protocols are not offered: text frames carry nothing of ours
-    const m = toBuffer(data);
-    ctx.audit.onBytes?.('in', m.length);
-    if (onFrame) return onFrame(m);
-    early.push(m);
-    earlyBytes += m.length;
-    if (earlyBytes > MAX_EARLY_BYTES) agent.pause();
-  });
-  agent.on('close', () => {
-    agentClosed = true;
-    aborted.abort();
-  });
-  agent.on('error', () => agent.terminate());
-
-  const send = (channel: number, data: Buffer | string) => {
-    if (agent.readyState !== WebSocket.OPEN) return;
-    const f = ch.frame(channel, data);
-    ctx.audit.onBytes?.('out', f.length);
-    agent.send(f);
-  };
+  const sock = agentSocket(ctx, agent);
+  const send = sock.send;
   const endWith = (status: ch.Status) => {
     send(ch.ERROR, JSON.stringify(status));
     if (agent.readyState === WebSocket.OPEN) agent.close(1000);
@@ -72,7 +44,7 @@ export async function runExec(ctx: StreamingContext, agent: WebSocket, protocol:
   // --- the opening decision ---
   const cmd = subresource === 'exec' ? judgeExecCommand(p.command, p.stdin) : undefined;
   const interactive = cmd ? cmd.input === 'shell' : p.stdin;
-  const waiting = { notify: tell, signal: aborted.signal };
+  const waiting = { notify: tell, signal: sock.closed };
   const opening = cmd
     ? await decideStreaming(ctx, commandAsk(ctx, subresource, p, cmd.input, cmd.inspection, waiting))
     : await decideStreaming(ctx, {
@@ -85,7 +57,7 @@ export async function runExec(ctx: StreamingContext, agent: WebSocket, protocol:
         tables: [],
         waiting,
       });
-  if (agentClosed) return;
+  if (sock.closed.aborted) return;
   if (!opening.allowed) return endWith(ch.failure(403, 'Forbidden', opening.message ?? 'airlock: refused'));
 
   // --- upstream ---
@@ -99,7 +71,7 @@ export async function runExec(ctx: StreamingContext, agent: WebSocket, protocol:
     return endWith(ch.failure(502, 'InternalError', `airlock: ${message}`));
   }
   const upstream = up.socket;
-  if (agentClosed) return void upstream.terminate();
+  if (sock.closed.aborted) return void upstream.terminate();
 
   const file = ctx.recordingsDir ? recordingFile(ctx.recordingsDir, ctx.audit.sessionId, opening.statementId) : undefined;
   const rec = new AsciicastRecorder({ width: 80, height: 24, title: `${ctx.principal.id} on ${ctx.target.name}: ${subresource} ${ctx.attributes.namespace}/${ctx.attributes.name}` }, file);
@@ -141,7 +113,7 @@ export async function runExec(ctx: StreamingContext, agent: WebSocket, protocol:
       })
     : undefined;
 
-  onFrame = (m: Buffer) => {
+  sock.deliverTo((m: Buffer) => {
     const f = ch.parseFrame(m);
     if (!f) return;
     if (f.channel === ch.STDIN) {
@@ -158,9 +130,7 @@ export async function runExec(ctx: StreamingContext, agent: WebSocket, protocol:
       else closeStdin();
     }
     // Channels 1-3 are the server's; anything else is no channel of the protocol: dropped.
-  };
-  for (const m of early.splice(0)) onFrame(m);
-  agent.resume();
+  });
   pace(upstream, agent);
   pace(agent, upstream);
 

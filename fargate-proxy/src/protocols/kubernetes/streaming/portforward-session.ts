@@ -7,15 +7,13 @@
 import WebSocket, { type RawData } from 'ws';
 import { ResponseCapture } from '../../../../../core/audit/response-capture.js';
 import { StreamScrubber } from '../../http/credential.js';
+import { agentSocket, toBuffer } from './agent-socket.js';
 import * as ch from './channel.js';
 import type { StreamingContext } from './contract.js';
 import { decideStreaming } from './decide.js';
 import { appendOutcome } from './exec-session.js';
 import { portsQuery, subresourcePath } from './request.js';
 import { openUpstream, pace, sendable, type Upstream } from './upstream.js';
-
-const MAX_EARLY_BYTES = 1024 * 1024;
-const toBuffer = (d: RawData): Buffer => (Buffer.isBuffer(d) ? d : Array.isArray(d) ? Buffer.concat(d) : Buffer.from(d));
 
 interface Forwarded {
   port: number;
@@ -32,31 +30,8 @@ interface Forwarded {
 
 export async function runPortForward(ctx: StreamingContext, agent: WebSocket, protocol: string, ports: number[]): Promise<void> {
   const started = Date.now();
-  const early: Buffer[] = [];
-  let earlyBytes = 0;
-  let onFrame: ((m: Buffer) => void) | undefined;
-  const aborted = new AbortController();
-  let agentClosed = false;
-  agent.on('message', (data: RawData, isBinary: boolean) => {
-    if (!isBinary) return;
-    const m = toBuffer(data);
-    ctx.audit.onBytes?.('in', m.length);
-    if (onFrame) return onFrame(m);
-    early.push(m);
-    earlyBytes += m.length;
-    if (earlyBytes > MAX_EARLY_BYTES) agent.pause();
-  });
-  agent.on('close', () => {
-    agentClosed = true;
-    aborted.abort();
-  });
-  agent.on('error', () => agent.terminate());
-  const send = (channel: number, data: Buffer | string) => {
-    if (agent.readyState !== WebSocket.OPEN) return;
-    const f = ch.frame(channel, data);
-    ctx.audit.onBytes?.('out', f.length);
-    agent.send(f);
-  };
+  const sock = agentSocket(ctx, agent);
+  const send = sock.send;
 
   // Every channel starts with its port, as the kubelet's do.
   ports.forEach((port, k) => {
@@ -75,9 +50,9 @@ export async function runPortForward(ctx: StreamingContext, agent: WebSocket, pr
       types: ['k8s.portforward'],
       functions: [],
       tables: [`${namespace}/${name}:${port}`],
-      waiting: { notify: (line) => send(2 * k + 1, `${line}\n`), signal: aborted.signal },
+      waiting: { notify: (line) => send(2 * k + 1, `${line}\n`), signal: sock.closed },
     });
-    if (agentClosed) return;
+    if (sock.closed.aborted) return;
     if (!d.allowed) {
       send(2 * k + 1, d.message ?? 'airlock: refused');
       continue;
@@ -108,19 +83,17 @@ export async function runPortForward(ctx: StreamingContext, agent: WebSocket, pr
     return;
   }
   const upstream = up.socket;
-  if (agentClosed) return void upstream.terminate();
+  if (sock.closed.aborted) return void upstream.terminate();
 
   const agentIndex = new Map(allowed.map((f) => [f.upstreamIndex, [...forwarded.entries()].find(([, g]) => g === f)![0]]));
-  onFrame = (m) => {
+  sock.deliverTo((m) => {
     const f = ch.parseFrame(m);
     if (!f || f.channel % 2 === 1) return; // a client writes data channels only
     const fw = forwarded.get(f.channel / 2);
     if (!fw) return; // a refused port (or none of the request's): nowhere to go
     fw.bytesIn += f.data.length;
     if (upstream.readyState === WebSocket.OPEN) upstream.send(ch.frame(2 * fw.upstreamIndex, f.data));
-  };
-  for (const m of early.splice(0)) onFrame(m);
-  agent.resume();
+  });
   pace(upstream, agent);
   pace(agent, upstream);
 
