@@ -1,11 +1,10 @@
 // The gateway with its Kubernetes listener in front of the test API server, and the real kubectl
 // run against it with a kubeconfig in a temporary directory.
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync as kubectlExists } from 'node:fs';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { existsSync as kubectlExists, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestGateway, type TestGateway } from './gateway.js';
+import { makeTestCertificate } from './http-upstream.js';
 import { startKubeApiServer, type FakeKubeApiServer, type UpgradeHandler } from './kube-apiserver/index.js';
 
 /** The cluster's own credential: it must never reach the agent. */
@@ -24,15 +23,8 @@ export interface KubeTestGateway extends TestGateway {
 
 export async function startKubeTestGateway(o: { policy?: string; listener?: Record<string, unknown>; target?: Record<string, unknown>; upgrade?: UpgradeHandler[]; config?: (raw: Record<string, unknown>) => void } = {}): Promise<KubeTestGateway> {
   const api = await startKubeApiServer({ token: CLUSTER_TOKEN, upgrade: o.upgrade });
-  const tlsDir = mkdtempSync(join(tmpdir(), 'airlock-kube-tls-'));
-  const file = (n: string) => join(tlsDir, n);
-  const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl(['req', '-x509', ...ec, '-days', '1', '-subj', '/CN=Airlock test CA', '-keyout', file('ca.key'), '-out', file('ca.crt')]);
-  openssl(['req', '-new', ...ec, '-subj', '/CN=localhost', '-keyout', file('tls.key'), '-out', file('tls.csr')]);
-  writeFileSync(file('tls.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
-  openssl(['x509', '-req', '-in', file('tls.csr'), '-CA', file('ca.crt'), '-CAkey', file('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', file('tls.ext'), '-out', file('tls.crt')]);
-  const ca = readFileSync(file('ca.crt'));
+  const tls = makeTestCertificate();
+  const ca = tls.ca;
   const gw = await startTestGateway(undefined, {
     targets: [{ kind: 'kubernetes', name: 'kube', environment: 'test', server: api.url, credential: { type: 'token', secret: 'memory:kube' }, ...o.target }],
     policy: o.policy ?? KUBE_POLICY,
@@ -41,7 +33,7 @@ export async function startKubeTestGateway(o: { policy?: string; listener?: Reco
       raw.listeners = {
         postgres: { host: '127.0.0.1', port: 0, allowPlaintext: true },
         console: { host: '127.0.0.1', port: 0 },
-        kubernetes: { host: '127.0.0.1', port: 0, tls: { certFile: file('tls.crt'), keyFile: file('tls.key') }, ...o.listener },
+        kubernetes: { host: '127.0.0.1', port: 0, tls: { certFile: tls.certFile, keyFile: tls.keyFile }, ...o.listener },
       };
       raw.approvals = { reviewerGroups: ['reviewers'], timeoutSeconds: 120 };
       o.config?.(raw);
@@ -75,7 +67,7 @@ export async function startKubeTestGateway(o: { policy?: string; listener?: Reco
     stop: async () => {
       await gw.stop();
       await api.close();
-      rmSync(tlsDir, { recursive: true, force: true });
+      rmSync(tls.dir, { recursive: true, force: true });
     },
   };
 }
