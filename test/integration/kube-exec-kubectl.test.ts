@@ -1,10 +1,13 @@
-// The real kubectl (1.32: WebSocket v5.channel.k8s.io for exec) through the streaming handler.
+// The real kubectl (1.32: WebSocket v5.channel.k8s.io for exec, SPDY/3.1 tunneled in WebSocket for
+// port-forward, or on the socket with KUBECTL_PORT_FORWARD_WEBSOCKETS=false) through the streaming handler.
 // The engine's part is played by test/support/kube-streaming-harness.ts (which also answers the
 // one plain request kubectl exec makes, reading the pod); the pods are real /bin/sh processes.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startStreamingHarness, type StreamingHarness } from '../support/kube-streaming-harness.js';
@@ -22,6 +25,10 @@ when { context.input == "shell" };
 @id("exec-lines")
 permit (principal in Airlock::Group::"agents", action == Airlock::Action::"k8s_exec", resource)
 when { context.input == "line" && (context.class == "read" || context.class == "write") };
+
+@id("forward-8080")
+permit (principal in Airlock::Group::"agents", action == Airlock::Action::"k8s_portforward", resource)
+when { context.port == 8080 };
 
 @id("no-destructive")
 forbid (principal, action == Airlock::Action::"k8s_exec", resource)
@@ -116,12 +123,112 @@ test('kubectl exec -i POD -- sh with scripted stdin: every line decided, a refus
   assert.ok(existsSync(join(dir, 'MARKER')));
 });
 
-test('kubectl port-forward (SPDY, tunneled in WebSocket or not) is refused with a Status that says so', { skip: KUBECTL_MISSING }, async () => {
-  const r = await kubectl(['port-forward', 'pod/web', '0:8080']);
-  assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /SPDY is not supported/, r.stderr);
-  const refusals = (await h.events()).filter((e) => e.type === 'statement' && e.statementTypes.includes('refused_request'));
-  assert.ok(refusals.length >= 1);
+/** `kubectl port-forward` running: the local port it printed, and how it ended once stopped. */
+async function startPortForward(args: string[], env: Record<string, string> = {}): Promise<{ localPort: number; child: ChildProcess; ended: Promise<Run> }> {
+  const child = spawn('kubectl', ['--request-timeout=60s', 'port-forward', ...args], { env: { PATH: process.env.PATH, HOME: home, KUBECONFIG: kubeconfig, ...env } });
+  let stdout = '';
+  let stderr = '';
+  const ended = new Promise<Run>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  void ended.then(() => clearTimeout(timer));
+  const localPort = await new Promise<number>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(stdout);
+      if (m) resolve(Number(m[1]));
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    void ended.then((r) => reject(new Error(`kubectl port-forward ended before forwarding: ${r.stderr}`)));
+  });
+  return { localPort, child, ended };
+}
+
+/** Sends `payload` through a fresh local connection and reads until as many bytes came back (or the connection ends). */
+function roundTrip(port: number, payload: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    const got: Buffer[] = [];
+    let n = 0;
+    s.on('data', (d: Buffer) => {
+      got.push(d);
+      n += d.length;
+      if (n >= payload.length) s.end();
+    });
+    s.on('close', () => resolve(Buffer.concat(got)));
+    s.on('error', reject);
+    s.write(payload);
+  });
+}
+
+async function echoServer(): Promise<{ port: number; connections: () => number; close(): void }> {
+  let connections = 0;
+  const echo = createServer((s) => {
+    connections++;
+    s.on('error', () => s.destroy());
+    s.pipe(s);
+  });
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  return { port: (echo.address() as AddressInfo).port, connections: () => connections, close: () => echo.close() };
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+for (const mode of ['SPDY tunneled in WebSocket', 'SPDY on the socket'] as const) {
+  test(`kubectl port-forward (${mode}): bytes round-trip to a real TCP server, the port decided once and audited`, { skip: KUBECTL_MISSING }, async () => {
+    const echo = await echoServer();
+    const pod = mode === 'SPDY on the socket' ? 'fwd-spdy' : 'fwd-ws';
+    h.upstream.mapPort('default', pod, 8080, echo.port);
+    const before = h.upstream.seen.length;
+    // Larger than SPDY's 64 KiB initial window: spdystream sends no WINDOW_UPDATE, so the gateway must not wait for one.
+    const big = randomBytes(600 * 1024);
+    const pf = await startPortForward([`pod/${pod}`, ':8080'], mode === 'SPDY on the socket' ? { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' } : {});
+    try {
+      assert.equal((await roundTrip(pf.localPort, Buffer.from('hello through airlock\n'))).toString(), 'hello through airlock\n');
+      assert.equal(sha(await roundTrip(pf.localPort, big)), sha(big));
+      assert.equal(echo.connections(), 2);
+    } finally {
+      pf.child.kill('SIGTERM');
+      await pf.ended;
+      echo.close();
+    }
+    const upstream = h.upstream.seen.slice(before);
+    assert.equal(upstream.length, 2, 'one upstream per forwarded connection');
+    for (const u of upstream) {
+      assert.equal(u.protocol, 'v4.channel.k8s.io');
+      assert.equal(u.query, 'ports=8080');
+      assert.equal(u.authorization, `Bearer ${h.upstreamToken}`);
+    }
+    const events = await h.events();
+    const decided = events.filter((e) => e.type === 'statement' && e.text === `port-forward default/${pod}:8080`);
+    assert.equal(decided.length, 1, 'one decision for the port, reused by the second connection');
+    const d = decided[0]!;
+    assert.ok(d.type === 'statement' && d.decision.effect === 'allow' && d.statementTypes.includes(mode === 'SPDY on the socket' ? 'k8s.portforward.spdy.upgrade' : 'k8s.portforward.spdy.websocket'));
+    assert.deepEqual(d.decision.policyIds, ['forward-8080']);
+    await waitFor(async () => (await h.events()).some((e) => e.type === 'statement.outcome' && e.statementId === d.statementId), 'the outcome event');
+    const outcome = (await h.events()).find((e) => e.type === 'statement.outcome' && e.statementId === d.statementId)!;
+    assert.ok(outcome.type === 'statement.outcome' && outcome.bytes === big.length + 22);
+  });
+}
+
+test('kubectl port-forward to a refused port: kubectl prints the refusal, the pod is never reached, the denial is audited', { skip: KUBECTL_MISSING }, async () => {
+  const echo = await echoServer();
+  h.upstream.mapPort('default', 'fwd-refused', 9090, echo.port);
+  const before = h.upstream.seen.length;
+  const pf = await startPortForward(['pod/fwd-refused', ':9090']);
+  try {
+    const got = await roundTrip(pf.localPort, Buffer.from('anyone there?\n'));
+    assert.equal(got.length, 0);
+    const r = await pf.ended;
+    assert.match(r.stderr, /an error occurred forwarding \d+ -> 9090: airlock: refused: .*default deny/, r.stderr);
+  } finally {
+    pf.child.kill('SIGTERM');
+    echo.close();
+  }
+  assert.equal(echo.connections(), 0);
+  assert.equal(h.upstream.seen.length, before);
+  const denied = (await h.events()).filter((e) => e.type === 'statement' && e.text === 'port-forward default/fwd-refused:9090');
+  assert.equal(denied.length, 1);
+  assert.ok(denied[0]!.type === 'statement' && denied[0]!.decision.effect === 'deny');
 });
 
 test('kubectl exec -it POD -- sh in a terminal (util-linux script): lines decided, recorded', { skip: KUBECTL_MISSING }, async () => {
@@ -146,3 +253,11 @@ test('kubectl exec -it POD -- sh in a terminal (util-linux script): lines decide
   assert.match(cast, /"i",/);
   assert.ok(!cast.includes(h.upstreamToken));
 });
+
+async function waitFor(check: () => Promise<boolean> | boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

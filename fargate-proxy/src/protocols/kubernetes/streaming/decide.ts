@@ -108,3 +108,21 @@ export function commandAsk(ctx: StreamingContext, subresource: 'exec' | 'attach'
     waiting,
   };
 }
+
+/** Audits a refusal made before any policy question (a protocol the gateway does not speak, bad parameters or framing). */
+export async function auditRefused(ctx: StreamingContext, text: string, message: string): Promise<void> {
+  ctx.audit.onStatement?.();
+  await ctx.audit.sink
+    .append({
+      type: 'statement',
+      sessionId: ctx.audit.sessionId,
+      statementId: ctx.audit.nextStatementId(),
+      text,
+      class: 'opaque',
+      statementTypes: [`k8s.${ctx.attributes.subresource}`, 'refused_request'],
+      tables: [],
+      functions: [],
+      decision: { effect: 'deny', policyIds: [], policyVersion: '', reason: message },
+    })
+    .catch((err: Error) => ctx.log?.error({ err: err.message }, 'audit of a refused streaming request failed'));
+}

@@ -1,16 +1,21 @@
 // pods/exec, pods/attach and pods/portforward through the gateway (see contract.ts for the seam
-// with the Kubernetes engine). Only WebSocket is spoken: the channel protocols v5/v4 for exec and
-// attach, v4 (and the unversioned one) for port-forward. A SPDY/3.1 upgrade is refused with a
-// Status saying so: kubectl 1.32 tries WebSocket first for exec and attach, and only falls back to
-// SPDY when the WebSocket upgrade itself is refused — which this handler never does for a policy
+// with the Kubernetes engine). exec and attach speak WebSocket: the channel protocols v5/v4.
+// port-forward speaks the WebSocket channel protocol (v4 and the unversioned one, as
+// @kubernetes/client-node does) and kubectl's SPDY/3.1 — tunneled in WebSocket
+// (`SPDY/3.1+portforward.k8s.io`, kubectl 1.31+) or on the socket after `Upgrade: SPDY/3.1` with
+// `X-Stream-Protocol-Version: portforward.k8s.io` (its fallback). exec and attach over SPDY are
+// refused with a Status saying so: kubectl 1.32 tries WebSocket first for them, and only falls back
+// to SPDY when the WebSocket upgrade itself is refused — which this handler never does for a policy
 // reason (refusals come after the upgrade, on the error channel).
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import * as ch from './channel.js';
 import type { StreamingContext, StreamingSubresource } from './contract.js';
+import { auditRefused } from './decide.js';
 import { runExec } from './exec-session.js';
 import { runPortForward } from './portforward-session.js';
+import { PORTFORWARD_PROTOCOL, runSpdyPortForward, socketTransport, SPDY_TUNNEL_PROTOCOL, websocketTransport } from './spdy-portforward.js';
 import { BadRequest, parseExecParams, parsePorts } from './request.js';
 import { MAX_MESSAGE_BYTES } from './upstream.js';
 
@@ -37,28 +42,10 @@ function refuseHttp(socket: Duplex, status: ch.Status): void {
   );
 }
 
-/** Audits a refusal made before any policy question (a protocol the gateway does not speak, bad parameters). */
-async function auditRefusal(ctx: StreamingContext, req: IncomingMessage, message: string): Promise<void> {
-  ctx.audit.onStatement?.();
-  await ctx.audit.sink
-    .append({
-      type: 'statement',
-      sessionId: ctx.audit.sessionId,
-      statementId: ctx.audit.nextStatementId(),
-      text: `${req.method ?? 'GET'} ${ctx.attributes.namespace}/${ctx.attributes.name}/${ctx.attributes.subresource}`,
-      class: 'opaque',
-      statementTypes: [`k8s.${ctx.attributes.subresource}`, 'refused_request'],
-      tables: [],
-      functions: [],
-      decision: { effect: 'deny', policyIds: [], policyVersion: '', reason: message },
-    })
-    .catch((err: Error) => ctx.log?.error({ err: err.message }, 'audit of a refused streaming request failed'));
-}
-
 export async function handleStreamingUpgrade(ctx: StreamingContext, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   socket.on('error', () => socket.destroy());
   const refuse = async (code: number, reason: string, message: string) => {
-    await auditRefusal(ctx, req, message);
+    await auditRefused(ctx, `${req.method ?? 'GET'} ${ctx.attributes.namespace}/${ctx.attributes.name}/${ctx.attributes.subresource}`, message);
     refuseHttp(socket, ch.failure(code, reason, message));
   };
   try {
@@ -69,12 +56,26 @@ export async function handleStreamingUpgrade(ctx: StreamingContext, req: Incomin
     const sub = subresource as StreamingSubresource;
     const upgrade = String(req.headers.upgrade ?? '').toLowerCase();
     const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
-    // SPDY/3.1 itself, or tunneled in WebSocket (`SPDY/3.1+portforward.k8s.io`, kubectl port-forward's first try).
+    if (sub === 'portforward' && upgrade === 'spdy/3.1') {
+      const versions = String(req.headers['x-stream-protocol-version'] ?? '').split(',').map((p) => p.trim());
+      if (!versions.includes(PORTFORWARD_PROTOCOL)) return await refuse(403, 'Forbidden', `airlock: port-forward over SPDY speaks X-Stream-Protocol-Version ${PORTFORWARD_PROTOCOL}; the client offered ${versions.join(', ') || 'none'}`);
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${PORTFORWARD_PROTOCOL}\r\n\r\n`);
+      if (head.length) socket.unshift(head);
+      return await runSpdyPortForward(ctx, socketTransport(socket), 'upgrade');
+    }
+    if (sub === 'portforward' && upgrade === 'websocket' && offered.includes(SPDY_TUNNEL_PROTOCOL) && !ch.chooseProtocol(offered, ch.PROTOCOLS.portforward)) {
+      (req as Chosen)[CHOSEN] = SPDY_TUNNEL_PROTOCOL;
+      // `/` is not a token character (RFC 7230), so ws would refuse the header with 400 (and kubectl
+      // fall back to plain SPDY); the offer was read above, and the answer names the protocol as offered.
+      req.headers['sec-websocket-protocol'] = 'airlock.spdy-tunnel';
+      const agent = await new Promise<import('ws').WebSocket>((resolve) => wss.handleUpgrade(req, socket, head, resolve));
+      return await runSpdyPortForward(ctx, websocketTransport(agent), 'websocket');
+    }
     if (upgrade.startsWith('spdy/') || (upgrade === 'websocket' && offered.length > 0 && offered.every((p) => p.toLowerCase().startsWith('spdy/')))) {
       return await refuse(
         400,
         'BadRequest',
-        `airlock: ${sub} over SPDY is not supported; the gateway speaks WebSocket (${ch.PROTOCOLS[sub].join(', ')}). kubectl 1.30+ uses WebSocket for exec and attach by default (do not set KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false); kubectl port-forward needs SPDY and is not supported yet`,
+        `airlock: ${sub} over SPDY is not supported; the gateway speaks WebSocket (${ch.PROTOCOLS[sub].join(', ')})${sub === 'portforward' ? ` and ${SPDY_TUNNEL_PROTOCOL}` : ''}. kubectl 1.30+ uses WebSocket for exec and attach by default (do not set KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false)`,
       );
     }
     if (upgrade !== 'websocket') return await refuse(400, 'BadRequest', `airlock: ${sub} needs a WebSocket upgrade (${ch.PROTOCOLS[sub].join(', ')})`);
