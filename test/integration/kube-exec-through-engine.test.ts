@@ -1,8 +1,10 @@
 // The real kubectl through the whole gateway: the Kubernetes engine (its listener, token login,
-// attributes, the StreamingContext it builds) hands pods/exec to the streaming handler, which talks
-// to the suite's API server with test/support/kube-exec-upstream.ts mounted as its exec handler.
+// attributes, the StreamingContext it builds) hands pods/exec, pods/attach and pods/portforward to
+// the streaming handler, which talks to the suite's API server with test/support/kube-exec-upstream.ts
+// mounted as its streaming handler.
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createKubeExecUpstream, type KubeExecUpstream } from '../support/kube-exec-upstream.js';
@@ -84,6 +86,61 @@ test('kubectl exec -i POD -- sh through the gateway: each line decided, a refuse
   assert.match(r.stdout, /two-2/);
   assert.match(r.stderr, /airlock: refused/);
   assert.ok(existsSync(join(dir, 'MARKER')));
+});
+
+test('kubectl attach -i through the gateway: the main process gets each allowed line, a refused one is skipped', { skip }, async () => {
+  const dir = upstream.podDir('dev', 'web');
+  writeFileSync(join(dir, 'MARKER'), 'keep\n');
+  const before = upstream.seen.length;
+  const r = await kubectl(['attach', '-i', '-n', 'dev', 'web'], "printf 'att-%s\\n' 1\nrm -f MARKER\nprintf 'att-%s\\n' 2\n");
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /att-1/);
+  assert.match(r.stdout, /att-2/);
+  assert.match(r.stderr, /airlock: refused/);
+  assert.ok(existsSync(join(dir, 'MARKER')));
+  const up = upstream.seen.slice(before);
+  assert.deepEqual(up.map((u) => [u.subresource, u.protocol]), [['attach', 'v5.channel.k8s.io']]);
+});
+
+test('kubectl port-forward through the gateway: bytes round-trip to a real TCP server in the pod; prod-* is refused by the example policy', { skip }, async () => {
+  const echo = createServer((sock) => sock.on('error', () => sock.destroy()).pipe(sock));
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  upstream.mapPort('dev', 'web', 5432, (echo.address() as AddressInfo).port);
+  gw.api.put('pods', { metadata: { name: 'db', namespace: 'prod-x' }, spec: { containers: [{ name: 'c', image: 'postgres' }] }, status: { phase: 'Running' } });
+  upstream.mapPort('prod-x', 'db', 5432, (echo.address() as AddressInfo).port);
+  try {
+    for (const [ns, pod] of [['dev', 'web'], ['prod-x', 'db']] as const) {
+      const stop = new AbortController();
+      let localPort = 0;
+      const ran = support.kubectl(gw, config, ['port-forward', '-n', ns, `pod/${pod}`, ':5432'], {
+        signal: stop.signal,
+        onStdout: (out) => (localPort ||= Number(/Forwarding from 127\.0\.0\.1:(\d+)/.exec(out)?.[1] ?? 0)),
+      });
+      for (let i = 0; i < 600 && !localPort; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(localPort, 'kubectl printed its local port');
+      const got = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        const c = connect(localPort, '127.0.0.1', () => c.write('select 1;\n'));
+        c.on('data', (d: Buffer) => {
+          text += d.toString();
+          if (text.includes('\n')) c.end();
+        });
+        c.on('close', () => resolve(text));
+        c.on('error', reject);
+      });
+      stop.abort();
+      const r = await ran;
+      seen.push(r.stdout, r.stderr);
+      if (ns === 'dev') assert.equal(got, 'select 1;\n', r.stderr);
+      else {
+        assert.equal(got, '');
+        assert.match(r.stderr, /an error occurred forwarding \d+ -> 5432: airlock: refused/);
+      }
+    }
+  } finally {
+    echo.close();
+  }
+  assert.deepEqual(upstream.seen.filter((u) => u.subresource === 'portforward').map((u) => `${u.namespace}/${u.pod}?${u.query}`), ['dev/web?ports=5432']);
 });
 
 test('the cluster token is in nothing kubectl printed', { skip }, () => {

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import type { Socket } from 'node:net';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
@@ -14,6 +15,7 @@ import WebSocketClient from 'ws';
 import { startStreamingHarness, type StreamingHarness } from '../support/kube-streaming-harness.js';
 import { expectAuditVerifies } from '../support/audit-trail.js';
 import { replayCommand } from '../../fargate-proxy/src/cli/audit-commands.js';
+import * as spdy from '../../fargate-proxy/src/protocols/kubernetes/streaming/spdy.js';
 
 const POLICY = `
 @id("exec-reads")
@@ -224,6 +226,68 @@ test('port-forward: allowed on one port, refused on another', async () => {
   } finally {
     echo.close();
   }
+});
+
+/** A SPDY client written from spdy.ts, for what kubectl never sends: after `Upgrade: SPDY/3.1`, frames in, frames kept. */
+async function spdyClient(pod: string) {
+  const socket = await new Promise<Socket>((resolve, reject) => {
+    const req = request(`${h.url}/api/v1/namespaces/default/pods/${pod}/portforward`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${AGENT}`, connection: 'Upgrade', upgrade: 'SPDY/3.1', 'x-stream-protocol-version': 'portforward.k8s.io' },
+    });
+    req.on('upgrade', (res, sock) => (res.headers['x-stream-protocol-version'] === 'portforward.k8s.io' ? resolve(sock) : reject(new Error('no protocol'))));
+    req.on('response', (res) => reject(new Error(`answered ${res.statusCode}`)));
+    req.on('error', reject);
+    req.end();
+  });
+  const reader = new spdy.FrameReader();
+  const frames: spdy.Frame[] = [];
+  let ended = false;
+  socket.on('data', (d: Buffer) => frames.push(...reader.push(d)));
+  socket.on('close', () => (ended = true));
+  const enc = new spdy.HeaderEncoder();
+  return {
+    frames,
+    ended: () => ended,
+    send: (b: Buffer) => socket.write(b),
+    syn: async (id: number, headers: Record<string, string>) => socket.write(spdy.synStreamFrame(id, await enc.encode(new Map(Object.entries(headers).map(([k, v]) => [k, [v]]))))),
+    close() {
+      enc.close();
+      socket.destroy();
+    },
+  };
+}
+const isControl = (f: spdy.Frame, type: number, streamId?: number) => f.kind === 'control' && f.type === type && (streamId === undefined || f.data.readUInt32BE(0) === streamId);
+
+test('port-forward over SPDY, bad input: a stream without its port is reset and audited, a ping is answered, the session goes on; an oversized frame ends it with GOAWAY', async () => {
+  const echo = createServer((s) => s.on('data', (d) => s.write(`echo:${d.toString()}`)));
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  h.upstream.mapPort('default', 'spdy-raw', 8080, (echo.address() as AddressInfo).port);
+  const c = await spdyClient('spdy-raw');
+  try {
+    await c.syn(1, { streamtype: 'error', requestid: '0' });
+    await waitFor(() => c.frames.some((f) => isControl(f, spdy.RST_STREAM, 1)), 'the reset of a stream without a port');
+    assert.deepEqual(spdy.parseRstStream(c.frames.find((f) => isControl(f, spdy.RST_STREAM, 1))!.data), { streamId: 1, status: spdy.RST.CANCEL });
+    c.send(spdy.pingFrame(9));
+    await waitFor(() => c.frames.some((f) => isControl(f, spdy.PING) && spdy.parsePing((f as { data: Buffer }).data) === 9), 'the ping answered');
+
+    await c.syn(3, { streamtype: 'error', port: '8080', requestid: '1' });
+    await c.syn(5, { streamtype: 'data', port: '8080', requestid: '1' });
+    c.send(spdy.dataFrame(5, Buffer.from('ping')));
+    await waitFor(() => c.frames.some((f) => f.kind === 'data' && f.streamId === 5 && f.data.toString() === 'echo:ping'), 'the echo on the data stream');
+    assert.ok(c.frames.some((f) => isControl(f, spdy.SYN_REPLY, 3)) && c.frames.some((f) => isControl(f, spdy.SYN_REPLY, 5)));
+
+    c.send(Buffer.from([0x80, 0x03, 0x00, 0x01, 0x00, 0xff, 0xff, 0xff]));
+    await waitFor(() => c.ended(), 'the connection to end');
+    const goaway = c.frames.find((f) => isControl(f, spdy.GOAWAY));
+    assert.ok(goaway && goaway.kind === 'control');
+    assert.equal(goaway.data.readUInt32BE(4), spdy.GOAWAY_STATUS.PROTOCOL_ERROR);
+  } finally {
+    c.close();
+    echo.close();
+  }
+  const refused = (await h.events()).filter((e) => e.type === 'statement' && e.text === 'port-forward default/spdy-raw' && e.statementTypes.includes('refused_request'));
+  assert.deepEqual(refused.map((e) => e.type === 'statement' && e.decision.reason), ['airlock: "port" header is required', 'airlock: a control frame of 16777215 bytes is larger than this gateway accepts']);
 });
 
 test('attach to the pod\'s main process: lines decided like a shell\'s', async () => {
