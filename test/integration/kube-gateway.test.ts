@@ -12,6 +12,9 @@ import { AGENT, AUDIENCE, OTHER_AGENT, REVIEWER } from '../support/gateway.js';
 import { writeGatewayRecord } from '../../fargate-proxy/src/cli/gateway-record.js';
 import { CLUSTER_TOKEN, KUBECTL_MISSING, kubectl, startKubeTestGateway, type KubeTestGateway } from '../support/kube-gateway.js';
 import { approvalsApprove, approvalsDeny } from '../../fargate-proxy/src/cli/approval-commands.js';
+import type { AuditRecord } from '../../core/audit/events.js';
+import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
+import { auditDirOf } from '../support/audit-trail.js';
 
 let gw: KubeTestGateway;
 let config: string;
@@ -198,6 +201,44 @@ test('kubectl apply -f: each object decided on its own', { skip: KUBECTL_MISSING
   assert.equal(gw.api.get('deployments', 'dev', 'web', 'apps')!.spec.replicas, 2, 'the allowed object was applied');
   assert.equal(gw.api.get('deployments', 'dev', 'node-agent', 'apps'), undefined, 'the privileged pod template never reached the cluster');
   assert.equal(gw.api.get('configmaps', 'prod-x', 'flags'), undefined, 'no writes in prod-*');
+});
+
+test('kubectl patch --type strategic: directives decided as the API server applies them', { skip: KUBECTL_MISSING }, async () => {
+  const hardened = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'hardened', namespace: 'dev' },
+    spec: { selector: { matchLabels: { app: 'h' } }, template: { metadata: { labels: { app: 'h' } }, spec: { containers: [{ name: 'app', image: 'nginx', env: [{ name: 'MODE', value: 'x' }], securityContext: { capabilities: { drop: ['ALL'] }, allowPrivilegeEscalation: false } }] } } },
+  };
+  gw.api.put('deployments', structuredClone(hardened), 'apps');
+  const patch = (p: unknown) => k(['patch', 'deployment', 'hardened', '-n', 'dev', '--type', 'strategic', '-p', JSON.stringify(p)]);
+  const tmpl = (spec: unknown) => ({ spec: { template: { spec } } });
+  const before = gw.api.requests.length;
+  for (const p of [
+    // Gives back every capability `drop: [ALL]` took: nothing in it is "privileged: true".
+    tmpl({ containers: [{ name: 'app', securityContext: { capabilities: { '$deleteFromPrimitiveList/drop': ['ALL'] } } }] }),
+    // Replaces the container list: the new one is privileged.
+    tmpl({ containers: [{ $patch: 'replace' }, { name: 'app', image: 'nginx', securityContext: { privileged: true } }] }),
+    tmpl({ containers: [{ name: 'app', securityContext: { $patch: 'delete' } }] }),
+  ]) {
+    const r = await patch(p);
+    assert.notEqual(r.code, 0, JSON.stringify(p));
+    assert.match(r.stderr, /k8s-no-privileged-pods/, r.stderr);
+  }
+  assert.ok(gw.api.requests.slice(before).every((q) => q.method !== 'PATCH'), 'no refused patch reached the cluster');
+  assert.deepEqual(gw.api.get('deployments', 'dev', 'hardened', 'apps')!.spec, hardened.spec);
+  // A deletion within the object that loosens nothing is an ordinary write.
+  const ok = await patch(tmpl({ containers: [{ name: 'app', env: [{ name: 'MODE', $patch: 'delete' }] }] }));
+  assert.equal(ok.code, 0, ok.stderr);
+  const reader = createLocalAuditReader(auditDirOf(gw));
+  const events: AuditRecord[] = [];
+  for (const id of await reader.sessionIds()) events.push(...(((await reader.readSession(id)) ?? []) as AuditRecord[]));
+  const statements = events.filter((e) => e.type === 'statement' && e.text.includes('hardened') && e.statementTypes.includes('k8s_verb:patch'));
+  // One session per kubectl run, listed in no particular order: compared as a set.
+  assert.deepEqual(
+    statements.map((e) => e.type === 'statement' && `${e.decision.effect} ${e.statementTypes.filter((t) => t.startsWith('k8s_pod_risk:')).sort().join(',')}`).sort(),
+    ['allow ', 'deny k8s_pod_risk:privileged,k8s_pod_risk:securityContextRemoved', 'deny k8s_pod_risk:securityContextRemoved', 'deny k8s_pod_risk:securityContextRemoved'],
+  );
 });
 
 test('agents may not impersonate; credential minting is refused; refusals are Status objects', { skip: KUBECTL_MISSING }, async () => {

@@ -61,6 +61,44 @@ test('privileged and host-namespace pods are found in pods, templates and every 
   assert.equal(classifyRequest(pod, body('application/json', cases[10]![1])).action, 'k8s_write');
 });
 
+test('strategic-merge patch directives are decided as the API server applies them', () => {
+  const pod = attrs('PATCH', '/api/v1/namespaces/dev/pods/web');
+  const deployment = attrs('PATCH', '/apis/apps/v1/namespaces/dev/deployments/web');
+  const SMP = 'application/strategic-merge-patch+json';
+  const decide = (a: ReturnType<typeof attrs>, type: string, patch: unknown) => classifyRequest(a, body(type, JSON.stringify(patch)), type);
+  const tmpl = (spec: unknown) => ({ spec: { template: { spec } } });
+  const cases: [ReturnType<typeof attrs>, string, unknown, string, string[]][] = [
+    // What is written, inside every directive: `$patch: replace` of the container list writes what follows it.
+    [pod, SMP, { spec: { containers: [{ $patch: 'replace' }, { name: 'a', image: 'x', securityContext: { privileged: true } }] } }, 'k8s_privileged_pod', ['privileged', 'securityContextRemoved']],
+    [deployment, SMP, tmpl({ $patch: 'replace', containers: [{ name: 'a', securityContext: { privileged: true } }] }), 'k8s_privileged_pod', ['privileged', 'securityContextRemoved']],
+    [pod, SMP, { spec: { '$setElementOrder/containers': [{ name: 'a' }], containers: [{ name: 'a', securityContext: { privileged: true } }] } }, 'k8s_privileged_pod', ['privileged']],
+    // Inside a replaced map the API server keeps a nested `$patch: delete` map's fields (the `$patch` key is then just unknown): still read.
+    [pod, SMP, { spec: { $patch: 'replace', containers: [{ name: 'a', securityContext: { $patch: 'delete', privileged: true } }] } }, 'k8s_privileged_pod', ['privileged', 'securityContextRemoved']],
+    // What is taken away: a restriction removed loosens the pod.
+    [pod, SMP, { spec: { containers: [{ name: 'a', securityContext: { capabilities: { '$deleteFromPrimitiveList/drop': ['ALL'] } } }] } }, 'k8s_privileged_pod', ['securityContextRemoved']],
+    [pod, SMP, { spec: { containers: [{ name: 'a', securityContext: { capabilities: { drop: ['NET_RAW'] } } }] } }, 'k8s_privileged_pod', ['securityContextRemoved']],
+    [pod, SMP, { spec: { containers: [{ name: 'a', securityContext: { allowPrivilegeEscalation: null } }] } }, 'k8s_privileged_pod', ['securityContextRemoved']],
+    [deployment, SMP, tmpl({ securityContext: { $patch: 'delete' } }), 'k8s_privileged_pod', ['securityContextRemoved']],
+    [deployment, SMP, tmpl({ containers: [{ name: 'a', $retainKeys: ['name', 'image'], image: 'nginx' }] }), 'k8s_privileged_pod', ['securityContextRemoved']],
+    [deployment, SMP, tmpl({ containers: [{ name: 'a', $patch: 'replace', image: 'nginx' }] }), 'k8s_privileged_pod', ['securityContextRemoved']],
+    [pod, 'application/merge-patch+json', { spec: { securityContext: { runAsNonRoot: null } } }, 'k8s_privileged_pod', ['securityContextRemoved']],
+    [pod, 'application/json-patch+json', [{ op: 'remove', path: '/spec/containers/0/securityContext/capabilities/drop/0' }], 'k8s_privileged_pod', ['securityContextRemoved']],
+    [pod, 'application/json-patch+json', [{ op: 'move', from: '/spec/securityContext', path: '/metadata/annotations/x' }], 'k8s_privileged_pod', ['securityContextRemoved']],
+    // Deletions that loosen nothing: a container deleted whole, an env var, an annotation; a `$patch: delete` element is a deletion, not a write.
+    [deployment, SMP, tmpl({ '$setElementOrder/containers': [{ name: 'a' }], containers: [{ name: 'sidecar', $patch: 'delete' }] }), 'k8s_write', []],
+    [deployment, SMP, tmpl({ containers: [{ name: 'a', env: [{ name: 'X', $patch: 'delete' }] }] }), 'k8s_write', []],
+    [deployment, SMP, { metadata: { annotations: { note: null } }, spec: { template: { spec: { containers: [{ name: 'a', image: 'nginx:2' }] } } } }, 'k8s_write', []],
+    [deployment, SMP, tmpl({ containers: [{ name: 'a', args: ['--v=2'], securityContext: { runAsNonRoot: true } }] }), 'k8s_write', []],
+    [pod, 'application/json-patch+json', [{ op: 'remove', path: '/spec/containers/1' }], 'k8s_write', []],
+  ];
+  for (const [a, type, patch, action, risks] of cases) {
+    const r = decide(a, type, patch);
+    assert.deepEqual({ action: r.action, risks: [...r.podRisks].sort() }, { action, risks: [...risks].sort() }, JSON.stringify(patch));
+  }
+  // The same removals in a create or a full update are not patches: nothing is taken away by them that the gateway can see.
+  assert.equal(classifyRequest(attrs('PUT', '/api/v1/namespaces/dev/pods/web'), { spec: { securityContext: null } }, 'application/json').action, 'k8s_write');
+});
+
 test('request bodies: protobuf and unknown types refused (415), malformed JSON and YAML refused (400)', () => {
   const code = (type: string, text: string) => {
     try {

@@ -2,9 +2,11 @@
 // Secret reads, writes, deletes, and classes of their own for what hands out more than it seems —
 // credential minting (serviceaccounts/token, certificate signing requests, service-account token
 // Secrets), privileged or host-namespace pods (in pods and in any object's pod template, in
-// create/update bodies and in patches of every kind), and proxying into the cluster's network.
+// create/update bodies and in patches of every kind, and patches that take a securityContext's
+// restrictions away), and proxying into the cluster's network.
 import { parse as parseYaml } from 'yaml';
 import type { KubeRequestActionId } from '../../../../core/policy/request.js';
+import { loosensPodSecurity, patchRemovals } from './patch-removals.js';
 import type { KubeRequestAttributes } from './request-attributes.js';
 import { refusal } from './status.js';
 
@@ -79,8 +81,11 @@ export function podRisks(body: unknown): string[] {
   return [...found].sort();
 }
 
-/** The request's action family and the pod risks its body carries. */
-export function classifyRequest(a: KubeRequestAttributes, body: unknown): { action: KubeRequestActionId; podRisks: string[] } {
+/**
+ * The request's action family and the pod risks its body carries: what it writes (podRisks) and, for
+ * a PATCH, `securityContextRemoved` when it can take part of a securityContext away (patch-removals.ts).
+ */
+export function classifyRequest(a: KubeRequestAttributes, body: unknown, contentType = ''): { action: KubeRequestActionId; podRisks: string[] } {
   if (!a.isResourceRequest) return { action: a.verb === 'get' || a.verb === 'head' ? 'k8s_read' : 'k8s_write', podRisks: [] };
   if (a.verb === 'proxy' || a.subresource === 'proxy') return { action: 'k8s_proxy', podRisks: [] };
   const core = a.apiGroup === '';
@@ -92,6 +97,7 @@ export function classifyRequest(a: KubeRequestAttributes, body: unknown): { acti
     return { action: 'k8s_credential_mint', podRisks: [] };
   }
   const risks = podRisks(body);
+  if (a.verb === 'patch' && loosensPodSecurity(patchRemovals(contentType, body))) risks.push('securityContextRemoved');
   if (a.resource === 'pods' && a.subresource === 'ephemeralcontainers' && !risks.includes('ephemeralContainers')) risks.push('ephemeralContainers');
   return { action: risks.length > 0 ? 'k8s_privileged_pod' : 'k8s_write', podRisks: risks };
 }

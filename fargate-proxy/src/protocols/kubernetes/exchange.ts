@@ -200,7 +200,7 @@ export async function handleKubeExchange(x: KubeExchangeContext, conn: Connectio
       if (d?.effect === 'deny') throw policyRefusal(d, requestId, `${a.verb} ${describe(a)}`);
       throw err;
     }
-    const { action, podRisks } = classifyRequest(a, parsed);
+    const { action, podRisks } = classifyRequest(a, parsed, contentType);
     const facts: KubeRequestFacts = {
       verb: a.verb,
       apiGroup: a.apiGroup,
