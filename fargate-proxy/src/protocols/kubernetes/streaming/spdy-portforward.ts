@@ -35,8 +35,9 @@ export const PORTFORWARD_PROTOCOL = 'portforward.k8s.io';
 const CLOSE_GRACE_MS = 1000;
 /** Bytes a data stream may carry before its port is decided and its upstream open; past it the agent is paused. */
 const MAX_EARLY_BYTES = 1024 * 1024;
-/** Pairs still waiting for their second stream; more are refused (REFUSED_STREAM). */
+/** Pairs still waiting for their second stream, and pairs in all (each forwarding one has its own upstream); past either, new streams are refused (REFUSED_STREAM). */
 const MAX_PENDING_PAIRS = 128;
+const MAX_PAIRS = 1024;
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
 /** spdystream writes data frames of at most 32 KiB; so does the gateway. */
@@ -309,7 +310,8 @@ export async function runSpdyPortForward(ctx: StreamingContext, agent: ByteTrans
     const requestId = spdy.header(headers, 'requestid') || String(checked.type === 'error' ? s.streamId : s.streamId - 2);
     let p = pairs.get(requestId);
     if (!p) {
-      if (pairs.size >= MAX_PENDING_PAIRS) return write(spdy.rstStreamFrame(s.streamId, spdy.RST.REFUSED_STREAM));
+      const pending = [...pairs.values()].filter((q) => q.dataStream === undefined || q.errorStream === undefined).length;
+      if (pending >= MAX_PENDING_PAIRS || pairs.size >= MAX_PAIRS) return write(spdy.rstStreamFrame(s.streamId, spdy.RST.REFUSED_STREAM));
       p = { requestId, port: checked.port, early: [], earlyBytes: 0, agentDone: false, ended: false };
       pairs.set(requestId, p);
     }
