@@ -30,6 +30,10 @@ when { context.input == "line" && (context.class == "read" || context.class == "
 permit (principal in Airlock::Group::"agents", action == Airlock::Action::"k8s_portforward", resource)
 when { context.port == 8080 };
 
+@id("forward-7070-held") @approval("required")
+permit (principal in Airlock::Group::"agents", action == Airlock::Action::"k8s_portforward", resource)
+when { context.port == 7070 };
+
 @id("no-destructive")
 forbid (principal, action == Airlock::Action::"k8s_exec", resource)
 when { context.class == "destructive" };
@@ -209,6 +213,28 @@ for (const mode of ['SPDY tunneled in WebSocket', 'SPDY on the socket'] as const
     assert.ok(outcome.type === 'statement.outcome' && outcome.bytes === big.length + 22);
   });
 }
+
+test('kubectl port-forward to a port held for a reviewer: the connection waits, then its bytes flow once approved', { skip: KUBECTL_MISSING }, async () => {
+  const echo = await echoServer();
+  h.upstream.mapPort('default', 'fwd-held', 7070, echo.port);
+  const pf = await startPortForward(['pod/fwd-held', ':7070']);
+  try {
+    const answer = roundTrip(pf.localPort, Buffer.from('after approval\n'));
+    let pending: Awaited<ReturnType<typeof h.approvals.listPending>>[number] | undefined;
+    await waitFor(async () => (pending = (await h.approvals.listPending()).find((a) => a.statementText === 'port-forward default/fwd-held:7070')) !== undefined, 'the approval request');
+    assert.equal(echo.connections(), 0, 'the pod was reached before approval');
+    await h.approvals.decide(pending!.id, { id: 'rita', groups: ['reviewers'], issuer: 'test' }, { verdict: 'approve', scope: 'once', reason: 'ok' });
+    assert.equal((await answer).toString(), 'after approval\n');
+    assert.equal(echo.connections(), 1);
+  } finally {
+    pf.child.kill('SIGTERM');
+    await pf.ended;
+    echo.close();
+  }
+  const decided = (await h.events()).find((e) => e.type === 'statement' && e.text === 'port-forward default/fwd-held:7070');
+  assert.ok(decided && decided.type === 'statement' && decided.decision.effect === 'allow');
+  assert.match(decided.decision.reason, /approved by rita/);
+});
 
 test('kubectl port-forward to a refused port: kubectl prints the refusal, the pod is never reached, the denial is audited', { skip: KUBECTL_MISSING }, async () => {
   const echo = await echoServer();
