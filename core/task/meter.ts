@@ -77,8 +77,10 @@ export class BudgetMeter {
    * `agentOnly`: the caller keeps the task's count itself (the PostgreSQL relay counts statements).
    */
   charge(p: Principal, what: Metered, n = 1, o: { agentOnly?: boolean } = {}): Refusal | undefined {
-    const now = this.#now();
     const task = o.agentOnly ? undefined : p.task;
+    // The common case on the statement path: no task to charge, no agent rules configured.
+    if (!task && this.#rules.length === 0) return undefined;
+    const now = this.#now();
     const refusal = (task ? this.#taskRefusal(p, what, n, now) : undefined) ?? this.#agentRefusal(p, what, n, now);
     if (refusal) {
       if (p.task) p.task.usage.refusals++;

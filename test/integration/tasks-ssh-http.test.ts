@@ -8,6 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http2 from 'node:http2';
 import { chownSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +18,7 @@ import { generateSshHostKey } from '../support/ssh-host-key.js';
 import { gatewaySshArgs, runClient } from '../support/ssh-gateway.js';
 import { AGENT, OTHER_AGENT, OUTSIDER, REVIEWER, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { curl } from '../support/http-gateway.js';
-import { startHttpUpstream, UPSTREAM_TOKEN, type RunningUpstream } from '../support/http-upstream.js';
+import { makeTestCertificate, startHttpUpstream, UPSTREAM_TOKEN, type RunningUpstream } from '../support/http-upstream.js';
 import { auditDirOf, expectAuditVerifies } from '../support/audit-trail.js';
 import { auditVerifyCommand } from '../../fargate-proxy/src/cli/audit-commands.js';
 import { sessionsKill, taskClose, taskOpen, taskShow } from '../../fargate-proxy/src/cli/task-commands.js';
@@ -48,6 +49,7 @@ let sshPort: number;
 let agentToken: string;
 let reviewerToken: string;
 let outsiderToken: string;
+let cert: ReturnType<typeof makeTestCertificate>;
 
 const quiet = () => {
   const out: string[] = [];
@@ -63,8 +65,10 @@ async function openTask(o: { targets: string; scope: string; maxCommands?: numbe
 }
 
 const ssh = (token: string, command: string, target = 'box') => runClient('ssh', [...gatewaySshArgs(sshPort, target), command], { password: token });
-const get = (token: string, path: string) => curl(['-H', `authorization: Bearer ${token}`, `${httpBase}${path}`]);
-const post = (token: string, path: string, body: string) => curl(['-X', 'POST', '-H', `authorization: Bearer ${token}`, '-H', 'content-type: application/json', '--data-binary', body, `${httpBase}${path}`]);
+// HTTPS: curl speaks HTTP/2 to the gateway, undici HTTP/1.1 keep-alive.
+const get = (token: string, path: string) => curl(['--cacert', join(cert.dir, 'ca.crt'), '-H', `authorization: Bearer ${token}`, `${httpBase}${path}`]);
+const post = (token: string, path: string, body: string) => curl(['--cacert', join(cert.dir, 'ca.crt'), '-X', 'POST', '-H', `authorization: Bearer ${token}`, '-H', 'content-type: application/json', '--data-binary', body, `${httpBase}${path}`]);
+const keepAlive = () => new Client(httpBase, { keepAliveTimeout: 60_000, connect: { ca: cert.ca } });
 const problem = (r: { body: Buffer }) => JSON.parse(r.body.toString('utf8')) as Record<string, unknown>;
 
 function auditRecords(): Record<string, unknown>[] {
@@ -86,6 +90,7 @@ before(async () => {
   if (skip) return;
   sshd = await startSshd();
   up = await startHttpUpstream();
+  cert = makeTestCertificate();
   const http = (name: string) => ({ kind: 'http', name, environment: 'test', baseUrl: `${up.url}/api`, credential: { type: 'bearer', secret: 'memory:upstream' } });
   const box = (name: string) => ({ kind: 'ssh', name, environment: 'test', host: sshd.host, port: sshd.port, user: sshd.user, credential: 'memory:box-key', hostKeys: [sshd.hostKeyLine] });
   gw = await startTestGateway(undefined, {
@@ -98,7 +103,7 @@ before(async () => {
       raw.listeners = {
         postgres: { host: '127.0.0.1', port: 0, allowPlaintext: true },
         ssh: { host: '127.0.0.1', port: 0, hostKeyFiles: [hostKeyFile] },
-        http: { host: '127.0.0.1', port: 0, allowPlaintext: true },
+        http: { host: '127.0.0.1', port: 0, tls: { certFile: cert.certFile, keyFile: cert.keyFile } },
         console: { host: '127.0.0.1', port: 0 },
       };
       // Contractors work without tasks, within budgets of their own.
@@ -106,7 +111,7 @@ before(async () => {
     },
   });
   consoleUrl = gw.gw.consoleUrl!;
-  httpBase = `http://127.0.0.1:${gw.gw.http!.port}`;
+  httpBase = `https://127.0.0.1:${gw.gw.http!.port}`;
   sshPort = gw.gw.ssh!.port;
   agentToken = await gw.token(AGENT);
   reviewerToken = await gw.token(REVIEWER);
@@ -117,6 +122,7 @@ after(async () => {
   await gw?.stop();
   await up?.stop();
   await sshd?.stop();
+  if (cert) rmSync(cert.dir, { recursive: true, force: true });
 });
 
 describe('tasks on SSH', { skip }, () => {
@@ -240,8 +246,8 @@ describe('budgets per agent (tasks.agentBudgets)', { skip }, () => {
 describe('the kill switch and task ends on HTTP keep-alive connections', { skip }, () => {
   test('sessions kill --principal ends that principal’s keep-alive connections and no other’s', async () => {
     const otherToken = await gw.token(OTHER_AGENT);
-    const mine = new Client(httpBase, { keepAliveTimeout: 60_000 });
-    const theirs = new Client(httpBase, { keepAliveTimeout: 60_000 });
+    const mine = keepAlive();
+    const theirs = keepAlive();
     let mineDown = 0;
     let theirsDown = 0;
     mine.on('disconnect', () => mineDown++);
@@ -268,7 +274,7 @@ describe('the kill switch and task ends on HTTP keep-alive connections', { skip 
 
   test("closing a task ends its keep-alive connection; the token's next request is refused with task_expired", async () => {
     const { id, token } = await openTask({ targets: 'api', scope: 'read' });
-    const c = new Client(httpBase, { keepAliveTimeout: 60_000 });
+    const c = keepAlive();
     let down = 0;
     c.on('disconnect', () => down++);
     try {
@@ -283,6 +289,41 @@ describe('the kill switch and task ends on HTTP keep-alive connections', { skip 
       assert.ok(auditRecords().some((e) => e.type === 'session.end' && String(e.reason).startsWith(`task_expired: task ${id} ended: done`)));
     } finally {
       await c.close();
+    }
+  });
+});
+
+describe('the kill switch on one HTTP/2 connection shared by two agents', { skip }, () => {
+  test('the killed agent’s requests on it are refused with session_killed; the other agent’s carry on; the last kill sends GOAWAY', async () => {
+    const otherToken = await gw.token(OTHER_AGENT);
+    const session = http2.connect(httpBase, { ca: cert.ca });
+    let goaway = false;
+    session.on('goaway', () => (goaway = true));
+    session.on('error', () => undefined);
+    const req = (token: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const s = session.request({ ':path': '/api/customers', authorization: `Bearer ${token}` });
+        let status = 0;
+        let body = '';
+        s.on('response', (h) => (status = Number(h[':status'])));
+        s.on('data', (d: Buffer) => (body += d.toString()));
+        s.on('end', () => resolve({ status, body }));
+        s.on('error', reject);
+        s.end();
+      });
+    try {
+      assert.equal((await req(agentToken)).status, 200);
+      assert.equal((await req(otherToken)).status, 200);
+      assert.equal(await sessionsKill({ url: consoleUrl, token: reviewerToken, principal: 'agent-1', reason: 'shared connection' }, quiet().io), 0);
+      const refused = await req(agentToken);
+      assert.equal(refused.status, 403);
+      assert.equal((JSON.parse(refused.body) as { code: string }).code, 'session_killed');
+      assert.equal((await req(otherToken)).status, 200);
+      assert.equal(goaway, false);
+      assert.equal(await sessionsKill({ url: consoleUrl, token: reviewerToken, principal: 'agent-2', reason: 'shared connection' }, quiet().io), 0);
+      await until('GOAWAY once no live session is left on the connection', () => goaway, 5000);
+    } finally {
+      session.destroy();
     }
   });
 });
