@@ -153,6 +153,22 @@ describe('tasks on SSH', { skip }, () => {
     assert.ok(auditRecords().some((e) => e.type === 'auth.refused' && e.code === 'policy_denied' && e.target === 'box2'));
   });
 
+  test('closing a task ends its SSH session; the running command is told task_expired on stderr', async () => {
+    const { id, token } = await openTask({ targets: 'box', scope: 'read' });
+    const held = spawn('sshpass', ['-e', 'ssh', ...gatewaySshArgs(sshPort), 'cat'], { env: { ...process.env, SSHPASS: token }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    held.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => held.on('close', (c) => r(c)));
+    await until('the session to be live', async () => {
+      const r = await fetch(`${consoleUrl}/api/tasks/${id}`, { headers: { authorization: `Bearer ${agentToken}` } });
+      return ((await r.json()) as { sessions: unknown[] }).sessions.length === 1;
+    });
+    assert.equal(await taskClose({ url: consoleUrl, token: agentToken, id, reason: 'done' }, quiet().io), 0);
+    assert.equal(await exited, 255);
+    assert.match(stderr, new RegExp(`airlock: task ${id} ended: done\r?\nairlock: code=task_expired task=${id}`));
+    held.stdin.end();
+  });
+
   test("a task's commands budget: the command over it is refused with budget_exceeded and exit 126, and audited", async () => {
     const { id, token } = await openTask({ targets: 'box', scope: 'read', maxCommands: 2 });
     for (const n of [1, 2]) assert.equal((await ssh(token, `echo run-${n}`)).code, 0);
