@@ -20,6 +20,7 @@ import { AGENT, OTHER_AGENT, OUTSIDER, REVIEWER, startTestGateway, type TestGate
 import { curl } from '../support/http-gateway.js';
 import { makeTestCertificate, startHttpUpstream, UPSTREAM_TOKEN, type RunningUpstream } from '../support/http-upstream.js';
 import { auditDirOf, expectAuditVerifies } from '../support/audit-trail.js';
+import { startKubeApiServer, type FakeKubeApiServer } from '../support/kube-apiserver/index.js';
 import { auditVerifyCommand } from '../../fargate-proxy/src/cli/audit-commands.js';
 import { sessionsKill, taskClose, taskOpen, taskShow } from '../../fargate-proxy/src/cli/task-commands.js';
 
@@ -33,6 +34,9 @@ when { principal in Airlock::Group::"agents" || principal in Airlock::Group::"co
 @id("writes-inside-a-write-task")
 permit (principal in Airlock::Group::"agents", action in [Airlock::Action::"command_write", Airlock::Action::"http_write"], resource)
 when { context has task && context.task.scope.contains("write") };
+@id("kubernetes-reads-inside-a-task")
+permit (principal in Airlock::Group::"agents", action == Airlock::Action::"k8s_read", resource)
+when { context has task && context.task.read };
 @id("no-destructive")
 forbid (principal, action == Airlock::Action::"command_destructive", resource);
 @id("agents-open-tasks")
@@ -50,6 +54,9 @@ let agentToken: string;
 let reviewerToken: string;
 let outsiderToken: string;
 let cert: ReturnType<typeof makeTestCertificate>;
+let kubeApi: FakeKubeApiServer;
+let kubeBase: string;
+const CLUSTER_TOKEN = 'cluster-token-for-the-tasks-test-0123';
 
 const quiet = () => {
   const out: string[] = [];
@@ -91,12 +98,13 @@ before(async () => {
   sshd = await startSshd();
   up = await startHttpUpstream();
   cert = makeTestCertificate();
+  kubeApi = await startKubeApiServer({ token: CLUSTER_TOKEN });
   const http = (name: string) => ({ kind: 'http', name, environment: 'test', baseUrl: `${up.url}/api`, credential: { type: 'bearer', secret: 'memory:upstream' } });
   const box = (name: string) => ({ kind: 'ssh', name, environment: 'test', host: sshd.host, port: sshd.port, user: sshd.user, credential: 'memory:box-key', hostKeys: [sshd.hostKeyLine] });
   gw = await startTestGateway(undefined, {
     policy: POLICY,
-    targets: [box('box'), box('box2'), http('api'), http('api2')],
-    memorySecrets: { 'box-key': sshd.clientKey, upstream: UPSTREAM_TOKEN },
+    targets: [box('box'), box('box2'), http('api'), http('api2'), { kind: 'kubernetes', name: 'kube', environment: 'test', server: kubeApi.url, credential: { type: 'token', secret: 'memory:kube' } }],
+    memorySecrets: { 'box-key': sshd.clientKey, upstream: UPSTREAM_TOKEN, kube: CLUSTER_TOKEN },
     config: (raw) => {
       const hostKeyFile = join(String(raw.dataDir), '..', 'gateway_host_key');
       writeFileSync(hostKeyFile, generateSshHostKey(), { mode: 0o600 });
@@ -105,6 +113,7 @@ before(async () => {
         ssh: { host: '127.0.0.1', port: 0, hostKeyFiles: [hostKeyFile] },
         http: { host: '127.0.0.1', port: 0, tls: { certFile: cert.certFile, keyFile: cert.keyFile } },
         console: { host: '127.0.0.1', port: 0 },
+        kubernetes: { host: '127.0.0.1', port: 0, tls: { certFile: cert.certFile, keyFile: cert.keyFile } },
       };
       // Contractors work without tasks, within budgets of their own.
       raw.tasks = { agentBudgets: [{ group: 'contractors', commands: 2, requestsPerMinute: 2, concurrentSessions: 1 }] };
@@ -113,6 +122,7 @@ before(async () => {
   consoleUrl = gw.gw.consoleUrl!;
   httpBase = `https://127.0.0.1:${gw.gw.http!.port}`;
   sshPort = gw.gw.ssh!.port;
+  kubeBase = `https://127.0.0.1:${gw.gw.kubernetes!.port}`;
   agentToken = await gw.token(AGENT);
   reviewerToken = await gw.token(REVIEWER);
   outsiderToken = await gw.token(OUTSIDER);
@@ -122,6 +132,7 @@ after(async () => {
   await gw?.stop();
   await up?.stop();
   await sshd?.stop();
+  await kubeApi?.close();
   if (cert) rmSync(cert.dir, { recursive: true, force: true });
 });
 
@@ -219,6 +230,35 @@ describe('tasks on HTTP', { skip }, () => {
     assert.equal(p.taskId, id);
     assert.equal(up.requests.length, before + 2, 'the refused request never reached the upstream');
     assert.ok(auditRecords().some((e) => e.type === 'statement' && e.text === 'GET /search' && /budget_exceeded/.test((e.decision as { reason: string }).reason)));
+  });
+});
+
+describe('tasks on the Kubernetes API', { skip }, () => {
+  test('context.task reaches k8s_* decisions; a task opens only its targets; its request rate answers 429 as a Status', async () => {
+    const c = new Client(kubeBase, { connect: { ca: cert.ca } });
+    const list = async (token: string) => {
+      const r = await c.request({ path: '/kube/api/v1/namespaces/default/pods', method: 'GET', headers: { authorization: `Bearer ${token}` } });
+      return { status: r.statusCode, headers: r.headers, body: (await r.body.json()) as { kind?: string; message?: string; details?: { causes?: { field: string; message: string }[] } } };
+    };
+    try {
+      // Without a task no permit matches.
+      assert.equal((await list(agentToken)).status, 403);
+      const { id, token } = await openTask({ targets: 'kube', scope: 'read', maxRequestsPerMinute: 1 });
+      const ok = await list(token);
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      const over = await list(token);
+      assert.equal(over.status, 429);
+      assert.equal(over.body.kind, 'Status');
+      assert.ok(over.headers['retry-after']);
+      assert.match(String(over.body.message), new RegExp(`code=budget_exceeded task=${id} budget=requestsPerMinute`));
+      // A task for the HTTP target does not open the cluster.
+      const other = await openTask({ targets: 'api', scope: 'read' });
+      const refused = await list(other.token);
+      assert.equal(refused.status, 403);
+      assert.match(String(refused.body.message), /does not cover target "kube"/);
+    } finally {
+      await c.close();
+    }
   });
 });
 
