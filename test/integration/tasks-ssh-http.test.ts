@@ -170,9 +170,10 @@ describe('tasks on SSH', { skip }, () => {
     let stderr = '';
     held.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((r) => held.on('close', (c) => r(c)));
-    await until('the session to be live', async () => {
+    // Running: the command was charged to the task (its channel is open by then).
+    await until('the command to run', async () => {
       const r = await fetch(`${consoleUrl}/api/tasks/${id}`, { headers: { authorization: `Bearer ${agentToken}` } });
-      return ((await r.json()) as { sessions: unknown[] }).sessions.length === 1;
+      return ((await r.json()) as { task: { usage: { commands: number } } }).task.usage.commands === 1;
     });
     assert.equal(await taskClose({ url: consoleUrl, token: agentToken, id, reason: 'done' }, quiet().io), 0);
     assert.equal(await exited, 255);

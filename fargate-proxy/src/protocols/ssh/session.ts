@@ -96,7 +96,9 @@ export class SshSession {
 
   /** A task's end or the kill switch: every open command or shell is told why on stderr, then the connection closes. */
   #endedByGateway(r: Refusal): void {
-    for (const channel of this.#channels) {
+    const channels = [...this.#channels];
+    const closed = channels.map((channel) => new Promise<void>((resolve) => channel.once('close', () => resolve())));
+    for (const channel of channels) {
       try {
         channel.stderr.write(`\r\nairlock: ${r.message}\r\n${refusalDetail(r)}\r\n`);
         channel.exit(255);
@@ -105,7 +107,10 @@ export class SshSession {
         /* the channel closed meanwhile */
       }
     }
-    this.close(`${r.code}: ${r.message}`);
+    this.#end(`${r.code}: ${r.message}`);
+    // The channels' streams flush after this turn: the connection ends once they have closed (at most a second).
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, 1000).unref());
+    void Promise.race([Promise.all(closed), deadline]).then(() => this.conn.end());
   }
 
   // ------------------------------------------------------------------ authentication
