@@ -70,6 +70,7 @@ export function refusalHint(r: Refusal): string {
     case 'approval_denied':
       return `A reviewer denied ${n.approvalId ? `approval ${n.approvalId}` : 'this request'}; do not retry as is.`;
     case 'budget_exceeded':
+      if (n.retryAfterSeconds !== undefined) return `The ${n.budget ?? ''} budget${n.taskId ? ` of task ${n.taskId}` : ' of this agent'} is spent for now; nothing was done. Retry after ${n.retryAfterSeconds} s.`;
       return `The ${n.budget ?? ''} budget${n.taskId ? ` of task ${n.taskId}` : ''} is spent; nothing was changed. Ask for a task with a larger budget or narrow the statement.`;
     case 'task_expired':
       return `Task ${n.taskId ?? ''} has ended; open a new task (airlock task open / request_access) and reconnect with its token.`;

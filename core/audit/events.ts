@@ -142,13 +142,40 @@ export interface ApprovalBody {
   reason?: string;
 }
 
+// --- tasks (issue 32) ---
+/**
+ * A task's lifecycle (docs/tasks.md). A task's events form a log of their own, `task.<id>.<writer>`,
+ * opened by a `session.start` (protocol `task`) and closed by a `session.end` once the task ends,
+ * so the chain, the index and `airlock audit verify` treat it like any session.
+ */
+export interface TaskEventBody {
+  type: 'task';
+  event: 'opened' | 'granted' | 'denied' | 'closed' | 'expired' | 'killed';
+  taskId: string;
+  /** Who did it: the agent, a reviewer, `policy`, `clock`. */
+  by?: string;
+  reason?: string;
+  title?: string;
+  ticket?: string;
+  targets?: string[];
+  scope?: string[];
+  budget?: Record<string, number>;
+  /** ISO time the task's token stops working (granted). */
+  expiresAt?: string;
+  approvalId?: string;
+  /** Sessions the event ended (killed). */
+  sessions?: string[];
+}
+// --- end tasks ---
+
 export type AuditEventBody =
   | SessionStartBody
   | SessionEndBody
   | AuthRefusedBody
   | StatementBody
   | StatementOutcomeBody
-  | ApprovalBody;
+  | ApprovalBody
+  | TaskEventBody;
 
 export type AuditEventType = AuditEventBody['type'];
 

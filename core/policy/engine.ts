@@ -73,6 +73,12 @@ export function compilePolicySet(policyText: string, schemaText: string = AIRLOC
   return engine;
 }
 
+/** A task token's live task (scope, expiry, the budget left) as `context.task` (issue 32). */
+function withTask(principal: Principal, context: Context): Context {
+  if (principal.task) (context as Record<string, unknown>).task = taskPolicyContext(principal.task);
+  return context;
+}
+
 /** For `airlock policy check`: every error and warning, without throwing. */
 export function checkPolicy(policyText: string, schemaText: string = AIRLOCK_SCHEMA): { ok: boolean; errors: string[]; warnings: string[] } {
   const analysis = analysePolicySet(policyText, schemaText);
@@ -109,9 +115,7 @@ class CedarPolicyEngine implements PolicyEngine {
 
   authorizeStatement(principal: Principal, target: TargetInfo, statement: StatementInspection): Decision {
     const context = statementContext(statement);
-    // A task token's live task: scope, expiry and the budget left (issue 32).
-    if (principal.task) context.task = taskPolicyContext(principal.task) as unknown as Context;
-    return this.decide(cedarRequest(principal, target, statement.class, context), `${statement.class} on target "${target.name}"`);
+    return this.decide(cedarRequest(principal, target, statement.class, withTask(principal, context)), `${statement.class} on target "${target.name}"`);
   }
 
   authorizeTaskOpen(principal: Principal, target: TargetInfo, f: TaskOpenFacts): Decision {
@@ -129,7 +133,7 @@ class CedarPolicyEngine implements PolicyEngine {
   }
 
   authorizeCommand(principal: Principal, target: TargetInfo, command: CommandInspection): Decision {
-    return this.decide(cedarRequest(principal, target, commandAction(command), commandContext(command)), `${command.class} command on target "${target.name}"`);
+    return this.decide(cedarRequest(principal, target, commandAction(command), withTask(principal, commandContext(command))), `${command.class} command on target "${target.name}"`);
   }
 
   authorizeShell(principal: Principal, target: TargetInfo, pty: boolean): Decision {
@@ -153,14 +157,14 @@ class CedarPolicyEngine implements PolicyEngine {
 
   // --- http (issue 30) ---
   authorizeHttpRequest(principal: Principal, target: TargetInfo, r: HttpRequestFacts): Decision {
-    return this.decide(cedarRequest(principal, target, `http_${r.action}`, httpContext(r)), `http_${r.action} ${r.method} ${r.path} on target "${target.name}"`);
+    return this.decide(cedarRequest(principal, target, `http_${r.action}`, withTask(principal, httpContext(r))), `http_${r.action} ${r.method} ${r.path} on target "${target.name}"`);
   }
   // --- end http ---
 
   // --- kubernetes (issue 31) ---
   authorizeKubernetesRequest(principal: Principal, target: TargetInfo, action: KubeRequestActionId, r: KubeRequestFacts): Decision {
     const object = r.resource ? `${r.resource}${r.subresource ? `/${r.subresource}` : ''}${r.name ? ` "${r.name}"` : ''}${r.namespace ? ` in namespace "${r.namespace}"` : ''}` : r.path;
-    return this.decide(cedarRequest(principal, target, action, kubeRequestContext(r)), `${action} ${r.verb} ${object} on target "${target.name}"`);
+    return this.decide(cedarRequest(principal, target, action, withTask(principal, kubeRequestContext(r))), `${action} ${r.verb} ${object} on target "${target.name}"`);
   }
 
   authorizeKubernetesStream(principal: Principal, target: TargetInfo, action: 'k8s_exec' | 'k8s_portforward', context: Record<string, string | number | boolean | string[]>, what: string): Decision {
@@ -178,6 +182,7 @@ class CedarPolicyEngine implements PolicyEngine {
     const statement = (cls: (typeof STATEMENT_CLASSES)[number]): StatementInspection => ({
       class: cls, statementTypes: ['SelectStmt'], tables: ['t'], functions: ['f'], dmlWithoutWhere: false, reasons: [], text: '',
     });
+    const selfTestTask = { id: 't', scope: ['read'], read: true, writeTables: [], targets: ['t'], expiresAt: 1, remaining: { statements: -1, rowsReturned: -1, rowsAffected: -1, bytesRead: -1, commands: -1 } };
     const requests: [ActionId, CedarRequest][] = [
       ['connect', cedarRequest(principal, target, 'connect', {})],
       ['function_call', cedarRequest(principal, target, 'function_call', { functionOid: 1 })],
@@ -193,7 +198,9 @@ class CedarPolicyEngine implements PolicyEngine {
       ['port_forward', cedarRequest(principal, target, 'port_forward', { host: 'localhost', port: 1 })],
       ['agent_forward', cedarRequest(principal, target, 'agent_forward', {})],
       ['x11_forward', cedarRequest(principal, target, 'x11_forward', {})],
-      ['read', cedarRequest(principal, target, 'read', { ...statementContext(statement('read')), task: { id: 't', scope: ['read'], read: true, writeTables: [], targets: ['t'], expiresAt: 1, remaining: { statements: -1, rowsReturned: -1, rowsAffected: -1, bytesRead: -1, commands: -1 } } })],
+      ['read', cedarRequest(principal, target, 'read', { ...statementContext(statement('read')), task: selfTestTask })],
+      ['command_read', cedarRequest(principal, target, 'command_read', { ...commandContext({ class: 'read', binaries: ['ls'], argv: ['ls'], categories: [], sudo: false, paths: [], reasons: [], text: '' }), task: selfTestTask })],
+      ['http_read', cedarRequest(principal, target, 'http_read', { ...httpContext({ action: 'read', method: 'GET', path: '/', query: '', queryParams: [], headers: [], contentType: '', bodyBytes: 0, route: '' }), task: selfTestTask })],
       ['task_open', cedarRequest(principal, target, 'task_open', { scope: ['read'], write: false, writeTables: [], durationSeconds: 60 })],
       // --- http (issue 30) ---
       ...(['read', 'write', 'delete', 'opaque'] as const).map((action): [ActionId, CedarRequest] => [

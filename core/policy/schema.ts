@@ -111,6 +111,7 @@ namespace Airlock {
                                  // "system_path_write", "user_management", "file_write", "inline_script"
     sudo: Bool,                  // something runs as another user (sudo, su, doas, pkexec, runuser, chroot)
     paths: Set<String>,          // files written, as written on the command line
+    task?: Task,                 // issue 32: present when the agent logged in with a task token
   };
 
   // Every shell command: a policy naming action in Airlock::Action::"command" matches any command.
@@ -168,6 +169,7 @@ namespace Airlock {
     upgrade: String,            // "websocket" for a WebSocket upgrade (decided as http_write: it can send), else ""
     operationId: String,        // the operation in the target's OpenAPI document the request matched ("" when none)
     operationTags: Set<String>, // that operation's tags
+    task?: Task,                // issue 32: present when the bearer is a task token
   };
 
   // Every HTTP request: a policy naming action in Airlock::Action::"http_request" matches any request.
@@ -197,6 +199,7 @@ namespace Airlock {
     dryRun: Bool,         // dryRun=All: the API server validates and persists nothing
     podRisks: Set<String>, // in a written body: "privileged", "hostNetwork", "hostPID", "hostIPC", "hostPath",
                            // "capabilities", "allowPrivilegeEscalation", "ephemeralContainers" (k8s_privileged_pod)
+    task?: Task,           // issue 32: present when the bearer is a task token
   };
 
   // Every Kubernetes API request but exec/attach/port-forward streams.

@@ -45,6 +45,7 @@ import { loadOrCreateTaskKey } from './tasks/local-task-key.js';
 import { createKmsTaskKey } from './adapters/aws/kms-task-key.js';
 import { DynamoTaskStore } from './adapters/aws/task-dynamo-store.js';
 import { taskRoutes } from './tasks/task-routes.js';
+import { readTaskEvents } from './tasks/task-audit.js';
 import type { TaskService } from '../../core/task/types.js';
 import { targetInfo } from './engine.js';
 // --- mcp (issue 32) ---
@@ -228,6 +229,10 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       targets: cfg.targets.map(targetInfo),
       reviewerGroups: cfg.approvals.reviewerGroups,
       verifier,
+      // Task lifecycle events are chained into the audit trail; agent budgets come from configuration.
+      audit: sessionAudit,
+      agentBudgets: cfg.tasks.agentBudgets.map(({ principal, group, ...budget }) => ({ principal, group, budget })),
+      agentBudgetWindowSeconds: cfg.tasks.agentBudgetWindowSeconds,
       // With the AWS approval workflow the fleet shares its approvals table: tasks and kill orders live there too.
       ...(cfg.approvals.backend === 'stepfunctions' && sfnCfg ? (() => {
         const shared = new DynamoTaskStore(new DynamoDBClient({}), sfnCfg.tableName);
@@ -349,7 +354,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
           // Held statements live in the workflow's store, not on this task's local desk.
           ...(approvals === localApprovals ? [] : remoteApprovalRoutes(sfnCfg?.reviewBaseUrl, verifyToken)),
           { method: 'GET', path: '/healthz', handler: healthz },
-          ...taskRoutes({ tasks: tasks.service, sessions: tasks.sessions, verify: (t) => tasks.verifier.verify(t), reviewerGroups: cfg.approvals.reviewerGroups, kill: tasks.kill }),
+          ...taskRoutes({ tasks: tasks.service, sessions: tasks.sessions, verify: (t) => tasks.verifier.verify(t), reviewerGroups: cfg.approvals.reviewerGroups, kill: tasks.kill, events: (id) => readTaskEvents(createLocalAuditReader(join(cfg.dataDir, 'audit')), id) }),
         ],
         onError: onConsoleError,
       });

@@ -1,7 +1,8 @@
 // Tasks across the fleet, through the approvals table every proxy task already reads (real AWS SDK
 // calls against dynalite): a task opened through one proxy task logs in through another; closing
 // it on one ends its sessions on the other at the next poll; a kill order given on one ends that
-// principal's sessions on the other, and no one else's.
+// principal's sessions on the other, and no one else's; each proxy task audits the task steps it
+// took in a log of its own, so no two processes extend one chain.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,6 +17,11 @@ import { DynamoTaskStore } from '../../fargate-proxy/src/adapters/aws/task-dynam
 import { loadOrCreateTaskKey } from '../../fargate-proxy/src/tasks/local-task-key.js';
 import { startTasks } from '../../fargate-proxy/src/tasks/task-gateway.js';
 import { startLocalDynamo, type LocalDynamo } from '../support/local-aws.js';
+import type { AuditSink } from '../../core/audit/ports.js';
+import { createLocalAuditSink } from '../../fargate-proxy/src/adapters/local/audit-file-sink.js';
+import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
+import { readTaskEvents } from '../../fargate-proxy/src/tasks/task-audit.js';
+import { expectAuditVerifies } from '../support/audit-trail.js';
 
 const TABLE = 'airlock-approvals';
 const policy = compilePolicySet(`@id("tasks") permit (principal, action == Airlock::Action::"task_open", resource);`);
@@ -36,9 +42,10 @@ after(async () => {
 });
 
 /** One proxy task of the fleet: its own process state, the shared table, the fleet's key. */
-function proxyTask() {
+function proxyTask(audit?: AuditSink) {
   const shared = new DynamoTaskStore(dynamo.client, TABLE);
   return startTasks({
+    audit,
     log: pino({ level: 'silent' }),
     key: loadOrCreateTaskKey(dir),
     policy: () => policy,
@@ -102,4 +109,33 @@ test('a kill order given on one proxy task ends that principal\'s sessions on an
     a.close();
     b.close();
   }
+});
+
+test('each proxy task audits the task steps it took in a log of its own; both trails verify', async () => {
+  const [dirA, dirB] = [join(dir, 'audit-a'), join(dir, 'audit-b')];
+  const sinkA = await createLocalAuditSink({ dir: dirA, ack: 'local', responseCapBytes: 0 });
+  const sinkB = await createLocalAuditSink({ dir: dirB, ack: 'local', responseCapBytes: 0 });
+  const a = proxyTask(sinkA);
+  const b = proxyTask(sinkB);
+  try {
+    const opened = await a.service.open(agent, { title: 'fix', targets: ['app'], scope: ['read'], durationSeconds: 600 });
+    assert.equal(opened.state, 'granted');
+    await b.service.close(agent, opened.task.id, 'done on b');
+    const wait = async (d: string, n: number) => {
+      for (let i = 0; i < 100 && (await readTaskEvents(createLocalAuditReader(d), opened.task.id)).length < n; i++) await new Promise((r) => setTimeout(r, 20));
+      return readTaskEvents(createLocalAuditReader(d), opened.task.id);
+    };
+    const onA = await wait(dirA, 2);
+    const onB = await wait(dirB, 1);
+    assert.deepEqual(onA.map((e) => (e.type === 'task' ? e.event : e.type)), ['opened', 'granted']);
+    assert.deepEqual(onB.map((e) => (e.type === 'task' ? `${e.event} by ${e.by}: ${e.reason}` : e.type)), ['closed by agent-1: done on b']);
+    assert.notEqual(onA[0]!.sessionId, onB[0]!.sessionId);
+  } finally {
+    a.close();
+    b.close();
+    await sinkA.close();
+    await sinkB.close();
+  }
+  await expectAuditVerifies(dirA);
+  await expectAuditVerifies(dirB);
 });

@@ -125,6 +125,8 @@ before(async () => {
     // Masking stays on (the default): the guarded path holds messages the masker also rewrites.
     config: (raw) => {
       (raw.listeners as Record<string, unknown>).console = { host: '127.0.0.1', port: 0 };
+      // A budget of the agent's own (tasks.agentBudgets), with or without a task.
+      raw.tasks = { agentBudgets: [{ principal: 'agent-2', statements: 3 }] };
     },
   });
   consoleUrl = gw.gw.consoleUrl!;
@@ -170,8 +172,8 @@ describe('tasks through the gateway', () => {
     assert.match(text, /active {2}fix invoice #4312 {2}\[OPS-1\]/);
     assert.match(text, /granted by reviewer/);
     assert.match(text, /did: 2 statements, 0 commands, 0 requests, 1 refusals, 1 sessions; rows returned 1, rows affected 1/);
-    // Sessions are grouped by task in the audit trail.
-    const starts = auditEvents().filter((e) => e.type === 'session.start' && (e.principal as { taskId?: string }).taskId === id);
+    // Sessions are grouped by task in the audit trail (beside the task's own log of its lifecycle).
+    const starts = auditEvents().filter((e) => e.type === 'session.start' && e.protocol !== 'task' && (e.principal as { taskId?: string }).taskId === id);
     assert.equal(starts.length, 1);
     // Another agent cannot use or read the task.
     const other = capture();
@@ -318,5 +320,14 @@ describe('tasks through the gateway', () => {
     await other.end();
     const ends = auditEvents().filter((e) => e.type === 'session.end' && String(e.reason).includes('session_killed'));
     assert.equal(ends.length, 2);
+  });
+
+  test("an agent's statements budget (tasks.agentBudgets) is counted across its sessions; the one over it is refused", async () => {
+    const other = await gw.token(OTHER_AGENT);
+    const r = await psql(gw.conninfo(), ['-c', 'SELECT 1', '-c', 'SELECT 2', '-c', 'SELECT 3', '-c', 'SELECT 4'], { token: other });
+    assert.match(r.stderr, /ERROR: {2}Airlock refused this statement: agent agent-2 may run 3 statements every 3600 s/);
+    assert.match(r.stderr, /DETAIL: {2}airlock: code=budget_exceeded budget=statements retry_after=\d+/);
+    // Another agent is not affected.
+    assert.equal((await psql(gw.conninfo(), ['-c', 'SELECT 1'], { token: agentToken })).code, 0);
   });
 });

@@ -53,6 +53,20 @@ test('every mistake is reported with the path of its key', () => {
   );
 });
 
+test('agent budgets: each rule names one principal or one group, and only the budgets an agent can have', () => {
+  const raw = minimal() as any;
+  assert.deepEqual(parseConfig(raw).tasks, { agentBudgets: [], agentBudgetWindowSeconds: 3600 });
+  raw.tasks = { agentBudgets: [{ group: 'contractors', commands: 2, requestsPerMinute: 60, concurrentSessions: 1 }] };
+  assert.equal(parseConfig(raw).tasks.agentBudgets[0]!.requestsPerMinute, 60);
+  raw.tasks = { agentBudgets: [{ principal: 'a', group: 'b', commands: 1 }, { commands: 1 }, { group: 'c', rowsAffected: 5 }] };
+  assert.throws(() => parseConfig(raw), (err: Error) => {
+    assert.match(err.message, /tasks\.agentBudgets\.0: name exactly one of principal or group/);
+    assert.match(err.message, /tasks\.agentBudgets\.1: name exactly one of principal or group/);
+    assert.match(err.message, /tasks\.agentBudgets\.2: .*rowsAffected/);
+    return true;
+  });
+});
+
 test('duplicate target names and an incomplete Step Functions backend are refused', () => {
   const raw = minimal() as any;
   raw.targets.push({ ...raw.targets[0] });

@@ -1,6 +1,6 @@
 // The task service with real Cedar policy, the real local approval desk and real Ed25519 / KMS-style
 // ES256 signatures: granted at once, through a reviewer, denied; tokens bound to their agent; close and
-// expiry end what runs under a task; scopes parsed as policy sees them.
+// expiry end what runs under a task; scopes parsed as policy sees them; the budget meter.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,6 +12,8 @@ import type { Principal, TargetInfo } from '../../core/model.js';
 import { MemoryTaskStore, createTaskService, taskPolicyContext } from '../../core/task/service.js';
 import { parseScope } from '../../core/task/scope.js';
 import { signTaskToken, verifyTaskToken } from '../../core/task/token.js';
+import { BudgetMeter } from '../../core/task/meter.js';
+import { emptyUsage } from '../../core/task/budget.js';
 import type { Task } from '../../core/task/types.js';
 import { createLocalApprovalService } from '../../fargate-proxy/src/adapters/local/approval-service.js';
 import { loadOrCreateTaskKey } from '../../fargate-proxy/src/tasks/local-task-key.js';
@@ -151,4 +153,47 @@ test('task tokens signed by a KMS key (ES256) verify with its public key; anothe
   } finally {
     kms.restore();
   }
+});
+
+// --- the budget meter (core/task/meter.ts): a clock the test moves ---
+
+test('the meter: the first rule naming the agent applies, by id before group; a refused charge counts nothing', () => {
+  let now = 1_000_000;
+  const meter = new BudgetMeter({ rules: [{ group: 'agents', budget: { commands: 5 } }, { principal: 'agent-2', budget: { commands: 1 } }], windowSeconds: 60, now: () => now });
+  assert.deepEqual(meter.agentBudget(agent), { commands: 5 });
+  assert.deepEqual(meter.agentBudget(other), { commands: 1 });
+  assert.equal(meter.agentBudget(reviewer), undefined);
+  assert.equal(meter.charge(other, 'commands'), undefined);
+  const spent = meter.charge(other, 'commands');
+  assert.equal(spent?.code, 'budget_exceeded');
+  assert.deepEqual(spent?.next, { budget: 'commands', retryAfterSeconds: 60 });
+  now += 30_000;
+  assert.equal(meter.charge(other, 'commands')?.next?.retryAfterSeconds, 30);
+  // A new window: counted afresh.
+  now += 30_000;
+  assert.equal(meter.charge(other, 'commands'), undefined);
+  // Another agent has its own count.
+  for (let i = 0; i < 5; i++) assert.equal(meter.charge(agent, 'commands'), undefined);
+  assert.equal(meter.charge(agent, 'commands')?.code, 'budget_exceeded');
+});
+
+test("the meter: a task's requests a minute roll; its commands are counted on the task record", () => {
+  let now = 5_000_000;
+  const meter = new BudgetMeter({ now: () => now });
+  const task = { id: 't_1', budget: { requestsPerMinute: 2, commands: 1 }, usage: emptyUsage() } as unknown as Task;
+  const p: Principal = { ...agent, task };
+  assert.equal(meter.charge(p, 'requests'), undefined);
+  now += 20_000;
+  assert.equal(meter.charge(p, 'requests'), undefined);
+  now += 20_000;
+  const over = meter.charge(p, 'requests');
+  assert.deepEqual(over?.next, { taskId: 't_1', budget: 'requestsPerMinute', retryAfterSeconds: 20 });
+  now += 20_000; // the first request left the minute
+  assert.equal(meter.charge(p, 'requests'), undefined);
+  assert.equal(meter.charge(p, 'commands'), undefined);
+  assert.equal(meter.charge(p, 'commands')?.next?.budget, 'commands');
+  assert.deepEqual([task.usage.requests, task.usage.commands, task.usage.refusals], [3, 1, 2]);
+  // Statements the relay counts itself: only the agent is charged.
+  assert.equal(meter.charge(p, 'statements', 3, { agentOnly: true }), undefined);
+  assert.equal(task.usage.statements, 0);
 });

@@ -344,6 +344,8 @@ approvalOpts(
     .option('--max-rows-returned <n>', 'rows the task may read', Number)
     .option('--max-statements <n>', 'statements the task may run', Number)
     .option('--max-sessions <n>', 'sessions open at once', Number)
+    .option('--max-commands <n>', 'SSH commands the task may run', Number)
+    .option('--max-requests-per-minute <n>', 'HTTP requests the task may make a minute', Number)
     .option('--reason <text>', 'why, for the reviewer')
     .option('--wait <seconds>', 'wait this long for a reviewer', Number)
     .option('--json', 'JSON output'),

@@ -24,6 +24,10 @@ export interface TaskOpenOptions extends ApprovalCliOptions {
   maxRowsReturned?: number;
   maxStatements?: number;
   maxSessions?: number;
+  /** SSH commands the task may run (commands). */
+  maxCommands?: number;
+  /** HTTP requests a minute (requestsPerMinute). */
+  maxRequestsPerMinute?: number;
   reason?: string;
   /** Wait for a reviewer (seconds) and print the token once granted. */
   wait?: number;
@@ -58,6 +62,8 @@ export async function taskOpen(o: TaskOpenOptions, io: CliOutput = consoleOutput
   if (o.maxRowsReturned !== undefined) budget.rowsReturned = o.maxRowsReturned;
   if (o.maxStatements !== undefined) budget.statements = o.maxStatements;
   if (o.maxSessions !== undefined) budget.concurrentSessions = o.maxSessions;
+  if (o.maxCommands !== undefined) budget.commands = o.maxCommands;
+  if (o.maxRequestsPerMinute !== undefined) budget.requestsPerMinute = o.maxRequestsPerMinute;
   const r = await call(o, io, 'POST', 'api/tasks', {
     title: o.title,
     ticket: o.ticket,
@@ -121,6 +127,9 @@ export async function taskShow(o: ApprovalCliOptions & { id: string; json?: bool
   for (const l of describe(task)) io.out(l);
   const sessions = (r.body.sessions ?? []) as { sessionId: string; target: string; protocol: string }[];
   for (const s of sessions) io.out(`  live session ${s.sessionId}  ${s.protocol} → ${s.target}`);
+  // The task's lifecycle as the hash-chained audit trail holds it.
+  const events = (r.body.events ?? []) as { at: string; event: string; by?: string; reason?: string; sessions?: string[] }[];
+  for (const e of events) io.out(`  ${e.at}  ${e.event}${e.by ? ` by ${e.by}` : ''}${e.reason ? `: ${e.reason}` : ''}${e.sessions?.length ? ` (${e.sessions.length} session(s) ended)` : ''}`);
   return 0;
 }
 

@@ -183,7 +183,32 @@ export const configSchema = z
       })
       .default({ reviewerGroups: ['reviewers'], timeoutSeconds: 900, backend: 'local' }),
     /** Task tokens (docs/tasks.md): signed by a KMS key (ECC_NIST_P256) when `kmsKeyId` is set, else by a local key in dataDir. */
-    tasks: z.object({ kmsKeyId: z.string().min(1).optional() }).default({}),
+    tasks: z
+      .object({
+        kmsKeyId: z.string().min(1).optional(),
+        /**
+         * Budgets per agent (docs/tasks.md), with or without a task: the first rule naming the agent's
+         * id (`principal`), else one of its groups (`group`), applies. Counted in each gateway process.
+         */
+        agentBudgets: z
+          .array(
+            z
+              .object({
+                principal: z.string().min(1).optional(),
+                group: z.string().min(1).optional(),
+                statements: z.number().int().nonnegative().optional(),
+                commands: z.number().int().nonnegative().optional(),
+                requestsPerMinute: z.number().int().nonnegative().optional(),
+                concurrentSessions: z.number().int().nonnegative().optional(),
+              })
+              .strict()
+              .refine((r) => (r.principal === undefined) !== (r.group === undefined), { message: 'name exactly one of principal or group' }),
+          )
+          .default([]),
+        /** Agent `statements` and `commands` are counted per window of this many seconds. */
+        agentBudgetWindowSeconds: z.number().int().positive().default(3600),
+      })
+      .default({ agentBudgets: [], agentBudgetWindowSeconds: 3600 }),
     /**
      * One task of a fleet behind a load balancer: tasks register in a DynamoDB table so that a
      * PostgreSQL cancel arriving at any task reaches the task holding the session.

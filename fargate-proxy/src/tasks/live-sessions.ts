@@ -1,9 +1,11 @@
 // Every live session of this gateway process, by principal and task: what the kill switch, a task's
 // close and its expiry end, and what admits a task token to a target (active, right target,
-// concurrent-session budget). Engines register at session start and release at the end.
+// concurrent-session budget). Engines register at session start and release at the end, and charge
+// commands, statements and requests to the task's and the agent's budgets here (core/task/meter.ts).
 import type { Principal } from '../../../core/model.js';
 import type { Refusal } from '../../../core/refusal.js';
 import { taskUsable } from '../../../core/task/service.js';
+import { BudgetMeter, type Metered } from '../../../core/task/meter.js';
 
 export interface LiveSession {
   sessionId: string;
@@ -29,6 +31,13 @@ export interface LiveSessionSummary {
 export class LiveSessions {
   readonly #sessions = new Map<string, LiveSession>();
 
+  constructor(readonly meter: BudgetMeter = new BudgetMeter()) {}
+
+  /** Charges one command, statement or request; the refusal when a task or agent budget is spent. */
+  charge(p: Principal, what: Metered, n = 1, o: { agentOnly?: boolean } = {}): Refusal | undefined {
+    return this.meter.charge(p, what, n, o);
+  }
+
   /** Admits a session (a task token must name this target and have sessions left) and registers it. */
   admit(s: LiveSession, now = Date.now()): Admission {
     const task = s.principal.task;
@@ -42,8 +51,11 @@ export class LiveSessions {
       if (limit !== undefined && this.byTask(task.id).length >= limit) {
         return { ok: false, refusal: { code: 'budget_exceeded', message: `task ${task.id} already has ${limit} session(s) open`, next: { taskId: task.id, budget: 'concurrentSessions' } } };
       }
-      task.usage.sessions++;
     }
+    const mine = [...this.#sessions.values()].filter((x) => x.principal.id === s.principal.id && x.principal.issuer === s.principal.issuer);
+    const agentFull = this.meter.sessionRefusal(s.principal, mine.length);
+    if (agentFull) return { ok: false, refusal: agentFull };
+    if (task) task.usage.sessions++;
     this.#sessions.set(s.sessionId, s);
     return { ok: true, release: () => this.#sessions.delete(s.sessionId) };
   }

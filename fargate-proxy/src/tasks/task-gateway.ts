@@ -13,6 +13,9 @@ import { LiveSessions } from './live-sessions.js';
 import { withTaskTokens } from './task-verifier.js';
 import { taskUsable } from '../../../core/task/service.js';
 import type { KillOrders } from '../adapters/aws/task-dynamo-store.js';
+import type { AuditSink } from '../../../core/audit/ports.js';
+import { BudgetMeter, type AgentBudgetRule } from '../../../core/task/meter.js';
+import { TaskAuditTrail, type TaskEventName } from './task-audit.js';
 
 /** Kill orders are read back this far before the last poll: clocks of the fleet's tasks differ a little. */
 const KILL_SKEW_MS = 5000;
@@ -33,13 +36,20 @@ export interface TasksOptions {
    * ended and kill orders given through any proxy task reach this one's sessions at the next poll.
    */
   fleet?: { kills: KillOrders; pollMs: number };
+  /** Task lifecycle events (opened, granted, denied, closed, expired, killed) go into the audit trail here. */
+  audit?: AuditSink;
+  /** Budgets per agent (config `tasks.agentBudgets`), counted per `agentBudgetWindowSeconds`. */
+  agentBudgets?: readonly AgentBudgetRule[];
+  agentBudgetWindowSeconds?: number;
 }
 
 export type RunningTasks = ReturnType<typeof startTasks>;
 
 export function startTasks(o: TasksOptions) {
-  const sessions = new LiveSessions();
+  const meter = new BudgetMeter({ rules: o.agentBudgets, windowSeconds: o.agentBudgetWindowSeconds });
+  const sessions = new LiveSessions(meter);
   const store = o.store ?? new MemoryTaskStore();
+  const trail = o.audit && new TaskAuditTrail(o.audit, o.log, (name) => o.targets.find((t) => t.name === name)?.kind);
   const service = createTaskService({
     store,
     key: o.key,
@@ -50,9 +60,13 @@ export function startTasks(o: TasksOptions) {
     onEnded: (task, code, reason) => {
       const refusal: Refusal = { code, message: `task ${task.id} ended: ${reason}`, next: { taskId: task.id } };
       const ended = sessions.endTask(task.id, refusal);
+      meter.forgetTask(task.id);
       if (ended.length) o.log.info({ task: task.id, sessions: ended, code }, 'task ended; its sessions were closed');
     },
-    audit: (e) => o.log.info({ event: e.type, task: e.task.id, principal: e.task.principalId, by: e.by, reason: e.reason }, 'task'),
+    audit: (e) => {
+      o.log.info({ event: e.type, task: e.task.id, principal: e.task.principalId, by: e.by, reason: e.reason }, 'task');
+      void trail?.record(e.type.replace(/^task\./, '') as TaskEventName, e.task, { by: e.by, reason: e.reason });
+    },
   });
   // In a fleet the poll below ends sessions of expired tasks (it judges expiry on the shared record):
   // no proxy task scans the whole table every second.
@@ -63,8 +77,20 @@ export function startTasks(o: TasksOptions) {
   timer.unref();
 
   const killLocal = (principalId: string, by: string, reason: string): string[] => {
+    const live = sessions.list().filter((s) => s.principal === principalId);
     const ended = sessions.killPrincipal(principalId, { code: 'session_killed', message: `session ended by ${by}: ${reason}` });
     o.log.warn({ principal: principalId, by, reason, sessions: ended }, 'kill switch');
+    // Every active task of the principal hears of it in its own log, with the sessions it lost here.
+    if (trail) {
+      void store
+        .list()
+        .then((tasks) => {
+          for (const t of tasks.filter((x) => x.principalId === principalId && x.status === 'active')) {
+            void trail.record('killed', t, { by, reason, sessions: live.filter((s) => s.taskId === t.id).map((s) => s.sessionId) });
+          }
+        })
+        .catch((err: Error) => o.log.error({ err: err.message }, 'listing tasks for the kill switch audit failed'));
+    }
     return ended;
   };
   const kill = async (principalId: string, by: string, reason: string): Promise<string[]> => {

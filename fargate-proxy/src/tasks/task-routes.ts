@@ -1,7 +1,7 @@
 // The tasks JSON API on the console, used by `airlock task …` and `airlock sessions kill`:
 //   POST /api/tasks                 open      { title, ticket?, targets[], scope[], durationSeconds, budget?, reason? }
 //   GET  /api/tasks                 list      (?all=1 for reviewers: every agent's)
-//   GET  /api/tasks/:id             status    (+ token for the owner of an active task, + live sessions)
+//   GET  /api/tasks/:id             status    (+ token for the owner of an active task, + live sessions, + audited lifecycle events)
 //   POST /api/tasks/:id/close       close     { reason? }
 //   GET  /api/live-sessions         this gateway's live sessions, by task (reviewers)
 //   POST /api/sessions/kill         kill switch { principal, reason? } (reviewers)
@@ -19,6 +19,8 @@ export interface TaskRouteDeps {
   reviewerGroups: readonly string[];
   /** The kill switch, fleet-wide where a shared store exists; returns this process's ended sessions. */
   kill(principalId: string, by: string, reason: string): Promise<string[]>;
+  /** The task's lifecycle events from this gateway's audit trail (opened, granted, closed, killed…). */
+  events?(taskId: string): Promise<unknown[]>;
 }
 
 const STATUS: Record<TaskError['code'], number> = { invalid_request: 400, not_found: 404, forbidden: 403, unavailable: 503 };
@@ -86,7 +88,8 @@ export function taskRoutes(d: TaskRouteDeps): ConsoleRoute[] {
       handler: guard(async (ctx) => {
         const p = await who(ctx);
         const result = await d.tasks.status(p, ctx.params.id ?? '');
-        sendJson(ctx.res, 200, { ...result, sessions: d.sessions.list().filter((s) => s.taskId === result.task.id) });
+        const events = d.events ? await d.events(result.task.id).catch(() => []) : [];
+        sendJson(ctx.res, 200, { ...result, sessions: d.sessions.list().filter((s) => s.taskId === result.task.id), events });
       }),
     },
     {

@@ -25,7 +25,15 @@ export class AgentConnections {
     let c = this.#live.get(key);
     if (!c) {
       const socket = req.socket as Socket;
-      const conn = new ConnectionSessions(this.ports, { address: socket.remoteAddress ?? 'unknown', port: socket.remotePort ?? 0 }, h2 ? this.labels.h2 : this.labels.h1);
+      // Ending the connection when the gateway ends its last session: HTTP/2 says GOAWAY; an HTTP/1.1
+      // socket (keep-alive, or carrying a WebSocket) is ended, and destroyed if the agent lingers.
+      const terminate = h2
+        ? () => h2.close()
+        : () => {
+            socket.end();
+            setTimeout(() => socket.destroy(), 1000).unref();
+          };
+      const conn = new ConnectionSessions(this.ports, { address: socket.remoteAddress ?? 'unknown', port: socket.remotePort ?? 0 }, h2 ? this.labels.h2 : this.labels.h1, terminate);
       this.#live.set(key, conn);
       const closed = () => {
         this.#live.delete(key);

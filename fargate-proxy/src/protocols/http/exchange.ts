@@ -13,14 +13,16 @@ import type { Masker } from '../../../../core/mask/index.js';
 import type { EnginePorts } from '../../engine.js';
 import { addressOf, HOST_LABEL } from './addressing.js';
 import { decisionAfterReview, holdKey, type ApprovalHolds } from './approval-holds.js';
-import type { ConnectionSessions, HttpAuditSession } from './audit-session.js';
+import { SessionRefused, type ConnectionSessions, type HttpAuditSession } from './audit-session.js';
 import { bodyKindOf, createTextMasker } from './body-mask.js';
 import { canonicalPath } from './canonical-path.js';
 import { FORWARDED_METHODS } from './classify.js';
 import type { HttpListenerConfig } from './config.js';
 import { auditedHeaders, mediaType } from './headers.js';
 import { forward } from './forward.js';
-import { policyProblem, problemBody, problemHeaders, type Problem } from './problem.js';
+import { policyProblem, problemBody, problemHeaders, refusalProblem, type Problem } from './problem.js';
+import { refusalHint, type Refusal as ContractRefusal } from '../../../../core/refusal.js';
+import { scopeToAsk } from '../../../../core/task/scope.js';
 import type { HttpTarget } from './target.js';
 
 export type AgentRequest = IncomingMessage | Http2ServerRequest;
@@ -44,7 +46,8 @@ export class Refusal extends Error {
 
 export function sendProblem(res: AgentResponse, p: Problem, extra: Record<string, string> = {}): void {
   if (res.headersSent) {
-    res.destroy();
+    // Already answered (a request the gateway cancelled with its reason) is left to finish.
+    if (!res.writableEnded) res.destroy();
     return;
   }
   const body = problemBody(p);
@@ -137,10 +140,14 @@ export async function admit(x: ExchangeContext, conn: ConnectionSessions, req: A
   const unavailable = () => new Refusal({ status: 503, code: 'audit_unavailable', title: 'The audit trail cannot accept events; nothing was forwarded', requestId, retryAfter: 5 });
   if (!ports.audit.health().ok) throw unavailable();
   const session = await conn.get(target, principal).catch((err: unknown) => {
+    // Issue 32: a task token for another target, a spent session budget.
+    if (err instanceof SessionRefused) throw new Refusal(refusalProblem(err.refusal, requestId));
     ports.log.error({ err: (err as Error).message }, 'audit refused an HTTP session start');
     throw unavailable();
   });
   if (session.connect.effect !== 'allow') throw new Refusal({ ...policyProblem(session.connect, requestId), code: 'connect_denied', title: 'Refused by policy: this target is not open to you' });
+  // Ended by the gateway (its task ended, the kill switch): every later request on this connection is refused.
+  if (session.refusal) throw new Refusal(refusalProblem(session.refusal, requestId));
   return { target, principal, canonical, query, method, session };
 
 }
@@ -154,6 +161,14 @@ export async function handleExchange(x: ExchangeContext, conn: ConnectionSession
     const admitted = await admit(x, conn, req, requestId);
     const { target, principal, canonical, query, method } = admitted;
     session = admitted.session;
+    // The gateway may end the session while this request is in flight: answer it with the reason, or cut it.
+    const cancel = (r: ContractRefusal) => {
+      if (!res.headersSent) sendProblem(res, refusalProblem(r, requestId));
+      else res.destroy();
+    };
+    session.inflight.add(cancel);
+    const s0 = session;
+    res.once('close', () => s0.inflight.delete(cancel));
     const body = await readBody(req, x.listener.maxRequestBodyBytes, requestId);
     session.requests++;
     session.bytesIn += body.length;
@@ -256,7 +271,22 @@ export async function handleExchange(x: ExchangeContext, conn: ConnectionSession
     if (decision.effect !== 'allow') {
       await auditRequest(decision, approvalId);
       const p = policyProblem(decision, requestId);
-      throw new Refusal(approvalId ? { ...p, code: 'approval_denied', approvalId } : p);
+      if (approvalId) throw new Refusal({ ...p, code: 'approval_denied', approvalId });
+      // A task can only lift a default deny: then the refusal names the task scope to ask for (issue 32).
+      if (decision.policyIds.length === 0 && classified.action !== 'opaque') {
+        const contract: ContractRefusal = { code: 'policy_denied', message: decision.reason, next: { taskScope: scopeToAsk(classified.action === 'read' ? 'read' : 'write', []), ...(principal.task ? { taskId: principal.task.id } : {}) } };
+        throw new Refusal({ ...p, taskScope: contract.next!.taskScope, ...(principal.task ? { taskId: principal.task.id } : {}), hint: refusalHint(contract) });
+      }
+      throw new Refusal(principal.task ? { ...p, taskId: principal.task.id } : p);
+    }
+
+    // Ended while it waited (held for a reviewer): nothing more is forwarded for this session.
+    if (s.refusal) throw new Refusal(refusalProblem(s.refusal, requestId));
+    // The task's and the agent's request rates (issue 32): charged once policy allowed, before forwarding.
+    const spent = ports.sessions?.charge(principal, 'requests');
+    if (spent) {
+      await auditRequest({ effect: 'deny', policyIds: [], policyVersion: decision.policyVersion, reason: `budget_exceeded: ${spent.message}` }, approvalId).catch(() => undefined);
+      throw new Refusal(refusalProblem(spent, requestId));
     }
 
     // --- audit before forwarding: no audit, no forward

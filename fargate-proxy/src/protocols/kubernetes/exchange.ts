@@ -13,7 +13,9 @@ import { ResponseCapture } from '../../../../core/audit/response-capture.js';
 import type { KubeRequestActionId, KubeRequestFacts } from '../../../../core/policy/request.js';
 import type { EnginePorts } from '../../engine.js';
 import { decisionAfterReview, holdKey, type ApprovalHolds } from '../http/approval-holds.js';
-import type { ConnectionSessions, HttpAuditSession } from '../http/audit-session.js';
+import { SessionRefused, type ConnectionSessions, type HttpAuditSession } from '../http/audit-session.js';
+import { refusalProblem } from '../http/problem.js';
+import { refusalDetail, type Refusal as ContractRefusal } from '../../../../core/refusal.js';
 import { createTextMasker } from '../http/body-mask.js';
 import type { HttpListenerConfig } from '../http/config.js';
 import { scrubText, StreamScrubber } from '../http/credential.js';
@@ -97,11 +99,19 @@ export async function admitKube(x: KubeExchangeContext, conn: ConnectionSessions
   const unavailable = () => refusal(503, 'audit_unavailable', 'airlock: the audit trail cannot accept events; nothing was forwarded', { requestId, retryAfterSeconds: 5 });
   if (!ports.audit.health().ok) throw unavailable();
   const session = await conn.get(target, principal).catch((err: unknown) => {
+    if (err instanceof SessionRefused) throw contractRefusal(err.refusal, requestId);
     ports.log.error({ err: (err as Error).message }, 'audit refused a Kubernetes session start');
     throw unavailable();
   });
   if (session.connect.effect !== 'allow') throw refusal(403, 'connect_denied', `airlock: target "${target.info.name}" is not open to you: ${session.connect.reason}`, { requestId, policyIds: session.connect.policyIds });
+  // Ended by the gateway (its task ended, the kill switch): later requests on the connection are refused.
+  if (session.refusal) throw contractRefusal(session.refusal, requestId);
   return { target, principal, session, rawUrl };
+}
+
+/** A refusal of the one contract (issue 32: tasks, budgets, the kill switch) as a Status. */
+function contractRefusal(r: ContractRefusal, requestId: string): KubeRefusalError {
+  return refusal(refusalProblem(r, requestId).status, r.code, `airlock: ${r.message} (${refusalDetail(r)})`, { requestId, ...(r.next?.retryAfterSeconds !== undefined && { retryAfterSeconds: r.next.retryAfterSeconds }) });
 }
 
 /** Agents act as themselves: a request that asks to act as someone else is refused. */
@@ -283,6 +293,13 @@ export async function handleKubeExchange(x: KubeExchangeContext, conn: Connectio
       // A reviewer's denial is its own code in the one refusal contract (core/refusal.ts).
       if (approvalId) Object.assign(r.refusal, { approvalId, airlockCode: 'approval_denied' });
       throw r;
+    }
+    if (s.refusal) throw contractRefusal(s.refusal, requestId);
+    // The task's and the agent's request rates (issue 32), as for the HTTP engine.
+    const spent = ports.sessions?.charge(principal, 'requests');
+    if (spent) {
+      await auditRequest({ effect: 'deny', policyIds: [], policyVersion: decision.policyVersion, reason: `budget_exceeded: ${spent.message}` }, approvalId).catch(() => undefined);
+      throw contractRefusal(spent, requestId);
     }
     try {
       await auditRequest(decision, approvalId);

@@ -30,6 +30,7 @@ const REASON_OF_STATUS: Record<number, string> = {
   405: 'MethodNotAllowed',
   413: 'RequestEntityTooLarge',
   415: 'UnsupportedMediaType',
+  429: 'TooManyRequests',
   500: 'InternalError',
   502: 'InternalError',
   503: 'ServiceUnavailable',

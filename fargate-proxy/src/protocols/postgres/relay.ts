@@ -659,7 +659,7 @@ export class Relay implements ScanHandler {
   #admit(decided: Decided[], unit: ResponseUnit): MaybePromise<Refused | undefined> {
     const health = this.#o.ctx.audit.health();
     if (!health.ok) return new Refused(this.#auditError(health.reason));
-    const overBudget = this.#taskBudgetCheck(decided);
+    const overBudget = this.#taskBudgetCheck(decided) ?? this.#agentBudgetCheck(decided);
     if (overBudget) return this.#auditBudgetRefusal(decided, overBudget);
     const appendNow = this.#o.ctx.audit.appendNow;
     if (!appendNow) return this.#admitAfterAppend(decided, unit);
@@ -1129,11 +1129,23 @@ export class Relay implements ScanHandler {
     return undefined;
   }
 
+  /** The agent's statement budget (config `tasks.agentBudgets`), once the task's let them through. */
+  #agentBudgetCheck(decided: Decided[]): Refused | undefined {
+    if (decided.length === 0) return undefined;
+    const spent = this.#o.ctx.sessions?.charge(this.#o.principal, 'statements', decided.length, { agentOnly: true });
+    if (!spent) return undefined;
+    // The task's count of these statements (just taken) is given back: they do not run.
+    const task = this.#o.principal.task;
+    if (task) task.usage.statements -= decided.length;
+    this.#pendingGuard = undefined;
+    return new Refused(statementRefusal(spent));
+  }
+
   /** A statement refused for a task's limits is audited like any refusal. */
   async #auditBudgetRefusal(decided: Decided[], refused: Refused): Promise<Refused> {
     const x = decided[0]!;
     const policy = this.#o.ctx.policy();
-    await this.#auditStatement(x.id, x.s, { effect: 'deny', policyIds: [], policyVersion: policy.version, reason: 'refused by the task\'s limits (budget_exceeded / task_expired)' }, undefined, x.params);
+    await this.#auditStatement(x.id, x.s, { effect: 'deny', policyIds: [], policyVersion: policy.version, reason: 'refused by the task\'s or the agent\'s limits (budget_exceeded / task_expired)' }, undefined, x.params);
     return refused;
   }
 

@@ -3,7 +3,8 @@
 import type { Decision, Principal } from '../../../../core/model.js';
 import { inspectCommand, targetCommand, type CommandInspection, type InheritedVariable } from '../../../../core/shell/index.js';
 import type { AuditEventInput } from '../../../../core/audit/events.js';
-import { refusalDetail } from '../../../../core/refusal.js';
+import { refusalDetail, refusalHint, type Refusal } from '../../../../core/refusal.js';
+import { scopeToAsk } from '../../../../core/task/scope.js';
 import type { SshGatewayContext, SshTarget } from './context.js';
 import { holdForApproval } from './approval-hold.js';
 
@@ -60,8 +61,10 @@ export async function decideCommand(scope: CommandScope, text: string, kind: 'ex
   const policies = (d: Decision) => (d.policyIds.length ? d.policyIds.join(', ') : '(default deny)');
 
   if (decision.effect === 'deny') {
-    const code = refusalDetail({ code: 'policy_denied', message: decision.reason, next: principal.task ? { taskId: principal.task.id } : undefined });
-    return refuse(decision, `airlock: refused: ${decision.reason} (${why}; policy ${policies(decision)}; version ${decision.policyVersion})\n${code}`);
+    // A task can only lift a default deny: a forbid that matched refuses inside any task too.
+    const access = decision.policyIds.length > 0 ? undefined : command.class === 'read' ? 'read' : command.class === 'write' || command.class === 'destructive' ? 'write' : undefined;
+    const contract: Refusal = { code: 'policy_denied', message: decision.reason, next: { ...(access ? { taskScope: scopeToAsk(access, []) } : {}), ...(principal.task ? { taskId: principal.task.id } : {}) } };
+    return refuse(decision, `airlock: refused: ${decision.reason} (${why}; policy ${policies(decision)}; version ${decision.policyVersion})\n${refusalDetail(contract)}${access ? `\nairlock: ${refusalHint(contract)}` : ''}`);
   }
   if (decision.effect === 'approve') {
     const held = await holdForApproval(
@@ -78,6 +81,12 @@ export async function decideCommand(scope: CommandScope, text: string, kind: 'ex
     approvalId = held.approvalId;
     if (!held.approved) return refuse(held.decision, held.message);
     decision = held.decision;
+  }
+  // The task's and the agent's command budgets (issue 32): charged once policy allowed, before it runs.
+  const spent = ctx.sessions?.charge(principal, 'commands');
+  if (spent) {
+    const d: Decision = { effect: 'deny', policyIds: [], policyVersion: decision.policyVersion, reason: `budget_exceeded: ${spent.message}` };
+    return refuse(d, `airlock: refused: ${spent.message}\n${refusalDetail(spent)}\nairlock: ${refusalHint(spent)}`);
   }
   const health = ctx.audit.health();
   if (!health.ok) return { command, statementId, allowed: false, decision, message: `airlock: refused: the audit trail cannot accept events (${health.reason})` };

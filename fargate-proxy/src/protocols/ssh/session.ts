@@ -3,6 +3,7 @@
 import type { ExecOptions, ShellOptions, X11Options, Client as UpstreamClient, ClientChannel, Connection, AuthContext, Session, ServerChannel, SFTPWrapper } from 'ssh2';
 import type { Decision, Principal } from '../../../../core/model.js';
 import { TokenRejectedError } from '../../../../core/identity/index.js';
+import { refusalDetail, type Refusal } from '../../../../core/refusal.js';
 import { auditPrincipal, newAuditSessionId } from '../../../../core/audit/events.js';
 import type { SshGatewayContext, SshTarget } from './context.js';
 import { audit, decideCommand, execText, type CommandScope } from './decide.js';
@@ -54,6 +55,8 @@ export class SshSession {
   #started = false;
   #ended = false;
   #releaseLive: (() => void) | undefined;
+  /** Open exec and shell channels: what is told why when the gateway ends the session. */
+  readonly #channels = new Set<ServerChannel>();
   /** The live shell's recorder hears about window changes. */
   #onResize: ((cols: number, rows: number) => void) | undefined;
   /** The decision that permitted agent forwarding on this connection, once one did. */
@@ -91,6 +94,25 @@ export class SshSession {
     this.conn.end();
   }
 
+  /** A task's end or the kill switch: every open command or shell is told why on stderr, then the connection closes. */
+  #endedByGateway(r: Refusal): void {
+    const channels = [...this.#channels];
+    const closed = channels.map((channel) => new Promise<void>((resolve) => channel.once('close', () => resolve())));
+    for (const channel of channels) {
+      try {
+        channel.stderr.write(`\r\nairlock: ${r.message}\r\n${refusalDetail(r)}\r\n`);
+        channel.exit(255);
+        channel.end();
+      } catch {
+        /* the channel closed meanwhile */
+      }
+    }
+    this.#end(`${r.code}: ${r.message}`);
+    // The channels' streams flush after this turn: the connection ends once they have closed (at most a second).
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, 1000).unref());
+    void Promise.race([Promise.all(closed), deadline]).then(() => this.conn.end());
+  }
+
   // ------------------------------------------------------------------ authentication
 
   async #authenticate(a: AuthContext): Promise<void> {
@@ -121,7 +143,7 @@ export class SshSession {
     const health = this.ctx.audit.health();
     if (!health.ok) return refuse('audit_unavailable', `the audit trail is unavailable (${health.reason})`);
     // Issue 32: a task token must cover this target; the session is registered for the kill switch and task ends.
-    const admission = this.ctx.sessions?.admit({ sessionId: this.sessionId, principal, target: targetName, protocol: 'ssh', startedAt: Date.now(), end: (r) => this.close(`${r.code}: ${r.message}`) });
+    const admission = this.ctx.sessions?.admit({ sessionId: this.sessionId, principal, target: targetName, protocol: 'ssh', startedAt: Date.now(), end: (r) => this.#endedByGateway(r) });
     if (admission && !admission.ok) return refuse(admission.refusal.code, admission.refusal.message);
     this.#releaseLive = admission?.release;
     this.#authed = { principal, target };
@@ -225,11 +247,11 @@ export class SshSession {
       });
     });
     session.on('exec', (accept, _reject, info) => {
-      const channel = accept();
+      const channel = this.#track(accept());
       void this.#exec(channel, info.command, pty, env, (c) => (live = c), { agent: agentForward, x11 });
     });
     session.on('shell', (accept) => {
-      const channel = accept();
+      const channel = this.#track(accept());
       void this.#shell(channel, pty, env, (c) => (live = c), { agent: agentForward, x11 });
     });
     session.on('sftp', (accept) => this.#sftp(accept()));
@@ -269,11 +291,18 @@ export class SshSession {
     // The target runs what was decided, not what was sent; its pty's TERM survives `env -i`.
     const inherit: InheritedVariable[] = [...(withAgent ? (['SSH_AUTH_SOCK'] as const) : []), ...(x11 ? (['DISPLAY'] as const) : [])];
     const forwarded = execText(verdict.command, pty ? { ...env, TERM: pty.term } : env, inherit);
-    upstream.exec(forwarded, options, (err, up) => {
-      if (err) return this.#refuseChannel(channel, `airlock: the target refused the command: ${err.message}`, 255);
-      setLive(up);
-      this.#pipe(channel, up, verdict.statementId, started);
-    });
+    // Ended meanwhile (a task's end, the kill switch): the channel was told why; nothing is run.
+    if (this.#ended) return;
+    try {
+      upstream.exec(forwarded, options, (err, up) => {
+        if (err) return this.#refuseChannel(channel, `airlock: the target refused the command: ${err.message}`, 255);
+        setLive(up);
+        this.#pipe(channel, up, verdict.statementId, started);
+      });
+    } catch (err) {
+      // The target's connection went away between the decision and the exec.
+      this.#refuseChannel(channel, `airlock: cannot run the command on target "${this.#authed!.target.info.name}": ${(err as Error).message}`, 255);
+    }
   }
 
   /** Relays one exec channel both ways with backpressure; output is masked when a masker is configured. */
@@ -476,6 +505,12 @@ export class SshSession {
       });
     }
     return request;
+  }
+
+  #track(channel: ServerChannel): ServerChannel {
+    this.#channels.add(channel);
+    channel.once('close', () => this.#channels.delete(channel));
+    return channel;
   }
 
   #refuseChannel(channel: ServerChannel, message: string, status = REFUSED_EXIT_STATUS): void {
