@@ -35,6 +35,8 @@ export interface RunningUpstream {
   requests: UpstreamRequest[];
   /** Sizes and hash of the large download. */
   large: { bytes: number; sha256: string };
+  /** WebSockets open at /api/ws now. */
+  openSockets(): number;
   stop(): Promise<void>;
 }
 
@@ -125,7 +127,8 @@ export async function startHttpUpstream(): Promise<RunningUpstream> {
     }
   });
   // A WebSocket echo at /api/ws: greets with a PII message and the Authorization it got, then echoes.
-  const wss = new WebSocketServer({ server, path: '/api/ws', verifyClient: (info: { req: http.IncomingMessage }) => {
+  // Of the subprotocols offered it prefers `airlock.v2`, wherever it is in the list.
+  const wss = new WebSocketServer({ server, path: '/api/ws', handleProtocols: (offered) => (offered.has('airlock.v2') ? 'airlock.v2' : (offered.values().next().value ?? false)), verifyClient: (info: { req: http.IncomingMessage }) => {
     requests.push({ method: 'GET', url: info.req.url ?? '', routedPath: (info.req.url ?? '').split('?')[0]!, headers: info.req.headers, body: Buffer.alloc(0) });
     return info.req.headers.authorization === `Bearer ${UPSTREAM_TOKEN}`;
   } });
@@ -141,6 +144,7 @@ export async function startHttpUpstream(): Promise<RunningUpstream> {
     port,
     requests,
     large,
+    openSockets: () => wss.clients.size,
     stop: () =>
       new Promise<void>((resolve) => {
         for (const c of wss.clients) c.terminate();
