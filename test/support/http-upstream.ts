@@ -37,6 +37,8 @@ export interface RunningUpstream {
   large: { bytes: number; sha256: string };
   /** WebSockets open at /api/ws now. */
   openSockets(): number;
+  /** Requests to /api/slow (never answered) whose connection the client closed. */
+  slowAbandoned(): number;
   stop(): Promise<void>;
 }
 
@@ -44,6 +46,7 @@ export const LARGE_BYTES = 24 * 1024 * 1024;
 
 export async function startHttpUpstream(): Promise<RunningUpstream> {
   const requests: UpstreamRequest[] = [];
+  let slowAbandoned = 0;
   // Deterministic pseudo-random bytes, generated per request in 64 KiB blocks (never held whole).
   const block = (i: number) => createHash('sha512').update(`block-${i}`).digest().toString('hex').repeat(512).slice(0, 65536);
   const largeHash = createHash('sha256');
@@ -73,6 +76,10 @@ export async function startHttpUpstream(): Promise<RunningUpstream> {
       res.end(text);
     };
     switch (routedPath) {
+      case '/api/slow':
+        // Never answers: the test sees whether the client gives the request up.
+        res.once('close', () => slowAbandoned++);
+        return;
       case '/api/customers':
         return json(200, { customers: CUSTOMERS, count: CUSTOMERS.length });
       case '/api/customers.ndjson':
@@ -145,6 +152,7 @@ export async function startHttpUpstream(): Promise<RunningUpstream> {
     requests,
     large,
     openSockets: () => wss.clients.size,
+    slowAbandoned: () => slowAbandoned,
     stop: () =>
       new Promise<void>((resolve) => {
         for (const c of wss.clients) c.terminate();

@@ -95,6 +95,10 @@ export function createUpgradeHandler(x: ExchangeContext, connectionOf: (req: Age
         functions: [],
         decision: { effect: decision.effect, policyIds: decision.policyIds, policyVersion: decision.policyVersion, reason: decision.reason },
         http: { method, path: canonical.path, query, headers: auditedHeaders(req.headers), version: o.version },
+      }).catch((err: unknown) => {
+        // No audit, no forward: as for any request (exchange.ts).
+        ports.log.error({ err: (err as Error).message }, 'audit refused a WebSocket opening');
+        throw new Refusal({ status: 503, code: 'audit_unavailable', title: 'The audit trail cannot record this request; nothing was forwarded', requestId, retryAfter: 5 });
       });
       if (decision.effect !== 'allow') throw new Refusal(policyProblem(decision, requestId));
 
