@@ -1,66 +1,91 @@
-// Held requests across the fleet: two gateways (each with its own HTTP engine, held-request waits and
-// approval poller) share only the approval store — DynamoDB, here dynalite through the real SDK; Step
-// Functions, which has no local server, through aws-sdk-client-mock. An identical retry reaching the
-// other gateway finds the same approval, and once approved the request runs exactly once fleet-wide.
+// Held requests across the fleet: two `airlock serve` processes, as two tasks of one fleet, each with
+// its own HTTP engine, held-request waits and approval poller, share only the approval store —
+// DynamoDB, here dynalite through the real SDK (Step Functions, which has no local server, through a
+// stand-in answering StartExecution). An identical retry reaching the other task finds the same
+// approval, and once approved the request runs exactly once fleet-wide.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
-import { SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
-import { mockClient } from 'aws-sdk-client-mock';
 import { decideApproval } from '../../core/approval/index.js';
 import { DynamoApprovalStore } from '../../fargate-proxy/src/adapters/aws/approval-dynamo-store.js';
-import { startHttpTestGateway, type HttpTestGateway } from '../support/http-gateway.js';
+import { requestClientCredentialsToken, startLocalIssuer, type LocalIssuer } from '../../fargate-proxy/src/adapters/local/oidc-issuer.js';
+import { AGENT, AUDIENCE } from '../support/gateway.js';
+import { HTTP_TEST_POLICY } from '../support/http-gateway.js';
 import { startHttpUpstream, UPSTREAM_TOKEN, type RunningUpstream } from '../support/http-upstream.js';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, type LocalDynamo } from '../support/local-aws.js';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, startLocalStepFunctions, type LocalDynamo, type LocalStepFunctions } from '../support/local-aws.js';
+import { startServeProcess, type ServeProcess } from '../support/serve-process.js';
 
 const TABLE = 'airlock-approvals-fleet';
-const sfnMock = mockClient(SFNClient);
+let dir: string;
 let dynamo: LocalDynamo;
+let sfn: LocalStepFunctions;
+let issuer: LocalIssuer;
 let store: DynamoApprovalStore;
 let up: RunningUpstream;
-let a: HttpTestGateway;
-let b: HttpTestGateway;
+let a: ServeProcess;
+let b: ServeProcess;
 let token: string;
-const saved = { ...process.env };
+
+/** One task's configuration: its own data directory and listener, the fleet's issuer, table and policy. */
+function taskConfig(name: string): { file: string; dataDir: string } {
+  const dataDir = join(dir, name);
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(
+    file,
+    stringify({
+      dataDir,
+      logLevel: 'error',
+      listeners: { http: { host: '127.0.0.1', port: 0, allowPlaintext: true, approvalWaitSeconds: 1 } },
+      identity: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: AUDIENCE },
+      targets: [{ kind: 'http', name: 'crm', environment: 'test', baseUrl: `${up.url}/api`, credential: { type: 'bearer', secret: 'env:AIRLOCK_TEST_CRM_TOKEN' } }],
+      policy: { file: join(dir, 'policy.cedar') },
+      approvals: { reviewerGroups: ['reviewers'], timeoutSeconds: 120, backend: 'stepfunctions', stepFunctions: { tableName: TABLE, stateMachineArn: 'arn:aws:states:us-east-1:1:stateMachine:approvals' } },
+    }),
+  );
+  return { file, dataDir };
+}
 
 before(async () => {
-  dynamo = await startLocalDynamo();
+  dir = mkdtempSync(join(tmpdir(), 'airlock-http-fleet-'));
+  writeFileSync(join(dir, 'policy.cedar'), HTTP_TEST_POLICY);
+  [dynamo, sfn, up, issuer] = await Promise.all([
+    startLocalDynamo(),
+    startLocalStepFunctions(),
+    startHttpUpstream(),
+    // The fleet's identity provider, outside both tasks.
+    startLocalIssuer({ host: '127.0.0.1', port: 0, audience: AUDIENCE, clients: [AGENT] }),
+  ]);
   await dynamo.client.send(new CreateTableCommand({ TableName: TABLE, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'requestId', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'requestId', KeyType: 'HASH' }] }));
   store = new DynamoApprovalStore(dynamo.client, TABLE);
-  sfnMock.on(StartExecutionCommand).callsFake((i: { name: string }) => ({ executionArn: `arn:aws:states:us-east-1:1:execution:approvals:${i.name}`, startDate: new Date() }));
-  sfnMock.on(StopExecutionCommand).resolves({ stopDate: new Date() });
-  // The gateways build their DynamoDB clients from the environment, as in a task.
-  Object.assign(process.env, { AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint, AWS_REGION: LOCAL_REGION, AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey });
-  up = await startHttpUpstream();
-  const approvals = { reviewerGroups: ['reviewers'], timeoutSeconds: 120, backend: 'stepfunctions', stepFunctions: { tableName: TABLE, stateMachineArn: 'arn:aws:states:us-east-1:1:stateMachine:approvals' } };
-  const common = {
-    targets: [{ kind: 'http', name: 'crm', environment: 'test', baseUrl: `${up.url}/api`, credential: { type: 'bearer', secret: 'memory:t' } }],
-    memorySecrets: { t: UPSTREAM_TOKEN },
-    listener: { approvalWaitSeconds: 1 },
+  // Each task builds its AWS clients from the environment, as in ECS.
+  const env = {
+    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    AWS_ENDPOINT_URL_SFN: sfn.endpoint,
+    AWS_REGION: LOCAL_REGION,
+    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+    AIRLOCK_TEST_CRM_TOKEN: UPSTREAM_TOKEN,
   };
-  a = await startHttpTestGateway({ ...common, config: (raw) => void (raw.approvals = approvals) });
-  // B trusts A's issuer, as every task of a fleet trusts one identity provider.
-  b = await startHttpTestGateway({
-    ...common,
-    config: (raw) => {
-      raw.approvals = approvals;
-      raw.identity = { ...(raw.identity as object), issuer: a.gw.issuer, localIssuer: undefined };
-    },
-  });
-  token = await a.token();
+  const [ca, cb] = [taskConfig('task-a'), taskConfig('task-b')];
+  [a, b] = await Promise.all([startServeProcess(ca.file, ca.dataDir, env), startServeProcess(cb.file, cb.dataDir, env)]);
+  assert.notEqual(a.child.pid, b.child.pid);
+  token = await requestClientCredentialsToken({ tokenEndpoint: issuer.tokenEndpoint, clientId: AGENT.clientId, clientSecret: AGENT.clientSecret, audience: AUDIENCE });
 });
 after(async () => {
-  await a?.stop();
-  await b?.stop();
+  await Promise.all([a?.stop(), b?.stop()]);
   await up?.stop();
+  await issuer?.close();
+  await sfn?.stop();
   await dynamo?.stop();
-  sfnMock.restore();
-  for (const k of ['AWS_ENDPOINT_URL_DYNAMODB', 'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) if (saved[k] === undefined) delete process.env[k];
-  Object.assign(process.env, saved);
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const post = (gw: HttpTestGateway, body: string) =>
-  fetch(`${gw.base}/crm/orders`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
+const post = (task: ServeProcess, body: string) =>
+  fetch(`http://127.0.0.1:${task.record.http!.port}/crm/orders`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
 const orders = () => up.requests.filter((r) => r.routedPath === '/api/orders' && r.method === 'POST').length;
 const approve = async (id: string) => {
   const r = await decideApproval(store, { id, reviewer: { id: 'rita', groups: ['reviewers'], issuer: 'idp' }, decision: { verdict: 'approve', scope: 'once' }, reviewerGroups: ['reviewers'], now: Date.now() });
@@ -78,6 +103,7 @@ test('a retry on the other gateway waits on the same approval and, approved, run
   assert.equal(onB.approvalId, first.approvalId, 'B found the hold A recorded');
   assert.equal(onB.requestId, first.requestId, 'and tells the agent the same request id');
   assert.equal((await store.listPending()).filter((r) => r.id === first.approvalId).length, 1, 'one approval on the desk');
+  assert.equal(sfn.started.filter((s) => s.requestId === first.approvalId).length, 1, 'one approval workflow, started by A only');
 
   await approve(first.approvalId);
   const ran = await post(b, '{"fleet":1}');

@@ -185,3 +185,16 @@ test('when the audit trail cannot accept events, requests are refused with 503 a
     await g.stop();
   }
 });
+
+test('an agent that leaves before the upstream answers: the upstream request is given up, not left open', async () => {
+  const token = await gw.token();
+  const before = up.slowAbandoned();
+  const asked = up.requests.filter((r) => r.routedPath === '/api/slow').length;
+  const agent = new AbortController();
+  const pending = fetch(`${gw.base}/crm/slow`, { headers: { authorization: `Bearer ${token}` }, signal: agent.signal }).catch((e: Error) => e);
+  for (let i = 0; i < 500 && up.requests.filter((r) => r.routedPath === '/api/slow').length === asked; i++) await new Promise((r) => setTimeout(r, 20));
+  agent.abort();
+  assert.equal(((await pending) as Error).name, 'AbortError');
+  for (let i = 0; i < 500 && up.slowAbandoned() === before; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(up.slowAbandoned(), before + 1, 'the gateway closed its upstream request');
+});

@@ -4,6 +4,10 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import net from 'node:net';
+import http2 from 'node:http2';
+import { once } from 'node:events';
+import type { Duplex } from 'node:stream';
+import WebSocket from 'ws';
 import { startTestGateway, type TestGateway } from './gateway.js';
 
 export const HTTP_TEST_POLICY = `
@@ -139,4 +143,35 @@ export function auditRecords(dir: string): Record<string, unknown>[] {
   };
   walk(join(dir, 'data', 'audit'));
   return out;
+}
+
+export interface H2WebSocketAnswer {
+  status: number;
+  headers: http2.IncomingHttpHeaders;
+  /** The response body when the opening was refused. */
+  body: string;
+  stream: http2.ClientHttp2Stream;
+  /** Open when the status is 200. */
+  ws?: WebSocket;
+}
+
+/**
+ * A WebSocket over HTTP/2 as a browser opens one (RFC 8441): extended CONNECT with `:protocol
+ * websocket` on an existing session, then RFC 6455 frames on the stream, spoken by `ws` as a client
+ * (masked frames) on a socket it did not handshake itself.
+ */
+export async function h2WebSocket(session: http2.ClientHttp2Session, path: string, headers: Record<string, string> = {}): Promise<H2WebSocketAnswer> {
+  if (!session.remoteSettings.enableConnectProtocol) await once(session, 'remoteSettings');
+  const stream = session.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':path': path, 'sec-websocket-version': '13', ...headers });
+  const [answer] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+  const status = Number(answer[':status']);
+  if (status !== 200) {
+    let body = '';
+    for await (const chunk of stream) body += chunk;
+    return { status, headers: answer, body, stream };
+  }
+  const ws = new (WebSocket as unknown as new (address: null, protocols: undefined, options: object) => WebSocket & { _isServer: boolean; setSocket(s: Duplex, head: Buffer, o: object): void })(null, undefined, { closeTimeout: 30_000, autoPong: true });
+  ws._isServer = false; // a client: masks what it sends, expects unmasked frames back
+  ws.setSocket(stream, Buffer.alloc(0), { maxPayload: 64 * 1024 * 1024 });
+  return { status, headers: answer, body: '', stream, ws };
 }

@@ -35,6 +35,10 @@ export interface RunningUpstream {
   requests: UpstreamRequest[];
   /** Sizes and hash of the large download. */
   large: { bytes: number; sha256: string };
+  /** WebSockets open at /api/ws now. */
+  openSockets(): number;
+  /** Requests to /api/slow (never answered) whose connection the client closed. */
+  slowAbandoned(): number;
   stop(): Promise<void>;
 }
 
@@ -42,6 +46,7 @@ export const LARGE_BYTES = 24 * 1024 * 1024;
 
 export async function startHttpUpstream(): Promise<RunningUpstream> {
   const requests: UpstreamRequest[] = [];
+  let slowAbandoned = 0;
   // Deterministic pseudo-random bytes, generated per request in 64 KiB blocks (never held whole).
   const block = (i: number) => createHash('sha512').update(`block-${i}`).digest().toString('hex').repeat(512).slice(0, 65536);
   const largeHash = createHash('sha256');
@@ -71,6 +76,10 @@ export async function startHttpUpstream(): Promise<RunningUpstream> {
       res.end(text);
     };
     switch (routedPath) {
+      case '/api/slow':
+        // Never answers: the test sees whether the client gives the request up.
+        res.once('close', () => slowAbandoned++);
+        return;
       case '/api/customers':
         return json(200, { customers: CUSTOMERS, count: CUSTOMERS.length });
       case '/api/customers.ndjson':
@@ -125,7 +134,8 @@ export async function startHttpUpstream(): Promise<RunningUpstream> {
     }
   });
   // A WebSocket echo at /api/ws: greets with a PII message and the Authorization it got, then echoes.
-  const wss = new WebSocketServer({ server, path: '/api/ws', verifyClient: (info: { req: http.IncomingMessage }) => {
+  // Of the subprotocols offered it prefers `airlock.v2`, wherever it is in the list.
+  const wss = new WebSocketServer({ server, path: '/api/ws', handleProtocols: (offered) => (offered.has('airlock.v2') ? 'airlock.v2' : (offered.values().next().value ?? false)), verifyClient: (info: { req: http.IncomingMessage }) => {
     requests.push({ method: 'GET', url: info.req.url ?? '', routedPath: (info.req.url ?? '').split('?')[0]!, headers: info.req.headers, body: Buffer.alloc(0) });
     return info.req.headers.authorization === `Bearer ${UPSTREAM_TOKEN}`;
   } });
@@ -141,6 +151,8 @@ export async function startHttpUpstream(): Promise<RunningUpstream> {
     port,
     requests,
     large,
+    openSockets: () => wss.clients.size,
+    slowAbandoned: () => slowAbandoned,
     stop: () =>
       new Promise<void>((resolve) => {
         for (const c of wss.clients) c.terminate();

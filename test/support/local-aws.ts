@@ -1,7 +1,8 @@
 // Local AWS-compatible servers for tests, each on a random loopback port: dynalite (DynamoDB) and
-// s3rver (S3), with SDK clients pointed at them. Tests create their own tables and buckets.
+// s3rver (S3), with SDK clients pointed at them. Tests create their own tables and buckets. Step
+// Functions has no local server: a stand-in answers the two calls a gateway makes.
 import { createRequire } from 'node:module';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -55,6 +56,47 @@ export async function startLocalS3(directory: string): Promise<LocalS3> {
     async stop(waitMs = 5000) {
       client.destroy();
       await Promise.race([server.close(), new Promise((r) => setTimeout(r, waitMs).unref())]);
+    },
+  };
+}
+
+export interface LocalStepFunctions {
+  endpoint: string;
+  /** The `StartExecution` inputs received, parsed (for a gateway: one per approval asked for). */
+  started: Record<string, unknown>[];
+  stop(): Promise<void>;
+}
+
+/**
+ * What a gateway asks of Step Functions, for gateways in other processes (where aws-sdk-client-mock
+ * cannot reach): `StartExecution` and `StopExecution` over the service's JSON 1.0 protocol, answered
+ * as AWS does. Nothing runs: reviewers decide through the approvals table, as the decision Lambda does.
+ */
+export async function startLocalStepFunctions(): Promise<LocalStepFunctions> {
+  const started: Record<string, unknown>[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d));
+    req.on('end', () => {
+      const action = String(req.headers['x-amz-target'] ?? '').replace(/^AWSStepFunctions\./, '');
+      const input = JSON.parse(body || '{}') as { name?: string; stateMachineArn?: string; input?: string };
+      const now = Date.now() / 1000;
+      let answer: Record<string, unknown> | undefined;
+      if (action === 'StartExecution') {
+        started.push({ name: input.name, ...(JSON.parse(input.input ?? '{}') as object) });
+        answer = { executionArn: `${String(input.stateMachineArn).replace(':stateMachine:', ':execution:')}:${input.name}`, startDate: now };
+      } else if (action === 'StopExecution') answer = { stopDate: now };
+      res.writeHead(answer ? 200 : 400, { 'content-type': 'application/x-amz-json-1.0' });
+      res.end(JSON.stringify(answer ?? { __type: 'UnknownOperationException', message: action }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    started,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
     },
   };
 }

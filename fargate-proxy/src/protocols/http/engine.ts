@@ -37,7 +37,8 @@ export async function startHttpEngine(ports: EnginePorts, cfg: HttpListenerConfi
           key: readFileSync(cfg.tls.keyFile),
           allowHTTP1: true,
           maxSessionMemory: 32,
-          settings: { maxHeaderListSize: cfg.maxHeaderBytes, maxConcurrentStreams: 128 },
+          // enableConnectProtocol: agents may open WebSockets over HTTP/2 (RFC 8441 extended CONNECT).
+          settings: { maxHeaderListSize: cfg.maxHeaderBytes, maxConcurrentStreams: 128, enableConnectProtocol: true },
           // HTTP/1.1 connections on the TLS port: the same strict parser and header limit as plain.
           maxHeaderSize: cfg.maxHeaderBytes,
         } as http2.SecureServerOptions,
@@ -55,9 +56,11 @@ export async function startHttpEngine(ports: EnginePorts, cfg: HttpListenerConfi
       );
   // Further certificates chosen by the SNI name (exact names and `*.` wildcards, as tls.Server matches them).
   if (cfg.tls) for (const c of cfg.tls.sni) for (const host of c.hosts) (server as http2.Http2SecureServer).addContext(host, { cert: readFileSync(c.certFile), key: readFileSync(c.keyFile) });
-  // WebSocket upgrades (HTTP/1.1, plain or on the TLS port): decided, then relayed (websocket.ts).
-  const upgrades = createUpgradeHandler(x, connectionOf as (req: http.IncomingMessage) => ConnectionSessions);
-  server.on('upgrade', upgrades.handler);
+  // WebSockets — HTTP/1.1 upgrades (plain or on the TLS port) and HTTP/2 extended CONNECT — decided,
+  // then relayed (websocket.ts); any other CONNECT is refused there.
+  const upgrades = createUpgradeHandler(x, connectionOf);
+  server.on('upgrade', upgrades.upgrade);
+  server.on('connect', upgrades.connect);
   // Idle keep-alive connections are closed after a while; held requests are not idle.
   (server as http.Server).keepAliveTimeout = 60_000;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {

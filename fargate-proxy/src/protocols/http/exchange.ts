@@ -97,8 +97,10 @@ export interface Admitted {
 /**
  * Everything before the decision that every request (and a WebSocket upgrade) goes through: the
  * target from the path, the token, the canonical path, the audit session with its connect decision.
+ * `method`: what the request means when its wire method says otherwise (an HTTP/2 WebSocket's
+ * extended CONNECT is the GET of an HTTP/1.1 upgrade, RFC 8441 §5).
  */
-export async function admit(x: ExchangeContext, conn: ConnectionSessions, req: AgentRequest, requestId: string): Promise<Admitted> {
+export async function admit(x: ExchangeContext, conn: ConnectionSessions, req: AgentRequest, requestId: string, method: string = req.method ?? ''): Promise<Admitted> {
   const { ports } = x;
   // --- address: /<target>/<path> or <target>.<domain>/<path> (addressing.ts), origin-form only
   const addressed = addressOf(req, x.listener.domain, requestId);
@@ -107,7 +109,6 @@ export async function admit(x: ExchangeContext, conn: ConnectionSessions, req: A
   // Host labels are lower case; only targets whose names are DNS labels can be reached by host.
   const target = (addressed.by === 'host' ? HOST_LABEL.test(name) : TARGET_NAME.test(name)) ? x.targets.get(name) : undefined;
 
-  const method = req.method ?? '';
   if (!FORWARDED_METHODS.has(method)) {
     throw new Refusal({ status: 405, code: 'method_not_allowed', title: `${method} is not forwarded`, detail: 'TRACE, CONNECT and methods outside GET HEAD OPTIONS POST PUT PATCH DELETE are refused', requestId });
   }

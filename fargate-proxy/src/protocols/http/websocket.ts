@@ -1,11 +1,14 @@
-// WebSocket upgrades: admitted like any request (target, token, canonical path), decided by policy
-// as `http_write` with `context.upgrade == "websocket"` (a socket can send as well as read), audited,
-// then relayed message by message (`ws` on both legs) with the upstream credential injected, the
-// upstream's text messages masked and scrubbed of the credential, and what went each way recorded
-// (capped, hashed) in the request's outcome.
+// WebSocket openings — HTTP/1.1 Upgrade (RFC 6455 §4) or HTTP/2 extended CONNECT with
+// `:protocol websocket` (RFC 8441) — are admitted like any request (target, token, canonical path),
+// decided by policy as `http_write` with `context.upgrade == "websocket"` and `context.method == "GET"`
+// whichever HTTP version carried them (a socket can send as well as read), audited, then relayed
+// message by message (`ws` on both legs; the upstream leg is always an HTTP/1.1 Upgrade) with the
+// upstream credential injected, the upstream's text messages masked and scrubbed of the credential,
+// and what went each way recorded (capped, hashed) in the request's outcome.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import { ResponseCapture } from '../../../../core/audit/response-capture.js';
@@ -13,7 +16,7 @@ import type { HttpRequestFacts } from '../../../../core/policy/request.js';
 import type { ConnectionSessions } from './audit-session.js';
 import { createTextMasker } from './body-mask.js';
 import { injectCredential, scrubText } from './credential.js';
-import { admit, Refusal, type ExchangeContext } from './exchange.js';
+import { admit, Refusal, sendProblem, type AgentRequest, type ExchangeContext } from './exchange.js';
 import { auditedHeaders } from './headers.js';
 import { policyProblem, problemBody, problemHeaders, type Problem } from './problem.js';
 
@@ -36,17 +39,32 @@ function refuseUpgrade(socket: Duplex, p: Problem): void {
   socket.end(`HTTP/1.1 ${p.status} ${reason}\r\n${headers}\r\n${body}`);
 }
 
-export function createUpgradeHandler(x: ExchangeContext, connectionOf: (req: IncomingMessage) => ConnectionSessions) {
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_MESSAGE_BYTES });
-  const handler = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
-    const requestId = randomUUID();
+/** One agent's WebSocket opening, whichever HTTP version carried it. */
+interface Opening {
+  req: AgentRequest;
+  /** For the audit: `HTTP/1.1` or `HTTP/2`. */
+  version: string;
+  /** The agent went away while the upstream was being opened. */
+  gone(): boolean;
+  refuse(p: Problem): void;
+  /** Completes the agent's handshake, answering with the subprotocol the upstream chose ("" for none). */
+  accept(protocol: string, opened: (agent: WebSocket) => void): void;
+}
+
+/** `ws`'s server-side socket attached to a stream after a handshake it did not make (what its WebSocketServer does; private in `ws`). */
+interface AttachableWebSocket extends WebSocket {
+  setSocket(socket: Duplex, head: Buffer, options: Record<string, unknown>): void;
+}
+
+export function createUpgradeHandler(x: ExchangeContext, connectionOf: (req: AgentRequest) => ConnectionSessions) {
+  // The agent's subprotocol is the one the upstream chose, not the first the agent offered.
+  const chosen = new WeakMap<IncomingMessage, string>();
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_MESSAGE_BYTES, handleProtocols: (_offered, req) => chosen.get(req) || false });
+  const open = async (o: Opening, requestId: string): Promise<void> => {
     const { ports } = x;
-    socket.on('error', () => socket.destroy());
+    const { req } = o;
     try {
-      if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-        throw new Refusal({ status: 400, code: 'upgrade_not_supported', title: 'Only WebSocket upgrades are relayed', requestId });
-      }
-      const { target, principal, canonical, query, method, session } = await admit(x, connectionOf(req), req, requestId);
+      const { target, principal, canonical, query, method, session } = await admit(x, connectionOf(req), req, requestId, 'GET');
       const facts: HttpRequestFacts = {
         action: 'write',
         method,
@@ -76,7 +94,11 @@ export function createUpgradeHandler(x: ExchangeContext, connectionOf: (req: Inc
         tables: [canonical.path],
         functions: [],
         decision: { effect: decision.effect, policyIds: decision.policyIds, policyVersion: decision.policyVersion, reason: decision.reason },
-        http: { method, path: canonical.path, query, headers: auditedHeaders(req.headers), version: `HTTP/${req.httpVersion}` },
+        http: { method, path: canonical.path, query, headers: auditedHeaders(req.headers), version: o.version },
+      }).catch((err: unknown) => {
+        // No audit, no forward: as for any request (exchange.ts).
+        ports.log.error({ err: (err as Error).message }, 'audit refused a WebSocket opening');
+        throw new Refusal({ status: 503, code: 'audit_unavailable', title: 'The audit trail cannot record this request; nothing was forwarded', requestId, retryAfter: 5 });
       });
       if (decision.effect !== 'allow') throw new Refusal(policyProblem(decision, requestId));
 
@@ -109,14 +131,25 @@ export function createUpgradeHandler(x: ExchangeContext, connectionOf: (req: Inc
         throw new Refusal({ status: 502, code: 'upstream_unreachable', title: 'The upstream did not accept the WebSocket', detail: scrubText(err.message, cred.revealing), requestId });
       });
 
+      if (o.gone()) {
+        upstream.terminate();
+        ports.audit.appendDeferred?.({ type: 'statement.outcome', sessionId: session.sessionId, statementId, status: 'error', bytes: 0, durationMs: Date.now() - started, error: { code: 'agent_gone', message: 'the agent left before the upstream accepted' } });
+        return;
+      }
       const sent = ports.responseCapture?.() ?? new ResponseCapture(0);
       const received = ports.responseCapture?.() ?? new ResponseCapture(0);
-      wss.handleUpgrade(req, socket, head, (agent) => {
+      o.accept(upstream.protocol, (agent) => {
         let bytes = 0;
         const masker = session.masker;
+        const masked = (text: string): string => {
+          if (!masker) return text;
+          const m = createTextMasker(/^\s*[[{]/.test(text) ? 'json' : 'text', masker, x.listener.maxMaskTokenBytes);
+          return m.push(text) + m.end();
+        };
         agent.on('message', (data: RawData, isBinary: boolean) => {
           const buf = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
-          sent.add(isBinary ? buf : buf.toString('utf8'));
+          // Recorded as a request body is: text masked (the upstream gets it as sent).
+          sent.add(isBinary ? buf : masked(buf.toString('utf8')));
           session.bytesIn += buf.length;
           if (upstream.readyState === WebSocket.OPEN) upstream.send(buf, { binary: isBinary });
         });
@@ -124,14 +157,7 @@ export function createUpgradeHandler(x: ExchangeContext, connectionOf: (req: Inc
           const buf = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
           let out: Buffer | string;
           if (isBinary) out = Buffer.from(scrubText(buf.toString('latin1'), cred.revealing), 'latin1');
-          else {
-            let text = buf.toString('utf8');
-            if (masker) {
-              const m = createTextMasker(/^\s*[[{]/.test(text) ? 'json' : 'text', masker, x.listener.maxMaskTokenBytes);
-              text = m.push(text) + m.end();
-            }
-            out = scrubText(text, cred.revealing);
-          }
+          else out = scrubText(masked(buf.toString('utf8')), cred.revealing);
           bytes += Buffer.byteLength(out);
           received.add(out);
           if (agent.readyState === WebSocket.OPEN) agent.send(out, { binary: isBinary });
@@ -191,10 +217,67 @@ export function createUpgradeHandler(x: ExchangeContext, connectionOf: (req: Inc
         upstream.on('error', () => agent.terminate());
       });
     } catch (err) {
-      if (err instanceof Refusal) return refuseUpgrade(socket, err.problem);
+      if (err instanceof Refusal) return o.refuse(err.problem);
       ports.log.error({ err: (err as Error).message }, 'websocket upgrade failed');
-      refuseUpgrade(socket, { status: 502, code: 'upstream_failed', title: 'The upgrade failed', requestId });
+      o.refuse({ status: 502, code: 'upstream_failed', title: 'The upgrade failed', requestId });
     }
   };
-  return { handler: (req: IncomingMessage, socket: Duplex, head: Buffer) => void handler(req, socket, head), close: () => wss.close() };
+
+  /** HTTP/1.1 `Upgrade: websocket`, on the plain listener or on the TLS port. */
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const requestId = randomUUID();
+    socket.on('error', () => socket.destroy());
+    if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+      return refuseUpgrade(socket, { status: 400, code: 'upgrade_not_supported', title: 'Only WebSocket upgrades are relayed', requestId });
+    }
+    void open(
+      {
+        req,
+        version: `HTTP/${req.httpVersion}`,
+        gone: () => socket.destroyed || !socket.writable,
+        refuse: (p) => refuseUpgrade(socket, p),
+        accept: (protocol, opened) => {
+          chosen.set(req, protocol);
+          wss.handleUpgrade(req, socket, head, opened);
+        },
+      },
+      requestId,
+    );
+  };
+
+  /**
+   * CONNECT. Over HTTP/2 with `:protocol websocket` (the listener advertises
+   * SETTINGS_ENABLE_CONNECT_PROTOCOL): a WebSocket on this stream, answered 200 and then framed as
+   * RFC 6455 with no key exchange (RFC 8441 §5). Any other CONNECT, on either version, is refused:
+   * the gateway is no tunnel.
+   */
+  const connect = (req: IncomingMessage | Http2ServerRequest, second: Duplex | Http2ServerResponse): void => {
+    const requestId = randomUUID();
+    if (!('stream' in req)) return refuseUpgrade(second as Duplex, { status: 405, code: 'method_not_allowed', title: 'CONNECT is not forwarded', detail: 'the gateway is not a tunnel; address a target as /<target>/<path>', requestId });
+    const res = second as Http2ServerResponse;
+    const stream = req.stream;
+    stream.on('error', () => stream.destroy());
+    const protocol = req.headers[':protocol'];
+    if (protocol === undefined) return sendProblem(res, { status: 405, code: 'method_not_allowed', title: 'CONNECT is not forwarded', detail: 'the gateway is not a tunnel; address a target as /<target>/<path>', requestId });
+    if (protocol !== 'websocket') return sendProblem(res, { status: 400, code: 'upgrade_not_supported', title: 'Only WebSocket is relayed over extended CONNECT', requestId });
+    if (req.headers['sec-websocket-version'] !== '13') return sendProblem(res, { status: 400, code: 'websocket_version', title: 'Only WebSocket version 13 is spoken', detail: 'send sec-websocket-version: 13', requestId });
+    void open(
+      {
+        req,
+        version: 'HTTP/2',
+        gone: () => stream.destroyed || stream.closed,
+        refuse: (p) => sendProblem(res, p),
+        accept: (chosenProtocol, opened) => {
+          stream.respond({ ':status': 200, ...(chosenProtocol && { 'sec-websocket-protocol': chosenProtocol }) });
+          // `ws` makes a server-side socket from a null address, as its WebSocketServer does.
+          const agent = new (WebSocket as unknown as new (address: null, protocols: undefined, options: object) => AttachableWebSocket)(null, undefined, wss.options);
+          agent.setSocket(stream, Buffer.alloc(0), { allowSynchronousEvents: true, maxPayload: MAX_MESSAGE_BYTES, skipUTF8Validation: false });
+          opened(agent);
+        },
+      },
+      requestId,
+    );
+  };
+
+  return { upgrade, connect, close: () => wss.close() };
 }
