@@ -16,6 +16,7 @@ import { PolicyService } from './policy-service.js';
 import { NLB_PORTS, renderProxyConfig } from './proxy-config.js';
 import { ProxyFleet } from './proxy-fleet.js';
 import { TargetRegistry, type TargetRegistration } from './target-registry.js';
+import { TaskTokenKey } from './task-token-key.js';
 
 export interface AirlockSettings {
   /**
@@ -86,6 +87,8 @@ export class AirlockStack extends Stack {
   readonly approvals: ApprovalWorkflow;
   readonly registry: TargetRegistry;
   readonly fleet: ProxyFleet;
+  /** Signs agents' task tokens (issue 32): the fleet alone may sign. */
+  readonly taskTokens: TaskTokenKey;
   readonly observability: Observability;
   /** The Cognito user pool created when no issuer is given. */
   readonly defaultIdentity?: DefaultIdentity;
@@ -181,6 +184,7 @@ export class AirlockStack extends Stack {
     });
     // Reviewers sign in at the review page (authorization code + PKCE) and come back to it.
     this.defaultIdentity?.addReviewerClient(`${this.approvals.reviewBaseUrl}signin`);
+    this.taskTokens = new TaskTokenKey(this, 'TaskTokens');
     this.registry = new TargetRegistry(this, 'Targets', { targets: s.targets ?? [], key: this.key });
 
     for (const { registration } of this.registry.targets) {
@@ -244,6 +248,7 @@ export class AirlockStack extends Stack {
         ...this.audit.environment(),
         ...this.policy.environment(),
         ...this.approvals.environment(),
+        ...this.taskTokens.environment(),
       },
     });
     const taskRole = this.fleet.taskRole;
@@ -251,6 +256,7 @@ export class AirlockStack extends Stack {
     this.audit.restrictSigningTo(taskRole);
     this.policy.grantFleetRead(taskRole);
     this.approvals.grantProxy(taskRole);
+    this.taskTokens.restrictSigningTo(taskRole);
     this.registry.grantReadCredentials(taskRole);
     // Kubernetes targets on EKS: the task role signs the cluster token itself, or first assumes the
     // role the cluster's access entry names (settings.roleArn).
@@ -292,6 +298,10 @@ export class AirlockStack extends Stack {
       new CfnOutput(this, 'IdentityTokenEndpoint', { value: d.tokenEndpoint, description: 'POST grant_type=client_credentials&scope=airlock/agents with the agent client\'s id and secret (HTTP Basic)' });
       if (d.reviewerClient) new CfnOutput(this, 'IdentityReviewerClientId', { value: d.reviewerClient.userPoolClientId });
     }
+    new CfnOutput(this, 'TaskTokenKey', {
+      value: this.taskTokens.key.keyArn,
+      description: 'KMS key signing task tokens (ES256); aws kms get-public-key gives the key that verifies them',
+    });
     new CfnOutput(this, 'PolicyFunction', { value: this.policy.handler.function.functionName });
     new CfnOutput(this, 'PolicyBucket', { value: this.policy.bucket.bucketName });
     new CfnOutput(this, 'ReviewerTopic', { value: this.approvals.topic.topicArn });

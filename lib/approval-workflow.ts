@@ -17,8 +17,18 @@ import { acknowledge, acknowledgeOnGrantee, nagArn } from './nag-acknowledgement
 
 /** A request id as the proxy makes them (randomUUID), in IAM's StringLike syntax. */
 export const REQUEST_KEY_PATTERN = '????????-????-????-????-????????????';
-/** What the fleet may touch on its own requests: cancel/expire (state, reason, decidedAt) and the execution ARN. */
-export const FLEET_UPDATE_ATTRIBUTES = ['requestId', 'kind', 'state', 'reason', 'decidedAt', 'executionArn'] as const;
+/**
+ * What the fleet may touch on its own requests: cancel/expire (state, reason, decidedAt) and the
+ * execution ARN. IAM counts every attribute a request names, conditions included: claiming a held
+ * HTTP request (`useHeld`) names `approvalId` in its condition, so it is listed though never set.
+ */
+export const FLEET_UPDATE_ATTRIBUTES = ['requestId', 'kind', 'state', 'reason', 'decidedAt', 'executionArn', 'approvalId'] as const;
+/**
+ * Tasks (`task#<id>`) and kill-switch orders (`kill#<principal>#<at>`), which the fleet writes to the
+ * approvals table (fargate-proxy/src/adapters/aws/task-dynamo-store.ts). Neither pattern can match a
+ * request (UUID) or a standing grant (`grant#…`).
+ */
+export const FLEET_TASK_KEY_PATTERNS = ['task#*', 'kill#*'] as const;
 
 export const APPROVAL_ENV = {
   table: 'AIRLOCK_APPROVALS_TABLE',
@@ -269,6 +279,15 @@ export class ApprovalWorkflow extends Construct {
       resourceArns: [this.table.tableArn],
       conditions: { ...requestsOnly, 'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...FLEET_UPDATE_ATTRIBUTES] } },
     });
+    // Tasks and kill orders (issue 32): whole-item puts under their own key prefixes. Listing tasks and
+    // the kill-order poll are scans (the store filters on `kind`); scans read, they cannot write.
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:PutItem'],
+      resourceArns: [this.table.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...FLEET_TASK_KEY_PATTERNS] }, Null: { 'dynamodb:LeadingKeys': 'false' } },
+    });
+    iam.Grant.addToPrincipal({ grantee, actions: ['dynamodb:Scan'], resourceArns: [this.table.tableArn] });
     this.key.grantEncryptDecrypt(grantee);
   }
 
