@@ -80,6 +80,59 @@ test('a held CREATE TABLE runs after a reviewer clicks approve', async () => {
   await page.close();
 });
 
+test('a reviewer signs in at the issuer (authorization code + PKCE) and approves: the decision names the signed-in identity', async () => {
+  const held = heldPsql('CREATE TABLE approved_after_sign_in (id int)', await gw.token());
+  const id = await held.requestId;
+  const page = await browser.newPage();
+  const urls: string[] = [];
+  page.on('request', (r) => urls.push(r.url()));
+  await page.goto(gw.gw.consoleUrl + '/');
+  await page.click('#sign-in-oauth');
+  // The embedded issuer's login page: a local client id and its secret. A wrong secret signs nobody in.
+  await page.waitForSelector('input[name="login"]');
+  assert.ok(page.url().startsWith(new URL(gw.gw.tokenEndpoint!).origin), `at the issuer: ${page.url()}`);
+  await page.fill('input[name="login"]', REVIEWER.clientId);
+  await page.fill('input[name="password"]', 'not-the-secret-0123456789');
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('#error');
+  await page.fill('input[name="login"]', REVIEWER.clientId);
+  await page.fill('input[name="password"]', REVIEWER.clientSecret);
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('#main:not([hidden])');
+  assert.equal(await page.textContent('#who'), 'signed in as reviewer');
+  assert.equal(new URL(page.url()).search, '', 'the code is gone from the address bar');
+  const token = String(await page.evaluate("sessionStorage.getItem('airlock.token')"));
+  assert.match(token, /^ey/);
+  assert.equal(await page.evaluate('document.cookie'), '', 'the console sets no cookie');
+  assert.equal(await page.evaluate("sessionStorage.getItem('airlock.signin')"), null, 'the verifier is dropped once used');
+
+  // The authorization request carried an S256 challenge; the callback carried a code, never a token.
+  const authorize = urls.map((u) => new URL(u)).find((u) => u.pathname === '/auth' && u.searchParams.has('code_challenge'))!;
+  assert.equal(authorize.searchParams.get('code_challenge_method'), 'S256');
+  assert.ok(urls.some((u) => new URL(u).pathname === '/signin' && new URL(u).searchParams.has('code')));
+  for (const u of urls) assert.ok(!u.includes(token), 'no URL carries the access token');
+
+  const row = page.locator(`#approvals tbody tr[data-id="${id}"]`);
+  await row.locator('button.approve').click();
+  const result = await held.done;
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(await tableExists('approved_after_sign_in'), true);
+  const view = (await (await fetch(`${gw.gw.consoleUrl}/api/approvals/${id}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { approval: { state: string; reviewer: string } };
+  assert.deepEqual([view.approval.state, view.approval.reviewer], ['approved', 'reviewer']);
+  await page.close();
+});
+
+test('the sign-in callback refuses a code the tab did not ask for, and a code with the wrong verifier', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${gw.gw.consoleUrl}/signin?code=forged&state=AAAAAAAAAAAAAAAAAAAAAA`);
+  await page.waitForSelector('#message.error');
+  assert.match((await page.textContent('#message')) ?? '', /not started from this tab/);
+  const r = await fetch(`${gw.gw.consoleUrl}/signin/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ callback: 'code=forged', code_verifier: 'x'.repeat(43) }) });
+  assert.equal(r.status, 400);
+  assert.doesNotMatch(await r.text(), /access_token/);
+  await page.close();
+});
+
 test('a denial reaches psql as 42501 with the reviewer’s reason, and nothing runs', async () => {
   const held = heldPsql('CREATE TABLE denied_table (id int)', await gw.token());
   const id = await held.requestId;

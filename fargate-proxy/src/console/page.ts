@@ -11,6 +11,7 @@ const HTML = `<!doctype html>
 <meta charset="utf-8">
 <title>Airlock console</title>
 <link rel="stylesheet" href="/console.css">
+<script src="/console-signin.js" defer></script>
 <script src="/console-common.js" defer></script>
 <script src="/console.js" defer></script>
 </head>
@@ -18,7 +19,8 @@ const HTML = `<!doctype html>
 <header><h1>Airlock</h1><span id="who">not signed in</span> <button id="sign-out" type="button" hidden>Sign out</button></header>
 <section id="sign-in">
   <h2>Sign in</h2>
-  <p>Paste an OIDC access token issued to a reviewer. With <code>npm start</code>, print one with <code id="token-hint">npm run -s airlock -- token --client reviewer</code> (with <code>serve</code>, add <code>-c FILE</code>, or get it from your identity provider). It is kept in this tab's session storage only and sent as a bearer header.</p>
+  <p id="sign-in-oauth-row" hidden><button id="sign-in-oauth" type="button">Sign in with your identity provider</button> (authorization code with PKCE; the token stays in this tab)</p>
+  <p>Or paste an OIDC access token issued to a reviewer. With <code>npm start</code>, print one with <code id="token-hint">npm run -s airlock -- token --client reviewer</code> (with <code>serve</code>, add <code>-c FILE</code>, or get it from your identity provider). It is kept in this tab's session storage only and sent as a bearer header.</p>
   <textarea id="token" rows="4" cols="80" autocomplete="off" spellcheck="false"></textarea><br>
   <button id="sign-in-button" type="button">Sign in</button>
 </section>
