@@ -6,7 +6,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ApprovalWorkflow } from './approval-workflow.js';
-import { DefaultIdentity, type IdentitySettings } from './default-identity.js';
+import { DefaultIdentity, REVIEWER_CLIENT_NAME, REVIEWER_SIGN_IN_SCOPE, type IdentitySettings } from './default-identity.js';
 import { AuditStore } from './audit-store.js';
 import { assertDeployable } from './deploy-checks.js';
 import { acknowledgeNagFindings } from './nag-acknowledgements.js';
@@ -36,6 +36,14 @@ export interface AirlockSettings {
   /** The issuer's JWKS URL, when it is not published in its discovery document. */
   jwksUri?: string;
   reviewerGroups?: string[];
+  /**
+   * With oidcIssuer: a public client (authorization code + PKCE) registered at the issuer with the
+   * callback `<DecisionEndpoint>signin`; the review page then signs reviewers in at the issuer.
+   * Without it, reviewers paste an access token. The stack's own Cognito pool has one by itself.
+   */
+  reviewerClientId?: string;
+  /** Scopes the review page asks for with reviewerClientId. Default `openid`. */
+  reviewerSignInScope?: string;
   reviewerEmails?: string[];
   alarmEmails?: string[];
   targets?: TargetRegistration[];
@@ -181,6 +189,11 @@ export class AirlockStack extends Stack {
       reviewerGroups,
       entries: s.approvalHandlerEntries,
       slackSecretArn: s.slackSecretArn,
+      reviewerSignIn: this.defaultIdentity
+        ? { scope: REVIEWER_SIGN_IN_SCOPE, cognito: { userPool: this.defaultIdentity.userPool, clientName: REVIEWER_CLIENT_NAME } }
+        : s.reviewerClientId
+          ? { scope: s.reviewerSignInScope ?? 'openid', clientId: s.reviewerClientId }
+          : undefined,
     });
     // Reviewers sign in at the review page (authorization code + PKCE) and come back to it.
     this.defaultIdentity?.addReviewerClient(`${this.approvals.reviewBaseUrl}signin`);

@@ -1,4 +1,5 @@
 import { CfnOutput, Duration, Fn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import type * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -61,6 +62,13 @@ export interface ApprovalWorkflowProps {
   slackSecretArn?: string;
   /** Handler sources, when not the repository's `lambdas/approval-*` folders. */
   entries?: { notifier?: string; decision?: string; expire?: string };
+  /**
+   * Reviewers' browser sign-in at the issuer (authorization code + PKCE) on the review page, with a
+   * public client whose callback is `<reviewBaseUrl>signin`: named (`clientId`), or the stack's own
+   * Cognito client, looked up by name at run time (its callback is this function's URL, so the
+   * function's environment cannot name its id without a dependency cycle).
+   */
+  reviewerSignIn?: { scope: string; clientId?: string; cognito?: { userPool: cognito.IUserPool; clientName: string } };
 }
 
 /**
@@ -123,6 +131,7 @@ export class ApprovalWorkflow extends Construct {
         ...slackEnv,
         REVIEWER_GROUPS: props.reviewerGroups.join(','),
         ...identityEnvironment(props.identity),
+        ...signInEnvironment(props),
       },
       // The URL is public (Slack cannot sign SigV4): a flood is capped here, not on the account's pool.
       reservedConcurrentExecutions: props.decisionConcurrency ?? 10,
@@ -159,6 +168,8 @@ export class ApprovalWorkflow extends Construct {
     this.topic.grantPublish(this.notifier.role);
     this.slackSecret?.grantRead(this.notifier.role);
     this.slackSecret?.grantRead(this.decision.role);
+    // Finding the reviewers' client id by name: ids and names only, on this pool only.
+    props.reviewerSignIn?.cognito?.userPool.grant(this.decision.role, 'cognito-idp:ListUserPoolClients');
 
     this.stateMachine = this.buildStateMachine(props);
     // A separate policy, not the roles' default ones: the functions must not depend on the state
@@ -303,6 +314,18 @@ export class ApprovalWorkflow extends Construct {
       [APPROVAL_ENV.reviewBaseUrl]: this.reviewBaseUrl,
     };
   }
+}
+
+/** The review page's sign-in settings as the decision Lambda's environment (lambdas/approval-decision/index.ts). */
+function signInEnvironment(props: ApprovalWorkflowProps): Record<string, string> {
+  const s = props.reviewerSignIn;
+  return {
+    // A literal only: the Function URL itself would make the function depend on itself.
+    ...(props.reviewBaseUrl ? { REVIEW_BASE_URL: props.reviewBaseUrl } : {}),
+    ...(s ? { REVIEWER_SIGN_IN_SCOPE: s.scope } : {}),
+    ...(s?.clientId ? { REVIEWER_CLIENT_ID: s.clientId } : {}),
+    ...(s?.cognito ? { COGNITO_USER_POOL_ID: s.cognito.userPool.userPoolId, REVIEWER_CLIENT_NAME: s.cognito.clientName } : {}),
+  };
 }
 
 /** The decision Lambda's identity settings as its environment (lambdas/approval-decision/index.ts). */
