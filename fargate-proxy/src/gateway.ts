@@ -96,7 +96,7 @@ export const LOCAL_SIGN_IN_CLIENT = 'airlock-console';
 
 /** Loopback callbacks (any port, RFC 8252), plus the console's own HTTPS address when it is fixed and not loopback (a native client may register http only on loopback). */
 function localSignInRedirects(c: { host: string; port: number; tls?: unknown }): string[] {
-  const uris = ['http://127.0.0.1/signin', 'http://[::1]/signin'];
+  const uris = ['http://127.0.0.1/signin', 'http://[::1]/signin', 'http://localhost/signin'];
   const loopback = ['127.0.0.1', '::1', 'localhost', '0.0.0.0', '::'].includes(c.host);
   if (!loopback && c.tls && c.port !== 0) uris.push(`https://${c.host.includes(':') ? `[${c.host}]` : c.host}:${c.port}/signin`);
   return uris;
