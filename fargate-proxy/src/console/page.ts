@@ -16,7 +16,7 @@ const HTML = `<!doctype html>
 <script src="/console.js" defer></script>
 </head>
 <body>
-<header><h1>Airlock</h1><span id="who">not signed in</span> <button id="sign-out" type="button" hidden>Sign out</button></header>
+<header><h1>Airlock</h1><a href="/sessions">sessions</a> <a href="/tasks">tasks</a><span id="who">not signed in</span> <button id="sign-out" type="button" hidden>Sign out</button></header>
 <section id="sign-in">
   <h2>Sign in</h2>
   <p id="sign-in-oauth-row" hidden><button id="sign-in-oauth" type="button">Sign in with your identity provider</button> (authorization code with PKCE; the token stays in this tab)</p>

@@ -13,6 +13,7 @@ import { pageRoutes } from './page.js';
 import { matchRoute } from './router.js';
 import type { SignIn } from './oauth-sign-in.js';
 import { signInRoutes } from './sign-in-routes.js';
+import { tasksPageRoutes } from './tasks-page.js';
 import type { ConsoleRoute } from './router.js';
 
 /** PEM certificate (chain) and private key: the console then speaks HTTPS only. */
@@ -43,7 +44,7 @@ export interface RunningConsole {
 }
 
 export async function startConsole(options: ConsoleOptions): Promise<RunningConsole> {
-  const routes: ConsoleRoute[] = [...(options.routes ?? []), ...pageRoutes(), ...signInRoutes(options.signIn, options.tls !== undefined), ...approvalRoutes(options.approvals, options.verifyReviewer)];
+  const routes: ConsoleRoute[] = [...(options.routes ?? []), ...pageRoutes(), ...tasksPageRoutes(), ...signInRoutes(options.signIn, options.tls !== undefined), ...approvalRoutes(options.approvals, options.verifyReviewer)];
   return serveRoutes({ host: options.host, port: options.port, routes, tls: options.tls, onError: options.onError });
 }
 
