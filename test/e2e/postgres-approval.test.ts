@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchHeadlessChromium, type HeadlessBrowser } from '../support/browser.js';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
-import { REVIEWER, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { REVIEWER, heldPsql as heldPsqlOn, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { approvalsDeny, approvalsList } from '../../fargate-proxy/src/cli/approval-commands.js';
 
 let server: RunningPostgres;
@@ -32,22 +32,8 @@ after(async () => {
   await server?.stop();
 });
 
-/** Starts psql on one statement; resolves the request id from the NOTICE, and later psql's result. */
-function heldPsql(sql: string, token: string): { requestId: Promise<string>; done: Promise<{ code: number; stdout: string; stderr: string }>; kill(): void } {
-  const child = spawn('psql', [gw.conninfo(), '-X', '-c', sql], { env: { ...process.env, PGPASSWORD: token } });
-  let stdout = '';
-  let stderr = '';
-  let found: (id: string) => void;
-  const requestId = new Promise<string>((resolve) => (found = resolve));
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => {
-    stderr += d;
-    const m = /request (\S+) is waiting for a reviewer/.exec(stderr);
-    if (m) found(m[1]!);
-  });
-  const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
-  return { requestId, done, kill: () => child.kill('SIGKILL') };
-}
+/** psql through the gateway on one statement that is held for a reviewer. */
+const heldPsql = (sql: string, token: string) => heldPsqlOn(gw.conninfo(), sql, token);
 
 async function tableExists(name: string): Promise<boolean> {
   return (await server.psqlDirect(`SELECT to_regclass('public.${name}') IS NOT NULL`, server.database)).trim() === 't';

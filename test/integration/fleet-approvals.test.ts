@@ -5,7 +5,6 @@
 // holds the statement runs it; the other task sees the standing grant the decision left.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +21,7 @@ import { createDecisionHandler } from '../../lambdas/approval-decision/decision.
 import { createNotifier } from '../../lambdas/approval-notifier/notify.js';
 import { oidcReviewerVerifier } from '../../lambdas/shared/reviewer-token.js';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
-import { AGENT, AUDIENCE, REVIEWER, TEST_POLICY, pgTarget } from '../support/gateway.js';
+import { AGENT, AUDIENCE, REVIEWER, TEST_POLICY, heldPsql, pgTarget } from '../support/gateway.js';
 import { spawnWarmGateway, type WarmGateway } from '../support/gateway-process.js';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, type LocalDynamo } from '../support/local-aws.js';
 import { startSfnStandIn, type SfnStandIn } from '../support/sfn-stand-in.js';
@@ -113,22 +112,8 @@ after(async () => {
 const token = (client: { clientId: string; clientSecret: string }) =>
   requestClientCredentialsToken({ tokenEndpoint: `http://127.0.0.1:${issuerPort}/token`, clientId: client.clientId, clientSecret: client.clientSecret, audience: AUDIENCE });
 
-/** psql on one task: resolves the request id from the NOTICE (if held), and later psql's result. */
-function psqlOn(port: number, sql: string, password: string) {
-  const child = spawn('psql', [`host=127.0.0.1 port=${port} dbname=app user=agent sslmode=disable connect_timeout=10`, '-X', '-c', sql], { env: { ...process.env, PGPASSWORD: password } });
-  let stdout = '';
-  let stderr = '';
-  let found: (id: string) => void;
-  const requestId = new Promise<string>((resolve) => (found = resolve));
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => {
-    stderr += d;
-    const m = /request (\S+) is waiting for a reviewer/.exec(stderr);
-    if (m) found(m[1]!);
-  });
-  const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
-  return { requestId, done };
-}
+/** psql on one task of the fleet. */
+const psqlOn = (port: number, sql: string, password: string) => heldPsql(`host=127.0.0.1 port=${port} dbname=app user=agent sslmode=disable connect_timeout=10`, sql, password);
 
 /** The decision Lambda's handler, as its Function URL would call it for a click on the review page. */
 async function decide(requestId: string, body: Record<string, unknown>): Promise<{ statusCode: number; body: any }> {

@@ -43,3 +43,18 @@ window.AirlockConsole = (function () {
   return { $: $, token: token, say: say, api: api, signOut: signOut, start: start };
 })();
 `;
+
+/**
+ * The sign-in section every page shows until a token is kept: the identity provider's sign-in
+ * (shown by COMMON_SCRIPT when the console has one) and the pasted-token form. `pasteHint` is
+ * trusted markup written here, never user input.
+ */
+export function signInSection(pasteHint: string): string {
+  return `<section id="sign-in">
+  <h2>Sign in</h2>
+  <p id="sign-in-oauth-row" hidden><button id="sign-in-oauth" type="button">Sign in with your identity provider</button> (authorization code with PKCE; the token stays in this tab)</p>
+  <p>Or paste an OIDC access token ${pasteHint} It is kept in this tab's session storage only and sent as a bearer header.</p>
+  <textarea id="token" rows="4" cols="80" autocomplete="off" spellcheck="false"></textarea><br>
+  <button id="sign-in-button" type="button">Sign in</button>
+</section>`;
+}

@@ -5,6 +5,7 @@
 // the agent wrote (title, ticket, reason) is rendered with textContent only.
 import { send } from './http.js';
 import type { ConsoleRoute } from './router.js';
+import { signInSection } from './common-script.js';
 
 const HTML = `<!doctype html>
 <html lang="en">
@@ -18,13 +19,7 @@ const HTML = `<!doctype html>
 </head>
 <body>
 <header><h1>Airlock tasks</h1><a href="/">approvals</a> <a href="/sessions">sessions</a><span id="who">not signed in</span> <button id="sign-out" type="button" hidden>Sign out</button></header>
-<section id="sign-in">
-  <h2>Sign in</h2>
-  <p id="sign-in-oauth-row" hidden><button id="sign-in-oauth" type="button">Sign in with your identity provider</button> (authorization code with PKCE; the token stays in this tab)</p>
-  <p>Or paste an OIDC access token (a reviewer's shows every agent's tasks). It is kept in this tab's session storage only and sent as a bearer header.</p>
-  <textarea id="token" rows="4" cols="80" autocomplete="off" spellcheck="false"></textarea><br>
-  <button id="sign-in-button" type="button">Sign in</button>
-</section>
+${signInSection(`(a reviewer's shows every agent's tasks).`)}
 <main id="main" hidden>
   <p id="message" role="status"></p>
   <label><input id="show-ended" type="checkbox"> show ended tasks</label>
