@@ -105,6 +105,18 @@ test('a reviewer signs in at the issuer (authorization code + PKCE) and approves
   assert.equal(await tableExists('approved_after_sign_in'), true);
   const view = (await (await fetch(`${gw.gw.consoleUrl}/api/approvals/${id}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { approval: { state: string; reviewer: string } };
   assert.deepEqual([view.approval.state, view.approval.reviewer], ['approved', 'reviewer']);
+
+  // Another local page asking the issuer for a code silently (its own loopback port, no prompt=login)
+  // while this browser holds the issuer's session: refused, no code, whatever the session says.
+  const issuerOrigin = new URL(gw.gw.tokenEndpoint!).origin;
+  const silent = new URL(`${issuerOrigin}/auth`);
+  silent.search = new URLSearchParams({ response_type: 'code', client_id: 'airlock-console', redirect_uri: 'http://127.0.0.1:9/signin', scope: 'openid', state: 'S'.repeat(22),
+    code_challenge: 'C'.repeat(43), code_challenge_method: 'S256' }).toString();
+  const landed = new Promise<string>((resolve) => page.on('request', (r) => { if (r.url().startsWith('http://127.0.0.1:9/')) resolve(r.url()); }));
+  await page.goto(silent.href).catch(() => undefined);
+  const back = new URL(await landed);
+  assert.equal(back.searchParams.get('error'), 'access_denied');
+  assert.equal(back.searchParams.get('code'), null);
   await page.close();
 });
 
