@@ -6,7 +6,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ApprovalWorkflow } from './approval-workflow.js';
-import { DefaultIdentity, type IdentitySettings } from './default-identity.js';
+import { DefaultIdentity, REVIEWER_CLIENT_NAME, REVIEWER_SIGN_IN_SCOPE, type IdentitySettings } from './default-identity.js';
 import { AuditStore } from './audit-store.js';
 import { assertDeployable } from './deploy-checks.js';
 import { acknowledgeNagFindings } from './nag-acknowledgements.js';
@@ -16,6 +16,7 @@ import { PolicyService } from './policy-service.js';
 import { NLB_PORTS, renderProxyConfig } from './proxy-config.js';
 import { ProxyFleet } from './proxy-fleet.js';
 import { TargetRegistry, type TargetRegistration } from './target-registry.js';
+import { TaskTokenKey } from './task-token-key.js';
 
 export interface AirlockSettings {
   /**
@@ -35,6 +36,14 @@ export interface AirlockSettings {
   /** The issuer's JWKS URL, when it is not published in its discovery document. */
   jwksUri?: string;
   reviewerGroups?: string[];
+  /**
+   * With oidcIssuer: a public client (authorization code + PKCE) registered at the issuer with the
+   * callback `<DecisionEndpoint>signin`; the review page then signs reviewers in at the issuer.
+   * Without it, reviewers paste an access token. The stack's own Cognito pool has one by itself.
+   */
+  reviewerClientId?: string;
+  /** Scopes the review page asks for with reviewerClientId. Default `openid`. */
+  reviewerSignInScope?: string;
   reviewerEmails?: string[];
   alarmEmails?: string[];
   targets?: TargetRegistration[];
@@ -86,6 +95,8 @@ export class AirlockStack extends Stack {
   readonly approvals: ApprovalWorkflow;
   readonly registry: TargetRegistry;
   readonly fleet: ProxyFleet;
+  /** Signs agents' task tokens (issue 32): the fleet alone may sign. */
+  readonly taskTokens: TaskTokenKey;
   readonly observability: Observability;
   /** The Cognito user pool created when no issuer is given. */
   readonly defaultIdentity?: DefaultIdentity;
@@ -178,9 +189,15 @@ export class AirlockStack extends Stack {
       reviewerGroups,
       entries: s.approvalHandlerEntries,
       slackSecretArn: s.slackSecretArn,
+      reviewerSignIn: this.defaultIdentity
+        ? { scope: REVIEWER_SIGN_IN_SCOPE, cognito: { userPool: this.defaultIdentity.userPool, clientName: REVIEWER_CLIENT_NAME } }
+        : s.reviewerClientId
+          ? { scope: s.reviewerSignInScope ?? 'openid', clientId: s.reviewerClientId }
+          : undefined,
     });
     // Reviewers sign in at the review page (authorization code + PKCE) and come back to it.
     this.defaultIdentity?.addReviewerClient(`${this.approvals.reviewBaseUrl}signin`);
+    this.taskTokens = new TaskTokenKey(this, 'TaskTokens');
     this.registry = new TargetRegistry(this, 'Targets', { targets: s.targets ?? [], key: this.key });
 
     for (const { registration } of this.registry.targets) {
@@ -244,6 +261,7 @@ export class AirlockStack extends Stack {
         ...this.audit.environment(),
         ...this.policy.environment(),
         ...this.approvals.environment(),
+        ...this.taskTokens.environment(),
       },
     });
     const taskRole = this.fleet.taskRole;
@@ -251,6 +269,7 @@ export class AirlockStack extends Stack {
     this.audit.restrictSigningTo(taskRole);
     this.policy.grantFleetRead(taskRole);
     this.approvals.grantProxy(taskRole);
+    this.taskTokens.restrictSigningTo(taskRole);
     this.registry.grantReadCredentials(taskRole);
     // Kubernetes targets on EKS: the task role signs the cluster token itself, or first assumes the
     // role the cluster's access entry names (settings.roleArn).
@@ -292,6 +311,10 @@ export class AirlockStack extends Stack {
       new CfnOutput(this, 'IdentityTokenEndpoint', { value: d.tokenEndpoint, description: 'POST grant_type=client_credentials&scope=airlock/agents with the agent client\'s id and secret (HTTP Basic)' });
       if (d.reviewerClient) new CfnOutput(this, 'IdentityReviewerClientId', { value: d.reviewerClient.userPoolClientId });
     }
+    new CfnOutput(this, 'TaskTokenKey', {
+      value: this.taskTokens.key.keyArn,
+      description: 'KMS key signing task tokens (ES256); aws kms get-public-key gives the key that verifies them',
+    });
     new CfnOutput(this, 'PolicyFunction', { value: this.policy.handler.function.functionName });
     new CfnOutput(this, 'PolicyBucket', { value: this.policy.bucket.bucketName });
     new CfnOutput(this, 'ReviewerTopic', { value: this.approvals.topic.topicArn });

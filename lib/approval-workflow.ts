@@ -1,4 +1,5 @@
 import { CfnOutput, Duration, Fn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import type * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -17,8 +18,18 @@ import { acknowledge, acknowledgeOnGrantee, nagArn } from './nag-acknowledgement
 
 /** A request id as the proxy makes them (randomUUID), in IAM's StringLike syntax. */
 export const REQUEST_KEY_PATTERN = '????????-????-????-????-????????????';
-/** What the fleet may touch on its own requests: cancel/expire (state, reason, decidedAt) and the execution ARN. */
-export const FLEET_UPDATE_ATTRIBUTES = ['requestId', 'kind', 'state', 'reason', 'decidedAt', 'executionArn'] as const;
+/**
+ * What the fleet may touch on its own requests: cancel/expire (state, reason, decidedAt) and the
+ * execution ARN. IAM counts every attribute a request names, conditions included: claiming a held
+ * HTTP request (`useHeld`) names `approvalId` in its condition, so it is listed though never set.
+ */
+export const FLEET_UPDATE_ATTRIBUTES = ['requestId', 'kind', 'state', 'reason', 'decidedAt', 'executionArn', 'approvalId'] as const;
+/**
+ * Tasks (`task#<id>`) and kill-switch orders (`kill#<principal>#<at>`), which the fleet writes to the
+ * approvals table (fargate-proxy/src/adapters/aws/task-dynamo-store.ts). Neither pattern can match a
+ * request (UUID) or a standing grant (`grant#…`).
+ */
+export const FLEET_TASK_KEY_PATTERNS = ['task#*', 'kill#*'] as const;
 
 export const APPROVAL_ENV = {
   table: 'AIRLOCK_APPROVALS_TABLE',
@@ -51,6 +62,13 @@ export interface ApprovalWorkflowProps {
   slackSecretArn?: string;
   /** Handler sources, when not the repository's `lambdas/approval-*` folders. */
   entries?: { notifier?: string; decision?: string; expire?: string };
+  /**
+   * Reviewers' browser sign-in at the issuer (authorization code + PKCE) on the review page, with a
+   * public client whose callback is `<reviewBaseUrl>signin`: named (`clientId`), or the stack's own
+   * Cognito client, looked up by name at run time (its callback is this function's URL, so the
+   * function's environment cannot name its id without a dependency cycle).
+   */
+  reviewerSignIn?: { scope: string; clientId?: string; cognito?: { userPool: cognito.IUserPool; clientName: string } };
 }
 
 /**
@@ -113,6 +131,7 @@ export class ApprovalWorkflow extends Construct {
         ...slackEnv,
         REVIEWER_GROUPS: props.reviewerGroups.join(','),
         ...identityEnvironment(props.identity),
+        ...signInEnvironment(props),
       },
       // The URL is public (Slack cannot sign SigV4): a flood is capped here, not on the account's pool.
       reservedConcurrentExecutions: props.decisionConcurrency ?? 10,
@@ -149,6 +168,8 @@ export class ApprovalWorkflow extends Construct {
     this.topic.grantPublish(this.notifier.role);
     this.slackSecret?.grantRead(this.notifier.role);
     this.slackSecret?.grantRead(this.decision.role);
+    // Finding the reviewers' client id by name: ids and names only, on this pool only.
+    props.reviewerSignIn?.cognito?.userPool.grant(this.decision.role, 'cognito-idp:ListUserPoolClients');
 
     this.stateMachine = this.buildStateMachine(props);
     // A separate policy, not the roles' default ones: the functions must not depend on the state
@@ -269,6 +290,15 @@ export class ApprovalWorkflow extends Construct {
       resourceArns: [this.table.tableArn],
       conditions: { ...requestsOnly, 'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...FLEET_UPDATE_ATTRIBUTES] } },
     });
+    // Tasks and kill orders (issue 32): whole-item puts under their own key prefixes. Listing tasks and
+    // the kill-order poll are scans (the store filters on `kind`); scans read, they cannot write.
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:PutItem'],
+      resourceArns: [this.table.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...FLEET_TASK_KEY_PATTERNS] }, Null: { 'dynamodb:LeadingKeys': 'false' } },
+    });
+    iam.Grant.addToPrincipal({ grantee, actions: ['dynamodb:Scan'], resourceArns: [this.table.tableArn] });
     this.key.grantEncryptDecrypt(grantee);
   }
 
@@ -284,6 +314,18 @@ export class ApprovalWorkflow extends Construct {
       [APPROVAL_ENV.reviewBaseUrl]: this.reviewBaseUrl,
     };
   }
+}
+
+/** The review page's sign-in settings as the decision Lambda's environment (lambdas/approval-decision/index.ts). */
+function signInEnvironment(props: ApprovalWorkflowProps): Record<string, string> {
+  const s = props.reviewerSignIn;
+  return {
+    // A literal only: the Function URL itself would make the function depend on itself.
+    ...(props.reviewBaseUrl ? { REVIEW_BASE_URL: props.reviewBaseUrl } : {}),
+    ...(s ? { REVIEWER_SIGN_IN_SCOPE: s.scope } : {}),
+    ...(s?.clientId ? { REVIEWER_CLIENT_ID: s.clientId } : {}),
+    ...(s?.cognito ? { COGNITO_USER_POOL_ID: s.cognito.userPool.userPoolId, REVIEWER_CLIENT_NAME: s.cognito.clientName } : {}),
+  };
 }
 
 /** The decision Lambda's identity settings as its environment (lambdas/approval-decision/index.ts). */

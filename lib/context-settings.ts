@@ -33,6 +33,8 @@ export function settingsFromContext(node: Node): AirlockSettings {
     groupsClaim: get('groupsClaim'),
     jwksUri: get('jwksUri'),
     reviewerGroups: list('reviewerGroups'),
+    reviewerClientId: get('reviewerClientId'),
+    reviewerSignInScope: get('reviewerSignInScope'),
     reviewerEmails: list('reviewerEmails'),
     alarmEmails: list('alarmEmails'),
     targets: get('targets'),

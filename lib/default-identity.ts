@@ -22,6 +22,10 @@ export const DEFAULT_IDENTITY = {
 } as const;
 export const AGENT_SCOPE = `${DEFAULT_IDENTITY.resourceServer}/${DEFAULT_IDENTITY.agentScope}`;
 export const REVIEW_SCOPE = `${DEFAULT_IDENTITY.resourceServer}/${DEFAULT_IDENTITY.reviewScope}`;
+/** The reviewers' browser client; the review page finds its id by this name (lambdas/shared/cognito-client-id.ts). */
+export const REVIEWER_CLIENT_NAME = 'airlock-reviewers';
+/** What the review page asks Cognito for: an ID token's `openid`, and the scope that makes the access token a reviewer's. */
+export const REVIEWER_SIGN_IN_SCOPE = `openid ${REVIEW_SCOPE}`;
 
 export interface DefaultIdentityProps {
   /** Cognito group reviewers are put in; its name reaches tokens as `cognito:groups`. */
@@ -99,7 +103,7 @@ export class DefaultIdentity extends Construct {
    */
   addReviewerClient(callbackUrl: string): cognito.UserPoolClient {
     this.reviewerClient = this.userPool.addClient('Reviewers', {
-      userPoolClientName: 'airlock-reviewers',
+      userPoolClientName: REVIEWER_CLIENT_NAME,
       // A browser client holds no secret: authorization code, with PKCE binding the code to the page that asked.
       generateSecret: false,
       authFlows: {},

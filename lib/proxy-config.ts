@@ -4,6 +4,7 @@ import { APPROVAL_ENV } from './approval-workflow.js';
 import { AUDIT_ENV } from './audit-store.js';
 import { POLICY_ENV } from './policy-service.js';
 import type { RegisteredTarget, TargetRegistration } from './target-registry.js';
+import { TASK_TOKEN_ENV } from './task-token-key.js';
 
 /** Paths inside the container; the entrypoint writes the rendered files there at start. */
 export const CONTAINER_PATHS = {
@@ -189,6 +190,8 @@ export function renderProxyConfig(input: ProxyConfigInput): Record<string, unkno
         ...(input.audit?.retentionDays !== undefined ? { retentionDays: input.audit.retentionDays } : {}),
       },
     },
+    // Task tokens signed by the stack's task-token key (KMS), so every task of the fleet verifies them.
+    tasks: { kmsKeyId: fromEnv(TASK_TOKEN_ENV.key) },
     approvals: {
       reviewerGroups: input.reviewerGroups,
       timeoutSeconds: input.approvalTimeout.toSeconds(),

@@ -33,6 +33,7 @@ import { CountingAuditSink } from './metrics/counting-audit-sink.js';
 import { startMetricsPublisher } from './metrics/proxy-metrics.js';
 import { startConsole, startHealthListener, type RunningConsole } from './console/server.js';
 import { remoteApprovalRoutes } from './console/approvals-api.js';
+import { createSignIn } from './console/oauth-sign-in.js';
 import type { ConsoleRoute } from './console/router.js';
 import { sendJson } from './console/http.js';
 import { sessionRoutes } from './console/sessions-routes.js';
@@ -91,6 +92,16 @@ export interface GatewayOptions {
 }
 
 export const LOCAL_ISSUER_KEY_FILE = 'issuer-keys.json';
+/** The embedded issuer's public client for the console's browser sign-in (oidc-sign-in.ts). */
+export const LOCAL_SIGN_IN_CLIENT = 'airlock-console';
+
+/** Loopback callbacks (any port, RFC 8252), plus the console's own HTTPS address when it is fixed and not loopback (a native client may register http only on loopback). */
+function localSignInRedirects(c: { host: string; port: number; tls?: unknown }): string[] {
+  const uris = ['http://127.0.0.1/signin', 'http://[::1]/signin', 'http://localhost/signin'];
+  const loopback = ['127.0.0.1', '::1', 'localhost', '0.0.0.0', '::'].includes(c.host);
+  if (!loopback && c.tls && c.port !== 0) uris.push(`https://${c.host.includes(':') ? `[${c.host}]` : c.host}:${c.port}/signin`);
+  return uris;
+}
 
 
 export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
@@ -116,6 +127,8 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
         keyFile: join(cfg.dataDir, LOCAL_ISSUER_KEY_FILE),
         accessTokenTtlSeconds: cfg.identity.localIssuer.accessTokenTtlSeconds,
         requiredAlg: cfg.identity.localIssuer.keyType,
+        // The console's browser sign-in; a loopback callback matches whatever port the console gets.
+        ...(cfg.listeners.console ? { signIn: { clientId: LOCAL_SIGN_IN_CLIENT, redirectUris: localSignInRedirects(cfg.listeners.console) } } : {}),
       });
       closers.push(() => local!.close());
       issuer = local.issuer;
@@ -342,9 +355,12 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
     const consoleCfg = cfg.listeners.console;
     if (consoleCfg) {
       const verifyToken = (token: string) => verifier.verify(token);
+      const signInClient = consoleCfg.signIn ?? (local ? { clientId: LOCAL_SIGN_IN_CLIENT, scope: 'openid' } : undefined);
       consoleRef = await startConsole({
         host: consoleCfg.host,
         port: consoleCfg.port,
+        // The embedded issuer keeps an SSO session; asking for a login each time keeps the secret the proof.
+        ...(signInClient ? { signIn: createSignIn({ issuer, clientId: signInClient.clientId, scope: signInClient.scope, alwaysLogin: Boolean(local && !consoleCfg.signIn) }) } : {}),
         tls: consoleCfg.tls && { cert: readFileSync(consoleCfg.tls.certFile), key: readFileSync(consoleCfg.tls.keyFile) },
         approvals: localApprovals,
         verifyReviewer: verifyToken,

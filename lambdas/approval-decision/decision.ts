@@ -2,6 +2,9 @@
 //   POST /slack/actions   signed by Slack (signing secret, 5-minute window); answered within 3 s
 //   GET  /review/{id}     a sign-in page; reveals and decides nothing
 //   POST /review/{id}     Bearer reviewer token; { action: view | approve | deny, scope?, minutes?, reason? }
+//   GET  /signin/start    ?code_challenge&state → 303 to the issuer (authorization code + PKCE)
+//   GET  /signin          the issuer's callback: the page trades the code and returns to the request
+//   POST /signin/token    { callback, code_verifier } → { access_token } (never in a URL)
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { Logger } from '@aws-lambda-powertools/logger';
@@ -14,7 +17,8 @@ import type { SlackConfig } from '../shared/slack-config.js';
 import { parseSlackAction } from '../shared/slack-messages.js';
 import { verifySlackSignature } from '../shared/slack-signature.js';
 import { completeTask } from '../shared/workflow.js';
-import { reviewPage } from './review-page.js';
+import { SignInError, type SignIn } from '../../fargate-proxy/src/console/oauth-sign-in.js';
+import { reviewPage, signInCallbackPage } from './review-page.js';
 
 export interface DecisionDeps {
   store: DynamoApprovalStore;
@@ -25,6 +29,13 @@ export interface DecisionDeps {
   logger: Logger;
   fetchImpl?: typeof fetch;
   now?: () => number;
+  /** Reviewers' browser sign-in at the issuer; without it the page takes a pasted token only. */
+  signIn?: SignIn;
+  /**
+   * The page's own base URL (`<base>review/<id>`, `<base>signin`) when it is not the Function URL
+   * the request came to (a custom domain in front).
+   */
+  reviewBaseUrl?: string;
 }
 
 type Result = APIGatewayProxyStructuredResultV2;
@@ -119,15 +130,55 @@ export function createDecisionHandler(deps: DecisionDeps): (event: APIGatewayPro
     return json(200, { first: result.first, approval: toApprovalView(result.record, now()) });
   }
 
+  /** The registered callback: this endpoint's own /signin (the CDK names it on the reviewers' app client). */
+  function redirectUri(event: APIGatewayProxyEventV2): string {
+    if (deps.reviewBaseUrl) return `${deps.reviewBaseUrl.replace(/\/$/, '')}/signin`;
+    return `https://${event.requestContext.domainName}/signin`;
+  }
+
+  async function signIn(event: APIGatewayProxyEventV2, method: string, path: string): Promise<Result> {
+    if (!deps.signIn) return json(404, { error: 'browser sign-in is not configured: paste an access token' });
+    const basePath = deps.reviewBaseUrl ? new URL(deps.reviewBaseUrl).pathname.replace(/\/?$/, '/') : '/';
+    try {
+      if (path === '/signin' && method === 'GET') {
+        const page = signInCallbackPage(basePath);
+        return html(200, page.body, page.csp);
+      }
+      if (path === '/signin/start' && method === 'GET') {
+        const q = new URLSearchParams(event.rawQueryString ?? '');
+        const location = await deps.signIn.authorizeUrl({ redirectUri: redirectUri(event), codeChallenge: q.get('code_challenge') ?? '', state: q.get('state') ?? '' });
+        return { statusCode: 303, headers: { location, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' } };
+      }
+      if (path === '/signin/token' && method === 'POST') {
+        if (!(header(event, 'content-type') ?? '').toLowerCase().startsWith('application/json')) return json(415, { error: 'expected application/json' });
+        let body: { callback?: unknown; code_verifier?: unknown };
+        try {
+          body = JSON.parse(rawBody(event) || '{}') as typeof body;
+        } catch {
+          return json(400, { error: 'body is not valid JSON' });
+        }
+        if (typeof body.callback !== 'string' || typeof body.code_verifier !== 'string') return json(400, { error: 'expected { callback, code_verifier }' });
+        const out = await deps.signIn.exchange({ redirectUri: redirectUri(event), callbackQuery: body.callback, codeVerifier: body.code_verifier });
+        return json(200, { access_token: out.accessToken, ...(out.expiresIn !== undefined ? { expires_in: out.expiresIn } : {}) });
+      }
+      return json(405, { error: 'method not allowed' });
+    } catch (error) {
+      if (!(error instanceof SignInError)) throw error;
+      deps.logger.warn('reviewer sign-in refused', { status: error.status, reason: error.message });
+      return json(error.status, { error: error.message });
+    }
+  }
+
   return async (event) => {
     const method = event.requestContext.http.method;
     const path = event.rawPath;
     try {
       if (path === '/slack/actions' && method === 'POST') return await slack(event);
+      if (path === '/signin' || path === '/signin/start' || path === '/signin/token') return await signIn(event, method, path);
       const m = /^\/review\/([A-Za-z0-9_-]{1,128})$/.exec(path);
       if (m?.[1]) {
         if (method === 'GET') {
-          const page = reviewPage(m[1]);
+          const page = reviewPage(m[1], { signIn: deps.signIn !== undefined, basePath: deps.reviewBaseUrl ? new URL(deps.reviewBaseUrl).pathname.replace(/\/?$/, '/') : '/' });
           return html(200, page.body, page.csp);
         }
         if (method === 'POST') return await review(event, m[1]);

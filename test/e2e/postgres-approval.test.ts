@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchHeadlessChromium, type HeadlessBrowser } from '../support/browser.js';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
-import { REVIEWER, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { REVIEWER, heldPsql as heldPsqlOn, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { approvalsDeny, approvalsList } from '../../fargate-proxy/src/cli/approval-commands.js';
 
 let server: RunningPostgres;
@@ -32,22 +32,8 @@ after(async () => {
   await server?.stop();
 });
 
-/** Starts psql on one statement; resolves the request id from the NOTICE, and later psql's result. */
-function heldPsql(sql: string, token: string): { requestId: Promise<string>; done: Promise<{ code: number; stdout: string; stderr: string }>; kill(): void } {
-  const child = spawn('psql', [gw.conninfo(), '-X', '-c', sql], { env: { ...process.env, PGPASSWORD: token } });
-  let stdout = '';
-  let stderr = '';
-  let found: (id: string) => void;
-  const requestId = new Promise<string>((resolve) => (found = resolve));
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => {
-    stderr += d;
-    const m = /request (\S+) is waiting for a reviewer/.exec(stderr);
-    if (m) found(m[1]!);
-  });
-  const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
-  return { requestId, done, kill: () => child.kill('SIGKILL') };
-}
+/** psql through the gateway on one statement that is held for a reviewer. */
+const heldPsql = (sql: string, token: string) => heldPsqlOn(gw.conninfo(), sql, token);
 
 async function tableExists(name: string): Promise<boolean> {
   return (await server.psqlDirect(`SELECT to_regclass('public.${name}') IS NOT NULL`, server.database)).trim() === 't';
@@ -77,6 +63,71 @@ test('a held CREATE TABLE runs after a reviewer clicks approve', async () => {
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /CREATE TABLE/);
   assert.equal(await tableExists('approved_by_click'), true);
+  await page.close();
+});
+
+test('a reviewer signs in at the issuer (authorization code + PKCE) and approves: the decision names the signed-in identity', async () => {
+  const held = heldPsql('CREATE TABLE approved_after_sign_in (id int)', await gw.token());
+  const id = await held.requestId;
+  const page = await browser.newPage();
+  const urls: string[] = [];
+  page.on('request', (r) => urls.push(r.url()));
+  await page.goto(gw.gw.consoleUrl + '/');
+  await page.click('#sign-in-oauth');
+  // The embedded issuer's login page: a local client id and its secret. A wrong secret signs nobody in.
+  await page.waitForSelector('input[name="login"]');
+  assert.ok(page.url().startsWith(new URL(gw.gw.tokenEndpoint!).origin), `at the issuer: ${page.url()}`);
+  await page.fill('input[name="login"]', REVIEWER.clientId);
+  await page.fill('input[name="password"]', 'not-the-secret-0123456789');
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('#error');
+  await page.fill('input[name="login"]', REVIEWER.clientId);
+  await page.fill('input[name="password"]', REVIEWER.clientSecret);
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('#main:not([hidden])');
+  assert.equal(await page.textContent('#who'), 'signed in as reviewer');
+  assert.equal(new URL(page.url()).search, '', 'the code is gone from the address bar');
+  const token = String(await page.evaluate("sessionStorage.getItem('airlock.token')"));
+  assert.match(token, /^ey/);
+  assert.equal(await page.evaluate('document.cookie'), '', 'the console sets no cookie');
+  assert.equal(await page.evaluate("sessionStorage.getItem('airlock.signin')"), null, 'the verifier is dropped once used');
+
+  // The authorization request carried an S256 challenge; the callback carried a code, never a token.
+  const authorize = urls.map((u) => new URL(u)).find((u) => u.pathname === '/auth' && u.searchParams.has('code_challenge'))!;
+  assert.equal(authorize.searchParams.get('code_challenge_method'), 'S256');
+  assert.ok(urls.some((u) => new URL(u).pathname === '/signin' && new URL(u).searchParams.has('code')));
+  for (const u of urls) assert.ok(!u.includes(token), 'no URL carries the access token');
+
+  const row = page.locator(`#approvals tbody tr[data-id="${id}"]`);
+  await row.locator('button.approve').click();
+  const result = await held.done;
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(await tableExists('approved_after_sign_in'), true);
+  const view = (await (await fetch(`${gw.gw.consoleUrl}/api/approvals/${id}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { approval: { state: string; reviewer: string } };
+  assert.deepEqual([view.approval.state, view.approval.reviewer], ['approved', 'reviewer']);
+
+  // Another local page asking the issuer for a code silently (its own loopback port, no prompt=login)
+  // while this browser holds the issuer's session: refused, no code, whatever the session says.
+  const issuerOrigin = new URL(gw.gw.tokenEndpoint!).origin;
+  const silent = new URL(`${issuerOrigin}/auth`);
+  silent.search = new URLSearchParams({ response_type: 'code', client_id: 'airlock-console', redirect_uri: 'http://127.0.0.1:9/signin', scope: 'openid', state: 'S'.repeat(22),
+    code_challenge: 'C'.repeat(43), code_challenge_method: 'S256' }).toString();
+  const landed = new Promise<string>((resolve) => page.on('request', (r) => { if (r.url().startsWith('http://127.0.0.1:9/')) resolve(r.url()); }));
+  await page.goto(silent.href).catch(() => undefined);
+  const back = new URL(await landed);
+  assert.equal(back.searchParams.get('error'), 'access_denied');
+  assert.equal(back.searchParams.get('code'), null);
+  await page.close();
+});
+
+test('the sign-in callback refuses a code the tab did not ask for, and a code with the wrong verifier', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${gw.gw.consoleUrl}/signin?code=forged&state=AAAAAAAAAAAAAAAAAAAAAA`);
+  await page.waitForSelector('#message.error');
+  assert.match((await page.textContent('#message')) ?? '', /not started from this tab/);
+  const r = await fetch(`${gw.gw.consoleUrl}/signin/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ callback: 'code=forged', code_verifier: 'x'.repeat(43) }) });
+  assert.equal(r.status, 400);
+  assert.doesNotMatch(await r.text(), /access_token/);
   await page.close();
 });
 

@@ -13,7 +13,7 @@ import { expandEnv, parseConfig } from '../../fargate-proxy/src/config/load.js';
 import { createTokenVerifier, TokenRejectedError } from '../../core/identity/index.js';
 import { oidcReviewerVerifier } from '../../lambdas/shared/reviewer-token.js';
 import { AirlockStack } from '../../lib/airlock-stack.js';
-import { AGENT_SCOPE, REVIEW_SCOPE } from '../../lib/default-identity.js';
+import { AGENT_SCOPE, REVIEW_SCOPE, REVIEWER_CLIENT_NAME, REVIEWER_SIGN_IN_SCOPE } from '../../lib/default-identity.js';
 import { startCognitoStandIn, type CognitoStandIn } from '../support/cognito-issuer.js';
 import { flattenIntrinsics } from './synth-airlock.js';
 
@@ -78,6 +78,27 @@ test('a user pool with MFA and no self sign-up, a resource server, an agents\' a
   const [group] = ofType('AWS::Cognito::UserPoolGroup');
   assert.equal(group.GroupName, 'reviewers');
   assert.equal(ofType('AWS::Cognito::UserPoolDomain').length, 1, 'a domain: /oauth2/token for agents, /oauth2/authorize for reviewers');
+});
+
+test('the review page signs reviewers in with the reviewers\' client: its callback is the decision URL\'s /signin, found by name in this pool', () => {
+  const clients = ofType('AWS::Cognito::UserPoolClient');
+  const reviewers = clients.find((c) => c.ClientName === REVIEWER_CLIENT_NAME);
+  const urlId = Object.keys(json.Resources).find((id) => json.Resources[id]!.Type === 'AWS::Lambda::Url')!;
+  // The callback is `<Function URL>signin` (the URL ends with '/'): the path the decision handler serves.
+  assert.deepEqual(reviewers.CallbackURLs, [{ 'Fn::Join': ['', [{ 'Fn::GetAtt': [urlId, 'FunctionUrl'] }, 'signin']] }]);
+  const decisionFnId = json.Resources[urlId]!.Properties.TargetFunctionArn['Fn::GetAtt'][0];
+  const vars = json.Resources[decisionFnId]!.Properties.Environment.Variables;
+  const poolId = Object.keys(json.Resources).find((id) => json.Resources[id]!.Type === 'AWS::Cognito::UserPool')!;
+  assert.deepEqual(vars.COGNITO_USER_POOL_ID, { Ref: poolId });
+  assert.equal(vars.REVIEWER_CLIENT_NAME, REVIEWER_CLIENT_NAME);
+  assert.equal(vars.REVIEWER_SIGN_IN_SCOPE, REVIEWER_SIGN_IN_SCOPE);
+  assert.ok(!('REVIEWER_CLIENT_ID' in vars) && !('REVIEW_BASE_URL' in vars), 'naming the client or the URL here would be a dependency cycle');
+  const roleId = json.Resources[decisionFnId]!.Properties.Role['Fn::GetAtt'][0];
+  const statements = Object.values(json.Resources)
+    .filter((r) => r.Type === 'AWS::IAM::Policy' && r.Properties.Roles.some((x: any) => x.Ref === roleId))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement)
+    .filter((st: any) => [st.Action].flat().some((a: string) => a.startsWith('cognito-idp:')));
+  assert.deepEqual(statements.map((st: any) => [st.Action, st.Resource]), [['cognito-idp:ListUserPoolClients', { 'Fn::GetAtt': [poolId, 'Arn'] }]]);
 });
 
 test('the rendered proxy identity accepts an agent\'s client-credentials token, not an ID token or another client\'s', async () => {

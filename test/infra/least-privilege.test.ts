@@ -6,7 +6,12 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { expandEnv, parseConfig } from '../../fargate-proxy/src/config/load.js';
 import { AirlockStack } from '../../lib/airlock-stack.js';
-import { FLEET_UPDATE_ATTRIBUTES, REQUEST_KEY_PATTERN } from '../../lib/approval-workflow.js';
+import { FLEET_TASK_KEY_PATTERNS, FLEET_UPDATE_ATTRIBUTES, REQUEST_KEY_PATTERN } from '../../lib/approval-workflow.js';
+import { TASK_TOKEN_ENV, TASK_TOKEN_SIGNER_ACTIONS } from '../../lib/task-token-key.js';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { DynamoApprovalStore } from '../../fargate-proxy/src/adapters/aws/approval-dynamo-store.js';
 import { flattenIntrinsics } from './synth-airlock.js';
 
 let t: Template;
@@ -37,28 +42,70 @@ function statementsOn(role: string, resource: string): any[] {
 }
 const actions = (sts: any[]) => sts.flatMap((s) => [s.Action].flat()).sort();
 
-test('approvals table by role: the fleet creates requests and reads; only the decision function writes grants; nobody scans', () => {
+test('approvals table by role: the fleet creates requests, tasks and kill orders and reads; only the decision function writes grants', () => {
   const table = approvalsTable();
   const fleet = statementsOn(roleId('FleetTaskTaskRole'), table);
-  assert.deepEqual(actions(fleet), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
-  for (const s of fleet.filter((x) => x.Action !== 'dynamodb:GetItem')) {
-    assert.deepEqual(s.Condition['ForAllValues:StringLike'], { 'dynamodb:LeadingKeys': [REQUEST_KEY_PATTERN] }, `${s.Action}: request keys only`);
-    assert.deepEqual(s.Condition.Null, { 'dynamodb:LeadingKeys': 'false' });
-  }
+  assert.deepEqual(actions(fleet), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:PutItem', 'dynamodb:Scan', 'dynamodb:UpdateItem']);
+  const leading = (s: any) => s.Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys'];
+  const writes = fleet.filter((x) => x.Action === 'dynamodb:PutItem' || x.Action === 'dynamodb:UpdateItem');
+  for (const s of writes) assert.deepEqual(s.Condition.Null, { 'dynamodb:LeadingKeys': 'false' }, `${s.Action}: a key must be named`);
   const update = fleet.find((s) => s.Action === 'dynamodb:UpdateItem');
+  assert.deepEqual(leading(update), [REQUEST_KEY_PATTERN], 'updates: request (and held-request) keys only');
   assert.deepEqual(update.Condition['ForAllValues:StringEquals']['dynamodb:Attributes'], [...FLEET_UPDATE_ATTRIBUTES]);
   for (const forbidden of ['reviewer', 'scope', 'scopeMinutes', 'taskToken']) assert.ok(!FLEET_UPDATE_ATTRIBUTES.includes(forbidden as never), forbidden);
-  // A grant key never matches the request pattern (IAM's ? is exactly one character).
+  assert.deepEqual(writes.filter((s) => s.Action === 'dynamodb:PutItem').map((s) => JSON.stringify(leading(s))).sort(), [JSON.stringify([REQUEST_KEY_PATTERN]), JSON.stringify([...FLEET_TASK_KEY_PATTERNS])].sort());
+  // A grant key matches none of the fleet's write patterns (IAM's ? is exactly one character, * any run).
+  const likeToRegex = (p: string) => new RegExp(`^${p.replace(/[#]/g, '\\$&').replace(/\?/g, '.').replace(/\*/g, '.*')}$`);
   const grantKey = `grant#${'0'.repeat(64)}`;
-  const likeToRegex = new RegExp(`^${REQUEST_KEY_PATTERN.replace(/\?/g, '.')}$`);
-  assert.ok(likeToRegex.test('0b6f8c1e-4f7a-4d2c-9a51-3e2b7d9c0a11'));
-  assert.ok(!likeToRegex.test(grantKey));
+  assert.ok(likeToRegex(REQUEST_KEY_PATTERN).test('0b6f8c1e-4f7a-4d2c-9a51-3e2b7d9c0a11'));
+  assert.ok(likeToRegex('task#*').test('task#t-1') && likeToRegex('kill#*').test('kill#agent#1700000000000'));
+  for (const p of [REQUEST_KEY_PATTERN, ...FLEET_TASK_KEY_PATTERNS]) assert.ok(!likeToRegex(p).test(grantKey), `${p} must not match a grant key`);
 
   assert.deepEqual(actions(statementsOn(roleId('ApprovalsDecisionRole'), table)), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
   assert.deepEqual(actions(statementsOn(roleId('ApprovalsNotifierRole'), table)), ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
   assert.deepEqual(actions(statementsOn(roleId('ApprovalsExpireRole'), table)), ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
   const everyAction = Object.values(json.Resources).filter((r) => r.Type === 'AWS::IAM::Policy').flatMap((p) => p.Properties.PolicyDocument.Statement).filter((s: any) => JSON.stringify(s.Resource).includes(`"${table}"`)).flatMap((s: any) => [s.Action].flat());
-  assert.ok(!everyAction.some((a: string) => /Scan|DeleteItem|BatchWrite/.test(a)), `no scans, deletes or batch writes on approvals: ${everyAction}`);
+  assert.ok(!everyAction.some((a: string) => /DeleteItem|BatchWrite/.test(a)), `no deletes or batch writes on approvals: ${everyAction}`);
+});
+
+test('every attribute the fleet\'s approval-store updates name is in the IAM attribute list (conditions included)', async () => {
+  // Records the UpdateItem inputs the real adapter sends (claiming a held request, cancelling, noting the execution).
+  const dynamo = mockClient(DynamoDBDocumentClient);
+  dynamo.on(UpdateCommand).resolves({});
+  const store = new DynamoApprovalStore(new DynamoDBClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }), 'approvals');
+  await store.useHeld('0b6f8c1e-4f7a-4d2c-9a51-3e2b7d9c0a11', 'a-1', Date.now());
+  await store.recordExecution('0b6f8c1e-4f7a-4d2c-9a51-3e2b7d9c0a11', 'arn:aws:states:eu-west-1:1:execution:m:x');
+  await store.settle('0b6f8c1e-4f7a-4d2c-9a51-3e2b7d9c0a11', { state: 'cancelled', decidedAt: Date.now(), reason: 'agent cancelled' });
+  const updates = dynamo.commandCalls(UpdateCommand).map((c) => c.args[0].input as any);
+  dynamo.restore();
+  assert.equal(updates.length, 3);
+  for (const input of updates) {
+    const text = [input.UpdateExpression, input.ConditionExpression ?? ''].join(' ');
+    // Every attribute named: the key, the #placeholders, and bare identifiers (minus keywords and functions).
+    const bare = text.replace(/[#:][A-Za-z0-9_]+/g, ' ').match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? [];
+    const keywords = new Set(['SET', 'REMOVE', 'ADD', 'DELETE', 'AND', 'OR', 'NOT', 'attribute_exists', 'attribute_not_exists']);
+    const names = new Set<string>([...Object.keys(input.Key), ...Object.values<string>(input.ExpressionAttributeNames ?? {}), ...bare.filter((w) => !keywords.has(w))]);
+    for (const n of names) assert.ok((FLEET_UPDATE_ATTRIBUTES as readonly string[]).includes(n), `${n} (in "${text}") is not in FLEET_UPDATE_ATTRIBUTES`);
+  }
+});
+
+test('task tokens: their own P-256 signing key; only the fleet may sign, and it may sign and read the public key only', () => {
+  const keys = Object.entries(json.Resources).filter(([, r]) => r.Type === 'AWS::KMS::Key' && r.Properties.KeySpec === 'ECC_NIST_P256');
+  const [id, key] = keys.find(([, r]) => JSON.stringify(r.Properties.KeyPolicy).includes('OnlyTheFleetSignsTaskTokens'))!;
+  assert.equal(key.Properties.KeyUsage, 'SIGN_VERIFY');
+  const deny = key.Properties.KeyPolicy.Statement.find((s: any) => s.Sid === 'OnlyTheFleetSignsTaskTokens');
+  assert.deepEqual([deny.Effect, deny.Action, deny.Principal], ['Deny', 'kms:Sign', { AWS: '*' }]);
+  assert.deepEqual(deny.Condition.ArnNotEquals['aws:PrincipalArn'], { 'Fn::GetAtt': [roleId('FleetTaskTaskRole'), 'Arn'] });
+  const onKey = statementsOn(roleId('FleetTaskTaskRole'), id);
+  assert.deepEqual(actions(onKey), [...TASK_TOKEN_SIGNER_ACTIONS].sort());
+  for (const role of ['ApprovalsDecisionRole', 'ApprovalsNotifierRole', 'ApprovalsExpireRole']) assert.deepEqual(statementsOn(roleId(role), id), [], `${role} has no use for the task-token key`);
+  // The proxy reads the key from its configuration: tasks.kmsKeyId expands to this key's ARN.
+  const task = Object.values(json.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!;
+  const env = Object.fromEntries(task.Properties.ContainerDefinitions[0].Environment.map((e: any) => [e.Name, e.Value])) as Record<string, any>;
+  assert.deepEqual(env[TASK_TOKEN_ENV.key], { 'Fn::GetAtt': [id, 'Arn'] });
+  const flat = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, flattenIntrinsics(v)])) as Record<string, string>;
+  const cfg = parseConfig(expandEnv(JSON.parse(flat.AIRLOCK_CONFIG!), [], flat), '/app');
+  assert.equal(cfg.tasks.kmsKeyId, flat[TASK_TOKEN_ENV.key]);
 });
 
 test('the public decision URL is throttled by reserved concurrency', () => {

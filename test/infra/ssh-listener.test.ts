@@ -73,7 +73,7 @@ test('the rendered SSH listener and target are what the proxy accepts', () => {
     AIRLOCK_AUDIT_TABLE: 't', AIRLOCK_AUDIT_BUCKET: 'b', AIRLOCK_AUDIT_KMS_KEY: 'arn:aws:kms:eu-west-1:123456789012:key/x',
     AIRLOCK_AUDIT_SIGNING_KEY: 'arn:aws:kms:eu-west-1:123456789012:key/s',
     AIRLOCK_APPROVALS_TABLE: 'a', AIRLOCK_APPROVAL_STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:m',
-    AIRLOCK_REVIEW_BASE_URL: 'https://review.example.com/', AIRLOCK_FLEET_TABLE: 'f',
+    AIRLOCK_REVIEW_BASE_URL: 'https://review.example.com/', AIRLOCK_FLEET_TABLE: 'f', AIRLOCK_TASK_TOKEN_KEY: 'arn:aws:kms:eu-west-1:123456789012:key/t',
   };
   const cfg = parseConfig(expandEnv(raw, [], env), '/app');
   assert.equal(cfg.listeners.ssh?.port, 2222);

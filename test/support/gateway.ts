@@ -135,6 +135,26 @@ export function psql(conninfo: string, args: string[], o: { token?: string; inpu
   });
 }
 
+/**
+ * psql on one statement that policy holds for a reviewer: `requestId` resolves from the gateway's
+ * NOTICE ("request <id> is waiting for a reviewer"), `done` with psql's result once it is decided.
+ */
+export function heldPsql(conninfo: string, sql: string, token: string): { requestId: Promise<string>; done: Promise<PsqlResult>; kill(): void } {
+  const child = spawn('psql', [conninfo, '-X', '-c', sql], { env: { ...process.env, PGPASSWORD: token } });
+  let stdout = '';
+  let stderr = '';
+  let found: (id: string) => void;
+  const requestId = new Promise<string>((resolve) => (found = resolve));
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    const m = /request (\S+) is waiting for a reviewer/.exec(stderr);
+    if (m) found(m[1]!);
+  });
+  const done = new Promise<PsqlResult>((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+  return { requestId, done, kill: () => child.kill('SIGKILL') };
+}
+
 /** Sends a CancelRequest for the session holding this key, as libpq does: on a new connection. */
 export function sendCancel(port: number, key: { processID: number; secretKey: number }): Promise<void> {
   return new Promise((resolve) => {

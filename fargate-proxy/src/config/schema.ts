@@ -87,7 +87,16 @@ export const configSchema = z
           .optional(),
         /** The web console (approvals, sessions, replay), its JSON API and GET /healthz; HTTPS with `tls`, else plain HTTP. */
         console: z
-          .object({ ...hostPort, port: hostPort.port.default(8080), tls: tlsFiles.optional() })
+          .object({
+            ...hostPort,
+            port: hostPort.port.default(8080),
+            tls: tlsFiles.optional(),
+            /**
+             * Reviewers' browser sign-in (authorization code + PKCE) at `identity.issuer`, with this public
+             * client registered for `<console URL>/signin`. The embedded issuer gets one by itself.
+             */
+            signIn: z.object({ clientId: z.string().min(1), scope: z.string().min(1).default('openid') }).optional(),
+          })
           .optional(),
         /**
          * Plain HTTP that answers GET /healthz only (load balancer and container health checks), so

@@ -26,6 +26,12 @@ export function send(res: ServerResponse, status: number, contentType: string, b
   res.end(body);
 }
 
+/** A 303 to `location` (the identity provider's authorization endpoint): no body, no referrer. */
+export function redirect(res: ServerResponse, location: string): void {
+  res.writeHead(303, { ...SECURITY_HEADERS, location, 'content-length': 0 });
+  res.end();
+}
+
 export function sendJson(res: ServerResponse, status: number, value: unknown): void {
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(value));
 }

@@ -3,7 +3,7 @@
 // so statement text (attacker-controlled) can never become markup.
 import { send } from './http.js';
 import type { ConsoleRoute } from './router.js';
-import { COMMON_SCRIPT } from './common-script.js';
+import { COMMON_SCRIPT, signInSection } from './common-script.js';
 
 const HTML = `<!doctype html>
 <html lang="en">
@@ -11,17 +11,13 @@ const HTML = `<!doctype html>
 <meta charset="utf-8">
 <title>Airlock console</title>
 <link rel="stylesheet" href="/console.css">
+<script src="/console-signin.js" defer></script>
 <script src="/console-common.js" defer></script>
 <script src="/console.js" defer></script>
 </head>
 <body>
-<header><h1>Airlock</h1><span id="who">not signed in</span> <button id="sign-out" type="button" hidden>Sign out</button></header>
-<section id="sign-in">
-  <h2>Sign in</h2>
-  <p>Paste an OIDC access token issued to a reviewer. With <code>npm start</code>, print one with <code id="token-hint">npm run -s airlock -- token --client reviewer</code> (with <code>serve</code>, add <code>-c FILE</code>, or get it from your identity provider). It is kept in this tab's session storage only and sent as a bearer header.</p>
-  <textarea id="token" rows="4" cols="80" autocomplete="off" spellcheck="false"></textarea><br>
-  <button id="sign-in-button" type="button">Sign in</button>
-</section>
+<header><h1>Airlock</h1><a href="/sessions">sessions</a> <a href="/tasks">tasks</a><span id="who">not signed in</span> <button id="sign-out" type="button" hidden>Sign out</button></header>
+${signInSection(`issued to a reviewer. With <code>npm start</code>, print one with <code id="token-hint">npm run -s airlock -- token --client reviewer</code> (with <code>serve</code>, add <code>-c FILE</code>, or get it from your identity provider).`)}
 <main id="main" hidden>
   <h2>Pending approvals</h2>
   <p id="message" role="status"></p>

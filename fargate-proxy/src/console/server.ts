@@ -11,6 +11,9 @@ import type { VerifyReviewer } from './approvals-api.js';
 import { HttpError, sendJson } from './http.js';
 import { pageRoutes } from './page.js';
 import { matchRoute } from './router.js';
+import type { SignIn } from './oauth-sign-in.js';
+import { signInRoutes } from './sign-in-routes.js';
+import { tasksPageRoutes } from './tasks-page.js';
 import type { ConsoleRoute } from './router.js';
 
 /** PEM certificate (chain) and private key: the console then speaks HTTPS only. */
@@ -29,6 +32,8 @@ export interface ConsoleOptions {
   routes?: ConsoleRoute[];
   /** Serve HTTPS with this certificate instead of plain HTTP. */
   tls?: ConsoleTls;
+  /** Reviewers' browser sign-in at the issuer (authorization code + PKCE); without it, tokens are pasted. */
+  signIn?: SignIn;
   /** Where unexpected errors go (never token material: only the error message). */
   onError?: (error: unknown) => void;
 }
@@ -39,7 +44,7 @@ export interface RunningConsole {
 }
 
 export async function startConsole(options: ConsoleOptions): Promise<RunningConsole> {
-  const routes: ConsoleRoute[] = [...(options.routes ?? []), ...pageRoutes(), ...approvalRoutes(options.approvals, options.verifyReviewer)];
+  const routes: ConsoleRoute[] = [...(options.routes ?? []), ...pageRoutes(), ...tasksPageRoutes(), ...signInRoutes(options.signIn, options.tls !== undefined), ...approvalRoutes(options.approvals, options.verifyReviewer)];
   return serveRoutes({ host: options.host, port: options.port, routes, tls: options.tls, onError: options.onError });
 }
 

@@ -4,6 +4,7 @@
 // are attacker-controlled and must never become markup.
 import { send } from './http.js';
 import type { ConsoleRoute } from './router.js';
+import { signInSection } from './common-script.js';
 
 const HTML = `<!doctype html>
 <html lang="en">
@@ -11,17 +12,13 @@ const HTML = `<!doctype html>
 <meta charset="utf-8">
 <title>Airlock sessions</title>
 <link rel="stylesheet" href="/sessions.css">
+<script src="/console-signin.js" defer></script>
 <script src="/console-common.js" defer></script>
 <script src="/sessions.js" defer></script>
 </head>
 <body>
 <header><h1>Airlock sessions</h1><a href="/">approvals</a><span id="who">not signed in</span> <button id="sign-out" type="button" hidden>Sign out</button></header>
-<section id="sign-in">
-  <h2>Sign in</h2>
-  <p>Paste an OIDC access token of a session viewer (groups <code>auditors</code> or <code>reviewers</code> by default). With <code>npm start</code>, print one with <code>npm run -s airlock -- token --client reviewer</code>. It is kept in this tab's session storage only and sent as a bearer header.</p>
-  <textarea id="token" rows="4" cols="80" autocomplete="off" spellcheck="false"></textarea><br>
-  <button id="sign-in-button" type="button">Sign in</button>
-</section>
+${signInSection(`of a session viewer (groups <code>auditors</code> or <code>reviewers</code> by default). With <code>npm start</code>, print one with <code>npm run -s airlock -- token --client reviewer</code>.`)}
 <main id="main" hidden>
   <p id="message" role="status"></p>
   <form id="filters">

@@ -14,8 +14,8 @@ export const EKS_TOKEN_PRESIGN_SECONDS = 60;
 /** aws-iam-authenticator treats a token as valid for 15 minutes from its X-Amz-Date; refresh well before. */
 export const EKS_TOKEN_REUSE_MS = 10 * 60 * 1000;
 
-/** node:crypto behind the Checksum interface SignatureV4 expects (SHA-256, or HMAC-SHA-256 with a key). */
-class NodeSha256 implements Checksum {
+/** node:crypto behind the Checksum interface SignatureV4 expects (SHA-256, or HMAC-SHA-256 with a key); also signs the review page's Cognito lookup. */
+export class NodeSha256 implements Checksum {
   #hash;
   constructor(secret?: SourceData) {
     this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBuffer(secret));

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Configuration } from 'oidc-provider';
 import { createOidcMemoryAdapterFactory } from './oidc-memory-adapter.js';
 import { loadOrCreateSigningKeys, type IssuerSigningAlg } from './oidc-signing-keys.js';
+import { signInClientMetadata, signInConfiguration, signInInteractions, type SignInClientOptions } from './oidc-sign-in.js';
 
 export { requestClientCredentialsToken, TokenRequestError } from './oidc-token-client.js';
 
@@ -28,6 +29,11 @@ export interface LocalIssuerOptions {
   signingAlg?: IssuerSigningAlg;
   /** The key type the configuration demands: a key file holding another type gets a new key of this one. */
   requiredAlg?: IssuerSigningAlg;
+  /**
+   * A public client for the console's browser sign-in (authorization code + PKCE): a person signs in
+   * as one of `clients` with its secret and gets that client's groups (oidc-sign-in.ts).
+   */
+  signIn?: SignInClientOptions;
 }
 
 export interface LocalIssuer {
@@ -76,23 +82,27 @@ function providerConfiguration(
 ): Configuration {
   const ttl = opts.accessTokenTtlSeconds ?? 3600;
   const groupsByClient = new Map(opts.clients.map((c) => [c.clientId, [...c.groups]]));
-  return {
+  const base: Configuration = {
     // Our own store and keys, so oidc-provider has no reason to print its development warnings.
     adapter: createOidcMemoryAdapterFactory(),
     jwks: keys,
     routes: ROUTES,
-    clients: opts.clients.map((c) => ({
+    clients: [
+      ...opts.clients.map((c) => ({
       client_id: c.clientId,
       client_secret: c.clientSecret,
       grant_types: ['client_credentials'],
       response_types: [],
       redirect_uris: [],
-      token_endpoint_auth_method: 'client_secret_basic',
+      token_endpoint_auth_method: 'client_secret_basic' as const,
       // Only one key type exists; the default (RS256) would make an ES256 issuer reject its clients.
       id_token_signed_response_alg: alg,
-    })),
+      })),
+      ...(opts.signIn ? [signInClientMetadata(opts.signIn, alg)] : []),
+    ],
     cookies: { keys: [randomBytes(32).toString('base64url')] },
-    ttl: { AccessToken: ttl, ClientCredentials: ttl },
+    // Sign-in artefacts live minutes (the console asks for a fresh login each time); set, so the provider has no defaults to warn about.
+    ttl: { AccessToken: ttl, ClientCredentials: ttl, AuthorizationCode: 60, IdToken: 600, Interaction: 600, Session: 600, Grant: 600 },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -112,7 +122,8 @@ function providerConfiguration(
         },
       },
     },
-    extraTokenClaims: (_ctx, token) => ({ groups: groupsByClient.get(token.clientId ?? '') ?? [] }),
+    // A browser sign-in's token is the signed-in identity's (its accountId), not the console client's.
+    extraTokenClaims: (_ctx, token) => ({ groups: groupsByClient.get(('accountId' in token && token.accountId) || token.clientId || '') ?? [] }),
     // JSON errors for a machine-facing issuer; the default renders HTML and warns about it.
     renderError: (ctx, out) => {
       ctx.type = 'application/json';
@@ -120,6 +131,7 @@ function providerConfiguration(
     },
     findAccount: () => undefined,
   };
+  return opts.signIn ? { ...base, ...signInConfiguration(opts.clients) } : base;
 }
 
 /**
@@ -153,7 +165,20 @@ export async function startLocalIssuer(opts: LocalIssuerOptions): Promise<LocalI
   provider.on('server_error', (_ctx: unknown, err: Error) => {
     process.stderr.write(`local issuer: server error: ${err.message}\n`);
   });
-  handler = provider.callback();
+  const callback = provider.callback();
+  const interactions = opts.signIn ? signInInteractions(provider, opts.clients, opts.signIn, opts.audience) : undefined;
+  handler = (req, res) => {
+    if (!interactions) return callback(req, res);
+    interactions(req, res).then(
+      (handled) => {
+        if (!handled) callback(req, res);
+      },
+      (err: Error) => {
+        process.stderr.write(`local issuer: sign-in error: ${err.message}\n`);
+        if (!res.headersSent) res.writeHead(500).end();
+      },
+    );
+  };
 
   return {
     issuer,

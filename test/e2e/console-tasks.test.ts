@@ -1,0 +1,89 @@
+// The console's tasks page in headless Chromium against the real gateway: an agent's write task waits
+// for a reviewer, who finds it on /tasks, approves it there (the agent then gets its task token),
+// and closes it with a reason (the token stops working). Agent-written text stays text.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { BrowserContext } from 'playwright-core';
+import { launchHeadlessChromium, type HeadlessBrowser } from '../support/browser.js';
+import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
+import { REVIEWER, psql, startTestGateway, type TestGateway } from '../support/gateway.js';
+
+const POLICY = `
+@id("agents-connect")
+permit (principal in Airlock::Group::"agents", action == Airlock::Action::"connect", resource);
+@id("agents-read")
+permit (principal in Airlock::Group::"agents", action == Airlock::Action::"read", resource);
+@id("write-tasks-need-a-reviewer")
+@approval("required")
+permit (principal in Airlock::Group::"agents", action == Airlock::Action::"task_open", resource)
+when { context.write };
+`;
+const HOSTILE_TITLE = 'fix <img src=x onerror="window.__pwned=1"> invoice';
+
+let server: RunningPostgres;
+let gw: TestGateway;
+let chromium: HeadlessBrowser;
+let browser: BrowserContext;
+
+before(async () => {
+  server = await startPostgres();
+  gw = await startTestGateway(server, {
+    policy: POLICY,
+    config: (raw) => {
+      (raw.listeners as Record<string, unknown>).console = { host: '127.0.0.1', port: 0 };
+      raw.approvals = { reviewerGroups: ['reviewers'], timeoutSeconds: 120 };
+    },
+  });
+  chromium = await launchHeadlessChromium();
+  browser = chromium.context;
+});
+
+after(async () => {
+  await chromium?.close();
+  await gw?.stop();
+  await server?.stop();
+});
+
+async function asAgent(method: string, path: string, body?: unknown): Promise<any> {
+  const r = await fetch(`${gw.gw.consoleUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${await gw.token()}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  return r.json();
+}
+
+test('a reviewer approves a waiting task on /tasks, then closes it; the agent\'s task token works only in between', async () => {
+  const opened = await asAgent('POST', '/api/tasks', { title: HOSTILE_TITLE, ticket: 'OPS-7', targets: ['app'], scope: ['write:orders'], durationSeconds: 600, reason: 'refund' });
+  assert.equal(opened.state, 'pending', JSON.stringify(opened));
+  const id: string = opened.task.id;
+
+  const page = await browser.newPage();
+  await page.goto(`${gw.gw.consoleUrl}/tasks`);
+  await page.fill('#token', await gw.token(REVIEWER));
+  await page.click('#sign-in-button');
+  const row = page.locator(`#tasks tbody tr[data-id="${id}"]`);
+  await row.waitFor();
+  assert.equal(await row.locator('td').first().textContent(), HOSTILE_TITLE, 'the agent\'s title is text');
+  assert.equal(await row.locator('td.status').textContent(), 'pending');
+  assert.equal(await page.evaluate('window.__pwned'), undefined);
+  assert.equal(await page.locator('#tasks img').count(), 0);
+
+  await row.locator('button.open').click();
+  await page.waitForSelector('#task:not([hidden])');
+  assert.match((await page.textContent('#task-facts')) ?? '', /write:public\.orders/);
+  await page.click('#task-approve');
+  await page.waitForSelector(`#task-title:text("(active)")`);
+  const shown = await asAgent('GET', `/api/tasks/${id}`);
+  assert.equal(shown.task.grantedBy, 'reviewer');
+  const taskToken: string = shown.token;
+  assert.equal((await psql(gw.conninfo(), ['-X', '-A', '-t', '-c', 'SELECT 41 + 1'], { token: taskToken })).stdout.trim(), '42', 'the granted task token opens a session');
+
+  await page.fill('#task-close-reason', 'invoice fixed');
+  await page.click('#task-close');
+  await page.waitForSelector(`#task-title:text("(closed)")`);
+  assert.match((await page.textContent('#task-facts')) ?? '', /by reviewer: invoice fixed/);
+  const refused = await psql(gw.conninfo(), ['-X', '-c', 'SELECT 1'], { token: taskToken });
+  assert.notEqual(refused.code, 0, 'a closed task\'s token no longer opens sessions');
+  await page.close();
+});
