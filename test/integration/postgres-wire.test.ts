@@ -54,7 +54,7 @@ type AnyEvent = Record<string, any>;
 
 /** Every event of every session in the trail, in file order. */
 function auditEvents(): AnyEvent[] {
-  const dir = join(gw.dir, 'data', 'audit', 'sessions');
+  const dir = join(gw.dir, 'data', 'audit', 'journal');
   return readdirSync(dir)
     .filter((f) => f.endsWith('.jsonl'))
     .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AnyEvent));
