@@ -12,6 +12,7 @@ import { auditVerifyCommand, sessionsCommand } from '../../fargate-proxy/src/cli
 import { verifyAudit, type VerifyReport } from '../../core/audit/verify.js';
 import { recordHash } from '../../core/audit/chain.js';
 import type { AuditRecord } from '../../core/audit/events.js';
+import type { ShippedItem } from '../../core/audit/ports.js';
 import { sessionStart, statementEvent } from '../support/audit-events.js';
 import { expectAuditVerifies } from '../support/audit-trail.js';
 import { lastJournal, rewriteSessionLines, sessionRecords } from '../support/audit-journal.js';
@@ -181,4 +182,51 @@ test('a session that ended just before the crash gets its index line and its sig
   const [summary] = await createLocalAuditReader(dir).listSessions();
   assert.equal(summary!.endReason, 'client closed');
   assert.deepEqual((await expectAuditVerifies(dir)).warnings, []);
+});
+
+test('logs written before the journal stay readable; a session one of them left open is closed out in the journal', async (t) => {
+  const dir = await tempDir(t);
+  await crashedWith(dir, 'old1');
+  await crashedWith(dir, 'old2');
+  // The layout of versions before the journal: each session's lines in sessions/<id>.jsonl.
+  await mkdir(join(dir, 'sessions'));
+  for (const id of ['old1', 'old2']) {
+    await writeFile(join(dir, 'sessions', `${id}.jsonl`), `${(await log(dir, id)).map((r) => JSON.stringify(r)).join('\n')}\n`);
+    await rewriteSessionLines(dir, id, []);
+  }
+  const legacyEnd = { type: 'session.end', sessionId: 'old2', reason: 'client closed', statements: 3, bytesIn: 0, bytesOut: 0, durationMs: 1 } as const;
+  const old2 = await log(dir, 'old2');
+  assert.deepEqual(old2.map((r) => r.seq), [1, 2, 3, 4], 'read from the old log alone');
+  // old2 ended in the old version: only old1 is cut.
+  const ended = { v: 1, sessionId: 'old2', seq: 5, at: old2[3]!.at, ...legacyEnd, prev: old2[3]!.hash } as unknown as AuditRecord;
+  ended.hash = recordHash(ended);
+  await appendFile(join(dir, 'sessions', 'old2.jsonl'), `${JSON.stringify(ended)}\n`);
+  await appendFile(join(dir, 'index.jsonl'), `${JSON.stringify({ sessionId: 'old2', kind: 'end', at: ended.at, statements: 3, reason: 'client closed' })}\n`);
+
+  await restart(dir);
+  assert.deepEqual((await log(dir, 'old1')).map((r) => `${r.seq}:${r.type}`), ['1:session.start', '2:statement', '3:statement', '4:statement', '5:session.end']);
+  assert.equal((await log(dir, 'old2')).length, 5, 'an ended session is left alone');
+  const summaries = await createLocalAuditReader(dir).listSessions();
+  assert.deepEqual(summaries.map((s) => [s.sessionId, s.endReason]).sort(), [['old1', 'gateway_crashed'], ['old2', 'client closed']]);
+  await expectAuditVerifies(dir);
+});
+
+test('a spool written before the journal ships from the journal after the upgrade', async (t) => {
+  const dir = await tempDir(t);
+  await crashedWith(dir, 'sp1', 1);
+  await restart(dir);
+  const records = await log(dir, 'sp1');
+  // The old spool: items in their shipped form, the cursor past the first one.
+  const lines = records.map((record) => JSON.stringify({ kind: 'event', record }));
+  await writeFile(join(dir, 'spool.jsonl'), `${lines.join('\n')}\n`);
+  await writeFile(join(dir, 'spool.cursor'), String(Buffer.byteLength(lines[0]!) + 1));
+  const accepted: ShippedItem[] = [];
+  const sink = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0, store: { write: async (items) => void accepted.push(...items) }, shipIntervalMs: 10 });
+  for (let i = 0; i < 500 && sink.unshippedCount() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  await sink.close();
+  const shipped = accepted.flatMap((i) => (i.kind === 'event' ? [i.record.seq] : []));
+  assert.deepEqual(shipped, records.slice(1).map((r) => r.seq), 'what the old spool had not shipped, once');
+  await assert.rejects(readFile(join(dir, 'spool.jsonl')), { code: 'ENOENT' });
+  assert.equal((await log(dir, 'sp1')).length, records.length, 'the moved items are not events of the session a second time');
+  await expectAuditVerifies(dir);
 });

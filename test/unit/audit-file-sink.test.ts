@@ -323,3 +323,74 @@ test('ack store waits for the store; when it stays down the append is refused an
   assert.deepEqual(sink.health(), { ok: true });
   await sink.append(statement('k1', 'q3', 'select 3'));
 });
+
+/** Counts (and can fail) write(2) calls on the journal: the sink's own `writeSync`, patched where it imports it from. */
+async function watchJournalWrites(t: { after(fn: () => void): void }) {
+  const fs = (await import('node:fs')).default;
+  const { syncBuiltinESMExports } = await import('node:module');
+  const original = fs.writeSync;
+  const state = { writes: 0, failNext: undefined as string | undefined };
+  const isJournal = (fd: number) => {
+    try {
+      return /\/journal\/[^/]+\.jsonl$/.test(fs.readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      return false;
+    }
+  };
+  (fs as { writeSync: unknown }).writeSync = (fd: number, ...rest: unknown[]) => {
+    if (isJournal(fd)) {
+      state.writes++;
+      if (state.failNext) {
+        const code = state.failNext;
+        state.failNext = undefined;
+        throw Object.assign(new Error(`${code}: no space left on device, write`), { code });
+      }
+    }
+    return (original as (...a: unknown[]) => number)(fd, ...rest);
+  };
+  syncBuiltinESMExports();
+  t.after(() => {
+    (fs as { writeSync: unknown }).writeSync = original;
+    syncBuiltinESMExports();
+  });
+  return state;
+}
+
+test("every session's events of one event-loop turn go out in one write(2)", async (t) => {
+  const dir = await tempDir(t);
+  const writes = await watchJournalWrites(t);
+  const sink = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0, deferMs: 60_000 });
+  defer(t, () => sink.close());
+  const ids = Array.from({ length: 16 }, (_, i) => `w${i}`);
+  await Promise.all(ids.map((id) => sink.append(start(id, 'alice', 'orders'))));
+  const before = writes.writes;
+  // Sixteen sessions' statements in one turn, and outcomes nothing waits for: one write carries them all.
+  for (const id of ids) sink.appendDeferred({ type: 'statement.outcome', sessionId: id, statementId: 'q0', status: 'ok', rows: 0, bytes: 0, durationMs: 0 });
+  await Promise.all(ids.map((id) => sink.append(statement(id, 'q1', 'select 1'))));
+  assert.equal(writes.writes - before, 1);
+  for (const id of ids) assert.deepEqual((await readLog(dir, id)).map((r) => `${r.seq}:${r.type}`), ['1:session.start', '2:statement.outcome', '3:statement']);
+});
+
+test('a failed journal write refuses what waits on it and steps its chain back; deferred events stay and go out later', async (t) => {
+  const dir = await tempDir(t);
+  const writes = await watchJournalWrites(t);
+  const sink = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0, deferMs: 60_000, probeIntervalMs: 20 });
+  defer(t, () => sink.close());
+  await Promise.all([sink.append(start('x1', 'alice', 'orders')), sink.append(start('x2', 'bob', 'orders'))]);
+  sink.appendDeferred({ type: 'statement.outcome', sessionId: 'x1', statementId: 'q0', status: 'ok', rows: 0, bytes: 0, durationMs: 0 });
+  writes.failNext = 'ENOSPC';
+  const refused = await Promise.allSettled([sink.append(statement('x1', 'q1', 'select 1')), sink.append(statement('x2', 'q1', 'select 1'))]);
+  assert.deepEqual(refused.map((r) => r.status), ['rejected', 'rejected']);
+  assert.match(String((refused[0] as PromiseRejectedResult).reason), /cannot write audit journal \(ENOSPC\)/);
+  assert.equal(sink.health().ok, false);
+  // The probe finds the disk writable again; the refused statements left no trace and no gap.
+  for (let i = 0; i < 500 && !sink.health().ok; i++) await sleep(10);
+  await sink.append(statement('x1', 'q2', 'select 2'));
+  await sink.append(statement('x2', 'q2', 'select 2'));
+  assert.deepEqual((await readLog(dir, 'x1')).map((r) => `${r.seq}:${r.type}:${'statementId' in r ? r.statementId : ''}`), ['1:session.start:', '2:statement.outcome:q0', '3:statement:q2']);
+  assert.deepEqual((await readLog(dir, 'x2')).map((r) => `${r.seq}:${'statementId' in r ? r.statementId : ''}`), ['1:', '2:q2']);
+  await sink.close();
+  const reader = createLocalAuditReader(dir);
+  const publicKey = createPublicKey(await readFile(join(dir, 'keys', 'audit-signing.pub'), 'utf8'));
+  assert.deepEqual((await verifyAuditStore(reader, { publicKey, sessionIds: await reader.sessionIds() })).problems, []);
+});
