@@ -198,7 +198,7 @@ test('logs written before the journal stay readable; a session one of them left 
   const old2 = await log(dir, 'old2');
   assert.deepEqual(old2.map((r) => r.seq), [1, 2, 3, 4], 'read from the old log alone');
   // old2 ended in the old version: only old1 is cut.
-  const ended = { v: 1, sessionId: 'old2', seq: 5, at: old2[3]!.at, ...legacyEnd, prev: old2[3]!.hash } as unknown as AuditRecord;
+  const ended = { v: 1, seq: 5, at: old2[3]!.at, ...legacyEnd, prev: old2[3]!.hash } as unknown as AuditRecord;
   ended.hash = recordHash(ended);
   await appendFile(join(dir, 'sessions', 'old2.jsonl'), `${JSON.stringify(ended)}\n`);
   await appendFile(join(dir, 'index.jsonl'), `${JSON.stringify({ sessionId: 'old2', kind: 'end', at: ended.at, statements: 3, reason: 'client closed' })}\n`);
