@@ -10,74 +10,6 @@ import type { LogEntry } from '../../../../core/audit/verify.js';
 import { auditPaths, type IndexLine } from './audit-layout.js';
 import { forEachJournalLine, listJournals, parseJournalLine } from './audit-journal.js';
 
-/** Where one line of a session lies: journal, byte range, line number in that journal. */
-interface LineAt {
-  journal: string;
-  start: number;
-  end: number;
-  lineNo: number;
-}
-
-/** Session lines across the journals, read up to `scanned` in each. */
-class JournalMap {
-  private readonly scanned = new Map<string, { end: number; lines: number }>();
-  private readonly sessions = new Map<string, LineAt[]>();
-  constructor(private readonly paths: ReturnType<typeof auditPaths>) {}
-
-  refresh(): void {
-    for (const journal of listJournals(this.paths.journals)) {
-      const from = this.scanned.get(journal) ?? { end: 0, lines: 0 };
-      const done = forEachJournalLine(
-        this.paths.journal(journal),
-        from.end,
-        (line, start, end, lineNo) => {
-          const parsed = parseJournalLine(line);
-          if ('item' in parsed) return; // shipped to a remote store, not part of a session's chain
-          // A damaged line that no longer names its session is damage all the same: it is
-          // reported under the journal's own name, so verification cannot miss it.
-          const sessionId = 'record' in parsed ? parsed.record.sessionId : (parsed.sessionId ?? `journal.${journal}`);
-          const at = this.sessions.get(sessionId);
-          const entry = { journal, start, end, lineNo };
-          if (at) at.push(entry);
-          else this.sessions.set(sessionId, [entry]);
-        },
-        from.lines + 1,
-      );
-      this.scanned.set(journal, done);
-    }
-  }
-
-  sessionIds(): string[] {
-    return [...this.sessions.keys()];
-  }
-
-  /** The session's journal lines, in journal order; undefined when it has none. */
-  read(sessionId: string): LogEntry[] | undefined {
-    const at = this.sessions.get(sessionId);
-    if (!at) return undefined;
-    const out: LogEntry[] = [];
-    let fd: number | undefined;
-    let open: string | undefined;
-    try {
-      for (const { journal, start, end, lineNo } of at) {
-        if (journal !== open) {
-          if (fd !== undefined) closeSync(fd);
-          fd = openSync(this.paths.journal(journal), 'r');
-          open = journal;
-        }
-        const buf = Buffer.allocUnsafe(end - start - 1);
-        readSync(fd!, buf, 0, buf.length, start);
-        const parsed = parseJournalLine(buf);
-        if ('record' in parsed) out.push(parsed.record);
-        else out.push({ unparsable: buf.toString('utf8').slice(0, 200), line: lineNo });
-      }
-    } finally {
-      if (fd !== undefined) closeSync(fd);
-    }
-    return out;
-  }
-}
-
 async function readLines(path: string): Promise<string[] | undefined> {
   try {
     return (await readFile(path, 'utf8')).split('\n');
@@ -98,6 +30,76 @@ function parseJsonLines<T>(lines: string[]): T[] {
     }
   }
   return out;
+}
+
+/**
+ * Session lines across the journals, read up to `scanned` in each. Per session a flat array of
+ * (journal number, start, end, line number) quadruples: 32 bytes a line, for a reader that lives
+ * as long as the gateway (the console).
+ */
+class JournalMap {
+  private readonly journals: string[] = [];
+  private readonly scanned = new Map<string, { end: number; lines: number }>();
+  private readonly sessions = new Map<string, number[]>();
+  constructor(private readonly paths: ReturnType<typeof auditPaths>) {}
+
+  refresh(): void {
+    for (const journal of listJournals(this.paths.journals)) {
+      let from = this.scanned.get(journal);
+      if (!from) {
+        from = { end: 0, lines: 0 };
+        this.journals.push(journal);
+      }
+      const j = this.journals.indexOf(journal);
+      const done = forEachJournalLine(
+        this.paths.journal(journal),
+        from.end,
+        (line, start, end, lineNo) => {
+          const parsed = parseJournalLine(line);
+          if ('item' in parsed) return; // shipped to a remote store, not part of a session's chain
+          // A damaged line that no longer names its session is damage all the same: it is
+          // reported under the journal's own name, so verification cannot miss it.
+          const sessionId = 'record' in parsed ? parsed.record.sessionId : (parsed.sessionId ?? `journal.${journal}`);
+          const at = this.sessions.get(sessionId);
+          if (at) at.push(j, start, end, lineNo);
+          else this.sessions.set(sessionId, [j, start, end, lineNo]);
+        },
+        from.lines + 1,
+      );
+      this.scanned.set(journal, done);
+    }
+  }
+
+  sessionIds(): string[] {
+    return [...this.sessions.keys()];
+  }
+
+  /** The session's journal lines, in journal order; undefined when it has none. */
+  read(sessionId: string): LogEntry[] | undefined {
+    const at = this.sessions.get(sessionId);
+    if (!at) return undefined;
+    const out: LogEntry[] = [];
+    let fd: number | undefined;
+    let open = -1;
+    try {
+      for (let i = 0; i < at.length; i += 4) {
+        const [j, start, end, lineNo] = [at[i]!, at[i + 1]!, at[i + 2]!, at[i + 3]!];
+        if (j !== open) {
+          if (fd !== undefined) closeSync(fd);
+          fd = openSync(this.paths.journal(this.journals[j]!), 'r');
+          open = j;
+        }
+        const buf = Buffer.allocUnsafe(end - start - 1);
+        readSync(fd!, buf, 0, buf.length, start);
+        const parsed = parseJournalLine(buf);
+        if ('record' in parsed) out.push(parsed.record);
+        else out.push({ unparsable: buf.toString('utf8').slice(0, 200), line: lineNo });
+      }
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    return out;
+  }
 }
 
 export function createLocalAuditReader(dir: string): AuditReader & { sessionIds(): Promise<string[]> } {
