@@ -64,12 +64,15 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
+/** `appendNow`'s caller: it learns the outcome from the call itself, so it needs no callbacks. */
+const NOW = Symbol('appendNow');
+
 /** An event chained (its head committed in memory) and not yet written. */
 interface Pending {
   record: AuditRecord;
   line: string;
   /** Someone waits for it (append, appendNow); deferred events have none and survive a failed write. */
-  waiter?: Waiter;
+  waiter?: Waiter | typeof NOW;
 }
 
 interface QueueEntry {
@@ -295,6 +298,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   function ensureHead(input: AuditEventInput): void {
     const sessionId = input.sessionId;
     if (chains.head(sessionId)) return;
+    live.add(sessionId);
     const ended = endedHeads.get(sessionId);
     if (ended) {
       endedHeads.delete(sessionId);
@@ -589,12 +593,11 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   let turnFlush: NodeJS.Immediate | undefined;
   let deferTimer: NodeJS.Timeout | undefined;
 
-  function chain(input: AuditEventInput, waiter?: Waiter): Pending {
+  function chain(input: AuditEventInput, waiter?: Waiter | typeof NOW): Pending {
     admit(input);
     ensureHead(input);
     const { record, line } = chains.nextWithLine(prepare(input));
     chains.commit(record);
-    live.add(record.sessionId);
     if (endsSession(record)) closing.add(record.sessionId);
     const p: Pending = waiter ? { record, line, waiter } : { record, line };
     pending.push(p);
@@ -610,12 +613,13 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
 
   /** With ack `local` the write is the acknowledgement: no promise to wait for. */
   function appendNow(input: AuditEventInput): AuditRecord {
-    let error: Error | undefined;
-    const p = chain(input, { resolve: () => undefined, reject: (e) => (error = e) });
+    const p = chain(input, NOW);
+    nowRefused = undefined;
     writePending();
-    if (error) throw error;
+    if (nowRefused) throw nowRefused;
     return p.record;
   }
+  let nowRefused: Error | undefined;
 
   function appendDeferred(input: AuditEventInput): void {
     chain(input);
@@ -641,8 +645,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
    */
   function writePending(): void {
     if (pending.length === 0) return;
-    if (deferTimer) clearTimeout(deferTimer);
-    deferTimer = undefined;
+    // The defer timer is left to fire (and find nothing): clearing and re-arming it per statement costs more.
     const batch = pending;
     pending = [];
     const text = batch.length === 1 ? `${batch[0]!.line}\n` : `${batch.map((p) => p.line).join('\n')}\n`;
@@ -680,24 +683,27 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
           live.delete(id);
         } else chains.resume(id, { seq: p.record.seq - 1, hash: p.record.prev });
         if (endsSession(p.record)) closing.delete(id);
-        p.waiter.reject(error);
+        refuse(p.waiter, error);
         continue;
       }
       chainedAfter.add(id);
-      if (p.waiter) p.waiter.reject(error);
+      if (p.waiter) refuse(p.waiter, error);
       keep.unshift(p.waiter ? { record: p.record, line: p.line } : p);
     }
     pending = [...keep, ...pending];
     if (pending.length > 0 && !closed) deferTimer ??= setTimeout(writeDeferred, Math.max(deferMs, 1000));
   }
 
+  function refuse(w: Waiter | typeof NOW, error: Error): void {
+    if (w === NOW) nowRefused = error;
+    else w.reject(error);
+  }
+
   function afterWrite(batch: Pending[], start: number): void {
     let index = '';
     let offset = start;
-    const lastOf = new Map<string, AuditRecord>();
     for (const p of batch) {
       const r = p.record;
-      lastOf.set(r.sessionId, r);
       undigested.set(r.sessionId, { sessionId: r.sessionId, seq: r.seq, hash: r.hash });
       const idx = indexLineFor(r);
       if (idx) index += `${JSON.stringify(idx)}\n`;
@@ -716,11 +722,13 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
         failure ??= `cannot write audit index (${errText(e)})`;
       }
     }
-    for (const [sessionId, last] of lastOf) if (closing.has(sessionId) && chains.head(sessionId)?.seq === last.seq) endSession(sessionId);
+    // A session whose end was chained leaves memory once its last chained event is written.
+    if (closing.size > 0) for (const p of batch) if (closing.has(p.record.sessionId) && chains.head(p.record.sessionId)?.seq === p.record.seq) endSession(p.record.sessionId);
     if (o.store) scheduleShip(o.ack === 'store' ? 0 : shipIntervalMs);
   }
 
-  function acknowledge(w: Waiter, n: number): void {
+  function acknowledge(w: Waiter | typeof NOW, n: number): void {
+    if (w === NOW) return;
     if (o.ack === 'local') w.resolve();
     else if (o.store) shipped(n).then(w.resolve, w.reject);
     else flushed().then(w.resolve, w.reject);
