@@ -205,15 +205,14 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     } catch {
       cursor = 0;
     }
-    const lines: Buffer[] = [];
+    const items: Array<{ item: ShippedItem; line: Buffer }> = [];
     forEachJournalLine(paths.spool, cursor, (line) => {
-      if ('item' in parseJournalLine(line)) lines.push(line);
+      const parsed = parseJournalLine(line);
+      if ('item' in parsed) items.push({ item: parsed.item, line: Buffer.concat([line, Buffer.from('\n')]) });
     });
-    for (const line of lines) {
-      const item = shippedItemOf(parseJournalLine(line))!;
-      writeLine(journalFd, Buffer.concat([line, Buffer.from('\n')]));
-      journalSize += line.length + 1;
-      enqueue(item, journalName, journalSize, line.length + 1);
+    for (const { item, line } of items) {
+      writeJournal(line);
+      enqueue(item, journalName, journalSize, line.length);
     }
     fsyncSync(journalFd);
     for (const path of [paths.spool, paths.spoolCursor]) if (existsSync(path)) unlinkSync(path);
@@ -274,6 +273,18 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     } catch (e) {
       failure ??= `audit directory ${o.dir} is not writable (${errText(e)})`;
     }
+  }
+
+  /** Appends to the journal; a write that fails part-way is cut off before the next one. */
+  function writeJournal(buf: Buffer): void {
+    if (journalDamaged) repairJournal();
+    try {
+      writeLine(journalFd, buf);
+    } catch (e) {
+      journalDamaged = true;
+      throw e;
+    }
+    journalSize += buf.length;
   }
 
   function repairJournal(): void {
@@ -432,14 +443,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
       // Shipped from the journal like the events, after the events it signs.
       const item: ShippedItem = { kind: 'digest', digest };
       const line = Buffer.from(`${JSON.stringify(item)}\n`);
-      if (journalDamaged) repairJournal();
-      try {
-        writeLine(journalFd, line);
-      } catch (e) {
-        journalDamaged = true;
-        throw e;
-      }
-      journalSize += line.length;
+      writeJournal(line);
       enqueue(item, journalName, journalSize, line.length);
     }
     dseq = digest.dseq;
@@ -651,15 +655,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     const text = batch.length === 1 ? `${batch[0]!.line}\n` : `${batch.map((p) => p.line).join('\n')}\n`;
     const start = journalSize;
     try {
-      if (journalDamaged) repairJournal();
-      const buf = Buffer.from(text, 'utf8');
-      try {
-        writeLine(journalFd, buf);
-      } catch (e) {
-        journalDamaged = true;
-        throw e;
-      }
-      journalSize += buf.length;
+      writeJournal(Buffer.from(text, 'utf8'));
     } catch (e) {
       refuseBatch(batch, `cannot write audit journal (${errText(e)})`);
       return;
