@@ -17,7 +17,7 @@ import { ResponseCapture } from '../../core/audit/response-capture.js';
 import { createLocalAuditSink } from '../../fargate-proxy/src/adapters/local/audit-file-sink.js';
 import type { LocalAuditSink } from '../../fargate-proxy/src/adapters/local/audit-file-sink.js';
 import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
-import { auditPaths } from '../../fargate-proxy/src/adapters/local/audit-layout.js';
+import { editJournals } from '../support/audit-journal.js';
 import { createLocalApprovalService } from '../../fargate-proxy/src/adapters/local/approval-service.js';
 import { startConsole } from '../../fargate-proxy/src/console/server.js';
 import type { RunningConsole } from '../../fargate-proxy/src/console/server.js';
@@ -341,9 +341,7 @@ test('a non-viewer is refused on the page', async () => {
 });
 
 test('an edited event shows as a broken chain', async () => {
-  const file = auditPaths(dir).session(sessionB);
-  const text = await readFile(file, 'utf8');
-  await writeFile(file, text.replace('SELECT * FROM invoicez', 'SELECT * FROM invoices'));
+  await editJournals(dir, (text) => text.replace('SELECT * FROM invoicez', 'SELECT * FROM invoices'));
   const { body } = await getJson(`/api/sessions/${sessionB}`, await sign('carol', ['auditors']));
   assert.equal(body.chain.intact, false);
   assert.deepEqual(body.chain.problems.map((p: { kind: string }) => p.kind), ['edited']);

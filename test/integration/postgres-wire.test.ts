@@ -54,7 +54,7 @@ type AnyEvent = Record<string, any>;
 
 /** Every event of every session in the trail, in file order. */
 function auditEvents(): AnyEvent[] {
-  const dir = join(gw.dir, 'data', 'audit', 'sessions');
+  const dir = join(gw.dir, 'data', 'audit', 'journal');
   return readdirSync(dir)
     .filter((f) => f.endsWith('.jsonl'))
     .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AnyEvent));
@@ -309,8 +309,9 @@ test('large statements: parsed off the event loop; over maxStatementBytes or pas
     assert.ok(delay.max / 1e6 < 400, `the event loop stalled ${(delay.max / 1e6).toFixed(0)} ms while a 2 MiB statement was inspected`);
     // The trail holds the statement with its long numbers masked, as a small one's would be.
     const recorded = await eventually('the large statement in the trail', () =>
-      readdirSync(join(limited.dir, 'data', 'audit', 'sessions'))
-        .flatMap((f) => readFileSync(join(limited.dir, 'data', 'audit', 'sessions', f), 'utf8').split('\n').filter(Boolean))
+      readdirSync(join(limited.dir, 'data', 'audit', 'journal'))
+        .filter((f) => f.endsWith('.jsonl'))
+        .flatMap((f) => readFileSync(join(limited.dir, 'data', 'audit', 'journal', f), 'utf8').split('\n').filter(Boolean))
         .map((l) => JSON.parse(l) as AnyEvent)
         .find((e) => e.type === 'statement' && e.text.length > 100_000),
     );
@@ -415,8 +416,8 @@ test('extended-protocol parameter values are recorded, masked like literals', as
   assert.deepEqual(first.parameters, ["'***'", '42', 'NULL', '0', '12.5']);
   assert.deepEqual(withParams.find((e) => e.text.includes('victim WHERE id = $1'))!.parameters, ['7']);
   const dir = join(gw.dir, 'data', 'audit');
-  for (const f of readdirSync(join(dir, 'sessions'))) {
-    const text = readFileSync(join(dir, 'sessions', f), 'utf8');
+  for (const f of readdirSync(join(dir, 'journal'))) {
+    const text = readFileSync(join(dir, 'journal', f), 'utf8');
     assert.ok(!text.includes('hunter2-param-secret') && !text.includes('4111111111111111'), `a parameter value is in ${f}`);
   }
 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createLocalAuditSink } from '../../fargate-proxy/src/adapters/local/audit-file-sink.js';
 import { auditExportCommand, auditVerifyCommand, replayCommand, sessionsCommand } from '../../fargate-proxy/src/cli/audit-commands.js';
 import type { AuditRecord } from '../../core/audit/events.js';
+import { editJournals } from '../support/audit-journal.js';
 
 let dir: string;
 
@@ -118,9 +119,7 @@ test('audit verify passes on an intact trail and fails, naming the damage, after
   const pinned = await run((out) => auditVerifyCommand({ dir, publicKeyFiles: [join(dir, 'keys', 'audit-signing.pub')], format: 'json' }, out));
   assert.equal(JSON.parse(pinned.text).ok, true);
 
-  const file = join(dir, 'sessions', 'cli-1.jsonl');
-  const original = await readFile(file, 'utf8');
-  await writeFile(file, original.replace('"effect":"approve"', '"effect":"allow"'));
+  const restore = await editJournals(dir, (text) => text.replace('"effect":"approve"', '"effect":"allow"'));
   try {
     const bad = await run((out) => auditVerifyCommand({ dir }, out));
     assert.equal(bad.code, 1);
@@ -128,6 +127,6 @@ test('audit verify passes on an intact trail and fails, naming the damage, after
     const replay = await run((out) => replayCommand({ dir, sessionId: 'cli-1' }, out));
     assert.match(replay.text, /chain: BROKEN/);
   } finally {
-    await writeFile(file, original);
+    await restore();
   }
 });

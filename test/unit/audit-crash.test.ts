@@ -13,6 +13,7 @@ import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/a
 import { verifyAuditStore } from '../../core/audit/verify.js';
 import type { AuditRecord } from '../../core/audit/events.js';
 import { expectAuditVerifies } from '../support/audit-trail.js';
+import { sessionRecords } from '../support/audit-journal.js';
 
 const CHILD_ENV = 'AIRLOCK_AUDIT_CRASH_CHILD_DIR';
 const SESSION = 'crash-session';
@@ -75,8 +76,7 @@ if (process.env[CHILD_ENV]) {
     });
     assert.ok(acked >= 1000);
 
-    const lines = (await readFile(join(dir, 'sessions', `${SESSION}.jsonl`), 'utf8')).trimEnd().split('\n');
-    const seqs = lines.map((l) => (JSON.parse(l) as AuditRecord).seq);
+    const seqs = (await sessionRecords(dir, SESSION)).map((r) => r.seq);
     assert.ok(seqs.length >= acked, `acknowledged ${acked}, on disk ${seqs.length}`);
     assert.deepEqual(seqs.slice(0, acked), Array.from({ length: acked }, (_, i) => i + 1));
 
@@ -88,7 +88,7 @@ if (process.env[CHILD_ENV]) {
 
     // The restarted gateway closes the cut session with a chained, signed session.end.
     await (await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0 })).close();
-    const last = JSON.parse((await readFile(join(dir, 'sessions', `${SESSION}.jsonl`), 'utf8')).trimEnd().split('\n').pop()!) as AuditRecord;
+    const last = (await sessionRecords(dir, SESSION)).pop()!;
     assert.equal(last.type === 'session.end' && last.reason, 'gateway_crashed');
     assert.deepEqual((await expectAuditVerifies(dir)).warnings, []);
   });

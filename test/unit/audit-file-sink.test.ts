@@ -1,5 +1,5 @@
 // The local audit sink end to end on a real temporary directory: what lands on disk, how the index
-// answers listing filters, masking and response caps, failing closed, and shipping the spool.
+// answers listing filters, masking and response caps, failing closed, and shipping the journal.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, mkdtemp, readFile, rename, rm, writeFile, stat } from 'node:fs/promises';
@@ -13,6 +13,7 @@ import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/a
 import { AuditUnavailableError, type ShippedItem } from '../../core/audit/ports.js';
 import { ResponseCapture, capturedBytes } from '../../core/audit/response-capture.js';
 import type { AuditEventInput, AuditRecord } from '../../core/audit/events.js';
+import { journalFiles, lastJournal, sessionRecords } from '../support/audit-journal.js';
 
 const cleanups = new Map<object, Array<() => Promise<unknown>>>();
 
@@ -54,13 +55,9 @@ const statement = (sessionId: string, statementId: string, text: string, effect:
   decision: { effect, policyIds: ['p1'], policyVersion: 'v7', reason: effect === 'deny' ? 'forbidden' : 'ok' },
 });
 
-const readLog = async (dir: string, id: string): Promise<AuditRecord[]> =>
-  (await readFile(join(dir, 'sessions', `${id}.jsonl`), 'utf8'))
-    .trimEnd()
-    .split('\n')
-    .map((l) => JSON.parse(l) as AuditRecord);
+const readLog = sessionRecords;
 
-test('events land in a per-session JSON-lines log with seq, time and chain links; SQL literals are masked', async (t) => {
+test('events land in the journal, chained per session with seq, time and links, sessions interleaved; SQL literals are masked', async (t) => {
   const dir = await tempDir(t);
   const sink = await createLocalAuditSink({ dir, ack: 'store', responseCapBytes: 64 });
   defer(t, () => sink.close());
@@ -74,7 +71,12 @@ test('events land in a per-session JSON-lines log with seq, time and chain links
   assert.match(log[0]!.at, /^\d{4}-\d\d-\d\dT/);
   const text = (log[1] as Extract<AuditRecord, { type: 'statement' }>).text;
   assert.equal(text, "select * from users where email = '***' and card = 0 limit 10");
-  assert.doesNotMatch(await readFile(join(dir, 'sessions', 's1.jsonl'), 'utf8'), /alice@example\.com|4111111111111111/);
+  assert.doesNotMatch(await readFile(await lastJournal(dir), 'utf8'), /alice@example\.com|4111111111111111/);
+  // Another session's events go to the same journal and chain on their own.
+  await Promise.all([sink.append(start('s9', 'bob', 'orders')), sink.append(statement('s1', 'q2', 'select 2'))]);
+  const journal = (await readFile(await lastJournal(dir), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as AuditRecord);
+  assert.deepEqual(journal.map((r) => `${r.sessionId}:${r.seq}`), ['s1:1', 's1:2', 's9:1', 's1:3']);
+  assert.deepEqual((await readLog(dir, 's9')).map((r) => r.seq), [1]);
   const keyMode = (await stat(join(dir, 'keys', 'audit-signing.key'))).mode & 0o777;
   assert.equal(keyMode, 0o600);
 });
@@ -185,14 +187,19 @@ test('fails closed when the audit directory is replaced: health says why and app
   await rm(dir);
 });
 
-test('fails closed when a session log cannot be created', async (t) => {
+test('fails closed when the audit directory takes no writes', async (t) => {
   const dir = await tempDir(t);
-  const sink = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0, probeIntervalMs: 60_000 });
+  const sink = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0, probeIntervalMs: 20 });
   defer(t, () => sink.close());
-  // A directory squatting on the log's name makes open(2) fail even for root.
-  await import('node:fs/promises').then((fs) => fs.mkdir(join(dir, 'sessions', 'g1.jsonl')));
-  await assert.rejects(sink.append(start('g1', 'alice', 'orders')), /cannot write audit log for session g1 \(EISDIR\)/);
-  assert.equal(sink.health().ok, false);
+  // A directory squatting on the probe's name makes its write fail even for root.
+  await import('node:fs/promises').then((fs) => fs.mkdir(join(dir, '.probe')));
+  for (let i = 0; i < 500 && sink.health().ok; i++) await sleep(10);
+  assert.match((sink.health() as { reason: string }).reason, /audit directory .* is not writable \(EISDIR\)/);
+  await assert.rejects(sink.append(start('g1', 'alice', 'orders')), AuditUnavailableError);
+  await import('node:fs/promises').then((fs) => fs.rmdir(join(dir, '.probe')));
+  for (let i = 0; i < 500 && !sink.health().ok; i++) await sleep(10);
+  await sink.append(start('g1', 'alice', 'orders'));
+  assert.deepEqual((await readLog(dir, 'g1')).map((r) => r.seq), [1], 'nothing of the refused event was written');
 });
 
 /** A store that is down until told otherwise; it keeps what it accepted so the test can look. */
@@ -214,7 +221,7 @@ function flakyStore() {
   };
 }
 
-test('ack local keeps events in the spool while the store is down; a restarted gateway ships them', async (t) => {
+test('ack local keeps events in the journal while the store is down; a restarted gateway ships them', async (t) => {
   const dir = await tempDir(t);
   const store = flakyStore();
   const first = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0, store, shipIntervalMs: 10 });
@@ -224,7 +231,7 @@ test('ack local keeps events in the spool while the store is down; a restarted g
   for (let i = 0; i < 500 && store.writes === 0; i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(store.writes > 0, 'the sink tried to ship');
   assert.equal(first.unshippedCount(), 2);
-  await first.close(); // the final digest joins the spool
+  await first.close(); // the final digest joins the journal
   assert.equal(store.accepted.length, 0);
 
   store.setUp(true);
@@ -236,10 +243,11 @@ test('ack local keeps events in the spool while the store is down; a restarted g
   assert.deepEqual(events.map((r) => [r.sessionId, r.seq, r.type]), [['r1', 1, 'session.start'], ['r1', 2, 'statement'], ['r1', 3, 'session.end']]);
   assert.equal((events[2] as { reason?: string }).reason, 'gateway_crashed');
   assert.ok(store.accepted.some((i) => i.kind === 'digest'));
-  assert.equal(Number(await readFile(join(dir, 'spool.cursor'), 'utf8')), (await stat(join(dir, 'spool.jsonl'))).size);
+  const state = JSON.parse(await readFile(join(dir, 'journal', 'state.json'), 'utf8')) as Record<string, { shipped?: number }>;
+  for (const file of await journalFiles(dir)) assert.equal(state[file.split('/').pop()!.slice(0, -'.jsonl'.length)]?.shipped, (await stat(file)).size, 'every journal shipped to its end');
 });
 
-test('a statement and its outcome spool in chain order; a gateway killed mid-ship resumes from the saved cursor with no gap', async (t) => {
+test('a statement and its outcome ship in chain order; a gateway killed mid-ship resumes from the saved mark with no gap', async (t) => {
   const dir = await tempDir(t);
   const copy = await tempDir(t);
   // Accepts two batches, then hangs on the third: the first gateway "dies" with a pass in flight.
@@ -265,9 +273,11 @@ test('a statement and its outcome spool in chain order; a gateway killed mid-shi
     first.appendDeferred(outcome(`q${i}`));
   }
   first.appendNow!(statement('m1', 'q5', 'select 5'));
-  const spooled = (await readFile(join(dir, 'spool.jsonl'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as ShippedItem);
-  const chainOrder = spooled.map((i) => (i.kind === 'event' ? `${i.record.seq}:${i.record.type}` : i.kind));
-  assert.deepEqual(chainOrder, (await readLog(dir, 'm1')).map((r) => `${r.seq}:${r.type}`), 'the spool holds the session log, in order');
+  const journal = await lastJournal(dir);
+  const lines = (await readFile(journal, 'utf8')).trimEnd().split('\n');
+  const spooled = lines.map((l) => JSON.parse(l) as AuditRecord | ShippedItem);
+  const chainOrder = spooled.map((i) => ('kind' in i ? i.kind : `${i.seq}:${i.type}`));
+  assert.deepEqual(chainOrder, (await readLog(dir, 'm1')).map((r) => `${r.seq}:${r.type}`), 'the journal is what ships, in order');
   assert.equal(chainOrder.length, 10);
 
   for (let i = 0; i < 500 && calls < 3; i++) await sleep(10);
@@ -275,9 +285,10 @@ test('a statement and its outcome spool in chain order; a gateway killed mid-shi
   assert.equal(accepted.length, 6);
   // The crash: what is on disk now is all a restarted gateway has.
   await cp(dir, copy, { recursive: true });
-  const cursor = Number(await readFile(join(copy, 'spool.cursor'), 'utf8'));
-  const offsets = spooled.map((_, i) => spooled.slice(0, i + 1).reduce((n, item) => n + Buffer.byteLength(JSON.stringify(item)) + 1, 0));
-  assert.ok([offsets[2], offsets[5]].includes(cursor), `the cursor (${cursor}) ends an acknowledged batch`);
+  const name = journal.split('/').pop()!.slice(0, -'.jsonl'.length);
+  const cursor = (JSON.parse(await readFile(join(copy, 'journal', 'state.json'), 'utf8')) as Record<string, { shipped: number }>)[name]!.shipped;
+  const offsets = lines.map((_, i) => lines.slice(0, i + 1).reduce((n, line) => n + Buffer.byteLength(line) + 1, 0));
+  assert.ok([offsets[2], offsets[5]].includes(cursor), `the shipped mark (${cursor}) ends an acknowledged batch`);
 
   const reshipped: ShippedItem[] = [];
   const second = await createLocalAuditSink({ dir: copy, ack: 'local', responseCapBytes: 0, store: { write: async (items) => void reshipped.push(...items) }, shipIntervalMs: 10 });
@@ -311,4 +322,75 @@ test('ack store waits for the store; when it stays down the append is refused an
   for (let i = 0; i < 1000 && !sink.health().ok; i++) await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(sink.health(), { ok: true });
   await sink.append(statement('k1', 'q3', 'select 3'));
+});
+
+/** Counts (and can fail) write(2) calls on the journal: the sink's own `writeSync`, patched where it imports it from. */
+async function watchJournalWrites(t: { after(fn: () => void): void }) {
+  const fs = (await import('node:fs')).default;
+  const { syncBuiltinESMExports } = await import('node:module');
+  const original = fs.writeSync;
+  const state = { writes: 0, failNext: undefined as string | undefined };
+  const isJournal = (fd: number) => {
+    try {
+      return /\/journal\/[^/]+\.jsonl$/.test(fs.readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      return false;
+    }
+  };
+  (fs as { writeSync: unknown }).writeSync = (fd: number, ...rest: unknown[]) => {
+    if (isJournal(fd)) {
+      state.writes++;
+      if (state.failNext) {
+        const code = state.failNext;
+        state.failNext = undefined;
+        throw Object.assign(new Error(`${code}: no space left on device, write`), { code });
+      }
+    }
+    return (original as (...a: unknown[]) => number)(fd, ...rest);
+  };
+  syncBuiltinESMExports();
+  t.after(() => {
+    (fs as { writeSync: unknown }).writeSync = original;
+    syncBuiltinESMExports();
+  });
+  return state;
+}
+
+test("every session's events of one event-loop turn go out in one write(2)", async (t) => {
+  const dir = await tempDir(t);
+  const writes = await watchJournalWrites(t);
+  const sink = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0, deferMs: 60_000 });
+  defer(t, () => sink.close());
+  const ids = Array.from({ length: 16 }, (_, i) => `w${i}`);
+  await Promise.all(ids.map((id) => sink.append(start(id, 'alice', 'orders'))));
+  const before = writes.writes;
+  // Sixteen sessions' statements in one turn, and outcomes nothing waits for: one write carries them all.
+  for (const id of ids) sink.appendDeferred({ type: 'statement.outcome', sessionId: id, statementId: 'q0', status: 'ok', rows: 0, bytes: 0, durationMs: 0 });
+  await Promise.all(ids.map((id) => sink.append(statement(id, 'q1', 'select 1'))));
+  assert.equal(writes.writes - before, 1);
+  for (const id of ids) assert.deepEqual((await readLog(dir, id)).map((r) => `${r.seq}:${r.type}`), ['1:session.start', '2:statement.outcome', '3:statement']);
+});
+
+test('a failed journal write refuses what waits on it and steps its chain back; deferred events stay and go out later', async (t) => {
+  const dir = await tempDir(t);
+  const writes = await watchJournalWrites(t);
+  const sink = await createLocalAuditSink({ dir, ack: 'local', responseCapBytes: 0, deferMs: 60_000, probeIntervalMs: 20 });
+  defer(t, () => sink.close());
+  await Promise.all([sink.append(start('x1', 'alice', 'orders')), sink.append(start('x2', 'bob', 'orders'))]);
+  sink.appendDeferred({ type: 'statement.outcome', sessionId: 'x1', statementId: 'q0', status: 'ok', rows: 0, bytes: 0, durationMs: 0 });
+  writes.failNext = 'ENOSPC';
+  const refused = await Promise.allSettled([sink.append(statement('x1', 'q1', 'select 1')), sink.append(statement('x2', 'q1', 'select 1'))]);
+  assert.deepEqual(refused.map((r) => r.status), ['rejected', 'rejected']);
+  assert.match(String((refused[0] as PromiseRejectedResult).reason), /cannot write audit journal \(ENOSPC\)/);
+  assert.equal(sink.health().ok, false);
+  // The probe finds the disk writable again; the refused statements left no trace and no gap.
+  for (let i = 0; i < 500 && !sink.health().ok; i++) await sleep(10);
+  await sink.append(statement('x1', 'q2', 'select 2'));
+  await sink.append(statement('x2', 'q2', 'select 2'));
+  assert.deepEqual((await readLog(dir, 'x1')).map((r) => `${r.seq}:${r.type}:${'statementId' in r ? r.statementId : ''}`), ['1:session.start:', '2:statement.outcome:q0', '3:statement:q2']);
+  assert.deepEqual((await readLog(dir, 'x2')).map((r) => `${r.seq}:${'statementId' in r ? r.statementId : ''}`), ['1:', '2:q2']);
+  await sink.close();
+  const reader = createLocalAuditReader(dir);
+  const publicKey = createPublicKey(await readFile(join(dir, 'keys', 'audit-signing.pub'), 'utf8'));
+  assert.deepEqual((await verifyAuditStore(reader, { publicKey, sessionIds: await reader.sessionIds() })).problems, []);
 });

@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cutTornTail, readLogHead, readLogTail } from '../../fargate-proxy/src/adapters/local/audit-log-tail.js';
+import { forEachJournalLine } from '../../fargate-proxy/src/adapters/local/audit-journal.js';
 
 const rec = (seq: number, pad = 0) => JSON.stringify({ seq, hash: `h${seq}`, pad: 'x'.repeat(pad) });
 
@@ -31,4 +32,24 @@ test('the last whole record, for lines shorter and longer than a read chunk, wit
   // A damaged last line: the record before it is the last whole one.
   await writeFile(file, `${rec(1)}\n${rec(2)}\nnot json\n`);
   assert.equal(readLogTail(file)!.last?.seq, 2);
+});
+
+test('journal lines are read whole across read chunks, with their byte ranges; an unfinished last write is left out', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'airlock-journal-lines-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'j.jsonl');
+  const lines = [rec(1), rec(2, 1_500_000), rec(3, 1_048_000), '', rec(4, 3)];
+  await writeFile(file, `${lines.join('\n')}\n{"seq":5,"ha`);
+  const seen: Array<{ seq: number; start: number; end: number; lineNo: number }> = [];
+  const text = await readFile(file);
+  const done = forEachJournalLine(file, 0, (line, start, end, lineNo) => {
+    assert.ok(text.subarray(start, end - 1).equals(line), `line ${lineNo} is the bytes of its range`);
+    seen.push({ seq: (JSON.parse(line.toString()) as { seq: number }).seq, start, end, lineNo });
+  });
+  assert.deepEqual(seen.map((s) => [s.seq, s.lineNo]), [[1, 1], [2, 2], [3, 3], [4, 5]]);
+  assert.equal(done.end, text.length - '{"seq":5,"ha'.length);
+  // Read on from where a reader stopped: only what came after.
+  const more: number[] = [];
+  forEachJournalLine(file, seen[2]!.end, (line) => void more.push((JSON.parse(line.toString()) as { seq: number }).seq), 4);
+  assert.deepEqual(more, [4]);
 });

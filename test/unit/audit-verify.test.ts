@@ -12,6 +12,7 @@ import { verifyAuditStore, type VerifyReport } from '../../core/audit/verify.js'
 import { signDigest, type SignedDigest } from '../../core/audit/digest.js';
 import { recordHash } from '../../core/audit/chain.js';
 import type { AuditRecord } from '../../core/audit/events.js';
+import { rewriteSessionLines, sessionLines } from '../support/audit-journal.js';
 
 const SESSION = '20261125T000000Z-aaaaaaaaaaaaaaaa';
 
@@ -43,15 +44,15 @@ async function writeSession(t: { after(fn: () => Promise<void>): void }) {
   }
   await sink.append({ type: 'session.end', sessionId: SESSION, reason: 'client closed', statements: 4, bytesIn: 10, bytesOut: 20, durationMs: 5 });
   await sink.close();
-  const file = join(dir, 'sessions', `${SESSION}.jsonl`);
   const publicKey = createPublicKey(await readFile(join(dir, 'keys', 'audit-signing.pub'), 'utf8'));
-  const lines = async () => (await readFile(file, 'utf8')).trimEnd().split('\n');
-  const save = (ls: string[]) => writeFile(file, `${ls.join('\n')}\n`);
+  // The session's lines where they lie in the journal: edited in place, as an attacker would.
+  const lines = () => sessionLines(dir, SESSION);
+  const save = (ls: string[]) => rewriteSessionLines(dir, SESSION, ls);
   const verify = async (): Promise<VerifyReport> => {
     const reader = createLocalAuditReader(dir);
     return verifyAuditStore(reader, { publicKey, sessionIds: await reader.sessionIds() });
   };
-  return { dir, file, lines, save, verify, publicKey };
+  return { dir, lines, save, verify, publicKey };
 }
 
 const kinds = (r: VerifyReport) => [...new Set(r.problems.map((p) => p.kind))].sort();
@@ -134,9 +135,9 @@ test('a damaged line is reported as unparsable', async (t) => {
   assert.ok(kinds(await s.verify()).includes('unparsable'));
 });
 
-test('a deleted session log is detected', async (t) => {
+test("a session's deleted lines are detected", async (t) => {
   const s = await writeSession(t);
-  await rm(s.file);
+  await s.save([]);
   assert.deepEqual(kinds(await s.verify()), ['missing-session']);
 });
 

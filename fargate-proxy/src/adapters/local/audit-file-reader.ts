@@ -1,10 +1,14 @@
 // Reads the local audit store (see audit-layout.ts) for the CLI, the console and verification.
+// Sessions are found in the journals through a map of where each session's lines are, built by one
+// pass over the journals and extended, not rebuilt, as they grow (a long-lived reader: the console).
+import { closeSync, openSync, readSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import type { SignedDigest } from '../../../../core/audit/digest.js';
 import { isValidSessionId } from '../../../../core/audit/events.js';
 import { matchesFilter, type AuditReader, type SessionFilter, type SessionSummary } from '../../../../core/audit/ports.js';
 import type { LogEntry } from '../../../../core/audit/verify.js';
 import { auditPaths, type IndexLine } from './audit-layout.js';
+import { forEachJournalLine, listJournals, parseJournalLine } from './audit-journal.js';
 
 async function readLines(path: string): Promise<string[] | undefined> {
   try {
@@ -28,8 +32,79 @@ function parseJsonLines<T>(lines: string[]): T[] {
   return out;
 }
 
+/**
+ * Session lines across the journals, read up to `scanned` in each. Per session a flat array of
+ * (journal number, start, end, line number) quadruples: 32 bytes a line, for a reader that lives
+ * as long as the gateway (the console).
+ */
+class JournalMap {
+  private readonly journals: string[] = [];
+  private readonly scanned = new Map<string, { end: number; lines: number }>();
+  private readonly sessions = new Map<string, number[]>();
+  constructor(private readonly paths: ReturnType<typeof auditPaths>) {}
+
+  refresh(): void {
+    for (const journal of listJournals(this.paths.journals)) {
+      let from = this.scanned.get(journal);
+      if (!from) {
+        from = { end: 0, lines: 0 };
+        this.journals.push(journal);
+      }
+      const j = this.journals.indexOf(journal);
+      const done = forEachJournalLine(
+        this.paths.journal(journal),
+        from.end,
+        (line, start, end, lineNo) => {
+          const parsed = parseJournalLine(line);
+          if ('item' in parsed) return; // shipped to a remote store, not part of a session's chain
+          // A damaged line that no longer names its session is damage all the same: it is
+          // reported under the journal's own name, so verification cannot miss it.
+          const sessionId = 'record' in parsed ? parsed.record.sessionId : (parsed.sessionId ?? `journal.${journal}`);
+          const at = this.sessions.get(sessionId);
+          if (at) at.push(j, start, end, lineNo);
+          else this.sessions.set(sessionId, [j, start, end, lineNo]);
+        },
+        from.lines + 1,
+      );
+      this.scanned.set(journal, done);
+    }
+  }
+
+  sessionIds(): string[] {
+    return [...this.sessions.keys()];
+  }
+
+  /** The session's journal lines, in journal order; undefined when it has none. */
+  read(sessionId: string): LogEntry[] | undefined {
+    const at = this.sessions.get(sessionId);
+    if (!at) return undefined;
+    const out: LogEntry[] = [];
+    let fd: number | undefined;
+    let open = -1;
+    try {
+      for (let i = 0; i < at.length; i += 4) {
+        const [j, start, end, lineNo] = [at[i]!, at[i + 1]!, at[i + 2]!, at[i + 3]!];
+        if (j !== open) {
+          if (fd !== undefined) closeSync(fd);
+          fd = openSync(this.paths.journal(this.journals[j]!), 'r');
+          open = j;
+        }
+        const buf = Buffer.allocUnsafe(end - start - 1);
+        readSync(fd!, buf, 0, buf.length, start);
+        const parsed = parseJournalLine(buf);
+        if ('record' in parsed) out.push(parsed.record);
+        else out.push({ unparsable: buf.toString('utf8').slice(0, 200), line: lineNo });
+      }
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    return out;
+  }
+}
+
 export function createLocalAuditReader(dir: string): AuditReader & { sessionIds(): Promise<string[]> } {
   const paths = auditPaths(dir);
+  const journals = new JournalMap(paths);
   return {
     async listSessions(filter?: SessionFilter): Promise<SessionSummary[]> {
       const summaries = new Map<string, SessionSummary>();
@@ -67,10 +142,13 @@ export function createLocalAuditReader(dir: string): AuditReader & { sessionIds(
       return filter?.limit ? list.slice(0, filter.limit) : list;
     },
 
+    /** A log written before the journal, then the session's journal lines (a late event or a close-out continues it there). */
     async readSession(sessionId: string): Promise<LogEntry[] | undefined> {
       if (!isValidSessionId(sessionId)) return undefined;
       const lines = await readLines(paths.session(sessionId));
-      if (!lines) return undefined;
+      journals.refresh();
+      const inJournals = journals.read(sessionId);
+      if (!lines) return inJournals;
       const entries: LogEntry[] = [];
       lines.forEach((line, i) => {
         if (!line.trim()) return;
@@ -80,20 +158,23 @@ export function createLocalAuditReader(dir: string): AuditReader & { sessionIds(
           entries.push({ unparsable: line.slice(0, 200), line: i + 1 });
         }
       });
-      return entries;
+      return inJournals ? [...entries, ...inJournals] : entries;
     },
 
     async readDigests(): Promise<SignedDigest[]> {
       return parseJsonLines<SignedDigest>((await readLines(paths.digests)) ?? []);
     },
 
-    /** Every session with a log file, indexed or not (verification must not trust the index). */
+    /** Every session with a line in a journal or an older log file, indexed or not (verification must not trust the index). */
     async sessionIds(): Promise<string[]> {
+      let legacy: string[] = [];
       try {
-        return (await readdir(paths.sessions)).filter((n) => n.endsWith('.jsonl')).map((n) => n.slice(0, -'.jsonl'.length)).sort();
+        legacy = (await readdir(paths.sessions)).filter((n) => n.endsWith('.jsonl')).map((n) => n.slice(0, -'.jsonl'.length));
       } catch {
-        return [];
+        /* no logs from before the journal */
       }
+      journals.refresh();
+      return [...new Set([...legacy, ...journals.sessionIds()])].sort();
     },
   };
 }

@@ -1,22 +1,25 @@
-// The audit sink over local files: one append-only JSON-lines log per session, an index, signed
-// digests and, when a remote store is configured, a spool shipped to it in batches.
+// The audit sink over local files: one append-only journal per gateway process holding every
+// session's events (each session still its own hash chain), an index, signed digests and, when a
+// remote store is configured, the journal doubles as the spool shipped to it in batches.
 //
-// Writes are synchronous `write(2)` calls on O_APPEND descriptors: when `append` resolves the
-// bytes belong to the kernel, so killing the gateway loses nothing acknowledged. fsync is batched
-// on a short interval; ack level `store` waits for it (no remote store) or for the remote store.
-import { closeSync, fstatSync, fsync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync, watch, writeFileSync, writeSync, constants, type FSWatcher } from 'node:fs';
+// Writes are synchronous `write(2)` calls on O_APPEND descriptors: when an event is acknowledged
+// its bytes belong to the kernel, so killing the gateway loses nothing acknowledged. Events of one
+// event-loop turn share one write(2) (every session's); one fsync of the journal per window; ack
+// level `store` waits for it (no remote store) or for the remote store.
+import { closeSync, existsSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, truncateSync, unlinkSync, watch, writeFileSync, writeSync, constants, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { hostname } from 'node:os';
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { isValidSessionId, type AuditEventInput, type AuditRecord, type CapturedResponse } from '../../../../core/audit/events.js';
-import { SessionChains } from '../../../../core/audit/chain.js';
+import { SessionChains, type ChainHead } from '../../../../core/audit/chain.js';
 import { digestGenesis, digestHash, signDigest, signDigestWith, toPrivateKey, type DigestEntry, type DigestSigner, type SignedDigest } from '../../../../core/audit/digest.js';
 import { AuditUnavailableError, type AuditHealth, type AuditSink, type AuditStoreWriter, type ShippedItem } from '../../../../core/audit/ports.js';
 import { ResponseCapture } from '../../../../core/audit/response-capture.js';
 import { maskSqlLiterals, prepareSqlLiteralMasking } from '../../../../core/audit/sql-literals.js';
 import { loadOrCreateSigningKey } from './audit-signing-key.js';
-import { auditPaths, type IndexLine } from './audit-layout.js';
+import { auditPaths, indexLineFor, type IndexLine } from './audit-layout.js';
 import { cutTornTail, readLogHead, readLogTail } from './audit-log-tail.js';
+import { forEachJournalLine, listJournals, newJournalName, parseJournalLine, readJournalStates, shippedItemOf, writeJournalStates, type JournalStates } from './audit-journal.js';
 
 export interface LocalAuditSinkOptions {
   dir: string;
@@ -28,7 +31,7 @@ export interface LocalAuditSinkOptions {
   signer?: DigestSigner;
   /** Bytes of each statement's response kept; the rest is hashed and counted. */
   responseCapBytes: number;
-  /** Remote store the spool ships to (e.g. DynamoDB + S3). */
+  /** Remote store the journal ships to (e.g. DynamoDB + S3). */
   store?: AuditStoreWriter;
   /** How long writes wait to share an fsync. Default: 20 ms with ack `store` (it waits for it), 200 ms with `local`. */
   fsyncIntervalMs?: number;
@@ -37,10 +40,10 @@ export interface LocalAuditSinkOptions {
   shipBatchSize?: number;
   /** How long ack `store` waits for the remote store before refusing. */
   storeTimeoutMs?: number;
-  /** Unshipped spool bytes beyond which the sink refuses events (the store has been down too long). */
+  /** Unshipped journal bytes beyond which the sink refuses events (the store has been down too long). */
   maxSpoolBytes?: number;
   probeIntervalMs?: number;
-  /** How long a deferred event (`appendDeferred`) may wait for its session's next event. Default 20 ms. */
+  /** How long a deferred event (`appendDeferred`) may wait for the next write. Default 20 ms. */
   deferMs?: number;
   /** Names this writer's digest chain; default: host, start time and random bits. */
   writer?: string;
@@ -50,7 +53,7 @@ export interface LocalAuditSink extends AuditSink {
   appendDeferred(e: AuditEventInput): void;
   /** A capture bounded by the configured cap, for the response of one statement. */
   newResponseCapture(): ResponseCapture;
-  /** Events written to the spool and not yet acknowledged by the remote store. */
+  /** Events (and digests) written to the journal and not yet acknowledged by the remote store. */
   unshippedCount(): number;
   /** When the oldest event (or digest) not yet acknowledged by the remote store was written, ms since epoch; undefined when none. */
   oldestUnshippedAt(): number | undefined;
@@ -61,35 +64,57 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
-interface Rendered {
+/** `appendNow`'s caller: it learns the outcome from the call itself, so it needs no callbacks. */
+const NOW = Symbol('appendNow');
+
+/** An event chained (its head committed in memory) and not yet written. */
+interface Pending {
   record: AuditRecord;
   line: string;
+  /** Someone waits for it (append, appendNow); deferred events have none and survive a failed write. */
+  waiter?: Waiter | typeof NOW;
 }
 
-interface SpoolEntry {
+interface QueueEntry {
   item: ShippedItem;
+  journal: string;
+  /** Journal offset past its line: the journal's shipped mark once it is acknowledged. */
   end: number;
+  bytes: number;
+  /** Position in the queue since start, so waiters compare one number. */
+  n: number;
+}
+
+/** A session's chain as the journals left it, gathered at start for the crash close-out. */
+interface SeenSession {
+  first: AuditRecord;
+  last: AuditRecord;
+  statements: number;
+  bytesOut: number;
+  indexLines: IndexLine[];
 }
 
 /** Asked before every statement: one shared answer rather than a new object each time. */
 const HEALTHY: AuditHealth = Object.freeze({ ok: true });
 
-/** The event that closes a session's log: its end, or a refusal at login (a session that never started). */
+/** The event that closes a session's chain: its end, or a refusal at login (a session that never started). */
 const endsSession = (r: AuditRecord): boolean => r.type === 'session.end' || (r.type === 'auth.refused' && r.seq === 1);
 
 /** `session.end`'s reason for a session the gateway's crash cut (written by the next start). */
 export const GATEWAY_CRASHED = 'gateway_crashed';
+
+/** Heads of sessions ended in this process, kept for the late event that continues a chain after its end. */
+const ENDED_HEADS_KEPT = 4096;
 
 const errText = (e: unknown): string => ((e as NodeJS.ErrnoException).code ?? (e as Error).message ?? String(e));
 
 export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<LocalAuditSink> {
   await prepareSqlLiteralMasking();
   const paths = auditPaths(o.dir);
-  mkdirSync(paths.sessions, { recursive: true, mode: 0o750 });
+  mkdirSync(paths.journals, { recursive: true, mode: 0o750 });
   const privateKey = o.signer ? undefined : toPrivateKey(o.signingKey ?? loadOrCreateSigningKey(o.dir));
   const dirIdentity = statSync(o.dir).ino;
-  // `store` waits for the fsync, so it comes soon; `local` already has the kernel's copy, and each
-  // fsync costs ~0.1 ms of CPU per session file (bench/experiments/fsync-cost.ts), so it is batched further.
+  // `store` waits for the fsync, so it comes soon; `local` already has the kernel's copy, so it is batched further.
   const fsyncIntervalMs = o.fsyncIntervalMs ?? (o.ack === 'store' ? 20 : 200);
   const shipIntervalMs = o.shipIntervalMs ?? 200;
   const shipBatchSize = o.shipBatchSize ?? 100;
@@ -102,8 +127,14 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   const openAppend = (path: string): number => openSync(path, appendFlags, 0o640);
 
   const chains = new SessionChains();
-  const sessionFds = new Map<string, number>();
   const postgresSessions = new Set<string>();
+  /** Sessions whose chain is in memory and not ended: a clean close with none left seals the journal. */
+  const live = new Set<string>();
+  /** Sessions whose ending event was chained: their chain is released once it is written. */
+  const closing = new Set<string>();
+  const endedHeads = new Map<string, { head: ChainHead; postgres: boolean }>();
+  /** Logs of versions before the journal: read for chains they hold, never written. */
+  const legacySessions = existsSync(paths.sessions);
   const dirty = new Set<number>();
   let fsyncWaiters: Waiter[] = [];
   let fsyncRunning = false;
@@ -117,52 +148,74 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   const indexFd = openAppend(paths.index);
   const digestsFd = openAppend(paths.digests);
 
+  const states: JournalStates = readJournalStates(paths.journalState);
+  const earlier = listJournals(paths.journals);
+  // Nothing writes an earlier journal any more: a torn last write there was never acknowledged.
+  for (const name of earlier) if (!states[name]?.sealed) cutTornTail(paths.journal(name));
+  const journalName = newJournalName();
+  const journalFd = openAppend(paths.journal(journalName));
+  let journalSize = 0;
+  /** A write failed part-way: the journal is cut back to `journalSize` before the next one. */
+  let journalDamaged = false;
+
   // Digest chain state for this writer.
   let dseq = 0;
   let prevDigest = digestGenesis(writer);
   const undigested = new Map<string, DigestEntry>();
 
-  // Spool (only with a remote store).
-  const spoolFd = o.store ? openAppend(paths.spool) : undefined;
-  let spoolSize = spoolFd === undefined ? 0 : fstatSync(spoolFd).size;
-  let cursor = 0;
-  let savedCursor = 0;
-  let cursorSavedAt = 0;
-  const queue: SpoolEntry[] = [];
-  let shipWaiters: Array<Waiter & { end: number; timer: NodeJS.Timeout }> = [];
+  // Shipping (only with a remote store): the journal is the spool; `states` says how far each journal shipped.
+  const queue: QueueEntry[] = [];
+  let queued = 0;
+  let shippedN = 0;
+  let unshippedBytes = 0;
+  let statesSavedAt = 0;
+  let statesDirty = false;
+  let shipWaiters: Array<Waiter & { n: number; timer: NodeJS.Timeout }> = [];
   let shipping = false;
   let shipError: string | undefined;
   let shipBackoffMs = shipIntervalMs;
   let shipTimer: NodeJS.Timeout | undefined;
 
-  if (spoolFd !== undefined) recoverSpool();
+  function enqueue(item: ShippedItem, journal: string, end: number, bytes: number): number {
+    queue.push({ item, journal, end, bytes, n: ++queued });
+    unshippedBytes += bytes;
+    return queued;
+  }
 
-  function recoverSpool(): void {
+  if (o.store) {
+    states[journalName] = { shipped: 0 };
+    for (const name of earlier) {
+      const shipped = states[name]?.shipped;
+      if (shipped === undefined) continue;
+      forEachJournalLine(paths.journal(name), shipped, (line, start, end) => {
+        const item = shippedItemOf(parseJournalLine(line));
+        if (item) enqueue(item, name, end, end - start);
+      });
+    }
+    adoptLegacySpool();
+  }
+  saveStates();
+
+  /** A spool written before the journal: its unshipped lines (already in the shipped form) move into this journal. */
+  function adoptLegacySpool(): void {
+    if (!existsSync(paths.spool)) return;
+    let cursor = 0;
     try {
       cursor = Number(readFileSync(paths.spoolCursor, 'utf8').trim()) || 0;
     } catch {
       cursor = 0;
     }
-    savedCursor = cursor;
-    // A crash between truncating the spool and saving the cursor leaves the cursor past the end.
-    if (cursor > spoolSize) cursor = 0;
-    const text = readFileSync(paths.spool).subarray(cursor);
-    let offset = cursor;
-    for (const line of text.toString('utf8').split('\n')) {
-      const lineBytes = Buffer.byteLength(line);
-      offset += lineBytes + 1;
-      if (!line) continue;
-      try {
-        const item = JSON.parse(line) as ShippedItem;
-        queue.push({ item, end: Math.min(offset, spoolSize) });
-      } catch {
-        // A torn line is a write that was never acknowledged: nothing to ship.
-      }
+    const items: Array<{ item: ShippedItem; line: Buffer }> = [];
+    forEachJournalLine(paths.spool, cursor, (line) => {
+      const parsed = parseJournalLine(line);
+      if ('item' in parsed) items.push({ item: parsed.item, line: Buffer.concat([line, Buffer.from('\n')]) });
+    });
+    for (const { item, line } of items) {
+      writeJournal(line);
+      enqueue(item, journalName, journalSize, line.length);
     }
-    if (spoolSize > 0 && !readFileSync(paths.spool).subarray(spoolSize - 1).equals(Buffer.from('\n'))) {
-      writeSync(spoolFd!, '\n');
-      spoolSize += 1;
-    }
+    fsyncSync(journalFd);
+    for (const path of [paths.spool, paths.spoolCursor]) if (existsSync(path)) unlinkSync(path);
   }
 
   function fail(reason: string): never {
@@ -176,8 +229,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   }
 
   function spoolOverflow(): string | undefined {
-    const unshipped = spoolSize - cursor;
-    return unshipped > maxSpoolBytes ? `audit spool holds ${unshipped} unshipped bytes (store unreachable: ${shipError ?? 'unknown'})` : undefined;
+    return unshippedBytes > maxSpoolBytes ? `audit journal holds ${unshippedBytes} unshipped bytes (store unreachable: ${shipError ?? 'unknown'})` : undefined;
   }
 
   function checkDirectory(): void {
@@ -214,16 +266,30 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     checkDirectory();
     if (stickyFailure) return;
     try {
+      // The journal itself must take bytes again: a full disk fails here, not only at the next event.
+      if (journalDamaged) repairJournal();
       writeFileSync(paths.probe, new Date().toISOString());
-      if (failure) {
-        // The disk accepts writes again: reopen session logs lazily rather than trust old descriptors.
-        for (const fd of sessionFds.values()) closeQuietly(fd);
-        sessionFds.clear();
-        failure = undefined;
-      }
+      failure = undefined;
     } catch (e) {
       failure ??= `audit directory ${o.dir} is not writable (${errText(e)})`;
     }
+  }
+
+  /** Appends to the journal; a write that fails part-way is cut off before the next one. */
+  function writeJournal(buf: Buffer): void {
+    if (journalDamaged) repairJournal();
+    try {
+      writeLine(journalFd, buf);
+    } catch (e) {
+      journalDamaged = true;
+      throw e;
+    }
+    journalSize += buf.length;
+  }
+
+  function repairJournal(): void {
+    ftruncateSync(journalFd, journalSize);
+    journalDamaged = false;
   }
 
   function closeQuietly(fd: number): void {
@@ -236,42 +302,71 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   }
 
   /**
-   * Sessions whose log already ended (session.end, or refused at login) when an event came for them
-   * (an approval cancelled as the session closed): such an event continues the chain on disk, and
-   * the log is closed again right after it.
-   */
-  const reopened = new Set<string>();
-
-  /**
-   * The session's open log, opened (and its chain resumed from disk) on first use. Every event is
-   * chained only after this: a session whose log was closed, or written by a gateway before a
+   * Makes sure the session's chain head is in memory before an event is chained: a session ended
+   * in this process (an approval cancelled as it closed), or written by a gateway before a
    * restart, continues its chain and never starts a second one at seq 1.
    */
-  function sessionFd(sessionId: string): number {
-    let fd = sessionFds.get(sessionId);
-    if (fd !== undefined) return fd;
-    try {
-      resumeChain(sessionId, paths.session(sessionId));
-      fd = openAppend(paths.session(sessionId));
-    } catch (e) {
-      fail(`cannot write audit log for session ${sessionId} (${errText(e)})`);
+  function ensureHead(input: AuditEventInput): void {
+    const sessionId = input.sessionId;
+    if (chains.head(sessionId)) return;
+    live.add(sessionId);
+    const ended = endedHeads.get(sessionId);
+    if (ended) {
+      endedHeads.delete(sessionId);
+      chains.resume(sessionId, ended.head);
+      if (ended.postgres) postgresSessions.add(sessionId);
+      closing.add(sessionId);
+      return;
     }
-    sessionFds.set(sessionId, fd);
-    return fd;
+    // A session's first event in this process: only an event that starts a session needs no search
+    // of the journals (they are not indexed by session), just the cheap look for an older log.
+    const starts = input.type === 'session.start' || input.type === 'auth.refused';
+    const found = resumeFromLegacy(sessionId) ?? (starts ? undefined : headInJournals(sessionId));
+    if (!found) return;
+    chains.resume(sessionId, { seq: found.last.seq, hash: found.last.hash });
+    if (found.postgres) postgresSessions.add(sessionId);
+    if (endsSession(found.last)) closing.add(sessionId);
   }
 
-  function resumeChain(sessionId: string, path: string): void {
-    const tail = readLogTail(path);
-    if (!tail) return;
-    // Bytes of a write this or an earlier process did not finish: nothing acknowledged or signed them.
+  function resumeFromLegacy(sessionId: string): { last: AuditRecord; postgres: boolean } | undefined {
+    if (!legacySessions) return undefined;
+    const path = paths.session(sessionId);
+    let tail;
+    try {
+      tail = readLogTail(path);
+    } catch (e) {
+      fail(`cannot read audit log for session ${sessionId} (${errText(e)})`);
+    }
+    if (!tail) return undefined;
+    // Bytes of a write an earlier process did not finish: nothing acknowledged or signed them.
     if (tail.tornBytes > 0) truncateSync(path, tail.size - tail.tornBytes);
-    // In memory the chain may be ahead of the disk (deferred events not yet written): memory wins.
-    if (!tail.last || chains.head(sessionId)) return;
-    chains.resume(sessionId, { seq: tail.last.seq, hash: tail.last.hash });
-    if (endsSession(tail.last)) reopened.add(sessionId);
-    // Literal masking must not lapse for a PostgreSQL session's late events.
+    if (!tail.last) return undefined;
+    const later = headInJournals(sessionId);
+    if (later) return later;
     const first = tail.last.seq === 1 ? tail.last : readLogHead(path);
-    if (first?.type === 'session.start' && first.targetKind === 'postgres') postgresSessions.add(sessionId);
+    return { last: tail.last, postgres: first?.type === 'session.start' && first.targetKind === 'postgres' };
+  }
+
+  /** The session's last record in the journals, newest journal first. Rare (see ensureHead), so a scan. */
+  function headInJournals(sessionId: string): { last: AuditRecord; postgres: boolean } | undefined {
+    const needle = Buffer.from(`"sessionId":${JSON.stringify(sessionId)}`);
+    let last: AuditRecord | undefined;
+    let postgres = false;
+    for (const name of [...listJournals(paths.journals)].reverse()) {
+      let started = false;
+      forEachJournalLine(paths.journal(name), 0, (line) => {
+        if (line.indexOf(needle) < 0) return;
+        const parsed = parseJournalLine(line);
+        if (!('record' in parsed) || parsed.record.sessionId !== sessionId) return;
+        if (!last || parsed.record.seq > last.seq) last = parsed.record;
+        if (parsed.record.type === 'session.start') {
+          started = true;
+          postgres = parsed.record.targetKind === 'postgres';
+        }
+      });
+      if (last && started) break;
+    }
+    return last && { last, postgres };
   }
 
   function capResponse(r: CapturedResponse): CapturedResponse {
@@ -300,55 +395,12 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     return input;
   }
 
-  function indexLineFor(r: AuditRecord): IndexLine | undefined {
-    switch (r.type) {
-      case 'session.start':
-        return {
-          sessionId: r.sessionId,
-          kind: 'start',
-          at: r.at,
-          principal: r.principal.id,
-          groups: r.principal.groups,
-          target: r.target,
-          targetKind: r.targetKind,
-          client: `${r.client.address}:${r.client.port}`,
-        };
-      case 'auth.refused':
-        // After a session started, a refusal (a protocol violation, an oversized message) is not a login refusal.
-        if (r.seq > 1) return { sessionId: r.sessionId, kind: 'denied', at: r.at };
-        return { sessionId: r.sessionId, kind: 'refused', at: r.at, target: r.target, client: `${r.client.address}:${r.client.port}`, reason: r.reason };
-      case 'session.end':
-        return { sessionId: r.sessionId, kind: 'end', at: r.at, statements: r.statements, reason: r.reason };
-      // A statement refused after a reviewer's denial has both events: the reader counts it once by its id.
-      case 'statement':
-        return r.decision.effect === 'deny' ? { sessionId: r.sessionId, kind: 'denied', at: r.at, statementId: r.statementId } : undefined;
-      case 'approval':
-        return r.state === 'denied' || r.state === 'expired' ? { sessionId: r.sessionId, kind: 'denied', at: r.at, statementId: r.statementId } : undefined;
-      default:
-        return undefined;
-    }
-  }
-
-  function writeLine(fd: number, line: string): void {
-    const buf = Buffer.from(line, 'utf8');
+  function writeLine(fd: number, data: string | Buffer): number {
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     const n = writeSync(fd, buf);
-    if (n !== buf.length) throw Object.assign(new Error(`short write (${n} of ${buf.length} bytes)`), { code: 'ESHORT' });
     dirty.add(fd);
-  }
-
-  /**
-   * Spools items in one write(2) and queues them for shipping; returns the offset past the last.
-   * An item is queued only once its line is written, so the queue never holds what a restart
-   * would not find in the spool.
-   */
-  function toSpool(items: Array<{ item: ShippedItem; json: string }>): number {
-    const text = items.length === 1 ? `${items[0]!.json}\n` : `${items.map((i) => i.json).join('\n')}\n`;
-    writeLine(spoolFd!, text);
-    for (const { item, json } of items) {
-      spoolSize += Buffer.byteLength(json) + 1;
-      queue.push({ item, end: spoolSize });
-    }
-    return spoolSize;
+    if (n !== buf.length) throw Object.assign(new Error(`short write (${n} of ${buf.length} bytes)`), { code: 'ESHORT' });
+    return n;
   }
 
   function writeDigest(): void {
@@ -387,9 +439,12 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
 
   function recordDigest(digest: SignedDigest): void {
     writeLine(digestsFd, `${JSON.stringify(digest)}\n`);
-    if (spoolFd !== undefined) {
+    if (o.store) {
+      // Shipped from the journal like the events, after the events it signs.
       const item: ShippedItem = { kind: 'digest', digest };
-      toSpool([{ item, json: JSON.stringify(item) }]);
+      const line = Buffer.from(`${JSON.stringify(item)}\n`);
+      writeJournal(line);
+      enqueue(item, journalName, journalSize, line.length);
     }
     dseq = digest.dseq;
     prevDigest = digestHash(digest);
@@ -404,7 +459,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     }
   }
 
-  // fsync: batched, so many events share one disk flush.
+  // fsync: batched, so many events share one disk flush (one journal, whatever the number of sessions).
   let fsyncTimer: NodeJS.Timeout | undefined;
   function scheduleFsync(): void {
     fsyncTimer ??= setTimeout(runFsync, fsyncIntervalMs);
@@ -429,7 +484,6 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     if (pending === 0) return done();
     for (const fd of fds)
       fsync(fd, (err) => {
-        // EBADF: the descriptor was closed at session end after its own flush.
         if (err && err.code !== 'EBADF') error ??= errText(err);
         if (--pending === 0) done();
       });
@@ -470,62 +524,52 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
         shipError = undefined;
         shipBackoffMs = shipIntervalMs;
         queue.splice(0, batch.length);
-        cursor = batch[batch.length - 1]!.end;
-        // Saving the cursor is a file write and a rename; under load a pass ships many batches, so
-        // it is saved at most once per ship interval and when the pass ends.
-        if (Date.now() - cursorSavedAt >= shipIntervalMs) saveCursorGuarded();
-        const ready = shipWaiters.filter((w) => w.end <= cursor);
-        shipWaiters = shipWaiters.filter((w) => w.end > cursor);
+        for (const e of batch) {
+          (states[e.journal] ??= {}).shipped = e.end;
+          unshippedBytes -= e.bytes;
+        }
+        shippedN = batch[batch.length - 1]!.n;
+        statesDirty = true;
+        // Saving the shipped marks is a file write and a rename; under load a pass ships many
+        // batches, so they are saved at most once per ship interval and when the pass ends.
+        if (Date.now() - statesSavedAt >= shipIntervalMs) saveStatesGuarded();
+        const ready = shipWaiters.filter((w) => w.n <= shippedN);
+        shipWaiters = shipWaiters.filter((w) => w.n > shippedN);
         for (const w of ready) {
           clearTimeout(w.timer);
           w.resolve();
         }
       }
-      compactSpool();
     } finally {
-      saveCursorGuarded();
+      saveStatesGuarded();
       shipping = false;
       if (queue.length > 0) scheduleShip(shipError ? shipBackoffMs : 0);
     }
   }
 
-  function saveCursor(): void {
-    writeFileSync(paths.spoolCursorTmp, String(cursor));
-    renameSync(paths.spoolCursorTmp, paths.spoolCursor);
-    savedCursor = cursor;
-    cursorSavedAt = Date.now();
+  function saveStates(): void {
+    writeJournalStates(paths.journalState, states);
+    statesDirty = false;
+    statesSavedAt = Date.now();
   }
 
-  function saveCursorGuarded(): void {
-    if (cursor === savedCursor) return;
+  function saveStatesGuarded(): void {
+    if (!statesDirty) return;
     try {
-      saveCursor();
+      saveStates();
     } catch (e) {
       // Shipped but not remembered: a restart ships these again, which stores accept (idempotent writes).
-      failure ??= `cannot save audit spool cursor (${errText(e)})`;
+      failure ??= `cannot save audit journal state (${errText(e)})`;
     }
   }
 
-  function compactSpool(): void {
-    // Everything queued was acknowledged; bytes past the cursor can only be a torn, unacknowledged line.
-    if (spoolFd === undefined || queue.length > 0 || shipWaiters.length > 0 || spoolSize < 1024 * 1024) return;
-    try {
-      ftruncateSync(spoolFd, 0);
-    } catch {
-      return; // an ever-growing spool is harmless; the cursor still says what was shipped
-    }
-    spoolSize = 0;
-    cursor = 0;
-    saveCursorGuarded();
-  }
-
-  function shipped(end: number): Promise<void> {
+  function shipped(n: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         shipWaiters = shipWaiters.filter((w) => w.timer !== timer);
         reject(new AuditUnavailableError(`audit store did not acknowledge within ${storeTimeoutMs} ms${shipError ? `: ${shipError}` : ''}`));
       }, storeTimeoutMs);
-      shipWaiters.push({ resolve, reject, end, timer });
+      shipWaiters.push({ resolve, reject, n, timer });
       scheduleShip(0);
     });
   }
@@ -535,7 +579,6 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   const probeTimer = setInterval(probe, o.probeIntervalMs ?? 1000);
   const shipTicker = o.store ? setInterval(() => queue.length > 0 && scheduleShip(shipError ? shipBackoffMs : 0), shipIntervalMs) : undefined;
   for (const t of [fsyncKeepalive, digestTimer, probeTimer, shipTicker]) t?.unref();
-  if (queue.length > 0) scheduleShip(0);
 
   /** Refuses an event the sink cannot take now; the caller must not go ahead with what it records. */
   function admit(input: AuditEventInput): void {
@@ -546,131 +589,166 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     if (!h.ok) throw new AuditUnavailableError(h.reason);
   }
 
-  /** Chains and writes one event (with the session's deferred ones); returns it and its spool offset. */
-  function write(input: AuditEventInput): { record: AuditRecord; spoolEnd: number } {
+  // Every event is chained (its head committed in memory) when offered, so each session's chain
+  // keeps the order its events happened in, and waits in `pending` for the next journal write:
+  // at the end of the event-loop turn when someone waits for it (append), at once for appendNow
+  // (the write is the acknowledgement), at the latest after `deferMs` for deferred events.
+  let pending: Pending[] = [];
+  let turnFlush: NodeJS.Immediate | undefined;
+  let deferTimer: NodeJS.Timeout | undefined;
+
+  function chain(input: AuditEventInput, waiter?: Waiter | typeof NOW): Pending {
     admit(input);
-    sessionFd(input.sessionId);
+    ensureHead(input);
     const { record, line } = chains.nextWithLine(prepare(input));
-    return { record, spoolEnd: writeSessionLines(record.sessionId, [...takeDeferred(record.sessionId), { record, line }]) };
+    chains.commit(record);
+    if (endsSession(record)) closing.add(record.sessionId);
+    const p: Pending = waiter ? { record, line, waiter } : { record, line };
+    pending.push(p);
+    return p;
   }
 
-  async function append(input: AuditEventInput): Promise<AuditRecord> {
-    const { record, spoolEnd } = write(input);
-    if (o.ack === 'store') {
-      if (o.store) await shipped(spoolEnd);
-      else await flushed();
-    } else if (o.store) scheduleShip(shipIntervalMs);
-    return record;
+  function append(input: AuditEventInput): Promise<AuditRecord> {
+    return new Promise<AuditRecord>((resolve, reject) => {
+      const p = chain(input, { resolve: () => resolve(p.record), reject });
+      turnFlush ??= setImmediate(flushTurn);
+    });
   }
 
   /** With ack `local` the write is the acknowledgement: no promise to wait for. */
   function appendNow(input: AuditEventInput): AuditRecord {
-    const { record } = write(input);
-    if (o.store) scheduleShip(shipIntervalMs);
-    return record;
+    const p = chain(input, NOW);
+    nowRefused = undefined;
+    writePending();
+    if (nowRefused) throw nowRefused;
+    return p.record;
   }
-
-  // Deferred events (a statement's outcome, which nothing waits for) are chained at once, so the
-  // chain keeps the order they happened in, and written with the session's next event, at the
-  // latest after `deferMs`: one write(2) carries an outcome and the next statement.
-  const deferred = new Map<string, Rendered[]>();
-  let deferTimer: NodeJS.Timeout | undefined;
+  let nowRefused: Error | undefined;
 
   function appendDeferred(input: AuditEventInput): void {
-    admit(input);
-    sessionFd(input.sessionId);
-    const rendered = chains.nextWithLine(prepare(input));
-    chains.commit(rendered.record);
-    requeue(input.sessionId, [rendered]);
-  }
-
-  function requeue(sessionId: string, events: Rendered[]): void {
-    if (events.length === 0) return;
-    const pending = deferred.get(sessionId);
-    if (pending) pending.push(...events);
-    else deferred.set(sessionId, events);
+    chain(input);
     deferTimer ??= setTimeout(writeDeferred, deferMs);
   }
 
-  function takeDeferred(sessionId: string): Rendered[] {
-    const pending = deferred.get(sessionId);
-    if (!pending) return [];
-    deferred.delete(sessionId);
-    return pending;
+  function flushTurn(): void {
+    turnFlush = undefined;
+    writePending();
   }
 
-  /** Writes every deferred event. On failure the events stay queued (the sink reports the failure) and go with the next write. */
   function writeDeferred(): void {
-    if (deferTimer) clearTimeout(deferTimer);
     deferTimer = undefined;
-    let failed = false;
-    for (const sessionId of [...deferred.keys()]) {
-      try {
-        writeSessionLines(sessionId, takeDeferred(sessionId));
-      } catch {
-        failed = true;
-      }
-    }
+    writePending();
     // The sink reports the failure through health; unwritten events wait for the disk to come back.
-    if (failed && deferred.size > 0 && !closed) {
-      if (deferTimer) clearTimeout(deferTimer);
-      deferTimer = setTimeout(writeDeferred, Math.max(deferMs, 1000));
-    }
+    if (pending.length > 0 && !closed) deferTimer ??= setTimeout(writeDeferred, Math.max(deferMs, 1000));
   }
 
   /**
-   * Appends rendered events of one session in one write(2), then indexes, spools and digests them.
-   * Returns the spool offset past the last one. Throws AuditUnavailableError; when the session log
-   * itself could not be written, its deferred events (already chained) are queued again.
+   * Writes every pending event, of every session, in one write(2), then indexes, queues for
+   * shipping and acknowledges them. On failure, events someone waits for are refused (their
+   * chains step back where nothing later was chained on them); deferred ones stay pending.
    */
-  function writeSessionLines(sessionId: string, events: Rendered[]): number {
+  function writePending(): void {
+    if (pending.length === 0) return;
+    // The defer timer is left to fire (and find nothing): clearing and re-arming it per statement costs more.
+    const batch = pending;
+    pending = [];
+    const text = batch.length === 1 ? `${batch[0]!.line}\n` : `${batch.map((p) => p.line).join('\n')}\n`;
+    const start = journalSize;
     try {
-      writeLine(sessionFd(sessionId), events.length === 1 ? `${events[0]!.line}\n` : `${events.map((e) => e.line).join('\n')}\n`);
+      writeJournal(Buffer.from(text, 'utf8'));
     } catch (e) {
-      const committed = chains.head(sessionId)?.seq ?? 0;
-      requeue(sessionId, events.filter((ev) => ev.record.seq <= committed));
-      fail(`cannot write audit log for session ${sessionId} (${errText(e)})`);
-    }
-    let spoolEnd = 0;
-    const last = events[events.length - 1]!.record;
-    // Deferred events were committed when chained; an event appended now is committed once written.
-    if (last.seq > (chains.head(sessionId)?.seq ?? 0)) chains.commit(last);
-    undigested.set(sessionId, { sessionId, seq: last.seq, hash: last.hash });
-    try {
-      // Spool first: a session's events ship even if the (local-only) index cannot be written.
-      if (spoolFd !== undefined) spoolEnd = toSpool(events.map(({ record, line }) => ({ item: { kind: 'event', record }, json: `{"kind":"event","record":${line}}` })));
-      for (const { record } of events) {
-        const idx = indexLineFor(record);
-        if (idx) writeLine(indexFd, `${JSON.stringify(idx)}\n`);
-      }
-      if (endsSession(last) || reopened.has(sessionId)) endSession(sessionId);
-    } catch (e) {
-      fail(`cannot write audit index or spool (${errText(e)})`);
+      refuseBatch(batch, `cannot write audit journal (${errText(e)})`);
+      return;
     }
     scheduleFsync();
-    return spoolEnd;
+    afterWrite(batch, start);
   }
 
-  /** A finished session gets its digest now rather than at the next tick, and releases its descriptor. */
-  function endSession(sessionId: string): void {
-    if (!closingOut) writeDigest();
-    const fd = sessionFds.get(sessionId);
-    sessionFds.delete(sessionId);
-    postgresSessions.delete(sessionId);
-    reopened.delete(sessionId);
-    chains.forget(sessionId);
-    if (fd !== undefined) {
-      // Flush before closing so the session's last events share the batched fsync guarantee.
-      dirty.delete(fd);
-      fsync(fd, () => closeQuietly(fd));
+  function refuseBatch(batch: Pending[], reason: string): void {
+    failure ??= reason;
+    const error = new AuditUnavailableError(reason);
+    // From the end: an awaited event nothing was chained on after it is dropped and its chain steps back.
+    const keep: Pending[] = [];
+    const chainedAfter = new Set<string>();
+    for (let i = batch.length - 1; i >= 0; i--) {
+      const p = batch[i]!;
+      const id = p.record.sessionId;
+      if (p.waiter && !chainedAfter.has(id)) {
+        if (p.record.seq === 1) {
+          chains.forget(id);
+          live.delete(id);
+        } else chains.resume(id, { seq: p.record.seq - 1, hash: p.record.prev });
+        if (endsSession(p.record)) closing.delete(id);
+        refuse(p.waiter, error);
+        continue;
+      }
+      chainedAfter.add(id);
+      if (p.waiter) refuse(p.waiter, error);
+      keep.unshift(p.waiter ? { record: p.record, line: p.line } : p);
     }
+    pending = [...keep, ...pending];
+    if (pending.length > 0 && !closed) deferTimer ??= setTimeout(writeDeferred, Math.max(deferMs, 1000));
+  }
+
+  function refuse(w: Waiter | typeof NOW, error: Error): void {
+    if (w === NOW) nowRefused = error;
+    else w.reject(error);
+  }
+
+  function afterWrite(batch: Pending[], start: number): void {
+    let index = '';
+    let offset = start;
+    for (const p of batch) {
+      const r = p.record;
+      undigested.set(r.sessionId, { sessionId: r.sessionId, seq: r.seq, hash: r.hash });
+      const idx = indexLineFor(r);
+      if (idx) index += `${JSON.stringify(idx)}\n`;
+      if (o.store) {
+        const bytes = Buffer.byteLength(p.line) + 1;
+        offset += bytes;
+        const n = enqueue({ kind: 'event', record: r }, journalName, offset, bytes);
+        if (p.waiter) acknowledge(p.waiter, n);
+      } else if (p.waiter) acknowledge(p.waiter, 0);
+    }
+    if (index) {
+      try {
+        writeLine(indexFd, index);
+      } catch (e) {
+        // The journal holds the events (and ships them); a restart rebuilds missing index lines from it.
+        failure ??= `cannot write audit index (${errText(e)})`;
+      }
+    }
+    // A session whose end was chained leaves memory once its last chained event is written.
+    if (closing.size > 0) for (const p of batch) if (closing.has(p.record.sessionId) && chains.head(p.record.sessionId)?.seq === p.record.seq) endSession(p.record.sessionId);
+    if (o.store) scheduleShip(o.ack === 'store' ? 0 : shipIntervalMs);
+  }
+
+  function acknowledge(w: Waiter | typeof NOW, n: number): void {
+    if (w === NOW) return;
+    if (o.ack === 'local') w.resolve();
+    else if (o.store) shipped(n).then(w.resolve, w.reject);
+    else flushed().then(w.resolve, w.reject);
+  }
+
+  /** A finished session gets its digest now rather than at the next tick, and its chain leaves memory. */
+  function endSession(sessionId: string): void {
+    const head = chains.head(sessionId)!;
+    endedHeads.set(sessionId, { head, postgres: postgresSessions.has(sessionId) });
+    if (endedHeads.size > ENDED_HEADS_KEPT) endedHeads.delete(endedHeads.keys().next().value!);
+    chains.forget(sessionId);
+    postgresSessions.delete(sessionId);
+    closing.delete(sessionId);
+    live.delete(sessionId);
+    if (!closingOut) writeDigestGuarded();
   }
 
   async function close(): Promise<void> {
     if (closed) return;
     for (const t of [fsyncKeepalive, digestTimer, probeTimer, shipTicker]) if (t) clearInterval(t);
     directoryWatch?.close();
-    writeDeferred();
+    if (turnFlush) clearImmediate(turnFlush);
+    turnFlush = undefined;
+    writePending();
     try {
       writeDigest();
     } catch {
@@ -693,9 +771,13 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
       w.reject(new AuditUnavailableError('audit sink closed before the store acknowledged'));
     }
     shipWaiters = [];
-    for (const fd of sessionFds.values()) closeQuietly(fd);
-    sessionFds.clear();
-    for (const fd of [indexFd, digestsFd, spoolFd]) if (fd !== undefined) closeQuietly(fd);
+    // No session left open and everything written: the next start has nothing to close out here.
+    if (live.size === 0 && pending.length === 0 && !failure && !journalDamaged) {
+      (states[journalName] ??= {}).sealed = true;
+      statesDirty = true;
+      saveStatesGuarded();
+    }
+    for (const fd of [journalFd, indexFd, digestsFd]) closeQuietly(fd);
   }
 
   // Close out what a crash left open: a session without its end gets one, chained and signed.
@@ -706,10 +788,12 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     closingOut = false;
   }
   writeDigestGuarded();
+  if (queue.length > 0) scheduleShip(0);
 
   /**
-   * Sessions the index shows open, and session logs it does not list at all (a crash between the
-   * two writes), are what a crash cut: no live session survives its gateway. Each gets a chained
+   * Sessions the index shows open, sessions an unsealed journal holds without their end, and
+   * session logs or journal records the index does not list at all (a crash between the two
+   * writes) are what a crash cut: no live session survives its gateway. Each gets a chained
    * `session.end` (reason gateway_crashed) and the digest written after them signs their heads.
    */
   function closeOutCrashedSessions(): void {
@@ -726,30 +810,71 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
       if (idx.kind === 'start') open.add(idx.sessionId);
       else if (idx.kind === 'end' || idx.kind === 'refused') open.delete(idx.sessionId);
     }
-    const unindexed = readdirSync(paths.sessions)
-      .filter((n) => n.endsWith('.jsonl'))
-      .map((n) => n.slice(0, -'.jsonl'.length))
-      .filter((id) => isValidSessionId(id) && !indexed.has(id));
-    for (const sessionId of [...open, ...unindexed]) {
+    const unsealed = earlier.filter((name) => !states[name]?.sealed);
+    const seen = new Map<string, SeenSession>();
+    for (const name of unsealed)
+      forEachJournalLine(paths.journal(name), 0, (line) => {
+        const parsed = parseJournalLine(line);
+        if (!('record' in parsed)) return;
+        const r = parsed.record;
+        let s = seen.get(r.sessionId);
+        if (!s) seen.set(r.sessionId, (s = { first: r, last: r, statements: 0, bytesOut: 0, indexLines: [] }));
+        s.last = r;
+        if (r.type === 'statement') s.statements++;
+        if (r.type === 'statement.outcome') s.bytesOut += r.bytes;
+        const idx = indexed.has(r.sessionId) ? undefined : indexLineFor(r);
+        if (idx) s.indexLines.push(idx);
+      });
+    const unindexedLogs = legacySessions
+      ? readdirSync(paths.sessions)
+          .filter((n) => n.endsWith('.jsonl'))
+          .map((n) => n.slice(0, -'.jsonl'.length))
+          .filter((id) => isValidSessionId(id) && !indexed.has(id) && !seen.has(id))
+      : [];
+    let complete = true;
+    for (const sessionId of new Set([...open, ...seen.keys(), ...unindexedLogs])) {
       try {
-        closeOut(sessionId, indexed.has(sessionId), open.has(sessionId));
+        const s = seen.get(sessionId);
+        if (s) closeOutSeen(sessionId, s, indexed.has(sessionId), open.has(sessionId));
+        else if (legacySessions) closeOutLegacy(sessionId, indexed.has(sessionId), open.has(sessionId));
       } catch (e) {
         // The sink reports the failure through health; the next start tries again.
         failure ??= `cannot close out session ${sessionId} (${errText(e)})`;
+        complete = false;
       }
     }
+    if (!complete || unsealed.length === 0) return;
+    // The close-out is on disk before the journals it closed are marked as needing none.
+    fsyncSync(journalFd);
+    fsyncSync(indexFd);
+    for (const name of unsealed) (states[name] ??= {}).sealed = true;
+    saveStates();
   }
 
-  function closeOut(sessionId: string, isIndexed: boolean, isOpen: boolean): void {
+  function closeOutSeen(sessionId: string, s: SeenSession, isIndexed: boolean, isOpen: boolean): void {
+    if (!isIndexed && s.indexLines.length > 0) writeLine(indexFd, s.indexLines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+    if (endsSession(s.last)) {
+      // Ended, but the crash came before its index line, and perhaps before the digest of its end.
+      if (isOpen && s.last.type === 'session.end') writeLine(indexFd, `${JSON.stringify(indexLineFor(s.last))}\n`);
+      undigested.set(sessionId, { sessionId, seq: s.last.seq, hash: s.last.hash });
+      return;
+    }
+    chains.resume(sessionId, { seq: s.last.seq, hash: s.last.hash });
+    writeCloseOut(sessionId, s.first, s.last, s.statements, s.bytesOut);
+  }
+
+  function closeOutLegacy(sessionId: string, isIndexed: boolean, isOpen: boolean): void {
     // A listed session whose log is gone is left for `audit verify` to report, not recreated here.
-    const last = readLogTail(paths.session(sessionId))?.last;
+    const tail = readLogTail(paths.session(sessionId));
+    if (tail && tail.tornBytes > 0) truncateSync(paths.session(sessionId), tail.size - tail.tornBytes);
+    const last = tail?.last;
     if (!last) {
       // A log created just before a crash, its first record unwritten (or torn and cut): no event of
       // it was acknowledged, so nothing was forwarded for it and it holds nothing to keep.
-      if (!isIndexed) removeIfRecordless(paths.session(sessionId));
+      if (!isIndexed && tail) removeIfRecordless(paths.session(sessionId));
       return;
     }
-    const records = readRecords(sessionId);
+    const records = readLegacyRecords(sessionId);
     if (!isIndexed) {
       for (const r of records) {
         const idx = indexLineFor(r);
@@ -757,22 +882,34 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
       }
     }
     if (endsSession(last)) {
-      // Ended, but the crash came before its index line, and perhaps before the digest of its end.
       if (isOpen && last.type === 'session.end') writeLine(indexFd, `${JSON.stringify(indexLineFor(last))}\n`);
       undigested.set(sessionId, { sessionId, seq: last.seq, hash: last.hash });
       return;
     }
-    const first = records[0];
-    write({
+    chains.resume(sessionId, { seq: last.seq, hash: last.hash });
+    writeCloseOut(
+      sessionId,
+      records[0] ?? last,
+      last,
+      records.filter((r) => r.type === 'statement').length,
+      records.reduce((n, r) => n + (r.type === 'statement.outcome' ? r.bytes : 0), 0),
+    );
+  }
+
+  function writeCloseOut(sessionId: string, first: AuditRecord, last: AuditRecord, statements: number, bytesOut: number): void {
+    // Nothing waits for it: should the write fail, it stays pending and goes out once the disk is back.
+    chain({
       type: 'session.end',
       sessionId,
       reason: GATEWAY_CRASHED,
-      statements: records.filter((r) => r.type === 'statement').length,
+      statements,
       // What the trail holds: the row data of recorded outcomes; what the client sent is not recorded.
       bytesIn: 0,
-      bytesOut: records.reduce((n, r) => n + (r.type === 'statement.outcome' ? r.bytes : 0), 0),
-      durationMs: first ? Math.max(0, Date.parse(last.at) - Date.parse(first.at)) : 0,
+      bytesOut,
+      durationMs: Math.max(0, Date.parse(last.at) - Date.parse(first.at)),
     });
+    writePending();
+    if (pending.length > 0) throw new Error(failure ?? 'close-out not written');
   }
 
   function removeIfRecordless(path: string): void {
@@ -780,7 +917,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     if (!bytes.includes(0x0a)) unlinkSync(path);
   }
 
-  function readRecords(sessionId: string): AuditRecord[] {
+  function readLegacyRecords(sessionId: string): AuditRecord[] {
     const out: AuditRecord[] = [];
     for (const line of readFileSync(paths.session(sessionId), 'utf8').split('\n')) {
       try {

@@ -1,7 +1,8 @@
-// Reading a session log's ends without reading all of it: its last record (where a chain resumes
-// after its log was closed or the gateway restarted) and its first (which says the target kind).
-// A log that does not end with a newline holds a write the process never finished (a crash in a
-// write of several pages, a short write): no acknowledgement and no digest covers those bytes.
+// Reading a per-session log's ends (the layout before the journal) without reading all of it: its
+// last record (where a chain resumes) and its first (which says the target kind). A JSON-lines file
+// (a log, a journal, the index) that does not end with a newline holds a write the process never
+// finished (a crash in a write of several pages, a short write): no acknowledgement and no digest
+// covers those bytes.
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, constants } from 'node:fs';
 import type { AuditRecord } from '../../../../core/audit/events.js';
 
