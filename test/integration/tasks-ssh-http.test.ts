@@ -20,6 +20,7 @@ import { AGENT, OTHER_AGENT, OUTSIDER, REVIEWER, startTestGateway, type TestGate
 import { curl } from '../support/http-gateway.js';
 import { makeTestCertificate, startHttpUpstream, UPSTREAM_TOKEN, type RunningUpstream } from '../support/http-upstream.js';
 import { auditDirOf, expectAuditVerifies } from '../support/audit-trail.js';
+import { rewriteSessionLines, sessionLines } from '../support/audit-journal.js';
 import { startKubeApiServer, type FakeKubeApiServer } from '../support/kube-apiserver/index.js';
 import { auditVerifyCommand } from '../../fargate-proxy/src/cli/audit-commands.js';
 import { sessionsKill, taskClose, taskOpen, taskShow } from '../../fargate-proxy/src/cli/task-commands.js';
@@ -79,7 +80,7 @@ const keepAlive = () => new Client(httpBase, { keepAliveTimeout: 60_000, connect
 const problem = (r: { body: Buffer }) => JSON.parse(r.body.toString('utf8')) as Record<string, unknown>;
 
 function auditRecords(): Record<string, unknown>[] {
-  const dir = join(auditDirOf(gw), 'sessions');
+  const dir = join(auditDirOf(gw), 'journal');
   return readdirSync(dir)
     .filter((n) => n.endsWith('.jsonl'))
     .flatMap((n) => readFileSync(join(dir, n), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>));
@@ -414,8 +415,7 @@ describe('task lifecycle in the audit trail', { skip }, () => {
     const copy = mkdtempSync(join(tmpdir(), 'airlock-task-audit-'));
     try {
       cpSync(auditDirOf(gw), copy, { recursive: true });
-      const file = join(copy, 'sessions', `${log}.jsonl`);
-      writeFileSync(file, readFileSync(file, 'utf8').replace('"reason":"finished"', '"reason":"nothing to see"'));
+      await rewriteSessionLines(copy, log, (await sessionLines(copy, log)).map((l) => l.replace('"reason":"finished"', '"reason":"nothing to see"')));
       let out = '';
       assert.notEqual(await auditVerifyCommand({ dir: copy, format: 'json' }, { write: (t: string) => (out += t) }), 0);
       assert.ok((JSON.parse(out) as { problems: { sessionId?: string }[] }).problems.some((p) => p.sessionId === log));
