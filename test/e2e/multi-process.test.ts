@@ -1,0 +1,181 @@
+// `processes: 2`: a real `airlock serve` supervising two gateway processes on one set of listeners.
+// Sessions land on both; a PostgreSQL cancel reaches the process holding the session whichever
+// process the cancel's connection lands on; SIGTERM drains both; each process keeps its own audit trail.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { stringify } from 'yaml';
+import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
+import { AGENT, AUDIENCE, TEST_POLICY, pgTarget, sendCancel } from '../support/gateway.js';
+import { requestClientCredentialsToken } from '../../fargate-proxy/src/adapters/local/oidc-issuer.js';
+import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
+import { processIndexOf } from '../../fargate-proxy/src/protocols/postgres/cancel-registry.js';
+import { localAuditDir } from '../../fargate-proxy/src/gateway.js';
+import { parseConfig, ConfigError } from '../../fargate-proxy/src/config/load.js';
+import type { GatewayRecord } from '../../fargate-proxy/src/cli/gateway-record.js';
+
+let server: RunningPostgres;
+let dir: string;
+let child: ChildProcess;
+let exited: Promise<number | null>;
+let record: GatewayRecord;
+let stderr = '';
+
+const DRAIN_SECONDS = 60;
+
+before(async () => {
+  server = await startPostgres();
+  dir = mkdtempSync(join(tmpdir(), 'airlock-processes-'));
+  writeFileSync(join(dir, 'policy.cedar'), TEST_POLICY);
+  const config = {
+    dataDir: join(dir, 'data'),
+    logLevel: 'warn',
+    processes: 2,
+    listeners: { postgres: { host: '127.0.0.1', port: 0, allowPlaintext: true } },
+    identity: { issuer: 'http://127.0.0.1', audience: AUDIENCE, localIssuer: { port: 0, clients: [AGENT] } },
+    targets: [pgTarget(server)],
+    policy: { file: join(dir, 'policy.cedar') },
+  };
+  writeFileSync(join(dir, 'airlock.yaml'), stringify(config));
+  child = spawn(process.execPath, ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', 'serve', '--config', join(dir, 'airlock.yaml')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, AIRLOCK_DRAIN_SECONDS: String(DRAIN_SECONDS) },
+  });
+  exited = new Promise((r) => child.once('exit', (code) => r(code)));
+  child.stderr!.on('data', (d) => (stderr += d));
+  let stdout = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d) => {
+      stdout += d;
+      if (stdout.includes('airlock: postgres listening on')) resolve();
+    });
+    void exited.then((code) => reject(new Error(`airlock serve exited (${code}): ${stderr.slice(-2000)}`)));
+  });
+  record = JSON.parse(readFileSync(join(dir, 'data', 'gateway.json'), 'utf8')) as GatewayRecord;
+});
+
+after(async () => {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const pid of record?.processes ?? []) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const token = () => requestClientCredentialsToken({ tokenEndpoint: record.tokenEndpoint!, clientId: AGENT.clientId, clientSecret: AGENT.clientSecret, audience: AUDIENCE });
+
+async function connect(): Promise<pg.Client & { processID: number; secretKey: number }> {
+  const c = new pg.Client({ host: '127.0.0.1', port: record.postgres!.port, database: 'app', user: 'agent', password: await token() });
+  await c.connect();
+  return c as pg.Client & { processID: number; secretKey: number };
+}
+
+async function waitForActive(sql: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const n = await server.psqlDirect(`SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = '${sql}'`);
+    if (n.trim() === '1') return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`"${sql}" never became active`);
+}
+
+test('several processes need their approvals and tasks where every process sees them', () => {
+  const base = { identity: { issuer: 'https://issuer.example', audience: AUDIENCE }, policy: { file: 'p.cedar' }, processes: 2, targets: [{ name: 'app', kind: 'postgres', environment: 'test', host: '127.0.0.1', port: 5432, database: 'app', user: 'app', credential: 'env:X' }] };
+  assert.throws(() => parseConfig({ ...base, listeners: { console: { port: 0 } } }), (e: Error) => e instanceof ConfigError && /processes/.test(e.message));
+  assert.throws(() => parseConfig({ ...base, processes: 'auto', listeners: { mcp: { port: 0 } } }), ConfigError);
+  assert.equal(parseConfig({ ...base, listeners: { postgres: { port: 0 } } }).processes, 2);
+});
+
+test('gateway.json names the supervisor and its two processes; sessions land on both, each audited in its own trail', async () => {
+  assert.equal(record.pid, child.pid);
+  assert.equal(record.processes?.length, 2);
+  const clients = await Promise.all([connect(), connect(), connect(), connect()]);
+  try {
+    const served = new Set(clients.map((c) => processIndexOf(c.processID)));
+    assert.deepEqual([...served].sort(), [0, 1], 'connections are spread over both processes');
+    // All four at once, each on its own session.
+    const rows = await Promise.all(clients.map((c, i) => c.query(`SELECT ${i} AS n, pg_sleep(0.2)`)));
+    assert.deepEqual(rows.map((r) => r.rows[0].n), [0, 1, 2, 3]);
+  } finally {
+    await Promise.all(clients.map((c) => c.end()));
+  }
+  for (const index of [0, 1]) {
+    const ids = await createLocalAuditReader(localAuditDir(join(dir, 'data'), index)).sessionIds();
+    assert.ok(ids.length >= 1, `process ${index} wrote its sessions to ${localAuditDir('<dataDir>', index)}`);
+  }
+});
+
+test('psql Ctrl-C: the cancel arrives on a new connection, which the next process takes, and ends pg_sleep(30)', async () => {
+  // Round robin gives psql's cancel connection to the other process than its session's.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const sql = `SELECT pg_sleep(30), ${attempt}`;
+    const started = Date.now();
+    const psql = spawn('psql', [`host=127.0.0.1 port=${record.postgres!.port} dbname=app user=agent sslmode=disable`, '-X', '-c', sql], {
+      env: { ...process.env, PGPASSWORD: await token(), PGCONNECT_TIMEOUT: '10' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    psql.stderr.on('data', (d) => (err += d));
+    const code = new Promise<number | null>((r) => psql.on('close', (c) => r(c)));
+    await waitForActive(sql);
+    psql.kill('SIGINT');
+    assert.notEqual(await code, 0);
+    assert.match(err, /canceling statement due to user request/);
+    assert.ok(Date.now() - started < 25_000, 'the statement was cancelled, not run to its end');
+  }
+});
+
+test('cancels sent to either process reach the session; a wrong secret cancels nothing', async () => {
+  const c = await connect();
+  try {
+    // Consecutive cancel connections alternate between the two processes: both paths are taken.
+    const slow = c.query('SELECT pg_sleep(1), 43 AS n');
+    await waitForActive('SELECT pg_sleep(1), 43 AS n');
+    await sendCancel(record.postgres!.port, { processID: c.processID, secretKey: c.secretKey ^ 1 });
+    await sendCancel(record.postgres!.port, { processID: c.processID, secretKey: c.secretKey ^ 1 });
+    assert.equal((await slow).rows[0].n, 43);
+    for (let i = 0; i < 2; i++) {
+      const slower = c.query(`SELECT pg_sleep(30), ${i}`);
+      await waitForActive(`SELECT pg_sleep(30), ${i}`);
+      await sendCancel(record.postgres!.port, c);
+      await assert.rejects(slower, { code: '57014' });
+    }
+    assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1, 'the session stays usable');
+  } finally {
+    await c.end();
+  }
+});
+
+test('SIGTERM: both processes stop taking sessions, finish the live ones, and the supervisor exits 0', async () => {
+  const clients: Awaited<ReturnType<typeof connect>>[] = [];
+  while (new Set(clients.map((c) => processIndexOf(c.processID))).size < 2) clients.push(await connect());
+  const statements = clients.map((c) => c.query('SELECT pg_sleep(1), 7 AS n'));
+  const signalled = Date.now();
+  child.kill('SIGTERM');
+  assert.deepEqual((await Promise.all(statements)).map((r) => r.rows[0].n), clients.map(() => 7), 'statements in flight finish');
+  // Still draining: the live sessions are served on both processes, and no new session is taken.
+  for (const c of clients) assert.equal((await c.query('SELECT 2 AS n')).rows[0].n, 2);
+  await assert.rejects(connect());
+  assert.equal(child.exitCode, null, 'the supervisor waits for its processes');
+  await Promise.all(clients.map((c) => c.end()));
+  assert.equal(await exited, 0);
+  assert.ok(Date.now() - signalled < DRAIN_SECONDS * 1000, 'it exited when the sessions ended, not at the drain deadline');
+  assert.equal(existsSync(join(dir, 'data', 'gateway.json')), false, 'gateway.json is removed');
+  for (const pid of record.processes!) assert.throws(() => process.kill(pid, 0), 'no gateway process is left');
+  for (const [index, c] of clients.entries()) {
+    const owner = processIndexOf(c.processID);
+    const reader = createLocalAuditReader(localAuditDir(join(dir, 'data'), owner));
+    const ends = [];
+    for (const id of await reader.sessionIds()) for (const e of (await reader.readSession(id)) ?? []) if ('type' in e && e.type === 'session.end') ends.push(e);
+    assert.ok(ends.length >= 1, `client ${index}'s process ${owner} recorded its sessions' ends`);
+  }
+});
