@@ -1,6 +1,8 @@
-// `processes: 2`: a real `airlock serve` supervising two gateway processes on one set of listeners.
-// Sessions land on both; a PostgreSQL cancel reaches the process holding the session whichever
-// process the cancel's connection lands on; SIGTERM drains both; each process keeps its own audit trail.
+// `processes: 2`: a real `airlock serve` supervising two gateway processes on one set of listeners,
+// as one task of a fleet (dynalite holds the fleet registry) beside a second, one-process task.
+// Sessions land on both processes; a PostgreSQL cancel reaches the process holding the session
+// whichever process — or task — the cancel's connection lands on; SIGTERM drains both processes;
+// each process keeps its own audit trail.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -9,16 +11,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { stringify } from 'yaml';
+import { CreateTableCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, type LocalDynamo } from '../support/local-aws.js';
+import { spawnWarmGateway, type WarmGateway } from '../support/gateway-process.js';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { AGENT, AUDIENCE, TEST_POLICY, pgTarget, sendCancel } from '../support/gateway.js';
 import { requestClientCredentialsToken } from '../../fargate-proxy/src/adapters/local/oidc-issuer.js';
 import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
-import { processIndexOf } from '../../fargate-proxy/src/protocols/postgres/cancel-registry.js';
+import { fleetTagOf, processIndexOf } from '../../fargate-proxy/src/protocols/postgres/cancel-registry.js';
 import { localAuditDir } from '../../fargate-proxy/src/gateway.js';
 import { parseConfig, ConfigError } from '../../fargate-proxy/src/config/load.js';
 import type { GatewayRecord } from '../../fargate-proxy/src/cli/gateway-record.js';
 
 let server: RunningPostgres;
+let dynamo: LocalDynamo;
+/** Another task of the fleet: one process, trusting the first task's issuer. */
+let other: WarmGateway;
+let otherPort: number;
+const FLEET_TABLE = 'airlock-fleet';
+const savedEnv = new Map<string, string | undefined>();
 let dir: string;
 let child: ChildProcess;
 let exited: Promise<number | null>;
@@ -28,10 +39,21 @@ let stderr = '';
 const DRAIN_SECONDS = 60;
 
 before(async () => {
-  server = await startPostgres();
+  [server, dynamo] = await Promise.all([startPostgres(), startLocalDynamo()]);
+  await dynamo.client.send(
+    new CreateTableCommand({ TableName: FLEET_TABLE, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'tag', AttributeType: 'N' }], KeySchema: [{ AttributeName: 'tag', KeyType: 'HASH' }] }),
+  );
+  // Both tasks (and the processes the supervisor forks) reach dynalite through the SDK's own settings.
+  const aws = { AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint, AWS_REGION: LOCAL_REGION, AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey };
+  for (const [name, value] of Object.entries(aws)) {
+    savedEnv.set(name, process.env[name]);
+    process.env[name] = value;
+  }
+  const fleet = { table: FLEET_TABLE, advertiseHost: '127.0.0.1', heartbeatSeconds: 1, expireSeconds: 5 };
   dir = mkdtempSync(join(tmpdir(), 'airlock-processes-'));
   writeFileSync(join(dir, 'policy.cedar'), TEST_POLICY);
   const config = {
+    fleet,
     dataDir: join(dir, 'data'),
     logLevel: 'warn',
     processes: 2,
@@ -56,6 +78,12 @@ before(async () => {
     void exited.then((code) => reject(new Error(`airlock serve exited (${code}): ${stderr.slice(-2000)}`)));
   });
   record = JSON.parse(readFileSync(join(dir, 'data', 'gateway.json'), 'utf8')) as GatewayRecord;
+  writeFileSync(
+    join(dir, 'other.yaml'),
+    stringify({ ...config, processes: 1, dataDir: join(dir, 'other'), logLevel: 'error', identity: { issuer: record.issuer, audience: AUDIENCE } }),
+  );
+  other = spawnWarmGateway(join(dir, 'other.yaml'));
+  otherPort = await other.start();
 });
 
 after(async () => {
@@ -67,14 +95,20 @@ after(async () => {
       // already gone
     }
   }
+  await other?.stop('SIGTERM');
+  for (const [name, value] of savedEnv) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  await dynamo?.stop();
   await server?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
 const token = () => requestClientCredentialsToken({ tokenEndpoint: record.tokenEndpoint!, clientId: AGENT.clientId, clientSecret: AGENT.clientSecret, audience: AUDIENCE });
 
-async function connect(): Promise<pg.Client & { processID: number; secretKey: number }> {
-  const c = new pg.Client({ host: '127.0.0.1', port: record.postgres!.port, database: 'app', user: 'agent', password: await token() });
+async function connect(port = record.postgres!.port): Promise<pg.Client & { processID: number; secretKey: number }> {
+  const c = new pg.Client({ host: '127.0.0.1', port, database: 'app', user: 'agent', password: await token() });
   await c.connect();
   return c as pg.Client & { processID: number; secretKey: number };
 }
@@ -152,6 +186,42 @@ test('cancels sent to either process reach the session; a wrong secret cancels n
     assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1, 'the session stays usable');
   } finally {
     await c.end();
+  }
+});
+
+test('the supervisor holds one fleet tag for both processes and advertises their shared port', async () => {
+  const items = ((await dynamo.client.send(new ScanCommand({ TableName: FLEET_TABLE }))).Items ?? []).map((i) => ({ tag: Number(i.tag!.N), port: Number(i.postgresPort!.N) }));
+  assert.deepEqual(items.map((i) => i.port).sort(), [record.postgres!.port, otherPort].sort(), 'one entry per task, not per process');
+  const clients = [await connect(), await connect()];
+  try {
+    assert.deepEqual(clients.map((c) => processIndexOf(c.processID)).sort(), [0, 1]);
+    const tag = items.find((i) => i.port === record.postgres!.port)!.tag;
+    assert.deepEqual(clients.map((c) => fleetTagOf(c.processID)), [tag, tag]);
+  } finally {
+    await Promise.all(clients.map((c) => c.end()));
+  }
+});
+
+test('across tasks: a cancel sent to the other task reaches the right process here, and one sent here reaches the other task', async () => {
+  const mine = await connect();
+  const theirs = await connect(otherPort);
+  try {
+    // Each forwarded cancel opens a new connection to this task, taken by the next process: both paths.
+    for (let i = 0; i < 2; i++) {
+      const slow = mine.query(`SELECT pg_sleep(30), ${i} AS mine`);
+      await waitForActive(`SELECT pg_sleep(30), ${i} AS mine`);
+      await sendCancel(otherPort, mine);
+      await assert.rejects(slow, { code: '57014' });
+    }
+    // Whichever process takes the cancel, its supervisor forwards it to the task holding the tag.
+    for (let i = 0; i < 2; i++) {
+      const slow = theirs.query(`SELECT pg_sleep(30), ${i} AS theirs`);
+      await waitForActive(`SELECT pg_sleep(30), ${i} AS theirs`);
+      await sendCancel(record.postgres!.port, theirs);
+      await assert.rejects(slow, { code: '57014' });
+    }
+  } finally {
+    await Promise.all([mine.end(), theirs.end()]);
   }
 });
 
