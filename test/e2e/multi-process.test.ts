@@ -178,10 +178,11 @@ test('cancels sent to either process reach the session; a wrong secret cancels n
     await sendCancel(record.postgres!.port, { processID: c.processID, secretKey: c.secretKey ^ 1 });
     assert.equal((await slow).rows[0].n, 43);
     for (let i = 0; i < 2; i++) {
-      const slower = c.query(`SELECT pg_sleep(30), ${i}`);
+      // Awaited from the start: the query may fail before sendCancel resolves.
+      const cancelled = assert.rejects(c.query(`SELECT pg_sleep(30), ${i}`), { code: '57014' });
       await waitForActive(`SELECT pg_sleep(30), ${i}`);
       await sendCancel(record.postgres!.port, c);
-      await assert.rejects(slower, { code: '57014' });
+      await cancelled;
     }
     assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1, 'the session stays usable');
   } finally {
@@ -208,17 +209,17 @@ test('across tasks: a cancel sent to the other task reaches the right process he
   try {
     // Each forwarded cancel opens a new connection to this task, taken by the next process: both paths.
     for (let i = 0; i < 2; i++) {
-      const slow = mine.query(`SELECT pg_sleep(30), ${i} AS mine`);
+      const cancelled = assert.rejects(mine.query(`SELECT pg_sleep(30), ${i} AS mine`), { code: '57014' });
       await waitForActive(`SELECT pg_sleep(30), ${i} AS mine`);
       await sendCancel(otherPort, mine);
-      await assert.rejects(slow, { code: '57014' });
+      await cancelled;
     }
     // Whichever process takes the cancel, its supervisor forwards it to the task holding the tag.
     for (let i = 0; i < 2; i++) {
-      const slow = theirs.query(`SELECT pg_sleep(30), ${i} AS theirs`);
+      const cancelled = assert.rejects(theirs.query(`SELECT pg_sleep(30), ${i} AS theirs`), { code: '57014' });
       await waitForActive(`SELECT pg_sleep(30), ${i} AS theirs`);
       await sendCancel(record.postgres!.port, theirs);
-      await assert.rejects(slow, { code: '57014' });
+      await cancelled;
     }
   } finally {
     await Promise.all([mine.end(), theirs.end()]);
