@@ -226,6 +226,29 @@ test('across tasks: a cancel sent to the other task reaches the right process he
   }
 });
 
+test('a process killed with SIGKILL is replaced under its index; the replacement closes out the sessions it left open', async () => {
+  const clients: Awaited<ReturnType<typeof connect>>[] = [];
+  while (!clients.some((c) => processIndexOf(c.processID) === 1)) clients.push(await connect());
+  const victim = clients.find((c) => processIndexOf(c.processID) === 1)!;
+  const lost = new Promise<void>((r) => victim.once('error', () => r()).once('end', () => r()));
+  const killed = record.processes![1]!;
+  process.kill(killed, 'SIGKILL');
+  await lost;
+  for (const c of clients) if (c !== victim) await c.end();
+  const recordPath = join(dir, 'data', 'gateway.json');
+  for (let i = 0; i < 600 && (JSON.parse(readFileSync(recordPath, 'utf8')) as GatewayRecord).processes![1] === killed; i++) await new Promise((r) => setTimeout(r, 100));
+  record = JSON.parse(readFileSync(recordPath, 'utf8')) as GatewayRecord;
+  assert.notEqual(record.processes![1], killed, 'gateway.json names the replacement');
+  const again: Awaited<ReturnType<typeof connect>>[] = [];
+  while (!again.some((c) => processIndexOf(c.processID) === 1)) again.push(await connect());
+  for (const c of again) assert.equal((await c.query('SELECT 1 AS n')).rows[0].n, 1);
+  await Promise.all(again.map((c) => c.end()));
+  const sessions = await createLocalAuditReader(localAuditDir(join(dir, 'data'), 1)).listSessions();
+  assert.ok(sessions.some((s) => s.endReason === 'gateway_crashed'), 'the killed session is closed as gateway_crashed in process 1\'s trail');
+  const other = await createLocalAuditReader(localAuditDir(join(dir, 'data'), 0)).listSessions();
+  assert.ok(!other.some((s) => s.endReason === 'gateway_crashed'), 'process 0\'s trail is not touched');
+});
+
 test('SIGTERM: both processes stop taking sessions, finish the live ones, and the supervisor exits 0', async () => {
   const clients: Awaited<ReturnType<typeof connect>>[] = [];
   while (new Set(clients.map((c) => processIndexOf(c.processID))).size < 2) clients.push(await connect());

@@ -41,6 +41,8 @@ export const gatewayAddresses = (gw: GatewayAddresses): GatewayAddresses => ({
 
 export const gatewayRecordPath = (dataDir: string): string => join(dataDir, 'gateway.json');
 
+const recorded = new Set<string>();
+
 /** Records the running gateway; the record is removed when this process exits. */
 export function writeGatewayRecord(dataDir: string, gw: GatewayAddresses, config?: string, processes?: number[]): void {
   const record: GatewayRecord = {
@@ -59,6 +61,8 @@ export function writeGatewayRecord(dataDir: string, gw: GatewayAddresses, config
   };
   const path = gatewayRecordPath(dataDir);
   writeFileSync(path, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+  if (recorded.has(path)) return; // rewritten (a supervisor's replaced process): removed once
+  recorded.add(path);
   process.once('exit', () => {
     if (readLiveGatewayRecord(dataDir)?.pid === process.pid) rmSync(path, { force: true });
   });

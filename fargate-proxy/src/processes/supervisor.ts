@@ -67,6 +67,8 @@ export async function superviseProcesses(o: SupervisorOptions): Promise<void> {
     owner.send({ airlock: 'cancel', processId: m.processId, secretKey: m.secretKey } satisfies ToProcess);
   };
 
+  const record = (addresses: GatewayAddresses) => writeGatewayRecord(cfg.dataDir, addresses, o.configFile, workers.map((w) => w?.process.pid ?? 0));
+
   const fork = (index: number): void => {
     const worker = cluster.fork({ [PROCESS_INDEX_ENV]: String(index), [PROCESS_COUNT_ENV]: String(o.count), [FLEET_TAG_ENV]: String(fleetTag) });
     workers[index] = worker;
@@ -76,6 +78,7 @@ export async function superviseProcesses(o: SupervisorOptions): Promise<void> {
       if (m.airlock === 'ready') {
         readyAt.add(index);
         if (!started && readyAt.size === o.count) ready(m.addresses);
+        if (started) record(m.addresses); // a replacement: gateway.json names its pid
       }
     });
     worker.on('exit', (code, signal) => {
@@ -110,7 +113,7 @@ export async function superviseProcesses(o: SupervisorOptions): Promise<void> {
   }
   started = true;
   if (fleet && addresses.postgres) await fleet.advertisePostgres(addresses.postgres.port);
-  writeGatewayRecord(cfg.dataDir, addresses, o.configFile, workers.map((w) => w?.process.pid ?? 0));
+  record(addresses);
 
   let signalled = false;
   const onSignal = (drainMs: number) => () => {
