@@ -87,7 +87,8 @@ export async function superviseProcesses(o: SupervisorOptions): Promise<void> {
       if (!started) return failed(new Error(`gateway process ${index} exited during start-up (${signal ?? `code ${code}`})`));
       // Its sessions are gone with it; a process restarted with the same index closes out its audit trail.
       log.error({ process: index, code, signal }, 'a gateway process ended unexpectedly; starting another in its place');
-      fork(index);
+      // A second apart: a process that fails at once again does not spin the task's CPU.
+      setTimeout(() => stopping || fork(index), 1000);
     });
   };
   for (let i = 0; i < o.count; i++) fork(i);
