@@ -235,7 +235,12 @@ export async function airlock(pg: RunningPostgres, mode: AirlockMode, nodeArgs: 
     pid: gw.pid,
     countChildren: processes > 1,
     spawnedAt: gw.spawnedAt,
-    note: mode === 'full' && !masking ? 'masking not measured: the configuration schema does not validate a masking section yet' : undefined,
+    note:
+      processes > 1
+        ? "CPU counts the supervisor and its processes; memory figures (peak RSS, per idle session) are the supervisor's alone"
+        : mode === 'full' && !masking
+          ? 'masking not measured: the configuration schema does not validate a masking section yet'
+          : undefined,
     stop: gw.stop,
   };
 }

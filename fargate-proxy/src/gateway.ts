@@ -349,9 +349,11 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
     // --- end mcp ---
 
     // A task holding sessions is not chosen for scale-in (ECS agent endpoint); released when idle.
+    // With several processes the supervisor does it for the task, from every process's count.
+    opts.process?.reportSessions(liveSessions);
     const protection = cfg.fleet?.scaleInProtection;
     const agentUri = protection && (protection.agentUri ?? process.env.ECS_AGENT_URI);
-    if (protection && agentUri) {
+    if (protection && agentUri && !opts.process) {
       const guard = startTaskProtection({ agentUri, liveSessions, checkMs: protection.checkSeconds * 1000, expiresInMinutes: protection.expiresInMinutes, log });
       closers.push(() => guard.close());
     }

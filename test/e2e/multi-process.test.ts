@@ -6,6 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +32,9 @@ let other: WarmGateway;
 let otherPort: number;
 const FLEET_TABLE = 'airlock-fleet';
 const savedEnv = new Map<string, string | undefined>();
+/** A stand-in for the ECS agent's task-protection endpoint: what the task asked for, in order. */
+let agent: Server;
+const protectionAsked: boolean[] = [];
 let dir: string;
 let child: ChildProcess;
 let exited: Promise<number | null>;
@@ -50,10 +55,22 @@ before(async () => {
     process.env[name] = value;
   }
   const fleet = { table: FLEET_TABLE, advertiseHost: '127.0.0.1', heartbeatSeconds: 1, expireSeconds: 5 };
+  agent = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (d) => (raw += d));
+    req.on('end', () => {
+      const enabled = (JSON.parse(raw || '{}') as { ProtectionEnabled?: boolean }).ProtectionEnabled === true;
+      protectionAsked.push(enabled);
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ protection: { ProtectionEnabled: enabled } }));
+    });
+  });
+  await new Promise<void>((r) => agent.listen(0, '127.0.0.1', r));
+  const agentUri = `http://127.0.0.1:${(agent.address() as AddressInfo).port}/api/task`;
   dir = mkdtempSync(join(tmpdir(), 'airlock-processes-'));
   writeFileSync(join(dir, 'policy.cedar'), TEST_POLICY);
   const config = {
-    fleet,
+    fleet: { ...fleet, scaleInProtection: { agentUri, checkSeconds: 0.1, expiresInMinutes: 30 } },
     dataDir: join(dir, 'data'),
     logLevel: 'warn',
     processes: 2,
@@ -80,7 +97,7 @@ before(async () => {
   record = JSON.parse(readFileSync(join(dir, 'data', 'gateway.json'), 'utf8')) as GatewayRecord;
   writeFileSync(
     join(dir, 'other.yaml'),
-    stringify({ ...config, processes: 1, dataDir: join(dir, 'other'), logLevel: 'error', identity: { issuer: record.issuer, audience: AUDIENCE } }),
+    stringify({ ...config, fleet, processes: 1, dataDir: join(dir, 'other'), logLevel: 'error', identity: { issuer: record.issuer, audience: AUDIENCE } }),
   );
   other = spawnWarmGateway(join(dir, 'other.yaml'));
   otherPort = await other.start();
@@ -100,6 +117,8 @@ after(async () => {
     if (value === undefined) delete process.env[name];
     else process.env[name] = value;
   }
+  agent?.closeAllConnections();
+  agent?.close();
   await dynamo?.stop();
   await server?.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -247,6 +266,24 @@ test('a process killed with SIGKILL is replaced under its index; the replacement
   assert.ok(sessions.some((s) => s.endReason === 'gateway_crashed'), 'the killed session is closed as gateway_crashed in process 1\'s trail');
   const other = await createLocalAuditReader(localAuditDir(join(dir, 'data'), 0)).listSessions();
   assert.ok(!other.some((s) => s.endReason === 'gateway_crashed'), 'process 0\'s trail is not touched');
+});
+
+test('scale-in protection is the task\'s: held while either process has sessions, released when neither has', async () => {
+  const clients: Awaited<ReturnType<typeof connect>>[] = [];
+  while (new Set(clients.map((c) => processIndexOf(c.processID))).size < 2) clients.push(await connect());
+  const first = clients.find((c) => processIndexOf(c.processID) === 0)!;
+  const second = clients.find((c) => processIndexOf(c.processID) === 1)!;
+  await Promise.all(clients.filter((c) => c !== first && c !== second).map((c) => c.end()));
+  const last = () => protectionAsked.at(-1);
+  for (let i = 0; i < 400 && last() !== true; i++) await new Promise((r) => setTimeout(r, 25));
+  assert.equal(last(), true, 'protected while sessions are live');
+  await first.end();
+  // Several report and check intervals (250 ms, 100 ms): process 0 is idle, process 1 is not.
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(last(), true, 'still protected: the other process holds a session');
+  await second.end();
+  for (let i = 0; i < 400 && last() !== false; i++) await new Promise((r) => setTimeout(r, 25));
+  assert.equal(last(), false, 'released once no process holds a session');
 });
 
 test('SIGTERM: both processes stop taking sessions, finish the live ones, and the supervisor exits 0', async () => {

@@ -16,4 +16,9 @@ export interface ProcessSiblings {
   forwardCancel(processId: number, secretKey: Buffer): void;
   /** Cancels other processes received for sessions of this one. */
   onCancel(listener: (processId: number, secretKey: Buffer) => void): void;
+  /**
+   * This process's live sessions, which the supervisor sums for task-wide decisions (ECS scale-in
+   * protection: one process releasing it while another holds sessions would expose the task).
+   */
+  reportSessions(count: () => number): void;
 }

@@ -6,7 +6,9 @@ export type ToSupervisor =
   /** The process's listeners are up (all processes share the same ports). */
   | { airlock: 'ready'; addresses: GatewayAddresses }
   /** A CancelRequest this process received for a session it does not hold. */
-  | { airlock: 'cancel'; processId: number; secretKey: string };
+  | { airlock: 'cancel'; processId: number; secretKey: string }
+  /** The process's live sessions, sent when the count changes. */
+  | { airlock: 'sessions'; count: number };
 
 export type ToProcess =
   /** A cancel for a session this process holds (secretKey: base64). */

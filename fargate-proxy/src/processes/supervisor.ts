@@ -19,6 +19,7 @@ import { loadOrCreateTaskKey } from '../tasks/local-task-key.js';
 import { fleetTagOf, processIndexOf } from '../protocols/postgres/cancel-registry.js';
 import { forwardCancel } from '../protocols/postgres/cancel-forwarding.js';
 import { writeGatewayRecord, type GatewayAddresses } from '../cli/gateway-record.js';
+import { startTaskProtection, type TaskProtection } from '../adapters/aws/task-protection.js';
 import { FLEET_TAG_ENV, PROCESS_COUNT_ENV, PROCESS_INDEX_ENV, isMessage, type ToProcess, type ToSupervisor } from './messages.js';
 
 export interface SupervisorOptions {
@@ -54,6 +55,8 @@ export async function superviseProcesses(o: SupervisorOptions): Promise<void> {
     failed = reject;
   });
   const readyAt = new Set<number>();
+  /** Live sessions per process, as each last reported them. */
+  const sessions: number[] = [];
   let started = false;
 
   const route = (from: number, m: ToSupervisor & { airlock: 'cancel' }) => {
@@ -75,6 +78,7 @@ export async function superviseProcesses(o: SupervisorOptions): Promise<void> {
     worker.on('message', (m: unknown) => {
       if (!isMessage<ToSupervisor>(m)) return;
       if (m.airlock === 'cancel') return route(index, m);
+      if (m.airlock === 'sessions') return void (sessions[index] = m.count);
       if (m.airlock === 'ready') {
         readyAt.add(index);
         if (!started && readyAt.size === o.count) ready(m.addresses);
@@ -83,6 +87,7 @@ export async function superviseProcesses(o: SupervisorOptions): Promise<void> {
     });
     worker.on('exit', (code, signal) => {
       if (workers[index] === worker) workers[index] = undefined;
+      sessions[index] = 0;
       if (stopping) return;
       if (!started) return failed(new Error(`gateway process ${index} exited during start-up (${signal ?? `code ${code}`})`));
       // Its sessions are gone with it; a process restarted with the same index closes out its audit trail.
@@ -115,6 +120,14 @@ export async function superviseProcesses(o: SupervisorOptions): Promise<void> {
   started = true;
   if (fleet && addresses.postgres) await fleet.advertisePostgres(addresses.postgres.port);
   record(addresses);
+  // Scale-in protection is the task's: held while any process holds sessions (gateway.ts for one process).
+  const protection = cfg.fleet?.scaleInProtection;
+  const agentUri = protection && (protection.agentUri ?? process.env.ECS_AGENT_URI);
+  let guard: TaskProtection | undefined;
+  if (protection && agentUri) {
+    const liveSessions = () => sessions.reduce((a, b) => a + (b ?? 0), 0);
+    guard = startTaskProtection({ agentUri, liveSessions, checkMs: protection.checkSeconds * 1000, expiresInMinutes: protection.expiresInMinutes, log });
+  }
 
   let signalled = false;
   const onSignal = (drainMs: number) => () => {
@@ -123,6 +136,7 @@ export async function superviseProcesses(o: SupervisorOptions): Promise<void> {
     log.info({ processes: o.count, drainMs }, 'stopping: every gateway process drains, then closes');
     stopAll(drainMs);
     void whenAllExited()
+      .then(() => guard?.close())
       .then(() => fleet?.close())
       .then(() => process.exit(exitCode));
   };

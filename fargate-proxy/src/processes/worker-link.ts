@@ -5,6 +5,9 @@ import type { ProcessSiblings } from '../ports/processes.js';
 import { gatewayAddresses, type GatewayAddresses } from '../cli/gateway-record.js';
 import { FLEET_TAG_ENV, PROCESS_COUNT_ENV, PROCESS_INDEX_ENV, isMessage, type ToProcess, type ToSupervisor } from './messages.js';
 
+/** Under the scale-in protection's own check interval (5 s by default). */
+const SESSIONS_REPORT_MS = 250;
+
 const send = (m: ToSupervisor): void => {
   process.send?.(m);
 };
@@ -24,6 +27,15 @@ export function supervisedProcess(): ProcessSiblings | undefined {
     fleetTag: Number(process.env[FLEET_TAG_ENV] ?? 0),
     forwardCancel: (processId, secretKey) => send({ airlock: 'cancel', processId, secretKey: secretKey.toString('base64') }),
     onCancel: (listener) => void cancelListeners.push(listener),
+    reportSessions: (count) => {
+      let last = 0;
+      const timer = setInterval(() => {
+        const now = count();
+        if (now !== last) send({ airlock: 'sessions', count: now });
+        last = now;
+      }, SESSIONS_REPORT_MS);
+      timer.unref();
+    },
   };
 }
 
