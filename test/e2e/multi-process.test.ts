@@ -16,7 +16,7 @@ import { stringify } from 'yaml';
 import { CreateTableCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, type LocalDynamo } from '../support/local-aws.js';
 import { spawnWarmGateway, type WarmGateway } from '../support/gateway-process.js';
-import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
+import { startPostgres, waitForActiveQuery, type RunningPostgres } from '../support/pg-server.js';
 import { AGENT, AUDIENCE, TEST_POLICY, pgTarget, sendCancel } from '../support/gateway.js';
 import { requestClientCredentialsToken } from '../../fargate-proxy/src/adapters/local/oidc-issuer.js';
 import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
@@ -132,14 +132,7 @@ async function connect(port = record.postgres!.port): Promise<pg.Client & { proc
   return c as pg.Client & { processID: number; secretKey: number };
 }
 
-async function waitForActive(sql: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const n = await server.psqlDirect(`SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = '${sql}'`);
-    if (n.trim() === '1') return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`"${sql}" never became active`);
-}
+const waitForActive = (sql: string): Promise<void> => waitForActiveQuery(server, sql);
 
 test('several processes need their approvals and tasks where every process sees them', () => {
   const base = { identity: { issuer: 'https://issuer.example', audience: AUDIENCE }, policy: { file: 'p.cedar' }, processes: 2, targets: [{ name: 'app', kind: 'postgres', environment: 'test', host: '127.0.0.1', port: 5432, database: 'app', user: 'app', credential: 'env:X' }] };
