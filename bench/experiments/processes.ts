@@ -16,7 +16,7 @@ import { startPostgres } from '../../test/support/pg-server.js';
 import { buildGateway } from '../build.js';
 import { airlock, relay, type Peer } from '../peers.js';
 import { runPgbench } from '../pgbench.js';
-import { treeCpuSeconds } from '../proc-stats.js';
+import { rssMiB, treeCpuSeconds } from '../proc-stats.js';
 import { PGBENCH_SCALE } from '../scenarios.js';
 
 const execFileAsync = promisify(execFile);
@@ -88,6 +88,11 @@ try {
     return many! / one!;
   });
   console.log(`tps ratio ${peers[2]!.name} / ${peers[1]!.name} per round: ${ratios.map((x) => x.toFixed(2)).join(' ')}`);
+  // What each process holds after the runs (the supervisor, then its gateway processes).
+  for (const p of peers.slice(1)) {
+    const children = readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    console.log(`RSS ${p.name}: ${[p.pid!, ...children].map((pid) => `${rssMiB(pid).toFixed(0)} MiB`).join(' + ')}`);
+  }
 } finally {
   for (const p of peers) await p.stop().catch(() => undefined);
   await pg.stop();
