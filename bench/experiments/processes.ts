@@ -5,7 +5,7 @@
 // (/proc/stat): a gateway that cannot gain because the cores are full shows a machine near 100 %.
 // An experiment, not part of `npm run bench` (`npm run bench -- --processes 2` adds the peer there).
 //
-// Knobs: C (clients, 16), M (pgbench -M mode, simple), R (rounds, 4), S (seconds per run, 8),
+// Knobs: F (long: the long-literals script instead of -S), C (clients, 16), M (pgbench -M mode, simple), R (rounds, 4), S (seconds per run, 8),
 // P (processes of the second Airlock peer, 2); PIN=pg keeps PostgreSQL and pgbench on CPU 0 (their
 // affinity is inherited from this process), the gateways free on both CPUs: one process can use one
 // core at a time, two may take the rest of CPU 0 besides CPU 1.
@@ -26,6 +26,8 @@ const rounds = Number(process.env.R ?? 4);
 const seconds = process.env.S ?? '8';
 const processes = Number(process.env.P ?? 2);
 const pin = process.env.PIN === 'pg';
+// F=long: the long-literals script (bench/scripts) instead of -S: more gateway work per statement.
+const workload = process.env.F === 'long' ? ['-f', new URL('../scripts/long-literals.pgbench', import.meta.url).pathname, '-s', String(PGBENCH_SCALE)] : ['-S'];
 
 /** Busy and total jiffies of all CPUs so far. */
 function machineJiffies(): { busy: number; total: number } {
@@ -52,13 +54,13 @@ try {
     execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
   }
   // Warm-up, not counted: each gateway process compiles its hot path on its first few thousand statements.
-  for (const peer of peers) await runPgbench(peer.endpoint, ['-S', '-M', mode, '-c', clients, '-j', '2', '-T', '3']);
-  console.error(`# C=${clients} M=${mode} R=${rounds} S=${seconds} P=${processes} PIN=${pin ? 'pg' : 'none'}; load average at start ${loadavg()}`);
+  for (const peer of peers) await runPgbench(peer.endpoint, [...workload, '-M', mode, '-c', clients, '-j', '2', '-T', '3']);
+  console.error(`# F=${process.env.F ?? 'select-only'} C=${clients} M=${mode} R=${rounds} S=${seconds} P=${processes} PIN=${pin ? 'pg' : 'none'}; load average at start ${loadavg()}`);
   for (let round = 0; round < rounds; round++) {
     for (const peer of peers.map((_, i) => peers[(i + round) % peers.length]!)) {
       const cpu0 = treeCpuSeconds(peer.pid!);
       const m0 = machineJiffies();
-      const r = await runPgbench(peer.endpoint, ['-S', '-M', mode, '-c', clients, '-j', '2', '-T', seconds]);
+      const r = await runPgbench(peer.endpoint, [...workload, '-M', mode, '-c', clients, '-j', '2', '-T', seconds]);
       const m1 = machineJiffies();
       const row = {
         peer: peer.name,
