@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --peers postgres,pgbouncer,...] [-- --no-ssh] [-- --no-http] [-- --no-kubernetes] [-- --report-only]`: PostgreSQL direct, PgBouncer, a bare
+// `npm run bench [-- --quick] [-- --peers postgres,pgbouncer,...] [-- --no-ssh] [-- --no-http] [-- --no-kubernetes] [-- --report-only] [-- --processes N]`: PostgreSQL direct, PgBouncer, a bare
 // Node.js relay and Airlock (full and pass-through) under the same pgbench load, in interleaved
 // rounds; writes bench/results/latest.json and docs/benchmarks.md. Never run as a test.
 import { execFile } from 'node:child_process';
@@ -12,7 +12,7 @@ import { buildGateway } from './build.js';
 import { airlock, direct, pgbouncer, relay, type Peer } from './peers.js';
 import { spawnSync } from 'node:child_process';
 import { runPgbench } from './pgbench.js';
-import { cpuSeconds, peakRssMiB } from './proc-stats.js';
+import { cpuSeconds, peakRssMiB, treeCpuSeconds } from './proc-stats.js';
 import { loadAverage, machine, markdown, type BenchReport, type HttpBenchResult, type KubernetesBenchResult, type Measurement, type ShellInspectResult, type SshBenchResult } from './report.js';
 import { PGBENCH_SCALE, scenarios } from './scenarios.js';
 import type { ProfileReport } from './profile-summary.js';
@@ -24,8 +24,10 @@ const execFileAsync = promisify(execFile);
 const ROOT = new URL('..', import.meta.url).pathname;
 const quick = process.argv.includes('--quick');
 const peerFilter = process.argv.includes('--peers') ? process.argv[process.argv.indexOf('--peers') + 1]?.split(',') : undefined;
+// `--processes N` (N > 1) adds the peer airlock-full-pN: airlock-full as N gateway processes on one listener.
+const processes = process.argv.includes('--processes') ? Number(process.argv[process.argv.indexOf('--processes') + 1]) : 1;
 const rounds = quick ? 1 : 3;
-const ALL_PEERS = ['postgres', 'pgbouncer', 'node-relay', 'airlock-full', 'airlock-pass-through'];
+const ALL_PEERS = ['postgres', 'pgbouncer', 'node-relay', 'airlock-full', 'airlock-pass-through', `airlock-full-p${processes}`];
 
 // Statements per pgbench transaction, to turn CPU per transaction into CPU per statement.
 const statementsPerTx = (name: string): number => (name.startsWith('tpc-b') ? 7 : 1);
@@ -65,6 +67,7 @@ async function main(): Promise<void> {
       ['node-relay', () => relay(pg)],
       ['airlock-full', () => airlock(pg, 'full')],
       ['airlock-pass-through', () => airlock(pg, 'pass-through')],
+      ...(processes > 1 ? [[`airlock-full-p${processes}`, () => airlock(pg, 'full', [], processes)]] : []),
     ].filter(([n]) => wanted(n as string)) as [string, () => Promise<Peer>][];
     // Started together: Airlock's start-up (WASM parser, Cedar, issuer keys) dominates otherwise.
     const started = await Promise.allSettled(starters.map(async ([name, start]) => ({ name, peer: await start() })));
@@ -108,7 +111,8 @@ async function main(): Promise<void> {
         const order = peers.map((_, i) => peers[(i + round) % peers.length]!);
         for (const peer of order) {
           const m: Measurement = { scenario: scenario.name, peer: peer.name, round };
-          const cpu0 = peer.pid ? cpuSeconds(peer.pid) : 0;
+          const cpuOf = (pid: number) => (peer.countChildren ? treeCpuSeconds(pid) : cpuSeconds(pid));
+          const cpu0 = peer.pid ? cpuOf(peer.pid) : 0;
           try {
             if (scenario.idleSessions) {
               m.idle = await holdIdleSessions(peer.endpoint, scenario.idleSessions, peer.pid);
@@ -123,7 +127,7 @@ async function main(): Promise<void> {
             } else {
               m.pgbench = await runPgbench(peer.endpoint, scenario.pgbench!);
               if (peer.pid && m.pgbench.transactions > 0) {
-                m.cpuUsPerStatement = ((cpuSeconds(peer.pid) - cpu0) * 1e6) / (m.pgbench.transactions * statementsPerTx(scenario.name));
+                m.cpuUsPerStatement = ((cpuOf(peer.pid) - cpu0) * 1e6) / (m.pgbench.transactions * statementsPerTx(scenario.name));
               }
             }
           } catch (err) {

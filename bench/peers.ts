@@ -23,6 +23,8 @@ export interface Peer {
   note?: string;
   /** Date.now() when the process was spawned: lines profile samples up with what the bench did. */
   spawnedAt?: number;
+  /** `pid` supervises the processes that do the work (Airlock with `processes` > 1): count theirs too. */
+  countChildren?: boolean;
   stop(): Promise<void>;
 }
 
@@ -211,10 +213,12 @@ function maskingConfigured(config: object): boolean {
  * The upstream password reaches it through the environment, never the config file. `nodeArgs`
  * go to node itself (the profiler passes `--cpu-prof`).
  */
-export async function airlock(pg: RunningPostgres, mode: AirlockMode, nodeArgs: string[] = []): Promise<Peer> {
+export async function airlock(pg: RunningPostgres, mode: AirlockMode, nodeArgs: string[] = [], processes = 1): Promise<Peer> {
   const dir = mkdtempSync(join(tmpdir(), `airlock-bench-${mode}-`));
   const config = {
     ...(await benchConfigBase(dir, mode === 'full' ? FULL_POLICY : PASS_THROUGH_POLICY, ['bench'])),
+    // Several gateway processes on one listener (`--processes N`; the peer is then airlock-<mode>-pN).
+    ...(processes > 1 ? { processes } : {}),
     listeners: { postgres: { host: '127.0.0.1', port: 0, allowPlaintext: true } },
     targets: [
       { name: 'bench', kind: 'postgres', environment: 'bench', host: pg.host, port: pg.port, database: pg.database, user: pg.roles.app.user, credential: 'env:AIRLOCK_BENCH_PG_PASSWORD', tls: { mode: 'disable' } },
@@ -226,11 +230,17 @@ export async function airlock(pg: RunningPostgres, mode: AirlockMode, nodeArgs: 
   if (masking) Object.assign(config, { masking: { enabled: true, columnRules: [{ pattern: 'filler', style: 'redact' }] } });
   const gw = await serveAirlock(dir, config, { AIRLOCK_BENCH_PG_PASSWORD: pg.roles.app.password }, 'postgres', nodeArgs);
   return {
-    name: `airlock-${mode}`,
+    name: processes > 1 ? `airlock-${mode}-p${processes}` : `airlock-${mode}`,
     endpoint: { host: '127.0.0.1', port: gw.port, database: 'bench', user: 'bench-agent', password: gw.token },
     pid: gw.pid,
+    countChildren: processes > 1,
     spawnedAt: gw.spawnedAt,
-    note: mode === 'full' && !masking ? 'masking not measured: the configuration schema does not validate a masking section yet' : undefined,
+    note:
+      processes > 1
+        ? "CPU counts the supervisor and its processes; memory figures (peak RSS, per idle session) are the supervisor's alone"
+        : mode === 'full' && !masking
+          ? 'masking not measured: the configuration schema does not validate a masking section yet'
+          : undefined,
     stop: gw.stop,
   };
 }

@@ -12,6 +12,20 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime, stime
 }
 
+/**
+ * CPU seconds of the process and its child processes alive now (a gateway with `processes` > 1:
+ * the supervisor and the gateway processes it forked). Threads are in each process's own figure.
+ */
+export function treeCpuSeconds(pid: number): number {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // no such file (kernel without CONFIG_PROC_CHILDREN): the process alone
+  }
+  return cpuSeconds(pid) + children.reduce((sum, child) => sum + treeCpuSeconds(child), 0);
+}
+
 function statusKb(pid: number, key: string): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${key}:`));
   return line ? Number(line.split(/\s+/)[1]) : NaN;

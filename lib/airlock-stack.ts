@@ -74,6 +74,10 @@ export interface AirlockSettings {
   policyFile?: string;
   minTasks?: number;
   maxTasks?: number;
+  /** Proxy task size in CPU units (1024 = 1 vCPU); one gateway process per vCPU. Default 1024. */
+  proxyCpu?: number;
+  /** Proxy task memory; default 2048 MiB per vCPU. */
+  proxyMemoryMiB?: number;
   logRetentionDays?: logs.RetentionDays;
   /** Approval handler sources, when not the repository's `lambdas/approval-*` folders. */
   approvalHandlerEntries?: { notifier?: string; decision?: string; expire?: string };
@@ -242,6 +246,8 @@ export class AirlockStack extends Stack {
       allowedClientCidrs: s.allowedClientCidrs,
       minTasks: s.minTasks,
       maxTasks: s.maxTasks,
+      cpu: s.proxyCpu,
+      memoryLimitMiB: s.proxyMemoryMiB,
       upstreamPorts: this.registry.targets.map((t) => t.registration.port ?? DEFAULT_UPSTREAM_PORT[t.registration.kind] ?? 443),
       http: hasKind('http'),
       kubernetes: hasKind('kubernetes'),

@@ -54,5 +54,7 @@ export function settingsFromContext(node: Node): AirlockSettings {
     policyFile: get('policyFile'),
     minTasks: get('minTasks'),
     maxTasks: get('maxTasks'),
+    proxyCpu: get('proxyCpu'),
+    proxyMemoryMiB: get('proxyMemoryMiB'),
   };
 }

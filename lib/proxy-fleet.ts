@@ -133,9 +133,14 @@ export class ProxyFleet extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
+    // One gateway process per vCPU (`processes` in the proxy's configuration): a Node.js process uses
+    // one core, so a larger task with one process would leave the rest idle (and never reach the CPU
+    // scaling target). Memory by default 2 GiB per process, a size Fargate accepts for each CPU size.
+    const cpu = props.cpu ?? 1024;
+    const processes = Math.max(1, Math.floor(cpu / 1024));
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
-      cpu: props.cpu ?? 1024,
-      memoryLimitMiB: props.memoryLimitMiB ?? 2048,
+      cpu,
+      memoryLimitMiB: props.memoryLimitMiB ?? 2048 * processes,
       runtimePlatform: {
         cpuArchitecture: ecs.CpuArchitecture.ARM64,
         operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
@@ -198,7 +203,7 @@ export class ProxyFleet extends Construct {
       environment: {
         ...props.environment,
         [FLEET_ENV.table]: this.registry.tableName,
-        AIRLOCK_CONFIG: Stack.of(this).toJsonString(props.config),
+        AIRLOCK_CONFIG: Stack.of(this).toJsonString(processes > 1 ? { ...props.config, processes } : props.config),
         AIRLOCK_METRICS_NAMESPACE: PROXY_METRICS.namespace,
         // The gateway drains for this long on SIGTERM, inside the 120 s stop timeout below.
         AIRLOCK_DRAIN_SECONDS: '110',
@@ -387,9 +392,10 @@ export class ProxyFleet extends Construct {
       scaleInCooldown: Duration.minutes(10),
       scaleOutCooldown: Duration.minutes(1),
     });
+    // Each gateway process emits its own ActiveSessions: their average is per process.
     scaling.scaleToTrackCustomMetric('Sessions', {
       metric: this.metric(PROXY_METRICS.activeSessions, 'Average'),
-      targetValue: props.sessionsPerTask ?? 200,
+      targetValue: Math.max(1, Math.round((props.sessionsPerTask ?? 200) / processes)),
       scaleInCooldown: Duration.minutes(10),
       scaleOutCooldown: Duration.minutes(1),
     });

@@ -15,6 +15,7 @@ import type { SecretStore } from './ports/secrets.js';
 import type { LiveSessions } from './tasks/live-sessions.js';
 import type { TaskService } from '../../core/task/types.js';
 import type { FleetMembership } from './ports/fleet.js';
+import type { ProcessSiblings } from './ports/processes.js';
 
 /** What every engine may use; adapters (local or AWS) stand behind each port. */
 export interface EnginePorts {
@@ -41,6 +42,8 @@ export interface EnginePorts {
   tasks?: TaskService;
   /** Set when this gateway is one task of a fleet behind a load balancer (ports/fleet.ts). */
   fleet?: FleetMembership;
+  /** Set when this gateway is one of several processes of its task (ports/processes.ts). */
+  siblings?: ProcessSiblings;
 }
 
 /** A started protocol engine. */

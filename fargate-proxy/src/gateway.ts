@@ -56,6 +56,8 @@ import { airlockVersion } from './mcp/version.js';
 // --- end mcp ---
 import { startKubernetesEngine } from './protocols/kubernetes/engine.js';
 import { eksTokenSources } from './adapters/aws/eks-token.js';
+import type { FleetMembership } from './ports/fleet.js';
+import type { ProcessSiblings } from './ports/processes.js';
 
 export interface RunningGateway {
   config: AirlockConfig;
@@ -89,6 +91,11 @@ export interface GatewayOptions {
   memorySecrets?: Record<string, string>;
   /** Where metric lines go when `metrics.enabled`; default stdout. */
   metricsOut?: (line: string) => void;
+  /**
+   * Set in each process of a task that runs several (`processes`, cli/process-supervisor.ts): the
+   * supervisor holds the fleet tag and routes cancels; this process keeps its own audit directory.
+   */
+  process?: ProcessSiblings;
 }
 
 export const LOCAL_ISSUER_KEY_FILE = 'issuer-keys.json';
@@ -103,9 +110,43 @@ function localSignInRedirects(c: { host: string; port: number; tls?: unknown }):
   return uris;
 }
 
+/**
+ * The local audit trail (the spool, in AWS) of one gateway process: `<dataDir>/audit` for the first
+ * (the only one, by default); each other process of a task writes its own, `<dataDir>/audit-process-<i>`,
+ * so that no two processes append to one log or close out each other's open sessions at start.
+ */
+export const localAuditDir = (dataDir: string, processIndex = 0): string => join(dataDir, processIndex === 0 ? 'audit' : `audit-process-${processIndex}`);
+
+/** Joins the fleet registry of `cfg.fleet`: once per task (in the supervisor when the task runs several processes). */
+export async function joinConfiguredFleet(fleetCfg: NonNullable<AirlockConfig['fleet']>, log: Logger): Promise<FleetMembership> {
+  const self = fleetCfg.advertiseHost ? { privateAddress: fleetCfg.advertiseHost, taskArn: undefined } : await readTaskSelf();
+  const fleetDynamo = new DynamoDBClient({});
+  const membership = await joinFleet({
+    client: fleetDynamo,
+    table: fleetCfg.table,
+    host: self.privateAddress,
+    taskLabel: self.taskArn,
+    heartbeatMs: fleetCfg.heartbeatSeconds * 1000,
+    expireMs: fleetCfg.expireSeconds * 1000,
+    log,
+  }).catch((err) => {
+    fleetDynamo.destroy();
+    throw err;
+  });
+  return {
+    ...membership,
+    close: async () => {
+      await membership.close();
+      fleetDynamo.destroy();
+    },
+  };
+}
+
 
 export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
-  const log = opts.log ?? createLogger(cfg.logLevel);
+  const base = opts.log ?? createLogger(cfg.logLevel);
+  // Each process of a task names itself in its log lines (they share the container's output).
+  const log = opts.process ? base.child({ process: opts.process.index }) : base;
   mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
   const closers: (() => Promise<void> | void)[] = [];
   const close = async () => {
@@ -193,7 +234,8 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
     // In AWS, digests are signed by KMS: the task can ask for signatures but never holds the key.
     const signingKeyId = cfg.audit.store?.signingKeyId;
     const signer = signingKeyId ? await createKmsDigestSigner(new KMSClient({}), signingKeyId) : undefined;
-    const audit = await createLocalAuditSink({ dir: join(cfg.dataDir, 'audit'), ack: cfg.audit.ack, responseCapBytes: cfg.audit.responseCapBytes, store: auditStore, signer });
+    const auditDir = localAuditDir(cfg.dataDir, opts.process?.index);
+    const audit = await createLocalAuditSink({ dir: auditDir, ack: cfg.audit.ack, responseCapBytes: cfg.audit.responseCapBytes, store: auditStore, signer });
     closers.push(() => audit.close());
     // Sessions append through a counter when metrics are on: counts without hooks in protocol code.
     const counted = cfg.metrics.enabled ? new CountingAuditSink(audit) : undefined;
@@ -254,23 +296,11 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
     });
     closers.push(() => tasks.close());
     // A task of a fleet: its tag goes into the PostgreSQL cancel keys it issues (ports/fleet.ts).
+    // With several processes per task the supervisor holds the tag (opts.process.fleetTag) and forwards.
     let fleet: EnginePorts['fleet'];
-    if (cfg.fleet) {
-      const self = cfg.fleet.advertiseHost ? { privateAddress: cfg.fleet.advertiseHost, taskArn: undefined } : await readTaskSelf();
-      const fleetDynamo = new DynamoDBClient({});
-      const membership = await joinFleet({
-        client: fleetDynamo,
-        table: cfg.fleet.table,
-        host: self.privateAddress,
-        taskLabel: self.taskArn,
-        heartbeatMs: cfg.fleet.heartbeatSeconds * 1000,
-        expireMs: cfg.fleet.expireSeconds * 1000,
-        log,
-      });
-      closers.push(async () => {
-        await membership.close();
-        fleetDynamo.destroy();
-      });
+    if (cfg.fleet && !opts.process) {
+      const membership = await joinConfiguredFleet(cfg.fleet, log);
+      closers.push(() => membership.close());
       fleet = membership;
     }
 
@@ -288,6 +318,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       targets: cfg.targets,
       dataDir: cfg.dataDir,
       fleet,
+      siblings: opts.process,
     };
 
     // Every protocol is an engine: gateway.ts starts the configured ones and knows none of their insides.
@@ -336,9 +367,11 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
     // --- end mcp ---
 
     // A task holding sessions is not chosen for scale-in (ECS agent endpoint); released when idle.
+    // With several processes the supervisor does it for the task, from every process's count.
+    opts.process?.reportSessions(liveSessions);
     const protection = cfg.fleet?.scaleInProtection;
     const agentUri = protection && (protection.agentUri ?? process.env.ECS_AGENT_URI);
-    if (protection && agentUri) {
+    if (protection && agentUri && !opts.process) {
       const guard = startTaskProtection({ agentUri, liveSessions, checkMs: protection.checkSeconds * 1000, expiresInMinutes: protection.expiresInMinutes, log });
       closers.push(() => guard.close());
     }
@@ -366,7 +399,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
         verifyReviewer: verifyToken,
         routes: [
           // Sessions and replay, read from the local audit files (the spool every task keeps).
-          ...sessionRoutes({ reader: createLocalAuditReader(join(cfg.dataDir, 'audit')), verifyViewer: verifyToken, viewerGroups: cfg.audit.viewerGroups }),
+          ...sessionRoutes({ reader: createLocalAuditReader(auditDir), verifyViewer: verifyToken, viewerGroups: cfg.audit.viewerGroups }),
           // Held statements live in the workflow's store, not on this task's local desk.
           ...(approvals === localApprovals ? [] : remoteApprovalRoutes(sfnCfg?.reviewBaseUrl, verifyToken)),
           { method: 'GET', path: '/healthz', handler: healthz },

@@ -15,7 +15,7 @@ import { CreateTableCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { PolicyBundleStore } from '../../lambdas/policy/bundle-store.js';
 import { PolicyService } from '../../lambdas/policy/policy-service.js';
-import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
+import { startPostgres, waitForActiveQuery, type RunningPostgres } from '../support/pg-server.js';
 import { AGENT, AUDIENCE, TEST_POLICY, pgTarget, sendCancel } from '../support/gateway.js';
 import { spawnWarmGateway, type WarmGateway } from '../support/gateway-process.js';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, startLocalS3, type LocalDynamo, type LocalS3 } from '../support/local-aws.js';
@@ -110,14 +110,7 @@ async function roundRobin(backends: number[]): Promise<{ port: number; routed: n
   return { port: (balancer.address() as net.AddressInfo).port, routed, close: () => balancer.close() };
 }
 
-async function waitForActive(sql: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const n = await server.psqlDirect(`SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = '${sql}'`);
-    if (n.trim() === '1') return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`"${sql}" never became active`);
-}
+const waitForActive = (sql: string): Promise<void> => waitForActiveQuery(server, sql);
 
 test('the two tasks hold different fleet tags, each in the registry with its listener', async () => {
   const out = await dynamo.client.send(new ScanCommand({ TableName: FLEET_TABLE }));

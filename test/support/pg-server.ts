@@ -350,3 +350,13 @@ async function stop(l: Live, pid: number): Promise<void> {
   rmSync(l.dir, { recursive: true, force: true });
   live.delete(l);
 }
+
+/** Resolves once exactly one backend runs `sql` (its text as sent): a statement a test will cancel is under way. */
+export async function waitForActiveQuery(pg: RunningPostgres, sql: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const n = await pg.psqlDirect(`SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = '${sql}'`);
+    if (n.trim() === '1') return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`"${sql}" never became active`);
+}

@@ -19,13 +19,32 @@ export interface GatewayRecord {
   mcpUrl?: string;
   /** issue 31: the Kubernetes listener, for `airlock kubeconfig`. */
   kubernetes?: { host: string; port: number };
+  /** With several gateway processes (`processes`), theirs; `pid` is then their supervisor's. */
+  processes?: number[];
   startedAt: string;
 }
 
+/** What a running gateway (or each process of one, cli/process-supervisor.ts) reports about where it listens. */
+export type GatewayAddresses = Pick<RunningGateway, 'issuer' | 'tokenEndpoint' | 'consoleUrl' | 'healthUrl' | 'postgres' | 'ssh' | 'http' | 'mcpUrl' | 'kubernetes'>;
+
+export const gatewayAddresses = (gw: GatewayAddresses): GatewayAddresses => ({
+  issuer: gw.issuer,
+  tokenEndpoint: gw.tokenEndpoint,
+  consoleUrl: gw.consoleUrl,
+  healthUrl: gw.healthUrl,
+  postgres: gw.postgres,
+  ssh: gw.ssh,
+  http: gw.http,
+  mcpUrl: gw.mcpUrl,
+  kubernetes: gw.kubernetes,
+});
+
 export const gatewayRecordPath = (dataDir: string): string => join(dataDir, 'gateway.json');
 
+const recorded = new Set<string>();
+
 /** Records the running gateway; the record is removed when this process exits. */
-export function writeGatewayRecord(dataDir: string, gw: RunningGateway, config?: string): void {
+export function writeGatewayRecord(dataDir: string, gw: GatewayAddresses, config?: string, processes?: number[]): void {
   const record: GatewayRecord = {
     pid: process.pid,
     config,
@@ -37,10 +56,13 @@ export function writeGatewayRecord(dataDir: string, gw: RunningGateway, config?:
     http: gw.http,
     mcpUrl: gw.mcpUrl,
     kubernetes: gw.kubernetes,
+    processes,
     startedAt: new Date().toISOString(),
   };
   const path = gatewayRecordPath(dataDir);
   writeFileSync(path, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+  if (recorded.has(path)) return; // rewritten (a supervisor's replaced process): removed once
+  recorded.add(path);
   process.once('exit', () => {
     if (readLiveGatewayRecord(dataDir)?.pid === process.pid) rmSync(path, { force: true });
   });

@@ -14,9 +14,14 @@ import { auditExportCommand, auditVerifyCommand, replayCommand, sessionsCommand 
 import { AuditSourceError, auditSourceFrom, type AuditSourceFlags } from './audit-source.js';
 import type { AuditReader } from '../../../core/audit/ports.js';
 import { DEMO_PORTS, demoConfig } from './demo-config.js';
-import { gatewayRecordPath, readLiveGatewayRecord, writeGatewayRecord } from './gateway-record.js';
+import { gatewayRecordPath, readLiveGatewayRecord, writeGatewayRecord, type GatewayAddresses } from './gateway-record.js';
 import { execCredential, kubeconfigFor } from './kubeconfig.js';
 import type { DemoEngineChoice } from '../demo/demo-target.js';
+import cluster from 'node:cluster';
+import { processCount } from '../processes/cores.js';
+import { superviseProcesses } from '../processes/supervisor.js';
+import { onSupervisorShutdown, reportReady, supervisedProcess } from '../processes/worker-link.js';
+import { createLogger } from '../log.js';
 
 const DEFAULT_DATA_DIR = '.airlock';
 const DEFAULT_CONFIG = join(DEFAULT_DATA_DIR, 'config.yaml');
@@ -55,10 +60,10 @@ const CLOSE_BOUND_MS = 10_000;
  * SIGTERM (a container being stopped): drain — refuse new sessions, let live ones finish for up to
  * AIRLOCK_DRAIN_SECONDS (default 30) — then close. SIGINT (Ctrl-C): close now. A second signal exits.
  */
-function onSignals(gw: RunningGateway): void {
+function onSignals(gw: RunningGateway, supervised = false): void {
   let closing = false;
-  const stop = (drainMs: number) => () => {
-    if (closing) process.exit(1);
+  const stop = (drainMs: number, again: 'exit' | 'ignore' = 'exit') => () => {
+    if (closing) return again === 'exit' ? process.exit(1) : undefined;
     closing = true;
     void gw
       .drain(drainMs)
@@ -72,12 +77,18 @@ function onSignals(gw: RunningGateway): void {
       })
       .then(() => process.exit(0));
   };
-  const drainSeconds = Number(process.env.AIRLOCK_DRAIN_SECONDS ?? 30);
   process.on('SIGINT', stop(0));
-  process.on('SIGTERM', stop(Number.isFinite(drainSeconds) && drainSeconds >= 0 ? drainSeconds * 1000 : 30_000));
+  process.on('SIGTERM', stop(drainMsFromEnv()));
+  // Under a supervisor the order comes over IPC (Ctrl-C in a terminal also signals every process at once).
+  if (supervised) onSupervisorShutdown((drainMs) => stop(drainMs, 'ignore')());
 }
 
-function announce(gw: RunningGateway): void {
+function drainMsFromEnv(): number {
+  const drainSeconds = Number(process.env.AIRLOCK_DRAIN_SECONDS ?? 30);
+  return Number.isFinite(drainSeconds) && drainSeconds >= 0 ? drainSeconds * 1000 : 30_000;
+}
+
+function announce(gw: GatewayAddresses): void {
   // Machine-readable readiness lines on stdout (scripts and the benchmark wait for them).
   if (gw.postgres) process.stdout.write(`airlock: postgres listening on ${gw.postgres.host}:${gw.postgres.port}\n`);
   if (gw.ssh) process.stdout.write(`airlock: ssh listening on ${gw.ssh.host}:${gw.ssh.port}\n`);
@@ -98,9 +109,18 @@ program
     const file = o.config ?? process.env.AIRLOCK_CONFIG_FILE;
     if (!file) fail('serve needs a configuration file: -c FILE (or set AIRLOCK_CONFIG_FILE)');
     const cfg = loadConfigFile(file);
-    const gw = await startGateway(cfg);
+    // Several processes (`processes`): this one supervises, each forked one runs the gateway.
+    const count = processCount(cfg.processes);
+    if (count > 1 && cluster.isPrimary) {
+      const log = createLogger(cfg.logLevel);
+      await superviseProcesses({ cfg, count, configFile: resolve(file), log, drainMs: drainMsFromEnv(), onReady: announce });
+      return;
+    }
+    const siblings = supervisedProcess();
+    const gw = await startGateway(cfg, { process: siblings });
+    onSignals(gw, Boolean(siblings));
+    if (siblings) return reportReady(gw);
     writeGatewayRecord(cfg.dataDir, gw, resolve(file));
-    onSignals(gw);
     announce(gw);
   });
 

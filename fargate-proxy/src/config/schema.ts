@@ -2,6 +2,7 @@
 // with the key's path, never later in the data path. docs/configuration.md is the human version.
 import { z } from 'zod';
 import { maskingConfigSchema } from '../../../core/mask/index.js';
+import { MAX_PROCESSES } from '../ports/fleet.js';
 import { sshListenerSchema, sshTargetSchema } from '../protocols/ssh/config.js';
 // --- http (issue 30) ---
 import { httpListenerSchema, httpTargetSchema } from '../protocols/http/config.js';
@@ -243,6 +244,12 @@ export const configSchema = z
           .optional(),
       })
       .optional(),
+    /**
+     * Gateway processes for this task (node:cluster; docs/configuration.md): `auto` is one per CPU
+     * the container may use. Several need approvals, tasks and kill orders in a store every process
+     * sees (approvals.backend: stepfunctions), or no console or MCP listener to reach them.
+     */
+    processes: z.union([z.literal('auto'), z.number().int().min(1).max(MAX_PROCESSES)]).default(1),
     /** CloudWatch Embedded Metric Format lines on stdout, one per interval (docs/configuration.md). */
     metrics: z
       .object({
@@ -263,6 +270,15 @@ export const configSchema = z
     const { console: web, health } = cfg.listeners;
     if (web && health && web.port !== 0 && web.port === health.port) {
       ctx.addIssue({ code: 'custom', path: ['listeners', 'health', 'port'], message: `the health listener needs its own port (the console has ${web.port})` });
+    }
+    // Local approvals, tasks and live-session lists are held in one process's memory: a console or
+    // MCP listener served by one process would not see what the others hold.
+    if (cfg.processes !== 1 && cfg.approvals.backend === 'local' && (cfg.listeners.console || cfg.listeners.mcp)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['processes'],
+        message: 'several processes keep local approvals, tasks and sessions apart: use processes: 1 with listeners.console or listeners.mcp, or approvals.backend "stepfunctions"',
+      });
     }
     const seen = new Set<string>();
     cfg.targets.forEach((t, i) => {

@@ -6,6 +6,13 @@
 /** Tags are 1..MAX_FLEET_TAG; 0 means "no fleet" (a single gateway). */
 export const FLEET_TAG_BITS = 12;
 export const MAX_FLEET_TAG = 2 ** FLEET_TAG_BITS - 1;
+/**
+ * A task may run several gateway processes (`processes` in the configuration); the bits after the
+ * tag name the process within the task, so a cancel the task receives on any process reaches the
+ * one holding the session (ports/processes.ts). 16 processes: Fargate's largest task has 16 vCPUs.
+ */
+export const PROCESS_BITS = 4;
+export const MAX_PROCESSES = 2 ** PROCESS_BITS;
 
 export interface FleetEndpoint {
   host: string;

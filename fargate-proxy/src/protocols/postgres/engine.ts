@@ -29,6 +29,7 @@ export async function startPostgresEngine(ports: EnginePorts, cfg: PostgresListe
     maxMessageBytes: cfg.maxMessageBytes,
     authTimeoutMs: cfg.authTimeoutMs,
     fleet: ports.fleet,
+    siblings: ports.siblings,
     statementLimits: { maxStatementBytes: cfg.maxStatementBytes, offloadAboveBytes: cfg.offloadStatementsAboveBytes, inspectDeadlineMs: cfg.inspectDeadlineMs },
   });
   // Half-open: a client may send its last messages and FIN, and still read the answers.

@@ -21,6 +21,7 @@ import {
 import { CancelRegistry } from './cancel-registry.js';
 import { forwardCancel } from './cancel-forwarding.js';
 import type { FleetMembership } from '../../ports/fleet.js';
+import type { ProcessSiblings } from '../../ports/processes.js';
 import { endAndDrain } from './closing.js';
 import { CLIENT_ENCODING, clientEncodingRefusal } from './client-encoding.js';
 import { DEFAULT_STATEMENT_LIMITS, type StatementLimits } from './off-loop-inspection.js';
@@ -44,6 +45,8 @@ export interface PostgresListenerOptions {
   statementLimits?: StatementLimits;
   /** The fleet this task belongs to: cancels for sessions other tasks hold are forwarded to them. */
   fleet?: FleetMembership;
+  /** The other gateway processes of this task: cancels for their sessions (or other tasks') go through the supervisor. */
+  siblings?: ProcessSiblings;
 }
 
 /** Startup parameters passed on to the upstream. Anything else (options, replication, …) is refused. */
@@ -132,7 +135,8 @@ export class PostgresSessionHandler {
   ) {
     this.catalogs = new TargetCatalogs(ctx.log);
     this.maskedColumns = new MaskedColumnRegistry(ctx.masking.columnRules ?? [], ctx.log);
-    this.cancels = new CancelRegistry(opts.fleet?.tag ?? 0);
+    this.cancels = new CancelRegistry(opts.siblings?.fleetTag ?? opts.fleet?.tag ?? 0, opts.siblings?.index ?? 0);
+    opts.siblings?.onCancel((processId, secretKey) => this.cancels.cancel(processId, secretKey));
   }
 
   /** Logins still in progress, each with how to end it (gateway shutdown). */
@@ -220,8 +224,9 @@ export class PostgresSessionHandler {
           socket.write('N'); // GSSAPI encryption is not offered; the client falls back to TLS or plain
         } else if (packet.kind === 'cancel') {
           clearTimeout(deadline);
-          const fleet = this.opts.fleet;
-          if (fleet && this.cancels.isForeign(packet.processId)) void forwardCancel(fleet, packet.processId, packet.secretKey, log);
+          const { fleet, siblings } = this.opts;
+          if (siblings && (this.cancels.isForeign(packet.processId) || this.cancels.isSibling(packet.processId))) siblings.forwardCancel(packet.processId, packet.secretKey);
+          else if (fleet && this.cancels.isForeign(packet.processId)) void forwardCancel(fleet, packet.processId, packet.secretKey, log);
           else this.cancels.cancel(packet.processId, packet.secretKey);
           reader.socket.end(); // the protocol says nothing is sent back for a cancel
           return;
