@@ -17,6 +17,13 @@ const TEXT_FORMAT_SAFE = new Set([...TEXTUAL_TYPES, 18 /* char */, 1009 /* text[
 // Error/notice fields that can carry data values: message, detail, hint, context, internal query.
 const VALUE_FIELDS = new Set(['M', 'D', 'H', 'W', 'q']);
 
+/** buf[from, to) copied to out[at…]; returns where it ends. Short stretches (most cells) skip Buffer#copy's argument checks. */
+function copyBytes(buf: Buffer, from: number, to: number, out: Buffer, at: number): number {
+  if (to - from > 32) return at + buf.copy(out, at, from, to);
+  for (let i = from; i < to; i++) out[at++] = buf[i]!;
+  return at;
+}
+
 interface ResultShape {
   plan: ColumnPlan;
   formats: number[];
@@ -76,24 +83,28 @@ export class ResultMasker {
    * row goes out as it arrived.
    */
   rewriteDataRow(buf: Buffer, start: number, end: number, slab: RewriteSlab): boolean {
-    const size = this.#maskRow(buf, start, end);
-    if (size < 0) return false;
+    const bound = this.#maskRow(buf, start, end);
+    if (bound < 0) return false;
+    const notices = this.pendingNotices;
     let noticeBytes = 0;
-    for (const n of this.pendingNotices) noticeBytes += n.length;
-    const off = slab.alloc(size + noticeBytes);
-    let at = this.#writeRow(buf, start, slab.buffer, off, size);
-    for (const n of this.pendingNotices) at += n.copy(slab.buffer, at);
-    this.pendingNotices.length = 0;
+    for (const n of notices) noticeBytes += n.length;
+    const off = slab.alloc(bound + noticeBytes);
+    const out = slab.buffer;
+    let at = this.#writeRow(buf, out, off);
+    if (notices.length > 0) {
+      for (const n of notices) at += n.copy(out, at);
+      notices.length = 0;
+    }
+    slab.trimLast(at - off);
     return true;
   }
 
   /** The DataRow with body `body` and wire bytes `raw`, masked; `raw` itself when nothing changed. Notices stay in `pendingNotices`. */
   dataRow(body: Buffer, raw: Buffer): Buffer {
-    const size = this.#maskRow(raw, 0, raw.length);
-    if (size < 0) return raw;
-    const out = Buffer.allocUnsafe(size);
-    this.#writeRow(raw, 0, out, 0, size);
-    return out;
+    const bound = this.#maskRow(raw, 0, raw.length);
+    if (bound < 0) return raw;
+    const out = Buffer.allocUnsafe(bound);
+    return out.subarray(0, this.#writeRow(raw, out, 0));
   }
 
   // The cells #maskRow changed: where each one's length word starts and its value ends in the row,
@@ -102,8 +113,14 @@ export class ResultMasker {
   #changedTo: number[] = [];
   #changedValue: (string | Buffer | null)[] = [];
   #changed = 0;
+  /** Where the row #maskRow read starts, and where its last cell ends. */
+  #rowStart = 0;
+  #rowEnd = 0;
 
-  /** Masks the row's cells; returns the rewritten message's size, or -1 when no cell changed. */
+  /**
+   * Masks the row's cells; returns an upper bound of the rewritten message's size (a string
+   * counted at 3 bytes a code unit, so none is encoded twice), or -1 when no cell changed.
+   */
   #maskRow(buf: Buffer, start: number, end: number): number {
     let shape = this.#shape;
     if (!shape) {
@@ -130,35 +147,36 @@ export class ResultMasker {
       this.#changedFrom[k] = from;
       this.#changedTo[k] = p;
       this.#changedValue[k] = replaced;
-      grow += (replaced === null ? 0 : typeof replaced === 'string' ? Buffer.byteLength(replaced, 'utf8') : replaced.length) - len;
+      grow += (replaced === null ? 0 : typeof replaced === 'string' ? 3 * replaced.length : replaced.length) - len;
     }
     if (this.#changed === 0) return -1;
+    this.#rowStart = start;
     // Bytes after the last cell are not relayed in a rewritten row (they were never scanned).
+    this.#rowEnd = p;
     return p - start + grow;
   }
 
-  /** Writes the row #maskRow planned (size bytes) at out[off]: unchanged stretches copied, changed cells spliced in. */
-  #writeRow(buf: Buffer, start: number, out: Buffer, off: number, size: number): number {
+  /** Writes the row #maskRow planned at out[off], unchanged stretches copied and changed cells spliced in; returns where it ends. */
+  #writeRow(buf: Buffer, out: Buffer, off: number): number {
     out[off] = B.DataRow;
-    out.writeInt32BE(size - 1, off + 1);
     let at = off + 5;
-    let from = start + 5; // the cell count, then every cell up to the next changed one
+    let from = this.#rowStart + 5; // the cell count, then every cell up to the next changed one
     for (let k = 0; k < this.#changed; k++) {
-      at += buf.copy(out, at, from, this.#changedFrom[k]!);
+      at = copyBytes(buf, from, this.#changedFrom[k]!, out, at);
       const v = this.#changedValue[k]!;
       this.#changedValue[k] = null; // the row's strings are not kept alive by the masker
       if (v === null) {
         out.writeInt32BE(-1, at);
         at += 4;
       } else {
-        const len = typeof v === 'string' ? out.write(v, at + 4, 'utf8') : v.copy(out, at + 4);
+        const len = typeof v === 'string' ? out.write(v, at + 4) : v.copy(out, at + 4);
         out.writeInt32BE(len, at);
         at += 4 + len;
       }
       from = this.#changedTo[k]!;
     }
-    const rest = off + size - at;
-    if (rest > 0) at += buf.copy(out, at, from, from + rest);
+    at = copyBytes(buf, from, this.#rowEnd, out, at);
+    out.writeInt32BE(at - off - 1, off + 1);
     return at;
   }
 
