@@ -31,7 +31,7 @@ function rowDescription(names: string[], types: number[]): Buffer {
 }
 
 function dataRow(cells: (Buffer | null)[]): Buffer {
-  const parts = [Buffer.from([cells.length >> 8, cells.length & 0xff])];
+  const parts: Buffer[] = [Buffer.from([cells.length >> 8, cells.length & 0xff])];
   for (const c of cells) {
     const len = Buffer.alloc(4);
     len.writeInt32BE(c ? c.length : -1);

@@ -13,6 +13,7 @@ import { maskSqlParameter } from '../../../../core/audit/sql-literals.js';
 import type { GatewayContext, PostgresTarget } from '../../context.js';
 import { holdForApproval, type HoldContext } from './approval-hold.js';
 import { B, decodeCommandTag, decodeFields, decodeParameterStatus, errorResponse, readyForQuery, type TransactionStatus } from './backend.js';
+import type { RewriteSlab } from './rewrite-slab.js';
 import { BackendScanner, type ScanAction, type ScanHandler } from './backend-scanner.js';
 import { ClientOutput, writeTogether } from './client-output.js';
 import { endAndDrain } from './closing.js';
@@ -649,7 +650,8 @@ export class Relay implements ScanHandler {
         case B.DataRow: {
           const s = (this.#units[0] ?? this.#openUnit)?.current;
           if (s) s.bytes += length + 1;
-          return 'hold';
+          // Read where it lies in the socket read; rewritten only when a cell changes.
+          return 'rewrite';
         }
         case B.CopyData:
         case B.NoticeResponse:
@@ -678,6 +680,11 @@ export class Relay implements ScanHandler {
       default:
         return 'pass';
     }
+  }
+
+  /** A DataRow while masking (`action` says 'rewrite' for nothing else): its replacement and any notice it caused go into `slab`. */
+  rewrite(_type: number, buf: Buffer, start: number, end: number, slab: RewriteSlab): boolean {
+    return this.#mask!.rewriteDataRow(buf, start, end, slab);
   }
 
   message(type: number, body: Buffer, raw: Buffer | undefined): Buffer | undefined {
