@@ -41,12 +41,25 @@ export class BackendScanner {
     return this.#headerFill === 0 && this.#remaining === 0;
   }
 
+  /** A held message was handed over during the last scan. */
+  #handedOver = false;
+
+  /**
+   * Whether the last scanned chunk's bytes may still be referenced by this scanner or its handler
+   * (a held message handed over as views; part of a message continuing in the next chunk). When
+   * false, nothing but the views given to `out` refers to them.
+   */
+  get keepsChunk(): boolean {
+    return this.#handedOver || this.#body.length > 0;
+  }
+
   /**
    * Scans one chunk and returns the slices to send downstream, in order. `out` receives views into
    * the chunk for passed-through bytes and replacement buffers for held or rewritten messages.
    */
   scan(chunk: Buffer, h: ScanHandler, out: (b: Buffer) => void): void {
     this.#out = out;
+    this.#handedOver = false;
     let pos = 0;
     // Start of the current run of bytes to pass through untouched; -1 while inside a held message
     // (which may have begun in an earlier chunk).
@@ -168,6 +181,7 @@ export class BackendScanner {
           if (!h.rewrite!(type, raw, 0, raw.length, this.#slab)) this.#emit(raw);
         } else {
           if (this.#slab.pending) this.#slab.flush(this.#out); // the handler may emit output of its own
+          this.#handedOver = true;
           const replacement = h.message(type, body, raw);
           if (replacement) this.#emit(replacement);
         }

@@ -173,11 +173,12 @@ export class Relay implements ScanHandler {
     this.#client.on('close', () => this.#shutdown('client disconnected'));
     this.#client.on('error', (err) => this.#shutdown(`client error: ${err.message}`));
     this.#client.on('drain', () => this.#upstream.resume());
-    this.#upstream.on('data', (chunk: Buffer) => this.#fromUpstream(chunk));
     this.#upstream.on('end', () => this.#shutdown('upstream closed the connection'));
     this.#upstream.on('close', () => this.#shutdown('upstream closed the connection'));
     this.#upstream.on('error', (err) => this.#shutdown(`upstream error: ${err.message}`));
     for (const early of this.#o.upstream.leftover) this.#fromUpstream(early);
+    const reads = this.#o.upstream.reads;
+    reads.consume(this.#upstream, reads.reused ? (chunk) => this.#fromReusedRead(chunk) : (chunk) => this.#fromUpstream(chunk));
     this.#upstream.resume();
     this.#client.resume();
     this.#pump();
@@ -614,6 +615,21 @@ export class Relay implements ScanHandler {
 
   // ---------------------------------------------------------------- upstream → client
 
+  /** The buffer of the upstream read being relayed, when the next read will reuse it (upstream.ts). */
+  #reusedRead: ArrayBufferLike | undefined;
+
+  /** A read into the buffer the next read reuses: it is kept only when something still refers to its bytes. */
+  #fromReusedRead(chunk: Buffer): void {
+    this.#reusedRead = chunk.buffer;
+    try {
+      this.#fromUpstream(chunk);
+    } finally {
+      this.#reusedRead = undefined;
+      // Views of it in a write the kernel did not take whole, or held by the scanner or a handler.
+      if (this.#closed || this.#client.writableLength > 0 || this.#scanner.keepsChunk) this.#o.upstream.reads.keep();
+    }
+  }
+
   #fromUpstream(chunk: Buffer): void {
     // After shutdown nobody is listening, and every statement's outcome is already recorded.
     if (this.#closed) return;
@@ -836,8 +852,12 @@ export class Relay implements ScanHandler {
     const newCapture = this.#o.ctx.responseCapture;
     if (!newCapture) return;
     const s = (this.#units[0] ?? this.#openUnit)?.current;
-    // Socket reads and the gateway's own messages are never written to again: kept without a copy.
-    if (s) (s.capture ??= newCapture()).addOwned(b);
+    if (!s) return;
+    const capture = (s.capture ??= newCapture());
+    // The gateway's own messages and reads into buffers of their own are never written to again:
+    // kept without a copy. A read whose buffer is reused is copied (only while under the cap).
+    if (b.buffer === this.#reusedRead) capture.add(b);
+    else capture.addOwned(b);
   }
 
   get wantsBoundary(): boolean {
