@@ -44,6 +44,7 @@ try {
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
       if (!file) throw new Error(`no .cpuprofile in ${dir}`);
       const s = summariseProfile(join(dir, file), window[0], window[1], 30);
+      console.log(`profile window ${window[0]}–${window[1]} ms after spawn`);
       console.log(`busy ${s.busyPct.toFixed(1)} %`);
       for (const a of s.areas.slice(0, 12)) console.log(`  area ${a.pct.toFixed(1).padStart(5)} %  ${a.area}`);
       for (const t of s.top) console.log(`  ${t.pct.toFixed(1).padStart(5)} %  ${t.fn}  ${t.where}`);
