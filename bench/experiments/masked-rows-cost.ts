@@ -28,7 +28,7 @@ function dataRow(cells: string[]): Buffer {
 const ROWS = Number(process.argv[2] ?? 200_000);
 const withEmail = process.argv[3] !== 'clean';
 // `rewrite`: the relay's path (the row read where it lies in a socket read, rewritten rows written back
-// to back, one view per read); otherwise the per-message path (a Buffer per row).
+// to back, one view per read, as BackendScanner does); otherwise the per-message path (a Buffer per row).
 const rewrite = process.argv.includes('rewrite');
 const rows: Buffer[] = [];
 for (let g = 1; g <= ROWS; g++) rows.push(dataRow([String(g), `customer ${g}`, withEmail ? `user${g}@example.com` : `user ${g} example`, 'x'.repeat(60)]));

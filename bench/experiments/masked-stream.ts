@@ -31,18 +31,24 @@ try {
       window[0] = Date.now() - peer.spawnedAt!;
       for (let r = 0; r < rounds; r++) {
         const cpu0 = cpuSeconds(peer.pid!);
-        const out = await streamLargeResult(peer.endpoint, mib * 2 ** 20);
+        const out = await streamLargeResult(peer.endpoint, mib * 2 ** 20, peer.pid);
         const cpu = cpuSeconds(peer.pid!) - cpu0;
         const m = out.bytes / 2 ** 20;
-        console.log(`${peer.name} round ${r}: ${m.toFixed(0)} MiB in ${out.seconds.toFixed(2)} s = ${(m / out.seconds).toFixed(1)} MiB/s wall; gateway CPU ${cpu.toFixed(2)} s = ${(m / cpu).toFixed(1)} MiB per CPU-s, ${((cpu / out.rows) * 1e6).toFixed(2)} µs/row; load ${load()}`);
+        console.log(`${peer.name} round ${r}: ${m.toFixed(0)} MiB in ${out.seconds.toFixed(2)} s = ${(m / out.seconds).toFixed(1)} MiB/s wall; gateway CPU ${cpu.toFixed(2)} s = ${(m / cpu).toFixed(1)} MiB per CPU-s, ${((cpu / out.rows) * 1e6).toFixed(2)} µs/row; peak RSS ${out.peakRssMiB?.toFixed(1)} MiB${out.peakSinceStart ? ' (since start)' : ''}; load ${load()}`);
       }
       window[1] = Date.now() - peer.spawnedAt!;
     } finally {
       await peer.stop();
     }
+    const stoppedAt = Date.now() - peer.spawnedAt!;
     if (dir) {
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
       if (!file) throw new Error(`no .cpuprofile in ${dir}`);
+      // The profile starts when the gateway's own process starts, not when it was spawned: line the
+      // window up with the profile's end (the gateway stopping).
+      const p = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { startTime: number; endTime: number };
+      const shift = (p.endTime - p.startTime) / 1000 - stoppedAt;
+      window = [window[0] + shift, window[1] + shift];
       const s = summariseProfile(join(dir, file), window[0], window[1], 30);
       console.log(`profile window ${window[0]}–${window[1]} ms after spawn`);
       console.log(`busy ${s.busyPct.toFixed(1)} %`);

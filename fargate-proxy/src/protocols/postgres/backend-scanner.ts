@@ -103,9 +103,12 @@ export class BackendScanner {
             this.#headerFill = 0;
             pos = end;
             if (h.rewrite!(this.#type, chunk, headerStart, end, this.#slab)) {
-              // Rewritten messages before this one, the bytes passed since, then this one (left pending).
-              this.#slab.flushBeforeLast(out);
-              if (headerStart > passFrom) out(chunk.subarray(passFrom, headerStart));
+              // Rewritten messages before this one, the bytes passed since, then this one (left
+              // pending, so a run of rewritten messages leaves as one view).
+              if (headerStart > passFrom) {
+                this.#slab.flushBeforeLast(out);
+                out(chunk.subarray(passFrom, headerStart));
+              }
               passFrom = end;
             }
             if (h.wantsBoundary) passFrom = this.#boundary(chunk, pos, passFrom, h);
