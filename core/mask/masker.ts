@@ -49,6 +49,12 @@ export function createMasker(config: MaskingConfig): Masker {
   let summary = emptySummary();
 
   function maskFindings(text: string, findings: Finding[]): string {
+    const only = findings.length === 1 ? findings[0]! : undefined;
+    if (only && only.start === 0 && only.end === text.length && !looksLikeJson(text)) {
+      // The whole value (an e-mail column, say): nothing to splice.
+      summary.detectors[only.detector] = (summary.detectors[only.detector] ?? 0) + 1;
+      return applyStyle(styleOf(only.detector), only.detector, text, keys);
+    }
     const quoteOutside = looksLikeJson(text)
       ? insideJsonStrings(text, findings.map((f) => f.start)).map((inside) => !inside)
       : undefined;

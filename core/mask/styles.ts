@@ -32,9 +32,14 @@ export function applyStyle(style: MaskStyle, label: MaskLabel, raw: string, keys
   }
 }
 
+const REDACTED = new Map<MaskLabel, string>();
+
 /** Square brackets and a capitalised tag: no card, phone, e-mail or key looks like this. */
 export function redact(label: MaskLabel): string {
-  return `[REDACTED:${label}]`;
+  // One string per label: a masked stream writes it for every row.
+  let r = REDACTED.get(label);
+  if (r === undefined) REDACTED.set(label, (r = `[REDACTED:${label}]`));
+  return r;
 }
 
 /** Same value + same key → same token, so equality joins and counts still work on masked data. */

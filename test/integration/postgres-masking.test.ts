@@ -192,3 +192,32 @@ test('rows larger than a socket read are neither lost nor altered when masking i
     await c.end();
   }
 });
+
+test('a client that stops reading still gets every row intact, masked or not (upstream reads reuse their buffer only once nothing refers to it)', async () => {
+  // ~10 MiB: more than the loopback sockets buffer, so the gateway's writes to the client queue
+  // while the upstream keeps sending; each row is distinct, so bytes overwritten too early show.
+  const sql = 'SELECT id, contact, hash, repeat(hash, 8) AS wide FROM bulk ORDER BY id';
+  const expected = (await direct(sql)).rows;
+  for (const [who, masked] of [[token, true], [await gw.token(OTHER_AGENT), false]] as const) {
+    const c = new pg.Client(gw.pgOptions(who));
+    await c.connect();
+    try {
+      const stream = (c as unknown as { connection: { stream: import('node:net').Socket } }).connection.stream;
+      const result = c.query(sql);
+      stream.pause();
+      await new Promise((r) => setTimeout(r, 400));
+      stream.resume();
+      const r = await result;
+      assert.equal(r.rows.length, expected.length);
+      r.rows.forEach((row, i) => {
+        const want = expected[i];
+        assert.equal(row.id, want.id);
+        assert.equal(row.hash, want.hash);
+        assert.equal(row.wide, want.wide);
+        assert.equal(row.contact, masked ? `row ${want.id} [REDACTED:email]` : want.contact);
+      });
+    } finally {
+      await c.end();
+    }
+  }
+});

@@ -15,7 +15,7 @@ function frame(type: number, body: Uint8Array): Buffer {
 
 const TYPES = [0x44 /* D */, 0x54 /* T */, 0x43 /* C */, 0x5a /* Z */, 0x45 /* E */, 0x4e /* N */];
 const messages = fc.array(fc.record({ type: fc.constantFrom(...TYPES), body: fc.uint8Array({ maxLength: 300 }) }), { minLength: 1, maxLength: 40 });
-const actions = fc.record({ D: fc.constantFrom<ScanAction>('pass', 'peek', 'hold'), T: fc.constantFrom<ScanAction>('pass', 'peek', 'hold'), E: fc.constantFrom<ScanAction>('pass', 'hold') });
+const actions = fc.record({ D: fc.constantFrom<ScanAction>('pass', 'peek', 'hold', 'rewrite'), T: fc.constantFrom<ScanAction>('pass', 'peek', 'hold'), E: fc.constantFrom<ScanAction>('pass', 'hold') });
 
 function split(buf: Buffer, cuts: number[]): Buffer[] {
   const points = [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((a, b) => a - b);
@@ -41,6 +41,12 @@ test('pass-through and held-unchanged messages reproduce the stream byte for byt
           seen.push({ type, body: Buffer.from(body) });
           return raw; // held messages are sent back unchanged
         },
+        rewrite: (type, buf, start, end) => {
+          assert.equal(buf[start], type);
+          assert.equal(buf.readInt32BE(start + 1), end - start - 1);
+          seen.push({ type, body: Buffer.from(buf.subarray(start + 5, end)) });
+          return false; // left as it arrived
+        },
         wantsBoundary: false,
         boundary: () => undefined,
       };
@@ -56,30 +62,43 @@ test('pass-through and held-unchanged messages reproduce the stream byte for byt
   );
 });
 
-test('held messages can be replaced or dropped, and interleaved output lands at boundaries', () => {
+test('held or rewritten messages can be replaced or dropped, and interleaved output lands at boundaries', () => {
   fc.assert(
-    fc.property(messages, fc.array(fc.nat(), { maxLength: 30 }), (msgs, cuts) => {
+    fc.property(messages, fc.array(fc.nat(), { maxLength: 30 }), fc.constantFrom<ScanAction>('hold', 'rewrite'), (msgs, cuts, rowAction) => {
       const stream = Buffer.concat(msgs.map((m) => frame(m.type, m.body)));
       const scanner = new BackendScanner();
-      let pendingInsert = false;
+      // A ReadyForQuery makes the caller want the boundary after the message that follows it: its
+      // output must land after that message, whether passed, held or rewritten into the slab.
+      let boundariesToGo = 0;
       const handler: ScanHandler = {
-        action: (type) => (type === 0x44 ? 'hold' : type === 0x5a ? 'peek' : 'pass'),
+        action: (type) => (type === 0x44 ? rowAction : type === 0x5a ? 'peek' : 'pass'),
         message: (type) => {
-          if (type === 0x5a) pendingInsert = true;
+          if (type === 0x5a) boundariesToGo = 2;
           return type === 0x44 ? frame(0x44, Buffer.from('masked')) : undefined;
         },
+        rewrite: (_type, _buf, _start, _end, slab) => {
+          const replacement = frame(0x44, Buffer.from('masked'));
+          const at = slab.alloc(replacement.length);
+          replacement.copy(slab.buffer, at);
+          return true;
+        },
         get wantsBoundary() {
-          return pendingInsert;
+          return boundariesToGo > 0;
         },
         boundary: () => {
-          pendingInsert = false;
-          out.push(frame(0x4e, Buffer.from('inserted')));
+          if (--boundariesToGo === 0) out.push(frame(0x4e, Buffer.from('inserted')));
         },
       };
       const out: Buffer[] = [];
       for (const chunk of split(stream, cuts)) scanner.scan(chunk, handler, (b) => out.push(Buffer.from(b)));
+      let toGo = 0;
       const expected = Buffer.concat(
-        msgs.flatMap((m) => (m.type === 0x44 ? [frame(0x44, Buffer.from('masked'))] : m.type === 0x5a ? [frame(m.type, m.body), frame(0x4e, Buffer.from('inserted'))] : [frame(m.type, m.body)])),
+        msgs.flatMap((m) => {
+          const sent = m.type === 0x44 ? frame(0x44, Buffer.from('masked')) : frame(m.type, m.body);
+          if (m.type === 0x5a) toGo = 2;
+          if (toGo > 0 && --toGo === 0) return [sent, frame(0x4e, Buffer.from('inserted'))];
+          return [sent];
+        }),
       );
       assert.ok(Buffer.concat(out).equals(expected), 'replacement stream differs');
     }),

@@ -11,7 +11,21 @@ const isDotOrDash = (c: number): boolean => c === DOT || c === DASH;
 // . _ % + - (as code units: the scan runs per character and must not build strings).
 const isLocalSpecial = (c: number): boolean => c === 46 || c === 95 || c === 37 || c === 43 || c === 45;
 // "icon@2x.png" and friends: asset names, not mailboxes.
-const FILE_TLDS = new Set(['png', 'jpg', 'jpeg', 'gif', 'svg', 'webp', 'ico', 'bmp', 'tif', 'tiff', 'avif']);
+const FILE_TLDS = ['png', 'jpg', 'jpeg', 'gif', 'svg', 'webp', 'ico', 'bmp', 'tif', 'tiff', 'avif'];
+const SLASH = 47;
+const COLON = 58;
+const AT = 64;
+
+/** text[from, to) is one of FILE_TLDS in any case; compared by code unit, no string is built. */
+function isFileTld(text: string, from: number, to: number): boolean {
+  next: for (const tld of FILE_TLDS) {
+    if (tld.length !== to - from) continue;
+    // The TLD is letters only here, so setting bit 0x20 lower-cases it.
+    for (let i = 0; i < tld.length; i++) if ((text.charCodeAt(from + i) | 0x20) !== tld.charCodeAt(i)) continue next;
+    return true;
+  }
+  return false;
+}
 
 export function findEmails(text: string, out: Finding[]): void {
   let at0 = text.indexOf('@');
@@ -57,11 +71,14 @@ function emailAround(text: string, atIndex: number): Finding | undefined {
   if (labels < 2) return undefined;
   if (end - tldStart < 2 || end - tldStart > 24) return undefined;
   for (let i = tldStart; i < end; i++) if (!isAlpha(text.charCodeAt(i))) return undefined;
-  if (FILE_TLDS.has(text.slice(tldStart, end).toLowerCase())) return undefined;
+  if (isFileTld(text, tldStart, end)) return undefined;
   // "user:pass@host" — the part before '@' is a credential, left to the connection-string detector.
-  // "scheme://user@host" names a login, not a mailbox.
-  if (text[start - 1] === '/' && text[start - 2] === '/') return undefined;
-  if (text[start - 1] === ':' && text.slice(Math.max(0, start - 256), start).includes('://')) return undefined;
-  if (isAlnum(at(text, end)) || text[end] === '@') return undefined;
+  // "scheme://user@host" names a login, not a mailbox. (Code units through `at`: an index outside
+  // the string, as text[-1], is a slow generic lookup in V8.)
+  const before = at(text, start - 1);
+  if (before === SLASH && at(text, start - 2) === SLASH) return undefined;
+  if (before === COLON && text.slice(Math.max(0, start - 256), start).includes('://')) return undefined;
+  const after = at(text, end);
+  if (isAlnum(after) || after === AT) return undefined;
   return { detector: 'email', start, end };
 }

@@ -5,7 +5,8 @@
 import type { Masker, ColumnPlan, MaskSummary } from '../../../../core/mask/index.js';
 import type { MaskingSummary } from '../../../../core/audit/events.js';
 import { B, backendMessage as frame, noticeResponse } from './backend.js';
-import { BodyReader } from './framer.js';
+import { BodyReader, MalformedMessageError } from './framer.js';
+import type { RewriteSlab } from './rewrite-slab.js';
 
 // Binary wire formats that are plain UTF-8 text (jsonb adds a version byte before the text).
 const TEXTUAL_TYPES = new Set([25 /* text */, 1043 /* varchar */, 1042 /* bpchar */, 19 /* name */, 114 /* json */, 142 /* xml */, 705 /* unknown */, 3802 /* jsonb */]);
@@ -15,6 +16,13 @@ const JSONB = 3802;
 const TEXT_FORMAT_SAFE = new Set([...TEXTUAL_TYPES, 18 /* char */, 1009 /* text[] */, 1015 /* varchar[] */, 1014 /* bpchar[] */, 199 /* json[] */, 3807 /* jsonb[] */, 0]);
 // Error/notice fields that can carry data values: message, detail, hint, context, internal query.
 const VALUE_FIELDS = new Set(['M', 'D', 'H', 'W', 'q']);
+
+/** buf[from, to) copied to out[at…]; returns where it ends. Short stretches (most cells) skip Buffer#copy's argument checks. */
+function copyBytes(buf: Buffer, from: number, to: number, out: Buffer, at: number): number {
+  if (to - from > 32) return at + buf.copy(out, at, from, to);
+  for (let i = from; i < to; i++) out[at++] = buf[i]!;
+  return at;
+}
 
 interface ResultShape {
   plan: ColumnPlan;
@@ -68,56 +76,112 @@ export class ResultMasker {
     this.#shape = { plan: this.masker.planColumns(planned), formats, types, origins };
   }
 
-  /** Without a RowDescription (e.g. Execute of a portal described earlier), detectors still apply per cell. */
+  /**
+   * The DataRow message at buf[start, end) (header included), in one pass over its cells: each
+   * cell is read where it lies, and only when one changes is the row written again, into `slab`
+   * (unchanged stretches copied as they are, followed by the notices it caused). False when the
+   * row goes out as it arrived.
+   */
+  rewriteDataRow(buf: Buffer, start: number, end: number, slab: RewriteSlab): boolean {
+    const bound = this.#maskRow(buf, start, end);
+    if (bound < 0) return false;
+    const notices = this.pendingNotices;
+    let noticeBytes = 0;
+    for (const n of notices) noticeBytes += n.length;
+    const off = slab.alloc(bound + noticeBytes);
+    const out = slab.buffer;
+    let at = this.#writeRow(buf, out, off);
+    if (notices.length > 0) {
+      for (const n of notices) at += n.copy(out, at);
+      notices.length = 0;
+    }
+    slab.trimLast(at - off);
+    return true;
+  }
+
+  /** The DataRow with body `body` and wire bytes `raw`, masked; `raw` itself when nothing changed. Notices stay in `pendingNotices`. */
   dataRow(body: Buffer, raw: Buffer): Buffer {
+    const bound = this.#maskRow(raw, 0, raw.length);
+    if (bound < 0) return raw;
+    const out = Buffer.allocUnsafe(bound);
+    return out.subarray(0, this.#writeRow(raw, out, 0));
+  }
+
+  // The cells #maskRow changed: where each one's length word starts and its value ends in the row,
+  // and what replaces it (a string is written as UTF-8, null is SQL NULL). Reused from row to row.
+  #changedFrom: number[] = [];
+  #changedTo: number[] = [];
+  #changedValue: (string | Buffer | null)[] = [];
+  #changed = 0;
+  /** Where the row #maskRow read starts, and where its last cell ends. */
+  #rowStart = 0;
+  #rowEnd = 0;
+
+  /**
+   * Masks the row's cells; returns an upper bound of the rewritten message's size (a string
+   * counted at 3 bytes a code unit, so none is encoded twice), or -1 when no cell changed.
+   */
+  #maskRow(buf: Buffer, start: number, end: number): number {
     let shape = this.#shape;
     if (!shape) {
       shape = this.#shape = { plan: this.masker.planColumns([]), formats: [], types: [], origins: [] };
       this.#described = undefined;
     }
-    const r = new BodyReader(body);
-    const n = r.int16();
-    let cells: (Buffer | null)[] | undefined;
+    this.#changed = 0;
+    let p = start + 5;
+    if (p + 2 > end) throw new MalformedMessageError('message body is truncated');
+    const n = buf.readInt16BE(p);
+    p += 2;
+    let grow = 0;
     for (let i = 0; i < n; i++) {
-      const len = r.int32();
-      const start = len < 0 ? -1 : r.skip(len);
-      const replaced = start < 0 ? undefined : this.#maskCell(body, start, start + len, shape, i);
-      if (replaced !== undefined && !cells) {
-        cells = [];
-        // Re-read the cells before this one unchanged.
-        const again = new BodyReader(body);
-        again.int16();
-        for (let j = 0; j < i; j++) {
-          const l = again.int32();
-          cells.push(l < 0 ? null : again.bytes(l));
-        }
-      }
-      if (cells) cells.push(replaced !== undefined ? replaced : start < 0 ? null : body.subarray(start, start + len));
+      if (p + 4 > end) throw new MalformedMessageError('message body is truncated');
+      const from = p;
+      const len = buf.readInt32BE(p);
+      p += 4;
+      if (len < 0) continue;
+      if (p + len > end) throw new MalformedMessageError('message body is truncated');
+      const replaced = this.#maskCell(buf, p, p + len, shape, i);
+      p += len;
+      if (replaced === undefined) continue;
+      const k = this.#changed++;
+      this.#changedFrom[k] = from;
+      this.#changedTo[k] = p;
+      this.#changedValue[k] = replaced;
+      grow += (replaced === null ? 0 : typeof replaced === 'string' ? 3 * replaced.length : replaced.length) - len;
     }
-    if (!cells) return raw;
-    // The framed message is written in one buffer: type, length, cell count, cells.
-    let size = 5 + 2;
-    for (const c of cells) size += 4 + (c ? c.length : 0);
-    const out = Buffer.allocUnsafe(size);
-    out[0] = B.DataRow;
-    out.writeInt32BE(size - 1, 1);
-    out.writeInt16BE(cells.length, 5);
-    let off = 7;
-    for (const c of cells) {
-      if (c === null) {
-        out.writeInt32BE(-1, off);
-        off += 4;
-      } else {
-        out.writeInt32BE(c.length, off);
-        c.copy(out, off + 4);
-        off += 4 + c.length;
-      }
-    }
-    return out;
+    if (this.#changed === 0) return -1;
+    this.#rowStart = start;
+    // Bytes after the last cell are not relayed in a rewritten row (they were never scanned).
+    this.#rowEnd = p;
+    return p - start + grow;
   }
 
-  /** The replacement for the cell at body[start, end), null for SQL NULL, or undefined when unchanged. */
-  #maskCell(body: Buffer, start: number, end: number, shape: ResultShape, i: number): Buffer | null | undefined {
+  /** Writes the row #maskRow planned at out[off], unchanged stretches copied and changed cells spliced in; returns where it ends. */
+  #writeRow(buf: Buffer, out: Buffer, off: number): number {
+    out[off] = B.DataRow;
+    let at = off + 5;
+    let from = this.#rowStart + 5; // the cell count, then every cell up to the next changed one
+    for (let k = 0; k < this.#changed; k++) {
+      at = copyBytes(buf, from, this.#changedFrom[k]!, out, at);
+      const v = this.#changedValue[k]!;
+      this.#changedValue[k] = null; // the row's strings are not kept alive by the masker
+      if (v === null) {
+        out.writeInt32BE(-1, at);
+        at += 4;
+      } else {
+        const len = typeof v === 'string' ? out.write(v, at + 4) : v.copy(out, at + 4);
+        out.writeInt32BE(len, at);
+        at += 4 + len;
+      }
+      from = this.#changedTo[k]!;
+    }
+    at = copyBytes(buf, from, this.#rowEnd, out, at);
+    out.writeInt32BE(at - off - 1, off + 1);
+    return at;
+  }
+
+  /** The replacement for the cell at body[start, end) (a string is its UTF-8 text), null for SQL NULL, or undefined when unchanged. */
+  #maskCell(body: Buffer, start: number, end: number, shape: ResultShape, i: number): string | Buffer | null | undefined {
     const replaced = this.#maskCellValue(body, start, end, shape, i);
     if (replaced !== undefined && this.onDetectorHit && shape.plan.styles[i] === undefined && !shape.reported?.has(i)) {
       (shape.reported ??= new Set()).add(i);
@@ -127,14 +191,14 @@ export class ResultMasker {
     return replaced;
   }
 
-  #maskCellValue(body: Buffer, start: number, end: number, shape: ResultShape, i: number): Buffer | null | undefined {
+  #maskCellValue(body: Buffer, start: number, end: number, shape: ResultShape, i: number): string | Buffer | null | undefined {
     const binary = shape.formats.length === 1 ? shape.formats[0] === 1 : shape.formats[i] === 1;
     if (!binary) {
       const masked = this.masker.maskCellBytes(body, start, end, shape.plan, i);
       if (masked === undefined) return undefined;
       // A placeholder in an int, date or uuid column would break the client's parsing of the row.
       if (!TEXT_FORMAT_SAFE.has(shape.types[i] ?? 0)) return this.#nulled(shape, i, 'its type cannot hold a masked value');
-      return Buffer.from(masked, 'utf8');
+      return masked;
     }
     const type = shape.types[i] ?? 0;
     if (TEXTUAL_TYPES.has(type)) {

@@ -20,6 +20,8 @@ export interface UpstreamSpec {
 
 export interface UpstreamConnection {
   socket: net.Socket;
+  /** How the socket's bytes arrive: 'data' events, or (plaintext) net's `onread` into a reused buffer. */
+  reads: UpstreamReads;
   /** ParameterStatus values the server reported at start-up (server_version, TimeZone, …). */
   parameters: Map<string, string>;
   processId: number;
@@ -29,13 +31,81 @@ export interface UpstreamConnection {
   leftover: Buffer[];
 }
 
+// A socket read's size: what PostgreSQL sends in one go on a fast link, and Node's own read size.
+const READ_BYTES = 64 * 1024;
+
+/**
+ * Where the upstream's bytes are delivered. A plaintext connection reads through net.Socket's
+ * `onread` into one buffer, reused from read to read (no allocation and no stream machinery per
+ * read) for as long as the consumer keeps none of its bytes past its callback; a consumer that
+ * keeps any (a view queued in a socket write, part of a message that continues in the next read)
+ * says so with `keep()` and the next read lands in a fresh buffer. A TLS connection delivers its
+ * decrypted bytes as 'data' events, each a buffer of its own (`reused` false).
+ */
+export class UpstreamReads {
+  #buf: Buffer | undefined;
+  #keep = false;
+  #consumer: ((chunk: Buffer) => void) | undefined;
+  #socket: net.Socket | undefined;
+  #onData = (chunk: Buffer): void => this.#consumer?.(chunk);
+
+  constructor(readonly reused: boolean) {}
+
+  /** net's `onread` option (plaintext only). */
+  readonly onread = {
+    buffer: (): Buffer => {
+      if (!this.#buf || this.#keep) this.#buf = Buffer.allocUnsafeSlow(READ_BYTES);
+      this.#keep = false;
+      return this.#buf;
+    },
+    callback: (n: number, buf: Buffer): boolean => {
+      const chunk = buf.subarray(0, n);
+      if (this.#consumer) {
+        this.#consumer(chunk);
+        return true;
+      }
+      // The socket is paused between consumers; a read that still comes is kept for the next one.
+      this.#keep = true;
+      this.#unread.push(chunk);
+      return false; // stops reading
+    },
+  };
+  #unread: Buffer[] = [];
+
+  /** Where the socket's bytes go from now on (undefined: nowhere; the socket must be paused). */
+  consume(socket: net.Socket, fn: ((chunk: Buffer) => void) | undefined): void {
+    this.#consumer = fn;
+    if (fn && this.#unread.length) {
+      const unread = this.#unread;
+      this.#unread = [];
+      for (const chunk of unread) fn(chunk);
+    }
+    if (this.reused) return;
+    if (fn && this.#socket !== socket) {
+      this.#socket?.off('data', this.#onData);
+      socket.on('data', this.#onData);
+      this.#socket = socket;
+    } else if (!fn && this.#socket) {
+      this.#socket.off('data', this.#onData);
+      this.#socket = undefined;
+    }
+  }
+
+  /** The read being handled must stay as it is: the next read goes into a new buffer. */
+  keep(): void {
+    this.#keep = true;
+  }
+}
+
 /** Authentication failed upstream: the caller may refresh the credential once (rotation) and retry. */
 export class UpstreamAuthError extends Error {}
 /** The upstream could not be reached or spoke nonsense. */
 export class UpstreamError extends Error {}
 
 export async function connectUpstream(spec: UpstreamSpec, credential: Secret, startupParams: Map<string, string>): Promise<UpstreamConnection> {
-  const raw = await openSocket(spec);
+  // TLS wraps the socket's handle, so its reads never reach an `onread` of the plain socket.
+  const reads = new UpstreamReads(spec.tls.mode === 'disable');
+  const raw = await openSocket(spec, reads);
   const controller = new AbortController();
   const timer = setTimeout(() => {
     controller.abort();
@@ -43,7 +113,7 @@ export async function connectUpstream(spec: UpstreamSpec, credential: Secret, st
   }, spec.connectTimeoutMs);
   try {
     const socket = spec.tls.mode === 'disable' ? raw : await startTls(raw, spec);
-    return await authenticate(socket, spec, credential, startupParams);
+    return await authenticate(socket, reads, spec, credential, startupParams);
   } catch (err) {
     raw.destroy();
     throw err;
@@ -52,9 +122,10 @@ export async function connectUpstream(spec: UpstreamSpec, credential: Secret, st
   }
 }
 
-function openSocket(spec: UpstreamSpec): Promise<net.Socket> {
+function openSocket(spec: UpstreamSpec, reads: UpstreamReads): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: spec.host, port: spec.port });
+    const socket = net.connect({ host: spec.host, port: spec.port, ...(reads.reused ? { onread: reads.onread } : {}) });
+    if (reads.reused) socket.pause(); // nothing reads until authentication starts
     socket.setNoDelay(true);
     const timer = setTimeout(() => socket.destroy(new UpstreamError(`connecting to ${spec.host}:${spec.port} timed out`)), spec.connectTimeoutMs);
     socket.once('connect', () => {
@@ -110,7 +181,7 @@ function readBytes(socket: net.Socket, n: number): Promise<Buffer> {
   });
 }
 
-function authenticate(socket: net.Socket, spec: UpstreamSpec, credential: Secret, startupParams: Map<string, string>): Promise<UpstreamConnection> {
+function authenticate(socket: net.Socket, reads: UpstreamReads, spec: UpstreamSpec, credential: Secret, startupParams: Map<string, string>): Promise<UpstreamConnection> {
   return new Promise((resolve, reject) => {
     const reader = new FrameReader(64 * 1024 * 1024);
     reader.startup = false;
@@ -127,7 +198,7 @@ function authenticate(socket: net.Socket, spec: UpstreamSpec, credential: Secret
       reject(err);
     };
     const cleanup = () => {
-      socket.off('data', onData);
+      reads.consume(socket, undefined);
       socket.off('error', onError);
       socket.off('close', onClose);
     };
@@ -191,16 +262,18 @@ function authenticate(socket: net.Socket, spec: UpstreamSpec, credential: Secret
     };
 
     const onData = (chunk: Buffer) => {
+      // Frames (and what follows ReadyForQuery) are kept as views: start-up is not the hot path.
+      reads.keep();
       try {
         reader.push(chunk);
         for (let frame = reader.next(); frame; frame = reader.next()) {
           if (handle(frame)) {
             settled = true;
-            cleanup();
             socket.pause();
+            cleanup();
             const leftover: Buffer[] = [];
             for (let f = reader.next(); f; f = reader.next()) leftover.push(f.raw);
-            resolve({ socket, parameters, processId, secretKey, status: String.fromCharCode(frame.body[0]!) as TransactionStatus, leftover });
+            resolve({ socket, reads, parameters, processId, secretKey, status: String.fromCharCode(frame.body[0]!) as TransactionStatus, leftover });
             return;
           }
         }
@@ -209,7 +282,7 @@ function authenticate(socket: net.Socket, spec: UpstreamSpec, credential: Secret
       }
     };
 
-    socket.on('data', onData);
+    reads.consume(socket, onData);
     socket.on('error', onError);
     socket.on('close', onClose);
     const params: Record<string, string> = { user: spec.user, database: spec.database };
@@ -251,10 +324,10 @@ export function queryUpstream(conn: UpstreamConnection, sql: string, maxRows = N
     const rows: (string | null)[][] = [];
     let error: Error | undefined;
     const done = (err?: Error) => {
-      socket.off('data', onData);
+      socket.pause();
+      conn.reads.consume(socket, undefined);
       socket.off('error', onError);
       socket.off('close', onClose);
-      socket.pause();
       if (err) reject(err);
       else resolve(rows);
     };
@@ -262,7 +335,10 @@ export function queryUpstream(conn: UpstreamConnection, sql: string, maxRows = N
     const onClose = () => done(new UpstreamError('upstream closed the connection'));
     const onData = (chunk?: Buffer) => {
       try {
-        if (chunk) reader.push(chunk);
+        if (chunk) {
+          conn.reads.keep(); // frames and leftovers are kept as views
+          reader.push(chunk);
+        }
         for (let frame = reader.next(); frame; frame = reader.next()) {
           if (frame.type === B.DataRow) {
             if (rows.length >= maxRows) {
@@ -293,7 +369,7 @@ export function queryUpstream(conn: UpstreamConnection, sql: string, maxRows = N
         done(err as Error);
       }
     };
-    socket.on('data', onData);
+    conn.reads.consume(socket, onData);
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.write(serialize.query(sql));
