@@ -111,6 +111,8 @@ test('ordinary output is untouched: hex digests, words, a prompt is released at 
   assert.equal(m.push(Buffer.from('card 4111 1111')).toString(), '');
   assert.equal(m.flush(false).toString(), '', 'a value that may still be growing is held back');
   assert.equal(m.push(Buffer.from(' 1111 1111\n')).toString(), 'card [REDACTED:card]\n');
+  assert.equal(m.push(Buffer.from('card: 3581 2009 ')).toString() + m.flush(false).toString(), 'card: ', 'a pause right after a blank inside a value');
+  assert.equal(m.push(Buffer.from('4413 4789\n')).toString(), '[REDACTED:card]\n');
   assert.equal(m.push(Buffer.from('id ghp_0123')).toString() + m.flush(false).toString(), '', 'words joined by blanks may be one value (IBAN)');
   assert.equal(m.push(Buffer.from('; x=1\t')).toString() + m.flush(false).toString(), 'id ghp_0123; x=1\t');
 });

@@ -76,7 +76,9 @@ export class LineMasker {
         for (; i > 0; i--) {
           const c = p[i - 1]!;
           if (c < ' ' || c === '\x7f') break;
-          if (/\s/.test(c) && !(c === ' ' && JOINS.test(p[i - 2] ?? '') && JOINS.test(p[i] ?? ''))) break;
+          // A blank the pause cut the output at may join what comes next to what came before.
+          const joins = c === ' ' && JOINS.test(p[i - 2] ?? '') && (i === p.length || JOINS.test(p[i]!));
+          if (/\s/.test(c) && !joins) break;
         }
         keep = p.length - i;
       }
