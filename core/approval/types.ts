@@ -35,6 +35,8 @@ export interface PendingApproval {
   reviewUrl: string;
   outcome: Promise<ApprovalOutcome>;
   cancel(reason: string): Promise<void>;
+  /** Answered at once by a standing grant (no reviewer is asked): the approval that left it. */
+  standingGrant?: { approvalId: string; scope: string; reviewer: string };
 }
 
 export interface ApprovalService {

@@ -170,6 +170,8 @@ test('a statement held on task A, approved through the decision handler, runs on
   const b = await onB.done;
   assert.equal(b.code, 0, b.stderr);
   assert.match(b.stderr, new RegExp(`review/${id}`), 'B answered from the grant task A\'s approval left');
+  assert.match(b.stderr, new RegExp(`runs under the standing shape grant reviewer gave in approval ${id}`));
+  assert.doesNotMatch(b.stderr, /waiting for a reviewer/, 'nobody is asked: the agent is not told to wait');
   assert.equal(sfn.calls.filter((c) => c.action === 'StartExecution').length, started, 'no second workflow');
 
   // A second click (another reviewer's, or a retry) changes nothing: first decision wins.

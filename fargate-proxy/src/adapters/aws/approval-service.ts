@@ -118,7 +118,13 @@ export function createAwsApprovalService(options: AwsApprovalOptions): AwsApprov
         const id = newId();
         const outcome: ApprovalOutcome = { state: 'approved', reviewer: grant.reviewer, scope: grant.scope, reason: `standing ${grant.scope} grant from approval ${grant.approvalId}` };
         onEvent?.(eventOf(id, outcome));
-        return { id, reviewUrl: reviewUrl(grant.approvalId), outcome: Promise.resolve(outcome), cancel: async () => {} };
+        return {
+          id,
+          reviewUrl: reviewUrl(grant.approvalId),
+          outcome: Promise.resolve(outcome),
+          cancel: async () => {},
+          standingGrant: { approvalId: grant.approvalId, scope: grant.scope, reviewer: grant.reviewer },
+        };
       }
       const record = newApprovalRecord(newId(), input, now(), timeoutMs);
       await store.create(record);

@@ -143,6 +143,7 @@ export function createLocalApprovalService(options: LocalApprovalOptions): Local
           reviewUrl: reviewUrl(grant.approvalId),
           outcome: Promise.resolve({ state: 'approved', reviewer: grant.reviewer, scope: grant.scope, reason }),
           cancel: async () => {},
+          standingGrant: { approvalId: grant.approvalId, scope: grant.scope, reviewer: grant.reviewer },
         };
       }
       const record = newApprovalRecord(newId(), input, now(), timeoutMs);

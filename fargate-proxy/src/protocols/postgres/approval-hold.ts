@@ -64,14 +64,20 @@ export async function holdForApproval(h: HoldContext, { id: statementId, s, d, p
     await h.audit.statement(statementId, s, { ...d, effect: 'deny', reason: why }, undefined, params);
     return new Refused(h.policyError(s, d, why));
   }
+  const grant = pending.standingGrant;
+  const needs = `Airlock: this ${s.class} statement needs approval (${d.policyIds.join(', ') || 'policy'})`;
   h.notice(
-    noticeResponse({
-      severity: 'NOTICE',
-      code: '01000',
-      message: `Airlock: this ${s.class} statement needs approval (${d.policyIds.join(', ') || 'policy'}); request ${pending.id} is waiting for a reviewer`,
-      detail: `Review at ${pending.reviewUrl}`,
-      hint: 'The statement runs as soon as it is approved. Cancel (Ctrl-C) withdraws the request.',
-    }),
+    noticeResponse(
+      grant
+        ? { severity: 'NOTICE', code: '01000', message: `${needs}; it runs under the standing ${grant.scope} grant ${grant.reviewer} gave in approval ${grant.approvalId}`, detail: `Review at ${pending.reviewUrl}` }
+        : {
+            severity: 'NOTICE',
+            code: '01000',
+            message: `${needs}; request ${pending.id} is waiting for a reviewer`,
+            detail: `Review at ${pending.reviewUrl}`,
+            hint: 'The statement runs as soon as it is approved. Cancel (Ctrl-C) withdraws the request.',
+          },
+    ),
   );
   h.holding(pending);
   const outcome = await pending.outcome.finally(() => h.holding(undefined));
