@@ -16,10 +16,10 @@ import { B, decodeCommandTag, decodeFields, decodeParameterStatus, errorResponse
 import { BackendScanner, type ScanAction, type ScanHandler } from './backend-scanner.js';
 import { ClientOutput, writeTogether } from './client-output.js';
 import { endAndDrain } from './closing.js';
-import { clientEncodingRefusal, encodingChangeRefusal, type EncodingRefusal } from './client-encoding.js';
+import { clientEncodingRefusal, type EncodingRefusal } from './client-encoding.js';
 import { SQLSTATE } from './errors.js';
 import { FrameReader, MalformedMessageError, MessageTooLargeError, type Frame } from './framer.js';
-import { F, decodeBind, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget } from './frontend.js';
+import { F, decodeBind, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget, type ParseMessage } from './frontend.js';
 import type { StatementLimits } from './off-loop-inspection.js';
 import { Refused, auditRefusal, parseRefusal, policyRefusal, sessionEndRefusal, statementRefusal } from './refusal.js';
 import { ResultMasker, type DetectorHitListener } from './result-masking.js';
@@ -336,7 +336,7 @@ export class Relay implements ScanHandler {
     } catch (err) {
       return this.#protocolFatal(err as Error);
     }
-    const inspected = this.#inspector.inspect(sql, frame.body.length - 1);
+    const inspected = this.#inspector.inspect(sql, frame.body.subarray(0, frame.body.length - 1));
     if (inspected instanceof Promise) return inspected.then((i) => this.#queryInspected(frame, sql, i));
     return this.#queryInspected(frame, sql, inspected);
   }
@@ -345,9 +345,9 @@ export class Relay implements ScanHandler {
     if (inspection instanceof Refused) return this.#refuse(inspection.error, true);
     if (!inspection.ok) {
       const parseError = parseRefusal(inspection.error);
-      return this.#auditUnparsable(sql, inspection.error).then(() => this.#refuse(parseError, true));
+      return this.#auditUnparsable(sql, inspection).then(() => this.#refuse(parseError, true));
     }
-    const encoding = encodingChangeRefusal(sql, inspection.statements);
+    const encoding = this.#inspector.encodingRefusal(sql, inspection);
     if (encoding) return this.#refuseEncodingChange(encoding, inspection.statements, true);
     this.#source = sql;
     const unit = new ResponseUnit();
@@ -410,7 +410,7 @@ export class Relay implements ScanHandler {
     return this.#inspector.parses(large).then((inspected) => this.#decideFrames(frames, terminator, inspected));
   }
 
-  #decideFrames(frames: Frame[], terminator: Frame | undefined, inspected: Map<Frame, Inspection | Refused> | undefined): MaybePromise<void> {
+  #decideFrames(frames: Frame[], terminator: Frame | undefined, inspected: Map<Frame, { parse: ParseMessage; inspection: Inspection | Refused }> | undefined): MaybePromise<void> {
     const endsWithSync = terminator?.type === F.Sync;
     // Changes to named statements and portals take effect only if the batch is forwarded.
     const statements = new Map<string, Prepared | null>();
@@ -424,14 +424,16 @@ export class Relay implements ScanHandler {
     try {
       for (const frame of frames) {
         if (frame.type === F.Parse) {
-          const { statement, query } = decodeParse(frame.body);
-          const inspection = inspected?.get(frame) ?? this.#o.ctx.sql.inspect(query, (name) => names.sqlPrepared.get(name));
+          // A large Parse was decoded and inspected already: its string is not decoded twice.
+          const early = inspected?.get(frame);
+          const { statement, query } = early?.parse ?? decodeParse(frame.body);
+          const inspection = early?.inspection ?? this.#o.ctx.sql.inspect(query, (name) => names.sqlPrepared.get(name));
           if (inspection instanceof Refused) return this.#refuse(inspection.error, endsWithSync);
           if (!inspection.ok) {
             const parseError = parseRefusal(inspection.error);
-            return this.#auditUnparsable(query, inspection.error).then(() => this.#refuse(parseError, endsWithSync));
+            return this.#auditUnparsable(query, inspection).then(() => this.#refuse(parseError, endsWithSync));
           }
-          const encoding = encodingChangeRefusal(query, inspection.statements);
+          const encoding = this.#inspector.encodingRefusal(query, inspection);
           if (encoding) return this.#refuseEncodingChange(encoding, inspection.statements, endsWithSync);
           // A statement that policy would never allow is refused when prepared, not at its first execution.
           for (const s of inspection.statements) {
@@ -889,8 +891,8 @@ export class Relay implements ScanHandler {
     this.#refuse(errorResponse({ severity: 'ERROR', code: refusal.code, message: refusal.message, hint: refusal.hint }), endsWithSync);
   }
 
-  #auditUnparsable(sql: string, error: string): Promise<void> {
-    return this.#audit.unparsable(this.#nextStatementId(), sql, error, this.#o.statementLimits.offloadAboveBytes);
+  #auditUnparsable(sql: string, failed: Extract<Inspection, { ok: false }>): Promise<void> {
+    return this.#audit.unparsable(this.#nextStatementId(), sql, failed.error, this.#o.statementLimits.offloadAboveBytes, this.#inspector.uninspected(failed));
   }
 
   /** Ends the session; `unreceived` bytes of a refused message are still to come from the client (closing.ts). */
