@@ -70,6 +70,8 @@ const MAX_BATCH_BYTES = 1024 * 1024;
 const MAX_BATCH_MESSAGES = 1000;
 const CLIENT_READ_HIGH_WATER = 1024 * 1024;
 const POISON_PORTAL = 'airlock: refused';
+/** Lets other sessions' events run before this session carries on. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 /** `#guardMessage` leaves the message to the ordinary path. */
 const NOT_GUARDED = Symbol('not guarded');
 
@@ -337,11 +339,11 @@ export class Relay implements ScanHandler {
       return this.#protocolFatal(err as Error);
     }
     const inspected = this.#inspector.inspect(sql, frame.body.subarray(0, frame.body.length - 1));
-    if (inspected instanceof Promise) return inspected.then((i) => this.#queryInspected(frame, sql, i));
-    return this.#queryInspected(frame, sql, inspected);
+    if (inspected instanceof Promise) return inspected.then((i) => this.#queryInspected(frame, sql, i, true));
+    return this.#queryInspected(frame, sql, inspected, false);
   }
 
-  #queryInspected(frame: Frame, sql: string, inspection: Inspection | Refused): MaybePromise<void> {
+  #queryInspected(frame: Frame, sql: string, inspection: Inspection | Refused, large: boolean): MaybePromise<void> {
     if (inspection instanceof Refused) return this.#refuse(inspection.error, true);
     if (!inspection.ok) {
       const parseError = parseRefusal(inspection.error);
@@ -354,10 +356,13 @@ export class Relay implements ScanHandler {
     this.#decidingEndsWithSync = true;
     const verdict = this.#decideStatements(inspection.statements, unit);
     if (verdict instanceof Promise) return verdict.then((v) => this.#queryDecided(v, frame, inspection.statements, unit));
+    // A large statement's audit record and its forwarding (megabytes into a socket) go in separate turns.
+    if (large && verdict === undefined) return nextTurn().then(() => this.#queryDecided(verdict, frame, inspection.statements, unit));
     this.#queryDecided(verdict, frame, inspection.statements, unit);
   }
 
   #queryDecided(verdict: Refused | undefined, frame: Frame, _statements: StatementInspection[], unit: ResponseUnit): void {
+    if (this.#closed) return;
     if (verdict instanceof Refused) return this.#refuse(verdict.error, true);
     this.#forward([frame.raw], true, unit);
   }
@@ -474,8 +479,10 @@ export class Relay implements ScanHandler {
       return this.#protocolFatal(err as Error);
     }
     const unit = this.#openUnit ?? new ResponseUnit();
-    const decided = (verdict: Refused | undefined): void => {
+    const decided = (verdict: Refused | undefined): MaybePromise<void> => {
       if (verdict instanceof Refused) return this.#refuse(verdict.error, endsWithSync);
+      // A large statement's audit record and its forwarding (megabytes into a socket) go in separate turns.
+      if (inspected?.size) return nextTurn().then(() => (this.#closed ? undefined : this.#batchForwarded(frames, terminator, effects, portals, unit)));
       this.#batchForwarded(frames, terminator, effects, portals, unit);
     };
     this.#decidingEndsWithSync = endsWithSync;

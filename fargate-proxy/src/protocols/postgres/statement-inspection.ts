@@ -41,7 +41,8 @@ export class StatementInspector {
     }
     if (bytes <= limits.offloadAboveBytes) return this.ctx.sql.inspect(sql, (name) => this.sqlPrepared.get(name));
     return inspectOffLoop(utf8, [...this.sqlPrepared], limits.inspectDeadlineMs).then(
-      (r) => this.#fromWorker(sql, r),
+      // The answer was copied out of the worker's message in this turn; it is used in the next.
+      (r) => new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#fromWorker(sql, r)),
       (err: Error) => {
         if (err instanceof PoolDeadlineError) return this.#refuseUninspected(utf8, SQLSTATE.statementTooComplex, `Airlock could not inspect this ${bytes}-byte statement within ${limits.inspectDeadlineMs} ms`);
         if (err instanceof PoolBusyError) return this.#refuseUninspected(utf8, SQLSTATE.insufficientResources, `Airlock is busy inspecting other large statements: ${err.message}`);
