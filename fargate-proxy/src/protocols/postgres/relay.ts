@@ -20,6 +20,7 @@ import { clientEncodingRefusal, type EncodingRefusal } from './client-encoding.j
 import { SQLSTATE } from './errors.js';
 import { FrameReader, MalformedMessageError, MessageTooLargeError, type Frame } from './framer.js';
 import { F, decodeBind, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget, type ParseMessage } from './frontend.js';
+import type { InspectResult } from './inspect-worker.js';
 import type { StatementLimits } from './off-loop-inspection.js';
 import { Refused, auditRefusal, parseRefusal, policyRefusal, sessionEndRefusal, statementRefusal } from './refusal.js';
 import { ResultMasker, type DetectorHitListener } from './result-masking.js';
@@ -332,13 +333,20 @@ export class Relay implements ScanHandler {
   }
 
   #query(frame: Frame): MaybePromise<void> {
+    // A large statement's bytes go to the worker first; decoding them here then takes a turn of its own.
+    const early = this.#inspector.startOffLoop(frame.body.subarray(0, frame.body.length - 1));
+    if (early) return nextTurn().then(() => (this.#closed ? undefined : this.#queryDecoded(frame, early)));
+    return this.#queryDecoded(frame, undefined);
+  }
+
+  #queryDecoded(frame: Frame, early: Promise<InspectResult> | undefined): MaybePromise<void> {
     let sql: string;
     try {
       sql = decodeQuery(frame.body);
     } catch (err) {
       return this.#protocolFatal(err as Error);
     }
-    const inspected = this.#inspector.inspect(sql, frame.body.subarray(0, frame.body.length - 1));
+    const inspected = this.#inspector.inspect(sql, frame.body.subarray(0, frame.body.length - 1), early);
     if (inspected instanceof Promise) return inspected.then((i) => this.#queryInspected(frame, sql, i, true));
     return this.#queryInspected(frame, sql, inspected, false);
   }

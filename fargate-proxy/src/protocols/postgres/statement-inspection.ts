@@ -32,15 +32,27 @@ export class StatementInspector {
     private readonly nextStatementId: () => string,
   ) {}
 
-  /** Inspects `sql`, whose UTF-8 bytes (a view into the client's message) are `utf8`. */
-  inspect(sql: string, utf8: Uint8Array): MaybePromise<Inspection | Refused> {
+  /**
+   * Starts the off-loop inspection of a statement string given as its UTF-8 bytes, before the loop
+   * decodes it; undefined when the string is not for the worker (small, or over the limit).
+   */
+  startOffLoop(utf8: Uint8Array): Promise<InspectResult> | undefined {
+    const bytes = utf8.byteLength;
+    if (bytes <= this.limits.offloadAboveBytes || bytes > this.limits.maxStatementBytes) return undefined;
+    const started = inspectOffLoop(utf8, [...this.sqlPrepared], this.limits.inspectDeadlineMs);
+    started.catch(() => undefined); // its failure is reported where it is awaited, if the string decodes at all
+    return started;
+  }
+
+  /** Inspects `sql`, whose UTF-8 bytes (a view into the client's message) are `utf8`; `started` is its `startOffLoop`. */
+  inspect(sql: string, utf8: Uint8Array, started?: Promise<InspectResult>): MaybePromise<Inspection | Refused> {
     const limits = this.limits;
     const bytes = utf8.byteLength;
     if (bytes > limits.maxStatementBytes) {
       return this.#refuseUninspected(utf8, SQLSTATE.programLimitExceeded, `statement of ${bytes} bytes exceeds the gateway's limit of ${limits.maxStatementBytes} bytes`);
     }
     if (bytes <= limits.offloadAboveBytes) return this.ctx.sql.inspect(sql, (name) => this.sqlPrepared.get(name));
-    return inspectOffLoop(utf8, [...this.sqlPrepared], limits.inspectDeadlineMs).then(
+    return (started ?? inspectOffLoop(utf8, [...this.sqlPrepared], limits.inspectDeadlineMs)).then(
       // The answer was copied out of the worker's message in this turn; it is used in the next.
       (r) => new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#fromWorker(sql, r)),
       (err: Error) => {
