@@ -71,6 +71,10 @@ const MAX_BATCH_BYTES = 1024 * 1024;
 const MAX_BATCH_MESSAGES = 1000;
 const CLIENT_READ_HIGH_WATER = 1024 * 1024;
 const POISON_PORTAL = 'airlock: refused';
+// What a session relays from its upstream before it lets other sessions run: one read (up to 64 KiB,
+// about 2 ms of masking) when its results are masked, more when they pass through.
+const MASKED_BYTES_PER_TURN = 32 * 1024;
+const BYTES_PER_TURN = 1024 * 1024;
 /** Lets other sessions' events run before this session carries on. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 /** `#guardMessage` leaves the message to the ordinary path. */
@@ -92,6 +96,9 @@ export class Relay implements ScanHandler {
   readonly #out: ClientOutput;
   #substitutions: { epoch: number; error: Buffer }[] = [];
   #finished: ResponseUnit[] = []; // answered units whose outcomes are audited once the chunk is written
+  /** Bytes relayed from the upstream since this session last let the loop go (`#shareTheLoop`). */
+  #relayedSinceYield = 0;
+  #yielding = false;
 
   #batch: Frame[] = [];
   #batchBytes = 0;
@@ -647,6 +654,7 @@ export class Relay implements ScanHandler {
     }
     if (this.#encodingLost !== undefined) return this.terminate(`the server switched client_encoding to "${this.#encodingLost}", which Airlock cannot inspect`);
     if (this.#client.writableNeedDrain) this.#upstream.pause(); // backpressure: resumed on the client's 'drain'
+    else this.#shareTheLoop(chunk.length);
     // The answer is with the kernel now (socket writes are attempted at once): recording what was
     // sent cannot delay it, and doing it here saves the event-loop turn a deferral would cost.
     if (this.#finished.length) {
@@ -654,6 +662,23 @@ export class Relay implements ScanHandler {
       this.#finished = [];
       for (const u of finished) this.#audit.outcomes(u, this.#o.principal.task);
     }
+  }
+
+  /**
+   * A busy upstream is read up to 32 times in one turn of the loop (libuv's read loop): a masked
+   * result would hold the loop for that long. Past its share, a session stops reading until the next
+   * turn, so other sessions' messages are handled in between.
+   */
+  #shareTheLoop(bytes: number): void {
+    this.#relayedSinceYield += bytes;
+    if (this.#yielding || this.#relayedSinceYield < (this.#mask ? MASKED_BYTES_PER_TURN : BYTES_PER_TURN)) return;
+    this.#yielding = true;
+    this.#upstream.pause();
+    setImmediate(() => {
+      this.#yielding = false;
+      this.#relayedSinceYield = 0;
+      if (!this.#closed && !this.#client.writableNeedDrain) this.#upstream.resume();
+    });
   }
 
   action(type: number, length: number): ScanAction {
