@@ -24,7 +24,8 @@ const ROW_BYTES = 120;
 export const largeResultSql = (bytes: number): string =>
   `SELECT g AS id, 'customer ' || g AS name, 'user' || g || '@example.com' AS email, repeat('x', 60) AS pad FROM generate_series(1, ${Math.max(1, Math.round(bytes / ROW_BYTES))}) g`;
 
-class DiscardingQuery extends EventEmitter {
+/** A pg submittable that counts DataRows and drops them. */
+export class DiscardingQuery extends EventEmitter {
   rows = 0;
   bytes = 0;
   callback?: (err: Error | null) => void;

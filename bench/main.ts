@@ -119,7 +119,8 @@ async function main(): Promise<void> {
             } else if (scenario.connects) {
               m.connect = await measureConnects(peer.endpoint, scenario.connects);
             } else if (scenario.noisyNeighbourSeconds) {
-              const { noisy, ...rest } = await measureNoisyNeighbour(peer.endpoint, scenario.noisyNeighbourSeconds);
+              const stream = scenario.noisyNeighbourStreamBytes;
+              const { noisy, ...rest } = await measureNoisyNeighbour(peer.endpoint, scenario.noisyNeighbourSeconds, stream ? 'stream' : 'statements', stream);
               m.pgbench = noisy;
               m.noisyNeighbour = rest;
             } else if (scenario.resultBytes) {

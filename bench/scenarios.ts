@@ -12,6 +12,8 @@ export interface Scenario {
   idleSessions?: number;
   /** Seconds of 1-client `pgbench -S`, quiet and then beside a session sending 2 MiB statements (bench/noisy-neighbour.ts). */
   noisyNeighbourSeconds?: number;
+  /** The neighbour streams a masked result of this many bytes, back to back, instead of sending statements. */
+  noisyNeighbourStreamBytes?: number;
 }
 
 const MiB = 2 ** 20;
@@ -38,6 +40,7 @@ export function scenarios(quick: boolean): Scenario[] {
   list.push({ name: 'long literals simple c=16', pgbench: ['-f', LONG_LITERALS, '-s', String(PGBENCH_SCALE), '-M', 'simple', '-c', '16', '-j', '2', '-T', secs] });
   list.push({ name: 'tpc-b writes c=16', pgbench: ['-M', 'extended', '-c', '16', '-j', '2', '-T', secs] });
   list.push({ name: 'noisy neighbour: pgbench -S c=1 beside 2 MiB statements every 100 ms', noisyNeighbourSeconds: quick ? 5 : 20 });
+  list.push({ name: `noisy neighbour: pgbench -S c=1 beside a masked ${quick ? '200 MiB' : '1 GiB'} result streamed back to back`, noisyNeighbourSeconds: quick ? 5 : 20, noisyNeighbourStreamBytes: (quick ? 200 : 1024) * MiB });
   list.push({ name: 'connection set-up', connects: quick ? 30 : 300 });
   // Peak memory must not depend on result size: the same query at two sizes, 100x apart in the full run.
   const sizes = quick ? [10 * MiB, 100 * MiB] : [10 * MiB, 1024 * MiB];

@@ -2,6 +2,7 @@
 // or reordered event breaks the chain; signed digests (digest.ts) pin the chain heads so a
 // truncated tail or a recomputed chain is detected too.
 import crypto, { createHash } from 'node:crypto';
+import { LruCache } from '../lru.js';
 import { AUDIT_SCHEMA_VERSION, type AuditEventInput, type AuditRecord } from './events.js';
 
 const isPlain = (v: unknown): boolean => v === null || typeof v !== 'object';
@@ -32,7 +33,27 @@ const NOT_ORDERED = Symbol('not in canonical order');
 /** Printable ASCII other than `"` and `\`: JSON writes such a string between quotes as it is. */
 const VERBATIM = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
-const jsonString = (s: string): string => (VERBATIM.test(s) ? `"${s}"` : JSON.stringify(s));
+/**
+ * JSON renderings of large strings made elsewhere (a worker thread renders a large statement's
+ * masked text): an event that carries one is rendered without a pass over megabytes on the event
+ * loop. Few and large only; a long string's Map hash is its length, and a string compared with
+ * itself is equal at once.
+ */
+const renderedLarge = new LruCache<string, string>(16);
+const RENDERED_MIN_LENGTH = 4096;
+
+/** `jsonString(text)`, to be used for `text` wherever it is rendered. Pass only what jsonString returns. */
+export function rememberJsonRendering(text: string, json: string): void {
+  if (text.length >= RENDERED_MIN_LENGTH) renderedLarge.set(text, json);
+}
+
+export const jsonString = (s: string): string => {
+  if (s.length >= RENDERED_MIN_LENGTH) {
+    const known = renderedLarge.get(s);
+    if (known !== undefined) return known;
+  }
+  return VERBATIM.test(s) ? `"${s}"` : JSON.stringify(s);
+};
 
 /** Member names, rendered with their colon: events reuse a few dozen names. Bounded, names can be data. */
 const memberNames = new Map<string, string>();
@@ -285,6 +306,18 @@ export function recordHash(record: Omit<AuditRecord, 'hash'> & { hash?: string }
   return sha256Hex(canonicalJson(rest));
 }
 
+/** A record as `SessionChains` renders it: the line to write, as text and as the bytes to write. */
+export interface RenderedRecord {
+  record: AuditRecord;
+  /** The record's JSON line, without its newline. */
+  line: string;
+  /** `line` and its newline in UTF-8: what the hash was computed over, with the hash in place of the closing brace. */
+  bytes: Buffer;
+}
+
+/** What replaces a canonical rendering's closing brace: `,"hash":"<64 hex>"}` and the newline, one byte more than the brace. */
+const HASH_TAIL_BYTES = ',"hash":"'.length + 64 + '"}'.length + 1 - 1;
+
 export interface ChainHead {
   seq: number;
   hash: string;
@@ -314,9 +347,10 @@ export class SessionChains {
 
   /**
    * The next record and its JSON line (no newline): the canonical rendering the hash is computed
-   * over, with the hash added last, so each event is rendered once.
+   * over, with the hash added last, so each event is rendered once. `bytes` is the line's UTF-8
+   * with its newline, encoded once for both the hash and the write.
    */
-  nextWithLine(input: AuditEventInput, now?: Date): { record: AuditRecord; line: string } {
+  nextWithLine(input: AuditEventInput, now?: Date): RenderedRecord {
     const head = this.heads.get(input.sessionId);
     const chain = { at: input.at ?? (now ? now.toISOString() : isoNow()), prev: head?.hash ?? genesisHash(input.sessionId), seq: (head?.seq ?? 0) + 1, v: AUDIT_SCHEMA_VERSION };
     let unhashed = literalRecord(input, chain) ?? sortedRecord(input, chain);
@@ -326,9 +360,15 @@ export class SessionChains {
     }
     const canonical = canonicalJson(unhashed);
     const record = unhashed as unknown as AuditRecord;
-    record.hash = sha256Hex(canonical);
-    // The canonical form is an object rendering, so it ends with '}' and holds no "hash" member yet.
-    return { record: record as AuditRecord, line: `${canonical.slice(0, -1)},"hash":${JSON.stringify(record.hash)}}` };
+    // The canonical form is an object rendering, so it ends with '}' and holds no "hash" member
+    // yet: the hash goes in its place, in the same buffer.
+    // Counting the bytes flattens the rendering once, for the encoding and the line alike.
+    const n = Buffer.byteLength(canonical);
+    const bytes = Buffer.allocUnsafe(n + HASH_TAIL_BYTES);
+    bytes.write(canonical, 0, n, 'utf8');
+    record.hash = sha256Hex(new Uint8Array(bytes.buffer, bytes.byteOffset, n));
+    bytes.write(`,"hash":"${record.hash}"}\n`, n - 1, 'latin1');
+    return { record: record as AuditRecord, line: `${canonical.slice(0, -1)},"hash":"${record.hash}"}`, bytes };
   }
 
   commit(record: AuditRecord): void {

@@ -8,11 +8,13 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { psql, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { expectAuditVerifies } from '../support/audit-trail.js';
 import { loggedIn as rawSession, startupMessage } from '../support/pg-raw.js';
 
 /** Everything but DDL is allowed (DDL waits for a reviewer): what is refused here, the gateway refuses whatever policy says. */
@@ -54,7 +56,11 @@ type AnyEvent = Record<string, any>;
 
 /** Every event of every session in the trail, in file order. */
 function auditEvents(): AnyEvent[] {
-  const dir = join(gw.dir, 'data', 'audit', 'journal');
+  return auditEventsOf(gw);
+}
+
+function auditEventsOf(g: TestGateway): AnyEvent[] {
+  const dir = join(g.dir, 'data', 'audit', 'journal');
   return readdirSync(dir)
     .filter((f) => f.endsWith('.jsonl'))
     .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AnyEvent));
@@ -317,6 +323,23 @@ test('large statements: parsed off the event loop; over maxStatementBytes or pas
     );
     assert.match(recorded.text, /^SELECT count\(\*\) AS n FROM victim WHERE id IN \(0, 0, 0/);
     assert.doesNotMatch(recorded.text, /\d{6}/);
+    // A large text whose record needs escapes (quotes, a newline, non-ASCII) is rendered by the
+    // worker: the trail holds it exactly, masked, and its chain verifies (below).
+    const tail = (sql: string): string => sql.slice('SELECT count(*) AS n FROM victim WHERE '.length);
+    const odd = `SELECT count(*) AS "n ""é""" FROM victim WHERE 'sécret-0042' <> ''\n  AND ${tail(inList(256 * 1024, 7))}`;
+    assert.equal((await c.query(odd)).rows[0]['n "é"'], '0');
+    const oddRecord = await eventually('the escaped statement in the trail', () =>
+      auditEventsOf(limited).find((e) => e.type === 'statement' && String(e.text).startsWith('SELECT count(*) AS "n ""é"""')),
+    );
+    assert.match(oddRecord.text, /^SELECT count\(\*\) AS "n ""é""" FROM victim WHERE '\*\*\*' <> '\*\*\*'\n {2}AND id IN \(0, 0, /);
+    assert.doesNotMatch(oddRecord.text, /sécret|\d{6}/);
+    // A statement that would change the client encoding is found in a large text too (parsed in the worker).
+    await assert.rejects(c.query(`SELECT set_config('client_encoding', 'SJIS', false) FROM victim WHERE ${tail(inList(64 * 1024))}`), /client_encoding "SJIS" is not supported/);
+    // A large text that does not parse is recorded by its size and digest.
+    const broken = `SELECT ( FROM victim WHERE ${tail(inList(64 * 1024))}`;
+    await assert.rejects(c.query(broken), /cannot parse/);
+    const described = `<statement of ${Buffer.byteLength(broken)} bytes, sha256 ${createHash('sha256').update(broken).digest('hex')}>`;
+    await eventually('the unparsable statement in the trail', () => auditEventsOf(limited).find((e) => e.type === 'statement' && e.text === described));
 
     await assert.rejects(c.query(inList(3.5 * 1024 * 1024)), (err: { code?: string; message: string }) => {
       assert.equal(err.code, '54000', err.message);
@@ -335,6 +358,7 @@ test('large statements: parsed off the event loop; over maxStatementBytes or pas
     await assert.rejects(h.query({ text: `${inList(256 * 1024)} AND $1::int = 1`, values: [1] }), /could not inspect/);
     assert.equal((await h.query('SELECT 2 AS two')).rows[0].two, 2);
     await h.end();
+    await expectAuditVerifies(limited);
   } finally {
     await limited.stop();
     await hasty.stop();

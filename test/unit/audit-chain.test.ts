@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { SessionChains, canonicalJson, genesisHash, recordHash } from '../../core/audit/chain.js';
+import { SessionChains, canonicalJson, genesisHash, recordHash, rememberJsonRendering } from '../../core/audit/chain.js';
 import { digestGenesis, signDigest } from '../../core/audit/digest.js';
 import { verifyAudit } from '../../core/audit/verify.js';
 import type { AuditRecord } from '../../core/audit/events.js';
@@ -149,6 +149,8 @@ function assertRenderedAsReference(input: Parameters<SessionChains['nextWithLine
   const hash = createHash('sha256').update(reference).digest('hex');
   const rendered = new SessionChains().nextWithLine(input, now);
   assert.equal(rendered.line, `${reference.slice(0, -1)},"hash":"${hash}"}`);
+  // One encoding serves the hash and the write: the bytes are the line and its newline.
+  assert.ok(rendered.bytes.equals(Buffer.from(`${rendered.line}\n`, 'utf8')));
   return rendered;
 }
 
@@ -259,4 +261,12 @@ test('the line written for a record parses back to the record, and its hash veri
   });
   assert.deepEqual(JSON.parse(line), record);
   assert.equal(recordHash(JSON.parse(line)), record.hash);
+});
+
+test('a large string rendered elsewhere (a worker thread) is written as rendered, and the record hashes as if rendered here', () => {
+  const now = new Date('2026-11-25T12:00:00.000Z');
+  const text = `SELECT "a ""quoted"" name", 'é'\n${'0, '.repeat(5000)}0`;
+  rememberJsonRendering(text, JSON.stringify(text));
+  const input = { sessionId: 'prerendered', type: 'statement', statementId: 'prerendered/1', class: 'read', statementTypes: ['SelectStmt'], tables: [], functions: [], text, decision: { effect: 'allow', policyIds: [], policyVersion: 'v', reason: 'r' } };
+  assertRenderedAsReference(input as unknown as Parameters<SessionChains['nextWithLine']>[0], now);
 });

@@ -2,7 +2,7 @@
 // multi-megabyte statement takes seconds). Each task has a deadline counted from submission: past
 // it the task is rejected and, if it was running, its worker is terminated and replaced, so one
 // pathological input cannot occupy a worker for ever. The queue is bounded: a full pool refuses.
-import { Worker } from 'node:worker_threads';
+import { Worker, type TransferListItem } from 'node:worker_threads';
 
 export class PoolDeadlineError extends Error {}
 export class PoolBusyError extends Error {}
@@ -12,6 +12,8 @@ export type WorkerReply<Out> = { ok: true; value: Out } | { ok: false; error: st
 
 interface Task<In, Out> {
   input: In;
+  /** Buffers moved to the worker with the input rather than copied (the caller gives them up). */
+  transfer?: TransferListItem[];
   resolve(value: Out): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
@@ -53,11 +55,11 @@ export class WorkerPool<In, Out> {
     this.#o = options;
   }
 
-  run(input: In, deadlineMs: number): Promise<Out> {
+  run(input: In, deadlineMs: number, transfer?: TransferListItem[]): Promise<Out> {
     if (this.#closed) return Promise.reject(new Error('the worker pool is closed'));
     if (this.#queue.length >= this.#o.maxQueued) return Promise.reject(new PoolBusyError(`all ${this.#o.size} workers are busy and ${this.#queue.length} tasks wait`));
     return new Promise<Out>((resolve, reject) => {
-      const task: Task<In, Out> = { input, resolve, reject, timer: undefined as unknown as NodeJS.Timeout };
+      const task: Task<In, Out> = { input, transfer, resolve, reject, timer: undefined as unknown as NodeJS.Timeout };
       task.timer = setTimeout(() => this.#expire(task, deadlineMs), deadlineMs);
       this.#queue.push(task);
       this.#dispatch();
@@ -86,7 +88,7 @@ export class WorkerPool<In, Out> {
       const task = this.#queue.shift()!;
       slot.task = task;
       task.slot = slot;
-      slot.worker.postMessage(task.input);
+      slot.worker.postMessage(task.input, task.transfer);
     }
   }
 

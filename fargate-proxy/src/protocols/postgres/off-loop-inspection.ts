@@ -36,7 +36,12 @@ function workerPool(): WorkerPool<InspectTask, InspectResult> {
   return pool;
 }
 
-/** Inspects `sql` in the worker pool; rejects with PoolDeadlineError or PoolBusyError. */
-export function inspectOffLoop(task: InspectTask, deadlineMs: number): Promise<InspectResult> {
-  return workerPool().run(task, deadlineMs);
+/**
+ * Inspects a statement string, given as its UTF-8 bytes, in the worker pool; rejects with
+ * PoolDeadlineError or PoolBusyError. The bytes are copied once into memory the worker then owns.
+ */
+export function inspectOffLoop(utf8: Uint8Array, prepared: InspectTask['prepared'], deadlineMs: number): Promise<InspectResult> {
+  const sql = new Uint8Array(utf8.byteLength);
+  sql.set(utf8);
+  return workerPool().run({ sql, prepared }, deadlineMs, [sql.buffer]);
 }

@@ -17,10 +17,11 @@ import type { RewriteSlab } from './rewrite-slab.js';
 import { BackendScanner, type ScanAction, type ScanHandler } from './backend-scanner.js';
 import { ClientOutput, writeTogether } from './client-output.js';
 import { endAndDrain } from './closing.js';
-import { clientEncodingRefusal, encodingChangeRefusal, type EncodingRefusal } from './client-encoding.js';
+import { clientEncodingRefusal, type EncodingRefusal } from './client-encoding.js';
 import { SQLSTATE } from './errors.js';
 import { FrameReader, MalformedMessageError, MessageTooLargeError, type Frame } from './framer.js';
-import { F, decodeBind, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget } from './frontend.js';
+import { F, decodeBind, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget, type ParseMessage } from './frontend.js';
+import type { InspectResult } from './inspect-worker.js';
 import type { StatementLimits } from './off-loop-inspection.js';
 import { Refused, auditRefusal, parseRefusal, policyRefusal, sessionEndRefusal, statementRefusal } from './refusal.js';
 import { ResultMasker, type DetectorHitListener } from './result-masking.js';
@@ -71,6 +72,12 @@ const MAX_BATCH_BYTES = 1024 * 1024;
 const MAX_BATCH_MESSAGES = 1000;
 const CLIENT_READ_HIGH_WATER = 1024 * 1024;
 const POISON_PORTAL = 'airlock: refused';
+// What a session relays from its upstream before it lets other sessions run: one read (up to 64 KiB,
+// about 2 ms of masking) when its results are masked, more when they pass through.
+const MASKED_BYTES_PER_TURN = 32 * 1024;
+const BYTES_PER_TURN = 1024 * 1024;
+/** Lets other sessions' events run before this session carries on. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 /** `#guardMessage` leaves the message to the ordinary path. */
 const NOT_GUARDED = Symbol('not guarded');
 
@@ -90,6 +97,9 @@ export class Relay implements ScanHandler {
   readonly #out: ClientOutput;
   #substitutions: { epoch: number; error: Buffer }[] = [];
   #finished: ResponseUnit[] = []; // answered units whose outcomes are audited once the chunk is written
+  /** Bytes relayed from the upstream since this session last let the loop go (`#shareTheLoop`). */
+  #relayedSinceYield = 0;
+  #yielding = false;
 
   #batch: Frame[] = [];
   #batchBytes = 0;
@@ -332,34 +342,44 @@ export class Relay implements ScanHandler {
   }
 
   #query(frame: Frame): MaybePromise<void> {
+    // A large statement's bytes go to the worker first; decoding them here then takes a turn of its own.
+    const early = this.#inspector.startOffLoop(frame.body.subarray(0, frame.body.length - 1));
+    if (early) return nextTurn().then(() => (this.#closed ? undefined : this.#queryDecoded(frame, early)));
+    return this.#queryDecoded(frame, undefined);
+  }
+
+  #queryDecoded(frame: Frame, early: Promise<InspectResult> | undefined): MaybePromise<void> {
     let sql: string;
     try {
       sql = decodeQuery(frame.body);
     } catch (err) {
       return this.#protocolFatal(err as Error);
     }
-    const inspected = this.#inspector.inspect(sql, frame.body.length - 1);
-    if (inspected instanceof Promise) return inspected.then((i) => this.#queryInspected(frame, sql, i));
-    return this.#queryInspected(frame, sql, inspected);
+    const inspected = this.#inspector.inspect(sql, frame.body.subarray(0, frame.body.length - 1), early);
+    if (inspected instanceof Promise) return inspected.then((i) => this.#queryInspected(frame, sql, i, true));
+    return this.#queryInspected(frame, sql, inspected, false);
   }
 
-  #queryInspected(frame: Frame, sql: string, inspection: Inspection | Refused): MaybePromise<void> {
+  #queryInspected(frame: Frame, sql: string, inspection: Inspection | Refused, large: boolean): MaybePromise<void> {
     if (inspection instanceof Refused) return this.#refuse(inspection.error, true);
     if (!inspection.ok) {
       const parseError = parseRefusal(inspection.error);
-      return this.#auditUnparsable(sql, inspection.error).then(() => this.#refuse(parseError, true));
+      return this.#auditUnparsable(sql, inspection).then(() => this.#refuse(parseError, true));
     }
-    const encoding = encodingChangeRefusal(sql, inspection.statements);
+    const encoding = this.#inspector.encodingRefusal(sql, inspection);
     if (encoding) return this.#refuseEncodingChange(encoding, inspection.statements, true);
     this.#source = sql;
     const unit = new ResponseUnit();
     this.#decidingEndsWithSync = true;
     const verdict = this.#decideStatements(inspection.statements, unit);
     if (verdict instanceof Promise) return verdict.then((v) => this.#queryDecided(v, frame, inspection.statements, unit));
+    // A large statement's audit record and its forwarding (megabytes into a socket) go in separate turns.
+    if (large && verdict === undefined) return nextTurn().then(() => this.#queryDecided(verdict, frame, inspection.statements, unit));
     this.#queryDecided(verdict, frame, inspection.statements, unit);
   }
 
   #queryDecided(verdict: Refused | undefined, frame: Frame, _statements: StatementInspection[], unit: ResponseUnit): void {
+    if (this.#closed) return;
     if (verdict instanceof Refused) return this.#refuse(verdict.error, true);
     this.#forward([frame.raw], true, unit);
   }
@@ -412,7 +432,7 @@ export class Relay implements ScanHandler {
     return this.#inspector.parses(large).then((inspected) => this.#decideFrames(frames, terminator, inspected));
   }
 
-  #decideFrames(frames: Frame[], terminator: Frame | undefined, inspected: Map<Frame, Inspection | Refused> | undefined): MaybePromise<void> {
+  #decideFrames(frames: Frame[], terminator: Frame | undefined, inspected: Map<Frame, { parse: ParseMessage; inspection: Inspection | Refused }> | undefined): MaybePromise<void> {
     const endsWithSync = terminator?.type === F.Sync;
     // Changes to named statements and portals take effect only if the batch is forwarded.
     const statements = new Map<string, Prepared | null>();
@@ -426,14 +446,16 @@ export class Relay implements ScanHandler {
     try {
       for (const frame of frames) {
         if (frame.type === F.Parse) {
-          const { statement, query } = decodeParse(frame.body);
-          const inspection = inspected?.get(frame) ?? this.#o.ctx.sql.inspect(query, (name) => names.sqlPrepared.get(name));
+          // A large Parse was decoded and inspected already: its string is not decoded twice.
+          const early = inspected?.get(frame);
+          const { statement, query } = early?.parse ?? decodeParse(frame.body);
+          const inspection = early?.inspection ?? this.#o.ctx.sql.inspect(query, (name) => names.sqlPrepared.get(name));
           if (inspection instanceof Refused) return this.#refuse(inspection.error, endsWithSync);
           if (!inspection.ok) {
             const parseError = parseRefusal(inspection.error);
-            return this.#auditUnparsable(query, inspection.error).then(() => this.#refuse(parseError, endsWithSync));
+            return this.#auditUnparsable(query, inspection).then(() => this.#refuse(parseError, endsWithSync));
           }
-          const encoding = encodingChangeRefusal(query, inspection.statements);
+          const encoding = this.#inspector.encodingRefusal(query, inspection);
           if (encoding) return this.#refuseEncodingChange(encoding, inspection.statements, endsWithSync);
           // A statement that policy would never allow is refused when prepared, not at its first execution.
           for (const s of inspection.statements) {
@@ -474,8 +496,10 @@ export class Relay implements ScanHandler {
       return this.#protocolFatal(err as Error);
     }
     const unit = this.#openUnit ?? new ResponseUnit();
-    const decided = (verdict: Refused | undefined): void => {
+    const decided = (verdict: Refused | undefined): MaybePromise<void> => {
       if (verdict instanceof Refused) return this.#refuse(verdict.error, endsWithSync);
+      // A large statement's audit record and its forwarding (megabytes into a socket) go in separate turns.
+      if (inspected?.size) return nextTurn().then(() => (this.#closed ? undefined : this.#batchForwarded(frames, terminator, effects, portals, unit)));
       this.#batchForwarded(frames, terminator, effects, portals, unit);
     };
     this.#decidingEndsWithSync = endsWithSync;
@@ -660,6 +684,7 @@ export class Relay implements ScanHandler {
     }
     if (this.#encodingLost !== undefined) return this.terminate(`the server switched client_encoding to "${this.#encodingLost}", which Airlock cannot inspect`);
     if (this.#client.writableNeedDrain) this.#upstream.pause(); // backpressure: resumed on the client's 'drain'
+    else this.#shareTheLoop(chunk.length);
     // The answer is with the kernel now (socket writes are attempted at once): recording what was
     // sent cannot delay it, and doing it here saves the event-loop turn a deferral would cost.
     if (this.#finished.length) {
@@ -667,6 +692,23 @@ export class Relay implements ScanHandler {
       this.#finished = [];
       for (const u of finished) this.#audit.outcomes(u, this.#o.principal.task);
     }
+  }
+
+  /**
+   * A busy upstream is read up to 32 times in one turn of the loop (libuv's read loop): a masked
+   * result would hold the loop for that long. Past its share, a session stops reading until the next
+   * turn, so other sessions' messages are handled in between.
+   */
+  #shareTheLoop(bytes: number): void {
+    this.#relayedSinceYield += bytes;
+    if (this.#yielding || this.#relayedSinceYield < (this.#mask ? MASKED_BYTES_PER_TURN : BYTES_PER_TURN)) return;
+    this.#yielding = true;
+    this.#upstream.pause();
+    setImmediate(() => {
+      this.#yielding = false;
+      this.#relayedSinceYield = 0;
+      if (!this.#closed && !this.#client.writableNeedDrain) this.#upstream.resume();
+    });
   }
 
   action(type: number, length: number): ScanAction {
@@ -929,8 +971,8 @@ export class Relay implements ScanHandler {
     this.#refuse(errorResponse({ severity: 'ERROR', code: refusal.code, message: refusal.message, hint: refusal.hint }), endsWithSync);
   }
 
-  #auditUnparsable(sql: string, error: string): Promise<void> {
-    return this.#audit.unparsable(this.#nextStatementId(), sql, error, this.#o.statementLimits.offloadAboveBytes);
+  #auditUnparsable(sql: string, failed: Extract<Inspection, { ok: false }>): Promise<void> {
+    return this.#audit.unparsable(this.#nextStatementId(), sql, failed.error, this.#o.statementLimits.offloadAboveBytes, this.#inspector.uninspected(failed));
   }
 
   /** Ends the session; `unreceived` bytes of a refused message are still to come from the client (closing.ts). */

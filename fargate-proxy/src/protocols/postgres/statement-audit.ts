@@ -1,7 +1,7 @@
 // A session's statements in the audit trail: each statement's event is appended before it is
 // forwarded (a statement the trail cannot take is refused), outcomes once answered.
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import { rememberJsonRendering } from '../../../../core/audit/chain.js';
 import type { AuditEventInput } from '../../../../core/audit/events.js';
 import { rememberMaskedSqlText } from '../../../../core/audit/sql-literals.js';
 import type { Decision, StatementInspection } from '../../../../core/model.js';
@@ -10,6 +10,7 @@ import type { GatewayContext } from '../../context.js';
 import { Refused, auditRefusal } from './refusal.js';
 import type { Decided } from './statement-decisions.js';
 import type { ResponseUnit } from './statement-units.js';
+import { describeStatementBytes } from './uninspected.js';
 
 type MaybePromise<T> = T | Promise<T>;
 type AuditedDecision = Extract<AuditEventInput, { type: 'statement' }>['decision'];
@@ -31,7 +32,7 @@ function auditedDecision(d: Decision): AuditedDecision {
 
 /** What the audit records of a statement too large to record as text: its size and digest. */
 export function describeUninspected(sql: string): string {
-  const text = `<statement of ${Buffer.byteLength(sql)} bytes, sha256 ${createHash('sha256').update(sql).digest('hex')}>`;
+  const text = describeStatementBytes(Buffer.from(sql, 'utf8'));
   rememberMaskedSqlText(text);
   return text;
 }
@@ -46,9 +47,13 @@ export class StatementAudit {
     private readonly sessionId: string,
   ) {}
 
-  /** A statement's text was masked for the audit off the loop: its record uses that text. */
-  maskedText(s: StatementInspection, masked: string): void {
+  /**
+   * A statement's text was masked for the audit off the loop: its record uses that text, rendered
+   * as `json` (the chain's `jsonString(masked)`; undefined when that is the text between quotes).
+   */
+  maskedText(s: StatementInspection, masked: string, json: string | undefined): void {
     rememberMaskedSqlText(masked);
+    rememberJsonRendering(masked, json ?? `"${masked}"`);
     this.#maskedTexts.set(s, masked);
   }
 
@@ -105,9 +110,13 @@ export class StatementAudit {
     return undefined;
   }
 
-  /** A statement that does not parse, refused: a large text is recorded by size and digest, as masking megabytes would stall the loop. */
-  async unparsable(statementId: string, sql: string, error: string, offloadAboveBytes: number): Promise<void> {
-    const text = sql.length > offloadAboveBytes ? describeUninspected(sql) : sql;
+  /**
+   * A statement that does not parse, refused: a large text is recorded by size and digest, as
+   * masking megabytes would stall the loop (`described`, when the worker made that record).
+   */
+  async unparsable(statementId: string, sql: string, error: string, offloadAboveBytes: number, described?: string): Promise<void> {
+    if (described !== undefined) rememberMaskedSqlText(described);
+    const text = described ?? (sql.length > offloadAboveBytes ? describeUninspected(sql) : sql);
     const s: StatementInspection = { class: 'opaque', statementTypes: [], tables: [], functions: [], dmlWithoutWhere: false, reasons: [`does not parse: ${error}`], text };
     const policy = this.ctx.policy();
     await this.statement(statementId, s, { effect: 'deny', policyIds: [], policyVersion: policy.version, reason: 'statement does not parse (fail closed)' });
