@@ -70,7 +70,8 @@ const NOW = Symbol('appendNow');
 /** An event chained (its head committed in memory) and not yet written. */
 interface Pending {
   record: AuditRecord;
-  line: string;
+  /** The record's line in UTF-8 with its newline: the bytes its hash was computed over, written as they are. */
+  bytes: Buffer;
   /** Someone waits for it (append, appendNow); deferred events have none and survive a failed write. */
   waiter?: Waiter | typeof NOW;
 }
@@ -600,10 +601,10 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
   function chain(input: AuditEventInput, waiter?: Waiter | typeof NOW): Pending {
     admit(input);
     ensureHead(input);
-    const { record, line } = chains.nextWithLine(prepare(input));
+    const { record, bytes } = chains.nextWithLine(prepare(input));
     chains.commit(record);
     if (endsSession(record)) closing.add(record.sessionId);
-    const p: Pending = waiter ? { record, line, waiter } : { record, line };
+    const p: Pending = waiter ? { record, bytes, waiter } : { record, bytes };
     pending.push(p);
     return p;
   }
@@ -652,10 +653,9 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
     // The defer timer is left to fire (and find nothing): clearing and re-arming it per statement costs more.
     const batch = pending;
     pending = [];
-    const text = batch.length === 1 ? `${batch[0]!.line}\n` : `${batch.map((p) => p.line).join('\n')}\n`;
     const start = journalSize;
     try {
-      writeJournal(Buffer.from(text, 'utf8'));
+      writeJournal(batch.length === 1 ? batch[0]!.bytes : Buffer.concat(batch.map((p) => p.bytes)));
     } catch (e) {
       refuseBatch(batch, `cannot write audit journal (${errText(e)})`);
       return;
@@ -684,7 +684,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
       }
       chainedAfter.add(id);
       if (p.waiter) refuse(p.waiter, error);
-      keep.unshift(p.waiter ? { record: p.record, line: p.line } : p);
+      keep.unshift(p.waiter ? { record: p.record, bytes: p.bytes } : p);
     }
     pending = [...keep, ...pending];
     if (pending.length > 0 && !closed) deferTimer ??= setTimeout(writeDeferred, Math.max(deferMs, 1000));
@@ -704,7 +704,7 @@ export async function createLocalAuditSink(o: LocalAuditSinkOptions): Promise<Lo
       const idx = indexLineFor(r);
       if (idx) index += `${JSON.stringify(idx)}\n`;
       if (o.store) {
-        const bytes = Buffer.byteLength(p.line) + 1;
+        const bytes = p.bytes.length;
         offset += bytes;
         const n = enqueue({ kind: 'event', record: r }, journalName, offset, bytes);
         if (p.waiter) acknowledge(p.waiter, n);
