@@ -6,6 +6,7 @@ import type { Principal } from '../../../core/model.js';
 import type { Refusal } from '../../../core/refusal.js';
 import { taskUsable } from '../../../core/task/service.js';
 import { BudgetMeter, type Metered } from '../../../core/task/meter.js';
+import { LeaseHolder, type BudgetLedger } from '../../../core/task/lease.js';
 
 export interface LiveSession {
   sessionId: string;
@@ -30,12 +31,72 @@ export interface LiveSessionSummary {
 
 export class LiveSessions {
   readonly #sessions = new Map<string, LiveSession>();
+  readonly #leases = new Map<string, LeaseHolder>();
 
-  constructor(readonly meter: BudgetMeter = new BudgetMeter()) {}
+  /**
+   * `ledger`: the fleet's shared counts (AWS: adapters/aws/budget-dynamo-ledger.ts). Without it
+   * budgets are counted in this process only (local mode, one gateway).
+   */
+  constructor(
+    readonly meter: BudgetMeter = new BudgetMeter(),
+    private readonly ledger?: BudgetLedger,
+    private readonly onLeaseError: (err: Error) => void = () => undefined,
+  ) {}
 
   /** Charges one command, statement or request; the refusal when a task or agent budget is spent. */
   charge(p: Principal, what: Metered, n = 1, o: { agentOnly?: boolean } = {}): Refusal | undefined {
     return this.meter.charge(p, what, n, o);
+  }
+
+  /**
+   * In a fleet, charges statements or commands (already charged here by `charge`) to the fleet-wide
+   * counts through this session's leases; a refusal (and this process's charge undone) when the
+   * fleet has spent the budget. Synchronous and free when nothing is budgeted or there is no fleet.
+   */
+  chargeFleet(sessionId: string, p: Principal, what: 'statements' | 'commands', n: number, o: { agentOnly?: boolean } = {}): Promise<Refusal | undefined> | undefined {
+    if (!this.ledger || n <= 0) return undefined;
+    const keys = this.meter.fleetKeys(p, what, o);
+    if (keys.length === 0) return undefined;
+    let holder = this.#leases.get(sessionId);
+    if (!holder) this.#leases.set(sessionId, (holder = new LeaseHolder(this.ledger)));
+    const h = holder;
+    return (async () => {
+      const taken: typeof keys = [];
+      for (const k of keys) {
+        let ok = false;
+        try {
+          ok = await h.take(k.key, k.limit, n);
+        } catch (err) {
+          // Fail closed: a ledger that cannot be reached grants nothing.
+          this.onLeaseError(err as Error);
+        }
+        if (ok) {
+          taken.push(k);
+          continue;
+        }
+        for (const t of taken) h.refund(t.key, n);
+        this.meter.uncharge(p, what, n, o);
+        if (p.task) p.task.usage.refusals++;
+        const message = k.budget === 'task' ? `task ${p.task!.id} may run ${k.limit} ${what} across the fleet, and they are spent` : `agent ${p.id} may run ${k.limit} ${what} per window across the fleet, and they are spent`;
+        return { code: 'budget_exceeded', message, next: { ...(k.budget === 'task' ? { taskId: p.task!.id } : {}), budget: what } } satisfies Refusal;
+      }
+      return undefined;
+    })();
+  }
+
+  /** Gives back what a session leased and did not spend (best effort: a loss only under-spends). */
+  #releaseLeases(sessionId: string): void {
+    const h = this.#leases.get(sessionId);
+    if (!h) return;
+    this.#leases.delete(sessionId);
+    h.release().catch((err: Error) => this.onLeaseError(err));
+  }
+
+  /** The process ends: every session's unspent lease goes back. */
+  async releaseAll(): Promise<void> {
+    const all = [...this.#leases.values()];
+    this.#leases.clear();
+    await Promise.all(all.map((h) => h.release().catch((err: Error) => this.onLeaseError(err))));
   }
 
   /** Admits a session (a task token must name this target and have sessions left) and registers it. */
@@ -57,7 +118,13 @@ export class LiveSessions {
     if (agentFull) return { ok: false, refusal: agentFull };
     if (task) task.usage.sessions++;
     this.#sessions.set(s.sessionId, s);
-    return { ok: true, release: () => this.#sessions.delete(s.sessionId) };
+    return {
+      ok: true,
+      release: () => {
+        this.#sessions.delete(s.sessionId);
+        this.#releaseLeases(s.sessionId);
+      },
+    };
   }
 
   byTask(taskId: string): LiveSession[] {
@@ -88,6 +155,7 @@ export class LiveSessions {
   #endAll(list: LiveSession[], refusal: Refusal): string[] {
     for (const s of list) {
       this.#sessions.delete(s.sessionId);
+      this.#releaseLeases(s.sessionId);
       s.end(refusal);
     }
     return list.map((s) => s.sessionId);

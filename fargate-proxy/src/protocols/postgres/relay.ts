@@ -538,7 +538,14 @@ export class Relay implements ScanHandler {
     if (budget.refused) return this.#auditBudgetRefusal(decided, budget.refused);
     const agentRefused = this.#agentBudgetCheck(decided);
     if (agentRefused) return this.#auditBudgetRefusal(decided, agentRefused);
-    if (budget.guardRows !== undefined) this.#pendingGuard = budget.guardRows;
+    // In a fleet the statements are also charged to the fleet-wide counts (leased batches).
+    const fleet = decided.length > 0 ? this.#o.ctx.sessions?.chargeFleet(this.#o.sessionId, this.#o.principal, 'statements', decided.length) : undefined;
+    if (fleet) return fleet.then((spent) => (spent ? this.#auditBudgetRefusal(decided, new Refused(statementRefusal(spent))) : this.#admitCounted(decided, unit, budget.guardRows)));
+    return this.#admitCounted(decided, unit, budget.guardRows);
+  }
+
+  #admitCounted(decided: Decided[], unit: ResponseUnit, guardRows: number | undefined): MaybePromise<Refused | undefined> {
+    if (guardRows !== undefined) this.#pendingGuard = guardRows;
     const appended = this.#audit.admit(decided, this.#recordedBeforeHold);
     if (appended instanceof Promise) return appended.then((refused) => refused ?? this.#admitted(decided, unit));
     return appended ?? this.#admitted(decided, unit);
