@@ -2,7 +2,8 @@
 // calls against dynalite): a task opened through one proxy task logs in through another; closing
 // it on one ends its sessions on the other at the next poll; a kill order given on one ends that
 // principal's sessions on the other, and no one else's; each proxy task audits the task steps it
-// took in a log of its own, so no two processes extend one chain.
+// took in a log of its own, so no two processes extend one chain. A task's statement budget is
+// counted fleet-wide: two whole gateways, psql through each, spend exactly the budget between them.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,6 +23,11 @@ import { createLocalAuditSink } from '../../fargate-proxy/src/adapters/local/aud
 import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
 import { readTaskEvents } from '../../fargate-proxy/src/tasks/task-audit.js';
 import { expectAuditVerifies } from '../support/audit-trail.js';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
+import { psql, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../support/local-aws.js';
+import { DynamoBudgetLedger } from '../../fargate-proxy/src/adapters/aws/budget-dynamo-ledger.js';
 
 const TABLE = 'airlock-approvals';
 const policy = compilePolicySet(`@id("tasks") permit (principal, action == Airlock::Action::"task_open", resource);`);
@@ -138,4 +144,60 @@ test('each proxy task audits the task steps it took in a log of its own; both tr
   }
   await expectAuditVerifies(dirA);
   await expectAuditVerifies(dirB);
+});
+
+test('a task with 10 statements runs exactly 10 through two gateways of the fleet; the 11th is refused on either', async () => {
+  const server: RunningPostgres = await startPostgres();
+  const env: Record<string, string> = { AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint, AWS_ENDPOINT_URL_SFN: 'http://127.0.0.1:9', AWS_REGION: LOCAL_REGION, AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey };
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  // The fleet signs task tokens with one key (KMS in AWS): both data directories hold the same one.
+  const [dataA, dataB] = [join(dir, 'gw-a'), join(dir, 'gw-b')];
+  loadOrCreateTaskKey(dataA);
+  mkdirSync(join(dataB, 'keys'), { recursive: true, mode: 0o700 });
+  copyFileSync(join(dataA, 'keys', 'task-signing.key'), join(dataB, 'keys', 'task-signing.key'));
+  const POLICY = `@id("c") permit (principal in Airlock::Group::"agents", action == Airlock::Action::"connect", resource);
+@id("r") permit (principal in Airlock::Group::"agents", action == Airlock::Action::"read", resource);
+@id("t") permit (principal in Airlock::Group::"agents", action == Airlock::Action::"task_open", resource);`;
+  const fleetGateway = (dataDir: string) =>
+    startTestGateway(server, {
+      policy: POLICY,
+      config: (raw) => {
+        raw.dataDir = dataDir;
+        raw.approvals = { reviewerGroups: ['reviewers'], timeoutSeconds: 60, backend: 'stepfunctions', stepFunctions: { tableName: TABLE, stateMachineArn: 'arn:aws:states:us-east-1:1:stateMachine:approvals' } };
+      },
+    });
+  const gws: TestGateway[] = [];
+  try {
+    gws.push(await fleetGateway(dataA), await fleetGateway(dataB));
+    const [a, b] = gws as [TestGateway, TestGateway];
+    const opened = await a.gw.tasks!.open({ ...agent, issuer: a.gw.config.identity.issuer }, { title: 'count', targets: [a.gw.config.targets[0]!.name], scope: ['read'], durationSeconds: 600, budget: { statements: 10 } });
+    assert.equal(opened.state, 'granted');
+    if (opened.state !== 'granted') return;
+    const run = (g: TestGateway, n: number) => psql(g.conninfo(), Array.from({ length: n }, () => ['-c', 'SELECT 1 AS one']).flat(), { token: opened.token });
+    const ok = (out: string) => (out.match(/\(1 row\)/g) ?? []).length;
+
+    const first = await run(a, 5);
+    assert.equal(ok(first.stdout), 5, first.stderr);
+    // The session's unspent lease goes back when it ends (best effort, after the client is gone).
+    const ledger = new DynamoBudgetLedger(dynamo.client, TABLE);
+    const key = `task#${opened.task.id}/statements`;
+    for (let i = 0; i < 200 && (await ledger.used(key)) !== 5; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(await ledger.used(key), 5, 'the fleet counted 5 and holds no lease');
+
+    const second = await run(b, 6);
+    assert.equal(ok(second.stdout), 5, second.stderr);
+    assert.match(second.stderr, /budget_exceeded/);
+    assert.match(second.stderr, /across the fleet/);
+    const third = await run(a, 1);
+    assert.equal(ok(third.stdout), 0);
+    assert.match(third.stderr, /budget_exceeded/);
+  } finally {
+    for (const g of gws) await g.stop();
+    await server.stop();
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
 });
