@@ -17,6 +17,11 @@ export interface BudgetLedger {
   giveBack(key: string, n: number): Promise<void>;
 }
 
+/** The ledger key of one of a task's countable budgets. */
+export function fleetTaskKey(taskId: string, budget: 'statements' | 'commands' | 'rowsReturned' | 'rowsAffected' | 'bytesRead'): string {
+  return `task#${taskId}/${budget}`;
+}
+
 /** Largest lease taken at once: bounds what one process can strand. */
 export const LEASE_CAP = 64;
 
@@ -43,8 +48,57 @@ export class LeaseHolder {
     private readonly cap = LEASE_CAP,
   ) {}
 
+  // One ledger operation at a time per holder: a count taken after a statement (rows it returned)
+  // is settled before the next statement's check reads the balance.
+  #chain: Promise<unknown> = Promise.resolve();
+  #serial<T>(op: () => Promise<T>): Promise<T> {
+    const next = this.#chain.then(op, op);
+    this.#chain = next.catch(() => undefined);
+    return next;
+  }
+
   /** Spends `n` units of the key's budget of `limit`; false when the fleet has not that many left. */
-  async take(key: string, limit: number, n: number): Promise<boolean> {
+  take(key: string, limit: number, n: number): Promise<boolean> {
+    return this.#serial(() => this.#take(key, limit, n));
+  }
+
+  /**
+   * Spends up to `n` units (all that is left fleet-wide when fewer remain: a count measured after
+   * the fact, or a reservation with `n` = Infinity); the number spent.
+   */
+  takeUpTo(key: string, limit: number, n: number): Promise<number> {
+    return this.#serial(async () => {
+      if (n <= 0) return 0;
+      const have = this.#balance.get(key) ?? 0;
+      if (have >= n) {
+        this.#balance.set(key, have - n);
+        return n;
+      }
+      for (let tries = 0; tries < 8; tries++) {
+        const left = limit - (await this.ledger.used(key));
+        const size = leaseSize(left, n - have, this.cap) || Math.max(0, left);
+        if (size === 0) break;
+        if (await this.ledger.lease(key, limit, size)) {
+          const spent = Math.min(n, have + size);
+          this.#balance.set(key, have + size - spent);
+          return spent;
+        }
+      }
+      this.#balance.set(key, 0);
+      return have;
+    });
+  }
+
+  /** Gives the key's unspent units back to the ledger now (a reservation that was not used up). */
+  giveBackNow(key: string): Promise<void> {
+    return this.#serial(async () => {
+      const n = this.#balance.get(key) ?? 0;
+      this.#balance.delete(key);
+      if (n > 0) await this.ledger.giveBack(key, n);
+    });
+  }
+
+  async #take(key: string, limit: number, n: number): Promise<boolean> {
     if (n <= 0) return true;
     const have = this.#balance.get(key) ?? 0;
     if (have >= n) {
@@ -75,10 +129,12 @@ export class LeaseHolder {
   }
 
   /** The holder ends: every unspent unit goes back to the ledger. */
-  async release(): Promise<void> {
-    const back = [...this.#balance].filter(([, n]) => n > 0);
-    this.#balance.clear();
-    await Promise.all(back.map(([key, n]) => this.ledger.giveBack(key, n)));
+  release(): Promise<void> {
+    return this.#serial(async () => {
+      const back = [...this.#balance].filter(([, n]) => n > 0);
+      this.#balance.clear();
+      await Promise.all(back.map(([key, n]) => this.ledger.giveBack(key, n)));
+    });
   }
 }
 

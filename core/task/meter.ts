@@ -6,6 +6,7 @@
 import type { Principal } from '../model.js';
 import type { Refusal } from '../refusal.js';
 import { wouldExceed } from './budget.js';
+import { fleetTaskKey } from './lease.js';
 import type { TaskBudget } from './types.js';
 
 /** What may be budgeted per agent (rows and bytes are task budgets: they need a task's guard). */
@@ -159,7 +160,7 @@ export class BudgetMeter {
   fleetKeys(p: Principal, what: 'statements' | 'commands', o: { agentOnly?: boolean } = {}): { key: string; limit: number; budget: 'task' | 'agent' }[] {
     const out: { key: string; limit: number; budget: 'task' | 'agent' }[] = [];
     const taskLimit = o.agentOnly ? undefined : p.task?.budget[what];
-    if (p.task && taskLimit !== undefined) out.push({ key: `task#${p.task.id}/${what}`, limit: taskLimit, budget: 'task' });
+    if (p.task && taskLimit !== undefined) out.push({ key: fleetTaskKey(p.task.id, what), limit: taskLimit, budget: 'task' });
     const agentLimit = this.agentBudget(p)?.[what];
     if (agentLimit !== undefined) {
       const window = Math.floor(this.#now() / this.#windowMs);

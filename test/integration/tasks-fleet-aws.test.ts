@@ -146,7 +146,7 @@ test('each proxy task audits the task steps it took in a log of its own; both tr
   await expectAuditVerifies(dirB);
 });
 
-test('a task with 10 statements runs exactly 10 through two gateways of the fleet; the 11th is refused on either', async () => {
+test('budgets across two gateways of the fleet: 10 statements run exactly 10, the 11th refused on either; rows returned and rows affected likewise', async () => {
   const server: RunningPostgres = await startPostgres();
   const env: Record<string, string> = { AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint, AWS_ENDPOINT_URL_SFN: 'http://127.0.0.1:9', AWS_REGION: LOCAL_REGION, AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey };
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
@@ -158,7 +158,11 @@ test('a task with 10 statements runs exactly 10 through two gateways of the flee
   copyFileSync(join(dataA, 'keys', 'task-signing.key'), join(dataB, 'keys', 'task-signing.key'));
   const POLICY = `@id("c") permit (principal in Airlock::Group::"agents", action == Airlock::Action::"connect", resource);
 @id("r") permit (principal in Airlock::Group::"agents", action == Airlock::Action::"read", resource);
-@id("t") permit (principal in Airlock::Group::"agents", action == Airlock::Action::"task_open", resource);`;
+@id("t") permit (principal in Airlock::Group::"agents", action == Airlock::Action::"task_open", resource);
+@id("w") permit (principal in Airlock::Group::"agents", action == Airlock::Action::"write", resource)
+when { context has task && context.task.writeTables.containsAll(context.tables) };`;
+  const direct = async (sql: string) => (await server.psqlDirect(sql)).trim();
+  await direct('CREATE TABLE items (id int PRIMARY KEY, n int NOT NULL DEFAULT 0); INSERT INTO items (id) SELECT generate_series(1, 10); GRANT ALL ON items TO ' + server.roles.app.user);
   const fleetGateway = (dataDir: string) =>
     startTestGateway(server, {
       policy: POLICY,
@@ -192,6 +196,42 @@ test('a task with 10 statements runs exactly 10 through two gateways of the flee
     const third = await run(a, 1);
     assert.equal(ok(third.stdout), 0);
     assert.match(third.stderr, /budget_exceeded/);
+
+    // Rows returned (counted after the fact) and rows affected (reserved for the guarded write),
+    // across the same two gateways: each psql run is a session that ends before the next starts.
+    const ledger2 = new DynamoBudgetLedger(dynamo.client, TABLE);
+    const settled = async (key: string, used: number) => {
+      for (let i = 0; i < 200 && (await ledger2.used(key)) !== used; i++) await new Promise((r) => setTimeout(r, 25));
+      assert.equal(await ledger2.used(key), used, key);
+    };
+    const rowsTask = await a.gw.tasks!.open({ ...agent, issuer: a.gw.config.identity.issuer }, { title: 'rows', targets: [a.gw.config.targets[0]!.name], scope: ['read', 'write:items'], durationSeconds: 600, budget: { rowsReturned: 5 } });
+    assert.equal(rowsTask.state, 'granted');
+    if (rowsTask.state !== 'granted') return;
+    const sql = (g: TestGateway, ...stmts: string[]) => psql(g.conninfo(), stmts.flatMap((x) => ['-c', x]), { token: rowsTask.token });
+    const read = await sql(a, 'SELECT id FROM items WHERE id <= 3');
+    assert.match(read.stdout, /\(3 rows\)/, read.stderr);
+    await settled(`task#${rowsTask.task.id}/rowsReturned`, 3);
+    const readB = await sql(b, 'SELECT id FROM items WHERE id <= 3', 'SELECT 1');
+    assert.match(readB.stdout, /\(3 rows\)/, readB.stderr);
+    assert.match(readB.stderr, /budget_exceeded[\s\S]*rowsReturned/, 'B saw the 5 rows spent between the two gateways');
+    assert.match((await sql(a, 'SELECT 1')).stderr, /budget_exceeded[\s\S]*rowsReturned/);
+
+    // A task of its own: a spent rows-returned budget refuses every statement of its task.
+    const writeTask = await a.gw.tasks!.open({ ...agent, issuer: a.gw.config.identity.issuer }, { title: 'writes', targets: [a.gw.config.targets[0]!.name], scope: ['read', 'write:items'], durationSeconds: 600, budget: { rowsAffected: 3 } });
+    assert.equal(writeTask.state, 'granted');
+    if (writeTask.state !== 'granted') return;
+    const dml = (g: TestGateway, ...stmts: string[]) => psql(g.conninfo(), stmts.flatMap((x) => ['-c', x]), { token: writeTask.token });
+    const write = await dml(a, 'UPDATE items SET n = 1 WHERE id <= 2');
+    assert.match(write.stdout, /UPDATE 2/, write.stderr);
+    await settled(`task#${writeTask.task.id}/rowsAffected`, 2);
+    // One row is left fleet-wide: B's write of two is rolled back by the guard, its write of one passes.
+    const writeB = await dml(b, 'UPDATE items SET n = 2 WHERE id IN (3, 4)', 'UPDATE items SET n = 2 WHERE id = 5');
+    assert.match(writeB.stderr, /budget_exceeded/, writeB.stdout);
+    assert.match(writeB.stdout, /UPDATE 1/, writeB.stderr);
+    assert.equal(await direct('SELECT string_agg(id::text, \',\' ORDER BY id) FROM items WHERE n > 0'), '1,2,5');
+    const writeA = await dml(a, 'UPDATE items SET n = 3 WHERE id = 6');
+    assert.match(writeA.stderr, /budget_exceeded/);
+    assert.equal(await direct('SELECT count(*) FROM items WHERE n = 3'), '0');
   } finally {
     for (const g of gws) await g.stop();
     await server.stop();

@@ -41,7 +41,8 @@ test('across any interleaving of K processes the fleet is never granted more tha
     fc.asyncProperty(
       fc.scheduler(),
       fc.integer({ min: 0, max: 40 }),
-      fc.array(fc.array(fc.integer({ min: 1, max: 5 }), { maxLength: 12 }), { minLength: 1, maxLength: 4 }),
+      // Each step: take `n` all or nothing, or (upTo) as much of `n` as is left — a count after the fact.
+      fc.array(fc.array(fc.record({ n: fc.integer({ min: 1, max: 5 }), upTo: fc.boolean() }), { maxLength: 12 }), { minLength: 1, maxLength: 4 }),
       fc.integer({ min: 1, max: 8 }),
       async (s, limit, processes, cap) => {
         const inner = new LocalBudgetLedger();
@@ -51,8 +52,9 @@ test('across any interleaving of K processes the fleet is never granted more tha
         const ledger = scheduled(s, inner, granted);
         const runs = processes.map(async (wants) => {
           const holder = new LeaseHolder(ledger, cap);
-          for (const n of wants) {
-            if (await holder.take('task#t/statements', limit, n)) spent += n;
+          for (const { n, upTo } of wants) {
+            const got = upTo ? await holder.takeUpTo('task#t/statements', limit, n) : (await holder.take('task#t/statements', limit, n)) ? n : 0;
+            spent += got;
             maxGranted = Math.max(maxGranted, granted.total);
             assert.ok(granted.total <= limit, `granted ${granted.total} of ${limit}`);
           }
