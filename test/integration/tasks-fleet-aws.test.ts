@@ -48,9 +48,10 @@ after(async () => {
 });
 
 /** One proxy task of the fleet: its own process state, the shared table, the fleet's key. */
-function proxyTask(audit?: AuditSink) {
+function proxyTask(audit?: AuditSink, agentBudgets?: Parameters<typeof startTasks>[0]['agentBudgets']) {
   const shared = new DynamoTaskStore(dynamo.client, TABLE);
   return startTasks({
+    agentBudgets,
     audit,
     log: pino({ level: 'silent' }),
     key: loadOrCreateTaskKey(dir),
@@ -60,7 +61,7 @@ function proxyTask(audit?: AuditSink) {
     verifier: { verify: async () => agent },
     store: shared,
     // Polled by hand below; a long interval keeps the timer out of the way.
-    fleet: { kills: shared, pollMs: 3_600_000 },
+    fleet: { kills: shared, pollMs: 3_600_000, ledger: new DynamoBudgetLedger(dynamo.client, TABLE) },
   });
 }
 
@@ -114,6 +115,34 @@ test('a kill order given on one proxy task ends that principal\'s sessions on an
   } finally {
     a.close();
     b.close();
+  }
+});
+
+test('an agent\'s command budget is spent across proxy tasks, not per proxy task', async () => {
+  const a = proxyTask(undefined, [{ principal: 'agent-2', budget: { commands: 3 } }]);
+  const b = proxyTask(undefined, [{ principal: 'agent-2', budget: { commands: 3 } }]);
+  const command = async (tasks: ReturnType<typeof proxyTask>, id: string) => tasks.sessions.charge(bystander, 'commands') ?? (await tasks.sessions.chargeFleet(id, bystander, 'commands', 1));
+  try {
+    const onA = tasks(a, 's-a');
+    assert.equal(await command(a, 's-a'), undefined);
+    assert.equal(await command(a, 's-a'), undefined);
+    onA.release();
+    await a.close();
+    const onB = tasks(b, 's-b');
+    assert.equal(await command(b, 's-b'), undefined);
+    const refused = await command(b, 's-b');
+    assert.equal(refused?.code, 'budget_exceeded');
+    assert.match(refused!.message, /agent agent-2 may run 3 commands per window across the fleet/);
+    onB.release();
+  } finally {
+    a.close();
+    b.close();
+  }
+
+  function tasks(t: ReturnType<typeof proxyTask>, id: string) {
+    const admission = t.sessions.admit({ sessionId: id, principal: bystander, target: 'app', protocol: 'ssh', startedAt: Date.now(), end: () => undefined });
+    assert.ok(admission.ok);
+    return admission;
   }
 });
 
