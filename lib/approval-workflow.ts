@@ -30,6 +30,12 @@ export const FLEET_UPDATE_ATTRIBUTES = ['requestId', 'kind', 'state', 'reason', 
  * request (UUID) or a standing grant (`grant#…`).
  */
 export const FLEET_TASK_KEY_PATTERNS = ['task#*', 'kill#*'] as const;
+/**
+ * Fleet-wide budget counts (`budget#<key>`, fargate-proxy/src/adapters/aws/budget-dynamo-ledger.ts):
+ * conditional `ADD used`, and the record's expiry. Cannot match a request, a grant, a task or a kill order.
+ */
+export const FLEET_BUDGET_KEY_PATTERN = 'budget#*';
+export const FLEET_BUDGET_ATTRIBUTES = ['requestId', 'used', 'ttl'] as const;
 
 export const APPROVAL_ENV = {
   table: 'AIRLOCK_APPROVALS_TABLE',
@@ -299,6 +305,17 @@ export class ApprovalWorkflow extends Construct {
       conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...FLEET_TASK_KEY_PATTERNS] }, Null: { 'dynamodb:LeadingKeys': 'false' } },
     });
     iam.Grant.addToPrincipal({ grantee, actions: ['dynamodb:Scan'], resourceArns: [this.table.tableArn] });
+    // Budgets counted fleet-wide by leased batches: updates of the count and its expiry, under budget keys only.
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:UpdateItem'],
+      resourceArns: [this.table.tableArn],
+      conditions: {
+        'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [FLEET_BUDGET_KEY_PATTERN] },
+        Null: { 'dynamodb:LeadingKeys': 'false' },
+        'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...FLEET_BUDGET_ATTRIBUTES] },
+      },
+    });
     this.key.grantEncryptDecrypt(grantee);
   }
 

@@ -6,6 +6,7 @@
 import type { Principal } from '../model.js';
 import type { Refusal } from '../refusal.js';
 import { wouldExceed } from './budget.js';
+import { fleetTaskKey } from './lease.js';
 import type { TaskBudget } from './types.js';
 
 /** What may be budgeted per agent (rows and bytes are task budgets: they need a task's guard). */
@@ -149,6 +150,30 @@ export class BudgetMeter {
     let r = this.#taskRates.get(id);
     if (!r) this.#taskRates.set(id, (r = new RollingMinute()));
     return r;
+  }
+
+  /**
+   * The fleet-wide counts `n` of `what` is charged to (core/task/lease.ts): the task's and the
+   * agent's, each with its limit. An agent's window is aligned to the epoch so every process of the
+   * fleet names the same one. Requests per minute and concurrent sessions stay per process.
+   */
+  fleetKeys(p: Principal, what: 'statements' | 'commands', o: { agentOnly?: boolean } = {}): { key: string; limit: number; budget: 'task' | 'agent' }[] {
+    const out: { key: string; limit: number; budget: 'task' | 'agent' }[] = [];
+    const taskLimit = o.agentOnly ? undefined : p.task?.budget[what];
+    if (p.task && taskLimit !== undefined) out.push({ key: fleetTaskKey(p.task.id, what), limit: taskLimit, budget: 'task' });
+    const agentLimit = this.agentBudget(p)?.[what];
+    if (agentLimit !== undefined) {
+      const window = Math.floor(this.#now() / this.#windowMs);
+      out.push({ key: `agent#${JSON.stringify([p.issuer, p.id])}/${window}/${what}`, limit: agentLimit, budget: 'agent' });
+    }
+    return out;
+  }
+
+  /** Takes back a charge the fleet then refused (nothing ran). */
+  uncharge(p: Principal, what: 'statements' | 'commands', n: number, o: { agentOnly?: boolean } = {}): void {
+    if (p.task && !o.agentOnly) p.task.usage[what] = Math.max(0, p.task.usage[what] - n);
+    const u = this.#agents.get(JSON.stringify([p.issuer, p.id]));
+    if (u && this.agentBudget(p)) u[what] = Math.max(0, u[what] - n);
   }
 
   /** A task ended: its rate window is no longer needed. */

@@ -6,7 +6,8 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { expandEnv, parseConfig } from '../../fargate-proxy/src/config/load.js';
 import { AirlockStack } from '../../lib/airlock-stack.js';
-import { FLEET_TASK_KEY_PATTERNS, FLEET_UPDATE_ATTRIBUTES, REQUEST_KEY_PATTERN } from '../../lib/approval-workflow.js';
+import { FLEET_BUDGET_ATTRIBUTES, FLEET_BUDGET_KEY_PATTERN, FLEET_TASK_KEY_PATTERNS, FLEET_UPDATE_ATTRIBUTES, REQUEST_KEY_PATTERN } from '../../lib/approval-workflow.js';
+import { DynamoBudgetLedger } from '../../fargate-proxy/src/adapters/aws/budget-dynamo-ledger.js';
 import { TASK_TOKEN_ENV, TASK_TOKEN_SIGNER_ACTIONS } from '../../lib/task-token-key.js';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -45,12 +46,16 @@ const actions = (sts: any[]) => sts.flatMap((s) => [s.Action].flat()).sort();
 test('approvals table by role: the fleet creates requests, tasks and kill orders and reads; only the decision function writes grants', () => {
   const table = approvalsTable();
   const fleet = statementsOn(roleId('FleetTaskTaskRole'), table);
-  assert.deepEqual(actions(fleet), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:PutItem', 'dynamodb:Scan', 'dynamodb:UpdateItem']);
+  assert.deepEqual(actions(fleet), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:PutItem', 'dynamodb:Scan', 'dynamodb:UpdateItem', 'dynamodb:UpdateItem']);
   const leading = (s: any) => s.Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys'];
   const writes = fleet.filter((x) => x.Action === 'dynamodb:PutItem' || x.Action === 'dynamodb:UpdateItem');
   for (const s of writes) assert.deepEqual(s.Condition.Null, { 'dynamodb:LeadingKeys': 'false' }, `${s.Action}: a key must be named`);
-  const update = fleet.find((s) => s.Action === 'dynamodb:UpdateItem');
+  const update = fleet.find((s) => s.Action === 'dynamodb:UpdateItem' && leading(s).includes(REQUEST_KEY_PATTERN));
   assert.deepEqual(leading(update), [REQUEST_KEY_PATTERN], 'updates: request (and held-request) keys only');
+  // Fleet-wide budget counts: their own keys, the count and its expiry only.
+  const budgetUpdate = fleet.find((s) => s.Action === 'dynamodb:UpdateItem' && s !== update);
+  assert.deepEqual(leading(budgetUpdate), [FLEET_BUDGET_KEY_PATTERN]);
+  assert.deepEqual(budgetUpdate.Condition['ForAllValues:StringEquals']['dynamodb:Attributes'], [...FLEET_BUDGET_ATTRIBUTES]);
   assert.deepEqual(update.Condition['ForAllValues:StringEquals']['dynamodb:Attributes'], [...FLEET_UPDATE_ATTRIBUTES]);
   for (const forbidden of ['reviewer', 'scope', 'scopeMinutes', 'taskToken']) assert.ok(!FLEET_UPDATE_ATTRIBUTES.includes(forbidden as never), forbidden);
   assert.deepEqual(writes.filter((s) => s.Action === 'dynamodb:PutItem').map((s) => JSON.stringify(leading(s))).sort(), [JSON.stringify([REQUEST_KEY_PATTERN]), JSON.stringify([...FLEET_TASK_KEY_PATTERNS])].sort());
@@ -59,7 +64,8 @@ test('approvals table by role: the fleet creates requests, tasks and kill orders
   const grantKey = `grant#${'0'.repeat(64)}`;
   assert.ok(likeToRegex(REQUEST_KEY_PATTERN).test('0b6f8c1e-4f7a-4d2c-9a51-3e2b7d9c0a11'));
   assert.ok(likeToRegex('task#*').test('task#t-1') && likeToRegex('kill#*').test('kill#agent#1700000000000'));
-  for (const p of [REQUEST_KEY_PATTERN, ...FLEET_TASK_KEY_PATTERNS]) assert.ok(!likeToRegex(p).test(grantKey), `${p} must not match a grant key`);
+  for (const p of [REQUEST_KEY_PATTERN, ...FLEET_TASK_KEY_PATTERNS, FLEET_BUDGET_KEY_PATTERN]) assert.ok(!likeToRegex(p).test(grantKey), `${p} must not match a grant key`);
+  assert.ok(likeToRegex(FLEET_BUDGET_KEY_PATTERN).test('budget#task#t-1/statements') && !likeToRegex(FLEET_BUDGET_KEY_PATTERN).test('task#t-1'));
 
   assert.deepEqual(actions(statementsOn(roleId('ApprovalsDecisionRole'), table)), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
   assert.deepEqual(actions(statementsOn(roleId('ApprovalsNotifierRole'), table)), ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
@@ -79,13 +85,31 @@ test('every attribute the fleet\'s approval-store updates name is in the IAM att
   const updates = dynamo.commandCalls(UpdateCommand).map((c) => c.args[0].input as any);
   dynamo.restore();
   assert.equal(updates.length, 3);
+  for (const input of updates) assertNamesWithin(input, FLEET_UPDATE_ATTRIBUTES, 'FLEET_UPDATE_ATTRIBUTES');
+});
+
+/** Every attribute an UpdateItem names: the key, the #placeholders, and bare identifiers (minus keywords and functions). */
+function assertNamesWithin(input: any, allowed: readonly string[], list: string): void {
+  const text = [input.UpdateExpression, input.ConditionExpression ?? ''].join(' ');
+  const bare = text.replace(/[#:][A-Za-z0-9_]+/g, ' ').match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? [];
+  const keywords = new Set(['SET', 'REMOVE', 'ADD', 'DELETE', 'AND', 'OR', 'NOT', 'attribute_exists', 'attribute_not_exists']);
+  const names = new Set<string>([...Object.keys(input.Key), ...Object.values<string>(input.ExpressionAttributeNames ?? {}), ...bare.filter((w) => !keywords.has(w))]);
+  for (const n of names) assert.ok(allowed.includes(n), `${n} (in "${text}") is not in ${list}`);
+}
+
+test('every attribute the fleet\'s budget-ledger updates name is in the budget attribute list, under a budget key', async () => {
+  const dynamo = mockClient(DynamoDBDocumentClient);
+  dynamo.on(UpdateCommand).resolves({});
+  const ledger = new DynamoBudgetLedger(new DynamoDBClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }), 'approvals');
+  await ledger.lease('task#t-1/statements', 10, 2);
+  await ledger.giveBack('task#t-1/statements', 1);
+  const updates = dynamo.commandCalls(UpdateCommand).map((c) => c.args[0].input as any);
+  dynamo.restore();
+  assert.equal(updates.length, 2);
+  const likeToRegex = (p: string) => new RegExp(`^${p.replace(/[#]/g, '\\$&').replace(/\*/g, '.*')}$`);
   for (const input of updates) {
-    const text = [input.UpdateExpression, input.ConditionExpression ?? ''].join(' ');
-    // Every attribute named: the key, the #placeholders, and bare identifiers (minus keywords and functions).
-    const bare = text.replace(/[#:][A-Za-z0-9_]+/g, ' ').match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? [];
-    const keywords = new Set(['SET', 'REMOVE', 'ADD', 'DELETE', 'AND', 'OR', 'NOT', 'attribute_exists', 'attribute_not_exists']);
-    const names = new Set<string>([...Object.keys(input.Key), ...Object.values<string>(input.ExpressionAttributeNames ?? {}), ...bare.filter((w) => !keywords.has(w))]);
-    for (const n of names) assert.ok((FLEET_UPDATE_ATTRIBUTES as readonly string[]).includes(n), `${n} (in "${text}") is not in FLEET_UPDATE_ATTRIBUTES`);
+    assert.ok(likeToRegex(FLEET_BUDGET_KEY_PATTERN).test(input.Key.requestId), input.Key.requestId);
+    assertNamesWithin(input, FLEET_BUDGET_ATTRIBUTES, 'FLEET_BUDGET_ATTRIBUTES');
   }
 });
 

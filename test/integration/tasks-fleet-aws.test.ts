@@ -2,7 +2,8 @@
 // calls against dynalite): a task opened through one proxy task logs in through another; closing
 // it on one ends its sessions on the other at the next poll; a kill order given on one ends that
 // principal's sessions on the other, and no one else's; each proxy task audits the task steps it
-// took in a log of its own, so no two processes extend one chain.
+// took in a log of its own, so no two processes extend one chain. A task's statement budget is
+// counted fleet-wide: two whole gateways, psql through each, spend exactly the budget between them.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,6 +23,11 @@ import { createLocalAuditSink } from '../../fargate-proxy/src/adapters/local/aud
 import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
 import { readTaskEvents } from '../../fargate-proxy/src/tasks/task-audit.js';
 import { expectAuditVerifies } from '../support/audit-trail.js';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
+import { psql, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../support/local-aws.js';
+import { DynamoBudgetLedger } from '../../fargate-proxy/src/adapters/aws/budget-dynamo-ledger.js';
 
 const TABLE = 'airlock-approvals';
 const policy = compilePolicySet(`@id("tasks") permit (principal, action == Airlock::Action::"task_open", resource);`);
@@ -42,9 +48,10 @@ after(async () => {
 });
 
 /** One proxy task of the fleet: its own process state, the shared table, the fleet's key. */
-function proxyTask(audit?: AuditSink) {
+function proxyTask(audit?: AuditSink, agentBudgets?: Parameters<typeof startTasks>[0]['agentBudgets']) {
   const shared = new DynamoTaskStore(dynamo.client, TABLE);
   return startTasks({
+    agentBudgets,
     audit,
     log: pino({ level: 'silent' }),
     key: loadOrCreateTaskKey(dir),
@@ -54,7 +61,7 @@ function proxyTask(audit?: AuditSink) {
     verifier: { verify: async () => agent },
     store: shared,
     // Polled by hand below; a long interval keeps the timer out of the way.
-    fleet: { kills: shared, pollMs: 3_600_000 },
+    fleet: { kills: shared, pollMs: 3_600_000, ledger: new DynamoBudgetLedger(dynamo.client, TABLE) },
   });
 }
 
@@ -111,6 +118,34 @@ test('a kill order given on one proxy task ends that principal\'s sessions on an
   }
 });
 
+test('an agent\'s command budget is spent across proxy tasks, not per proxy task', async () => {
+  const a = proxyTask(undefined, [{ principal: 'agent-2', budget: { commands: 3 } }]);
+  const b = proxyTask(undefined, [{ principal: 'agent-2', budget: { commands: 3 } }]);
+  const command = async (tasks: ReturnType<typeof proxyTask>, id: string) => tasks.sessions.charge(bystander, 'commands') ?? (await tasks.sessions.chargeFleet(id, bystander, 'commands', 1));
+  try {
+    const onA = tasks(a, 's-a');
+    assert.equal(await command(a, 's-a'), undefined);
+    assert.equal(await command(a, 's-a'), undefined);
+    onA.release();
+    await a.close();
+    const onB = tasks(b, 's-b');
+    assert.equal(await command(b, 's-b'), undefined);
+    const refused = await command(b, 's-b');
+    assert.equal(refused?.code, 'budget_exceeded');
+    assert.match(refused!.message, /agent agent-2 may run 3 commands per window across the fleet/);
+    onB.release();
+  } finally {
+    a.close();
+    b.close();
+  }
+
+  function tasks(t: ReturnType<typeof proxyTask>, id: string) {
+    const admission = t.sessions.admit({ sessionId: id, principal: bystander, target: 'app', protocol: 'ssh', startedAt: Date.now(), end: () => undefined });
+    assert.ok(admission.ok);
+    return admission;
+  }
+});
+
 test('each proxy task audits the task steps it took in a log of its own; both trails verify', async () => {
   const [dirA, dirB] = [join(dir, 'audit-a'), join(dir, 'audit-b')];
   const sinkA = await createLocalAuditSink({ dir: dirA, ack: 'local', responseCapBytes: 0 });
@@ -138,4 +173,100 @@ test('each proxy task audits the task steps it took in a log of its own; both tr
   }
   await expectAuditVerifies(dirA);
   await expectAuditVerifies(dirB);
+});
+
+test('budgets across two gateways of the fleet: 10 statements run exactly 10, the 11th refused on either; rows returned and rows affected likewise', async () => {
+  const server: RunningPostgres = await startPostgres();
+  const env: Record<string, string> = { AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint, AWS_ENDPOINT_URL_SFN: 'http://127.0.0.1:9', AWS_REGION: LOCAL_REGION, AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey };
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  // The fleet signs task tokens with one key (KMS in AWS): both data directories hold the same one.
+  const [dataA, dataB] = [join(dir, 'gw-a'), join(dir, 'gw-b')];
+  loadOrCreateTaskKey(dataA);
+  mkdirSync(join(dataB, 'keys'), { recursive: true, mode: 0o700 });
+  copyFileSync(join(dataA, 'keys', 'task-signing.key'), join(dataB, 'keys', 'task-signing.key'));
+  const POLICY = `@id("c") permit (principal in Airlock::Group::"agents", action == Airlock::Action::"connect", resource);
+@id("r") permit (principal in Airlock::Group::"agents", action == Airlock::Action::"read", resource);
+@id("t") permit (principal in Airlock::Group::"agents", action == Airlock::Action::"task_open", resource);
+@id("w") permit (principal in Airlock::Group::"agents", action == Airlock::Action::"write", resource)
+when { context has task && context.task.writeTables.containsAll(context.tables) };`;
+  const direct = async (sql: string) => (await server.psqlDirect(sql)).trim();
+  await direct('CREATE TABLE items (id int PRIMARY KEY, n int NOT NULL DEFAULT 0); INSERT INTO items (id) SELECT generate_series(1, 10); GRANT ALL ON items TO ' + server.roles.app.user);
+  const fleetGateway = (dataDir: string) =>
+    startTestGateway(server, {
+      policy: POLICY,
+      config: (raw) => {
+        raw.dataDir = dataDir;
+        raw.approvals = { reviewerGroups: ['reviewers'], timeoutSeconds: 60, backend: 'stepfunctions', stepFunctions: { tableName: TABLE, stateMachineArn: 'arn:aws:states:us-east-1:1:stateMachine:approvals' } };
+      },
+    });
+  const gws: TestGateway[] = [];
+  try {
+    gws.push(await fleetGateway(dataA), await fleetGateway(dataB));
+    const [a, b] = gws as [TestGateway, TestGateway];
+    const opened = await a.gw.tasks!.open({ ...agent, issuer: a.gw.config.identity.issuer }, { title: 'count', targets: [a.gw.config.targets[0]!.name], scope: ['read'], durationSeconds: 600, budget: { statements: 10 } });
+    assert.equal(opened.state, 'granted');
+    if (opened.state !== 'granted') return;
+    const run = (g: TestGateway, n: number) => psql(g.conninfo(), Array.from({ length: n }, () => ['-c', 'SELECT 1 AS one']).flat(), { token: opened.token });
+    const ok = (out: string) => (out.match(/\(1 row\)/g) ?? []).length;
+
+    const first = await run(a, 5);
+    assert.equal(ok(first.stdout), 5, first.stderr);
+    // The session's unspent lease goes back when it ends (best effort, after the client is gone).
+    const ledger = new DynamoBudgetLedger(dynamo.client, TABLE);
+    const key = `task#${opened.task.id}/statements`;
+    for (let i = 0; i < 200 && (await ledger.used(key)) !== 5; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(await ledger.used(key), 5, 'the fleet counted 5 and holds no lease');
+
+    const second = await run(b, 6);
+    assert.equal(ok(second.stdout), 5, second.stderr);
+    assert.match(second.stderr, /budget_exceeded/);
+    assert.match(second.stderr, /across the fleet/);
+    const third = await run(a, 1);
+    assert.equal(ok(third.stdout), 0);
+    assert.match(third.stderr, /budget_exceeded/);
+
+    // Rows returned (counted after the fact) and rows affected (reserved for the guarded write),
+    // across the same two gateways: each psql run is a session that ends before the next starts.
+    const ledger2 = new DynamoBudgetLedger(dynamo.client, TABLE);
+    const settled = async (key: string, used: number) => {
+      for (let i = 0; i < 200 && (await ledger2.used(key)) !== used; i++) await new Promise((r) => setTimeout(r, 25));
+      assert.equal(await ledger2.used(key), used, key);
+    };
+    const rowsTask = await a.gw.tasks!.open({ ...agent, issuer: a.gw.config.identity.issuer }, { title: 'rows', targets: [a.gw.config.targets[0]!.name], scope: ['read', 'write:items'], durationSeconds: 600, budget: { rowsReturned: 5 } });
+    assert.equal(rowsTask.state, 'granted');
+    if (rowsTask.state !== 'granted') return;
+    const sql = (g: TestGateway, ...stmts: string[]) => psql(g.conninfo(), stmts.flatMap((x) => ['-c', x]), { token: rowsTask.token });
+    const read = await sql(a, 'SELECT id FROM items WHERE id <= 3');
+    assert.match(read.stdout, /\(3 rows\)/, read.stderr);
+    await settled(`task#${rowsTask.task.id}/rowsReturned`, 3);
+    const readB = await sql(b, 'SELECT id FROM items WHERE id <= 3', 'SELECT 1');
+    assert.match(readB.stdout, /\(3 rows\)/, readB.stderr);
+    assert.match(readB.stderr, /budget_exceeded[\s\S]*rowsReturned/, 'B saw the 5 rows spent between the two gateways');
+    assert.match((await sql(a, 'SELECT 1')).stderr, /budget_exceeded[\s\S]*rowsReturned/);
+
+    // A task of its own: a spent rows-returned budget refuses every statement of its task.
+    const writeTask = await a.gw.tasks!.open({ ...agent, issuer: a.gw.config.identity.issuer }, { title: 'writes', targets: [a.gw.config.targets[0]!.name], scope: ['read', 'write:items'], durationSeconds: 600, budget: { rowsAffected: 3 } });
+    assert.equal(writeTask.state, 'granted');
+    if (writeTask.state !== 'granted') return;
+    const dml = (g: TestGateway, ...stmts: string[]) => psql(g.conninfo(), stmts.flatMap((x) => ['-c', x]), { token: writeTask.token });
+    const write = await dml(a, 'UPDATE items SET n = 1 WHERE id <= 2');
+    assert.match(write.stdout, /UPDATE 2/, write.stderr);
+    await settled(`task#${writeTask.task.id}/rowsAffected`, 2);
+    // One row is left fleet-wide: B's write of two is rolled back by the guard, its write of one passes.
+    const writeB = await dml(b, 'UPDATE items SET n = 2 WHERE id IN (3, 4)', 'UPDATE items SET n = 2 WHERE id = 5');
+    assert.match(writeB.stderr, /budget_exceeded/, writeB.stdout);
+    assert.match(writeB.stdout, /UPDATE 1/, writeB.stderr);
+    assert.equal(await direct('SELECT string_agg(id::text, \',\' ORDER BY id) FROM items WHERE n > 0'), '1,2,5');
+    const writeA = await dml(a, 'UPDATE items SET n = 3 WHERE id = 6');
+    assert.match(writeA.stderr, /budget_exceeded/);
+    assert.equal(await direct('SELECT count(*) FROM items WHERE n = 3'), '0');
+  } finally {
+    for (const g of gws) await g.stop();
+    await server.stop();
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
 });

@@ -3,9 +3,11 @@
 // concurrent-session budget). Engines register at session start and release at the end, and charge
 // commands, statements and requests to the task's and the agent's budgets here (core/task/meter.ts).
 import type { Principal } from '../../../core/model.js';
+import type { Task } from '../../../core/task/types.js';
 import type { Refusal } from '../../../core/refusal.js';
 import { taskUsable } from '../../../core/task/service.js';
 import { BudgetMeter, type Metered } from '../../../core/task/meter.js';
+import { LeaseHolder, fleetTaskKey, type BudgetLedger } from '../../../core/task/lease.js';
 
 export interface LiveSession {
   sessionId: string;
@@ -30,12 +32,130 @@ export interface LiveSessionSummary {
 
 export class LiveSessions {
   readonly #sessions = new Map<string, LiveSession>();
+  readonly #leases = new Map<string, LeaseHolder>();
 
-  constructor(readonly meter: BudgetMeter = new BudgetMeter()) {}
+  /**
+   * `ledger`: the fleet's shared counts (AWS: adapters/aws/budget-dynamo-ledger.ts). Without it
+   * budgets are counted in this process only (local mode, one gateway).
+   */
+  constructor(
+    readonly meter: BudgetMeter = new BudgetMeter(),
+    private readonly ledger?: BudgetLedger,
+    private readonly onLeaseError: (err: Error) => void = () => undefined,
+  ) {}
 
   /** Charges one command, statement or request; the refusal when a task or agent budget is spent. */
   charge(p: Principal, what: Metered, n = 1, o: { agentOnly?: boolean } = {}): Refusal | undefined {
     return this.meter.charge(p, what, n, o);
+  }
+
+  /**
+   * In a fleet, charges statements or commands (already charged here by `charge`) to the fleet-wide
+   * counts through this session's leases; a refusal (and this process's charge undone) when the
+   * fleet has spent the budget. Synchronous and free when nothing is budgeted or there is no fleet.
+   */
+  chargeFleet(sessionId: string, p: Principal, what: 'statements' | 'commands', n: number, o: { agentOnly?: boolean } = {}): Promise<Refusal | undefined> | undefined {
+    if (!this.ledger || n <= 0) return undefined;
+    const keys = this.meter.fleetKeys(p, what, o);
+    if (keys.length === 0) return undefined;
+    const h = this.#holder(sessionId)!;
+    return (async () => {
+      const taken: typeof keys = [];
+      for (const k of keys) {
+        let ok = false;
+        try {
+          ok = await h.take(k.key, k.limit, n);
+        } catch (err) {
+          // Fail closed: a ledger that cannot be reached grants nothing.
+          this.onLeaseError(err as Error);
+        }
+        if (ok) {
+          taken.push(k);
+          continue;
+        }
+        for (const t of taken) h.refund(t.key, n);
+        this.meter.uncharge(p, what, n, o);
+        if (p.task) p.task.usage.refusals++;
+        const message = k.budget === 'task' ? `task ${p.task!.id} may run ${k.limit} ${what} across the fleet, and they are spent` : `agent ${p.id} may run ${k.limit} ${what} per window across the fleet, and they are spent`;
+        return { code: 'budget_exceeded', message, next: { ...(k.budget === 'task' ? { taskId: p.task!.id } : {}), budget: what } } satisfies Refusal;
+      }
+      return undefined;
+    })();
+  }
+
+  #holder(sessionId: string): LeaseHolder | undefined {
+    if (!this.ledger) return undefined;
+    let h = this.#leases.get(sessionId);
+    if (!h) this.#leases.set(sessionId, (h = new LeaseHolder(this.ledger)));
+    return h;
+  }
+
+  /**
+   * In a fleet, before a statement runs: the task's rows returned and bytes read must have some
+   * left fleet-wide (they are counted after the fact, as in one process), and under a rows-affected
+   * budget what remains fleet-wide is reserved for the one guarded write (`reserved`: the guard's
+   * limit; settle it with `settleRowsAffected`). Undefined when there is nothing to do.
+   */
+  fleetRowsCheck(sessionId: string, p: Principal, guarded: boolean): Promise<{ refusal?: Refusal; reserved?: number }> | undefined {
+    const task = p.task;
+    const h = task && this.#holder(sessionId);
+    if (!task || !h) return undefined;
+    const afterTheFact = (['rowsReturned', 'bytesRead'] as const).filter((n) => task.budget[n] !== undefined);
+    const reserve = guarded && task.budget.rowsAffected !== undefined;
+    if (afterTheFact.length === 0 && !reserve) return undefined;
+    const spent = (budget: 'rowsReturned' | 'bytesRead' | 'rowsAffected') => {
+      task.usage.refusals++;
+      return { refusal: { code: 'budget_exceeded', message: `task ${task.id} has spent all its ${budget} across the fleet`, next: { taskId: task.id, budget } } satisfies Refusal };
+    };
+    return (async () => {
+      try {
+        for (const n of afterTheFact) {
+          const key = fleetTaskKey(task.id, n);
+          // One unit proves some is left; it stays in this session's lease for the count after.
+          if ((await h.takeUpTo(key, task.budget[n]!, 1)) === 0) return spent(n);
+          h.refund(key, 1);
+        }
+        if (!reserve) return {};
+        const reserved = await h.takeUpTo(fleetTaskKey(task.id, 'rowsAffected'), task.budget.rowsAffected!, Number.POSITIVE_INFINITY);
+        return reserved === 0 ? spent('rowsAffected') : { reserved };
+      } catch (err) {
+        this.onLeaseError(err as Error);
+        return spent(afterTheFact[0] ?? 'rowsAffected');
+      }
+    })();
+  }
+
+  /** In a fleet, counts rows returned or bytes read after the fact (what is over the budget is not counted). */
+  chargeFleetAfter(sessionId: string, task: Task, what: 'rowsReturned' | 'bytesRead', n: number): void {
+    const limit = task.budget[what];
+    const h = limit !== undefined && n > 0 ? this.#holder(sessionId) : undefined;
+    if (!h) return;
+    h.takeUpTo(fleetTaskKey(task.id, what), limit!, n).catch((err: Error) => this.onLeaseError(err));
+  }
+
+  /** The guarded write is settled: of the reservation, `rows` were affected; the rest goes back to the fleet now. */
+  settleRowsAffected(sessionId: string, p: Principal, reserved: number, rows: number): void {
+    const task = p.task;
+    const h = task && this.#leases.get(sessionId);
+    if (!h) return;
+    const key = fleetTaskKey(task!.id, 'rowsAffected');
+    h.refund(key, reserved - Math.min(rows, reserved));
+    h.giveBackNow(key).catch((err: Error) => this.onLeaseError(err));
+  }
+
+  /** Gives back what a session leased and did not spend (best effort: a loss only under-spends). */
+  #releaseLeases(sessionId: string): void {
+    const h = this.#leases.get(sessionId);
+    if (!h) return;
+    this.#leases.delete(sessionId);
+    h.release().catch((err: Error) => this.onLeaseError(err));
+  }
+
+  /** The process ends: every session's unspent lease goes back. */
+  async releaseAll(): Promise<void> {
+    const all = [...this.#leases.values()];
+    this.#leases.clear();
+    await Promise.all(all.map((h) => h.release().catch((err: Error) => this.onLeaseError(err))));
   }
 
   /** Admits a session (a task token must name this target and have sessions left) and registers it. */
@@ -57,7 +177,13 @@ export class LiveSessions {
     if (agentFull) return { ok: false, refusal: agentFull };
     if (task) task.usage.sessions++;
     this.#sessions.set(s.sessionId, s);
-    return { ok: true, release: () => this.#sessions.delete(s.sessionId) };
+    return {
+      ok: true,
+      release: () => {
+        this.#sessions.delete(s.sessionId);
+        this.#releaseLeases(s.sessionId);
+      },
+    };
   }
 
   byTask(taskId: string): LiveSession[] {
@@ -88,6 +214,7 @@ export class LiveSessions {
   #endAll(list: LiveSession[], refusal: Refusal): string[] {
     for (const s of list) {
       this.#sessions.delete(s.sessionId);
+      this.#releaseLeases(s.sessionId);
       s.end(refusal);
     }
     return list.map((s) => s.sessionId);

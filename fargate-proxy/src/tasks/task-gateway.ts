@@ -16,6 +16,7 @@ import type { KillOrders } from '../adapters/aws/task-dynamo-store.js';
 import type { AuditSink } from '../../../core/audit/ports.js';
 import { BudgetMeter, type AgentBudgetRule } from '../../../core/task/meter.js';
 import { TaskAuditTrail, type TaskEventName } from './task-audit.js';
+import type { BudgetLedger } from '../../../core/task/lease.js';
 
 /** Kill orders are read back this far before the last poll: clocks of the fleet's tasks differ a little. */
 const KILL_SKEW_MS = 5000;
@@ -34,8 +35,9 @@ export interface TasksOptions {
   /**
    * The fleet's shared store (AWS: the approvals table, adapters/aws/task-dynamo-store.ts): tasks
    * ended and kill orders given through any proxy task reach this one's sessions at the next poll.
+   * `ledger`: statements and commands of tasks and agents are counted fleet-wide, by leased batches.
    */
-  fleet?: { kills: KillOrders; pollMs: number };
+  fleet?: { kills: KillOrders; pollMs: number; ledger?: BudgetLedger };
   /** Task lifecycle events (opened, granted, denied, closed, expired, killed) go into the audit trail here. */
   audit?: AuditSink;
   /** Budgets per agent (config `tasks.agentBudgets`), counted per `agentBudgetWindowSeconds`. */
@@ -47,7 +49,7 @@ export type RunningTasks = ReturnType<typeof startTasks>;
 
 export function startTasks(o: TasksOptions) {
   const meter = new BudgetMeter({ rules: o.agentBudgets, windowSeconds: o.agentBudgetWindowSeconds });
-  const sessions = new LiveSessions(meter);
+  const sessions = new LiveSessions(meter, o.fleet?.ledger, (err) => o.log.error({ err: err.message }, 'the fleet budget ledger failed (budgets fail closed)'));
   const store = o.store ?? new MemoryTaskStore();
   const trail = o.audit && new TaskAuditTrail(o.audit, o.log, (name) => o.targets.find((t) => t.name === name)?.kind);
   const service = createTaskService({
@@ -145,6 +147,8 @@ export function startTasks(o: TasksOptions) {
     close: () => {
       clearInterval(timer);
       if (fleetTimer) clearInterval(fleetTimer);
+      // Best effort: on a crash the leases held are lost (the fleet under-spends, never over-spends).
+      return sessions.releaseAll();
     },
   };
 }

@@ -131,6 +131,8 @@ export class Relay implements ScanHandler {
   #guard: RowsAffectedGuard | undefined;
   /** Rows the statement just admitted may affect: forwarding it starts a guard. */
   #pendingGuard: number | undefined;
+  /** In a fleet, the rows-affected reservation taken for the guarded write (settled when it finishes). */
+  #fleetReserved: number | undefined;
   /** Whether the run being decided ends with Sync (a Query always does). */
   #decidingEndsWithSync = true;
   /** Undefined when masking is off or policy lets this principal see the target unmasked. */
@@ -562,7 +564,41 @@ export class Relay implements ScanHandler {
     if (budget.refused) return this.#auditBudgetRefusal(decided, budget.refused);
     const agentRefused = this.#agentBudgetCheck(decided);
     if (agentRefused) return this.#auditBudgetRefusal(decided, agentRefused);
-    if (budget.guardRows !== undefined) this.#pendingGuard = budget.guardRows;
+    // In a fleet the task's rows and bytes must have some left fleet-wide, a guarded write reserves
+    // what remains of its rows, and the statements are charged to the fleet-wide counts.
+    const sessions = this.#o.ctx.sessions;
+    const rows = decided.length > 0 ? sessions?.fleetRowsCheck(this.#o.sessionId, this.#o.principal, budget.guardRows !== undefined) : undefined;
+    if (!rows) {
+      const fleet = decided.length > 0 ? sessions?.chargeFleet(this.#o.sessionId, this.#o.principal, 'statements', decided.length) : undefined;
+      if (fleet) return fleet.then((spent) => (spent ? this.#auditBudgetRefusal(decided, new Refused(statementRefusal(spent))) : this.#admitCounted(decided, unit, budget.guardRows)));
+      return this.#admitCounted(decided, unit, budget.guardRows);
+    }
+    return this.#fleetAdmit(decided, unit, rows, budget.guardRows);
+  }
+
+  async #fleetAdmit(decided: Decided[], unit: ResponseUnit, rowsCheck: Promise<{ refusal?: AirlockRefusal; reserved?: number }>, guardRows: number | undefined): Promise<Refused | undefined> {
+    const sessions = this.#o.ctx.sessions!;
+    const { principal, sessionId } = this.#o;
+    const rows = await rowsCheck;
+    if (rows.refusal) {
+      // Nothing runs: the statements this process just counted are not.
+      sessions.meter.uncharge(principal, 'statements', decided.length);
+      return this.#auditBudgetRefusal(decided, new Refused(statementRefusal(rows.refusal)));
+    }
+    const spent = await sessions.chargeFleet(sessionId, principal, 'statements', decided.length);
+    if (spent) {
+      if (rows.reserved !== undefined) sessions.settleRowsAffected(sessionId, principal, rows.reserved, 0);
+      return this.#auditBudgetRefusal(decided, new Refused(statementRefusal(spent)));
+    }
+    if (rows.reserved !== undefined) {
+      this.#fleetReserved = rows.reserved;
+      guardRows = Math.min(guardRows ?? rows.reserved, rows.reserved);
+    }
+    return this.#admitCounted(decided, unit, guardRows);
+  }
+
+  #admitCounted(decided: Decided[], unit: ResponseUnit, guardRows: number | undefined): MaybePromise<Refused | undefined> {
+    if (guardRows !== undefined) this.#pendingGuard = guardRows;
     const appended = this.#audit.admit(decided, this.#recordedBeforeHold);
     if (appended instanceof Promise) return appended.then((refused) => refused ?? this.#admitted(decided, unit));
     return appended ?? this.#admitted(decided, unit);
@@ -798,6 +834,8 @@ export class Relay implements ScanHandler {
         const { tag, rows } = decodeCommandTag(body);
         unit?.complete(rows);
         countCommandTag(this.#o.principal.task, tag, rows);
+        const task = this.#o.principal.task;
+        if (task && rows !== undefined && /^(SELECT|FETCH)\b/.test(tag)) this.#o.ctx.sessions?.chargeFleetAfter(this.#o.sessionId, task, 'rowsReturned', rows);
         return undefined;
       }
       case B.ParameterStatus: {
@@ -889,6 +927,10 @@ export class Relay implements ScanHandler {
       }
       if (task) task.usage.refusals++;
     } else if (task) task.usage.rowsAffected += r.rows;
+    if (this.#fleetReserved !== undefined) {
+      this.#o.ctx.sessions?.settleRowsAffected(this.#o.sessionId, this.#o.principal, this.#fleetReserved, r.over ? 0 : r.rows);
+      this.#fleetReserved = undefined;
+    }
     this.#ready(status);
     return Buffer.concat([...r.out, readyForQuery(status)]);
   }

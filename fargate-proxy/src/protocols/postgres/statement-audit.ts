@@ -127,6 +127,7 @@ export class StatementAudit {
     const audit = this.ctx.audit;
     for (const o of unit.outcomes()) {
       if (task) task.usage.bytesRead += o.bytes;
+      if (task) this.ctx.sessions?.chargeFleetAfter(this.sessionId, task, 'bytesRead', o.bytes);
       // Keys in sorted order: the audit renders such an event without a sorted copy (chain.ts).
       const e: AuditEventInput = {
         bytes: o.bytes,

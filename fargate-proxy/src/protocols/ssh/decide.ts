@@ -83,7 +83,7 @@ export async function decideCommand(scope: CommandScope, text: string, kind: 'ex
     decision = held.decision;
   }
   // The task's and the agent's command budgets (issue 32): charged once policy allowed, before it runs.
-  const spent = ctx.sessions?.charge(principal, 'commands');
+  const spent = ctx.sessions?.charge(principal, 'commands') ?? (await ctx.sessions?.chargeFleet(scope.sessionId, principal, 'commands', 1));
   if (spent) {
     const d: Decision = { effect: 'deny', policyIds: [], policyVersion: decision.policyVersion, reason: `budget_exceeded: ${spent.message}` };
     return refuse(d, `airlock: refused: ${spent.message}\n${refusalDetail(spent)}\nairlock: ${refusalHint(spent)}`);
