@@ -13,7 +13,7 @@ import { acknowledgeNagFindings } from './nag-acknowledgements.js';
 import { AirlockNetwork, type ExistingVpcAttributes } from './network.js';
 import { Observability } from './observability.js';
 import { PolicyService } from './policy-service.js';
-import { NLB_PORTS, renderProxyConfig } from './proxy-config.js';
+import { CONSOLE_SIGN_IN_CLIENT_ENV, NLB_PORTS, fromEnv, renderProxyConfig } from './proxy-config.js';
 import { ProxyFleet } from './proxy-fleet.js';
 import { TargetRegistry, type TargetRegistration } from './target-registry.js';
 import { TaskTokenKey } from './task-token-key.js';
@@ -44,6 +44,12 @@ export interface AirlockSettings {
   reviewerClientId?: string;
   /** Scopes the review page asks for with reviewerClientId. Default `openid`. */
   reviewerSignInScope?: string;
+  /**
+   * The console's origin as reviewers' browsers reach it (e.g. `https://airlock.example.com:8443`, the
+   * name the listeners' certificate is for). With listener TLS, the console signs reviewers in at the
+   * issuer and the issuer returns them to `<consoleUrl>/signin`. Default: the NLB's DNS name on 8443.
+   */
+  consoleUrl?: string;
   reviewerEmails?: string[];
   alarmEmails?: string[];
   targets?: TargetRegistration[];
@@ -199,8 +205,6 @@ export class AirlockStack extends Stack {
           ? { scope: s.reviewerSignInScope ?? 'openid', clientId: s.reviewerClientId }
           : undefined,
     });
-    // Reviewers sign in at the review page (authorization code + PKCE) and come back to it.
-    this.defaultIdentity?.addReviewerClient(`${this.approvals.reviewBaseUrl}signin`);
     this.taskTokens = new TaskTokenKey(this, 'TaskTokens');
     this.registry = new TargetRegistry(this, 'Targets', { targets: s.targets ?? [], key: this.key });
 
@@ -262,6 +266,7 @@ export class AirlockStack extends Stack {
         ssh: sshHostKeySecret !== undefined,
         http: hasKind('http'),
         audit: { retentionDays: this.audit.retentionDays },
+        consoleSignIn: this.#consoleSignIn(s, listenerTlsSecret !== undefined),
       }),
       environment: {
         ...this.audit.environment(),
@@ -270,6 +275,12 @@ export class AirlockStack extends Stack {
         ...this.taskTokens.environment(),
       },
     });
+    // Reviewers sign in (authorization code + PKCE) at the review page and, with listener TLS, at the
+    // console; the issuer sends them back to either. The client comes after the fleet: the console's
+    // default origin is the NLB's name, and the task only reads the client's id from its environment.
+    const consoleOrigin = listenerTlsSecret ? (s.consoleUrl ?? `https://${this.fleet.loadBalancer.loadBalancerDnsName}:${NLB_PORTS.console}`).replace(/\/+$/, '') : undefined;
+    const reviewerClient = this.defaultIdentity?.addReviewerClient([`${this.approvals.reviewBaseUrl}signin`, ...(consoleOrigin ? [`${consoleOrigin}/signin`] : [])]);
+    if (reviewerClient && consoleOrigin) this.fleet.taskDefinition.defaultContainer!.addEnvironment(CONSOLE_SIGN_IN_CLIENT_ENV, reviewerClient.userPoolClientId);
     const taskRole = this.fleet.taskRole;
     this.audit.grantWriter(taskRole);
     this.audit.restrictSigningTo(taskRole);
@@ -330,5 +341,12 @@ export class AirlockStack extends Stack {
     }
 
     acknowledgeNagFindings(this);
+  }
+
+  /** The console's browser sign-in client, when reviewers can reach the console over HTTPS. */
+  #consoleSignIn(s: AirlockSettings, tls: boolean): { clientId: string; scope: string } | undefined {
+    if (!tls) return undefined;
+    if (this.defaultIdentity) return { clientId: fromEnv(CONSOLE_SIGN_IN_CLIENT_ENV), scope: REVIEWER_SIGN_IN_SCOPE };
+    return s.reviewerClientId ? { clientId: s.reviewerClientId, scope: s.reviewerSignInScope ?? 'openid' } : undefined;
   }
 }

@@ -35,6 +35,7 @@ export function settingsFromContext(node: Node): AirlockSettings {
     reviewerGroups: list('reviewerGroups'),
     reviewerClientId: get('reviewerClientId'),
     reviewerSignInScope: get('reviewerSignInScope'),
+    consoleUrl: get('consoleUrl'),
     reviewerEmails: list('reviewerEmails'),
     alarmEmails: list('alarmEmails'),
     targets: get('targets'),

@@ -101,7 +101,7 @@ export class DefaultIdentity extends Construct {
    * The reviewers' browser client, once the page they return to (the decision endpoint) exists: the
    * endpoint's own settings name only the issuer and the review scope, so nothing here depends back.
    */
-  addReviewerClient(callbackUrl: string): cognito.UserPoolClient {
+  addReviewerClient(callbackUrls: string[]): cognito.UserPoolClient {
     this.reviewerClient = this.userPool.addClient('Reviewers', {
       userPoolClientName: REVIEWER_CLIENT_NAME,
       // A browser client holds no secret: authorization code, with PKCE binding the code to the page that asked.
@@ -110,7 +110,7 @@ export class DefaultIdentity extends Construct {
       oAuth: {
         flows: { authorizationCodeGrant: true },
         scopes: [cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.resourceServer(this.server, this.reviewScope)],
-        callbackUrls: [callbackUrl],
+        callbackUrls,
       },
       accessTokenValidity: Duration.hours(1),
       idTokenValidity: Duration.hours(1),

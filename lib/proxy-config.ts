@@ -44,7 +44,12 @@ export interface ProxyConfigInput {
   http?: boolean;
   /** Must match the table's TTL (AuditStore); objects take the bucket's default Object Lock. */
   audit?: { retentionDays?: number };
+  /** The console signs reviewers in at the issuer with this public client (authorization code + PKCE). */
+  consoleSignIn?: { clientId: string; scope: string };
 }
+
+/** Set on the container when the stack's own Cognito pool holds the console's sign-in client. */
+export const CONSOLE_SIGN_IN_CLIENT_ENV = 'AIRLOCK_CONSOLE_SIGN_IN_CLIENT';
 
 /**
  * A value the proxy expands from its environment at start-up (fargate-proxy/src/config/load.ts):
@@ -148,6 +153,7 @@ export function renderProxyConfig(input: ProxyConfigInput): Record<string, unkno
         host: '0.0.0.0',
         port: CONTAINER_PORTS.console,
         ...(input.tls ? { tls: { certFile: CONTAINER_PATHS.tlsCert, keyFile: CONTAINER_PATHS.tlsKey } } : {}),
+        ...(input.consoleSignIn ? { signIn: input.consoleSignIn } : {}),
       },
       // Agents' HTTPS to HTTP targets (NLB 443): the listeners' certificate, plain only on a closed network.
       ...(input.http

@@ -13,9 +13,10 @@ import { expandEnv, parseConfig } from '../../fargate-proxy/src/config/load.js';
 import { createTokenVerifier, TokenRejectedError } from '../../core/identity/index.js';
 import { oidcReviewerVerifier } from '../../lambdas/shared/reviewer-token.js';
 import { AirlockStack } from '../../lib/airlock-stack.js';
+import { CONSOLE_SIGN_IN_CLIENT_ENV } from '../../lib/proxy-config.js';
 import { AGENT_SCOPE, REVIEW_SCOPE, REVIEWER_CLIENT_NAME, REVIEWER_SIGN_IN_SCOPE } from '../../lib/default-identity.js';
 import { startCognitoStandIn, type CognitoStandIn } from '../support/cognito-issuer.js';
-import { flattenIntrinsics } from './synth-airlock.js';
+import { flattenIntrinsics, synthAirlock } from './synth-airlock.js';
 
 let outdir: string;
 let json: { Resources: Record<string, { Type: string; Properties: any }> };
@@ -134,4 +135,40 @@ test('the rendered proxy identity accepts an agent\'s client-credentials token, 
   const alice = await reviewer(await pool.userAccessToken({ clientId: 'reviewers', username: 'alice', groups: ['reviewers'], scope: `openid email ${REVIEW_SCOPE}` }));
   assert.ok(alice.groups.includes('reviewers'));
   await assert.rejects(reviewer(token.access_token), { code: 'wrong_audience' }, 'an agent\'s token decides nothing');
+});
+
+test('with listener TLS the console signs reviewers in too: the reviewers\' client returns them to <consoleUrl>/signin, and the proxy is told the client', () => {
+  const ORDERS = { name: 'orders', kind: 'postgres' as const, host: 'orders.internal', settings: { database: 'orders', user: 'airlock' } };
+  const TLS = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:airlock-tls-AbCdEf';
+  const consoleOf = (settings: Parameters<typeof synthAirlock>[0], name: string) => {
+    const r = synthAirlock(settings, name);
+    try {
+      assert.equal(r.synthError, undefined);
+      const resources = Object.entries(r.template.Resources as Record<string, { Type: string; Properties: any }>);
+      const [clientId, client] = resources.find(([, x]) => x.Type === 'AWS::Cognito::UserPoolClient' && x.Properties.ClientName === REVIEWER_CLIENT_NAME)!;
+      const container = resources.find(([, x]) => x.Type === 'AWS::ECS::TaskDefinition')![1].Properties.ContainerDefinitions[0];
+      const raw = Object.fromEntries(container.Environment.map((e: any) => [e.Name, e.Value])) as Record<string, unknown>;
+      const env = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, String(flattenIntrinsics(v))])) as Record<string, string>;
+      const cfg = parseConfig(expandEnv(JSON.parse(env.AIRLOCK_CONFIG!), [], env), '/app');
+      return { callbacks: client.Properties.CallbackURLs.map(flattenIntrinsics) as string[], clientRef: raw[CONSOLE_SIGN_IN_CLIENT_ENV], clientId, signIn: cfg.listeners.console?.signIn };
+    } finally {
+      rmSync(r.outdir, { recursive: true, force: true });
+    }
+  };
+  const named = consoleOf({ targets: [ORDERS], listenerTlsSecretArn: TLS, consoleUrl: 'https://airlock.example.com:8443/' }, 'ConsoleNamed');
+  assert.equal(named.callbacks.length, 2);
+  assert.match(named.callbacks[0]!, /lambda-url.*\/signin$/, 'the review page keeps its callback');
+  assert.equal(named.callbacks[1], 'https://airlock.example.com:8443/signin');
+  assert.deepEqual(named.clientRef, { Ref: named.clientId }, 'the task reads the client id from its environment');
+  assert.deepEqual(named.signIn, { clientId: `ref-${named.clientId}`, scope: REVIEWER_SIGN_IN_SCOPE });
+
+  // Without a console URL, the NLB's own name on 8443.
+  const byNlb = consoleOf({ targets: [ORDERS], listenerTlsSecretArn: TLS }, 'ConsoleNlb');
+  assert.match(byNlb.callbacks[1]!, /^https:\/\/Fleet\S*-DNSName:8443\/signin$/);
+
+  // Plain HTTP: no browser sign-in at the console (an issuer returns browsers only to HTTPS).
+  const plain = consoleOf({ targets: [ORDERS] }, 'ConsolePlain');
+  assert.equal(plain.callbacks.length, 1);
+  assert.equal(plain.clientRef, undefined);
+  assert.equal(plain.signIn, undefined);
 });
