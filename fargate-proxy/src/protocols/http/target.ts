@@ -1,13 +1,14 @@
 // One configured HTTP target, ready to serve: its policy identity, path rules, route classifier
 // and keep-alive pool to the upstream (undici; redirects are never followed).
 import { readFileSync } from 'node:fs';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import type { TargetInfo } from '../../../../core/model.js';
 import { targetInfo } from '../../engine.js';
 import type { PathRules } from './canonical-path.js';
 import { createClassifier, type Classified } from './classify.js';
 import type { HttpTargetConfig } from './config.js';
 import { loadOpenApi, type Operation } from './openapi.js';
+import { openUpstreamPool } from './upstream-pool.js';
 
 export interface HttpTarget {
   info: TargetInfo;
@@ -26,19 +27,12 @@ export function createHttpTarget(cfg: HttpTargetConfig): HttpTarget {
   // Read first: a bad document fails the start before any pool is opened.
   const operations = cfg.openapi && loadOpenApi(cfg.openapi.file, { caseSensitive: cfg.paths.caseSensitive });
   const tls = cfg.tls;
-  const pool = new Pool(base.origin, {
-    connections: 64,
-    pipelining: 1,
-    headersTimeout: cfg.responseTimeoutMs,
-    // Between body chunks: a stalled stream ends rather than holding the agent forever.
-    bodyTimeout: cfg.responseTimeoutMs,
-    keepAliveTimeout: 4_000,
-    connect: {
-      timeout: cfg.connectTimeoutMs,
-      ...(tls?.caFile && { ca: readFileSync(tls.caFile) }),
-      ...(tls?.serverName && { servername: tls.serverName }),
-      ...(tls?.clientCertFile && { cert: readFileSync(tls.clientCertFile), key: readFileSync(tls.clientKeyFile!) }),
-    },
+  const pool = openUpstreamPool(base.origin, {
+    responseTimeoutMs: cfg.responseTimeoutMs,
+    connectTimeoutMs: cfg.connectTimeoutMs,
+    ...(tls?.caFile && { ca: readFileSync(tls.caFile) }),
+    ...(tls?.serverName && { serverName: tls.serverName }),
+    ...(tls?.clientCertFile && { clientCert: { cert: readFileSync(tls.clientCertFile), key: readFileSync(tls.clientKeyFile!) } }),
   });
   const basePath = base.pathname.replace(/\/+$/, '');
   return {

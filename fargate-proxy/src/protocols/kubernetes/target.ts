@@ -3,10 +3,11 @@
 // credential headers — fetched from the secrets port per request (a cache there absorbs the cost),
 // never shown to the agent, scrubbed from anything the API server sends back.
 import { readFileSync } from 'node:fs';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import type { Principal, TargetInfo } from '../../../../core/model.js';
 import { targetInfo } from '../../engine.js';
 import type { SecretStore } from '../../ports/secrets.js';
+import { openUpstreamPool } from '../http/upstream-pool.js';
 import type { KubernetesTargetConfig } from './config.js';
 
 export interface UpstreamCredential {
@@ -63,19 +64,7 @@ export function createKubeTarget(cfg: KubernetesTargetConfig, secrets: SecretSto
   };
 
   const makePool = (clientCert?: { cert: string; key: string }) =>
-    new Pool(url.origin, {
-      connections: 64,
-      pipelining: 1,
-      headersTimeout: cfg.responseTimeoutMs,
-      bodyTimeout: cfg.responseTimeoutMs,
-      keepAliveTimeout: 4_000,
-      connect: {
-        timeout: cfg.connectTimeoutMs,
-        ...(ca && { ca }),
-        ...(cfg.serverName && { servername: cfg.serverName }),
-        ...(clientCert && { cert: clientCert.cert, key: clientCert.key }),
-      },
-    });
+    openUpstreamPool(url.origin, { responseTimeoutMs: cfg.responseTimeoutMs, connectTimeoutMs: cfg.connectTimeoutMs, ca, serverName: cfg.serverName, clientCert });
 
   return {
     info: targetInfo(cfg),
