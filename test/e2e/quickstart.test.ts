@@ -8,6 +8,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { discoverOAuthServerInfo, extractResourceMetadataUrl } from '@modelcontextprotocol/sdk/client/auth.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-quickstart-'));
 let child: ChildProcess | undefined;
@@ -29,8 +32,8 @@ async function freePort(): Promise<number> {
 const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 60_000 });
 
 test('start, get a token, query the demo database, see a refusal', async () => {
-  const [pgPort, consolePort, issuerPort, httpPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  child = spawn(process.execPath, ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', 'start', '--data-dir', dir, '--pg-port', String(pgPort), '--console-port', String(consolePort), '--issuer-port', String(issuerPort), '--http-port', String(httpPort)], {
+  const [pgPort, consolePort, issuerPort, httpPort, mcpPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  child = spawn(process.execPath, ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', 'start', '--data-dir', dir, '--pg-port', String(pgPort), '--console-port', String(consolePort), '--issuer-port', String(issuerPort), '--http-port', String(httpPort), '--mcp-port', String(mcpPort)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -104,6 +107,29 @@ test('start, get a token, query the demo database, see a refusal', async () => {
   assert.equal(admin.status, 403);
   assert.equal(((await admin.json()) as { code: string }).code, 'policy_denied');
   // --- end http ---
+
+  // --- mcp (issue 32): the MCP endpoint docs/agents.md points coding agents at ---
+  const mcpUrl = `http://127.0.0.1:${mcpPort}/mcp`;
+  assert.ok(stdout.includes(mcpUrl), 'the banner names the MCP endpoint');
+  // Without a token, the discovery MCP clients run (the SDK's, as Claude Code and Codex do): the
+  // 401 names the protected-resource metadata, which names the local issuer, whose metadata is served.
+  const anonymous = await fetch(mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{}' });
+  assert.equal(anonymous.status, 401);
+  const resourceMetadataUrl = extractResourceMetadataUrl(anonymous);
+  assert.ok(resourceMetadataUrl, 'WWW-Authenticate carries resource_metadata');
+  const discovered = await discoverOAuthServerInfo(mcpUrl, { resourceMetadataUrl });
+  assert.equal(discovered.resourceMetadata?.resource, mcpUrl);
+  assert.equal(discovered.authorizationServerUrl, `http://127.0.0.1:${issuerPort}`);
+  assert.equal(discovered.authorizationServerMetadata?.issuer, `http://127.0.0.1:${issuerPort}`);
+  // With the token as bearer, as the agents' configurations send it.
+  const mcp = new Client({ name: 'quickstart', version: '0' });
+  await mcp.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { requestInit: { headers: { authorization: `Bearer ${pgpassword}` } } }));
+  const listed = (await mcp.callTool({ name: 'list_targets', arguments: {} })) as { content: { type: string; text: string }[] };
+  assert.deepEqual((JSON.parse(listed.content[0]!.text) as { targets: { name: string }[] }).targets.map((t) => t.name).sort(), ['demo', 'demo-api']);
+  const query = (await mcp.callTool({ name: 'query', arguments: { target: 'demo', sql: 'SELECT email FROM customers ORDER BY id LIMIT 1' } })) as { content: { type: string; text: string }[] };
+  assert.match(query.content[0]!.text, /REDACTED/, 'the tool gets the masked value psql gets');
+  await mcp.close();
+  // --- end mcp ---
 
   child.kill('SIGTERM');
   const code = await new Promise((r) => child!.once('exit', r));

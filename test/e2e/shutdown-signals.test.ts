@@ -33,7 +33,7 @@ async function startGateway(env: NodeJS.ProcessEnv = {}): Promise<Started> {
   // could be taken by another test's process before the gateway binds it.
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', 'start', '--demo-db', 'postgres', '--data-dir', dir, '--pg-port', '0', '--console-port', '0', '--issuer-port', '0', '--http-port', '0'],
+    ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', 'start', '--demo-db', 'postgres', '--data-dir', dir, '--pg-port', '0', '--console-port', '0', '--issuer-port', '0', '--http-port', '0', '--mcp-port', '0'],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
   );
   children.push(child);

@@ -36,6 +36,7 @@ export function demoConfig(
   ports: DemoPorts,
   demoDb: { host: string; port: number; database: string; user: string },
   demoApi?: { url: string; httpPort: number },
+  mcpPort?: number,
 ): Record<string, unknown> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const secrets = localClients(dataDir);
@@ -86,5 +87,8 @@ export function demoConfig(
     });
   }
   // --- end http ---
+  // --- mcp (issue 32): the MCP endpoint for agents configured as remote MCP clients (docs/agents.md) ---
+  if (mcpPort !== undefined) (cfg.listeners as Record<string, unknown>).mcp = { host: '127.0.0.1', port: mcpPort, allowPlaintext: true };
+  // --- end mcp ---
   return cfg;
 }

@@ -132,12 +132,13 @@ program
   .addOption(new Option('--console-port <port>', 'web console port').default(DEMO_PORTS.console).argParser(Number))
   .addOption(new Option('--issuer-port <port>', 'local token issuer port').default(DEMO_PORTS.issuer).argParser(Number))
   .addOption(new Option('--http-port <port>', 'HTTP gateway port (plain HTTP, local demo)').default(8443).argParser(Number))
+  .addOption(new Option('--mcp-port <port>', 'MCP endpoint port (streamable HTTP at /mcp, plain HTTP, local demo)').default(8445).argParser(Number))
   .addOption(
     new Option('--demo-db <engine>', 'demo database: a real PostgreSQL when installed (concurrent sessions), else the embedded PGlite (one transaction at a time)')
       .choices(['auto', 'postgres', 'pglite'])
       .default('auto'),
   )
-  .action(async (o: { dataDir: string; pgPort: number; consolePort: number; issuerPort: number; httpPort: number; demoDb: DemoEngineChoice }) => {
+  .action(async (o: { dataDir: string; pgPort: number; consolePort: number; issuerPort: number; httpPort: number; mcpPort: number; demoDb: DemoEngineChoice }) => {
     const { startDemoTarget } = await import('../demo/demo-target.js');
     const dataDir = resolve(o.dataDir);
     const { db: demo, fallbackReason } = await startDemoTarget(o.demoDb, { host: '127.0.0.1', port: 0 });
@@ -145,7 +146,7 @@ program
     const { startDemoApi } = await import('../demo/demo-api.js');
     const api = await startDemoApi({ host: '127.0.0.1', port: 0 });
     // --- end http ---
-    const raw = demoConfig(dataDir, { postgres: o.pgPort, console: o.consolePort, issuer: o.issuerPort }, demo, { url: api.url, httpPort: o.httpPort });
+    const raw = demoConfig(dataDir, { postgres: o.pgPort, console: o.consolePort, issuer: o.issuerPort }, demo, { url: api.url, httpPort: o.httpPort }, o.mcpPort);
     const configPath = join(dataDir, 'config.yaml');
     writeFileSync(configPath, `# Written by \`npm start\`; \`airlock token\` and \`airlock approvals\` read it.\n${toYaml(raw)}`, { mode: 0o600 });
     let gw: RunningGateway;
@@ -187,6 +188,8 @@ It is created afresh at each start: changes are gone after Ctrl-C.
   HTTP API through the gateway (the agent's token replaces the API key it never sees):
        curl -H "Authorization: Bearer $PGPASSWORD" http://127.0.0.1:${gw.http?.port ?? o.httpPort}/demo-api/v1/customers?limit=3   # masked
        curl -H "Authorization: Bearer $PGPASSWORD" http://127.0.0.1:${gw.http?.port ?? o.httpPort}/demo-api/admin                 # refused
+
+  MCP for coding agents (docs/agents.md): ${gw.mcpUrl ?? '(disabled)'} with the token as bearer, or stdio: npx airlock mcp --client agent
 
   Reviewer console: ${gw.consoleUrl ?? '(disabled)'}  (sign in by pasting the output of: npm run -s airlock -- token --client reviewer)
   Audit trail:      ${join(dataDir, 'audit')}

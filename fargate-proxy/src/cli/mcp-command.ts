@@ -7,7 +7,7 @@ import { decodeJwt } from 'jose';
 import { gatewayEndpoints, tlsPin } from '../mcp/endpoints.js';
 import { consoleTaskService } from '../mcp/console-task-service.js';
 import { createAirlockMcpServer } from '../mcp/server.js';
-import { clientCredentialsToken, fixedToken } from '../mcp/token-source.js';
+import { clientCredentialsToken, fixedToken, unusableTokenReason } from '../mcp/token-source.js';
 import { airlockVersion } from '../mcp/version.js';
 import { readLiveGatewayRecord, gatewayRecordPath } from './gateway-record.js';
 
@@ -17,6 +17,10 @@ export async function mcpStdioCommand(cfg: AirlockConfig, configFile: string, o:
   if (!running) fail(`no gateway is running with ${configFile} (no live ${gatewayRecordPath(cfg.dataDir)}): start it with \`airlock serve -c ${configFile}\``);
   let token: () => Promise<string>;
   if (process.env.AIRLOCK_TOKEN) {
+    // Refused before the MCP handshake, so a client's health check (`claude mcp list`) shows the
+    // failure instead of a server that connects and then fails every call with token_invalid.
+    const unusable = unusableTokenReason(process.env.AIRLOCK_TOKEN);
+    if (unusable) fail(`AIRLOCK_TOKEN cannot be used: ${unusable}`);
     token = fixedToken(process.env.AIRLOCK_TOKEN);
   } else if (o.client) {
     const local = cfg.identity.localIssuer;
