@@ -155,7 +155,7 @@ test('task show asked of A reports what the task ran through B, from the fleet l
 });
 
 test('a task expiring with sessions on both proxy tasks: both end with task_expired, one expired event fleet-wide, trails verify', async () => {
-  const task = await openTask({ for: '4s' });
+  const task = await openTask({ for: '6s' });
   const connect = async (p: ServeProcess) => {
     const c = new pg.Client({ host: '127.0.0.1', port: p.record.postgres!.port, database: 'app', user: 'agent', password: task.token });
     const ended = new Promise<string>((resolve) => c.on('error', (err: Error & { code?: string; detail?: string }) => resolve(`${err.code} ${err.message} ${err.detail}`)));
@@ -217,13 +217,19 @@ async function fleetOf(n: number, o: { sweepMs?: number } = {}) {
     for (const p of proxies) for (const e of await readTaskEvents(createLocalAuditReader(p.auditDir), id)) if (e.type === 'task' && ['expired', 'closed', 'denied'].includes(e.event)) out.push(e.event);
     return out;
   };
+  /** The terminal events once the first is written (task events are appended in the background), a moment later. */
+  const settled = async (id: string) => {
+    await eventually('a terminal event', () => terminal(id), (t) => t.length > 0, 5000);
+    await new Promise((r) => setTimeout(r, 300));
+    return terminal(id);
+  };
   const close = async () => {
     for (const p of proxies) await p.tasks.close();
     for (const p of proxies) await p.sink.close();
     // Each trail that holds a task log verifies (a proxy task that recorded nothing has none).
     for (const p of proxies) if ((await createLocalAuditReader(p.auditDir).sessionIds()).length) await expectAuditVerifies(p.auditDir);
   };
-  return { proxies, terminal, close };
+  return { proxies, terminal, settled, close };
 }
 
 function session(tasks: ReturnType<typeof startTasks>, principal: Principal, id: string): Refusal[] {
@@ -233,22 +239,21 @@ function session(tasks: ReturnType<typeof startTasks>, principal: Principal, id:
   return ended;
 }
 
-/** Waits for the audit sinks' queued appends (task events are written in the background). */
-const settle = () => new Promise((r) => setTimeout(r, 300));
+const untilPast = (at: number) => new Promise((r) => setTimeout(r, Math.max(0, at - Date.now()) + 50));
+
 
 test('three proxy tasks noticing an expiry at the same moment record it once; every session ends', async () => {
   const fleet = await fleetOf(3);
   const [p0] = fleet.proxies;
   try {
-    const opened = await p0!.tasks.service.open(agent, { title: 'race', targets: ['app'], scope: ['read'], durationSeconds: 1 });
+    const opened = await p0!.tasks.service.open(agent, { title: 'race', targets: ['app'], scope: ['read'], durationSeconds: 3 });
     assert.equal(opened.state, 'granted');
     if (opened.state !== 'granted') return;
     const ended = await Promise.all(fleet.proxies.map(async (p, i) => session(p.tasks, await p.tasks.verifier.verify(opened.token), `race-s-${i}`)));
-    await new Promise((r) => setTimeout(r, 1100));
+    await untilPast(opened.task.expiresAt!);
     await Promise.all(fleet.proxies.map((p) => p.tasks.pollFleet()));
     assert.deepEqual(ended.map((e) => e.map((r) => r.code)), [['task_expired'], ['task_expired'], ['task_expired']]);
-    await settle();
-    assert.deepEqual(await fleet.terminal(opened.task.id), ['expired']);
+    assert.deepEqual(await fleet.settled(opened.task.id), ['expired']);
   } finally {
     await fleet.close();
   }
@@ -260,18 +265,16 @@ test('two closes racing each other and the clock: one terminal event', async () 
   try {
     const live = await p0!.tasks.service.open(agent, { title: 'close twice', targets: ['app'], scope: ['read'], durationSeconds: 600 });
     await Promise.all([p1!.tasks.service.close(agent, live.task.id, 'done on 1'), p2!.tasks.service.close(agent, live.task.id, 'done on 2')]);
-    await settle();
-    assert.equal((await fleet.terminal(live.task.id)).length, 1);
+    assert.equal((await fleet.settled(live.task.id)).length, 1);
 
-    const due = await p0!.tasks.service.open(agent, { title: 'close at the end', targets: ['app'], scope: ['read'], durationSeconds: 1 });
+    const due = await p0!.tasks.service.open(agent, { title: 'close at the end', targets: ['app'], scope: ['read'], durationSeconds: 3 });
     assert.equal(due.state, 'granted');
     if (due.state !== 'granted') return;
     session(p2!.tasks, await p2!.tasks.verifier.verify(due.token), 'close-race-s');
-    await new Promise((r) => setTimeout(r, 1100));
+    await untilPast(due.task.expiresAt!);
     const [closed] = await Promise.all([p1!.tasks.service.close(agent, due.task.id, 'done'), p2!.tasks.pollFleet(), p0!.tasks.service.close(agent, due.task.id, 'done too')]);
     assert.equal(closed.status, 'expired', 'a task whose time was up expired, whoever asked to close it');
-    await settle();
-    assert.deepEqual(await fleet.terminal(due.task.id), ['expired']);
+    assert.deepEqual(await fleet.settled(due.task.id), ['expired']);
   } finally {
     await fleet.close();
   }
@@ -282,7 +285,8 @@ test('the slow sweep records the expiry of a task no session uses, once across t
   const [p0] = fleet.proxies;
   try {
     const opened = await p0!.tasks.service.open(agent, { title: 'idle', targets: ['app'], scope: ['read'], durationSeconds: 1 });
-    await eventually('an expired event from the sweep', () => fleet.terminal(opened.task.id), (t) => t.length > 0, 5000);
+    await fleet.settled(opened.task.id);
+    // Both proxy tasks sweep every 250 ms: give each a few more sweeps before counting.
     await new Promise((r) => setTimeout(r, 800));
     assert.deepEqual(await fleet.terminal(opened.task.id), ['expired']);
     assert.equal((await new DynamoTaskStore(dynamo.client, TABLE).get(opened.task.id))?.status, 'expired');
