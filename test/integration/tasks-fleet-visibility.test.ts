@@ -181,7 +181,21 @@ test('a task expiring with sessions on both proxy tasks: both end with task_expi
   const e = all[0]!;
   assert.ok(e.type === 'task' && e.by === 'clock' && e.sessions?.length === 1, JSON.stringify(e));
 
-  // The sessions' own logs say why they ended; then `airlock audit verify` on each proxy task's trail.
+  // Each proxy task's trail holds its session of the task, ended for the task's expiry.
+  for (const name of ['a', 'b']) {
+    const reader = createLocalAuditReader(join(dataDir(name), 'audit'));
+    const why: string[] = [];
+    for (const sid of await reader.sessionIds()) {
+      const records = ((await reader.readSession(sid)) ?? []) as AuditRecord[];
+      const start = records[0];
+      if (start?.type !== 'session.start' || start.protocol === 'task' || start.principal.taskId !== task.id) continue;
+      const end = await eventually(`session ${sid} ends in ${name}'s trail`, async () => ((await reader.readSession(sid)) ?? []) as AuditRecord[], (rs) => rs.some((r) => r.type === 'session.end'), 5000);
+      for (const r of end) if (r.type === 'session.end') why.push(r.reason);
+    }
+    assert.equal(why.length, 1, `${name}: ${JSON.stringify(why)}`);
+    assert.match(why[0]!, /task_expired|its time is up/, `${name}: ${why[0]}`);
+  }
+  // Then `airlock audit verify` on each proxy task's trail.
   await Promise.all([a.stop(), b.stop()]);
   await expectAuditVerifies(join(dataDir('a'), 'audit'));
   await expectAuditVerifies(join(dataDir('b'), 'audit'));
