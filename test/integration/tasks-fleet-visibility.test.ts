@@ -28,6 +28,8 @@ import { taskOpen, taskShow } from '../../fargate-proxy/src/cli/task-commands.js
 import { loadOrCreateTaskKey } from '../../fargate-proxy/src/tasks/local-task-key.js';
 import { readTaskEvents } from '../../fargate-proxy/src/tasks/task-audit.js';
 import { startTasks } from '../../fargate-proxy/src/tasks/task-gateway.js';
+import { consoleTaskService } from '../../fargate-proxy/src/tasks/console-task-client.js';
+import { taskStatus } from '../../fargate-proxy/src/mcp/tools/tasks.js';
 import { expectAuditVerifies } from '../support/audit-trail.js';
 import { AGENT, AUDIENCE, pgTarget, psql } from '../support/gateway.js';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, type LocalDynamo } from '../support/local-aws.js';
@@ -48,6 +50,8 @@ let server: RunningPostgres;
 let a: ServeProcess;
 let b: ServeProcess;
 let agentToken: string;
+/** Ignored by the console client: the gateway verifies who calls from the token. */
+const agentPrincipal: Principal = { id: AGENT.clientId, groups: AGENT.groups, issuer: 'unused' };
 const dataDir = (name: string) => join(dir, name);
 
 function capture() {
@@ -152,6 +156,12 @@ test('task show asked of A reports what the task ran through B, from the fleet l
   assert.deepEqual(body.usageSource.source, 'fleet');
   assert.deepEqual(body.usageSource.fleetWide, ['statements', 'rowsReturned']);
   assert.equal(body.task.usage.statements, 3);
+
+  // MCP task_status (here `airlock mcp` over A's console API): the fleet's figures only, and their source.
+  const status = await taskStatus(consoleTaskService(a.record.consoleUrl!, () => agentToken), agentPrincipal, task.id);
+  const mcp = JSON.parse((status.content[0] as { text: string }).text) as { task: { usage: Record<string, number> }; usageSource: { source: string } };
+  assert.deepEqual(mcp.task.usage, { statements: 3, rowsReturned: 6 });
+  assert.equal(mcp.usageSource.source, 'fleet');
 });
 
 test('a task expiring with sessions on both proxy tasks: both end with task_expired, one expired event fleet-wide, trails verify', async () => {
