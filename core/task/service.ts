@@ -27,6 +27,13 @@ export interface TaskStore {
   get(id: string): Promise<Task | undefined>;
   put(task: Task): Promise<void>;
   list(): Promise<Task[]>;
+  /**
+   * Writes `task` only while the stored record's status is one of `from` (atomic: a conditional
+   * write in a shared table); false when someone else moved it first. Ending a task goes through
+   * here, so when several gateway processes end it at the same moment (its expiry noticed by each,
+   * a close racing the clock) one wins and only the winner records the event.
+   */
+  transition(task: Task, from: readonly TaskStatus[]): Promise<boolean>;
 }
 
 export interface TaskOpenFacts {
@@ -45,10 +52,10 @@ export interface TaskServiceDeps {
   target(name: string): TargetInfo | undefined;
   /** Groups allowed to close anyone's task (the reviewer groups). */
   adminGroups: readonly string[];
-  /** A task became inactive (closed, expired, denied): end what runs under it. */
-  onEnded?(task: Task, code: 'task_expired' | 'session_killed', reason: string): void;
-  /** Audit of task lifecycle events (opened, granted, denied, closed, expired). */
-  audit?(event: { type: string; task: Task; by?: string; reason?: string }): void;
+  /** A task became inactive (closed, expired, denied): end what runs under it; the ids of the sessions ended here. */
+  onEnded?(task: Task, code: 'task_expired' | 'session_killed', reason: string): string[] | void;
+  /** Audit of task lifecycle events (opened, granted, denied, closed, expired); `sessions`: ended here by it. */
+  audit?(event: { type: string; task: Task; by?: string; reason?: string; sessions?: string[] }): void;
   now?: () => number;
 }
 
@@ -88,6 +95,7 @@ function validate(req: TaskRequest): void {
 export function createTaskService(deps: TaskServiceDeps): TaskService & {
   /** Ends every active task whose time is up; the gateway calls it on a timer. */
   expireDue(): Promise<Task[]>;
+  expireIfDue(id: string): Promise<Task | undefined>;
   get(id: string): Promise<Task | undefined>;
 } {
   const now = deps.now ?? (() => Date.now());
@@ -98,23 +106,29 @@ export function createTaskService(deps: TaskServiceDeps): TaskService & {
   }
 
   async function grant(task: Task, by: string): Promise<Task> {
-    task.status = 'active';
-    task.grantedAt = now();
-    task.expiresAt = task.grantedAt + task.durationSeconds * 1000;
-    task.grantedBy = by;
-    await deps.store.put(task);
+    const at = now();
+    const granted: Task = { ...task, status: 'active', grantedAt: at, expiresAt: at + task.durationSeconds * 1000, grantedBy: by };
+    // A task closed while it waited for its reviewer stays closed.
+    if (!(await deps.store.transition(granted, ['pending']))) return (await deps.store.get(task.id)) ?? task;
+    Object.assign(task, granted);
     deps.audit?.({ type: 'task.granted', task, by });
     return task;
   }
 
-  async function end(task: Task, status: TaskStatus, by: string, reason: string, code: 'task_expired' | 'session_killed'): Promise<Task> {
-    task.status = status;
-    task.endedAt = now();
-    task.endedBy = by;
-    task.endReason = reason;
-    await deps.store.put(task);
-    deps.audit?.({ type: `task.${status}`, task, by, reason });
-    deps.onEnded?.(task, code, reason);
+  /** Where each ending may come from: a task ends once, whoever notices first. */
+  const ENDS_FROM: Record<'denied' | 'expired' | 'closed', readonly TaskStatus[]> = { denied: ['pending'], expired: ['active'], closed: ['pending', 'active'] };
+
+  async function end(task: Task, status: 'denied' | 'expired' | 'closed', by: string, reason: string, code: 'task_expired' | 'session_killed'): Promise<Task> {
+    const ended: Task = { ...task, status, endedAt: now(), endedBy: by, endReason: reason };
+    if (!(await deps.store.transition(ended, ENDS_FROM[status]))) {
+      // Another process (or call) ended it first and recorded it; what runs here still ends.
+      const current = (await deps.store.get(task.id)) ?? task;
+      if (current.status !== 'active' && current.status !== 'pending') deps.onEnded?.(current, code, current.endReason ?? reason);
+      return current;
+    }
+    Object.assign(task, ended);
+    const sessions = deps.onEnded?.(task, code, reason) ?? undefined;
+    deps.audit?.({ type: `task.${status}`, task, by, reason, ...(sessions ? { sessions } : {}) });
     return task;
   }
 
@@ -211,8 +225,8 @@ export function createTaskService(deps: TaskServiceDeps): TaskService & {
     },
 
     async status(principal: Principal, id: string): Promise<TaskStatusResult> {
-      const task = await owned(principal, id);
-      if (task.status === 'active' && !taskUsable(task, now()).ok) await end(task, 'expired', 'clock', 'its time is up', 'task_expired');
+      let task = await owned(principal, id);
+      if (task.status === 'active' && !taskUsable(task, now()).ok) task = await end(task, 'expired', 'clock', 'its time is up', 'task_expired');
       const mine = task.principalId === principal.id && task.issuer === principal.issuer;
       return task.status === 'active' && mine && !principal.task ? { task, token: await token(task) } : { task };
     },
@@ -220,6 +234,8 @@ export function createTaskService(deps: TaskServiceDeps): TaskService & {
     async close(principal: Principal, id: string, reason: string): Promise<Task> {
       const task = await owned(principal, id);
       if (task.status !== 'active' && task.status !== 'pending') return task;
+      // Closing a task whose time is already up records what happened: it expired.
+      if (task.status === 'active' && !taskUsable(task, now()).ok) return end(task, 'expired', 'clock', 'its time is up', 'task_expired');
       return end(task, 'closed', principal.id, reason || 'closed', 'task_expired');
     },
 
@@ -233,6 +249,16 @@ export function createTaskService(deps: TaskServiceDeps): TaskService & {
       const t = now();
       const due = (await deps.store.list()).filter((x) => x.status === 'active' && (x.expiresAt ?? 0) <= t);
       return Promise.all(due.map((x) => end(x, 'expired', 'clock', 'its time is up', 'task_expired')));
+    },
+
+    /**
+     * Ends the task if its time is up and it is still active (a fleet's poll, for tasks with sessions
+     * here): exactly one process records `expired`; the task as it now stands.
+     */
+    async expireIfDue(id: string): Promise<Task | undefined> {
+      const task = await deps.store.get(id);
+      if (!task || task.status !== 'active' || taskUsable(task, now()).ok) return task;
+      return end(task, 'expired', 'clock', 'its time is up', 'task_expired');
     },
 
     get: (id: string) => deps.store.get(id),
@@ -262,5 +288,12 @@ export class MemoryTaskStore implements TaskStore {
   }
   async list() {
     return [...this.#tasks.values()];
+  }
+  async transition(task: Task, from: readonly TaskStatus[]) {
+    const stored = this.#tasks.get(task.id);
+    if (!stored || !from.includes(stored.status)) return false;
+    // The live record is shared by every session of this process: it changes in place.
+    Object.assign(stored, task);
+    return true;
   }
 }

@@ -115,7 +115,24 @@ export type TaskOpenResult =
 export interface TaskStatusResult {
   task: Task;
   token?: string;
+  /** Where `task.usage` was counted (set by the gateway). */
+  usageSource?: TaskUsageSource;
 }
+
+/** The counters a fleet keeps in its budget ledger (core/task/lease.ts), for the budgets a task sets. */
+export type FleetCounter = 'statements' | 'commands' | 'rowsReturned' | 'rowsAffected' | 'bytesRead';
+export const FLEET_COUNTERS: readonly FleetCounter[] = ['statements', 'commands', 'rowsReturned', 'rowsAffected', 'bytesRead'];
+
+/** Where a task's usage figures come from (`airlock task show`, the console, MCP `task_status`). */
+export type TaskUsageSource =
+  /** One gateway: every session of the task ran in this process and was counted here. */
+  | { source: 'gateway' }
+  /**
+   * A fleet: the counters in `fleetWide` (those the task budgets) are read from the fleet's budget
+   * ledger — units granted to sessions on every proxy task: spent, or leased by a live session and
+   * not spent yet (given back when it ends). Counters in `notCounted` have no fleet-wide count.
+   */
+  | { source: 'fleet'; fleetWide: FleetCounter[]; notCounted: (keyof TaskUsage)[]; error?: string };
 
 export type TaskErrorCode = 'invalid_request' | 'not_found' | 'forbidden' | 'unavailable';
 

@@ -292,7 +292,7 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       // With the AWS approval workflow the fleet shares its approvals table: tasks and kill orders live there too.
       ...(cfg.approvals.backend === 'stepfunctions' && sfnCfg ? (() => {
         const shared = new DynamoTaskStore(new DynamoDBClient({}), sfnCfg.tableName);
-        return { store: shared, fleet: { kills: shared, pollMs: 2000, ledger: new DynamoBudgetLedger(new DynamoDBClient({}), sfnCfg.tableName) } };
+        return { store: shared, fleet: { kills: shared, pollMs: 2000, sweepMs: cfg.tasks.expirySweepSeconds * 1000, ledger: new DynamoBudgetLedger(new DynamoDBClient({}), sfnCfg.tableName) } };
       })() : {}),
     });
     closers.push(() => tasks.close());

@@ -83,6 +83,8 @@ test('a reviewer approves a waiting task on /tasks, then closes it; the agent\'s
   await page.click('#task-close');
   await page.waitForSelector(`#task-title:text("(closed)")`);
   assert.match((await page.textContent('#task-facts')) ?? '', /by reviewer: invoice fixed/);
+  // What the task did, and where it was counted (one gateway: here); the statement the token ran is in it.
+  assert.match((await page.textContent('#task-facts')) ?? '', /statements 1, .* — counted by this gateway/);
   const refused = await psql(gw.conninfo(), ['-X', '-c', 'SELECT 1'], { token: taskToken });
   assert.notEqual(refused.code, 0, 'a closed task\'s token no longer opens sessions');
   await page.close();

@@ -48,7 +48,7 @@ function setup() {
     authorize: (p, t, f) => policy.authorizeTaskOpen(p, t, f),
     target: (n) => targets.find((t) => t.name === n),
     adminGroups: ['reviewers'],
-    onEnded: (task, code) => ended.push({ task, code }),
+    onEnded: (task, code) => void ended.push({ task, code }),
     now: () => now,
   });
   const verifier = withTaskTokens({ verify: async () => agent }, key, (id) => service.get(id));

@@ -3,7 +3,7 @@
 // token ($AIRLOCK_TOKEN); `task open` prints the task token to stdout (only it), so
 // `PGPASSWORD=$(airlock task open …)` works. Exit codes: 0 done, 1 refused/denied, 2 usage or connection, 3 pending.
 import { describeBudget } from '../../../core/task/budget.js';
-import type { Task, TaskOpenResult } from '../../../core/task/types.js';
+import type { Task, TaskOpenResult, TaskUsageSource } from '../../../core/task/types.js';
 import { call, consoleOutput, type ApprovalCliOptions, type CliOutput } from './approval-commands.js';
 
 /** `2h`, `90m`, `30s`, `1h30m` → seconds. */
@@ -34,7 +34,18 @@ export interface TaskOpenOptions extends ApprovalCliOptions {
   json?: boolean;
 }
 
-function describe(t: Task): string[] {
+const COUNTER_LABEL: Record<string, string> = { statements: 'statements', commands: 'commands', rowsReturned: 'rows returned', rowsAffected: 'rows affected', bytesRead: 'bytes read', requests: 'requests', refusals: 'refusals', approvals: 'approvals', sessions: 'sessions' };
+
+/** What a task of a fleet did: the figures of the fleet's budget ledger, and what no one counts fleet-wide. */
+function describeUsage(t: Task, source: Extract<TaskUsageSource, { source: 'fleet' }>): string[] {
+  if (source.error) return [`  did: unknown across the fleet (${source.error})`];
+  const lines = [];
+  if (source.fleetWide.length) lines.push(`  did, counted fleet-wide (budget ledger; granted to sessions, including leases not spent yet): ${source.fleetWide.map((c) => `${COUNTER_LABEL[c]} ${t.usage[c]}`).join(', ')}`);
+  lines.push(`  not counted across the fleet (no budget set): ${source.notCounted.map((c) => COUNTER_LABEL[c] ?? c).join(', ')}`);
+  return lines;
+}
+
+function describe(t: Task, source?: TaskUsageSource): string[] {
   const lines = [
     `${t.id}  ${t.status}  ${t.title}${t.ticket ? `  [${t.ticket}]` : ''}`,
     `  agent: ${t.principalId}  targets: ${t.targets.join(', ')}  scope: ${t.scope.entries.join(', ')}`,
@@ -43,7 +54,8 @@ function describe(t: Task): string[] {
   if (t.approvalId) lines.push(`  approval: ${t.approvalId}${t.reviewUrl ? `  ${t.reviewUrl}` : ''}`);
   if (t.endReason) lines.push(`  ended: ${t.endReason}${t.endedBy ? ` (by ${t.endedBy})` : ''}`);
   const u = t.usage;
-  lines.push(`  did: ${u.statements} statements, ${u.commands} commands, ${u.requests} requests, ${u.refusals} refusals, ${u.sessions} sessions; rows returned ${u.rowsReturned}, rows affected ${u.rowsAffected}, bytes read ${u.bytesRead}`);
+  if (source?.source === 'fleet') lines.push(...describeUsage(t, source));
+  else lines.push(`  did: ${u.statements} statements, ${u.commands} commands, ${u.requests} requests, ${u.refusals} refusals, ${u.sessions} sessions; rows returned ${u.rowsReturned}, rows affected ${u.rowsAffected}, bytes read ${u.bytesRead}${source ? ' (counted by this gateway, where all its sessions ran)' : ''}`);
   const budget = describeBudget(t.budget, t.usage);
   if (budget.length) lines.push(`  budget: ${budget.join(', ')}`);
   return lines;
@@ -124,7 +136,7 @@ export async function taskShow(o: ApprovalCliOptions & { id: string; json?: bool
     io.out(JSON.stringify(rest, null, 2));
     return 0;
   }
-  for (const l of describe(task)) io.out(l);
+  for (const l of describe(task, r.body.usageSource as TaskUsageSource | undefined)) io.out(l);
   const sessions = (r.body.sessions ?? []) as { sessionId: string; target: string; protocol: string }[];
   for (const s of sessions) io.out(`  live session ${s.sessionId}  ${s.protocol} → ${s.target}`);
   // The task's lifecycle as the hash-chained audit trail holds it.

@@ -217,8 +217,13 @@ export const configSchema = z
           .default([]),
         /** Agent `statements` and `commands` are counted per window of this many seconds. */
         agentBudgetWindowSeconds: z.number().int().positive().default(3600),
+        /**
+         * In a fleet, how often each proxy task scans the shared table for tasks whose time is up and
+         * that have no live session on it (those with sessions expire at the next fleet poll, ~2 s).
+         */
+        expirySweepSeconds: z.number().int().positive().default(60),
       })
-      .default({ agentBudgets: [], agentBudgetWindowSeconds: 3600 }),
+      .default({ agentBudgets: [], agentBudgetWindowSeconds: 3600, expirySweepSeconds: 60 }),
     /**
      * One task of a fleet behind a load balancer: tasks register in a DynamoDB table so that a
      * PostgreSQL cancel arriving at any task reaches the task holding the session.

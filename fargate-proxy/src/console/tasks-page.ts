@@ -63,6 +63,17 @@ const SCRIPT = `'use strict';
     $('empty').hidden = shown.length > 0;
   }
   function refreshList() { return api('GET', '/api/tasks?all=1').then(function (j) { render(j.tasks); }); }
+  var LABEL = { statements: 'statements', commands: 'commands', rowsReturned: 'rows returned', rowsAffected: 'rows affected', bytesRead: 'bytes read', requests: 'requests', refusals: 'refusals', sessions: 'sessions' };
+  // Where the figures were counted: this gateway, or (in a fleet) the budget ledger every proxy task shares.
+  function used(u, src) {
+    if (src && src.source === 'fleet') {
+      if (src.error) return 'unknown across the fleet (' + src.error + ')';
+      var counted = src.fleetWide.map(function (c) { return LABEL[c] + ' ' + (u[c] || 0); }).join(', ');
+      return (counted ? counted + ' — counted fleet-wide by the budget ledger (granted to sessions, including leases not spent yet); ' : '') +
+        'not counted across the fleet (no budget set): ' + src.notCounted.filter(function (c) { return LABEL[c]; }).map(function (c) { return LABEL[c]; }).join(', ');
+    }
+    return 'statements ' + (u.statements || 0) + ', rows returned ' + (u.rowsReturned || 0) + ', rows affected ' + (u.rowsAffected || 0) + ', refusals ' + (u.refusals || 0) + ', sessions ' + (u.sessions || 0) + (src ? ' — counted by this gateway' : '');
+  }
   function show(j) {
     var t = j.task; current = t;
     $('task-title').textContent = t.title + ' (' + t.status + ')';
@@ -70,7 +81,7 @@ const SCRIPT = `'use strict';
     var facts = [['Task', t.id], ['Agent', t.principalId], ['Ticket', t.ticket || ''], ['Reason', t.reason || ''], ['Targets', t.targets.join(', ')],
       ['Scope', t.scope.entries.join(', ')], ['Opened', when(t.createdAt)], ['Granted', t.grantedAt ? when(t.grantedAt) + ' by ' + (t.grantedBy || '') : ''],
       ['Ends', when(t.expiresAt)], ['Ended', t.endedAt ? when(t.endedAt) + ' by ' + (t.endedBy || '') + ': ' + (t.endReason || '') : ''],
-      ['Used', 'statements ' + (u.statements || 0) + ', rows returned ' + (u.rowsReturned || 0) + ', rows affected ' + (u.rowsAffected || 0) + ', refusals ' + (u.refusals || 0) + ', sessions ' + (u.sessions || 0)],
+      ['Used', used(u, j.usageSource)],
       ['Review', t.reviewUrl || '']];
     var dl = $('task-facts'); dl.replaceChildren();
     facts.forEach(function (f) { if (!f[1]) return; var dt = document.createElement('dt'); dt.textContent = f[0]; var dd = document.createElement('dd'); dd.textContent = f[1]; dl.append(dt, dd); });

@@ -16,7 +16,8 @@ import type { KillOrders } from '../adapters/aws/task-dynamo-store.js';
 import type { AuditSink } from '../../../core/audit/ports.js';
 import { BudgetMeter, type AgentBudgetRule } from '../../../core/task/meter.js';
 import { TaskAuditTrail, type TaskEventName } from './task-audit.js';
-import type { BudgetLedger } from '../../../core/task/lease.js';
+import { fleetTaskKey, type BudgetLedger } from '../../../core/task/lease.js';
+import { FLEET_COUNTERS, type TaskService, type TaskStatusResult, type TaskUsage } from '../../../core/task/types.js';
 
 /** Kill orders are read back this far before the last poll: clocks of the fleet's tasks differ a little. */
 const KILL_SKEW_MS = 5000;
@@ -30,14 +31,24 @@ export interface TasksOptions {
   reviewerGroups: readonly string[];
   verifier: TokenVerifierPort;
   store?: TaskStore;
-  /** How often expiry is checked (default 1 s). */
+  /** How often expiry is checked in one gateway (default 1 s); a fleet sweeps every `fleet.sweepMs`. */
   tickMs?: number;
   /**
    * The fleet's shared store (AWS: the approvals table, adapters/aws/task-dynamo-store.ts): tasks
    * ended and kill orders given through any proxy task reach this one's sessions at the next poll.
    * `ledger`: statements and commands of tasks and agents are counted fleet-wide, by leased batches.
    */
-  fleet?: { kills: KillOrders; pollMs: number; ledger?: BudgetLedger };
+  fleet?: {
+    kills: KillOrders;
+    pollMs: number;
+    ledger?: BudgetLedger;
+    /**
+     * How often this proxy task sweeps the table for tasks whose time is up and that have no
+     * session here (default 60 s): one scan, never per second. Tasks with sessions here expire at
+     * the poll, within `pollMs`.
+     */
+    sweepMs?: number;
+  };
   /** Task lifecycle events (opened, granted, denied, closed, expired, killed) go into the audit trail here. */
   audit?: AuditSink;
   /** Budgets per agent (config `tasks.agentBudgets`), counted per `agentBudgetWindowSeconds`. */
@@ -64,18 +75,23 @@ export function startTasks(o: TasksOptions) {
       const ended = sessions.endTask(task.id, refusal);
       meter.forgetTask(task.id);
       if (ended.length) o.log.info({ task: task.id, sessions: ended, code }, 'task ended; its sessions were closed');
+      return ended;
     },
     audit: (e) => {
-      o.log.info({ event: e.type, task: e.task.id, principal: e.task.principalId, by: e.by, reason: e.reason }, 'task');
-      void trail?.record(e.type.replace(/^task\./, '') as TaskEventName, e.task, { by: e.by, reason: e.reason });
+      o.log.info({ event: e.type, task: e.task.id, principal: e.task.principalId, by: e.by, reason: e.reason, sessions: e.sessions }, 'task');
+      void trail?.record(e.type.replace(/^task\./, '') as TaskEventName, e.task, { by: e.by, reason: e.reason, ...(e.sessions?.length ? { sessions: e.sessions } : {}) });
     },
   });
-  // In a fleet the poll below ends sessions of expired tasks (it judges expiry on the shared record):
-  // no proxy task scans the whole table every second.
-  const timer = setInterval(() => {
-    if (o.fleet) return;
-    service.expireDue().catch((err: Error) => o.log.error({ err: err.message }, 'task expiry failed'));
-  }, o.tickMs ?? 1000);
+  // One gateway checks expiry every second in memory. In a fleet the poll below expires the tasks
+  // that have sessions here (one read per such task), and a slow sweep of the table catches tasks
+  // with no session anywhere, so their `expired` event is written without anyone asking. Whoever
+  // ends a task first wins a conditional write; only the winner records it (exactly once).
+  const timer = setInterval(
+    () => {
+      service.expireDue().catch((err: Error) => o.log.error({ err: err.message }, 'task expiry failed'));
+    },
+    o.fleet ? (o.fleet.sweepMs ?? 60_000) : (o.tickMs ?? 1000),
+  );
   timer.unref();
 
   const killLocal = (principalId: string, by: string, reason: string): string[] => {
@@ -118,7 +134,8 @@ export function startTasks(o: TasksOptions) {
     if (!fleet) return;
     const ids = new Set(sessions.list().flatMap((s) => (s.taskId ? [s.taskId] : [])));
     for (const id of ids) {
-      const task = await store.get(id);
+      // A task whose time is up is ended here (once fleet-wide: see expireIfDue), its event recorded.
+      const task = await service.expireIfDue(id);
       if (task && taskUsable(task).ok) continue;
       sessions.endTask(id, { code: 'task_expired', message: `task ${id} ended: ${task?.endReason ?? 'it no longer exists'}`, next: { taskId: id } });
     }
@@ -138,8 +155,27 @@ export function startTasks(o: TasksOptions) {
     }, o.fleet.pollMs);
   fleetTimer && fleetTimer.unref();
 
+  /** The task's usage as the fleet counted it, where there is a fleet ledger; the source named either way. */
+  const withUsage = async (r: TaskStatusResult): Promise<TaskStatusResult> => {
+    const ledger = o.fleet?.ledger;
+    if (!ledger) return { ...r, usageSource: { source: 'gateway' } };
+    const t = r.task;
+    const fleetWide = FLEET_COUNTERS.filter((c) => t.budget[c] !== undefined);
+    const notCounted = (Object.keys(t.usage) as (keyof TaskUsage)[]).filter((k) => !(fleetWide as string[]).includes(k));
+    try {
+      const used = await Promise.all(fleetWide.map((c) => ledger.used(fleetTaskKey(t.id, c))));
+      const usage = { ...t.usage };
+      fleetWide.forEach((c, i) => (usage[c] = used[i]!));
+      return { ...r, task: { ...t, usage }, usageSource: { source: 'fleet', fleetWide, notCounted } };
+    } catch (err) {
+      o.log.error({ err: (err as Error).message, task: t.id }, 'reading the fleet budget ledger for a task\'s usage failed');
+      return { ...r, usageSource: { source: 'fleet', fleetWide: [], notCounted: Object.keys(t.usage) as (keyof TaskUsage)[], error: 'the fleet budget ledger could not be read' } };
+    }
+  };
+  const visible: TaskService & Omit<typeof service, 'status'> = { ...service, status: async (p, id) => withUsage(await service.status(p, id)) };
+
   return {
-    service,
+    service: visible,
     sessions,
     kill,
     verifier: withTaskTokens(o.verifier, o.key, (id) => service.get(id)),

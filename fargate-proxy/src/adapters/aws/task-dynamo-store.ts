@@ -2,10 +2,10 @@
 // reads (items `task#<id>` and `kill#<principal>#<at>`, beside the approval requests, which the
 // approval Lambdas select by `kind = request`). A task opened through one proxy task is verified by
 // any other; closing it, its expiry, or a kill order reaches every task at its next poll.
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { TaskStore } from '../../../../core/task/service.js';
-import type { Task } from '../../../../core/task/types.js';
+import type { Task, TaskStatus } from '../../../../core/task/types.js';
 import { RECORD_RETENTION_SECONDS } from './approval-dynamo-store.js';
 
 export interface KillOrder {
@@ -37,14 +37,33 @@ export class DynamoTaskStore implements TaskStore, KillOrders {
   }
 
   async put(task: Task): Promise<void> {
+    await this.doc.send(new PutCommand({ TableName: this.tableName, Item: this.#item(task) }));
+  }
+
+  /** One conditional PutItem: the stored `status` must still be one of `from` (else another proxy task won). */
+  async transition(task: Task, from: readonly TaskStatus[]): Promise<boolean> {
+    const values = Object.fromEntries(from.map((s, i) => [`:from${i}`, s]));
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.#item(task),
+          ConditionExpression: `#kind = :task AND #status IN (${Object.keys(values).join(', ')})`,
+          ExpressionAttributeNames: { '#kind': 'kind', '#status': 'status' },
+          ExpressionAttributeValues: { ':task': 'task', ...values },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
+  }
+
+  #item(task: Task): Record<string, unknown> {
     const until = Math.ceil((task.expiresAt ?? task.createdAt + task.durationSeconds * 1000) / 1000);
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.tableName,
-        // The record as one JSON string: its shape is the domain's, not the table's.
-        Item: { requestId: `task#${task.id}`, kind: 'task', status: task.status, principalId: task.principalId, task: JSON.stringify(task), ttl: until + RECORD_RETENTION_SECONDS },
-      }),
-    );
+    // The record as one JSON string: its shape is the domain's, not the table's.
+    return { requestId: `task#${task.id}`, kind: 'task', status: task.status, principalId: task.principalId, task: JSON.stringify(task), ttl: until + RECORD_RETENTION_SECONDS };
   }
 
   /** A scan: for operators listing tasks, not for a hot path. */

@@ -54,7 +54,11 @@ export async function taskStatus(tasks: TaskService | undefined, principal: Prin
   if (!tasks || !principal) return unavailable();
   try {
     const r = await tasks.status(principal, id);
-    return { content: [{ type: 'text', text: JSON.stringify({ task: taskView(r.task), usable: Boolean(r.token) }, null, 1) }] };
+    const view = taskView(r.task);
+    // In a fleet only the budgeted counters are counted fleet-wide: the others are left out, not shown as 0.
+    const src = r.usageSource;
+    if (src?.source === 'fleet') view.usage = Object.fromEntries(src.fleetWide.map((c) => [c, r.task.usage[c]]));
+    return { content: [{ type: 'text', text: JSON.stringify({ task: view, ...(src && { usageSource: src }), usable: Boolean(r.token) }, null, 1) }] };
   } catch (err) {
     return taskFailure(err);
   }
