@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createMasker } from '../../core/mask/index.js';
-import { classifyRequest, podRisks, readBody } from '../../fargate-proxy/src/protocols/kubernetes/classify.js';
+import { classifyRequest, duplicateKey, podRisks, readBody } from '../../fargate-proxy/src/protocols/kubernetes/classify.js';
 import { resolveRequestAttributes } from '../../fargate-proxy/src/protocols/kubernetes/request-attributes.js';
 import { JsonValueSplitter, KubeObjectMasker, SECRET_MASK } from '../../fargate-proxy/src/protocols/kubernetes/response-mask.js';
 import { KubeRefusalError, statusBody } from '../../fargate-proxy/src/protocols/kubernetes/status.js';
@@ -114,6 +114,23 @@ test('request bodies: protobuf and unknown types refused (415), malformed JSON a
   assert.equal(code('application/json', '{"a":'), 400);
   assert.equal(code('application/apply-patch+yaml', 'a: 1\na: 2\n'), 400, 'duplicate keys have no one reading');
   assert.equal(code('application/json', ''), 0);
+  // Go decodes a repeated key into the same field again (merging objects); JSON.parse keeps the last.
+  const merged = '{"kind":"Pod","spec":{"containers":[{"name":"a","securityContext":{"privileged":true},"securityContext":{"runAsUser":1000}}]}}';
+  assert.equal(code('application/json', merged), 400, 'a repeated key is refused');
+  assert.equal(code('application/merge-patch+json', '{"spec":{"hostNetwork":true,"host\\u004eetwork":false}}'), 400, 'compared after unescaping');
+  assert.equal(code('application/json', '{"a":{"x":1},"b":{"x":1},"c":["x",{"x":"\\"x\\""}]}'), 0, 'the same key in different objects is fine');
+  assert.equal(duplicateKey('{"a":[{"k":1},{"k":2}],"k":{"a":1}}'), undefined);
+  assert.equal(duplicateKey('[{"a":1,"b":{"c":1},"a":2}]'), 'a');
+});
+
+test('JSON Patch copy and move write values the patch does not show: a pod risk outside metadata', () => {
+  const JP = 'application/json-patch+json';
+  const deployment = attrs('PATCH', '/apis/apps/v1/namespaces/dev/deployments/web');
+  const decide = (ops: unknown) => classifyRequest(deployment, body(JP, JSON.stringify(ops)), JP);
+  // enableServiceLinks is defaulted to true on every pod: copied, it turns the host network on.
+  assert.deepEqual(decide([{ op: 'copy', from: '/spec/template/spec/enableServiceLinks', path: '/spec/template/spec/hostNetwork' }]), { action: 'k8s_privileged_pod', podRisks: ['copiedValue'] });
+  assert.deepEqual(decide([{ op: 'move', from: '/metadata/annotations/vol', path: '/spec/template/spec/volumes/0/hostPath' }]).podRisks, ['copiedValue']);
+  assert.deepEqual(decide([{ op: 'copy', from: '/metadata/labels/app', path: '/metadata/annotations/app' }]), { action: 'k8s_write', podRisks: [] });
 });
 
 const masker = () => createMasker({ enabled: true, detectors: {}, columnRules: [{ pattern: '*password*', style: 'redact' }], tokenizationKey: 'k'.repeat(32) });

@@ -27,11 +27,18 @@ export function readBody(contentType: string, body: Buffer, requestId: string): 
   }
   const text = body.toString('utf8');
   if (JSON_TYPES.has(contentType)) {
+    let value: unknown;
     try {
-      return JSON.parse(text);
+      value = JSON.parse(text);
     } catch {
       throw refusal(400, 'body_not_json', 'airlock: the request body is not valid JSON', { requestId });
     }
+    // JSON.parse keeps a repeated key's last value; Go's decoder decodes each repeat into the same
+    // struct field, merging objects: `"securityContext": {"privileged": true}, "securityContext": {}`
+    // is an empty securityContext to us and a privileged one to the API server. No one reading: refused.
+    const dup = duplicateKey(text);
+    if (dup !== undefined) throw refusal(400, 'body_duplicate_key', `airlock: the key "${dup.slice(0, 64)}" appears twice in one JSON object (the API server would merge what the gateway reads as replaced)`, { requestId });
+    return value;
   }
   if (YAML_TYPES.has(contentType)) {
     try {
@@ -41,6 +48,36 @@ export function readBody(contentType: string, body: Buffer, requestId: string): 
     }
   }
   throw refusal(415, 'body_media_type', `airlock: request bodies of type "${contentType || '(none)'}" cannot be inspected`, { requestId });
+}
+
+/**
+ * The first key that appears twice in one object of `text` (already known to be valid JSON), compared
+ * after unescaping (`"privil\u0065ged"` is `"privileged"`), or undefined.
+ */
+export function duplicateKey(text: string): string | undefined {
+  const frames: { keys: Set<string> | undefined; expectKey: boolean }[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '{') frames.push({ keys: new Set(), expectKey: true });
+    else if (c === '[') frames.push({ keys: undefined, expectKey: false });
+    else if (c === '}' || c === ']') frames.pop();
+    else if (c === ',') {
+      const top = frames[frames.length - 1];
+      if (top?.keys) top.expectKey = true;
+    } else if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const top = frames[frames.length - 1];
+      if (top?.keys && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.keys.has(key)) return key;
+        top.keys.add(key);
+        top.expectKey = false;
+      }
+      i = j;
+    }
+  }
+  return undefined;
 }
 
 const HOST_FLAGS: Record<string, string> = { privileged: 'privileged', hostnetwork: 'hostNetwork', hostpid: 'hostPID', hostipc: 'hostIPC', allowprivilegeescalation: 'allowPrivilegeEscalation' };
@@ -71,6 +108,10 @@ export function podRisks(body: unknown): string[] {
         const last = segs[segs.length - 1] ?? '';
         const lower = o.path.toLowerCase();
         if (lower.includes('/capabilities/add') || (lower.endsWith('/capabilities') && o.value)) found.add('capabilities');
+        // `copy` and `move` write a value the patch does not show, taken from the live object: a
+        // defaulted `enableServiceLinks: true` copied to `hostNetwork`, an annotation map
+        // `{"path": "/"}` copied to a volume's `hostPath`. Outside `metadata` that is a pod risk.
+        if ((o.op === 'copy' || o.op === 'move') && segs[1] !== 'metadata') found.add('copiedValue');
         visit(/^(\d+|-)$/.test(last) ? (segs[segs.length - 2] ?? '') : last, o.value, depth + 1);
         if (/^(\d+|-)$/.test(last)) visit('', o.value, depth + 1);
       }
