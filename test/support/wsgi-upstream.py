@@ -1,0 +1,38 @@
+# A WSGI upstream on Python's own wsgiref server, for what CGI-style servers do with header names:
+# wsgiref (like CGI, PHP-FPM, Rack and older gunicorn) files `X-Foo` and `X_Foo` under the same
+# environ key HTTP_X_FOO. The app honours X-HTTP-Method-Override on POST, as Rack::MethodOverride
+# and werkzeug's HTTPMethodOverrideMiddleware do, and records every request it acted on.
+# Usage: python3 wsgi-upstream.py <bearer token>; prints the port it listens on.
+import json
+import sys
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+TOKEN = sys.argv[1]
+log = []
+
+
+def app(environ, start_response):
+    method = environ['REQUEST_METHOD']
+    if method == 'POST' and environ.get('HTTP_X_HTTP_METHOD_OVERRIDE'):
+        method = environ['HTTP_X_HTTP_METHOD_OVERRIDE'].upper()
+    path = environ.get('PATH_INFO', '')
+    if path == '/__log':
+        body = json.dumps(log).encode()
+    elif environ.get('HTTP_AUTHORIZATION') != 'Bearer ' + TOKEN:
+        start_response('401 Unauthorized', [('content-type', 'application/json')])
+        return [b'{"error":"unauthorized"}']
+    else:
+        log.append({'method': method, 'path': path})
+        body = json.dumps({'method': method, 'path': path}).encode()
+    start_response('200 OK', [('content-type', 'application/json'), ('content-length', str(len(body)))])
+    return [body]
+
+
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+server = make_server('127.0.0.1', 0, app, handler_class=Quiet)
+print(server.server_port, flush=True)
+server.serve_forever()
