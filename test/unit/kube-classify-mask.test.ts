@@ -53,12 +53,19 @@ test('privileged and host-namespace pods are found in pods, templates and every 
     // YAML 1.1 as the API server's decoder reads it: `yes` is true.
     ['application/apply-patch+yaml', 'kind: Pod\nspec:\n  containers:\n  - name: a\n    securityContext:\n      privileged: yes\n', ['privileged']],
     ['application/json', JSON.stringify({ spec: { HostNetwork: true } }), ['hostNetwork']],
+    // The rest of the Pod Security Standards' baseline.
+    ['application/json', JSON.stringify({ spec: { securityContext: { windowsOptions: { hostProcess: true } }, containers: [{ name: 'a', ports: [{ containerPort: 80, hostPort: 80 }] }] } }), ['hostPort', 'hostProcess']],
+    ['application/json', JSON.stringify(deploy({ containers: [{ name: 'a', securityContext: { procMount: 'Unmasked', seccompProfile: { type: 'Unconfined' } } }] })), ['procMount', 'unconfined']],
+    ['application/json', JSON.stringify({ metadata: { annotations: { 'container.apparmor.security.beta.kubernetes.io/a': 'unconfined' } }, spec: { containers: [] } }), ['unconfined']],
+    ['application/json-patch+json', JSON.stringify([{ op: 'replace', path: '/spec/containers/0/securityContext/appArmorProfile/type', value: 'Unconfined' }]), ['unconfined']],
+    ['application/json', JSON.stringify(deploy({ containers: [{ name: 'a', ports: [{ containerPort: 80 }], securityContext: { procMount: 'Default', seccompProfile: { type: 'RuntimeDefault' } } }] })), []],
     ['application/json', JSON.stringify(deploy({ containers: [{ name: 'a', image: 'nginx', securityContext: { privileged: false, runAsNonRoot: true } }] })), []],
   ];
   for (const [type, text, risks] of cases) assert.deepEqual(podRisks(body(type, text)), [...risks].sort(), text);
   const pod = attrs('POST', '/api/v1/namespaces/dev/pods');
   assert.equal(classifyRequest(pod, body('application/json', cases[0]![1])).action, 'k8s_privileged_pod');
-  assert.equal(classifyRequest(pod, body('application/json', cases[10]![1])).action, 'k8s_write');
+  assert.equal(classifyRequest(pod, body('application/json', cases[14]![1])).action, 'k8s_write');
+  assert.equal(classifyRequest(pod, body('application/json', cases[15]![1])).action, 'k8s_write');
 });
 
 test('strategic-merge patch directives are decided as the API server applies them', () => {
@@ -131,6 +138,7 @@ test('JSON Patch copy and move write values the patch does not show: a pod risk 
   assert.deepEqual(decide([{ op: 'copy', from: '/spec/template/spec/enableServiceLinks', path: '/spec/template/spec/hostNetwork' }]), { action: 'k8s_privileged_pod', podRisks: ['copiedValue'] });
   assert.deepEqual(decide([{ op: 'move', from: '/metadata/annotations/vol', path: '/spec/template/spec/volumes/0/hostPath' }]).podRisks, ['copiedValue']);
   assert.deepEqual(decide([{ op: 'copy', from: '/metadata/labels/app', path: '/metadata/annotations/app' }]), { action: 'k8s_write', podRisks: [] });
+  assert.deepEqual(decide([{ op: 'copy', from: '/metadata/annotations/mode', path: '/metadata/annotations/container.apparmor.security.beta.kubernetes.io~1app' }]).podRisks, ['copiedValue']);
 });
 
 const masker = () => createMasker({ enabled: true, detectors: {}, columnRules: [{ pattern: '*password*', style: 'redact' }], tokenizationKey: 'k'.repeat(32) });

@@ -80,7 +80,10 @@ export function duplicateKey(text: string): string | undefined {
   return undefined;
 }
 
-const HOST_FLAGS: Record<string, string> = { privileged: 'privileged', hostnetwork: 'hostNetwork', hostpid: 'hostPID', hostipc: 'hostIPC', allowprivilegeescalation: 'allowPrivilegeEscalation' };
+const HOST_FLAGS: Record<string, string> = { privileged: 'privileged', hostnetwork: 'hostNetwork', hostpid: 'hostPID', hostipc: 'hostIPC', allowprivilegeescalation: 'allowPrivilegeEscalation', hostprocess: 'hostProcess' };
+/** Annotations that still turn a container's AppArmor or seccomp confinement off. */
+const UNCONFINING_ANNOTATION = /^(?:container\.apparmor\.security\.beta\.kubernetes\.io\/|container\.seccomp\.security\.alpha\.kubernetes\.io\/|seccomp\.security\.alpha\.kubernetes\.io\/pod$)/;
+const isUnconfined = (v: unknown): boolean => typeof v === 'string' && /^unconfined$/i.test(v);
 
 /** What a written object (or patch) asks of the node: found anywhere in it, keys compared case-insensitively. */
 export function podRisks(body: unknown): string[] {
@@ -93,6 +96,12 @@ export function podRisks(body: unknown): string[] {
     const k = key.toLowerCase();
     if (HOST_FLAGS[k] && value === true) found.add(HOST_FLAGS[k]);
     if (k === 'hostpath' && value !== null && value !== undefined) found.add('hostPath');
+    // The rest of the Pod Security Standards' baseline: a host port, an unmasked /proc, no
+    // seccomp or AppArmor confinement (by field or by the older annotations).
+    if (k === 'hostport' && typeof value === 'number' && value !== 0) found.add('hostPort');
+    if (k === 'procmount' && typeof value === 'string' && value.toLowerCase() !== 'default') found.add('procMount');
+    if ((k === 'seccompprofile' || k === 'apparmorprofile') && value && typeof value === 'object' && Object.entries(value).some(([n, v]) => n.toLowerCase() === 'type' && isUnconfined(v))) found.add('unconfined');
+    if (UNCONFINING_ANNOTATION.test(k) && isUnconfined(value)) found.add('unconfined');
     if (k === 'ephemeralcontainers' && Array.isArray(value) && value.length > 0) found.add('ephemeralContainers');
     if (k === 'capabilities' && value && typeof value === 'object') {
       const add = Object.entries(value as Record<string, unknown>).find(([n]) => n.toLowerCase() === 'add')?.[1];
@@ -108,10 +117,15 @@ export function podRisks(body: unknown): string[] {
         const last = segs[segs.length - 1] ?? '';
         const lower = o.path.toLowerCase();
         if (lower.includes('/capabilities/add') || (lower.endsWith('/capabilities') && o.value)) found.add('capabilities');
+        if (/\/(?:seccompprofile|apparmorprofile)\/type$/.test(lower) && isUnconfined(o.value)) found.add('unconfined');
         // `copy` and `move` write a value the patch does not show, taken from the live object: a
         // defaulted `enableServiceLinks: true` copied to `hostNetwork`, an annotation map
-        // `{"path": "/"}` copied to a volume's `hostPath`. Outside `metadata` that is a pod risk.
-        if ((o.op === 'copy' || o.op === 'move') && segs[1] !== 'metadata') found.add('copiedValue');
+        // `{"path": "/"}` copied to a volume's `hostPath`. Outside `metadata` (and into the
+        // annotations that unconfine a container) that is a pod risk.
+        if (o.op === 'copy' || o.op === 'move') {
+          const intoMetadata = segs[1] === 'metadata' && (segs[2] !== 'annotations' || (segs.length === 4 && !UNCONFINING_ANNOTATION.test(last.toLowerCase())));
+          if (!intoMetadata) found.add('copiedValue');
+        }
         visit(/^(\d+|-)$/.test(last) ? (segs[segs.length - 2] ?? '') : last, o.value, depth + 1);
         if (/^(\d+|-)$/.test(last)) visit('', o.value, depth + 1);
       }
