@@ -24,6 +24,7 @@ import { policyProblem, problemBody, problemHeaders, refusalProblem, type Proble
 import { refusalHint, type Refusal as ContractRefusal } from '../../../../core/refusal.js';
 import { scopeToAsk } from '../../../../core/task/scope.js';
 import type { HttpTarget } from './target.js';
+import { queryParamNames } from './query-names.js';
 
 export type AgentRequest = IncomingMessage | Http2ServerRequest;
 export type AgentResponse = ServerResponse | Http2ServerResponse;
@@ -181,7 +182,7 @@ export async function handleExchange(x: ExchangeContext, conn: ConnectionSession
       method,
       path: canonical.path,
       query,
-      queryParams: [...new URLSearchParams(query).keys()],
+      queryParams: queryParamNames(query),
       headers: target.config.contextHeaders.flatMap((h) => {
         const v = req.headers[h];
         return v === undefined ? [] : [`${h}=${Array.isArray(v) ? v.join(', ') : v}`];

@@ -1,11 +1,14 @@
-// Header names as CGI-style upstreams read them: Python's wsgiref (the real server, in a child
-// process) files `X_HTTP_Method_Override` under the same key as `X-HTTP-Method-Override`, so a
-// header the gateway drops by name must not reach such an upstream under its underscore spelling.
+// What upstream servers and frameworks read in a request, which the gateway's decision must cover:
+// header names as CGI-style servers read them — Python's wsgiref (the real server, in a child
+// process) files `X_HTTP_Method_Override` under the same key as `X-HTTP-Method-Override` — and query
+// parameter names as qs (Express 4's query parser) reads them: `all[]` is `all`.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import qs from 'qs';
 import { startHttpTestGateway, type HttpTestGateway } from '../support/http-gateway.js';
 
 const UPSTREAM_TOKEN = 'wsgi-upstream-credential-3f9c1d';
@@ -15,12 +18,20 @@ permit (principal in Airlock::Group::"agents", action == Airlock::Action::"conne
 @id("agents-write-notes")
 permit (principal in Airlock::Group::"agents", action == Airlock::Action::"http_write", resource)
   when { context.path like "/notes/*" };
+@id("agents-read")
+permit (principal in Airlock::Group::"agents", action == Airlock::Action::"http_read", resource);
+@id("no-bulk-export")
+@reason("listing everything at once is closed to agents")
+forbid (principal, action in Airlock::Action::"http_request", resource) when { context.queryParams.contains("all") };
 @id("no-delete")
 @reason("agents do not delete through the API")
 forbid (principal, action == Airlock::Action::"http_delete", resource);
 `;
 
 let wsgi: ChildProcess;
+/** Express 4's extended query parser (qs) in front of a list that `all` exports whole. */
+let express: http.Server;
+const exported: unknown[] = [];
 let upstreamPort: number;
 let gw: HttpTestGateway;
 let token: string;
@@ -29,8 +40,20 @@ before(async () => {
   wsgi = spawn('python3', [new URL('../support/wsgi-upstream.py', import.meta.url).pathname, UPSTREAM_TOKEN], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = (await once(wsgi.stdout!, 'data')) as [Buffer];
   upstreamPort = Number(line.toString().trim());
+  express = http.createServer((req, res) => {
+    const query = qs.parse((req.url ?? '').split('?')[1] ?? '');
+    if (req.headers.authorization !== `Bearer ${UPSTREAM_TOKEN}`) return void res.writeHead(401).end();
+    if (query.all !== undefined) exported.push(query);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(query.all !== undefined ? { customers: ['everyone'] } : { customers: [] }));
+  });
+  express.listen(0, '127.0.0.1');
+  await once(express, 'listening');
   gw = await startHttpTestGateway({
-    targets: [{ kind: 'http', name: 'notes', environment: 'test', credential: { type: 'bearer', secret: 'memory:notes-token' }, baseUrl: `http://127.0.0.1:${upstreamPort}` }],
+    targets: [
+      { kind: 'http', name: 'notes', environment: 'test', credential: { type: 'bearer', secret: 'memory:notes-token' }, baseUrl: `http://127.0.0.1:${upstreamPort}` },
+      { kind: 'http', name: 'crm', environment: 'test', credential: { type: 'bearer', secret: 'memory:notes-token' }, baseUrl: `http://127.0.0.1:${(express.address() as AddressInfo).port}` },
+    ],
     memorySecrets: { 'notes-token': UPSTREAM_TOKEN },
     policy: POLICY,
   });
@@ -39,6 +62,7 @@ before(async () => {
 after(async () => {
   await gw?.stop();
   wsgi?.kill();
+  express?.close();
 });
 
 function send(port: number, method: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
@@ -65,4 +89,16 @@ test('a method override under an underscore name does not turn an allowed POST i
     assert.deepEqual(JSON.parse(r.body), { method: 'POST', path: '/notes/1' }, `${name}: the upstream acted on what policy decided`);
   }
   assert.ok((await upstreamLog()).every((e) => e.method !== 'DELETE'), 'the upstream deleted nothing');
+});
+
+test('a forbidden query parameter is seen as qs (Express 4) reads it: all[], all[x], %61ll[]', async () => {
+  const plain = await send(gw.httpPort, 'GET', '/crm/customers?all=1', { authorization: `Bearer ${token}` });
+  assert.equal(plain.status, 403, plain.body);
+  for (const q of ['all[]=1', 'all[x]=1', '%61ll%5B%5D=1', 'page=2&all[0]=y']) {
+    const r = await send(gw.httpPort, 'GET', `/crm/customers?${q}`, { authorization: `Bearer ${token}` });
+    assert.equal(r.status, 403, `${q}: ${r.body}`);
+  }
+  const ok = await send(gw.httpPort, 'GET', '/crm/customers?page=2', { authorization: `Bearer ${token}` });
+  assert.equal(ok.status, 200, ok.body);
+  assert.deepEqual(exported, [], 'the upstream exported nothing');
 });
