@@ -65,7 +65,7 @@ after(async () => {
   express?.close();
 });
 
-function send(port: number, method: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+function send(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
       let body = '';
@@ -73,7 +73,7 @@ function send(port: number, method: string, path: string, headers: Record<string
       res.on('end', () => resolve({ status: res.statusCode!, body }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -88,6 +88,21 @@ test('a method override under an underscore name does not turn an allowed POST i
     assert.equal(r.status, 200, r.body);
     assert.deepEqual(JSON.parse(r.body), { method: 'POST', path: '/notes/1' }, `${name}: the upstream acted on what policy decided`);
   }
+  assert.ok((await upstreamLog()).every((e) => e.method !== 'DELETE'), 'the upstream deleted nothing');
+});
+
+test('a _method parameter (Symfony, Laravel, Rack) in the form body or the query is refused: the upstream would run it as a DELETE', async () => {
+  const form = { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' };
+  for (const [path, body] of [['/notes/notes/2', '_method=DELETE'], ['/notes/notes/2', 'title=x&_method=delete'], ['/notes/notes/2?_method=DELETE', 'title=x'], ['/notes/notes/2?%5Fmethod=DELETE', '']] as const) {
+    const r = await send(gw.httpPort, 'POST', path, form, body);
+    assert.equal(r.status, 400, `${path} ${body}: ${r.body}`);
+    assert.equal(JSON.parse(r.body).code, 'method_override');
+  }
+  const multipart = '--b\r\ncontent-disposition: form-data; name="_method"\r\n\r\nDELETE\r\n--b--\r\n';
+  const r = await send(gw.httpPort, 'POST', '/notes/notes/2', { authorization: `Bearer ${token}`, 'content-type': 'multipart/form-data; boundary=b' }, multipart);
+  assert.equal(r.status, 400, r.body);
+  const plain = await send(gw.httpPort, 'POST', '/notes/notes/2', form, 'title=x');
+  assert.deepEqual(JSON.parse(plain.body), { method: 'POST', path: '/notes/2' });
   assert.ok((await upstreamLog()).every((e) => e.method !== 'DELETE'), 'the upstream deleted nothing');
 });
 

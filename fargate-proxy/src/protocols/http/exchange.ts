@@ -25,6 +25,7 @@ import { refusalHint, type Refusal as ContractRefusal } from '../../../../core/r
 import { scopeToAsk } from '../../../../core/task/scope.js';
 import type { HttpTarget } from './target.js';
 import { queryParamNames } from './query-names.js';
+import { methodOverrideIn } from './method-override.js';
 
 export type AgentRequest = IncomingMessage | Http2ServerRequest;
 export type AgentResponse = ServerResponse | Http2ServerResponse;
@@ -177,6 +178,8 @@ export async function handleExchange(x: ExchangeContext, conn: ConnectionSession
     const operation = target.operation ? (target.operation(method, canonical.path) ?? null) : undefined;
     const classified = target.classify(method, canonical.path, operation === undefined ? undefined : (operation?.operationId ?? ''))!;
     const contentType = mediaType(req.headers['content-type']);
+    const override = methodOverrideIn(query, contentType, body);
+    if (override) throw new Refusal({ status: 400, code: 'method_override', title: 'The request names a second method', detail: `a "_method" parameter in the ${override} (upstream frameworks would run it as that method); send the method itself`, requestId });
     const facts: HttpRequestFacts = {
       action: classified.action,
       method,
