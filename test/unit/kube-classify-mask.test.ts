@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createMasker } from '../../core/mask/index.js';
-import { classifyRequest, duplicateKey, podRisks, readBody } from '../../fargate-proxy/src/protocols/kubernetes/classify.js';
+import { classifyRequest, duplicateKey, isDryRun, podRisks, readBody } from '../../fargate-proxy/src/protocols/kubernetes/classify.js';
 import { resolveRequestAttributes } from '../../fargate-proxy/src/protocols/kubernetes/request-attributes.js';
 import { JsonValueSplitter, KubeObjectMasker, SECRET_MASK } from '../../fargate-proxy/src/protocols/kubernetes/response-mask.js';
 import { KubeRefusalError, statusBody } from '../../fargate-proxy/src/protocols/kubernetes/status.js';
@@ -128,6 +128,15 @@ test('request bodies: protobuf and unknown types refused (415), malformed JSON a
   assert.equal(code('application/json', '{"a":{"x":1},"b":{"x":1},"c":["x",{"x":"\\"x\\""}]}'), 0, 'the same key in different objects is fine');
   assert.equal(duplicateKey('{"a":[{"k":1},{"k":2}],"k":{"a":1}}'), undefined);
   assert.equal(duplicateKey('[{"a":1,"b":{"c":1},"a":2}]'), 'a');
+});
+
+test('dryRun=All is reported only where the API server dry-runs: resource writes, not proxies', () => {
+  assert.equal(isDryRun(attrs('POST', '/api/v1/namespaces/dev/pods?dryRun=All')), true);
+  assert.equal(isDryRun(attrs('DELETE', '/api/v1/namespaces/dev/pods?dryRun=All')), true);
+  assert.equal(isDryRun(attrs('POST', '/api/v1/namespaces/dev/pods/web/proxy/admin?dryRun=All')), false);
+  assert.equal(isDryRun(attrs('POST', '/api/v1/namespaces/dev/services/web:80/proxy/reset?dryRun=All')), false);
+  assert.equal(isDryRun(attrs('POST', '/api/v1/proxy/namespaces/dev/pods/web?dryRun=All')), false);
+  assert.equal(isDryRun(attrs('POST', '/api/v1/namespaces/dev/pods?dryRun=all')), false);
 });
 
 test('JSON Patch copy and move write values the patch does not show: a pod risk outside metadata', () => {

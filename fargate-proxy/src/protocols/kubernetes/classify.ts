@@ -80,6 +80,18 @@ export function duplicateKey(text: string): string | undefined {
   return undefined;
 }
 
+const DRY_RUN_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
+
+/**
+ * `dryRun=All` as the API server honours it: on writes to resources. A proxy subresource passes the
+ * query on to the pod, service or node (which writes what it likes), and reads and non-resource
+ * requests have nothing to dry-run: there it is no promise, so it is not reported as one.
+ */
+export function isDryRun(a: KubeRequestAttributes): boolean {
+  if (!a.isResourceRequest || a.verb === 'proxy' || a.subresource === 'proxy' || !DRY_RUN_VERBS.has(a.verb)) return false;
+  return a.query.some(([k, v]) => k === 'dryRun' && v === 'All');
+}
+
 const HOST_FLAGS: Record<string, string> = { privileged: 'privileged', hostnetwork: 'hostNetwork', hostpid: 'hostPID', hostipc: 'hostIPC', allowprivilegeescalation: 'allowPrivilegeEscalation', hostprocess: 'hostProcess' };
 /** Annotations that still turn a container's AppArmor or seccomp confinement off. */
 const UNCONFINING_ANNOTATION = /^(?:container\.apparmor\.security\.beta\.kubernetes\.io\/|container\.seccomp\.security\.alpha\.kubernetes\.io\/|seccomp\.security\.alpha\.kubernetes\.io\/pod$)/;

@@ -21,7 +21,7 @@ import type { HttpListenerConfig } from '../http/config.js';
 import { scrubText, StreamScrubber } from '../http/credential.js';
 import type { AgentRequest, AgentResponse } from '../http/exchange.js';
 import { agentResponseHeaders, auditedHeaders, mediaType, upstreamRequestHeaders } from '../http/headers.js';
-import { classifyRequest, readBody } from './classify.js';
+import { classifyRequest, isDryRun, readBody } from './classify.js';
 import { resolveRequestAttributes, type KubeRequestAttributes } from './request-attributes.js';
 import { JsonValueSplitter, KubeObjectMasker, kindOfResource } from './response-mask.js';
 import { KubeRefusalError, policyRefusal, refusal, statusBody, statusHeaders, type KubeRefusal } from './status.js';
@@ -220,7 +220,7 @@ export async function handleKubeExchange(x: KubeExchangeContext, conn: Connectio
       namespace: a.namespace,
       name: a.name,
       path: a.path,
-      dryRun: a.query.some(([k, v]) => k === 'dryRun' && v === 'All'),
+      dryRun: isDryRun(a),
       podRisks,
     };
     let decision: Decision = ports.policy().authorizeKubernetesRequest(principal, target.info, action, facts);
