@@ -241,6 +241,38 @@ test('kubectl patch --type strategic: directives decided as the API server appli
   );
 });
 
+test('kubectl patch --type json: copy and move, which write values from the live object, are pod risks', { skip: KUBECTL_MISSING }, async () => {
+  // The API server defaults enableServiceLinks to true on every pod template: a `true` to copy.
+  const linked = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'linked', namespace: 'dev', annotations: { note: 'x' } },
+    spec: { selector: { matchLabels: { app: 'l' } }, template: { metadata: { labels: { app: 'l' } }, spec: { enableServiceLinks: true, containers: [{ name: 'app', image: 'nginx' }] } } },
+  };
+  gw.api.put('deployments', structuredClone(linked), 'apps');
+  const before = gw.api.requests.length;
+  const r = await k(['patch', 'deployment', 'linked', '-n', 'dev', '--type', 'json', '-p', JSON.stringify([{ op: 'copy', from: '/spec/template/spec/enableServiceLinks', path: '/spec/template/spec/hostNetwork' }])]);
+  assert.notEqual(r.code, 0, r.stdout);
+  assert.match(r.stderr, /k8s-no-privileged-pods/, r.stderr);
+  assert.ok(gw.api.requests.slice(before).every((q) => q.method !== 'PATCH'), 'the refused patch did not reach the cluster');
+  assert.equal((gw.api.get('deployments', 'dev', 'linked', 'apps')!.spec as { template: { spec: Record<string, unknown> } }).template.spec.hostNetwork, undefined);
+  // Within metadata a copy is an ordinary write.
+  const ok = await k(['patch', 'deployment', 'linked', '-n', 'dev', '--type', 'json', '-p', JSON.stringify([{ op: 'copy', from: '/metadata/annotations/note', path: '/metadata/annotations/copy' }])]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal((gw.api.get('deployments', 'dev', 'linked', 'apps')!.metadata as { annotations: Record<string, string> }).annotations.copy, 'x');
+});
+
+test('a JSON body with a repeated key is refused before the cluster (Go would merge the repeats)', async () => {
+  // As the API server decodes it: one securityContext, privileged; as JSON.parse reads it: runAsUser only.
+  const merged = '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"merged","namespace":"dev"},"spec":{"containers":[{"name":"a","image":"nginx","securityContext":{"privileged":true},"securityContext":{"runAsUser":1000}}]}}';
+  const before = gw.api.requests.length;
+  const r = await raw('POST', '/kube/api/v1/namespaces/dev/pods', { authorization: `Bearer ${await gw.token()}`, 'content-type': 'application/json' }, Buffer.from(merged));
+  assert.equal(r.status, 400, JSON.stringify(r.json));
+  assert.match(String(r.json.message), /appears twice/);
+  assert.ok(gw.api.requests.slice(before).every((q) => q.method !== 'POST'), 'the refused create did not reach the cluster');
+  assert.equal(gw.api.get('pods', 'dev', 'merged'), undefined);
+});
+
 test('agents may not impersonate; credential minting is refused; refusals are Status objects', { skip: KUBECTL_MISSING }, async () => {
   const before = gw.api.requests.length;
   const as = await k(['get', 'pods', '-n', 'dev', '--as', 'system:admin']);

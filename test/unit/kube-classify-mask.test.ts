@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createMasker } from '../../core/mask/index.js';
-import { classifyRequest, podRisks, readBody } from '../../fargate-proxy/src/protocols/kubernetes/classify.js';
+import { classifyRequest, duplicateKey, isDryRun, podRisks, readBody } from '../../fargate-proxy/src/protocols/kubernetes/classify.js';
 import { resolveRequestAttributes } from '../../fargate-proxy/src/protocols/kubernetes/request-attributes.js';
 import { JsonValueSplitter, KubeObjectMasker, SECRET_MASK } from '../../fargate-proxy/src/protocols/kubernetes/response-mask.js';
 import { KubeRefusalError, statusBody } from '../../fargate-proxy/src/protocols/kubernetes/status.js';
@@ -53,12 +53,19 @@ test('privileged and host-namespace pods are found in pods, templates and every 
     // YAML 1.1 as the API server's decoder reads it: `yes` is true.
     ['application/apply-patch+yaml', 'kind: Pod\nspec:\n  containers:\n  - name: a\n    securityContext:\n      privileged: yes\n', ['privileged']],
     ['application/json', JSON.stringify({ spec: { HostNetwork: true } }), ['hostNetwork']],
+    // The rest of the Pod Security Standards' baseline.
+    ['application/json', JSON.stringify({ spec: { securityContext: { windowsOptions: { hostProcess: true } }, containers: [{ name: 'a', ports: [{ containerPort: 80, hostPort: 80 }] }] } }), ['hostPort', 'hostProcess']],
+    ['application/json', JSON.stringify(deploy({ containers: [{ name: 'a', securityContext: { procMount: 'Unmasked', seccompProfile: { type: 'Unconfined' } } }] })), ['procMount', 'unconfined']],
+    ['application/json', JSON.stringify({ metadata: { annotations: { 'container.apparmor.security.beta.kubernetes.io/a': 'unconfined' } }, spec: { containers: [] } }), ['unconfined']],
+    ['application/json-patch+json', JSON.stringify([{ op: 'replace', path: '/spec/containers/0/securityContext/appArmorProfile/type', value: 'Unconfined' }]), ['unconfined']],
+    ['application/json', JSON.stringify(deploy({ containers: [{ name: 'a', ports: [{ containerPort: 80 }], securityContext: { procMount: 'Default', seccompProfile: { type: 'RuntimeDefault' } } }] })), []],
     ['application/json', JSON.stringify(deploy({ containers: [{ name: 'a', image: 'nginx', securityContext: { privileged: false, runAsNonRoot: true } }] })), []],
   ];
   for (const [type, text, risks] of cases) assert.deepEqual(podRisks(body(type, text)), [...risks].sort(), text);
   const pod = attrs('POST', '/api/v1/namespaces/dev/pods');
   assert.equal(classifyRequest(pod, body('application/json', cases[0]![1])).action, 'k8s_privileged_pod');
-  assert.equal(classifyRequest(pod, body('application/json', cases[10]![1])).action, 'k8s_write');
+  assert.equal(classifyRequest(pod, body('application/json', cases[14]![1])).action, 'k8s_write');
+  assert.equal(classifyRequest(pod, body('application/json', cases[15]![1])).action, 'k8s_write');
 });
 
 test('strategic-merge patch directives are decided as the API server applies them', () => {
@@ -114,6 +121,33 @@ test('request bodies: protobuf and unknown types refused (415), malformed JSON a
   assert.equal(code('application/json', '{"a":'), 400);
   assert.equal(code('application/apply-patch+yaml', 'a: 1\na: 2\n'), 400, 'duplicate keys have no one reading');
   assert.equal(code('application/json', ''), 0);
+  // Go decodes a repeated key into the same field again (merging objects); JSON.parse keeps the last.
+  const merged = '{"kind":"Pod","spec":{"containers":[{"name":"a","securityContext":{"privileged":true},"securityContext":{"runAsUser":1000}}]}}';
+  assert.equal(code('application/json', merged), 400, 'a repeated key is refused');
+  assert.equal(code('application/merge-patch+json', '{"spec":{"hostNetwork":true,"host\\u004eetwork":false}}'), 400, 'compared after unescaping');
+  assert.equal(code('application/json', '{"a":{"x":1},"b":{"x":1},"c":["x",{"x":"\\"x\\""}]}'), 0, 'the same key in different objects is fine');
+  assert.equal(duplicateKey('{"a":[{"k":1},{"k":2}],"k":{"a":1}}'), undefined);
+  assert.equal(duplicateKey('[{"a":1,"b":{"c":1},"a":2}]'), 'a');
+});
+
+test('dryRun=All is reported only where the API server dry-runs: resource writes, not proxies', () => {
+  assert.equal(isDryRun(attrs('POST', '/api/v1/namespaces/dev/pods?dryRun=All')), true);
+  assert.equal(isDryRun(attrs('DELETE', '/api/v1/namespaces/dev/pods?dryRun=All')), true);
+  assert.equal(isDryRun(attrs('POST', '/api/v1/namespaces/dev/pods/web/proxy/admin?dryRun=All')), false);
+  assert.equal(isDryRun(attrs('POST', '/api/v1/namespaces/dev/services/web:80/proxy/reset?dryRun=All')), false);
+  assert.equal(isDryRun(attrs('POST', '/api/v1/proxy/namespaces/dev/pods/web?dryRun=All')), false);
+  assert.equal(isDryRun(attrs('POST', '/api/v1/namespaces/dev/pods?dryRun=all')), false);
+});
+
+test('JSON Patch copy and move write values the patch does not show: a pod risk outside metadata', () => {
+  const JP = 'application/json-patch+json';
+  const deployment = attrs('PATCH', '/apis/apps/v1/namespaces/dev/deployments/web');
+  const decide = (ops: unknown) => classifyRequest(deployment, body(JP, JSON.stringify(ops)), JP);
+  // enableServiceLinks is defaulted to true on every pod: copied, it turns the host network on.
+  assert.deepEqual(decide([{ op: 'copy', from: '/spec/template/spec/enableServiceLinks', path: '/spec/template/spec/hostNetwork' }]), { action: 'k8s_privileged_pod', podRisks: ['copiedValue'] });
+  assert.deepEqual(decide([{ op: 'move', from: '/metadata/annotations/vol', path: '/spec/template/spec/volumes/0/hostPath' }]).podRisks, ['copiedValue']);
+  assert.deepEqual(decide([{ op: 'copy', from: '/metadata/labels/app', path: '/metadata/annotations/app' }]), { action: 'k8s_write', podRisks: [] });
+  assert.deepEqual(decide([{ op: 'copy', from: '/metadata/annotations/mode', path: '/metadata/annotations/container.apparmor.security.beta.kubernetes.io~1app' }]).podRisks, ['copiedValue']);
 });
 
 const masker = () => createMasker({ enabled: true, detectors: {}, columnRules: [{ pattern: '*password*', style: 'redact' }], tokenizationKey: 'k'.repeat(32) });

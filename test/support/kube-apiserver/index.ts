@@ -2,7 +2,7 @@
 // wire formats kubectl 1.32 and @kubernetes/client-node use: legacy and aggregated discovery
 // (apidiscovery.k8s.io/v2), get/list/watch with resourceVersion and fieldSelector metadata.name,
 // Table conversion (Accept: application/json;as=Table;g=meta.k8s.io;v=v1), create, update, patch
-// (merge, strategic merge — read as a merge patch —, JSON patch), server-side apply, delete, pod
+// (merge, strategic merge — read as a merge patch —, JSON patch with copy and move), server-side apply, delete, pod
 // logs with follow, Status errors, bearer-token authentication. It records every request it got
 // (with the headers) so tests can see what reached the cluster. Extra upgrade handlers (exec and
 // the like, written elsewhere) are mounted with `upgrade`.
@@ -69,7 +69,21 @@ function mergePatch(target: unknown, patch: unknown): unknown {
 
 function jsonPatch(doc: Obj, ops: Obj[]): Obj {
   const copy = structuredClone(doc);
-  for (const op of ops) {
+  const at = (pointer: string): unknown => {
+    let v: unknown = copy;
+    for (const s of pointer.split('/').slice(1).map((x) => x.replace(/~1/g, '/').replace(/~0/g, '~'))) v = (v as Obj | undefined)?.[s];
+    if (v === undefined) throw new Error(`no value at ${pointer}`);
+    return v;
+  };
+  for (const original of ops) {
+    // RFC 6902 §4.4, §4.5: move is remove + add, copy an add of the value found at `from`.
+    const moved = original.op === 'move' || original.op === 'copy' ? structuredClone(at(String(original.from))) : undefined;
+    if (original.op === 'move') applyOp({ op: 'remove', path: original.from });
+    applyOp(moved === undefined ? original : { op: 'add', path: original.path, value: moved });
+  }
+  return copy;
+
+  function applyOp(op: Obj): void {
     const segs = String(op.path).split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
     const last = segs.pop()!;
     let parent: Obj = copy;
@@ -84,7 +98,6 @@ function jsonPatch(doc: Obj, ops: Obj[]): Obj {
       if (JSON.stringify(parent[last]) !== JSON.stringify(op.value)) throw new Error('test failed');
     } else throw new Error(`unsupported op ${op.op}`);
   }
-  return copy;
 }
 
 function age(ts: string): string {

@@ -5,10 +5,11 @@
 // covers everything forwarded, so a retry cannot widen what was approved. The hold is recorded in the
 // approval store (DynamoDB in AWS), so the retry may reach any gateway task of the fleet.
 import { createHash } from 'node:crypto';
-import type { Decision } from '../../../../core/model.js';
+import type { Decision, Principal, TargetInfo } from '../../../../core/model.js';
 import { isHeldLive, MemoryApprovalStore } from '../../../../core/approval/index.js';
 import type { ApprovalOutcome, ApprovalService, HeldRequest, HeldRequestStore, PendingApproval } from '../../../../core/approval/types.js';
 import type { ApprovalRequestInput } from '../../../../core/approval/types.js';
+import type { EnginePorts } from '../../engine.js';
 
 export interface HeldRequestIdentity {
   principal: string;
@@ -39,6 +40,53 @@ export function holdKey(id: HeldRequestIdentity): string {
   const h = createHash('sha256').update(JSON.stringify([id.principal, id.target, id.method, id.path, id.query, id.bodySha256])).digest('hex');
   const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+export type StillWaiting = Extract<WaitResult, { kind: 'waiting' }>;
+
+/** One request policy sent to a reviewer, as both engines (HTTP, Kubernetes) hold it. */
+export interface ReviewAsk {
+  holds: ApprovalHolds;
+  /** Policy's decision: only `approve` is held; any other is returned as it is. */
+  decision: Decision;
+  requester: Principal;
+  target: TargetInfo;
+  /** What identifies the request besides its principal and target (holdKey). */
+  request: Omit<HeldRequestIdentity, 'principal' | 'target'>;
+  requestId: string;
+  /** What the reviewer is shown (already masked). */
+  review: Pick<ApprovalRequestInput, 'statementText' | 'statementClass' | 'shape'>;
+  /** The audit session the approval's state changes are recorded in (until it ends). */
+  session: { sessionId: string; ended: boolean };
+  statementId: string;
+  audit: EnginePorts['audit'];
+  /** The agent's response: when it closes, the wait ends early. */
+  res: { once(event: 'close', listener: () => void): unknown };
+  /**
+   * The engine's answer when the reviewer has not decided within the listener's wait (its own
+   * refusal shape: a problem document, a Kubernetes Status): records the hold and throws it.
+   */
+  stillWaiting: (w: StillWaiting) => Promise<never>;
+}
+
+/** Holds a request policy sent for review and returns the decision the reviewer's answer makes of it. */
+export async function reviewIfAsked(a: ReviewAsk): Promise<{ decision: Decision; approvalId?: string }> {
+  if (a.decision.effect !== 'approve') return { decision: a.decision };
+  const abort = new AbortController();
+  a.res.once('close', () => abort.abort());
+  const { sessionId } = a.session;
+  const waited = await a.holds.wait(
+    holdKey({ principal: a.requester.id, target: a.target.name, ...a.request }),
+    a.requestId,
+    () => ({ requester: a.requester, target: a.target, sessionId, statementId: a.statementId, policyIds: a.decision.policyIds, ...a.review }),
+    (e) => {
+      if (!a.session.ended) void a.audit.append({ type: 'approval', sessionId, statementId: a.statementId, approvalId: e.approvalId, state: e.state as 'pending', reviewer: e.reviewer, reason: e.reason }).catch(() => undefined);
+    },
+    abort.signal,
+  );
+  if (waited.kind === 'unavailable') return { decision: { ...a.decision, effect: 'deny', reason: waited.message } };
+  if (waited.kind === 'waiting') return a.stillWaiting(waited);
+  return { decision: decisionAfterReview(a.decision, waited.outcome), approvalId: waited.approvalId };
 }
 
 export class ApprovalHolds {

@@ -2,18 +2,16 @@
 // node:http2 with allowHTTP1); plain HTTP/1.1 only when the listener allows it. Node's strict parser
 // refuses request-smuggling shapes (both Content-Length and Transfer-Encoding, obs-fold, bad header
 // bytes) before any of this code runs; see docs/http.md.
-import http from 'node:http';
-import http2 from 'node:http2';
-import { readFileSync } from 'node:fs';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Engine, EnginePorts } from '../../engine.js';
 import { ApprovalHolds } from './approval-holds.js';
 import type { ConnectionSessions } from './audit-session.js';
 import { AgentConnections } from './agent-connections.js';
 import type { HttpListenerConfig } from './config.js';
-import { handleExchange, type AgentRequest, type AgentResponse, type ExchangeContext } from './exchange.js';
+import { handleExchange, type AgentRequest, type ExchangeContext } from './exchange.js';
 import { createHttpTarget, type HttpTarget } from './target.js';
 import { createUpgradeHandler } from './websocket.js';
+import { createListener } from './listener.js';
 
 export async function startHttpEngine(ports: EnginePorts, cfg: HttpListenerConfig, opts: { approvalLifetimeMs: number }): Promise<Engine> {
   const targets = new Map<string, HttpTarget>();
@@ -24,67 +22,31 @@ export async function startHttpEngine(ports: EnginePorts, cfg: HttpListenerConfi
   // One set of audit sessions per agent connection (an HTTP/2 session or an HTTP/1.1 socket).
   const connections = new AgentConnections(ports, { h2: 'http/2', h1: 'http/1.1' });
   const connectionOf = (req: AgentRequest): ConnectionSessions => connections.of(req);
-  const handler = (req: AgentRequest, res: AgentResponse) => {
-    // The whole request must arrive in time; a slow sender does not hold a slot forever.
-    req.setTimeout?.(cfg.requestTimeoutMs, () => req.destroy?.());
-    void handleExchange(x, connectionOf(req), req, res);
-  };
-
-  const server = cfg.tls
-    ? http2.createSecureServer(
-        {
-          cert: readFileSync(cfg.tls.certFile),
-          key: readFileSync(cfg.tls.keyFile),
-          allowHTTP1: true,
-          maxSessionMemory: 32,
-          // enableConnectProtocol: agents may open WebSockets over HTTP/2 (RFC 8441 extended CONNECT).
-          settings: { maxHeaderListSize: cfg.maxHeaderBytes, maxConcurrentStreams: 128, enableConnectProtocol: true },
-          // HTTP/1.1 connections on the TLS port: the same strict parser and header limit as plain.
-          maxHeaderSize: cfg.maxHeaderBytes,
-        } as http2.SecureServerOptions,
-        handler,
-      )
-    : http.createServer(
-        {
-          maxHeaderSize: cfg.maxHeaderBytes,
-          insecureHTTPParser: false,
-          requestTimeout: cfg.requestTimeoutMs,
-          headersTimeout: Math.min(cfg.requestTimeoutMs, 20_000),
-          joinDuplicateHeaders: false,
-        },
-        handler,
-      );
-  // Further certificates chosen by the SNI name (exact names and `*.` wildcards, as tls.Server matches them).
-  if (cfg.tls) for (const c of cfg.tls.sni) for (const host of c.hosts) (server as http2.Http2SecureServer).addContext(host, { cert: readFileSync(c.certFile), key: readFileSync(c.keyFile) });
+  const listener = createListener({
+    cfg,
+    handler: (req, res) => void handleExchange(x, connectionOf(req), req, res),
+    // enableConnectProtocol: agents may open WebSockets over HTTP/2 (RFC 8441 extended CONNECT).
+    h2: { maxConcurrentStreams: 128, enableConnectProtocol: true },
+    plainRequestTimeoutMs: cfg.requestTimeoutMs,
+    sniCertificates: true,
+    onClientError: (err: NodeJS.ErrnoException, socket: Socket) => {
+      // Node's parser refused the request (smuggling shapes, bad bytes, header limits): a plain 400.
+      ports.log.debug({ code: err.code }, 'http parser refused a request');
+      if (socket.writable) {
+        const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+        const body = JSON.stringify({ type: 'https://airlock.dev/problems/bad_request', title: 'The request could not be parsed', status: Number(status.slice(0, 3)), code: 'bad_request' });
+        socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      } else socket.destroy();
+    },
+  });
+  const { server } = listener;
   // WebSockets — HTTP/1.1 upgrades (plain or on the TLS port) and HTTP/2 extended CONNECT — decided,
   // then relayed (websocket.ts); any other CONNECT is refused there.
   const upgrades = createUpgradeHandler(x, connectionOf);
   server.on('upgrade', upgrades.upgrade);
   server.on('connect', upgrades.connect);
-  // Idle keep-alive connections are closed after a while; held requests are not idle.
-  (server as http.Server).keepAliveTimeout = 60_000;
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    // Node's parser refused the request (smuggling shapes, bad bytes, header limits): a plain 400.
-    ports.log.debug({ code: err.code }, 'http parser refused a request');
-    if (socket.writable) {
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-      const body = JSON.stringify({ type: 'https://airlock.dev/problems/bad_request', title: 'The request could not be parsed', status: Number(status.slice(0, 3)), code: 'bad_request' });
-      socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-    } else socket.destroy();
-  });
-  const sockets = new Set<Socket>();
-  server.on('connection', (s: Socket) => {
-    s.setNoDelay(true);
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  });
-  server.on('secureConnection', (s: Socket) => s.setNoDelay(true));
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(cfg.port, cfg.host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listener.listen();
   ports.log.info({ host: cfg.host, port, tls: Boolean(cfg.tls) }, 'http listener ready');
   return {
     protocol: 'http',
@@ -94,10 +56,7 @@ export async function startHttpEngine(ports: EnginePorts, cfg: HttpListenerConfi
     close: async () => {
       holds.close();
       upgrades.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
+      await listener.close();
       await connections.closeAll('the gateway is shutting down');
       await Promise.all([...targets.values()].map((t) => t.pool.close().catch(() => undefined)));
     },

@@ -12,7 +12,8 @@ import type { HttpRequestFacts } from '../../../../core/policy/request.js';
 import type { Masker } from '../../../../core/mask/index.js';
 import type { EnginePorts } from '../../engine.js';
 import { addressOf, HOST_LABEL } from './addressing.js';
-import { decisionAfterReview, holdKey, type ApprovalHolds } from './approval-holds.js';
+import type { ApprovalHolds } from './approval-holds.js';
+import { passGate } from './gate.js';
 import { SessionRefused, type ConnectionSessions, type HttpAuditSession } from './audit-session.js';
 import { bodyKindOf, createTextMasker } from './body-mask.js';
 import { canonicalPath } from './canonical-path.js';
@@ -24,6 +25,8 @@ import { policyProblem, problemBody, problemHeaders, refusalProblem, type Proble
 import { refusalHint, type Refusal as ContractRefusal } from '../../../../core/refusal.js';
 import { scopeToAsk } from '../../../../core/task/scope.js';
 import type { HttpTarget } from './target.js';
+import { queryParamNames } from './query-names.js';
+import { methodOverrideIn } from './method-override.js';
 
 export type AgentRequest = IncomingMessage | Http2ServerRequest;
 export type AgentResponse = ServerResponse | Http2ServerResponse;
@@ -176,12 +179,14 @@ export async function handleExchange(x: ExchangeContext, conn: ConnectionSession
     const operation = target.operation ? (target.operation(method, canonical.path) ?? null) : undefined;
     const classified = target.classify(method, canonical.path, operation === undefined ? undefined : (operation?.operationId ?? ''))!;
     const contentType = mediaType(req.headers['content-type']);
+    const override = methodOverrideIn(query, contentType, body);
+    if (override) throw new Refusal({ status: 400, code: 'method_override', title: 'The request names a second method', detail: `a "_method" parameter in the ${override} (upstream frameworks would run it as that method); send the method itself`, requestId });
     const facts: HttpRequestFacts = {
       action: classified.action,
       method,
       path: canonical.path,
       query,
-      queryParams: [...new URLSearchParams(query).keys()],
+      queryParams: queryParamNames(query),
       headers: target.config.contextHeaders.flatMap((h) => {
         const v = req.headers[h];
         return v === undefined ? [] : [`${h}=${Array.isArray(v) ? v.join(', ') : v}`];
@@ -192,7 +197,7 @@ export async function handleExchange(x: ExchangeContext, conn: ConnectionSession
       operationId: operation?.operationId ?? '',
       operationTags: operation?.tags ?? [],
     };
-    let decision: Decision = ports.policy().authorizeHttpRequest(principal, target.info, facts);
+    const decision: Decision = ports.policy().authorizeHttpRequest(principal, target.info, facts);
     const statementId = session.nextStatementId();
     const requestLine = `${method} ${canonical.path}${query ? `?${query}` : ''}`;
     const masker = session.masker;
@@ -225,78 +230,54 @@ export async function handleExchange(x: ExchangeContext, conn: ConnectionSession
     const outcomeError = (code: string, message: string) =>
       ports.audit.appendDeferred?.({ type: 'statement.outcome', sessionId: s.sessionId, statementId, status: 'error', bytes: 0, durationMs: 0, error: { code, message } });
 
-    let approvalId: string | undefined;
-    if (decision.effect === 'approve') {
-      const abort = new AbortController();
-      res.once('close', () => abort.abort());
-      const waited = await x.holds.wait(
-        holdKey({ principal: principal.id, target: target.info.name, method, path: canonical.path, query, bodySha256 }),
-        requestId,
-        () => ({
-          requester: principal,
-          target: target.info,
-          sessionId: s.sessionId,
-          statementId,
-          statementText: `${requestLine}${body.length ? ` (body ${body.length} bytes, sha256 ${bodySha256})` : ''}`,
-          statementClass: CLASS_OF[classified.action],
-          policyIds: decision.policyIds,
-          shape: `http:${requestLine}`,
-        }),
-        (e) => {
-          if (!s.ended) void ports.audit.append({ type: 'approval', sessionId: s.sessionId, statementId, approvalId: e.approvalId, state: e.state as 'pending', reviewer: e.reviewer, reason: e.reason }).catch(() => undefined);
+    // --- hold for a reviewer, refuse, charge the budgets, audit before forwarding (gate.ts)
+    await passGate({
+      holds: x.holds,
+      decision,
+      requester: principal,
+      target: target.info,
+      request: { method, path: canonical.path, query, bodySha256 },
+      requestId,
+      review: { statementText: `${requestLine}${body.length ? ` (body ${body.length} bytes, sha256 ${bodySha256})` : ''}`, statementClass: CLASS_OF[classified.action], shape: `http:${requestLine}` },
+      session: s,
+      statementId,
+      ports,
+      res,
+      auditRequest,
+      answers: {
+        stillWaiting: async (waited) => {
+          await auditRequest({ ...decision, reason: 'held: waiting for a reviewer' }, waited.approvalId);
+          outcomeError('approval_required', 'the agent was told to retry');
+          throw new Refusal({
+            status: 503,
+            code: 'approval_required',
+            title: 'Waiting for a reviewer',
+            detail: 'retry the identical request (method, path, query and body) to pick up the decision; it runs once when approved',
+            requestId: waited.requestId,
+            approvalId: waited.approvalId,
+            reviewUrl: waited.reviewUrl,
+            policyIds: decision.policyIds,
+            policyVersion: decision.policyVersion,
+            retryAfter: waited.retryAfterSeconds,
+          });
         },
-        abort.signal,
-      );
-      if (waited.kind === 'unavailable') {
-        decision = { ...decision, effect: 'deny', reason: waited.message };
-      } else if (waited.kind === 'waiting') {
-        await auditRequest({ ...decision, reason: 'held: waiting for a reviewer' }, waited.approvalId);
-        outcomeError('approval_required', 'the agent was told to retry');
-        throw new Refusal({
-          status: 503,
-          code: 'approval_required',
-          title: 'Waiting for a reviewer',
-          detail: 'retry the identical request (method, path, query and body) to pick up the decision; it runs once when approved',
-          requestId: waited.requestId,
-          approvalId: waited.approvalId,
-          reviewUrl: waited.reviewUrl,
-          policyIds: decision.policyIds,
-          policyVersion: decision.policyVersion,
-          retryAfter: waited.retryAfterSeconds,
-        });
-      } else {
-        approvalId = waited.approvalId;
-        decision = decisionAfterReview(decision, waited.outcome);
-      }
-    }
-    if (decision.effect !== 'allow') {
-      await auditRequest(decision, approvalId);
-      const p = policyProblem(decision, requestId);
-      if (approvalId) throw new Refusal({ ...p, code: 'approval_denied', approvalId });
-      // A task can only lift a default deny: then the refusal names the task scope to ask for (issue 32).
-      if (decision.policyIds.length === 0 && classified.action !== 'opaque') {
-        const contract: ContractRefusal = { code: 'policy_denied', message: decision.reason, next: { taskScope: scopeToAsk(classified.action === 'read' ? 'read' : 'write', []), ...(principal.task ? { taskId: principal.task.id } : {}) } };
-        throw new Refusal({ ...p, taskScope: contract.next!.taskScope, ...(principal.task ? { taskId: principal.task.id } : {}), hint: refusalHint(contract) });
-      }
-      throw new Refusal(principal.task ? { ...p, taskId: principal.task.id } : p);
-    }
-
-    // Ended while it waited (held for a reviewer): nothing more is forwarded for this session.
-    if (s.refusal) throw new Refusal(refusalProblem(s.refusal, requestId));
-    // The task's and the agent's request rates (issue 32): charged once policy allowed, before forwarding.
-    const spent = ports.sessions?.charge(principal, 'requests');
-    if (spent) {
-      await auditRequest({ effect: 'deny', policyIds: [], policyVersion: decision.policyVersion, reason: `budget_exceeded: ${spent.message}` }, approvalId).catch(() => undefined);
-      throw new Refusal(refusalProblem(spent, requestId));
-    }
-
-    // --- audit before forwarding: no audit, no forward
-    try {
-      await auditRequest(decision, approvalId);
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'audit refused an HTTP request');
-      throw new Refusal({ status: 503, code: 'audit_unavailable', title: 'The audit trail cannot record this request; nothing was forwarded', requestId, retryAfter: 5 });
-    }
+        refused: (d, approvalId) => {
+          const p = policyProblem(d, requestId);
+          if (approvalId) return new Refusal({ ...p, code: 'approval_denied', approvalId });
+          // A task can only lift a default deny: then the refusal names the task scope to ask for (issue 32).
+          if (d.policyIds.length === 0 && classified.action !== 'opaque') {
+            const contract: ContractRefusal = { code: 'policy_denied', message: d.reason, next: { taskScope: scopeToAsk(classified.action === 'read' ? 'read' : 'write', []), ...(principal.task ? { taskId: principal.task.id } : {}) } };
+            return new Refusal({ ...p, taskScope: contract.next!.taskScope, ...(principal.task ? { taskId: principal.task.id } : {}), hint: refusalHint(contract) });
+          }
+          return new Refusal(principal.task ? { ...p, taskId: principal.task.id } : p);
+        },
+        contract: (r) => new Refusal(refusalProblem(r, requestId)),
+        auditUnavailable: (err) => {
+          log.error({ err: err.message }, 'audit refused an HTTP request');
+          return new Refusal({ status: 503, code: 'audit_unavailable', title: 'The audit trail cannot record this request; nothing was forwarded', requestId, retryAfter: 5 });
+        },
+      },
+    });
     await forward(x, s, target, { method, path: canonical.encoded, query, body, requestId, statementId, headers: req.headers }, res);
   } catch (err) {
     if (err instanceof Refusal) {

@@ -34,8 +34,14 @@ const AGENT_CREDENTIALS = new Set(['authorization', 'proxy-authorization', 'cook
 /** Set by the gateway itself (length after masking, encoding after decoding). */
 const RECOMPUTED = new Set(['content-length', 'accept-encoding', 'expect']);
 
+/**
+ * Whether an agent's request header stays behind. Names with `_` are dropped (as nginx does by
+ * default): CGI, WSGI (Python's wsgiref), Rack and PHP file `X_HTTP_Method_Override` under the same
+ * key as `X-HTTP-Method-Override`, so every name below, and the credential's and the policy's
+ * context headers, would otherwise reach such an upstream under a second spelling.
+ */
 export function dropsFromRequest(name: string): boolean {
-  return name.startsWith(':') || HOP_BY_HOP.has(name) || ROUTING.has(name) || AGENT_CREDENTIALS.has(name) || RECOMPUTED.has(name);
+  return name.startsWith(':') || name.includes('_') || HOP_BY_HOP.has(name) || ROUTING.has(name) || AGENT_CREDENTIALS.has(name) || RECOMPUTED.has(name);
 }
 
 /** Extra names listed in the `Connection` header are hop-by-hop too. */

@@ -19,6 +19,7 @@ import { injectCredential, scrubText } from './credential.js';
 import { admit, Refusal, sendProblem, type AgentRequest, type ExchangeContext } from './exchange.js';
 import { auditedHeaders } from './headers.js';
 import { policyProblem, problemBody, problemHeaders, type Problem } from './problem.js';
+import { queryParamNames } from './query-names.js';
 
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
@@ -70,7 +71,7 @@ export function createUpgradeHandler(x: ExchangeContext, connectionOf: (req: Age
         method,
         path: canonical.path,
         query,
-        queryParams: [...new URLSearchParams(query).keys()],
+        queryParams: queryParamNames(query),
         headers: target.config.contextHeaders.flatMap((h) => (req.headers[h] === undefined ? [] : [`${h}=${String(req.headers[h])}`])),
         contentType: '',
         bodyBytes: 0,

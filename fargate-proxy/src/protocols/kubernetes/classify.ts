@@ -27,11 +27,18 @@ export function readBody(contentType: string, body: Buffer, requestId: string): 
   }
   const text = body.toString('utf8');
   if (JSON_TYPES.has(contentType)) {
+    let value: unknown;
     try {
-      return JSON.parse(text);
+      value = JSON.parse(text);
     } catch {
       throw refusal(400, 'body_not_json', 'airlock: the request body is not valid JSON', { requestId });
     }
+    // JSON.parse keeps a repeated key's last value; Go's decoder decodes each repeat into the same
+    // struct field, merging objects: `"securityContext": {"privileged": true}, "securityContext": {}`
+    // is an empty securityContext to us and a privileged one to the API server. No one reading: refused.
+    const dup = duplicateKey(text);
+    if (dup !== undefined) throw refusal(400, 'body_duplicate_key', `airlock: the key "${dup.slice(0, 64)}" appears twice in one JSON object (the API server would merge what the gateway reads as replaced)`, { requestId });
+    return value;
   }
   if (YAML_TYPES.has(contentType)) {
     try {
@@ -43,7 +50,52 @@ export function readBody(contentType: string, body: Buffer, requestId: string): 
   throw refusal(415, 'body_media_type', `airlock: request bodies of type "${contentType || '(none)'}" cannot be inspected`, { requestId });
 }
 
-const HOST_FLAGS: Record<string, string> = { privileged: 'privileged', hostnetwork: 'hostNetwork', hostpid: 'hostPID', hostipc: 'hostIPC', allowprivilegeescalation: 'allowPrivilegeEscalation' };
+/**
+ * The first key that appears twice in one object of `text` (already known to be valid JSON), compared
+ * after unescaping (`"privil\u0065ged"` is `"privileged"`), or undefined.
+ */
+export function duplicateKey(text: string): string | undefined {
+  const frames: { keys: Set<string> | undefined; expectKey: boolean }[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '{') frames.push({ keys: new Set(), expectKey: true });
+    else if (c === '[') frames.push({ keys: undefined, expectKey: false });
+    else if (c === '}' || c === ']') frames.pop();
+    else if (c === ',') {
+      const top = frames[frames.length - 1];
+      if (top?.keys) top.expectKey = true;
+    } else if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const top = frames[frames.length - 1];
+      if (top?.keys && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.keys.has(key)) return key;
+        top.keys.add(key);
+        top.expectKey = false;
+      }
+      i = j;
+    }
+  }
+  return undefined;
+}
+
+const DRY_RUN_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
+
+/**
+ * `dryRun=All` as the API server honours it: on writes to resources. A proxy subresource passes the
+ * query on to the pod, service or node (which writes what it likes), and reads and non-resource
+ * requests have nothing to dry-run: there it is no promise, so it is not reported as one.
+ */
+export function isDryRun(a: KubeRequestAttributes): boolean {
+  if (!a.isResourceRequest || a.verb === 'proxy' || a.subresource === 'proxy' || !DRY_RUN_VERBS.has(a.verb)) return false;
+  return a.query.some(([k, v]) => k === 'dryRun' && v === 'All');
+}
+
+const HOST_FLAGS: Record<string, string> = { privileged: 'privileged', hostnetwork: 'hostNetwork', hostpid: 'hostPID', hostipc: 'hostIPC', allowprivilegeescalation: 'allowPrivilegeEscalation', hostprocess: 'hostProcess' };
+/** Annotations that still turn a container's AppArmor or seccomp confinement off. */
+const UNCONFINING_ANNOTATION = /^(?:container\.apparmor\.security\.beta\.kubernetes\.io\/|container\.seccomp\.security\.alpha\.kubernetes\.io\/|seccomp\.security\.alpha\.kubernetes\.io\/pod$)/;
+const isUnconfined = (v: unknown): boolean => typeof v === 'string' && /^unconfined$/i.test(v);
 
 /** What a written object (or patch) asks of the node: found anywhere in it, keys compared case-insensitively. */
 export function podRisks(body: unknown): string[] {
@@ -56,6 +108,12 @@ export function podRisks(body: unknown): string[] {
     const k = key.toLowerCase();
     if (HOST_FLAGS[k] && value === true) found.add(HOST_FLAGS[k]);
     if (k === 'hostpath' && value !== null && value !== undefined) found.add('hostPath');
+    // The rest of the Pod Security Standards' baseline: a host port, an unmasked /proc, no
+    // seccomp or AppArmor confinement (by field or by the older annotations).
+    if (k === 'hostport' && typeof value === 'number' && value !== 0) found.add('hostPort');
+    if (k === 'procmount' && typeof value === 'string' && value.toLowerCase() !== 'default') found.add('procMount');
+    if ((k === 'seccompprofile' || k === 'apparmorprofile') && value && typeof value === 'object' && Object.entries(value).some(([n, v]) => n.toLowerCase() === 'type' && isUnconfined(v))) found.add('unconfined');
+    if (UNCONFINING_ANNOTATION.test(k) && isUnconfined(value)) found.add('unconfined');
     if (k === 'ephemeralcontainers' && Array.isArray(value) && value.length > 0) found.add('ephemeralContainers');
     if (k === 'capabilities' && value && typeof value === 'object') {
       const add = Object.entries(value as Record<string, unknown>).find(([n]) => n.toLowerCase() === 'add')?.[1];
@@ -71,6 +129,15 @@ export function podRisks(body: unknown): string[] {
         const last = segs[segs.length - 1] ?? '';
         const lower = o.path.toLowerCase();
         if (lower.includes('/capabilities/add') || (lower.endsWith('/capabilities') && o.value)) found.add('capabilities');
+        if (/\/(?:seccompprofile|apparmorprofile)\/type$/.test(lower) && isUnconfined(o.value)) found.add('unconfined');
+        // `copy` and `move` write a value the patch does not show, taken from the live object: a
+        // defaulted `enableServiceLinks: true` copied to `hostNetwork`, an annotation map
+        // `{"path": "/"}` copied to a volume's `hostPath`. Outside `metadata` (and into the
+        // annotations that unconfine a container) that is a pod risk.
+        if (o.op === 'copy' || o.op === 'move') {
+          const intoMetadata = segs[1] === 'metadata' && (segs[2] !== 'annotations' || (segs.length === 4 && !UNCONFINING_ANNOTATION.test(last.toLowerCase())));
+          if (!intoMetadata) found.add('copiedValue');
+        }
         visit(/^(\d+|-)$/.test(last) ? (segs[segs.length - 2] ?? '') : last, o.value, depth + 1);
         if (/^(\d+|-)$/.test(last)) visit('', o.value, depth + 1);
       }

@@ -2,21 +2,20 @@
 // `airlock kubeconfig`). HTTPS serves HTTP/2 and HTTP/1.1; plain HTTP/1.1 only when allowed (local
 // use). Requests go through exchange.ts; WebSocket/SPDY upgrades on pods/exec, attach and
 // portforward go to the streaming handler (streaming/contract.ts), everything else upgraded is refused.
-import http from 'node:http';
-import http2 from 'node:http2';
-import { readFileSync } from 'node:fs';
-import type { AddressInfo, Socket } from 'node:net';
+import type http from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { Engine, EnginePorts } from '../../engine.js';
 import { ApprovalHolds } from '../http/approval-holds.js';
 import type { ConnectionSessions } from '../http/audit-session.js';
 import { AgentConnections } from '../http/agent-connections.js';
-import type { AgentRequest, AgentResponse } from '../http/exchange.js';
+import type { AgentRequest } from '../http/exchange.js';
 import type { KubernetesListenerConfig } from './config.js';
 import { handleKubeExchange, type KubeExchangeContext } from './exchange.js';
 import { createKubeTarget, type EksTokenSourceFactory, type KubeTarget } from './target.js';
 import { handleKubeUpgrade } from './upgrade.js';
+import { createListener } from '../http/listener.js';
 
 export async function startKubernetesEngine(ports: EnginePorts, cfg: KubernetesListenerConfig, opts: { approvalLifetimeMs: number; eksTokens?: EksTokenSourceFactory }): Promise<Engine> {
   const targets = new Map<string, KubeTarget>();
@@ -26,63 +25,38 @@ export async function startKubernetesEngine(ports: EnginePorts, cfg: KubernetesL
 
   const connections = new AgentConnections(ports, { h2: 'kubernetes/http2', h1: 'kubernetes/http1.1' });
   const connectionOf = (req: AgentRequest): ConnectionSessions => connections.of(req);
-  const handler = (req: AgentRequest, res: AgentResponse) => {
-    req.setTimeout?.(cfg.requestTimeoutMs, () => req.destroy?.());
-    void handleKubeExchange(x, connectionOf(req), req, res);
-  };
-
-  const server = cfg.tls
-    ? http2.createSecureServer(
-        {
-          cert: readFileSync(cfg.tls.certFile),
-          key: readFileSync(cfg.tls.keyFile),
-          allowHTTP1: true,
-          maxSessionMemory: 32,
-          settings: { maxHeaderListSize: cfg.maxHeaderBytes, maxConcurrentStreams: 256 },
-          maxHeaderSize: cfg.maxHeaderBytes,
-        } as http2.SecureServerOptions,
-        handler,
-      )
-    : http.createServer({ maxHeaderSize: cfg.maxHeaderBytes, insecureHTTPParser: false, headersTimeout: Math.min(cfg.requestTimeoutMs, 20_000), requestTimeout: 0, joinDuplicateHeaders: false }, handler);
-  // Watches and followed logs are long-lived: no overall timeout on responses (requests are bounded above).
-  (server as http.Server).keepAliveTimeout = 60_000;
+  const listener = createListener({
+    cfg,
+    handler: (req, res) => void handleKubeExchange(x, connectionOf(req), req, res),
+    h2: { maxConcurrentStreams: 256 },
+    // Watches and followed logs are long-lived: no overall timeout on responses (requests are bounded above).
+    plainRequestTimeoutMs: 0,
+    sniCertificates: false,
+    onClientError: (err: NodeJS.ErrnoException, socket: Socket) => {
+      ports.log.debug({ code: err.code }, 'kubernetes listener refused an unparseable request');
+      if (!socket.writable) return void socket.destroy();
+      const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'airlock: the request could not be parsed', reason: 'BadRequest', code: 400 });
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    },
+  });
   const upgrades = new Set<Duplex>();
-  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+  listener.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     upgrades.add(socket);
     socket.once('close', () => upgrades.delete(socket));
     void handleKubeUpgrade(x, connectionOf(req), req, socket, head, randomUUID());
   });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    ports.log.debug({ code: err.code }, 'kubernetes listener refused an unparseable request');
-    if (!socket.writable) return void socket.destroy();
-    const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'airlock: the request could not be parsed', reason: 'BadRequest', code: 400 });
-    socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-  });
-  const sockets = new Set<Socket>();
-  server.on('connection', (s: Socket) => {
-    s.setNoDelay(true);
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(cfg.port, cfg.host, () => resolve());
-  });
-  const port = (server as http.Server).address() as AddressInfo;
-  ports.log.info({ host: cfg.host, port: port.port, tls: Boolean(cfg.tls) }, 'kubernetes listener ready');
+  const port = await listener.listen();
+  ports.log.info({ host: cfg.host, port, tls: Boolean(cfg.tls) }, 'kubernetes listener ready');
   return {
     protocol: 'kubernetes',
-    address: { host: cfg.host, port: port.port },
+    address: { host: cfg.host, port },
     liveSessions: () => connections.size,
-    stopAccepting: () => server.close(),
+    stopAccepting: () => listener.server.close(),
     close: async () => {
       holds.close();
       for (const u of upgrades) u.destroy();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
+      await listener.close();
       await connections.closeAll('the gateway is shutting down');
       await Promise.all([...targets.values()].map((t) => t.close()));
     },

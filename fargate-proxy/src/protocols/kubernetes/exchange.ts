@@ -12,7 +12,8 @@ import type { Decision, Principal, StatementClass } from '../../../../core/model
 import { ResponseCapture } from '../../../../core/audit/response-capture.js';
 import type { KubeRequestActionId, KubeRequestFacts } from '../../../../core/policy/request.js';
 import type { EnginePorts } from '../../engine.js';
-import { decisionAfterReview, holdKey, type ApprovalHolds } from '../http/approval-holds.js';
+import type { ApprovalHolds } from '../http/approval-holds.js';
+import { passGate } from '../http/gate.js';
 import { SessionRefused, type ConnectionSessions, type HttpAuditSession } from '../http/audit-session.js';
 import { refusalProblem } from '../http/problem.js';
 import { refusalDetail, type Refusal as ContractRefusal } from '../../../../core/refusal.js';
@@ -21,7 +22,7 @@ import type { HttpListenerConfig } from '../http/config.js';
 import { scrubText, StreamScrubber } from '../http/credential.js';
 import type { AgentRequest, AgentResponse } from '../http/exchange.js';
 import { agentResponseHeaders, auditedHeaders, mediaType, upstreamRequestHeaders } from '../http/headers.js';
-import { classifyRequest, readBody } from './classify.js';
+import { classifyRequest, isDryRun, readBody } from './classify.js';
 import { resolveRequestAttributes, type KubeRequestAttributes } from './request-attributes.js';
 import { JsonValueSplitter, KubeObjectMasker, kindOfResource } from './response-mask.js';
 import { KubeRefusalError, policyRefusal, refusal, statusBody, statusHeaders, type KubeRefusal } from './status.js';
@@ -220,10 +221,10 @@ export async function handleKubeExchange(x: KubeExchangeContext, conn: Connectio
       namespace: a.namespace,
       name: a.name,
       path: a.path,
-      dryRun: a.query.some(([k, v]) => k === 'dryRun' && v === 'All'),
+      dryRun: isDryRun(a),
       podRisks,
     };
-    let decision: Decision = ports.policy().authorizeKubernetesRequest(principal, target.info, action, facts);
+    const decision: Decision = ports.policy().authorizeKubernetesRequest(principal, target.info, action, facts);
     const what = `${a.verb} ${describe(a)}`;
     const requestLine = `${method} ${a.path}${a.encodedQuery ? `?${a.encodedQuery}` : ''}`;
     const bodySha256 = createHash('sha256').update(body).digest('hex');
@@ -249,64 +250,44 @@ export async function handleKubeExchange(x: KubeExchangeContext, conn: Connectio
         },
       });
 
-    let approvalId: string | undefined;
-    if (decision.effect === 'approve') {
-      const abort = new AbortController();
-      res.once('close', () => abort.abort());
-      const waited = await x.holds.wait(
-        holdKey({ principal: principal.id, target: target.info.name, method, path: a.path, query: a.encodedQuery, bodySha256 }),
-        requestId,
-        () => ({
-          requester: principal,
-          target: target.info,
-          sessionId: s.sessionId,
-          statementId,
-          statementText: `${what}${body.length ? ` (body ${body.length} bytes, sha256 ${bodySha256})` : ''}`,
-          statementClass: CLASS_OF_ACTION[action],
-          policyIds: decision.policyIds,
-          shape: `k8s:${action}:${requestLine}`,
-        }),
-        (e) => {
-          if (!s.ended) void ports.audit.append({ type: 'approval', sessionId: s.sessionId, statementId, approvalId: e.approvalId, state: e.state as 'pending', reviewer: e.reviewer, reason: e.reason }).catch(() => undefined);
+    // Hold for a reviewer, refuse, charge the budgets, audit before forwarding: as for the HTTP engine (http/gate.ts).
+    await passGate({
+      holds: x.holds,
+      decision,
+      requester: principal,
+      target: target.info,
+      request: { method, path: a.path, query: a.encodedQuery, bodySha256 },
+      requestId,
+      review: { statementText: `${what}${body.length ? ` (body ${body.length} bytes, sha256 ${bodySha256})` : ''}`, statementClass: CLASS_OF_ACTION[action], shape: `k8s:${action}:${requestLine}` },
+      session: s,
+      statementId,
+      ports,
+      res,
+      auditRequest,
+      answers: {
+        stillWaiting: async (waited) => {
+          await auditRequest({ ...decision, reason: 'held: waiting for a reviewer' }, waited.approvalId);
+          // client-go retries a 503 with Retry-After by itself; the identical retry picks the decision up.
+          throw refusal(503, 'approval_required', `airlock: ${what} is waiting for a reviewer (approval ${waited.approvalId}${waited.reviewUrl ? `, ${waited.reviewUrl}` : ''}); retry the identical request`, {
+            requestId: waited.requestId,
+            approvalId: waited.approvalId,
+            policyIds: decision.policyIds,
+            retryAfterSeconds: waited.retryAfterSeconds,
+          });
         },
-        abort.signal,
-      );
-      if (waited.kind === 'unavailable') {
-        decision = { ...decision, effect: 'deny', reason: waited.message };
-      } else if (waited.kind === 'waiting') {
-        await auditRequest({ ...decision, reason: 'held: waiting for a reviewer' }, waited.approvalId);
-        // client-go retries a 503 with Retry-After by itself; the identical retry picks the decision up.
-        throw refusal(503, 'approval_required', `airlock: ${what} is waiting for a reviewer (approval ${waited.approvalId}${waited.reviewUrl ? `, ${waited.reviewUrl}` : ''}); retry the identical request`, {
-          requestId: waited.requestId,
-          approvalId: waited.approvalId,
-          policyIds: decision.policyIds,
-          retryAfterSeconds: waited.retryAfterSeconds,
-        });
-      } else {
-        approvalId = waited.approvalId;
-        decision = decisionAfterReview(decision, waited.outcome);
-      }
-    }
-    if (decision.effect !== 'allow') {
-      await auditRequest(decision, approvalId);
-      const r = policyRefusal(decision, requestId, what);
-      // A reviewer's denial is its own code in the one refusal contract (core/refusal.ts).
-      if (approvalId) Object.assign(r.refusal, { approvalId, airlockCode: 'approval_denied' });
-      throw r;
-    }
-    if (s.refusal) throw contractRefusal(s.refusal, requestId);
-    // The task's and the agent's request rates (issue 32), as for the HTTP engine.
-    const spent = ports.sessions?.charge(principal, 'requests');
-    if (spent) {
-      await auditRequest({ effect: 'deny', policyIds: [], policyVersion: decision.policyVersion, reason: `budget_exceeded: ${spent.message}` }, approvalId).catch(() => undefined);
-      throw contractRefusal(spent, requestId);
-    }
-    try {
-      await auditRequest(decision, approvalId);
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'audit refused a Kubernetes request');
-      throw refusal(503, 'audit_unavailable', 'airlock: the audit trail cannot record this request; nothing was forwarded', { requestId, retryAfterSeconds: 5 });
-    }
+        refused: (d, approvalId) => {
+          const r = policyRefusal(d, requestId, what);
+          // A reviewer's denial is its own code in the one refusal contract (core/refusal.ts).
+          if (approvalId) Object.assign(r.refusal, { approvalId, airlockCode: 'approval_denied' });
+          return r;
+        },
+        contract: (r) => contractRefusal(r, requestId),
+        auditUnavailable: (err) => {
+          log.error({ err: err.message }, 'audit refused a Kubernetes request');
+          return refusal(503, 'audit_unavailable', 'airlock: the audit trail cannot record this request; nothing was forwarded', { requestId, retryAfterSeconds: 5 });
+        },
+      },
+    });
     await forwardKube(x, s, target, principal, a, { method, body, requestId, statementId, headers: req.headers }, res);
   } catch (err) {
     if (err instanceof KubeRefusalError) {
