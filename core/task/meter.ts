@@ -38,6 +38,10 @@ class RollingMinute {
   add(now: number): void {
     this.#times.push(now);
   }
+  /** Takes back the latest event (the fleet refused what this process had let through). */
+  removeLast(): void {
+    this.#times.pop();
+  }
 }
 
 interface AgentUsage {
@@ -155,7 +159,7 @@ export class BudgetMeter {
   /**
    * The fleet-wide counts `n` of `what` is charged to (core/task/lease.ts): the task's and the
    * agent's, each with its limit. An agent's window is aligned to the epoch so every process of the
-   * fleet names the same one. Requests per minute and concurrent sessions stay per process.
+   * fleet names the same one. Request rates: `fleetRateKeys`; concurrent sessions: `fleetSessionKeys`.
    */
   fleetKeys(p: Principal, what: 'statements' | 'commands', o: { agentOnly?: boolean } = {}): { key: string; limit: number; budget: 'task' | 'agent' }[] {
     const out: { key: string; limit: number; budget: 'task' | 'agent' }[] = [];
@@ -169,8 +173,40 @@ export class BudgetMeter {
     return out;
   }
 
+  /**
+   * The fleet-wide request rates a request is charged to (core/task/rate.ts): the task's and the
+   * agent's, each the base of its 10-second buckets, with its limit per minute.
+   */
+  fleetRateKeys(p: Principal): { base: string; limit: number; budget: 'task' | 'agent' }[] {
+    const out: { base: string; limit: number; budget: 'task' | 'agent' }[] = [];
+    const taskLimit = p.task?.budget.requestsPerMinute;
+    if (p.task && taskLimit !== undefined) out.push({ base: `task#${p.task.id}/requestsPerMinute`, limit: taskLimit, budget: 'task' });
+    const agentLimit = this.agentBudget(p)?.requestsPerMinute;
+    if (agentLimit !== undefined) out.push({ base: `agent#${JSON.stringify([p.issuer, p.id])}/requestsPerMinute`, limit: agentLimit, budget: 'agent' });
+    return out;
+  }
+
+  /** The fleet-wide concurrent-session counts a session of `p` takes a slot of (core/task/slots.ts). */
+  fleetSessionKeys(p: Principal): { key: string; limit: number; budget: 'task' | 'agent' }[] {
+    const out: { key: string; limit: number; budget: 'task' | 'agent' }[] = [];
+    const taskLimit = p.task?.budget.concurrentSessions;
+    if (p.task && taskLimit !== undefined) out.push({ key: `task#${p.task.id}/concurrentSessions`, limit: taskLimit, budget: 'task' });
+    const agentLimit = this.agentBudget(p)?.concurrentSessions;
+    if (agentLimit !== undefined) out.push({ key: `agent#${JSON.stringify([p.issuer, p.id])}/concurrentSessions`, limit: agentLimit, budget: 'agent' });
+    return out;
+  }
+
   /** Takes back a charge the fleet then refused (nothing ran). */
-  uncharge(p: Principal, what: 'statements' | 'commands', n: number, o: { agentOnly?: boolean } = {}): void {
+  uncharge(p: Principal, what: Metered, n: number, o: { agentOnly?: boolean } = {}): void {
+    if (what === 'requests') {
+      if (p.task) {
+        p.task.usage.requests = Math.max(0, p.task.usage.requests - n);
+        if (p.task.budget.requestsPerMinute !== undefined) for (let i = 0; i < n; i++) this.#taskRates.get(p.task.id)?.removeLast();
+      }
+      const u = this.#agents.get(JSON.stringify([p.issuer, p.id]));
+      if (u && this.agentBudget(p)?.requestsPerMinute !== undefined) for (let i = 0; i < n; i++) u.rate.removeLast();
+      return;
+    }
     if (p.task && !o.agentOnly) p.task.usage[what] = Math.max(0, p.task.usage[what] - n);
     const u = this.#agents.get(JSON.stringify([p.issuer, p.id]));
     if (u && this.agentBudget(p)) u[what] = Math.max(0, u[what] - n);

@@ -65,9 +65,9 @@ function proxyTask(audit?: AuditSink, agentBudgets?: Parameters<typeof startTask
   });
 }
 
-function session(tasks: ReturnType<typeof proxyTask>, principal: Principal, id: string) {
+async function session(tasks: ReturnType<typeof proxyTask>, principal: Principal, id: string) {
   const ended: Refusal[] = [];
-  const admission = tasks.sessions.admit({ sessionId: id, principal, target: 'app', protocol: 'postgres', startedAt: Date.now(), end: (r) => ended.push(r) });
+  const admission = await tasks.sessions.admit({ sessionId: id, principal, target: 'app', protocol: 'postgres', startedAt: Date.now(), end: (r) => ended.push(r) });
   assert.ok(admission.ok);
   return ended;
 }
@@ -81,7 +81,7 @@ test('a task opened on one proxy task is used on another, and closing it there e
     if (opened.state !== 'granted') return;
     const onB = await b.verifier.verify(opened.token);
     assert.equal(onB.task?.id, opened.task.id);
-    const ended = session(b, onB, 's-1');
+    const ended = await session(b, onB, 's-1');
     await b.pollFleet();
     assert.equal(ended.length, 0, 'an active task is left alone');
     await a.service.close(agent, opened.task.id, 'done');
@@ -100,16 +100,16 @@ test('a kill order given on one proxy task ends that principal\'s sessions on an
   const a = proxyTask();
   const b = proxyTask();
   try {
-    const killedHere = session(b, agent, 's-2');
-    const alsoKilled = session(b, agent, 's-3');
-    const spared = session(b, bystander, 's-4');
+    const killedHere = await session(b, agent, 's-2');
+    const alsoKilled = await session(b, agent, 's-3');
+    const spared = await session(b, bystander, 's-4');
     await a.kill('agent-1', 'rev', 'incident 9');
     await b.pollFleet();
     assert.deepEqual([killedHere.length, alsoKilled.length, spared.length], [1, 1, 0]);
     assert.equal(killedHere[0]!.code, 'session_killed');
     assert.match(killedHere[0]!.message, /session ended by rev: incident 9/);
     // An order is carried out once.
-    const later = session(b, agent, 's-5');
+    const later = await session(b, agent, 's-5');
     await b.pollFleet();
     assert.equal(later.length, 0);
   } finally {
@@ -123,12 +123,12 @@ test('an agent\'s command budget is spent across proxy tasks, not per proxy task
   const b = proxyTask(undefined, [{ principal: 'agent-2', budget: { commands: 3 } }]);
   const command = async (tasks: ReturnType<typeof proxyTask>, id: string) => tasks.sessions.charge(bystander, 'commands') ?? (await tasks.sessions.chargeFleet(id, bystander, 'commands', 1));
   try {
-    const onA = tasks(a, 's-a');
+    const onA = await tasks(a, 's-a');
     assert.equal(await command(a, 's-a'), undefined);
     assert.equal(await command(a, 's-a'), undefined);
     onA.release();
     await a.close();
-    const onB = tasks(b, 's-b');
+    const onB = await tasks(b, 's-b');
     assert.equal(await command(b, 's-b'), undefined);
     const refused = await command(b, 's-b');
     assert.equal(refused?.code, 'budget_exceeded');
@@ -139,8 +139,8 @@ test('an agent\'s command budget is spent across proxy tasks, not per proxy task
     b.close();
   }
 
-  function tasks(t: ReturnType<typeof proxyTask>, id: string) {
-    const admission = t.sessions.admit({ sessionId: id, principal: bystander, target: 'app', protocol: 'ssh', startedAt: Date.now(), end: () => undefined });
+  async function tasks(t: ReturnType<typeof proxyTask>, id: string) {
+    const admission = await t.sessions.admit({ sessionId: id, principal: bystander, target: 'app', protocol: 'ssh', startedAt: Date.now(), end: () => undefined });
     assert.ok(admission.ok);
     return admission;
   }

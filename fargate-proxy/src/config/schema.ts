@@ -217,8 +217,14 @@ export const configSchema = z
           .default([]),
         /** Agent `statements` and `commands` are counted per window of this many seconds. */
         agentBudgetWindowSeconds: z.number().int().positive().default(3600),
+        /**
+         * In a fleet (approvals backend `stepfunctions`): how often each process reads tasks ended and
+         * kill orders given elsewhere and heartbeats its concurrent-session slots; a process silent for
+         * three polls is taken for dead and its slots freed.
+         */
+        fleetPollSeconds: z.number().positive().max(60).default(2),
       })
-      .default({ agentBudgets: [], agentBudgetWindowSeconds: 3600 }),
+      .default({ agentBudgets: [], agentBudgetWindowSeconds: 3600, fleetPollSeconds: 2 }),
     /**
      * One task of a fleet behind a load balancer: tasks register in a DynamoDB table so that a
      * PostgreSQL cancel arriving at any task reaches the task holding the session.

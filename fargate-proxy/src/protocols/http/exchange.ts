@@ -284,7 +284,7 @@ export async function handleExchange(x: ExchangeContext, conn: ConnectionSession
     // Ended while it waited (held for a reviewer): nothing more is forwarded for this session.
     if (s.refusal) throw new Refusal(refusalProblem(s.refusal, requestId));
     // The task's and the agent's request rates (issue 32): charged once policy allowed, before forwarding.
-    const spent = ports.sessions?.charge(principal, 'requests');
+    const spent = ports.sessions?.charge(principal, 'requests') ?? (await ports.sessions?.chargeFleetRate(s.sessionId, principal));
     if (spent) {
       await auditRequest({ effect: 'deny', policyIds: [], policyVersion: decision.policyVersion, reason: `budget_exceeded: ${spent.message}` }, approvalId).catch(() => undefined);
       throw new Refusal(refusalProblem(spent, requestId));

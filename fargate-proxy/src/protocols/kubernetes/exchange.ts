@@ -296,7 +296,7 @@ export async function handleKubeExchange(x: KubeExchangeContext, conn: Connectio
     }
     if (s.refusal) throw contractRefusal(s.refusal, requestId);
     // The task's and the agent's request rates (issue 32), as for the HTTP engine.
-    const spent = ports.sessions?.charge(principal, 'requests');
+    const spent = ports.sessions?.charge(principal, 'requests') ?? (await ports.sessions?.chargeFleetRate(s.sessionId, principal));
     if (spent) {
       await auditRequest({ effect: 'deny', policyIds: [], policyVersion: decision.policyVersion, reason: `budget_exceeded: ${spent.message}` }, approvalId).catch(() => undefined);
       throw contractRefusal(spent, requestId);
