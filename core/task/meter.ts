@@ -2,6 +2,8 @@
 // task a token carries and against the budget configured for the agent, and says which ran out.
 // Task usage lives on the task record (what `airlock task show` reads); an agent's usage lives here,
 // in this process, counted over a fixed window; request rates are counted over a rolling minute.
+// In a fleet the same budgets are also counted across every process (the keys come from here:
+// `fleetKeys`, `fleetRateKeys`, `fleetSessionKeys`; the counting is lease.ts, rate.ts, slots.ts).
 // No I/O; the clock is injected.
 import type { Principal } from '../model.js';
 import type { Refusal } from '../refusal.js';

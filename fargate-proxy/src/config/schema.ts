@@ -198,7 +198,7 @@ export const configSchema = z
         kmsKeyId: z.string().min(1).optional(),
         /**
          * Budgets per agent (docs/tasks.md), with or without a task: the first rule naming the agent's
-         * id (`principal`), else one of its groups (`group`), applies. Counted in each gateway process.
+         * id (`principal`), else one of its groups (`group`), applies. Counted in the process, and across the fleet in AWS (docs/tasks.md).
          */
         agentBudgets: z
           .array(
