@@ -57,6 +57,11 @@ export interface BudgetMeterOptions {
   rules?: readonly AgentBudgetRule[];
   /** Statements and commands of an agent are counted per window of this length (default one hour). */
   windowSeconds?: number;
+  /**
+   * Request rates are counted across the fleet (core/task/rate.ts) and decided there alone: a
+   * rolling minute kept here as well would answer with a Retry-After the fleet does not keep.
+   */
+  ratesInFleet?: boolean;
   now?: () => number;
 }
 
@@ -64,12 +69,14 @@ export class BudgetMeter {
   readonly #rules: readonly AgentBudgetRule[];
   readonly #windowMs: number;
   readonly #now: () => number;
+  readonly #ratesInFleet: boolean;
   readonly #agents = new Map<string, AgentUsage>();
   readonly #taskRates = new Map<string, RollingMinute>();
 
   constructor(o: BudgetMeterOptions = {}) {
     this.#rules = o.rules ?? [];
     this.#windowMs = (o.windowSeconds ?? 3600) * 1000;
+    this.#ratesInFleet = o.ratesInFleet ?? false;
     this.#now = o.now ?? (() => Date.now());
   }
 
@@ -95,13 +102,13 @@ export class BudgetMeter {
     }
     if (task) {
       task.usage[what] += n;
-      if (what === 'requests' && task.budget.requestsPerMinute !== undefined) this.#taskRate(task.id).add(now);
+      if (what === 'requests' && task.budget.requestsPerMinute !== undefined && !this.#ratesInFleet) this.#taskRate(task.id).add(now);
     }
     const budget = this.agentBudget(p);
     if (budget) {
       const u = this.#agent(p, now);
       if (what !== 'requests') u[what] += n;
-      else if (budget.requestsPerMinute !== undefined) u.rate.add(now);
+      else if (budget.requestsPerMinute !== undefined && !this.#ratesInFleet) u.rate.add(now);
     }
     return undefined;
   }
@@ -118,7 +125,7 @@ export class BudgetMeter {
     if (!task) return undefined;
     if (what === 'requests') {
       const limit = task.budget.requestsPerMinute;
-      if (limit === undefined) return undefined;
+      if (limit === undefined || this.#ratesInFleet) return undefined;
       const rate = this.#taskRate(task.id);
       if (rate.count(now) + n <= limit) return undefined;
       return { code: 'budget_exceeded', message: `task ${task.id} may make ${limit} requests a minute`, next: { taskId: task.id, budget: 'requestsPerMinute', retryAfterSeconds: rate.retryAfter(now) } };
@@ -133,7 +140,7 @@ export class BudgetMeter {
     const u = this.#agent(p, now);
     if (what === 'requests') {
       const limit = budget.requestsPerMinute;
-      if (limit === undefined || u.rate.count(now) + n <= limit) return undefined;
+      if (limit === undefined || this.#ratesInFleet || u.rate.count(now) + n <= limit) return undefined;
       return { code: 'budget_exceeded', message: `agent ${p.id} may make ${limit} requests a minute`, next: { budget: 'requestsPerMinute', retryAfterSeconds: u.rate.retryAfter(now) } };
     }
     const limit = budget[what];

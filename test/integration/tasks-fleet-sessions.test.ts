@@ -184,8 +184,9 @@ test('a task limited to 3 requests a minute: the 4th, on the other process, is r
     assert.equal(refused.body.code, 'budget_exceeded');
     assert.equal(refused.body.budget, 'requestsPerMinute');
     const retryAfter = Number(refused.headers['retry-after']);
-    // The three requests leave the fleet's window within 70 s of the first (six 10 s buckets behind the current one).
-    assert.ok(retryAfter >= 60 && retryAfter <= 70, `Retry-After: ${retryAfter}`);
+    // The fleet's window is the current 10 s bucket and the six before it: the three leave it 60–70 s
+    // after they were counted (a little less if they straddle a bucket boundary: the later ones stay).
+    assert.ok(retryAfter > 50 && retryAfter <= 70, `Retry-After: ${retryAfter}`);
     assert.equal(refused.body.retryAfter, retryAfter);
     assert.equal((await onA.get()).status, 429, 'and on A too');
   } finally {
@@ -211,7 +212,7 @@ test('an agent\'s own budgets across the fleet: one concurrent session, two requ
     const limited = await ra.get();
     assert.equal(limited.status, 429);
     assert.deepEqual([limited.body.code, limited.body.budget], ['budget_exceeded', 'requestsPerMinute']);
-    assert.ok(Number(limited.headers['retry-after']) >= 60);
+    assert.ok(Number(limited.headers['retry-after']) > 50);
   } finally {
     await Promise.all([ra.close(), rb.close()]);
   }

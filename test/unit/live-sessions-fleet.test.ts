@@ -91,3 +91,39 @@ test('a process whose slot the fleet reclaimed ends the sessions it counted ther
   assert.equal(ended[0]!.code, 'budget_exceeded');
   assert.equal(a.list().length, 0);
 });
+
+test('a kill given while the fleet count is being asked still reaches the login: refused, and its slot goes back', async () => {
+  const inner = new LocalSlotLedger();
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const slow: SlotLedger = {
+    read: (k) => inner.read(k),
+    take: async (k, l, h, p, b) => gate.then(() => inner.take(k, l, h, p, b)),
+    give: (k, h, p, b) => inner.give(k, h, p, b),
+    beat: (k, h, n, b) => inner.beat(k, h, n, b),
+    reclaim: (k, h, e) => inner.reclaim(k, h, e),
+  };
+  const live = new LiveSessions(new BudgetMeter(), new LocalBudgetLedger(), undefined, { ledger: slow, holder: 'a', staleMs: 60_000 });
+  const pending = live.admit(session('s1', agent(task({ concurrentSessions: 1 }))));
+  live.killPrincipal('agent-1', { code: 'session_killed', message: 'session ended by rev: incident' });
+  open();
+  const admission = await pending;
+  assert.equal(admission.ok, false);
+  assert.equal(!admission.ok && admission.refusal.code, 'session_killed');
+  await new Promise((r) => setImmediate(r));
+  assert.equal((await inner.read('task#t-1/concurrentSessions')).total, 0);
+  assert.equal(live.list().length, 0);
+});
+
+test('with rates counted in the fleet, the process keeps no rolling minute of its own (its Retry-After would not be the fleet\'s)', async () => {
+  const ledger = new LocalBudgetLedger();
+  const live = new LiveSessions(new BudgetMeter({ ratesInFleet: true }), ledger, () => undefined);
+  const p = agent(task({ requestsPerMinute: 1 }));
+  assert.ok((await live.admit(session('s1', p))).ok);
+  assert.equal(live.charge(p, 'requests'), undefined);
+  assert.equal(await live.chargeFleetRate('s1', p), undefined);
+  assert.equal(live.charge(p, 'requests'), undefined, 'the local meter leaves the decision to the fleet');
+  const refused = await live.chargeFleetRate('s1', p);
+  assert.equal(refused?.next?.budget, 'requestsPerMinute');
+  assert.ok((refused?.next?.retryAfterSeconds ?? 0) > 50, 'the fleet\'s window: up to 70 s');
+});

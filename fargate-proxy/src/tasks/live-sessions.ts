@@ -279,8 +279,15 @@ export class LiveSessions {
     const mine = [...this.#sessions.values()].filter((x) => x.principal.id === s.principal.id && x.principal.issuer === s.principal.issuer);
     const agentFull = this.meter.sessionRefusal(s.principal, mine.length);
     if (agentFull) return { ok: false, refusal: agentFull };
+    // The fleet's count is asked (I/O): a kill or a task's end meanwhile must still reach this session.
+    const seen = this.#endings;
     const fleetFull = await this.#takeSlots(s);
     if (fleetFull) return { ok: false, refusal: fleetFull };
+    const endedMeanwhile = this.#endings !== seen && this.#endedSince(s, seen);
+    if (endedMeanwhile) {
+      this.#releaseLeases(s.sessionId);
+      return { ok: false, refusal: endedMeanwhile };
+    }
     if (task) task.usage.sessions++;
     this.#sessions.set(s.sessionId, s);
     let released = false;
@@ -294,6 +301,22 @@ export class LiveSessions {
         this.#releaseLeases(s.sessionId);
       },
     };
+  }
+
+  /** Kills and task ends, in order: what an admission in flight checks when its slots are taken. */
+  #endings = 0;
+  readonly #endingLog: { principalId?: string; taskId?: string; refusal: Refusal }[] = [];
+
+  #recordEnding(e: { principalId?: string; taskId?: string; refusal: Refusal }): void {
+    this.#endings++;
+    this.#endingLog.push(e);
+    // Only admissions in flight look back, and they take a few round trips: a short log suffices.
+    if (this.#endingLog.length > 1024) this.#endingLog.splice(0, 512);
+  }
+
+  #endedSince(s: LiveSession, seen: number): Refusal | undefined {
+    const recent = this.#endingLog.slice(Math.max(0, this.#endingLog.length - (this.#endings - seen)));
+    return recent.find((e) => e.principalId === s.principal.id || (e.taskId !== undefined && e.taskId === s.principal.task?.id))?.refusal;
   }
 
   /** Takes the session's fleet-wide slots (task's, agent's): all or none; the refusal otherwise. */
@@ -331,11 +354,13 @@ export class LiveSessions {
 
   /** Ends the sessions of a task; returns their ids. */
   endTask(taskId: string, refusal: Refusal): string[] {
+    this.#recordEnding({ taskId, refusal });
     return this.#endAll(this.byTask(taskId), refusal);
   }
 
   /** The kill switch: every session of one principal (plain or task token). */
   killPrincipal(principalId: string, refusal: Refusal): string[] {
+    this.#recordEnding({ principalId, refusal });
     return this.#endAll([...this.#sessions.values()].filter((s) => s.principal.id === principalId), refusal);
   }
 

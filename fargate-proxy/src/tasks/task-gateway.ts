@@ -53,7 +53,7 @@ export interface TasksOptions {
 export type RunningTasks = ReturnType<typeof startTasks>;
 
 export function startTasks(o: TasksOptions) {
-  const meter = new BudgetMeter({ rules: o.agentBudgets, windowSeconds: o.agentBudgetWindowSeconds });
+  const meter = new BudgetMeter({ rules: o.agentBudgets, windowSeconds: o.agentBudgetWindowSeconds, ratesInFleet: o.fleet?.ledger !== undefined });
   const slots = o.fleet?.slots && {
     ledger: o.fleet.slots,
     // This process's name in the shared counts: a restarted process is a new holder.
