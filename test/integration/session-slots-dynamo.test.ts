@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DeleteItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoSlotLedger } from '../../fargate-proxy/src/adapters/aws/session-slot-ledger.js';
 import { LocalSlotLedger, SessionSlots } from '../../core/task/slots.js';
 import { startLocalDynamo, type LocalDynamo } from '../support/local-aws.js';
@@ -40,6 +40,16 @@ test('a crashed process\'s slots are reclaimed past the stale window only', asyn
   now += 1;
   assert.equal(await b.admit(key, 1), true);
   assert.deepEqual((await new DynamoSlotLedger(dynamo.client, TABLE).read(key)).holders, { b: { n: 1, beat: now } });
+});
+
+test('a count removed by its TTL while this process held no slot is made again at the next login', async () => {
+  const key = 'task#t-ttl/concurrentSessions';
+  const a = new SessionSlots(new DynamoSlotLedger(dynamo.client, TABLE), { holder: 'a', staleMs: 60_000 });
+  assert.equal(await a.admit(key, 1), true);
+  await a.release(key);
+  await dynamo.client.send(new DeleteItemCommand({ TableName: TABLE, Key: { requestId: { S: `budget#${key}` } } }));
+  assert.equal(await a.admit(key, 1), true);
+  assert.equal((await new DynamoSlotLedger(dynamo.client, TABLE).read(key)).total, 1);
 });
 
 test('every conditional write agrees with the reference transitions, step for step', async () => {

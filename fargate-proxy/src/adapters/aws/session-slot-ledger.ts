@@ -9,7 +9,7 @@ import type { SlotCount, SlotEntry, SlotLedger } from '../../../../core/task/slo
 import { RECORD_RETENTION_SECONDS } from './approval-dynamo-store.js';
 import { BUDGET_KEY_PREFIX } from './budget-dynamo-ledger.js';
 
-const NAMES = { '#total': 'total', '#hs': 'holders', '#h': '', '#n': 'n', '#b': 'beat' };
+const NAMES = { '#total': 'total', '#hs': 'holders', '#h': '', '#n': 'n', '#b': 'beat', '#ttl': 'ttl' };
 
 export class DynamoSlotLedger implements SlotLedger {
   private readonly doc: DynamoDBDocumentClient;
@@ -33,11 +33,15 @@ export class DynamoSlotLedger implements SlotLedger {
 
   async take(key: string, limit: number, holder: string, prev: number, beat: number): Promise<boolean> {
     if (prev === 0) await this.#create(key);
-    return this.#update(key, holder, {
-      UpdateExpression: 'SET #total = #total + :one, #hs.#h = :entry',
+    const taken = await this.#update(key, holder, {
+      // A count in use is kept past the retention of other records (an agent's has no end).
+      UpdateExpression: 'SET #total = #total + :one, #hs.#h = :entry, #ttl = :ttl',
       ConditionExpression: `#total < :limit AND ${prev === 0 ? 'attribute_not_exists(#hs.#h)' : '#hs.#h.#n = :prev'}`,
-      ExpressionAttributeValues: { ':one': 1, ':limit': limit, ':entry': { n: prev + 1, beat }, ...(prev === 0 ? {} : { ':prev': prev }) },
+      ExpressionAttributeValues: { ':one': 1, ':limit': limit, ':entry': { n: prev + 1, beat }, ':ttl': this.#ttl(), ...(prev === 0 ? {} : { ':prev': prev }) },
     });
+    // Refused: the count may be full — or gone (expired while this process held no slot): made sure of again next time.
+    if (!taken && prev === 0) this.created.delete(key);
+    return taken;
   }
 
   async give(key: string, holder: string, prev: number, beat: number): Promise<boolean> {
@@ -51,9 +55,9 @@ export class DynamoSlotLedger implements SlotLedger {
 
   async beat(key: string, holder: string, n: number, beat: number): Promise<boolean> {
     return this.#update(key, holder, {
-      UpdateExpression: 'SET #hs.#h.#b = :beat',
+      UpdateExpression: 'SET #hs.#h.#b = :beat, #ttl = :ttl',
       ConditionExpression: '#hs.#h.#n = :n',
-      ExpressionAttributeValues: { ':n': n, ':beat': beat },
+      ExpressionAttributeValues: { ':n': n, ':beat': beat, ':ttl': this.#ttl() },
     });
   }
 
@@ -63,6 +67,10 @@ export class DynamoSlotLedger implements SlotLedger {
       ConditionExpression: '#hs.#h.#n = :n AND #hs.#h.#b = :beat',
       ExpressionAttributeValues: { ':n': seen.n, ':beat': seen.beat },
     });
+  }
+
+  #ttl(): number {
+    return Math.ceil(this.now() / 1000) + RECORD_RETENTION_SECONDS;
   }
 
   /** The item with a zero total and an empty holders map, if it has none (a nested SET needs the map). */
@@ -75,7 +83,7 @@ export class DynamoSlotLedger implements SlotLedger {
         // A count outlives its task by the retention of every other record.
         UpdateExpression: 'SET #total = if_not_exists(#total, :zero), #hs = if_not_exists(#hs, :empty), #ttl = :ttl',
         ExpressionAttributeNames: { '#total': 'total', '#hs': 'holders', '#ttl': 'ttl' },
-        ExpressionAttributeValues: { ':zero': 0, ':empty': {}, ':ttl': Math.ceil(this.now() / 1000) + RECORD_RETENTION_SECONDS },
+        ExpressionAttributeValues: { ':zero': 0, ':empty': {}, ':ttl': this.#ttl() },
       }),
     );
     this.created.add(key);
