@@ -44,16 +44,18 @@ export class ClosedBuckets {
   /** What buckets current−6 … current−1 of `base` hold, oldest first. */
   async counts(base: string, now: number): Promise<number[]> {
     const current = rateBucket(now);
-    const out: number[] = [];
-    for (let b = current - RATE_BUCKETS_BEHIND; b < current; b++) {
-      const key = rateKey(base, b);
-      let n = this.#counts.get(key);
-      if (n === undefined) {
-        n = await this.ledger.used(key);
+    const buckets = Array.from({ length: RATE_BUCKETS_BEHIND }, (_, i) => current - RATE_BUCKETS_BEHIND + i);
+    // Read at once: a process that starts (or a rate that wakes up) pays one round trip, not six.
+    const out = await Promise.all(
+      buckets.map(async (b) => {
+        const key = rateKey(base, b);
+        const known = this.#counts.get(key);
+        if (known !== undefined) return known;
+        const n = await this.ledger.used(key);
         if (now - (b + 1) * RATE_BUCKET_MS >= SETTLE_MS) this.#counts.set(key, n);
-      }
-      out.push(n);
-    }
+        return n;
+      }),
+    );
     this.#prune(current);
     return out;
   }
