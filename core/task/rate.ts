@@ -68,6 +68,13 @@ export class ClosedBuckets {
   }
 }
 
+/**
+ * The largest lease of a rate's bucket: about a second's worth at the full rate. What a session
+ * leased and did not spend before its bucket closed is lost to the fleet for the next 60 s, so it is
+ * kept small (at the full rate a session then asks the ledger about once a second).
+ */
+export const rateLeaseCap = (limit: number): number => Math.max(1, Math.ceil(limit / 60));
+
 /** The current bucket's key and the limit its lease must respect (N minus what the closed buckets spent). */
 export async function rateLease(closed: ClosedBuckets, base: string, limit: number, now: number): Promise<{ key: string; limit: number; behind: number[] }> {
   const behind = await closed.counts(base, now);

@@ -15,7 +15,8 @@ function process(ledger: LocalBudgetLedger, cap: number) {
   const holder = new LeaseHolder(ledger, cap);
   return async (limit: number, now: number): Promise<{ ok: boolean; retryAfter?: number }> => {
     const lease = await rateLease(closed, BASE, limit, now);
-    if (await holder.take(lease.key, lease.limit, 1)) return { ok: true };
+    // Any lease size keeps the guarantee (the gateway leases rateLeaseCap(limit) at most).
+    if (await holder.take(lease.key, lease.limit, 1, cap)) return { ok: true };
     return { ok: false, retryAfter: rateRetryAfter([...lease.behind, await ledger.used(lease.key)], limit, 1, now) };
   };
 }

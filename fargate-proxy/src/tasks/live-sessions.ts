@@ -9,7 +9,7 @@ import { taskUsable } from '../../../core/task/service.js';
 import { BudgetMeter, type Metered } from '../../../core/task/meter.js';
 import { LeaseHolder, fleetTaskKey, type BudgetLedger } from '../../../core/task/lease.js';
 import { SessionSlots, type SlotLedger } from '../../../core/task/slots.js';
-import { ClosedBuckets, RATE_BUCKET_MS, rateLease, rateRetryAfter } from '../../../core/task/rate.js';
+import { ClosedBuckets, RATE_BUCKET_MS, rateLease, rateLeaseCap, rateRetryAfter } from '../../../core/task/rate.js';
 
 export interface LiveSession {
   sessionId: string;
@@ -103,7 +103,7 @@ export class LiveSessions {
         try {
           const lease = await rateLease(closed, r.base, r.limit, now);
           this.#moveRateBucket(sessionId, h, r.base, lease.key);
-          ok = await h.take(lease.key, lease.limit, n);
+          ok = await h.take(lease.key, lease.limit, n, rateLeaseCap(r.limit));
           if (!ok) retryAfterSeconds = rateRetryAfter([...lease.behind, await this.ledger!.used(lease.key)], r.limit, n, Date.now());
         } catch (err) {
           // Fail closed: a ledger that cannot be reached grants nothing.
