@@ -296,13 +296,15 @@ when { context has task && context.task.writeTables.containsAll(context.tables) 
     if (oneAtATime.state !== 'granted') return;
     const slots = new DynamoSlotLedger(dynamo.client, TABLE);
     const slotKey = `task#${oneAtATime.task.id}/concurrentSessions`;
-    const held = psql(a.conninfo(), ['-c', 'SELECT pg_sleep(1.5)'], { token: oneAtATime.token });
-    for (let i = 0; i < 200 && (await slots.read(slotKey)).total !== 1; i++) await new Promise((r) => setTimeout(r, 10));
+    // Long enough for B's attempt on a loaded machine; B's login is tried once A's slot is counted.
+    const held = psql(a.conninfo(), ['-c', 'SELECT pg_sleep(4)'], { token: oneAtATime.token });
+    for (let i = 0; i < 1000 && (await slots.read(slotKey)).total !== 1; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal((await slots.read(slotKey)).total, 1, 'A\'s session holds the slot');
     const onB = await loginError(b.gw.postgres!.port, oneAtATime.token);
     assert.equal(onB.code, '53300', onB.message);
     assert.match(onB.message ?? '', /already has 1 session\(s\) open across the fleet/);
     assert.equal((await held).code, 0, 'the session on A ran undisturbed');
-    for (let i = 0; i < 200 && (await slots.read(slotKey)).total !== 0; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 1000 && (await slots.read(slotKey)).total !== 0; i++) await new Promise((r) => setTimeout(r, 10));
     const later = await psql(b.conninfo(), ['-c', 'SELECT 1 AS one'], { token: oneAtATime.token });
     assert.match(later.stdout, /\(1 row\)/, later.stderr);
   } finally {
