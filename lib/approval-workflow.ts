@@ -32,10 +32,12 @@ export const FLEET_UPDATE_ATTRIBUTES = ['requestId', 'kind', 'state', 'reason', 
 export const FLEET_TASK_KEY_PATTERNS = ['task#*', 'kill#*'] as const;
 /**
  * Fleet-wide budget counts (`budget#<key>`, fargate-proxy/src/adapters/aws/budget-dynamo-ledger.ts):
- * conditional `ADD used`, and the record's expiry. Cannot match a request, a grant, a task or a kill order.
+ * conditional `ADD used`, and the record's expiry; concurrent sessions
+ * (fargate-proxy/src/adapters/aws/session-slot-ledger.ts): `total` and the per-process `holders` map.
+ * Cannot match a request, a grant, a task or a kill order.
  */
 export const FLEET_BUDGET_KEY_PATTERN = 'budget#*';
-export const FLEET_BUDGET_ATTRIBUTES = ['requestId', 'used', 'ttl'] as const;
+export const FLEET_BUDGET_ATTRIBUTES = ['requestId', 'used', 'ttl', 'total', 'holders'] as const;
 
 export const APPROVAL_ENV = {
   table: 'AIRLOCK_APPROVALS_TABLE',
@@ -305,7 +307,7 @@ export class ApprovalWorkflow extends Construct {
       conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...FLEET_TASK_KEY_PATTERNS] }, Null: { 'dynamodb:LeadingKeys': 'false' } },
     });
     iam.Grant.addToPrincipal({ grantee, actions: ['dynamodb:Scan'], resourceArns: [this.table.tableArn] });
-    // Budgets counted fleet-wide by leased batches: updates of the count and its expiry, under budget keys only.
+    // Budgets counted fleet-wide (leased batches, concurrent-session slots): updates of the counts and their expiry, under budget keys only.
     iam.Grant.addToPrincipal({
       grantee,
       actions: ['dynamodb:UpdateItem'],

@@ -57,9 +57,13 @@ export class LeaseHolder {
     return next;
   }
 
-  /** Spends `n` units of the key's budget of `limit`; false when the fleet has not that many left. */
-  take(key: string, limit: number, n: number): Promise<boolean> {
-    return this.#serial(() => this.#take(key, limit, n));
+  /**
+   * Spends `n` units of the key's budget of `limit`; false when the fleet has not that many left.
+   * `cap`: the largest lease for this key (a rate's bucket takes small ones: what is left in a closed
+   * bucket is lost to the fleet).
+   */
+  take(key: string, limit: number, n: number, cap = this.cap): Promise<boolean> {
+    return this.#serial(() => this.#take(key, limit, n, cap));
   }
 
   /**
@@ -98,7 +102,7 @@ export class LeaseHolder {
     });
   }
 
-  async #take(key: string, limit: number, n: number): Promise<boolean> {
+  async #take(key: string, limit: number, n: number, cap: number): Promise<boolean> {
     if (n <= 0) return true;
     const have = this.#balance.get(key) ?? 0;
     if (have >= n) {
@@ -108,7 +112,7 @@ export class LeaseHolder {
     const need = n - have;
     // A lost race (another process leased first) shrinks the next try to what the fleet now has.
     for (let tries = 0; tries < 8; tries++) {
-      const size = leaseSize(limit - (await this.ledger.used(key)), need, this.cap);
+      const size = leaseSize(limit - (await this.ledger.used(key)), need, cap);
       if (size === 0) return false;
       if (await this.ledger.lease(key, limit, size)) {
         this.#balance.set(key, have + size - n);

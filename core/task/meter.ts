@@ -2,6 +2,8 @@
 // task a token carries and against the budget configured for the agent, and says which ran out.
 // Task usage lives on the task record (what `airlock task show` reads); an agent's usage lives here,
 // in this process, counted over a fixed window; request rates are counted over a rolling minute.
+// In a fleet the same budgets are also counted across every process (the keys come from here:
+// `fleetKeys`, `fleetRateKeys`, `fleetSessionKeys`; the counting is lease.ts, rate.ts, slots.ts).
 // No I/O; the clock is injected.
 import type { Principal } from '../model.js';
 import type { Refusal } from '../refusal.js';
@@ -38,6 +40,10 @@ class RollingMinute {
   add(now: number): void {
     this.#times.push(now);
   }
+  /** Takes back the latest event (the fleet refused what this process had let through). */
+  removeLast(): void {
+    this.#times.pop();
+  }
 }
 
 interface AgentUsage {
@@ -51,6 +57,11 @@ export interface BudgetMeterOptions {
   rules?: readonly AgentBudgetRule[];
   /** Statements and commands of an agent are counted per window of this length (default one hour). */
   windowSeconds?: number;
+  /**
+   * Request rates are counted across the fleet (core/task/rate.ts) and decided there alone: a
+   * rolling minute kept here as well would answer with a Retry-After the fleet does not keep.
+   */
+  ratesInFleet?: boolean;
   now?: () => number;
 }
 
@@ -58,12 +69,14 @@ export class BudgetMeter {
   readonly #rules: readonly AgentBudgetRule[];
   readonly #windowMs: number;
   readonly #now: () => number;
+  readonly #ratesInFleet: boolean;
   readonly #agents = new Map<string, AgentUsage>();
   readonly #taskRates = new Map<string, RollingMinute>();
 
   constructor(o: BudgetMeterOptions = {}) {
     this.#rules = o.rules ?? [];
     this.#windowMs = (o.windowSeconds ?? 3600) * 1000;
+    this.#ratesInFleet = o.ratesInFleet ?? false;
     this.#now = o.now ?? (() => Date.now());
   }
 
@@ -89,13 +102,13 @@ export class BudgetMeter {
     }
     if (task) {
       task.usage[what] += n;
-      if (what === 'requests' && task.budget.requestsPerMinute !== undefined) this.#taskRate(task.id).add(now);
+      if (what === 'requests' && task.budget.requestsPerMinute !== undefined && !this.#ratesInFleet) this.#taskRate(task.id).add(now);
     }
     const budget = this.agentBudget(p);
     if (budget) {
       const u = this.#agent(p, now);
       if (what !== 'requests') u[what] += n;
-      else if (budget.requestsPerMinute !== undefined) u.rate.add(now);
+      else if (budget.requestsPerMinute !== undefined && !this.#ratesInFleet) u.rate.add(now);
     }
     return undefined;
   }
@@ -112,7 +125,7 @@ export class BudgetMeter {
     if (!task) return undefined;
     if (what === 'requests') {
       const limit = task.budget.requestsPerMinute;
-      if (limit === undefined) return undefined;
+      if (limit === undefined || this.#ratesInFleet) return undefined;
       const rate = this.#taskRate(task.id);
       if (rate.count(now) + n <= limit) return undefined;
       return { code: 'budget_exceeded', message: `task ${task.id} may make ${limit} requests a minute`, next: { taskId: task.id, budget: 'requestsPerMinute', retryAfterSeconds: rate.retryAfter(now) } };
@@ -127,7 +140,7 @@ export class BudgetMeter {
     const u = this.#agent(p, now);
     if (what === 'requests') {
       const limit = budget.requestsPerMinute;
-      if (limit === undefined || u.rate.count(now) + n <= limit) return undefined;
+      if (limit === undefined || this.#ratesInFleet || u.rate.count(now) + n <= limit) return undefined;
       return { code: 'budget_exceeded', message: `agent ${p.id} may make ${limit} requests a minute`, next: { budget: 'requestsPerMinute', retryAfterSeconds: u.rate.retryAfter(now) } };
     }
     const limit = budget[what];
@@ -155,7 +168,7 @@ export class BudgetMeter {
   /**
    * The fleet-wide counts `n` of `what` is charged to (core/task/lease.ts): the task's and the
    * agent's, each with its limit. An agent's window is aligned to the epoch so every process of the
-   * fleet names the same one. Requests per minute and concurrent sessions stay per process.
+   * fleet names the same one. Request rates: `fleetRateKeys`; concurrent sessions: `fleetSessionKeys`.
    */
   fleetKeys(p: Principal, what: 'statements' | 'commands', o: { agentOnly?: boolean } = {}): { key: string; limit: number; budget: 'task' | 'agent' }[] {
     const out: { key: string; limit: number; budget: 'task' | 'agent' }[] = [];
@@ -169,8 +182,40 @@ export class BudgetMeter {
     return out;
   }
 
+  /**
+   * The fleet-wide request rates a request is charged to (core/task/rate.ts): the task's and the
+   * agent's, each the base of its 10-second buckets, with its limit per minute.
+   */
+  fleetRateKeys(p: Principal): { base: string; limit: number; budget: 'task' | 'agent' }[] {
+    const out: { base: string; limit: number; budget: 'task' | 'agent' }[] = [];
+    const taskLimit = p.task?.budget.requestsPerMinute;
+    if (p.task && taskLimit !== undefined) out.push({ base: `task#${p.task.id}/requestsPerMinute`, limit: taskLimit, budget: 'task' });
+    const agentLimit = this.agentBudget(p)?.requestsPerMinute;
+    if (agentLimit !== undefined) out.push({ base: `agent#${JSON.stringify([p.issuer, p.id])}/requestsPerMinute`, limit: agentLimit, budget: 'agent' });
+    return out;
+  }
+
+  /** The fleet-wide concurrent-session counts a session of `p` takes a slot of (core/task/slots.ts). */
+  fleetSessionKeys(p: Principal): { key: string; limit: number; budget: 'task' | 'agent' }[] {
+    const out: { key: string; limit: number; budget: 'task' | 'agent' }[] = [];
+    const taskLimit = p.task?.budget.concurrentSessions;
+    if (p.task && taskLimit !== undefined) out.push({ key: `task#${p.task.id}/concurrentSessions`, limit: taskLimit, budget: 'task' });
+    const agentLimit = this.agentBudget(p)?.concurrentSessions;
+    if (agentLimit !== undefined) out.push({ key: `agent#${JSON.stringify([p.issuer, p.id])}/concurrentSessions`, limit: agentLimit, budget: 'agent' });
+    return out;
+  }
+
   /** Takes back a charge the fleet then refused (nothing ran). */
-  uncharge(p: Principal, what: 'statements' | 'commands', n: number, o: { agentOnly?: boolean } = {}): void {
+  uncharge(p: Principal, what: Metered, n: number, o: { agentOnly?: boolean } = {}): void {
+    if (what === 'requests') {
+      if (p.task) {
+        p.task.usage.requests = Math.max(0, p.task.usage.requests - n);
+        if (p.task.budget.requestsPerMinute !== undefined) for (let i = 0; i < n; i++) this.#taskRates.get(p.task.id)?.removeLast();
+      }
+      const u = this.#agents.get(JSON.stringify([p.issuer, p.id]));
+      if (u && this.agentBudget(p)?.requestsPerMinute !== undefined) for (let i = 0; i < n; i++) u.rate.removeLast();
+      return;
+    }
     if (p.task && !o.agentOnly) p.task.usage[what] = Math.max(0, p.task.usage[what] - n);
     const u = this.#agents.get(JSON.stringify([p.issuer, p.id]));
     if (u && this.agentBudget(p)) u[what] = Math.max(0, u[what] - n);

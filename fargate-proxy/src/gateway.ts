@@ -44,6 +44,7 @@ import { startHttpEngine } from './protocols/http/engine.js';
 import { startTasks } from './tasks/task-gateway.js';
 import { loadOrCreateTaskKey } from './tasks/local-task-key.js';
 import { createKmsTaskKey } from './adapters/aws/kms-task-key.js';
+import { DynamoSlotLedger } from './adapters/aws/session-slot-ledger.js';
 import { DynamoBudgetLedger } from './adapters/aws/budget-dynamo-ledger.js';
 import { DynamoTaskStore } from './adapters/aws/task-dynamo-store.js';
 import { taskRoutes } from './tasks/task-routes.js';
@@ -292,7 +293,8 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       // With the AWS approval workflow the fleet shares its approvals table: tasks and kill orders live there too.
       ...(cfg.approvals.backend === 'stepfunctions' && sfnCfg ? (() => {
         const shared = new DynamoTaskStore(new DynamoDBClient({}), sfnCfg.tableName);
-        return { store: shared, fleet: { kills: shared, pollMs: 2000, sweepMs: cfg.tasks.expirySweepSeconds * 1000, ledger: new DynamoBudgetLedger(new DynamoDBClient({}), sfnCfg.tableName) } };
+        const pollMs = cfg.tasks.fleetPollSeconds * 1000;
+        return { store: shared, fleet: { kills: shared, pollMs, sweepMs: cfg.tasks.expirySweepSeconds * 1000, ledger: new DynamoBudgetLedger(new DynamoDBClient({}), sfnCfg.tableName), slots: new DynamoSlotLedger(new DynamoDBClient({}), sfnCfg.tableName) } };
       })() : {}),
     });
     closers.push(() => tasks.close());

@@ -7,6 +7,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { expandEnv, parseConfig } from '../../fargate-proxy/src/config/load.js';
 import { AirlockStack } from '../../lib/airlock-stack.js';
 import { FLEET_BUDGET_ATTRIBUTES, FLEET_BUDGET_KEY_PATTERN, FLEET_TASK_KEY_PATTERNS, FLEET_UPDATE_ATTRIBUTES, REQUEST_KEY_PATTERN } from '../../lib/approval-workflow.js';
+import { DynamoSlotLedger } from '../../fargate-proxy/src/adapters/aws/session-slot-ledger.js';
 import { DynamoBudgetLedger } from '../../fargate-proxy/src/adapters/aws/budget-dynamo-ledger.js';
 import { TASK_TOKEN_ENV, TASK_TOKEN_SIGNER_ACTIONS } from '../../lib/task-token-key.js';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -110,6 +111,32 @@ test('every attribute the fleet\'s budget-ledger updates name is in the budget a
   for (const input of updates) {
     assert.ok(likeToRegex(FLEET_BUDGET_KEY_PATTERN).test(input.Key.requestId), input.Key.requestId);
     assertNamesWithin(input, FLEET_BUDGET_ATTRIBUTES, 'FLEET_BUDGET_ATTRIBUTES');
+  }
+});
+
+test('every top-level attribute the fleet\'s concurrent-session slot updates name is in the budget attribute list, under a budget key', async () => {
+  const dynamo = mockClient(DynamoDBDocumentClient);
+  dynamo.on(UpdateCommand).resolves({});
+  const ledger = new DynamoSlotLedger(new DynamoDBClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }), 'approvals');
+  const key = 'task#t-1/concurrentSessions';
+  await ledger.take(key, 2, 'host/1/ab', 0, 1);
+  await ledger.take(key, 2, 'host/1/ab', 1, 2);
+  await ledger.give(key, 'host/1/ab', 2, 3);
+  await ledger.give(key, 'host/1/ab', 1, 3);
+  await ledger.beat(key, 'host/1/ab', 1, 4);
+  await ledger.reclaim(key, 'host/2/cd', { n: 1, beat: 1 });
+  const updates = dynamo.commandCalls(UpdateCommand).map((c) => c.args[0].input as any);
+  dynamo.restore();
+  assert.equal(updates.length, 7, 'the item is created once, then one update per transition');
+  const likeToRegex = (p: string) => new RegExp(`^${p.replace(/[#]/g, '\\$&').replace(/\*/g, '.*')}$`);
+  for (const input of updates) {
+    assert.ok(likeToRegex(FLEET_BUDGET_KEY_PATTERN).test(input.Key.requestId), input.Key.requestId);
+    // IAM's dynamodb:Attributes names top-level attributes: a document path counts by its first element (holders.<process>.n is `holders`).
+    const text = [input.UpdateExpression, input.ConditionExpression ?? ''].join(' ');
+    const firsts = [...text.matchAll(/(?<![.\w])#[A-Za-z0-9_]+/g)].map((m) => input.ExpressionAttributeNames[m[0]] as string);
+    const bare = text.replace(/[#:][A-Za-z0-9_]+/g, ' ').match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? [];
+    const keywords = new Set(['SET', 'REMOVE', 'AND', 'OR', 'NOT', 'attribute_exists', 'attribute_not_exists', 'if_not_exists']);
+    for (const n of [...Object.keys(input.Key), ...firsts, ...bare.filter((w) => !keywords.has(w))]) assert.ok(FLEET_BUDGET_ATTRIBUTES.includes(n as never), `${n} (in "${text}") is not in FLEET_BUDGET_ATTRIBUTES`);
   }
 });
 

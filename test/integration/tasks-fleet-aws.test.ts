@@ -3,7 +3,8 @@
 // it on one ends its sessions on the other at the next poll; a kill order given on one ends that
 // principal's sessions on the other, and no one else's; each proxy task audits the task steps it
 // took in a log of its own, so no two processes extend one chain. A task's statement budget is
-// counted fleet-wide: two whole gateways, psql through each, spend exactly the budget between them.
+// counted fleet-wide: two whole gateways, psql through each, spend exactly the budget between them;
+// one session of a task on one refuses a login on the other (53300) until it ends.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -28,8 +29,34 @@ import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { psql, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../support/local-aws.js';
 import { DynamoBudgetLedger } from '../../fargate-proxy/src/adapters/aws/budget-dynamo-ledger.js';
+import net from 'node:net';
+import { serialize } from 'pg-protocol';
+import { Parser } from 'pg-protocol/dist/parser.js';
+import { startupMessage } from '../support/pg-raw.js';
+import { DynamoSlotLedger } from '../../fargate-proxy/src/adapters/aws/session-slot-ledger.js';
 
 const TABLE = 'airlock-approvals';
+
+/** A raw PostgreSQL login through the gateway: the ErrorResponse's SQLSTATE and message, if it is refused. */
+async function loginError(port: number, token: string): Promise<{ code?: string; message?: string }> {
+  const s = net.connect(port, '127.0.0.1');
+  try {
+    return await new Promise((resolve, reject) => {
+      const parser = new Parser();
+      s.on('data', (d: Buffer) =>
+        parser.parse(d, (m) => {
+          if (m.name === 'authenticationCleartextPassword') s.write(serialize.password(token));
+          else if (m.name === 'error') resolve({ code: (m as { code?: string }).code, message: (m as { message?: string }).message });
+          else if (m.name === 'readyForQuery') resolve({});
+        }),
+      );
+      s.once('error', reject);
+      s.write(startupMessage({ user: 'agent', database: 'app' }));
+    });
+  } finally {
+    s.destroy();
+  }
+}
 const policy = compilePolicySet(`@id("tasks") permit (principal, action == Airlock::Action::"task_open", resource);`);
 const targets: TargetInfo[] = [{ name: 'app', kind: 'postgres', environment: 'test', tags: {} }];
 const agent: Principal = { id: 'agent-1', groups: ['agents'], issuer: 'https://idp.test' };
@@ -65,9 +92,9 @@ function proxyTask(audit?: AuditSink, agentBudgets?: Parameters<typeof startTask
   });
 }
 
-function session(tasks: ReturnType<typeof proxyTask>, principal: Principal, id: string) {
+async function session(tasks: ReturnType<typeof proxyTask>, principal: Principal, id: string) {
   const ended: Refusal[] = [];
-  const admission = tasks.sessions.admit({ sessionId: id, principal, target: 'app', protocol: 'postgres', startedAt: Date.now(), end: (r) => ended.push(r) });
+  const admission = await tasks.sessions.admit({ sessionId: id, principal, target: 'app', protocol: 'postgres', startedAt: Date.now(), end: (r) => ended.push(r) });
   assert.ok(admission.ok);
   return ended;
 }
@@ -81,7 +108,7 @@ test('a task opened on one proxy task is used on another, and closing it there e
     if (opened.state !== 'granted') return;
     const onB = await b.verifier.verify(opened.token);
     assert.equal(onB.task?.id, opened.task.id);
-    const ended = session(b, onB, 's-1');
+    const ended = await session(b, onB, 's-1');
     await b.pollFleet();
     assert.equal(ended.length, 0, 'an active task is left alone');
     await a.service.close(agent, opened.task.id, 'done');
@@ -100,16 +127,16 @@ test('a kill order given on one proxy task ends that principal\'s sessions on an
   const a = proxyTask();
   const b = proxyTask();
   try {
-    const killedHere = session(b, agent, 's-2');
-    const alsoKilled = session(b, agent, 's-3');
-    const spared = session(b, bystander, 's-4');
+    const killedHere = await session(b, agent, 's-2');
+    const alsoKilled = await session(b, agent, 's-3');
+    const spared = await session(b, bystander, 's-4');
     await a.kill('agent-1', 'rev', 'incident 9');
     await b.pollFleet();
     assert.deepEqual([killedHere.length, alsoKilled.length, spared.length], [1, 1, 0]);
     assert.equal(killedHere[0]!.code, 'session_killed');
     assert.match(killedHere[0]!.message, /session ended by rev: incident 9/);
     // An order is carried out once.
-    const later = session(b, agent, 's-5');
+    const later = await session(b, agent, 's-5');
     await b.pollFleet();
     assert.equal(later.length, 0);
   } finally {
@@ -123,12 +150,12 @@ test('an agent\'s command budget is spent across proxy tasks, not per proxy task
   const b = proxyTask(undefined, [{ principal: 'agent-2', budget: { commands: 3 } }]);
   const command = async (tasks: ReturnType<typeof proxyTask>, id: string) => tasks.sessions.charge(bystander, 'commands') ?? (await tasks.sessions.chargeFleet(id, bystander, 'commands', 1));
   try {
-    const onA = tasks(a, 's-a');
+    const onA = await tasks(a, 's-a');
     assert.equal(await command(a, 's-a'), undefined);
     assert.equal(await command(a, 's-a'), undefined);
     onA.release();
     await a.close();
-    const onB = tasks(b, 's-b');
+    const onB = await tasks(b, 's-b');
     assert.equal(await command(b, 's-b'), undefined);
     const refused = await command(b, 's-b');
     assert.equal(refused?.code, 'budget_exceeded');
@@ -139,8 +166,8 @@ test('an agent\'s command budget is spent across proxy tasks, not per proxy task
     b.close();
   }
 
-  function tasks(t: ReturnType<typeof proxyTask>, id: string) {
-    const admission = t.sessions.admit({ sessionId: id, principal: bystander, target: 'app', protocol: 'ssh', startedAt: Date.now(), end: () => undefined });
+  async function tasks(t: ReturnType<typeof proxyTask>, id: string) {
+    const admission = await t.sessions.admit({ sessionId: id, principal: bystander, target: 'app', protocol: 'ssh', startedAt: Date.now(), end: () => undefined });
     assert.ok(admission.ok);
     return admission;
   }
@@ -261,6 +288,25 @@ when { context has task && context.task.writeTables.containsAll(context.tables) 
     const writeA = await dml(a, 'UPDATE items SET n = 3 WHERE id = 6');
     assert.match(writeA.stderr, /budget_exceeded/);
     assert.equal(await direct('SELECT count(*) FROM items WHERE n = 3'), '0');
+
+    // Concurrent sessions, fleet-wide: one session of the task open on A refuses a login on B with
+    // PostgreSQL's too_many_connections (53300); once it ends, B admits.
+    const oneAtATime = await a.gw.tasks!.open({ ...agent, issuer: a.gw.config.identity.issuer }, { title: 'one session', targets: [a.gw.config.targets[0]!.name], scope: ['read'], durationSeconds: 600, budget: { concurrentSessions: 1 } });
+    assert.equal(oneAtATime.state, 'granted');
+    if (oneAtATime.state !== 'granted') return;
+    const slots = new DynamoSlotLedger(dynamo.client, TABLE);
+    const slotKey = `task#${oneAtATime.task.id}/concurrentSessions`;
+    // Long enough for B's attempt on a loaded machine; B's login is tried once A's slot is counted.
+    const held = psql(a.conninfo(), ['-c', 'SELECT pg_sleep(4)'], { token: oneAtATime.token });
+    for (let i = 0; i < 1000 && (await slots.read(slotKey)).total !== 1; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal((await slots.read(slotKey)).total, 1, 'A\'s session holds the slot');
+    const onB = await loginError(b.gw.postgres!.port, oneAtATime.token);
+    assert.equal(onB.code, '53300', onB.message);
+    assert.match(onB.message ?? '', /already has 1 session\(s\) open across the fleet/);
+    assert.equal((await held).code, 0, 'the session on A ran undisturbed');
+    for (let i = 0; i < 1000 && (await slots.read(slotKey)).total !== 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const later = await psql(b.conninfo(), ['-c', 'SELECT 1 AS one'], { token: oneAtATime.token });
+    assert.match(later.stdout, /\(1 row\)/, later.stderr);
   } finally {
     for (const g of gws) await g.stop();
     await server.stop();

@@ -55,7 +55,7 @@ test('every mistake is reported with the path of its key', () => {
 
 test('agent budgets: each rule names one principal or one group, and only the budgets an agent can have', () => {
   const raw = minimal() as any;
-  assert.deepEqual(parseConfig(raw).tasks, { agentBudgets: [], agentBudgetWindowSeconds: 3600, expirySweepSeconds: 60 });
+  assert.deepEqual(parseConfig(raw).tasks, { agentBudgets: [], agentBudgetWindowSeconds: 3600, expirySweepSeconds: 60, fleetPollSeconds: 2 });
   raw.tasks = { agentBudgets: [{ group: 'contractors', commands: 2, requestsPerMinute: 60, concurrentSessions: 1 }] };
   assert.equal(parseConfig(raw).tasks.agentBudgets[0]!.requestsPerMinute, 60);
   raw.tasks = { agentBudgets: [{ principal: 'a', group: 'b', commands: 1 }, { commands: 1 }, { group: 'c', rowsAffected: 5 }] };

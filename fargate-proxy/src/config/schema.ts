@@ -198,7 +198,7 @@ export const configSchema = z
         kmsKeyId: z.string().min(1).optional(),
         /**
          * Budgets per agent (docs/tasks.md), with or without a task: the first rule naming the agent's
-         * id (`principal`), else one of its groups (`group`), applies. Counted in each gateway process.
+         * id (`principal`), else one of its groups (`group`), applies. Counted in the process, and across the fleet in AWS (docs/tasks.md).
          */
         agentBudgets: z
           .array(
@@ -219,11 +219,17 @@ export const configSchema = z
         agentBudgetWindowSeconds: z.number().int().positive().default(3600),
         /**
          * In a fleet, how often each proxy task scans the shared table for tasks whose time is up and
-         * that have no live session on it (those with sessions expire at the next fleet poll, ~2 s).
+         * that have no live session on it (those with sessions expire at the next fleet poll).
          */
         expirySweepSeconds: z.number().int().positive().default(60),
+        /**
+         * In a fleet (approvals backend `stepfunctions`): how often each process reads tasks ended and
+         * kill orders given elsewhere and heartbeats its concurrent-session slots; a process silent for
+         * three polls is taken for dead and its slots freed.
+         */
+        fleetPollSeconds: z.number().positive().max(60).default(2),
       })
-      .default({ agentBudgets: [], agentBudgetWindowSeconds: 3600, expirySweepSeconds: 60 }),
+      .default({ agentBudgets: [], agentBudgetWindowSeconds: 3600, expirySweepSeconds: 60, fleetPollSeconds: 2 }),
     /**
      * One task of a fleet behind a load balancer: tasks register in a DynamoDB table so that a
      * PostgreSQL cancel arriving at any task reaches the task holding the session.

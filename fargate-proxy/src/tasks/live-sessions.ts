@@ -8,6 +8,8 @@ import type { Refusal } from '../../../core/refusal.js';
 import { taskUsable } from '../../../core/task/service.js';
 import { BudgetMeter, type Metered } from '../../../core/task/meter.js';
 import { LeaseHolder, fleetTaskKey, type BudgetLedger } from '../../../core/task/lease.js';
+import { SessionSlots, type SlotLedger } from '../../../core/task/slots.js';
+import { ClosedBuckets, RATE_BUCKET_MS, rateLease, rateLeaseCap, rateRetryAfter } from '../../../core/task/rate.js';
 
 export interface LiveSession {
   sessionId: string;
@@ -30,23 +32,113 @@ export interface LiveSessionSummary {
   startedAt: number;
 }
 
+/** Concurrent sessions counted fleet-wide: the shared counts, this process's name in them, the stale window. */
+export interface FleetSlotsOptions {
+  ledger: SlotLedger;
+  holder: string;
+  staleMs: number;
+}
+
 export class LiveSessions {
   readonly #sessions = new Map<string, LiveSession>();
   readonly #leases = new Map<string, LeaseHolder>();
+  readonly #slots?: SessionSlots;
+  readonly #closedBuckets?: ClosedBuckets;
+  /** The fleet-wide slot keys each live session holds. */
+  readonly #slotKeys = new Map<string, string[]>();
+  /** Per session, the rate bucket keys it leased last (an old bucket's balance goes back when a new one starts). */
+  readonly #rateKeys = new Map<string, Map<string, string>>();
 
   /**
-   * `ledger`: the fleet's shared counts (AWS: adapters/aws/budget-dynamo-ledger.ts). Without it
-   * budgets are counted in this process only (local mode, one gateway).
+   * `ledger`: the fleet's shared counts (AWS: adapters/aws/budget-dynamo-ledger.ts); `slots`: the
+   * fleet's concurrent-session counts (adapters/aws/session-slot-ledger.ts). Without them budgets
+   * are counted in this process only (local mode, one gateway).
    */
   constructor(
     readonly meter: BudgetMeter = new BudgetMeter(),
     private readonly ledger?: BudgetLedger,
     private readonly onLeaseError: (err: Error) => void = () => undefined,
-  ) {}
+    slots?: FleetSlotsOptions,
+  ) {
+    if (ledger) this.#closedBuckets = new ClosedBuckets(ledger);
+    if (slots) {
+      this.#slots = new SessionSlots(slots.ledger, {
+        holder: slots.holder,
+        staleMs: slots.staleMs,
+        // The fleet took this process's slots for dead (it could not heartbeat for the stale window):
+        // its sessions there no longer count, so they end rather than exceed the budget.
+        onLost: (key) => {
+          const lost = [...this.#slotKeys].filter(([, keys]) => keys.includes(key)).map(([id]) => this.#sessions.get(id));
+          this.#endAll(
+            lost.filter((x): x is LiveSession => x !== undefined),
+            { code: 'budget_exceeded', message: 'this gateway lost its concurrent-session slot in the fleet (it could not reach the shared count for too long)', next: { budget: 'concurrentSessions' } },
+          );
+        },
+      });
+    }
+  }
 
   /** Charges one command, statement or request; the refusal when a task or agent budget is spent. */
   charge(p: Principal, what: Metered, n = 1, o: { agentOnly?: boolean } = {}): Refusal | undefined {
     return this.meter.charge(p, what, n, o);
+  }
+
+  /**
+   * In a fleet, charges a request (already charged here by `charge`) to the task's and the agent's
+   * fleet-wide rates (core/task/rate.ts); the refusal, with the seconds until a bucket would admit
+   * it, when either is spent. Undefined (no wait) when no rate is budgeted or there is no fleet.
+   */
+  chargeFleetRate(sessionId: string, p: Principal, n = 1): Promise<Refusal | undefined> | undefined {
+    const closed = this.#closedBuckets;
+    if (!this.ledger || !closed || n <= 0) return undefined;
+    const rates = this.meter.fleetRateKeys(p);
+    if (rates.length === 0) return undefined;
+    const h = this.#holder(sessionId)!;
+    return (async () => {
+      const taken: string[] = [];
+      for (const r of rates) {
+        const now = Date.now();
+        let ok = false;
+        let retryAfterSeconds = RATE_BUCKET_MS / 1000;
+        try {
+          const lease = await rateLease(closed, r.base, r.limit, now);
+          this.#moveRateBucket(sessionId, h, r.base, lease.key);
+          ok = await h.take(lease.key, lease.limit, n, rateLeaseCap(r.limit));
+          if (!ok) retryAfterSeconds = rateRetryAfter([...lease.behind, await this.ledger!.used(lease.key)], r.limit, n, Date.now());
+        } catch (err) {
+          // Fail closed: a ledger that cannot be reached grants nothing.
+          this.onLeaseError(err as Error);
+        }
+        if (ok) {
+          taken.push(r.base);
+          continue;
+        }
+        for (const base of taken) {
+          const key = this.#rateKeys.get(sessionId)?.get(base);
+          if (key) h.refund(key, n);
+        }
+        this.meter.uncharge(p, 'requests', n);
+        if (p.task) p.task.usage.refusals++;
+        const message = r.budget === 'task' ? `task ${p.task!.id} may make ${r.limit} requests a minute across the fleet` : `agent ${p.id} may make ${r.limit} requests a minute across the fleet`;
+        return { code: 'budget_exceeded', message, next: { ...(r.budget === 'task' ? { taskId: p.task!.id } : {}), budget: 'requestsPerMinute', retryAfterSeconds } } satisfies Refusal;
+      }
+      return undefined;
+    })();
+  }
+
+  /** A session's lease of a rate bucket that has closed goes back (it can no longer be spent). */
+  #moveRateBucket(sessionId: string, h: LeaseHolder, base: string, key: string): void {
+    let m = this.#rateKeys.get(sessionId);
+    if (!m) this.#rateKeys.set(sessionId, (m = new Map()));
+    const old = m.get(base);
+    if (old === key) return;
+    m.set(base, key);
+    if (old) h.giveBackNow(old).catch((err: Error) => this.onLeaseError(err));
+  }
+
+  /** In a fleet: heartbeats this process's concurrent-session slots (the fleet poll calls it). */
+  heartbeat(): Promise<void> {
+    return this.#slots?.heartbeat() ?? Promise.resolve();
   }
 
   /**
@@ -145,6 +237,10 @@ export class LiveSessions {
 
   /** Gives back what a session leased and did not spend (best effort: a loss only under-spends). */
   #releaseLeases(sessionId: string): void {
+    this.#rateKeys.delete(sessionId);
+    const keys = this.#slotKeys.get(sessionId);
+    this.#slotKeys.delete(sessionId);
+    for (const key of keys ?? []) this.#slots!.release(key).catch((err: Error) => this.onLeaseError(err));
     const h = this.#leases.get(sessionId);
     if (!h) return;
     this.#leases.delete(sessionId);
@@ -155,11 +251,19 @@ export class LiveSessions {
   async releaseAll(): Promise<void> {
     const all = [...this.#leases.values()];
     this.#leases.clear();
+    // Its concurrent-session slots too (after a crash the fleet reclaims them once the heartbeat is stale).
+    const slots = [...this.#slotKeys.values()].flat();
+    this.#slotKeys.clear();
+    await Promise.all(slots.map((key) => this.#slots!.release(key).catch((err: Error) => this.onLeaseError(err))));
     await Promise.all(all.map((h) => h.release().catch((err: Error) => this.onLeaseError(err))));
   }
 
-  /** Admits a session (a task token must name this target and have sessions left) and registers it. */
-  admit(s: LiveSession, now = Date.now()): Admission {
+  /**
+   * Admits a session (a task token must name this target and have sessions left) and registers it.
+   * In a fleet the task's and the agent's concurrent sessions are counted fleet-wide, exactly: a slot
+   * is taken in the shared count before the session is registered (refused when the count cannot be reached).
+   */
+  async admit(s: LiveSession, now = Date.now()): Promise<Admission> {
     const task = s.principal.task;
     if (task) {
       const usable = taskUsable(task, now);
@@ -175,15 +279,73 @@ export class LiveSessions {
     const mine = [...this.#sessions.values()].filter((x) => x.principal.id === s.principal.id && x.principal.issuer === s.principal.issuer);
     const agentFull = this.meter.sessionRefusal(s.principal, mine.length);
     if (agentFull) return { ok: false, refusal: agentFull };
+    // The fleet's count is asked (I/O): a kill or a task's end meanwhile must still reach this session.
+    const seen = this.#endings;
+    const fleetFull = await this.#takeSlots(s);
+    if (fleetFull) return { ok: false, refusal: fleetFull };
+    const endedMeanwhile = this.#endings !== seen && this.#endedSince(s, seen);
+    if (endedMeanwhile) {
+      this.#releaseLeases(s.sessionId);
+      return { ok: false, refusal: endedMeanwhile };
+    }
     if (task) task.usage.sessions++;
     this.#sessions.set(s.sessionId, s);
+    let released = false;
     return {
       ok: true,
+      // Once: engines may release on more than one path (a login that ended while it was admitted).
       release: () => {
+        if (released) return;
+        released = true;
         this.#sessions.delete(s.sessionId);
         this.#releaseLeases(s.sessionId);
       },
     };
+  }
+
+  /** Kills and task ends, in order: what an admission in flight checks when its slots are taken. */
+  #endings = 0;
+  readonly #endingLog: { principalId?: string; taskId?: string; refusal: Refusal }[] = [];
+
+  #recordEnding(e: { principalId?: string; taskId?: string; refusal: Refusal }): void {
+    this.#endings++;
+    this.#endingLog.push(e);
+    // Only admissions in flight look back, and they take a few round trips: a short log suffices.
+    if (this.#endingLog.length > 1024) this.#endingLog.splice(0, 512);
+  }
+
+  #endedSince(s: LiveSession, seen: number): Refusal | undefined {
+    const recent = this.#endingLog.slice(Math.max(0, this.#endingLog.length - (this.#endings - seen)));
+    return recent.find((e) => e.principalId === s.principal.id || (e.taskId !== undefined && e.taskId === s.principal.task?.id))?.refusal;
+  }
+
+  /** Takes the session's fleet-wide slots (task's, agent's): all or none; the refusal otherwise. */
+  async #takeSlots(s: LiveSession): Promise<Refusal | undefined> {
+    const slots = this.#slots;
+    if (!slots) return undefined;
+    const p = s.principal;
+    const taken: string[] = [];
+    for (const k of this.meter.fleetSessionKeys(p)) {
+      let ok = false;
+      let unreachable = false;
+      try {
+        ok = await slots.admit(k.key, k.limit);
+      } catch (err) {
+        // Fail closed: a count that cannot be reached admits no one.
+        this.onLeaseError(err as Error);
+        unreachable = true;
+      }
+      if (ok) {
+        taken.push(k.key);
+        continue;
+      }
+      for (const key of taken) slots.release(key).catch((err: Error) => this.onLeaseError(err));
+      const who = k.budget === 'task' ? `task ${p.task!.id}` : `agent ${p.id}`;
+      const message = unreachable ? `${who}: the fleet's count of concurrent sessions cannot be reached` : `${who} already has ${k.limit} session(s) open across the fleet`;
+      return { code: 'budget_exceeded', message, next: { ...(k.budget === 'task' ? { taskId: p.task!.id } : {}), budget: 'concurrentSessions' } };
+    }
+    if (taken.length) this.#slotKeys.set(s.sessionId, taken);
+    return undefined;
   }
 
   byTask(taskId: string): LiveSession[] {
@@ -192,11 +354,13 @@ export class LiveSessions {
 
   /** Ends the sessions of a task; returns their ids. */
   endTask(taskId: string, refusal: Refusal): string[] {
+    this.#recordEnding({ taskId, refusal });
     return this.#endAll(this.byTask(taskId), refusal);
   }
 
   /** The kill switch: every session of one principal (plain or task token). */
   killPrincipal(principalId: string, refusal: Refusal): string[] {
+    this.#recordEnding({ principalId, refusal });
     return this.#endAll([...this.#sessions.values()].filter((s) => s.principal.id === principalId), refusal);
   }
 

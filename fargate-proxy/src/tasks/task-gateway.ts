@@ -18,6 +18,9 @@ import { BudgetMeter, type AgentBudgetRule } from '../../../core/task/meter.js';
 import { TaskAuditTrail, type TaskEventName } from './task-audit.js';
 import { fleetTaskKey, type BudgetLedger } from '../../../core/task/lease.js';
 import { FLEET_COUNTERS, type TaskService, type TaskStatusResult, type TaskUsage } from '../../../core/task/types.js';
+import type { SlotLedger } from '../../../core/task/slots.js';
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
 
 /** Kill orders are read back this far before the last poll: clocks of the fleet's tasks differ a little. */
 const KILL_SKEW_MS = 5000;
@@ -36,12 +39,16 @@ export interface TasksOptions {
   /**
    * The fleet's shared store (AWS: the approvals table, adapters/aws/task-dynamo-store.ts): tasks
    * ended and kill orders given through any proxy task reach this one's sessions at the next poll.
-   * `ledger`: statements and commands of tasks and agents are counted fleet-wide, by leased batches.
+   * `ledger`: statements, commands and request rates of tasks and agents are counted fleet-wide, by
+   * leased batches; `slots`: their concurrent sessions, exactly. Each poll heartbeats this process's
+   * slots; a process silent for `staleMs` (default three polls) is taken for dead and its slots reclaimed.
    */
   fleet?: {
     kills: KillOrders;
     pollMs: number;
     ledger?: BudgetLedger;
+    slots?: SlotLedger;
+    staleMs?: number;
     /**
      * How often this proxy task sweeps the table for tasks whose time is up and that have no
      * session here (default 60 s): one scan, never per second. Tasks with sessions here expire at
@@ -59,8 +66,14 @@ export interface TasksOptions {
 export type RunningTasks = ReturnType<typeof startTasks>;
 
 export function startTasks(o: TasksOptions) {
-  const meter = new BudgetMeter({ rules: o.agentBudgets, windowSeconds: o.agentBudgetWindowSeconds });
-  const sessions = new LiveSessions(meter, o.fleet?.ledger, (err) => o.log.error({ err: err.message }, 'the fleet budget ledger failed (budgets fail closed)'));
+  const meter = new BudgetMeter({ rules: o.agentBudgets, windowSeconds: o.agentBudgetWindowSeconds, ratesInFleet: o.fleet?.ledger !== undefined });
+  const slots = o.fleet?.slots && {
+    ledger: o.fleet.slots,
+    // This process's name in the shared counts: a restarted process is a new holder.
+    holder: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`,
+    staleMs: o.fleet.staleMs ?? 3 * o.fleet.pollMs,
+  };
+  const sessions = new LiveSessions(meter, o.fleet?.ledger, (err) => o.log.error({ err: err.message }, 'the fleet budget ledger failed (budgets fail closed)'), slots);
   const store = o.store ?? new MemoryTaskStore();
   const trail = o.audit && new TaskAuditTrail(o.audit, o.log, (name) => o.targets.find((t) => t.name === name)?.kind);
   const service = createTaskService({
@@ -132,6 +145,8 @@ export function startTasks(o: TasksOptions) {
   const pollFleet = async (): Promise<void> => {
     const fleet = o.fleet;
     if (!fleet) return;
+    // First: a late heartbeat lets the fleet take this process's sessions for dead.
+    await sessions.heartbeat().catch((err: Error) => o.log.error({ err: err.message }, 'heartbeating the fleet\'s concurrent-session counts failed'));
     const ids = new Set(sessions.list().flatMap((s) => (s.taskId ? [s.taskId] : [])));
     for (const id of ids) {
       // A task whose time is up is ended here (once fleet-wide: see expireIfDue), its event recorded.

@@ -108,7 +108,7 @@ export class ConnectionSessions {
     if (connect.effect === 'allow') {
       // Issue 32: a task token must cover this target and sessions be left; registered, the session
       // is reached by the task's end and the kill switch.
-      const admission = this.ports.sessions?.admit({ sessionId, principal, target: target.info.name, protocol: this.protocol, startedAt: Date.now(), end: (r) => void this.endSession(session, r) });
+      const admission = await this.ports.sessions?.admit({ sessionId, principal, target: target.info.name, protocol: this.protocol, startedAt: Date.now(), end: (r) => void this.endSession(session, r) });
       if (admission && !admission.ok) {
         await this.ports.audit.append({ type: 'auth.refused', sessionId, code: admission.refusal.code, reason: admission.refusal.message, target: target.info.name, client: this.client });
         throw new SessionRefused(admission.refusal);

@@ -40,7 +40,7 @@ export async function passGate(g: GateAsk): Promise<{ decision: Decision; approv
   // Ended while it waited (held for a reviewer): nothing more is forwarded for this session.
   if (s.refusal) throw answers.contract(s.refusal);
   // The task's and the agent's request rates (issue 32): charged once policy allowed, before forwarding.
-  const spent = ports.sessions?.charge(g.requester, 'requests');
+  const spent = ports.sessions?.charge(g.requester, 'requests') ?? (await ports.sessions?.chargeFleetRate(s.sessionId, g.requester));
   if (spent) {
     await g.auditRequest({ effect: 'deny', policyIds: [], policyVersion: decision.policyVersion, reason: `budget_exceeded: ${spent.message}` }, approvalId).catch(() => undefined);
     throw answers.contract(spent);

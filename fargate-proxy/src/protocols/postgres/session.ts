@@ -289,7 +289,7 @@ export class PostgresSessionHandler {
       // registered so that a task's end or the kill switch reaches it.
       let endLive: (r: AirlockRefusal) => void = (r) => (preEnded = r);
       let preEnded: AirlockRefusal | undefined;
-      const admission = this.ctx.sessions?.admit({ sessionId, principal, target: found.info.name, protocol: 'postgres', startedAt: Date.now(), end: (r) => endLive(r) });
+      const admission = await this.ctx.sessions?.admit({ sessionId, principal, target: found.info.name, protocol: 'postgres', startedAt: Date.now(), end: (r) => endLive(r) });
       if (admission && !admission.ok) throw new Refusal(loginSqlstate(admission.refusal), admission.refusal.message, admission.refusal.code, refusalDetail(admission.refusal));
       releaseLive = admission?.release;
 
@@ -393,7 +393,11 @@ export class PostgresSessionHandler {
       }
       log.warn({ err: message }, 'session start-up failed');
       return refuse(new Refusal(SQLSTATE.cannotConnect, `cannot open a session on target "${target}": ${message}`, 'upstream_unavailable'));
-    }).finally(() => this.#handshakes.delete(endLogin));
+    }).finally(() => {
+      this.#handshakes.delete(endLogin);
+      // A login ended while it was being admitted or opened upstream: its place (a fleet slot too) goes back.
+      releaseLive?.();
+    });
   }
 
   /**

@@ -143,8 +143,10 @@ export class SshSession {
     const health = this.ctx.audit.health();
     if (!health.ok) return refuse('audit_unavailable', `the audit trail is unavailable (${health.reason})`);
     // Issue 32: a task token must cover this target; the session is registered for the kill switch and task ends.
-    const admission = this.ctx.sessions?.admit({ sessionId: this.sessionId, principal, target: targetName, protocol: 'ssh', startedAt: Date.now(), end: (r) => this.#endedByGateway(r) });
+    const admission = await this.ctx.sessions?.admit({ sessionId: this.sessionId, principal, target: targetName, protocol: 'ssh', startedAt: Date.now(), end: (r) => this.#endedByGateway(r) });
     if (admission && !admission.ok) return refuse(admission.refusal.code, admission.refusal.message);
+    // The client left while the admission (a fleet-wide count) was being taken: the place goes back.
+    if (this.#ended) return admission?.release();
     this.#releaseLive = admission?.release;
     this.#authed = { principal, target };
     a.accept();
