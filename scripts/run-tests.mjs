@@ -12,16 +12,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Files that run for long, longest first (seconds each when run alone on a quiet 2-core machine,
- * measured 2026-12): they are started before all others. A file missing here only starts later.
+ * Files that run for long, longest first: they start before all others. A file missing here only
+ * starts later. Measured alone, 2026-12, on the shared 2-core machine at a load of 10 to 15: wall
+ * seconds there, and CPU seconds (which do not depend on the load).
  */
 const LONGEST_FIRST = [
-  'test/unit/typecheck.test.ts',
-  'test/integration/audit-chaos.test.ts',
-  'test/e2e/quickstart.test.ts',
-  'test/e2e/shutdown-signals.test.ts',
-  'test/infra/dockerfile-rehearsal.test.ts',
-  'test/e2e/multi-process.test.ts',
+  'test/integration/audit-chaos.test.ts', // 106-126 s, 58-62 s CPU: eleven gateway processes
+  'test/infra/dockerfile-rehearsal.test.ts', // 91 s, 33 s CPU: CDK synth, then tsc of the build stage
+  'test/unit/typecheck.test.ts', // 73 s, 33 s CPU in one tsc process; alphabetically second to last
+  'test/e2e/multi-process.test.ts', // 60-83 s, 28-29 s CPU
+  'test/e2e/shutdown-signals.test.ts', // 38 s, 24 s CPU: three `airlock start`s, each with its own PostgreSQL
+  'test/e2e/quickstart.test.ts', // 26-42 s, 14-15 s CPU
 ];
 
 const CHILD = process.env.AIRLOCK_RUN_TESTS_CHILD === '1';
