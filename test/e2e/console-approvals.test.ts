@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SignJWT, generateKeyPair, jwtVerify } from 'jose';
 import { launchHeadlessChromium, type HeadlessBrowser } from '../support/browser.js';
+import { SIGNED_IN, signIn } from '../support/console-page.js';
+import { reviewerIssuer } from '../support/reviewer-tokens.js';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Principal, TargetInfo } from '../../core/model.js';
 import type { ApprovalRequestInput } from '../../core/approval/index.js';
@@ -15,13 +16,7 @@ import { startConsole } from '../../fargate-proxy/src/console/server.js';
 import type { RunningConsole } from '../../fargate-proxy/src/console/server.js';
 
 const ISSUER = 'https://idp.console.test';
-const keys = await generateKeyPair('ES256');
-const sign = (sub: string, groups: string[]) =>
-  new SignJWT({ groups }).setProtectedHeader({ alg: 'ES256' }).setSubject(sub).setIssuer(ISSUER).setAudience('airlock').setIssuedAt().setExpirationTime('5m').sign(keys.privateKey);
-async function verifyReviewer(token: string): Promise<Principal> {
-  const { payload } = await jwtVerify(token, keys.publicKey, { issuer: ISSUER, audience: 'airlock', algorithms: ['ES256'] });
-  return { id: String(payload.sub), groups: Array.isArray(payload.groups) ? payload.groups.map(String) : [], issuer: ISSUER };
-}
+const { sign, verify: verifyReviewer } = await reviewerIssuer(ISSUER);
 
 const agent: Principal = { id: 'agent-9', groups: ['agents'], issuer: ISSUER };
 const target: TargetInfo = { name: 'orders', kind: 'postgres', environment: 'production', tags: {} };
@@ -49,11 +44,8 @@ after(async () => {
 });
 
 async function signedInPage(token: string): Promise<Page> {
-  const page = await browser.newPage();
-  await page.goto(consoleServer.url + '/');
-  await page.fill('#token', token);
-  await page.click('#sign-in-button');
-  await page.waitForSelector('#main:not([hidden])');
+  const page = await signIn(browser, consoleServer.url + '/', token);
+  await page.waitForSelector(SIGNED_IN);
   return page;
 }
 

@@ -14,10 +14,9 @@ import { SFNClient, SendTaskFailureCommand, SendTaskSuccessCommand } from '@aws-
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { SignJWT, generateKeyPair, jwtVerify } from 'jose';
 import { launchHeadlessChromium, type HeadlessBrowser } from '../support/browser.js';
+import { reviewerIssuer } from '../support/reviewer-tokens.js';
 import type { BrowserContext } from 'playwright-core';
-import type { Principal } from '../../core/model.js';
 import { newApprovalRecord } from '../../core/approval/index.js';
 import { DynamoApprovalStore } from '../../fargate-proxy/src/adapters/aws/approval-dynamo-store.js';
 import { createDecisionHandler } from '../../lambdas/approval-decision/decision.js';
@@ -44,13 +43,7 @@ async function serveLambda(handler: Handler): Promise<{ server: Server; base: st
 }
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
-const keys = await generateKeyPair('ES256');
-const sign = (sub: string, groups: string[]) =>
-  new SignJWT({ groups }).setProtectedHeader({ alg: 'ES256' }).setSubject(sub).setIssuer('https://idp').setAudience('review').setIssuedAt().setExpirationTime('5m').sign(keys.privateKey);
-async function verifyReviewer(token: string): Promise<Principal> {
-  const { payload } = await jwtVerify(token, keys.publicKey, { issuer: 'https://idp', audience: 'review', algorithms: ['ES256'] });
-  return { id: String(payload.sub), groups: (payload.groups as string[]) ?? [], issuer: 'https://idp' };
-}
+const { sign, verify: verifyReviewer } = await reviewerIssuer('https://idp', 'review');
 
 const sfnMock = mockClient(SFNClient);
 let localDynamo: LocalDynamo;

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SignJWT, generateKeyPair, jwtVerify } from 'jose';
 import { launchHeadlessChromium, type HeadlessBrowser } from '../support/browser.js';
+import { signIn } from '../support/console-page.js';
+import { reviewerIssuer } from '../support/reviewer-tokens.js';
 import type { BrowserContext, Page } from 'playwright-core';
-import type { Principal } from '../../core/model.js';
 import type { AuditEventInput, AuditRecord } from '../../core/audit/events.js';
 import { newAuditSessionId } from '../../core/audit/events.js';
 import { ResponseCapture } from '../../core/audit/response-capture.js';
@@ -24,13 +24,7 @@ import type { RunningConsole } from '../../fargate-proxy/src/console/server.js';
 import { sessionRoutes } from '../../fargate-proxy/src/console/sessions-routes.js';
 
 const ISSUER = 'https://idp.sessions.test';
-const keys = await generateKeyPair('ES256');
-const sign = (sub: string, groups: string[]) =>
-  new SignJWT({ groups }).setProtectedHeader({ alg: 'ES256' }).setSubject(sub).setIssuer(ISSUER).setAudience('airlock').setIssuedAt().setExpirationTime('5m').sign(keys.privateKey);
-async function verifyViewer(token: string): Promise<Principal> {
-  const { payload } = await jwtVerify(token, keys.publicKey, { issuer: ISSUER, audience: 'airlock', algorithms: ['ES256'] });
-  return { id: String(payload.sub), groups: Array.isArray(payload.groups) ? payload.groups.map(String) : [], issuer: ISSUER };
-}
+const { sign, verify: verifyViewer } = await reviewerIssuer(ISSUER);
 
 // --- PostgreSQL backend messages, built by hand (pg-protocol serialises frontend messages only) ---
 function message(type: string, body: Buffer): Buffer {
@@ -257,13 +251,7 @@ test('the replay API decodes PostgreSQL rows and reports the chain', async () =>
   });
 });
 
-async function signedInPage(token: string, hash = ''): Promise<Page> {
-  const page = await browser.newPage();
-  await page.goto(`${consoleServer.url}/sessions${hash}`);
-  await page.fill('#token', token);
-  await page.click('#sign-in-button');
-  return page;
-}
+const signedInPage = (token: string, hash = ''): Promise<Page> => signIn(browser, `${consoleServer.url}/sessions${hash}`, token);
 
 test('a viewer filters the list, opens a session and sees its timeline; hostile text stays inert', async () => {
   const page = await signedInPage(await sign('carol', ['auditors']));

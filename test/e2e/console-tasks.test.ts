@@ -4,9 +4,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BrowserContext } from 'playwright-core';
-import { launchHeadlessChromium, type HeadlessBrowser } from '../support/browser.js';
-import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
-import { REVIEWER, psql, startTestGateway, type TestGateway } from '../support/gateway.js';
+import type { RunningPostgres } from '../support/pg-server.js';
+import { REVIEWER, psql, type TestGateway } from '../support/gateway.js';
+import { startConsoleGateway, type ConsoleGateway } from '../support/console-gateway.js';
+import { signIn } from '../support/console-page.js';
 
 const POLICY = `
 @id("agents-connect")
@@ -20,29 +21,17 @@ when { context.write };
 `;
 const HOSTILE_TITLE = 'fix <img src=x onerror="window.__pwned=1"> invoice';
 
+let stack: ConsoleGateway | undefined;
 let server: RunningPostgres;
 let gw: TestGateway;
-let chromium: HeadlessBrowser;
 let browser: BrowserContext;
 
 before(async () => {
-  server = await startPostgres();
-  gw = await startTestGateway(server, {
-    policy: POLICY,
-    config: (raw) => {
-      (raw.listeners as Record<string, unknown>).console = { host: '127.0.0.1', port: 0 };
-      raw.approvals = { reviewerGroups: ['reviewers'], timeoutSeconds: 120 };
-    },
-  });
-  chromium = await launchHeadlessChromium();
-  browser = chromium.context;
+  stack = await startConsoleGateway({ policy: POLICY });
+  ({ server, gw, browser } = stack);
 });
 
-after(async () => {
-  await chromium?.close();
-  await gw?.stop();
-  await server?.stop();
-});
+after(() => stack?.stop());
 
 async function asAgent(method: string, path: string, body?: unknown): Promise<any> {
   const r = await fetch(`${gw.gw.consoleUrl}${path}`, {
@@ -58,10 +47,7 @@ test('a reviewer approves a waiting task on /tasks, then closes it; the agent\'s
   assert.equal(opened.state, 'pending', JSON.stringify(opened));
   const id: string = opened.task.id;
 
-  const page = await browser.newPage();
-  await page.goto(`${gw.gw.consoleUrl}/tasks`);
-  await page.fill('#token', await gw.token(REVIEWER));
-  await page.click('#sign-in-button');
+  const page = await signIn(browser, `${gw.gw.consoleUrl}/tasks`, await gw.token(REVIEWER));
   const row = page.locator(`#tasks tbody tr[data-id="${id}"]`);
   await row.waitFor();
   assert.equal(await row.locator('td').first().textContent(), HOSTILE_TITLE, 'the agent\'s title is text');

@@ -80,6 +80,9 @@ before(async () => {
     policy: { file: join(dir, 'policy.cedar') },
   };
   writeFileSync(join(dir, 'airlock.yaml'), stringify(config));
+  // The other task warms (loads its modules) while this one starts; its configuration, which needs
+  // this task's issuer, is written before it is told to start.
+  other = spawnWarmGateway(join(dir, 'other.yaml'));
   child = spawn(process.execPath, ['--import', 'tsx', 'fargate-proxy/src/cli/main.ts', 'serve', '--config', join(dir, 'airlock.yaml')], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, AIRLOCK_DRAIN_SECONDS: String(DRAIN_SECONDS) },
@@ -99,7 +102,6 @@ before(async () => {
     join(dir, 'other.yaml'),
     stringify({ ...config, fleet, processes: 1, dataDir: join(dir, 'other'), logLevel: 'error', identity: { issuer: record.issuer, audience: AUDIENCE } }),
   );
-  other = spawnWarmGateway(join(dir, 'other.yaml'));
   otherPort = await other.start();
 });
 

@@ -4,33 +4,23 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { BrowserContext, Page } from 'playwright-core';
-import { launchHeadlessChromium, type HeadlessBrowser } from '../support/browser.js';
-import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
-import { REVIEWER, heldPsql as heldPsqlOn, startTestGateway, type TestGateway } from '../support/gateway.js';
+import type { RunningPostgres } from '../support/pg-server.js';
+import { REVIEWER, heldPsql as heldPsqlOn, type TestGateway } from '../support/gateway.js';
+import { startConsoleGateway, type ConsoleGateway } from '../support/console-gateway.js';
+import { SIGNED_IN, signIn } from '../support/console-page.js';
 import { approvalsDeny, approvalsList } from '../../fargate-proxy/src/cli/approval-commands.js';
 
+let stack: ConsoleGateway | undefined;
 let server: RunningPostgres;
 let gw: TestGateway;
-let chromium: HeadlessBrowser;
 let browser: BrowserContext;
 
 before(async () => {
-  server = await startPostgres();
-  gw = await startTestGateway(server, {
-    config: (raw) => {
-      (raw.listeners as Record<string, unknown>).console = { host: '127.0.0.1', port: 0 };
-      raw.approvals = { reviewerGroups: ['reviewers'], timeoutSeconds: 120 };
-    },
-  });
-  chromium = await launchHeadlessChromium();
-  browser = chromium.context;
+  stack = await startConsoleGateway();
+  ({ server, gw, browser } = stack);
 });
 
-after(async () => {
-  await chromium?.close();
-  await gw?.stop();
-  await server?.stop();
-});
+after(() => stack?.stop());
 
 /** psql through the gateway on one statement that is held for a reviewer. */
 const heldPsql = (sql: string, token: string) => heldPsqlOn(gw.conninfo(), sql, token);
@@ -40,11 +30,8 @@ async function tableExists(name: string): Promise<boolean> {
 }
 
 async function signedInPage(token: string): Promise<Page> {
-  const page = await browser.newPage();
-  await page.goto(gw.gw.consoleUrl + '/');
-  await page.fill('#token', token);
-  await page.click('#sign-in-button');
-  await page.waitForSelector('#main:not([hidden])');
+  const page = await signIn(browser, gw.gw.consoleUrl + '/', token);
+  await page.waitForSelector(SIGNED_IN);
   return page;
 }
 
@@ -176,11 +163,8 @@ test('a session recorded by the gateway replays in the console: statements, deci
   const r = spawn('psql', [gw.conninfo(), '-X', '-c', "SELECT 'replay-marker' AS label, 7 AS n", '-c', 'DROP TABLE pg_temp_nothing'], { env: { ...process.env, PGPASSWORD: agentToken } });
   await new Promise((resolve) => r.on('close', resolve));
   await new Promise((resolve) => setTimeout(resolve, 300));
-  const page = await browser.newPage();
-  await page.goto(`${gw.gw.consoleUrl}/sessions`);
-  await page.fill('#token', await gw.token(REVIEWER));
-  await page.click('#sign-in-button');
-  await page.waitForSelector('#main:not([hidden])');
+  const page = await signIn(browser, `${gw.gw.consoleUrl}/sessions`, await gw.token(REVIEWER));
+  await page.waitForSelector(SIGNED_IN);
   await page.fill('#f-principal', 'agent-1');
   await page.click('#apply');
   const first = page.locator('#sessions tbody tr').first();

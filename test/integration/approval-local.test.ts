@@ -2,7 +2,8 @@
 // CLI functions, real ES256-signed reviewer tokens.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SignJWT, generateKeyPair, jwtVerify } from 'jose';
+import { generateKeyPair } from 'jose';
+import { reviewerIssuer } from '../support/reviewer-tokens.js';
 import type { Principal, TargetInfo } from '../../core/model.js';
 import type { ApprovalEvent, ApprovalRequestInput } from '../../core/approval/index.js';
 import { createLocalApprovalService } from '../../fargate-proxy/src/adapters/local/approval-service.js';
@@ -12,16 +13,8 @@ import type { RunningConsole } from '../../fargate-proxy/src/console/server.js';
 import { approvalsApprove, approvalsDeny, approvalsList } from '../../fargate-proxy/src/cli/approval-commands.js';
 
 const ISSUER = 'https://idp.approval.test';
-const keys = await generateKeyPair('ES256');
+const { sign, verify: verifyReviewer } = await reviewerIssuer(ISSUER);
 const otherKeys = await generateKeyPair('ES256');
-
-function sign(sub: string, groups: string[], key = keys.privateKey): Promise<string> {
-  return new SignJWT({ groups }).setProtectedHeader({ alg: 'ES256' }).setSubject(sub).setIssuer(ISSUER).setAudience('airlock').setIssuedAt().setExpirationTime('5m').sign(key);
-}
-async function verifyReviewer(token: string): Promise<Principal> {
-  const { payload } = await jwtVerify(token, keys.publicKey, { issuer: ISSUER, audience: 'airlock', algorithms: ['ES256'] });
-  return { id: String(payload.sub), groups: Array.isArray(payload.groups) ? payload.groups.map(String) : [], issuer: ISSUER };
-}
 
 const agent: Principal = { id: 'agent-7', groups: ['agents'], issuer: ISSUER };
 const target: TargetInfo = { name: 'orders', kind: 'postgres', environment: 'production', tags: {} };

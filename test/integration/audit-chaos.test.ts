@@ -3,21 +3,23 @@
 // every statement PostgreSQL logged (`log_statement=all`) is in the audit trail.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { stringify } from 'yaml';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
-import { AGENT, AUDIENCE, TEST_POLICY, pgTarget } from '../support/gateway.js';
+import { AGENT, AUDIENCE } from '../support/gateway.js';
 import { expectAuditVerifies } from '../support/audit-trail.js';
-import { spawnWarmGateway } from '../support/gateway-process.js';
+import { spawnWarmGateway, type WarmGateway } from '../support/gateway-process.js';
+import { writeProcessGatewayConfig } from '../support/gateway-config.js';
 import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
 import { requestClientCredentialsToken } from '../../fargate-proxy/src/adapters/local/oidc-issuer.js';
 import type { AuditRecord } from '../../core/audit/events.js';
 
 const KILLS = 10;
 const WORKERS = 4;
+/** Gateway processes warming while one serves. */
+const WARM_AHEAD = 2;
 
 let server: RunningPostgres;
 let dir: string;
@@ -91,43 +93,39 @@ async function holder(port: number, token: string): Promise<void> {
 
 test('ten kill -9s under a mixed workload: the trail verifies and holds every statement the server ran', async () => {
   const started = Date.now();
-  const issuerPort = 20000 + Math.floor(Math.random() * 20000);
-  const cfgFile = join(dir, 'config.yaml');
-  writeFileSync(join(dir, 'policy.cedar'), TEST_POLICY);
-  writeFileSync(
-    cfgFile,
-    stringify({
-      dataDir: join(dir, 'data'),
-      logLevel: 'error',
-      listeners: { postgres: { host: '127.0.0.1', port: 0, allowPlaintext: true } },
-      identity: { issuer: `http://127.0.0.1:${issuerPort}`, audience: AUDIENCE, localIssuer: { port: issuerPort, clients: [AGENT] } },
-      targets: [pgTarget(server)],
-      policy: { file: join(dir, 'policy.cedar') },
-      // Small responses kept, and the default digest interval: kills land before, between and after digests.
-      audit: { responseCapBytes: 256 },
-    }),
-  );
+  const { file: cfgFile, tokenEndpoint } = writeProcessGatewayConfig(dir, server, {
+    // Small responses kept, and the default digest interval: kills land before, between and after digests.
+    audit: { responseCapBytes: 256 },
+  });
   let token: string | undefined;
-  // The next gateway process is spawned and warmed while the current one serves.
-  let next = spawnWarmGateway(cfgFile);
-  for (let kill = 0; kill <= KILLS; kill++) {
-    const gw = next;
-    const port = await gw.start();
-    next = spawnWarmGateway(cfgFile);
-    if (kill === KILLS) {
-      // The last start closes out what the last kill cut; then a graceful stop.
-      await gw.stop('SIGTERM');
-      await next.stop('SIGKILL');
-      break;
+  // The next gateway processes are spawned and warmed while the current one serves: warming one
+  // (loading the modules) takes several times as long as a round, so two warm side by side.
+  const gateways: WarmGateway[] = [];
+  const warmUpTo = (count: number) => {
+    while (gateways.length < Math.min(count, KILLS + 1)) gateways.push(spawnWarmGateway(cfgFile));
+  };
+  warmUpTo(WARM_AHEAD);
+  try {
+    for (let kill = 0; kill <= KILLS; kill++) {
+      const gw = gateways[kill]!;
+      const port = await gw.start();
+      warmUpTo(kill + 1 + WARM_AHEAD);
+      if (kill === KILLS) {
+        // The last start closes out what the last kill cut; then a graceful stop.
+        await gw.stop('SIGTERM');
+        break;
+      }
+      token ??= await requestClientCredentialsToken({ tokenEndpoint, clientId: AGENT.clientId, clientSecret: AGENT.clientSecret, audience: AUDIENCE });
+      const before = completed;
+      const workers = [...Array.from({ length: WORKERS }, () => worker(port, token!)), holder(port, token)];
+      // A random point once the workload runs: mid-login, mid-statement, between sessions.
+      for (let i = 0; i < 400 && completed === before; i++) await new Promise((r) => setTimeout(r, 25));
+      await new Promise((r) => setTimeout(r, Math.random() * 600));
+      await gw.stop('SIGKILL');
+      await Promise.all(workers);
     }
-    token ??= await requestClientCredentialsToken({ tokenEndpoint: `http://127.0.0.1:${issuerPort}/token`, clientId: AGENT.clientId, clientSecret: AGENT.clientSecret, audience: AUDIENCE });
-    const before = completed;
-    const workers = [...Array.from({ length: WORKERS }, () => worker(port, token!)), holder(port, token)];
-    // A random point once the workload runs: mid-login, mid-statement, between sessions.
-    for (let i = 0; i < 400 && completed === before; i++) await new Promise((r) => setTimeout(r, 25));
-    await new Promise((r) => setTimeout(r, Math.random() * 600));
-    await gw.stop('SIGKILL');
-    await Promise.all(workers);
+  } finally {
+    await Promise.all(gateways.map((g) => g.stop('SIGKILL'))); // after a failure: none is left behind
   }
 
   const auditDir = join(dir, 'data', 'audit');

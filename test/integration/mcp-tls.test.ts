@@ -9,7 +9,7 @@ import pg from 'pg';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
+import { queryAsApp, startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { TEST_POLICY, pgTarget } from '../support/gateway.js';
 import { makeTestCertificate, startHttpUpstream, UPSTREAM_TOKEN, type RunningUpstream } from '../support/http-upstream.js';
 import { callTool, startMcpTestGateway, stdioMcpClient, toolErrorOf, type McpTestGateway } from '../support/mcp.js';
@@ -26,10 +26,7 @@ const other = makeTestCertificate();
 
 before(async () => {
   server = await startPostgres();
-  const c = new pg.Client({ host: server.host, port: server.port, database: server.database, user: server.roles.app.user, password: server.roles.app.password });
-  await c.connect();
-  await c.query(`CREATE TABLE people (id int, email text); INSERT INTO people VALUES (1, '${EMAIL}')`);
-  await c.end();
+  await queryAsApp(server, `CREATE TABLE people (id int, email text); INSERT INTO people VALUES (1, '${EMAIL}')`);
   up = await startHttpUpstream();
   const files = { certFile: cert.certFile, keyFile: cert.keyFile };
   gw = await startMcpTestGateway(server, {

@@ -5,9 +5,8 @@
 // PostgreSQL path psql takes.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
+import { queryAsApp, startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { OUTSIDER, REVIEWER, TEST_POLICY, psql, pgTarget } from '../support/gateway.js';
 import { startHttpUpstream, UPSTREAM_TOKEN, type RunningUpstream } from '../support/http-upstream.js';
 import { callTool, httpMcpClient, startMcpTestGateway, stdioMcpClient, toolErrorOf, type McpTestGateway } from '../support/mcp.js';
@@ -36,15 +35,7 @@ let reviewer: string;
 let http: Client;
 const quiet = { out: () => undefined, err: () => undefined };
 
-async function direct(sql: string): Promise<pg.QueryResult> {
-  const c = new pg.Client({ host: server.host, port: server.port, database: server.database, user: server.roles.app.user, password: server.roles.app.password });
-  await c.connect();
-  try {
-    return await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
+const direct = (sql: string) => queryAsApp(server, sql);
 const tableExists = async (name: string) => (await direct(`SELECT to_regclass('public.${name}') IS NOT NULL AS present`)).rows[0].present as boolean;
 const approvalIdIn = (message: string) => /request ([A-Za-z0-9_-]+) is waiting|approval ([A-Za-z0-9_-]+)/.exec(message)?.slice(1).find(Boolean);
 

@@ -4,21 +4,21 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import { Parser } from 'pg-protocol/dist/parser.js';
-import { stringify } from 'yaml';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
-import { AGENT, AUDIENCE, TEST_POLICY, pgTarget, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { AGENT, AUDIENCE, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
 import { auditVerifyCommand, replayCommand } from '../../fargate-proxy/src/cli/audit-commands.js';
 import { capturedBytes } from '../../core/audit/response-capture.js';
 import { requestClientCredentialsToken } from '../../fargate-proxy/src/adapters/local/oidc-issuer.js';
 import { expectAuditVerifies } from '../support/audit-trail.js';
+import { writeProcessGatewayConfig } from '../support/gateway-config.js';
 import { editJournals } from '../support/audit-journal.js';
 
 let server: RunningPostgres;
@@ -148,21 +148,7 @@ describe('what the gateway records', () => {
 describe('crash safety', () => {
   test('kill -9 mid-workload: every statement in the server log has its audit event after restart', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'airlock-crash-'));
-    const policyFile = join(dir, 'policy.cedar');
-    writeFileSync(policyFile, TEST_POLICY);
-    const issuerPort = 20000 + Math.floor(Math.random() * 20000);
-    const cfgFile = join(dir, 'config.yaml');
-    writeFileSync(
-      cfgFile,
-      stringify({
-        dataDir: join(dir, 'data'),
-        logLevel: 'error',
-        listeners: { postgres: { host: '127.0.0.1', port: 0, allowPlaintext: true } },
-        identity: { issuer: `http://127.0.0.1:${issuerPort}`, audience: AUDIENCE, localIssuer: { port: issuerPort, clients: [AGENT] } },
-        targets: [pgTarget(server)],
-        policy: { file: policyFile },
-      }),
-    );
+    const { file: cfgFile, tokenEndpoint } = writeProcessGatewayConfig(dir, server);
     const exited = (child: ChildProcess) =>
       child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once('exit', () => r()));
     const startServe = async (): Promise<{ child: ChildProcess; port: number }> => {
@@ -180,7 +166,7 @@ describe('crash safety', () => {
     };
     try {
       const first = await startServe();
-      const token = await requestClientCredentialsToken({ tokenEndpoint: `http://127.0.0.1:${issuerPort}/token`, clientId: AGENT.clientId, clientSecret: AGENT.clientSecret, audience: AUDIENCE });
+      const token = await requestClientCredentialsToken({ tokenEndpoint, clientId: AGENT.clientId, clientSecret: AGENT.clientSecret, audience: AUDIENCE });
       const clients = await Promise.all(
         [0, 1, 2].map(async () => {
           const c = new pg.Client({ host: '127.0.0.1', port: first.port, database: 'app', user: 'agent', password: token });

@@ -5,25 +5,15 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
+import { appClientOptions, queryAsApp, startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { psql, sendCancel, startTap, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 let server: RunningPostgres;
 let gw: TestGateway;
 let token: string;
 
-function direct(): pg.Client {
-  return new pg.Client({ host: server.host, port: server.port, database: server.database, user: server.roles.app.user, password: server.roles.app.password });
-}
-async function directQuery(sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
-  const c = direct();
-  await c.connect();
-  try {
-    return await c.query(sql, params);
-  } finally {
-    await c.end();
-  }
-}
+const direct = (): pg.Client => new pg.Client(appClientOptions(server));
+const directQuery = (sql: string, params: unknown[] = []) => queryAsApp(server, sql, params);
 function viaGateway(t = token): pg.Client {
   return new pg.Client(gw.pgOptions(t));
 }

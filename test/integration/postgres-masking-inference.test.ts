@@ -4,8 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import pg from 'pg';
-import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
+import { queryAsApp, startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { OTHER_AGENT, psql, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 let server: RunningPostgres;
@@ -15,15 +14,7 @@ let unmasked: string;
 
 const EMAIL = 'radia.perlman@example.com';
 
-async function direct(sql: string): Promise<pg.QueryResult> {
-  const c = new pg.Client({ host: server.host, port: server.port, database: server.database, user: server.roles.app.user, password: server.roles.app.password });
-  await c.connect();
-  try {
-    return await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
+const direct = (sql: string) => queryAsApp(server, sql);
 
 const run = (token: string, sql: string) => psql(gw.conninfo(), ['-At', '-c', sql], { token });
 

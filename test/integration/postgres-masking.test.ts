@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
+import { queryAsApp, startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { OTHER_AGENT, TEST_POLICY, psql, startTap, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
 
@@ -19,15 +19,7 @@ const EMAIL = 'jane.doe@example.com';
 const GH_TOKEN = 'ghp_' + 'A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8';
 const ORDER_ID = '1234567812345678'; // 16 digits, Luhn-invalid: must be kept
 
-async function direct(sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
-  const c = new pg.Client({ host: server.host, port: server.port, database: server.database, user: server.roles.app.user, password: server.roles.app.password });
-  await c.connect();
-  try {
-    return await c.query(sql, params);
-  } finally {
-    await c.end();
-  }
-}
+const direct = (sql: string, params: unknown[] = []) => queryAsApp(server, sql, params);
 
 /** A pg client whose every received byte is kept, to search for leaks. */
 async function tappedClient(t: string): Promise<{ client: pg.Client; received: () => Buffer; close: () => void }> {

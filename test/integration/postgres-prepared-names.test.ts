@@ -5,21 +5,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
+import { queryAsApp, startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { TEST_POLICY, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 let server: RunningPostgres;
 let gw: TestGateway;
 
-async function direct(sql: string): Promise<pg.QueryResult> {
-  const c = new pg.Client({ host: server.host, port: server.port, database: server.database, user: server.roles.app.user, password: server.roles.app.password });
-  await c.connect();
-  try {
-    return await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
+const direct = (sql: string) => queryAsApp(server, sql);
 
 before(async () => {
   server = await startPostgres();

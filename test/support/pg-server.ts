@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import { processAlive as alive } from '../../fargate-proxy/src/process-alive.js';
 
 const execFileAsync = promisify(execFile);
@@ -359,4 +360,20 @@ export async function waitForActiveQuery(pg: RunningPostgres, sql: string): Prom
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`"${sql}" never became active`);
+}
+
+/** Connection options for the app role straight to the server over TCP, not through a gateway. */
+export function appClientOptions(server: RunningPostgres): pg.ClientConfig {
+  return { host: server.host, port: server.port, database: server.database, user: server.roles.app.user, password: server.roles.app.password };
+}
+
+/** One query as the app role on a connection of its own, straight to the server: what a test checks or sets up behind the gateway's back. */
+export async function queryAsApp(server: RunningPostgres, sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
+  const c = new pg.Client(appClientOptions(server));
+  await c.connect();
+  try {
+    return await c.query(sql, params);
+  } finally {
+    await c.end();
+  }
 }
