@@ -256,9 +256,9 @@ async function fleetOf(n: number, o: { sweepMs?: number } = {}) {
   return { proxies, terminal, settled, close };
 }
 
-function session(tasks: ReturnType<typeof startTasks>, principal: Principal, id: string): Refusal[] {
+async function session(tasks: ReturnType<typeof startTasks>, principal: Principal, id: string): Promise<Refusal[]> {
   const ended: Refusal[] = [];
-  const admission = tasks.sessions.admit({ sessionId: id, principal, target: 'app', protocol: 'postgres', startedAt: Date.now(), end: (r) => ended.push(r) });
+  const admission = await tasks.sessions.admit({ sessionId: id, principal, target: 'app', protocol: 'postgres', startedAt: Date.now(), end: (r) => ended.push(r) });
   assert.ok(admission.ok);
   return ended;
 }
@@ -294,7 +294,7 @@ test('two closes racing each other and the clock: one terminal event', async () 
     const due = await p0!.tasks.service.open(agent, { title: 'close at the end', targets: ['app'], scope: ['read'], durationSeconds: 3 });
     assert.equal(due.state, 'granted');
     if (due.state !== 'granted') return;
-    session(p2!.tasks, await p2!.tasks.verifier.verify(due.token), 'close-race-s');
+    await session(p2!.tasks, await p2!.tasks.verifier.verify(due.token), 'close-race-s');
     await untilPast(due.task.expiresAt!);
     const [closed] = await Promise.all([p1!.tasks.service.close(agent, due.task.id, 'done'), p2!.tasks.pollFleet(), p0!.tasks.service.close(agent, due.task.id, 'done too')]);
     assert.equal(closed.status, 'expired', 'a task whose time was up expired, whoever asked to close it');
