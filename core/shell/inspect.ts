@@ -580,7 +580,8 @@ function builtin(name: string, args: string[], f: Findings): void {
 /** `patterns`: arguments the target expands into file names (so the number of operands is unknown). */
 function readProgram(name: string, args: string[], f: Findings, patterns: Set<string>): void {
   const spec = READ_PROGRAMS[name]!;
-  const words = name === 'tar' && args[0] !== undefined && /^[a-zA-Z]+$/.test(args[0]) ? [`-${args[0]}`, ...args.slice(1)] : args;
+  const words = name === 'tar' ? tarOldStyle(args, spec.options.valued ?? '') : args;
+  if (!words) return f.opaque('`tar` old-style options that take values lack them');
   const r = parseOptions(spec.options, words, name);
   if (!r.ok) return f.opaque(r.reason);
   const patterned = r.args.operands.filter((o) => patterns.has(o));
@@ -599,6 +600,26 @@ function readProgram(name: string, args: string[], f: Findings, patterns: Set<st
     if (spec.outputs?.includes(o.name) && o.value !== undefined) f.writes(o.value, `\`${name} ${o.name}\` writes ${o.value}`);
   }
   spec.check?.(r.args, f);
+}
+
+/**
+ * tar's old (bundled) options, `tar tfI ARCHIVE PROG`: each letter is an option of its own, and
+ * each letter that takes a value takes the next word, in order — not the rest of the bundle, as
+ * in `-tfI` (where `f` would take `I`). Spelled out as separate options for the table; letters not
+ * in it stay unknown options and make the command opaque.
+ */
+function tarOldStyle(args: string[], valued: string): string[] | undefined {
+  const bundle = args[0];
+  if (bundle === undefined || !/^[a-zA-Z]+$/.test(bundle)) return args;
+  const out: string[] = [];
+  let next = 1;
+  for (const c of bundle) {
+    out.push(`-${c}`);
+    if (!valued.includes(c)) continue;
+    if (next >= args.length) return undefined;
+    out.push(args[next++]!);
+  }
+  return [...out, ...args.slice(next)];
 }
 
 // Wrappers: each has an option table; the command after it is judged as if typed (and its words
