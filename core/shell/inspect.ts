@@ -165,7 +165,14 @@ function refused(f: Findings, reason: string): string {
 /** Inspection without the cache (benchmarks measure the parse itself with it). */
 export function inspectUncached(text: string): CommandInspection {
   const f = new Findings();
-  const rebuilt = inspectScript(text, f, 0);
+  let rebuilt: string;
+  try {
+    rebuilt = inspectScript(text, f, 0);
+  } catch {
+    // The judging walk recurses per level of nesting; text deep enough to exhaust the stack
+    // (a chain of thousands of `|`) is refused, and never takes the gateway down with it.
+    rebuilt = refused(f, 'the command is nested too deeply to be inspected');
+  }
   return {
     class: f.cls,
     binaries: [...new Set(f.binaries)],

@@ -258,3 +258,31 @@ test('an oversized command is refused without being parsed', () => {
   assert.equal(r.class, 'opaque');
   assert.match(r.reasons.join(), /longer than 65536 bytes/);
 });
+
+test('deeply nested commands are refused, never thrown: a parse or walk that exhausts the stack is opaque', () => {
+  // Found by red-teaming: these threw out of inspectCommand (an unhandled rejection on the exec
+  // path, which ends the gateway process).
+  const deep = [
+    `${'('.repeat(1000)}ls${')'.repeat(1000)}`,
+    `${'{ '.repeat(1000)}ls${'; }'.repeat(1000)}`,
+    `cat <<EOF\n${'$('.repeat(1000)}ls${')'.repeat(1000)}\nEOF`,
+    `echo $((${'('.repeat(1000)}1${')'.repeat(1000)}))`,
+    Array(5000).fill('ls').join(' | '),
+    Array(5000).fill('ls').join(' && '),
+  ];
+  for (const text of deep) {
+    const r = inspectCommand(text);
+    assert.equal(r.class, 'opaque', text.slice(0, 40));
+    assert.equal(r.rebuilt, undefined);
+  }
+  assert.equal(inspectCommand('ls | cat').class, 'read', 'the parser still works afterwards');
+});
+
+test("tar's old-style options take their values in order: `tar tfI ARCHIVE PROG` runs PROG (found by red-teaming)", () => {
+  // GNU tar reads `tfI x.tar id` as -t, -f x.tar, -I id: `id` is run as the decompressor.
+  assert.equal(inspectCommand("tar tfI x.tar 'rm -f x'").class, 'opaque');
+  // `-f` takes `host:x`, not `v`: tar reaches the host through rsh.
+  assert.deepEqual(inspectCommand('tar tfv host:x.tar').categories, ['network_exfiltration']);
+  assert.equal(inspectCommand('tar tf').class, 'opaque');
+  for (const ok of ['tar tf x.tar', 'tar tvf x.tar', 'tar tfv x.tar', 'tar tzvf x.tgz', 'tar -tvf x.tar']) assert.equal(inspectCommand(ok).class, 'read', ok);
+});

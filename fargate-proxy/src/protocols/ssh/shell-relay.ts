@@ -79,6 +79,17 @@ export function relayShell(o: ShellRelayOptions): Promise<ShellRelayResult> {
     say(`${message}; ${lines > 1 ? `the command (${lines} lines) was` : 'the line was'} not sent.${hint}`);
 
   const decide = async (item: Extract<TypedInput, { kind: 'line' }>) => {
+    try {
+      await decideLine(item);
+    } catch {
+      // Text that exhausts the stack when its tree is walked (thousands of `|`): nothing of it
+      // was sent, and the session goes on.
+      const dropped = commands.discard().length;
+      result.linesRefused++;
+      refused('airlock: refused: the command is nested too deeply to be inspected', Math.max(dropped, 1));
+    }
+  };
+  const decideLine = async (item: Extract<TypedInput, { kind: 'line' }>) => {
     if (commands.holding === 0 && item.text.trim() === '') return void upstream.write(item.terminator);
     const input = commands.add(item);
     // The prompt is for an agent waiting to type; lines already on their way need none (bash will
