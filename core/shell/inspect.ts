@@ -694,7 +694,11 @@ function wrapper(name: string, argv: string[], f: Findings, next: (k: number, ct
       return;
     }
     case 'su': {
-      const command = a.options.find((o) => o.name === '-c' || o.name === '--command');
+      // su runs the last `-c` it is given, with the shell `-s` names: any program at all.
+      const commands = a.options.filter((o) => o.name === '-c' || o.name === '--command');
+      if (commands.length > 1) return f.opaque('`su` with more than one `-c` runs only the last');
+      if (has(a, '-s', '--shell')) return f.opaque('`su -s` runs the command with a program of the agent\'s choosing as the shell');
+      const command = commands[0];
       if (!command?.value) return f.opaque('`su` opens a shell as another user');
       const at = argv.indexOf(command.value, 1);
       if (at < 0) return f.opaque('`su -c` with an attached command');
