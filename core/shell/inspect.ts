@@ -104,11 +104,21 @@ const MAX_COMMAND_BYTES = 64 * 1024;
 const MAX_CACHED_BYTES = 4 * 1024;
 const cache = new LruCache<string, CommandInspection>(4096);
 
-export function inspectCommand(text: string): CommandInspection {
-  const hit = cache.get(text);
+/** What is known of the shell the command runs in, beyond the command's text. */
+export interface ShellState {
+  /**
+   * An earlier command of the session ran `cd` (an interactive shell keeps its directory between
+   * commands): relative paths no longer say where they land.
+   */
+  movedDirectory?: boolean;
+}
+
+export function inspectCommand(text: string, state: ShellState = {}): CommandInspection {
+  const key = state.movedDirectory ? `cd\0${text}` : text; // a NUL cannot stand in a command
+  const hit = cache.get(key);
   if (hit) return hit;
-  const result = inspectUncached(text);
-  if (text.length <= MAX_CACHED_BYTES) cache.set(text, result);
+  const result = inspectUncached(text, state);
+  if (text.length <= MAX_CACHED_BYTES) cache.set(key, result);
   return result;
 }
 
@@ -149,6 +159,12 @@ class Findings implements Judge {
     else if (isSystemPath(path)) this.flag('system_path_write', `${reason}, under a system path`);
     else this.flag('file_write', reason);
   }
+  removes(path: string, reason: string): void {
+    this.paths.push(path);
+    this.flag('destructive_file', reason);
+    if (this.movedDirectory && !path.startsWith('/')) this.flag('system_path_write', `${reason}, after a \`cd\` the gateway cannot tell where`);
+    else if (isSystemPath(path)) this.flag('system_path_write', `${reason}: ${path} is a system path`);
+  }
   /** Set while judging one simple command: lets wrappers classify the command they run. */
   nested?: (argv: string[], context: string) => void;
   run(argv: string[], context: string): void {
@@ -163,8 +179,9 @@ function refused(f: Findings, reason: string): string {
 }
 
 /** Inspection without the cache (benchmarks measure the parse itself with it). */
-export function inspectUncached(text: string): CommandInspection {
+export function inspectUncached(text: string, state: ShellState = {}): CommandInspection {
   const f = new Findings();
+  f.movedDirectory = state.movedDirectory ?? false;
   let rebuilt: string;
   try {
     rebuilt = inspectScript(text, f, 0);
@@ -544,8 +561,7 @@ function examine(argv: string[], words: StaticWord[], f: Findings, depth: number
   }
   if (DESTRUCTIVE.has(name)) {
     f.flag('destructive_file', `\`${name}\` deletes or overwrites files`);
-    for (const p of operands(args)) if (isSystemPath(p)) f.flag('system_path_write', `\`${name}\` acts on a system path: ${p}`);
-    f.paths.push(...operands(args));
+    for (const p of operands(args)) f.removes(p, `\`${name}\` acts on ${p}`);
     return;
   }
   if (DISK_TOOLS.has(name) || /^(mkfs|fsck|mke2fs|mkdosfs|mkswap)/.test(name)) return f.flag('disk_tool', `\`${name}\` changes disks or file systems`);

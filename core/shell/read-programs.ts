@@ -15,6 +15,8 @@ export interface Judge {
   flag(category: CommandCategory, reason: string): void;
   /** A file the command writes (classified by where it lands). */
   writes(path: string, reason: string): void;
+  /** A file or tree the command deletes (classified by where it is, like a write). */
+  removes(path: string, reason: string): void;
   /** A command the program runs (find -exec, xargs): classified like one typed. */
   run(argv: string[], context: string): void;
 }
@@ -412,7 +414,9 @@ export function judgeFind(args: string[], j: Judge): void {
   let i = 0;
   while (i < args.length && /^-[HLP]+$/.test(args[i]!)) i++;
   if (args[i] === '-D' || args[i] === '-O' || /^-O\d$/.test(args[i] ?? '')) return j.opaque('`find -D`/`-O` debug and optimisation options are not ones the gateway knows');
+  const start = i;
   while (i < args.length && !args[i]!.startsWith('-') && args[i] !== '(' && args[i] !== '!') i++; // starting points
+  const roots = i > start ? args.slice(start, i) : ['.'];
   for (; i < args.length; i++) {
     const a = args[i]!;
     if (FIND_FLAGS.has(a)) continue;
@@ -422,7 +426,7 @@ export function judgeFind(args: string[], j: Judge): void {
       continue;
     }
     if (a === '-delete') {
-      j.flag('destructive_file', '`find -delete` removes files');
+      for (const root of roots) j.removes(root, `\`find ${root} -delete\` removes files under ${root}`);
       continue;
     }
     if (FIND_WRITERS.has(a)) {

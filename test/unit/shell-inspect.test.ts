@@ -20,7 +20,8 @@ const cases: [string, string, string[]][] = [
   ['doas reboot', 'privileged', ['privilege_escalation', 'service_control']],
   ["su -c 'id' root", 'privileged', ['privilege_escalation']],
   ['rm -rf build', 'destructive', ['destructive_file']],
-  ['find / -name core -delete', 'destructive', ['destructive_file']],
+  ['find / -name core -delete', 'privileged', ['destructive_file', 'system_path_write']],
+  ['find /tmp/x -name core -delete', 'destructive', ['destructive_file']],
   ['find . -exec shred {} \\;', 'destructive', ['destructive_file']],
   ['timeout 5 rm x', 'destructive', ['destructive_file']],
   ['dd if=/dev/zero of=/dev/sda', 'destructive', ['disk_tool']],
@@ -285,4 +286,30 @@ test("tar's old-style options take their values in order: `tar tfI ARCHIVE PROG`
   assert.deepEqual(inspectCommand('tar tfv host:x.tar').categories, ['network_exfiltration']);
   assert.equal(inspectCommand('tar tf').class, 'opaque');
   for (const ok of ['tar tf x.tar', 'tar tvf x.tar', 'tar tfv x.tar', 'tar tzvf x.tgz', 'tar -tvf x.tar']) assert.equal(inspectCommand(ok).class, 'read', ok);
+});
+
+test('deleting under a system path is privileged however the path is reached: after `cd`, by find -delete, in a later command of the same shell (found by red-teaming)', () => {
+  const systemPath = (text: string, state = {}) => inspectCommand(text, state).categories.includes('system_path_write');
+  assert.ok(systemPath('rm -f /etc/passwd'));
+  assert.ok(systemPath('cd /etc && rm -f passwd'), 'rm after cd');
+  assert.ok(systemPath('cd / && rm -rf etc'));
+  assert.ok(systemPath('cd /etc; truncate -s0 passwd'));
+  assert.ok(systemPath('find /etc -name x -delete'), 'find -delete under a system path');
+  assert.ok(systemPath('cd /etc && find -delete'), 'find -delete from an unknown directory');
+  assert.ok(!systemPath('rm -f x.tmp'));
+  assert.ok(!systemPath('find /tmp/x -delete'));
+  // An interactive shell keeps its directory between commands: the relay says so.
+  assert.ok(systemPath('echo x > passwd', { movedDirectory: true }));
+  assert.ok(systemPath('rm -f passwd', { movedDirectory: true }));
+  assert.ok(!systemPath('echo x > passwd'));
+  assert.equal(inspectCommand('cat passwd', { movedDirectory: true }).class, 'read');
+});
+
+test('su runs the last `-c`, with the shell `-s` names: both are opaque (found by red-teaming)', () => {
+  // util-linux su: `su -c 'echo A' -c 'echo B' root` prints B; `su -s /bin/echo -c hi root` runs echo.
+  assert.equal(inspectCommand("su -c 'ls' -c 'rm -rf /tmp/x' root").class, 'opaque');
+  assert.equal(inspectCommand("su -c 'ls' root -c 'rm -rf /tmp/x'").class, 'opaque');
+  assert.equal(inspectCommand("su -s /tmp/evil -c 'ls' root").class, 'opaque');
+  assert.equal(inspectCommand("su --shell=/tmp/evil -c 'ls' root").class, 'opaque');
+  assert.deepEqual(inspectCommand("su -c 'ls' root").binaries, ['su', 'ls']);
 });

@@ -8,7 +8,7 @@
 import { CommandAssembler } from '../../../../../core/shell/command-input.js';
 import { LineAssembler, type TypedInput } from '../../../../../core/shell/line-input.js';
 import { SessionDefinitions } from '../../../../../core/shell/session-definitions.js';
-import { inspectCommand, type CommandInspection } from '../../../../../core/shell/index.js';
+import { inspectCommand, type CommandInspection, type ShellState } from '../../../../../core/shell/index.js';
 
 /** Input held while earlier lines are being decided before the agent's stream is paused. */
 const MAX_QUEUED = 64;
@@ -46,6 +46,8 @@ export class LineDiscipline {
   readonly #lines: LineAssembler;
   readonly #commands: CommandAssembler;
   readonly #definitions = new SessionDefinitions();
+  /** What the shell keeps between commands (its working directory). */
+  readonly #shell: ShellState = {};
   readonly #queue: TypedInput[] = [];
   #draining = false;
   #inputEnded = false;
@@ -91,7 +93,7 @@ export class LineDiscipline {
       const verdict = await this.o.decide(inspectCommand(input.text), input.reason);
       return this.#refused(verdict.message ?? 'airlock: refused', input.lines.length);
     }
-    let command = inspectCommand(input.text);
+    let command = inspectCommand(input.text, this.#shell);
     const opaque = this.#definitions.uses(input.tree);
     if (opaque.length) command = { ...command, class: 'opaque', reasons: [...command.reasons, ...opaque] };
     const verdict = await this.o.decide(command);
@@ -99,6 +101,8 @@ export class LineDiscipline {
     if (!verdict.allowed) return this.#refused(verdict.message ?? 'airlock: refused', input.lines.length);
     this.counts.allowed++;
     this.#definitions.record(input.tree, command.class !== 'opaque');
+    // The shell keeps its directory: after a `cd`, a relative path may land under /etc.
+    if (command.binaries.includes('cd')) this.#shell.movedDirectory = true;
     this.o.forward(Buffer.from(input.lines.map((l) => l.text + l.terminator).join(''), 'utf8'));
   }
 
