@@ -553,6 +553,11 @@ function examine(argv: string[], words: StaticWord[], f: Findings, depth: number
     readProgram(name, args, f, new Set(words.slice(1).filter((w) => w.pattern).map((w) => w.value)));
     // git runs programs its repository's configuration names: it runs through the guard.
     if (name === 'git' && !f.guarded) rewrite(0, `/bin/sh -c ${quote(GIT_GUARD)} ${programShell(first)}`);
+    // A pager on the shell's terminal would read the agent's next lines instead of bash.
+    else if (read.noPager && !args.includes(read.noPager)) {
+      rewrite(0, `${programShell(first)} ${read.noPager}`);
+      f.argv.splice(f.argv.length - argv.length + 1, 0, read.noPager); // this command's words end f.argv
+    }
     return;
   }
   if (INTERPRETERS.has(name)) {

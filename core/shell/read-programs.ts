@@ -36,6 +36,12 @@ export interface ReadProgram {
   appendSafe?: boolean;
   /** The first operand is a program (sed script, awk program, jq filter), not a file. */
   codeOperand?: boolean;
+  /**
+   * The option that keeps the program from starting a pager on a terminal. In an interactive shell
+   * the agent's next lines would go to the pager (less saves its input to a file on `s`, runs
+   * commands on `!` and `|`), not to bash: the gateway always adds it.
+   */
+  noPager?: string;
 }
 
 const digits = /^-\d+$/;
@@ -249,9 +255,11 @@ export const READ_PROGRAMS: Record<string, ReadProgram> = {
   },
   tree: { options: { flags: 'adlfxpugshDFvtcUrCAJXnNQ', valued: 'LPIo', long: 'noreport charset= filelimit= dirsfirst du si prune timefmt= sort= gitignore matchdirs' }, outputs: ['-o'] },
   dmesg: {
+    noPager: '--nopager',
     options: { flags: 'HkrTtuxdeLwWP', valued: 'fls', long: 'human kernel raw ctime notime userspace decode time-format= color? level= facility= follow follow-new nopager since= until= json' },
   },
   journalctl: {
+    noPager: '--no-pager',
     options: {
       flags: 'frqxeakmNb',
       valued: 'unSUpotgDMiF',
@@ -277,6 +285,7 @@ export const READ_PROGRAMS: Record<string, ReadProgram> = {
     },
   },
   systemctl: {
+    noPager: '--no-pager',
     options: {
       flags: 'alqrt',
       valued: 'tpnoPH',
@@ -374,6 +383,7 @@ export const READ_PROGRAMS: Record<string, ReadProgram> = {
 
 function readOnlySubcommands(name: string, subs: string[]): ReadProgram {
   return {
+    noPager: '--no-pager',
     options: { flags: 'a', long: 'no-pager no-ask-password all value property= full' },
     check(a, j) {
       const sub = a.operands[0];
