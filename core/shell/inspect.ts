@@ -594,6 +594,11 @@ const BUILTINS = new Set([
 
 function builtin(name: string, args: string[], f: Findings): void {
   if (name === 'printf' && args[0]?.startsWith('-')) return f.opaque('`printf` with an option (`-v` assigns a variable)');
+  // bash's `test -v 'a[$(cmd)]'` evaluates the array subscript as arithmetic, which runs the
+  // command substitution in it (so does `[ -v … ]`, whatever operators surround it).
+  if ((name === 'test' || name === '[') && args.some((a) => a === '-v' || a === '-R')) {
+    return f.opaque(`\`${name} -v\`/\`-R\` evaluate a variable name, whose array subscript bash evaluates as code`);
+  }
   if (name === 'cd') {
     const r = parseOptions({ flags: 'LP' }, args, 'cd');
     if (!r.ok) return f.opaque(r.reason);

@@ -47,6 +47,7 @@ const builtinLine = pick(
   "trap 'rm x' EXIT", 'f() { rm x; }; f', "eval 'rm x'", 'eval rm x', 'set -e; ls', 'cd sub; ls', 'cd sub && rm x', 'export LANG=C; ls', 'export PATH=.; ls',
   'echo x | xargs rm', 'echo -o/x | xargs sort', 'read v < in.txt; $v', 'exec rm x', 'exec >out; ls', 'command -p rm x', 'builtin echo x', 'type rm', 'pwd', 'true', ':',
   'source ./e', '. ./e', 'unset PATH; ls', 'printf -v P rm; $P x', "BASH_ENV=./e bash -c 'ls'", 'let x=1', 'declare -x P=rm', 'umask 0', 'echo ok',
+  "test -v 'a[$(rm x)]'", "[ -v 'a[$(rm x)]' ]", "[ -n x -a -v 'a[$(rm x)]' ]", 'test -v X',
 );
 const compound = (inner: fc.Arbitrary<string>) =>
   fc.oneof(

@@ -313,3 +313,10 @@ test('su runs the last `-c`, with the shell `-s` names: both are opaque (found b
   assert.equal(inspectCommand("su --shell=/tmp/evil -c 'ls' root").class, 'opaque');
   assert.deepEqual(inspectCommand("su -c 'ls' root").binaries, ['su', 'ls']);
 });
+
+test("`test -v 'a[$(cmd)]'` runs cmd in bash (the subscript is arithmetic): opaque (found by red-teaming)", () => {
+  for (const c of ["test -v 'a[$(rm -f x)]'", "[ -v 'a[$(rm -f x)]' ]", "[ ! -v 'a[$(rm -f x)]' ]", "test -z x -a -v 'a[$(rm -f x)]'", 'test -R x']) {
+    assert.equal(inspectCommand(c).class, 'opaque', c);
+  }
+  for (const c of ['test -f /etc/hosts', '[ -d /var/log ]', '[ -n x -a -z "" ]']) assert.equal(inspectCommand(c).class, 'read', c);
+});
