@@ -509,6 +509,12 @@ READ_PROGRAMS.git = {
       return j.opaque(`\`git ${sub}\` is not a git sub-command the gateway knows as read-only`);
     }
     if (sub === 'stash' && rest[0] !== 'list' && rest[0] !== 'show') return j.flag('file_write', '`git stash` without `list`/`show` changes the working tree');
+    // `git reflog` shows; its other sub-commands delete entries (`expire` by the repository's own
+    // gc.reflogExpire, which may be `now`).
+    const reflogSub = rest.find((w) => !w.startsWith('-'));
+    if (sub === 'reflog' && reflogSub !== undefined && ['expire', 'delete', 'drop', 'write'].includes(reflogSub)) {
+      return j.flag('file_write', `\`git reflog ${reflogSub}\` changes the repository's reflogs`);
+    }
     if (sub === 'config' && !rest.some((w) => ['--list', '-l', '--get', '--get-all', '--get-regexp'].some((o) => w === o || w.startsWith(`${o}=`)))) {
       return j.flag('file_write', '`git config` without `--list`/`--get` changes configuration');
     }

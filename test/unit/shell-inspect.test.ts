@@ -320,3 +320,9 @@ test("`test -v 'a[$(cmd)]'` runs cmd in bash (the subscript is arithmetic): opaq
   }
   for (const c of ['test -f /etc/hosts', '[ -d /var/log ]', '[ -n x -a -z "" ]']) assert.equal(inspectCommand(c).class, 'read', c);
 });
+
+test('`git reflog expire`/`delete` change the repository: not read (found by red-teaming)', () => {
+  assert.equal(inspectCommand('git reflog expire --all').class, 'write');
+  assert.equal(inspectCommand('git reflog delete x').class, 'write');
+  for (const c of ['git reflog', 'git reflog show', 'git reflog -n 5 main', 'git reflog --all']) assert.equal(inspectCommand(c).class, 'read', c);
+});
