@@ -19,7 +19,7 @@ const skip = !has('script') || !has('less') || readable.status !== 0 || readable
 /** Runs `command` on a pty with PAGER unset, types `line` once it is showing, then `q`. */
 function typeInto(command: string, line: string): Promise<void> {
   return new Promise((resolve) => {
-    const env = { ...process.env, TERM: 'xterm', LINES: '24', COLUMNS: '80' };
+    const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm', LINES: '24', COLUMNS: '80' };
     delete env.PAGER;
     delete env.LESS;
     delete env.LESSSECURE;
