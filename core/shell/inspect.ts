@@ -287,7 +287,19 @@ function ifClause(c: IfClause, f: Findings, depth: number, upstream: string[]): 
 function whileClause(c: WhileClause, f: Findings, depth: number, upstream: string[]): string {
   noComments(c.Last, f);
   const keyword = c.Until ? 'until' : 'while';
-  return `${keyword} ${sequence(c.Cond, f, depth, upstream, `a \`${keyword}\` condition`)}; do ${sequence(c.Do, f, depth, upstream, 'a loop body')}; done`;
+  const judge = () => `${keyword} ${sequence(c.Cond, f, depth, upstream, `a \`${keyword}\` condition`)}; do ${sequence(c.Do, f, depth, upstream, 'a loop body')}; done`;
+  const moved = f.movedDirectory;
+  const mark = f.heredocs.length;
+  const text = judge();
+  if (!moved && f.movedDirectory) {
+    // A `cd` in the loop moves every later pass: judge it again as its second pass runs (with
+    // relative paths landing anywhere); its text and here-documents are those of the first.
+    const bodies = f.heredocs.slice(mark);
+    judge();
+    f.heredocs.length = mark;
+    f.heredocs.push(...bodies);
+  }
+  return text;
 }
 
 function caseClause(c: CaseClause, f: Findings, depth: number, upstream: string[]): string {

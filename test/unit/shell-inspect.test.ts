@@ -337,3 +337,12 @@ test('`hostnamectl hostname NAME` sets the host name: not read (found by red-tea
   assert.deepEqual(inspectCommand('hostnamectl hostname evil').categories, ['service_control']);
   assert.equal(inspectCommand('hostnamectl hostname').class, 'read');
 });
+
+test('a `cd` in a while/until loop moves its later passes: relative paths in the loop land anywhere (found by red-teaming)', () => {
+  // The second pass of `while …; do echo hi > passwd; cd /etc; done` writes /etc/passwd.
+  assert.ok(inspectCommand('while ! test -e x; do echo hi > passwd; cd /etc; done').categories.includes('system_path_write'));
+  assert.ok(inspectCommand('until test -e x; do rm -f passwd; cd /etc; done').categories.includes('system_path_write'));
+  const doc = inspectCommand('while ! test -e x; do cat <<EOF\nbody\nEOF\ncd /tmp; done');
+  assert.equal(doc.rebuilt, "while ! test -e x; do cat <<'AIRLOCK_EOF'; cd /tmp; done\nbody\nAIRLOCK_EOF\n", 'the here-document is written once');
+  assert.equal(inspectCommand('while ! test -e x; do echo hi > out; done').class, 'write');
+});
