@@ -82,6 +82,17 @@ export class LineDiscipline {
   }
 
   async #decide(item: Extract<TypedInput, { kind: 'line' }>): Promise<void> {
+    try {
+      await this.#decideLine(item);
+    } catch {
+      // Text that exhausts the stack when its tree is walked (thousands of `|`): nothing of it was
+      // sent, and the session goes on (a throw here would be an unhandled rejection).
+      const dropped = this.#commands.discard().length;
+      this.#refused('airlock: refused: the command is nested too deeply to be inspected', Math.max(dropped, 1));
+    }
+  }
+
+  async #decideLine(item: Extract<TypedInput, { kind: 'line' }>): Promise<void> {
     const commands = this.#commands;
     if (commands.holding === 0 && item.text.trim() === '') return this.o.forward(Buffer.from(item.terminator));
     const input = commands.add(item);
