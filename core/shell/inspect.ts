@@ -313,7 +313,10 @@ function caseClause(c: CaseClause, f: Findings, depth: number, upstream: string[
     if (item.Op !== CASE_BREAK) return refused(f, 'a `case` item that falls through (`;&`, `;;&`)');
     const patterns = item.Patterns.map((p) => {
       const r = staticWord(p, false, f.vars);
-      return r.ok ? (r.word.tilde ? refused(f, 'a `case` pattern starts with `~`') : r.word.shell) : refused(f, `a \`case\` pattern ${r.reason}`);
+      if (!r.ok) return refused(f, `a \`case\` pattern ${r.reason}`);
+      if (r.word.tilde) return refused(f, 'a `case` pattern starts with `~`');
+      // Written bare, a first pattern `esac` would end the statement: `case x in 'esac')` stays quoted.
+      return r.word.shell === 'esac' ? "'esac'" : r.word.shell;
     });
     const body = item.Stmts.length ? `${sequence(item.Stmts, f, depth, upstream, 'a `case` item')} ` : '';
     return `${patterns.join('|')}) ${body};;`;
