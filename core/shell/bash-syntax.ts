@@ -40,6 +40,16 @@ const NONEMPTY: Record<string, string[]> = {
   ForClause: ['Do'],
 };
 
+export const TOO_DEEP = 'the command is nested too deeply to be read';
+
+function isIncomplete(err: unknown): boolean {
+  try {
+    return syntax.IsIncomplete(err);
+  } catch {
+    return false;
+  }
+}
+
 /** The innermost thing left open: no line without it can make the text whole. */
 export type Awaited = { heredoc: string } | { quote: string };
 
@@ -57,8 +67,10 @@ export function readBash(text: string): BashText {
   try {
     tree = parser.Parse(text, 'input');
   } catch (err) {
-    const message = typeof (err as { Error?: unknown }).Error === 'function' ? String((err as { Error(): string }).Error()) : String(err);
-    if (syntax.IsIncomplete(err)) {
+    // A JS error (the stack exhausted by deep nesting) is no syntax error: refuse, never guess.
+    if (typeof (err as { Error?: unknown }).Error !== 'function') return { state: 'error', message: TOO_DEEP };
+    const message = String((err as { Error(): string }).Error());
+    if (isIncomplete(err)) {
       const heredoc = /unclosed here-document '(.*)'$/.exec(message)?.[1];
       const quote = /reached EOF without closing quote (['"])$/.exec(message)?.[1];
       return { state: 'incomplete', awaits: heredoc !== undefined ? { heredoc } : quote ? { quote } : undefined };
@@ -66,13 +78,20 @@ export function readBash(text: string): BashText {
     return { state: 'error', message: message.replace(/^input:/, 'line ') };
   }
   const t = new BashTree(tree, text);
-  const misplaced = t.misplacedReservedWord();
-  if (misplaced) return { state: 'error', message: `syntax error near unexpected token \`${misplaced}'` };
-  const unlike = t.readDifferently();
-  if (unlike) return { state: 'error', message: unlike };
-  // mvdan/sh reads a backslash-newline at the very end as the end of input; bash reads it as a line
-  // continuation and asks for the next line, unless the backslash ends a comment.
-  if (/(^|[^\\])(\\\\)*\\\n$/.test(text) && !t.inComment(Buffer.byteLength(text) - 2)) return { state: 'incomplete' };
+  // Walking the tree recurses once per level, more deeply than the parse: text nested deeply
+  // enough (a chain of thousands of `|`, hundreds of `$(`) parses, then exhausts the stack when
+  // it is walked. Here that refuses it; later walks (session definitions) are guarded by the relay.
+  try {
+    const misplaced = t.misplacedReservedWord();
+    if (misplaced) return { state: 'error', message: `syntax error near unexpected token \`${misplaced}'` };
+    const unlike = t.readDifferently();
+    if (unlike) return { state: 'error', message: unlike };
+    // mvdan/sh reads a backslash-newline at the very end as the end of input; bash reads it as a line
+    // continuation and asks for the next line, unless the backslash ends a comment.
+    if (/(^|[^\\])(\\\\)*\\\n$/.test(text) && !t.inComment(Buffer.byteLength(text) - 2)) return { state: 'incomplete' };
+  } catch {
+    return { state: 'error', message: TOO_DEEP };
+  }
   return { state: 'complete', tree: t };
 }
 

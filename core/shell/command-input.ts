@@ -8,7 +8,7 @@
 // Input bash would rewrite before parsing it (history expansion: `!!`, `!$`, `^old^new`) or text
 // the grammar rejects cannot be followed: it is refused whole and bash never sees any of it, so
 // the two stay in step.
-import { readBash, type Awaited, type BashTree } from './bash-syntax.js';
+import { readBash, TOO_DEEP, type Awaited, type BashTree } from './bash-syntax.js';
 
 export interface TypedLine {
   text: string;
@@ -75,7 +75,12 @@ export class CommandAssembler {
       return { kind: 'held', lines: this.#held.length };
     }
     if (read.state === 'error') return this.#refuse(text, `bash would not accept it (${read.message})`);
-    const expansion = historyExpansion(text, read.tree);
+    let expansion: string | undefined;
+    try {
+      expansion = historyExpansion(text, read.tree);
+    } catch {
+      return this.#refuse(text, TOO_DEEP); // walking the tree exhausted the stack
+    }
     if (expansion) return this.#refuse(text, expansion);
     return { kind: 'command', text, lines: this.discard(), tree: read.tree };
   }

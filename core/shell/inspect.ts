@@ -104,11 +104,21 @@ const MAX_COMMAND_BYTES = 64 * 1024;
 const MAX_CACHED_BYTES = 4 * 1024;
 const cache = new LruCache<string, CommandInspection>(4096);
 
-export function inspectCommand(text: string): CommandInspection {
-  const hit = cache.get(text);
+/** What is known of the shell the command runs in, beyond the command's text. */
+export interface ShellState {
+  /**
+   * An earlier command of the session ran `cd` (an interactive shell keeps its directory between
+   * commands): relative paths no longer say where they land.
+   */
+  movedDirectory?: boolean;
+}
+
+export function inspectCommand(text: string, state: ShellState = {}): CommandInspection {
+  const key = state.movedDirectory ? `cd\0${text}` : text; // a NUL cannot stand in a command
+  const hit = cache.get(key);
   if (hit) return hit;
-  const result = inspectUncached(text);
-  if (text.length <= MAX_CACHED_BYTES) cache.set(text, result);
+  const result = inspectUncached(text, state);
+  if (text.length <= MAX_CACHED_BYTES) cache.set(key, result);
   return result;
 }
 
@@ -149,6 +159,12 @@ class Findings implements Judge {
     else if (isSystemPath(path)) this.flag('system_path_write', `${reason}, under a system path`);
     else this.flag('file_write', reason);
   }
+  removes(path: string, reason: string): void {
+    this.paths.push(path);
+    this.flag('destructive_file', reason);
+    if (this.movedDirectory && !path.startsWith('/')) this.flag('system_path_write', `${reason}, after a \`cd\` the gateway cannot tell where`);
+    else if (isSystemPath(path)) this.flag('system_path_write', `${reason}: ${path} is a system path`);
+  }
   /** Set while judging one simple command: lets wrappers classify the command they run. */
   nested?: (argv: string[], context: string) => void;
   run(argv: string[], context: string): void {
@@ -163,9 +179,17 @@ function refused(f: Findings, reason: string): string {
 }
 
 /** Inspection without the cache (benchmarks measure the parse itself with it). */
-export function inspectUncached(text: string): CommandInspection {
+export function inspectUncached(text: string, state: ShellState = {}): CommandInspection {
   const f = new Findings();
-  const rebuilt = inspectScript(text, f, 0);
+  f.movedDirectory = state.movedDirectory ?? false;
+  let rebuilt: string;
+  try {
+    rebuilt = inspectScript(text, f, 0);
+  } catch {
+    // The judging walk recurses per level of nesting; text deep enough to exhaust the stack
+    // (a chain of thousands of `|`) is refused, and never takes the gateway down with it.
+    rebuilt = refused(f, 'the command is nested too deeply to be inspected');
+  }
   return {
     class: f.cls,
     binaries: [...new Set(f.binaries)],
@@ -263,7 +287,19 @@ function ifClause(c: IfClause, f: Findings, depth: number, upstream: string[]): 
 function whileClause(c: WhileClause, f: Findings, depth: number, upstream: string[]): string {
   noComments(c.Last, f);
   const keyword = c.Until ? 'until' : 'while';
-  return `${keyword} ${sequence(c.Cond, f, depth, upstream, `a \`${keyword}\` condition`)}; do ${sequence(c.Do, f, depth, upstream, 'a loop body')}; done`;
+  const judge = () => `${keyword} ${sequence(c.Cond, f, depth, upstream, `a \`${keyword}\` condition`)}; do ${sequence(c.Do, f, depth, upstream, 'a loop body')}; done`;
+  const moved = f.movedDirectory;
+  const mark = f.heredocs.length;
+  const text = judge();
+  if (!moved && f.movedDirectory) {
+    // A `cd` in the loop moves every later pass: judge it again as its second pass runs (with
+    // relative paths landing anywhere); its text and here-documents are those of the first.
+    const bodies = f.heredocs.slice(mark);
+    judge();
+    f.heredocs.length = mark;
+    f.heredocs.push(...bodies);
+  }
+  return text;
 }
 
 function caseClause(c: CaseClause, f: Findings, depth: number, upstream: string[]): string {
@@ -277,7 +313,10 @@ function caseClause(c: CaseClause, f: Findings, depth: number, upstream: string[
     if (item.Op !== CASE_BREAK) return refused(f, 'a `case` item that falls through (`;&`, `;;&`)');
     const patterns = item.Patterns.map((p) => {
       const r = staticWord(p, false, f.vars);
-      return r.ok ? (r.word.tilde ? refused(f, 'a `case` pattern starts with `~`') : r.word.shell) : refused(f, `a \`case\` pattern ${r.reason}`);
+      if (!r.ok) return refused(f, `a \`case\` pattern ${r.reason}`);
+      if (r.word.tilde) return refused(f, 'a `case` pattern starts with `~`');
+      // Written bare, a first pattern `esac` would end the statement: `case x in 'esac')` stays quoted.
+      return r.word.shell === 'esac' ? "'esac'" : r.word.shell;
     });
     const body = item.Stmts.length ? `${sequence(item.Stmts, f, depth, upstream, 'a `case` item')} ` : '';
     return `${patterns.join('|')}) ${body};;`;
@@ -529,6 +568,11 @@ function examine(argv: string[], words: StaticWord[], f: Findings, depth: number
     readProgram(name, args, f, new Set(words.slice(1).filter((w) => w.pattern).map((w) => w.value)));
     // git runs programs its repository's configuration names: it runs through the guard.
     if (name === 'git' && !f.guarded) rewrite(0, `/bin/sh -c ${quote(GIT_GUARD)} ${programShell(first)}`);
+    // A pager on the shell's terminal would read the agent's next lines instead of bash.
+    else if (read.noPager && !args.includes(read.noPager)) {
+      rewrite(0, `${programShell(first)} ${read.noPager}`);
+      f.argv.splice(f.argv.length - argv.length + 1, 0, read.noPager); // this command's words end f.argv
+    }
     return;
   }
   if (INTERPRETERS.has(name)) {
@@ -537,8 +581,7 @@ function examine(argv: string[], words: StaticWord[], f: Findings, depth: number
   }
   if (DESTRUCTIVE.has(name)) {
     f.flag('destructive_file', `\`${name}\` deletes or overwrites files`);
-    for (const p of operands(args)) if (isSystemPath(p)) f.flag('system_path_write', `\`${name}\` acts on a system path: ${p}`);
-    f.paths.push(...operands(args));
+    for (const p of operands(args)) f.removes(p, `\`${name}\` acts on ${p}`);
     return;
   }
   if (DISK_TOOLS.has(name) || /^(mkfs|fsck|mke2fs|mkdosfs|mkswap)/.test(name)) return f.flag('disk_tool', `\`${name}\` changes disks or file systems`);
@@ -566,6 +609,11 @@ const BUILTINS = new Set([
 
 function builtin(name: string, args: string[], f: Findings): void {
   if (name === 'printf' && args[0]?.startsWith('-')) return f.opaque('`printf` with an option (`-v` assigns a variable)');
+  // bash's `test -v 'a[$(cmd)]'` evaluates the array subscript as arithmetic, which runs the
+  // command substitution in it (so does `[ -v … ]`, whatever operators surround it).
+  if ((name === 'test' || name === '[') && args.some((a) => a === '-v' || a === '-R')) {
+    return f.opaque(`\`${name} -v\`/\`-R\` evaluate a variable name, whose array subscript bash evaluates as code`);
+  }
   if (name === 'cd') {
     const r = parseOptions({ flags: 'LP' }, args, 'cd');
     if (!r.ok) return f.opaque(r.reason);
@@ -580,7 +628,8 @@ function builtin(name: string, args: string[], f: Findings): void {
 /** `patterns`: arguments the target expands into file names (so the number of operands is unknown). */
 function readProgram(name: string, args: string[], f: Findings, patterns: Set<string>): void {
   const spec = READ_PROGRAMS[name]!;
-  const words = name === 'tar' && args[0] !== undefined && /^[a-zA-Z]+$/.test(args[0]) ? [`-${args[0]}`, ...args.slice(1)] : args;
+  const words = name === 'tar' ? tarOldStyle(args, spec.options.valued ?? '') : args;
+  if (!words) return f.opaque('`tar` old-style options that take values lack them');
   const r = parseOptions(spec.options, words, name);
   if (!r.ok) return f.opaque(r.reason);
   const patterned = r.args.operands.filter((o) => patterns.has(o));
@@ -599,6 +648,26 @@ function readProgram(name: string, args: string[], f: Findings, patterns: Set<st
     if (spec.outputs?.includes(o.name) && o.value !== undefined) f.writes(o.value, `\`${name} ${o.name}\` writes ${o.value}`);
   }
   spec.check?.(r.args, f);
+}
+
+/**
+ * tar's old (bundled) options, `tar tfI ARCHIVE PROG`: each letter is an option of its own, and
+ * each letter that takes a value takes the next word, in order — not the rest of the bundle, as
+ * in `-tfI` (where `f` would take `I`). Spelled out as separate options for the table; letters not
+ * in it stay unknown options and make the command opaque.
+ */
+function tarOldStyle(args: string[], valued: string): string[] | undefined {
+  const bundle = args[0];
+  if (bundle === undefined || !/^[a-zA-Z]+$/.test(bundle)) return args;
+  const out: string[] = [];
+  let next = 1;
+  for (const c of bundle) {
+    out.push(`-${c}`);
+    if (!valued.includes(c)) continue;
+    if (next >= args.length) return undefined;
+    out.push(args[next++]!);
+  }
+  return [...out, ...args.slice(next)];
 }
 
 // Wrappers: each has an option table; the command after it is judged as if typed (and its words
@@ -666,7 +735,11 @@ function wrapper(name: string, argv: string[], f: Findings, next: (k: number, ct
       return;
     }
     case 'su': {
-      const command = a.options.find((o) => o.name === '-c' || o.name === '--command');
+      // su runs the last `-c` it is given, with the shell `-s` names: any program at all.
+      const commands = a.options.filter((o) => o.name === '-c' || o.name === '--command');
+      if (commands.length > 1) return f.opaque('`su` with more than one `-c` runs only the last');
+      if (has(a, '-s', '--shell')) return f.opaque('`su -s` runs the command with a program of the agent\'s choosing as the shell');
+      const command = commands[0];
       if (!command?.value) return f.opaque('`su` opens a shell as another user');
       const at = argv.indexOf(command.value, 1);
       if (at < 0) return f.opaque('`su -c` with an attached command');

@@ -15,6 +15,8 @@ export interface Judge {
   flag(category: CommandCategory, reason: string): void;
   /** A file the command writes (classified by where it lands). */
   writes(path: string, reason: string): void;
+  /** A file or tree the command deletes (classified by where it is, like a write). */
+  removes(path: string, reason: string): void;
   /** A command the program runs (find -exec, xargs): classified like one typed. */
   run(argv: string[], context: string): void;
 }
@@ -34,6 +36,12 @@ export interface ReadProgram {
   appendSafe?: boolean;
   /** The first operand is a program (sed script, awk program, jq filter), not a file. */
   codeOperand?: boolean;
+  /**
+   * The option that keeps the program from starting a pager on a terminal. In an interactive shell
+   * the agent's next lines would go to the pager (less saves its input to a file on `s`, runs
+   * commands on `!` and `|`), not to bash: the gateway always adds it.
+   */
+  noPager?: string;
 }
 
 const digits = /^-\d+$/;
@@ -247,9 +255,11 @@ export const READ_PROGRAMS: Record<string, ReadProgram> = {
   },
   tree: { options: { flags: 'adlfxpugshDFvtcUrCAJXnNQ', valued: 'LPIo', long: 'noreport charset= filelimit= dirsfirst du si prune timefmt= sort= gitignore matchdirs' }, outputs: ['-o'] },
   dmesg: {
+    noPager: '--nopager',
     options: { flags: 'HkrTtuxdeLwWP', valued: 'fls', long: 'human kernel raw ctime notime userspace decode time-format= color? level= facility= follow follow-new nopager since= until= json' },
   },
   journalctl: {
+    noPager: '--no-pager',
     options: {
       flags: 'frqxeakmNb',
       valued: 'unSUpotgDMiF',
@@ -275,6 +285,7 @@ export const READ_PROGRAMS: Record<string, ReadProgram> = {
     },
   },
   systemctl: {
+    noPager: '--no-pager',
     options: {
       flags: 'alqrt',
       valued: 'tpnoPH',
@@ -320,7 +331,14 @@ export const READ_PROGRAMS: Record<string, ReadProgram> = {
     },
   },
   host: { options: { flags: 'aACdlrsTUvVw46', valued: 'cNRtW' } },
-  nslookup: { options: {} },
+  nslookup: {
+    options: {},
+    check(a, j) {
+      // Without a name (or with `-`) nslookup reads queries from its input: `nslookup < FILE` sends
+      // the file's lines to a name server, past the output masking.
+      if (a.operands[0] === undefined || a.operands[0] === '-') j.opaque('`nslookup` without a name reads queries from its input');
+    },
+  },
   'ssh-add': {
     // Only listing the forwarded agent's keys; every other use adds, removes or locks keys.
     options: { flags: 'lLq', valued: 'E' },
@@ -372,10 +390,13 @@ export const READ_PROGRAMS: Record<string, ReadProgram> = {
 
 function readOnlySubcommands(name: string, subs: string[]): ReadProgram {
   return {
+    noPager: '--no-pager',
     options: { flags: 'a', long: 'no-pager no-ask-password all value property= full' },
     check(a, j) {
       const sub = a.operands[0];
       if (sub !== undefined && !subs.includes(sub)) j.flag('service_control', `\`${name} ${sub}\` changes the system`);
+      // `hostnamectl hostname NAME` sets the name it shows without one.
+      if (name === 'hostnamectl' && sub === 'hostname' && a.operands.length > 1) j.flag('service_control', '`hostnamectl hostname NAME` sets the host name');
     },
   };
 }
@@ -412,7 +433,9 @@ export function judgeFind(args: string[], j: Judge): void {
   let i = 0;
   while (i < args.length && /^-[HLP]+$/.test(args[i]!)) i++;
   if (args[i] === '-D' || args[i] === '-O' || /^-O\d$/.test(args[i] ?? '')) return j.opaque('`find -D`/`-O` debug and optimisation options are not ones the gateway knows');
+  const start = i;
   while (i < args.length && !args[i]!.startsWith('-') && args[i] !== '(' && args[i] !== '!') i++; // starting points
+  const roots = i > start ? args.slice(start, i) : ['.'];
   for (; i < args.length; i++) {
     const a = args[i]!;
     if (FIND_FLAGS.has(a)) continue;
@@ -422,7 +445,7 @@ export function judgeFind(args: string[], j: Judge): void {
       continue;
     }
     if (a === '-delete') {
-      j.flag('destructive_file', '`find -delete` removes files');
+      for (const root of roots) j.removes(root, `\`find ${root} -delete\` removes files under ${root}`);
       continue;
     }
     if (FIND_WRITERS.has(a)) {
@@ -495,6 +518,12 @@ READ_PROGRAMS.git = {
       return j.opaque(`\`git ${sub}\` is not a git sub-command the gateway knows as read-only`);
     }
     if (sub === 'stash' && rest[0] !== 'list' && rest[0] !== 'show') return j.flag('file_write', '`git stash` without `list`/`show` changes the working tree');
+    // `git reflog` shows; its other sub-commands delete entries (`expire` by the repository's own
+    // gc.reflogExpire, which may be `now`).
+    const reflogSub = rest.find((w) => !w.startsWith('-'));
+    if (sub === 'reflog' && reflogSub !== undefined && ['expire', 'delete', 'drop', 'write'].includes(reflogSub)) {
+      return j.flag('file_write', `\`git reflog ${reflogSub}\` changes the repository's reflogs`);
+    }
     if (sub === 'config' && !rest.some((w) => ['--list', '-l', '--get', '--get-all', '--get-regexp'].some((o) => w === o || w.startsWith(`${o}=`)))) {
       return j.flag('file_write', '`git config` without `--list`/`--get` changes configuration');
     }

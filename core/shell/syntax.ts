@@ -183,14 +183,29 @@ export function parseBash(src: string): ParseResult {
     internal = parser.Parse(src, '').__internal_object__;
   } catch (err) {
     const e = err as { Error?: () => string; message?: string };
-    const error = typeof e.Error === 'function' ? e.Error() : String(e.message ?? err);
-    return { ok: false, error, incomplete: syntax.IsIncomplete(err) };
+    // A JS error (the stack exhausted by deep nesting) is no syntax error: asking the parser
+    // about it throws again.
+    if (typeof e.Error !== 'function') return { ok: false, error: TOO_DEEP, incomplete: false };
+    return { ok: false, error: e.Error(), incomplete: isIncomplete(err) };
   }
   source = Buffer.from(src);
   try {
     return { ok: true, file: copy(internal) as File };
+  } catch {
+    return { ok: false, error: TOO_DEEP, incomplete: false };
   } finally {
     source = EMPTY;
+  }
+}
+
+/** Why text the parser (or the walk of its tree) ran out of stack on is refused. */
+export const TOO_DEEP = 'the command is nested too deeply to be read';
+
+function isIncomplete(err: unknown): boolean {
+  try {
+    return syntax.IsIncomplete(err);
+  } catch {
+    return false;
   }
 }
 

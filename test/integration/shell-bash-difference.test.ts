@@ -56,6 +56,7 @@ function runBatch(entries: Entry[], root: string, bin: string, index: number): P
   mkdirSync(join(work, 'sub'), { recursive: true });
   writeFileSync(join(work, 'in.txt'), 'a\nb\n');
   writeFileSync(join(work, 'e'), '');
+  spawnSync('tar', ['-cf', join(work, 'x.tar'), '-C', work, 'in.txt']); // an archive tar reads through its -I program
   const input = join(root, `in${index}`);
   writeFileSync(input, entries.map((e) => `${e.shell}\0${e.text}\0`).join(''));
   const trace = join(root, `trace${index}`);

@@ -127,3 +127,14 @@ test('the target runs the rebuilt command under env -i, not the text the agent s
   const pipeline = await viaGateway("echo out; ls /nonexistent |& wc -l; ls /nonexistent 2>/dev/null || echo 'fell back'");
   assert.equal(pipeline.stdout.toString(), 'out\n1\nfell back\n');
 });
+
+test('a command nested deeply enough to exhaust the parser\'s stack is refused, and the gateway carries on (found by red-teaming)', { skip, timeout: 60_000 }, async () => {
+  // These threw out of the inspection: an unhandled rejection, which ends the gateway process.
+  for (const command of [`${'('.repeat(1000)}ls${')'.repeat(1000)}`, Array(5000).fill('ls').join(' | ')]) {
+    const o = await exec(command);
+    assert.ok(refused(o), `${o.code} ${o.stderr.slice(0, 200)}`);
+    assert.match(o.stderr, /nested too deeply/);
+  }
+  const after = await exec('echo still here');
+  assert.equal(after.stdout, 'still here\n');
+});

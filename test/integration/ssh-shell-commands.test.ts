@@ -4,7 +4,7 @@
 // destructive command, and ordinary multi-line commands still run.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sshSkipReason, startSshd, type RunningSshd } from '../support/sshd.js';
 import { openPtyShell } from '../support/pty-shell.js';
@@ -122,6 +122,29 @@ test('an alias a policy let the session define makes later uses of its name opaq
   assert.equal(audited.find((e) => e.text === "alias ll='ls -l'")?.decision.effect, 'allow');
   const use = audited.find((e) => e.text === `ll ${m}`);
   assert.equal(use?.class, 'opaque', 'll is an alias defined in this session');
+});
+
+test('the shell keeps its directory: after a `cd`, a relative write is judged as landing anywhere, a system path included (found by red-teaming)', { skip }, async () => {
+  // Agents may write but not under system paths. `cd` to a directory under /var/lib in one command,
+  // then `echo … > victim` in the next, wrote /var/lib/…/victim as an ordinary `write`.
+  const dir = mkdtempSync('/var/lib/airlock-cd-');
+  try {
+    const { uid, gid } = statSync(sshd.workDir);
+    chownSync(dir, uid, gid);
+    const victim = join(dir, 'victim');
+    writeFileSync(victim, 'keep me');
+    chownSync(victim, uid, gid);
+    const out = await shell([`cd ${dir}`, 'echo replaced > victim', 'exit']);
+    assert.match(out, /refused/, out);
+    assert.equal(readFileSync(victim, 'utf8'), 'keep me');
+    const audited = await shellLines();
+    assert.equal(audited.find((e) => e.text === `cd ${dir}`)?.decision.effect, 'allow');
+    const write = audited.find((e) => e.text === 'echo replaced > victim');
+    assert.equal(write?.class, 'privileged');
+    assert.equal(write?.decision.effect, 'deny');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 const ORDINARY = [

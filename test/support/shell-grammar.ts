@@ -5,7 +5,7 @@ import fc from 'fast-check';
 
 /** Names on the private PATH: stand-ins (`/bin/true`) for programs with effects, real ones for the rest. */
 export const STANDINS = ['rm', 'mv', 'cp', 'tee', 'touch', 'chmod', 'dd', 'shred', 'curl', 'nc', 'python3', 'perl', 'frob', 'sudo', 'less', 'git', 'systemctl', 'journalctl', 'ps', 'df', 'hostname', 'date', 'uname', 'id'];
-export const REAL = ['ls', 'cat', 'grep', 'wc', 'sort', 'head', 'tail', 'echo', 'printf', 'sed', 'awk', 'find', 'xargs', 'env', 'timeout', 'nice', 'nohup', 'sh', 'bash', 'true', 'false', 'uniq', 'cut', 'tr', 'test', 'stat', 'basename'];
+export const REAL = ['ls', 'cat', 'grep', 'wc', 'sort', 'head', 'tail', 'echo', 'printf', 'sed', 'awk', 'find', 'xargs', 'env', 'timeout', 'nice', 'nohup', 'sh', 'bash', 'true', 'false', 'uniq', 'cut', 'tr', 'test', 'stat', 'basename', 'tar'];
 
 const pick = <T>(...xs: T[]) => fc.constantFrom(...xs);
 /** `arb` one time in `n`, else the empty string. */
@@ -47,6 +47,7 @@ const builtinLine = pick(
   "trap 'rm x' EXIT", 'f() { rm x; }; f', "eval 'rm x'", 'eval rm x', 'set -e; ls', 'cd sub; ls', 'cd sub && rm x', 'export LANG=C; ls', 'export PATH=.; ls',
   'echo x | xargs rm', 'echo -o/x | xargs sort', 'read v < in.txt; $v', 'exec rm x', 'exec >out; ls', 'command -p rm x', 'builtin echo x', 'type rm', 'pwd', 'true', ':',
   'source ./e', '. ./e', 'unset PATH; ls', 'printf -v P rm; $P x', "BASH_ENV=./e bash -c 'ls'", 'let x=1', 'declare -x P=rm', 'umask 0', 'echo ok',
+  "test -v 'a[$(rm x)]'", "[ -v 'a[$(rm x)]' ]", "[ -n x -a -v 'a[$(rm x)]' ]", 'test -v X',
 );
 const compound = (inner: fc.Arbitrary<string>) =>
   fc.oneof(
@@ -95,6 +96,10 @@ const loopUse = fc
   .tuple(pick('i', 'j'), loopList, pick(...REAL.slice(0, 12), 'rm', 'sudo', 'frob', 'find'), pick('"$i"', '$i', '-$i', '"$i.txt"', '$i x.txt', '-n "$i"', '"${i}"/x', '$j'), sometimes(pick('$i', '"$i"'), 6))
   .map(([v, l, p, a, prog]) => `for ${v} in ${l}; do ${prog || p} ${a}; done`);
 const hereString = fc.tuple(hereReader, pick('x', '"$X"', '$X', '$(rm x)', '"$(rm x)"', '`rm x`', "'$(rm x)'", '~', '*', '$((1+1))', '${X:=$(rm x)}')).map(([r, w]) => `${r} <<< ${w}`);
+// tar's old-style bundles take their values in order (`tfI ARCHIVE PROG` runs PROG); x.tar exists.
+const tarLine = fc
+  .tuple(pick('tar tf', 'tar tvf', 'tar tfv', 'tar tfI', 'tar tvfI', 'tar tIf', 'tar -tf', 'tar -tvf', 'tar -tfI', 'tar t -f', 'tar tf -I'), pick('x.tar', 'in.txt'), sometimes(pick('frob', "'frob -x'", 'x.tar', 'sub'), 2))
+  .map(([t, archive, more]) => `${t} ${archive}${more ? ` ${more}` : ''}`);
 const statement = fc.oneof(
   { weight: 16, arbitrary: simpleCommand },
   { weight: 2, arbitrary: builtinLine },
@@ -103,6 +108,7 @@ const statement = fc.oneof(
   { weight: 2, arbitrary: hereDocument },
   { weight: 1, arbitrary: hereString },
   { weight: 2, arbitrary: loopUse },
+  { weight: 1, arbitrary: tarLine },
 );
 const separator = fc.oneof(
   { weight: 8, arbitrary: pick('; ', ';', ' && ', ' || ', ' | ', ' |& ', '\n') },

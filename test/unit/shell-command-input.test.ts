@@ -164,3 +164,10 @@ test('skipping the parse for lines that cannot end an open here-document or quot
     { numRuns: 600 },
   );
 });
+
+test('input nested deeply enough to exhaust the stack is refused, never thrown (found by red-teaming)', () => {
+  for (const text of [`${'$('.repeat(1000)}ls${')'.repeat(1000)}`, `${'{ '.repeat(1200)}ls${'; }'.repeat(1200)}`, Array(2500).fill("ls 'x'").join('|')]) {
+    const input = new CommandAssembler({ maxBytes: 64 * 1024, maxLines: 256 }).add({ text, terminator: '\r' });
+    assert.equal(input.kind, 'refused', text.slice(0, 40));
+  }
+});

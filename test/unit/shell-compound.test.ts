@@ -110,3 +110,7 @@ test('the case item operator code matches the parser', () => {
   assert.ok(parsed.ok);
   assert.equal((parsed.file.Stmts[0]!.Cmd as CaseClause).Items[0]!.Op, CASE_BREAK);
 });
+
+test("a `case` pattern 'esac' stays quoted in the rebuilt command (bare, it would end the statement)", () => {
+  assert.equal(inspectCommand("case esac in 'esac') ls;; esac").rebuilt, "case esac in 'esac') ls ;; esac");
+});

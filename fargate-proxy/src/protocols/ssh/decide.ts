@@ -1,7 +1,7 @@
 // One shell command's path through the gateway: inspect, decide, hold for approval when policy
 // asks, and audit the decision before anything reaches the target.
 import type { Decision, Principal } from '../../../../core/model.js';
-import { inspectCommand, targetCommand, type CommandInspection, type InheritedVariable } from '../../../../core/shell/index.js';
+import { inspectCommand, targetCommand, type CommandInspection, type InheritedVariable, type ShellState } from '../../../../core/shell/index.js';
 import type { AuditEventInput } from '../../../../core/audit/events.js';
 import { refusalDetail, refusalHint, type Refusal } from '../../../../core/refusal.js';
 import { scopeToAsk } from '../../../../core/task/scope.js';
@@ -37,11 +37,13 @@ export interface CommandContext {
   opaque?: string[];
   /** Why the gateway cannot follow the shell through this text: refused whatever policy says. */
   unfollowable?: string;
+  /** What the shell kept from earlier commands (its working directory). */
+  shell?: ShellState;
 }
 
 export async function decideCommand(scope: CommandScope, text: string, kind: 'exec' | 'shell-line', context: CommandContext = {}): Promise<CommandVerdict> {
   const { ctx, principal, target } = scope;
-  let command = inspectCommand(text);
+  let command = inspectCommand(text, context.shell);
   if (context.opaque?.length) command = { ...command, class: 'opaque', reasons: [...command.reasons, ...context.opaque] };
   const statementId = scope.nextStatementId();
   const policy = ctx.policy();

@@ -9,6 +9,7 @@ import type { ClientChannel, ServerChannel } from 'ssh2';
 import { LineAssembler, type TypedInput } from '../../../../core/shell/line-input.js';
 import { CommandAssembler } from '../../../../core/shell/command-input.js';
 import { SessionDefinitions } from '../../../../core/shell/session-definitions.js';
+import type { ShellState } from '../../../../core/shell/inspect.js';
 import { interactiveForm } from '../../../../core/shell/interactive-form.js';
 import type { Masker } from '../../../../core/mask/index.js';
 import { decideCommand, type CommandScope } from './decide.js';
@@ -60,6 +61,7 @@ export function relayShell(o: ShellRelayOptions): Promise<ShellRelayResult> {
   const assembler = new LineAssembler(o.maxLineBytes);
   const commands = new CommandAssembler({ maxBytes: o.maxLineBytes, maxLines: MAX_COMMAND_LINES });
   const definitions = new SessionDefinitions();
+  const shell: ShellState = {};
   const queue: TypedInput[] = [];
   let draining = false;
   let closed = false;
@@ -79,6 +81,17 @@ export function relayShell(o: ShellRelayOptions): Promise<ShellRelayResult> {
     say(`${message}; ${lines > 1 ? `the command (${lines} lines) was` : 'the line was'} not sent.${hint}`);
 
   const decide = async (item: Extract<TypedInput, { kind: 'line' }>) => {
+    try {
+      await decideLine(item);
+    } catch {
+      // Text that exhausts the stack when its tree is walked (thousands of `|`): nothing of it
+      // was sent, and the session goes on.
+      const dropped = commands.discard().length;
+      result.linesRefused++;
+      refused('airlock: refused: the command is nested too deeply to be inspected', Math.max(dropped, 1));
+    }
+  };
+  const decideLine = async (item: Extract<TypedInput, { kind: 'line' }>) => {
     if (commands.holding === 0 && item.text.trim() === '') return void upstream.write(item.terminator);
     const input = commands.add(item);
     // The prompt is for an agent waiting to type; lines already on their way need none (bash will
@@ -89,7 +102,7 @@ export function relayShell(o: ShellRelayOptions): Promise<ShellRelayResult> {
       result.linesRefused++;
       return refused(verdict.message ?? 'airlock: refused', input.lines.length);
     }
-    const verdict = await decideCommand(o.scope, input.text, 'shell-line', { opaque: definitions.uses(input.tree) });
+    const verdict = await decideCommand(o.scope, input.text, 'shell-line', { opaque: definitions.uses(input.tree), shell });
     if (closed) return;
     if (!verdict.allowed) {
       result.linesRefused++;
@@ -103,6 +116,8 @@ export function relayShell(o: ShellRelayOptions): Promise<ShellRelayResult> {
     }
     result.linesAllowed++;
     definitions.record(input.tree, verdict.command.class !== 'opaque');
+    // The shell keeps its directory: after a `cd`, a relative path may land under /etc.
+    if (verdict.command.binaries.includes('cd')) shell.movedDirectory = true;
     upstream.write(form.bytes);
   };
 

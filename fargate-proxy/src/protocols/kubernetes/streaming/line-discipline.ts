@@ -8,7 +8,7 @@
 import { CommandAssembler } from '../../../../../core/shell/command-input.js';
 import { LineAssembler, type TypedInput } from '../../../../../core/shell/line-input.js';
 import { SessionDefinitions } from '../../../../../core/shell/session-definitions.js';
-import { inspectCommand, type CommandInspection } from '../../../../../core/shell/index.js';
+import { inspectCommand, type CommandInspection, type ShellState } from '../../../../../core/shell/index.js';
 
 /** Input held while earlier lines are being decided before the agent's stream is paused. */
 const MAX_QUEUED = 64;
@@ -46,6 +46,8 @@ export class LineDiscipline {
   readonly #lines: LineAssembler;
   readonly #commands: CommandAssembler;
   readonly #definitions = new SessionDefinitions();
+  /** What the shell keeps between commands (its working directory). */
+  readonly #shell: ShellState = {};
   readonly #queue: TypedInput[] = [];
   #draining = false;
   #inputEnded = false;
@@ -80,6 +82,17 @@ export class LineDiscipline {
   }
 
   async #decide(item: Extract<TypedInput, { kind: 'line' }>): Promise<void> {
+    try {
+      await this.#decideLine(item);
+    } catch {
+      // Text that exhausts the stack when its tree is walked (thousands of `|`): nothing of it was
+      // sent, and the session goes on (a throw here would be an unhandled rejection).
+      const dropped = this.#commands.discard().length;
+      this.#refused('airlock: refused: the command is nested too deeply to be inspected', Math.max(dropped, 1));
+    }
+  }
+
+  async #decideLine(item: Extract<TypedInput, { kind: 'line' }>): Promise<void> {
     const commands = this.#commands;
     if (commands.holding === 0 && item.text.trim() === '') return this.o.forward(Buffer.from(item.terminator));
     const input = commands.add(item);
@@ -91,7 +104,7 @@ export class LineDiscipline {
       const verdict = await this.o.decide(inspectCommand(input.text), input.reason);
       return this.#refused(verdict.message ?? 'airlock: refused', input.lines.length);
     }
-    let command = inspectCommand(input.text);
+    let command = inspectCommand(input.text, this.#shell);
     const opaque = this.#definitions.uses(input.tree);
     if (opaque.length) command = { ...command, class: 'opaque', reasons: [...command.reasons, ...opaque] };
     const verdict = await this.o.decide(command);
@@ -99,6 +112,8 @@ export class LineDiscipline {
     if (!verdict.allowed) return this.#refused(verdict.message ?? 'airlock: refused', input.lines.length);
     this.counts.allowed++;
     this.#definitions.record(input.tree, command.class !== 'opaque');
+    // The shell keeps its directory: after a `cd`, a relative path may land under /etc.
+    if (command.binaries.includes('cd')) this.#shell.movedDirectory = true;
     this.o.forward(Buffer.from(input.lines.map((l) => l.text + l.terminator).join(''), 'utf8'));
   }
 
