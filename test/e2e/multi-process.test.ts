@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { stringify } from 'yaml';
-import { CreateTableCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, type LocalDynamo } from '../support/local-aws.js';
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { startLocalDynamo, type LocalDynamo, createFleetTable, localAwsEnv } from '../support/local-aws.js';
 import { spawnWarmGateway, type WarmGateway } from '../support/gateway-process.js';
 import { startPostgres, waitForActiveQuery, type RunningPostgres } from '../support/pg-server.js';
 import { AGENT, AUDIENCE, TEST_POLICY, pgTarget, sendCancel } from '../support/gateway.js';
@@ -45,11 +45,9 @@ const DRAIN_SECONDS = 60;
 
 before(async () => {
   [server, dynamo] = await Promise.all([startPostgres(), startLocalDynamo()]);
-  await dynamo.client.send(
-    new CreateTableCommand({ TableName: FLEET_TABLE, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'tag', AttributeType: 'N' }], KeySchema: [{ AttributeName: 'tag', KeyType: 'HASH' }] }),
-  );
+  await createFleetTable(dynamo, FLEET_TABLE);
   // Both tasks (and the processes the supervisor forks) reach dynalite through the SDK's own settings.
-  const aws = { AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint, AWS_REGION: LOCAL_REGION, AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey };
+  const aws = localAwsEnv({ dynamodb: dynamo.endpoint });
   for (const [name, value] of Object.entries(aws)) {
     savedEnv.set(name, process.env[name]);
     process.env[name] = value;

@@ -9,7 +9,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -23,7 +22,7 @@ import { oidcReviewerVerifier } from '../../lambdas/shared/reviewer-token.js';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { AGENT, AUDIENCE, REVIEWER, TEST_POLICY, heldPsql, pgTarget } from '../support/gateway.js';
 import { spawnWarmGateway, type WarmGateway } from '../support/gateway-process.js';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, type LocalDynamo } from '../support/local-aws.js';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, type LocalDynamo, createApprovalsTable, localAwsEnv } from '../support/local-aws.js';
 import { startSfnStandIn, type SfnStandIn } from '../support/sfn-stand-in.js';
 
 const TABLE = 'airlock-approvals';
@@ -72,9 +71,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'airlock-fleet-approvals-'));
   writeFileSync(join(dir, 'policy.cedar'), TEST_POLICY);
   [server, dynamo] = await Promise.all([startPostgres(), startLocalDynamo()]);
-  await dynamo.client.send(
-    new CreateTableCommand({ TableName: TABLE, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'requestId', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'requestId', KeyType: 'HASH' }] }),
-  );
+  await createApprovalsTable(dynamo, TABLE);
   store = new DynamoApprovalStore(dynamo.client, TABLE);
   snsMock.on(PublishCommand).resolves({ MessageId: 'm-1' });
   // The workflow's wait-for-task-token state: the notifier's real code stores the token and tells reviewers.
@@ -84,7 +81,7 @@ before(async () => {
   });
   notify = createNotifier({ store, sfn: new SFNClient({ region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, endpoint: sfn.endpoint }), sns: new SNSClient({ region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
     topicArn: 'arn:aws:sns:us-east-1:123456789012:reviewers', reviewBaseUrl: 'https://review.example/', slackConfig: async () => undefined, logger });
-  const env = { AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint, AWS_ENDPOINT_URL_SFN: sfn.endpoint, AWS_REGION: LOCAL_REGION, AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey };
+  const env = localAwsEnv({ dynamodb: dynamo.endpoint, sfn: sfn.endpoint });
   for (const name of AWS_ENV) {
     savedEnv.set(name, process.env[name]);
     process.env[name] = env[name];

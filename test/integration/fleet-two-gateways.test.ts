@@ -11,14 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { stringify } from 'yaml';
-import { CreateTableCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { PolicyBundleStore } from '../../lambdas/policy/bundle-store.js';
 import { PolicyService } from '../../lambdas/policy/policy-service.js';
 import { startPostgres, waitForActiveQuery, type RunningPostgres } from '../support/pg-server.js';
 import { AGENT, AUDIENCE, TEST_POLICY, pgTarget, sendCancel } from '../support/gateway.js';
 import { spawnWarmGateway, type WarmGateway } from '../support/gateway-process.js';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, startLocalS3, type LocalDynamo, type LocalS3 } from '../support/local-aws.js';
+import { startLocalDynamo, startLocalS3, type LocalDynamo, type LocalS3, createFleetTable, localAwsEnv } from '../support/local-aws.js';
 import { requestClientCredentialsToken } from '../../fargate-proxy/src/adapters/local/oidc-issuer.js';
 import { fleetTagOf } from '../../fargate-proxy/src/protocols/postgres/cancel-registry.js';
 
@@ -64,10 +64,8 @@ before(async () => {
   writeFileSync(join(dir, 'policy.cedar'), TEST_POLICY);
   [server, dynamo, s3] = await Promise.all([startPostgres(), startLocalDynamo(), startLocalS3(dir)]);
   await s3.client.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  await dynamo.client.send(
-    new CreateTableCommand({ TableName: FLEET_TABLE, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'tag', AttributeType: 'N' }], KeySchema: [{ AttributeName: 'tag', KeyType: 'HASH' }] }),
-  );
-  const env = { AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint, AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_REGION: LOCAL_REGION, AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey };
+  await createFleetTable(dynamo, FLEET_TABLE);
+  const env = localAwsEnv({ dynamodb: dynamo.endpoint, s3: s3.endpoint });
   for (const name of AWS_ENV) {
     savedEnv.set(name, process.env[name]);
     process.env[name] = env[name];

@@ -9,7 +9,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { decideApproval } from '../../core/approval/index.js';
 import { DynamoApprovalStore } from '../../fargate-proxy/src/adapters/aws/approval-dynamo-store.js';
 import { requestClientCredentialsToken, startLocalIssuer, type LocalIssuer } from '../../fargate-proxy/src/adapters/local/oidc-issuer.js';
@@ -17,7 +16,7 @@ import { AGENT, AUDIENCE } from '../support/gateway.js';
 import { HTTP_TEST_POLICY } from '../support/http-gateway.js';
 import { startHttpUpstream, UPSTREAM_TOKEN, type RunningUpstream } from '../support/http-upstream.js';
 import { startSfnStandIn, type SfnStandIn } from '../support/sfn-stand-in.js';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, type LocalDynamo } from '../support/local-aws.js';
+import { startLocalDynamo, type LocalDynamo, createApprovalsTable, localAwsEnv, stepFunctionsApprovals } from '../support/local-aws.js';
 import { startServeProcess, type ServeProcess } from '../support/serve-process.js';
 
 const TABLE = 'airlock-approvals-fleet';
@@ -44,7 +43,7 @@ function taskConfig(name: string): { file: string; dataDir: string } {
       identity: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: AUDIENCE },
       targets: [{ kind: 'http', name: 'crm', environment: 'test', baseUrl: `${up.url}/api`, credential: { type: 'bearer', secret: 'env:AIRLOCK_TEST_CRM_TOKEN' } }],
       policy: { file: join(dir, 'policy.cedar') },
-      approvals: { reviewerGroups: ['reviewers'], timeoutSeconds: 120, backend: 'stepfunctions', stepFunctions: { tableName: TABLE, stateMachineArn: 'arn:aws:states:us-east-1:1:stateMachine:approvals' } },
+      approvals: stepFunctionsApprovals(TABLE),
     }),
   );
   return { file, dataDir };
@@ -60,17 +59,10 @@ before(async () => {
     // The fleet's identity provider, outside both tasks.
     startLocalIssuer({ host: '127.0.0.1', port: 0, audience: AUDIENCE, clients: [AGENT] }),
   ]);
-  await dynamo.client.send(new CreateTableCommand({ TableName: TABLE, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'requestId', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'requestId', KeyType: 'HASH' }] }));
+  await createApprovalsTable(dynamo, TABLE);
   store = new DynamoApprovalStore(dynamo.client, TABLE);
   // Each task builds its AWS clients from the environment, as in ECS.
-  const env = {
-    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-    AWS_ENDPOINT_URL_SFN: sfn.endpoint,
-    AWS_REGION: LOCAL_REGION,
-    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-    AIRLOCK_TEST_CRM_TOKEN: UPSTREAM_TOKEN,
-  };
+  const env = { ...localAwsEnv({ dynamodb: dynamo.endpoint, sfn: sfn.endpoint }), AIRLOCK_TEST_CRM_TOKEN: UPSTREAM_TOKEN };
   const [ca, cb] = [taskConfig('task-a'), taskConfig('task-b')];
   [a, b] = await Promise.all([startServeProcess(ca.file, ca.dataDir, env), startServeProcess(cb.file, cb.dataDir, env)]);
   assert.notEqual(a.child.pid, b.child.pid);

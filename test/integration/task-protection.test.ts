@@ -7,10 +7,9 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, type LocalDynamo } from '../support/local-aws.js';
+import { startLocalDynamo, type LocalDynamo, createFleetTable, localAwsEnv } from '../support/local-aws.js';
 
 const AWS_ENV = ['AWS_ENDPOINT_URL_DYNAMODB', 'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
 const savedEnv = new Map<string, string | undefined>();
@@ -23,10 +22,8 @@ let failing = false;
 
 before(async () => {
   [server, dynamo] = await Promise.all([startPostgres(), startLocalDynamo()]);
-  await dynamo.client.send(
-    new CreateTableCommand({ TableName: 'fleet', BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'tag', AttributeType: 'N' }], KeySchema: [{ AttributeName: 'tag', KeyType: 'HASH' }] }),
-  );
-  const env = { AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint, AWS_REGION: LOCAL_REGION, AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey };
+  await createFleetTable(dynamo, 'fleet');
+  const env = localAwsEnv({ dynamodb: dynamo.endpoint });
   for (const name of AWS_ENV) {
     savedEnv.set(name, process.env[name]);
     process.env[name] = env[name];

@@ -11,23 +11,21 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { compilePolicySet } from '../../core/policy/index.js';
 import type { Principal, TargetInfo } from '../../core/model.js';
 import type { Refusal } from '../../core/refusal.js';
 import { DynamoTaskStore } from '../../fargate-proxy/src/adapters/aws/task-dynamo-store.js';
 import { loadOrCreateTaskKey } from '../../fargate-proxy/src/tasks/local-task-key.js';
 import { startTasks } from '../../fargate-proxy/src/tasks/task-gateway.js';
-import { startLocalDynamo, type LocalDynamo } from '../support/local-aws.js';
+import { startLocalDynamo, type LocalDynamo, createApprovalsTable, localAwsEnv, stepFunctionsApprovals } from '../support/local-aws.js';
+import { shareTaskKey } from '../support/task-key.js';
 import type { AuditSink } from '../../core/audit/ports.js';
 import { createLocalAuditSink } from '../../fargate-proxy/src/adapters/local/audit-file-sink.js';
 import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
 import { readTaskEvents } from '../../fargate-proxy/src/tasks/task-audit.js';
 import { expectAuditVerifies } from '../support/audit-trail.js';
-import { copyFileSync, mkdirSync } from 'node:fs';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { psql, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../support/local-aws.js';
 import { DynamoBudgetLedger } from '../../fargate-proxy/src/adapters/aws/budget-dynamo-ledger.js';
 import net from 'node:net';
 import { serialize } from 'pg-protocol';
@@ -66,7 +64,7 @@ let dynamo: LocalDynamo;
 let dir: string;
 before(async () => {
   dynamo = await startLocalDynamo();
-  await dynamo.client.send(new CreateTableCommand({ TableName: TABLE, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'requestId', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'requestId', KeyType: 'HASH' }] }));
+  await createApprovalsTable(dynamo, TABLE);
   dir = mkdtempSync(join(tmpdir(), 'airlock-fleet-'));
 });
 after(async () => {
@@ -204,14 +202,12 @@ test('each proxy task audits the task steps it took in a log of its own; both tr
 
 test('budgets across two gateways of the fleet: 10 statements run exactly 10, the 11th refused on either; rows returned and rows affected likewise', async () => {
   const server: RunningPostgres = await startPostgres();
-  const env: Record<string, string> = { AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint, AWS_ENDPOINT_URL_SFN: 'http://127.0.0.1:9', AWS_REGION: LOCAL_REGION, AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey };
+  const env: Record<string, string> = localAwsEnv({ dynamodb: dynamo.endpoint, sfn: 'http://127.0.0.1:9' });
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, env);
   // The fleet signs task tokens with one key (KMS in AWS): both data directories hold the same one.
   const [dataA, dataB] = [join(dir, 'gw-a'), join(dir, 'gw-b')];
-  loadOrCreateTaskKey(dataA);
-  mkdirSync(join(dataB, 'keys'), { recursive: true, mode: 0o700 });
-  copyFileSync(join(dataA, 'keys', 'task-signing.key'), join(dataB, 'keys', 'task-signing.key'));
+  shareTaskKey(dataA, dataB);
   const POLICY = `@id("c") permit (principal in Airlock::Group::"agents", action == Airlock::Action::"connect", resource);
 @id("r") permit (principal in Airlock::Group::"agents", action == Airlock::Action::"read", resource);
 @id("t") permit (principal in Airlock::Group::"agents", action == Airlock::Action::"task_open", resource);
@@ -224,7 +220,7 @@ when { context has task && context.task.writeTables.containsAll(context.tables) 
       policy: POLICY,
       config: (raw) => {
         raw.dataDir = dataDir;
-        raw.approvals = { reviewerGroups: ['reviewers'], timeoutSeconds: 60, backend: 'stepfunctions', stepFunctions: { tableName: TABLE, stateMachineArn: 'arn:aws:states:us-east-1:1:stateMachine:approvals' } };
+        raw.approvals = stepFunctionsApprovals(TABLE, 60);
       },
     });
   const gws: TestGateway[] = [];

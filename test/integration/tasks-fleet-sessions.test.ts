@@ -7,13 +7,12 @@
 // reached N.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import pino from 'pino';
 import { Client } from 'undici';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { compilePolicySet } from '../../core/policy/index.js';
 import type { Principal } from '../../core/model.js';
 import type { TaskBudget } from '../../core/task/types.js';
@@ -25,7 +24,8 @@ import { AGENT, AUDIENCE } from '../support/gateway.js';
 import { HTTP_TEST_POLICY } from '../support/http-gateway.js';
 import { startHttpUpstream, UPSTREAM_TOKEN, type RunningUpstream } from '../support/http-upstream.js';
 import { startSfnStandIn, type SfnStandIn } from '../support/sfn-stand-in.js';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, type LocalDynamo } from '../support/local-aws.js';
+import { startLocalDynamo, type LocalDynamo, createApprovalsTable, localAwsEnv, stepFunctionsApprovals } from '../support/local-aws.js';
+import { shareTaskKey } from '../support/task-key.js';
 import { startServeProcess, type ServeProcess } from '../support/serve-process.js';
 
 const TABLE = 'airlock-approvals-sessions';
@@ -53,7 +53,7 @@ function taskConfig(name: string): { file: string; dataDir: string } {
       identity: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: AUDIENCE },
       targets: [{ kind: 'http', name: 'crm', environment: 'test', baseUrl: `${up.url}/api`, credential: { type: 'bearer', secret: 'env:AIRLOCK_TEST_CRM_TOKEN' } }],
       policy: { file: join(dir, 'policy.cedar') },
-      approvals: { reviewerGroups: ['reviewers'], timeoutSeconds: 120, backend: 'stepfunctions', stepFunctions: { tableName: TABLE, stateMachineArn: 'arn:aws:states:us-east-1:1:stateMachine:approvals' } },
+      approvals: stepFunctionsApprovals(TABLE),
       tasks: {
         fleetPollSeconds: POLL_SECONDS,
         // Budgets of the agents themselves (with or without a task), counted fleet-wide too.
@@ -76,20 +76,11 @@ before(async () => {
     startHttpUpstream(),
     startLocalIssuer({ host: '127.0.0.1', port: 0, audience: AUDIENCE, clients: [AGENT] }),
   ]);
-  await dynamo.client.send(new CreateTableCommand({ TableName: TABLE, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'requestId', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'requestId', KeyType: 'HASH' }] }));
-  const env = {
-    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-    AWS_ENDPOINT_URL_SFN: sfn.endpoint,
-    AWS_REGION: LOCAL_REGION,
-    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-    AIRLOCK_TEST_CRM_TOKEN: UPSTREAM_TOKEN,
-  };
+  await createApprovalsTable(dynamo, TABLE);
+  const env = { ...localAwsEnv({ dynamodb: dynamo.endpoint, sfn: sfn.endpoint }), AIRLOCK_TEST_CRM_TOKEN: UPSTREAM_TOKEN };
   const [ca, cb] = [taskConfig('task-a'), taskConfig('task-b')];
   // The fleet signs task tokens with one key (KMS in AWS): both data directories hold the same one.
-  loadOrCreateTaskKey(ca.dataDir);
-  mkdirSync(join(cb.dataDir, 'keys'), { recursive: true, mode: 0o700 });
-  copyFileSync(join(ca.dataDir, 'keys', 'task-signing.key'), join(cb.dataDir, 'keys', 'task-signing.key'));
+  shareTaskKey(ca.dataDir, cb.dataDir);
   [a, b] = await Promise.all([startServeProcess(ca.file, ca.dataDir, env), startServeProcess(cb.file, cb.dataDir, env)]);
   // Tasks are opened in the shared table with the fleet's key, as any proxy task would.
   const shared = new DynamoTaskStore(dynamo.client, TABLE);

@@ -7,13 +7,12 @@
 // and the slow sweep catching a task no session uses — one terminal event each time.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import { stringify } from 'yaml';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { compilePolicySet } from '../../core/policy/index.js';
 import type { AuditRecord } from '../../core/audit/events.js';
 import type { AuditSink } from '../../core/audit/ports.js';
@@ -32,7 +31,8 @@ import { consoleTaskService } from '../../fargate-proxy/src/tasks/console-task-c
 import { taskStatus } from '../../fargate-proxy/src/mcp/tools/tasks.js';
 import { expectAuditVerifies } from '../support/audit-trail.js';
 import { AGENT, AUDIENCE, pgTarget, psql } from '../support/gateway.js';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, type LocalDynamo } from '../support/local-aws.js';
+import { startLocalDynamo, type LocalDynamo, createApprovalsTable, localAwsEnv, stepFunctionsApprovals } from '../support/local-aws.js';
+import { shareTaskKey } from '../support/task-key.js';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { startServeProcess, type ServeProcess } from '../support/serve-process.js';
 import { startSfnStandIn, type SfnStandIn } from '../support/sfn-stand-in.js';
@@ -72,7 +72,7 @@ function taskConfig(name: string): string {
       identity: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: AUDIENCE },
       targets: [pgTarget(server)],
       policy: { file: join(dir, 'policy.cedar') },
-      approvals: { reviewerGroups: ['reviewers'], timeoutSeconds: 120, backend: 'stepfunctions', stepFunctions: { tableName: TABLE, stateMachineArn: 'arn:aws:states:us-east-1:1:stateMachine:approvals' } },
+      approvals: stepFunctionsApprovals(TABLE),
     }),
   );
   return file;
@@ -87,18 +87,10 @@ before(async () => {
     startLocalIssuer({ host: '127.0.0.1', port: 0, audience: AUDIENCE, clients: [AGENT] }),
     startPostgres(),
   ]);
-  await dynamo.client.send(new CreateTableCommand({ TableName: TABLE, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'requestId', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'requestId', KeyType: 'HASH' }] }));
+  await createApprovalsTable(dynamo, TABLE);
   // The fleet signs task tokens with one key (KMS in AWS): both data directories hold the same one.
-  loadOrCreateTaskKey(dataDir('a'));
-  mkdirSync(join(dataDir('b'), 'keys'), { recursive: true, mode: 0o700 });
-  copyFileSync(join(dataDir('a'), 'keys', 'task-signing.key'), join(dataDir('b'), 'keys', 'task-signing.key'));
-  const env = {
-    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-    AWS_ENDPOINT_URL_SFN: sfn.endpoint,
-    AWS_REGION: LOCAL_REGION,
-    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-  };
+  shareTaskKey(dataDir('a'), dataDir('b'));
+  const env = localAwsEnv({ dynamodb: dynamo.endpoint, sfn: sfn.endpoint });
   [a, b] = await Promise.all([startServeProcess(taskConfig('a'), dataDir('a'), env), startServeProcess(taskConfig('b'), dataDir('b'), env)]);
   assert.notEqual(a.child.pid, b.child.pid);
   agentToken = await requestClientCredentialsToken({ tokenEndpoint: issuer.tokenEndpoint, clientId: AGENT.clientId, clientSecret: AGENT.clientSecret, audience: AUDIENCE });

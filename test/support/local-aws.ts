@@ -2,9 +2,9 @@
 // s3rver (S3), with SDK clients pointed at them. Tests create their own tables and buckets. Step
 // Functions has no local server: a stand-in answers the two calls a gateway makes.
 import { createRequire } from 'node:module';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 
 const require = createRequire(import.meta.url);
@@ -58,4 +58,31 @@ export async function startLocalS3(directory: string): Promise<LocalS3> {
       await Promise.race([server.close(), new Promise((r) => setTimeout(r, waitMs).unref())]);
     },
   };
+}
+
+/** The approvals table the stack creates (key `requestId`): approval requests, tasks, kill orders, budget counts. */
+export async function createApprovalsTable(dynamo: LocalDynamo, name: string): Promise<void> {
+  await dynamo.client.send(new CreateTableCommand({ TableName: name, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'requestId', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'requestId', KeyType: 'HASH' }] }));
+}
+
+/** The fleet table the stack creates (key `tag`): which proxy task holds which cancel key. */
+export async function createFleetTable(dynamo: LocalDynamo, name: string): Promise<void> {
+  await dynamo.client.send(new CreateTableCommand({ TableName: name, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'tag', AttributeType: 'N' }], KeySchema: [{ AttributeName: 'tag', KeyType: 'HASH' }] }));
+}
+
+/** The environment a gateway process builds its AWS clients from (as in ECS), pointed at these servers. */
+export function localAwsEnv(endpoints: { dynamodb?: string; sfn?: string; s3?: string }): Record<string, string> {
+  return {
+    ...(endpoints.dynamodb ? { AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb } : {}),
+    ...(endpoints.sfn ? { AWS_ENDPOINT_URL_SFN: endpoints.sfn } : {}),
+    ...(endpoints.s3 ? { AWS_ENDPOINT_URL_S3: endpoints.s3 } : {}),
+    AWS_REGION: LOCAL_REGION,
+    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+  };
+}
+
+/** The approvals config of a fleet on the Step Functions backend (the stand-in answers its calls). */
+export function stepFunctionsApprovals(tableName: string, timeoutSeconds = 120) {
+  return { reviewerGroups: ['reviewers'], timeoutSeconds, backend: 'stepfunctions' as const, stepFunctions: { tableName, stateMachineArn: 'arn:aws:states:us-east-1:1:stateMachine:approvals' } };
 }
