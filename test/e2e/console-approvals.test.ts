@@ -2,9 +2,6 @@
 // requests (hostile statement text stays text), approve for a session, deny with a reason.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { launchHeadlessChromium, type HeadlessBrowser } from '../support/browser.js';
 import { SIGNED_IN, signIn } from '../support/console-page.js';
 import { reviewerIssuer } from '../support/reviewer-tokens.js';

@@ -4,7 +4,7 @@
 // Hostile statement text and result cells stay text; non-viewers get nothing.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchHeadlessChromium, type HeadlessBrowser } from '../support/browser.js';

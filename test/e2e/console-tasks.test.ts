@@ -4,7 +4,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BrowserContext } from 'playwright-core';
-import type { RunningPostgres } from '../support/pg-server.js';
 import { REVIEWER, psql, type TestGateway } from '../support/gateway.js';
 import { startConsoleGateway, type ConsoleGateway } from '../support/console-gateway.js';
 import { signIn } from '../support/console-page.js';
@@ -22,13 +21,12 @@ when { context.write };
 const HOSTILE_TITLE = 'fix <img src=x onerror="window.__pwned=1"> invoice';
 
 let stack: ConsoleGateway | undefined;
-let server: RunningPostgres;
 let gw: TestGateway;
 let browser: BrowserContext;
 
 before(async () => {
   stack = await startConsoleGateway({ policy: POLICY });
-  ({ server, gw, browser } = stack);
+  ({ gw, browser } = stack);
 });
 
 after(() => stack?.stop());

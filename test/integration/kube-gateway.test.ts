@@ -3,7 +3,7 @@
 // refusals as Status objects, and the cluster's token in no byte kubectl received.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -295,6 +295,7 @@ test('agents may not impersonate; credential minting is refused; refusals are St
     const s = res.json as { kind: string; apiVersion: string; code: number; reason: string; message: string };
     assert.deepEqual([s.kind, s.apiVersion, s.code, s.reason], ['Status', 'v1', 400, 'BadRequest'], path);
   }
+  assert.equal(gw.api.requests.length, n, 'none of them was forwarded');
   // Front-proxy identity headers never reach the cluster from an agent.
   const fp = await raw('GET', '/kube/api/v1/namespaces/dev/pods', { authorization: `Bearer ${token}`, 'x-remote-user': 'system:admin', 'x-remote-group': 'system:masters' });
   assert.equal(fp.status, 200);

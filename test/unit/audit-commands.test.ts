@@ -1,7 +1,7 @@
 // The audit CLI functions over a data directory written by the real sink.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalAuditSink } from '../../fargate-proxy/src/adapters/local/audit-file-sink.js';

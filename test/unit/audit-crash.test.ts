@@ -11,7 +11,6 @@ import { fileURLToPath } from 'node:url';
 import { createLocalAuditSink } from '../../fargate-proxy/src/adapters/local/audit-file-sink.js';
 import { createLocalAuditReader } from '../../fargate-proxy/src/adapters/local/audit-file-reader.js';
 import { verifyAuditStore } from '../../core/audit/verify.js';
-import type { AuditRecord } from '../../core/audit/events.js';
 import { expectAuditVerifies } from '../support/audit-trail.js';
 import { sessionRecords } from '../support/audit-journal.js';
 

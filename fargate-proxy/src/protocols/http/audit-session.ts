@@ -9,7 +9,6 @@ import type { Refusal as ContractRefusal } from '../../../../core/refusal.js';
 import { auditPrincipal, newAuditSessionId, type ClientAddress } from '../../../../core/audit/events.js';
 import { createMasker, type Masker } from '../../../../core/mask/index.js';
 import type { EnginePorts } from '../../engine.js';
-import type { HttpTarget } from './target.js';
 import { taskUsable } from '../../../../core/task/service.js';
 
 /** What a session needs of its target: the Kubernetes engine's targets share these sessions. */
