@@ -5,6 +5,7 @@ import { judgeFunction, judgeOperator } from './functions.js';
 import { judgeSet } from './settings.js';
 import { schemaBeforeCatalog } from './search-path.js';
 import { qualifiedName, quoteName, splitQualifiedName } from './relation-names.js';
+import { regclassTextName } from './identifiers.js';
 
 /** A function's name for inspection results: each part exactly, quoted where needed (`pg_catalog.lower`, `"LOWER"`). */
 const functionName = (parts: string[]): string => parts.map(quoteName).join('.');
@@ -231,6 +232,8 @@ function copy(body: NodeBody, ctx: WalkContext): void {
 function select(body: NodeBody, ctx: WalkContext): 'handled' {
   if (isRecord(body.intoClause)) {
     ctx.findings.raise('ddl', `SELECT INTO creates ${relation(body.intoClause, 'rel')}`);
+    // PostgreSQL analyses it as CREATE TABLE AS: so does the session resolver (a new relation, perhaps a temporary one).
+    ctx.findings.types.add('CreateTableAsStmt');
   }
   if (asArray(body.lockingClause).length > 0) ctx.findings.raise('write', 'SELECT … FOR UPDATE/SHARE locks rows');
   return walkQueryLevel(body, ctx);
@@ -266,6 +269,31 @@ function functionCall(body: NodeBody, ctx: WalkContext): void {
   ctx.findings.calls.add(`${functionName(parts)}/${asArray(body.args).length}`);
   const verdict = judgeFunction(parts);
   ctx.findings.raise(verdict.class, verdict.reason);
+  const name = parts[parts.length - 1]!;
+  if (SEQUENCE_FUNCTIONS.has(name) && (parts.length === 1 || (parts.length === 2 && parts[0] === 'pg_catalog'))) {
+    sequenceArgument(name, asArray(body.args)[0], ctx);
+  }
+}
+
+/** Built-ins whose first argument names a sequence (`regclass`), usually as a string. */
+const SEQUENCE_FUNCTIONS = new Set(['nextval', 'setval', 'currval']);
+
+/**
+ * `nextval('app.orders_id_seq')` touches a relation that no RangeVar names: it is reported as a
+ * table, read out of the string as PostgreSQL's regclass input reads it. A sequence the statement
+ * computes (a column, a parameter, an OID, an expression) cannot be named: opaque.
+ */
+function sequenceArgument(fn: string, arg: unknown, ctx: WalkContext): void {
+  let node = arg;
+  // `'s'::regclass`, `'s'::text`, `regclass 's'`: still the string.
+  while (isRecord(node) && isRecord(node.TypeCast)) node = node.TypeCast.arg;
+  const constant = isRecord(node) && isRecord(node.A_Const) && isRecord(node.A_Const.sval) ? constText(node) : undefined;
+  const parts = constant === undefined ? undefined : regclassTextName(constant);
+  if (parts === undefined) {
+    ctx.findings.raise('opaque', `${fn}() of a sequence the statement computes: which sequence cannot be told`);
+    return;
+  }
+  ctx.findings.tables.add(qualifiedName(parts.length > 1 ? parts[0] : undefined, parts[parts.length - 1]!));
 }
 
 function operator(names: unknown, ctx: WalkContext): void {

@@ -2,6 +2,7 @@
 // schema, which functions, operators and types exist outside pg_catalog (each one could be chosen
 // instead of a built-in), and which functions pg_catalog itself has. Read with CATALOG_QUERY on a
 // connection of the target; the caller (the proxy) runs the query and hands over the rows.
+import { qualifiedName } from './relation-names.js';
 
 /**
  * One row of CATALOG_QUERY: a kind letter, a schema, a name, and for functions outside pg_catalog
@@ -36,6 +37,11 @@ export interface TargetCatalog {
    * base and range types, and any type with a cast through a function outside pg_catalog.
    */
   readonly codeTypes: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Canonical `schema.table` → its inheritance children and partitions (canonical), direct ones:
+   * a statement on a parent reads and writes their rows too (without ONLY).
+   */
+  readonly children?: ReadonlyMap<string, readonly string[]>;
   /** A cast between two built-in types goes through a function outside pg_catalog: no cast is trusted. */
   readonly userCastsOnBuiltins: boolean;
   /** When it was read (ms since epoch). */
@@ -82,6 +88,12 @@ SELECT 't', n.nspname::text, t.typname::text, ''
         OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast k JOIN pg_catalog.pg_proc p ON p.oid = k.castfunc
                     WHERE (k.castsource = t.oid OR k.casttarget = t.oid) AND p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace))
 UNION ALL
+SELECT 'h', pn.nspname::text, pc.relname::text, pg_catalog.json_build_array(cn.nspname, cc.relname)::text
+  FROM pg_catalog.pg_inherits i
+  JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+  JOIN pg_catalog.pg_class cc ON cc.oid = i.inhrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace
+ WHERE pc.relkind IN ('r', 'p', 'f') AND cn.nspname !~ '^pg_(toast|temp_|toast_temp_)'
+UNION ALL
 SELECT 'c', '', '', '' WHERE EXISTS (
   SELECT 1 FROM pg_catalog.pg_cast k JOIN pg_catalog.pg_proc p ON p.oid = k.castfunc
     JOIN pg_catalog.pg_type s ON s.oid = k.castsource JOIN pg_catalog.pg_type d ON d.oid = k.casttarget
@@ -100,6 +112,7 @@ export function buildTargetCatalog(rows: Iterable<CatalogRow>, loadedAt = Date.n
   const operators = new Map<string, string[]>();
   const codeTypes = new Map<string, string[]>();
   const schemas = new Set<string>();
+  const children = new Map<string, string[]>();
   const builtinFunctions = new Set<string>();
   let userCastsOnBuiltins = false;
   const add = (map: Map<string, string[]>, name: string, schema: string) => {
@@ -127,9 +140,43 @@ export function buildTargetCatalog(rows: Iterable<CatalogRow>, loadedAt = Date.n
       case 'o': add(operators, name, schema); break;
       case 't': add(codeTypes, name, schema); break;
       case 'c': userCastsOnBuiltins = true; break;
+      case 'h': inheritance(children, schema, name, detail); break;
     }
   }
-  return { relations, schemas, builtinFunctions, functions, functionArities, attributeFunctions, operators, codeTypes, userCastsOnBuiltins, loadedAt };
+  return { relations, schemas, builtinFunctions, functions, functionArities, attributeFunctions, operators, codeTypes, children, userCastsOnBuiltins, loadedAt };
+}
+
+/** An `h` row: the parent is the row's schema and name, the child a JSON `[schema, name]`. */
+function inheritance(children: Map<string, string[]>, schema: string, name: string, detail: string | undefined): void {
+  let child: unknown;
+  try {
+    child = JSON.parse(detail ?? '');
+  } catch {
+    return;
+  }
+  if (!Array.isArray(child) || typeof child[0] !== 'string' || typeof child[1] !== 'string') return;
+  const parent = qualifiedName(schema, name);
+  const list = children.get(parent);
+  const canonical = qualifiedName(child[0], child[1]);
+  if (!list) children.set(parent, [canonical]);
+  else if (!list.includes(canonical)) list.push(canonical);
+}
+
+/** `tables` with every inheritance descendant and partition of each (the catalog's), for what a statement may touch. */
+export function withDescendants(tables: readonly string[], catalog: TargetCatalog | undefined): string[] {
+  const out = new Set(tables);
+  const children = catalog?.children;
+  if (!children || children.size === 0) return [...out];
+  const queue = [...tables];
+  for (let t = queue.shift(); t !== undefined; t = queue.shift()) {
+    for (const c of children.get(t) ?? []) {
+      if (!out.has(c)) {
+        out.add(c);
+        queue.push(c);
+      }
+    }
+  }
+  return [...out];
 }
 
 /**
