@@ -253,10 +253,14 @@ export class SqlSessionScope {
   #shadowConcerns(s: StatementInspection, catalog: TargetCatalog | undefined): string[] {
     const concerns: string[] = [];
     const functionSchemas = this.#searchedSchemas(catalog, functionSearchOrder);
+    // Types are looked up in the session's temporary schema first whenever it exists — a temporary
+    // domain can exist without any temporary table — so it is always a candidate for them.
     const typeSchemas = this.#searchedSchemas(catalog, relationSearchOrder);
+    if (typeSchemas !== 'any') typeSchemas.add(TEMP_SCHEMA);
     const shadowIn = (map: ReadonlyMap<string, readonly string[]> | undefined, created: Names, name: string, schemas: Set<string> | 'any'): string | undefined => {
       const all = [...(map?.get(name) ?? []), ...(created.get(name) ?? [])];
-      return all.find((schema) => schemas === 'any' || schemas.has(schema));
+      // The catalog names temporary schemas pg_temp_N (this session's among them, which one is not known).
+      return all.find((schema) => schemas === 'any' || schemas.has(/^pg_temp_[0-9]+$/.test(schema) ? TEMP_SCHEMA : schema));
     };
     // Argument counts per call name: a function outside pg_catalog that cannot take that many is no candidate.
     const arities = new Map<string, number[]>();

@@ -56,6 +56,8 @@ interface Scenario {
   setup?: string;
   /** Run as `app`, one simple query each; every one is checked. */
   steps: string[];
+  /** Read the catalog again after each step (once the server ran it) instead of keeping the one read before. */
+  rereadCatalog?: boolean;
   /** Run as the superuser afterwards. */
   cleanup?: string;
 }
@@ -78,7 +80,7 @@ async function tableActivity(app: pg.Client): Promise<Map<string, { name: string
 /** Runs a scenario; returns, per step, what PostgreSQL touched that the gateway did not report. */
 async function run(s: Scenario): Promise<string[]> {
   if (s.setup) await su.query(s.setup);
-  const catalog = buildTargetCatalog((await su.query({ text: CATALOG_QUERY, rowMode: 'array' })).rows as CatalogRow[]);
+  let catalog = buildTargetCatalog((await su.query({ text: CATALOG_QUERY, rowMode: 'array' })).rows as CatalogRow[]);
   const app = new pg.Client({ host: server.host, port: server.port, user: 'app', password: server.roles.app.password, database: server.database });
   await app.connect();
   const missed: string[] = [];
@@ -113,6 +115,7 @@ async function run(s: Scenario): Promise<string[]> {
       for (const [sequence, value] of await sequenceValues()) {
         if (sequencesBefore.get(sequence) !== value && !reported.has(sequence) && !opaque) missed.push(`${step} → sequence ${sequence} moved; reported ${[...reported].join(', ')}`);
       }
+      if (s.rereadCatalog) catalog = buildTargetCatalog((await su.query({ text: CATALOG_QUERY, rowMode: 'array' })).rows as CatalogRow[]);
       const userCode = results.some((r) => r.rows?.some((row) => Object.values(row).includes('user code')));
       if (userCode && !opaque) missed.push(`${step} → PostgreSQL ran a user function; class ${inspection.class}`);
     }
@@ -192,4 +195,14 @@ test('inheritance children and partitions are reported with their parent', async
     steps: ['SELECT * FROM events', 'UPDATE events SET note = note WHERE id > 0', 'SELECT count(*) FROM measures', 'DELETE FROM public.measures WHERE id = 1', "INSERT INTO measures VALUES (2, 'x')"],
   });
   assert.deepEqual(missed, []);
+});
+
+test('a temporary domain named like a built-in type is not trusted in a cast, with or without a temporary table', async () => {
+  for (const rereadCatalog of [false, true]) {
+    const missed = await run({
+      rereadCatalog,
+      steps: [`CREATE DOMAIN pg_temp.int4 AS integer CHECK (pg_catalog.nextval('hidden.counter') > 0)`, `SELECT '1'::int4`, `SELECT CAST('2' AS int4)`],
+    });
+    assert.deepEqual(missed, [], `catalog read again: ${rereadCatalog}`);
+  }
 });
