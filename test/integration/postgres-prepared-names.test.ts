@@ -83,3 +83,25 @@ test('a named statement calling a built-in is judged again once a schema with a 
     await c.end();
   }
 });
+
+test('a Parse that declares a parameter of a user-made type (a domain whose check writes) is opaque: refused before Bind runs the check', async () => {
+  await direct(`CREATE SEQUENCE public.ticks; CREATE DOMAIN public.ticking AS integer CHECK (pg_catalog.nextval('public.ticks') > 0)`);
+  const oid = Number((await direct(`SELECT 'public.ticking'::regtype::oid AS oid`)).rows[0].oid);
+  const c = new pg.Client(gw.pgOptions(await gw.token()));
+  await c.connect();
+  try {
+    // `types` is both the Parse's parameter type list and the result parsers' lookup in `pg`.
+    const types = Object.assign([oid], { getTypeParser: pg.types.getTypeParser });
+    await assert.rejects(c.query({ name: 'ticking', text: 'SELECT $1 AS v', values: ['5'], types } as unknown as pg.QueryConfig), (err: pg.DatabaseError) => {
+      assert.equal(err.code, '42501');
+      assert.match(err.message, /Airlock refused/);
+      return true;
+    });
+    const plain = await c.query({ text: 'SELECT $1::int AS v', values: ['5'], types: Object.assign([23], { getTypeParser: pg.types.getTypeParser }) } as unknown as pg.QueryConfig);
+    assert.equal(plain.rows[0].v, 5);
+  } finally {
+    await c.end();
+  }
+  const seq = await direct(`SELECT is_called FROM public.ticks`);
+  assert.equal(seq.rows[0].is_called, false, 'the domain check never ran: the sequence did not move');
+});

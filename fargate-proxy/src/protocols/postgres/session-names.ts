@@ -10,6 +10,8 @@ export interface Prepared {
   inspection: Extract<Inspection, { ok: true }>;
   /** For a portal: the values bound to it, masked for the audit. */
   params?: string[];
+  /** Parameter types the Parse declared that are not built in (parameter-types.ts): the statement stays opaque. */
+  userParameterTypes?: number[];
 }
 
 /** A change of named statements that takes effect when the server confirms it. */
