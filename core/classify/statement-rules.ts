@@ -270,8 +270,13 @@ function functionCall(body: NodeBody, ctx: WalkContext): void {
   const verdict = judgeFunction(parts);
   ctx.findings.raise(verdict.class, verdict.reason);
   const name = parts[parts.length - 1]!;
-  if (SEQUENCE_FUNCTIONS.has(name) && (parts.length === 1 || (parts.length === 2 && parts[0] === 'pg_catalog'))) {
-    sequenceArgument(name, asArray(body.args)[0], ctx);
+  const builtin = parts.length === 1 || (parts.length === 2 && parts[0] === 'pg_catalog');
+  if (SEQUENCE_FUNCTIONS.has(name) && builtin) sequenceArgument(name, asArray(body.args)[0], ctx);
+  // `jsonb_populate_record(w, …)` converts into the row type of whatever w is: a domain column's
+  // checks run. Named by a cast (`null::orders`), the type is judged like any cast.
+  if (POPULATE_FUNCTIONS.has(name) && builtin) {
+    const first = asArray(body.args)[0];
+    if (!(isRecord(first) && isRecord(first.TypeCast))) ctx.findings.raise('opaque', `${name}() converts into a record type the statement does not name`);
   }
 }
 
@@ -304,6 +309,24 @@ function operator(names: unknown, ctx: WalkContext): void {
   ctx.findings.raise(verdict.class, verdict.reason);
 }
 
+/**
+ * Types a query converts values into without a cast: column definition lists (`json_to_record(…)
+ * AS t(x mytype)`, `ROWS FROM (… AS (x mytype))`), XMLTABLE and JSON_TABLE columns, JSON
+ * functions' RETURNING. Each is judged as a cast to it is (a domain's checks, a type's input function).
+ */
+function conversionTypes(value: unknown, ctx: WalkContext): void {
+  if (Array.isArray(value)) return value.forEach((v) => conversionTypes(v, ctx));
+  if (!isRecord(value)) return;
+  for (const [key, child] of Object.entries(value)) {
+    if (key === 'typeName' && isRecord(child)) ctx.findings.castTypes.add(functionName(nameParts(child.names)));
+    // Only this node's own column definitions: nested queries are walked (and judged) on their own.
+    else if (key !== 'SelectStmt' && key !== 'FuncCall' && key !== 'args') conversionTypes(child, ctx);
+  }
+}
+
+/** For json(b)_populate_record(set): the record type converted into, unless named by a cast. */
+const POPULATE_FUNCTIONS = new Set(['json_populate_record', 'jsonb_populate_record', 'json_populate_recordset', 'jsonb_populate_recordset']);
+
 const read = fixed('read');
 const ddl = (what: string) => fixed('ddl', what);
 const privileged = (what: string) => fixed('privileged', what);
@@ -311,6 +334,13 @@ const privileged = (what: string) => fixed('privileged', what);
 export const NODE_RULES: Record<string, NodeRule> = {
   // ---- expressions: anything that runs code ----
   FuncCall: functionCall,
+  RangeFunction: (body, ctx) => {
+    conversionTypes(body.coldeflist, ctx);
+    conversionTypes(body.functions, ctx);
+  },
+  RangeTableFuncCol: (body, ctx) => conversionTypes({ typeName: body.typeName }, ctx),
+  JsonTableColumn: (body, ctx) => conversionTypes({ typeName: body.typeName }, ctx),
+  JsonOutput: (body, ctx) => conversionTypes({ typeName: body.typeName }, ctx),
   A_Expr: (body, ctx) => operator(body.name, ctx),
   SubLink: (body, ctx) => operator(body.operName, ctx),
   SortBy: (body, ctx) => operator(body.useOp, ctx),
@@ -506,5 +536,6 @@ export const NODE_RULES: Record<string, NodeRule> = {
 export const UNWRAPPED_FIELDS: Record<string, string> = {
   larg: 'SelectStmt',
   rarg: 'SelectStmt',
+  output: 'JsonOutput',
   setstmt: 'VariableSetStmt',
 };

@@ -34,7 +34,9 @@ export interface TargetCatalog {
   readonly operators: ReadonlyMap<string, readonly string[]>;
   /**
    * Name → schemas of types whose casts can run code someone wrote: domains (their CHECKs),
-   * base and range types, and any type with a cast through a function outside pg_catalog.
+   * base and range types, composite types (tables' row types too) with a column of such a type
+   * (`'(1)'::t` runs the column's domain checks), and any type with a cast through a function
+   * outside pg_catalog.
    */
   readonly codeTypes: ReadonlyMap<string, readonly string[]>;
   /**
@@ -85,6 +87,10 @@ SELECT 't', n.nspname::text, t.typname::text, ''
    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
                     WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.objid = t.oid AND d.deptype = 'e')
    AND (t.typtype IN ('d', 'b', 'r', 'm')
+        OR (t.typtype = 'c' AND EXISTS (
+              SELECT 1 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type at ON at.oid = a.atttypid
+               WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+                 AND at.typnamespace <> 'pg_catalog'::pg_catalog.regnamespace AND at.typtype <> 'e'))
         OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast k JOIN pg_catalog.pg_proc p ON p.oid = k.castfunc
                     WHERE (k.castsource = t.oid OR k.casttarget = t.oid) AND p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace))
 UNION ALL

@@ -206,3 +206,23 @@ test('a temporary domain named like a built-in type is not trusted in a cast, wi
     assert.deepEqual(missed, [], `catalog read again: ${rereadCatalog}`);
   }
 });
+
+test('values converted into a type whose domain checks run code are opaque: composite and row types, column definition lists, XMLTABLE, populate_record', async () => {
+  const missed = await run({
+    setup: `CREATE SEQUENCE public.ticks; GRANT ALL ON SEQUENCE public.ticks TO app;
+            CREATE DOMAIN public.ticking AS integer CHECK (pg_catalog.nextval('public.ticks') > 0);
+            CREATE TYPE public.pair AS (x public.ticking, y int);
+            CREATE TABLE public.tocked (x public.ticking); GRANT ALL ON public.tocked TO app; INSERT INTO public.tocked VALUES (1)`,
+    steps: [
+      `SELECT '(1,2)'::pair`,
+      `SELECT CAST('(2)' AS tocked)`,
+      `SELECT * FROM jsonb_populate_record(null::tocked, '{"x": 3}')`,
+      `SELECT jsonb_populate_record(t, '{"x": 4}') FROM tocked t`,
+      `SELECT * FROM json_to_record('{"x": 5}') AS r(x ticking)`,
+      `SELECT * FROM ROWS FROM (json_to_record('{"x": 6}') AS (x ticking))`,
+      `SELECT * FROM xmltable('/a' PASSING '<a>7</a>' COLUMNS x ticking PATH '.')`,
+    ],
+    cleanup: 'DROP TABLE public.tocked; DROP TYPE public.pair; DROP DOMAIN public.ticking; DROP SEQUENCE public.ticks',
+  });
+  assert.deepEqual(missed, []);
+});
