@@ -6,6 +6,7 @@ import { judgeSet } from './settings.js';
 import { schemaBeforeCatalog } from './search-path.js';
 import { qualifiedName, quoteName, splitQualifiedName } from './relation-names.js';
 import { regclassTextName } from './identifiers.js';
+import { parseStatements } from './parser.js';
 
 /** A function's name for inspection results: each part exactly, quoted where needed (`pg_catalog.lower`, `"LOWER"`). */
 const functionName = (parts: string[]): string => parts.map(quoteName).join('.');
@@ -274,6 +275,7 @@ function functionCall(body: NodeBody, ctx: WalkContext): void {
   if (SEQUENCE_FUNCTIONS.has(name) && builtin) sequenceArgument(name, asArray(body.args)[0], ctx);
   // `jsonb_populate_record(w, …)` converts into the row type of whatever w is: a domain column's
   // checks run. Named by a cast (`null::orders`), the type is judged like any cast.
+  if (TYPE_STRING_FUNCTIONS.has(name) && builtin) typeStringArgument(name, asArray(body.args)[1], ctx);
   if (POPULATE_FUNCTIONS.has(name) && builtin) {
     const first = asArray(body.args)[0];
     if (!(isRecord(first) && isRecord(first.TypeCast))) ctx.findings.raise('opaque', `${name}() converts into a record type the statement does not name`);
@@ -322,6 +324,32 @@ function conversionTypes(value: unknown, ctx: WalkContext): void {
     // Only this node's own column definitions: nested queries are walked (and judged) on their own.
     else if (key !== 'SelectStmt' && key !== 'FuncCall' && key !== 'args') conversionTypes(child, ctx);
   }
+}
+
+/** Built-ins that convert a value into a type named by their second argument, a string. */
+const TYPE_STRING_FUNCTIONS = new Set(['pg_input_is_valid', 'pg_input_error_info']);
+
+/**
+ * `pg_input_is_valid('5', 'mydomain')` runs the type's input function and a domain's checks: the
+ * type is read out of the string as PostgreSQL's parseTypeString does (the string must parse as
+ * the type of `SELECT NULL::<string>` and as nothing else) and judged like a cast to it. A type
+ * the statement computes is opaque.
+ */
+function typeStringArgument(fn: string, arg: unknown, ctx: WalkContext): void {
+  const text = isRecord(arg) && isRecord(arg.A_Const) && isRecord(arg.A_Const.sval) ? constText(arg) : undefined;
+  const parsed = text === undefined || text.includes(';') ? undefined : parseStatements(`SELECT NULL::${text}`);
+  const stmt = parsed?.ok && parsed.statements.length === 1 ? parsed.statements[0]!.node : undefined;
+  const select = isRecord(stmt) && isRecord(stmt.SelectStmt) ? stmt.SelectStmt : undefined;
+  const targets = asArray(select?.targetList);
+  const only = Object.keys(select ?? {}).every((k) => k === 'targetList' || k === 'limitOption' || k === 'op');
+  const target = targets.length === 1 && isRecord(targets[0]) && isRecord(targets[0].ResTarget) ? targets[0].ResTarget : undefined;
+  const cast = isRecord(target?.val) && isRecord(target.val.TypeCast) ? target.val.TypeCast : undefined;
+  const isNull = isRecord(cast?.arg) && isRecord(cast.arg.A_Const) && cast.arg.A_Const.isnull === true;
+  if (!only || !cast || !isNull || !isRecord(cast.typeName) || target?.name !== undefined) {
+    ctx.findings.raise('opaque', `${fn}() of a type the statement computes or that cannot be read: which type cannot be told`);
+    return;
+  }
+  ctx.findings.castTypes.add(functionName(nameParts(cast.typeName.names)));
 }
 
 /** For json(b)_populate_record(set): the record type converted into, unless named by a cast. */
