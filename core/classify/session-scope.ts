@@ -46,6 +46,8 @@ export interface SessionScopeOptions {
 
 /** Statements that create relations: an unqualified name there is also the creation schema's. */
 const CREATES_RELATIONS = new Set(['CreateStmt', 'CreateTableAsStmt', 'ViewStmt', 'CreateSeqStmt', 'CreateForeignTableStmt']);
+/** Statements that make functions, operators or types (a composite type, a table's row type). */
+const CREATES_OBJECTS = new Set(['CreateFunctionStmt', 'DefineStmt', 'CreateDomainStmt', 'CompositeTypeStmt', 'CreateRangeStmt', 'CreateStmt']);
 /** Statements that may take a name away from where the catalog shows it, or give one a new place. */
 const MOVES_NAMES = new Set(['DropStmt', 'DropOwnedStmt', 'RenameStmt', 'AlterObjectSchemaStmt', 'CreateSchemaStmt']);
 const RELATION_KINDS = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE', 'OBJECT_SEQUENCE', 'OBJECT_INDEX']);
@@ -349,7 +351,7 @@ export class SqlSessionScope {
     if (s.functions.some((f) => /(^|\.)set_config$/.test(f))) this.#setUnknownPath();
     if (types.includes('VariableSetStmt')) this.#observeSet(s.text);
     if (types.some((t) => CREATES_RELATIONS.has(t))) this.#observeCreatedRelations(s);
-    if (types.some((t) => t === 'CreateFunctionStmt' || t === 'DefineStmt' || t === 'CreateDomainStmt')) this.#observeCreatedObjects(s.text);
+    if (types.some((t) => CREATES_OBJECTS.has(t))) this.#observeCreatedObjects(s.text);
     if (types.some((t) => MOVES_NAMES.has(t))) this.#observeMovedNames(s.text);
     if (types.some((t) => CHANGES_CATALOG.test(t))) this.#o.onCatalogChange?.();
   }
@@ -506,6 +508,13 @@ export class SqlSessionScope {
     for (const { node } of parsed.statements) {
       if (isRecord(node.CreateFunctionStmt)) note(this.#created.functions, nameParts(node.CreateFunctionStmt.funcname));
       if (isRecord(node.CreateDomainStmt)) note(this.#created.types, nameParts(node.CreateDomainStmt.domainname));
+      if (isRecord(node.CreateRangeStmt)) note(this.#created.types, nameParts(node.CreateRangeStmt.typeName));
+      // A composite type, or a table's row type, runs its columns' domain checks when cast to.
+      for (const rv of [isRecord(node.CompositeTypeStmt) ? node.CompositeTypeStmt.typevar : undefined, isRecord(node.CreateStmt) ? node.CreateStmt.relation : undefined]) {
+        if (!isRecord(rv) || typeof rv.relname !== 'string') continue;
+        const temp = rv.relpersistence === 't';
+        note(this.#created.types, temp ? [TEMP_SCHEMA, rv.relname] : typeof rv.schemaname === 'string' && rv.schemaname !== '' ? [rv.schemaname, rv.relname] : [rv.relname]);
+      }
       if (isRecord(node.DefineStmt)) {
         const kind = node.DefineStmt.kind;
         const parts = nameParts(node.DefineStmt.defnames);

@@ -226,3 +226,13 @@ test('values converted into a type whose domain checks run code are opaque: comp
   });
   assert.deepEqual(missed, []);
 });
+
+test('a composite type or table made in the session with a domain column is a code-running type before the catalog shows it', async () => {
+  const missed = await run({
+    setup: `CREATE SEQUENCE public.ticks; GRANT ALL ON SEQUENCE public.ticks TO app;
+            CREATE DOMAIN public.ticking AS integer CHECK (pg_catalog.nextval('public.ticks') > 0)`,
+    steps: [`CREATE TYPE public.pair AS (x ticking); SELECT '(1)'::pair`, `CREATE TABLE tocked (x ticking); SELECT '(2)'::tocked`],
+    cleanup: 'DROP TABLE public.tocked; DROP TYPE public.pair; DROP DOMAIN public.ticking; DROP SEQUENCE public.ticks',
+  });
+  assert.deepEqual(missed, []);
+});
