@@ -17,7 +17,7 @@ import { qualifiedName, quoteName, splitQualifiedName } from './relation-names.j
 import {
   creationSchema, functionSearchOrder, parseSearchPath, relationSearchOrder, TEMP_SCHEMA, type PathFacts,
 } from './search-path.js';
-import { arityCanMatch, withDescendants, type TargetCatalog } from './target-catalog.js';
+import { arityCanMatch, withDescendants, withReferencing, type TargetCatalog } from './target-catalog.js';
 import { readsServerSecrets } from './server-secrets.js';
 import { truncateIdentifier } from './identifiers.js';
 import { maskedColumnFacts, type MaskedColumns } from './masked-column-uses.js';
@@ -46,6 +46,8 @@ export interface SessionScopeOptions {
 
 /** Statements that create relations: an unqualified name there is also the creation schema's. */
 const CREATES_RELATIONS = new Set(['CreateStmt', 'CreateTableAsStmt', 'ViewStmt', 'CreateSeqStmt', 'CreateForeignTableStmt']);
+/** Statements whose deleted or updated rows foreign keys check and their ON DELETE / ON UPDATE actions follow. */
+const CASCADING = new Set(['DeleteStmt', 'UpdateStmt', 'MergeStmt', 'TruncateStmt']);
 /** Statements that make functions, operators or types (a composite type, a table's row type). */
 const CREATES_OBJECTS = new Set(['CreateFunctionStmt', 'DefineStmt', 'CreateDomainStmt', 'CompositeTypeStmt', 'CreateRangeStmt', 'CreateStmt']);
 /** Statements that may take a name away from where the catalog shows it, or give one a new place. */
@@ -88,7 +90,7 @@ export class SqlSessionScope {
    * Statements of one shape share their (frozen) fact arrays: resolving those once keeps the
    * resolved arrays shared too, which lets the relay reuse a decision by identity.
    */
-  readonly #tablesMemo = new WeakMap<readonly string[], { version: number; catalog: TargetCatalog | undefined; creates: boolean; tables: readonly string[]; secrets: boolean }>();
+  readonly #tablesMemo = new WeakMap<readonly string[], { version: number; catalog: TargetCatalog | undefined; creates: boolean; deletes: boolean; tables: readonly string[]; secrets: boolean }>();
   readonly #concernsMemo = new WeakMap<readonly string[], { version: number; catalog: TargetCatalog | undefined; lookups: StatementInspection['lookups']; concerns: string[] }>();
 
   constructor(o: SessionScopeOptions) {
@@ -152,10 +154,11 @@ export class SqlSessionScope {
     const memo = this.#memo.get(s);
     if (memo && memo.version === this.#version && memo.catalog === catalog && memo.masked === maskedVersion) return memo.resolved;
     const creates = s.statementTypes.some((t) => CREATES_RELATIONS.has(t));
+    const deletes = s.statementTypes.some((t) => CASCADING.has(t));
     let t = this.#tablesMemo.get(s.tables);
-    if (!t || t.version !== this.#version || t.catalog !== catalog || t.creates !== creates) {
+    if (!t || t.version !== this.#version || t.catalog !== catalog || t.creates !== creates || t.deletes !== deletes) {
       const resolvedTables = Object.freeze(this.#resolveTables(s, catalog));
-      t = { version: this.#version, catalog, creates, tables: resolvedTables, secrets: readsServerSecrets(resolvedTables) };
+      t = { version: this.#version, catalog, creates, deletes, tables: resolvedTables, secrets: readsServerSecrets(resolvedTables) };
       this.#tablesMemo.set(s.tables, t);
     }
     const tables = t.tables;
@@ -202,8 +205,11 @@ export class SqlSessionScope {
       }
       for (const schema of this.#candidates(name, this.#movedAll ? undefined : catalog, creates)) out.add(qualifiedName(schema, name));
     }
-    // A parent's inheritance children and partitions are scanned (and written) with it.
-    return withDescendants([...out], catalog);
+    // A parent's inheritance children and partitions are scanned (and written) with it; deleting or
+    // updating rows checks (and through ON DELETE / ON UPDATE actions writes) the tables whose
+    // foreign keys reference them.
+    const reached = withDescendants([...out], catalog);
+    return s.statementTypes.some((t) => CASCADING.has(t)) ? withReferencing(reached, catalog) : reached;
   }
 
   /** Schemas an unqualified relation name may resolve to, under every path the session may have. */

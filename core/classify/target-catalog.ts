@@ -44,6 +44,11 @@ export interface TargetCatalog {
    * a statement on a parent reads and writes their rows too (without ONLY).
    */
   readonly children?: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Canonical `schema.table` → tables with a foreign key to it: deleting or updating a referenced
+   * row here reads them (the key check) and, with an ON DELETE / ON UPDATE action, writes them.
+   */
+  readonly referencedBy?: ReadonlyMap<string, readonly string[]>;
   /** A cast between two built-in types goes through a function outside pg_catalog: no cast is trusted. */
   readonly userCastsOnBuiltins: boolean;
   /** When it was read (ms since epoch). */
@@ -100,6 +105,12 @@ SELECT 'h', pn.nspname::text, pc.relname::text, pg_catalog.json_build_array(cn.n
   JOIN pg_catalog.pg_class cc ON cc.oid = i.inhrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace
  WHERE pc.relkind IN ('r', 'p', 'f') AND cn.nspname !~ '^pg_(toast|temp_|toast_temp_)'
 UNION ALL
+SELECT DISTINCT 'k', pn.nspname::text, pc.relname::text, pg_catalog.json_build_array(cn.nspname, cc.relname)::text
+  FROM pg_catalog.pg_constraint k
+  JOIN pg_catalog.pg_class pc ON pc.oid = k.confrelid JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+  JOIN pg_catalog.pg_class cc ON cc.oid = k.conrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace
+ WHERE k.contype = 'f' AND cn.nspname !~ '^pg_(toast|temp_|toast_temp_)'
+UNION ALL
 SELECT 'c', '', '', '' WHERE EXISTS (
   SELECT 1 FROM pg_catalog.pg_cast k JOIN pg_catalog.pg_proc p ON p.oid = k.castfunc
     JOIN pg_catalog.pg_type s ON s.oid = k.castsource JOIN pg_catalog.pg_type d ON d.oid = k.casttarget
@@ -119,6 +130,7 @@ export function buildTargetCatalog(rows: Iterable<CatalogRow>, loadedAt = Date.n
   const codeTypes = new Map<string, string[]>();
   const schemas = new Set<string>();
   const children = new Map<string, string[]>();
+  const referencedBy = new Map<string, string[]>();
   const builtinFunctions = new Set<string>();
   let userCastsOnBuiltins = false;
   const add = (map: Map<string, string[]>, name: string, schema: string) => {
@@ -146,14 +158,15 @@ export function buildTargetCatalog(rows: Iterable<CatalogRow>, loadedAt = Date.n
       case 'o': add(operators, name, schema); break;
       case 't': add(codeTypes, name, schema); break;
       case 'c': userCastsOnBuiltins = true; break;
-      case 'h': inheritance(children, schema, name, detail); break;
+      case 'h': relationEdge(children, schema, name, detail); break;
+      case 'k': relationEdge(referencedBy, schema, name, detail); break;
     }
   }
-  return { relations, schemas, builtinFunctions, functions, functionArities, attributeFunctions, operators, codeTypes, children, userCastsOnBuiltins, loadedAt };
+  return { relations, schemas, builtinFunctions, functions, functionArities, attributeFunctions, operators, codeTypes, children, referencedBy, userCastsOnBuiltins, loadedAt };
 }
 
-/** An `h` row: the parent is the row's schema and name, the child a JSON `[schema, name]`. */
-function inheritance(children: Map<string, string[]>, schema: string, name: string, detail: string | undefined): void {
+/** An `h` or `k` row: the parent (referenced table) is the row's schema and name, the child (referencing table) a JSON `[schema, name]`. */
+function relationEdge(children: Map<string, string[]>, schema: string, name: string, detail: string | undefined): void {
   let child: unknown;
   try {
     child = JSON.parse(detail ?? '');
@@ -170,9 +183,21 @@ function inheritance(children: Map<string, string[]>, schema: string, name: stri
 
 /** `tables` with every inheritance descendant and partition of each (the catalog's), for what a statement may touch. */
 export function withDescendants(tables: readonly string[], catalog: TargetCatalog | undefined): string[] {
+  return closure(tables, catalog?.children, undefined);
+}
+
+/**
+ * `tables` with every table whose foreign key references one of them, and those tables'
+ * descendants, transitively (a cascaded delete cascades on): what a DELETE or UPDATE may touch.
+ */
+export function withReferencing(tables: readonly string[], catalog: TargetCatalog | undefined): string[] {
+  return closure(tables, catalog?.referencedBy, catalog?.children);
+}
+
+function closure(tables: readonly string[], edges: ReadonlyMap<string, readonly string[]> | undefined, more: ReadonlyMap<string, readonly string[]> | undefined): string[] {
   const out = new Set(tables);
-  const children = catalog?.children;
-  if (!children || children.size === 0) return [...out];
+  if ((!edges || edges.size === 0) && (!more || more.size === 0)) return [...out];
+  const children = { get: (t: string) => [...(edges?.get(t) ?? []), ...(more?.get(t) ?? [])] };
   const queue = [...tables];
   for (let t = queue.shift(); t !== undefined; t = queue.shift()) {
     for (const c of children.get(t) ?? []) {

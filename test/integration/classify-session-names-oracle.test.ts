@@ -236,3 +236,16 @@ test('a composite type or table made in the session with a domain column is a co
   });
   assert.deepEqual(missed, []);
 });
+
+test('foreign keys whose ON DELETE / ON UPDATE action writes the referencing table report it with the DELETE or UPDATE', async () => {
+  const missed = await run({
+    setup: `CREATE TABLE public.accounts (id int PRIMARY KEY); INSERT INTO public.accounts VALUES (1), (2), (3);
+            CREATE TABLE hidden.ledger (account int REFERENCES public.accounts ON DELETE CASCADE ON UPDATE CASCADE, note text);
+            CREATE TABLE hidden.audit_trail (account int REFERENCES public.accounts ON DELETE SET NULL);
+            INSERT INTO hidden.ledger VALUES (1, 'a'), (2, 'b'); INSERT INTO hidden.audit_trail VALUES (3);
+            GRANT ALL ON public.accounts, hidden.ledger, hidden.audit_trail TO app`,
+    steps: ['DELETE FROM accounts WHERE id = 1', 'UPDATE accounts SET id = 20 WHERE id = 2', 'DELETE FROM accounts WHERE id = 3'],
+    cleanup: 'DROP TABLE hidden.ledger, hidden.audit_trail, public.accounts',
+  });
+  assert.deepEqual(missed, []);
+});
