@@ -48,6 +48,17 @@ export interface SessionScopeOptions {
 const CREATES_RELATIONS = new Set(['CreateStmt', 'CreateTableAsStmt', 'ViewStmt', 'CreateSeqStmt', 'CreateForeignTableStmt']);
 /** Statements whose deleted or updated rows foreign keys check and their ON DELETE / ON UPDATE actions follow. */
 const CASCADING = new Set(['DeleteStmt', 'UpdateStmt', 'MergeStmt', 'TruncateStmt']);
+/** Relation names the elements of a CREATE SCHEMA make (tables, views, sequences: all in the new schema). */
+function schemaElementRelations(create: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const e of asArray(create.schemaElts)) {
+    if (!isRecord(e)) continue;
+    const rv = isRecord(e.CreateStmt) ? e.CreateStmt.relation : isRecord(e.ViewStmt) ? e.ViewStmt.view : isRecord(e.CreateSeqStmt) ? e.CreateSeqStmt.sequence : undefined;
+    if (isRecord(rv) && typeof rv.relname === 'string') out.push(rv.relname);
+  }
+  return out;
+}
+
 /** Statements that make functions, operators or types (a composite type, a table's row type). */
 const CREATES_OBJECTS = new Set(['CreateFunctionStmt', 'DefineStmt', 'CreateDomainStmt', 'CompositeTypeStmt', 'CreateRangeStmt', 'CreateStmt']);
 /** Statements that may take a name away from where the catalog shows it, or give one a new place. */
@@ -460,6 +471,8 @@ export class SqlSessionScope {
         const role = isRecord(create.authrole) ? create.authrole : undefined;
         const name = typeof create.schemaname === 'string' && create.schemaname !== '' ? create.schemaname : typeof role?.rolename === 'string' ? role.rolename : this.#o.user;
         schemaCreated(name);
+        // `CREATE SCHEMA app CREATE TABLE orders …` makes app.orders, whatever the path says.
+        for (const rv of schemaElementRelations(create)) this.#createdIn(rv, [name]);
       }
       const rename = isRecord(node.RenameStmt) ? node.RenameStmt : undefined;
       if (rename && typeof rename.newname === 'string') {

@@ -462,7 +462,16 @@ export const NODE_RULES: Record<string, NodeRule> = {
   AlterEnumStmt: ddl('ALTER TYPE'),
   CreateDomainStmt: ddl('CREATE DOMAIN'),
   AlterDomainStmt: ddl('ALTER DOMAIN'),
-  CreateSchemaStmt: (body, ctx) => ctx.findings.raise('ddl', `CREATE SCHEMA ${String(body.schemaname ?? '')}`.trim()),
+  CreateSchemaStmt: (body, ctx) => {
+    ctx.findings.raise('ddl', `CREATE SCHEMA ${String(body.schemaname ?? '')}`.trim());
+    // Its elements' relations are made in the new schema, not where the path would put them.
+    const schema = typeof body.schemaname === 'string' && body.schemaname !== '' ? body.schemaname : undefined;
+    for (const e of asArray(body.schemaElts)) {
+      if (!isRecord(e) || schema === undefined) continue;
+      const rv = isRecord(e.CreateStmt) ? e.CreateStmt.relation : isRecord(e.ViewStmt) ? e.ViewStmt.view : isRecord(e.CreateSeqStmt) ? e.CreateSeqStmt.sequence : undefined;
+      if (isRecord(rv) && typeof rv.relname === 'string') ctx.findings.tables.add(qualifiedName(schema, rv.relname));
+    }
+  },
   CommentStmt: ddl('COMMENT'),
   CreateTrigStmt: ddl('CREATE TRIGGER'),
   RuleStmt: ddl('CREATE RULE'),

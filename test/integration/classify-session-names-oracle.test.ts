@@ -249,3 +249,11 @@ test('foreign keys whose ON DELETE / ON UPDATE action writes the referencing tab
   });
   assert.deepEqual(missed, []);
 });
+
+test('tables made by the elements of CREATE SCHEMA are in the new schema, and "$user" finds them', async () => {
+  const missed = await run({
+    steps: ['CREATE SCHEMA app CREATE TABLE items (id int, note text) CREATE VIEW notes AS SELECT 1 AS one; SELECT * FROM items', 'SELECT * FROM items'],
+    cleanup: 'DROP SCHEMA app CASCADE',
+  });
+  assert.deepEqual(missed, []);
+});
