@@ -4,6 +4,8 @@
 // real PostgreSQL, the `pg` client's named prepared statements (Parse once, then Bind/Execute only).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { TEST_POLICY, startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -104,4 +106,32 @@ test('a Parse that declares a parameter of a user-made type (a domain whose chec
   }
   const seq = await direct(`SELECT is_called FROM public.ticks`);
   assert.equal(seq.rows[0].is_called, false, 'the domain check never ran: the sequence did not move');
+});
+
+test('SQL-level prepared names are case-sensitive: PREPARE "WIPE" does not make EXECUTE wipe a read', async () => {
+  const c = new pg.Client(gw.pgOptions(await gw.token()));
+  await c.connect();
+  const setPolicy = (text: string) => {
+    writeFileSync(`${gw.policyFile}.tmp`, text);
+    spawnSync('mv', [`${gw.policyFile}.tmp`, gw.policyFile]);
+  };
+  try {
+    await c.query(`PREPARE wipe AS DELETE FROM public.items WHERE name IS NOT NULL`);
+    // Writes are frozen from now on: EXECUTE wipe is a write and must be refused.
+    setPolicy(`${TEST_POLICY}\n@id("writes-frozen")\nforbid (principal, action == Airlock::Action::"write", resource);\n`);
+    let frozen = false;
+    for (let i = 0; i < 100 && !frozen; i++) {
+      frozen = await c.query(`INSERT INTO public.items SELECT 'probe' WHERE false`).then(() => false, (e: pg.DatabaseError) => e.code === '42501');
+      if (!frozen) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(frozen, 'the write freeze applies');
+    await assert.rejects(c.query('EXECUTE wipe'), { code: '42501' });
+    await c.query(`PREPARE "WIPE" AS SELECT 1`);
+    await assert.rejects(c.query('EXECUTE wipe'), { code: '42501' });
+  } finally {
+    setPolicy(TEST_POLICY);
+    await c.end();
+  }
+  const left = await direct(`SELECT count(*)::int AS n FROM public.items`);
+  assert.ok(left.rows[0].n > 0, 'EXECUTE wipe never ran');
 });
