@@ -441,7 +441,13 @@ export class Relay implements ScanHandler {
     const statements = new Map<string, Prepared | null>();
     const portals = new Map<string, Prepared | undefined | null>();
     const names = this.#names;
-    const lookupStatement = (name: string) => (statements.has(name) ? statements.get(name) ?? undefined : names.statements.get(name));
+    // Protocol-level and SQL-level prepared statements share one namespace on the server: a Bind may
+    // name a statement made by SQL PREPARE, and is then decided on that statement's body.
+    const sqlLevel = (name: string): Prepared | undefined => {
+      const body = names.sqlPrepared.get(name);
+      return body ? { text: body.text, inspection: { ok: true, statements: [body], class: body.class } } : undefined;
+    };
+    const lookupStatement = (name: string) => (statements.has(name) ? statements.get(name) ?? undefined : names.statements.get(name) ?? sqlLevel(name));
     const lookupPortal = (name: string) => (portals.has(name) ? portals.get(name) ?? undefined : names.portals.get(name));
     const executes: StatementInspection[] = [];
     const executeParams: (string[] | undefined)[] = [];
