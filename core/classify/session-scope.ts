@@ -17,7 +17,7 @@ import { qualifiedName, quoteName, splitQualifiedName } from './relation-names.j
 import {
   creationSchema, functionSearchOrder, parseSearchPath, relationSearchOrder, TEMP_SCHEMA, type PathFacts,
 } from './search-path.js';
-import { arityCanMatch, withDescendants, withReferencing, type TargetCatalog } from './target-catalog.js';
+import { arityCanMatch, withDescendants, withForeignKeyActions, type TargetCatalog } from './target-catalog.js';
 import { readsServerSecrets } from './server-secrets.js';
 import { truncateIdentifier } from './identifiers.js';
 import { maskedColumnFacts, type MaskedColumns } from './masked-column-uses.js';
@@ -46,7 +46,7 @@ export interface SessionScopeOptions {
 
 /** Statements that create relations: an unqualified name there is also the creation schema's. */
 const CREATES_RELATIONS = new Set(['CreateStmt', 'CreateTableAsStmt', 'ViewStmt', 'CreateSeqStmt', 'CreateForeignTableStmt']);
-/** Statements whose deleted or updated rows foreign keys check and their ON DELETE / ON UPDATE actions follow. */
+/** Statements whose deleted or updated rows foreign keys' ON DELETE / ON UPDATE actions follow. */
 const CASCADING = new Set(['DeleteStmt', 'UpdateStmt', 'MergeStmt', 'TruncateStmt']);
 /** Relation names the elements of a CREATE SCHEMA make (tables, views, sequences: all in the new schema). */
 function schemaElementRelations(create: Record<string, unknown>): string[] {
@@ -217,10 +217,17 @@ export class SqlSessionScope {
       for (const schema of this.#candidates(name, this.#movedAll ? undefined : catalog, creates)) out.add(qualifiedName(schema, name));
     }
     // A parent's inheritance children and partitions are scanned (and written) with it; deleting or
-    // updating rows checks (and through ON DELETE / ON UPDATE actions writes) the tables whose
-    // foreign keys reference them.
+    // updating rows writes the tables whose foreign keys' ON DELETE / ON UPDATE actions follow them
+    // (the key checks of other foreign keys only read, and are left out: they reveal no values).
     const reached = withDescendants([...out], catalog);
-    return s.statementTypes.some((t) => CASCADING.has(t)) ? withReferencing(reached, catalog) : reached;
+    if (!s.statementTypes.some((t) => CASCADING.has(t))) return reached;
+    const types = s.statementTypes;
+    return withForeignKeyActions(reached, catalog, {
+      deletes: types.includes('DeleteStmt') || types.includes('MergeStmt'),
+      updates: types.includes('UpdateStmt') || types.includes('MergeStmt'),
+      // Without CASCADE the server refuses to truncate a referenced table unless its referencing tables are named too.
+      truncatesCascade: types.includes('TruncateStmt'),
+    });
   }
 
   /** Schemas an unqualified relation name may resolve to, under every path the session may have. */

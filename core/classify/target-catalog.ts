@@ -45,9 +45,13 @@ export interface TargetCatalog {
    */
   readonly children?: ReadonlyMap<string, readonly string[]>;
   /**
-   * Canonical `schema.table` → tables with a foreign key to it: deleting or updating a referenced
-   * row here reads them (the key check) and, with an ON DELETE / ON UPDATE action, writes them.
+   * Canonical `schema.table` → tables with a foreign key to it whose ON DELETE action writes them
+   * (CASCADE, SET NULL, SET DEFAULT): deleting here writes there.
    */
+  readonly deleteActions?: ReadonlyMap<string, readonly string[]>;
+  /** The same for ON UPDATE actions: updating a referenced key here writes there. */
+  readonly updateActions?: ReadonlyMap<string, readonly string[]>;
+  /** Every table with a foreign key to it (TRUNCATE … CASCADE empties them all). */
   readonly referencedBy?: ReadonlyMap<string, readonly string[]>;
   /** A cast between two built-in types goes through a function outside pg_catalog: no cast is trusted. */
   readonly userCastsOnBuiltins: boolean;
@@ -105,11 +109,13 @@ SELECT 'h', pn.nspname::text, pc.relname::text, pg_catalog.json_build_array(cn.n
   JOIN pg_catalog.pg_class cc ON cc.oid = i.inhrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace
  WHERE pc.relkind IN ('r', 'p', 'f') AND cn.nspname !~ '^pg_(toast|temp_|toast_temp_)'
 UNION ALL
-SELECT DISTINCT 'k', pn.nspname::text, pc.relname::text, pg_catalog.json_build_array(cn.nspname, cc.relname)::text
+SELECT DISTINCT kind.k, pn.nspname::text, pc.relname::text, pg_catalog.json_build_array(cn.nspname, cc.relname)::text
   FROM pg_catalog.pg_constraint k
+  CROSS JOIN LATERAL (VALUES ('k'), (CASE WHEN k.confdeltype IN ('c', 'n', 'd') THEN 'kd' END),
+                             (CASE WHEN k.confupdtype IN ('c', 'n', 'd') THEN 'ku' END)) AS kind(k)
   JOIN pg_catalog.pg_class pc ON pc.oid = k.confrelid JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
   JOIN pg_catalog.pg_class cc ON cc.oid = k.conrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace
- WHERE k.contype = 'f' AND cn.nspname !~ '^pg_(toast|temp_|toast_temp_)'
+ WHERE k.contype = 'f' AND kind.k IS NOT NULL AND cn.nspname !~ '^pg_(toast|temp_|toast_temp_)'
 UNION ALL
 SELECT 'c', '', '', '' WHERE EXISTS (
   SELECT 1 FROM pg_catalog.pg_cast k JOIN pg_catalog.pg_proc p ON p.oid = k.castfunc
@@ -131,6 +137,8 @@ export function buildTargetCatalog(rows: Iterable<CatalogRow>, loadedAt = Date.n
   const schemas = new Set<string>();
   const children = new Map<string, string[]>();
   const referencedBy = new Map<string, string[]>();
+  const deleteActions = new Map<string, string[]>();
+  const updateActions = new Map<string, string[]>();
   const builtinFunctions = new Set<string>();
   let userCastsOnBuiltins = false;
   const add = (map: Map<string, string[]>, name: string, schema: string) => {
@@ -160,9 +168,11 @@ export function buildTargetCatalog(rows: Iterable<CatalogRow>, loadedAt = Date.n
       case 'c': userCastsOnBuiltins = true; break;
       case 'h': relationEdge(children, schema, name, detail); break;
       case 'k': relationEdge(referencedBy, schema, name, detail); break;
+      case 'kd': relationEdge(deleteActions, schema, name, detail); break;
+      case 'ku': relationEdge(updateActions, schema, name, detail); break;
     }
   }
-  return { relations, schemas, builtinFunctions, functions, functionArities, attributeFunctions, operators, codeTypes, children, referencedBy, userCastsOnBuiltins, loadedAt };
+  return { relations, schemas, builtinFunctions, functions, functionArities, attributeFunctions, operators, codeTypes, children, referencedBy, deleteActions, updateActions, userCastsOnBuiltins, loadedAt };
 }
 
 /** An `h` or `k` row: the parent (referenced table) is the row's schema and name, the child (referencing table) a JSON `[schema, name]`. */
@@ -186,12 +196,23 @@ export function withDescendants(tables: readonly string[], catalog: TargetCatalo
   return closure(tables, catalog?.children, undefined);
 }
 
+/** What a foreign key's action follows from a statement: DELETE, UPDATE (MERGE both), TRUNCATE … CASCADE. */
+export interface ForeignKeyReach {
+  deletes: boolean;
+  updates: boolean;
+  truncatesCascade: boolean;
+}
+
 /**
- * `tables` with every table whose foreign key references one of them, and those tables'
- * descendants, transitively (a cascaded delete cascades on): what a DELETE or UPDATE may touch.
+ * `tables` with every table a foreign key's action writes from them (ON DELETE / ON UPDATE
+ * CASCADE, SET NULL, SET DEFAULT; every referencing table for TRUNCATE … CASCADE), and those
+ * tables' descendants, transitively (a cascaded delete cascades on).
  */
-export function withReferencing(tables: readonly string[], catalog: TargetCatalog | undefined): string[] {
-  return closure(tables, catalog?.referencedBy, catalog?.children);
+export function withForeignKeyActions(tables: readonly string[], catalog: TargetCatalog | undefined, reach: ForeignKeyReach): string[] {
+  const edges = new Map<string, string[]>();
+  const maps = [reach.deletes ? catalog?.deleteActions : undefined, reach.updates ? catalog?.updateActions : undefined, reach.truncatesCascade ? catalog?.referencedBy : undefined];
+  for (const map of maps) for (const [k, v] of map ?? []) edges.set(k, [...(edges.get(k) ?? []), ...v]);
+  return closure(tables, edges, catalog?.children);
 }
 
 function closure(tables: readonly string[], edges: ReadonlyMap<string, readonly string[]> | undefined, more: ReadonlyMap<string, readonly string[]> | undefined): string[] {

@@ -58,6 +58,8 @@ interface Scenario {
   steps: string[];
   /** Read the catalog again after each step (once the server ran it) instead of keeping the one read before. */
   rereadCatalog?: boolean;
+  /** Count only rows written, not scans (a foreign key's check reads the referencing table: not reported). */
+  writesOnly?: boolean;
   /** Run as the superuser afterwards. */
   cleanup?: string;
 }
@@ -68,9 +70,10 @@ async function sequenceValues(): Promise<Map<string, string>> {
 }
 
 /** Scans and row changes per table OID (with its canonical name, the session's temporary schema as pg_temp), as this backend counts them. */
-async function tableActivity(app: pg.Client): Promise<Map<string, { name: string; count: string }>> {
+async function tableActivity(app: pg.Client, writesOnly = false): Promise<Map<string, { name: string; count: string }>> {
+  const scans = writesOnly ? '' : 'seq_scan + coalesce(idx_scan, 0) + ';
   const r = await app.query(
-    `SELECT relid::text, schemaname, relname, (seq_scan + coalesce(idx_scan, 0) + n_tup_ins + n_tup_upd + n_tup_del)::text AS n
+    `SELECT relid::text, schemaname, relname, (${scans}n_tup_ins + n_tup_upd + n_tup_del)::text AS n
        FROM pg_catalog.pg_stat_xact_user_tables`,
   );
   const canonical = (schema: string, name: string) => qualifiedName(/^pg_temp_[0-9]+$/.test(schema) ? 'pg_temp' : schema, name);
@@ -96,7 +99,7 @@ async function run(s: Scenario): Promise<string[]> {
       const sequencesBefore = await sequenceValues();
       await app.query('BEGIN');
       // Counts not yet sent to the statistics collector include earlier transactions': compare before and after.
-      const activityBefore = await tableActivity(app);
+      const activityBefore = await tableActivity(app, s.writesOnly);
       let results: pg.QueryResult[];
       try {
         const r = await app.query(step);
@@ -105,7 +108,7 @@ async function run(s: Scenario): Promise<string[]> {
         await app.query('ROLLBACK');
         throw new Error(`${step}: ${(err as Error).message}`);
       }
-      const activityAfter = await tableActivity(app);
+      const activityAfter = await tableActivity(app, s.writesOnly);
       await app.query('COMMIT');
       // By OID: a table moved to another schema is the same table.
       for (const [relid, { name, count }] of activityAfter) {
@@ -239,6 +242,7 @@ test('a composite type or table made in the session with a domain column is a co
 
 test('foreign keys whose ON DELETE / ON UPDATE action writes the referencing table report it with the DELETE or UPDATE', async () => {
   const missed = await run({
+    writesOnly: true,
     setup: `CREATE TABLE public.accounts (id int PRIMARY KEY); INSERT INTO public.accounts VALUES (1), (2), (3);
             CREATE TABLE hidden.ledger (account int REFERENCES public.accounts ON DELETE CASCADE ON UPDATE CASCADE, note text);
             CREATE TABLE hidden.audit_trail (account int REFERENCES public.accounts ON DELETE SET NULL);

@@ -108,3 +108,12 @@ test('pg_input_is_valid / pg_input_error_info judge the type named in their stri
   // Built-in types stay readable.
   assert.equal(facts(s, `SELECT pg_input_is_valid('2024-13-01', 'date'), pg_input_is_valid('5', 'integer')`).class, 'read');
 });
+
+test('foreign key actions: DELETE reports ON DELETE targets, UPDATE ON UPDATE ones, TRUNCATE every referencing table; reads none', () => {
+  const edge = (kind: string, child: string): CatalogRow => [kind, 'public', 'customers', JSON.stringify(['sales', child])];
+  const s = scope([['r', 'sales', 'invoices'], ['r', 'sales', 'notes'], edge('k', 'orders'), edge('kd', 'orders'), edge('k', 'invoices'), edge('ku', 'invoices'), edge('k', 'notes')]);
+  assert.deepEqual(facts(s, 'DELETE FROM public.customers WHERE id = 1').tables, ['public.customers', 'sales.orders']);
+  assert.deepEqual(facts(s, 'UPDATE public.customers SET id = 2 WHERE id = 1').tables, ['public.customers', 'sales.invoices']);
+  assert.deepEqual(facts(s, 'TRUNCATE public.customers CASCADE').tables, ['public.customers', 'sales.invoices', 'sales.notes', 'sales.orders']);
+  assert.deepEqual(facts(s, 'SELECT * FROM public.customers').tables, ['public.customers']);
+});
