@@ -99,8 +99,10 @@ class Walk {
       case 'FuncCall':
         return this.funcCall(body, f);
       case 'SubLink':
-        // A scalar subquery passes its value on; IN/ANY/ALL compare the outputs with testexpr.
-        if (body.subLinkType === 'EXPR_SUBLINK' || body.subLinkType === 'ARRAY_SUBLINK') return this.value(body.subselect, f);
+        // A scalar or ARRAY() subquery's value comes back without the column it was read from
+        // (RowDescription ties only plain columns to a table), so `(SELECT ssn …) AS x` is not masked
+        // by its rule; IN/ANY/ALL compare the outputs with testexpr.
+        if (body.subLinkType === 'EXPR_SUBLINK' || body.subLinkType === 'ARRAY_SUBLINK') return this.value(body.subselect, { ...f, transform: true });
         if (body.subLinkType === 'EXISTS_SUBLINK') return this.value(body.subselect, { ...f, transform: false });
         this.value(body.testexpr, { ...f, transform: true });
         return this.value(body.subselect, { ...f, transform: true });
@@ -162,11 +164,15 @@ class Walk {
 
   select(body: NodeBody, f: Flags): void {
     const targets = asArray(body.targetList);
+    // The outputs of UNION/INTERSECT/EXCEPT and of VALUES come back tied to no table column, and
+    // named after the first arm: `SELECT 'a' AS x UNION SELECT ssn …` is not masked by the rule.
+    const untied = { ...f, transform: true };
     for (const [key, child] of Object.entries(body)) {
       if (key === 'targetList') continue;
-      // SELECT INTO copies the values into a new table.
-      this.value({ [key]: child }, PREDICATE_FIELDS.has(key) ? { ...f, predicate: true } : f);
+      if (key === 'larg' || key === 'rarg' || key === 'valuesLists') this.value({ [key]: child }, untied);
+      else this.value({ [key]: child }, PREDICATE_FIELDS.has(key) ? { ...f, predicate: true } : f);
     }
+    // SELECT INTO copies the values into a new table.
     const outputs = isRecord(body.intoClause) ? { ...f, transform: true } : f;
     for (const t of targets) {
       const rt = isRecord(t) && isRecord(t.ResTarget) ? t.ResTarget : undefined;

@@ -9,52 +9,19 @@
 // - A new relation goes into the first schema of the path as written that exists (not the
 //   implicit pg_catalog).
 
+import { splitIdentifierString } from './identifiers.js';
+
 export const USER_SCHEMA = '$user';
 export const TEMP_SCHEMA = 'pg_temp';
 
 /**
- * Parses a search_path setting's text (`"$user", public`): comma-separated identifiers, quoted
- * ones kept exactly, unquoted ones folded to lower case (ASCII only, as for a UTF-8 database).
- * Undefined when the text is not a valid list (the server would refuse it too).
+ * Parses a search_path setting's text (`"$user", public`) as the server does: comma-separated
+ * identifiers, quoted ones kept exactly, unquoted ones folded to lower case (ASCII only, as for a
+ * UTF-8 database), each truncated to 63 bytes (identifiers.ts). Undefined when the text is not a
+ * valid list (the server would refuse it too).
  */
 export function parseSearchPath(text: string): string[] | undefined {
-  const names: string[] = [];
-  let i = 0;
-  const skipSpace = () => {
-    while (i < text.length && /\s/.test(text[i]!)) i++;
-  };
-  skipSpace();
-  if (i === text.length) return names;
-  for (;;) {
-    skipSpace();
-    let name = '';
-    if (text[i] === '"') {
-      i++;
-      for (;;) {
-        if (i >= text.length) return undefined;
-        if (text[i] === '"') {
-          if (text[i + 1] === '"') {
-            name += '"';
-            i += 2;
-            continue;
-          }
-          i++;
-          break;
-        }
-        name += text[i++];
-      }
-      if (name === '') return undefined;
-    } else {
-      while (i < text.length && text[i] !== ',' && !/\s/.test(text[i]!)) name += text[i++];
-      if (name === '' || name.includes('"')) return undefined;
-      name = name.replace(/[A-Z]/g, (c) => c.toLowerCase());
-    }
-    names.push(name);
-    skipSpace();
-    if (i === text.length) return names;
-    if (text[i] !== ',') return undefined;
-    i++;
-  }
+  return splitIdentifierString(text, ',');
 }
 
 /** The setting text PostgreSQL stores for `SET search_path = a, "B C"` (each element one schema). */

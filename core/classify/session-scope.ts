@@ -17,8 +17,9 @@ import { qualifiedName, quoteName, splitQualifiedName } from './relation-names.j
 import {
   creationSchema, functionSearchOrder, parseSearchPath, relationSearchOrder, TEMP_SCHEMA, type PathFacts,
 } from './search-path.js';
-import { arityCanMatch, type TargetCatalog } from './target-catalog.js';
+import { arityCanMatch, withDescendants, withForeignKeyActions, type TargetCatalog } from './target-catalog.js';
 import { readsServerSecrets } from './server-secrets.js';
+import { truncateIdentifier } from './identifiers.js';
 import { maskedColumnFacts, type MaskedColumns } from './masked-column-uses.js';
 import { asArray, constText, isRecord, nameParts } from './findings.js';
 
@@ -45,6 +46,26 @@ export interface SessionScopeOptions {
 
 /** Statements that create relations: an unqualified name there is also the creation schema's. */
 const CREATES_RELATIONS = new Set(['CreateStmt', 'CreateTableAsStmt', 'ViewStmt', 'CreateSeqStmt', 'CreateForeignTableStmt']);
+/** Statements whose deleted or updated rows foreign keys' ON DELETE / ON UPDATE actions follow. */
+const CASCADING = new Set(['DeleteStmt', 'UpdateStmt', 'MergeStmt', 'TruncateStmt']);
+/** Relation names the elements of a CREATE SCHEMA make (tables, views, sequences: all in the new schema). */
+function schemaElementRelations(create: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const e of asArray(create.schemaElts)) {
+    if (!isRecord(e)) continue;
+    const rv = isRecord(e.CreateStmt) ? e.CreateStmt.relation : isRecord(e.ViewStmt) ? e.ViewStmt.view : isRecord(e.CreateSeqStmt) ? e.CreateSeqStmt.sequence : undefined;
+    if (isRecord(rv) && typeof rv.relname === 'string') out.push(rv.relname);
+  }
+  return out;
+}
+
+/** Statements that make functions, operators or types (a composite type, a table's row type). */
+const CREATES_OBJECTS = new Set(['CreateFunctionStmt', 'DefineStmt', 'CreateDomainStmt', 'CompositeTypeStmt', 'CreateRangeStmt', 'CreateStmt']);
+/** Statements that may take a name away from where the catalog shows it, or give one a new place. */
+const MOVES_NAMES = new Set(['DropStmt', 'DropOwnedStmt', 'RenameStmt', 'AlterObjectSchemaStmt', 'CreateSchemaStmt']);
+const RELATION_KINDS = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE', 'OBJECT_SEQUENCE', 'OBJECT_INDEX']);
+const FUNCTION_KINDS = new Set(['OBJECT_FUNCTION', 'OBJECT_PROCEDURE', 'OBJECT_ROUTINE', 'OBJECT_AGGREGATE']);
+const TYPE_KINDS = new Set(['OBJECT_TYPE', 'OBJECT_DOMAIN']);
 /** Statements after which the target's catalog must be read again. */
 const CHANGES_CATALOG = /^(Create|Alter|Drop|Rename|Define|Composite|Import)/;
 
@@ -59,6 +80,16 @@ export class SqlSessionScope {
   #pathUnknown = false;
   /** Relations this session created in its temporary schema (or tried to). */
   readonly #temp = new Set<string>();
+  /**
+   * Relation names this session dropped, renamed or moved to another schema: until the end of the
+   * session (the gateway cannot tell when the server has done it, nor whether a catalog read since
+   * shows it), such a name may resolve past the schema the catalog still shows it in.
+   */
+  readonly #moved = new Set<string>();
+  /** A schema was dropped or renamed (or DROP OWNED ran): names resolve as if there were no catalog. */
+  #movedAll = false;
+  /** Schemas this session created (or renamed one to), until the catalog shows them. */
+  readonly #createdSchemas = new Set<string>();
   /** Objects this session created since login, until the catalog shows them: name → schemas. */
   readonly #created = { relations: new Map() as Names, functions: new Map() as Names, operators: new Map() as Names, types: new Map() as Names };
   #version = 0;
@@ -70,7 +101,7 @@ export class SqlSessionScope {
    * Statements of one shape share their (frozen) fact arrays: resolving those once keeps the
    * resolved arrays shared too, which lets the relay reuse a decision by identity.
    */
-  readonly #tablesMemo = new WeakMap<readonly string[], { version: number; catalog: TargetCatalog | undefined; creates: boolean; tables: readonly string[]; secrets: boolean }>();
+  readonly #tablesMemo = new WeakMap<readonly string[], { version: number; catalog: TargetCatalog | undefined; creates: boolean; deletes: boolean; tables: readonly string[]; secrets: boolean }>();
   readonly #concernsMemo = new WeakMap<readonly string[], { version: number; catalog: TargetCatalog | undefined; lookups: StatementInspection['lookups']; concerns: string[] }>();
 
   constructor(o: SessionScopeOptions) {
@@ -134,10 +165,11 @@ export class SqlSessionScope {
     const memo = this.#memo.get(s);
     if (memo && memo.version === this.#version && memo.catalog === catalog && memo.masked === maskedVersion) return memo.resolved;
     const creates = s.statementTypes.some((t) => CREATES_RELATIONS.has(t));
+    const deletes = s.statementTypes.some((t) => CASCADING.has(t));
     let t = this.#tablesMemo.get(s.tables);
-    if (!t || t.version !== this.#version || t.catalog !== catalog || t.creates !== creates) {
+    if (!t || t.version !== this.#version || t.catalog !== catalog || t.creates !== creates || t.deletes !== deletes) {
       const resolvedTables = Object.freeze(this.#resolveTables(s, catalog));
-      t = { version: this.#version, catalog, creates, tables: resolvedTables, secrets: readsServerSecrets(resolvedTables) };
+      t = { version: this.#version, catalog, creates, deletes, tables: resolvedTables, secrets: readsServerSecrets(resolvedTables) };
       this.#tablesMemo.set(s.tables, t);
     }
     const tables = t.tables;
@@ -167,7 +199,9 @@ export class SqlSessionScope {
   // ---- relations ----
 
   #facts(catalog: TargetCatalog | undefined): PathFacts {
-    return { schemas: catalog?.schemas, user: this.#o.user, hasTemp: this.#temp.size > 0 };
+    let schemas = catalog?.schemas;
+    if (schemas && this.#createdSchemas.size > 0) schemas = new Set([...schemas, ...this.#createdSchemas]);
+    return { schemas, user: this.#o.user, hasTemp: this.#temp.size > 0 };
   }
 
   #resolveTables(s: StatementInspection, catalog: TargetCatalog | undefined): string[] {
@@ -180,9 +214,20 @@ export class SqlSessionScope {
         out.add(qualifiedName(parts[parts.length - 2], name));
         continue;
       }
-      for (const schema of this.#candidates(name, catalog, creates)) out.add(qualifiedName(schema, name));
+      for (const schema of this.#candidates(name, this.#movedAll ? undefined : catalog, creates)) out.add(qualifiedName(schema, name));
     }
-    return [...out];
+    // A parent's inheritance children and partitions are scanned (and written) with it; deleting or
+    // updating rows writes the tables whose foreign keys' ON DELETE / ON UPDATE actions follow them
+    // (the key checks of other foreign keys only read, and are left out: they reveal no values).
+    const reached = withDescendants([...out], catalog);
+    if (!s.statementTypes.some((t) => CASCADING.has(t))) return reached;
+    const types = s.statementTypes;
+    return withForeignKeyActions(reached, catalog, {
+      deletes: types.includes('DeleteStmt') || types.includes('MergeStmt'),
+      updates: types.includes('UpdateStmt') || types.includes('MergeStmt'),
+      // Without CASCADE the server refuses to truncate a referenced table unless its referencing tables are named too.
+      truncatesCascade: types.includes('TruncateStmt'),
+    });
   }
 
   /** Schemas an unqualified relation name may resolve to, under every path the session may have. */
@@ -203,8 +248,9 @@ export class SqlSessionScope {
         if (inCatalog(schema)) {
           found.add(schema);
           hit = true;
-          // Without a catalog every schema is a candidate; with one, the first that has it wins.
-          if (catalog !== undefined) break;
+          // Without a catalog every schema is a candidate; with one, the first that has it wins
+          // (unless this session dropped or moved a relation of that name: it may be gone from there).
+          if (catalog !== undefined && !this.#moved.has(name)) break;
         } else if (createdHere(schema)) {
           found.add(schema); // made by this session, perhaps: the next one down may still be the real one
         }
@@ -223,7 +269,7 @@ export class SqlSessionScope {
    * session may have: functions and operators (`functionSearchOrder`), or types (`relationSearchOrder`).
    */
   #searchedSchemas(catalog: TargetCatalog | undefined, order: typeof functionSearchOrder): Set<string> | 'any' {
-    if (this.#pathUnknown || catalog === undefined) return 'any';
+    if (this.#pathUnknown || this.#movedAll || catalog === undefined) return 'any';
     const facts = this.#facts(catalog);
     const out = new Set<string>();
     for (const path of this.#paths) for (const s of order(path, facts)) if (s !== 'pg_catalog') out.add(s);
@@ -233,10 +279,14 @@ export class SqlSessionScope {
   #shadowConcerns(s: StatementInspection, catalog: TargetCatalog | undefined): string[] {
     const concerns: string[] = [];
     const functionSchemas = this.#searchedSchemas(catalog, functionSearchOrder);
+    // Types are looked up in the session's temporary schema first whenever it exists — a temporary
+    // domain can exist without any temporary table — so it is always a candidate for them.
     const typeSchemas = this.#searchedSchemas(catalog, relationSearchOrder);
+    if (typeSchemas !== 'any') typeSchemas.add(TEMP_SCHEMA);
     const shadowIn = (map: ReadonlyMap<string, readonly string[]> | undefined, created: Names, name: string, schemas: Set<string> | 'any'): string | undefined => {
       const all = [...(map?.get(name) ?? []), ...(created.get(name) ?? [])];
-      return all.find((schema) => schemas === 'any' || schemas.has(schema));
+      // The catalog names temporary schemas pg_temp_N (this session's among them, which one is not known).
+      return all.find((schema) => schemas === 'any' || schemas.has(/^pg_temp_[0-9]+$/.test(schema) ? TEMP_SCHEMA : schema));
     };
     // Argument counts per call name: a function outside pg_catalog that cannot take that many is no candidate.
     const arities = new Map<string, number[]>();
@@ -325,7 +375,8 @@ export class SqlSessionScope {
     if (s.functions.some((f) => /(^|\.)set_config$/.test(f))) this.#setUnknownPath();
     if (types.includes('VariableSetStmt')) this.#observeSet(s.text);
     if (types.some((t) => CREATES_RELATIONS.has(t))) this.#observeCreatedRelations(s);
-    if (types.some((t) => t === 'CreateFunctionStmt' || t === 'DefineStmt' || t === 'CreateDomainStmt')) this.#observeCreatedObjects(s.text);
+    if (types.some((t) => CREATES_OBJECTS.has(t))) this.#observeCreatedObjects(s.text);
+    if (types.some((t) => MOVES_NAMES.has(t))) this.#observeMovedNames(s.text);
     if (types.some((t) => CHANGES_CATALOG.test(t))) this.#o.onCatalogChange?.();
   }
 
@@ -351,7 +402,8 @@ export class SqlSessionScope {
       if (set.kind === 'VAR_SET_VALUE' && name === 'search_path') {
         const values = asArray(set.args).map((a) => constText(a));
         if (values.some((v) => v === undefined)) this.#setUnknownPath();
-        else this.#addPath(values as string[]);
+        // Each element is one schema, truncated as the server truncates identifiers it reads from the setting.
+        else this.#addPath((values as string[]).map(truncateIdentifier));
       }
       // RESET / SET DEFAULT / RESET ALL go back to the initial path, which is always kept.
     }
@@ -362,13 +414,109 @@ export class SqlSessionScope {
     for (const written of s.tables) {
       const parts = splitQualifiedName(written);
       const name = parts[parts.length - 1]!;
-      if (parts.length > 1 && parts[0] === TEMP_SCHEMA) {
+      if (parts.length > 1) this.#createdIn(name, [parts[0]!]);
+      else this.#createdIn(name, this.#paths.map((p) => creationSchema(p, facts)).filter((x): x is string => x !== undefined));
+    }
+  }
+
+  /** A relation `name` now (perhaps) exists in these schemas; the temporary schema by any of its names. */
+  #createdIn(name: string, schemas: Iterable<string>): void {
+    for (const schema of schemas) {
+      if (schema === TEMP_SCHEMA || /^pg_temp_[0-9]+$/.test(schema)) {
         if (!this.#temp.has(name)) this.#version++;
         this.#temp.add(name);
-      } else if (parts.length > 1) {
-        this.#remember(this.#created.relations, name, [parts[0]!]);
-      } else {
-        this.#remember(this.#created.relations, name, this.#paths.map((p) => creationSchema(p, facts)).filter((x): x is string => x !== undefined));
+      } else this.#remember(this.#created.relations, name, [schema]);
+    }
+  }
+
+  /**
+   * DROP, RENAME and SET SCHEMA of relations, functions, types and schemas, and CREATE SCHEMA: the
+   * old name may now resolve elsewhere (further down the path), the new one here. The catalog is
+   * read again after DDL, but not necessarily after the server ran it.
+   */
+  #observeMovedNames(text: string): void {
+    const parsed = parseStatements(text);
+    if (!parsed.ok) {
+      if (!this.#movedAll) this.#version++;
+      this.#movedAll = true;
+      return;
+    }
+    const catalog = this.#o.catalog();
+    const movedAll = () => {
+      if (!this.#movedAll) this.#version++;
+      this.#movedAll = true;
+    };
+    const moved = (name: string) => {
+      if (!this.#moved.has(name)) this.#version++;
+      this.#moved.add(name);
+    };
+    const schemaCreated = (name: string) => {
+      if (!this.#createdSchemas.has(name)) this.#version++;
+      this.#createdSchemas.add(name);
+    };
+    /** Schemas an unqualified function or type name may be found in now (where a rename leaves its new name). */
+    const searched = (order: typeof functionSearchOrder) => {
+      const facts = this.#facts(catalog);
+      return [...new Set(this.#paths.flatMap((p) => order(p, facts)))];
+    };
+    const note = (map: Names, parts: string[], newName: string, order: typeof functionSearchOrder) =>
+      this.#remember(map, newName, parts.length > 1 ? [parts[parts.length - 2]!] : searched(order));
+    for (const { node } of parsed.statements) {
+      const drop = isRecord(node.DropStmt) ? node.DropStmt : undefined;
+      if (drop) {
+        if (drop.removeType === 'OBJECT_SCHEMA') movedAll();
+        else if (RELATION_KINDS.has(String(drop.removeType))) {
+          for (const o of asArray(drop.objects)) {
+            const parts = isRecord(o) && isRecord(o.List) ? nameParts(o.List.items) : [];
+            if (parts.length > 0) moved(parts[parts.length - 1]!);
+          }
+        }
+      }
+      if (isRecord(node.DropOwnedStmt)) movedAll();
+      const create = isRecord(node.CreateSchemaStmt) ? node.CreateSchemaStmt : undefined;
+      if (create) {
+        const role = isRecord(create.authrole) ? create.authrole : undefined;
+        const name = typeof create.schemaname === 'string' && create.schemaname !== '' ? create.schemaname : typeof role?.rolename === 'string' ? role.rolename : this.#o.user;
+        schemaCreated(name);
+        // `CREATE SCHEMA app CREATE TABLE orders …` makes app.orders, whatever the path says.
+        for (const rv of schemaElementRelations(create)) this.#createdIn(rv, [name]);
+      }
+      const rename = isRecord(node.RenameStmt) ? node.RenameStmt : undefined;
+      if (rename && typeof rename.newname === 'string') {
+        const type = String(rename.renameType);
+        const newName = rename.newname;
+        if (type === 'OBJECT_SCHEMA') {
+          movedAll();
+          schemaCreated(newName);
+        } else if (RELATION_KINDS.has(type) && isRecord(rename.relation) && typeof rename.relation.relname === 'string') {
+          const rv = rename.relation;
+          const old = rv.relname as string;
+          const schemas = typeof rv.schemaname === 'string' && rv.schemaname !== '' ? [rv.schemaname] : this.#candidates(old, catalog, false);
+          moved(old);
+          this.#createdIn(newName, schemas);
+        } else if (FUNCTION_KINDS.has(type) && isRecord(rename.object) && isRecord(rename.object.ObjectWithArgs)) {
+          note(this.#created.functions, nameParts(rename.object.ObjectWithArgs.objname), newName, functionSearchOrder);
+        } else if (TYPE_KINDS.has(type) && isRecord(rename.object) && isRecord(rename.object.List)) {
+          note(this.#created.types, nameParts(rename.object.List.items), newName, relationSearchOrder);
+        }
+      }
+      const setSchema = isRecord(node.AlterObjectSchemaStmt) ? node.AlterObjectSchemaStmt : undefined;
+      if (setSchema && typeof setSchema.newschema === 'string') {
+        const type = String(setSchema.objectType);
+        const to = setSchema.newschema;
+        if (RELATION_KINDS.has(type) && isRecord(setSchema.relation) && typeof setSchema.relation.relname === 'string') {
+          moved(setSchema.relation.relname);
+          this.#createdIn(setSchema.relation.relname, [to]);
+        } else if (FUNCTION_KINDS.has(type) && isRecord(setSchema.object) && isRecord(setSchema.object.ObjectWithArgs)) {
+          const parts = nameParts(setSchema.object.ObjectWithArgs.objname);
+          if (parts.length > 0) this.#remember(this.#created.functions, parts[parts.length - 1]!, [to]);
+        } else if (type === 'OBJECT_OPERATOR' && isRecord(setSchema.object) && isRecord(setSchema.object.ObjectWithArgs)) {
+          const parts = nameParts(setSchema.object.ObjectWithArgs.objname);
+          if (parts.length > 0) this.#remember(this.#created.operators, parts[parts.length - 1]!, [to]);
+        } else if (TYPE_KINDS.has(type) && isRecord(setSchema.object) && isRecord(setSchema.object.List)) {
+          const parts = nameParts(setSchema.object.List.items);
+          if (parts.length > 0) this.#remember(this.#created.types, parts[parts.length - 1]!, [to]);
+        }
       }
     }
   }
@@ -386,6 +534,13 @@ export class SqlSessionScope {
     for (const { node } of parsed.statements) {
       if (isRecord(node.CreateFunctionStmt)) note(this.#created.functions, nameParts(node.CreateFunctionStmt.funcname));
       if (isRecord(node.CreateDomainStmt)) note(this.#created.types, nameParts(node.CreateDomainStmt.domainname));
+      if (isRecord(node.CreateRangeStmt)) note(this.#created.types, nameParts(node.CreateRangeStmt.typeName));
+      // A composite type, or a table's row type, runs its columns' domain checks when cast to.
+      for (const rv of [isRecord(node.CompositeTypeStmt) ? node.CompositeTypeStmt.typevar : undefined, isRecord(node.CreateStmt) ? node.CreateStmt.relation : undefined]) {
+        if (!isRecord(rv) || typeof rv.relname !== 'string') continue;
+        const temp = rv.relpersistence === 't';
+        note(this.#created.types, temp ? [TEMP_SCHEMA, rv.relname] : typeof rv.schemaname === 'string' && rv.schemaname !== '' ? [rv.schemaname, rv.relname] : [rv.relname]);
+      }
       if (isRecord(node.DefineStmt)) {
         const kind = node.DefineStmt.kind;
         const parts = nameParts(node.DefineStmt.defnames);

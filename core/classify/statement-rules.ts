@@ -5,6 +5,8 @@ import { judgeFunction, judgeOperator } from './functions.js';
 import { judgeSet } from './settings.js';
 import { schemaBeforeCatalog } from './search-path.js';
 import { qualifiedName, quoteName, splitQualifiedName } from './relation-names.js';
+import { regclassTextName } from './identifiers.js';
+import { parseStatements } from './parser.js';
 
 /** A function's name for inspection results: each part exactly, quoted where needed (`pg_catalog.lower`, `"LOWER"`). */
 const functionName = (parts: string[]): string => parts.map(quoteName).join('.');
@@ -231,6 +233,8 @@ function copy(body: NodeBody, ctx: WalkContext): void {
 function select(body: NodeBody, ctx: WalkContext): 'handled' {
   if (isRecord(body.intoClause)) {
     ctx.findings.raise('ddl', `SELECT INTO creates ${relation(body.intoClause, 'rel')}`);
+    // PostgreSQL analyses it as CREATE TABLE AS: so does the session resolver (a new relation, perhaps a temporary one).
+    ctx.findings.types.add('CreateTableAsStmt');
   }
   if (asArray(body.lockingClause).length > 0) ctx.findings.raise('write', 'SELECT … FOR UPDATE/SHARE locks rows');
   return walkQueryLevel(body, ctx);
@@ -266,6 +270,37 @@ function functionCall(body: NodeBody, ctx: WalkContext): void {
   ctx.findings.calls.add(`${functionName(parts)}/${asArray(body.args).length}`);
   const verdict = judgeFunction(parts);
   ctx.findings.raise(verdict.class, verdict.reason);
+  const name = parts[parts.length - 1]!;
+  const builtin = parts.length === 1 || (parts.length === 2 && parts[0] === 'pg_catalog');
+  if (SEQUENCE_FUNCTIONS.has(name) && builtin) sequenceArgument(name, asArray(body.args)[0], ctx);
+  // `jsonb_populate_record(w, …)` converts into the row type of whatever w is: a domain column's
+  // checks run. Named by a cast (`null::orders`), the type is judged like any cast.
+  if (TYPE_STRING_FUNCTIONS.has(name) && builtin) typeStringArgument(name, asArray(body.args)[1], ctx);
+  if (POPULATE_FUNCTIONS.has(name) && builtin) {
+    const first = asArray(body.args)[0];
+    if (!(isRecord(first) && isRecord(first.TypeCast))) ctx.findings.raise('opaque', `${name}() converts into a record type the statement does not name`);
+  }
+}
+
+/** Built-ins whose first argument names a sequence (`regclass`), usually as a string. */
+const SEQUENCE_FUNCTIONS = new Set(['nextval', 'setval', 'currval']);
+
+/**
+ * `nextval('app.orders_id_seq')` touches a relation that no RangeVar names: it is reported as a
+ * table, read out of the string as PostgreSQL's regclass input reads it. A sequence the statement
+ * computes (a column, a parameter, an OID, an expression) cannot be named: opaque.
+ */
+function sequenceArgument(fn: string, arg: unknown, ctx: WalkContext): void {
+  let node = arg;
+  // `'s'::regclass`, `'s'::text`, `regclass 's'`: still the string.
+  while (isRecord(node) && isRecord(node.TypeCast)) node = node.TypeCast.arg;
+  const constant = isRecord(node) && isRecord(node.A_Const) && isRecord(node.A_Const.sval) ? constText(node) : undefined;
+  const parts = constant === undefined ? undefined : regclassTextName(constant);
+  if (parts === undefined) {
+    ctx.findings.raise('opaque', `${fn}() of a sequence the statement computes: which sequence cannot be told`);
+    return;
+  }
+  ctx.findings.tables.add(qualifiedName(parts.length > 1 ? parts[0] : undefined, parts[parts.length - 1]!));
 }
 
 function operator(names: unknown, ctx: WalkContext): void {
@@ -276,6 +311,50 @@ function operator(names: unknown, ctx: WalkContext): void {
   ctx.findings.raise(verdict.class, verdict.reason);
 }
 
+/**
+ * Types a query converts values into without a cast: column definition lists (`json_to_record(…)
+ * AS t(x mytype)`, `ROWS FROM (… AS (x mytype))`), XMLTABLE and JSON_TABLE columns, JSON
+ * functions' RETURNING. Each is judged as a cast to it is (a domain's checks, a type's input function).
+ */
+function conversionTypes(value: unknown, ctx: WalkContext): void {
+  if (Array.isArray(value)) return value.forEach((v) => conversionTypes(v, ctx));
+  if (!isRecord(value)) return;
+  for (const [key, child] of Object.entries(value)) {
+    if (key === 'typeName' && isRecord(child)) ctx.findings.castTypes.add(functionName(nameParts(child.names)));
+    // Only this node's own column definitions: nested queries are walked (and judged) on their own.
+    else if (key !== 'SelectStmt' && key !== 'FuncCall' && key !== 'args') conversionTypes(child, ctx);
+  }
+}
+
+/** Built-ins that convert a value into a type named by their second argument, a string. */
+const TYPE_STRING_FUNCTIONS = new Set(['pg_input_is_valid', 'pg_input_error_info']);
+
+/**
+ * `pg_input_is_valid('5', 'mydomain')` runs the type's input function and a domain's checks: the
+ * type is read out of the string as PostgreSQL's parseTypeString does (the string must parse as
+ * the type of `SELECT NULL::<string>` and as nothing else) and judged like a cast to it. A type
+ * the statement computes is opaque.
+ */
+function typeStringArgument(fn: string, arg: unknown, ctx: WalkContext): void {
+  const text = isRecord(arg) && isRecord(arg.A_Const) && isRecord(arg.A_Const.sval) ? constText(arg) : undefined;
+  const parsed = text === undefined || text.includes(';') ? undefined : parseStatements(`SELECT NULL::${text}`);
+  const stmt = parsed?.ok && parsed.statements.length === 1 ? parsed.statements[0]!.node : undefined;
+  const select = isRecord(stmt) && isRecord(stmt.SelectStmt) ? stmt.SelectStmt : undefined;
+  const targets = asArray(select?.targetList);
+  const only = Object.keys(select ?? {}).every((k) => k === 'targetList' || k === 'limitOption' || k === 'op');
+  const target = targets.length === 1 && isRecord(targets[0]) && isRecord(targets[0].ResTarget) ? targets[0].ResTarget : undefined;
+  const cast = isRecord(target?.val) && isRecord(target.val.TypeCast) ? target.val.TypeCast : undefined;
+  const isNull = isRecord(cast?.arg) && isRecord(cast.arg.A_Const) && cast.arg.A_Const.isnull === true;
+  if (!only || !cast || !isNull || !isRecord(cast.typeName) || target?.name !== undefined) {
+    ctx.findings.raise('opaque', `${fn}() of a type the statement computes or that cannot be read: which type cannot be told`);
+    return;
+  }
+  ctx.findings.castTypes.add(functionName(nameParts(cast.typeName.names)));
+}
+
+/** For json(b)_populate_record(set): the record type converted into, unless named by a cast. */
+const POPULATE_FUNCTIONS = new Set(['json_populate_record', 'jsonb_populate_record', 'json_populate_recordset', 'jsonb_populate_recordset']);
+
 const read = fixed('read');
 const ddl = (what: string) => fixed('ddl', what);
 const privileged = (what: string) => fixed('privileged', what);
@@ -283,6 +362,13 @@ const privileged = (what: string) => fixed('privileged', what);
 export const NODE_RULES: Record<string, NodeRule> = {
   // ---- expressions: anything that runs code ----
   FuncCall: functionCall,
+  RangeFunction: (body, ctx) => {
+    conversionTypes(body.coldeflist, ctx);
+    conversionTypes(body.functions, ctx);
+  },
+  RangeTableFuncCol: (body, ctx) => conversionTypes({ typeName: body.typeName }, ctx),
+  JsonTableColumn: (body, ctx) => conversionTypes({ typeName: body.typeName }, ctx),
+  JsonOutput: (body, ctx) => conversionTypes({ typeName: body.typeName }, ctx),
   A_Expr: (body, ctx) => operator(body.name, ctx),
   SubLink: (body, ctx) => operator(body.operName, ctx),
   SortBy: (body, ctx) => operator(body.useOp, ctx),
@@ -376,7 +462,16 @@ export const NODE_RULES: Record<string, NodeRule> = {
   AlterEnumStmt: ddl('ALTER TYPE'),
   CreateDomainStmt: ddl('CREATE DOMAIN'),
   AlterDomainStmt: ddl('ALTER DOMAIN'),
-  CreateSchemaStmt: (body, ctx) => ctx.findings.raise('ddl', `CREATE SCHEMA ${String(body.schemaname ?? '')}`.trim()),
+  CreateSchemaStmt: (body, ctx) => {
+    ctx.findings.raise('ddl', `CREATE SCHEMA ${String(body.schemaname ?? '')}`.trim());
+    // Its elements' relations are made in the new schema, not where the path would put them.
+    const schema = typeof body.schemaname === 'string' && body.schemaname !== '' ? body.schemaname : undefined;
+    for (const e of asArray(body.schemaElts)) {
+      if (!isRecord(e) || schema === undefined) continue;
+      const rv = isRecord(e.CreateStmt) ? e.CreateStmt.relation : isRecord(e.ViewStmt) ? e.ViewStmt.view : isRecord(e.CreateSeqStmt) ? e.CreateSeqStmt.sequence : undefined;
+      if (isRecord(rv) && typeof rv.relname === 'string') ctx.findings.tables.add(qualifiedName(schema, rv.relname));
+    }
+  },
   CommentStmt: ddl('COMMENT'),
   CreateTrigStmt: ddl('CREATE TRIGGER'),
   RuleStmt: ddl('CREATE RULE'),
@@ -478,5 +573,6 @@ export const NODE_RULES: Record<string, NodeRule> = {
 export const UNWRAPPED_FIELDS: Record<string, string> = {
   larg: 'SelectStmt',
   rarg: 'SelectStmt',
+  output: 'JsonOutput',
   setstmt: 'VariableSetStmt',
 };

@@ -2,6 +2,7 @@
 // schema, which functions, operators and types exist outside pg_catalog (each one could be chosen
 // instead of a built-in), and which functions pg_catalog itself has. Read with CATALOG_QUERY on a
 // connection of the target; the caller (the proxy) runs the query and hands over the rows.
+import { qualifiedName } from './relation-names.js';
 
 /**
  * One row of CATALOG_QUERY: a kind letter, a schema, a name, and for functions outside pg_catalog
@@ -33,9 +34,25 @@ export interface TargetCatalog {
   readonly operators: ReadonlyMap<string, readonly string[]>;
   /**
    * Name → schemas of types whose casts can run code someone wrote: domains (their CHECKs),
-   * base and range types, and any type with a cast through a function outside pg_catalog.
+   * base and range types, composite types (tables' row types too) with a column of such a type
+   * (`'(1)'::t` runs the column's domain checks), and any type with a cast through a function
+   * outside pg_catalog.
    */
   readonly codeTypes: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Canonical `schema.table` → its inheritance children and partitions (canonical), direct ones:
+   * a statement on a parent reads and writes their rows too (without ONLY).
+   */
+  readonly children?: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Canonical `schema.table` → tables with a foreign key to it whose ON DELETE action writes them
+   * (CASCADE, SET NULL, SET DEFAULT): deleting here writes there.
+   */
+  readonly deleteActions?: ReadonlyMap<string, readonly string[]>;
+  /** The same for ON UPDATE actions: updating a referenced key here writes there. */
+  readonly updateActions?: ReadonlyMap<string, readonly string[]>;
+  /** Every table with a foreign key to it (TRUNCATE … CASCADE empties them all). */
+  readonly referencedBy?: ReadonlyMap<string, readonly string[]>;
   /** A cast between two built-in types goes through a function outside pg_catalog: no cast is trusted. */
   readonly userCastsOnBuiltins: boolean;
   /** When it was read (ms since epoch). */
@@ -79,8 +96,26 @@ SELECT 't', n.nspname::text, t.typname::text, ''
    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
                     WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.objid = t.oid AND d.deptype = 'e')
    AND (t.typtype IN ('d', 'b', 'r', 'm')
+        OR (t.typtype = 'c' AND EXISTS (
+              SELECT 1 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type at ON at.oid = a.atttypid
+               WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+                 AND at.typnamespace <> 'pg_catalog'::pg_catalog.regnamespace AND at.typtype <> 'e'))
         OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast k JOIN pg_catalog.pg_proc p ON p.oid = k.castfunc
                     WHERE (k.castsource = t.oid OR k.casttarget = t.oid) AND p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace))
+UNION ALL
+SELECT 'h', pn.nspname::text, pc.relname::text, pg_catalog.json_build_array(cn.nspname, cc.relname)::text
+  FROM pg_catalog.pg_inherits i
+  JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+  JOIN pg_catalog.pg_class cc ON cc.oid = i.inhrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace
+ WHERE pc.relkind IN ('r', 'p', 'f') AND cn.nspname !~ '^pg_(toast|temp_|toast_temp_)'
+UNION ALL
+SELECT DISTINCT kind.k, pn.nspname::text, pc.relname::text, pg_catalog.json_build_array(cn.nspname, cc.relname)::text
+  FROM pg_catalog.pg_constraint k
+  CROSS JOIN LATERAL (VALUES ('k'), (CASE WHEN k.confdeltype IN ('c', 'n', 'd') THEN 'kd' END),
+                             (CASE WHEN k.confupdtype IN ('c', 'n', 'd') THEN 'ku' END)) AS kind(k)
+  JOIN pg_catalog.pg_class pc ON pc.oid = k.confrelid JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+  JOIN pg_catalog.pg_class cc ON cc.oid = k.conrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = cc.relnamespace
+ WHERE k.contype = 'f' AND kind.k IS NOT NULL AND cn.nspname !~ '^pg_(toast|temp_|toast_temp_)'
 UNION ALL
 SELECT 'c', '', '', '' WHERE EXISTS (
   SELECT 1 FROM pg_catalog.pg_cast k JOIN pg_catalog.pg_proc p ON p.oid = k.castfunc
@@ -100,6 +135,10 @@ export function buildTargetCatalog(rows: Iterable<CatalogRow>, loadedAt = Date.n
   const operators = new Map<string, string[]>();
   const codeTypes = new Map<string, string[]>();
   const schemas = new Set<string>();
+  const children = new Map<string, string[]>();
+  const referencedBy = new Map<string, string[]>();
+  const deleteActions = new Map<string, string[]>();
+  const updateActions = new Map<string, string[]>();
   const builtinFunctions = new Set<string>();
   let userCastsOnBuiltins = false;
   const add = (map: Map<string, string[]>, name: string, schema: string) => {
@@ -127,9 +166,69 @@ export function buildTargetCatalog(rows: Iterable<CatalogRow>, loadedAt = Date.n
       case 'o': add(operators, name, schema); break;
       case 't': add(codeTypes, name, schema); break;
       case 'c': userCastsOnBuiltins = true; break;
+      case 'h': relationEdge(children, schema, name, detail); break;
+      case 'k': relationEdge(referencedBy, schema, name, detail); break;
+      case 'kd': relationEdge(deleteActions, schema, name, detail); break;
+      case 'ku': relationEdge(updateActions, schema, name, detail); break;
     }
   }
-  return { relations, schemas, builtinFunctions, functions, functionArities, attributeFunctions, operators, codeTypes, userCastsOnBuiltins, loadedAt };
+  return { relations, schemas, builtinFunctions, functions, functionArities, attributeFunctions, operators, codeTypes, children, referencedBy, deleteActions, updateActions, userCastsOnBuiltins, loadedAt };
+}
+
+/** An `h` or `k` row: the parent (referenced table) is the row's schema and name, the child (referencing table) a JSON `[schema, name]`. */
+function relationEdge(children: Map<string, string[]>, schema: string, name: string, detail: string | undefined): void {
+  let child: unknown;
+  try {
+    child = JSON.parse(detail ?? '');
+  } catch {
+    return;
+  }
+  if (!Array.isArray(child) || typeof child[0] !== 'string' || typeof child[1] !== 'string') return;
+  const parent = qualifiedName(schema, name);
+  const list = children.get(parent);
+  const canonical = qualifiedName(child[0], child[1]);
+  if (!list) children.set(parent, [canonical]);
+  else if (!list.includes(canonical)) list.push(canonical);
+}
+
+/** `tables` with every inheritance descendant and partition of each (the catalog's), for what a statement may touch. */
+export function withDescendants(tables: readonly string[], catalog: TargetCatalog | undefined): string[] {
+  return closure(tables, catalog?.children, undefined);
+}
+
+/** What a foreign key's action follows from a statement: DELETE, UPDATE (MERGE both), TRUNCATE … CASCADE. */
+export interface ForeignKeyReach {
+  deletes: boolean;
+  updates: boolean;
+  truncatesCascade: boolean;
+}
+
+/**
+ * `tables` with every table a foreign key's action writes from them (ON DELETE / ON UPDATE
+ * CASCADE, SET NULL, SET DEFAULT; every referencing table for TRUNCATE … CASCADE), and those
+ * tables' descendants, transitively (a cascaded delete cascades on).
+ */
+export function withForeignKeyActions(tables: readonly string[], catalog: TargetCatalog | undefined, reach: ForeignKeyReach): string[] {
+  const edges = new Map<string, string[]>();
+  const maps = [reach.deletes ? catalog?.deleteActions : undefined, reach.updates ? catalog?.updateActions : undefined, reach.truncatesCascade ? catalog?.referencedBy : undefined];
+  for (const map of maps) for (const [k, v] of map ?? []) edges.set(k, [...(edges.get(k) ?? []), ...v]);
+  return closure(tables, edges, catalog?.children);
+}
+
+function closure(tables: readonly string[], edges: ReadonlyMap<string, readonly string[]> | undefined, more: ReadonlyMap<string, readonly string[]> | undefined): string[] {
+  const out = new Set(tables);
+  if ((!edges || edges.size === 0) && (!more || more.size === 0)) return [...out];
+  const children = { get: (t: string) => [...(edges?.get(t) ?? []), ...(more?.get(t) ?? [])] };
+  const queue = [...tables];
+  for (let t = queue.shift(); t !== undefined; t = queue.shift()) {
+    for (const c of children.get(t) ?? []) {
+      if (!out.has(c)) {
+        out.add(c);
+        queue.push(c);
+      }
+    }
+  }
+  return [...out];
 }
 
 /**

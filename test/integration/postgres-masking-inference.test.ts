@@ -103,6 +103,20 @@ test('a rule-masked column returned under another name is still masked (RowDescr
   assert.equal(plain.stdout.trim(), 'ZX-CODE-7781');
 });
 
+test('a rule-masked column that comes back tied to no table column (subquery value, ARRAY(), UNION arm, VALUES) is refused, never sent raw', async () => {
+  for (const sql of [
+    `SELECT (SELECT secret_code FROM customers WHERE id = 1) AS x`,
+    `SELECT ARRAY(SELECT secret_code FROM customers) AS x`,
+    `SELECT 'a' AS x UNION ALL SELECT secret_code FROM customers`,
+    `SELECT secret_code AS x FROM customers UNION SELECT 'a'`,
+    `SELECT t.x FROM customers c CROSS JOIN LATERAL (VALUES (c.secret_code)) AS t(x)`,
+  ]) {
+    const r = await run(masked, sql);
+    assert.doesNotMatch(r.stdout, /ZX-CODE/, sql);
+    refused(r, /function, operator or cast/);
+  }
+});
+
 test('statements that use masked columns only as output, or other columns in conditions, stay allowed', async () => {
   for (const sql of [
     `SELECT id, name, email, ssn FROM customers WHERE id = 1`,

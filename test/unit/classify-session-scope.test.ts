@@ -92,3 +92,28 @@ test('a function the session creates is a candidate at once, before the catalog 
   assert.equal(facts(s, "SELECT upper('a')").class, 'opaque');
   assert.ok(refreshed > 0);
 });
+
+test('pg_input_is_valid / pg_input_error_info judge the type named in their string like a cast to it (PostgreSQL 16+)', () => {
+  const s = scope([['b', 'pg_catalog', 'pg_input_is_valid'], ['b', 'pg_catalog', 'pg_input_error_info'], ['t', 'public', 'ticking']]);
+  // A domain whose checks run code: opaque, however the name is spelled in the string.
+  for (const sql of [`SELECT pg_input_is_valid('5', 'ticking')`, `SELECT pg_input_is_valid('5', 'public.ticking')`, `SELECT * FROM pg_input_error_info('5', ' "ticking"[] ')`]) {
+    const f = facts(s, sql);
+    assert.equal(f.class, 'opaque', sql);
+    assert.match(f.reasons.join('\n'), /casts to .*ticking/, sql);
+  }
+  // A type the statement computes, or a string that is not just a type.
+  assert.equal(facts(s, `SELECT pg_input_is_valid('5', t) FROM (SELECT 'ticking' AS t) x`).class, 'opaque');
+  assert.equal(facts(s, `SELECT pg_input_is_valid('5', 'int; x')`).class, 'opaque');
+  assert.equal(facts(s, `SELECT pg_input_is_valid('5', 'int AS x')`).class, 'opaque');
+  // Built-in types stay readable.
+  assert.equal(facts(s, `SELECT pg_input_is_valid('2024-13-01', 'date'), pg_input_is_valid('5', 'integer')`).class, 'read');
+});
+
+test('foreign key actions: DELETE reports ON DELETE targets, UPDATE ON UPDATE ones, TRUNCATE every referencing table; reads none', () => {
+  const edge = (kind: string, child: string): CatalogRow => [kind, 'public', 'customers', JSON.stringify(['sales', child])];
+  const s = scope([['r', 'sales', 'invoices'], ['r', 'sales', 'notes'], edge('k', 'orders'), edge('kd', 'orders'), edge('k', 'invoices'), edge('ku', 'invoices'), edge('k', 'notes')]);
+  assert.deepEqual(facts(s, 'DELETE FROM public.customers WHERE id = 1').tables, ['public.customers', 'sales.orders']);
+  assert.deepEqual(facts(s, 'UPDATE public.customers SET id = 2 WHERE id = 1').tables, ['public.customers', 'sales.invoices']);
+  assert.deepEqual(facts(s, 'TRUNCATE public.customers CASCADE').tables, ['public.customers', 'sales.invoices', 'sales.notes', 'sales.orders']);
+  assert.deepEqual(facts(s, 'SELECT * FROM public.customers').tables, ['public.customers']);
+});

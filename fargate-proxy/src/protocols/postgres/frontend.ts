@@ -68,6 +68,8 @@ export function decodeQuery(body: Buffer): string {
 export interface ParseMessage {
   statement: string;
   query: string;
+  /** The parameter type OIDs the client declared (0: let the server infer it). */
+  paramTypes: number[];
 }
 export function decodeParse(body: Buffer): ParseMessage {
   const r = new BodyReader(body);
@@ -75,10 +77,11 @@ export function decodeParse(body: Buffer): ParseMessage {
   const query = r.cstring();
   const n = r.int16();
   if (n < 0) throw new MalformedMessageError('negative parameter type count');
-  r.bytes(n * 4);
+  const paramTypes: number[] = [];
+  for (let i = 0; i < n; i++) paramTypes.push(r.int32() >>> 0);
   // Bytes past the parameter types mean the query string ended early, at a NUL inside it.
   if (r.remaining !== 0) throw new MalformedMessageError(`Parse message has ${r.remaining} bytes past its parameter types: its query string holds a NUL byte`);
-  return { statement, query };
+  return { statement, query, paramTypes };
 }
 
 /** Only the names: parameter values are forwarded untouched and never inspected. */

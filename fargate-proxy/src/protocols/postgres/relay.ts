@@ -20,6 +20,7 @@ import { endAndDrain } from './closing.js';
 import { clientEncodingRefusal, type EncodingRefusal } from './client-encoding.js';
 import { SQLSTATE } from './errors.js';
 import { FrameReader, MalformedMessageError, MessageTooLargeError, type Frame } from './framer.js';
+import { userParameterTypes, withUserParameterTypes } from './parameter-types.js';
 import { F, decodeBind, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget, type ParseMessage } from './frontend.js';
 import type { InspectResult } from './inspect-worker.js';
 import type { StatementLimits } from './off-loop-inspection.js';
@@ -440,7 +441,13 @@ export class Relay implements ScanHandler {
     const statements = new Map<string, Prepared | null>();
     const portals = new Map<string, Prepared | undefined | null>();
     const names = this.#names;
-    const lookupStatement = (name: string) => (statements.has(name) ? statements.get(name) ?? undefined : names.statements.get(name));
+    // Protocol-level and SQL-level prepared statements share one namespace on the server: a Bind may
+    // name a statement made by SQL PREPARE, and is then decided on that statement's body.
+    const sqlLevel = (name: string): Prepared | undefined => {
+      const body = names.sqlPrepared.get(name);
+      return body ? { text: body.text, inspection: { ok: true, statements: [body], class: body.class } } : undefined;
+    };
+    const lookupStatement = (name: string) => (statements.has(name) ? statements.get(name) ?? undefined : names.statements.get(name) ?? sqlLevel(name));
     const lookupPortal = (name: string) => (portals.has(name) ? portals.get(name) ?? undefined : names.portals.get(name));
     const executes: StatementInspection[] = [];
     const executeParams: (string[] | undefined)[] = [];
@@ -450,8 +457,11 @@ export class Relay implements ScanHandler {
         if (frame.type === F.Parse) {
           // A large Parse was decoded and inspected already: its string is not decoded twice.
           const early = inspected?.get(frame);
-          const { statement, query } = early?.parse ?? decodeParse(frame.body);
-          const inspection = early?.inspection ?? this.#o.ctx.sql.inspect(query, (name) => names.sqlPrepared.get(name));
+          const { statement, query, paramTypes } = early?.parse ?? decodeParse(frame.body);
+          const judged = early?.inspection ?? this.#o.ctx.sql.inspect(query, (name) => names.sqlPrepared.get(name));
+          // Declared parameter types run their code at Bind, before any Execute: judged with the Parse.
+          const userTypes = userParameterTypes(paramTypes);
+          const inspection = judged instanceof Refused ? judged : withUserParameterTypes(judged, userTypes);
           if (inspection instanceof Refused) return this.#refuse(inspection.error, endsWithSync);
           if (!inspection.ok) {
             const parseError = parseRefusal(inspection.error);
@@ -467,7 +477,7 @@ export class Relay implements ScanHandler {
               return this.#audit.statement(this.#nextStatementId(), s, d).then(() => this.#refuse(policyError, endsWithSync));
             }
           }
-          const p: Prepared = { text: query, inspection };
+          const p: Prepared = { text: query, inspection, ...(userTypes.length ? { userParameterTypes: userTypes } : {}) };
           statements.set(statement, p);
           effects.push({ kind: 'parse', apply: () => names.statements.set(statement, p) });
         } else if (frame.type === F.Bind) {
@@ -479,7 +489,8 @@ export class Relay implements ScanHandler {
           const prepared = lookupPortal(portal);
           if (prepared) {
             // Names as they resolve now: a SET search_path since the Parse makes the server re-analyse it.
-            const now = this.#o.ctx.sql.resolveAgain?.(prepared.inspection) ?? prepared.inspection;
+            const again = this.#o.ctx.sql.resolveAgain?.(prepared.inspection) ?? prepared.inspection;
+            const now = withUserParameterTypes(again, prepared.userParameterTypes ?? []);
             const statements = now.ok ? now.statements : prepared.inspection.statements;
             executes.push(...statements);
             for (const _ of statements) executeParams.push(prepared.params);

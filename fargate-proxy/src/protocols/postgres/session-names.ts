@@ -10,6 +10,8 @@ export interface Prepared {
   inspection: Extract<Inspection, { ok: true }>;
   /** For a portal: the values bound to it, masked for the audit. */
   params?: string[];
+  /** Parameter types the Parse declared that are not built in (parameter-types.ts): the statement stays opaque. */
+  userParameterTypes?: number[];
 }
 
 /** A change of named statements that takes effect when the server confirms it. */
@@ -86,9 +88,10 @@ export class SessionNames {
 
   // PREPARE, DEALLOCATE and DISCARD change what the session's names mean once the server has done them.
   #remember(s: SqlPreparing): void {
-    if (s.prepare) this.sqlPrepared.set(s.prepare.name.toLowerCase(), s.prepare.body);
+    // Names exactly as the parser folded them: `"WIPE"` and `wipe` are two statements to the server.
+    if (s.prepare) this.sqlPrepared.set(s.prepare.name, s.prepare.body);
     if (s.deallocate === '*') this.sqlPrepared.clear();
-    else if (s.deallocate) this.sqlPrepared.delete(s.deallocate.toLowerCase());
+    else if (s.deallocate) this.sqlPrepared.delete(s.deallocate);
     if (s.statementTypes[0] === 'DiscardStmt') {
       this.sqlPrepared.clear();
       this.statements.clear();
