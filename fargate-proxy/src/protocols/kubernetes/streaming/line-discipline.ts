@@ -4,9 +4,9 @@
 // command-input: continuations, open quotes, here-documents, compound commands are held until
 // whole), and each whole command is decided before any of its lines is sent — and what is sent is
 // the command as the gateway rebuilt it (core/shell/interactive-form.ts), as the SSH shell relay
-// sends it, not the lines as typed. A refused command
-// is not forwarded; the agent is told why and the session goes on. Commands are decided one at a
-// time, in order; while one waits (the audit trail, a reviewer) later input queues behind it.
+// sends it, not the lines as typed. A refused command is not forwarded; the agent is told why and
+// the session goes on. Commands are decided one at a time, in order; while one waits (the audit
+// trail, a reviewer) later input queues behind it.
 import { CommandAssembler } from '../../../../../core/shell/command-input.js';
 import { LineAssembler, type TypedInput } from '../../../../../core/shell/line-input.js';
 import { SessionDefinitions } from '../../../../../core/shell/session-definitions.js';
