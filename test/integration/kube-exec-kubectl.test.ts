@@ -3,7 +3,7 @@
 // The engine's part is played by test/support/kube-streaming-harness.ts (which also answers the
 // one plain request kubectl exec makes, reading the pod); the pods are real /bin/sh processes.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startStreamingHarness, type StreamingHarness } from '../support/kube-streaming-harness.js';
 import { KUBECTL_MISSING } from '../support/kube-gateway.js';
+import { GIT_GUARD } from '../../core/shell/git-guard.js';
 
 const POLICY = `
 @id("exec-reads")
@@ -278,6 +279,63 @@ test('kubectl exec -it POD -- sh in a terminal (util-linux script): lines decide
   assert.match(cast, /tty-7/);
   assert.match(cast, /"i",/);
   assert.ok(!cast.includes(h.upstreamToken));
+});
+
+/** A pod directory holding a git repository (one commit) whose own configuration runs `touch FSMON_RAN` on `git status`. */
+function hostileRepo(pod: string): string {
+  const dir = h.upstream.podDir('default', pod);
+  const git = (...args: string[]) => assert.equal(spawnSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: dir }).status, 0, `git ${args.join(' ')}`);
+  git('init', '-q');
+  git('commit', '-q', '--allow-empty', '-m', 'first-commit');
+  git('config', 'core.fsmonitor', 'touch FSMON_RAN; false');
+  return dir;
+}
+
+const sentArgv = (i: number) => new URLSearchParams(h.upstream.seen[i]!.query).getAll('command');
+
+test('kubectl exec POD -- git log: the container receives git through the guard, not the argv as sent', { skip: KUBECTL_MISSING }, async () => {
+  hostileRepo('git-log');
+  const before = h.upstream.seen.length;
+  const r = await kubectl(['exec', 'git-log', '--', 'git', 'log', '--oneline']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /first-commit/);
+  assert.equal(h.upstream.seen.length, before + 1);
+  const argv = sentArgv(before);
+  assert.equal(argv[2], GIT_GUARD, `sent ${JSON.stringify(argv)}`);
+  assert.deepEqual([argv[1], ...argv.slice(3)], ['-c', 'git', 'log', '--oneline']);
+  assert.match(argv[2]!, /-c core\.pager=cat/);
+});
+
+test('kubectl exec POD -- git status in a repository whose config names core.fsmonitor: the program does not run', { skip: KUBECTL_MISSING }, async () => {
+  const dir = hostileRepo('git-status');
+  const r = await kubectl(['exec', 'git-status', '--', 'git', 'status']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /nothing to commit|On branch/);
+  assert.ok(!existsSync(join(dir, 'FSMON_RAN')), 'the repository\'s core.fsmonitor ran in the container');
+});
+
+test('kubectl exec -i POD -- sh: a typed line is given to the shell rebuilt (git status through the guard)', { skip: KUBECTL_MISSING }, async () => {
+  const dir = hostileRepo('git-line');
+  const r = await kubectl(['exec', '-i', 'git-line', '--', 'sh'], ['git status\n', "printf 'done-%s\\n' 1\n"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /done-1/);
+  assert.match(r.stdout, /nothing to commit|On branch/);
+  assert.ok(!existsSync(join(dir, 'FSMON_RAN')), 'the line went as typed: the repository\'s core.fsmonitor ran');
+});
+
+const dmesgReadable = (() => {
+  const r = spawnSync('dmesg', ['-H', '--color=never'], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.split('\n').length >= 200 && spawnSync('sh', ['-c', 'command -v less']).status === 0;
+})();
+
+test('kubectl exec -it POD -- dmesg -H: the container runs dmesg with --nopager, so no less reads the keys typed next', { skip: KUBECTL_MISSING || (!dmesgReadable && 'needs less and a readable kernel log of 200 lines or more'), timeout: 60_000 }, async () => {
+  const dir = h.upstream.podDir('default', 'pager');
+  const before = h.upstream.seen.length;
+  // In less, `!CMD` runs CMD through a shell: the gateway never saw it.
+  await run('script', ['-qfec', `kubectl --request-timeout=60s exec -it pager -- dmesg -H`, '/dev/null'], ['!touch LESS_RAN\r', '\r', 'q'], 1000);
+  assert.equal(h.upstream.seen.length, before + 1);
+  assert.ok(!existsSync(join(dir, 'LESS_RAN')), 'a pager ran the command typed into it');
+  assert.deepEqual(sentArgv(before), ['dmesg', '--nopager', '-H']);
 });
 
 async function waitFor(check: () => Promise<boolean> | boolean, what: string): Promise<void> {

@@ -3,11 +3,13 @@
 // the streaming handler, which talks to the suite's API server with test/support/kube-exec-upstream.ts
 // mounted as its streaming handler.
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createKubeExecUpstream, type KubeExecUpstream } from '../support/kube-exec-upstream.js';
+import { GIT_GUARD } from '../../core/shell/git-guard.js';
 import { CLUSTER_TOKEN, KUBE_POLICY, KUBECTL_MISSING, kubectl as runKubectl, startKubeTestGateway, type KubeTestGateway } from '../support/kube-gateway.js';
 
 const support = { CLUSTER_TOKEN, KUBE_POLICY, startKubeTestGateway, kubectl: runKubectl };
@@ -141,6 +143,30 @@ test('kubectl port-forward through the gateway: bytes round-trip to a real TCP s
     echo.close();
   }
   assert.deepEqual(upstream.seen.filter((u) => u.subresource === 'portforward').map((u) => `${u.namespace}/${u.pod}?${u.query}`), ['dev/web?ports=5432']);
+});
+
+test('kubectl exec and attach -i through the gateway: git reaches the pod through the guard, so the repository\'s core.fsmonitor never runs', { skip }, async () => {
+  gw.api.put('pods', { metadata: { name: 'repo', namespace: 'dev' }, spec: { containers: [{ name: 'c', image: 'alpine/git' }] }, status: { phase: 'Running' } });
+  const dir = upstream.podDir('dev', 'repo');
+  const git = (...args: string[]) => assert.equal(spawnSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: dir }).status, 0);
+  git('init', '-q');
+  git('commit', '-q', '--allow-empty', '-m', 'first-commit');
+  git('config', 'core.fsmonitor', 'touch FSMON_RAN; false');
+  const ran = join(dir, 'FSMON_RAN');
+
+  const before = upstream.seen.length;
+  const r = await kubectl(['exec', '-n', 'dev', 'repo', '--', 'git', 'status']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /On branch/);
+  assert.ok(!existsSync(ran), 'exec: the repository\'s core.fsmonitor ran in the pod');
+  assert.deepEqual(new URLSearchParams(upstream.seen[before]!.query).getAll('command'), ['/bin/sh', '-c', GIT_GUARD, 'git', 'status']);
+  rmSync(ran, { force: true });
+
+  const a = await kubectl(['attach', '-i', '-n', 'dev', 'repo'], "git status\nprintf 'att-%s\\n' 3\n");
+  assert.equal(a.code, 0, a.stderr);
+  assert.match(a.stdout, /att-3/);
+  assert.match(a.stdout, /On branch/);
+  assert.ok(!existsSync(ran), 'attach: the line went as typed and the repository\'s core.fsmonitor ran');
 });
 
 test('the cluster token is in nothing kubectl printed', { skip }, () => {

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LineDiscipline } from '../../fargate-proxy/src/protocols/kubernetes/streaming/line-discipline.js';
-import type { CommandInspection } from '../../core/shell/index.js';
+import { inspectCommand, type CommandInspection } from '../../core/shell/index.js';
 
 function session() {
   const decided: CommandInspection[] = [];
@@ -34,4 +34,14 @@ test('after a `cd` in the session, a relative write may land under a system path
   assert.deepEqual(decided.map((c) => c.text), ['cd /etc', 'echo x > passwd']);
   assert.ok(decided[1]!.categories.includes('system_path_write'), decided[1]!.reasons.join('; '));
   assert.deepEqual(forwarded, ['cd /etc\n'], 'the write was not sent');
+});
+
+test('an allowed line is given to the shell as the gateway rebuilt it, not as typed (pager off, git through its guard)', async () => {
+  const { d, forwarded, done } = session();
+  d.push(Buffer.from('dmesg   -H\ngit log\n'));
+  d.end();
+  await done;
+  assert.equal(forwarded[0], 'dmesg --nopager -H\n');
+  assert.equal(forwarded[1], `${inspectCommand('git log').rebuilt}\n`);
+  assert.match(forwarded[1]!, /^\/bin\/sh -c .*-c core\.pager=cat.* git log\n$/);
 });

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BadRequest, execQuery, parseExecParams, parsePorts } from '../../fargate-proxy/src/protocols/kubernetes/streaming/request.js';
+import { GIT_GUARD } from '../../core/shell/git-guard.js';
 import { judgeExecCommand } from '../../fargate-proxy/src/protocols/kubernetes/streaming/exec-command.js';
 import { chooseProtocol, exitCodeOf, exitStatus, parseResize, PROTOCOLS } from '../../fargate-proxy/src/protocols/kubernetes/streaming/channel.js';
 
@@ -36,6 +37,17 @@ test('a plain argv is judged as the program it names, each word literal', () => 
   assert.equal(c.inspection.class, 'read');
   assert.deepEqual(c.forward, ['ls', '-la', '$HOME']);
   assert.equal(judgeExecCommand(['rm', '-rf', '/data'], false).inspection.class, 'destructive');
+});
+
+test('a plain argv goes upstream as the classifier rebuilt it: pagers off, git through its guard', () => {
+  const dmesg = judgeExecCommand(['dmesg', '-H'], false);
+  assert.deepEqual(dmesg.forward, ['dmesg', '--nopager', '-H']);
+  assert.deepEqual(dmesg.inspection.argv, dmesg.forward, 'the policy context names what is forwarded');
+  const git = judgeExecCommand(['git', 'log'], false);
+  assert.deepEqual(git.forward, ['/bin/sh', '-c', GIT_GUARD, 'git', 'log']);
+  assert.equal(git.inspection.class, 'read');
+  const script = judgeExecCommand(['sh', '-c', 'journalctl -n 5 | grep x'], false);
+  assert.deepEqual(script.forward, ['sh', '-c', 'journalctl --no-pager -n 5 | grep x']);
 });
 
 test('sh -c SCRIPT is judged by its script, and the script goes upstream as the classifier rebuilt it', () => {

@@ -49,6 +49,8 @@ export interface Ask {
   tables: string[];
   /** Refused whatever policy says (the gateway cannot follow the input). */
   unfollowable?: string;
+  /** Refused whatever policy says (what was judged cannot be sent as judged): the reason as given. */
+  unforwardable?: string;
   waiting?: DecisionWaiting;
 }
 
@@ -58,6 +60,8 @@ export async function decideStreaming(ctx: StreamingContext, ask: Ask): Promise<
   let verdict: StreamingVerdict;
   if (ask.unfollowable) {
     verdict = { effect: 'deny', policyIds: [], policyVersion: '', reason: `the gateway cannot follow the shell through this input: ${ask.unfollowable}` };
+  } else if (ask.unforwardable) {
+    verdict = { effect: 'deny', policyIds: [], policyVersion: '', reason: ask.unforwardable };
   } else {
     try {
       verdict = await ctx.decide({ ...ask.request, statementId, text, class: ask.class, ...ask.waiting } as StreamingDecisionRequest);

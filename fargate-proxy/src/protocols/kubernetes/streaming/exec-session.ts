@@ -46,7 +46,7 @@ export async function runExec(ctx: StreamingContext, agent: WebSocket, protocol:
   const interactive = cmd ? cmd.input === 'shell' : p.stdin;
   const waiting = { notify: tell, signal: sock.closed };
   const opening = cmd
-    ? await decideStreaming(ctx, commandAsk(ctx, subresource, p, cmd.input, cmd.inspection, waiting))
+    ? await decideStreaming(ctx, { ...commandAsk(ctx, subresource, p, cmd.input, cmd.inspection, waiting), unforwardable: cmd.unforwardable })
     : await decideStreaming(ctx, {
         text: `attach to ${ctx.attributes.namespace}/${ctx.attributes.name}${p.container ? ` container ${p.container}` : ''}${p.stdin ? ' with stdin' : ''}`,
         class: p.stdin ? 'write' : 'read',

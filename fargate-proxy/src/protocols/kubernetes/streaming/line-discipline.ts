@@ -2,13 +2,16 @@
 // into lines (core/shell/line-input: the simple editing keys applied, anything the server's line
 // editor would interpret refused), the lines into the commands bash will run (core/shell/
 // command-input: continuations, open quotes, here-documents, compound commands are held until
-// whole), and each whole command is decided before any of its lines is sent. A refused command
-// is not forwarded; the agent is told why and the session goes on. Commands are decided one at a
-// time, in order; while one waits (the audit trail, a reviewer) later input queues behind it.
+// whole), and each whole command is decided before any of its lines is sent — and what is sent is
+// the command as the gateway rebuilt it (core/shell/interactive-form.ts), as the SSH shell relay
+// sends it, not the lines as typed. A refused command is not forwarded; the agent is told why and
+// the session goes on. Commands are decided one at a time, in order; while one waits (the audit
+// trail, a reviewer) later input queues behind it.
 import { CommandAssembler } from '../../../../../core/shell/command-input.js';
 import { LineAssembler, type TypedInput } from '../../../../../core/shell/line-input.js';
 import { SessionDefinitions } from '../../../../../core/shell/session-definitions.js';
 import { inspectCommand, type CommandInspection, type ShellState } from '../../../../../core/shell/index.js';
+import { interactiveForm } from '../../../../../core/shell/interactive-form.js';
 
 /** Input held while earlier lines are being decided before the agent's stream is paused. */
 const MAX_QUEUED = 64;
@@ -110,11 +113,14 @@ export class LineDiscipline {
     const verdict = await this.o.decide(command);
     if (this.#closed) return;
     if (!verdict.allowed) return this.#refused(verdict.message ?? 'airlock: refused', input.lines.length);
+    // The shell is given the command as the gateway rebuilt it, not as typed.
+    const form = interactiveForm(command, input.lines);
+    if (!form.ok) return this.#refused(`airlock: refused: ${form.reason}`, input.lines.length);
     this.counts.allowed++;
     this.#definitions.record(input.tree, command.class !== 'opaque');
     // The shell keeps its directory: after a `cd`, a relative path may land under /etc.
     if (command.binaries.includes('cd')) this.#shell.movedDirectory = true;
-    this.o.forward(Buffer.from(input.lines.map((l) => l.text + l.terminator).join(''), 'utf8'));
+    this.o.forward(Buffer.from(form.bytes, 'utf8'));
   }
 
   async #drain(): Promise<void> {
