@@ -227,7 +227,10 @@ when { context has task && context.task.writeTables.containsAll(context.tables) 
   try {
     gws.push(await fleetGateway(dataA), await fleetGateway(dataB));
     const [a, b] = gws as [TestGateway, TestGateway];
-    const opened = await a.gw.tasks!.open({ ...agent, issuer: a.gw.config.identity.issuer }, { title: 'count', targets: [a.gw.config.targets[0]!.name], scope: ['read'], durationSeconds: 600, budget: { statements: 10 } });
+    // Not agent-1: the kill order an earlier test gave agent-1 is applied by a proxy task that starts
+    // within the kill skew after it (KILL_SKEW_MS), which would end this test's sessions.
+    const owner: Principal = { ...agent, id: 'agent-budgets', issuer: a.gw.config.identity.issuer };
+    const opened = await a.gw.tasks!.open(owner, { title: 'count', targets: [a.gw.config.targets[0]!.name], scope: ['read'], durationSeconds: 600, budget: { statements: 10 } });
     assert.equal(opened.state, 'granted');
     if (opened.state !== 'granted') return;
     const run = (g: TestGateway, n: number) => psql(g.conninfo(), Array.from({ length: n }, () => ['-c', 'SELECT 1 AS one']).flat(), { token: opened.token });
@@ -256,7 +259,7 @@ when { context has task && context.task.writeTables.containsAll(context.tables) 
       for (let i = 0; i < 200 && (await ledger2.used(key)) !== used; i++) await new Promise((r) => setTimeout(r, 25));
       assert.equal(await ledger2.used(key), used, key);
     };
-    const rowsTask = await a.gw.tasks!.open({ ...agent, issuer: a.gw.config.identity.issuer }, { title: 'rows', targets: [a.gw.config.targets[0]!.name], scope: ['read', 'write:items'], durationSeconds: 600, budget: { rowsReturned: 5 } });
+    const rowsTask = await a.gw.tasks!.open(owner, { title: 'rows', targets: [a.gw.config.targets[0]!.name], scope: ['read', 'write:items'], durationSeconds: 600, budget: { rowsReturned: 5 } });
     assert.equal(rowsTask.state, 'granted');
     if (rowsTask.state !== 'granted') return;
     const sql = (g: TestGateway, ...stmts: string[]) => psql(g.conninfo(), stmts.flatMap((x) => ['-c', x]), { token: rowsTask.token });
@@ -269,7 +272,7 @@ when { context has task && context.task.writeTables.containsAll(context.tables) 
     assert.match((await sql(a, 'SELECT 1')).stderr, /budget_exceeded[\s\S]*rowsReturned/);
 
     // A task of its own: a spent rows-returned budget refuses every statement of its task.
-    const writeTask = await a.gw.tasks!.open({ ...agent, issuer: a.gw.config.identity.issuer }, { title: 'writes', targets: [a.gw.config.targets[0]!.name], scope: ['read', 'write:items'], durationSeconds: 600, budget: { rowsAffected: 3 } });
+    const writeTask = await a.gw.tasks!.open(owner, { title: 'writes', targets: [a.gw.config.targets[0]!.name], scope: ['read', 'write:items'], durationSeconds: 600, budget: { rowsAffected: 3 } });
     assert.equal(writeTask.state, 'granted');
     if (writeTask.state !== 'granted') return;
     const dml = (g: TestGateway, ...stmts: string[]) => psql(g.conninfo(), stmts.flatMap((x) => ['-c', x]), { token: writeTask.token });
@@ -287,7 +290,7 @@ when { context has task && context.task.writeTables.containsAll(context.tables) 
 
     // Concurrent sessions, fleet-wide: one session of the task open on A refuses a login on B with
     // PostgreSQL's too_many_connections (53300); once it ends, B admits.
-    const oneAtATime = await a.gw.tasks!.open({ ...agent, issuer: a.gw.config.identity.issuer }, { title: 'one session', targets: [a.gw.config.targets[0]!.name], scope: ['read'], durationSeconds: 600, budget: { concurrentSessions: 1 } });
+    const oneAtATime = await a.gw.tasks!.open(owner, { title: 'one session', targets: [a.gw.config.targets[0]!.name], scope: ['read'], durationSeconds: 600, budget: { concurrentSessions: 1 } });
     assert.equal(oneAtATime.state, 'granted');
     if (oneAtATime.state !== 'granted') return;
     const slots = new DynamoSlotLedger(dynamo.client, TABLE);
@@ -299,7 +302,8 @@ when { context has task && context.task.writeTables.containsAll(context.tables) 
     const onB = await loginError(b.gw.postgres!.port, oneAtATime.token);
     assert.equal(onB.code, '53300', onB.message);
     assert.match(onB.message ?? '', /already has 1 session\(s\) open across the fleet/);
-    assert.equal((await held).code, 0, 'the session on A ran undisturbed');
+    const heldOut = await held;
+    assert.equal(heldOut.code, 0, `the session on A ran undisturbed: ${heldOut.stderr}`);
     for (let i = 0; i < 1000 && (await slots.read(slotKey)).total !== 0; i++) await new Promise((r) => setTimeout(r, 10));
     const later = await psql(b.conninfo(), ['-c', 'SELECT 1 AS one'], { token: oneAtATime.token });
     assert.match(later.stdout, /\(1 row\)/, later.stderr);
