@@ -83,8 +83,8 @@ async function main(): Promise<void> {
       }
     });
     // Untimed warm-up before the first measured window: a gateway's first sessions pay for JIT
-    // tiers, the inspection workers' parser load and the target catalogue, which in a 2 s quick
-    // window read as 583 µs CPU per statement against ~150 µs warm (bench/profile.ts warms likewise).
+    // tiers, the inspection workers' parser load and the target catalogue. In a 2 s quick window
+    // that read as 583 µs CPU per statement at 1 client; warmed, 267 µs (bench/profile.ts warms likewise).
     for (const p of peers) {
       for (const mode of ['simple', 'extended', 'prepared']) await runPgbench(p.endpoint, ['-S', '-M', mode, '-c', '2', '-j', '2', '-T', '1']).catch(() => undefined);
     }
