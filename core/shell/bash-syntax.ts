@@ -3,6 +3,7 @@
 // names (functions, aliases) does it define. The parser has no TypeScript types; only the few
 // members used here are declared.
 import { createRequire } from 'node:module';
+import { TOO_DEEP, isIncomplete } from './syntax.js';
 
 interface Pos {
   Offset(): number;
@@ -40,15 +41,7 @@ const NONEMPTY: Record<string, string[]> = {
   ForClause: ['Do'],
 };
 
-export const TOO_DEEP = 'the command is nested too deeply to be read';
-
-function isIncomplete(err: unknown): boolean {
-  try {
-    return syntax.IsIncomplete(err);
-  } catch {
-    return false;
-  }
-}
+export { TOO_DEEP };
 
 /** The innermost thing left open: no line without it can make the text whole. */
 export type Awaited = { heredoc: string } | { quote: string };

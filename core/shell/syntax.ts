@@ -201,7 +201,8 @@ export function parseBash(src: string): ParseResult {
 /** Why text the parser (or the walk of its tree) ran out of stack on is refused. */
 export const TOO_DEEP = 'the command is nested too deeply to be read';
 
-function isIncomplete(err: unknown): boolean {
+/** The parser stopped at the end of the text mid-command (a line to be continued), not at an error. */
+export function isIncomplete(err: unknown): boolean {
   try {
     return syntax.IsIncomplete(err);
   } catch {
