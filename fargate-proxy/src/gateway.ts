@@ -292,9 +292,11 @@ export async function startGateway(cfg: AirlockConfig, opts: GatewayOptions = {}
       agentBudgetWindowSeconds: cfg.tasks.agentBudgetWindowSeconds,
       // With the AWS approval workflow the fleet shares its approvals table: tasks and kill orders live there too.
       ...(cfg.approvals.backend === 'stepfunctions' && sfnCfg ? (() => {
-        const shared = new DynamoTaskStore(new DynamoDBClient({}), sfnCfg.tableName);
+        // One client (one connection pool, one credential chain) for the tasks, budgets and slots.
+        const dynamo = new DynamoDBClient({});
+        const shared = new DynamoTaskStore(dynamo, sfnCfg.tableName);
         const pollMs = cfg.tasks.fleetPollSeconds * 1000;
-        return { store: shared, fleet: { kills: shared, pollMs, sweepMs: cfg.tasks.expirySweepSeconds * 1000, ledger: new DynamoBudgetLedger(new DynamoDBClient({}), sfnCfg.tableName), slots: new DynamoSlotLedger(new DynamoDBClient({}), sfnCfg.tableName) } };
+        return { store: shared, fleet: { kills: shared, pollMs, sweepMs: cfg.tasks.expirySweepSeconds * 1000, ledger: new DynamoBudgetLedger(dynamo, sfnCfg.tableName), slots: new DynamoSlotLedger(dynamo, sfnCfg.tableName) } };
       })() : {}),
     });
     closers.push(() => tasks.close());
