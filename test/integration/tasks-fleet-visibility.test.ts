@@ -156,6 +156,7 @@ test('task show asked of A reports everything the task did through B (no stateme
   assert.deepEqual(body.usageSource.notCounted, []);
   assert.equal(body.task.usage.statements, 3);
   assert.equal(body.task.usage.refusals, 1);
+  assert.ok((body.task.usage.bytesRead ?? 0) > 0, 'bytes read, counted with no budget set');
 
   // MCP task_status (here `airlock mcp` over A's console API): the fleet's figures, and their source.
   const status = await taskStatus(consoleTaskService(a.record.consoleUrl!, () => agentToken), agentPrincipal, task.id);
