@@ -32,7 +32,8 @@ export const FLEET_UPDATE_ATTRIBUTES = ['requestId', 'kind', 'state', 'reason', 
 export const FLEET_TASK_KEY_PATTERNS = ['task#*', 'kill#*'] as const;
 /**
  * Fleet-wide budget counts (`budget#<key>`, fargate-proxy/src/adapters/aws/budget-dynamo-ledger.ts):
- * conditional `ADD used`, and the record's expiry; concurrent sessions
+ * conditional `ADD used`, and the record's expiry; what tasks did (`budget#usage#…`): unconditional
+ * `ADD used`, and the expiry; concurrent sessions
  * (fargate-proxy/src/adapters/aws/session-slot-ledger.ts): `total` and the per-process `holders` map.
  * Cannot match a request, a grant, a task or a kill order.
  */

@@ -6,6 +6,7 @@
 // holder ends; a process that crashes loses what it held — the fleet can under-spend by at most the
 // leases outstanding at the crash, never over-spend.
 // No I/O here: the ledger is a port (DynamoDB in AWS, `LocalBudgetLedger` in one process).
+import type { TaskUsage } from './types.js';
 
 /** The shared count of each budget key. `lease` is atomic: all of `n` or nothing. */
 export interface BudgetLedger {
@@ -15,11 +16,22 @@ export interface BudgetLedger {
   used(key: string): Promise<number>;
   /** Takes back `n` unused units of a lease (best effort). */
   giveBack(key: string, n: number): Promise<void>;
+  /** Adds `n` (may be negative: a count undone) to the key's count, unconditionally: a usage count, no limit. */
+  add(key: string, n: number): Promise<void>;
 }
 
 /** The ledger key of one of a task's countable budgets. */
 export function fleetTaskKey(taskId: string, budget: 'statements' | 'commands' | 'rowsReturned' | 'rowsAffected' | 'bytesRead'): string {
   return `task#${taskId}/${budget}`;
+}
+
+/**
+ * The ledger key of what a task did, per counter (every counter of TaskUsage, budgeted or not):
+ * each process adds what its sessions did since it last added (fargate-proxy LiveSessions.flushUsage).
+ * Apart from the budget keys: a budget's count holds leases granted, this one what ran.
+ */
+export function fleetUsageKey(taskId: string, counter: keyof TaskUsage): string {
+  return `usage#${taskId}/${counter}`;
 }
 
 /** Largest lease taken at once: bounds what one process can strand. */
@@ -159,5 +171,9 @@ export class LocalBudgetLedger implements BudgetLedger {
 
   async giveBack(key: string, n: number): Promise<void> {
     this.#used.set(key, Math.max(0, (this.#used.get(key) ?? 0) - n));
+  }
+
+  async add(key: string, n: number): Promise<void> {
+    this.#used.set(key, (this.#used.get(key) ?? 0) + n);
   }
 }

@@ -119,20 +119,20 @@ export interface TaskStatusResult {
   usageSource?: TaskUsageSource;
 }
 
-/** The counters a fleet keeps in its budget ledger (core/task/lease.ts), for the budgets a task sets. */
-export type FleetCounter = 'statements' | 'commands' | 'rowsReturned' | 'rowsAffected' | 'bytesRead';
-export const FLEET_COUNTERS: readonly FleetCounter[] = ['statements', 'commands', 'rowsReturned', 'rowsAffected', 'bytesRead'];
+/** Every counter of TaskUsage: in a fleet each is counted fleet-wide (core/task/lease.ts `fleetUsageKey`). */
+export const USAGE_COUNTERS: readonly (keyof TaskUsage)[] = ['statements', 'rowsReturned', 'rowsAffected', 'bytesRead', 'commands', 'requests', 'refusals', 'approvals', 'sessions'];
 
 /** Where a task's usage figures come from (`airlock task show`, the console, MCP `task_status`). */
 export type TaskUsageSource =
   /** One gateway: every session of the task ran in this process and was counted here. */
   | { source: 'gateway' }
   /**
-   * A fleet: the counters in `fleetWide` (those the task budgets) are read from the fleet's budget
-   * ledger — units granted to sessions on every proxy task: spent, or leased by a live session and
-   * not spent yet (given back when it ends). Counters in `notCounted` have no fleet-wide count.
+   * A fleet: the counters in `fleetWide` (every counter) are read from the fleet's shared ledger,
+   * where each proxy task adds what its sessions did at every poll: exact, at most `pollSeconds`
+   * behind (a proxy task that crashes loses at most its last interval). `notCounted` is always
+   * empty (kept so the JSON keeps its shape). With `error`, nothing could be read.
    */
-  | { source: 'fleet'; fleetWide: FleetCounter[]; notCounted: (keyof TaskUsage)[]; error?: string };
+  | { source: 'fleet'; fleetWide: (keyof TaskUsage)[]; notCounted: (keyof TaskUsage)[]; pollSeconds?: number; error?: string };
 
 export type TaskErrorCode = 'invalid_request' | 'not_found' | 'forbidden' | 'unavailable';
 

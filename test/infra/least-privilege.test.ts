@@ -9,6 +9,7 @@ import { AirlockStack } from '../../lib/airlock-stack.js';
 import { FLEET_BUDGET_ATTRIBUTES, FLEET_BUDGET_KEY_PATTERN, FLEET_TASK_KEY_PATTERNS, FLEET_UPDATE_ATTRIBUTES, REQUEST_KEY_PATTERN } from '../../lib/approval-workflow.js';
 import { DynamoSlotLedger } from '../../fargate-proxy/src/adapters/aws/session-slot-ledger.js';
 import { DynamoBudgetLedger } from '../../fargate-proxy/src/adapters/aws/budget-dynamo-ledger.js';
+import { fleetUsageKey } from '../../core/task/lease.js';
 import { TASK_TOKEN_ENV, TASK_TOKEN_SIGNER_ACTIONS } from '../../lib/task-token-key.js';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -104,9 +105,11 @@ test('every attribute the fleet\'s budget-ledger updates name is in the budget a
   const ledger = new DynamoBudgetLedger(new DynamoDBClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }), 'approvals');
   await ledger.lease('task#t-1/statements', 10, 2);
   await ledger.giveBack('task#t-1/statements', 1);
+  // What tasks did (every counter, added at each poll): the same prefix, so the same grant covers it.
+  await ledger.add(fleetUsageKey('t-1', 'refusals'), 3);
   const updates = dynamo.commandCalls(UpdateCommand).map((c) => c.args[0].input as any);
   dynamo.restore();
-  assert.equal(updates.length, 2);
+  assert.equal(updates.length, 3);
   const likeToRegex = (p: string) => new RegExp(`^${p.replace(/[#]/g, '\\$&').replace(/\*/g, '.*')}$`);
   for (const input of updates) {
     assert.ok(likeToRegex(FLEET_BUDGET_KEY_PATTERN).test(input.Key.requestId), input.Key.requestId);

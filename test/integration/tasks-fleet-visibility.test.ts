@@ -1,6 +1,7 @@
 // What a fleet tells about its tasks (issue 32). Two `airlock serve` processes, as two proxy tasks of
 // one fleet, share the approvals table (dynalite, real SDK): `airlock task show` asked of one reports
-// what the task spent through the other, read from the fleet's budget ledger and saying so; a task
+// what the task did through the other — every counter, budgeted or not, added to the fleet's ledger
+// by each proxy task at every poll — and says so; a task
 // whose time runs out while it has sessions on both ends both sessions with task_expired, and the
 // fleet's merged audit trail records its expiry exactly once. In-process proxy tasks then race on
 // purpose: several noticing the expiry at the same moment, closes racing each other and the clock,
@@ -73,6 +74,8 @@ function taskConfig(name: string): string {
       targets: [pgTarget(server)],
       policy: { file: join(dir, 'policy.cedar') },
       approvals: stepFunctionsApprovals(TABLE),
+      // Each proxy task adds what its tasks did to the fleet's counts at every poll.
+      tasks: { fleetPollSeconds: 1 },
     }),
   );
   return file;
@@ -126,33 +129,41 @@ async function eventually<T>(what: string, probe: () => Promise<T>, ok: (v: T) =
   return v;
 }
 
-test('task show asked of A reports what the task ran through B, from the fleet ledger, and says so', async () => {
-  const task = await openTask({ for: '10m', maxStatements: 10, maxRowsReturned: 100 });
-  const ran = await psql(conninfo(b), ['-c', 'SELECT g FROM generate_series(1, 2) g', '-c', 'SELECT g FROM generate_series(1, 2) g', '-c', 'SELECT g FROM generate_series(1, 2) g'], { token: task.token });
+test('task show asked of A reports everything the task did through B (no statements budget), counted fleet-wide, and says so', async () => {
+  const task = await openTask({ for: '10m', maxRowsReturned: 100 });
+  const select = ['-c', 'SELECT g FROM generate_series(1, 2) g'];
+  // Three reads, and one write the task's read scope refuses (psql goes on after an error).
+  const ran = await psql(conninfo(b), [...select, ...select, '-c', 'CREATE TABLE fleet_visibility_x (a int)', ...select], { token: task.token });
   assert.equal((ran.stdout.match(/\(2 rows\)/g) ?? []).length, 3, ran.stderr);
+  assert.match(ran.stderr, /Airlock/, 'the write was refused');
 
   const show = async () => {
     const c = capture();
     assert.equal(await taskShow({ url: a.record.consoleUrl!, token: agentToken, id: task.id }, c.io), 0, c.err.join('\n'));
     return c.out.join('\n');
   };
-  // B's session gives back its unspent leases as it ends: then the ledger holds what was spent.
-  const text = await eventually('A shows B\'s statements and rows', show, (t) => /statements 3, rows returned 6\b/.test(t));
-  assert.match(text, /counted fleet-wide \(budget ledger; granted to sessions/);
-  assert.match(text, /not counted across the fleet \(no budget set\): rows affected, bytes read, commands, requests/);
-  assert.match(text, /budget: statements: 3\/10, rowsReturned: 6\/100/);
+  // B adds what its session did at its next poll (every second here).
+  const text = await eventually('A shows what B ran', show, (t) => /did: 3 statements, 0 commands, 0 requests, 1 refusals, 1 sessions; rows returned 6, rows affected 0/.test(t));
+  assert.match(text, /counted fleet-wide, added by each proxy task at every poll \(≤ 1 s behind\)/);
+  assert.doesNotMatch(text, /not counted/);
+  assert.match(text, /budget: rowsReturned: 6\/100/);
 
   const json = capture();
   assert.equal(await taskShow({ url: a.record.consoleUrl!, token: agentToken, id: task.id, json: true }, json.io), 0);
-  const body = JSON.parse(json.out.join('\n')) as { task: { usage: Record<string, number> }; usageSource: { source: string; fleetWide: string[] } };
+  const body = JSON.parse(json.out.join('\n')) as { task: { usage: Record<string, number> }; usageSource: { source: string; fleetWide: string[]; notCounted: string[] } };
   assert.deepEqual(body.usageSource.source, 'fleet');
-  assert.deepEqual(body.usageSource.fleetWide, ['statements', 'rowsReturned']);
+  assert.deepEqual(body.usageSource.fleetWide, ['statements', 'rowsReturned', 'rowsAffected', 'bytesRead', 'commands', 'requests', 'refusals', 'approvals', 'sessions']);
+  assert.deepEqual(body.usageSource.notCounted, []);
   assert.equal(body.task.usage.statements, 3);
+  assert.equal(body.task.usage.refusals, 1);
+  assert.ok((body.task.usage.bytesRead ?? 0) > 0, 'bytes read, counted with no budget set');
 
-  // MCP task_status (here `airlock mcp` over A's console API): the fleet's figures only, and their source.
+  // MCP task_status (here `airlock mcp` over A's console API): the fleet's figures, and their source.
   const status = await taskStatus(consoleTaskService(a.record.consoleUrl!, () => agentToken), agentPrincipal, task.id);
   const mcp = JSON.parse((status.content[0] as { text: string }).text) as { task: { usage: Record<string, number> }; usageSource: { source: string } };
-  assert.deepEqual(mcp.task.usage, { statements: 3, rowsReturned: 6 });
+  assert.equal(mcp.task.usage.statements, 3);
+  assert.equal(mcp.task.usage.refusals, 1);
+  assert.equal(mcp.task.usage.rowsReturned, 6);
   assert.equal(mcp.usageSource.source, 'fleet');
 });
 
@@ -176,7 +187,7 @@ test('a task expiring with sessions on both proxy tasks: both end with task_expi
   const events = async () => [...(await readTaskEvents(createLocalAuditReader(join(dataDir('a'), 'audit')), task.id)), ...(await readTaskEvents(createLocalAuditReader(join(dataDir('b'), 'audit')), task.id))];
   const expired = (es: AuditRecord[]) => es.filter((e) => e.type === 'task' && e.event === 'expired');
   await eventually('an expired event', events, (es) => expired(es).length > 0, 5000);
-  // Both proxy tasks poll every 2 s: give each another look before counting.
+  // Both proxy tasks poll every second: give each a few more looks before counting.
   await new Promise((r) => setTimeout(r, 4500));
   const all = expired(await events());
   assert.equal(all.length, 1, JSON.stringify(all));

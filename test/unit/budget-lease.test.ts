@@ -33,6 +33,7 @@ function scheduled(s: fc.Scheduler, inner: BudgetLedger, granted: { total: numbe
         granted.total -= n;
         await inner.giveBack(key, n);
       }),
+    add: (key, n) => s.schedule(Promise.resolve()).then(() => inner.add(key, n)),
   };
 }
 

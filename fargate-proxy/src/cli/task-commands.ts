@@ -34,15 +34,11 @@ export interface TaskOpenOptions extends ApprovalCliOptions {
   json?: boolean;
 }
 
-const COUNTER_LABEL: Record<string, string> = { statements: 'statements', commands: 'commands', rowsReturned: 'rows returned', rowsAffected: 'rows affected', bytesRead: 'bytes read', requests: 'requests', refusals: 'refusals', approvals: 'approvals', sessions: 'sessions' };
-
-/** What a task of a fleet did: the figures of the fleet's budget ledger, and what no one counts fleet-wide. */
-function describeUsage(t: Task, source: Extract<TaskUsageSource, { source: 'fleet' }>): string[] {
-  if (source.error) return [`  did: unknown across the fleet (${source.error})`];
-  const lines = [];
-  if (source.fleetWide.length) lines.push(`  did, counted fleet-wide (budget ledger; granted to sessions, including leases not spent yet): ${source.fleetWide.map((c) => `${COUNTER_LABEL[c]} ${t.usage[c]}`).join(', ')}`);
-  lines.push(`  not counted across the fleet (no budget set): ${source.notCounted.map((c) => COUNTER_LABEL[c] ?? c).join(', ')}`);
-  return lines;
+/** Where the figures of `did` were counted: this gateway, or (a fleet) the shared ledger each proxy task adds to. */
+function usageWhere(source?: TaskUsageSource): string {
+  if (!source) return '';
+  if (source.source === 'gateway') return ' (counted by this gateway, where all its sessions ran)';
+  return ` (counted fleet-wide, added by each proxy task at every poll${source.pollSeconds !== undefined ? ` (≤ ${source.pollSeconds} s behind)` : ''})`;
 }
 
 function describe(t: Task, source?: TaskUsageSource): string[] {
@@ -54,8 +50,8 @@ function describe(t: Task, source?: TaskUsageSource): string[] {
   if (t.approvalId) lines.push(`  approval: ${t.approvalId}${t.reviewUrl ? `  ${t.reviewUrl}` : ''}`);
   if (t.endReason) lines.push(`  ended: ${t.endReason}${t.endedBy ? ` (by ${t.endedBy})` : ''}`);
   const u = t.usage;
-  if (source?.source === 'fleet') lines.push(...describeUsage(t, source));
-  else lines.push(`  did: ${u.statements} statements, ${u.commands} commands, ${u.requests} requests, ${u.refusals} refusals, ${u.sessions} sessions; rows returned ${u.rowsReturned}, rows affected ${u.rowsAffected}, bytes read ${u.bytesRead}${source ? ' (counted by this gateway, where all its sessions ran)' : ''}`);
+  if (source?.source === 'fleet' && source.error) lines.push(`  did: unknown across the fleet (${source.error})`);
+  else lines.push(`  did: ${u.statements} statements, ${u.commands} commands, ${u.requests} requests, ${u.refusals} refusals, ${u.sessions} sessions; rows returned ${u.rowsReturned}, rows affected ${u.rowsAffected}, bytes read ${u.bytesRead}${usageWhere(source)}`);
   const budget = describeBudget(t.budget, t.usage);
   if (budget.length) lines.push(`  budget: ${budget.join(', ')}`);
   return lines;

@@ -224,7 +224,8 @@ export const configSchema = z
         expirySweepSeconds: z.number().int().positive().default(60),
         /**
          * In a fleet (approvals backend `stepfunctions`): how often each process reads tasks ended and
-         * kill orders given elsewhere and heartbeats its concurrent-session slots; a process silent for
+         * kill orders given elsewhere, heartbeats its concurrent-session slots and adds what its sessions'
+         * tasks did to the fleet's usage counts (task show is at most this far behind); a process silent for
          * three polls is taken for dead and its slots freed.
          */
         fleetPollSeconds: z.number().positive().max(60).default(2),

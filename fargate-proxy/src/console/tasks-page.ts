@@ -63,16 +63,13 @@ const SCRIPT = `'use strict';
     $('empty').hidden = shown.length > 0;
   }
   function refreshList() { return api('GET', '/api/tasks?all=1').then(function (j) { render(j.tasks); }); }
-  var LABEL = { statements: 'statements', commands: 'commands', rowsReturned: 'rows returned', rowsAffected: 'rows affected', bytesRead: 'bytes read', requests: 'requests', refusals: 'refusals', sessions: 'sessions' };
-  // Where the figures were counted: this gateway, or (in a fleet) the budget ledger every proxy task shares.
+  // Where the figures were counted: this gateway, or (in a fleet) the shared ledger each proxy task adds to at every poll.
   function used(u, src) {
-    if (src && src.source === 'fleet') {
-      if (src.error) return 'unknown across the fleet (' + src.error + ')';
-      var counted = src.fleetWide.map(function (c) { return LABEL[c] + ' ' + (u[c] || 0); }).join(', ');
-      return (counted ? counted + ' — counted fleet-wide by the budget ledger (granted to sessions, including leases not spent yet); ' : '') +
-        'not counted across the fleet (no budget set): ' + src.notCounted.filter(function (c) { return LABEL[c]; }).map(function (c) { return LABEL[c]; }).join(', ');
-    }
-    return 'statements ' + (u.statements || 0) + ', rows returned ' + (u.rowsReturned || 0) + ', rows affected ' + (u.rowsAffected || 0) + ', refusals ' + (u.refusals || 0) + ', sessions ' + (u.sessions || 0) + (src ? ' — counted by this gateway' : '');
+    if (src && src.source === 'fleet' && src.error) return 'unknown across the fleet (' + src.error + ')';
+    var where = !src ? '' : src.source === 'fleet'
+      ? ' — counted fleet-wide, added by each proxy task at every poll' + (src.pollSeconds !== undefined ? ' (≤ ' + src.pollSeconds + ' s behind)' : '')
+      : ' — counted by this gateway';
+    return 'statements ' + (u.statements || 0) + ', commands ' + (u.commands || 0) + ', requests ' + (u.requests || 0) + ', rows returned ' + (u.rowsReturned || 0) + ', rows affected ' + (u.rowsAffected || 0) + ', bytes read ' + (u.bytesRead || 0) + ', refusals ' + (u.refusals || 0) + ', sessions ' + (u.sessions || 0) + where;
   }
   function show(j) {
     var t = j.task; current = t;

@@ -3,11 +3,11 @@
 // concurrent-session budget). Engines register at session start and release at the end, and charge
 // commands, statements and requests to the task's and the agent's budgets here (core/task/meter.ts).
 import type { Principal } from '../../../core/model.js';
-import type { Task } from '../../../core/task/types.js';
+import { USAGE_COUNTERS, type Task, type TaskUsage } from '../../../core/task/types.js';
 import type { Refusal } from '../../../core/refusal.js';
 import { taskUsable } from '../../../core/task/service.js';
 import { BudgetMeter, type Metered } from '../../../core/task/meter.js';
-import { LeaseHolder, fleetTaskKey, type BudgetLedger } from '../../../core/task/lease.js';
+import { LeaseHolder, fleetTaskKey, fleetUsageKey, type BudgetLedger } from '../../../core/task/lease.js';
 import { SessionSlots, type SlotLedger } from '../../../core/task/slots.js';
 import { ClosedBuckets, RATE_BUCKET_MS, rateLease, rateLeaseCap, rateRetryAfter } from '../../../core/task/rate.js';
 
@@ -48,6 +48,16 @@ export class LiveSessions {
   readonly #slotKeys = new Map<string, string[]>();
   /** Per session, the rate bucket keys it leased last (an old bucket's balance goes back when a new one starts). */
   readonly #rateKeys = new Map<string, Map<string, string>>();
+  /**
+   * In a fleet, per task object (sessions may or may not share one), its usage as last added to the
+   * fleet's usage counts: the statement path only bumps counters in memory, `flushUsage` sends the rest.
+   */
+  readonly #flushed = new WeakMap<Task, TaskUsage>();
+  /** Tasks of sessions that ended since the last flush: what they did last is added at the next one. */
+  readonly #endedTasks = new Set<Task>();
+  /** Deltas the ledger has not taken yet, by usage key: retried at the next flush, never lost or sent twice. */
+  readonly #unsent = new Map<string, number>();
+  #flushing: Promise<void> = Promise.resolve();
 
   /**
    * `ledger`: the fleet's shared counts (AWS: adapters/aws/budget-dynamo-ledger.ts); `slots`: the
@@ -235,6 +245,54 @@ export class LiveSessions {
     h.giveBackNow(key).catch((err: Error) => this.onLeaseError(err));
   }
 
+  /**
+   * In a fleet: adds to the fleet's usage counts what each task did here since the last flush (live
+   * sessions' tasks and those of sessions ended since), one `add` per changed (task, counter). What
+   * the ledger refuses is kept and sent again next time. The fleet poll calls it; so does the end.
+   * Rejects (after trying every key) when some delta could not be added.
+   */
+  flushUsage(): Promise<void> {
+    if (!this.ledger) return Promise.resolve();
+    // One flush at a time: each delta is taken once, and sent once it is taken.
+    const run = this.#flushing.then(() => this.#flushUsage(this.ledger!));
+    this.#flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  async #flushUsage(ledger: BudgetLedger): Promise<void> {
+    const tasks = new Set(this.#endedTasks);
+    this.#endedTasks.clear();
+    for (const s of this.#sessions.values()) if (s.principal.task) tasks.add(s.principal.task);
+    for (const t of tasks) {
+      const last = this.#flushed.get(t);
+      const now = { ...t.usage };
+      for (const c of USAGE_COUNTERS) {
+        const d = (now[c] ?? 0) - (last?.[c] ?? 0);
+        if (d === 0) continue;
+        const key = fleetUsageKey(t.id, c);
+        this.#unsent.set(key, (this.#unsent.get(key) ?? 0) + d);
+      }
+      this.#flushed.set(t, now);
+    }
+    const failed: Error[] = [];
+    await Promise.all(
+      [...this.#unsent].map(async ([key, n]) => {
+        try {
+          if (n !== 0) await ledger.add(key, n);
+          this.#unsent.delete(key);
+        } catch (err) {
+          failed.push(err as Error);
+        }
+      }),
+    );
+    if (failed.length) throw new Error(`${failed.length} task usage count(s) could not be added to the fleet ledger (kept for the next poll): ${failed[0]!.message}`);
+  }
+
+  /** A session ends: its task's last deltas go out at the next flush. */
+  #usageEnded(s: LiveSession): void {
+    if (this.ledger && s.principal.task) this.#endedTasks.add(s.principal.task);
+  }
+
   /** Gives back what a session leased and did not spend (best effort: a loss only under-spends). */
   #releaseLeases(sessionId: string): void {
     this.#rateKeys.delete(sessionId);
@@ -247,8 +305,9 @@ export class LiveSessions {
     h.release().catch((err: Error) => this.onLeaseError(err));
   }
 
-  /** The process ends: every session's unspent lease goes back. */
+  /** The process ends: every session's unspent lease goes back, and what its tasks did is added to the fleet's counts. */
   async releaseAll(): Promise<void> {
+    await this.flushUsage().catch((err: Error) => this.onLeaseError(err));
     const all = [...this.#leases.values()];
     this.#leases.clear();
     // Its concurrent-session slots too (after a crash the fleet reclaims them once the heartbeat is stale).
@@ -288,6 +347,8 @@ export class LiveSessions {
       this.#releaseLeases(s.sessionId);
       return { ok: false, refusal: endedMeanwhile };
     }
+    // The task object's usage so far was counted where it was (or is no one's): only what follows is added.
+    if (task && this.ledger && !this.#flushed.has(task)) this.#flushed.set(task, { ...task.usage });
     if (task) task.usage.sessions++;
     this.#sessions.set(s.sessionId, s);
     let released = false;
@@ -298,6 +359,7 @@ export class LiveSessions {
         if (released) return;
         released = true;
         this.#sessions.delete(s.sessionId);
+        this.#usageEnded(s);
         this.#releaseLeases(s.sessionId);
       },
     };
@@ -378,6 +440,7 @@ export class LiveSessions {
   #endAll(list: LiveSession[], refusal: Refusal): string[] {
     for (const s of list) {
       this.#sessions.delete(s.sessionId);
+      this.#usageEnded(s);
       this.#releaseLeases(s.sessionId);
       s.end(refusal);
     }

@@ -16,8 +16,8 @@ import type { KillOrders } from '../adapters/aws/task-dynamo-store.js';
 import type { AuditSink } from '../../../core/audit/ports.js';
 import { BudgetMeter, type AgentBudgetRule } from '../../../core/task/meter.js';
 import { TaskAuditTrail, type TaskEventName } from './task-audit.js';
-import { fleetTaskKey, type BudgetLedger } from '../../../core/task/lease.js';
-import { FLEET_COUNTERS, type TaskService, type TaskStatusResult, type TaskUsage } from '../../../core/task/types.js';
+import { fleetUsageKey, type BudgetLedger } from '../../../core/task/lease.js';
+import { USAGE_COUNTERS, type TaskService, type TaskStatusResult } from '../../../core/task/types.js';
 import type { SlotLedger } from '../../../core/task/slots.js';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -40,7 +40,7 @@ export interface TasksOptions {
    * The fleet's shared store (AWS: the approvals table, adapters/aws/task-dynamo-store.ts): tasks
    * ended and kill orders given through any proxy task reach this one's sessions at the next poll.
    * `ledger`: statements, commands and request rates of tasks and agents are counted fleet-wide, by
-   * leased batches; `slots`: their concurrent sessions, exactly. Each poll heartbeats this process's
+   * leased batches, and what each task did is added to it at every poll; `slots`: their concurrent sessions, exactly. Each poll heartbeats this process's
    * slots; a process silent for `staleMs` (default three polls) is taken for dead and its slots reclaimed.
    */
   fleet?: {
@@ -141,10 +141,18 @@ export function startTasks(o: TasksOptions) {
   const seenKills = new Set<string>();
   let killsReadAt = Date.now();
 
-  /** One poll of the fleet's store: tasks ended elsewhere, kill orders given elsewhere. */
+  /** One poll of the fleet's store: tasks ended elsewhere, kill orders given elsewhere; what tasks did here goes out. */
   const pollFleet = async (): Promise<void> => {
     const fleet = o.fleet;
     if (!fleet) return;
+    try {
+      await pollStore(fleet);
+    } finally {
+      // Last: the sessions this poll ended are counted now, not one poll later.
+      await sessions.flushUsage().catch((err: Error) => o.log.error({ err: err.message }, 'adding task usage to the fleet ledger failed'));
+    }
+  };
+  const pollStore = async (fleet: NonNullable<TasksOptions['fleet']>): Promise<void> => {
     // First: a late heartbeat lets the fleet take this process's sessions for dead.
     await sessions.heartbeat().catch((err: Error) => o.log.error({ err: err.message }, 'heartbeating the fleet\'s concurrent-session counts failed'));
     const ids = new Set(sessions.list().flatMap((s) => (s.taskId ? [s.taskId] : [])));
@@ -170,21 +178,20 @@ export function startTasks(o: TasksOptions) {
     }, o.fleet.pollMs);
   fleetTimer && fleetTimer.unref();
 
-  /** The task's usage as the fleet counted it, where there is a fleet ledger; the source named either way. */
+  /** The task's usage as the fleet counted it (every counter), where there is a fleet ledger; the source named either way. */
   const withUsage = async (r: TaskStatusResult): Promise<TaskStatusResult> => {
     const ledger = o.fleet?.ledger;
     if (!ledger) return { ...r, usageSource: { source: 'gateway' } };
     const t = r.task;
-    const fleetWide = FLEET_COUNTERS.filter((c) => t.budget[c] !== undefined);
-    const notCounted = (Object.keys(t.usage) as (keyof TaskUsage)[]).filter((k) => !(fleetWide as string[]).includes(k));
+    const pollSeconds = o.fleet!.pollMs / 1000;
     try {
-      const used = await Promise.all(fleetWide.map((c) => ledger.used(fleetTaskKey(t.id, c))));
+      const used = await Promise.all(USAGE_COUNTERS.map((c) => ledger.used(fleetUsageKey(t.id, c))));
       const usage = { ...t.usage };
-      fleetWide.forEach((c, i) => (usage[c] = used[i]!));
-      return { ...r, task: { ...t, usage }, usageSource: { source: 'fleet', fleetWide, notCounted } };
+      USAGE_COUNTERS.forEach((c, i) => (usage[c] = used[i]!));
+      return { ...r, task: { ...t, usage }, usageSource: { source: 'fleet', fleetWide: [...USAGE_COUNTERS], notCounted: [], pollSeconds } };
     } catch (err) {
-      o.log.error({ err: (err as Error).message, task: t.id }, 'reading the fleet budget ledger for a task\'s usage failed');
-      return { ...r, usageSource: { source: 'fleet', fleetWide: [], notCounted: Object.keys(t.usage) as (keyof TaskUsage)[], error: 'the fleet budget ledger could not be read' } };
+      o.log.error({ err: (err as Error).message, task: t.id }, 'reading the fleet ledger for a task\'s usage failed');
+      return { ...r, usageSource: { source: 'fleet', fleetWide: [], notCounted: [], pollSeconds, error: 'the fleet ledger could not be read' } };
     }
   };
   const visible: TaskService & Omit<typeof service, 'status'> = { ...service, status: async (p, id) => withUsage(await service.status(p, id)) };
@@ -198,7 +205,8 @@ export function startTasks(o: TasksOptions) {
     close: () => {
       clearInterval(timer);
       if (fleetTimer) clearInterval(fleetTimer);
-      // Best effort: on a crash the leases held are lost (the fleet under-spends, never over-spends).
+      // Best effort: on a crash the leases held are lost (the fleet under-spends, never over-spends),
+      // and what tasks did here since the last poll is not counted.
       return sessions.releaseAll();
     },
   };

@@ -1,7 +1,7 @@
 // The fleet's budget counts in the approvals table (items `budget#<key>`, attribute `used`), beside
 // tasks and kill orders. A lease is one conditional UpdateItem (`ADD used :n` only while
 // `used ≤ limit − n`), so concurrent proxy tasks can never together be granted more than the limit;
-// the lease arithmetic is core/task/lease.ts.
+// the lease arithmetic is core/task/lease.ts. What tasks did (`budget#usage#…`) is added unconditionally.
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { BudgetLedger } from '../../../../core/task/lease.js';
@@ -45,6 +45,20 @@ export class DynamoBudgetLedger implements BudgetLedger {
   async used(key: string): Promise<number> {
     const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { requestId: BUDGET_KEY_PREFIX + key }, ConsistentRead: true }));
     return Number(out.Item?.used ?? 0);
+  }
+
+  /** A usage count (no limit): one UpdateItem, under the same key prefix as the budgets (same IAM grant). */
+  async add(key: string, n: number): Promise<void> {
+    if (n === 0) return;
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { requestId: BUDGET_KEY_PREFIX + key },
+        UpdateExpression: 'ADD #used :n SET #ttl = :ttl',
+        ExpressionAttributeNames: { '#used': 'used', '#ttl': 'ttl' },
+        ExpressionAttributeValues: { ':n': n, ':ttl': Math.ceil(this.now() / 1000) + RECORD_RETENTION_SECONDS },
+      }),
+    );
   }
 
   async giveBack(key: string, n: number): Promise<void> {

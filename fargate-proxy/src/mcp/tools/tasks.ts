@@ -55,7 +55,7 @@ export async function taskStatus(tasks: TaskService | undefined, principal: Prin
   try {
     const r = await tasks.status(principal, id);
     const view = taskView(r.task);
-    // In a fleet only the budgeted counters are counted fleet-wide: the others are left out, not shown as 0.
+    // In a fleet every counter is counted fleet-wide; when the ledger could not be read none is shown (not 0).
     const src = r.usageSource;
     if (src?.source === 'fleet') view.usage = Object.fromEntries(src.fleetWide.map((c) => [c, r.task.usage[c]]));
     return { content: [{ type: 'text', text: JSON.stringify({ task: view, ...(src && { usageSource: src }), usable: Boolean(r.token) }, null, 1) }] };
