@@ -1,4 +1,5 @@
 // Budgets: what a task (or an agent) may still spend. The gateway counts; nothing here is estimated.
+import type { Principal } from '../model.js';
 import { BUDGET_NAMES, type BudgetName, type TaskBudget, type TaskUsage } from './types.js';
 
 export function emptyUsage(): TaskUsage {
@@ -45,4 +46,9 @@ export function describeBudget(budget: TaskBudget, usage: TaskUsage): string[] {
     const used = USAGE_OF[n];
     return used ? `${n}: ${usage[used]}/${budget[n]}` : `${n}: ${budget[n]}`;
   });
+}
+
+/** A reviewer approved one of the task's statements, commands or requests (what `task show` calls approvals). */
+export function countApproval(p: Principal): void {
+  if (p.task) p.task.usage.approvals++;
 }

@@ -23,6 +23,10 @@ permit (principal in Airlock::Group::"agents", action == Airlock::Action::"read"
 @id("writes-inside-a-task")
 permit (principal in Airlock::Group::"agents", action == Airlock::Action::"write", resource)
 when { context has task && (context.task.writeTables.containsAll(context.tables) || context.task.writeTables.contains("*")) };
+@id("refunds-need-a-reviewer")
+@approval("required")
+permit (principal in Airlock::Group::"agents", action == Airlock::Action::"write", resource)
+when { context has task && context.tables.contains("public.refunds") };
 @id("no-drops")
 forbid (principal, action == Airlock::Action::"destructive", resource);
 @id("read-tasks-at-once")
@@ -119,7 +123,8 @@ before(async () => {
   server = await startPostgres();
   await direct(`CREATE TABLE orders (id int PRIMARY KEY, state text NOT NULL DEFAULT 'open');
     INSERT INTO orders (id) SELECT generate_series(1, 10);
-    CREATE TABLE notes (id serial PRIMARY KEY, body text);`);
+    CREATE TABLE notes (id serial PRIMARY KEY, body text);
+    CREATE TABLE refunds (id serial PRIMARY KEY, body text);`);
   gw = await startTestGateway(server, {
     policy: POLICY,
     // Masking stays on (the default): the guarded path holds messages the masker also rewrites.
@@ -274,6 +279,22 @@ describe('tasks through the gateway', () => {
     assert.match(p.stderr, /task t_[\w-]+ ended: done/);
     p.end();
     await p.exited;
+  });
+
+  test('a statement of the task a reviewer approves runs, and the task counts the approval', async () => {
+    const { id, token } = await grantedTask({ scope: 'write:orders' });
+    const p = interactivePsql(token);
+    p.send("INSERT INTO refunds (body) VALUES ('held for a reviewer');");
+    await p.waitFor(/request (\S+) is waiting for a reviewer/);
+    const approvalId = /request (\S+) is waiting for a reviewer/.exec(p.stderr)![1]!;
+    assert.equal(await approvalsApprove({ url: consoleUrl, token: reviewerToken, id: approvalId }, capture().io), 0);
+    await p.waitFor(/INSERT 0 1/);
+    p.end();
+    await p.exited;
+    assert.equal(Number((await direct("SELECT count(*) AS n FROM refunds WHERE body = 'held for a reviewer'")).rows[0].n), 1);
+    const show = capture();
+    assert.equal(await taskShow({ url: consoleUrl, token: agentToken, id, json: true }, show.io), 0);
+    assert.equal((JSON.parse(show.out.join('\n')) as { task: { usage: { approvals: number } } }).task.usage.approvals, 1);
   });
 
   test('the TaskService port over the console API (what `airlock mcp` uses): open, status, close', async () => {

@@ -4,6 +4,7 @@
 // and body hash — picks up the same approval, and once approved runs exactly once: the identity
 // covers everything forwarded, so a retry cannot widen what was approved. The hold is recorded in the
 // approval store (DynamoDB in AWS), so the retry may reach any gateway task of the fleet.
+import { countApproval } from '../../../../core/task/budget.js';
 import { createHash } from 'node:crypto';
 import type { Decision, Principal, TargetInfo } from '../../../../core/model.js';
 import { isHeldLive, MemoryApprovalStore } from '../../../../core/approval/index.js';
@@ -86,6 +87,7 @@ export async function reviewIfAsked(a: ReviewAsk): Promise<{ decision: Decision;
   );
   if (waited.kind === 'unavailable') return { decision: { ...a.decision, effect: 'deny', reason: waited.message } };
   if (waited.kind === 'waiting') return a.stillWaiting(waited);
+  if (waited.outcome.state === 'approved') countApproval(a.requester);
   return { decision: decisionAfterReview(a.decision, waited.outcome), approvalId: waited.approvalId };
 }
 

@@ -3,6 +3,7 @@
 // the engine admits the agent, resolves the attributes, and hands over a StreamingContext — the
 // decision function (policy, then a reviewer when policy asks), the upstream and its credential,
 // the audit session and the masker.
+import { countApproval } from '../../../../core/task/budget.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { EnginePorts } from '../../engine.js';
@@ -96,6 +97,7 @@ async function decideStream(x: KubeExchangeContext, target: KubeTarget, principa
     if (waited.kind === 'unavailable') return { ...d, effect: 'deny', reason: waited.message };
     if (waited.kind === 'decided') {
       const o = waited.outcome;
+      if (o.state === 'approved') countApproval(principal);
       return o.state === 'approved'
         ? { ...d, effect: 'allow', reason: `approved by ${o.reviewer}`, approvalId: waited.approvalId }
         : { ...d, effect: 'deny', reason: `approval ${o.state}${o.reviewer ? ` by ${o.reviewer}` : ''}: ${o.reason}`, approvalId: waited.approvalId };

@@ -2,6 +2,7 @@
 // waits loses nothing), the client told with a NOTICE, and run once approved or refused otherwise.
 import { agentReasonFrom } from '../../../../core/approval/agent-reason.js';
 import type { PendingApproval } from '../../../../core/approval/types.js';
+import { countApproval } from '../../../../core/task/budget.js';
 import type { Decision, Principal, StatementInspection } from '../../../../core/model.js';
 import type { Masker } from '../../../../core/mask/index.js';
 import type { GatewayContext, PostgresTarget } from '../../context.js';
@@ -81,7 +82,10 @@ export async function holdForApproval(h: HoldContext, { id: statementId, s, d, p
   );
   h.holding(pending);
   const outcome = await pending.outcome.finally(() => h.holding(undefined));
-  if (outcome.state === 'approved') return pending.id;
+  if (outcome.state === 'approved') {
+    countApproval(h.principal);
+    return pending.id;
+  }
   h.recordedBeforeHold.delete(statementId);
   if (outcome.state === 'cancelled') {
     return new Refused(errorResponse({ severity: 'ERROR', code: SQLSTATE.queryCanceled, message: 'canceling statement due to user request', detail: `approval request ${pending.id} was withdrawn` }));

@@ -1,5 +1,6 @@
 // Holds one SSH request (exec command, shell line, interactive shell, SFTP operation) until a
 // reviewer decides, the request expires or the agent goes away. The one path every SSH approval takes.
+import { countApproval } from '../../../../core/task/budget.js';
 import type { Decision, Principal, StatementClass } from '../../../../core/model.js';
 import type { SshGatewayContext, SshTarget } from './context.js';
 import { audit } from './decide.js';
@@ -66,5 +67,6 @@ export async function holdForApproval(scope: HoldScope, req: HoldRequest, decisi
       message: `airlock: refused: approval ${outcome.state}${by}: ${outcome.reason} (request ${pending.id})\n${refusalDetail({ code: 'approval_denied', message: outcome.reason, next: { approvalId: pending.id } })}`,
     };
   }
+  countApproval(principal);
   return { approved: true, approvalId: pending.id, decision: { ...decision, effect: 'allow', reason: `approved by ${outcome.reviewer}` } };
 }
