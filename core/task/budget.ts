@@ -52,3 +52,8 @@ export function describeBudget(budget: TaskBudget, usage: TaskUsage): string[] {
 export function countApproval(p: Principal): void {
   if (p.task) p.task.usage.approvals++;
 }
+
+/** Policy or a reviewer refused one of the task's statements, commands or requests (budgets count their own). */
+export function countRefusal(p: Principal): void {
+  if (p.task) p.task.usage.refusals++;
+}

@@ -159,6 +159,8 @@ describe('tasks on SSH', { skip }, () => {
     assert.match(rm.stderr, new RegExp(`code=policy_denied task=${id}\\n`));
     assert.doesNotMatch(rm.stderr, /scope=/);
     assert.equal(existsSync(keep), true);
+    const shown = await fetch(`${consoleUrl}/api/tasks/${id}`, { headers: { authorization: `Bearer ${agentToken}` } });
+    assert.equal(((await shown.json()) as { task: { usage: { refusals: number } } }).task.usage.refusals, 1, 'the task counts the refused command');
     // The task names box, not box2: its token does not log in there.
     const other = await ssh(token, 'ls /', 'box2');
     assert.equal(other.code, 5, `sshpass: the password (the task token) was refused: ${other.stderr}`);

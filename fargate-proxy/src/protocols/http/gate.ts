@@ -3,6 +3,7 @@
 // session the gateway ended meanwhile, charge the request budgets, and record the request before
 // anything is forwarded (no audit, no forward). Each engine answers in its own shape — a problem
 // document, a Kubernetes Status — through its `Answers`.
+import { countRefusal } from '../../../../core/task/budget.js';
 import type { Decision, Principal } from '../../../../core/model.js';
 import type { Refusal as ContractRefusal } from '../../../../core/refusal.js';
 import type { EnginePorts } from '../../engine.js';
@@ -34,6 +35,7 @@ export async function passGate(g: GateAsk): Promise<{ decision: Decision; approv
   const { ports, session: s, answers } = g;
   const { decision, approvalId } = await reviewIfAsked({ ...g, audit: ports.audit, stillWaiting: answers.stillWaiting });
   if (decision.effect !== 'allow') {
+    countRefusal(g.requester);
     await g.auditRequest(decision, approvalId);
     throw answers.refused(decision, approvalId);
   }

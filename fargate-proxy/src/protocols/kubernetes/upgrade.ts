@@ -3,7 +3,7 @@
 // the engine admits the agent, resolves the attributes, and hands over a StreamingContext — the
 // decision function (policy, then a reviewer when policy asks), the upstream and its credential,
 // the audit session and the masker.
-import { countApproval } from '../../../../core/task/budget.js';
+import { countApproval, countRefusal } from '../../../../core/task/budget.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { EnginePorts } from '../../engine.js';
@@ -41,7 +41,11 @@ export async function handleKubeUpgrade(x: KubeExchangeContext, conn: Connection
       principal,
       target: target.info,
       attributes: { resource: a.resource, subresource: a.subresource, namespace: a.namespace, name: a.name },
-      decide: (r) => decideStream(x, target, principal, session, r),
+      decide: async (r) => {
+        const v = await decideStream(x, target, principal, session, r);
+        if (v.effect !== 'allow') countRefusal(principal);
+        return v;
+      },
       upstream: {
         baseUrl: `${target.origin}${target.basePath}`,
         headers: Object.fromEntries(Object.entries(cred.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : v])),

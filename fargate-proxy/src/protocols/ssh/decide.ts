@@ -1,5 +1,6 @@
 // One shell command's path through the gateway: inspect, decide, hold for approval when policy
 // asks, and audit the decision before anything reaches the target.
+import { countRefusal } from '../../../../core/task/budget.js';
 import type { Decision, Principal } from '../../../../core/model.js';
 import { inspectCommand, targetCommand, type CommandInspection, type InheritedVariable, type ShellState } from '../../../../core/shell/index.js';
 import type { AuditEventInput } from '../../../../core/audit/events.js';
@@ -51,6 +52,7 @@ export async function decideCommand(scope: CommandScope, text: string, kind: 'ex
     const reason = `the gateway cannot follow the shell through this input: ${context.unfollowable}`;
     const d: Decision = { effect: 'deny', policyIds: [], policyVersion: policy.version, reason };
     await append(scope, statementId, command, kind, d).catch(() => undefined);
+    countRefusal(principal);
     return { command, statementId, allowed: false, message: `airlock: refused: ${reason}\n${refusalDetail({ code: 'policy_denied', message: reason })}`, decision: d };
   }
   let decision = policy.authorizeCommand(principal, target.info, command);
@@ -65,6 +67,7 @@ export async function decideCommand(scope: CommandScope, text: string, kind: 'ex
   if (decision.effect === 'deny') {
     // A task can only lift a default deny: a forbid that matched refuses inside any task too.
     const access = decision.policyIds.length > 0 ? undefined : command.class === 'read' ? 'read' : command.class === 'write' || command.class === 'destructive' ? 'write' : undefined;
+    countRefusal(principal);
     const contract: Refusal = { code: 'policy_denied', message: decision.reason, next: { ...(access ? { taskScope: scopeToAsk(access, []) } : {}), ...(principal.task ? { taskId: principal.task.id } : {}) } };
     return refuse(decision, `airlock: refused: ${decision.reason} (${why}; policy ${policies(decision)}; version ${decision.policyVersion})\n${refusalDetail(contract)}${access ? `\nairlock: ${refusalHint(contract)}` : ''}`);
   }
@@ -81,7 +84,10 @@ export async function decideCommand(scope: CommandScope, text: string, kind: 'ex
       decision,
     );
     approvalId = held.approvalId;
-    if (!held.approved) return refuse(held.decision, held.message);
+    if (!held.approved) {
+      countRefusal(principal);
+      return refuse(held.decision, held.message);
+    }
     decision = held.decision;
   }
   // The task's and the agent's command budgets (issue 32): charged once policy allowed, before it runs.
