@@ -15,6 +15,7 @@ import pg from 'pg';
 import { stringify } from 'yaml';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { startLocalDynamo, type LocalDynamo, createFleetTable, localAwsEnv } from '../support/local-aws.js';
+import { useProcessEnv } from '../support/process-env.js';
 import { spawnWarmGateway, type WarmGateway } from '../support/gateway-process.js';
 import { startPostgres, waitForActiveQuery, type RunningPostgres } from '../support/pg-server.js';
 import { AGENT, AUDIENCE, TEST_POLICY, pgTarget, sendCancel } from '../support/gateway.js';
@@ -31,7 +32,7 @@ let dynamo: LocalDynamo;
 let other: WarmGateway;
 let otherPort: number;
 const FLEET_TABLE = 'airlock-fleet';
-const savedEnv = new Map<string, string | undefined>();
+let restoreEnv: (() => void) | undefined;
 /** A stand-in for the ECS agent's task-protection endpoint: what the task asked for, in order. */
 let agent: Server;
 const protectionAsked: boolean[] = [];
@@ -48,10 +49,7 @@ before(async () => {
   await createFleetTable(dynamo, FLEET_TABLE);
   // Both tasks (and the processes the supervisor forks) reach dynalite through the SDK's own settings.
   const aws = localAwsEnv({ dynamodb: dynamo.endpoint });
-  for (const [name, value] of Object.entries(aws)) {
-    savedEnv.set(name, process.env[name]);
-    process.env[name] = value;
-  }
+  restoreEnv = useProcessEnv(aws);
   const fleet = { table: FLEET_TABLE, advertiseHost: '127.0.0.1', heartbeatSeconds: 1, expireSeconds: 5 };
   agent = createServer((req, res) => {
     let raw = '';
@@ -113,10 +111,7 @@ after(async () => {
     }
   }
   await other?.stop('SIGTERM');
-  for (const [name, value] of savedEnv) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
+  restoreEnv?.();
   agent?.closeAllConnections();
   agent?.close();
   await dynamo?.stop();

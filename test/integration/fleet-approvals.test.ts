@@ -23,11 +23,11 @@ import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { AGENT, AUDIENCE, REVIEWER, TEST_POLICY, heldPsql, pgTarget } from '../support/gateway.js';
 import { spawnWarmGateway, type WarmGateway } from '../support/gateway-process.js';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamo, type LocalDynamo, createApprovalsTable, localAwsEnv } from '../support/local-aws.js';
+import { useProcessEnv } from '../support/process-env.js';
 import { startSfnStandIn, type SfnStandIn } from '../support/sfn-stand-in.js';
 
 const TABLE = 'airlock-approvals';
 const STATE_MACHINE = 'arn:aws:states:us-east-1:123456789012:stateMachine:airlock-approvals';
-const AWS_ENV = ['AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_SFN', 'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
 const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
 const snsMock = mockClient(SNSClient);
 
@@ -39,7 +39,7 @@ let dir: string;
 let issuerPort: number;
 const tasks: WarmGateway[] = [];
 const ports: number[] = [];
-const savedEnv = new Map<string, string | undefined>();
+let restoreEnv: (() => void) | undefined;
 
 function writeConfig(name: string, withIssuer: boolean): string {
   const file = join(dir, `${name}.yaml`);
@@ -82,10 +82,7 @@ before(async () => {
   notify = createNotifier({ store, sfn: new SFNClient({ region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, endpoint: sfn.endpoint }), sns: new SNSClient({ region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
     topicArn: 'arn:aws:sns:us-east-1:123456789012:reviewers', reviewBaseUrl: 'https://review.example/', slackConfig: async () => undefined, logger });
   const env = localAwsEnv({ dynamodb: dynamo.endpoint, sfn: sfn.endpoint });
-  for (const name of AWS_ENV) {
-    savedEnv.set(name, process.env[name]);
-    process.env[name] = env[name];
-  }
+  restoreEnv = useProcessEnv(env);
   issuerPort = 20000 + Math.floor(Math.random() * 20000);
   const first = spawnWarmGateway(writeConfig('task-a', true));
   const second = spawnWarmGateway(writeConfig('task-b', false));
@@ -95,10 +92,7 @@ before(async () => {
 
 after(async () => {
   for (const t of tasks) await t.stop('SIGTERM');
-  for (const [name, value] of savedEnv) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
+  restoreEnv?.();
   snsMock.restore();
   await sfn?.stop();
   await dynamo?.stop();

@@ -19,11 +19,11 @@ import { startPostgres, waitForActiveQuery, type RunningPostgres } from '../supp
 import { AGENT, AUDIENCE, TEST_POLICY, pgTarget, sendCancel } from '../support/gateway.js';
 import { spawnWarmGateway, type WarmGateway } from '../support/gateway-process.js';
 import { startLocalDynamo, startLocalS3, type LocalDynamo, type LocalS3, createFleetTable, localAwsEnv } from '../support/local-aws.js';
+import { useProcessEnv } from '../support/process-env.js';
 import { requestClientCredentialsToken } from '../../fargate-proxy/src/adapters/local/oidc-issuer.js';
 import { fleetTagOf } from '../../fargate-proxy/src/protocols/postgres/cancel-registry.js';
 
 const FLEET_TABLE = 'airlock-fleet';
-const AWS_ENV = ['AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_S3', 'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
 const BUCKET = 'airlock-policy-bundles';
 const FROZEN_POLICY = `${TEST_POLICY}\n@id("reads-frozen")\n@reason("maintenance")\nforbid (principal, action == Airlock::Action::"read", resource);\n`;
 
@@ -34,7 +34,7 @@ let dir: string;
 let issuerPort: number;
 const tasks: WarmGateway[] = [];
 const ports: number[] = [];
-const savedEnv = new Map<string, string | undefined>();
+let restoreEnv: (() => void) | undefined;
 
 /** A gateway configuration; the first task runs the issuer, the second trusts it, as a fleet shares one IdP. */
 function writeConfig(name: string, withIssuer: boolean): string {
@@ -66,10 +66,7 @@ before(async () => {
   await s3.client.send(new CreateBucketCommand({ Bucket: BUCKET }));
   await createFleetTable(dynamo, FLEET_TABLE);
   const env = localAwsEnv({ dynamodb: dynamo.endpoint, s3: s3.endpoint });
-  for (const name of AWS_ENV) {
-    savedEnv.set(name, process.env[name]);
-    process.env[name] = env[name];
-  }
+  restoreEnv = useProcessEnv(env);
   issuerPort = 20000 + Math.floor(Math.random() * 20000);
   const first = spawnWarmGateway(writeConfig('task-a', true));
   const second = spawnWarmGateway(writeConfig('task-b', false));
@@ -79,10 +76,7 @@ before(async () => {
 
 after(async () => {
   for (const t of tasks) await t.stop('SIGTERM');
-  for (const [name, value] of savedEnv) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
+  restoreEnv?.();
   await dynamo?.stop();
   await s3?.stop();
   await server?.stop();

@@ -10,9 +10,9 @@ import pg from 'pg';
 import { startPostgres, type RunningPostgres } from '../support/pg-server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startLocalDynamo, type LocalDynamo, createFleetTable, localAwsEnv } from '../support/local-aws.js';
+import { useProcessEnv } from '../support/process-env.js';
 
-const AWS_ENV = ['AWS_ENDPOINT_URL_DYNAMODB', 'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
-const savedEnv = new Map<string, string | undefined>();
+let restoreEnv: (() => void) | undefined;
 let server: RunningPostgres;
 let dynamo: LocalDynamo;
 let agent: Server;
@@ -24,10 +24,7 @@ before(async () => {
   [server, dynamo] = await Promise.all([startPostgres(), startLocalDynamo()]);
   await createFleetTable(dynamo, 'fleet');
   const env = localAwsEnv({ dynamodb: dynamo.endpoint });
-  for (const name of AWS_ENV) {
-    savedEnv.set(name, process.env[name]);
-    process.env[name] = env[name];
-  }
+  restoreEnv = useProcessEnv(env);
   agent = createServer((req, res) => {
     let raw = '';
     req.on('data', (d) => (raw += d));
@@ -46,10 +43,7 @@ before(async () => {
 after(async () => {
   agent?.closeAllConnections();
   await new Promise((r) => agent?.close(r));
-  for (const [name, value] of savedEnv) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
+  restoreEnv?.();
   await dynamo?.stop();
   await server?.stop();
 });

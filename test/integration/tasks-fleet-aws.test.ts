@@ -18,6 +18,7 @@ import { DynamoTaskStore } from '../../fargate-proxy/src/adapters/aws/task-dynam
 import { loadOrCreateTaskKey } from '../../fargate-proxy/src/tasks/local-task-key.js';
 import { startTasks } from '../../fargate-proxy/src/tasks/task-gateway.js';
 import { startLocalDynamo, type LocalDynamo, createApprovalsTable, localAwsEnv, stepFunctionsApprovals } from '../support/local-aws.js';
+import { useProcessEnv } from '../support/process-env.js';
 import { shareTaskKey } from '../support/task-key.js';
 import type { AuditSink } from '../../core/audit/ports.js';
 import { createLocalAuditSink } from '../../fargate-proxy/src/adapters/local/audit-file-sink.js';
@@ -203,8 +204,7 @@ test('each proxy task audits the task steps it took in a log of its own; both tr
 test('budgets across two gateways of the fleet: 10 statements run exactly 10, the 11th refused on either; rows returned and rows affected likewise', async () => {
   const server: RunningPostgres = await startPostgres();
   const env: Record<string, string> = localAwsEnv({ dynamodb: dynamo.endpoint, sfn: 'http://127.0.0.1:9' });
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, env);
+  const restoreEnv = useProcessEnv(env);
   // The fleet signs task tokens with one key (KMS in AWS): both data directories hold the same one.
   const [dataA, dataB] = [join(dir, 'gw-a'), join(dir, 'gw-b')];
   shareTaskKey(dataA, dataB);
@@ -310,9 +310,6 @@ when { context has task && context.task.writeTables.containsAll(context.tables) 
   } finally {
     for (const g of gws) await g.stop();
     await server.stop();
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
+    restoreEnv();
   }
 });
