@@ -24,17 +24,7 @@ export class DynamoBudgetLedger implements BudgetLedger {
   async lease(key: string, limit: number, n: number): Promise<boolean> {
     if (n > limit) return false;
     try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { requestId: BUDGET_KEY_PREFIX + key },
-          // A count outlives its task or window by the retention of every other record.
-          UpdateExpression: 'ADD #used :n SET #ttl = :ttl',
-          ConditionExpression: 'attribute_not_exists(#used) OR #used <= :max',
-          ExpressionAttributeNames: { '#used': 'used', '#ttl': 'ttl' },
-          ExpressionAttributeValues: { ':n': n, ':max': limit - n, ':ttl': Math.ceil(this.now() / 1000) + RECORD_RETENTION_SECONDS },
-        }),
-      );
+      await this.#add(key, n, { expression: 'attribute_not_exists(#used) OR #used <= :max', values: { ':max': limit - n } });
       return true;
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException') return false;
@@ -49,14 +39,20 @@ export class DynamoBudgetLedger implements BudgetLedger {
 
   /** A usage count (no limit): one UpdateItem, under the same key prefix as the budgets (same IAM grant). */
   async add(key: string, n: number): Promise<void> {
-    if (n === 0) return;
+    if (n !== 0) await this.#add(key, n);
+  }
+
+  /** `ADD used :n` to the key's count, only where `condition` holds. */
+  async #add(key: string, n: number, condition?: { expression: string; values: Record<string, number> }): Promise<void> {
     await this.doc.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { requestId: BUDGET_KEY_PREFIX + key },
+        // A count outlives its task or window by the retention of every other record.
         UpdateExpression: 'ADD #used :n SET #ttl = :ttl',
+        ...(condition ? { ConditionExpression: condition.expression } : {}),
         ExpressionAttributeNames: { '#used': 'used', '#ttl': 'ttl' },
-        ExpressionAttributeValues: { ':n': n, ':ttl': Math.ceil(this.now() / 1000) + RECORD_RETENTION_SECONDS },
+        ExpressionAttributeValues: { ':n': n, ':ttl': Math.ceil(this.now() / 1000) + RECORD_RETENTION_SECONDS, ...condition?.values },
       }),
     );
   }
